@@ -1,0 +1,52 @@
+import { defineCommand } from "citty";
+import { resolve } from "node:path";
+import { DtError } from "../common/errors.ts";
+import { parseDuration, parseSize } from "../common/units.ts";
+import { FsBlobStore } from "../isolate/cas/fs-blob-store.ts";
+import { IsolateServer } from "../isolate/cas/isolate-server.ts";
+import { commandContext, defaultDataDir, logArgs } from "./context.ts";
+
+export default defineCommand({
+  meta: { name: "isolate-server", description: "Serve the content-addressed store (CAS) that archive uploads to and run-isolated fetches from" },
+  args: {
+    port: { type: "string", description: "TCP port; 0 picks a free one", default: "4242" },
+    host: { type: "string", description: "Address to listen on", default: "0.0.0.0" },
+    "data-dir": { type: "string", description: "Where blobs are kept (default $XDG_DATA_HOME/dt/cas)" },
+    "max-size": { type: "string", description: "Evict least recently used blobs beyond this size, e.g. 500GB (default: no limit)" },
+    "min-age": {
+      type: "string",
+      // An hour covers the longest gap between an archive's presence check and the job that reads it.
+      description: "Never evict a blob used more recently than this, e.g. 1h (default 1h)",
+      default: "1h",
+    },
+    ...logArgs,
+  },
+  async run({ args }) {
+    const ctx = commandContext(args);
+    const port = Number(args.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new DtError("invalid_input", `--port: ${JSON.stringify(args.port)} is not a port number (0-65535)`);
+    }
+    const dataDir = resolve(args["data-dir"] ?? defaultDataDir(ctx.env, "cas"));
+    const trim = args["max-size"] === undefined ? undefined : {
+      maxBytes: parseSize(args["max-size"], "--max-size"),
+      minAgeMs: parseDuration(args["min-age"], "--min-age"),
+    };
+    const store = await FsBlobStore.open(dataDir, ctx.clock);
+    const server = new IsolateServer({ store, log: ctx.log, clock: ctx.clock, trim });
+    const listener = server.listen(port, args.host);
+    const stats = await store.stats();
+    ctx.log.info(`isolate server listening on http://${args.host}:${listener.port} (${stats.blobs} blobs, ${stats.bytes} bytes in ${dataDir})`, { port: listener.port, dataDir });
+    server.requestTrim();
+    await new Promise<void>((resolveStop) => {
+      const stop = (signal: string) => {
+        ctx.log.info(`${signal}: stopping`);
+        resolveStop();
+      };
+      process.once("SIGTERM", () => stop("SIGTERM"));
+      process.once("SIGINT", () => stop("SIGINT"));
+    });
+    await listener.stop();
+    await server.close();
+  },
+});

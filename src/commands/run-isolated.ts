@@ -1,0 +1,113 @@
+import { defineCommand } from "citty";
+import { writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { DtError } from "../common/errors.ts";
+import { parseSize } from "../common/units.ts";
+import { CasClient } from "../isolate/cas/client.ts";
+import { checkHash } from "../isolate/digest.ts";
+import { exitCodeForSignal } from "../isolate/run/execute.ts";
+import { type RunIsolatedResult, runIsolated } from "../isolate/run/run-isolated.ts";
+import { commandContext, keyValues, logArgs, repeatedFlag, splitAtDashDash } from "./context.ts";
+import { EXIT } from "./exit-codes.ts";
+
+/** Defaults as run_isolated.py had them: a big cache, and room left on the disk. */
+const DEFAULT_MAX_CACHE_SIZE = "50GiB";
+const DEFAULT_MIN_FREE_SPACE = "2GiB";
+const DEFAULT_MAX_ITEMS = 100_000;
+/** Seconds between SIGTERM and SIGKILL: Swarming's default, time for a test to flush its logs. */
+const DEFAULT_GRACE_PERIOD_SEC = 30;
+
+export default defineCommand({
+  meta: {
+    name: "run-isolated",
+    description: "Fetch the tree of a manifest into the local cache, map it into a fresh directory, and run its command there",
+  },
+  args: {
+    hash: { type: "string", alias: "H", description: "Digest of the .isolated manifest (what dt archive printed)", required: true },
+    "isolate-server": { type: "string", alias: "I", description: "CAS URL (or ISOLATE_SERVER, or [isolate] server in the config)" },
+    cache: { type: "string", description: "Local blob cache (or DT_CACHE_DIR, or [isolate] cache_dir; default ~/.cache/dt/isolate)" },
+    "max-cache-size": { type: "string", description: `Trim the cache to this size (default ${DEFAULT_MAX_CACHE_SIZE})`, default: DEFAULT_MAX_CACHE_SIZE },
+    "min-free-space": { type: "string", description: `Keep this much disk free (default ${DEFAULT_MIN_FREE_SPACE})`, default: DEFAULT_MIN_FREE_SPACE },
+    "max-items": { type: "string", description: `Most blobs kept in the cache (default ${DEFAULT_MAX_ITEMS})`, default: String(DEFAULT_MAX_ITEMS) },
+    "leak-temp-dir": { type: "boolean", description: "Keep the run directory for examination", default: false },
+    "root-dir": { type: "string", description: "Where run directories are made (default: beside the cache, so files can be hardlinked)" },
+    timeout: { type: "string", description: "Seconds before the command's process group gets SIGTERM; 0 for none", default: "0" },
+    "grace-period": { type: "string", description: `Seconds from SIGTERM to SIGKILL (default ${DEFAULT_GRACE_PERIOD_SEC})`, default: String(DEFAULT_GRACE_PERIOD_SEC) },
+    env: { type: "string", description: "KEY=VALUE for the command's environment; repeatable" },
+    "output-dir": { type: "string", description: "ISOLATED_OUTDIR, kept after the run (default: inside the run directory)" },
+    "log-dir": { type: "string", description: "Where stdout and stderr files are written (default: inside the run directory)" },
+    json: { type: "string", description: "Write the result (exit code, timing, cache stats) as JSON here" },
+    ...logArgs,
+  },
+  async run({ args, rawArgs }) {
+    const ctx = commandContext(args);
+    const hash = checkHash(args.hash, "--hash");
+    const server = ctx.config.require("isolateServer", args["isolate-server"], "--isolate-server");
+    const cacheDir = resolve(ctx.config.get("cacheDir", args.cache)!);
+    const seconds = (text: string, flag: string) => {
+      const n = Number(text);
+      if (!Number.isFinite(n) || n < 0) throw new DtError("invalid_input", `${flag}: ${JSON.stringify(text)} is not a number of seconds`);
+      return n;
+    };
+    const maxItems = Number(args["max-items"]);
+    if (!Number.isInteger(maxItems) || maxItems < 1) throw new DtError("invalid_input", `--max-items: ${JSON.stringify(args["max-items"])} is not a positive integer`);
+
+    const abort = new AbortController();
+    const onSignal = () => abort.abort();
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    let result: RunIsolatedResult;
+    try {
+      result = await runIsolated({
+        hash,
+        cas: new CasClient(server),
+        cacheDir,
+        cacheLimits: {
+          maxBytes: parseSize(args["max-cache-size"], "--max-cache-size"),
+          minFreeBytes: parseSize(args["min-free-space"], "--min-free-space"),
+          maxItems,
+        },
+        rootDir: resolve(args["root-dir"] ?? resolve(dirname(cacheDir), "runs")),
+        leakTempDir: args["leak-temp-dir"],
+        timeoutSec: seconds(args.timeout, "--timeout"),
+        gracePeriodSec: seconds(args["grace-period"], "--grace-period"),
+        env: keyValues(repeatedFlag(rawArgs, ["--env"]), "--env"),
+        baseEnv: ctx.env,
+        outputDir: args["output-dir"],
+        logDir: args["log-dir"],
+        extraArgs: splitAtDashDash(rawArgs).rest,
+        log: ctx.log,
+        clock: ctx.clock,
+        echoStdout: process.stdout,
+        echoStderr: process.stderr,
+        signal: abort.signal,
+      });
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+    if (args.json) writeFileSync(resolve(args.json), `${JSON.stringify(result, null, 2)}\n`);
+    const cache = result.stats.cache;
+    ctx.log.debug(`fetch ${result.phases_ms.fetch.toFixed(0)} ms (${cache.itemsHot} hot, ${cache.itemsCold} cold), map ${result.phases_ms.map.toFixed(0)} ms, run ${result.phases_ms.run.toFixed(0)} ms`);
+    process.exitCode = runIsolatedExitCode(result, ctx.log);
+  },
+});
+
+/**
+ * The command's own exit code; 128+N when signal N ended it; 1 when the task
+ * could not start; EXIT.internalFailure (86) when dt itself failed, so a
+ * slave tells infrastructure from test failures.
+ */
+export function runIsolatedExitCode(result: RunIsolatedResult, log: { error: (m: string) => void; warn: (m: string) => void }): number {
+  if (result.internal_failure) {
+    log.error(`internal failure: ${result.internal_failure}`);
+    return EXIT.internalFailure;
+  }
+  if (result.task_error) {
+    log.error(result.task_error);
+    return 1;
+  }
+  if (result.timed_out) log.warn(`command timed out and was killed (${result.signal ?? `exit ${result.exit_code}`})`);
+  if (result.exit_code !== null) return result.exit_code;
+  return exitCodeForSignal(result.signal ?? "SIGKILL");
+}

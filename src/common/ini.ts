@@ -1,0 +1,49 @@
+import { DtError } from "./errors.ts";
+
+/** An INI file as dist_test's ConfigParser read it: section → key → value. */
+export type IniData = Map<string, Map<string, string>>;
+
+/**
+ * Parses the INI dialect of Python's ConfigParser, which dist_test's
+ * `~/.dist_test.cnf` uses: `[section]`, `key = value` or `key: value`,
+ * `#` and `;` comment lines, and continuation lines (indented) appended with
+ * a newline. Keys are case-insensitive (lower-cased), as ConfigParser does.
+ *
+ * @example parseIni("[dist_test]\nmaster = http://m:8081\n", "~/.dist_test.cnf")
+ */
+export function parseIni(text: string, source: string): IniData {
+  const data: IniData = new Map();
+  let section: Map<string, string> | undefined;
+  let lastKey: string | undefined;
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!;
+    const trimmed = raw.trim();
+    if (trimmed === "" || trimmed.startsWith("#") || trimmed.startsWith(";")) {
+      lastKey = trimmed === "" ? undefined : lastKey;
+      continue;
+    }
+    if (/^\s/.test(raw) && section && lastKey !== undefined) {
+      section.set(lastKey, `${section.get(lastKey)}\n${trimmed}`);
+      continue;
+    }
+    const header = /^\[([^\]]+)\]\s*$/.exec(trimmed);
+    if (header) {
+      const name = header[1]!.trim();
+      section = data.get(name) ?? new Map();
+      data.set(name, section);
+      lastKey = undefined;
+      continue;
+    }
+    const kv = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(trimmed);
+    if (!kv) {
+      throw new DtError("invalid_input", `${source}:${i + 1}: expected "[section]" or "key = value", found ${JSON.stringify(trimmed.slice(0, 60))}`);
+    }
+    if (!section) {
+      throw new DtError("invalid_input", `${source}:${i + 1}: "${kv[1]}" appears before any [section] header; put it under e.g. [dist_test]`);
+    }
+    lastKey = kv[1]!.toLowerCase();
+    section.set(lastKey, kv[2]!);
+  }
+  return data;
+}

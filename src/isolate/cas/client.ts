@@ -1,0 +1,138 @@
+import { DtError, type DtErrorCode } from "../../common/errors.ts";
+import type { Digest } from "../digest.ts";
+import { BATCH_CONTENT_TYPE, type BatchEntry, encodeBatch } from "./batch.ts";
+import { DEFAULT_CAS_LIMITS } from "./server.ts";
+
+export const CAS_API_PREFIX = "/api/cas/v1";
+
+export interface CasClientOptions {
+  /** Injected for tests; the global fetch otherwise. */
+  fetch?: typeof fetch;
+  /** Attempts for a request that failed on the network or with a 5xx. */
+  attempts?: number;
+}
+
+/** Waits before retry n (1-based): 0.2 s, 0.8 s, 3.2 s… a server restart takes a few seconds. */
+const backoffMs = (attempt: number) => 200 * 4 ** (attempt - 1);
+
+/**
+ * The client side of the CAS API (see server.ts), used by archive,
+ * run-isolated and slaves. `server` is the server's root URL, e.g.
+ * `http://cas:4242`; the API prefix is added here.
+ *
+ * @example
+ *   const cas = new CasClient("http://127.0.0.1:4242");
+ *   const missing = await cas.findMissing(digests);
+ */
+export class CasClient {
+  readonly base: string;
+  private readonly fetchFn: typeof fetch;
+  private readonly attempts: number;
+
+  constructor(readonly server: string, options: CasClientOptions = {}) {
+    let url: URL;
+    try {
+      url = new URL(server);
+    } catch {
+      throw new DtError("invalid_input", `isolate server ${JSON.stringify(server)} is not a URL; write e.g. http://host:4242`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new DtError("invalid_input", `isolate server ${server}: only http and https URLs are supported`);
+    }
+    this.base = `${server.replace(/\/+$/, "")}${CAS_API_PREFIX}`;
+    this.fetchFn = options.fetch ?? fetch;
+    this.attempts = options.attempts ?? 4;
+  }
+
+  /** The digests the server lacks; asks in chunks of the server's per-request limit. */
+  async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
+    const chunk = DEFAULT_CAS_LIMITS.maxMissingDigests;
+    const requests: Promise<Digest[]>[] = [];
+    for (let i = 0; i < digests.length; i += chunk) {
+      const part = digests.slice(i, i + chunk).map(({ hash, size }) => ({ hash, size }));
+      requests.push(
+        this.request("POST missing", "/missing", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ digests: part }),
+        }).then(async (res) => ((await res.json()) as { missing: Digest[] }).missing),
+      );
+    }
+    return (await Promise.all(requests)).flat();
+  }
+
+  /**
+   * Uploads one blob. A Blob body (a file) is retried on transient failures;
+   * a stream can be sent only once.
+   */
+  async putBlob(digest: Digest, body: Blob | Uint8Array | ReadableStream<Uint8Array>): Promise<void> {
+    const retryable = !(body instanceof ReadableStream);
+    await this.request(
+      `PUT blob ${digest.hash}`,
+      `/blobs/${digest.hash}?size=${digest.size}`,
+      { method: "PUT", headers: { "Content-Type": "application/octet-stream", "Content-Length": String(digest.size) }, body },
+      retryable ? this.attempts : 1,
+    );
+  }
+
+  /** Uploads many small blobs in one request. */
+  async putBatch(entries: readonly BatchEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.request(`POST batch of ${entries.length} blobs`, "/batch", {
+      method: "POST",
+      headers: { "Content-Type": BATCH_CONTENT_TYPE },
+      body: encodeBatch(entries),
+    });
+  }
+
+  /** Streams a blob; `not_found` when the server does not have it. */
+  async getBlob(hash: string): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.request(`GET blob ${hash}`, `/blobs/${hash}`, { method: "GET" });
+    if (!res.body) throw new DtError("unreachable", `GET ${this.base}/blobs/${hash}: empty response body`);
+    return res.body;
+  }
+
+  async getBytes(hash: string): Promise<Uint8Array> {
+    const res = await this.request(`GET blob ${hash}`, `/blobs/${hash}`, { method: "GET" });
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  async stats(): Promise<Record<string, number>> {
+    return (await (await this.request("GET stats", "/stats", { method: "GET" })).json()) as Record<string, number>;
+  }
+
+  private async request(what: string, path: string, init: RequestInit, attempts = this.attempts): Promise<Response> {
+    const url = `${this.base}${path}`;
+    let lastError: DtError | undefined;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      if (attempt > 1) await Bun.sleep(backoffMs(attempt - 1));
+      let res: Response;
+      try {
+        res = await this.fetchFn(url, init);
+      } catch (err) {
+        lastError = new DtError("unreachable", `${what}: cannot reach the isolate server at ${this.server} (${(err as Error).message}); is it running?`, { cause: err });
+        continue;
+      }
+      if (res.ok) return res;
+      const error = await responseError(what, url, res);
+      if (res.status < 500) throw error;
+      lastError = error;
+    }
+    throw lastError!;
+  }
+}
+
+async function responseError(what: string, url: string, res: Response): Promise<DtError> {
+  let message = `${res.status} ${res.statusText}`;
+  let code: DtErrorCode | undefined;
+  const text = await res.text().catch(() => "");
+  try {
+    const body = JSON.parse(text) as { error?: string; code?: DtErrorCode };
+    if (body.error) message = body.error;
+    code = body.code;
+  } catch {
+    if (text) message += `: ${text.slice(0, 200)}`;
+  }
+  const fallback: DtErrorCode = res.status === 404 ? "not_found" : res.status === 413 ? "too_large" : res.status < 500 ? "invalid_input" : "unreachable";
+  return new DtError(code && code !== "internal" ? code : fallback, `${what} (${url}): ${message}`);
+}

@@ -1,0 +1,204 @@
+import { mkdir, open, readdir, rename, rm, stat, unlink, utimes, chmod } from "node:fs/promises";
+import { join } from "node:path";
+import type { Clock } from "../../common/clock.ts";
+import { errnoCode } from "../../common/errors.ts";
+import { EMPTY_DIGEST, type Digest, isHash, verifyingStream } from "../digest.ts";
+import type { BlobRead, BlobStore, BlobStoreStats, ByteRange, TrimPolicy } from "./blob-store.ts";
+
+interface IndexEntry {
+  size: number;
+  lastUseMs: number;
+}
+
+/**
+ * Last-use times are written to the blob file's mtime so they survive a
+ * restart, but at most once per this interval per blob: a presence check of
+ * 10,000 blobs must not become 10,000 metadata writes every time.
+ */
+const TOUCH_PERSIST_INTERVAL_MS = 60_000;
+
+/**
+ * A BlobStore in a local directory: `<dir>/blobs/<first 2 hex>/<hash>`,
+ * uploads staged in `<dir>/tmp/` and renamed into place once verified (same
+ * filesystem, so the rename is atomic). The index of sizes and last-use times
+ * lives in memory, rebuilt from a scan of the directory on open; the
+ * filesystem is the only truth.
+ *
+ * Blobs are not fsync'ed before the rename: a CAS loses nothing it cannot be
+ * sent again, and a sync per small file would cost the many-small-files case
+ * most of its speed.
+ */
+export class FsBlobStore implements BlobStore {
+  private readonly index = new Map<string, IndexEntry>();
+  private totalBytes = 0;
+  private counters = { hits: 0, misses: 0, evictions: 0, evictedBytes: 0 };
+  private tmpSeq = 0;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Opens (creating if needed) the store in `dir` and indexes what is there. */
+  static async open(dir: string, clock: Clock): Promise<FsBlobStore> {
+    const store = new FsBlobStore(dir, clock);
+    await mkdir(join(dir, "blobs"), { recursive: true });
+    // Leftover temp files are uploads that never finished; nobody can resume them.
+    await rm(join(dir, "tmp"), { recursive: true, force: true });
+    await mkdir(join(dir, "tmp"), { recursive: true });
+    await store.scan();
+    return store;
+  }
+
+  private async scan(): Promise<void> {
+    const root = join(this.dir, "blobs");
+    for (const prefix of await readdir(root)) {
+      for (const name of await readdir(join(root, prefix)).catch(() => [] as string[])) {
+        if (!isHash(name)) continue;
+        const st = await stat(join(root, prefix, name)).catch(() => null);
+        if (!st?.isFile()) continue;
+        this.index.set(name, { size: st.size, lastUseMs: st.mtimeMs });
+        this.totalBytes += st.size;
+      }
+    }
+  }
+
+  private blobPath(hash: string): string {
+    return join(this.dir, "blobs", hash.slice(0, 2), hash);
+  }
+
+  private touch(hash: string, entry: IndexEntry): void {
+    const now = this.clock.now();
+    const persist = now - entry.lastUseMs >= TOUCH_PERSIST_INTERVAL_MS;
+    entry.lastUseMs = now;
+    if (persist) {
+      const t = new Date(now);
+      // Best effort: a blob evicted meanwhile has nothing to touch.
+      utimes(this.blobPath(hash), t, t).catch(() => {});
+    }
+  }
+
+  async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
+    const missing: Digest[] = [];
+    for (const d of digests) {
+      if (d.size === 0 && d.hash === EMPTY_DIGEST.hash) continue;
+      const entry = this.index.get(d.hash);
+      if (entry && entry.size === d.size) {
+        this.counters.hits++;
+        this.touch(d.hash, entry);
+      } else {
+        this.counters.misses++;
+        missing.push(d);
+      }
+    }
+    return missing;
+  }
+
+  async put(digest: Digest, body: ReadableStream<Uint8Array> | Uint8Array): Promise<{ created: boolean }> {
+    const stream = body instanceof Uint8Array ? new Blob([body]).stream() : body;
+    const existing = this.index.get(digest.hash);
+    if ((existing && existing.size === digest.size) || (digest.hash === EMPTY_DIGEST.hash && digest.size === 0)) {
+      // Re-uploading is cheap: the bytes are read off the wire and dropped.
+      await drain(stream);
+      if (existing) this.touch(digest.hash, existing);
+      return { created: false };
+    }
+    const tmp = join(this.dir, "tmp", `${digest.hash}.${process.pid}.${this.tmpSeq++}`);
+    const file = await open(tmp, "w", 0o644);
+    try {
+      for await (const chunk of verifyingStream(stream, digest, `blob ${digest.hash}`)) {
+        await file.write(chunk);
+      }
+      await file.close();
+    } catch (err) {
+      await file.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      throw err;
+    }
+    const final = this.blobPath(digest.hash);
+    await mkdir(join(this.dir, "blobs", digest.hash.slice(0, 2)), { recursive: true });
+    // Blobs are immutable: read-only guards against anyone writing through a stray handle.
+    await chmod(tmp, 0o444);
+    await rename(tmp, final);
+    const now = this.clock.now();
+    await utimes(final, new Date(now), new Date(now)).catch(() => {});
+    if (!this.index.has(digest.hash)) this.totalBytes += digest.size;
+    this.index.set(digest.hash, { size: digest.size, lastUseMs: now });
+    return { created: true };
+  }
+
+  async get(hash: string, range?: ByteRange): Promise<BlobRead | null> {
+    if (hash === EMPTY_DIGEST.hash) {
+      this.counters.hits++;
+      return { size: 0, body: new Blob([]) };
+    }
+    const entry = this.index.get(hash);
+    if (!entry) {
+      this.counters.misses++;
+      return null;
+    }
+    const file = Bun.file(this.blobPath(hash));
+    if (!(await file.exists())) {
+      // Deleted behind our back (an operator cleaning up): forget it.
+      this.forget(hash, entry);
+      this.counters.misses++;
+      return null;
+    }
+    this.counters.hits++;
+    this.touch(hash, entry);
+    return { size: entry.size, body: range ? file.slice(range.start, range.end + 1) : file };
+  }
+
+  async sizeOf(hash: string): Promise<number | null> {
+    if (hash === EMPTY_DIGEST.hash) return 0;
+    return this.index.get(hash)?.size ?? null;
+  }
+
+  async delete(hash: string): Promise<boolean> {
+    const entry = this.index.get(hash);
+    if (!entry) return false;
+    this.forget(hash, entry);
+    await unlink(this.blobPath(hash)).catch((err) => {
+      if (errnoCode(err) !== "ENOENT") throw err;
+    });
+    return true;
+  }
+
+  private forget(hash: string, entry: IndexEntry): void {
+    this.index.delete(hash);
+    this.totalBytes -= entry.size;
+  }
+
+  async trim(policy: TrimPolicy): Promise<{ blobs: number; bytes: number }> {
+    if (this.totalBytes <= policy.maxBytes) return { blobs: 0, bytes: 0 };
+    const youngest = this.clock.now() - policy.minAgeMs;
+    const candidates = [...this.index.entries()]
+      .filter(([, e]) => e.lastUseMs <= youngest)
+      .sort((a, b) => a[1].lastUseMs - b[1].lastUseMs);
+    let blobs = 0;
+    let bytes = 0;
+    for (const [hash, entry] of candidates) {
+      if (this.totalBytes <= policy.maxBytes) break;
+      await this.delete(hash);
+      blobs++;
+      bytes += entry.size;
+    }
+    this.counters.evictions += blobs;
+    this.counters.evictedBytes += bytes;
+    return { blobs, bytes };
+  }
+
+  async stats(): Promise<BlobStoreStats> {
+    return { blobs: this.index.size, bytes: this.totalBytes, ...this.counters };
+  }
+
+  async close(): Promise<void> {}
+
+}
+
+async function drain(stream: ReadableStream<Uint8Array>): Promise<void> {
+  for await (const _ of stream) {
+    // discard
+  }
+}
+

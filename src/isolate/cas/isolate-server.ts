@@ -1,0 +1,92 @@
+import { Hono } from "hono";
+import type { Clock } from "../../common/clock.ts";
+import type { Logger } from "../../common/log.ts";
+import type { BlobStore, TrimPolicy } from "./blob-store.ts";
+import { CAS_API_PREFIX } from "./client.ts";
+import { type CasLimits, DEFAULT_CAS_LIMITS, casRoutes } from "./server.ts";
+
+export interface IsolateServerOptions {
+  store: BlobStore;
+  log: Logger;
+  clock: Clock;
+  /** Undefined means the store grows without bound. */
+  trim?: TrimPolicy;
+  limits?: CasLimits;
+}
+
+/**
+ * Once over its size limit, the store is trimmed again at this interval even
+ * without new uploads: blobs younger than `--min-age` could not go at the
+ * first pass, and become evictable only as time passes.
+ */
+const TRIM_RETRY_INTERVAL_MS = 60_000;
+
+/**
+ * The standalone CAS: `/healthz` plus the CAS API. Owns garbage collection:
+ * a trim runs after uploads whenever the store is over its limit, one at a
+ * time, never on the request path.
+ */
+export class IsolateServer {
+  readonly app = new Hono();
+  private trimming: Promise<void> | undefined;
+  private trimAgain = false;
+  private retryTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly options: IsolateServerOptions) {
+    this.app.get("/healthz", (c) => c.json({ ok: true }));
+    this.app.route(CAS_API_PREFIX, casRoutes({ store: options.store, log: options.log, limits: options.limits, onStored: () => this.requestTrim() }));
+    if (options.trim) {
+      this.retryTimer = setInterval(() => this.requestTrim(), TRIM_RETRY_INTERVAL_MS);
+      this.retryTimer.unref?.();
+    }
+  }
+
+  /** Starts a trim unless one is running (then it runs once more after). */
+  requestTrim(): void {
+    if (!this.options.trim) return;
+    if (this.trimming) {
+      this.trimAgain = true;
+      return;
+    }
+    this.trimming = this.runTrim().finally(() => {
+      this.trimming = undefined;
+      if (this.trimAgain) {
+        this.trimAgain = false;
+        this.requestTrim();
+      }
+    });
+  }
+
+  /** Waits for any trim in progress (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.trimming) await this.trimming;
+  }
+
+  private async runTrim(): Promise<void> {
+    const policy = this.options.trim!;
+    try {
+      const { blobs, bytes } = await this.options.store.trim(policy);
+      if (blobs > 0) this.options.log.info(`evicted ${blobs} blobs (${bytes} bytes) to stay under ${policy.maxBytes} bytes`, { evicted: blobs, bytes });
+    } catch (err) {
+      this.options.log.error("trimming the blob store failed", err);
+    }
+  }
+
+  /** Serves on `port` (0 picks a free one); returns the bound server. */
+  listen(port: number, hostname = "0.0.0.0"): ReturnType<typeof Bun.serve> {
+    return Bun.serve({
+      port,
+      hostname,
+      fetch: this.app.fetch,
+      // Blob uploads stream to disk; the per-endpoint limits in server.ts apply.
+      maxRequestBodySize: (this.options.limits ?? DEFAULT_CAS_LIMITS).maxBlobBytes,
+      idleTimeout: 120,
+    });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.retryTimer);
+    await this.settled();
+    await this.options.store.close();
+  }
+}

@@ -1,0 +1,172 @@
+import { Hono } from "hono";
+import { DtError } from "../../common/errors.ts";
+import { errorBody, httpStatusOf, readBodyLimited, readJsonLimited } from "../../common/http.ts";
+import type { Logger } from "../../common/log.ts";
+import { type Digest, checkHash, checkSize, digestOfBytes, formatDigest, parseDigest } from "../digest.ts";
+import { BATCH_CONTENT_TYPE, decodeBatch } from "./batch.ts";
+import type { BlobStore, ByteRange } from "./blob-store.ts";
+
+export interface CasLimits {
+  /** Digests per `missing` request: REAPI's SDK default for FindMissingBlobs. */
+  maxMissingDigests: number;
+  /** Bytes of one `missing` body; 10,000 digests take about 1 MB of JSON. */
+  maxMissingBodyBytes: number;
+  /** Bytes of one batch body: big enough to amortize a round trip, small enough to hold in memory. */
+  maxBatchBodyBytes: number;
+  maxBatchEntries: number;
+  /** Largest single blob accepted by PUT. */
+  maxBlobBytes: number;
+}
+
+export const DEFAULT_CAS_LIMITS: CasLimits = {
+  maxMissingDigests: 10_000,
+  maxMissingBodyBytes: 2 * 2 ** 20,
+  maxBatchBodyBytes: 64 * 2 ** 20,
+  maxBatchEntries: 10_000,
+  maxBlobBytes: 1 * 2 ** 40,
+};
+
+export interface CasServerOptions {
+  store: BlobStore;
+  log: Logger;
+  limits?: CasLimits;
+  /** Called after blobs were written, so the owner can trim the store. */
+  onStored?: () => void;
+}
+
+/**
+ * The CAS HTTP API, to be mounted at `/api/cas/v1` (by `dt isolate-server`,
+ * and later inside the master):
+ *   POST missing        {"digests":[{hash,size}]} → {"missing":[...]}
+ *   PUT  blobs/<hash>?size=N   body = the blob, streamed and verified
+ *   POST batch          many small blobs, see batch.ts
+ *   GET  blobs/<hash>   Range, ETag, immutable caching
+ *   GET  stats
+ */
+export function casRoutes(options: CasServerOptions): Hono {
+  const { store, log, onStored } = options;
+  const limits = options.limits ?? DEFAULT_CAS_LIMITS;
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    const status = httpStatusOf(err);
+    if (status >= 500) log.error(`CAS ${c.req.method} ${c.req.path} failed`, err);
+    return c.json(errorBody(err), status);
+  });
+
+  app.post("/missing", async (c) => {
+    const body = await readJsonLimited(c.req.raw, limits.maxMissingBodyBytes, "POST missing");
+    const list = (body as { digests?: unknown } | null)?.digests;
+    if (!Array.isArray(list)) {
+      throw new DtError("invalid_input", `POST missing: body must be {"digests": [{"hash": ..., "size": ...}, ...]}`);
+    }
+    if (list.length > limits.maxMissingDigests) {
+      throw new DtError("too_large", `POST missing: ${list.length} digests exceed the limit of ${limits.maxMissingDigests} per request; split the request`);
+    }
+    const digests = list.map((d, i) => parseDigest(d, `digests[${i}]`));
+    return c.json({ missing: await store.findMissing(digests) });
+  });
+
+  app.put("/blobs/:hash", async (c) => {
+    const hash = checkHash(c.req.param("hash"), "blob hash in the URL");
+    const sizeParam = c.req.query("size");
+    if (sizeParam === undefined || !/^\d+$/.test(sizeParam)) {
+      throw new DtError("invalid_input", `PUT blobs/${hash}: the query must give the blob's size, e.g. ?size=1024`);
+    }
+    const digest: Digest = { hash, size: checkSize(Number(sizeParam), "size") };
+    if (digest.size > limits.maxBlobBytes) {
+      throw new DtError("too_large", `PUT blobs/${hash}: ${digest.size} bytes exceed the limit of ${limits.maxBlobBytes} per blob`);
+    }
+    const length = c.req.header("content-length");
+    if (length !== undefined && Number(length) !== digest.size) {
+      throw new DtError("digest_mismatch", `PUT blobs/${hash}: Content-Length ${length} differs from the declared size ${digest.size}`);
+    }
+    const body = c.req.raw.body ?? new Blob([]).stream();
+    const { created } = await store.put(digest, body);
+    if (created) onStored?.();
+    return c.json({ stored: formatDigest(digest), created }, created ? 201 : 200);
+  });
+
+  app.post("/batch", async (c) => {
+    const type = c.req.header("content-type") ?? "";
+    if (!type.startsWith(BATCH_CONTENT_TYPE)) {
+      throw new DtError("invalid_input", `POST batch: Content-Type must be ${BATCH_CONTENT_TYPE}, got ${JSON.stringify(type)}`);
+    }
+    const body = await readBodyLimited(c.req.raw, limits.maxBatchBodyBytes, "POST batch");
+    const entries = decodeBatch(body, limits.maxBatchEntries);
+    // Check every entry before storing any, so a bad batch leaves nothing behind.
+    for (const [i, { digest, bytes }] of entries.entries()) {
+      const actual = digestOfBytes(bytes);
+      if (actual.hash !== digest.hash) {
+        throw new DtError("digest_mismatch", `POST batch: entry ${i} content does not match its digest: expected ${formatDigest(digest)}, got ${formatDigest(actual)}; nothing from this batch was stored`);
+      }
+    }
+    let created = 0;
+    for (const { digest, bytes } of entries) {
+      if ((await store.put(digest, bytes)).created) created++;
+    }
+    if (created > 0) onStored?.();
+    return c.json({ received: entries.length, created });
+  });
+
+  app.get("/blobs/:hash", async (c) => {
+    const hash = checkHash(c.req.param("hash"), "blob hash in the URL");
+    const etag = `"${hash}"`;
+    const cacheHeaders = {
+      ETag: etag,
+      // A blob's bytes never change: any cache may keep them for good.
+      "Cache-Control": "public, max-age=31536000, immutable",
+      "Accept-Ranges": "bytes",
+    };
+    if (c.req.header("if-none-match") === etag && (await store.sizeOf(hash)) !== null) {
+      return c.body(null, 304, cacheHeaders);
+    }
+    const size = await store.sizeOf(hash);
+    if (size === null) {
+      await store.get(hash); // counts the miss
+      throw new DtError("not_found", `blob ${hash} is not in this store; upload it first (dt archive does)`);
+    }
+    const rangeHeader = c.req.header("range");
+    const range = rangeHeader === undefined ? undefined : parseRange(rangeHeader, size);
+    if (range === null) {
+      return c.json({ error: `Range ${rangeHeader} cannot be satisfied for a blob of ${size} bytes`, code: "invalid_input" }, 416, {
+        "Content-Range": `bytes */${size}`,
+      });
+    }
+    const read = await store.get(hash, range);
+    if (!read) throw new DtError("not_found", `blob ${hash} was evicted while being read; upload it again`);
+    const headers: Record<string, string> = { ...cacheHeaders, "Content-Type": "application/octet-stream" };
+    if (range) {
+      headers["Content-Range"] = `bytes ${range.start}-${range.end}/${size}`;
+      headers["Content-Length"] = String(range.end - range.start + 1);
+      return new Response(read.body, { status: 206, headers });
+    }
+    headers["Content-Length"] = String(size);
+    return new Response(read.body, { status: 200, headers });
+  });
+
+  app.get("/stats", async (c) => c.json(await store.stats()));
+
+  return app;
+}
+
+/**
+ * One `bytes=` range (multipart ranges are refused as unsatisfiable: no dt
+ * client asks for them). Returns undefined for a header to ignore (another
+ * unit, per RFC 9110) and null for an unsatisfiable one.
+ */
+export function parseRange(header: string, size: number): ByteRange | undefined | null {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m) return header.trim().startsWith("bytes=") ? null : undefined;
+  const [, first, last] = m;
+  if (first === "" && last === "") return null;
+  if (first === "") {
+    const suffix = Number(last);
+    if (suffix === 0 || size === 0) return null;
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(first);
+  const end = last === "" ? size - 1 : Math.min(Number(last), size - 1);
+  if (start >= size || end < start) return null;
+  return { start, end };
+}

@@ -1,0 +1,125 @@
+import { createWriteStream, type WriteStream } from "node:fs";
+import { constants } from "node:os";
+
+/** How long output may keep flowing after the command and its group are gone. */
+const PIPE_DRAIN_MS = 5_000;
+
+export interface ExecuteOptions {
+  command: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** Seconds; 0 means no timeout. */
+  timeoutSec: number;
+  /** Seconds between SIGTERM and SIGKILL on timeout or cancel. */
+  gracePeriodSec: number;
+  stdoutPath: string;
+  stderrPath: string;
+  /** Where output is echoed as it comes (the terminal); omitted for none. */
+  echoStdout?: NodeJS.WritableStream;
+  echoStderr?: NodeJS.WritableStream;
+  /** Aborting kills the process group as a timeout does (cancel, Ctrl-C). */
+  signal?: AbortSignal;
+}
+
+export interface ExecuteResult {
+  /** The command's exit code; null when a signal ended it. */
+  exitCode: number | null;
+  /** The signal that ended it, e.g. "SIGKILL". */
+  signal: string | null;
+  timedOut: boolean;
+  canceled: boolean;
+  durationMs: number;
+}
+
+/**
+ * Runs a command in its own process group (setsid), streaming stdout and
+ * stderr to files and to the echo streams chunk by chunk, never holding
+ * them whole. On timeout or abort the whole group gets SIGTERM, then SIGKILL
+ * after the grace period; once the command exits, whatever it left running
+ * in its group is killed too, so no grandchild outlives the task and holds
+ * its files or pipes. (A grandchild that calls setsid itself leaves the
+ * group; containing those needs cgroups.)
+ *
+ * A command that cannot be started (absent, not executable) throws the
+ * spawn error; the caller decides what that means.
+ */
+export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
+  const started = performance.now();
+  const child = Bun.spawn(options.command, {
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    detached: true,
+  });
+  const pgid = child.pid;
+  const signalGroup = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pgid, sig);
+    } catch {
+      // The group is already gone.
+    }
+  };
+
+  let timedOut = false;
+  let canceled = false;
+  let killTimer: ReturnType<typeof setTimeout> | undefined;
+  const terminate = () => {
+    signalGroup("SIGTERM");
+    killTimer ??= setTimeout(() => signalGroup("SIGKILL"), options.gracePeriodSec * 1000);
+  };
+  const timeoutTimer =
+    options.timeoutSec > 0
+      ? setTimeout(() => {
+          timedOut = true;
+          terminate();
+        }, options.timeoutSec * 1000)
+      : undefined;
+  const onAbort = () => {
+    canceled = true;
+    terminate();
+  };
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener("abort", onAbort);
+
+  const pumps = Promise.all([
+    pump(child.stdout, options.stdoutPath, options.echoStdout),
+    pump(child.stderr, options.stderrPath, options.echoStderr),
+  ]);
+  const exitCode = await child.exited;
+  clearTimeout(timeoutTimer);
+  clearTimeout(killTimer);
+  options.signal?.removeEventListener("abort", onAbort);
+  // Leftovers in the group would keep the pipes open and the pumps waiting.
+  signalGroup("SIGKILL");
+  // A process that left the group (setsid) may still hold the pipes: give up on them after a bound.
+  const drained = await Promise.race([pumps.then(() => true), Bun.sleep(PIPE_DRAIN_MS).then(() => false)]);
+  if (!drained) {
+    await Promise.allSettled([child.stdout.cancel(), child.stderr.cancel()]);
+  }
+  const signal = child.signalCode == null ? null : String(child.signalCode);
+  return {
+    exitCode: signal ? null : exitCode,
+    signal,
+    timedOut,
+    canceled,
+    durationMs: performance.now() - started,
+  };
+}
+
+async function pump(stream: ReadableStream<Uint8Array>, path: string, echo: NodeJS.WritableStream | undefined): Promise<void> {
+  const file: WriteStream = createWriteStream(path);
+  for await (const chunk of stream) {
+    // Respect the file's backpressure so a chatty test cannot fill memory.
+    if (!file.write(chunk)) await new Promise((r) => file.once("drain", r));
+    echo?.write(chunk);
+  }
+  await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+}
+
+/** Shell convention for a process ended by a signal: 128 + its number. */
+export function exitCodeForSignal(signal: string): number {
+  const number = (constants.signals as Record<string, number>)[signal];
+  return 128 + (number ?? 0);
+}

@@ -1,0 +1,110 @@
+import { mapLimit } from "../../common/concurrency.ts";
+import { DtError } from "../../common/errors.ts";
+import type { CasClient } from "../cas/client.ts";
+import type { LocalCache } from "../cache/local-cache.ts";
+import { type Digest, checkHash, digestOfBytes, formatDigest } from "../digest.ts";
+import { type Isolated, type IsolatedEntry, parseIsolated } from "../manifest.ts";
+
+/** Blob downloads in flight: enough to fill loopback or a LAN, bounded for the server's sake. */
+const FETCH_CONCURRENCY = 16;
+
+/** A manifest with its includes merged in: every entry of the tree. */
+export interface ResolvedTree {
+  files: Record<string, IsolatedEntry>;
+  command: string[];
+  relativeCwd: string;
+  readOnly: 0 | 1 | 2;
+}
+
+export interface FetchStats {
+  itemsHot: number;
+  bytesHot: number;
+  itemsCold: number;
+  bytesCold: number;
+}
+
+/**
+ * Fetches the manifest `hash` and its includes (verifying each), merging
+ * them as isolate did: the root and earlier includes win on conflicts, and
+ * command, relative_cwd and read_only come from the first manifest that has
+ * them.
+ */
+export async function fetchManifest(cas: CasClient, hash: string): Promise<ResolvedTree> {
+  const files: Record<string, IsolatedEntry> = Object.create(null);
+  let command: string[] | undefined;
+  let relativeCwd: string | undefined;
+  let readOnly: 0 | 1 | 2 | undefined;
+  const seen = new Set<string>();
+  const visit = async (h: string, what: string): Promise<void> => {
+    checkHash(h, what);
+    if (seen.has(h)) return;
+    seen.add(h);
+    let bytes: Uint8Array;
+    try {
+      bytes = await cas.getBytes(h);
+    } catch (err) {
+      if (err instanceof DtError && err.code === "not_found") {
+        throw new DtError("not_found", `${what} ${h} is not on the isolate server ${cas.server}; archive it first (dt archive prints the digest)`, { cause: err });
+      }
+      throw err;
+    }
+    if (digestOfBytes(bytes).hash !== h) {
+      throw new DtError("digest_mismatch", `${what} ${h}: the server sent bytes that hash to ${digestOfBytes(bytes).hash}`);
+    }
+    const isolated: Isolated = parseIsolated(bytes, `manifest ${h}`);
+    for (const [path, entry] of Object.entries(isolated.files)) {
+      if (!(path in files)) files[path] = entry;
+    }
+    command ??= isolated.command;
+    relativeCwd ??= isolated.relative_cwd;
+    readOnly ??= isolated.read_only;
+    for (const include of isolated.includes ?? []) await visit(include, `include of ${h}`);
+  };
+  await visit(hash, "manifest");
+  return { files, command: command ?? [], relativeCwd: relativeCwd ?? ".", readOnly: readOnly ?? 1 };
+}
+
+/**
+ * Makes every blob of the tree present in the cache: looks each up (pinning
+ * it for this run) and downloads the missing ones concurrently, each
+ * verified before it enters the cache. Returns the cache path per digest.
+ */
+export async function fetchBlobs(cas: CasClient, cache: LocalCache, tree: ResolvedTree): Promise<{ paths: Map<string, string>; stats: FetchStats }> {
+  const digests = new Map<string, Digest>();
+  for (const entry of Object.values(tree.files)) {
+    if (entry.h !== undefined) digests.set(entry.h, { hash: entry.h, size: entry.s! });
+  }
+  const paths = new Map<string, string>();
+  const stats: FetchStats = { itemsHot: 0, bytesHot: 0, itemsCold: 0, bytesCold: 0 };
+  const cold: Digest[] = [];
+  for (const d of digests.values()) {
+    const path = await cache.lookup(d);
+    if (path) {
+      paths.set(d.hash, path);
+      stats.itemsHot++;
+      stats.bytesHot += d.size;
+    } else {
+      cold.push(d);
+    }
+  }
+  // Largest first, so the long downloads overlap the many short ones.
+  cold.sort((a, b) => b.size - a.size);
+  await mapLimit(cold, FETCH_CONCURRENCY, async (d) => {
+    paths.set(d.hash, await fetchOne(cas, cache, d));
+    stats.itemsCold++;
+    stats.bytesCold += d.size;
+  });
+  return { paths, stats };
+}
+
+/** Downloads one blob into the cache; used again when a cached file vanished before mapping. */
+export async function fetchOne(cas: CasClient, cache: LocalCache, d: Digest): Promise<string> {
+  try {
+    return await cache.insert(d, await cas.getBlob(d.hash));
+  } catch (err) {
+    if (err instanceof DtError && err.code === "not_found") {
+      throw new DtError("not_found", `blob ${formatDigest(d)} named by the manifest is not on the isolate server ${cas.server}; archive the tree again`, { cause: err });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,109 @@
+import { chmodSync, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { DtError, errnoCode } from "../../common/errors.ts";
+import type { Digest } from "../digest.ts";
+import type { ResolvedTree } from "./fetch.ts";
+
+export interface MapStats {
+  linked: number;
+  copied: number;
+  symlinks: number;
+}
+
+/**
+ * Lays the tree out under `runDir` from the cache. Files are hardlinked:
+ * no bytes move, so a warm run maps a 1 GiB tree in about the time of
+ * `cp -al`. They are copied instead when the tree must be writable
+ * (read_only 0: a write through a link would corrupt the cache) or when the
+ * cache is on another filesystem. `refetch` brings back a blob another
+ * process evicted between lookup and link.
+ *
+ * Plain synchronous calls on purpose: link(2) and mkdir(2) take
+ * microseconds, and a promise per file would cost more than the syscall.
+ */
+export async function mapTree(
+  tree: ResolvedTree,
+  blobPaths: Map<string, string>,
+  runDir: string,
+  refetch: (d: Digest) => Promise<string>,
+): Promise<MapStats> {
+  const stats: MapStats = { linked: 0, copied: 0, symlinks: 0 };
+  const made = new Set<string>([runDir]);
+  const ensureDir = (dir: string) => {
+    if (made.has(dir)) return;
+    mkdirSync(dir, { recursive: true });
+    made.add(dir);
+  };
+  for (const path of Object.keys(tree.files).sort()) {
+    const entry = tree.files[path]!;
+    const dest = join(runDir, path);
+    ensureDir(dirname(dest));
+    if (entry.l !== undefined) {
+      symlinkSync(entry.l, dest);
+      stats.symlinks++;
+      continue;
+    }
+    const digest = { hash: entry.h!, size: entry.s! };
+    let source = blobPaths.get(digest.hash)!;
+    const writable = tree.readOnly === 0;
+    const mode = writable ? (entry.m ?? 0o644) : (entry.m ?? 0o444) & ~0o222;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        placeFile(source, dest, writable, mode, stats);
+        break;
+      } catch (err) {
+        if (errnoCode(err) !== "ENOENT" || attempt > 0) {
+          throw new DtError("internal", `cannot map ${path} into ${runDir}: ${(err as Error).message}`, { cause: err });
+        }
+        source = await refetch(digest);
+        blobPaths.set(digest.hash, source);
+      }
+    }
+  }
+  if (tree.readOnly === 2) {
+    // Deepest first, so a parent turns read-only only after its children are done.
+    for (const dir of [...made].sort((a, b) => b.length - a.length)) chmodSync(dir, 0o555);
+  }
+  return stats;
+}
+
+function placeFile(source: string, dest: string, writable: boolean, mode: number, stats: MapStats): void {
+  if (!writable) {
+    try {
+      linkSync(source, dest);
+      stats.linked++;
+      return;
+    } catch (err) {
+      // EXDEV: cache on another filesystem; EMLINK: the inode's link count is full.
+      if (errnoCode(err) !== "EXDEV" && errnoCode(err) !== "EMLINK" && errnoCode(err) !== "EPERM") throw err;
+    }
+  }
+  copyFileSync(source, dest);
+  chmodSync(dest, mode);
+  stats.copied++;
+}
+
+/**
+ * Removes a run directory, read-only parts included. Only directories are
+ * made writable again: files may be hardlinks into the cache, and a chmod
+ * would change the cached inode.
+ */
+export function removeTree(dir: string): void {
+  const unlock = (d: string) => {
+    try {
+      chmodSync(d, 0o755);
+    } catch {
+      return;
+    }
+    for (const name of readdirSync(d)) {
+      const child = join(d, name);
+      if (lstatSync(child).isDirectory()) unlock(child);
+    }
+  };
+  try {
+    unlock(dir);
+  } catch (err) {
+    if (errnoCode(err) !== "ENOENT") throw err;
+  }
+  rmSync(dir, { recursive: true, force: true });
+}

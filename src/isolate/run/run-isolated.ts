@@ -1,0 +1,156 @@
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import type { Clock } from "../../common/clock.ts";
+import { DtError } from "../../common/errors.ts";
+import type { Logger } from "../../common/log.ts";
+import { type CacheLimits, LocalCache } from "../cache/local-cache.ts";
+import type { CasClient } from "../cas/client.ts";
+import { checkTreePath } from "../manifest.ts";
+import { execute } from "./execute.ts";
+import { type FetchStats, fetchBlobs, fetchManifest, fetchOne } from "./fetch.ts";
+import { mapTree, removeTree } from "./map.ts";
+
+export interface RunIsolatedOptions {
+  hash: string;
+  cas: CasClient;
+  cacheDir: string;
+  cacheLimits: CacheLimits;
+  /** Where run directories are made; on the cache's filesystem so files can be hardlinked. */
+  rootDir: string;
+  leakTempDir: boolean;
+  timeoutSec: number;
+  gracePeriodSec: number;
+  /** Added to (and overriding) the inherited environment. */
+  env: Record<string, string>;
+  baseEnv: Record<string, string | undefined>;
+  /** ISOLATED_OUTDIR; a directory inside the run dir when not given. */
+  outputDir?: string;
+  /** Where stdout and stderr files go; inside the run dir when not given. */
+  logDir?: string;
+  extraArgs: string[];
+  log: Logger;
+  clock: Clock;
+  echoStdout?: NodeJS.WritableStream;
+  echoStderr?: NodeJS.WritableStream;
+  signal?: AbortSignal;
+}
+
+/** What run-isolated reports (`--json`), in the shape of run_isolated.py's v5 result plus dt's phases. */
+export interface RunIsolatedResult {
+  version: 1;
+  /** The command's exit code; null when it did not run to an exit (signal, internal failure). */
+  exit_code: number | null;
+  signal: string | null;
+  timed_out: boolean;
+  /** Same as timed_out; the name run_isolated.py used. */
+  had_hard_timeout: boolean;
+  canceled: boolean;
+  /** Set when dt itself failed (server down, blob missing, disk full): an infrastructure failure, not the test's. */
+  internal_failure: string | null;
+  /** Set when the task could not start (no command, command not found): the task's own fault. */
+  task_error: string | null;
+  command: string[];
+  run_dir: string | null;
+  output_dir: string | null;
+  stdout_path: string | null;
+  stderr_path: string | null;
+  duration_ms: number;
+  phases_ms: { fetch: number; map: number; run: number; cleanup: number };
+  stats: { cache: FetchStats & { evicted_items: number; evicted_bytes: number } };
+}
+
+/**
+ * Fetches the tree named by `hash` into the local cache, maps it into a
+ * fresh directory, runs its command there and cleans up: what a slave does
+ * for one attempt, and what a developer runs to reproduce one.
+ */
+export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedResult> {
+  const started = performance.now();
+  const result: RunIsolatedResult = {
+    version: 1, exit_code: null, signal: null, timed_out: false, had_hard_timeout: false, canceled: false,
+    internal_failure: null, task_error: null, command: [], run_dir: null, output_dir: null, stdout_path: null, stderr_path: null,
+    duration_ms: 0, phases_ms: { fetch: 0, map: 0, run: 0, cleanup: 0 },
+    stats: { cache: { itemsHot: 0, bytesHot: 0, itemsCold: 0, bytesCold: 0, evicted_items: 0, evicted_bytes: 0 } },
+  };
+  let runRoot: string | undefined;
+  let cache: LocalCache | undefined;
+  try {
+    mkdirSync(o.rootDir, { recursive: true });
+    runRoot = mkdtempSync(join(resolve(o.rootDir), "dt-run-"));
+    result.run_dir = runRoot;
+    const treeDir = join(runRoot, "ir");
+    const outputDir = resolve(o.outputDir ?? join(runRoot, "io"));
+    const logDir = resolve(o.logDir ?? join(runRoot, "logs"));
+    for (const dir of [treeDir, outputDir, logDir]) mkdirSync(dir, { recursive: true });
+    result.output_dir = outputDir;
+
+    let t = performance.now();
+    cache = await LocalCache.open(o.cacheDir, o.cacheLimits, o.clock);
+    const tree = await fetchManifest(o.cas, o.hash);
+    const { paths, stats } = await fetchBlobs(o.cas, cache, tree);
+    Object.assign(result.stats.cache, stats);
+    const evicted = await cache.trim();
+    result.stats.cache.evicted_items = evicted.items;
+    result.stats.cache.evicted_bytes = evicted.bytes;
+    result.phases_ms.fetch = performance.now() - t;
+
+    t = performance.now();
+    const activeCache = cache;
+    await mapTree(tree, paths, treeDir, (d) => fetchOne(o.cas, activeCache, d));
+    const relativeCwd = tree.relativeCwd === "." ? "." : checkTreePath(tree.relativeCwd, `manifest ${o.hash}: relative_cwd`);
+    const cwd = join(treeDir, relativeCwd);
+    // The command's directory need not hold files (Kudu's build/isolate does not).
+    mkdirSync(cwd, { recursive: true });
+    result.phases_ms.map = performance.now() - t;
+
+    const substitute = (s: string) => s.replaceAll("${ISOLATED_OUTDIR}", outputDir);
+    const command = [...tree.command, ...o.extraArgs].map(substitute);
+    result.command = command;
+    if (command.length === 0) {
+      result.task_error = `manifest ${o.hash} has no command and none was given after --`;
+      return result;
+    }
+    if (!isAbsolute(command[0]!) && command[0]!.includes("/")) command[0] = join(cwd, command[0]!);
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(o.baseEnv)) if (v !== undefined) env[k] = v;
+    for (const [k, v] of Object.entries(o.env)) env[k] = substitute(v);
+    env.ISOLATED_OUTDIR = outputDir;
+
+    result.stdout_path = join(logDir, "stdout");
+    result.stderr_path = join(logDir, "stderr");
+    t = performance.now();
+    try {
+      const run = await execute({
+        command, cwd, env, timeoutSec: o.timeoutSec, gracePeriodSec: o.gracePeriodSec,
+        stdoutPath: result.stdout_path, stderrPath: result.stderr_path,
+        echoStdout: o.echoStdout, echoStderr: o.echoStderr, signal: o.signal,
+      });
+      Object.assign(result, { exit_code: run.exitCode, signal: run.signal, timed_out: run.timedOut, had_hard_timeout: run.timedOut, canceled: run.canceled });
+    } catch (err) {
+      result.task_error = `cannot start ${command[0]}: ${(err as Error).message}`;
+    }
+    result.phases_ms.run = performance.now() - t;
+  } catch (err) {
+    result.internal_failure = err instanceof DtError ? err.message : `unexpected: ${(err as Error).stack ?? err}`;
+  } finally {
+    const t = performance.now();
+    await cache?.close().catch((err) => o.log.warn(`saving the cache state failed: ${(err as Error).message}`));
+    if (runRoot) {
+      if (o.leakTempDir) {
+        o.log.info(`Deliberately leaking ${runRoot} for later examination`);
+      } else {
+        try {
+          removeTree(runRoot);
+          result.run_dir = null;
+          if (!o.outputDir) result.output_dir = null;
+          if (!o.logDir) result.stdout_path = result.stderr_path = null;
+        } catch (err) {
+          result.internal_failure ??= `cannot remove the run directory ${runRoot}: ${(err as Error).message}`;
+        }
+      }
+    }
+    result.phases_ms.cleanup = performance.now() - t;
+    result.duration_ms = performance.now() - started;
+  }
+  return result;
+}
