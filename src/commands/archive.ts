@@ -56,7 +56,7 @@ function pairForms(rawArgs: readonly string[], name: string): string[] {
 /** The archive target that an .isolate file describes. */
 export async function targetFromIsolate(isolatePath: string, isolatedPath: string | undefined, rawArgs: readonly string[]): Promise<ArchiveTarget> {
   const spec = await loadIsolate(resolve(isolatePath), isolateVariables(rawArgs));
-  const root = rootFor(spec.files, spec.commandDir);
+  const root = rootFor(spec.files, spec.commandDir, spec.command);
   return {
     name: isolatedPath ? baseName(isolatedPath) : baseName(isolatePath).replace(/\.isolate$/, ""),
     isolatedPath: isolatedPath ? resolve(isolatedPath) : undefined,

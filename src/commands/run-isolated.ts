@@ -88,7 +88,7 @@ export default defineCommand({
     }
     if (args.json) writeFileSync(resolve(args.json), `${JSON.stringify(result, null, 2)}\n`);
     const cache = result.stats.cache;
-    ctx.log.debug(`fetch ${result.phases_ms.fetch.toFixed(0)} ms (${cache.itemsHot} hot, ${cache.itemsCold} cold), map ${result.phases_ms.map.toFixed(0)} ms, run ${result.phases_ms.run.toFixed(0)} ms`);
+    ctx.log.debug(`fetch ${result.phases_ms.fetch.toFixed(0)} ms (${cache.items_hot} hot, ${cache.items_cold} cold), map ${result.phases_ms.map.toFixed(0)} ms, run ${result.phases_ms.run.toFixed(0)} ms`);
     process.exitCode = runIsolatedExitCode(result, ctx.log);
   },
 });

@@ -33,6 +33,8 @@ export class FsBlobStore implements BlobStore {
   private totalBytes = 0;
   private counters = { hits: 0, misses: 0, evictions: 0, evictedBytes: 0 };
   private tmpSeq = 0;
+  /** Last-use writes in flight; close() waits for them so a restart sees them. */
+  private readonly pendingTouches = new Set<Promise<void>>();
 
   private constructor(
     private readonly dir: string,
@@ -74,7 +76,10 @@ export class FsBlobStore implements BlobStore {
     if (persist) {
       const t = new Date(now);
       // Best effort: a blob evicted meanwhile has nothing to touch.
-      utimes(this.blobPath(hash), t, t).catch(() => {});
+      const write = utimes(this.blobPath(hash), t, t)
+        .catch(() => {})
+        .finally(() => this.pendingTouches.delete(write));
+      this.pendingTouches.add(write);
     }
   }
 
@@ -192,7 +197,9 @@ export class FsBlobStore implements BlobStore {
     return { blobs: this.index.size, bytes: this.totalBytes, ...this.counters };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await Promise.all(this.pendingTouches);
+  }
 
 }
 

@@ -17,10 +17,10 @@ export interface ResolvedTree {
 }
 
 export interface FetchStats {
-  itemsHot: number;
-  bytesHot: number;
-  itemsCold: number;
-  bytesCold: number;
+  items_hot: number;
+  bytes_hot: number;
+  items_cold: number;
+  bytes_cold: number;
 }
 
 /**
@@ -75,14 +75,14 @@ export async function fetchBlobs(cas: CasClient, cache: LocalCache, tree: Resolv
     if (entry.h !== undefined) digests.set(entry.h, { hash: entry.h, size: entry.s! });
   }
   const paths = new Map<string, string>();
-  const stats: FetchStats = { itemsHot: 0, bytesHot: 0, itemsCold: 0, bytesCold: 0 };
+  const stats: FetchStats = { items_hot: 0, bytes_hot: 0, items_cold: 0, bytes_cold: 0 };
   const cold: Digest[] = [];
   for (const d of digests.values()) {
     const path = await cache.lookup(d);
     if (path) {
       paths.set(d.hash, path);
-      stats.itemsHot++;
-      stats.bytesHot += d.size;
+      stats.items_hot++;
+      stats.bytes_hot += d.size;
     } else {
       cold.push(d);
     }
@@ -91,8 +91,8 @@ export async function fetchBlobs(cas: CasClient, cache: LocalCache, tree: Resolv
   cold.sort((a, b) => b.size - a.size);
   await mapLimit(cold, FETCH_CONCURRENCY, async (d) => {
     paths.set(d.hash, await fetchOne(cas, cache, d));
-    stats.itemsCold++;
-    stats.bytesCold += d.size;
+    stats.items_cold++;
+    stats.bytes_cold += d.size;
   });
   return { paths, stats };
 }

@@ -70,7 +70,7 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     version: 1, exit_code: null, signal: null, timed_out: false, had_hard_timeout: false, canceled: false,
     internal_failure: null, task_error: null, command: [], run_dir: null, output_dir: null, stdout_path: null, stderr_path: null,
     duration_ms: 0, phases_ms: { fetch: 0, map: 0, run: 0, cleanup: 0 },
-    stats: { cache: { itemsHot: 0, bytesHot: 0, itemsCold: 0, bytesCold: 0, evicted_items: 0, evicted_bytes: 0 } },
+    stats: { cache: { items_hot: 0, bytes_hot: 0, items_cold: 0, bytes_cold: 0, evicted_items: 0, evicted_bytes: 0 } },
   };
   let runRoot: string | undefined;
   let cache: LocalCache | undefined;
