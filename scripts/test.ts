@@ -3,7 +3,10 @@
  * line CI reads, `N passed, N failed` (plus skipped), exiting non-zero on any
  * failure or when no test ran. Arguments are passed on to `bun test`.
  */
-const child = Bun.spawn(["bun", "test", ...process.argv.slice(2)], {
+/** Per test: integration tests start servers and child processes on a loaded 2-core machine. */
+const TEST_TIMEOUT_MS = 30_000;
+
+const child = Bun.spawn(["bun", "test", "--timeout", String(TEST_TIMEOUT_MS), ...process.argv.slice(2)], {
   cwd: new URL("..", import.meta.url).pathname,
   stdout: "inherit",
   stderr: "pipe",

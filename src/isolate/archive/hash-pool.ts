@@ -21,7 +21,7 @@ export class HashPool {
   private readonly workers: Worker[];
 
   constructor(size = Math.max(1, Math.min(availableParallelism(), 8))) {
-    this.workers = Array.from({ length: size }, () => new Worker(new URL("./hash-worker.ts", import.meta.url).href));
+    this.workers = Array.from({ length: size }, () => new Worker(hashWorkerSpecifier()));
   }
 
   /** Digests of `paths`, in order. A file that cannot be read is a DtError naming it. */
@@ -61,4 +61,14 @@ export class HashPool {
   close(): void {
     for (const worker of this.workers) worker.terminate();
   }
+}
+
+/**
+ * Where the worker's code is. From source it sits beside this file. Inside
+ * the compiled binary, bundled files live under `/$bunfs/root/` and are named
+ * relative to the common directory of the build's entry points (src/, see
+ * scripts/build.ts), so the worker is found by that relative path.
+ */
+function hashWorkerSpecifier(): string {
+  return import.meta.url.startsWith("file:///$bunfs/") ? "./isolate/archive/hash-worker.ts" : new URL("./hash-worker.ts", import.meta.url).href;
 }

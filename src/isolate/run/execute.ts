@@ -94,7 +94,14 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
   // Leftovers in the group would keep the pipes open and the pumps waiting.
   signalGroup("SIGKILL");
   // A process that left the group (setsid) may still hold the pipes: give up on them after a bound.
-  const drained = await Promise.race([pumps.then(() => true), Bun.sleep(PIPE_DRAIN_MS).then(() => false)]);
+  let drainTimer: ReturnType<typeof setTimeout> | undefined;
+  const drained = await Promise.race([
+    pumps.then(() => true),
+    new Promise<boolean>((resolve) => {
+      drainTimer = setTimeout(() => resolve(false), PIPE_DRAIN_MS);
+    }),
+  ]);
+  clearTimeout(drainTimer);
   if (!drained) {
     await Promise.allSettled([child.stdout.cancel(), child.stderr.cancel()]);
   }

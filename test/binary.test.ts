@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const binary = join(root, "dist", "dt");
+const built = existsSync(binary);
+if (!built) console.warn(`SKIP binary tests: ${binary} does not exist; run \`bun run build\` first (.ci/run does)`);
+
+/** The compiled executable, as operators run it: its own workers, no source tree, no bun. */
+describe.skipIf(!built)("the compiled dt binary", () => {
+  let work: string;
+  let server: ReturnType<typeof Bun.spawn> | undefined;
+  let url: string;
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), "dt-binary-"));
+    server = Bun.spawn([binary, "isolate-server", "--port", "0", "--host", "127.0.0.1", "--data-dir", join(work, "cas")], { stderr: "pipe", cwd: work });
+    const reader = server.stderr.getReader();
+    let text = "";
+    const deadline = Date.now() + 10_000;
+    while (!/http:\/\/127\.0\.0\.1:\d+/.test(text) && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    url = /http:\/\/127\.0\.0\.1:\d+/.exec(text)?.[0] ?? "";
+    if (!url) throw new Error(`isolate server did not start: ${text}`);
+  });
+  afterAll(async () => {
+    server?.kill("SIGTERM");
+    await server?.exited;
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test("--version prints the version and the commit it was built from", () => {
+    const out = Bun.spawnSync([binary, "--version"]).stdout.toString();
+    expect(out).toMatch(/^dt \d+\.\d+\.\d+ [0-9a-f]{7,}(-dirty)?\n$/);
+  });
+
+  test("archives with its bundled hash workers and runs the tree with run-isolated", () => {
+    // Run from outside the repository: the binary must not need the source tree.
+    const archive = Bun.spawnSync([binary, "archive", "--isolate-server", url, "-i", join(root, "examples/hello/hello.isolate"), "--hash-cache", "none"], { cwd: work });
+    expect(archive.exitCode).toBe(0);
+    const digest = archive.stdout.toString().split(/\s+/)[0]!;
+    expect(digest).toMatch(/^[0-9a-f]{64}$/);
+    const run = Bun.spawnSync([binary, "run-isolated", "--isolate-server", url, "--hash", digest, "--cache", join(work, "cache")], { cwd: work });
+    expect(run.stdout.toString()).toContain("PASS");
+    expect(run.exitCode).toBe(0);
+  });
+
+  test("an unknown command exits 2 with the list of commands", () => {
+    const result = Bun.spawnSync([binary, "no-such-command"]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.toString()).toContain("run-isolated");
+  });
+
+  test("a missing required flag exits 2", () => {
+    const result = Bun.spawnSync([binary, "run-isolated"], { env: { HOME: work, PATH: process.env.PATH ?? "" } });
+    expect(result.exitCode).toBe(2);
+  });
+});
