@@ -11,12 +11,12 @@ if (!built) console.warn(`SKIP binary tests: ${binary} does not exist; run \`bun
 /** The compiled executable, as operators run it: its own workers, no source tree, no bun. */
 describe.skipIf(!built)("the compiled dt binary", () => {
   let work: string;
-  let server: ReturnType<typeof Bun.spawn> | undefined;
+  let server: Bun.Subprocess<"ignore", "ignore", "pipe"> | undefined;
   let url: string;
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "dt-binary-"));
-    server = Bun.spawn([binary, "isolate-server", "--port", "0", "--host", "127.0.0.1", "--data-dir", join(work, "cas")], { stderr: "pipe", cwd: work });
+    server = Bun.spawn([binary, "isolate-server", "--port", "0", "--host", "127.0.0.1", "--data-dir", join(work, "cas")], { stdin: "ignore", stdout: "ignore", stderr: "pipe", cwd: work });
     const reader = server.stderr.getReader();
     let text = "";
     const deadline = Date.now() + 10_000;

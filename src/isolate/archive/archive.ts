@@ -169,9 +169,25 @@ export function targetFromPaths(input: { root: string; paths: string[]; command:
   };
 }
 
-/** The tree root for an .isolate's files and its command's directory. */
-export function rootFor(files: readonly string[], commandDir: string): string {
-  return commonRoot(files, commandDir);
+/**
+ * The tree root for an .isolate's files and its command's directory. Like
+ * isolate's determine_root_dir, it also counts how far a relative command
+ * argument climbs with `..` from the command's directory: Kudu's
+ * build/isolate/X.isolate runs `../../build/latest/bin/X`, which resolves at
+ * run time only if the tree holds the directory two levels up.
+ */
+export function rootFor(files: readonly string[], commandDir: string, command: readonly string[] = []): string {
+  const climbed: string[] = [];
+  for (let arg of command) {
+    if (!arg.startsWith("../")) continue;
+    let dir = commandDir;
+    while (arg.startsWith("../")) {
+      arg = arg.slice(3);
+      dir = dirname(dir);
+    }
+    climbed.push(`${dir}/`);
+  }
+  return commonRoot([...files, ...climbed], commandDir);
 }
 
 export function baseName(isolatedPath: string): string {

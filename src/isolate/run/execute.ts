@@ -83,10 +83,11 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener("abort", onAbort);
 
-  const pumps = Promise.all([
+  const outputs = [
     pump(child.stdout, options.stdoutPath, options.echoStdout),
     pump(child.stderr, options.stderrPath, options.echoStderr),
-  ]);
+  ];
+  const pumps = Promise.all(outputs.map((o) => o.done));
   const exitCode = await child.exited;
   clearTimeout(timeoutTimer);
   clearTimeout(killTimer);
@@ -103,7 +104,9 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
   ]);
   clearTimeout(drainTimer);
   if (!drained) {
-    await Promise.allSettled([child.stdout.cancel(), child.stderr.cancel()]);
+    // Through the pumps' readers: the streams themselves are locked, and cancelling them is refused.
+    await Promise.all(outputs.map((o) => o.cancel()));
+    await pumps;
   }
   const signal = child.signalCode == null ? null : String(child.signalCode);
   return {
@@ -115,14 +118,19 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
   };
 }
 
-async function pump(stream: ReadableStream<Uint8Array>, path: string, echo: NodeJS.WritableStream | undefined): Promise<void> {
-  const file: WriteStream = createWriteStream(path);
-  for await (const chunk of stream) {
-    // Respect the file's backpressure so a chatty test cannot fill memory.
-    if (!file.write(chunk)) await new Promise((r) => file.once("drain", r));
-    echo?.write(chunk);
-  }
-  await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+/** Copies `stream` to the file and the echo; `done` settles at its end, or soon after `cancel()`. */
+function pump(stream: ReadableStream<Uint8Array>, path: string, echo: NodeJS.WritableStream | undefined): { done: Promise<void>; cancel: () => Promise<void> } {
+  const reader = stream.getReader();
+  const done = (async () => {
+    const file: WriteStream = createWriteStream(path);
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      // Respect the file's backpressure so a chatty test cannot fill memory.
+      if (!file.write(r.value)) await new Promise((resolve) => file.once("drain", resolve));
+      echo?.write(r.value);
+    }
+    await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  })();
+  return { done, cancel: () => reader.cancel().catch(() => {}) };
 }
 
 /** Shell convention for a process ended by a signal: 128 + its number. */

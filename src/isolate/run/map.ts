@@ -60,11 +60,17 @@ export async function mapTree(
       }
     }
   }
-  if (tree.readOnly === 2) {
-    // Deepest first, so a parent turns read-only only after its children are done.
-    for (const dir of [...made].sort((a, b) => b.length - a.length)) chmodSync(dir, 0o555);
-  }
+  // Every directory, not just those that hold files: mkdir -p made their parents too.
+  if (tree.readOnly === 2) makeDirsReadOnly(runDir);
   return stats;
+}
+
+/** Makes `dir` and every directory below it 0o555, children before parents; symlinks are not followed. */
+function makeDirsReadOnly(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) makeDirsReadOnly(join(dir, entry.name));
+  }
+  chmodSync(dir, 0o555);
 }
 
 function placeFile(source: string, dest: string, writable: boolean, mode: number, stats: MapStats): void {

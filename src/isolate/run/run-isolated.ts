@@ -95,12 +95,13 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     result.phases_ms.fetch = performance.now() - t;
 
     t = performance.now();
-    const activeCache = cache;
-    await mapTree(tree, paths, treeDir, (d) => fetchOne(o.cas, activeCache, d));
     const relativeCwd = tree.relativeCwd === "." ? "." : checkTreePath(tree.relativeCwd, `manifest ${o.hash}: relative_cwd`);
     const cwd = join(treeDir, relativeCwd);
-    // The command's directory need not hold files (Kudu's build/isolate does not).
+    // The command's directory need not hold files (Kudu's build/isolate does not); made before
+    // mapping, as read_only 2 leaves no directory writable.
     mkdirSync(cwd, { recursive: true });
+    const activeCache = cache;
+    await mapTree(tree, paths, treeDir, (d) => fetchOne(o.cas, activeCache, d));
     result.phases_ms.map = performance.now() - t;
 
     const substitute = (s: string) => s.replaceAll("${ISOLATED_OUTDIR}", outputDir);

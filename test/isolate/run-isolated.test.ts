@@ -1,0 +1,324 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, statSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLogger } from "../../src/common/log.ts";
+import { archiveTargets, targetFromPaths } from "../../src/isolate/archive/archive.ts";
+import { CasClient } from "../../src/isolate/cas/client.ts";
+import { digestOfBytes } from "../../src/isolate/digest.ts";
+import type { RunIsolatedResult } from "../../src/isolate/run/run-isolated.ts";
+import { type TestCas, startCas } from "../helpers/cas.ts";
+import { CLI_TEST_TIMEOUT_MS, cliEnv, killRunningClis, runCli } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
+import { type TreeSpec, shellScript, writeTree } from "../helpers/tree.ts";
+import { processAlive, waitUntil } from "../helpers/wait.ts";
+
+/** EXIT.internalFailure, spelled out: the number is the contract with slaves and scripts. */
+const INTERNAL_FAILURE_EXIT = 86;
+
+const temps = new TempDirs();
+const servers: TestCas[] = [];
+/** Files where a test's command writes the pids it started; those are killed if a test fails before proving them gone. */
+const pidFiles: string[] = [];
+
+afterEach(async () => {
+  killRunningClis();
+  for (const file of pidFiles.splice(0)) {
+    const pid = Number(await readFile(file, "utf8").catch(() => ""));
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Gone, as it should be.
+    }
+  }
+  for (const s of servers.splice(0)) await s.stop();
+  await temps.cleanup();
+});
+
+async function setup() {
+  const dir = await temps.make("dt-run-");
+  const cas = await startCas(join(dir, "cas"));
+  servers.push(cas);
+  const cacheDir = join(dir, "cache");
+  const runsDir = join(dir, "runs");
+  const env = cliEnv(join(dir, "home"));
+  let trees = 0;
+  return {
+    dir,
+    cas,
+    cacheDir,
+    runsDir,
+    /** Writes `spec` into a fresh directory and archives all of it in process; returns the manifest's digest. */
+    async archive(spec: TreeSpec, manifest: { command: string[]; relativeCwd?: string; readOnly?: 0 | 1 | 2 }): Promise<string> {
+      const root = join(dir, `tree-${++trees}`);
+      await writeTree(root, spec);
+      const target = targetFromPaths({ root, paths: ["."], ...manifest });
+      const { results } = await archiveTargets([target], { cas: new CasClient(cas.url), log: createLogger({ level: "silent" }) });
+      return results[0]!.digest.hash;
+    },
+    /** `dt run-isolated` against this setup's server and cache, making run dirs in `rootDir`. */
+    run(hash: string, args: string[] = [], rootDir = runsDir) {
+      return runCli(["run-isolated", "-H", hash, "-I", cas.url, "--cache", cacheDir, "--root-dir", rootDir, ...args], { cwd: dir, env });
+    },
+    async json(name: string): Promise<RunIsolatedResult> {
+      return JSON.parse(await readFile(join(dir, name), "utf8"));
+    },
+  };
+}
+
+/** The run directories left under `runsDir`; [] once run-isolated cleaned up. */
+async function leftoverRuns(runsDir: string): Promise<string[]> {
+  return existsSync(runsDir) ? readdir(runsDir) : [];
+}
+
+/** Prints where it runs, its args, ISOLATED_OUTDIR and three variables, on stdout and stderr, then exits 3. */
+const REPORTER = shellScript(`echo "cwd=$(pwd)"
+echo "args=$*"
+echo "outdir=$ISOLATED_OUTDIR"
+echo "env=$FOO|$BAR|$OUT"
+echo "to-stderr $1" >&2
+exit 3`);
+
+describe("dt run-isolated", () => {
+  test("runs the command in relative_cwd with extra args, ISOLATED_OUTDIR, --env; exits with its code; streams output to the terminal and --log-dir", async () => {
+    const s = await setup();
+    const hash = await s.archive(
+      { "bin/reporter.sh": REPORTER, "work/input.txt": "input", "work/more.txt": "more" },
+      { command: ["../bin/reporter.sh", "first", "${ISOLATED_OUTDIR}/out.txt"], relativeCwd: "work" },
+    );
+    const logDir = join(s.dir, "logs");
+    const r = await s.run(hash, [
+      "--env", "FOO=foo", "--env=BAR=b=ar", "--env", "OUT=${ISOLATED_OUTDIR}/env", "--log-dir", logDir, "--json", "run1.json", "--", "extra1", "extra two",
+    ]);
+    expect(r.exitCode).toBe(3);
+
+    const outdir = /^outdir=(.*)$/m.exec(r.stdout)?.[1];
+    expect(outdir).toMatch(new RegExp(`^${s.runsDir}/dt-run-[^/]+/io$`));
+    expect(r.stdout).toMatch(new RegExp(`^cwd=${s.runsDir}/dt-run-[^/]+/ir/work$`, "m"));
+    expect(r.stdout).toContain(`\nargs=first ${outdir}/out.txt extra1 extra two\n`);
+    expect(r.stdout).toContain(`\nenv=foo|b=ar|${outdir}/env\n`);
+    expect(r.stderr).toContain("to-stderr first\n");
+    // The terminal got exactly what the command wrote, and so did the log files.
+    expect(await readFile(join(logDir, "stdout"), "utf8")).toBe(r.stdout);
+    expect(await readFile(join(logDir, "stderr"), "utf8")).toBe("to-stderr first\n");
+
+    const first = await s.json("run1.json");
+    expect(first).toMatchObject({ exit_code: 3, signal: null, timed_out: false, internal_failure: null, task_error: null, run_dir: null });
+    for (const phase of ["fetch", "map", "run", "cleanup"] as const) expect(first.phases_ms[phase]).toBeGreaterThanOrEqual(0);
+    const bytes = REPORTER.content.length + "input".length + "more".length;
+    expect(first.stats.cache).toMatchObject({ items_cold: 3, bytes_cold: bytes, items_hot: 0, bytes_hot: 0 });
+
+    const again = await s.run(hash, ["--json", "run2.json"]);
+    expect(again.exitCode).toBe(3);
+    expect((await s.json("run2.json")).stats.cache).toMatchObject({ items_cold: 0, bytes_cold: 0, items_hot: 3, bytes_hot: bytes });
+    expect(await leftoverRuns(s.runsDir)).toEqual([]);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("runs a tree archived from Kudu's layout: ../../build/latest/bin/X from build/isolate", async () => {
+    const s = await setup();
+    const repo = join(s.dir, "repo");
+    await writeTree(repo, {
+      "build/latest/bin/foo-test": shellScript('echo "foo-test ran in $(basename $(dirname $(pwd)))/$(basename $(pwd)) with $*"'),
+      "build/isolate/foo-test.isolate": "{'variables': {'command': ['../../build/latest/bin/foo-test', '--gtest_filter=A.*'], 'files': ['../../build/latest/bin/foo-test']}}",
+    });
+    const archived = await runCli(["archive", "-I", s.cas.url, "-i", join(repo, "build/isolate/foo-test.isolate"), "--hash-cache", "none"], {
+      cwd: s.dir,
+      env: cliEnv(join(s.dir, "home")),
+    });
+    expect(archived.exitCode).toBe(0);
+    const r = await s.run(archived.stdout.split(/\s+/)[0]!, ["--", "--gtest_repeat=2"]);
+    expect(r.stderr).toBe("");
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe("foo-test ran in build/isolate with --gtest_filter=A.* --gtest_repeat=2\n");
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("--timeout kills the whole process group: no background grandchild survives", async () => {
+    const s = await setup();
+    const hash = await s.archive(
+      { "t.sh": shellScript('sleep 300 &\necho $! > "$ISOLATED_OUTDIR/grandchild.pid"\necho started\nwait') },
+      { command: ["./t.sh"] },
+    );
+    const outputDir = join(s.dir, "out");
+    pidFiles.push(join(outputDir, "grandchild.pid"));
+    // A grace period far longer than the run may take: the group must go on SIGTERM alone.
+    const r = await s.run(hash, ["--timeout", "1", "--grace-period", "60", "--output-dir", outputDir, "--json", "r.json"]);
+    const grandchild = Number(await readFile(join(outputDir, "grandchild.pid"), "utf8"));
+    expect(r.stdout).toBe("started\n");
+    expect(r.exitCode).toBe(128 + 15);
+    expect(r.stderr).toContain("timed out");
+    const result = await s.json("r.json");
+    expect(result).toMatchObject({ timed_out: true, had_hard_timeout: true, signal: "SIGTERM", exit_code: null, internal_failure: null });
+    expect(result.phases_ms.run).toBeGreaterThanOrEqual(1000);
+    await waitUntil(() => !processAlive(grandchild), `grandchild ${grandchild} to be gone`);
+    expect(await leftoverRuns(s.runsDir)).toEqual([]);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("a command that ignores SIGTERM is SIGKILLed after --grace-period, with its grandchild", async () => {
+    const s = await setup();
+    const hash = await s.archive(
+      { "stubborn.sh": shellScript("trap '' TERM\nsleep 300 &\necho $! > \"$ISOLATED_OUTDIR/grandchild.pid\"\necho $$ > \"$ISOLATED_OUTDIR/child.pid\"\nwait") },
+      { command: ["./stubborn.sh"] },
+    );
+    const outputDir = join(s.dir, "out");
+    const files = ["grandchild.pid", "child.pid"].map((f) => join(outputDir, f));
+    pidFiles.push(...files);
+    const r = await s.run(hash, ["--timeout", "1", "--grace-period", "1", "--output-dir", outputDir, "--json", "r.json"]);
+    const pids = await Promise.all(files.map(async (f) => Number(await readFile(f, "utf8"))));
+    expect(r.exitCode).toBe(128 + 9);
+    const result = await s.json("r.json");
+    expect(result).toMatchObject({ timed_out: true, signal: "SIGKILL", exit_code: null });
+    // SIGKILL came only after the grace period.
+    expect(result.phases_ms.run).toBeGreaterThanOrEqual(2000);
+    for (const pid of pids) await waitUntil(() => !processAlive(pid), `process ${pid} to be gone`);
+    expect(await leftoverRuns(s.runsDir)).toEqual([]);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("a grandchild that escaped the group with setsid cannot keep dt from finishing", async () => {
+    const s = await setup();
+    const hash = await s.archive(
+      // The escapee keeps stdout open: dt gives up on the pipe after its drain bound (5 s), not when the escapee ends.
+      { "escape.sh": shellScript('setsid sleep 60 &\necho $! > "$ISOLATED_OUTDIR/escapee.pid"\necho parent-done') },
+      { command: ["./escape.sh"] },
+    );
+    const outputDir = join(s.dir, "out");
+    pidFiles.push(join(outputDir, "escapee.pid"));
+    const r = await s.run(hash, ["--output-dir", outputDir, "--json", "r.json"]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe("parent-done\n");
+    expect(await s.json("r.json")).toMatchObject({ exit_code: 0, internal_failure: null });
+    expect(await leftoverRuns(s.runsDir)).toEqual([]);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("--leak-temp-dir keeps the run directory and says so", async () => {
+    const s = await setup();
+    const hash = await s.archive({ "data.txt": "kept" }, { command: ["cat", "data.txt"], readOnly: 2 });
+    const r = await s.run(hash, ["--leak-temp-dir", "--json", "r.json"]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe("kept");
+    const runs = await leftoverRuns(s.runsDir);
+    expect(runs).toHaveLength(1);
+    const runDir = join(s.runsDir, runs[0]!);
+    expect(r.stderr).toContain(`Deliberately leaking ${runDir} for later examination`);
+    expect(await readFile(join(runDir, "ir/data.txt"), "utf8")).toBe("kept");
+    expect((await s.json("r.json")).run_dir).toBe(runDir);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("read_only 2 makes every directory (the command's empty one too) and file read-only; the run directory is still removed", async () => {
+    const s = await setup();
+    const hash = await s.archive(
+      {
+        "check.sh": shellScript('echo "writable dirs: $(find "$1" -type d -perm /222)"\necho "writable files: $(find "$1" -type f -perm /222)"'),
+        "a/b/c/deep.txt": "deep",
+        "top.txt": "top",
+      },
+      // The command's directory holds no file: it is made by run-isolated, and must be read-only too.
+      { command: ["../../check.sh", "../.."], relativeCwd: "run/here", readOnly: 2 },
+    );
+    const r = await s.run(hash);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe("writable dirs: \nwritable files: \n");
+    expect(await leftoverRuns(s.runsDir)).toEqual([]);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("the run directory is removed after the command crashed", async () => {
+    const s = await setup();
+    const hash = await s.archive({ "crash.sh": shellScript("ulimit -c 0\necho before-crash\nkill -SEGV $$") }, { command: ["./crash.sh"], readOnly: 2 });
+    const r = await s.run(hash, ["--json", "r.json"]);
+    expect(r.stdout).toBe("before-crash\n");
+    expect(r.exitCode).toBe(128 + 11);
+    expect(await s.json("r.json")).toMatchObject({ signal: "SIGSEGV", exit_code: null, internal_failure: null, run_dir: null });
+    expect(await leftoverRuns(s.runsDir)).toEqual([]);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("read_only 0 maps writable copies: writing to a file leaves the cached blob intact", async () => {
+    const s = await setup();
+    const hash = await s.archive(
+      { "data.txt": "original", "w.sh": shellScript('echo overwritten > data.txt\nstat -c "%a %h" data.txt\ncat data.txt\ntest -w . && echo dir-writable') },
+      { command: ["./w.sh"], readOnly: 0 },
+    );
+    const r = await s.run(hash);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe("644 1\noverwritten\ndir-writable\n");
+    const cached = join(s.cacheDir, digestOfBytes("original").hash);
+    expect(await readFile(cached, "utf8")).toBe("original");
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("read_only 1 hardlinks files from the cache without write bits; directories stay writable", async () => {
+    const s = await setup();
+    const hash = await s.archive(
+      { "sub/data.txt": "data", "r.sh": shellScript('echo "writable files: $(find . -type f -perm /222)"\nstat -c "%A" sub | cut -c3\nstat -c "links %h" sub/data.txt') },
+      { command: ["./r.sh"], readOnly: 1 },
+    );
+    const r = await s.run(hash);
+    expect(r.exitCode).toBe(0);
+    // Two links: the cache's file and the tree's.
+    expect(r.stdout).toBe("writable files: \nw\nlinks 2\n");
+  }, CLI_TEST_TIMEOUT_MS);
+
+  // tmpfs at /dev/shm is another filesystem than the temp dir on most Linux hosts; elsewhere there is nothing to test.
+  const otherFs = existsSync("/dev/shm") && statSync("/dev/shm").dev !== statSync(tmpdir()).dev;
+  test.skipIf(!otherFs)("copies instead of hardlinking when the run directory is on another filesystem than the cache", async () => {
+    const s = await setup();
+    const runsDir = await temps.make("dt-run-shm-", "/dev/shm");
+    const hash = await s.archive(
+      { "data.txt": "data", "c.sh": shellScript('stat -c "%n %a %h" data.txt c.sh') },
+      { command: ["./c.sh"], readOnly: 1 },
+    );
+    const r = await s.run(hash, [], runsDir);
+    expect(r.stderr).toBe("");
+    expect(r.exitCode).toBe(0);
+    // Copies: one link each, and the manifest's modes without write bits.
+    expect(r.stdout).toBe("data.txt 444 1\nc.sh 555 1\n");
+    expect(await leftoverRuns(runsDir)).toEqual([]);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("symlinks in the tree are recreated (and an empty file is mapped)", async () => {
+    const s = await setup();
+    const hash = await s.archive(
+      {
+        "lib/libx.so.1": "library",
+        "lib/libx.so": { symlink: "libx.so.1" },
+        "bin/libdir": { symlink: "../lib" },
+        "lib/empty": "",
+        "l.sh": shellScript("readlink lib/libx.so\ncat bin/libdir/libx.so\nwc -c < lib/empty"),
+      },
+      { command: ["./l.sh"] },
+    );
+    const r = await s.run(hash);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe("libx.so.1\nlibrary0\n");
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("an unknown digest is an internal failure (exit 86, internal_failure in the JSON)", async () => {
+    const s = await setup();
+    const unknown = digestOfBytes("no manifest has this digest").hash;
+    const r = await s.run(unknown, ["--json", "r.json"]);
+    expect(r.exitCode).toBe(INTERNAL_FAILURE_EXIT);
+    const result = await s.json("r.json");
+    expect(result.internal_failure).toContain(`manifest ${unknown} is not on the isolate server ${s.cas.url}`);
+    expect(result.exit_code).toBeNull();
+    expect(r.stderr).toContain("internal failure");
+    expect(await leftoverRuns(s.runsDir)).toEqual([]);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("a stopped server is an internal failure (exit 86) naming its URL", async () => {
+    const s = await setup();
+    const hash = await s.archive({ "data.txt": "x" }, { command: ["cat", "data.txt"] });
+    await s.cas.stop();
+    const r = await s.run(hash, ["--json", "r.json"]);
+    expect(r.exitCode).toBe(INTERNAL_FAILURE_EXIT);
+    const result = await s.json("r.json");
+    expect(result.internal_failure).toContain(`cannot reach the isolate server at ${s.cas.url}`);
+    expect(await leftoverRuns(s.runsDir)).toEqual([]);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("a manifest without a command fails the task (exit 1), not dt", async () => {
+    const s = await setup();
+    const hash = await s.archive({ "data.txt": "x" }, { command: [] });
+    const r = await s.run(hash, ["--json", "r.json"]);
+    expect(r.exitCode).toBe(1);
+    expect(await s.json("r.json")).toMatchObject({ internal_failure: null, task_error: expect.stringContaining("has no command") });
+  }, CLI_TEST_TIMEOUT_MS);
+});
