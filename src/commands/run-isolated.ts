@@ -14,6 +14,8 @@ import { EXIT } from "./exit-codes.ts";
 const DEFAULT_MAX_CACHE_SIZE = "50GiB";
 const DEFAULT_MIN_FREE_SPACE = "2GiB";
 const DEFAULT_MAX_ITEMS = 100_000;
+/** JavaScript timers hold at most 2^31-1 ms; a longer one would fire at once. */
+const MAX_TIMER_SEC = Math.floor((2 ** 31 - 1) / 1000);
 /** Seconds between SIGTERM and SIGKILL: Swarming's default, time for a test to flush its logs. */
 const DEFAULT_GRACE_PERIOD_SEC = 30;
 
@@ -47,6 +49,7 @@ export default defineCommand({
     const seconds = (text: string, flag: string) => {
       const n = Number(text);
       if (!Number.isFinite(n) || n < 0) throw new DtError("invalid_input", `${flag}: ${JSON.stringify(text)} is not a number of seconds`);
+      if (n > MAX_TIMER_SEC) throw new DtError("invalid_input", `${flag}: ${n} s is longer than the longest supported timer (${MAX_TIMER_SEC} s, about 24 days)`);
       return n;
     };
     const maxItems = Number(args["max-items"]);

@@ -322,3 +322,29 @@ describe("dt run-isolated", () => {
     expect(await s.json("r.json")).toMatchObject({ internal_failure: null, task_error: expect.stringContaining("has no command") });
   }, CLI_TEST_TIMEOUT_MS);
 });
+
+describe("run-isolated flag checks", () => {
+  test("a --timeout beyond what a timer can hold is refused before anything runs", async () => {
+    const { dir, cas } = await setup();
+    const env = cliEnv(join(dir, "home"));
+    const r = await runCli(["run-isolated", "--isolate-server", cas.url, "--hash", "a".repeat(64), "--timeout", "9999999999"], { env });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("--timeout");
+    expect(r.stderr).toContain("24 days");
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("a malformed --hash is refused with exit 2", async () => {
+    const { dir, cas } = await setup();
+    const r = await runCli(["run-isolated", "--isolate-server", cas.url, "--hash", "xyz"], { env: cliEnv(join(dir, "home")) });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("--hash must be 64 lower-case hex digits");
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("--leak-temp-dir's notice is printed even with --log-level error", async () => {
+    const s = await setup();
+    const hash = await s.archive({ "run.sh": shellScript("exit 0") }, { command: ["./run.sh"] });
+    const r = await runCli(["run-isolated", "--isolate-server", s.cas.url, "--hash", hash, "--cache", s.cacheDir, "--root-dir", s.runsDir, "--leak-temp-dir", "--log-level", "error"], { env: cliEnv(join(s.dir, "home")) });
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toMatch(/Deliberately leaking .*dt-run-\w+ for later examination/);
+  }, CLI_TEST_TIMEOUT_MS);
+});

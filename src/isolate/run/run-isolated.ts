@@ -138,7 +138,8 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     await cache?.close().catch((err) => o.log.warn(`saving the cache state failed: ${(err as Error).message}`));
     if (runRoot) {
       if (o.leakTempDir) {
-        o.log.info(`Deliberately leaking ${runRoot} for later examination`);
+        // Written whatever the log level: the developer asked for this directory and needs its path.
+        (o.echoStderr ?? process.stderr).write(`Deliberately leaking ${runRoot} for later examination\n`);
       } else {
         try {
           removeTree(runRoot);
