@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ManualClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
-import { BATCH_CONTENT_TYPE, encodeBatch } from "../../src/isolate/cas/batch.ts";
+import { BATCH_CONTENT_TYPE, decodeBatch, encodeBatch } from "../../src/isolate/cas/batch.ts";
 import { CasClient } from "../../src/isolate/cas/client.ts";
 import { FsBlobStore } from "../../src/isolate/cas/fs-blob-store.ts";
 import { IsolateServer } from "../../src/isolate/cas/isolate-server.ts";
@@ -148,6 +148,39 @@ describe("POST batch", () => {
   });
 });
 
+describe("POST batch-read", () => {
+  const postRead = (body: unknown) =>
+    request("/batch-read", { method: "POST", headers: { "Content-Type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+
+  test("answers the asked blobs, in order, in the batch framing", async () => {
+    const blobs = ["alpha", "", "gamma"].map((s) => ({ digest: digestOfBytes(s), bytes: enc(s) }));
+    for (const b of blobs) await store.put(b.digest, b.bytes);
+    const res = await postRead({ digests: [blobs[2]!.digest, blobs[0]!.digest, blobs[1]!.digest] });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe(BATCH_CONTENT_TYPE);
+    const entries = decodeBatch(new Uint8Array(await res.arrayBuffer()), 10);
+    expect(entries.map((e) => new TextDecoder().decode(e.bytes))).toEqual(["gamma", "alpha", ""]);
+  });
+
+  test("an absent blob is a 404 naming it", async () => {
+    const absent = digestOfBytes("not here");
+    const res = await postRead({ digests: [absent] });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: string }).error).toContain(absent.hash);
+  });
+
+  test.each([
+    ["not JSON", "[", 400],
+    ["no digests", {}, 400],
+    ["a bad digest", { digests: [{ hash: "x", size: 1 }] }, 400],
+    ["more bytes than a batch may hold", { digests: [{ hash: "a".repeat(64), size: 65 * 2 ** 20 }] }, 413],
+  ])("refuses %s", async (_name, body, status) => {
+    const res = await postRead(body);
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { error: string }).error.length).toBeGreaterThan(0);
+  });
+});
+
 describe("GET blobs/<hash>", () => {
   let d: Digest;
   beforeEach(async () => {
@@ -262,6 +295,14 @@ describe("over real sockets with CasClient", () => {
     const absent = Array.from({ length: 12_000 }, (_, i) => ({ hash: (i + 1).toString(16).padStart(64, "f"), size: 3 }));
     const missing = await client.findMissing([...entries.map((e) => e.digest), ...absent]);
     expect(missing.length).toBe(12_000);
+  });
+
+  test("getBatch downloads many small blobs in one request", async () => {
+    const client = new CasClient(url);
+    const entries = Array.from({ length: 300 }, (_, i) => ({ digest: digestOfBytes(`blob ${i}`), bytes: enc(`blob ${i}`) }));
+    await client.putBatch(entries);
+    const back = await client.getBatch(entries.map((e) => e.digest));
+    expect(back.map((e) => new TextDecoder().decode(e.bytes))).toEqual(entries.map((_, i) => `blob ${i}`));
   });
 
   test("a client error carries the server's message", async () => {

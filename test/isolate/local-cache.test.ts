@@ -88,6 +88,20 @@ describe("LocalCache insert and lookup", () => {
     expect(await cache.lookup(expected.digest)).toBeNull();
   });
 
+  test("insertBytes stores a verified in-memory blob like insert, and refuses a mismatch", async () => {
+    const dir = await tempDir();
+    const cache = await openCache(dir);
+    const b = blob("batched", 1_000);
+    const path = cache.insertBytes(b.digest, new TextEncoder().encode(b.text));
+    expect(path).toBe(cache.pathOf(b.digest));
+    expect((await stat(path)).mode & 0o777).toBe(0o555);
+    expect(await cache.lookup(b.digest)).toBe(path);
+    const wrong = blob("other");
+    expect(() => cache.insertBytes(wrong.digest, new TextEncoder().encode("not other"))).toThrow("does not match its digest");
+    expect(await exists(cache.pathOf(wrong.digest))).toBe(false);
+    expect(await readdir(join(dir, "tmp"))).toEqual([]);
+  });
+
   test("two instances inserting the same digest at once both succeed", async () => {
     const dir = await tempDir();
     const [a, b] = [await openCache(dir), await openCache(dir)];

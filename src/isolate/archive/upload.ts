@@ -1,6 +1,7 @@
+import { readFileSync } from "node:fs";
 import { mapLimit } from "../../common/concurrency.ts";
 import type { Logger } from "../../common/log.ts";
-import type { BatchEntry } from "../cas/batch.ts";
+import { type BatchEntry, SMALL_BLOB_BYTES, groupIntoBatches } from "../cas/batch.ts";
 import type { CasClient } from "../cas/client.ts";
 import type { Digest } from "../digest.ts";
 
@@ -19,11 +20,6 @@ export interface UploadStats {
   batches: number;
 }
 
-/** Files below this go in batches; luci-go bundled files under 1 MB for the same reason. */
-const SMALL_BLOB_BYTES = 1 << 20;
-/** One batch body: amortizes the round trip while holding little in memory per request. */
-const BATCH_BYTES = 8 << 20;
-const BATCH_ITEMS = 2_000;
 /** Requests in flight: saturates loopback and a LAN without swamping the server. */
 const UPLOAD_CONCURRENCY = 8;
 
@@ -42,7 +38,7 @@ export async function uploadMissing(cas: CasClient, sources: readonly UploadSour
     const source = byHash.get(d.hash)!;
     (source.digest.size < SMALL_BLOB_BYTES ? small : large).push(source);
   }
-  const batches = groupBatches(small);
+  const batches = groupIntoBatches(small, (s) => s.digest.size);
   log.debug(`${byHash.size} digests checked, ${missing.length} missing: ${small.length} small in ${batches.length} batches, ${large.length} large`);
 
   type Job = { batch: UploadSource[] } | { blob: UploadSource };
@@ -53,9 +49,8 @@ export async function uploadMissing(cas: CasClient, sources: readonly UploadSour
       await cas.putBlob(job.blob.digest, job.blob.bytes ?? Bun.file(job.blob.path!));
       return;
     }
-    const entries: BatchEntry[] = await Promise.all(
-      job.batch.map(async (s) => ({ digest: s.digest, bytes: s.bytes ?? new Uint8Array(await Bun.file(s.path!).arrayBuffer()) })),
-    );
+    // Small files read synchronously: microseconds each, cheaper than a promise per file.
+    const entries: BatchEntry[] = job.batch.map((s) => ({ digest: s.digest, bytes: s.bytes ?? readFileSync(s.path!) }));
     await cas.putBatch(entries);
   });
   return {
@@ -64,21 +59,4 @@ export async function uploadMissing(cas: CasClient, sources: readonly UploadSour
     uploadedBytes: missing.reduce((sum, d) => sum + d.size, 0),
     batches: batches.length,
   };
-}
-
-function groupBatches(sources: readonly UploadSource[]): UploadSource[][] {
-  const batches: UploadSource[][] = [];
-  let current: UploadSource[] = [];
-  let bytes = 0;
-  for (const s of sources) {
-    if (current.length > 0 && (bytes + s.digest.size > BATCH_BYTES || current.length >= BATCH_ITEMS)) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(s);
-    bytes += s.digest.size;
-  }
-  if (current.length > 0) batches.push(current);
-  return batches;
 }

@@ -56,3 +56,31 @@ export function decodeBatch(body: Uint8Array, maxEntries: number): BatchEntry[] 
   }
   return entries;
 }
+
+/** Blobs below this travel in batches; luci-go bundled files under 1 MB for the same reason. */
+export const SMALL_BLOB_BYTES = 1 << 20;
+/** One batch: amortizes the round trip while holding little in memory per request. */
+const BATCH_BYTES = 8 << 20;
+const BATCH_ITEMS = 2_000;
+
+/**
+ * Groups small blobs into batches of at most 8 MiB and 2,000 entries, in
+ * the order given; used for uploads and downloads alike.
+ */
+export function groupIntoBatches<T>(items: readonly T[], sizeOf: (item: T) => number): T[][] {
+  const batches: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = sizeOf(item);
+    if (current.length > 0 && (bytes + size > BATCH_BYTES || current.length >= BATCH_ITEMS)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}

@@ -1,6 +1,6 @@
 import { DtError, type DtErrorCode } from "../../common/errors.ts";
 import type { Digest } from "../digest.ts";
-import { BATCH_CONTENT_TYPE, type BatchEntry, encodeBatch } from "./batch.ts";
+import { BATCH_CONTENT_TYPE, type BatchEntry, decodeBatch, encodeBatch } from "./batch.ts";
 import { DEFAULT_CAS_LIMITS } from "./server.ts";
 
 export const CAS_API_PREFIX = "/api/cas/v1";
@@ -83,6 +83,21 @@ export class CasClient {
       headers: { "Content-Type": BATCH_CONTENT_TYPE },
       body: encodeBatch(entries),
     });
+  }
+
+  /** Downloads many small blobs in one request; the caller verifies each. */
+  async getBatch(digests: readonly Digest[]): Promise<BatchEntry[]> {
+    if (digests.length === 0) return [];
+    const res = await this.request(`POST batch-read of ${digests.length} blobs`, "/batch-read", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ digests: digests.map(({ hash, size }) => ({ hash, size })) }),
+    });
+    const entries = decodeBatch(new Uint8Array(await res.arrayBuffer()), digests.length);
+    if (entries.length !== digests.length || entries.some((e, i) => e.digest.hash !== digests[i]!.hash)) {
+      throw new DtError("unreachable", `POST ${this.base}/batch-read: asked for ${digests.length} blobs, got ${entries.length} that are not the ones asked for`);
+    }
+    return entries;
   }
 
   /** Streams a blob; `not_found` when the server does not have it. */

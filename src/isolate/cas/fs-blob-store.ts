@@ -1,8 +1,9 @@
-import { mkdir, open, readdir, rename, rm, stat, unlink, utimes, chmod } from "node:fs/promises";
+import { renameSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdir, open, readdir, rm, stat, unlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import type { Clock } from "../../common/clock.ts";
-import { errnoCode } from "../../common/errors.ts";
-import { EMPTY_DIGEST, type Digest, isHash, verifyingStream } from "../digest.ts";
+import { DtError, errnoCode } from "../../common/errors.ts";
+import { EMPTY_DIGEST, type Digest, digestOfBytes, formatDigest, isHash, verifyingStream } from "../digest.ts";
 import type { BlobRead, BlobStore, BlobStoreStats, ByteRange, TrimPolicy } from "./blob-store.ts";
 
 interface IndexEntry {
@@ -48,6 +49,8 @@ export class FsBlobStore implements BlobStore {
     // Leftover temp files are uploads that never finished; nobody can resume them.
     await rm(join(dir, "tmp"), { recursive: true, force: true });
     await mkdir(join(dir, "tmp"), { recursive: true });
+    // All 256 fan-out directories up front, so no upload pays for a mkdir.
+    for (let i = 0; i < 256; i++) await mkdir(join(dir, "blobs", i.toString(16).padStart(2, "0")), { recursive: true });
     await store.scan();
     return store;
   }
@@ -100,18 +103,44 @@ export class FsBlobStore implements BlobStore {
   }
 
   async put(digest: Digest, body: ReadableStream<Uint8Array> | Uint8Array): Promise<{ created: boolean }> {
-    const stream = body instanceof Uint8Array ? new Blob([body]).stream() : body;
     const existing = this.index.get(digest.hash);
     if ((existing && existing.size === digest.size) || (digest.hash === EMPTY_DIGEST.hash && digest.size === 0)) {
       // Re-uploading is cheap: the bytes are read off the wire and dropped.
-      await drain(stream);
+      if (!(body instanceof Uint8Array)) await drain(body);
       if (existing) this.touch(digest.hash, existing);
       return { created: false };
     }
     const tmp = join(this.dir, "tmp", `${digest.hash}.${process.pid}.${this.tmpSeq++}`);
-    const file = await open(tmp, "w", 0o644);
+    if (body instanceof Uint8Array) {
+      this.writeSmall(digest, body, tmp);
+    } else {
+      await this.writeStream(digest, body, tmp);
+    }
+    const now = this.clock.now();
+    if (!this.index.has(digest.hash)) this.totalBytes += digest.size;
+    this.index.set(digest.hash, { size: digest.size, lastUseMs: now });
+    return { created: true };
+  }
+
+  /**
+   * Blobs already in memory (batch uploads: thousands of small files) are
+   * verified and written with plain synchronous calls: each takes
+   * microseconds, and a promise per syscall would cost more than the write.
+   */
+  private writeSmall(digest: Digest, bytes: Uint8Array, tmp: string): void {
+    const actual = digestOfBytes(bytes);
+    if (actual.hash !== digest.hash || actual.size !== digest.size) {
+      throw new DtError("digest_mismatch", `blob ${digest.hash}: content does not match its digest: expected ${formatDigest(digest)}, got ${formatDigest(actual)}`);
+    }
+    // Blobs are immutable: read-only guards against anyone writing through a stray handle.
+    writeFileSync(tmp, bytes, { mode: 0o444 });
+    this.publish(tmp, digest.hash);
+  }
+
+  private async writeStream(digest: Digest, body: ReadableStream<Uint8Array>, tmp: string): Promise<void> {
+    const file = await open(tmp, "w", 0o444);
     try {
-      for await (const chunk of verifyingStream(stream, digest, `blob ${digest.hash}`)) {
+      for await (const chunk of verifyingStream(body, digest, `blob ${digest.hash}`)) {
         await file.write(chunk);
       }
       await file.close();
@@ -120,16 +149,15 @@ export class FsBlobStore implements BlobStore {
       await unlink(tmp).catch(() => {});
       throw err;
     }
-    const final = this.blobPath(digest.hash);
-    await mkdir(join(this.dir, "blobs", digest.hash.slice(0, 2)), { recursive: true });
-    // Blobs are immutable: read-only guards against anyone writing through a stray handle.
-    await chmod(tmp, 0o444);
-    await rename(tmp, final);
-    const now = this.clock.now();
-    await utimes(final, new Date(now), new Date(now)).catch(() => {});
-    if (!this.index.has(digest.hash)) this.totalBytes += digest.size;
-    this.index.set(digest.hash, { size: digest.size, lastUseMs: now });
-    return { created: true };
+    this.publish(tmp, digest.hash);
+  }
+
+  /** Moves a verified temp file into place and stamps its last use (the mtime) from the clock. */
+  private publish(tmp: string, hash: string): void {
+    const final = this.blobPath(hash);
+    renameSync(tmp, final);
+    const now = new Date(this.clock.now());
+    utimesSync(final, now, now);
   }
 
   async get(hash: string, range?: ByteRange): Promise<BlobRead | null> {

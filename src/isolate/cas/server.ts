@@ -3,7 +3,7 @@ import { DtError } from "../../common/errors.ts";
 import { errorBody, httpStatusOf, readBodyLimited, readJsonLimited } from "../../common/http.ts";
 import type { Logger } from "../../common/log.ts";
 import { type Digest, checkHash, checkSize, digestOfBytes, formatDigest, parseDigest } from "../digest.ts";
-import { BATCH_CONTENT_TYPE, decodeBatch } from "./batch.ts";
+import { BATCH_CONTENT_TYPE, type BatchEntry, decodeBatch, encodeBatch } from "./batch.ts";
 import type { BlobStore, ByteRange } from "./blob-store.ts";
 
 export interface CasLimits {
@@ -40,6 +40,7 @@ export interface CasServerOptions {
  *   POST missing        {"digests":[{hash,size}]} → {"missing":[...]}
  *   PUT  blobs/<hash>?size=N   body = the blob, streamed and verified
  *   POST batch          many small blobs, see batch.ts
+ *   POST batch-read     {"digests":[...]} → those blobs in the batch framing
  *   GET  blobs/<hash>   Range, ETag, immutable caching
  *   GET  stats
  */
@@ -107,6 +108,34 @@ export function casRoutes(options: CasServerOptions): Hono {
     }
     if (created > 0) onStored?.();
     return c.json({ received: entries.length, created });
+  });
+
+  app.post("/batch-read", async (c) => {
+    const body = await readJsonLimited(c.req.raw, limits.maxMissingBodyBytes, "POST batch-read");
+    const list = (body as { digests?: unknown } | null)?.digests;
+    if (!Array.isArray(list)) {
+      throw new DtError("invalid_input", `POST batch-read: body must be {"digests": [{"hash": ..., "size": ...}, ...]}`);
+    }
+    if (list.length > limits.maxBatchEntries) {
+      throw new DtError("too_large", `POST batch-read: ${list.length} digests exceed the limit of ${limits.maxBatchEntries} per request; split the request`);
+    }
+    const digests = list.map((d, i) => parseDigest(d, `digests[${i}]`));
+    const total = digests.reduce((sum, d) => sum + d.size, 0);
+    if (total > limits.maxBatchBodyBytes) {
+      throw new DtError("too_large", `POST batch-read: ${total} bytes asked for exceed the limit of ${limits.maxBatchBodyBytes} per request; ask for fewer blobs`);
+    }
+    const absent = [];
+    for (const d of digests) if ((await store.sizeOf(d.hash)) !== d.size) absent.push(d.hash);
+    if (absent.length > 0) {
+      throw new DtError("not_found", `POST batch-read: ${absent.length} blobs are not in this store: ${absent.slice(0, 5).join(", ")}${absent.length > 5 ? ", ..." : ""}`);
+    }
+    const entries: BatchEntry[] = [];
+    for (const d of digests) {
+      const read = await store.get(d.hash);
+      if (!read) throw new DtError("not_found", `blob ${d.hash} was evicted while being read; upload it again`);
+      entries.push({ digest: d, bytes: new Uint8Array(await new Response(read.body).arrayBuffer()) });
+    }
+    return new Response(encodeBatch(entries), { status: 200, headers: { "Content-Type": BATCH_CONTENT_TYPE } });
   });
 
   app.get("/blobs/:hash", async (c) => {

@@ -1,5 +1,6 @@
 import { mapLimit } from "../../common/concurrency.ts";
 import { DtError } from "../../common/errors.ts";
+import { SMALL_BLOB_BYTES, groupIntoBatches } from "../cas/batch.ts";
 import type { CasClient } from "../cas/client.ts";
 import type { LocalCache } from "../cache/local-cache.ts";
 import { type Digest, checkHash, digestOfBytes, formatDigest } from "../digest.ts";
@@ -87,14 +88,36 @@ export async function fetchBlobs(cas: CasClient, cache: LocalCache, tree: Resolv
       cold.push(d);
     }
   }
-  // Largest first, so the long downloads overlap the many short ones.
-  cold.sort((a, b) => b.size - a.size);
-  await mapLimit(cold, FETCH_CONCURRENCY, async (d) => {
-    paths.set(d.hash, await fetchOne(cas, cache, d));
+  // Large blobs stream one per request, largest first so the long downloads
+  // overlap the many short ones; small ones come in batches, one round trip
+  // for up to 2,000 files.
+  const large = cold.filter((d) => d.size >= SMALL_BLOB_BYTES).sort((a, b) => b.size - a.size);
+  const batches = groupIntoBatches(cold.filter((d) => d.size < SMALL_BLOB_BYTES), (d) => d.size);
+  type Job = { blob: Digest } | { batch: Digest[] };
+  const jobs: Job[] = [...large.map((blob) => ({ blob })), ...batches.map((batch) => ({ batch }))];
+  await mapLimit(jobs, FETCH_CONCURRENCY, async (job) => {
+    if ("blob" in job) {
+      paths.set(job.blob.hash, await fetchOne(cas, cache, job.blob));
+    } else {
+      for (const { digest, bytes } of await fetchBatch(cas, job.batch)) paths.set(digest.hash, cache.insertBytes(digest, bytes));
+    }
+  });
+  for (const d of cold) {
     stats.items_cold++;
     stats.bytes_cold += d.size;
-  });
+  }
   return { paths, stats };
+}
+
+async function fetchBatch(cas: CasClient, digests: Digest[]) {
+  try {
+    return await cas.getBatch(digests);
+  } catch (err) {
+    if (err instanceof DtError && err.code === "not_found") {
+      throw new DtError("not_found", `blobs named by the manifest are not on the isolate server ${cas.server}; archive the tree again (${err.message})`, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /** Downloads one blob into the cache; used again when a cached file vanished before mapping. */
