@@ -12,6 +12,7 @@
 import { createCipheriv, createHash } from "node:crypto";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { seededRandom } from "../../test/helpers/prng.ts";
 
 export interface TreeParams {
   /** Bumped whenever the generator changes what it writes, so stale trees are remade. */
@@ -57,17 +58,6 @@ export interface GeneratedTree {
   generateMs: number;
 }
 
-/** Small deterministic generator (mulberry32) for the tree's shape: sizes, names, kinds. Not for bulk bytes. */
-function shapeRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /**
  * Bulk pseudo-random bytes: the AES-128-CTR keystream keyed by the seed and
@@ -113,7 +103,7 @@ interface FilePlan {
 
 /** Sizes, names and kinds of every file, from the seed alone. */
 function planTree(p: TreeParams): FilePlan[] {
-  const random = shapeRandom(p.seed);
+  const random = seededRandom(p.seed);
   const dirNames = ["src", "lib", "test", "data", "gen", "third_party", "include", "tools", "res", "proto"];
   const dirs: string[] = [];
   for (let i = 0; i < p.directories; i++) {
@@ -189,7 +179,7 @@ export function ensureTree(dir: string, markerPath: string, p: TreeParams = TREE
   }
   rmSync(markerPath, { force: true });
   rmSync(dir, { recursive: true, force: true });
-  const contentRandom = shapeRandom(p.seed ^ 0x9e3779b9);
+  const contentRandom = seededRandom(p.seed ^ 0x9e3779b9);
   const corpus = textCorpus(contentRandom, 4 << 20);
   const made = new Set<string>();
   plans.forEach((plan, index) => {

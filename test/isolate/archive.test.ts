@@ -1,32 +1,16 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CasClient } from "../../src/isolate/cas/client.ts";
 import { digestOfBytes } from "../../src/isolate/digest.ts";
 import { parseIsolated } from "../../src/isolate/manifest.ts";
-import { type TestCas, closedServerUrl, startCas } from "../helpers/cas.ts";
-import { CLI_TEST_TIMEOUT_MS, cliEnv, jsonLogLines, killRunningClis, runCli } from "../helpers/cli.ts";
-import { TempDirs } from "../helpers/temp.ts";
+import { closedServerUrl } from "../helpers/cas.ts";
+import { CLI_TEST_TIMEOUT_MS, jsonLogLines, runCli } from "../helpers/cli.ts";
+import { useScratch } from "../helpers/scratch.ts";
 import { backdate, shellScript, writeTree } from "../helpers/tree.ts";
 
-const temps = new TempDirs();
-const servers: TestCas[] = [];
-
-afterEach(async () => {
-  killRunningClis();
-  for (const s of servers.splice(0)) await s.stop();
-  await temps.cleanup();
-});
-
 /** A scratch dir with a CAS server and a HOME for dt that is not the user's. */
-async function setup() {
-  const dir = await temps.make("dt-archive-");
-  const cas = await startCas(join(dir, "cas"));
-  servers.push(cas);
-  const env = cliEnv(join(dir, "home"));
-  const dt = (args: string[], cwd = dir) => runCli(args, { cwd, env });
-  return { dir, cas, env, dt };
-}
+const setup = useScratch("dt-archive-");
 
 /** The digest `dt archive` printed: the first word of its stdout. */
 function printedDigest(stdout: string): string {

@@ -1,22 +1,14 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CasClient } from "../../src/isolate/cas/client.ts";
 import { digestOfBytes } from "../../src/isolate/digest.ts";
 import { parseIsolated } from "../../src/isolate/manifest.ts";
-import { type TestCas, startCas } from "../helpers/cas.ts";
-import { CLI_TEST_TIMEOUT_MS, cliEnv, jsonLogLines, killRunningClis, runCli } from "../helpers/cli.ts";
-import { TempDirs } from "../helpers/temp.ts";
+import { CLI_TEST_TIMEOUT_MS, jsonLogLines } from "../helpers/cli.ts";
+import { useScratch } from "../helpers/scratch.ts";
 import { shellScript, writeTree } from "../helpers/tree.ts";
 
-const temps = new TempDirs();
-const servers: TestCas[] = [];
-
-afterEach(async () => {
-  killRunningClis();
-  for (const s of servers.splice(0)) await s.stop();
-  await temps.cleanup();
-});
+const setup = useScratch("dt-batch-");
 
 /**
  * What Kudu's build-support/dist_test.py leaves in build/isolate before it
@@ -45,13 +37,6 @@ async function kuduStaging(repo: string, tests: string[]) {
   return staging;
 }
 
-async function setup() {
-  const dir = await temps.make("dt-batch-");
-  const cas = await startCas(join(dir, "cas"));
-  servers.push(cas);
-  const env = cliEnv(join(dir, "home"));
-  return { dir, cas, dt: (args: string[], cwd: string) => runCli(args, { cwd, env }) };
-}
 
 describe("dt batcharchive", () => {
   test("takes Kudu's invocation, writes {name: digest} equal to archive -i's, with one round of presence checks", async () => {

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { DtError } from "../../src/common/errors.ts";
 import { conditionMatches } from "../../src/isolate/isolate-file/conditions.ts";
 import { parsePythonLiteral } from "../../src/isolate/isolate-file/python-literal.ts";
+import { seededRandom } from "../helpers/prng.ts";
 
 /**
  * Bounded fuzzing of the .isolate parsers: every input must either parse or
@@ -14,17 +15,6 @@ import { parsePythonLiteral } from "../../src/isolate/isolate-file/python-litera
  */
 const MAX_CALL_MS = 250;
 
-/** mulberry32: a tiny seeded PRNG, so runs are reproducible. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED_ISOLATES = [
   `{'variables': {'command': ['../../build-support/run_dist_test.py',
@@ -130,7 +120,7 @@ describe("fuzz", () => {
   });
 
   test("parsePythonLiteral on mutated .isolate texts and random bytes returns or throws DtError", () => {
-    const random = prng(0x15014e);
+    const random = seededRandom(0x15014e);
     const outcomes = { ok: 0, error: 0 };
     for (let i = 0; i < 20_000; i++) {
       let input = pick(random, SEED_ISOLATES);
@@ -148,7 +138,7 @@ describe("fuzz", () => {
   });
 
   test("the condition evaluator on mutated and random expressions returns or throws DtError", () => {
-    const random = prng(0xc0ffee);
+    const random = seededRandom(0xc0ffee);
     const outcomes = { ok: 0, error: 0 };
     for (let i = 0; i < 20_000; i++) {
       let input = pick(random, SEED_CONDITIONS);
