@@ -10,7 +10,11 @@ export const VERSION: string = pkg.version;
 
 export function buildCommit(): string {
   if (typeof DT_BUILD_COMMIT === "string") return DT_BUILD_COMMIT;
-  const git = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: import.meta.dir, stderr: "ignore" });
-  const commit = git.exitCode === 0 ? git.stdout.toString().trim() : "unknown";
-  return `${commit} (source)`;
+  try {
+    const git = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], { cwd: import.meta.dir, stderr: "ignore" });
+    return `${git.exitCode === 0 ? git.stdout.toString().trim() : "unknown"} (source)`;
+  } catch {
+    // No git, or no source directory (a binary built without scripts/build.ts).
+    return "unknown";
+  }
 }
