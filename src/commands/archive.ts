@@ -70,8 +70,9 @@ export async function targetFromIsolate(isolatePath: string, isolatedPath: strin
 }
 
 export function hashCachePath(ctx: CommandContext, flag: string | undefined): string | undefined {
-  if (flag === "none") return undefined;
-  return resolve(flag ?? ctx.env.DT_HASH_CACHE ?? defaultCacheDir(ctx.env, "hashes.sqlite"));
+  const chosen = flag ?? ctx.env.DT_HASH_CACHE;
+  if (chosen === "none") return undefined;
+  return resolve(chosen || defaultCacheDir(ctx.env, "hashes.sqlite"));
 }
 
 export function parseReadOnly(text: string | undefined): 0 | 1 | 2 | undefined {

@@ -16,6 +16,8 @@ export const EXIT = {
   digestMismatch: 5,
   tooLarge: 6,
   noSpace: 7,
+  /** Canceled by SIGINT/SIGTERM before the work ran (the shell's 128 + SIGINT). */
+  interrupted: 130,
   /** A bug in dt (EX_SOFTWARE). */
   internal: 70,
 } as const;
@@ -31,5 +33,5 @@ const EXIT_OF_CODE: Record<DtErrorCode, number> = {
 };
 
 export function exitCodeOf(err: unknown): number {
-  return err instanceof DtError ? EXIT_OF_CODE[err.code] : EXIT.internal;
+  return (err instanceof DtError ? EXIT_OF_CODE[err.code] : undefined) ?? EXIT.internal;
 }

@@ -6,6 +6,9 @@ import { FsBlobStore } from "../isolate/cas/fs-blob-store.ts";
 import { IsolateServer } from "../isolate/cas/isolate-server.ts";
 import { commandContext, defaultDataDir, logArgs } from "./context.ts";
 
+/** How long in-flight requests may take to finish after SIGTERM; systemd's default stop timeout is 90 s. */
+const STOP_GRACE_MS = 10_000;
+
 export default defineCommand({
   meta: { name: "isolate-server", description: "Serve the content-addressed store (CAS) that archive uploads to and run-isolated fetches from" },
   args: {
@@ -46,7 +49,11 @@ export default defineCommand({
       process.once("SIGTERM", () => stop("SIGTERM"));
       process.once("SIGINT", () => stop("SIGINT"));
     });
-    await listener.stop();
+    // In-flight requests get a bounded time to finish; a client trickling an upload cannot hold the stop.
+    let forceTimer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([listener.stop(), new Promise<void>((r) => (forceTimer = setTimeout(r, STOP_GRACE_MS)))]);
+    clearTimeout(forceTimer);
+    await listener.stop(true);
     await server.close();
   },
 });

@@ -55,10 +55,13 @@ export default defineCommand({
     const maxItems = Number(args["max-items"]);
     if (!Number.isInteger(maxItems) || maxItems < 1) throw new DtError("invalid_input", `--max-items: ${JSON.stringify(args["max-items"])} is not a positive integer`);
 
+    // First SIGINT/SIGTERM: cancel gracefully (SIGTERM to the test, SIGKILL after the grace period).
+    // Second: SIGKILL the test now. dt itself always goes on to clean up and report.
     const abort = new AbortController();
-    const onSignal = () => abort.abort();
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
+    const kill = new AbortController();
+    const onSignal = () => (abort.signal.aborted ? kill.abort() : abort.abort());
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
     let result: RunIsolatedResult;
     try {
       result = await runIsolated({
@@ -84,6 +87,7 @@ export default defineCommand({
         echoStdout: process.stdout,
         echoStderr: process.stderr,
         signal: abort.signal,
+        kill: kill.signal,
       });
     } finally {
       process.off("SIGINT", onSignal);
@@ -109,6 +113,10 @@ export function runIsolatedExitCode(result: RunIsolatedResult, log: { error: (m:
   if (result.task_error) {
     log.error(result.task_error);
     return 1;
+  }
+  if (result.canceled && result.exit_code === null && result.signal === null) {
+    log.warn("canceled before the command ran");
+    return EXIT.interrupted;
   }
   if (result.timed_out) log.warn(`command timed out and was killed (${result.signal ?? `exit ${result.exit_code}`})`);
   if (result.exit_code !== null) return result.exit_code;

@@ -1,25 +1,27 @@
 /**
  * Runs `fn` over `items` with at most `limit` calls in flight; results keep
- * the order of `items`. The first failure rejects, and no new calls start
- * after it.
+ * the order of `items`. After the first failure no new call starts, and the
+ * returned promise settles only once the calls in flight have ended, so no
+ * work outlives it (e.g. a download finishing into a cache already closed);
+ * it then rejects with that first failure.
  *
  * @example await mapLimit(digests, 8, (d) => upload(d));
  */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
-  let failed = false;
+  let failure: { error: unknown } | undefined;
   const runner = async () => {
-    while (!failed && next < items.length) {
+    while (!failure && next < items.length) {
       const index = next++;
       try {
         results[index] = await fn(items[index]!, index);
-      } catch (err) {
-        failed = true;
-        throw err;
+      } catch (error) {
+        failure ??= { error };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, runner));
+  if (failure) throw failure.error;
   return results;
 }

@@ -21,6 +21,13 @@ export type DtErrorCode =
   /** A bug or an unexpected state in dt itself. */
   | "internal";
 
+const CODES: ReadonlySet<string> = new Set<DtErrorCode>(["invalid_input", "not_found", "digest_mismatch", "unreachable", "too_large", "no_space", "internal"]);
+
+/** True for one of dt's error codes; a server's answer is checked with this before it is trusted. */
+export function isDtErrorCode(value: unknown): value is DtErrorCode {
+  return typeof value === "string" && CODES.has(value);
+}
+
 export class DtError extends Error {
   readonly code: DtErrorCode;
   constructor(code: DtErrorCode, message: string, options?: { cause?: unknown }) {

@@ -13,7 +13,7 @@ const STATUS_OF_CODE: Record<DtErrorCode, ContentfulStatusCode> = {
 
 /** The HTTP status a DtError answers with; anything else is a 500. */
 export function httpStatusOf(err: unknown): ContentfulStatusCode {
-  return err instanceof DtError ? STATUS_OF_CODE[err.code] : 500;
+  return (err instanceof DtError ? STATUS_OF_CODE[err.code] : undefined) ?? 500;
 }
 
 /** The JSON body of every dt error response: `{"error": message, "code": code}`. */

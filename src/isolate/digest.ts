@@ -57,6 +57,17 @@ export function digestOfBytes(bytes: Uint8Array | string): Digest {
 }
 
 /**
+ * Throws `digest_mismatch` naming both digests unless `bytes` are `expected`;
+ * `what` says which blob, e.g. "batch entry 3".
+ */
+export function checkBytesMatch(bytes: Uint8Array, expected: Digest, what: string): void {
+  const actual = digestOfBytes(bytes);
+  if (actual.hash !== expected.hash || actual.size !== expected.size) {
+    throw new DtError("digest_mismatch", `${what}: content does not match its digest: expected ${formatDigest(expected)}, got ${formatDigest(actual)}`);
+  }
+}
+
+/**
  * Hashes a file by streaming it; never holds it whole in memory.
  * Returns the digest of the bytes actually read.
  */

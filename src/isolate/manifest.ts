@@ -52,11 +52,21 @@ export function checkTreePath(path: string, what: string): string {
 
 /**
  * Checks that a symlink at `linkPath` pointing to `target` stays inside the
- * tree: relative, and not climbing above the root once resolved.
+ * tree: relative, not climbing above the root, and with `..` only at its
+ * start. A `..` after a name would be resolved through that name, which may
+ * itself be a symlink: `x -> a/up/../..` leaves the tree when `a/up` points
+ * to the root, although the text stays inside. With `..` only leading, and
+ * no entry below a symlink (checkNoEntryUnderEntry), every link resolves
+ * inside the tree on disk too.
  */
 export function checkLinkTarget(linkPath: string, target: string, what: string): string {
   if (target === "" || target.startsWith("/") || target.includes("\0")) {
     throw new DtError("invalid_input", `${what}: symlink ${linkPath} -> ${JSON.stringify(target)} must have a relative target inside the tree`);
+  }
+  const parts = target.split("/");
+  const firstName = parts.findIndex((p) => p !== "..");
+  if (firstName >= 0 && parts.slice(firstName).includes("..")) {
+    throw new DtError("invalid_input", `${what}: symlink ${linkPath} -> ${target} has '..' after a name; only leading '../' is allowed`);
   }
   const resolved = posix.normalize(posix.join(posix.dirname(linkPath), target));
   if (resolved === ".." || resolved.startsWith("../")) {
@@ -154,12 +164,16 @@ function parseFiles(value: unknown, what: string): Record<string, IsolatedEntry>
     }
     files[path] = out;
   }
-  checkNoFileUnderFile(files, what);
+  checkNoEntryUnderEntry(files, what);
   return files;
 }
 
-/** `a` and `a/b` cannot both be entries: a file cannot also be a directory. */
-function checkNoFileUnderFile(files: Record<string, IsolatedEntry>, what: string): void {
+/**
+ * `a` and `a/b` cannot both be entries: a file cannot also be a directory,
+ * and nothing may be placed through a symlink. Checked on each manifest and
+ * again on the union of a manifest and its includes.
+ */
+export function checkNoEntryUnderEntry(files: Record<string, IsolatedEntry>, what: string): void {
   const paths = new Set(Object.keys(files));
   for (const path of paths) {
     for (let i = path.indexOf("/"); i >= 0; i = path.indexOf("/", i + 1)) {

@@ -324,6 +324,25 @@ describe("over real sockets with CasClient", () => {
   });
 });
 
+test("unknown endpoints and methods answer a JSON 404", async () => {
+  for (const [method, path] of [["GET", "/api/cas/v1/nope"], ["DELETE", `/api/cas/v1/blobs/${"a".repeat(64)}`], ["GET", "/"]] as const) {
+    const res = await server.app.request(new Request(`http://cas.test${path}`, { method }));
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { code: string }).code).toBe("not_found");
+  }
+});
+
+test("a server's unknown error code is not trusted: the client falls back on the HTTP status", async () => {
+  const fake = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => Response.json({ error: "quota exceeded", code: "quota" }, { status: 429 }) });
+  try {
+    const err = await new CasClient(`http://127.0.0.1:${fake.port}`).findMissing([digestOfBytes("x")]).catch((e) => e);
+    expect(err.code).toBe("invalid_input");
+    expect(err.message).toContain("quota exceeded");
+  } finally {
+    fake.stop(true);
+  }
+});
+
 test("an unreachable server is an error naming its URL", async () => {
   // Port 1 on loopback: nothing listens there and the refusal is immediate.
   const client = new CasClient("http://127.0.0.1:1", { attempts: 1 });

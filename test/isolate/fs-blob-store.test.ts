@@ -54,3 +54,26 @@ test("last use survives a restart through the file's mtime", async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a blob used every 30 s still has its last use persisted, so it outlives a colder one after a restart", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "dt-fs-store-"));
+  try {
+    const clock = new ManualClock();
+    let store = await FsBlobStore.open(dir, clock);
+    const hot = digestOfBytes("hot!");
+    const cold = digestOfBytes("cold");
+    await store.put(hot, new TextEncoder().encode("hot!"));
+    clock.advance(10_000);
+    await store.put(cold, new TextEncoder().encode("cold"));
+    for (let i = 0; i < 6; i++) {
+      clock.advance(30_000);
+      await store.findMissing([hot]);
+    }
+    await store.close();
+    store = await FsBlobStore.open(dir, clock);
+    await store.trim({ maxBytes: 4, minAgeMs: 0 });
+    expect((await store.findMissing([hot, cold])).map((d) => d.hash)).toEqual([cold.hash]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

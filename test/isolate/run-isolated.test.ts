@@ -348,3 +348,31 @@ describe("run-isolated flag checks", () => {
     expect(r.stderr).toMatch(/Deliberately leaking .*dt-run-\w+ for later examination/);
   }, CLI_TEST_TIMEOUT_MS);
 });
+
+describe("hostile manifests from the server", () => {
+  test("a file placed below a symlink of another (included) manifest is refused, and nothing lands outside the run dir", async () => {
+    const s = await setup();
+    const cas = new CasClient(s.cas.url);
+    const secret = new TextEncoder().encode("written through a symlink\n");
+    const secretDigest = digestOfBytes(secret);
+    const include = new TextEncoder().encode(JSON.stringify({ algo: "sha-256", version: "1.4", files: { "up/x/OUTSIDE.txt": { h: secretDigest.hash, s: secretDigest.size } } }));
+    const includeDigest = digestOfBytes(include);
+    // Alone, each manifest is valid: the root has a link to the tree's own root, the include one file.
+    const root = new TextEncoder().encode(
+      JSON.stringify({ algo: "sha-256", version: "1.4", read_only: 0, command: ["/bin/true"], files: { "a/up": { l: ".." }, up: { l: "a/up" } }, includes: [includeDigest.hash] }),
+    );
+    const rootDigest = digestOfBytes(root);
+    await cas.putBatch([
+      { digest: secretDigest, bytes: secret },
+      { digest: includeDigest, bytes: include },
+      { digest: rootDigest, bytes: root },
+    ]);
+    const json = join(s.dir, "result.json");
+    const r = await runCli(["run-isolated", "--isolate-server", s.cas.url, "--hash", rootDigest.hash, "--cache", s.cacheDir, "--root-dir", s.runsDir, "--json", json], { env: cliEnv(join(s.dir, "home")) });
+    expect(r.exitCode).toBe(INTERNAL_FAILURE_EXIT);
+    const result = JSON.parse(await readFile(json, "utf8")) as RunIsolatedResult;
+    expect(result.internal_failure).toContain("also as a directory of up/x/OUTSIDE.txt");
+    expect(existsSync(join(s.runsDir, "x"))).toBe(false);
+    expect(existsSync(join(s.dir, "x"))).toBe(false);
+  }, CLI_TEST_TIMEOUT_MS);
+});

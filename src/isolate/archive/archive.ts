@@ -3,7 +3,7 @@ import { dirname, relative, resolve, sep } from "node:path";
 import type { Logger } from "../../common/log.ts";
 import type { CasClient } from "../cas/client.ts";
 import type { Digest } from "../digest.ts";
-import { type Isolated, type IsolatedEntry, ISOLATED_VERSION, encodeIsolated } from "../manifest.ts";
+import { type Isolated, type IsolatedEntry, ISOLATED_VERSION, checkNoEntryUnderEntry, encodeIsolated } from "../manifest.ts";
 import { HashCache } from "./hash-cache.ts";
 import { HashPool } from "./hash-pool.ts";
 import { type TreeEntry, type TreeFile, collectTree, commonRoot } from "./tree.ts";
@@ -61,7 +61,7 @@ export async function archiveTargets(targets: readonly ArchiveTarget[], options:
   const t0 = performance.now();
   const trees = await Promise.all(targets.map((t) => collectTree(t.root, t.paths, t.source)));
   const t1 = performance.now();
-  const hashing = await hashFiles(trees.flat().filter((e): e is TreeFile => e.kind === "file"), options.hashCachePath);
+  const hashing = await hashFiles(trees.flat().filter((e): e is TreeFile => e.kind === "file"), options);
   const t2 = performance.now();
 
   const manifests = targets.map((target, i) => encodeIsolated(buildIsolated(target, trees[i]!, hashing.digests)));
@@ -95,7 +95,7 @@ export async function archiveTargets(targets: readonly ArchiveTarget[], options:
   };
 }
 
-async function hashFiles(files: readonly TreeFile[], hashCachePath: string | undefined) {
+async function hashFiles(files: readonly TreeFile[], { hashCachePath, log }: ArchiveOptions) {
   const unique = new Map<string, TreeFile>();
   for (const f of files) unique.set(f.abs, f);
   const cache = hashCachePath ? HashCache.open(hashCachePath) : undefined;
@@ -122,7 +122,8 @@ async function hashFiles(files: readonly TreeFile[], hashCachePath: string | und
       }
     }
   } finally {
-    cache?.close();
+    const warning = cache?.close();
+    if (warning) log.warn(warning);
   }
   return {
     digests,
@@ -133,7 +134,8 @@ async function hashFiles(files: readonly TreeFile[], hashCachePath: string | und
 }
 
 function buildIsolated(target: ArchiveTarget, tree: readonly TreeEntry[], digests: Map<string, Digest>): Isolated {
-  const files: Record<string, IsolatedEntry> = {};
+  // No prototype: a file may be called __proto__.
+  const files: Record<string, IsolatedEntry> = Object.create(null);
   for (const e of tree) {
     if (e.kind === "symlink") {
       files[e.rel] = { l: e.target };
@@ -142,6 +144,8 @@ function buildIsolated(target: ArchiveTarget, tree: readonly TreeEntry[], digest
       files[e.rel] = { h: d.hash, s: d.size, m: e.mode };
     }
   }
+  // Refused here rather than by run-isolated later: e.g. build/latest (a symlink) listed with build/latest/bin/x.
+  checkNoEntryUnderEntry(files, target.source);
   const isolated: Isolated = { algo: "sha-256", version: ISOLATED_VERSION, files };
   if (target.command.length > 0) isolated.command = target.command;
   isolated.relative_cwd = target.relativeCwd;

@@ -66,8 +66,19 @@ export class HashCache {
     })();
   }
 
-  close(): void {
-    this.flush();
-    this.db.close();
+  /**
+   * Saves what was recorded and closes. Never throws: the cache only saves
+   * work, so a failure to save (disk full, a lock held too long) is returned
+   * for the caller to warn about instead of failing the archive.
+   */
+  close(): string | undefined {
+    try {
+      this.flush();
+      return undefined;
+    } catch (err) {
+      return `the hash cache could not be saved (${(err as Error).message}); the next archive hashes these files again`;
+    } finally {
+      this.db.close();
+    }
   }
 }

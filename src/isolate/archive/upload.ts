@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { mapLimit } from "../../common/concurrency.ts";
+import { DtError } from "../../common/errors.ts";
 import type { Logger } from "../../common/log.ts";
 import { type BatchEntry, SMALL_BLOB_BYTES, groupIntoBatches } from "../cas/batch.ts";
 import type { CasClient } from "../cas/client.ts";
@@ -35,7 +36,8 @@ export async function uploadMissing(cas: CasClient, sources: readonly UploadSour
   const small: UploadSource[] = [];
   const large: UploadSource[] = [];
   for (const d of missing) {
-    const source = byHash.get(d.hash)!;
+    const source = byHash.get(d.hash);
+    if (!source) throw new DtError("unreachable", `the isolate server ${cas.server} answered a digest it was not asked about (${d.hash}); is it a dt CAS?`);
     (source.digest.size < SMALL_BLOB_BYTES ? small : large).push(source);
   }
   const batches = groupIntoBatches(small, (s) => s.digest.size);

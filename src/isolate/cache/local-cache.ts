@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Clock } from "../../common/clock.ts";
 import { DtError, errnoCode } from "../../common/errors.ts";
 import { formatBytes } from "../../common/units.ts";
-import { checkHash, checkSize, digestOfBytes, digestOfFile, formatDigest, verifyingStream, type Digest } from "../digest.ts";
+import { checkBytesMatch, checkHash, checkSize, digestOfFile, formatDigest, verifyingStream, type Digest } from "../digest.ts";
 import { PinFile, randomToken, readOthersPins, withFileLock, type FileLockOptions } from "./lock.ts";
 import { LOCK_FILE, PINS_DIR, Records, TMP_DIR, type ItemRecord } from "./state.ts";
 
@@ -174,10 +174,7 @@ export class LocalCache {
   insertBytes(d: Digest, bytes: Uint8Array): string {
     this.assertOpen();
     const path = this.pathOf(d);
-    const actual = digestOfBytes(bytes);
-    if (actual.hash !== d.hash || actual.size !== d.size) {
-      throw new DtError("digest_mismatch", `cache insert of ${formatDigest(d)}: content does not match its digest: got ${formatDigest(actual)}`);
-    }
+    checkBytesMatch(bytes, d, "cache insert");
     this.pin(d.hash); // before the file appears, so no trim elsewhere takes it
     const temp = join(this.dir, TMP_DIR, `${this.owner}.${++this.tempCounter}.part`);
     let mtimeMs: number;

@@ -1,7 +1,7 @@
-import { DtError, type DtErrorCode } from "../../common/errors.ts";
+import { DtError, type DtErrorCode, isDtErrorCode } from "../../common/errors.ts";
 import type { Digest } from "../digest.ts";
 import { BATCH_CONTENT_TYPE, type BatchEntry, decodeBatch, encodeBatch } from "./batch.ts";
-import { DEFAULT_CAS_LIMITS } from "./server.ts";
+import { DEFAULT_CAS_LIMITS } from "./limits.ts";
 
 export const CAS_API_PREFIX = "/api/cas/v1";
 
@@ -142,9 +142,9 @@ async function responseError(what: string, url: string, res: Response): Promise<
   let code: DtErrorCode | undefined;
   const text = await res.text().catch(() => "");
   try {
-    const body = JSON.parse(text) as { error?: string; code?: DtErrorCode };
-    if (body.error) message = body.error;
-    code = body.code;
+    const body = JSON.parse(text) as { error?: unknown; code?: unknown };
+    if (typeof body.error === "string") message = body.error;
+    if (isDtErrorCode(body.code)) code = body.code;
   } catch {
     if (text) message += `: ${text.slice(0, 200)}`;
   }

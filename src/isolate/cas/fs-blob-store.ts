@@ -1,14 +1,16 @@
-import { renameSync, utimesSync, writeFileSync } from "node:fs";
+import { renameSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { mkdir, open, readdir, rm, stat, unlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import type { Clock } from "../../common/clock.ts";
 import { DtError, errnoCode } from "../../common/errors.ts";
-import { EMPTY_DIGEST, type Digest, digestOfBytes, formatDigest, isHash, verifyingStream } from "../digest.ts";
+import { EMPTY_DIGEST, type Digest, checkBytesMatch, formatDigest, isHash, verifyingStream } from "../digest.ts";
 import type { BlobRead, BlobStore, BlobStoreStats, ByteRange, TrimPolicy } from "./blob-store.ts";
 
 interface IndexEntry {
   size: number;
   lastUseMs: number;
+  /** The last use written to the file's mtime; compared against, so a hot blob is still persisted. */
+  persistedMs: number;
 }
 
 /**
@@ -62,7 +64,7 @@ export class FsBlobStore implements BlobStore {
         if (!isHash(name)) continue;
         const st = await stat(join(root, prefix, name)).catch(() => null);
         if (!st?.isFile()) continue;
-        this.index.set(name, { size: st.size, lastUseMs: st.mtimeMs });
+        this.index.set(name, { size: st.size, lastUseMs: st.mtimeMs, persistedMs: st.mtimeMs });
         this.totalBytes += st.size;
       }
     }
@@ -74,16 +76,15 @@ export class FsBlobStore implements BlobStore {
 
   private touch(hash: string, entry: IndexEntry): void {
     const now = this.clock.now();
-    const persist = now - entry.lastUseMs >= TOUCH_PERSIST_INTERVAL_MS;
     entry.lastUseMs = now;
-    if (persist) {
-      const t = new Date(now);
-      // Best effort: a blob evicted meanwhile has nothing to touch.
-      const write = utimes(this.blobPath(hash), t, t)
-        .catch(() => {})
-        .finally(() => this.pendingTouches.delete(write));
-      this.pendingTouches.add(write);
-    }
+    if (now - entry.persistedMs < TOUCH_PERSIST_INTERVAL_MS) return;
+    entry.persistedMs = now;
+    const t = new Date(now);
+    // Best effort: a blob evicted meanwhile has nothing to touch.
+    const write = utimes(this.blobPath(hash), t, t)
+      .catch(() => {})
+      .finally(() => this.pendingTouches.delete(write));
+    this.pendingTouches.add(write);
   }
 
   async findMissing(digests: readonly Digest[]): Promise<Digest[]> {
@@ -118,7 +119,7 @@ export class FsBlobStore implements BlobStore {
     }
     const now = this.clock.now();
     if (!this.index.has(digest.hash)) this.totalBytes += digest.size;
-    this.index.set(digest.hash, { size: digest.size, lastUseMs: now });
+    this.index.set(digest.hash, { size: digest.size, lastUseMs: now, persistedMs: now });
     return { created: true };
   }
 
@@ -128,28 +129,42 @@ export class FsBlobStore implements BlobStore {
    * microseconds, and a promise per syscall would cost more than the write.
    */
   private writeSmall(digest: Digest, bytes: Uint8Array, tmp: string): void {
-    const actual = digestOfBytes(bytes);
-    if (actual.hash !== digest.hash || actual.size !== digest.size) {
-      throw new DtError("digest_mismatch", `blob ${digest.hash}: content does not match its digest: expected ${formatDigest(digest)}, got ${formatDigest(actual)}`);
+    checkBytesMatch(bytes, digest, `blob ${digest.hash}`);
+    try {
+      // Blobs are immutable: read-only guards against anyone writing through a stray handle.
+      writeFileSync(tmp, bytes, { mode: 0o444 });
+      this.publish(tmp, digest.hash);
+    } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never written, or already renamed
+      }
+      throw this.writeError(err, digest);
     }
-    // Blobs are immutable: read-only guards against anyone writing through a stray handle.
-    writeFileSync(tmp, bytes, { mode: 0o444 });
-    this.publish(tmp, digest.hash);
   }
 
   private async writeStream(digest: Digest, body: ReadableStream<Uint8Array>, tmp: string): Promise<void> {
-    const file = await open(tmp, "w", 0o444);
+    const file = await open(tmp, "w", 0o444).catch((err) => {
+      throw this.writeError(err, digest);
+    });
     try {
       for await (const chunk of verifyingStream(body, digest, `blob ${digest.hash}`)) {
         await file.write(chunk);
       }
       await file.close();
+      this.publish(tmp, digest.hash);
     } catch (err) {
       await file.close().catch(() => {});
       await unlink(tmp).catch(() => {});
-      throw err;
+      throw this.writeError(err, digest);
     }
-    this.publish(tmp, digest.hash);
+  }
+
+  /** A full disk is the operator's to fix (507), not a dt bug (500); other errors pass through. */
+  private writeError(err: unknown, digest: Digest): unknown {
+    if (errnoCode(err) !== "ENOSPC") return err;
+    return new DtError("no_space", `the blob store ${this.dir} is full while storing ${formatDigest(digest)}; free space or set --max-size`, { cause: err });
   }
 
   /** Moves a verified temp file into place and stamps its last use (the mtime) from the clock. */
@@ -205,13 +220,15 @@ export class FsBlobStore implements BlobStore {
   async trim(policy: TrimPolicy): Promise<{ blobs: number; bytes: number }> {
     if (this.totalBytes <= policy.maxBytes) return { blobs: 0, bytes: 0 };
     const youngest = this.clock.now() - policy.minAgeMs;
-    const candidates = [...this.index.entries()]
-      .filter(([, e]) => e.lastUseMs <= youngest)
-      .sort((a, b) => a[1].lastUseMs - b[1].lastUseMs);
+    const candidates: [string, IndexEntry][] = [];
+    for (const item of this.index) if (item[1].lastUseMs <= youngest) candidates.push(item);
+    candidates.sort((a, b) => a[1].lastUseMs - b[1].lastUseMs);
     let blobs = 0;
     let bytes = 0;
     for (const [hash, entry] of candidates) {
       if (this.totalBytes <= policy.maxBytes) break;
+      // A presence check may have used it while earlier deletes were awaited: it stays.
+      if (this.index.get(hash) !== entry || entry.lastUseMs > youngest) continue;
       await this.delete(hash);
       blobs++;
       bytes += entry.size;

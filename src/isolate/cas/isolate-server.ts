@@ -3,7 +3,8 @@ import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
 import type { BlobStore, TrimPolicy } from "./blob-store.ts";
 import { CAS_API_PREFIX } from "./client.ts";
-import { type CasLimits, DEFAULT_CAS_LIMITS, casRoutes } from "./server.ts";
+import { type CasLimits, DEFAULT_CAS_LIMITS } from "./limits.ts";
+import { casRoutes } from "./server.ts";
 
 export interface IsolateServerOptions {
   store: BlobStore;
@@ -34,6 +35,9 @@ export class IsolateServer {
 
   constructor(private readonly options: IsolateServerOptions) {
     this.app.get("/healthz", (c) => c.json({ ok: true }));
+    this.app.notFound((c) =>
+      c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}; the CAS API is under ${CAS_API_PREFIX}/ (see README)`, code: "not_found" }, 404),
+    );
     this.app.route(CAS_API_PREFIX, casRoutes({ store: options.store, log: options.log, limits: options.limits, onStored: () => this.requestTrim() }));
     if (options.trim) {
       this.retryTimer = setInterval(() => this.requestTrim(), TRIM_RETRY_INTERVAL_MS);

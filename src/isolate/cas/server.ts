@@ -2,29 +2,10 @@ import { Hono } from "hono";
 import { DtError } from "../../common/errors.ts";
 import { errorBody, httpStatusOf, readBodyLimited, readJsonLimited } from "../../common/http.ts";
 import type { Logger } from "../../common/log.ts";
-import { type Digest, checkHash, checkSize, digestOfBytes, formatDigest, parseDigest } from "../digest.ts";
+import { type Digest, checkBytesMatch, checkHash, checkSize, formatDigest, parseDigest } from "../digest.ts";
+import { type CasLimits, DEFAULT_CAS_LIMITS } from "./limits.ts";
 import { BATCH_CONTENT_TYPE, type BatchEntry, decodeBatch, encodeBatch } from "./batch.ts";
 import type { BlobStore, ByteRange } from "./blob-store.ts";
-
-export interface CasLimits {
-  /** Digests per `missing` request: REAPI's SDK default for FindMissingBlobs. */
-  maxMissingDigests: number;
-  /** Bytes of one `missing` body; 10,000 digests take about 1 MB of JSON. */
-  maxMissingBodyBytes: number;
-  /** Bytes of one batch body: big enough to amortize a round trip, small enough to hold in memory. */
-  maxBatchBodyBytes: number;
-  maxBatchEntries: number;
-  /** Largest single blob accepted by PUT. */
-  maxBlobBytes: number;
-}
-
-export const DEFAULT_CAS_LIMITS: CasLimits = {
-  maxMissingDigests: 10_000,
-  maxMissingBodyBytes: 2 * 2 ** 20,
-  maxBatchBodyBytes: 64 * 2 ** 20,
-  maxBatchEntries: 10_000,
-  maxBlobBytes: 1 * 2 ** 40,
-};
 
 export interface CasServerOptions {
   store: BlobStore;
@@ -97,10 +78,7 @@ export function casRoutes(options: CasServerOptions): Hono {
     const entries = decodeBatch(body, limits.maxBatchEntries);
     // Check every entry before storing any, so a bad batch leaves nothing behind.
     for (const [i, { digest, bytes }] of entries.entries()) {
-      const actual = digestOfBytes(bytes);
-      if (actual.hash !== digest.hash) {
-        throw new DtError("digest_mismatch", `POST batch: entry ${i} content does not match its digest: expected ${formatDigest(digest)}, got ${formatDigest(actual)}; nothing from this batch was stored`);
-      }
+      checkBytesMatch(bytes, digest, `POST batch (nothing from it was stored): entry ${i}`);
     }
     let created = 0;
     for (const { digest, bytes } of entries) {

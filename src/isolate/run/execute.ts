@@ -19,6 +19,8 @@ export interface ExecuteOptions {
   echoStderr?: NodeJS.WritableStream;
   /** Aborting kills the process group as a timeout does (cancel, Ctrl-C). */
   signal?: AbortSignal;
+  /** Aborting SIGKILLs the process group at once (a second Ctrl-C). */
+  kill?: AbortSignal;
 }
 
 export interface ExecuteResult {
@@ -29,6 +31,8 @@ export interface ExecuteResult {
   timedOut: boolean;
   canceled: boolean;
   durationMs: number;
+  /** Set when a log file could not be written (disk full): the output kept flowing to the echo only. */
+  logError: string | null;
 }
 
 /**
@@ -82,6 +86,12 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
   };
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener("abort", onAbort);
+  const onKill = () => {
+    canceled = true;
+    signalGroup("SIGKILL");
+  };
+  if (options.kill?.aborted) onKill();
+  options.kill?.addEventListener("abort", onKill);
 
   const outputs = [
     pump(child.stdout, options.stdoutPath, options.echoStdout),
@@ -92,6 +102,7 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
   clearTimeout(timeoutTimer);
   clearTimeout(killTimer);
   options.signal?.removeEventListener("abort", onAbort);
+  options.kill?.removeEventListener("abort", onKill);
   // Leftovers in the group would keep the pipes open and the pumps waiting.
   signalGroup("SIGKILL");
   // A process that left the group (setsid) may still hold the pipes: give up on them after a bound.
@@ -109,26 +120,49 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
     await pumps;
   }
   const signal = child.signalCode == null ? null : String(child.signalCode);
+  const logErrors = (await Promise.all(outputs.map((o) => o.done))).filter((e): e is string => e !== null);
   return {
     exitCode: signal ? null : exitCode,
     signal,
     timedOut,
     canceled,
     durationMs: performance.now() - started,
+    logError: logErrors[0] ?? null,
   };
 }
 
-/** Copies `stream` to the file and the echo; `done` settles at its end, or soon after `cancel()`. */
-function pump(stream: ReadableStream<Uint8Array>, path: string, echo: NodeJS.WritableStream | undefined): { done: Promise<void>; cancel: () => Promise<void> } {
+/**
+ * Copies `stream` to the file and the echo; `done` settles at its end (or
+ * soon after `cancel()`) with the file's write error, if any. A file that
+ * fails (disk full) is given up on, but the pipe is still drained, so the
+ * command never blocks on a full pipe.
+ */
+function pump(stream: ReadableStream<Uint8Array>, path: string, echo: NodeJS.WritableStream | undefined): { done: Promise<string | null>; cancel: () => Promise<void> } {
   const reader = stream.getReader();
   const done = (async () => {
     const file: WriteStream = createWriteStream(path);
+    let fileError: Error | null = null;
+    file.on("error", (err) => (fileError ??= err));
+    // Resolves on drain, or on an error after which no drain comes.
+    const writable = () =>
+      new Promise<void>((resolve) => {
+        const settle = () => {
+          file.off("drain", settle);
+          file.off("error", settle);
+          resolve();
+        };
+        file.once("drain", settle);
+        file.once("error", settle);
+      });
     for (let r = await reader.read(); !r.done; r = await reader.read()) {
       // Respect the file's backpressure so a chatty test cannot fill memory.
-      if (!file.write(r.value)) await new Promise((resolve) => file.once("drain", resolve));
+      if (!fileError && !file.write(r.value)) await writable();
       echo?.write(r.value);
     }
-    await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    if (!fileError) await new Promise<void>((resolve) => file.end(() => resolve()));
+    file.destroy();
+    const failed = fileError as Error | null;
+    return failed ? `cannot write ${path}: ${failed.message}` : null;
   })();
   return { done, cancel: () => reader.cancel().catch(() => {}) };
 }

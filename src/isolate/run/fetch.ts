@@ -3,8 +3,8 @@ import { DtError } from "../../common/errors.ts";
 import { SMALL_BLOB_BYTES, groupIntoBatches } from "../cas/batch.ts";
 import type { CasClient } from "../cas/client.ts";
 import type { LocalCache } from "../cache/local-cache.ts";
-import { type Digest, checkHash, digestOfBytes, formatDigest } from "../digest.ts";
-import { type Isolated, type IsolatedEntry, parseIsolated } from "../manifest.ts";
+import { type Digest, checkBytesMatch, checkHash, formatDigest } from "../digest.ts";
+import { type Isolated, type IsolatedEntry, checkNoEntryUnderEntry, parseIsolated } from "../manifest.ts";
 
 /** Blob downloads in flight: enough to fill loopback or a LAN, bounded for the server's sake. */
 const FETCH_CONCURRENCY = 16;
@@ -49,9 +49,7 @@ export async function fetchManifest(cas: CasClient, hash: string): Promise<Resol
       }
       throw err;
     }
-    if (digestOfBytes(bytes).hash !== h) {
-      throw new DtError("digest_mismatch", `${what} ${h}: the server sent bytes that hash to ${digestOfBytes(bytes).hash}`);
-    }
+    checkBytesMatch(bytes, { hash: h, size: bytes.byteLength }, `${what} ${h} as the server sent it`);
     const isolated: Isolated = parseIsolated(bytes, `manifest ${h}`);
     for (const [path, entry] of Object.entries(isolated.files)) {
       if (!(path in files)) files[path] = entry;
@@ -62,6 +60,8 @@ export async function fetchManifest(cas: CasClient, hash: string): Promise<Resol
     for (const include of isolated.includes ?? []) await visit(include, `include of ${h}`);
   };
   await visit(hash, "manifest");
+  // Each manifest was checked alone; a symlink from one with a file below it from another must fail too.
+  checkNoEntryUnderEntry(files, `manifest ${hash} with its includes`);
   return { files, command: command ?? [], relativeCwd: relativeCwd ?? ".", readOnly: readOnly ?? 1 };
 }
 

@@ -2,6 +2,7 @@ import { chmodSync, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, r
 import { dirname, join } from "node:path";
 import { DtError, errnoCode } from "../../common/errors.ts";
 import type { Digest } from "../digest.ts";
+import type { IsolatedEntry } from "../manifest.ts";
 import type { ResolvedTree } from "./fetch.ts";
 
 export interface MapStats {
@@ -37,32 +38,44 @@ export async function mapTree(
   for (const path of Object.keys(tree.files).sort()) {
     const entry = tree.files[path]!;
     const dest = join(runDir, path);
-    ensureDir(dirname(dest));
-    if (entry.l !== undefined) {
-      symlinkSync(entry.l, dest);
-      stats.symlinks++;
-      continue;
-    }
-    const digest = { hash: entry.h!, size: entry.s! };
-    let source = blobPaths.get(digest.hash)!;
-    const writable = tree.readOnly === 0;
-    const mode = writable ? (entry.m ?? 0o644) : (entry.m ?? 0o444) & ~0o222;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        placeFile(source, dest, writable, mode, stats);
-        break;
-      } catch (err) {
-        if (errnoCode(err) !== "ENOENT" || attempt > 0) {
-          throw new DtError("internal", `cannot map ${path} into ${runDir}: ${(err as Error).message}`, { cause: err });
-        }
-        source = await refetch(digest);
-        blobPaths.set(digest.hash, source);
+    try {
+      ensureDir(dirname(dest));
+      if (entry.l !== undefined) {
+        symlinkSync(entry.l, dest);
+        stats.symlinks++;
+        continue;
       }
+      await placeWithRefetch(entry, blobPaths, dest, tree.readOnly === 0, refetch, stats);
+    } catch (err) {
+      if (err instanceof DtError) throw err;
+      const code = errnoCode(err) === "ENOSPC" ? "no_space" : "internal";
+      throw new DtError(code, `cannot map ${path} into ${runDir}: ${(err as Error).message}`, { cause: err });
     }
   }
   // Every directory, not just those that hold files: mkdir -p made their parents too.
   if (tree.readOnly === 2) makeDirsReadOnly(runDir);
   return stats;
+}
+
+/** Places one file; a cache file evicted by another process since lookup is fetched again, once. */
+async function placeWithRefetch(
+  entry: IsolatedEntry,
+  blobPaths: Map<string, string>,
+  dest: string,
+  writable: boolean,
+  refetch: (d: Digest) => Promise<string>,
+  stats: MapStats,
+): Promise<void> {
+  const digest = { hash: entry.h!, size: entry.s! };
+  const mode = writable ? (entry.m ?? 0o644) : (entry.m ?? 0o444) & ~0o222;
+  try {
+    placeFile(blobPaths.get(digest.hash)!, dest, writable, mode, stats);
+  } catch (err) {
+    if (errnoCode(err) !== "ENOENT") throw err;
+    const source = await refetch(digest);
+    blobPaths.set(digest.hash, source);
+    placeFile(source, dest, writable, mode, stats);
+  }
 }
 
 /** Makes `dir` and every directory below it 0o555, children before parents; symlinks are not followed. */

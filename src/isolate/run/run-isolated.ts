@@ -32,7 +32,10 @@ export interface RunIsolatedOptions {
   clock: Clock;
   echoStdout?: NodeJS.WritableStream;
   echoStderr?: NodeJS.WritableStream;
+  /** Aborting cancels: the phase in progress ends, the command's group gets SIGTERM, then SIGKILL after the grace period. */
   signal?: AbortSignal;
+  /** Aborting SIGKILLs the command's group at once (a second Ctrl-C). */
+  kill?: AbortSignal;
 }
 
 /** What run-isolated reports (`--json`), in the shape of run_isolated.py's v5 result plus dt's phases. */
@@ -93,6 +96,10 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     result.stats.cache.evicted_items = evicted.items;
     result.stats.cache.evicted_bytes = evicted.bytes;
     result.phases_ms.fetch = performance.now() - t;
+    if (o.signal?.aborted) {
+      result.canceled = true;
+      return result;
+    }
 
     t = performance.now();
     const relativeCwd = tree.relativeCwd === "." ? "." : checkTreePath(tree.relativeCwd, `manifest ${o.hash}: relative_cwd`);
@@ -103,6 +110,10 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     const activeCache = cache;
     await mapTree(tree, paths, treeDir, (d) => fetchOne(o.cas, activeCache, d));
     result.phases_ms.map = performance.now() - t;
+    if (o.signal?.aborted) {
+      result.canceled = true;
+      return result;
+    }
 
     const substitute = (s: string) => s.replaceAll("${ISOLATED_OUTDIR}", outputDir);
     const command = [...tree.command, ...o.extraArgs].map(substitute);
@@ -124,9 +135,11 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
       const run = await execute({
         command, cwd, env, timeoutSec: o.timeoutSec, gracePeriodSec: o.gracePeriodSec,
         stdoutPath: result.stdout_path, stderrPath: result.stderr_path,
-        echoStdout: o.echoStdout, echoStderr: o.echoStderr, signal: o.signal,
+        echoStdout: o.echoStdout, echoStderr: o.echoStderr, signal: o.signal, kill: o.kill,
       });
       Object.assign(result, { exit_code: run.exitCode, signal: run.signal, timed_out: run.timedOut, had_hard_timeout: run.timedOut, canceled: run.canceled });
+      // The test ran, but its logs are incomplete (disk full): dt's failure, not the test's.
+      if (run.logError) result.internal_failure = run.logError;
     } catch (err) {
       result.task_error = `cannot start ${command[0]}: ${(err as Error).message}`;
     }
