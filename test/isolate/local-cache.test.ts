@@ -513,3 +513,23 @@ describe("LocalCache shared with another process", () => {
     expect(await readdir(join(dir, "tmp"))).toEqual([]);
   });
 });
+
+describe("LocalCache lookupMany", () => {
+  test("answers like lookup for each digest, pinning the hits and counting hits and misses", async () => {
+    const dir = await tempDir();
+    const cache = await openCache(dir);
+    const present = [blob("one", 11), blob("two", 12)];
+    for (const b of present) await cache.insert(b.digest, b.stream());
+    await cache.close();
+    // No room at all: only pins can keep anything.
+    const again = await openCache(dir, { maxBytes: 0 });
+    const absent = blob("absent", 13);
+    const found = await again.lookupMany([present[0]!.digest, absent.digest, present[1]!.digest]);
+    expect(found).toEqual([again.pathOf(present[0]!.digest), null, again.pathOf(present[1]!.digest)]);
+    expect(again.stats).toMatchObject({ hitItems: 2, hitBytes: 23, missItems: 1, missBytes: 13 });
+    // Pinned: a trim to zero bytes cannot take them, and says so.
+    await expect(again.trim()).rejects.toThrow();
+    expect(await again.lookup(present[0]!.digest)).toBe(again.pathOf(present[0]!.digest));
+    expect(await again.lookup(present[1]!.digest)).toBe(again.pathOf(present[1]!.digest));
+  });
+});

@@ -113,19 +113,46 @@ export class LocalCache {
    * if not.
    */
   async lookup(d: Digest): Promise<string | null> {
+    return (await this.lookupMany([d]))[0]!;
+  }
+
+  /**
+   * `lookup` for many digests at once (a whole tree): one write pins them
+   * all, and an intact file costs one synchronous stat, so a warm tree of
+   * 10,000 files is checked in a fraction of the time of 10,000 lookups.
+   */
+  async lookupMany(digests: readonly Digest[]): Promise<(string | null)[]> {
     this.assertOpen();
-    const path = this.pathOf(d);
-    this.pin(d.hash); // before looking at the file: see evictFiles
-    const record = await this.verify(d, path);
-    if (record) {
-      this.records.use(d.hash, record, this.clock.now());
-      this.stats.hitItems++;
-      this.stats.hitBytes += d.size;
-      return path;
+    const paths = digests.map((d) => this.pathOf(d));
+    this.pinMany(digests.map((d) => d.hash)); // before looking at the files: see evictFiles
+    const found: (string | null)[] = [];
+    for (const [i, d] of digests.entries()) {
+      const record = this.intactRecord(d, paths[i]!) ?? (await this.verify(d, paths[i]!));
+      if (record) {
+        this.records.use(d.hash, record, this.clock.now());
+        this.stats.hitItems++;
+        this.stats.hitBytes += d.size;
+        found.push(paths[i]!);
+      } else {
+        this.stats.missItems++;
+        this.stats.missBytes += d.size;
+        found.push(null);
+      }
     }
-    this.stats.missItems++;
-    this.stats.missBytes += d.size;
-    return null;
+    return found;
+  }
+
+  /** The record when the file is exactly as recorded; undefined sends the caller to the full verify. */
+  private intactRecord(d: Digest, path: string): ItemRecord | undefined {
+    const record = this.records.get(d.hash);
+    if (!record || record.size !== d.size) return undefined;
+    let info;
+    try {
+      info = statSync(path);
+    } catch {
+      return undefined;
+    }
+    return info.isFile() && info.size === d.size && info.mtimeMs === record.mtimeMs ? record : undefined;
   }
 
   /**
@@ -282,9 +309,13 @@ export class LocalCache {
   }
 
   private pin(hash: string): void {
-    if (this.pinned.has(hash)) return;
-    this.pinned.add(hash);
-    this.pinFile.add(hash);
+    this.pinMany([hash]);
+  }
+
+  private pinMany(hashes: readonly string[]): void {
+    const fresh = hashes.filter((h) => !this.pinned.has(h));
+    for (const h of fresh) this.pinned.add(h);
+    if (fresh.length > 0) this.pinFile.addMany(fresh);
   }
 
   /**

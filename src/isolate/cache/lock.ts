@@ -244,7 +244,12 @@ export class PinFile {
   }
 
   add(hash: string): void {
-    if (this.fd !== null) writeSync(this.fd, `${hash}\n`);
+    this.addMany([hash]);
+  }
+
+  /** One write for all: a tree's worth of pins costs one syscall. */
+  addMany(hashes: readonly string[]): void {
+    if (this.fd !== null && hashes.length > 0) writeSync(this.fd, `${hashes.join("\n")}\n`);
   }
 
   clear(): void {

@@ -78,8 +78,10 @@ export async function fetchBlobs(cas: CasClient, cache: LocalCache, tree: Resolv
   const paths = new Map<string, string>();
   const stats: FetchStats = { items_hot: 0, bytes_hot: 0, items_cold: 0, bytes_cold: 0 };
   const cold: Digest[] = [];
-  for (const d of digests.values()) {
-    const path = await cache.lookup(d);
+  const wanted = [...digests.values()];
+  const found = await cache.lookupMany(wanted);
+  for (const [i, d] of wanted.entries()) {
+    const path = found[i];
     if (path) {
       paths.set(d.hash, path);
       stats.items_hot++;
