@@ -5,7 +5,7 @@ import { DtError } from "../common/errors.ts";
 import { archiveTargets } from "../isolate/archive/archive.ts";
 import { CasClient } from "../isolate/cas/client.ts";
 import { hashCachePath, logArchiveStats, targetFromIsolate } from "./archive.ts";
-import { commandContext, logArgs, splitAtDashDash } from "./context.ts";
+import { commandContext, logArgs, repeatedFlag, splitAtDashDash } from "./context.ts";
 
 /** What Kudu's build-support/dist_test.py writes per test: `X.gen.json`. */
 interface GenJson {
@@ -27,15 +27,7 @@ async function targetFromGenJson(path: string) {
   }
   if (gen.version !== 1) throw new DtError("invalid_input", `${path}: version ${JSON.stringify(gen.version)} is not supported; only 1`);
   const args = normalizeGoFlags(gen.args);
-  const value = (names: string[]) => {
-    for (let i = 0; i < args.length; i++) {
-      for (const n of names) {
-        if (args[i] === n) return args[i + 1];
-        if (args[i]!.startsWith(`${n}=`)) return args[i]!.slice(n.length + 1);
-      }
-    }
-    return undefined;
-  };
+  const value = (names: string[]) => repeatedFlag(args, names)[0];
   const isolate = value(["-i", "--isolate"]);
   if (!isolate) throw new DtError("invalid_input", `${path}: args name no .isolate file (-i)`);
   const isolated = value(["-s", "--isolated"]);
