@@ -1,0 +1,110 @@
+/**
+ * The domain of a distributed run, shared by the master, the slave and the
+ * client. Times are epoch milliseconds; ids are strings.
+ */
+
+/** Where one attempt of a task is. Terminal states end with the attempt's report. */
+export const ATTEMPT_STATES = [
+  "QUEUED",
+  "LEASED",
+  "FETCHING",
+  "RUNNING",
+  "UPLOADING",
+  "SUCCEEDED",
+  "FAILED",
+  "TIMED_OUT",
+  "CANCELED",
+  "SLAVE_LOST",
+  "INFRA_FAILED",
+  "NO_RESOURCE",
+] as const;
+export type AttemptState = (typeof ATTEMPT_STATES)[number];
+
+export const TERMINAL_STATES: ReadonlySet<AttemptState> = new Set(["SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELED", "SLAVE_LOST", "INFRA_FAILED", "NO_RESOURCE"]);
+/** States in which a slave holds the attempt. */
+export const ACTIVE_STATES: ReadonlySet<AttemptState> = new Set(["LEASED", "FETCHING", "RUNNING", "UPLOADING"]);
+
+/** Outcomes a slave may report for an attempt it ran. */
+export type ReportedState = "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "CANCELED" | "INFRA_FAILED";
+
+export interface Job {
+  /** dist_test's job_id: `[NAME.]<user>.<unix_ts>.<pid>`; at most 100 characters of [A-Za-z0-9._-]. */
+  id: string;
+  user: string;
+  name: string | null;
+  priority: number;
+  createdAt: number;
+  /** Set by cancel; the job then reads finished. */
+  canceledAt: number | null;
+}
+
+export interface Task {
+  jobId: string;
+  /** `<isolate_hash>.<index>`, dist_test's form. */
+  taskId: string;
+  index: number;
+  isolateHash: string;
+  description: string;
+  /** Seconds; 0 means none. */
+  timeoutSec: number;
+  maxRetries: number;
+  artifactGlobs: string[];
+  env: Record<string, string>;
+  dimensions: Record<string, string>;
+  priority: number;
+}
+
+/** Per-phase timestamps of an attempt, the latencies the Swarming design names. */
+export interface AttemptTimes {
+  queuedAt: number;
+  leasedAt: number | null;
+  fetchDoneAt: number | null;
+  mapDoneAt: number | null;
+  commandStartAt: number | null;
+  commandEndAt: number | null;
+  uploadDoneAt: number | null;
+  reportedAt: number | null;
+}
+
+export interface CacheCounts {
+  itemsHot: number;
+  bytesHot: number;
+  itemsCold: number;
+  bytesCold: number;
+}
+
+export interface Attempt extends AttemptTimes {
+  jobId: string;
+  taskId: string;
+  /** 0, 1, 2…: one row per try, whatever ended the previous one. */
+  attempt: number;
+  /**
+   * How many test-failure retries this attempt has used: an attempt requeued
+   * after SLAVE_LOST keeps its predecessor's count, so a lost slave costs no
+   * retries. A task group is failed when an attempt fails with retry == maxRetries.
+   */
+  retry: number;
+  state: AttemptState;
+  slave: string | null;
+  leaseId: string | null;
+  leaseExpiresAt: number | null;
+  exitCode: number | null;
+  stdoutKey: string | null;
+  stderrKey: string | null;
+  artifactKey: string | null;
+  /** The artifact upload gave up (store down); the result still counts. */
+  artifactMissing: boolean;
+  cache: CacheCounts | null;
+  /** Why the attempt ended as it did when that is not the exit code: infra error text, "[canceled]", … */
+  message: string | null;
+}
+
+export interface SlaveInfo {
+  name: string;
+  dimensions: Record<string, string>;
+  slots: number;
+  version: string;
+  state: "idle" | "busy" | "draining" | "lost";
+  lastSeenAt: number;
+  registeredAt: number;
+}

@@ -1,0 +1,237 @@
+/**
+ * The HTTP contract between the master and its slaves and clients, as types.
+ * The master implements it (src/master/http/), `dt slave` and the client
+ * commands speak it. Every body is JSON unless said otherwise; errors are
+ * `{"error": message, "code": DtErrorCode}` with a 4xx/5xx status.
+ *
+ * Slave protocol, under /api/v1/slave:
+ *   POST lease       LeaseRequest → LeaseResponse        long-poll up to waitMs
+ *   POST heartbeat   HeartbeatRequest → HeartbeatResponse
+ *   POST log?lease=ID&stream=stdout|stderr&offset=N     body: raw bytes → LogAppendResponse
+ *   PUT  output?lease=ID&kind=stdout|stderr|artifacts   body: raw bytes (artifacts: a zip) → OutputResponse
+ *   POST result      ResultReport → ResultResponse       idempotent per lease
+ *
+ * Native API, under /api/v1:
+ *   POST jobs                     JobRequest → JobCreated (201)
+ *   GET  jobs?user=&name=&since=&until=&limit=  → { jobs: JobSummary[] }
+ *   GET  jobs/:job                → JobSummary
+ *   GET  jobs/:job/tasks          → { tasks: TaskView[] }
+ *   POST jobs/:job/cancel         → JobSummary
+ *   GET  jobs/:job/log?task=&attempt=&stream=stdout|stderr&offset=N
+ *        → the log's bytes from offset (text/plain), headers X-Log-Size (bytes so far)
+ *          and X-Log-Complete ("true" once the attempt ended)
+ *   GET  slaves                   → { slaves: SlaveView[] }
+ *   GET  artifacts/:key           → the stored object (log or zip)
+ */
+import type { AttemptState, CacheCounts, ReportedState } from "./model.ts";
+
+/** The task JSON a client submits: dist_test's keys plus dt's. */
+export interface TaskRequest {
+  isolate_hash: string;
+  description: string;
+  timeout?: number;
+  max_retries?: number;
+  artifact_archive_globs?: string[];
+  /** dt: environment for the command. */
+  env?: Record<string, string>;
+  /** dt: the slave must have all of these. */
+  dimensions?: Record<string, string>;
+  /** dt: higher runs first within a job's fair share. Default 0. */
+  priority?: number;
+  /** dt: expands into N tasks with GTEST_SHARD_INDEX / GTEST_TOTAL_SHARDS. */
+  shards?: number;
+}
+
+export interface JobRequest {
+  /** Given by dist_test's client; made up by the master when absent. */
+  job_id?: string;
+  name?: string;
+  user?: string;
+  priority?: number;
+  tasks: TaskRequest[];
+}
+
+export interface JobCreated {
+  job_id: string;
+  /** The HTML view of the job. */
+  url: string;
+  tasks: number;
+}
+
+/** Counts of task groups (all attempts of one task id) and attempts. */
+export interface JobCounts {
+  total_tasks: number;
+  /** Groups waiting for a slave (no attempt leased). */
+  queued: number;
+  /** Groups with an attempt on a slave. */
+  running: number;
+  succeeded: number;
+  failed: number;
+  /** Failed at least once, then passed. */
+  flaky: number;
+  canceled: number;
+  finished: number;
+  /** Attempts beyond the first, over all groups. */
+  retries: number;
+}
+
+export interface JobSummary {
+  job_id: string;
+  user: string;
+  name: string | null;
+  priority: number;
+  created_at: number;
+  canceled_at: number | null;
+  status: "running" | "finished";
+  counts: JobCounts;
+  /** Seconds of work left by duration history, spread over the live slots; null when unknown. */
+  estimated_remaining_sec: number | null;
+  url: string;
+}
+
+export interface AttemptView {
+  attempt: number;
+  retry: number;
+  state: AttemptState;
+  slave: string | null;
+  exit_code: number | null;
+  message: string | null;
+  queued_at: number;
+  leased_at: number | null;
+  fetch_done_at: number | null;
+  map_done_at: number | null;
+  command_start_at: number | null;
+  command_end_at: number | null;
+  upload_done_at: number | null;
+  reported_at: number | null;
+  stdout_link: string | null;
+  stderr_link: string | null;
+  artifact_archive_link: string | null;
+  artifact_missing: boolean;
+  cache: CacheCounts | null;
+}
+
+export type GroupState = "queued" | "running" | "succeeded" | "failed" | "flaky" | "canceled" | "retrying";
+
+export interface TaskView {
+  task_id: string;
+  description: string;
+  group: GroupState;
+  max_retries: number;
+  timeout: number;
+  dimensions: Record<string, string>;
+  attempts: AttemptView[];
+}
+
+export interface SlaveView {
+  name: string;
+  dimensions: Record<string, string>;
+  slots: number;
+  version: string;
+  state: "idle" | "busy" | "draining" | "lost";
+  last_seen_at: number;
+  running: { job_id: string; task_id: string; attempt: number }[];
+}
+
+export interface SlaveIdentity {
+  name: string;
+  dimensions: Record<string, string>;
+  slots: number;
+  version: string;
+  /** True while the slave drains: it asks for nothing new. */
+  draining?: boolean;
+}
+
+export interface LeaseRequest {
+  slave: SlaveIdentity;
+  /** Free slots: at most this many leases come back. */
+  free: number;
+  /** Long-poll: how long the master may hold the request when nothing is queued. At most 30,000. */
+  wait_ms: number;
+}
+
+/** One attempt handed to a slave. */
+export interface Lease {
+  lease_id: string;
+  job_id: string;
+  task_id: string;
+  attempt: number;
+  isolate_hash: string;
+  /** The CAS to fetch from: the master's own unless it is configured with another. */
+  isolate_server: string;
+  description: string;
+  timeout: number;
+  artifact_archive_globs: string[];
+  env: Record<string, string>;
+  /** The lease expires this long after the last heartbeat that named it. */
+  lease_ttl_ms: number;
+  heartbeat_interval_ms: number;
+}
+
+export interface LeaseResponse {
+  leases: Lease[];
+}
+
+/** Phases a slave reports as it goes; each also sets that phase's timestamp. */
+export type SlavePhase = "FETCHING" | "RUNNING" | "UPLOADING";
+
+export interface HeartbeatRequest {
+  slave: SlaveIdentity;
+  leases: { lease_id: string; phase: SlavePhase }[];
+}
+
+export interface HeartbeatResponse {
+  /** Kill these (the job was canceled); report them as CANCELED. */
+  cancel: string[];
+  /** The master no longer knows these (expired and requeued): kill them and drop their results. */
+  unknown: string[];
+}
+
+export interface LogAppendResponse {
+  /** Bytes of the log now stored; the next append starts here. */
+  size: number;
+}
+
+export interface OutputResponse {
+  key: string;
+}
+
+/** Timestamps measured on the slave (epoch ms). */
+export interface ReportedTimes {
+  fetch_done_at: number | null;
+  map_done_at: number | null;
+  command_start_at: number | null;
+  command_end_at: number | null;
+  upload_done_at: number | null;
+}
+
+export interface ResultReport {
+  lease_id: string;
+  job_id: string;
+  task_id: string;
+  attempt: number;
+  state: ReportedState;
+  exit_code: number | null;
+  message: string | null;
+  times: ReportedTimes;
+  cache: CacheCounts | null;
+  stdout_key: string | null;
+  stderr_key: string | null;
+  artifact_key: string | null;
+  artifact_missing: boolean;
+}
+
+export interface ResultResponse {
+  /** The report is stored (or was already): stop retrying. */
+  ok: true;
+  /** The same lease was reported before; nothing changed. */
+  duplicate: boolean;
+  /** The lease had been taken back (slave presumed lost); the report was kept for the record only. */
+  stale: boolean;
+}
+
+/** Keys of the logs and archive of an attempt in the artifact store; dist_test's S3 key names. */
+export function outputKey(jobId: string, taskId: string, attempt: number, kind: "stdout" | "stderr" | "artifacts"): string {
+  const base = `${jobId}.${taskId}.${attempt}`;
+  return kind === "artifacts" ? `${base}-artifacts.zip` : `${base}.${kind}`;
+}
