@@ -36,7 +36,18 @@ export interface RunIsolatedOptions {
   signal?: AbortSignal;
   /** Aborting SIGKILLs the command's group at once (a second Ctrl-C). */
   kill?: AbortSignal;
+  /** Told as each phase ends, when it happens: a slave reports these to the master live. */
+  onPhase?: (phase: RunPhase) => void;
+  /**
+   * Runs after the command, before the run directory is removed, with the
+   * tree's root (the task root artifact globs are relative to) and the
+   * output and log directories. A slave collects artifacts here.
+   */
+  beforeCleanup?: (dirs: { treeDir: string; outputDir: string; logDir: string }) => Promise<void>;
 }
+
+/** fetched: the tree is in the cache; mapped: laid out; started/ended: the command. */
+export type RunPhase = "fetched" | "mapped" | "started" | "ended";
 
 /** What run-isolated reports (`--json`), in the shape of run_isolated.py's v5 result plus dt's phases. */
 export interface RunIsolatedResult {
@@ -96,6 +107,7 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     result.stats.cache.evicted_items = evicted.items;
     result.stats.cache.evicted_bytes = evicted.bytes;
     result.phases_ms.fetch = performance.now() - t;
+    o.onPhase?.("fetched");
     if (o.signal?.aborted) {
       result.canceled = true;
       return result;
@@ -110,6 +122,7 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     const activeCache = cache;
     await mapTree(tree, paths, treeDir, (d) => fetchOne(o.cas, activeCache, d));
     result.phases_ms.map = performance.now() - t;
+    o.onPhase?.("mapped");
     if (o.signal?.aborted) {
       result.canceled = true;
       return result;
@@ -132,6 +145,7 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     result.stderr_path = join(logDir, "stderr");
     t = performance.now();
     try {
+      o.onPhase?.("started");
       const run = await execute({
         command, cwd, env, timeoutSec: o.timeoutSec, gracePeriodSec: o.gracePeriodSec,
         stdoutPath: result.stdout_path, stderrPath: result.stderr_path,
@@ -144,10 +158,16 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
       result.task_error = `cannot start ${command[0]}: ${(err as Error).message}`;
     }
     result.phases_ms.run = performance.now() - t;
+    o.onPhase?.("ended");
   } catch (err) {
     result.internal_failure = err instanceof DtError ? err.message : `unexpected: ${(err as Error).stack ?? err}`;
   } finally {
     const t = performance.now();
+    if (runRoot && o.beforeCleanup) {
+      await o.beforeCleanup({ treeDir: join(runRoot, "ir"), outputDir: result.output_dir ?? join(runRoot, "io"), logDir: resolve(o.logDir ?? join(runRoot, "logs")) }).catch((err) => {
+        result.internal_failure ??= `after the run: ${(err as Error).message}`;
+      });
+    }
     await cache?.close().catch((err) => o.log.warn(`saving the cache state failed: ${(err as Error).message}`));
     if (runRoot) {
       if (o.leakTempDir) {

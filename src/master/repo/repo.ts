@@ -1,0 +1,58 @@
+import type { Attempt, AttemptState, Job, SlaveInfo, Task } from "../model.ts";
+
+export interface JobFilter {
+  user?: string;
+  name?: string;
+  /** Jobs created at or after this time (epoch ms). */
+  since?: number;
+  until?: number;
+  /** Newest first; default 100. */
+  limit?: number;
+}
+
+/** Fields of an attempt that change after it is created. */
+export type AttemptPatch = Partial<Omit<Attempt, "jobId" | "taskId" | "attempt">>;
+
+/**
+ * Everything the master stores: jobs, tasks, attempts, duration history and
+ * slaves. The master is the only writer. Implementations: drizzle on SQLite
+ * (repo/sqlite.ts), drizzle on MySQL (next). Every implementation passes
+ * test/master/repo.conformance.ts.
+ */
+export interface Repo {
+  /**
+   * Stores a job with its tasks and their first attempts, all or nothing.
+   * Throws DtError invalid_input naming the id when the job id exists.
+   * Must take 100,000 tasks in a few seconds (batched inserts).
+   */
+  createJob(job: Job, tasks: readonly Task[], attempts: readonly Attempt[]): Promise<void>;
+  getJob(jobId: string): Promise<Job | null>;
+  /** Newest first. */
+  listJobs(filter: JobFilter): Promise<Job[]>;
+  setJobCanceled(jobId: string, at: number): Promise<void>;
+  /** In index order. */
+  getTasks(jobId: string): Promise<Task[]>;
+  getTask(jobId: string, taskId: string): Promise<Task | null>;
+  /** All attempts of a job, by task index then attempt. */
+  getAttempts(jobId: string): Promise<Attempt[]>;
+  getAttempt(jobId: string, taskId: string, attempt: number): Promise<Attempt | null>;
+  findAttemptByLease(leaseId: string): Promise<Attempt | null>;
+  /** Attempts of every job that are not in a terminal state: what a restarted master rebuilds its queue and leases from. */
+  openAttempts(): Promise<Attempt[]>;
+  insertAttempt(attempt: Attempt): Promise<void>;
+  /**
+   * Applies `patch` to the attempt if its state is one of `from` (any state
+   * when omitted); true if it did. Makes transitions idempotent: a repeated
+   * result report finds the attempt already terminal and changes nothing.
+   */
+  updateAttempt(jobId: string, taskId: string, attempt: number, patch: AttemptPatch, from?: readonly AttemptState[]): Promise<boolean>;
+  /** Runs `fn` in one transaction: all its writes or none. */
+  transaction<T>(fn: (repo: Repo) => Promise<T>): Promise<T>;
+  /** Expected duration (ms) per key, for the keys that have history. */
+  expectedDurations(keys: readonly string[]): Promise<Map<string, number>>;
+  /** Folds a measured duration into the key's history: new = 0.7 · old + 0.3 · measured (dist_test's EWMA). */
+  recordDuration(key: string, ms: number, at: number): Promise<void>;
+  upsertSlave(slave: SlaveInfo): Promise<void>;
+  listSlaves(): Promise<SlaveInfo[]>;
+  close(): Promise<void>;
+}
