@@ -1,0 +1,59 @@
+import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import { DtError, errnoCode } from "../../common/errors.ts";
+import { type ArtifactStore, isArtifactKey } from "./artifact-store.ts";
+
+/** An ArtifactStore in a local directory: `<dir>/<key>`, staged in `<dir>/.tmp/`. */
+export class FsArtifactStore implements ArtifactStore {
+  private seq = 0;
+
+  constructor(private readonly dir: string) {
+    mkdirSync(join(dir, ".tmp"), { recursive: true });
+  }
+
+  async put(key: string, body: ReadableStream<Uint8Array> | Uint8Array): Promise<{ size: number }> {
+    this.check(key);
+    const tmp = join(this.dir, ".tmp", `${key}.${process.pid}.${this.seq++}`);
+    const file = await open(tmp, "w", 0o644);
+    let size = 0;
+    try {
+      if (body instanceof Uint8Array) {
+        await file.write(body);
+        size = body.byteLength;
+      } else {
+        for await (const chunk of body) {
+          await file.write(chunk);
+          size += chunk.byteLength;
+        }
+      }
+      await file.close();
+      renameSync(tmp, join(this.dir, key));
+    } catch (err) {
+      await file.close().catch(() => {});
+      rmSync(tmp, { force: true });
+      if (errnoCode(err) === "ENOSPC") throw new DtError("no_space", `the artifact store ${this.dir} is full while storing ${key}`, { cause: err });
+      throw err;
+    }
+    return { size };
+  }
+
+  async get(key: string): Promise<{ size: number; body: Blob } | null> {
+    if (!isArtifactKey(key)) return null;
+    const path = join(this.dir, key);
+    try {
+      return { size: statSync(path).size, body: Bun.file(path) };
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") return null;
+      throw err;
+    }
+  }
+
+  link(key: string, masterUrl: string): string {
+    return `${masterUrl.replace(/\/+$/, "")}/api/v1/artifacts/${encodeURIComponent(key)}`;
+  }
+
+  private check(key: string): void {
+    if (!isArtifactKey(key)) throw new DtError("invalid_input", `artifact key ${JSON.stringify(key.slice(0, 80))} is not a valid key`);
+  }
+}

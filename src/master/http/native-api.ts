@@ -1,0 +1,75 @@
+import { Hono } from "hono";
+import { DtError } from "../../common/errors.ts";
+import { readJsonLimited } from "../../common/http.ts";
+import type { Master } from "../master.ts";
+import type { JobFilter } from "../repo/repo.ts";
+
+/** A 100,000-task job is about 25 MB of JSON. */
+const MAX_JOB_BYTES = 64 * 2 ** 20;
+
+function epochMs(value: string | undefined, what: string): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  const n = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(n)) throw new DtError("invalid_input", `${what} must be epoch milliseconds or an ISO date, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function attemptNumber(value: string | undefined): number {
+  const n = Number(value ?? "0");
+  if (!Number.isSafeInteger(n) || n < 0) throw new DtError("invalid_input", "attempt must be a non-negative integer");
+  return n;
+}
+
+/** The native JSON API of protocol.ts, under /api/v1 (the slave protocol is mounted beside it). */
+export function nativeRoutes(master: Master): Hono {
+  const app = new Hono();
+
+  app.post("/jobs", async (c) => {
+    const body = await readJsonLimited(c.req.raw, MAX_JOB_BYTES, "POST jobs");
+    return c.json(await master.submitJob(body), 201);
+  });
+
+  app.get("/jobs", async (c) => {
+    const limit = c.req.query("limit");
+    const filter: JobFilter = {
+      user: c.req.query("user") || undefined,
+      name: c.req.query("name") || undefined,
+      since: epochMs(c.req.query("since"), "since"),
+      until: epochMs(c.req.query("until"), "until"),
+      limit: limit === undefined ? undefined : Number(limit),
+    };
+    if (filter.limit !== undefined && (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > 1000)) {
+      throw new DtError("invalid_input", "limit must be an integer from 1 to 1000");
+    }
+    return c.json({ jobs: await master.listJobs(filter) });
+  });
+
+  app.get("/jobs/:job", async (c) => c.json(await master.jobSummary(c.req.param("job"))));
+  app.get("/jobs/:job/tasks", async (c) => c.json({ tasks: (await master.jobTasks(c.req.param("job"))).tasks }));
+  app.post("/jobs/:job/cancel", async (c) => c.json(await master.cancelJob(c.req.param("job"))));
+
+  app.get("/jobs/:job/log", async (c) => {
+    const task = c.req.query("task");
+    const stream = c.req.query("stream") ?? "stdout";
+    if (!task) throw new DtError("invalid_input", "the query must name the task: ?task=<task_id>&attempt=N&stream=stdout");
+    if (stream !== "stdout" && stream !== "stderr") throw new DtError("invalid_input", "stream must be stdout or stderr");
+    const offset = Number(c.req.query("offset") ?? "0");
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new DtError("invalid_input", "offset must be a non-negative integer");
+    const log = await master.readLog(c.req.param("job"), task, attemptNumber(c.req.query("attempt")), stream, offset);
+    return new Response(log.bytes, {
+      headers: { "Content-Type": "text/plain; charset=utf-8", "X-Log-Size": String(log.size), "X-Log-Complete": String(log.complete), "Cache-Control": "no-cache" },
+    });
+  });
+
+  app.get("/slaves", (c) => c.json({ slaves: master.slaves() }));
+
+  app.get("/artifacts/:key", async (c) => {
+    const key = c.req.param("key");
+    const object = await master.deps.artifacts.get(key);
+    if (!object) throw new DtError("not_found", `no artifact ${JSON.stringify(key)}`);
+    const type = key.endsWith(".zip") ? "application/zip" : "text/plain; charset=utf-8";
+    return new Response(object.body, { headers: { "Content-Type": type, "Content-Length": String(object.size) } });
+  });
+
+  return app;
+}

@@ -1,0 +1,139 @@
+import { Hono } from "hono";
+import { DtError } from "../../common/errors.ts";
+import { readBodyLimited, readJsonLimited } from "../../common/http.ts";
+import type { Master } from "../master.ts";
+import { type HeartbeatRequest, type LeaseRequest, type ResultReport, type SlaveIdentity, type SlavePhase, outputKey } from "../protocol.ts";
+
+/** One log chunk: slaves send at most 64 KiB a second; 4 MiB leaves room for bursts. */
+const MAX_LOG_CHUNK_BYTES = 4 * 2 ** 20;
+const MAX_JSON_BYTES = 1 * 2 ** 20;
+
+function object(value: unknown, what: string): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new DtError("invalid_input", `${what} must be a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function identity(value: unknown): SlaveIdentity {
+  const s = object(value, "slave");
+  if (typeof s.name !== "string" || !/^[A-Za-z0-9._:@-]{1,200}$/.test(s.name)) throw new DtError("invalid_input", "slave.name must be 1-200 characters of letters, digits and ._:@-");
+  if (typeof s.slots !== "number" || !Number.isInteger(s.slots) || s.slots < 0 || s.slots > 1024) throw new DtError("invalid_input", "slave.slots must be an integer from 0 to 1024");
+  const dims = object(s.dimensions ?? {}, "slave.dimensions");
+  for (const [k, v] of Object.entries(dims)) if (typeof v !== "string") throw new DtError("invalid_input", `slave.dimensions.${k} must be a string`);
+  return { name: s.name, slots: s.slots, dimensions: dims as Record<string, string>, version: typeof s.version === "string" ? s.version.slice(0, 100) : "unknown", draining: s.draining === true };
+}
+
+function leaseIdOf(value: string | undefined): string {
+  if (!value || !/^[A-Za-z0-9-]{1,100}$/.test(value)) throw new DtError("invalid_input", "the query must name the lease: ?lease=<lease_id>");
+  return value;
+}
+
+/** The slave protocol of protocol.ts, under /api/v1/slave. */
+export function slaveRoutes(master: Master): Hono {
+  const app = new Hono();
+  const target = (leaseId: string) => {
+    const t = master.dispatcher.leaseTarget(leaseId);
+    if (!t) throw new DtError("not_found", `lease ${leaseId} is not held by any slave (expired or already reported)`);
+    return t;
+  };
+
+  app.post("/lease", async (c) => {
+    const body = object(await readJsonLimited(c.req.raw, MAX_JSON_BYTES, "POST lease"), "lease request");
+    const free = body.free;
+    const wait = body.wait_ms ?? 0;
+    if (typeof free !== "number" || !Number.isInteger(free) || free < 0 || free > 1024) throw new DtError("invalid_input", "free must be an integer from 0 to 1024");
+    if (typeof wait !== "number" || !Number.isFinite(wait) || wait < 0) throw new DtError("invalid_input", "wait_ms must be a non-negative number");
+    const request: LeaseRequest = { slave: identity(body.slave), free, wait_ms: wait };
+    return c.json({ leases: await master.dispatcher.lease(request) });
+  });
+
+  app.post("/heartbeat", async (c) => {
+    const body = object(await readJsonLimited(c.req.raw, MAX_JSON_BYTES, "POST heartbeat"), "heartbeat");
+    if (!Array.isArray(body.leases)) throw new DtError("invalid_input", "leases must be a list of {lease_id, phase}");
+    const leases = body.leases.map((l, i) => {
+      const o = object(l, `leases[${i}]`);
+      if (typeof o.lease_id !== "string") throw new DtError("invalid_input", `leases[${i}].lease_id must be a string`);
+      if (o.phase !== "FETCHING" && o.phase !== "RUNNING" && o.phase !== "UPLOADING") throw new DtError("invalid_input", `leases[${i}].phase must be FETCHING, RUNNING or UPLOADING`);
+      return { lease_id: o.lease_id, phase: o.phase as SlavePhase };
+    });
+    const request: HeartbeatRequest = { slave: identity(body.slave), leases };
+    return c.json(await master.dispatcher.heartbeat(request));
+  });
+
+  app.post("/log", async (c) => {
+    const leaseId = leaseIdOf(c.req.query("lease"));
+    const stream = c.req.query("stream");
+    const offset = Number(c.req.query("offset"));
+    if (stream !== "stdout" && stream !== "stderr") throw new DtError("invalid_input", "stream must be stdout or stderr");
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new DtError("invalid_input", "offset must be a non-negative integer");
+    const t = target(leaseId);
+    const bytes = await readBodyLimited(c.req.raw, MAX_LOG_CHUNK_BYTES, "POST log");
+    return c.json({ size: master.deps.liveLogs.append(outputKey(t.jobId, t.taskId, t.attempt, stream), offset, bytes) });
+  });
+
+  app.put("/output", async (c) => {
+    const leaseId = leaseIdOf(c.req.query("lease"));
+    const kind = c.req.query("kind");
+    if (kind !== "stdout" && kind !== "stderr" && kind !== "artifacts") throw new DtError("invalid_input", "kind must be stdout, stderr or artifacts");
+    const t = target(leaseId);
+    const key = outputKey(t.jobId, t.taskId, t.attempt, kind);
+    await master.deps.artifacts.put(key, c.req.raw.body ?? new Uint8Array(0));
+    return c.json({ key });
+  });
+
+  app.post("/result", async (c) => {
+    const body = object(await readJsonLimited(c.req.raw, MAX_JSON_BYTES, "POST result"), "result");
+    return c.json(await master.dispatcher.report(parseReport(body)));
+  });
+
+  return app;
+}
+
+const REPORTED = new Set(["SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELED", "INFRA_FAILED"]);
+
+function nullableInt(value: unknown, what: string): number | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== "number" || !Number.isSafeInteger(value)) throw new DtError("invalid_input", `${what} must be an integer or null`);
+  return value;
+}
+
+function nullableString(value: unknown, what: string, max = 10_000): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== "string") throw new DtError("invalid_input", `${what} must be a string or null`);
+  return value.slice(0, max);
+}
+
+/** A result report, checked field by field. */
+export function parseReport(body: Record<string, unknown>): ResultReport {
+  if (typeof body.lease_id !== "string") throw new DtError("invalid_input", "lease_id must be a string");
+  if (typeof body.state !== "string" || !REPORTED.has(body.state)) throw new DtError("invalid_input", "state must be SUCCEEDED, FAILED, TIMED_OUT, CANCELED or INFRA_FAILED");
+  const times = object(body.times ?? {}, "times");
+  let cache: ResultReport["cache"] = null;
+  if (body.cache !== null && body.cache !== undefined) {
+    const c = object(body.cache, "cache");
+    cache = {
+      itemsHot: nullableInt(c.itemsHot, "cache.itemsHot") ?? 0, bytesHot: nullableInt(c.bytesHot, "cache.bytesHot") ?? 0,
+      itemsCold: nullableInt(c.itemsCold, "cache.itemsCold") ?? 0, bytesCold: nullableInt(c.bytesCold, "cache.bytesCold") ?? 0,
+    };
+  }
+  return {
+    lease_id: body.lease_id,
+    job_id: nullableString(body.job_id, "job_id", 200) ?? "",
+    task_id: nullableString(body.task_id, "task_id", 200) ?? "",
+    attempt: nullableInt(body.attempt, "attempt") ?? 0,
+    state: body.state as ResultReport["state"],
+    exit_code: nullableInt(body.exit_code, "exit_code"),
+    message: nullableString(body.message, "message"),
+    times: {
+      fetch_done_at: nullableInt(times.fetch_done_at, "times.fetch_done_at"),
+      map_done_at: nullableInt(times.map_done_at, "times.map_done_at"),
+      command_start_at: nullableInt(times.command_start_at, "times.command_start_at"),
+      command_end_at: nullableInt(times.command_end_at, "times.command_end_at"),
+      upload_done_at: nullableInt(times.upload_done_at, "times.upload_done_at"),
+    },
+    cache,
+    stdout_key: nullableString(body.stdout_key, "stdout_key", 500),
+    stderr_key: nullableString(body.stderr_key, "stderr_key", 500),
+    artifact_key: nullableString(body.artifact_key, "artifact_key", 500),
+    artifact_missing: body.artifact_missing === true,
+  };
+}

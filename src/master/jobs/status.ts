@@ -1,0 +1,109 @@
+import { ACTIVE_STATES, type Attempt, type Job, TERMINAL_STATES } from "../model.ts";
+import type { GroupState, JobCounts } from "../protocol.ts";
+
+/** All attempts of one task id, oldest first: dist_test's "group". */
+export type Group = readonly Attempt[];
+
+/** Attempts of a job grouped by task id, each group ordered by attempt. */
+export function groupAttempts(attempts: readonly Attempt[]): Map<string, Attempt[]> {
+  const groups = new Map<string, Attempt[]>();
+  for (const a of attempts) (groups.get(a.taskId) ?? groups.set(a.taskId, []).get(a.taskId)!).push(a);
+  for (const g of groups.values()) g.sort((x, y) => x.attempt - y.attempt);
+  return groups;
+}
+
+const isFailure = (a: Attempt) => TERMINAL_STATES.has(a.state) && a.state !== "SUCCEEDED" && a.state !== "SLAVE_LOST" && a.state !== "CANCELED";
+
+/**
+ * Where a group stands. A canceled job's unfinished groups read canceled at
+ * once, whatever their slaves still report (dist_test's jobs hung in
+ * "running" after a cancel).
+ */
+export function groupState(group: Group, job: Pick<Job, "canceledAt">): GroupState {
+  const succeeded = group.some((a) => a.state === "SUCCEEDED");
+  const failed = group.some(isFailure);
+  if (succeeded) return failed ? "flaky" : "succeeded";
+  const last = group[group.length - 1]!;
+  if (job.canceledAt !== null || last.state === "CANCELED") return "canceled";
+  if (last.state === "QUEUED") return failed ? "retrying" : "queued";
+  if (ACTIVE_STATES.has(last.state)) return failed ? "retrying" : "running";
+  return "failed";
+}
+
+/** True once a group will change no more. */
+export function groupFinished(state: GroupState): boolean {
+  return state === "succeeded" || state === "flaky" || state === "failed" || state === "canceled";
+}
+
+/** The native API's counts. Queued and running apart, which dist_test could not tell. */
+export function jobCounts(groups: Map<string, Attempt[]>, job: Pick<Job, "canceledAt">): JobCounts {
+  const counts: JobCounts = { total_tasks: groups.size, queued: 0, running: 0, succeeded: 0, failed: 0, flaky: 0, canceled: 0, finished: 0, retries: 0 };
+  for (const group of groups.values()) {
+    counts.retries += group.length - 1;
+    const state = groupState(group, job);
+    if (groupFinished(state)) counts.finished++;
+    const last = group[group.length - 1]!;
+    if (state === "queued" || (state === "retrying" && last.state === "QUEUED")) counts.queued++;
+    else if (state === "running" || state === "retrying") counts.running++;
+    else if (state === "succeeded") counts.succeeded++;
+    else if (state === "flaky") counts.flaky++;
+    else if (state === "failed") counts.failed++;
+    else if (state === "canceled") counts.canceled++;
+  }
+  return counts;
+}
+
+/** dist_test's `/job_status` answer, with its keys and group semantics. */
+export interface DistTestJobStatus {
+  total_tasks: number;
+  finished_tasks: number;
+  running_tasks: number;
+  retried_tasks: number;
+  timedout_tasks: number;
+  failed_tasks: number;
+  succeeded_tasks: number;
+  total_groups: number;
+  finished_groups: number;
+  failed_groups: number;
+  succeeded_groups: number;
+  flaky_groups: number;
+  flaky_tasks: number;
+  status: "running" | "finished";
+}
+
+/**
+ * The summary dist_test's client polls. Groups: succeeded (a success),
+ * flaky (a success and a failure, or failures with a retry pending), failed
+ * (no success and nothing more coming, canceled included, so a canceled job
+ * exits 88 and finishes), finished = succeeded or failed.
+ */
+export function distTestJobStatus(groups: Map<string, Attempt[]>, job: Pick<Job, "canceledAt">): DistTestJobStatus {
+  const s: DistTestJobStatus = {
+    total_tasks: 0, finished_tasks: 0, running_tasks: 0, retried_tasks: 0, timedout_tasks: 0, failed_tasks: 0, succeeded_tasks: 0,
+    total_groups: groups.size, finished_groups: 0, failed_groups: 0, succeeded_groups: 0, flaky_groups: 0, flaky_tasks: 0, status: "running",
+  };
+  for (const group of groups.values()) {
+    for (const a of group) {
+      s.total_tasks++;
+      const canceledByJob = job.canceledAt !== null && !TERMINAL_STATES.has(a.state);
+      if (TERMINAL_STATES.has(a.state) || canceledByJob) s.finished_tasks++;
+      else s.running_tasks++;
+      if (a.attempt > 0) s.retried_tasks++;
+      if (a.state === "TIMED_OUT") s.timedout_tasks++;
+      if (a.state === "SUCCEEDED") s.succeeded_tasks++;
+      else if (TERMINAL_STATES.has(a.state) || canceledByJob) s.failed_tasks++;
+    }
+    const state = groupState(group, job);
+    if (state === "succeeded") s.succeeded_groups++;
+    if (state === "flaky") {
+      s.succeeded_groups++;
+      s.flaky_groups++;
+    }
+    if (state === "retrying") s.flaky_groups++;
+    if (state === "flaky" || state === "retrying") s.flaky_tasks += group.filter(isFailure).length;
+    if (state === "failed" || state === "canceled") s.failed_groups++;
+    if (groupFinished(state)) s.finished_groups++;
+  }
+  s.status = s.finished_groups === s.total_groups ? "finished" : "running";
+  return s;
+}

@@ -1,0 +1,167 @@
+import type { Clock } from "../common/clock.ts";
+import { DtError } from "../common/errors.ts";
+import type { Logger } from "../common/log.ts";
+import type { ArtifactStore } from "./artifacts/artifact-store.ts";
+import type { LiveLogs } from "./artifacts/live-logs.ts";
+import { validateJobRequest } from "./jobs/job-request.ts";
+import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
+import { type Attempt, type Job, type Task, TERMINAL_STATES } from "./model.ts";
+import { type AttemptView, type JobCreated, type JobSummary, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
+import type { JobFilter, Repo } from "./repo/repo.ts";
+import { Dispatcher, type DispatcherConfig, newAttempt } from "./scheduler/dispatcher.ts";
+
+export interface MasterDeps {
+  repo: Repo;
+  artifacts: ArtifactStore;
+  liveLogs: LiveLogs;
+  clock: Clock;
+  log: Logger;
+  newId: () => string;
+  /** The URL clients and slaves reach the master at; used in links. */
+  publicUrl: string;
+  dispatch: DispatcherConfig;
+}
+
+/** How often leases and NO_RESOURCE are checked; well under any lease TTL. */
+const SWEEP_INTERVAL_MS = 1_000;
+
+/**
+ * The master's behaviour, independent of HTTP: jobs in, leases out, results
+ * back, and every view of them. The HTTP layers (native API, slave protocol,
+ * dist_test's API, HTML) are thin adapters over this.
+ */
+export class Master {
+  readonly dispatcher: Dispatcher;
+  private sweepTimer: ReturnType<typeof setInterval> | undefined;
+  private sweeping: Promise<void> | undefined;
+
+  constructor(readonly deps: MasterDeps) {
+    this.dispatcher = new Dispatcher(deps.repo, deps.clock, deps.dispatch, deps.log, deps.newId);
+  }
+
+  /** Rebuilds the queue from the database and starts the periodic sweep. */
+  async start(): Promise<void> {
+    await this.dispatcher.rebuild();
+    this.sweepTimer = setInterval(() => {
+      this.sweeping ??= this.dispatcher.sweep().catch((err) => this.deps.log.error("sweep failed", err)).finally(() => (this.sweeping = undefined));
+    }, SWEEP_INTERVAL_MS);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    await this.sweeping;
+    this.dispatcher.close();
+  }
+
+  /** Validates, stores and queues a job; nothing is stored from a rejected one. */
+  async submitJob(raw: unknown, defaults: { user?: string } = {}): Promise<JobCreated> {
+    const valid = validateJobRequest(raw);
+    const now = this.deps.clock.now();
+    const user = valid.user ?? defaults.user ?? "anonymous";
+    const jobId = valid.jobId ?? `${valid.name ? `${valid.name}.` : ""}${user}.${Math.floor(now / 1000)}.${this.deps.newId().slice(0, 8)}`;
+    const job: Job = { id: jobId, user, name: valid.name, priority: valid.priority, createdAt: now, canceledAt: null };
+    const tasks: Task[] = valid.tasks.map((t) => ({ ...t, jobId }));
+    const attempts = tasks.map((t) => newAttempt(jobId, t.taskId, 0, 0, now));
+    await this.deps.repo.createJob(job, tasks, attempts);
+    await this.dispatcher.addJob(job, tasks, attempts);
+    this.deps.log.info(`job ${jobId}: ${tasks.length} tasks queued`, { job: jobId, tasks: tasks.length, user });
+    return { job_id: jobId, url: this.jobUrl(jobId), tasks: tasks.length };
+  }
+
+  jobUrl(jobId: string): string {
+    return `${this.deps.publicUrl}/job?job_id=${encodeURIComponent(jobId)}`;
+  }
+
+  async requireJob(jobId: string): Promise<Job> {
+    const job = await this.deps.repo.getJob(jobId);
+    if (!job) throw new DtError("not_found", `no job ${JSON.stringify(jobId)}; check the id (dt jobs lists recent ones)`);
+    return job;
+  }
+
+  async cancelJob(jobId: string): Promise<JobSummary> {
+    const job = await this.requireJob(jobId);
+    if (job.canceledAt === null) {
+      const now = this.deps.clock.now();
+      await this.deps.repo.setJobCanceled(jobId, now);
+      await this.dispatcher.cancelJob(jobId, now);
+      this.deps.log.info(`job ${jobId} canceled`, { job: jobId });
+    }
+    return this.jobSummary(jobId);
+  }
+
+  async jobSummary(jobId: string): Promise<JobSummary> {
+    const job = await this.requireJob(jobId);
+    const counts = jobCounts(groupAttempts(await this.deps.repo.getAttempts(jobId)), job);
+    return {
+      job_id: job.id, user: job.user, name: job.name, priority: job.priority, created_at: job.createdAt, canceled_at: job.canceledAt,
+      status: counts.finished === counts.total_tasks ? "finished" : "running", counts,
+      estimated_remaining_sec: counts.finished === counts.total_tasks ? 0 : this.dispatcher.estimateRemainingSec(jobId),
+      url: this.jobUrl(jobId),
+    };
+  }
+
+  async listJobs(filter: JobFilter): Promise<JobSummary[]> {
+    const jobs = await this.deps.repo.listJobs(filter);
+    return Promise.all(jobs.map((j) => this.jobSummary(j.id)));
+  }
+
+  /** dist_test's `/job_status` summary. */
+  async distTestStatus(jobId: string): Promise<DistTestJobStatus | null> {
+    const job = await this.deps.repo.getJob(jobId);
+    if (!job) return null;
+    return distTestJobStatus(groupAttempts(await this.deps.repo.getAttempts(jobId)), job);
+  }
+
+  async jobTasks(jobId: string): Promise<{ job: Job; tasks: TaskView[] }> {
+    const job = await this.requireJob(jobId);
+    const tasks = await this.deps.repo.getTasks(jobId);
+    const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));
+    return {
+      job,
+      tasks: tasks.map((t) => {
+        const group = groups.get(t.taskId) ?? [];
+        return {
+          task_id: t.taskId, description: t.description, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
+          dimensions: t.dimensions, attempts: group.map((a) => this.attemptView(a)),
+        };
+      }),
+    };
+  }
+
+  attemptView(a: Attempt): AttemptView {
+    const link = (key: string | null) => (key ? this.deps.artifacts.link(key, this.deps.publicUrl) : null);
+    return {
+      attempt: a.attempt, retry: a.retry, state: a.state, slave: a.slave, exit_code: a.exitCode, message: a.message,
+      queued_at: a.queuedAt, leased_at: a.leasedAt, fetch_done_at: a.fetchDoneAt, map_done_at: a.mapDoneAt,
+      command_start_at: a.commandStartAt, command_end_at: a.commandEndAt, upload_done_at: a.uploadDoneAt, reported_at: a.reportedAt,
+      stdout_link: link(a.stdoutKey), stderr_link: link(a.stderrKey), artifact_archive_link: link(a.artifactKey), artifact_missing: a.artifactMissing, cache: a.cache,
+    };
+  }
+
+  /**
+   * A log of an attempt from `offset`: the live log while it runs (or when
+   * no upload happened), the uploaded log once there is one.
+   */
+  async readLog(jobId: string, taskId: string, attempt: number, stream: "stdout" | "stderr", offset: number): Promise<{ bytes: Uint8Array; size: number; complete: boolean }> {
+    const a = await this.deps.repo.getAttempt(jobId, taskId, attempt);
+    if (!a) throw new DtError("not_found", `no attempt ${attempt} of task ${taskId} in job ${jobId}`);
+    const complete = TERMINAL_STATES.has(a.state);
+    const uploaded = stream === "stdout" ? a.stdoutKey : a.stderrKey;
+    if (complete && uploaded) {
+      const object = await this.deps.artifacts.get(uploaded);
+      if (object) {
+        const all = new Uint8Array(await new Response(object.body).arrayBuffer());
+        return { bytes: all.subarray(Math.min(offset, all.byteLength)), size: all.byteLength, complete };
+      }
+    }
+    const { bytes, size } = this.deps.liveLogs.read(outputKey(jobId, taskId, attempt, stream), offset);
+    return { bytes, size, complete };
+  }
+
+  slaves(): SlaveView[] {
+    return this.dispatcher.slaves.list(this.deps.clock.now()).map((s) => ({
+      name: s.name, dimensions: s.dimensions, slots: s.slots, version: s.version, state: s.state, last_seen_at: s.lastSeenAt,
+      running: this.dispatcher.leasesOf(s.name),
+    }));
+  }
+}

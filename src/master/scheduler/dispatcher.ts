@@ -1,0 +1,390 @@
+import type { Clock } from "../../common/clock.ts";
+import type { Logger } from "../../common/log.ts";
+import { ACTIVE_STATES, type Attempt, type AttemptState, type Job, type Task } from "../model.ts";
+import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultReport, ResultResponse, SlavePhase } from "../protocol.ts";
+import type { Repo } from "../repo/repo.ts";
+import { FairQueue, type QueueItem, dimensionsKey } from "./fair-queue.ts";
+import { SlaveRegistry } from "./slave-registry.ts";
+
+export interface DispatcherConfig {
+  /** A lease lapses this long after the last heartbeat naming it; the attempt then ends SLAVE_LOST. */
+  leaseTtlMs: number;
+  heartbeatIntervalMs: number;
+  /** A task that no live slave can run for this long ends NO_RESOURCE. */
+  noResourceTimeoutMs: number;
+  /** The CAS URL slaves fetch from. */
+  isolateServer: string;
+  /** Longest long-poll a slave may ask for. */
+  maxWaitMs: number;
+  /** Infrastructure failures (a slave's INFRA_FAILED) requeued per task before the group fails. */
+  maxInfraRequeues: number;
+}
+
+interface ActiveLease {
+  leaseId: string;
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  retry: number;
+  user: string;
+  slave: string;
+  expiresAt: number;
+  phase: SlavePhase | "LEASED";
+}
+
+interface Waiter {
+  request: LeaseRequest;
+  resolve: (leases: Lease[]) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface OpenJob {
+  job: Job;
+  tasks: Map<string, Task>;
+}
+
+/**
+ * Hands queued attempts to slaves and takes their results: leases with
+ * heartbeats, long-polls, retries, lost slaves, NO_RESOURCE and cancel.
+ * The queue lives in memory and every transition is written to the Repo
+ * first, so a restarted master rebuilds the same state (`rebuild`).
+ */
+export class Dispatcher {
+  readonly queue = new FairQueue();
+  readonly slaves: SlaveRegistry;
+  private readonly leases = new Map<string, ActiveLease>();
+  private readonly waiters = new Set<Waiter>();
+  private readonly open = new Map<string, OpenJob>();
+  /** Dimension sets with waiting work and since when no live slave could run them. */
+  private readonly unmatchedSince = new Map<string, number>();
+
+  constructor(
+    private readonly repo: Repo,
+    private readonly clock: Clock,
+    private readonly config: DispatcherConfig,
+    private readonly log: Logger,
+    private readonly newId: () => string,
+  ) {
+    this.slaves = new SlaveRegistry(Math.max(config.leaseTtlMs, config.maxWaitMs) * 2);
+  }
+
+  /** Queues the first attempts of a job just stored. */
+  async addJob(job: Job, tasks: readonly Task[], attempts: readonly Attempt[]): Promise<void> {
+    this.open.set(job.id, { job, tasks: new Map(tasks.map((t) => [t.taskId, t])) });
+    const expected = await this.repo.expectedDurations([...new Set(tasks.map((t) => t.description))]);
+    const byId = new Map(tasks.map((t) => [t.taskId, t]));
+    this.queue.put(attempts.map((a) => this.item(job, byId.get(a.taskId)!, a, expected.get(byId.get(a.taskId)!.description) ?? 0)));
+    this.wake();
+  }
+
+  private item(job: Job, task: Task, attempt: Attempt, expectedMs: number): QueueItem {
+    return {
+      jobId: job.id, taskId: task.taskId, attempt: attempt.attempt, user: job.user,
+      priority: job.priority + task.priority, isRetry: attempt.attempt > 0, expectedMs,
+      seq: this.queue.seq(), queuedAt: attempt.queuedAt, dimensions: task.dimensions,
+    };
+  }
+
+  /** Rebuilds queue and leases from the Repo after a (re)start: nothing is lost. */
+  async rebuild(): Promise<void> {
+    const open = await this.repo.openAttempts();
+    const now = this.clock.now();
+    const byJob = new Map<string, Attempt[]>();
+    for (const a of open) (byJob.get(a.jobId) ?? byJob.set(a.jobId, []).get(a.jobId)!).push(a);
+    for (const [jobId, attempts] of byJob) {
+      const job = await this.repo.getJob(jobId);
+      if (!job) continue;
+      const tasks = await this.repo.getTasks(jobId);
+      this.open.set(jobId, { job, tasks: new Map(tasks.map((t) => [t.taskId, t])) });
+      const expected = await this.repo.expectedDurations([...new Set(tasks.map((t) => t.description))]);
+      const queued: QueueItem[] = [];
+      for (const a of attempts) {
+        const task = this.open.get(jobId)!.tasks.get(a.taskId)!;
+        if (job.canceledAt !== null) {
+          if (a.state === "QUEUED") await this.repo.updateAttempt(jobId, a.taskId, a.attempt, { state: "CANCELED", message: "[canceled]", reportedAt: now }, ["QUEUED"]);
+          else if (a.leaseId) this.adoptLease(a, job, now);
+          continue;
+        }
+        if (a.state === "QUEUED") queued.push(this.item(job, task, a, expected.get(task.description) ?? 0));
+        else if (a.leaseId) this.adoptLease(a, job, now);
+      }
+      this.queue.put(queued);
+    }
+    this.log.info(`rebuilt from the database: ${this.queue.size} queued, ${this.leases.size} leased`, { queued: this.queue.size, leased: this.leases.size });
+  }
+
+  /** A lease found in the database after a restart: its slave gets a full TTL to heartbeat again. */
+  private adoptLease(a: Attempt, job: Job, now: number): void {
+    this.leases.set(a.leaseId!, {
+      leaseId: a.leaseId!, jobId: a.jobId, taskId: a.taskId, attempt: a.attempt, retry: a.retry, user: job.user,
+      slave: a.slave ?? "?", expiresAt: Math.max(a.leaseExpiresAt ?? 0, now + this.config.leaseTtlMs), phase: a.state === "LEASED" ? "LEASED" : (a.state as SlavePhase),
+    });
+    this.queue.started(job.user, job.id);
+  }
+
+  /** Up to `free` leases for the slave, waiting up to `wait_ms` when nothing fits now. */
+  async lease(request: LeaseRequest): Promise<Lease[]> {
+    this.slaves.seen(request.slave, this.clock.now(), this.runningOn(request.slave.name) > 0);
+    if (request.slave.draining || request.free <= 0) return [];
+    const now = await this.takeFor(request);
+    if (now.length > 0 || request.wait_ms <= 0) return now;
+    return new Promise<Lease[]>((resolve) => {
+      const waiter: Waiter = {
+        request,
+        resolve,
+        timer: setTimeout(() => {
+          this.waiters.delete(waiter);
+          resolve([]);
+        }, Math.min(request.wait_ms, this.config.maxWaitMs)),
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
+  /** Serves waiting long-polls after new work was queued. */
+  private wake(): void {
+    for (const waiter of [...this.waiters]) {
+      if (this.queue.size === 0) return;
+      this.waiters.delete(waiter);
+      clearTimeout(waiter.timer);
+      this.takeFor(waiter.request).then((leases) => {
+        if (leases.length > 0) waiter.resolve(leases);
+        else {
+          // Nothing for its dimensions: it waits on, for what remains of its time.
+          waiter.timer = setTimeout(() => {
+            this.waiters.delete(waiter);
+            waiter.resolve([]);
+          }, Math.min(waiter.request.wait_ms, this.config.maxWaitMs));
+          this.waiters.add(waiter);
+        }
+      }, (err) => {
+        this.log.error("leasing failed", err);
+        waiter.resolve([]);
+      });
+    }
+  }
+
+  private async takeFor(request: LeaseRequest): Promise<Lease[]> {
+    const leases: Lease[] = [];
+    while (leases.length < request.free) {
+      const item = this.queue.take(request.slave.dimensions);
+      if (!item) break;
+      const lease = await this.grant(item, request.slave.name);
+      if (lease) leases.push(lease);
+    }
+    return leases;
+  }
+
+  /** Records the lease; null when the attempt was canceled meanwhile. */
+  private async grant(item: QueueItem, slave: string): Promise<Lease | null> {
+    const open = this.open.get(item.jobId);
+    const task = open?.tasks.get(item.taskId);
+    const now = this.clock.now();
+    const leaseId = this.newId();
+    const expiresAt = now + this.config.leaseTtlMs;
+    const ok = task !== undefined && open!.job.canceledAt === null &&
+      (await this.repo.updateAttempt(item.jobId, item.taskId, item.attempt, { state: "LEASED", slave, leaseId, leasedAt: now, leaseExpiresAt: expiresAt }, ["QUEUED"]));
+    if (!ok) {
+      this.queue.finished(item.user, item.jobId);
+      return null;
+    }
+    const attempt = await this.repo.getAttempt(item.jobId, item.taskId, item.attempt);
+    this.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: attempt?.retry ?? 0, user: item.user, slave, expiresAt, phase: "LEASED" });
+    return {
+      lease_id: leaseId, job_id: item.jobId, task_id: item.taskId, attempt: item.attempt,
+      isolate_hash: task!.isolateHash, isolate_server: this.config.isolateServer, description: task!.description,
+      timeout: task!.timeoutSec, artifact_archive_globs: task!.artifactGlobs, env: task!.env,
+      lease_ttl_ms: this.config.leaseTtlMs, heartbeat_interval_ms: this.config.heartbeatIntervalMs,
+    };
+  }
+
+  private runningOn(slave: string): number {
+    let n = 0;
+    for (const l of this.leases.values()) if (l.slave === slave) n++;
+    return n;
+  }
+
+  /** Extends the named leases, records phases, and says which to kill. */
+  async heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse> {
+    const now = this.clock.now();
+    this.slaves.seen(request.slave, now, request.leases.length > 0);
+    const response: HeartbeatResponse = { cancel: [], unknown: [] };
+    for (const { lease_id, phase } of request.leases) {
+      const lease = this.leases.get(lease_id);
+      if (!lease || lease.slave !== request.slave.name) {
+        response.unknown.push(lease_id);
+        continue;
+      }
+      lease.expiresAt = now + this.config.leaseTtlMs;
+      if (this.open.get(lease.jobId)?.job.canceledAt != null) response.cancel.push(lease_id);
+      if (phase !== lease.phase) {
+        lease.phase = phase;
+        await this.repo.updateAttempt(lease.jobId, lease.taskId, lease.attempt, { state: phase, leaseExpiresAt: lease.expiresAt }, [...ACTIVE_STATES]);
+      }
+    }
+    return response;
+  }
+
+  /** Stores a slave's result, once per lease, and queues what follows (a retry). */
+  async report(report: ResultReport): Promise<ResultResponse> {
+    const now = this.clock.now();
+    const lease = this.leases.get(report.lease_id);
+    if (!lease) {
+      const stored = await this.repo.findAttemptByLease(report.lease_id);
+      const stale = stored?.state === "SLAVE_LOST" || stored === null;
+      if (stale) this.log.warn(`result for lease ${report.lease_id} arrived after the lease was taken back; kept out of the job`, { job: report.job_id, task: report.task_id });
+      return { ok: true, duplicate: !stale, stale };
+    }
+    const open = this.open.get(lease.jobId);
+    const task = open?.tasks.get(lease.taskId);
+    const times = report.times;
+    const requeue = await this.repo.transaction(async (repo) => {
+      const changed = await repo.updateAttempt(lease.jobId, lease.taskId, lease.attempt, {
+        state: report.state, exitCode: report.exit_code, message: report.message, reportedAt: now,
+        fetchDoneAt: times.fetch_done_at, mapDoneAt: times.map_done_at, commandStartAt: times.command_start_at,
+        commandEndAt: times.command_end_at, uploadDoneAt: times.upload_done_at, cache: report.cache,
+        stdoutKey: report.stdout_key, stderrKey: report.stderr_key, artifactKey: report.artifact_key, artifactMissing: report.artifact_missing,
+        leaseExpiresAt: null,
+      }, [...ACTIVE_STATES]);
+      if (!changed || !task || !open || open.job.canceledAt !== null) return null;
+      if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
+        await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
+      }
+      const next = await this.nextAttempt(repo, lease, task, report.state, now);
+      if (next) await repo.insertAttempt(next);
+      return next;
+    });
+    this.leases.delete(report.lease_id);
+    this.queue.finished(lease.user, lease.jobId);
+    if (requeue && open && task) {
+      this.queue.put([this.item(open.job, task, requeue, (await this.repo.expectedDurations([task.description])).get(task.description) ?? 0)]);
+      this.wake();
+    }
+    return { ok: true, duplicate: false, stale: false };
+  }
+
+  /**
+   * The attempt after one that ended in `state`, or null: a failed test is
+   * retried while retries remain; an infrastructure failure is requeued
+   * without spending one, a bounded number of times.
+   */
+  private async nextAttempt(repo: Repo, lease: ActiveLease, task: Task, state: AttemptState, now: number): Promise<Attempt | null> {
+    let retry: number;
+    if (state === "FAILED" || state === "TIMED_OUT") {
+      if (lease.retry >= task.maxRetries) return null;
+      retry = lease.retry + 1;
+    } else if (state === "INFRA_FAILED" || state === "SLAVE_LOST") {
+      const attempts = (await repo.getAttempts(lease.jobId)).filter((a) => a.taskId === lease.taskId);
+      const infra = attempts.filter((a) => a.state === "INFRA_FAILED" || a.state === "SLAVE_LOST").length;
+      if (infra > this.config.maxInfraRequeues) return null;
+      retry = lease.retry;
+    } else {
+      return null;
+    }
+    return newAttempt(lease.jobId, lease.taskId, lease.attempt + 1, retry, now);
+  }
+
+  /**
+   * Periodic upkeep: leases not heartbeated in time end SLAVE_LOST and their
+   * tasks are queued again at once; tasks no live slave can run for too long
+   * end NO_RESOURCE.
+   */
+  async sweep(): Promise<void> {
+    const now = this.clock.now();
+    for (const lease of [...this.leases.values()]) {
+      if (lease.expiresAt > now) continue;
+      this.leases.delete(lease.leaseId);
+      this.queue.finished(lease.user, lease.jobId);
+      const open = this.open.get(lease.jobId);
+      const task = open?.tasks.get(lease.taskId);
+      const next = await this.repo.transaction(async (repo) => {
+        const changed = await repo.updateAttempt(lease.jobId, lease.taskId, lease.attempt, {
+          state: "SLAVE_LOST", message: `slave ${lease.slave} stopped heartbeating`, reportedAt: now, leaseExpiresAt: null,
+        }, [...ACTIVE_STATES]);
+        if (!changed || !task || !open || open.job.canceledAt !== null) return null;
+        const attempt = await this.nextAttempt(repo, lease, task, "SLAVE_LOST", now);
+        if (attempt) await repo.insertAttempt(attempt);
+        return attempt;
+      });
+      this.log.warn(`lease ${lease.leaseId} of slave ${lease.slave} expired; ${next ? "task queued again" : "not requeued"}`, { job: lease.jobId, task: lease.taskId });
+      if (next && open && task) this.queue.put([this.item(open.job, task, next, 0)]);
+    }
+    await this.expireUnrunnable(now);
+    this.wake();
+  }
+
+  private async expireUnrunnable(now: number): Promise<void> {
+    const byKey = new Map<string, QueueItem[]>();
+    for (const item of this.queue.waiting()) {
+      const key = dimensionsKey(item.dimensions);
+      (byKey.get(key) ?? byKey.set(key, []).get(key)!).push(item);
+    }
+    for (const key of this.unmatchedSince.keys()) if (!byKey.has(key)) this.unmatchedSince.delete(key);
+    for (const [key, items] of byKey) {
+      if (this.slaves.canRun(items[0]!.dimensions, now)) {
+        this.unmatchedSince.delete(key);
+        continue;
+      }
+      const since = this.unmatchedSince.get(key) ?? now;
+      this.unmatchedSince.set(key, since);
+      if (now - since < this.config.noResourceTimeoutMs) continue;
+      for (const item of items) {
+        if (now - item.queuedAt < this.config.noResourceTimeoutMs) continue;
+        this.queue.remove(item.jobId, item.taskId, item.attempt);
+        await this.repo.updateAttempt(item.jobId, item.taskId, item.attempt, {
+          state: "NO_RESOURCE", reportedAt: now, message: `no live slave has the dimensions ${key} (waited ${Math.round((now - item.queuedAt) / 1000)} s)`,
+        }, ["QUEUED"]);
+      }
+    }
+  }
+
+  /** Cancel: waiting attempts end CANCELED now; running ones are killed through their slaves' next heartbeat. */
+  async cancelJob(jobId: string, now: number): Promise<void> {
+    const open = this.open.get(jobId);
+    if (open) open.job = { ...open.job, canceledAt: now };
+    for (const item of this.queue.removeJob(jobId)) {
+      await this.repo.updateAttempt(jobId, item.taskId, item.attempt, { state: "CANCELED", message: "[canceled]", reportedAt: now }, ["QUEUED"]);
+    }
+  }
+
+  /** What an active lease is for; undefined when the master does not hold it (expired, reported, unknown). */
+  leaseTarget(leaseId: string): { jobId: string; taskId: string; attempt: number } | undefined {
+    const lease = this.leases.get(leaseId);
+    return lease && { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt };
+  }
+
+  /** The leases on a slave, for the slaves view. */
+  leasesOf(slave: string): { job_id: string; task_id: string; attempt: number }[] {
+    return [...this.leases.values()].filter((l) => l.slave === slave).map((l) => ({ job_id: l.jobId, task_id: l.taskId, attempt: l.attempt }));
+  }
+
+  /** Expected seconds of work left in a job, spread over the live slots; null when there is no history. */
+  estimateRemainingSec(jobId: string): number | null {
+    let ms = 0;
+    let known = false;
+    for (const item of this.queue.waiting()) {
+      if (item.jobId !== jobId) continue;
+      if (item.expectedMs > 0) known = true;
+      ms += item.expectedMs;
+    }
+    if (!known) return null;
+    return ms / 1000 / Math.max(1, this.slaves.liveSlots(this.clock.now()));
+  }
+
+  close(): void {
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.resolve([]);
+    }
+    this.waiters.clear();
+  }
+}
+
+/** A fresh QUEUED attempt. */
+export function newAttempt(jobId: string, taskId: string, attempt: number, retry: number, now: number): Attempt {
+  return {
+    jobId, taskId, attempt, retry, state: "QUEUED", slave: null, leaseId: null, leaseExpiresAt: null,
+    queuedAt: now, leasedAt: null, fetchDoneAt: null, mapDoneAt: null, commandStartAt: null, commandEndAt: null, uploadDoneAt: null, reportedAt: null,
+    exitCode: null, stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, message: null,
+  };
+}
