@@ -89,6 +89,18 @@ export class Master {
     return this.jobSummary(jobId);
   }
 
+  /** dist_test's /retry_task; see Dispatcher.retryTask. */
+  async retryTask(jobId: string, taskId: string): Promise<boolean> {
+    await this.requireJob(jobId);
+    return this.dispatcher.retryTask(jobId, taskId);
+  }
+
+  /** The index page's and dist_test's headline numbers. */
+  queueStats(): { queued: number; running: number; idleSlaves: number } {
+    const stats = this.dispatcher.queue.stats();
+    return { queued: stats.queued, running: stats.running, idleSlaves: this.dispatcher.slaves.idleCount(this.deps.clock.now()) };
+  }
+
   async jobSummary(jobId: string): Promise<JobSummary> {
     const job = await this.requireJob(jobId);
     const counts = jobCounts(groupAttempts(await this.deps.repo.getAttempts(jobId)), job);

@@ -338,6 +338,30 @@ export class Dispatcher {
     }
   }
 
+  /**
+   * dist_test's /retry_task: queues another attempt of a task whose latest
+   * attempt failed, if retries remain and none is queued or running. Returns
+   * whether it did; asking twice never makes two attempts.
+   */
+  async retryTask(jobId: string, taskId: string): Promise<boolean> {
+    const open = this.open.get(jobId);
+    const task = open?.tasks.get(taskId);
+    if (!open || !task || open.job.canceledAt !== null) return false;
+    const now = this.clock.now();
+    const next = await this.repo.transaction(async (repo) => {
+      const group = (await repo.getAttempts(jobId)).filter((a) => a.taskId === taskId);
+      const last = group[group.length - 1];
+      if (!last || (last.state !== "FAILED" && last.state !== "TIMED_OUT") || last.retry >= task.maxRetries) return null;
+      const attempt = newAttempt(jobId, taskId, last.attempt + 1, last.retry + 1, now);
+      await repo.insertAttempt(attempt);
+      return attempt;
+    });
+    if (!next) return false;
+    this.queue.put([this.item(open.job, task, next, 0)]);
+    this.wake();
+    return true;
+  }
+
   /** Cancel: waiting attempts end CANCELED now; running ones are killed through their slaves' next heartbeat. */
   async cancelJob(jobId: string, now: number): Promise<void> {
     const open = this.open.get(jobId);
