@@ -1,0 +1,61 @@
+import { defineCommand } from "citty";
+import { resolve } from "node:path";
+import { DtError } from "../common/errors.ts";
+import { parseDuration } from "../common/units.ts";
+import { startMasterServer } from "../master/server.ts";
+import { commandContext, defaultDataDir, logArgs } from "./context.ts";
+
+/** How long in-flight requests may take after SIGTERM before the server closes them. */
+const STOP_GRACE_MS = 10_000;
+
+export const masterArgs = {
+  port: { type: "string", description: "TCP port (dist_test's 8081); 0 picks a free one", default: "8081" },
+  host: { type: "string", description: "Address to listen on", default: "0.0.0.0" },
+  db: { type: "string", description: "Database: sqlite:PATH (default: dt.sqlite in --data-dir)", default: "sqlite" },
+  "data-dir": { type: "string", description: "Database, CAS blobs, logs and artifacts (default $XDG_DATA_HOME/dt/master)" },
+  "public-url": { type: "string", description: "URL slaves and clients reach this master at (default http://<hostname>:<port>)" },
+  "isolate-server": { type: "string", description: "A separate CAS for slaves to fetch from (default: the one this master serves)" },
+  // 30 s: three missed heartbeats at the default interval before a slave is given up on.
+  "lease-ttl": { type: "string", description: "A slave silent this long loses its tasks (SLAVE_LOST, requeued)", default: "30s" },
+  "heartbeat-interval": { type: "string", description: "How often slaves heartbeat each task", default: "5s" },
+  // Ten minutes: long enough for an autoscaler to bring up a slave with the right dimensions.
+  "no-resource-timeout": { type: "string", description: "A task no live slave can run for this long ends NO_RESOURCE", default: "10m" },
+  ...logArgs,
+} as const;
+
+export default defineCommand({
+  meta: { name: "master", description: "Run the master: job API (dt's and dist_test's), scheduler, HTML view, artifact store and CAS on one port" },
+  args: masterArgs,
+  async run({ args }) {
+    const ctx = commandContext(args);
+    const port = Number(args.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new DtError("invalid_input", `--port: ${JSON.stringify(args.port)} is not a port number (0-65535)`);
+    const leaseTtlMs = parseDuration(args["lease-ttl"], "--lease-ttl");
+    const heartbeatIntervalMs = parseDuration(args["heartbeat-interval"], "--heartbeat-interval");
+    if (heartbeatIntervalMs * 2 > leaseTtlMs) throw new DtError("invalid_input", `--heartbeat-interval (${args["heartbeat-interval"]}) must be at most half of --lease-ttl (${args["lease-ttl"]}), or one late heartbeat loses a task`);
+    const server = await startMasterServer({
+      port,
+      host: args.host,
+      db: args.db,
+      dataDir: resolve(args["data-dir"] ?? defaultDataDir(ctx.env, "master")),
+      publicUrl: args["public-url"],
+      isolateServer: args["isolate-server"],
+      dispatch: {
+        leaseTtlMs,
+        heartbeatIntervalMs,
+        noResourceTimeoutMs: parseDuration(args["no-resource-timeout"], "--no-resource-timeout"),
+        maxWaitMs: 30_000,
+        maxInfraRequeues: 3,
+      },
+      clock: ctx.clock,
+      log: ctx.log,
+    });
+    ctx.log.info(`master listening on ${server.url} (port ${server.port})`, { url: server.url, port: server.port });
+    await new Promise<void>((resolveStop) => {
+      process.once("SIGTERM", () => resolveStop());
+      process.once("SIGINT", () => resolveStop());
+    });
+    ctx.log.info("stopping");
+    await server.stop(STOP_GRACE_MS);
+  },
+});

@@ -1,0 +1,158 @@
+/**
+ * The master's tables for SQLite (drizzle `sqlite-core`). A MySQL twin
+ * (`schema-mysql.ts`, mysql-core) must produce the same `$inferSelect` row
+ * types, so that repo/rows.ts and the conformance suite serve both: each row
+ * type is the model type itself (src/master/model.ts), property for property.
+ *
+ * Portability rules, for the twin to follow:
+ * - Column names are snake_case and none is a reserved word in either dialect
+ *   (`task_index`, not `index`).
+ * - The MySQL length of every string column is in the comment beside it;
+ *   SQLite ignores lengths. Key columns must be varchar there, since MySQL
+ *   cannot index TEXT without a prefix length.
+ * - Times are integer epoch ms (MySQL `bigint({mode: "number"})`), booleans
+ *   are integers 0/1 (MySQL `boolean()`), JSON values are JSON text (MySQL
+ *   `json()` or text: either yields the same parsed type).
+ * - No partial indexes, generated columns, or other SQLite-only features.
+ *
+ * After editing, run `bun run db:generate` and add the new .sql file to
+ * drizzle/sqlite/index.ts (a test fails until it is there).
+ */
+import { foreignKey, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { ATTEMPT_STATES, type Attempt, type CacheCounts, type Job, type SlaveInfo, type Task } from "../model.ts";
+
+/** Slave states as a tuple, for the column's enum type. */
+export const SLAVE_STATES = ["idle", "busy", "draining", "lost"] as const satisfies readonly SlaveInfo["state"][];
+
+export const jobs = sqliteTable(
+  "jobs",
+  {
+    /** varchar(100): dist_test's job id is at most 100 characters. */
+    id: text("id").primaryKey(),
+    /** varchar(64) */
+    user: text("user").notNull(),
+    /** varchar(255) */
+    name: text("name"),
+    priority: integer("priority").notNull(),
+    createdAt: integer("created_at").notNull(),
+    canceledAt: integer("canceled_at"),
+  },
+  (t) => [
+    // listJobs: newest first, alone or for one user.
+    index("jobs_created_at_idx").on(t.createdAt),
+    index("jobs_user_created_at_idx").on(t.user, t.createdAt),
+  ],
+);
+
+export const tasks = sqliteTable(
+  "tasks",
+  {
+    /** varchar(100) */
+    jobId: text("job_id")
+      .notNull()
+      .references(() => jobs.id, { onDelete: "cascade" }),
+    /** varchar(200): `<isolate hash>.<index>`, a 64-hex SHA-256 and up to 100 more for the suffix. */
+    taskId: text("task_id").notNull(),
+    index: integer("task_index").notNull(),
+    /** varchar(128): a hex digest. */
+    isolateHash: text("isolate_hash").notNull(),
+    /** text */
+    description: text("description").notNull(),
+    timeoutSec: integer("timeout_sec").notNull(),
+    maxRetries: integer("max_retries").notNull(),
+    artifactGlobs: text("artifact_globs", { mode: "json" }).$type<string[]>().notNull(),
+    env: text("env", { mode: "json" }).$type<Record<string, string>>().notNull(),
+    dimensions: text("dimensions", { mode: "json" }).$type<Record<string, string>>().notNull(),
+    priority: integer("priority").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "tasks_pk", columns: [t.jobId, t.taskId] }),
+    // getTasks and getAttempts order by index within a job.
+    index("tasks_job_index_idx").on(t.jobId, t.index),
+  ],
+);
+
+export const attempts = sqliteTable(
+  "attempts",
+  {
+    /** varchar(100) */
+    jobId: text("job_id").notNull(),
+    /** varchar(200) */
+    taskId: text("task_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    retry: integer("retry").notNull(),
+    /** varchar(16) */
+    state: text("state", { enum: ATTEMPT_STATES }).notNull(),
+    /** varchar(255): a host name. */
+    slave: text("slave"),
+    /** varchar(64) */
+    leaseId: text("lease_id"),
+    leaseExpiresAt: integer("lease_expires_at"),
+    exitCode: integer("exit_code"),
+    /** varchar(512): artifact store keys. */
+    stdoutKey: text("stdout_key"),
+    /** varchar(512) */
+    stderrKey: text("stderr_key"),
+    /** varchar(512) */
+    artifactKey: text("artifact_key"),
+    artifactMissing: integer("artifact_missing", { mode: "boolean" }).notNull(),
+    cache: text("cache", { mode: "json" }).$type<CacheCounts>(),
+    /** text */
+    message: text("message"),
+    queuedAt: integer("queued_at").notNull(),
+    leasedAt: integer("leased_at"),
+    fetchDoneAt: integer("fetch_done_at"),
+    mapDoneAt: integer("map_done_at"),
+    commandStartAt: integer("command_start_at"),
+    commandEndAt: integer("command_end_at"),
+    uploadDoneAt: integer("upload_done_at"),
+    reportedAt: integer("reported_at"),
+  },
+  (t) => [
+    primaryKey({ name: "attempts_pk", columns: [t.jobId, t.taskId, t.attempt] }),
+    foreignKey({ name: "attempts_task_fk", columns: [t.jobId, t.taskId], foreignColumns: [tasks.jobId, tasks.taskId] }).onDelete("cascade"),
+    // findAttemptByLease.
+    index("attempts_lease_id_idx").on(t.leaseId),
+    // openAttempts: state IN (the non-terminal states), a few range scans.
+    index("attempts_state_idx").on(t.state),
+  ],
+);
+
+export const durations = sqliteTable("durations", {
+  /** varchar(255): what the scheduler keys history by (e.g. a task's description). */
+  key: text("key").primaryKey(),
+  /** The EWMA of measured durations, ms; MySQL `double`. */
+  expectedMs: real("expected_ms").notNull(),
+  /** How many measurements were folded in. */
+  samples: integer("samples").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+export const slaves = sqliteTable("slaves", {
+  /** varchar(255): a host name. */
+  name: text("name").primaryKey(),
+  dimensions: text("dimensions", { mode: "json" }).$type<Record<string, string>>().notNull(),
+  slots: integer("slots").notNull(),
+  /** varchar(64) */
+  version: text("version").notNull(),
+  /** varchar(16) */
+  state: text("state", { enum: SLAVE_STATES }).notNull(),
+  lastSeenAt: integer("last_seen_at").notNull(),
+  registeredAt: integer("registered_at").notNull(),
+});
+
+export type JobRow = typeof jobs.$inferSelect;
+export type TaskRow = typeof tasks.$inferSelect;
+export type AttemptRow = typeof attempts.$inferSelect;
+export type DurationRow = typeof durations.$inferSelect;
+export type SlaveRow = typeof slaves.$inferSelect;
+
+/** Compile-time proof that a row is its model type, so rows need no mapping. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Assert<T extends true> = T;
+export type RowsAreModels = [
+  Assert<Same<JobRow, Job>>,
+  Assert<Same<TaskRow, Task>>,
+  Assert<Same<AttemptRow, Attempt>>,
+  Assert<Same<SlaveRow, SlaveInfo>>,
+];

@@ -1,0 +1,276 @@
+/**
+ * The Repo on one SQLite file, through drizzle over bun:sqlite: what
+ * `dt master` uses on a single machine.
+ *
+ * bun:sqlite is synchronous and drizzle's bun-sqlite transactions take only
+ * synchronous callbacks (drizzle-orm 0.45 runs the callback inside
+ * `Database.transaction()`, which commits as soon as an async callback returns
+ * its promise). Repo.transaction takes an async one, so transactions are
+ * explicit BEGIN IMMEDIATE / COMMIT / ROLLBACK on the one connection, and a
+ * gate serializes everything on that connection: while a transaction is open
+ * no other caller's statement can slip into it.
+ */
+import { and, asc, desc, eq, getTableColumns, gte, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
+import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { type Clock, systemClock } from "../../common/clock.ts";
+import { DtError } from "../../common/errors.ts";
+import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../model.ts";
+import type { AttemptPatch, JobFilter, Repo } from "./repo.ts";
+import { attempts, durations, jobs, slaves, tasks } from "./schema-sqlite.ts";
+import { type Connection, insertChunked, MAX_VARIABLES, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
+
+/** listJobs' limit when the filter names none. */
+const DEFAULT_JOB_LIMIT = 100;
+/** dist_test's EWMA: new = OLD_WEIGHT · old + (1 − OLD_WEIGHT) · measured. */
+const OLD_WEIGHT = 0.7;
+const OPEN_STATES = ATTEMPT_STATES.filter((s) => !TERMINAL_STATES.has(s));
+
+export interface SqliteRepoOptions {
+  /** Stamps the migrations table; the system clock by default. */
+  clock?: Clock;
+}
+
+/**
+ * @example
+ *   const repo = await SqliteRepo.open("/var/lib/dt/dt.db");
+ *   await repo.transaction(async (tx) => { await tx.updateAttempt(...); await tx.insertAttempt(...); });
+ */
+export class SqliteRepo implements Repo {
+  private constructor(
+    private readonly conn: Connection,
+    /** Set when this repo is the one a transaction() callback was given. */
+    private readonly scope: TxScope | null,
+  ) {}
+
+  /**
+   * Opens (creating the file and its directory) and migrates the database at
+   * `path`; ":memory:" gives a private in-memory one, for tests.
+   */
+  static async open(path: string, options: SqliteRepoOptions = {}): Promise<SqliteRepo> {
+    return new SqliteRepo(await openConnection(path, options.clock ?? systemClock), null);
+  }
+
+  async createJob(job: Job, taskList: readonly Task[], attemptList: readonly Attempt[]): Promise<void> {
+    checkJobParts(job, taskList, attemptList);
+    await this.atomically((db) => {
+      if (db.select({ id: jobs.id }).from(jobs).where(eq(jobs.id, job.id)).get()) {
+        throw new DtError("invalid_input", `job id ${job.id} already exists; choose another name`);
+      }
+      try {
+        db.insert(jobs).values(job).run();
+        insertChunked(this.conn, tasks, taskList);
+        insertChunked(this.conn, attempts, attemptList);
+      } catch (err) {
+        throw new DtError("internal", `storing job ${job.id} failed: ${sqliteMessage(err)}`, { cause: err });
+      }
+    });
+  }
+
+  getJob(jobId: string): Promise<Job | null> {
+    return this.exec((db) => db.select().from(jobs).where(eq(jobs.id, jobId)).get() ?? null);
+  }
+
+  listJobs(filter: JobFilter): Promise<Job[]> {
+    const conditions: SQL[] = [];
+    if (filter.user !== undefined) conditions.push(eq(jobs.user, filter.user));
+    if (filter.name !== undefined) conditions.push(eq(jobs.name, filter.name));
+    if (filter.since !== undefined) conditions.push(gte(jobs.createdAt, filter.since));
+    if (filter.until !== undefined) conditions.push(lt(jobs.createdAt, filter.until));
+    return this.exec((db) =>
+      db
+        .select()
+        .from(jobs)
+        .where(and(...conditions))
+        .orderBy(desc(jobs.createdAt), desc(jobs.id))
+        .limit(Math.max(0, filter.limit ?? DEFAULT_JOB_LIMIT))
+        .all(),
+    );
+  }
+
+  async setJobCanceled(jobId: string, at: number): Promise<void> {
+    await this.exec((db) => {
+      // The first cancel's time stands: a repeated cancel changes nothing.
+      const changed = db.update(jobs).set({ canceledAt: at }).where(and(eq(jobs.id, jobId), isNull(jobs.canceledAt))).returning({ id: jobs.id }).all();
+      if (changed.length === 0 && !db.select({ id: jobs.id }).from(jobs).where(eq(jobs.id, jobId)).get()) {
+        throw new DtError("not_found", `cannot cancel job ${jobId}: no such job`);
+      }
+    });
+  }
+
+  getTasks(jobId: string): Promise<Task[]> {
+    return this.exec((db) => db.select().from(tasks).where(eq(tasks.jobId, jobId)).orderBy(asc(tasks.index)).all());
+  }
+
+  getTask(jobId: string, taskId: string): Promise<Task | null> {
+    return this.exec((db) => db.select().from(tasks).where(and(eq(tasks.jobId, jobId), eq(tasks.taskId, taskId))).get() ?? null);
+  }
+
+  getAttempts(jobId: string): Promise<Attempt[]> {
+    return this.exec((db) =>
+      db
+        .select(getTableColumns(attempts))
+        .from(attempts)
+        .innerJoin(tasks, and(eq(tasks.jobId, attempts.jobId), eq(tasks.taskId, attempts.taskId)))
+        .where(eq(attempts.jobId, jobId))
+        .orderBy(asc(tasks.index), asc(attempts.attempt))
+        .all(),
+    );
+  }
+
+  getAttempt(jobId: string, taskId: string, attempt: number): Promise<Attempt | null> {
+    return this.exec((db) => db.select().from(attempts).where(attemptKey(jobId, taskId, attempt)).get() ?? null);
+  }
+
+  findAttemptByLease(leaseId: string): Promise<Attempt | null> {
+    return this.exec((db) => db.select().from(attempts).where(eq(attempts.leaseId, leaseId)).orderBy(desc(attempts.queuedAt)).limit(1).get() ?? null);
+  }
+
+  openAttempts(): Promise<Attempt[]> {
+    return this.exec((db) =>
+      db
+        .select()
+        .from(attempts)
+        .where(inArray(attempts.state, OPEN_STATES))
+        .orderBy(asc(attempts.queuedAt), asc(attempts.jobId), asc(attempts.taskId), asc(attempts.attempt))
+        .all(),
+    );
+  }
+
+  async insertAttempt(attempt: Attempt): Promise<void> {
+    await this.exec((db) => {
+      try {
+        db.insert(attempts).values(attempt).run();
+      } catch (err) {
+        throw new DtError("internal", `inserting attempt ${attempt.attempt} of task ${attempt.taskId} in job ${attempt.jobId} failed: ${sqliteMessage(err)}`, { cause: err });
+      }
+    });
+  }
+
+  updateAttempt(jobId: string, taskId: string, attempt: number, patch: AttemptPatch, from?: readonly AttemptState[]): Promise<boolean> {
+    // The key is not patchable, even when a caller spreads a whole Attempt in.
+    const { jobId: _j, taskId: _t, attempt: _a, ...values } = patch as Partial<Attempt>;
+    const where = and(attemptKey(jobId, taskId, attempt), from ? inArray(attempts.state, [...from]) : undefined);
+    return this.exec((db) => {
+      if (Object.values(values).every((v) => v === undefined)) return db.select({ n: sql`1` }).from(attempts).where(where).get() !== undefined;
+      return db.update(attempts).set(values).where(where).returning({ state: attempts.state }).all().length > 0;
+    });
+  }
+
+  async transaction<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
+    const { client, gate, context } = this.conn;
+    if (this.scope) {
+      // Nested: a savepoint inside the enclosing transaction.
+      const name = `dt_sp${++this.scope.savepoints}`;
+      return this.inScope(this.scope, fn, `SAVEPOINT ${name}`, `RELEASE ${name}`, `ROLLBACK TO ${name}; RELEASE ${name}`);
+    }
+    this.refuseInsideTransaction();
+    return gate.run(() => {
+      const scope: TxScope = { ended: false, savepoints: 0 };
+      return context.run(scope, () => this.inScope(scope, fn, "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")).finally(() => {
+        scope.ended = true;
+        if (client.inTransaction) client.run("ROLLBACK");
+      });
+    });
+  }
+
+  expectedDurations(keys: readonly string[]): Promise<Map<string, number>> {
+    return this.exec((db) => {
+      const found = new Map<string, number>();
+      for (let i = 0; i < keys.length; i += MAX_VARIABLES) {
+        const rows = db.select({ key: durations.key, ms: durations.expectedMs }).from(durations).where(inArray(durations.key, keys.slice(i, i + MAX_VARIABLES))).all();
+        for (const row of rows) found.set(row.key, row.ms);
+      }
+      return found;
+    });
+  }
+
+  async recordDuration(key: string, ms: number, at: number): Promise<void> {
+    await this.exec((db) =>
+      db
+        .insert(durations)
+        .values({ key, expectedMs: ms, samples: 1, updatedAt: at })
+        .onConflictDoUpdate({
+          target: durations.key,
+          set: {
+            expectedMs: sql`${OLD_WEIGHT} * ${durations.expectedMs} + ${1 - OLD_WEIGHT} * excluded.expected_ms`,
+            samples: sql`${durations.samples} + 1`,
+            updatedAt: sql`excluded.updated_at`,
+          },
+        })
+        .run(),
+    );
+  }
+
+  async upsertSlave(slave: SlaveInfo): Promise<void> {
+    const { name: _name, ...rest } = slave;
+    await this.exec((db) => db.insert(slaves).values(slave).onConflictDoUpdate({ target: slaves.name, set: rest }).run());
+  }
+
+  listSlaves(): Promise<SlaveInfo[]> {
+    return this.exec((db) => db.select().from(slaves).orderBy(asc(slaves.name)).all());
+  }
+
+  async close(): Promise<void> {
+    if (this.scope) throw new DtError("internal", "close() called on the repo of a transaction; close the repo that opened it");
+    this.refuseInsideTransaction();
+    await this.conn.gate.run(() => this.conn.client.close());
+  }
+
+  /** Runs `body` on the connection: at once inside a transaction, else after whatever holds the gate. */
+  private async exec<T>(body: (db: BunSQLiteDatabase) => T): Promise<T> {
+    if (this.scope) {
+      if (this.scope.ended) throw new DtError("internal", "a transaction's repo was used after the transaction ended");
+      return body(this.conn.db);
+    }
+    this.refuseInsideTransaction();
+    return this.conn.gate.run(() => body(this.conn.db));
+  }
+
+  /** Runs synchronous `body` all or nothing: its own transaction, or a savepoint inside the caller's. */
+  private atomically<T>(body: (db: BunSQLiteDatabase) => T): Promise<T> {
+    return this.transaction(async (tx) => body((tx as SqliteRepo).conn.db));
+  }
+
+  private async inScope<T>(scope: TxScope, fn: (repo: Repo) => Promise<T>, begin: string, commit: string, rollback: string): Promise<T> {
+    const { client } = this.conn;
+    client.run(begin);
+    let result: T;
+    try {
+      result = await fn(new SqliteRepo(this.conn, scope));
+    } catch (err) {
+      try {
+        client.exec(rollback);
+      } catch {
+        // SQLite may have rolled back already (e.g. on SQLITE_FULL); fn's error is the one to report.
+      }
+      throw err;
+    }
+    client.run(commit);
+    return result;
+  }
+
+  /** Calling the outer repo from inside a transaction would wait on the gate that transaction holds: a deadlock, so an error. */
+  private refuseInsideTransaction(): void {
+    const scope = this.conn.context.getStore();
+    if (scope && !scope.ended) {
+      throw new DtError("internal", "the repo was called inside its own transaction(); use the repo that transaction() passes to the callback");
+    }
+  }
+}
+
+function attemptKey(jobId: string, taskId: string, attempt: number): SQL {
+  return and(eq(attempts.jobId, jobId), eq(attempts.taskId, taskId), eq(attempts.attempt, attempt))!;
+}
+
+/** Refuses a job whose tasks or attempts belong elsewhere or repeat, before anything is written. */
+function checkJobParts(job: Job, taskList: readonly Task[], attemptList: readonly Attempt[]): void {
+  const taskIds = new Set<string>();
+  for (const task of taskList) {
+    if (task.jobId !== job.id) throw new DtError("invalid_input", `task ${task.taskId} names job ${task.jobId}, not ${job.id}`);
+    if (taskIds.has(task.taskId)) throw new DtError("invalid_input", `task id ${task.taskId} appears twice in job ${job.id}`);
+    taskIds.add(task.taskId);
+  }
+  for (const a of attemptList) {
+    if (a.jobId !== job.id || !taskIds.has(a.taskId)) throw new DtError("invalid_input", `attempt ${a.attempt} of ${a.jobId}/${a.taskId} is not for a task of job ${job.id}`);
+  }
+}

@@ -1,0 +1,87 @@
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import type { Hono } from "hono";
+import type { Clock } from "../common/clock.ts";
+import { DtError } from "../common/errors.ts";
+import type { Logger } from "../common/log.ts";
+import { FsBlobStore } from "../isolate/cas/fs-blob-store.ts";
+import { CAS_API_PREFIX } from "../isolate/cas/client.ts";
+import { DEFAULT_CAS_LIMITS } from "../isolate/cas/limits.ts";
+import { casRoutes } from "../isolate/cas/server.ts";
+import { FsArtifactStore } from "./artifacts/fs-artifact-store.ts";
+import { LiveLogs } from "./artifacts/live-logs.ts";
+import { masterApp } from "./http/app.ts";
+import { Master } from "./master.ts";
+import type { Repo } from "./repo/repo.ts";
+import { SqliteRepo } from "./repo/sqlite.ts";
+import type { DispatcherConfig } from "./scheduler/dispatcher.ts";
+
+export interface MasterServerOptions {
+  port: number;
+  host: string;
+  /** `sqlite:PATH`; the only kind in this release. */
+  db: string;
+  dataDir: string;
+  /** The URL slaves and clients use; default http://<hostname>:<port>. */
+  publicUrl?: string;
+  /** A separate CAS for slaves to fetch from; default: the one this master serves. */
+  isolateServer?: string;
+  dispatch: Omit<DispatcherConfig, "isolateServer">;
+  clock: Clock;
+  log: Logger;
+  /** Route groups mounted besides the APIs (dist_test's API and the HTML view). */
+  extraMounts?: (master: Master) => { prefix: string; app: Hono }[];
+}
+
+/** Opens the database named by `--db`. */
+export async function openRepo(db: string, dataDir: string): Promise<Repo> {
+  if (db === "" || db === "sqlite") return SqliteRepo.open(join(dataDir, "dt.sqlite"));
+  if (db.startsWith("sqlite:")) return SqliteRepo.open(resolve(db.slice("sqlite:".length)));
+  throw new DtError("invalid_input", `--db ${JSON.stringify(db)}: this release supports sqlite:PATH only`);
+}
+
+/**
+ * One process that is a whole installation: the master's APIs, the HTML
+ * view, the artifact store and (unless another is named) the CAS, on one
+ * port. Returns the running server and how to stop it.
+ */
+export async function startMasterServer(options: MasterServerOptions) {
+  const repo = await openRepo(options.db, options.dataDir);
+  const server = Bun.serve({ port: options.port, hostname: options.host, fetch: () => new Response("starting", { status: 503 }), maxRequestBodySize: DEFAULT_CAS_LIMITS.maxBlobBytes, idleTimeout: 60 });
+  const publicUrl = (options.publicUrl ?? `http://${options.host === "0.0.0.0" ? hostname() : options.host}:${server.port}`).replace(/\/+$/, "");
+  const blobStore = options.isolateServer ? undefined : await FsBlobStore.open(join(options.dataDir, "cas"), options.clock);
+  const master = new Master({
+    repo,
+    artifacts: new FsArtifactStore(join(options.dataDir, "artifacts")),
+    liveLogs: new LiveLogs(join(options.dataDir, "live-logs")),
+    clock: options.clock,
+    log: options.log,
+    newId: () => crypto.randomUUID(),
+    publicUrl,
+    dispatch: { ...options.dispatch, isolateServer: options.isolateServer ?? publicUrl },
+  });
+  await master.start();
+  const mounts = [...(options.extraMounts?.(master) ?? [])];
+  if (blobStore) mounts.unshift({ prefix: CAS_API_PREFIX, app: casRoutes({ store: blobStore, log: options.log }) });
+  const app = masterApp({ master, log: options.log, mounts });
+  server.reload({ fetch: app.fetch });
+  let stopping: Promise<void> | undefined;
+  return {
+    master,
+    url: publicUrl,
+    port: server.port,
+    /** Stops taking requests, gives in-flight ones up to `graceMs`, then closes everything. Safe to call twice. */
+    stop(graceMs = 10_000): Promise<void> {
+      stopping ??= (async () => {
+        await master.stop();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([server.stop(false), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+        clearTimeout(timer);
+        await server.stop(true);
+        await blobStore?.close();
+        await repo.close();
+      })();
+      return stopping;
+    },
+  };
+}
