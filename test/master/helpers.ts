@@ -1,0 +1,61 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ManualClock } from "../../src/common/clock.ts";
+import { createLogger } from "../../src/common/log.ts";
+import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
+import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
+import { Master } from "../../src/master/master.ts";
+import type { Lease, ResultReport, SlaveIdentity } from "../../src/master/protocol.ts";
+import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
+
+export const HASH = "a".repeat(64);
+export const slave = (name = "s1", dimensions: Record<string, string> = {}, slots = 4): SlaveIdentity => ({ name, dimensions, slots, version: "test" });
+
+/** A Master on a SQLite file in a temp dir, on a manual clock; `restart` reopens it on the same files. */
+export async function testMaster(dbPath?: string) {
+  const dir = mkdtempSync(join(tmpdir(), "dt-master-"));
+  const clock = new ManualClock();
+  let ids = 0;
+  const open = async (path: string) => {
+    const master = new Master({
+      repo: await SqliteRepo.open(path),
+      artifacts: new FsArtifactStore(join(dir, "artifacts")),
+      liveLogs: new LiveLogs(join(dir, "live")),
+      clock,
+      log: createLogger({ level: "silent" }),
+      newId: () => `lease-${++ids}`,
+      publicUrl: "http://dt.test",
+      dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, isolateServer: "http://dt.test", maxWaitMs: 30_000, maxInfraRequeues: 3 },
+    });
+    await master.dispatcher.rebuild();
+    return master;
+  };
+  const path = dbPath ?? join(dir, "dt.sqlite");
+  const handle = {
+    dir,
+    clock,
+    master: await open(path),
+    async restart() {
+      handle.master.dispatcher.close();
+      await handle.master.deps.repo.close();
+      handle.master = await open(path);
+      return handle.master;
+    },
+    async cleanup() {
+      handle.master.dispatcher.close();
+      await handle.master.deps.repo.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return handle;
+}
+
+/** A report for a lease, with command times one second apart. */
+export function report(lease: Lease, state: ResultReport["state"], at: number, exitCode: number | null = state === "SUCCEEDED" ? 0 : 1): ResultReport {
+  return {
+    lease_id: lease.lease_id, job_id: lease.job_id, task_id: lease.task_id, attempt: lease.attempt, state, exit_code: exitCode, message: null,
+    times: { fetch_done_at: at, map_done_at: at, command_start_at: at, command_end_at: at + 1000, upload_done_at: at + 1000 },
+    cache: null, stdout_key: null, stderr_key: null, artifact_key: null, artifact_missing: false,
+  };
+}
