@@ -193,7 +193,9 @@ export class Dispatcher {
     return {
       lease_id: leaseId, job_id: item.jobId, task_id: item.taskId, attempt: item.attempt,
       isolate_hash: task!.isolateHash, isolate_server: this.config.isolateServer, description: task!.description,
-      timeout: task!.timeoutSec, artifact_archive_globs: task!.artifactGlobs, env: task!.env,
+      timeout: task!.timeoutSec, artifact_archive_globs: task!.artifactGlobs,
+      // Tests and wrappers can tell which try they are (a flaky test's retry, a log's name).
+      env: { ...task!.env, DT_JOB_ID: item.jobId, DT_TASK_ID: item.taskId, DT_ATTEMPT: String(item.attempt) },
       lease_ttl_ms: this.config.leaseTtlMs, heartbeat_interval_ms: this.config.heartbeatIntervalMs,
     };
   }

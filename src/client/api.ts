@@ -1,0 +1,200 @@
+import { DtError, type DtErrorCode, isDtErrorCode } from "../common/errors.ts";
+import type { JobCreated, JobRequest, JobSummary, TaskView } from "../master/protocol.ts";
+import { type Credentials, authorization } from "./auth.ts";
+import { DIST_TEST_RETRY, type RetryPolicy, abortableSleep } from "./io.ts";
+
+export const API_PREFIX = "/api/v1";
+
+/**
+ * Seconds to wait for a master's answer to start when url_timeout is unset.
+ * dist_test had no default and a master that accepted the connection but
+ * never answered hung the client for good; a minute covers a submit of
+ * 10,000 tasks to a busy master.
+ */
+export const DEFAULT_URL_TIMEOUT_SEC = 60;
+
+export interface MasterClientOptions {
+  fetch?: typeof fetch;
+  retry?: RetryPolicy;
+  sleep?: (ms: number) => Promise<void>;
+  /** Until the response's headers arrive; a download's body may take longer. */
+  timeoutMs?: number;
+  /** Sent only when the master asks (401), as dist_test's urllib2 did. */
+  credentials?: Credentials;
+}
+
+export interface JobFilter {
+  user?: string;
+  name?: string;
+  /** Epoch ms. */
+  since?: number;
+  until?: number;
+  limit?: number;
+}
+
+/**
+ * Per call: override the retry policy (the watch loop does its own backoff).
+ * A failure worth retrying (network, timeout, 5xx) is always a DtError with
+ * code "unreachable".
+ */
+export interface CallOptions {
+  attempts?: number;
+}
+
+/**
+ * The client side of the master's native API (see protocol.ts). Requests
+ * that fail on the network or with a 5xx are tried again, by default as
+ * dist_test's client did (10 tries, 5 s apart); 4xx answers fail at once.
+ *
+ * @example
+ *   const api = new MasterClient("http://master:8081");
+ *   const summary = await api.jobSummary("alice.1700000000.42");
+ */
+export class MasterClient {
+  /** The master's URL without a trailing slash. */
+  readonly base: string;
+  private readonly fetchFn: typeof fetch;
+  private readonly retry: RetryPolicy;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly timeoutMs: number;
+  private readonly credentials: Credentials | undefined;
+
+  constructor(master: string, options: MasterClientOptions = {}) {
+    let url: URL;
+    try {
+      url = new URL(master);
+    } catch {
+      throw new DtError("invalid_input", `master ${JSON.stringify(master)} is not a URL; write e.g. http://master:8081`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new DtError("invalid_input", `master ${master}: only http and https URLs are supported`);
+    this.base = master.replace(/\/+$/, "");
+    this.fetchFn = options.fetch ?? fetch;
+    this.retry = options.retry ?? DIST_TEST_RETRY;
+    this.sleep = options.sleep ?? ((ms) => abortableSleep(ms));
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_URL_TIMEOUT_SEC * 1000;
+    this.credentials = options.credentials;
+  }
+
+  async submitJob(job: JobRequest): Promise<JobCreated> {
+    const res = await this.call(`submit job ${job.job_id ?? ""}`.trim(), "POST", "/jobs", JSON.stringify(job));
+    return (await res.json()) as JobCreated;
+  }
+
+  async jobSummary(jobId: string, options: CallOptions = {}): Promise<JobSummary> {
+    const res = await this.call(`job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}`, undefined, options, jobId);
+    return (await res.json()) as JobSummary;
+  }
+
+  async jobTasks(jobId: string): Promise<TaskView[]> {
+    const res = await this.call(`tasks of job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}/tasks`, undefined, {}, jobId);
+    return ((await res.json()) as { tasks: TaskView[] }).tasks;
+  }
+
+  async cancelJob(jobId: string): Promise<JobSummary> {
+    const res = await this.call(`cancel job ${jobId}`, "POST", `/jobs/${encodeURIComponent(jobId)}/cancel`, undefined, {}, jobId);
+    return (await res.json()) as JobSummary;
+  }
+
+  async listJobs(filter: JobFilter = {}): Promise<JobSummary[]> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filter)) if (value !== undefined && value !== "") query.set(key, String(value));
+    const qs = query.size > 0 ? `?${query}` : "";
+    const res = await this.call("list jobs", "GET", `/jobs${qs}`);
+    return ((await res.json()) as { jobs: JobSummary[] }).jobs;
+  }
+
+  /** A link from the master (a log, an archive) made absolute; it may point elsewhere (S3). */
+  resolveLink(link: string): string {
+    return new URL(link, `${this.base}/`).toString();
+  }
+
+  /** GETs a link (see resolveLink), retried like any request; the body is left to the caller. */
+  async download(link: string, what: string): Promise<Response> {
+    return this.request(what, this.resolveLink(link), { method: "GET" }, this.retry.attempts);
+  }
+
+  private call(what: string, method: string, path: string, body?: string, options: CallOptions = {}, jobId?: string): Promise<Response> {
+    const init: RequestInit = { method, headers: body === undefined ? {} : { "Content-Type": "application/json" }, body };
+    return this.request(what, `${this.base}${API_PREFIX}${path}`, init, options.attempts ?? this.retry.attempts, jobId);
+  }
+
+  private async request(what: string, url: string, init: RequestInit, attempts: number, jobId?: string): Promise<Response> {
+    let lastError: DtError | undefined;
+    for (let attempt = 1; attempt <= Math.max(1, attempts); attempt++) {
+      if (attempt > 1) await this.sleep(this.retry.delayMs);
+      let res: Response;
+      try {
+        res = await this.send(url, init);
+      } catch (err) {
+        if (err instanceof DtError) throw err;
+        lastError = new DtError("unreachable", `${what}: cannot reach ${url} (${(err as Error).message}); is the master running?`, { cause: err });
+        continue;
+      }
+      if (res.ok) return res;
+      const error = await responseError(what, url, res, jobId);
+      // 429 (too many requests) is a busy server, worth waiting for like a 5xx.
+      if (res.status < 500 && res.status !== 429) throw error;
+      lastError = error;
+    }
+    throw lastError!;
+  }
+
+  /** One fetch, answering an auth challenge from the master itself; times out until the headers come. */
+  private async send(url: string, init: RequestInit): Promise<Response> {
+    let res = await this.fetchWithTimeout(url, init);
+    if (res.status !== 401 || !sameOrigin(url, this.base)) return res;
+    const challenge = res.headers.get("www-authenticate");
+    await res.body?.cancel();
+    if (!this.credentials) {
+      throw new DtError("invalid_input", `${init.method} ${url}: the master asks for a password; set user and password under [dist_test] in the config, or DIST_TEST_USER and DIST_TEST_PASSWORD`);
+    }
+    const target = new URL(url);
+    const header = challenge ? authorization(challenge, this.credentials, init.method ?? "GET", target.pathname + target.search) : undefined;
+    if (!header) throw new DtError("invalid_input", `${init.method} ${url}: the master asks for an authentication dt does not speak (${challenge ?? "no WWW-Authenticate header"})`);
+    res = await this.fetchWithTimeout(url, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: header } });
+    if (res.status === 401) {
+      await res.body?.cancel();
+      throw new DtError("invalid_input", `${init.method} ${url}: the master refused user ${JSON.stringify(this.credentials.user)}; check user and password in the config`);
+    }
+    return res;
+  }
+
+  private async fetchWithTimeout(url: string, init: RequestInit): Promise<Response> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new Error(`no answer within ${this.timeoutMs / 1000} s`)), this.timeoutMs);
+    try {
+      return await this.fetchFn(url, { ...init, signal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function sameOrigin(url: string, base: string): boolean {
+  return new URL(url).origin === new URL(base).origin;
+}
+
+const CODE_OF_STATUS: Record<number, DtErrorCode> = { 400: "invalid_input", 401: "invalid_input", 403: "invalid_input", 404: "not_found", 413: "too_large" };
+
+/** A DtError for a non-2xx answer, keeping the master's own message and code when it sent them. */
+async function responseError(what: string, url: string, res: Response, jobId?: string): Promise<DtError> {
+  let message = `${res.status} ${res.statusText}`.trim();
+  let code: DtErrorCode | undefined;
+  const text = await res.text().catch(() => "");
+  try {
+    const body = JSON.parse(text) as { error?: unknown; code?: unknown };
+    if (typeof body.error === "string") message = body.error;
+    if (isDtErrorCode(body.code)) code = body.code;
+  } catch {
+    if (text) message += `: ${text.slice(0, 200)}`;
+  }
+  // Every 5xx is the master's trouble, not the request's: "unreachable", which callers retry.
+  if (res.status >= 500 || res.status === 429) code = "unreachable";
+  code ??= CODE_OF_STATUS[res.status] ?? "invalid_input";
+  if (jobId !== undefined && res.status === 404) {
+    // The master's own words only when they are not the same news (a 404 for a missing route, say).
+    const said = message.startsWith("no job") ? "" : ` (the master said: ${message})`;
+    return new DtError("not_found", `no job ${JSON.stringify(jobId)} on the master at ${new URL(url).origin}${said}; check the id, or list recent jobs with dt jobs`);
+  }
+  return new DtError(code, `${what}: ${res.status} from ${url}: ${message}`);
+}

@@ -1,0 +1,93 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { mapLimit } from "../common/concurrency.ts";
+import { DtError } from "../common/errors.ts";
+import type { Logger } from "../common/log.ts";
+import { TERMINAL_STATES } from "../master/model.ts";
+import type { AttemptView, TaskView } from "../master/protocol.ts";
+import type { MasterClient } from "./api.ts";
+import { extractZip } from "./unzip.ts";
+
+/** dist_test's safe(): every character but ASCII letters and digits becomes `_`. */
+export function safe(text: string): string {
+  return text.replace(/[^A-Za-z0-9]/g, "_");
+}
+
+/** `safe(task_id).safe(attempt).safe(description)`, dist_test's file prefix for one attempt's outputs. */
+export function attemptPrefix(task: TaskView, attempt: AttemptView): string {
+  return `${safe(task.task_id)}.${safe(String(attempt.attempt))}.${safe(task.description)}`;
+}
+
+export interface FetchOptions {
+  api: MasterClient;
+  tasks: readonly TaskView[];
+  dir: string;
+  logs: boolean;
+  artifacts: boolean;
+  /** Only attempts that did not succeed, as dist_test's `/tasks?status=failed`. */
+  failedOnly: boolean;
+  concurrency: number;
+  log: Logger;
+}
+
+export interface FetchResult {
+  attempts: number;
+  /** Logs and archives downloaded. */
+  downloads: number;
+  /** Files written by extracting archives. */
+  extracted: number;
+}
+
+interface Download {
+  link: string;
+  file: string;
+  /** For an archive: the directory it is extracted into. */
+  extractTo?: string;
+}
+
+/** The finished attempts whose outputs `fetch` takes. */
+export function attemptsToFetch(tasks: readonly TaskView[], failedOnly: boolean): { task: TaskView; attempt: AttemptView }[] {
+  return tasks.flatMap((task) =>
+    task.attempts.filter((a) => TERMINAL_STATES.has(a.state) && (!failedOnly || a.state !== "SUCCEEDED")).map((attempt) => ({ task, attempt })),
+  );
+}
+
+/**
+ * Downloads the logs (`.stdout`, `.stderr`) and artifact archives (`.zip`,
+ * extracted into a directory of the same prefix) of finished attempts into
+ * `dir`, several at once. Every download is tried; afterwards the first
+ * failure is thrown with a count of the others.
+ */
+export async function fetchResults(options: FetchOptions): Promise<FetchResult> {
+  const { api, dir, log } = options;
+  const selected = attemptsToFetch(options.tasks, options.failedOnly);
+  const downloads: Download[] = [];
+  for (const { task, attempt } of selected) {
+    const prefix = join(dir, attemptPrefix(task, attempt));
+    if (options.logs && attempt.stdout_link) downloads.push({ link: attempt.stdout_link, file: `${prefix}.stdout` });
+    if (options.logs && attempt.stderr_link) downloads.push({ link: attempt.stderr_link, file: `${prefix}.stderr` });
+    if (options.artifacts && attempt.artifact_archive_link) downloads.push({ link: attempt.artifact_archive_link, file: `${prefix}.zip`, extractTo: prefix });
+    else if (options.artifacts && attempt.artifact_missing) log.warn(`${task.description} attempt ${attempt.attempt}: the slave could not store its artifacts`);
+  }
+  mkdirSync(dir, { recursive: true });
+  log.info(`Fetching ${downloads.length} files of ${selected.length} attempts into ${dir}`);
+  const failures: unknown[] = [];
+  let extracted = 0;
+  await mapLimit(downloads, options.concurrency, async (d) => {
+    try {
+      const res = await api.download(d.link, `download ${d.file}`);
+      await Bun.write(d.file, res);
+      if (d.extractTo) extracted += extractZip(await Bun.file(d.file).bytes(), d.extractTo, d.file);
+    } catch (err) {
+      failures.push(err);
+      log.error(err instanceof Error ? err.message : String(err));
+    }
+  });
+  if (failures.length > 0) {
+    const first = failures[0];
+    const message = first instanceof Error ? first.message : String(first);
+    const others = failures.length > 1 ? ` (and ${failures.length - 1} more failures, logged above)` : "";
+    throw new DtError(first instanceof DtError ? first.code : "unreachable", `${failures.length} of ${downloads.length} downloads failed: ${message}${others}`, { cause: first });
+  }
+  return { attempts: selected.length, downloads: downloads.length, extracted };
+}

@@ -1,0 +1,85 @@
+import type { AttemptView, JobSummary, TaskView } from "../master/protocol.ts";
+
+/**
+ * The job as JUnit XML, for CI systems that show test reports: one
+ * testsuite for the job, one testcase per task group (name = description,
+ * classname = job id). Failed groups carry a `failure` with the exit code
+ * and the stderr link; flaky groups pass with a note in `system-out`;
+ * canceled (or unfinished) groups are `skipped`. `link` makes the master's
+ * links absolute.
+ */
+export function junitXml(summary: JobSummary, tasks: readonly TaskView[], link: (l: string) => string): string {
+  let failures = 0;
+  let skipped = 0;
+  let totalSec = 0;
+  const cases: string[] = [];
+  for (const task of tasks) {
+    const last = task.attempts.at(-1);
+    const sec = last ? commandSeconds(last) : 0;
+    totalSec += sec;
+    const open = `    <testcase name="${escapeXml(task.description)}" classname="${escapeXml(summary.job_id)}" time="${sec.toFixed(3)}"`;
+    if (task.group === "failed") {
+      failures++;
+      const failed = [...task.attempts].reverse().find((a) => a.state !== "SUCCEEDED") ?? last;
+      const message = failed ? failureMessage(failed) : "failed";
+      const body = task.attempts.map((a) => attemptText(a, link)).join("\n");
+      cases.push(`${open}>\n      <failure message="${escapeXml(message)}" type="${escapeXml(failed?.state ?? "FAILED")}">${escapeXml(body)}</failure>\n    </testcase>`);
+    } else if (task.group === "flaky") {
+      const note = `flaky: passed after ${task.attempts.length - 1} failed attempt(s) of task ${task.task_id}\n${task.attempts.map((a) => attemptText(a, link)).join("\n")}`;
+      cases.push(`${open}>\n      <system-out>${escapeXml(note)}</system-out>\n    </testcase>`);
+    } else if (task.group === "succeeded") {
+      cases.push(`${open}/>`);
+    } else {
+      skipped++;
+      const why = task.group === "canceled" ? "canceled" : `not finished (${task.group})`;
+      cases.push(`${open}>\n      <skipped message="${escapeXml(why)}"/>\n    </testcase>`);
+    }
+  }
+  const counts = `tests="${tasks.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${totalSec.toFixed(3)}"`;
+  const timestamp = new Date(summary.created_at).toISOString().replace(/\.\d+Z$/, "");
+  return [
+    `<?xml version="1.0" encoding="UTF-8"?>`,
+    `<testsuites name="dt" ${counts}>`,
+    `  <testsuite name="${escapeXml(summary.job_id)}" ${counts} timestamp="${timestamp}">`,
+    ...cases,
+    "  </testsuite>",
+    "</testsuites>",
+    "",
+  ].join("\n");
+}
+
+/** The last attempt's command time; 0 when it never ran. */
+function commandSeconds(attempt: AttemptView): number {
+  if (attempt.command_start_at === null || attempt.command_end_at === null) return 0;
+  return Math.max(0, attempt.command_end_at - attempt.command_start_at) / 1000;
+}
+
+function failureMessage(attempt: AttemptView): string {
+  if (attempt.exit_code !== null) return `exit code ${attempt.exit_code}`;
+  return attempt.message ?? attempt.state;
+}
+
+function attemptText(attempt: AttemptView, link: (l: string) => string): string {
+  const parts = [`attempt ${attempt.attempt}: ${attempt.state}`];
+  if (attempt.exit_code !== null) parts.push(`exit code ${attempt.exit_code}`);
+  if (attempt.message) parts.push(attempt.message);
+  if (attempt.stderr_link) parts.push(`stderr: ${link(attempt.stderr_link)}`);
+  if (attempt.stdout_link) parts.push(`stdout: ${link(attempt.stdout_link)}`);
+  return parts.join(", ");
+}
+
+/**
+ * Text safe inside XML 1.0 content and double-quoted attributes. Characters
+ * XML 1.0 cannot carry at all (most C0 controls, lone surrogates, U+FFFE/F)
+ * become U+FFFD: a test's description or message is arbitrary text.
+ */
+export function escapeXml(text: string): string {
+  return text
+    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD")
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&apos;")
+    .replace(/\r/g, "&#13;");
+}

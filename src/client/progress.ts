@@ -1,0 +1,94 @@
+import type { JobCounts, JobSummary } from "../master/protocol.ts";
+
+/** dist_test's TTY trick: up one line, erase it; the new line then takes its place. */
+export const REWRITE_LINE = "\x1b[F\x1b[2K";
+
+const RED = "\x1b[31m";
+const GREEN = "\x1b[32m";
+const YELLOW = "\x1b[33m";
+const RESET = "\x1b[0m";
+
+/**
+ * dist_test's progress line, then dt's extras:
+ * ` 10.0s\t 3/5 tests complete (1 failed) (1 retries) (1 running, 1 queued)`.
+ * Counts are of task groups, retries of attempts.
+ */
+export function plainLine(counts: JobCounts, elapsedMs: number): string {
+  let line = ` ${(elapsedMs / 1000).toFixed(1)}s\t ${counts.finished}/${counts.total_tasks} tests complete`;
+  if (counts.failed > 0) line += ` (${counts.failed} failed)`;
+  if (counts.retries > 0) line += ` (${counts.retries} retries)`;
+  return line + extras(counts);
+}
+
+function extras(counts: JobCounts): string {
+  let text = "";
+  if (counts.canceled > 0) text += ` (${counts.canceled} canceled)`;
+  if (counts.running > 0 || counts.queued > 0) text += ` (${counts.running} running, ${counts.queued} queued)`;
+  return text;
+}
+
+/** The line rewritten in place on a terminal; `color` paints failures red, retries yellow, and the final line. */
+export function ttyLine(summary: JobSummary, elapsedMs: number, color: boolean): string {
+  const c = summary.counts;
+  const paint = (code: string, text: string, when = true) => (color && when ? `${code}${text}${RESET}` : text);
+  const parts = [
+    `${c.finished}/${c.total_tasks} done`,
+    paint(RED, `${c.failed} failed`, c.failed > 0),
+    paint(YELLOW, `${c.retries} retried`, c.retries > 0),
+  ];
+  if (c.canceled > 0) parts.push(paint(RED, `${c.canceled} canceled`));
+  parts.push(`${c.running} running`, `${c.queued} queued`, formatDuration(elapsedMs));
+  if (summary.status === "running" && summary.estimated_remaining_sec !== null) parts.push(`~${formatDuration(summary.estimated_remaining_sec * 1000)} left`);
+  const line = parts.join(", ");
+  if (summary.status !== "finished" || !color) return line;
+  const passed = c.failed === 0 && c.canceled === 0;
+  // The inner colors end with RESET; paint the pieces between them as well.
+  return `${passed ? GREEN : RED}${line.replaceAll(RESET, `${RESET}${passed ? GREEN : RED}`)}${RESET}`;
+}
+
+/** `42s`, `3m05s`, `1h02m`. */
+export function formatDuration(ms: number): string {
+  const sec = Math.max(0, Math.round(ms / 1000));
+  if (sec < 60) return `${sec}s`;
+  if (sec < 3600) return `${Math.floor(sec / 60)}m${String(sec % 60).padStart(2, "0")}s`;
+  return `${Math.floor(sec / 3600)}h${String(Math.floor((sec % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+export interface ProgressOptions {
+  tty: boolean;
+  color: boolean;
+  /** When the watch began; elapsed time counts from here, as dist_test's did. */
+  startMs: number;
+}
+
+/**
+ * Prints a job's progress: on a terminal one line rewritten at every poll;
+ * elsewhere (CI logs) a new line only when a count changed.
+ */
+export class ProgressPrinter {
+  private lastKey: string | undefined;
+  private linesOnScreen = 0;
+
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly options: ProgressOptions,
+  ) {}
+
+  update(summary: JobSummary, nowMs: number): void {
+    const elapsedMs = nowMs - this.options.startMs;
+    if (this.options.tty) {
+      this.out.write(`${this.linesOnScreen > 0 ? REWRITE_LINE : ""}${ttyLine(summary, elapsedMs, this.options.color)}\n`);
+      this.linesOnScreen = 1;
+      return;
+    }
+    const key = plainLine(summary.counts, 0);
+    if (key === this.lastKey) return;
+    this.lastKey = key;
+    this.out.write(`${plainLine(summary.counts, elapsedMs)}\n`);
+  }
+
+  /** Something else was written below the line; the next update starts a new one. */
+  detach(): void {
+    this.linesOnScreen = 0;
+  }
+}

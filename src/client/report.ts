@@ -1,0 +1,54 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { DtError } from "../common/errors.ts";
+import type { JobSummary, TaskView } from "../master/protocol.ts";
+import { junitXml } from "./junit.ts";
+import { ProgressPrinter } from "./progress.ts";
+import type { ClientSession } from "./session.ts";
+import { type JobOutcome, failureReport, jobOutcome } from "./summary.ts";
+import { type WatchBackoff, watchJob } from "./watch.ts";
+
+export interface WatchReportOptions {
+  pollMs: number;
+  /** Write JUnit XML here once the job is finished. */
+  junitPath?: string;
+  signal: AbortSignal;
+  backoff?: WatchBackoff;
+}
+
+export type WatchReport =
+  | { outcome: JobOutcome; summary: JobSummary; tasks: TaskView[] | undefined }
+  | { outcome: "interrupted"; summary: JobSummary | undefined; tasks: undefined };
+
+/**
+ * Watches a job to its end (shared by submit, watch and loop), then prints
+ * the failed, canceled and flaky groups with their log links, and writes
+ * the JUnit report if asked. Ctrl-C stops the watch, not the job.
+ */
+export async function watchAndReport(session: ClientSession, jobId: string, options: WatchReportOptions): Promise<WatchReport> {
+  const { io, api, log } = session;
+  const progress = new ProgressPrinter(io.stdout, { tty: io.isTTY, color: io.color, startMs: io.clock.now() });
+  const result = await watchJob({ api, jobId, clock: io.clock, sleep: io.sleep, signal: options.signal, pollMs: options.pollMs, progress, log, backoff: options.backoff });
+  if (result.kind === "interrupted") {
+    log.warn(`Interrupted; job ${jobId} goes on without you: dt watch ${jobId} to follow it again, dt cancel ${jobId} to stop it`);
+    return { outcome: "interrupted", summary: result.summary, tasks: undefined };
+  }
+  const summary = result.summary;
+  const c = summary.counts;
+  const needTasks = c.failed + c.flaky + c.canceled > 0 || options.junitPath !== undefined;
+  const tasks = needTasks ? await api.jobTasks(jobId) : undefined;
+  const link = (l: string) => api.resolveLink(l);
+  if (tasks && c.failed + c.flaky + c.canceled > 0) io.stdout.write(`${failureReport(summary, tasks, link).join("\n")}\n`);
+  if (options.junitPath !== undefined && tasks) writeJunit(options.junitPath, junitXml(summary, tasks, link));
+  return { outcome: jobOutcome(summary), summary, tasks };
+}
+
+function writeJunit(path: string, xml: string): void {
+  const target = resolve(path);
+  try {
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, xml);
+  } catch (err) {
+    throw new DtError("invalid_input", `cannot write the JUnit report to ${target}: ${(err as Error).message}`, { cause: err });
+  }
+}

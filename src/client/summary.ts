@@ -1,0 +1,50 @@
+import type { AttemptView, JobSummary, TaskView } from "../master/protocol.ts";
+
+/** How a finished job went, as the exit code will tell it. */
+export type JobOutcome = "passed" | "failed";
+
+/** Passed when every group succeeded, flaky ones included; failed when any failed or was canceled. */
+export function jobOutcome(summary: JobSummary): JobOutcome {
+  return summary.counts.failed > 0 || summary.counts.canceled > 0 ? "failed" : "passed";
+}
+
+/** Groups worth a line in the summary, worst first. */
+const LISTED = { failed: "FAILED", canceled: "CANCELED", flaky: "FLAKY" } as const;
+
+/**
+ * The end-of-watch report: a count line, then each failed, canceled and
+ * flaky group with its task id, attempts, and the links to the logs of the
+ * attempts that did not pass. `link` makes the master's links absolute.
+ *
+ * @example
+ *   FAILED foo-test.0 (task 3f…a1.0, 2 attempts)
+ *     attempt 0: FAILED, exit 1
+ *       stdout: http://master/api/v1/artifacts/…stdout
+ */
+export function failureReport(summary: JobSummary, tasks: readonly TaskView[], link: (l: string) => string): string[] {
+  const c = summary.counts;
+  const lines: string[] = [];
+  const parts = [`${c.failed} failed`, `${c.flaky} flaky`];
+  if (c.canceled > 0) parts.push(`${c.canceled} canceled`);
+  lines.push(`Job ${summary.job_id}: ${c.succeeded} of ${c.total_tasks} tasks passed; ${parts.join(", ")}`);
+  for (const group of ["failed", "canceled", "flaky"] as const) {
+    for (const task of tasks.filter((t) => t.group === group)) {
+      const n = task.attempts.length;
+      lines.push(`${LISTED[group]} ${task.description} (task ${task.task_id}, ${n} attempt${n === 1 ? "" : "s"})`);
+      for (const attempt of task.attempts.filter((a) => a.state !== "SUCCEEDED")) lines.push(...attemptLines(attempt, link));
+    }
+  }
+  return lines;
+}
+
+function attemptLines(attempt: AttemptView, link: (l: string) => string): string[] {
+  const what: string[] = [attempt.state];
+  if (attempt.exit_code !== null) what.push(`exit ${attempt.exit_code}`);
+  if (attempt.message) what.push(attempt.message);
+  if (attempt.slave) what.push(`on ${attempt.slave}`);
+  const lines = [`  attempt ${attempt.attempt}: ${what.join(", ")}`];
+  if (attempt.stdout_link) lines.push(`    stdout: ${link(attempt.stdout_link)}`);
+  if (attempt.stderr_link) lines.push(`    stderr: ${link(attempt.stderr_link)}`);
+  if (attempt.artifact_archive_link) lines.push(`    artifacts: ${link(attempt.artifact_archive_link)}`);
+  return lines;
+}

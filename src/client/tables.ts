@@ -1,0 +1,35 @@
+import type { JobSummary } from "../master/protocol.ts";
+import { formatDuration } from "./progress.ts";
+
+/** `dt status`: a job's counts, for people. */
+export function statusText(summary: JobSummary, link: (l: string) => string): string {
+  const c = summary.counts;
+  const who = summary.name ? `${summary.user}, ${summary.name}` : summary.user;
+  const state = summary.canceled_at !== null ? `${summary.status} (canceled)` : summary.status;
+  const lines = [
+    `Job ${summary.job_id} (${who}): ${state}`,
+    `  ${c.finished}/${c.total_tasks} tasks finished: ${c.succeeded} succeeded, ${c.failed} failed, ${c.flaky} flaky, ${c.canceled} canceled`,
+    `  ${c.running} running, ${c.queued} queued, ${c.retries} retries`,
+  ];
+  if (summary.status === "running" && summary.estimated_remaining_sec !== null) lines.push(`  about ${formatDuration(summary.estimated_remaining_sec * 1000)} left`);
+  lines.push(`  ${link(summary.url)}`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** `dt jobs`: one row per job, newest as the master sent them. */
+export function jobsTable(jobs: readonly JobSummary[]): string {
+  if (jobs.length === 0) return "No jobs found.\n";
+  const rows = [["JOB", "USER", "STATUS", "DONE", "FAILED", "FLAKY", "CREATED"]];
+  for (const job of jobs) {
+    const c = job.counts;
+    const status = job.canceled_at !== null ? "canceled" : job.status;
+    rows.push([job.job_id, job.user, status, `${c.finished}/${c.total_tasks}`, String(c.failed), String(c.flaky), formatTime(job.created_at)]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return `${rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")).join("\n")}\n`;
+}
+
+/** `2024-01-02 15:04:05Z`: UTC, so that CI logs from different hosts line up. */
+function formatTime(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")}Z`;
+}

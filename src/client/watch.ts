@@ -1,0 +1,74 @@
+import type { Clock } from "../common/clock.ts";
+import { isDtError } from "../common/errors.ts";
+import type { Logger } from "../common/log.ts";
+import type { JobSummary } from "../master/protocol.ts";
+import type { MasterClient } from "./api.ts";
+import { formatDuration, type ProgressPrinter } from "./progress.ts";
+
+/** How the watch loop waits out a master that stopped answering. */
+export interface WatchBackoff {
+  /** Longest wait between polls after failures. */
+  maxDelayMs: number;
+  /** Consecutive failed polls after which the watch gives up. */
+  maxFailures: number;
+}
+
+/**
+ * Doubling from the poll interval up to 30 s, for 10 failures in a row: about
+ * two and a half minutes, long enough for a master restart, while a steady
+ * 1 s poll would hammer a master that is struggling (dist_test slowed its poll
+ * tenfold for that reason).
+ */
+export const DEFAULT_WATCH_BACKOFF: WatchBackoff = { maxDelayMs: 30_000, maxFailures: 10 };
+
+/** Default poll interval: dist_test's was 5 s, but dt's job view is one cheap aggregate query. */
+export const DEFAULT_POLL_MS = 1_000;
+
+export interface WatchOptions {
+  api: MasterClient;
+  jobId: string;
+  clock: Clock;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Aborted by Ctrl-C: the watch returns "interrupted"; the job goes on. */
+  signal: AbortSignal;
+  pollMs: number;
+  progress: ProgressPrinter;
+  log: Logger;
+  backoff?: WatchBackoff;
+}
+
+export type WatchResult = { kind: "finished"; summary: JobSummary } | { kind: "interrupted"; summary: JobSummary | undefined };
+
+/**
+ * Polls GET /api/v1/jobs/:job until the job is finished, printing progress.
+ * A job that does not exist fails at once (not_found); an unreachable master
+ * is polled again with backoff.
+ */
+export async function watchJob(options: WatchOptions): Promise<WatchResult> {
+  const { api, jobId, clock, sleep, signal, pollMs, progress, log } = options;
+  const backoff = options.backoff ?? DEFAULT_WATCH_BACKOFF;
+  let last: JobSummary | undefined;
+  let failures = 0;
+  while (!signal.aborted) {
+    let summary: JobSummary;
+    try {
+      summary = await api.jobSummary(jobId, { attempts: 1 });
+    } catch (err) {
+      if (signal.aborted) break;
+      if (!isDtError(err, "unreachable")) throw err;
+      failures++;
+      if (failures >= backoff.maxFailures) throw err;
+      const delayMs = Math.min(pollMs * 2 ** failures, backoff.maxDelayMs);
+      progress.detach();
+      log.warn(`${err.message}; polling again in ${formatDuration(delayMs)} (${failures} of ${backoff.maxFailures} tries failed)`);
+      await sleep(delayMs, signal);
+      continue;
+    }
+    failures = 0;
+    last = summary;
+    progress.update(summary, clock.now());
+    if (summary.status === "finished") return { kind: "finished", summary };
+    await sleep(pollMs, signal);
+  }
+  return { kind: "interrupted", summary: last };
+}

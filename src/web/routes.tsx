@@ -1,0 +1,104 @@
+import { Hono } from "hono";
+import { DtError, isDtError } from "../common/errors.ts";
+import { SMALL_FORM_BYTES, attemptParam, noCache, requestParams, requireParam } from "../master/http/cherrypy.ts";
+import type { Master } from "../master/master.ts";
+import { IndexPage } from "./index-page.tsx";
+import { JobPage, NoTasksPage } from "./job-page.tsx";
+import { Page, sendPage } from "./layout.tsx";
+import { LOG_MESSAGES, LiveLogPage, type LogRef, ViewLogPage, wholeUtf8Length } from "./log-pages.tsx";
+import { catapultTrace, TracePage } from "./trace-page.tsx";
+import { isRowFilter, taskRows } from "./task-rows.ts";
+
+/** dist_test's index listed the jobs of the last day. */
+const RECENT_JOBS_MS = 86_400_000;
+/** Each listed job costs a read of its attempts; a day of a busy master's jobs stays well under this. */
+const RECENT_JOBS_LIMIT = 500;
+/** A log page renders at most this much at once (the live page follows the rest); a browser struggles beyond. */
+const MAX_PAGE_LOG_BYTES = 16 * 2 ** 20;
+/** Both of dist_test's methods: CherryPy's handlers answered either. */
+const METHODS = ["GET", "POST"];
+
+/** The log a request names, or which of dist_test's messages answers it: no such attempt, or no such log type (checked in that order, as dist_test did). */
+async function logRef(master: Master, params: ReadonlyMap<string, string>): Promise<LogRef | "noTask" | "unknownLog"> {
+  const ref = { jobId: requireParam(params, "job_id"), taskId: requireParam(params, "task_id"), attempt: attemptParam(params) };
+  if (!(await master.deps.repo.getAttempt(ref.jobId, ref.taskId, ref.attempt))) return "noTask";
+  const stream = params.get("log");
+  if (stream !== "stdout" && stream !== "stderr") return "unknownLog";
+  return { ...ref, stream };
+}
+
+/** Up to `limit` bytes of a log from its start, in as many reads as the store needs. */
+async function readLogHead(master: Master, log: LogRef, limit: number): Promise<{ bytes: Uint8Array; size: number; complete: boolean }> {
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  for (;;) {
+    const read = await master.readLog(log.jobId, log.taskId, log.attempt, log.stream, offset);
+    parts.push(read.bytes);
+    offset += read.bytes.byteLength;
+    if (read.bytes.byteLength === 0 || offset >= read.size || offset >= limit) {
+      const bytes = Buffer.concat(parts);
+      return { bytes: bytes.subarray(0, Math.min(bytes.byteLength, limit)), size: read.size, complete: read.complete };
+    }
+  }
+}
+
+/**
+ * dist_test's HTML views, for people: `/` (what gce-autoscale.py scraped),
+ * `/job`, `/trace`, `/view_log`, and dt's live `/log`. Mounted at "/"
+ * through distTestRoutes. Every value in a page is escaped by the JSX.
+ */
+export function webRoutes(master: Master): Hono {
+  const app = new Hono();
+
+  app.on(METHODS, "/", noCache, async (c) => {
+    const now = master.deps.clock.now();
+    const jobs = await master.listJobs({ since: now - RECENT_JOBS_MS, limit: RECENT_JOBS_LIMIT });
+    return sendPage(c, <IndexPage stats={master.queueStats()} jobs={jobs} />);
+  });
+
+  app.on(METHODS, "/job", noCache, async (c) => {
+    const params = await requestParams(c, SMALL_FORM_BYTES);
+    const jobId = requireParam(params, "job_id");
+    const filter = params.get("status") || null;
+    if (filter !== null && !isRowFilter(filter)) {
+      return sendPage(c, <Page title="dt: bad filter"><p>{`Unknown status type ${filter}`}</p></Page>, 400);
+    }
+    const status = await master.distTestStatus(jobId);
+    if (!status) return sendPage(c, <NoTasksPage jobId={jobId} />, 404);
+    const { job, tasks } = await master.jobTasks(jobId);
+    return sendPage(c, <JobPage job={job} status={status} rows={taskRows(job, tasks)} filter={filter} now={master.deps.clock.now()} />);
+  });
+
+  app.on(METHODS, "/trace", noCache, async (c) => {
+    const params = await requestParams(c, SMALL_FORM_BYTES);
+    const jobId = requireParam(params, "job_id");
+    const format = params.get("format") || "html";
+    if (format !== "html" && format !== "json") throw new DtError("invalid_input", `format must be html or json, got ${JSON.stringify(format.slice(0, 40))}`);
+    const found = await master.jobTasks(jobId).catch((err) => (isDtError(err, "not_found") ? null : Promise.reject(err)));
+    if (format === "json") {
+      if (!found) throw new DtError("not_found", `no job ${JSON.stringify(jobId)}`);
+      return c.json(catapultTrace(found.tasks));
+    }
+    if (!found) return sendPage(c, <NoTasksPage jobId={jobId} />, 404);
+    return sendPage(c, <TracePage jobId={jobId} tasks={found.tasks} />);
+  });
+
+  // dist_test sent view_log without its no_caching tool: a finished attempt's log never changes.
+  app.on(METHODS, "/view_log", async (c) => {
+    const log = await logRef(master, await requestParams(c, SMALL_FORM_BYTES));
+    if (log === "noTask" || log === "unknownLog") return c.text(LOG_MESSAGES[log], log === "noTask" ? 404 : 400);
+    const { bytes } = await readLogHead(master, log, MAX_PAGE_LOG_BYTES);
+    return sendPage(c, <ViewLogPage log={log} text={new TextDecoder().decode(bytes)} />);
+  });
+
+  app.on(METHODS, "/log", noCache, async (c) => {
+    const log = await logRef(master, await requestParams(c, SMALL_FORM_BYTES));
+    if (log === "noTask" || log === "unknownLog") return c.text(LOG_MESSAGES[log], log === "noTask" ? 404 : 400);
+    const head = await readLogHead(master, log, MAX_PAGE_LOG_BYTES);
+    const whole = head.bytes.subarray(0, wholeUtf8Length(head.bytes));
+    const complete = head.complete && whole.byteLength >= head.size;
+    return sendPage(c, <LiveLogPage log={log} text={new TextDecoder().decode(whole)} offset={whole.byteLength} complete={complete} />);
+  });
+
+  return app;
+}

@@ -1,0 +1,176 @@
+import { TERMINAL_STATES } from "../master/model.ts";
+import type { AttemptView, TaskView } from "../master/protocol.ts";
+import { Page, formatDuration, pageLink } from "./layout.tsx";
+
+/** One complete event of the Trace Event Format, with exactly dist_test's fields. */
+export interface TraceEvent {
+  cat: "run";
+  /** The slave: one process row per slave in chrome://tracing and Perfetto. */
+  pid: string;
+  ph: "X";
+  name: string;
+  /** µs since the job's first attempt was queued. */
+  ts: number;
+  dur: number;
+}
+
+interface Bar {
+  task: TaskView;
+  attempt: AttemptView;
+  event: TraceEvent;
+}
+
+/**
+ * The job's completed attempts as dist_test's `/trace` built them: from the
+ * lease (dist_test's start_timestamp) to the report (its complete_timestamp),
+ * on the master's clock so that slaves' clocks need not agree.
+ */
+function bars(tasks: readonly TaskView[]): Bar[] {
+  let origin = Number.POSITIVE_INFINITY;
+  for (const t of tasks) for (const a of t.attempts) origin = Math.min(origin, a.queued_at);
+  const out: Bar[] = [];
+  for (const task of tasks) {
+    for (const a of task.attempts) {
+      if (!TERMINAL_STATES.has(a.state) || a.slave === null || a.leased_at === null || a.reported_at === null) continue;
+      const event: TraceEvent = { cat: "run", pid: a.slave, ph: "X", name: task.description, ts: (a.leased_at - origin) * 1000, dur: (a.reported_at - a.leased_at) * 1000 };
+      out.push({ task, attempt: a, event });
+    }
+  }
+  return out;
+}
+
+/**
+ * `{"traceEvents": [...]}` for chrome://tracing or ui.perfetto.dev.
+ *
+ * @example
+ *   catapultTrace((await master.jobTasks(id)).tasks) // { traceEvents: [{cat:"run", pid:"s1", ph:"X", name:"t", ts:0, dur:5e6}] }
+ */
+export function catapultTrace(tasks: readonly TaskView[]): { traceEvents: TraceEvent[] } {
+  return { traceEvents: bars(tasks).map((b) => b.event) };
+}
+
+/** Each slave's bars in lanes, so that attempts running side by side (slots > 1) do not overlap. */
+function lanes(all: readonly Bar[]): { slave: string; lanes: Bar[][] }[] {
+  const bySlave = new Map<string, Bar[]>();
+  for (const b of all) (bySlave.get(b.event.pid) ?? bySlave.set(b.event.pid, []).get(b.event.pid)!).push(b);
+  return [...bySlave.entries()]
+    .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+    .map(([slave, list]) => {
+      const rows: Bar[][] = [];
+      const ends: number[] = [];
+      for (const b of [...list].sort((x, y) => x.event.ts - y.event.ts)) {
+        let lane = ends.findIndex((end) => end <= b.event.ts);
+        if (lane === -1) lane = ends.push(0) - 1;
+        ends[lane] = b.event.ts + b.event.dur;
+        (rows[lane] ??= []).push(b);
+      }
+      return { slave, lanes: rows };
+    });
+}
+
+/** A round tick step (1, 2 or 5 × 10^k µs) giving about ten ticks over `spanUs`. */
+function tickStep(spanUs: number): number {
+  const rough = Math.max(spanUs / 10, 1);
+  const power = 10 ** Math.floor(Math.log10(rough));
+  return [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough) ?? 10 * power;
+}
+
+const LABEL_WIDTH = 180;
+const PLOT_WIDTH = 1000;
+const LANE_HEIGHT = 18;
+const AXIS_HEIGHT = 20;
+/** Roughly one character of the 11 px label font; longer labels are cut to fit their bar. */
+const CHAR_WIDTH = 6.5;
+
+/** Pixels to a tenth: finer only bloats the page. */
+const px = (n: number) => Math.round(n * 10) / 10;
+
+function color(state: AttemptView["state"]): string {
+  if (state === "SUCCEEDED") return "#6c6";
+  if (state === "FAILED" || state === "TIMED_OUT") return "#d55";
+  return "#aaa";
+}
+
+function Timeline({ bars: all }: { bars: readonly Bar[] }) {
+  const rows = lanes(all);
+  const end = all.reduce((m, b) => Math.max(m, b.event.ts + b.event.dur), 1);
+  const scale = PLOT_WIDTH / end;
+  const step = tickStep(end);
+  const ticks = Array.from({ length: Math.floor(end / step) + 1 }, (_, i) => i * step);
+  const height = AXIS_HEIGHT + rows.reduce((n, r) => n + r.lanes.length, 0) * LANE_HEIGHT;
+  let y = AXIS_HEIGHT;
+  return (
+    <svg xmlns="http://www.w3.org/2000/svg" width={LABEL_WIDTH + PLOT_WIDTH + 10} height={height} font-family="sans-serif" font-size="11">
+      {ticks.map((t) => (
+        <g>
+          <line x1={px(LABEL_WIDTH + t * scale)} x2={px(LABEL_WIDTH + t * scale)} y1={AXIS_HEIGHT - 4} y2={height} stroke="#ddd" />
+          <text x={px(LABEL_WIDTH + t * scale + 2)} y={AXIS_HEIGHT - 6}>{formatDuration(t / 1000)}</text>
+        </g>
+      ))}
+      {rows.map(({ slave, lanes: slaveLanes }) => {
+        const top = y;
+        y += slaveLanes.length * LANE_HEIGHT;
+        return (
+          <g>
+            <line x1={0} x2={LABEL_WIDTH + PLOT_WIDTH} y1={top} y2={top} stroke="#999" />
+            <text x={2} y={top + 13}>
+              {slave.length > 27 ? `${slave.slice(0, 26)}…` : slave}
+              <title>{slave}</title>
+            </text>
+            {slaveLanes.map((lane, i) =>
+              lane.map((b) => {
+                const x = LABEL_WIDTH + b.event.ts * scale;
+                const width = Math.max(b.event.dur * scale, 1);
+                const fits = Math.floor((width - 4) / CHAR_WIDTH);
+                const label = b.event.name.length <= fits ? b.event.name : fits > 2 ? `${b.event.name.slice(0, fits - 1)}…` : "";
+                const barTop = top + i * LANE_HEIGHT + 2;
+                return (
+                  <g>
+                    <title>{`${b.event.name} — ${formatDuration(b.event.dur / 1000)} (${b.attempt.state}; task ${b.task.task_id}, attempt ${b.attempt.attempt})`}</title>
+                    <rect x={px(x)} y={barTop} width={px(width)} height={LANE_HEIGHT - 4} fill={color(b.attempt.state)} stroke="#333" stroke-width="0.5" />
+                    {label ? <text x={px(x + 2)} y={barTop + 11}>{label}</text> : null}
+                  </g>
+                );
+              }),
+            )}
+          </g>
+        );
+      })}
+    </svg>
+  );
+}
+
+/**
+ * `/trace?job_id=X`: the completed attempts on a timeline, one row per
+ * slave. dist_test answered Catapult's trace.html with the trace inlined;
+ * dt ships no copy of Catapult and links the same trace as JSON instead.
+ */
+export function TracePage({ jobId, tasks }: { jobId: string; tasks: readonly TaskView[] }) {
+  const all = bars(tasks);
+  const busy = all.reduce((n, b) => n + b.event.dur, 0);
+  return (
+    <Page title={`dt: trace of ${jobId}`}>
+      <h1>
+        Trace of job <span class="mono">{jobId}</span>
+      </h1>
+      <p>
+        <a href="./">Back to home</a> <a href={pageLink("job", { job_id: jobId })}>Job</a>{" "}
+        <a href={pageLink("trace", { job_id: jobId, format: "json" })}>Trace JSON</a>
+      </p>
+      <p class="note">
+        dist_test's trace page embedded Catapult's trace viewer, which dt does not ship. The Trace JSON link gives the same trace
+        (Trace Event Format) to load into chrome://tracing or https://ui.perfetto.dev.
+      </p>
+      {all.length === 0 ? (
+        <p id="empty">No completed attempts yet.</p>
+      ) : (
+        <>
+          <p>
+            {all.length} completed attempts on {new Set(all.map((b) => b.event.pid)).size} slaves; {formatDuration(busy / 1000)} of slave time.
+          </p>
+          <Timeline bars={all} />
+        </>
+      )}
+    </Page>
+  );
+}

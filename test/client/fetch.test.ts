@@ -1,0 +1,105 @@
+import { expect, test } from "bun:test";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { strToU8, zipSync } from "fflate";
+import fetchCommand from "../../src/commands/fetch.ts";
+import { safe } from "../../src/client/fetch.ts";
+import { attemptOf, summaryOf, taskOf } from "./fake-master.ts";
+import { type ClientWorld, useClientWorld } from "./harness.ts";
+
+const world = useClientWorld();
+const JOB = "alice.1700000000.5";
+const link = (key: string) => `/api/v1/artifacts/${key}`;
+
+/** A passing task with an archive, a failed one with logs and archives, and one still running. */
+function setUp(w: ClientWorld, failedArchive = zipSync({ "build/debug/test-logs/bar.txt": strToU8("bar log") })) {
+  w.master.artifacts.set("ok.zip", zipSync({ "build/debug/test-logs/foo.txt": strToU8("foo log") }));
+  w.master.artifacts.set("bad0.stdout", "out 0");
+  w.master.artifacts.set("bad0.stderr", "err 0");
+  w.master.artifacts.set("bad0.zip", failedArchive);
+  w.master.artifacts.set("bad1.stdout", "out 1");
+  w.master.artifacts.set("bad1.stderr", "err 1");
+  w.master.addJob(JOB, {
+    frames: [summaryOf(JOB, { total_tasks: 3, finished: 2, succeeded: 1, failed: 1, running: 1, retries: 1 })],
+    tasks: [
+      taskOf("abc.0", "foo-test.0", "succeeded", [attemptOf(0, "SUCCEEDED", { artifact_archive_link: link("ok.zip") })]),
+      taskOf("abc.1", "bar test/1", "failed", [
+        attemptOf(0, "FAILED", { stdout_link: link("bad0.stdout"), stderr_link: link("bad0.stderr"), artifact_archive_link: link("bad0.zip") }),
+        attemptOf(1, "TIMED_OUT", { stdout_link: link("bad1.stdout"), stderr_link: link("bad1.stderr") }),
+      ]),
+      taskOf("abc.2", "baz", "running", [attemptOf(0, "RUNNING", { stdout_link: link("never") })]),
+    ],
+  });
+}
+
+test("safe() is dist_test's: every non-alphanumeric character becomes _", () => {
+  expect(safe("abc.1")).toBe("abc_1");
+  expect(safe("bar test/1-é")).toBe("bar_test_1__");
+});
+
+test("fetch -l -a names files as dist_test did and extracts each archive beside its zip", async () => {
+  const w = await world();
+  setUp(w);
+  const out = join(w.dir, "out");
+  const r = await w.run(fetchCommand, ["-l", "-a", "-d", out, JOB]);
+  expect(r.stderr).not.toContain("error");
+  expect(r.code).toBe(0);
+  expect(readdirSync(out).sort()).toEqual([
+    "abc_0.0.foo_test_0",
+    "abc_0.0.foo_test_0.zip",
+    "abc_1.0.bar_test_1",
+    "abc_1.0.bar_test_1.stderr",
+    "abc_1.0.bar_test_1.stdout",
+    "abc_1.0.bar_test_1.zip",
+    "abc_1.1.bar_test_1.stderr",
+    "abc_1.1.bar_test_1.stdout",
+  ]);
+  expect(readFileSync(join(out, "abc_1.1.bar_test_1.stderr"), "utf8")).toBe("err 1");
+  expect(readFileSync(join(out, "abc_0.0.foo_test_0/build/debug/test-logs/foo.txt"), "utf8")).toBe("foo log");
+  expect(readFileSync(join(out, "abc_1.0.bar_test_1/build/debug/test-logs/bar.txt"), "utf8")).toBe("bar log");
+  // The running attempt's log is not fetched.
+  expect(w.master.requests.some((q) => q.path.endsWith("/never"))).toBe(false);
+});
+
+test("fetch -f -l takes only the attempts that did not succeed; -a alone takes only archives", async () => {
+  const w = await world();
+  setUp(w);
+  const failed = join(w.dir, "failed");
+  expect((await w.run(fetchCommand, ["-f", "-l", "-d", failed, JOB])).code).toBe(0);
+  expect(readdirSync(failed).sort()).toEqual(["abc_1.0.bar_test_1.stderr", "abc_1.0.bar_test_1.stdout", "abc_1.1.bar_test_1.stderr", "abc_1.1.bar_test_1.stdout"]);
+  const archives = join(w.dir, "archives");
+  expect((await w.run(fetchCommand, ["--artifacts", "--failed-only", "--output-dir", archives, JOB])).code).toBe(0);
+  expect(readdirSync(archives).sort()).toEqual(["abc_1.0.bar_test_1", "abc_1.0.bar_test_1.zip"]);
+});
+
+test("fetch refuses an archive entry that would escape its directory, naming it, and still fetches the rest", async () => {
+  const w = await world();
+  setUp(w, zipSync({ "fine.txt": strToU8("ok"), "../evil": strToU8("pwned") }));
+  const out = join(w.dir, "out");
+  const r = await w.run(fetchCommand, ["-l", "-a", "-d", out, JOB]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain('entry "../evil" climbs out');
+  expect(existsSync(join(out, "evil"))).toBe(false);
+  expect(existsSync(join(w.dir, "evil"))).toBe(false);
+  expect(existsSync(join(out, "abc_1.0.bar_test_1"))).toBe(false);
+  expect(readFileSync(join(out, "abc_0.0.foo_test_0/build/debug/test-logs/foo.txt"), "utf8")).toBe("foo log");
+  expect(readFileSync(join(out, "abc_1.1.bar_test_1.stdout"), "utf8")).toBe("out 1");
+});
+
+test("fetch without -l or -a is a usage error (exit 2), before any request", async () => {
+  const w = await world();
+  const r = await w.run(fetchCommand, [JOB]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain("pass -l (logs), -a (artifacts), or both");
+  expect(w.master.requests).toEqual([]);
+});
+
+test("a log the master lost fails the fetch with its name (exit 3)", async () => {
+  const w = await world();
+  setUp(w);
+  w.master.artifacts.delete("bad0.stderr");
+  const r = await w.run(fetchCommand, ["-l", "-d", join(w.dir, "out"), JOB]);
+  expect(r.code).toBe(3);
+  expect(r.stderr).toContain("1 of 4 downloads failed");
+  expect(r.stderr).toContain("abc_1.0.bar_test_1.stderr");
+});

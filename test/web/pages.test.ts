@@ -1,0 +1,249 @@
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { outputKey } from "../../src/master/protocol.ts";
+import { wholeUtf8Length } from "../../src/web/log-pages.tsx";
+import { waitUntil } from "../helpers/wait.ts";
+import {
+  HOSTILE_DESCRIPTION, HOSTILE_MESSAGE, HOSTILE_SLAVE, JOBS, LIVE_LOG, type MasterFixture, PUBLIC_URL, type Scenarios, buildScenarios, call, drive, logText, makeMaster, submit, withQuery,
+} from "./fixture.ts";
+
+async function page(fx: MasterFixture, path: string, status = 200): Promise<string> {
+  const res = await call(fx, path);
+  expect(res.status).toBe(status);
+  expect(res.headers.get("content-type")).toStartWith("text/html");
+  return res.text();
+}
+
+/** Table rows of the task table, by their class (the attempt's outcome). */
+const rowClasses = (html: string) => [...html.matchAll(/<tr class="(\w+)">/g)].map((m) => m[1]);
+const count = (html: string, needle: string) => html.split(needle).length - 1;
+
+/** The markup a hostile value could inject, none of which may reach a page raw. */
+function expectNoInjection(html: string): void {
+  expect(html).not.toContain("<script>alert");
+  expect(html).not.toContain("<img");
+  expect(html).not.toContain(HOSTILE_SLAVE);
+  expect(html).not.toContain(`x"'>`);
+}
+
+describe("pages over jobs in every state", () => {
+  let fx: MasterFixture;
+  let s: Scenarios;
+  beforeAll(async () => {
+    fx = await makeMaster();
+    s = await buildScenarios(fx);
+  });
+  afterAll(() => fx.close());
+
+  test("index: dist_test's headline on one line, as gce-autoscale.py's regex reads it, and the day's jobs", async () => {
+    const html = await page(fx, "/");
+    const stats = fx.master.queueStats();
+    expect({ queued: stats.queued, running: stats.running }).toEqual({ queued: 1, running: 2 });
+    // Python's re without DOTALL, like JavaScript's: `.` stops at a newline.
+    const match = /Queue length: (\d+).*Running: (\d+)/.exec(html);
+    expect(match?.slice(1)).toEqual(["1", "2"]);
+    expect(html).toContain(`Queue length: 1 Running: 2 Idle slaves: ${stats.idleSlaves}`);
+    for (const jobId of Object.values(JOBS)) expect(html).toContain(`<a href="job?job_id=${jobId}">${jobId}</a>`);
+  });
+
+  test("job: one row per attempt with state, slave, time and links to logs and artifacts", async () => {
+    const html = await page(fx, withQuery("/job", { job_id: JOBS.mixed }));
+    expect(rowClasses(html)).toEqual(["succeeded", "failed", "flaky", "succeeded", "failed", "succeeded"]);
+    const pass = s.taskIds.mixed[0]!;
+    const viewLink = withQuery("view_log", { job_id: JOBS.mixed, task_id: pass, attempt: 0, log: "stdout" }).replaceAll("&", "&amp;");
+    expect(html).toContain(`<td class="mono">${pass}</td><td>0</td><td>pass</td><td>SUCCEEDED</td><td>${Bun.escapeHTML(HOSTILE_SLAVE)}</td><td>5.0 s</td>`);
+    expect(html).toContain(`<a href="${viewLink}">view</a> <a href="${PUBLIC_URL}/api/v1/artifacts/${outputKey(JOBS.mixed, pass, 0, "stdout")}">download</a>`);
+    expect(html).toContain(`<a href="${PUBLIC_URL}/api/v1/artifacts/${outputKey(JOBS.mixed, pass, 0, "artifacts")}">download</a>`);
+    expect(html).toContain("TIMED_OUT");
+    expect(html).toContain("FAILED (exit 1)");
+    expect(html).toContain(`Job <span class="mono">${JOBS.mixed}</span> (finished)`);
+    expect(html).toContain(`<a href="trace?job_id=${JOBS.mixed}">Trace view</a>`);
+  });
+
+  test("job: filters by status, and says dist_test's words when nothing matches", async () => {
+    const rows = async (status: string) => rowClasses(await page(fx, withQuery("/job", { job_id: JOBS.mixed, status })));
+    expect(await rows("failed")).toEqual(["failed", "flaky", "failed"]);
+    expect(await rows("succeeded")).toEqual(["succeeded", "succeeded", "succeeded"]);
+    expect(await rows("timedout")).toEqual(["failed"]);
+    expect(await rows("flaky")).toEqual(["flaky"]);
+    expect(await rows("finished")).toHaveLength(6);
+    expect(await rows("")).toHaveLength(6);
+    const none = await page(fx, withQuery("/job", { job_id: JOBS.mixed, status: "running" }));
+    expect(rowClasses(none)).toEqual([]);
+    expect(none).toContain(`<p id="empty">No tasks found for specified job_id ${JOBS.mixed}</p>`);
+    expect(none).toContain("<strong>running (0)</strong>");
+    const bad = await page(fx, withQuery("/job", { job_id: JOBS.mixed, status: "<b>" }), 400);
+    expect(bad).toContain("Unknown status type &lt;b&gt;");
+  });
+
+  test("job: an unknown job, hostile id included, gets dist_test's message, escaped", async () => {
+    expect(await page(fx, withQuery("/job", { job_id: "nobody.1.2" }), 404)).toContain("No tasks found for specified job_id nobody.1.2");
+    const hostile = `x"'><script>alert(1)</script>`;
+    const html = await page(fx, withQuery("/job", { job_id: hostile }), 404);
+    expect(html).toContain(`No tasks found for specified job_id x&quot;&#39;&gt;&lt;script&gt;alert(1)&lt;/script&gt;`);
+    expectNoInjection(html);
+  });
+
+  test("job: running attempts link to the live log; a canceled job's queued attempts read CANCELED", async () => {
+    const live = await page(fx, withQuery("/job", { job_id: JOBS.live }));
+    const liveLink = withQuery("log", { job_id: JOBS.live, task_id: s.taskIds.live[0]!, attempt: 0, log: "stdout" }).replaceAll("&", "&amp;");
+    expect(live).toContain(`<a href="${liveLink}">live</a>`);
+    expect(rowClasses(live)).toEqual(["running"]);
+    const canceled = await page(fx, withQuery("/job", { job_id: JOBS.canceled }));
+    expect(canceled).toContain("(finished, canceled)");
+    expect(count(canceled, "CANCELED")).toBe(2);
+    expect(count(canceled, "[canceled]")).toBe(2);
+  });
+
+  test("every value is escaped: descriptions, slave names, messages, logs", async () => {
+    const pages = [
+      await page(fx, "/"),
+      await page(fx, withQuery("/job", { job_id: JOBS.mixed })),
+      await page(fx, withQuery("/trace", { job_id: JOBS.mixed })),
+      await page(fx, withQuery("/view_log", { job_id: JOBS.mixed, task_id: s.taskIds.mixed[4]!, attempt: 0, log: "stdout" })),
+      await page(fx, withQuery("/log", { job_id: JOBS.live, task_id: s.taskIds.live[0]!, attempt: 0, log: "stdout" })),
+      await page(fx, withQuery("/trace", { job_id: `"><script>alert(1)</script>` }), 404),
+    ];
+    for (const html of pages) expectNoInjection(html);
+    const job = pages[1]!;
+    expect(job).toContain(`<td>${Bun.escapeHTML(HOSTILE_DESCRIPTION)}</td>`);
+    expect(job).toContain(Bun.escapeHTML(HOSTILE_MESSAGE));
+    expect(pages[2]).toContain(Bun.escapeHTML(HOSTILE_SLAVE));
+    expect(pages[3]).toContain(Bun.escapeHTML(logText({ description: HOSTILE_DESCRIPTION, attempt: 0 }, "stdout")));
+    // No page runs a script but the live log's own.
+    expect(pages.map((html) => count(html, "<script"))).toEqual([0, 0, 0, 0, 1, 0]);
+  });
+
+  test("trace JSON: dist_test's Catapult events, µs since the job's first queued attempt", async () => {
+    const res = await call(fx, withQuery("/trace", { job_id: JOBS.trace, format: "json" }));
+    expect(res.headers.get("content-type")).toStartWith("application/json");
+    const [first, second] = s.traceLeases;
+    expect(await res.json()).toEqual({
+      traceEvents: [
+        { cat: "run", pid: "s-a", ph: "X", name: first!.description, ts: 2_000_000, dur: 5_000_000 },
+        { cat: "run", pid: "s-b", ph: "X", name: second!.description, ts: 7_000_000, dur: 3_000_000 },
+      ],
+    });
+    // Only completed attempts: none of the canceled job's ran to a report.
+    expect(await (await call(fx, withQuery("/trace", { job_id: JOBS.canceled, format: "json" }))).json()).toEqual({ traceEvents: [] });
+  });
+
+  test("trace page: an inline SVG timeline, one row per slave, and the JSON for Perfetto", async () => {
+    const html = await page(fx, withQuery("/trace", { job_id: JOBS.trace }));
+    expect(count(html, "<svg")).toBe(1);
+    expect(count(html, "<rect")).toBe(2);
+    expect(html).toContain("<title>s-a</title>");
+    expect(html).toContain("<title>s-b</title>");
+    expect(html).toMatch(/<title>alpha — 5\.0 s \(SUCCEEDED; task [0-9a-f]{64}\.0, attempt 0\)<\/title>/);
+    expect(html).toContain(`<a href="trace?job_id=${JOBS.trace}&amp;format=json">Trace JSON</a>`);
+    expect(html).toContain("does not ship");
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    const mixed = await page(fx, withQuery("/trace", { job_id: JOBS.mixed }));
+    expect(count(mixed, "<rect")).toBe(6);
+    expect(await page(fx, withQuery("/trace", { job_id: JOBS.canceled }))).toContain("No completed attempts yet.");
+    expect(await page(fx, withQuery("/trace", { job_id: "nobody.1.2" }), 404)).toContain("No tasks found for specified job_id nobody.1.2");
+  });
+
+  test("live log page: the log so far, escaped, and where the script takes over", async () => {
+    const html = await page(fx, withQuery("/log", { job_id: JOBS.live, task_id: s.taskIds.live[0]!, attempt: 0, log: "stdout" }));
+    expect(html).toContain(`>${Bun.escapeHTML(LIVE_LOG)}</pre>`);
+    expect(html).toContain(`data-api="api/v1/jobs/${JOBS.live}/log"`);
+    expect(html).toContain(`data-offset="${new TextEncoder().encode(LIVE_LOG).byteLength}"`);
+    expect(html).toContain(`data-complete="false"`);
+    expect(html).toContain("textContent");
+    expect(html).not.toContain("innerHTML");
+    const missing = await call(fx, withQuery("/log", { job_id: JOBS.live, task_id: s.taskIds.live[0]!, attempt: 3, log: "stdout" }));
+    expect([missing.status, await missing.text()]).toEqual([404, "Could not find requested task"]);
+  });
+
+  test("index leaves out jobs older than a day", async () => {
+    const old = await makeMaster();
+    try {
+      await submit(old, "old.1700000000.1", [{ description: "a" }]);
+      old.clock.advance(25 * 3600_000);
+      await submit(old, "new.1700090000.1", [{ description: "a" }]);
+      const html = await page(old, "/");
+      expect(html).toContain("new.1700090000.1");
+      expect(html).not.toContain("old.1700000000.1");
+    } finally {
+      await old.close();
+    }
+  });
+});
+
+/** The live page's script run against a stand-in DOM, fetching from the app, on timers the test fires. */
+function runFollowScript(fx: MasterFixture, html: string, pageUrl: string) {
+  const script = /<script>([\s\S]*?)<\/script>/.exec(html)![1]!;
+  const unescape = (v: string) => v.replaceAll("&quot;", '"').replaceAll("&#39;", "'").replaceAll("&lt;", "<").replaceAll("&gt;", ">").replaceAll("&amp;", "&");
+  const dataset = Object.fromEntries([...html.matchAll(/data-(\w+)="([^"]*)"/g)].map((m) => [m[1]!, unescape(m[2]!)]));
+  const appended: string[] = [];
+  const status = { textContent: "" };
+  const timers: (() => void)[] = [];
+  const pre = { dataset, appendChild: (el: { textContent: string }) => appended.push(el.textContent) };
+  const document = { getElementById: (id: string) => (id === "log" ? pre : status), createElement: () => ({ textContent: "" }), body: { scrollHeight: 0 } };
+  const window = { innerHeight: 0, scrollY: 0, scrollTo: () => {} };
+  const fetchFromApp = (url: string, init?: RequestInit) => Promise.resolve(fx.app.request(new Request(new URL(url, pageUrl).href, init)));
+  new Function("document", "window", "fetch", "setTimeout", script)(document, window, fetchFromApp, (fn: () => void) => timers.push(fn));
+  return {
+    appended, status, timers,
+    /** Waits for the script to schedule its next poll, then runs it. */
+    async nextPoll(): Promise<void> {
+      await waitUntil(() => timers.length > 0, "the script to schedule a poll");
+      timers.shift()!();
+    },
+  };
+}
+
+describe("live log page", () => {
+  let fx: MasterFixture;
+  afterEach(() => fx.close());
+
+  test("follows a running attempt's output as it grows, across a split character, to its end", async () => {
+    fx = await makeMaster();
+    const jobId = "follow.1700000000.1";
+    const [taskId] = await submit(fx, jobId, [{ description: "grow" }]);
+    const [lease] = await drive(fx, "s1", () => "hold");
+    const key = outputKey(jobId, taskId!, 0, "stdout");
+    const full = new TextEncoder().encode("abc “quoted” <i>\nmore & more\n");
+    const cut = 6; // inside the 3 bytes of “
+    fx.master.deps.liveLogs.append(key, 0, full.subarray(0, cut));
+
+    const url = `${PUBLIC_URL}${withQuery("/log", { job_id: jobId, task_id: taskId!, attempt: 0, log: "stdout" })}`;
+    const html = await page(fx, url.slice(PUBLIC_URL.length));
+    expect(html).toContain(`>abc </pre>`);
+    expect(html).toContain(`data-offset="4"`);
+    const follow = runFollowScript(fx, html, url);
+
+    // The first poll gets the two bytes of the split character and holds them.
+    await waitUntil(() => follow.timers.length > 0, "the first poll");
+    expect(follow.appended.join("")).toBe("");
+    fx.master.deps.liveLogs.append(key, cut, full.subarray(cut, 20));
+    await follow.nextPoll();
+    await waitUntil(() => follow.timers.length > 0, "the second poll");
+    expect(follow.appended.join("")).toBe(new TextDecoder().decode(full.subarray(4, 20)));
+
+    // The attempt ends: the uploaded log replaces the live one and the script stops.
+    fx.master.deps.liveLogs.append(key, 20, full.subarray(20));
+    await fx.master.deps.artifacts.put(key, full);
+    await fx.master.dispatcher.report({
+      lease_id: lease!.lease_id, job_id: jobId, task_id: taskId!, attempt: 0, state: "SUCCEEDED", exit_code: 0, message: null,
+      times: { fetch_done_at: null, map_done_at: null, command_start_at: null, command_end_at: null, upload_done_at: null },
+      cache: null, stdout_key: key, stderr_key: null, artifact_key: null, artifact_missing: false,
+    });
+    await follow.nextPoll();
+    await waitUntil(() => follow.status.textContent.includes("ended"), "the script to see the end");
+    expect(follow.appended.join("")).toBe(new TextDecoder().decode(full.subarray(4)));
+    expect(follow.appended.join("")).not.toContain("\uFFFD");
+    expect(follow.timers).toHaveLength(0);
+
+    // Once ended, the page shows the whole log and runs no poll.
+    const ended = await page(fx, url.slice(PUBLIC_URL.length));
+    expect(ended).toContain(`data-complete="true"`);
+    expect(ended).toContain(`>${Bun.escapeHTML(new TextDecoder().decode(full))}</pre>`);
+  });
+});
+
+test("wholeUtf8Length stops before a character cut short, and only then", () => {
+  const bytes = new TextEncoder().encode("a“😀");
+  expect([...Array(bytes.byteLength + 1).keys()].map((n) => wholeUtf8Length(bytes.subarray(0, n)))).toEqual([0, 1, 1, 1, 4, 4, 4, 4, 8]);
+  expect(wholeUtf8Length(new Uint8Array([0x80, 0x80, 0x80, 0x80]))).toBe(4);
+});
