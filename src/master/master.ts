@@ -3,7 +3,7 @@ import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import type { ArtifactStore } from "./artifacts/artifact-store.ts";
 import type { LiveLogs } from "./artifacts/live-logs.ts";
-import { validateJobRequest } from "./jobs/job-request.ts";
+import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
 import { type Attempt, type Job, type Task, TERMINAL_STATES } from "./model.ts";
 import { type AttemptView, type JobCreated, type JobSummary, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
@@ -55,7 +55,11 @@ export class Master {
 
   /** Validates, stores and queues a job; nothing is stored from a rejected one. */
   async submitJob(raw: unknown, defaults: { user?: string } = {}): Promise<JobCreated> {
-    const valid = validateJobRequest(raw);
+    return this.submitValidJob(validateJobRequest(raw), defaults);
+  }
+
+  /** submitJob for a request already checked by validateJobRequest (dist_test's adapter names its fields itself). */
+  async submitValidJob(valid: ValidJob, defaults: { user?: string } = {}): Promise<JobCreated> {
     const now = this.deps.clock.now();
     const user = valid.user ?? defaults.user ?? "anonymous";
     const jobId = valid.jobId ?? `${valid.name ? `${valid.name}.` : ""}${user}.${Math.floor(now / 1000)}.${this.deps.newId().slice(0, 8)}`;
@@ -98,7 +102,7 @@ export class Master {
   /** The index page's and dist_test's headline numbers. */
   queueStats(): { queued: number; running: number; idleSlaves: number } {
     const stats = this.dispatcher.queue.stats();
-    return { queued: stats.queued, running: stats.running, idleSlaves: this.dispatcher.slaves.idleCount(this.deps.clock.now()) };
+    return { queued: stats.queued, running: stats.running, idleSlaves: this.dispatcher.idleSlaves() };
   }
 
   async jobSummary(jobId: string): Promise<JobSummary> {

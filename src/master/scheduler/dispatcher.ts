@@ -379,6 +379,12 @@ export class Dispatcher {
     return lease && { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt };
   }
 
+  /** Live, non-draining slaves with a free slot, counted from the leases they hold now. */
+  idleSlaves(): number {
+    const now = this.clock.now();
+    return this.slaves.list(now).filter((s) => s.state !== "lost" && s.state !== "draining" && this.runningOn(s.name) < s.slots).length;
+  }
+
   /** The leases on a slave, for the slaves view. */
   leasesOf(slave: string): { job_id: string; task_id: string; attempt: number }[] {
     return [...this.leases.values()].filter((l) => l.slave === slave).map((l) => ({ job_id: l.jobId, task_id: l.taskId, attempt: l.attempt }));

@@ -49,10 +49,4 @@ export class SlaveRegistry {
     for (const s of this.slaves.values()) if (s.state !== "draining" && this.isLive(s, now)) slots += s.slots;
     return slots;
   }
-
-  idleCount(now: number): number {
-    let n = 0;
-    for (const s of this.slaves.values()) if (s.state === "idle" && this.isLive(s, now)) n++;
-    return n;
-  }
 }
