@@ -1,17 +1,31 @@
 #!/usr/bin/env bun
 import { type CommandDef, runCommand, showUsage } from "citty";
-import archive from "./commands/archive.ts";
-import batcharchive, { normalizeGoFlags } from "./commands/batcharchive.ts";
+import { normalizeGoFlags } from "./commands/context.ts";
 import { EXIT, exitCodeOf } from "./commands/exit-codes.ts";
-import isolateServer from "./commands/isolate-server.ts";
-import runIsolated from "./commands/run-isolated.ts";
 import { VERSION, buildCommit } from "./version.ts";
 
-const subCommands: Record<string, CommandDef<any>> = {
-  archive,
-  batcharchive,
-  "isolate-server": isolateServer,
-  "run-isolated": runIsolated,
+type Lazy = () => Promise<CommandDef<any>>;
+const load = (module: Promise<{ default: CommandDef<any> }>) => module.then((m) => m.default);
+
+/**
+ * Loaded on use: `dt archive` need not load the master, its database driver
+ * and its web views before it starts.
+ */
+const subCommands: Record<string, Lazy> = {
+  local: () => load(import("./commands/local.ts")),
+  master: () => load(import("./commands/master.ts")),
+  slave: () => load(import("./commands/slave.ts")),
+  submit: () => load(import("./commands/submit.ts")),
+  watch: () => load(import("./commands/watch.ts")),
+  fetch: () => load(import("./commands/fetch.ts")),
+  cancel: () => load(import("./commands/cancel.ts")),
+  status: () => load(import("./commands/status.ts")),
+  jobs: () => load(import("./commands/jobs.ts")),
+  loop: () => load(import("./commands/loop.ts")),
+  archive: () => load(import("./commands/archive.ts")),
+  batcharchive: () => load(import("./commands/batcharchive.ts")),
+  "isolate-server": () => load(import("./commands/isolate-server.ts")),
+  "run-isolated": () => load(import("./commands/run-isolated.ts")),
 };
 
 const main: CommandDef = {
@@ -30,14 +44,15 @@ export async function runDt(argv: string[]): Promise<number> {
     await showUsage(main);
     return name === undefined ? 2 : 0;
   }
-  const command = subCommands[name];
-  if (!command) {
+  const lazy = subCommands[name];
+  if (!lazy) {
     process.stderr.write(`dt: unknown command "${name}"; commands are ${Object.keys(subCommands).join(", ")}\n`);
     return 2;
   }
   // archive and batcharchive also take luci-go's `-flag=value` spelling, as Kudu's scripts pass it.
   const args = name === "archive" || name === "batcharchive" ? normalizeGoFlags(rest) : rest;
   const beforeDashDash = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
+  const command = await lazy();
   if (beforeDashDash.includes("--help") || beforeDashDash.includes("-h")) {
     await showUsage(command, main);
     return 0;

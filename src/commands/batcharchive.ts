@@ -5,7 +5,7 @@ import { DtError } from "../common/errors.ts";
 import { archiveTargets } from "../isolate/archive/archive.ts";
 import { CasClient } from "../isolate/cas/client.ts";
 import { hashCachePath, logArchiveStats, targetFromIsolate } from "./archive.ts";
-import { commandContext, logArgs, repeatedFlag, splitAtDashDash } from "./context.ts";
+import { commandContext, logArgs, normalizeGoFlags, repeatedFlag, splitAtDashDash } from "./context.ts";
 
 /** What Kudu's build-support/dist_test.py writes per test: `X.gen.json`. */
 interface GenJson {
@@ -32,16 +32,6 @@ async function targetFromGenJson(path: string) {
   if (!isolate) throw new DtError("invalid_input", `${path}: args name no .isolate file (-i)`);
   const isolated = value(["-s", "--isolated"]);
   return targetFromIsolate(resolve(gen.dir, isolate), isolated ? resolve(gen.dir, isolated) : undefined, args);
-}
-
-/**
- * luci-go's flags are Go-style: `-isolate-server=URL`. A single dash before
- * a multi-letter name is read as the double-dash long flag.
- */
-export function normalizeGoFlags(args: readonly string[]): string[] {
-  const { flags, rest } = splitAtDashDash(args);
-  const normalized = flags.map((a) => (/^-[a-z][a-z0-9-]+(=|$)/i.test(a) ? `-${a}` : a));
-  return args.includes("--") ? [...normalized, "--", ...rest] : normalized;
 }
 
 export default defineCommand({

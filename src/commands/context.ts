@@ -77,3 +77,13 @@ export function defaultDataDir(env: Record<string, string | undefined>, name: st
 export function defaultCacheDir(env: Record<string, string | undefined>, name: string): string {
   return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache"), "dt", name);
 }
+
+/**
+ * luci-go's flags are Go-style: `-isolate-server=URL`. A single dash before
+ * a multi-letter name is read as the double-dash long flag.
+ */
+export function normalizeGoFlags(args: readonly string[]): string[] {
+  const { flags, rest } = splitAtDashDash(args);
+  const normalized = flags.map((a) => (/^-[a-z][a-z0-9-]+(=|$)/i.test(a) ? `-${a}` : a));
+  return args.includes("--") ? [...normalized, "--", ...rest] : normalized;
+}

@@ -175,9 +175,11 @@ export class Master {
   }
 
   slaves(): SlaveView[] {
-    return this.dispatcher.slaves.list(this.deps.clock.now()).map((s) => ({
-      name: s.name, dimensions: s.dimensions, slots: s.slots, version: s.version, state: s.state, last_seen_at: s.lastSeenAt,
-      running: this.dispatcher.leasesOf(s.name),
-    }));
+    return this.dispatcher.slaves.list(this.deps.clock.now()).map((s) => {
+      const running = this.dispatcher.leasesOf(s.name);
+      // Busy or idle from the leases held now, not as of the slave's last call.
+      const state = s.state === "lost" || s.state === "draining" ? s.state : running.length > 0 ? "busy" : "idle";
+      return { name: s.name, dimensions: s.dimensions, slots: s.slots, version: s.version, state, last_seen_at: s.lastSeenAt, running };
+    });
   }
 }

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 import type { JobSummary } from "../master/protocol.ts";
 import { Page, formatTime, pageLink } from "./layout.tsx";
 

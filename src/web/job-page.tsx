@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 import type { DistTestJobStatus } from "../master/jobs/status.ts";
 import { ACTIVE_STATES, type Job } from "../master/model.ts";
 import type { AttemptView } from "../master/protocol.ts";

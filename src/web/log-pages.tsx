@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 import { Page, pageLink } from "./layout.tsx";
 
 /** One log of one attempt, as view_log's and /log's parameters name it. */

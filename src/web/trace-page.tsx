@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 import { TERMINAL_STATES } from "../master/model.ts";
 import type { AttemptView, TaskView } from "../master/protocol.ts";
 import { Page, formatDuration, pageLink } from "./layout.tsx";

@@ -174,3 +174,15 @@ describe("Dispatcher", () => {
     expect(await master.deps.repo.listJobs({})).toEqual([]);
   });
 });
+
+test("a long-poll the slave gave up is never handed work", async () => {
+  const { master } = await setup();
+  const abort = new AbortController();
+  const withdrawn = master.dispatcher.lease({ slave: slave("gone"), free: 1, wait_ms: 20_000 }, abort.signal);
+  abort.abort();
+  expect(await withdrawn).toEqual([]);
+  await master.submitJob({ job_id: "j", tasks: [task("t")] });
+  const [lease] = await master.dispatcher.lease({ slave: slave("here"), free: 1, wait_ms: 0 });
+  expect(lease?.description).toBe("t");
+  expect((await master.deps.repo.getAttempts("j"))[0]!.slave).toBe("here");
+});

@@ -43,7 +43,7 @@ export function slaveRoutes(master: Master): Hono {
     if (typeof free !== "number" || !Number.isInteger(free) || free < 0 || free > 1024) throw new DtError("invalid_input", "free must be an integer from 0 to 1024");
     if (typeof wait !== "number" || !Number.isFinite(wait) || wait < 0) throw new DtError("invalid_input", "wait_ms must be a non-negative number");
     const request: LeaseRequest = { slave: identity(body.slave), free, wait_ms: wait };
-    return c.json({ leases: await master.dispatcher.lease(request) });
+    return c.json({ leases: await master.dispatcher.lease(request, c.req.raw.signal) });
   });
 
   app.post("/heartbeat", async (c) => {
@@ -66,8 +66,14 @@ export function slaveRoutes(master: Master): Hono {
     if (stream !== "stdout" && stream !== "stderr") throw new DtError("invalid_input", "stream must be stdout or stderr");
     if (!Number.isSafeInteger(offset) || offset < 0) throw new DtError("invalid_input", "offset must be a non-negative integer");
     const t = target(leaseId);
+    const key = outputKey(t.jobId, t.taskId, t.attempt, stream);
     const bytes = await readBodyLimited(c.req.raw, MAX_LOG_CHUNK_BYTES, "POST log");
-    return c.json({ size: master.deps.liveLogs.append(outputKey(t.jobId, t.taskId, t.attempt, stream), offset, bytes) });
+    const size = master.deps.liveLogs.size(key);
+    if (offset > size) {
+      // A gap: the slave resends from `size`, which it can read from its log file.
+      return c.json({ error: `log ${key}: chunk starts at ${offset} but the log has ${size} bytes; resend from ${size}`, code: "invalid_input", size }, 409);
+    }
+    return c.json({ size: master.deps.liveLogs.append(key, offset, bytes) });
   });
 
   app.put("/output", async (c) => {

@@ -34,6 +34,8 @@ interface ActiveLease {
 
 interface Waiter {
   request: LeaseRequest;
+  /** The HTTP request's signal: aborted when the slave hangs up. */
+  signal?: AbortSignal;
   resolve: (leases: Lease[]) => void;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -123,20 +125,27 @@ export class Dispatcher {
   }
 
   /** Up to `free` leases for the slave, waiting up to `wait_ms` when nothing fits now. */
-  async lease(request: LeaseRequest): Promise<Lease[]> {
+  async lease(request: LeaseRequest, signal?: AbortSignal): Promise<Lease[]> {
     this.slaves.seen(request.slave, this.clock.now(), this.runningOn(request.slave.name) > 0);
     if (request.slave.draining || request.free <= 0) return [];
     const now = await this.takeFor(request);
-    if (now.length > 0 || request.wait_ms <= 0) return now;
+    if (now.length > 0 || request.wait_ms <= 0 || signal?.aborted) return now;
     return new Promise<Lease[]>((resolve) => {
       const waiter: Waiter = {
         request,
         resolve,
+        signal,
         timer: setTimeout(() => {
           this.waiters.delete(waiter);
           resolve([]);
         }, Math.min(request.wait_ms, this.config.maxWaitMs)),
       };
+      // A slave that gave up its poll (drained, restarted) must not be handed work it will never see.
+      signal?.addEventListener("abort", () => {
+        this.waiters.delete(waiter);
+        clearTimeout(waiter.timer);
+        resolve([]);
+      });
       this.waiters.add(waiter);
     });
   }
@@ -147,6 +156,7 @@ export class Dispatcher {
       if (this.queue.size === 0) return;
       this.waiters.delete(waiter);
       clearTimeout(waiter.timer);
+      if (waiter.signal?.aborted) continue;
       this.takeFor(waiter.request).then((leases) => {
         if (leases.length > 0) waiter.resolve(leases);
         else {

@@ -1,0 +1,79 @@
+import { defineCommand } from "citty";
+import { availableParallelism, hostname } from "node:os";
+import { dirname, resolve } from "node:path";
+import { DtError } from "../common/errors.ts";
+import { parseDuration } from "../common/units.ts";
+import { DEFAULT_CACHE_LIMITS } from "../isolate/cache/local-cache.ts";
+import { DEFAULT_ARTIFACT_CAP_BYTES } from "../slave/artifacts.ts";
+import { Slave } from "../slave/lease-loop.ts";
+import { MasterClient } from "../slave/master-client.ts";
+import { VERSION } from "../version.ts";
+import { commandContext, keyValues, logArgs } from "./context.ts";
+
+/** Seconds from SIGTERM to SIGKILL for a timed-out, canceled or drained task: dist_test's slave gave 5 s. */
+const GRACE_PERIOD_SEC = 5;
+/** Ten minutes: most tests finish in that time, and a deploy that drains slaves one by one is not held for long. */
+const DEFAULT_DRAIN_TIMEOUT = "10m";
+
+export default defineCommand({
+  meta: { name: "slave", description: "Lease tasks from a dt master and run them, N at a time; SIGTERM drains (running tasks finish, then dt exits)" },
+  args: {
+    master: { type: "string", alias: "m", description: "Master URL (or DIST_TEST_MASTER, or [dist_test] master in the config)" },
+    slots: { type: "string", description: "Tasks run at once (default: the number of cores)" },
+    "cache-dir": { type: "string", description: "Local blob cache shared by all slots (or DT_CACHE_DIR, or [isolate] cache_dir; default ~/.cache/dt/isolate)" },
+    dimensions: { type: "string", description: "k=v,... this slave offers; os and cpu are added unless given. Tasks run only where all their dimensions match" },
+    name: { type: "string", description: "Name the master knows this slave by (default: the host name)" },
+    "drain-timeout": { type: "string", description: `After SIGTERM, how long running tasks may go on before they are killed and requeued (default ${DEFAULT_DRAIN_TIMEOUT})`, default: DEFAULT_DRAIN_TIMEOUT },
+    "root-dir": { type: "string", description: "Where run directories are made (default: beside the cache, so files can be hardlinked)" },
+    ...logArgs,
+  },
+  async run({ args }) {
+    const ctx = commandContext(args);
+    const masterUrl = ctx.config.require("master", args.master, "--master");
+    const cacheDir = resolve(ctx.config.get("cacheDir", args["cache-dir"])!);
+    const slots = args.slots === undefined ? availableParallelism() : Number(args.slots);
+    if (!Number.isInteger(slots) || slots < 1) throw new DtError("invalid_input", `--slots: ${JSON.stringify(args.slots)} is not a positive integer`);
+    const given = args.dimensions ? keyValues(args.dimensions.split(",").map((d) => d.trim()).filter(Boolean), "--dimensions") : {};
+    const name = args.name || hostname();
+
+    const slave = new Slave({
+      master: new MasterClient(masterUrl, { log: ctx.log }),
+      name,
+      dimensions: { os: process.platform, cpu: process.arch, ...given },
+      version: VERSION,
+      slots,
+      drainTimeoutMs: parseDuration(args["drain-timeout"], "--drain-timeout"),
+      runner: {
+        cacheDir,
+        cacheLimits: DEFAULT_CACHE_LIMITS,
+        rootDir: resolve(args["root-dir"] ?? resolve(dirname(cacheDir), "runs")),
+        baseEnv: ctx.env,
+        gracePeriodSec: GRACE_PERIOD_SEC,
+        artifactCapBytes: DEFAULT_ARTIFACT_CAP_BYTES,
+      },
+      log: ctx.log,
+      clock: ctx.clock,
+    });
+
+    // First SIGTERM/SIGINT: drain. Second: kill the running tasks now (they are reported and requeued), then exit.
+    const onSignal = (signal: string) => {
+      if (!slave.draining) {
+        ctx.log.info(`${signal}: draining`);
+        slave.drain();
+      } else {
+        ctx.log.warn(`${signal} again: killing the running tasks`);
+        slave.killAll();
+      }
+    };
+    const onTerm = () => onSignal("SIGTERM");
+    const onInt = () => onSignal("SIGINT");
+    process.on("SIGTERM", onTerm);
+    process.on("SIGINT", onInt);
+    try {
+      await slave.run();
+    } finally {
+      process.off("SIGTERM", onTerm);
+      process.off("SIGINT", onInt);
+    }
+  },
+});

@@ -1,0 +1,103 @@
+import type { Logger } from "../common/log.ts";
+import type { Lease, SlaveIdentity, SlavePhase } from "../master/protocol.ts";
+import type { MasterClient } from "./master-client.ts";
+import type { AbortReason } from "./outcome.ts";
+
+/** What the heartbeat needs of a running attempt; TaskRun is one. */
+export interface HeartbeatTarget {
+  readonly lease: Lease;
+  readonly phase: SlavePhase;
+  abort(reason: AbortReason): void;
+}
+
+export interface HeartbeatOptions {
+  master: MasterClient;
+  identity: () => SlaveIdentity;
+  /** The attempts the slave holds now, reported or not yet. */
+  targets: () => Iterable<HeartbeatTarget>;
+  log: Logger;
+}
+
+/** A master handing out a tiny or zero interval must not make the slave spin. */
+const MIN_INTERVAL_MS = 50;
+
+/**
+ * Keeps the master's view of this slave's attempts fresh: every
+ * `heartbeat_interval_ms` (the shortest among the held leases) it sends
+ * each lease with its phase, and at once when poked (a new lease, a phase
+ * change, the start of a drain). It aborts what the master answers with:
+ * `cancel` (the job was canceled: kill, report CANCELED) and `unknown` (the
+ * lease was taken back: kill, report nothing). A failed beat is not retried
+ * on its own; the next tick carries the then current phases.
+ *
+ * @example
+ *   const heartbeat = new HeartbeatLoop({ master, identity, targets: () => runs.values(), log });
+ *   heartbeat.start(); ...; heartbeat.poke(); ...; await heartbeat.stop();
+ */
+export class HeartbeatLoop {
+  private stopped = false;
+  private poked = false;
+  private wake: (() => void) | undefined;
+  private done: Promise<void> = Promise.resolve();
+  private failures = 0;
+
+  constructor(private readonly o: HeartbeatOptions) {}
+
+  start(): void {
+    this.done = this.loop();
+  }
+
+  /** Beat as soon as the one in flight (if any) is answered. */
+  poke(): void {
+    this.poked = true;
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.done;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (!this.poked) await this.nextTick();
+      this.poked = false;
+      if (this.stopped) break;
+      const targets = [...this.o.targets()];
+      if (targets.length > 0) await this.beat(targets);
+    }
+  }
+
+  /** Until the shortest interval of the held leases has passed, or a poke; with no lease held, only a poke. */
+  private nextTick(): Promise<void> {
+    const intervals = [...this.o.targets()].map((t) => t.lease.heartbeat_interval_ms);
+    return new Promise((resolve) => {
+      const timer = intervals.length > 0 ? setTimeout(() => this.wake?.(), Math.max(MIN_INTERVAL_MS, Math.min(...intervals))) : undefined;
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private async beat(targets: HeartbeatTarget[]): Promise<void> {
+    let answer;
+    try {
+      answer = await this.o.master.heartbeat({ slave: this.o.identity(), leases: targets.map((t) => ({ lease_id: t.lease.lease_id, phase: t.phase })) });
+    } catch (err) {
+      this.failures++;
+      // The first failure and every tenth: a master away for minutes should not flood the log.
+      if (this.failures === 1 || this.failures % 10 === 0) {
+        this.o.log.warn(`heartbeat failed (${this.failures} in a row): ${(err as Error).message}; the tasks keep running`);
+      }
+      return;
+    }
+    if (this.failures > 0) this.o.log.info(`heartbeat answered again after ${this.failures} failures`);
+    this.failures = 0;
+    const byLease = new Map(targets.map((t) => [t.lease.lease_id, t]));
+    for (const id of answer.cancel ?? []) byLease.get(id)?.abort("cancel");
+    for (const id of answer.unknown ?? []) byLease.get(id)?.abort("unknown");
+  }
+}

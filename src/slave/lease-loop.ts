@@ -1,0 +1,172 @@
+import type { Clock } from "../common/clock.ts";
+import { DtError } from "../common/errors.ts";
+import type { Logger } from "../common/log.ts";
+import type { Lease, SlaveIdentity } from "../master/protocol.ts";
+import { HeartbeatLoop } from "./heartbeat.ts";
+import type { MasterClient } from "./master-client.ts";
+import { notRunReport } from "./outcome.ts";
+import { TaskRun, type TaskRunnerConfig } from "./task-runner.ts";
+
+/**
+ * How long the master may hold a lease request when nothing is queued, ms.
+ * 20 s: an idle slave learns of new work within milliseconds (the master
+ * answers the held request as soon as a task comes), while a fleet of idle
+ * slaves costs the master one request per slave per 20 s. The protocol's
+ * limit is 30 s.
+ */
+export const DEFAULT_LEASE_WAIT_MS = 20_000;
+
+export interface SlaveOptions {
+  master: MasterClient;
+  name: string;
+  dimensions: Record<string, string>;
+  version: string;
+  /** Attempts run at once. */
+  slots: number;
+  /** After a drain begins, how long running attempts may go on before they are killed, ms. */
+  drainTimeoutMs: number;
+  leaseWaitMs?: number;
+  runner: Omit<TaskRunnerConfig, "master" | "log" | "clock" | "drainMessage">;
+  log: Logger;
+  clock: Clock;
+}
+
+/**
+ * A slave: keeps up to `slots` attempts running, asking the master for as
+ * many leases as it has free slots with a long-poll, and heartbeats the
+ * ones it holds. `drain()` (SIGTERM) stops the asking, lets the running
+ * attempts finish, kills those still running after the drain timeout
+ * (reported INFRA_FAILED, which the master requeues), and then `run()`
+ * returns.
+ *
+ * @example
+ *   const slave = new Slave({ master, name: hostname(), slots: 4, ... });
+ *   process.once("SIGTERM", () => slave.drain());
+ *   await slave.run();
+ */
+export class Slave {
+  private readonly runs = new Map<string, TaskRun>();
+  /** Every attempt's promise (and every not-run report), until it settles: run() waits for them all. */
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly heartbeat: HeartbeatLoop;
+  private readonly drainController = new AbortController();
+  private readonly runnerConfig: TaskRunnerConfig;
+  private wakeLoop: (() => void) | undefined;
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(private readonly o: SlaveOptions) {
+    if (!Number.isInteger(o.slots) || o.slots < 1) throw new DtError("invalid_input", `slots: ${o.slots} is not a positive integer`);
+    this.runnerConfig = {
+      ...o.runner,
+      master: o.master,
+      log: o.log,
+      clock: o.clock,
+      drainMessage: `slave ${o.name} drained: the attempt was still running ${formatMs(o.drainTimeoutMs)} after the slave was told to stop, so it was killed; the master requeues the task`,
+    };
+    this.heartbeat = new HeartbeatLoop({ master: o.master, identity: () => this.identity(), targets: () => this.runs.values(), log: o.log });
+  }
+
+  get draining(): boolean {
+    return this.drainController.signal.aborted;
+  }
+
+  /** Lease ids of the attempts held now (running, uploading or reporting). */
+  get leases(): string[] {
+    return [...this.runs.keys()];
+  }
+
+  identity(): SlaveIdentity {
+    const { name, dimensions, slots, version } = this.o;
+    return this.draining ? { name, dimensions, slots, version, draining: true } : { name, dimensions, slots, version };
+  }
+
+  /** Leases and runs attempts until drained. Rejects (after draining) only when the master refuses the slave's lease requests. */
+  async run(): Promise<void> {
+    const { o } = this;
+    o.log.info(`slave ${o.name} asking ${o.master.master} for work: ${o.slots} slots, dimensions ${JSON.stringify(o.dimensions)}`, { slave: o.name, slots: o.slots });
+    this.heartbeat.start();
+    let refused: unknown;
+    try {
+      while (!this.draining) {
+        const free = o.slots - this.runs.size;
+        if (free <= 0) {
+          await new Promise<void>((resolve) => (this.wakeLoop = resolve));
+          continue;
+        }
+        let leases: Lease[];
+        try {
+          leases = await o.master.lease({ slave: this.identity(), free, wait_ms: o.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS }, this.drainController.signal);
+        } catch (err) {
+          // Only a 4xx gets here (the client retries everything else): the master will not lease to this slave as it is.
+          o.log.error(`the master refused to lease: ${(err as Error).message}`, { slave: o.name });
+          refused = err;
+          this.drain();
+          break;
+        }
+        for (const lease of leases) this.start(lease);
+      }
+      while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    } finally {
+      clearTimeout(this.drainTimer);
+      await this.heartbeat.stop();
+    }
+    o.log.info(`slave ${o.name} drained; exiting`, { slave: o.name });
+    if (refused !== undefined) throw refused;
+  }
+
+  /**
+   * Stops asking for work and lets the running attempts finish; after the
+   * drain timeout, kills them. Safe to call more than once.
+   */
+  drain(): void {
+    if (this.draining) return;
+    this.drainController.abort();
+    this.wakeLoop?.();
+    // The master sees `draining` at once, not at the next tick.
+    this.heartbeat.poke();
+    this.o.log.info(`draining: ${this.runs.size} attempts running; they have ${formatMs(this.o.drainTimeoutMs)} to finish`, { slave: this.o.name, running: this.runs.size });
+    this.drainTimer = setTimeout(() => this.killAll(), this.o.drainTimeoutMs);
+  }
+
+  /** Kills the running attempts now, as the drain timeout would (a second SIGTERM); they are reported INFRA_FAILED. */
+  killAll(): void {
+    this.drain();
+    clearTimeout(this.drainTimer);
+    if (this.runs.size > 0) this.o.log.warn(`killing ${this.runs.size} attempts still running`, { slave: this.o.name });
+    for (const run of this.runs.values()) run.abort("drain");
+  }
+
+  private start(lease: Lease): void {
+    const { o } = this;
+    if (this.draining) {
+      // Leased as the drain began: give it straight back rather than let it wait out its TTL.
+      const report = notRunReport(lease, `slave ${o.name} was draining when the lease came and did not start it; the master requeues the task`);
+      this.track(o.master.reportResult(report).then(() => {}));
+      return;
+    }
+    const run = new TaskRun(lease, this.runnerConfig, () => this.heartbeat.poke());
+    this.runs.set(lease.lease_id, run);
+    this.heartbeat.poke();
+    this.track(
+      run.run().then(
+        () => {},
+        (err) => o.log.error(`attempt ${lease.task_id}/${lease.attempt} ended without a report: ${(err as Error).stack ?? err}`, run.fields),
+      ).finally(() => {
+        this.runs.delete(lease.lease_id);
+        this.wakeLoop?.();
+      }),
+    );
+  }
+
+  private track(work: Promise<void>): void {
+    const tracked = work.catch((err) => this.o.log.error(`slave: ${(err as Error).message}`)).finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+}
+
+/** `10m`, `90s`, `250ms`: how durations read in dt's flags. */
+function formatMs(ms: number): string {
+  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

@@ -1,0 +1,233 @@
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Clock } from "../common/clock.ts";
+import type { Logger } from "../common/log.ts";
+import type { CacheLimits } from "../isolate/cache/local-cache.ts";
+import { CasClient } from "../isolate/cas/client.ts";
+import { type RunIsolatedResult, type RunPhase, runIsolated } from "../isolate/run/run-isolated.ts";
+import type { Lease, ReportedTimes, ResultReport, SlavePhase } from "../master/protocol.ts";
+import { TOO_BIG_ENTRY, findArtifacts, writeArtifactZip } from "./artifacts.ts";
+import { LogForwarder } from "./log-forwarder.ts";
+import type { MasterClient, OutputKind } from "./master-client.ts";
+import { type AbortReason, cacheCountsOf, emptyTimes, leaseIds, outcomeOf } from "./outcome.ts";
+
+/** JavaScript timers hold at most 2^31-1 ms; a longer timeout would fire at once. */
+const MAX_TIMER_SEC = Math.floor((2 ** 31 - 1) / 1000);
+
+/** What every attempt on this slave shares. */
+export interface TaskRunnerConfig {
+  master: MasterClient;
+  /** One cache for all slots: LocalCache is safe for several instances, and a blob fetched by one slot is hot for the others. */
+  cacheDir: string;
+  cacheLimits: CacheLimits;
+  /** Where run and log directories are made; on the cache's filesystem so files can be hardlinked. */
+  rootDir: string;
+  /** The environment a task starts from; the lease's env is added over it. */
+  baseEnv: Record<string, string | undefined>;
+  /**
+   * Seconds from SIGTERM to SIGKILL on timeout, cancel and drain. 5 s, as
+   * dist_test's slave: a canceled job should free its slots quickly.
+   */
+  gracePeriodSec: number;
+  /** Uncompressed bytes of artifacts per attempt; DEFAULT_ARTIFACT_CAP_BYTES but for tests. */
+  artifactCapBytes: number;
+  /** What a drained attempt is reported with. */
+  drainMessage: string;
+  log: Logger;
+  clock: Clock;
+  /** Live log pacing (LogForwarder's defaults when absent). */
+  logIntervalMs?: number;
+  logChunkBytes?: number;
+}
+
+/**
+ * One attempt, from lease to acknowledged report: runs it with
+ * run-isolated, streams its output live, uploads its logs and artifacts,
+ * and reports the result until the master has it. `phase` is what the
+ * heartbeat reports; `abort` is how the heartbeat (cancel, unknown) and
+ * the drain stop it.
+ */
+export class TaskRun {
+  phase: SlavePhase = "FETCHING";
+  readonly times: ReportedTimes = emptyTimes();
+  readonly fields: Record<string, unknown>;
+  private reason: AbortReason | undefined;
+  private commandStarted = false;
+  /** Stops the command (SIGTERM, then SIGKILL after the grace period). */
+  private readonly cancel = new AbortController();
+  /** Stops everything else too: uploads, live logs, the report. Only for a lease the master no longer knows. */
+  private readonly drop = new AbortController();
+  private stdout: LogForwarder | undefined;
+  private stderr: LogForwarder | undefined;
+
+  constructor(
+    readonly lease: Lease,
+    private readonly config: TaskRunnerConfig,
+    /** Told on each phase change, so the heartbeat can report it at once. */
+    private readonly onPhaseChange: () => void = () => {},
+  ) {
+    this.fields = { job_id: lease.job_id, task_id: lease.task_id, attempt: lease.attempt, lease_id: lease.lease_id };
+  }
+
+  /**
+   * The first reason decides the report (a lease canceled and then drained
+   * is reported canceled), but `unknown` always drops it: the master no
+   * longer holds the lease.
+   */
+  abort(reason: AbortReason): void {
+    if (reason === "unknown" && !this.drop.signal.aborted) {
+      this.drop.abort();
+      this.stdout?.abort();
+      this.stderr?.abort();
+      this.config.log.info(`dropping ${this.lease.task_id} attempt ${this.lease.attempt}: the master no longer knows the lease`, this.fields);
+    }
+    if (this.reason) return;
+    this.reason = reason;
+    if (reason !== "unknown") this.config.log.info(`stopping ${this.lease.task_id} attempt ${this.lease.attempt}: ${reason === "cancel" ? "the job was canceled" : "the slave drained"}`, this.fields);
+    this.cancel.abort();
+  }
+
+  /** Runs and reports; resolves once the master acknowledged the report, or the lease was dropped. */
+  async run(): Promise<ResultReport | null> {
+    const { config, lease } = this;
+    config.log.info(`running ${lease.task_id} attempt ${lease.attempt}: ${lease.description}`, this.fields);
+    const report = await this.execute().catch((err): ResultReport => {
+      // A bug or a broken disk must still end in a report, never in a slot that hangs.
+      config.log.error(`attempt failed in the slave: ${(err as Error).stack ?? err}`, this.fields);
+      return { ...this.emptyReport(), state: "INFRA_FAILED", message: `slave error: ${(err as Error).message}` };
+    });
+    if (this.drop.signal.aborted) return null;
+    const answer = await config.master.reportResult(report, this.drop.signal);
+    if (!answer) return null;
+    config.log.info(`reported ${lease.task_id} attempt ${lease.attempt}: ${report.state}${report.exit_code === null ? "" : ` (exit ${report.exit_code})`}${answer.stale ? "; the master had taken the lease back" : ""}`, { ...this.fields, state: report.state });
+    return report;
+  }
+
+  private async execute(): Promise<ResultReport> {
+    const { config, lease } = this;
+    await mkdir(config.rootDir, { recursive: true });
+    // Logs outside run-isolated's run directory: they are uploaded after it is removed.
+    const logDir = await mkdtemp(join(config.rootDir, "dt-slave-logs-"));
+    const forwarder = (stream: "stdout" | "stderr") =>
+      new LogForwarder({
+        master: config.master, leaseId: lease.lease_id, stream, path: join(logDir, stream), log: config.log, fields: this.fields,
+        intervalMs: config.logIntervalMs, chunkBytes: config.logChunkBytes,
+      });
+    this.stdout = forwarder("stdout");
+    this.stderr = forwarder("stderr");
+    if (this.drop.signal.aborted) {
+      this.stdout.abort();
+      this.stderr.abort();
+    }
+    let artifacts: { key: string | null; missing: boolean } = { key: null, missing: false };
+    try {
+      const result = await runIsolated({
+        hash: lease.isolate_hash,
+        cas: new CasClient(lease.isolate_server),
+        cacheDir: config.cacheDir,
+        cacheLimits: config.cacheLimits,
+        rootDir: config.rootDir,
+        leakTempDir: false,
+        timeoutSec: Math.min(Math.max(0, lease.timeout), MAX_TIMER_SEC),
+        gracePeriodSec: config.gracePeriodSec,
+        env: lease.env,
+        baseEnv: config.baseEnv,
+        logDir,
+        extraArgs: [],
+        log: config.log,
+        clock: config.clock,
+        echoStdout: this.stdout.echo,
+        echoStderr: this.stderr.echo,
+        signal: this.cancel.signal,
+        onPhase: (phase) => this.enterPhase(phase),
+        beforeCleanup: async ({ treeDir }) => {
+          if (this.commandStarted && !this.drop.signal.aborted) artifacts = await this.archiveArtifacts(treeDir, logDir);
+        },
+      });
+      this.setPhase("UPLOADING");
+      await Promise.all([this.stdout.close(), this.stderr.close()]);
+      const [stdoutKey, stderrKey] = await Promise.all(
+        (["stdout", "stderr"] as const).map((kind) => (this.commandStarted ? this.upload(kind, join(logDir, kind)) : null)),
+      );
+      this.times.upload_done_at = config.clock.now();
+      return this.reportOf(result, stdoutKey ?? null, stderrKey ?? null, artifacts);
+    } finally {
+      this.stdout.abort();
+      this.stderr.abort();
+      await rm(logDir, { recursive: true, force: true }).catch((err) => config.log.warn(`cannot remove ${logDir}: ${(err as Error).message}`, this.fields));
+    }
+  }
+
+  private reportOf(result: RunIsolatedResult, stdoutKey: string | null, stderrKey: string | null, artifacts: { key: string | null; missing: boolean }): ResultReport {
+    return {
+      ...this.emptyReport(),
+      ...outcomeOf(result, this.reason, this.config.drainMessage, this.lease.timeout),
+      cache: cacheCountsOf(result),
+      stdout_key: stdoutKey,
+      stderr_key: stderrKey,
+      artifact_key: artifacts.key,
+      artifact_missing: artifacts.missing,
+    };
+  }
+
+  private emptyReport(): ResultReport {
+    return {
+      ...leaseIds(this.lease), state: "INFRA_FAILED", exit_code: null, message: null, times: this.times, cache: null,
+      stdout_key: null, stderr_key: null, artifact_key: null, artifact_missing: false,
+    };
+  }
+
+  private enterPhase(phase: RunPhase): void {
+    const now = this.config.clock.now();
+    if (phase === "fetched") this.times.fetch_done_at = now;
+    if (phase === "mapped") this.times.map_done_at = now;
+    if (phase === "started") {
+      this.times.command_start_at = now;
+      this.commandStarted = true;
+      this.setPhase("RUNNING");
+    }
+    if (phase === "ended") {
+      this.times.command_end_at = now;
+      this.setPhase("UPLOADING");
+    }
+  }
+
+  private setPhase(phase: SlavePhase): void {
+    if (this.phase === phase) return;
+    this.phase = phase;
+    this.onPhaseChange();
+  }
+
+  /** The matches of the lease's globs as one zip, uploaded; a failure is logged and marks the artifacts missing. */
+  private async archiveArtifacts(treeDir: string, logDir: string): Promise<{ key: string | null; missing: boolean }> {
+    const globs = this.lease.artifact_archive_globs;
+    if (globs.length === 0) return { key: null, missing: false };
+    try {
+      const files = await findArtifacts(treeDir, globs, this.config.log, this.fields);
+      // As dist_test: no matches, no archive.
+      if (files.length === 0) return { key: null, missing: false };
+      const zipPath = join(logDir, "artifacts.zip");
+      const summary = await writeArtifactZip(files, zipPath, this.config.artifactCapBytes);
+      if (summary.tooBig) {
+        this.config.log.warn(`artifacts of ${this.lease.task_id} (${files.length} files, ${summary.inputBytes} bytes) are over the cap of ${this.config.artifactCapBytes} bytes: uploading only ${TOO_BIG_ENTRY}`, this.fields);
+      }
+      const key = await this.upload("artifacts", zipPath);
+      return { key, missing: key === null };
+    } catch (err) {
+      this.config.log.warn(`cannot archive the artifacts of ${this.lease.task_id}: ${(err as Error).message}`, this.fields);
+      return { key: null, missing: true };
+    }
+  }
+
+  /** The key, or null when the upload failed (logged) or the lease was dropped. */
+  private async upload(kind: OutputKind, path: string): Promise<string | null> {
+    if (!existsSync(path)) return null;
+    try {
+      return await this.config.master.uploadOutput(this.lease.lease_id, kind, path, this.drop.signal);
+    } catch (err) {
+      this.config.log.warn(`upload of ${kind} failed, reporting without it: ${(err as Error).message}`, this.fields);
+      return null;
+    }
+  }
+}
