@@ -22,6 +22,9 @@ export interface MasterDeps {
   dispatch: DispatcherConfig;
 }
 
+/** Largest slice of a log one read returns, as LiveLogs does: a client follows a huge log page by page. */
+const MAX_LOG_READ_BYTES = 4 * 2 ** 20;
+
 /** How often leases and NO_RESOURCE are checked; well under any lease TTL. */
 const SWEEP_INTERVAL_MS = 1_000;
 
@@ -166,8 +169,12 @@ export class Master {
     if (complete && uploaded) {
       const object = await this.deps.artifacts.get(uploaded);
       if (object) {
-        const all = new Uint8Array(await new Response(object.body).arrayBuffer());
-        return { bytes: all.subarray(Math.min(offset, all.byteLength)), size: all.byteLength, complete };
+        const start = Math.min(offset, object.size);
+        const end = Math.min(object.size, start + MAX_LOG_READ_BYTES);
+        // A file-backed object is read for the slice asked only; a stream (a remote store) as it comes.
+        const part = object.body instanceof Blob ? object.body.slice(start, end) : new Response(object.body);
+        const bytes = new Uint8Array(await part.arrayBuffer());
+        return { bytes: object.body instanceof Blob ? bytes : bytes.subarray(start, end), size: object.size, complete };
       }
     }
     const { bytes, size } = this.deps.liveLogs.read(outputKey(jobId, taskId, attempt, stream), offset);
