@@ -1,6 +1,8 @@
-import { DtError, type DtErrorCode, isDtErrorCode } from "../common/errors.ts";
+import { errorOfResponse } from "../common/http.ts";
+import { DtError, type DtErrorCode } from "../common/errors.ts";
 import type { JobCreated, JobRequest, JobSummary, TaskView } from "../master/protocol.ts";
 import { type Credentials, authorization } from "./auth.ts";
+import type { JobFilter } from "../master/repo/repo.ts";
 import { DIST_TEST_RETRY, type RetryPolicy, abortableSleep } from "./io.ts";
 
 export const API_PREFIX = "/api/v1";
@@ -23,14 +25,7 @@ export interface MasterClientOptions {
   credentials?: Credentials;
 }
 
-export interface JobFilter {
-  user?: string;
-  name?: string;
-  /** Epoch ms. */
-  since?: number;
-  until?: number;
-  limit?: number;
-}
+export type { JobFilter } from "../master/repo/repo.ts";
 
 /**
  * Per call: override the retry policy (the watch loop does its own backoff).
@@ -178,16 +173,9 @@ const CODE_OF_STATUS: Record<number, DtErrorCode> = { 400: "invalid_input", 401:
 
 /** A DtError for a non-2xx answer, keeping the master's own message and code when it sent them. */
 async function responseError(what: string, url: string, res: Response, jobId?: string): Promise<DtError> {
-  let message = `${res.status} ${res.statusText}`.trim();
-  let code: DtErrorCode | undefined;
-  const text = await res.text().catch(() => "");
-  try {
-    const body = JSON.parse(text) as { error?: unknown; code?: unknown };
-    if (typeof body.error === "string") message = body.error;
-    if (isDtErrorCode(body.code)) code = body.code;
-  } catch {
-    if (text) message += `: ${text.slice(0, 200)}`;
-  }
+  const parsed = await errorOfResponse(res);
+  const message = parsed.message;
+  let code = parsed.code;
   // Every 5xx is the master's trouble, not the request's: "unreachable", which callers retry.
   if (res.status >= 500 || res.status === 429) code = "unreachable";
   code ??= CODE_OF_STATUS[res.status] ?? "invalid_input";

@@ -1,3 +1,4 @@
+import { sleep } from "../common/sleep.ts";
 import { availableParallelism } from "node:os";
 import { type Clock, systemClock } from "../common/clock.ts";
 
@@ -46,19 +47,7 @@ export interface ClientIo {
   setExitCode: (code: number) => void;
 }
 
-/** Waits `ms`, or less if `signal` aborts first. */
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
+export { sleep as abortableSleep } from "../common/sleep.ts";
 
 /** The io of a real `dt` process. */
 export function processIo(): ClientIo {
@@ -69,7 +58,7 @@ export function processIo(): ClientIo {
     isTTY,
     color: isTTY && !process.env.NO_COLOR,
     clock: systemClock,
-    sleep: abortableSleep,
+    sleep,
     env: process.env,
     fetch,
     retry: DIST_TEST_RETRY,

@@ -1,5 +1,5 @@
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { DtError, type DtErrorCode } from "./errors.ts";
+import { DtError, type DtErrorCode, isDtErrorCode } from "./errors.ts";
 
 const STATUS_OF_CODE: Record<DtErrorCode, ContentfulStatusCode> = {
   invalid_input: 400,
@@ -53,4 +53,34 @@ export async function readJsonLimited(req: Request, limit: number, what: string)
   } catch (err) {
     throw new DtError("invalid_input", `${what}: body is not valid JSON (${(err as Error).message})`);
   }
+}
+
+/**
+ * What a dt server's error response says: its `{"error", "code"}` JSON when
+ * it has one (an unknown code is not trusted), else the status line and the
+ * start of the body (a proxy's page).
+ */
+export async function errorOfResponse(res: Response): Promise<{ message: string; code: DtErrorCode | undefined }> {
+  let message = `${res.status} ${res.statusText}`.trim();
+  let code: DtErrorCode | undefined;
+  const text = await res.text().catch(() => "");
+  try {
+    const body = JSON.parse(text) as { error?: unknown; code?: unknown };
+    if (typeof body.error === "string") message = body.error;
+    if (isDtErrorCode(body.code)) code = body.code;
+  } catch {
+    if (text) message += `: ${text.slice(0, 200)}`;
+  }
+  return { message, code };
+}
+
+/**
+ * A DtError for a dt server's non-2xx answer to `what` at `url`: the
+ * server's own code when it sent one, else one from the status (404
+ * not_found, 413 too_large, other 4xx invalid_input, 5xx unreachable).
+ */
+export async function dtErrorOfResponse(what: string, url: string, res: Response): Promise<DtError> {
+  const { message, code } = await errorOfResponse(res);
+  const fallback: DtErrorCode = res.status === 404 ? "not_found" : res.status === 413 ? "too_large" : res.status < 500 ? "invalid_input" : "unreachable";
+  return new DtError(code && code !== "internal" ? code : fallback, `${what} (${url}): ${res.status} ${message}`);
 }

@@ -24,17 +24,3 @@ export function backoffDelayMs(policy: BackoffPolicy, n: number, random: () => n
   const base = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(n - 1, 30));
   return Math.round(base * (0.8 + 0.4 * random()));
 }
-
-/** Resolves after `ms`, or at once when `signal` aborts (without throwing: the caller checks the signal). */
-export function sleepUnlessAborted(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}

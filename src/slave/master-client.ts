@@ -1,7 +1,9 @@
-import { DtError, type DtErrorCode, isDtErrorCode } from "../common/errors.ts";
+import { dtErrorOfResponse } from "../common/http.ts";
+import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, LeaseResponse, LogAppendResponse, OutputResponse, ResultReport, ResultResponse } from "../master/protocol.ts";
-import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelayMs, sleepUnlessAborted } from "./backoff.ts";
+import { sleep } from "../common/sleep.ts";
+import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelayMs } from "./backoff.ts";
 
 export const SLAVE_API_PREFIX = "/api/v1/slave";
 
@@ -142,7 +144,7 @@ export class MasterClient {
     const url = `${this.base}${path}`;
     let lastError: DtError | undefined;
     for (let attempt = 1; attempt <= o.attempts; attempt++) {
-      if (attempt > 1) await sleepUnlessAborted(backoffDelayMs(this.backoff, attempt - 1), o.signal);
+      if (attempt > 1) await sleep(backoffDelayMs(this.backoff, attempt - 1), o.signal);
       if (o.signal?.aborted) return null;
       const timeout = AbortSignal.timeout(o.timeoutMs);
       let res: Response;
@@ -157,7 +159,7 @@ export class MasterClient {
         continue;
       }
       if (res.ok || o.accept?.(res.status)) return res;
-      const error = await responseError(what, url, res);
+      const error = await dtErrorOfResponse(what, url, res);
       if (!isTransient(res.status)) throw error;
       lastError = error;
       this.noteRetry(error, attempt, o.attempts);
@@ -183,17 +185,3 @@ function isTransient(status: number): boolean {
   return status >= 500 || status === 408 || status === 429;
 }
 
-async function responseError(what: string, url: string, res: Response): Promise<DtError> {
-  let message = `${res.status} ${res.statusText}`;
-  let code: DtErrorCode | undefined;
-  const text = await res.text().catch(() => "");
-  try {
-    const body = JSON.parse(text) as { error?: unknown; code?: unknown };
-    if (typeof body.error === "string") message = `${res.status} ${body.error}`;
-    if (isDtErrorCode(body.code)) code = body.code;
-  } catch {
-    if (text) message += `: ${text.slice(0, 200)}`;
-  }
-  const fallback: DtErrorCode = res.status === 404 ? "not_found" : res.status === 413 ? "too_large" : res.status < 500 ? "invalid_input" : "unreachable";
-  return new DtError(code && code !== "internal" ? code : fallback, `${what} (${url}): ${message}`);
-}

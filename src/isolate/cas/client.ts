@@ -1,4 +1,5 @@
-import { DtError, type DtErrorCode, isDtErrorCode } from "../../common/errors.ts";
+import { DtError } from "../../common/errors.ts";
+import { dtErrorOfResponse } from "../../common/http.ts";
 import type { Digest } from "../digest.ts";
 import { BATCH_CONTENT_TYPE, type BatchEntry, decodeBatch, encodeBatch } from "./batch.ts";
 import { DEFAULT_CAS_LIMITS } from "./limits.ts";
@@ -129,7 +130,7 @@ export class CasClient {
         continue;
       }
       if (res.ok) return res;
-      const error = await responseError(what, url, res);
+      const error = await dtErrorOfResponse(what, url, res);
       if (res.status < 500) throw error;
       lastError = error;
     }
@@ -137,17 +138,3 @@ export class CasClient {
   }
 }
 
-async function responseError(what: string, url: string, res: Response): Promise<DtError> {
-  let message = `${res.status} ${res.statusText}`;
-  let code: DtErrorCode | undefined;
-  const text = await res.text().catch(() => "");
-  try {
-    const body = JSON.parse(text) as { error?: unknown; code?: unknown };
-    if (typeof body.error === "string") message = body.error;
-    if (isDtErrorCode(body.code)) code = body.code;
-  } catch {
-    if (text) message += `: ${text.slice(0, 200)}`;
-  }
-  const fallback: DtErrorCode = res.status === 404 ? "not_found" : res.status === 413 ? "too_large" : res.status < 500 ? "invalid_input" : "unreachable";
-  return new DtError(code && code !== "internal" ? code : fallback, `${what} (${url}): ${message}`);
-}
