@@ -24,9 +24,11 @@ const LISTED = { failed: "FAILED", canceled: "CANCELED", flaky: "FLAKY" } as con
 export function failureReport(summary: JobSummary, tasks: readonly TaskView[], link: (l: string) => string): string[] {
   const c = summary.counts;
   const lines: string[] = [];
-  const parts = [`${c.failed} failed`, `${c.flaky} flaky`];
+  // A flaky task passed in the end: it counts among the passed, as for the exit code.
+  const parts = [`${c.failed} failed`];
   if (c.canceled > 0) parts.push(`${c.canceled} canceled`);
-  lines.push(`Job ${summary.job_id}: ${c.succeeded} of ${c.total_tasks} tasks passed; ${parts.join(", ")}`);
+  const flaky = c.flaky > 0 ? ` (${c.flaky} flaky)` : "";
+  lines.push(`Job ${summary.job_id}: ${c.succeeded + c.flaky} of ${c.total_tasks} tasks passed${flaky}; ${parts.join(", ")}`);
   for (const group of ["failed", "canceled", "flaky"] as const) {
     for (const task of tasks.filter((t) => t.group === group)) {
       const n = task.attempts.length;

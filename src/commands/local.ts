@@ -11,7 +11,6 @@ import { DtError } from "../common/errors.ts";
 import { createLogger } from "../common/log.ts";
 import { archiveCommands, archiveTasksFile } from "../local/archive-tasks.ts";
 import { startSlaves } from "../local/slave-processes.ts";
-import { distTestRoutes } from "../master/http/dist-test-api.ts";
 import type { Master } from "../master/master.ts";
 import { startMasterServer } from "../master/server.ts";
 import { commandContext, logArgs, splitAtDashDash } from "./context.ts";
@@ -54,7 +53,6 @@ export default defineCommand({
       dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 60_000, maxWaitMs: 30_000, maxInfraRequeues: 3 },
       clock: ctx.clock,
       log: quiet,
-      extraMounts: (master) => [{ prefix: "/", app: distTestRoutes(master) }],
     });
     const slaves = startSlaves({ count: slaveCount, slots, masterUrl: server.url, cacheDir: join(dataDir, "cache"), logDir: dataDir, env: ctx.env });
     ctx.log.info(`master at ${server.url}, ${slaveCount} slaves × ${slots} slots, data in ${dataDir}`);

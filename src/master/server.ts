@@ -1,6 +1,5 @@
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
-import type { Hono } from "hono";
 import type { Clock } from "../common/clock.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
@@ -11,6 +10,7 @@ import { casRoutes } from "../isolate/cas/server.ts";
 import { FsArtifactStore } from "./artifacts/fs-artifact-store.ts";
 import { LiveLogs } from "./artifacts/live-logs.ts";
 import { masterApp } from "./http/app.ts";
+import { distTestRoutes } from "./http/dist-test-api.ts";
 import { Master } from "./master.ts";
 import type { Repo } from "./repo/repo.ts";
 import { SqliteRepo } from "./repo/sqlite.ts";
@@ -29,8 +29,6 @@ export interface MasterServerOptions {
   dispatch: Omit<DispatcherConfig, "isolateServer">;
   clock: Clock;
   log: Logger;
-  /** Route groups mounted besides the APIs (dist_test's API and the HTML view). */
-  extraMounts?: (master: Master) => { prefix: string; app: Hono }[];
 }
 
 /** Opens the database named by `--db`. */
@@ -61,7 +59,8 @@ export async function startMasterServer(options: MasterServerOptions) {
     dispatch: { ...options.dispatch, isolateServer: options.isolateServer ?? publicUrl },
   });
   await master.start();
-  const mounts = [...(options.extraMounts?.(master) ?? [])];
+  // dist_test's API and the HTML view live at the root, as on dist_test's master.
+  const mounts = [{ prefix: "/", app: distTestRoutes(master) }];
   if (blobStore) mounts.unshift({ prefix: CAS_API_PREFIX, app: casRoutes({ store: blobStore, log: options.log }) });
   const app = masterApp({ master, log: options.log, mounts });
   server.reload({ fetch: app.fetch });

@@ -37,7 +37,7 @@ test("off a TTY, watch prints dist_test's line when something changed, then the 
   ]);
   expect(lines.slice(3).join("\n")).toBe(
     [
-      `Job ${JOB}: 1 of 3 tasks passed; 1 failed, 1 flaky`,
+      `Job ${JOB}: 2 of 3 tasks passed (1 flaky); 1 failed`,
       "FAILED bad-test (task h1.2, 1 attempt)",
       "  attempt 0: FAILED, exit 2, on slave-1",
       "    stdout: https://s3.example/b.stdout?sig=1",

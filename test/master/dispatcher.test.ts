@@ -186,3 +186,14 @@ test("a long-poll the slave gave up is never handed work", async () => {
   expect(lease?.description).toBe("t");
   expect((await master.deps.repo.getAttempts("j"))[0]!.slave).toBe("here");
 });
+
+test("a slave whose lease lapsed reads lost at once, and live again when it calls", async () => {
+  const { master, clock } = await setup();
+  await master.submitJob({ job_id: "j", tasks: [task("t")] });
+  await master.dispatcher.lease({ slave: slave("flaky-host"), free: 1, wait_ms: 0 });
+  clock.advance(31_000);
+  await master.dispatcher.sweep();
+  expect(master.slaves().find((s) => s.name === "flaky-host")?.state).toBe("lost");
+  await master.dispatcher.lease({ slave: slave("flaky-host"), free: 1, wait_ms: 0 });
+  expect(master.slaves().find((s) => s.name === "flaky-host")?.state).toBe("busy");
+});

@@ -67,7 +67,8 @@ export class Dispatcher {
     private readonly log: Logger,
     private readonly newId: () => string,
   ) {
-    this.slaves = new SlaveRegistry(Math.max(config.leaseTtlMs, config.maxWaitMs) * 2);
+    // An idle slave calls at least once per long-poll; a busy one heartbeats within a lease TTL.
+    this.slaves = new SlaveRegistry(config.maxWaitMs + config.leaseTtlMs);
   }
 
   /** Queues the first attempts of a job just stored. */
@@ -307,6 +308,7 @@ export class Dispatcher {
       if (lease.expiresAt > now) continue;
       this.leases.delete(lease.leaseId);
       this.queue.finished(lease.user, lease.jobId);
+      this.slaves.markLost(lease.slave);
       const open = this.open.get(lease.jobId);
       const task = open?.tasks.get(lease.taskId);
       const next = await this.repo.transaction(async (repo) => {

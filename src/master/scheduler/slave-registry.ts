@@ -4,8 +4,9 @@ import { dimensionsMatch } from "./fair-queue.ts";
 
 /**
  * The slaves the master has heard from, with when. A slave counts as live
- * while it has called (lease, heartbeat) within `liveForMs`; the master's
- * registry is rebuilt from these calls after a restart.
+ * while it has called (lease, heartbeat) within `liveForMs` and no lease of
+ * it has lapsed since; the registry is rebuilt from these calls after a
+ * restart.
  */
 export class SlaveRegistry {
   private readonly slaves = new Map<string, SlaveInfo>();
@@ -27,13 +28,19 @@ export class SlaveRegistry {
     return info;
   }
 
+  /** A slave whose lease lapsed: lost at once, until it calls again. */
+  markLost(name: string): void {
+    const known = this.slaves.get(name);
+    if (known) this.slaves.set(name, { ...known, state: "lost" });
+  }
+
   /** Every known slave; those not heard from within the bound read "lost". */
   list(now: number): SlaveInfo[] {
     return [...this.slaves.values()].map((s) => (this.isLive(s, now) ? s : { ...s, state: "lost" as const }));
   }
 
   isLive(slave: SlaveInfo, now: number): boolean {
-    return now - slave.lastSeenAt <= this.liveForMs;
+    return slave.state !== "lost" && now - slave.lastSeenAt <= this.liveForMs;
   }
 
   /** True when some live, non-draining slave has all of `dimensions`. */

@@ -1,0 +1,54 @@
+/**
+ * `dt local` on the example suite: its own master and two slave processes,
+ * the .isolate files archived, the job watched and summarized.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { cliEnv, killRunningClis, runCli } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
+import { E2E_TEST_TIMEOUT_MS } from "./cluster.ts";
+
+const REPO = join(import.meta.dir, "..", "..");
+const temps = new TempDirs();
+
+afterEach(async () => {
+  // runCli started dt local in its own process group, and its slaves are in it: one kill takes them all.
+  killRunningClis();
+  await temps.cleanup();
+});
+
+describe("dt local examples/suite/tasks.json", () => {
+  test("exits 88 naming failing_test, and flaky_test passed on its retry", async () => {
+    const dir = await temps.make("dt-e2e-local-");
+    // TMPDIR: dt local's own data dir lands here, so it is removed even if dt local is killed half-way.
+    const env = cliEnv(join(dir, "home"), { USER: "e2e", TMPDIR: dir });
+    const junit = join(dir, "report.xml");
+    const r = await runCli(["local", "examples/suite/tasks.json", "--slaves", "2", "--slots", "1", "--junit", junit], { cwd: REPO, env, deadlineMs: 45_000 });
+    expect(r.exitCode, r.stderr).toBe(88);
+
+    const progress = r.stdout.split("\n").filter((l) => l.includes("tests complete"));
+    expect(progress.at(-1)).toMatch(/^ \d+\.\ds\t 7\/7 tests complete \(1 failed\) \(1 retries\)$/);
+    expect(r.stdout).toMatch(/^Job local\.e2e\.\d+\.\d+: 6 of 7 tasks passed \(1 flaky\); 1 failed$/m);
+    expect(r.stdout).toMatch(/^FAILED failing_test \(task \S+, 1 attempt\)$/m);
+    expect(r.stdout).toMatch(/^FLAKY flaky_test \(task \S+, 2 attempts\)$/m);
+    // Only the failed attempt of the flaky group is listed; its retry passed.
+    const flakyLines = r.stdout.slice(r.stdout.indexOf("FLAKY flaky_test")).split("\n").slice(1).filter((l) => l.startsWith("  attempt"));
+    expect(flakyLines).toEqual([expect.stringMatching(/^ {2}attempt 0: FAILED, exit 1, on local-[01]$/)]);
+    // The failures' output, printed because the master's links die with it.
+    expect(r.stdout).toContain("--- failing_test, attempt 0, stderr (last 1 lines) ---\nFAIL: expected 'omega', got 'epsilon'\n");
+    expect(r.stdout).toContain("--- flaky_test, attempt 0, stdout (last 1 lines) ---\nattempt 0\n");
+    expect(r.stdout).not.toContain("flaky_test, attempt 1");
+
+    const xml = await Bun.file(junit).text();
+    expect(xml).toContain('tests="7" failures="1"');
+    expect(xml).toMatch(/flaky: passed after 1 failed attempt\(s\)[^<]*attempt 1: SUCCEEDED, exit code 0/);
+
+    // Its temporary master data dir is gone, and the user's last-job file (which names jobs of their real master) is untouched.
+    const dataDir = /data in (\S+)/.exec(r.stderr)?.[1];
+    expect(dataDir?.startsWith(dir)).toBe(true);
+    expect(existsSync(dataDir!)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.startsWith("dt-local-"))).toEqual([]);
+    expect(existsSync(join(env.HOME!, ".dist-test-last-job"))).toBe(false);
+  }, E2E_TEST_TIMEOUT_MS);
+});
