@@ -7,6 +7,7 @@ import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
 import { type Attempt, type Job, type Task, TERMINAL_STATES } from "./model.ts";
 import { type AttemptView, type JobCreated, type JobSummary, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
+import { ChangeTracker } from "./repo/change-tracking.ts";
 import type { JobFilter, Repo } from "./repo/repo.ts";
 import { Dispatcher, type DispatcherConfig, newAttempt } from "./scheduler/dispatcher.ts";
 
@@ -38,8 +39,31 @@ export class Master {
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private sweeping: Promise<void> | undefined;
 
+  /** Counts writes per job, so summaries are recomputed only when something changed. */
+  private readonly changes = new ChangeTracker();
+  private readonly summaries = new Map<string, { version: number; job: Job; groups: Map<string, Attempt[]> }>();
+
   constructor(readonly deps: MasterDeps) {
-    this.dispatcher = new Dispatcher(deps.repo, deps.clock, deps.dispatch, deps.log, deps.newId);
+    this.deps = { ...deps, repo: this.changes.wrap(deps.repo) };
+    this.dispatcher = new Dispatcher(this.deps.repo, deps.clock, deps.dispatch, deps.log, deps.newId);
+  }
+
+  /**
+   * A job and its attempts grouped by task, from memory while nothing of the
+   * job was written since the last read (a 100,000-task job's poll then
+   * costs no database read).
+   */
+  private async jobGroups(jobId: string): Promise<{ job: Job; groups: Map<string, Attempt[]> } | null> {
+    const version = this.changes.version(jobId);
+    const cached = this.summaries.get(jobId);
+    if (cached && cached.version === version) return cached;
+    const job = await this.deps.repo.getJob(jobId);
+    if (!job) return null;
+    const entry = { version, job, groups: groupAttempts(await this.deps.repo.getAttempts(jobId)) };
+    // Keep few: the cache serves the jobs being watched now.
+    if (this.summaries.size >= 100) this.summaries.delete(this.summaries.keys().next().value!);
+    this.summaries.set(jobId, entry);
+    return entry;
   }
 
   /** Rebuilds the queue from the database and starts the periodic sweep. */
@@ -109,8 +133,10 @@ export class Master {
   }
 
   async jobSummary(jobId: string): Promise<JobSummary> {
-    const job = await this.requireJob(jobId);
-    const counts = jobCounts(groupAttempts(await this.deps.repo.getAttempts(jobId)), job);
+    const found = await this.jobGroups(jobId);
+    if (!found) throw new DtError("not_found", `no job ${JSON.stringify(jobId)}; check the id (dt jobs lists recent ones)`);
+    const { job, groups } = found;
+    const counts = jobCounts(groups, job);
     return {
       job_id: job.id, user: job.user, name: job.name, priority: job.priority, created_at: job.createdAt, canceled_at: job.canceledAt,
       status: counts.finished === counts.total_tasks ? "finished" : "running", counts,
@@ -126,9 +152,8 @@ export class Master {
 
   /** dist_test's `/job_status` summary. */
   async distTestStatus(jobId: string): Promise<DistTestJobStatus | null> {
-    const job = await this.deps.repo.getJob(jobId);
-    if (!job) return null;
-    return distTestJobStatus(groupAttempts(await this.deps.repo.getAttempts(jobId)), job);
+    const found = await this.jobGroups(jobId);
+    return found && distTestJobStatus(found.groups, found.job);
   }
 
   async jobTasks(jobId: string): Promise<{ job: Job; tasks: TaskView[] }> {

@@ -197,3 +197,23 @@ test("a slave whose lease lapsed reads lost at once, and live again when it call
   await master.dispatcher.lease({ slave: slave("flaky-host"), free: 1, wait_ms: 0 });
   expect(master.slaves().find((s) => s.name === "flaky-host")?.state).toBe("busy");
 });
+
+test("a job's summary is served from memory until one of its attempts changes", async () => {
+  const { master, clock } = await setup();
+  await master.submitJob({ job_id: "j", tasks: [task("a"), task("b")] });
+  const reads = { n: 0 };
+  const getAttempts = master.deps.repo.getAttempts.bind(master.deps.repo);
+  (master.deps.repo as { getAttempts: typeof getAttempts }).getAttempts = async (jobId) => {
+    reads.n++;
+    return getAttempts(jobId);
+  };
+  await master.jobSummary("j");
+  await master.jobSummary("j");
+  await master.distTestStatus("j");
+  expect(reads.n).toBe(1);
+  const [lease] = await master.dispatcher.lease({ slave: slave(), free: 1, wait_ms: 0 });
+  expect((await master.jobSummary("j")).counts.running).toBe(1);
+  expect(reads.n).toBe(2);
+  await master.dispatcher.report(report(lease!, "SUCCEEDED", clock.now()));
+  expect((await master.jobSummary("j")).counts.succeeded).toBe(1);
+});

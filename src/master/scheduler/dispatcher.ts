@@ -3,7 +3,7 @@ import type { Logger } from "../../common/log.ts";
 import { ACTIVE_STATES, type Attempt, type AttemptState, type Job, type Task } from "../model.ts";
 import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultReport, ResultResponse, SlavePhase } from "../protocol.ts";
 import type { Repo } from "../repo/repo.ts";
-import { FairQueue, type QueueItem, dimensionsKey } from "./fair-queue.ts";
+import { FairQueue, type QueueItem } from "./fair-queue.ts";
 import { SlaveRegistry } from "./slave-registry.ts";
 
 export interface DispatcherConfig {
@@ -328,27 +328,26 @@ export class Dispatcher {
   }
 
   private async expireUnrunnable(now: number): Promise<void> {
-    const byKey = new Map<string, QueueItem[]>();
-    for (const item of this.queue.waiting()) {
-      const key = dimensionsKey(item.dimensions);
-      (byKey.get(key) ?? byKey.set(key, []).get(key)!).push(item);
-    }
-    for (const key of this.unmatchedSince.keys()) if (!byKey.has(key)) this.unmatchedSince.delete(key);
-    for (const [key, items] of byKey) {
-      if (this.slaves.canRun(items[0]!.dimensions, now)) {
+    const expired = new Set<string>();
+    const sets = this.queue.dimensionSets();
+    for (const key of this.unmatchedSince.keys()) if (!sets.some((d) => d.key === key)) this.unmatchedSince.delete(key);
+    for (const { key, dimensions } of sets) {
+      if (this.slaves.canRun(dimensions, now)) {
         this.unmatchedSince.delete(key);
         continue;
       }
       const since = this.unmatchedSince.get(key) ?? now;
       this.unmatchedSince.set(key, since);
-      if (now - since < this.config.noResourceTimeoutMs) continue;
-      for (const item of items) {
-        if (now - item.queuedAt < this.config.noResourceTimeoutMs) continue;
-        this.queue.remove(item.jobId, item.taskId, item.attempt);
-        await this.repo.updateAttempt(item.jobId, item.taskId, item.attempt, {
-          state: "NO_RESOURCE", reportedAt: now, message: `no live slave has the dimensions ${key} (waited ${Math.round((now - item.queuedAt) / 1000)} s)`,
-        }, ["QUEUED"]);
-      }
+      if (now - since >= this.config.noResourceTimeoutMs) expired.add(key);
+    }
+    // Only a dimension set no slave could run for the whole timeout costs a pass over the waiting items.
+    if (expired.size === 0) return;
+    const victims = [...this.queue.waiting()].filter((item) => expired.has(this.queue.dimensionsKeyOf(item)) && now - item.queuedAt >= this.config.noResourceTimeoutMs);
+    for (const item of victims) {
+      this.queue.remove(item.jobId, item.taskId, item.attempt);
+      await this.repo.updateAttempt(item.jobId, item.taskId, item.attempt, {
+        state: "NO_RESOURCE", reportedAt: now, message: `no live slave has the dimensions ${this.queue.dimensionsKeyOf(item)} (waited ${Math.round((now - item.queuedAt) / 1000)} s)`,
+      }, ["QUEUED"]);
     }
   }
 

@@ -130,6 +130,9 @@ export interface QueueStats {
 export class FairQueue {
   private readonly users = new Map<string, UserShare>();
   private readonly byKey = new Map<string, { item: QueueItem; job: JobQueue }>();
+  /** Waiting items per dimension set, kept as items come and go: sweeps and stats need no pass over every item. */
+  private readonly byDimensions = new Map<string, { dimensions: Record<string, string>; count: number }>();
+  private readonly dimensionsKeys = new WeakMap<QueueItem, string>();
   private nextSeq = 0;
 
   constructor(private readonly weightOf: (user: string) => number = () => 1) {}
@@ -148,6 +151,7 @@ export class FairQueue {
     for (const item of items) {
       const job = this.jobQueue(item.user, item.jobId);
       this.byKey.set(keyOf(item), { item, job });
+      this.countDimensions(item, +1);
       (byJob.get(job) ?? byJob.set(job, []).get(job)!).push(item);
     }
     for (const [job, list] of byJob) job.addMany(list);
@@ -163,6 +167,7 @@ export class FairQueue {
         const item = job.take(slaveDims);
         if (!item) continue;
         this.byKey.delete(keyOf(item));
+        this.countDimensions(item, -1);
         job.running++;
         user.running++;
         return item;
@@ -177,6 +182,7 @@ export class FairQueue {
     const found = this.byKey.get(key);
     if (!found) return false;
     this.byKey.delete(key);
+    this.countDimensions(found.item, -1);
     return found.job.remove(found.item);
   }
 
@@ -215,11 +221,31 @@ export class FairQueue {
     const queuedByDimensions: Record<string, number> = {};
     let running = 0;
     for (const u of this.users.values()) running += u.running;
-    for (const { item } of this.byKey.values()) {
-      const key = dimensionsKey(item.dimensions);
-      queuedByDimensions[key] = (queuedByDimensions[key] ?? 0) + 1;
-    }
+    for (const [key, { count }] of this.byDimensions) queuedByDimensions[key] = count;
     return { queued: this.byKey.size, running, queuedByDimensions };
+  }
+
+  /** The dimension sets of waiting items, with how many wait for each. */
+  dimensionSets(): { key: string; dimensions: Record<string, string>; count: number }[] {
+    return [...this.byDimensions].map(([key, v]) => ({ key, ...v }));
+  }
+
+  /** The dimension-set key of a waiting item. */
+  dimensionsKeyOf(item: QueueItem): string {
+    let key = this.dimensionsKeys.get(item);
+    if (key === undefined) this.dimensionsKeys.set(item, (key = dimensionsKey(item.dimensions)));
+    return key;
+  }
+
+  private countDimensions(item: QueueItem, delta: 1 | -1): void {
+    const key = this.dimensionsKeyOf(item);
+    const entry = this.byDimensions.get(key);
+    if (entry) {
+      entry.count += delta;
+      if (entry.count <= 0) this.byDimensions.delete(key);
+    } else if (delta > 0) {
+      this.byDimensions.set(key, { dimensions: item.dimensions, count: 1 });
+    }
   }
 
   private jobQueue(user: string, jobId: string): JobQueue {

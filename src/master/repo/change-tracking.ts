@@ -1,0 +1,54 @@
+import type { Attempt, Job } from "../model.ts";
+import type { Repo } from "./repo.ts";
+
+/**
+ * A Repo that counts writes per job: `version(jobId)` changes whenever one
+ * of the job's attempts (or the job) is written through it. Lets the master
+ * serve a job's summary from memory until something changed, instead of
+ * reading 100,000 attempts on every poll.
+ */
+export class ChangeTracker {
+  private readonly versions = new Map<string, number>();
+
+  version(jobId: string): number {
+    return this.versions.get(jobId) ?? 0;
+  }
+
+  bump(jobId: string): void {
+    this.versions.set(jobId, this.version(jobId) + 1);
+  }
+
+  /** `repo`, with every write recorded here (inside transactions too). */
+  wrap(repo: Repo): Repo {
+    const tracker = this;
+    return new Proxy(repo, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== "function") return value;
+        switch (prop) {
+          case "createJob":
+            return async (job: Job, ...rest: unknown[]) => {
+              await value.call(target, job, ...rest);
+              tracker.bump(job.id);
+            };
+          case "setJobCanceled":
+          case "updateAttempt":
+            return async (jobId: string, ...rest: unknown[]) => {
+              const result = await value.call(target, jobId, ...rest);
+              tracker.bump(jobId);
+              return result;
+            };
+          case "insertAttempt":
+            return async (attempt: Attempt) => {
+              await value.call(target, attempt);
+              tracker.bump(attempt.jobId);
+            };
+          case "transaction":
+            return (fn: (tx: Repo) => Promise<unknown>) => value.call(target, (tx: Repo) => fn(tracker.wrap(tx)));
+          default:
+            return value.bind(target);
+        }
+      },
+    });
+  }
+}
