@@ -24,8 +24,9 @@ const MIN_INTERVAL_MS = 50;
 /**
  * Keeps the master's view of this slave's attempts fresh: every
  * `heartbeat_interval_ms` (the shortest among the held leases) it sends
- * each lease with its phase, and at once when poked (a new lease, a phase
- * change, the start of a drain). It aborts what the master answers with:
+ * each lease with its phase, and at once when poked (the start of a
+ * drain). Phase changes wait for the next tick: the result carries every
+ * phase's time, and a beat per phase cost the master a write per task. It aborts what the master answers with:
  * `cancel` (the job was canceled: kill, report CANCELED) and `unknown` (the
  * lease was taken back: kill, report nothing). A failed beat is not retried
  * on its own; the next tick carries the then current phases.
@@ -37,6 +38,7 @@ const MIN_INTERVAL_MS = 50;
 export class HeartbeatLoop {
   private stopped = false;
   private poked = false;
+  private rescheduled = false;
   private wake: (() => void) | undefined;
   private done: Promise<void> = Promise.resolve();
   private failures = 0;
@@ -53,6 +55,16 @@ export class HeartbeatLoop {
     this.wake?.();
   }
 
+  /**
+   * The set of leases changed: start (or re-time) the ticks without beating
+   * now. A new lease needs no beat of its own: the lease call itself told
+   * the master, and a short task reports before its first tick.
+   */
+  reschedule(): void {
+    this.rescheduled = true;
+    this.wake?.();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake?.();
@@ -61,7 +73,13 @@ export class HeartbeatLoop {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      if (!this.poked) await this.nextTick();
+      if (!this.poked) {
+        await this.nextTick();
+        if (this.rescheduled) {
+          this.rescheduled = false;
+          if (!this.poked && !this.stopped) continue;
+        }
+      }
       this.poked = false;
       if (this.stopped) break;
       const targets = [...this.o.targets()];

@@ -2,6 +2,7 @@ import type { Clock } from "../common/clock.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import type { Lease, SlaveIdentity } from "../master/protocol.ts";
+import { CachePool, ManifestMemo } from "./cache-pool.ts";
 import { HeartbeatLoop } from "./heartbeat.ts";
 import type { MasterClient } from "./master-client.ts";
 import { notRunReport } from "./outcome.ts";
@@ -57,6 +58,8 @@ export class Slave {
   constructor(private readonly o: SlaveOptions) {
     if (!Number.isInteger(o.slots) || o.slots < 1) throw new DtError("invalid_input", `slots: ${o.slots} is not a positive integer`);
     this.runnerConfig = {
+      caches: new CachePool(o.runner.cacheDir, o.runner.cacheLimits, o.clock, o.log),
+      manifests: new ManifestMemo(),
       ...o.runner,
       master: o.master,
       log: o.log,
@@ -109,6 +112,7 @@ export class Slave {
     } finally {
       clearTimeout(this.drainTimer);
       await this.heartbeat.stop();
+      await this.runnerConfig.caches?.close();
     }
     o.log.info(`slave ${o.name} drained; exiting`, { slave: o.name });
     if (refused !== undefined) throw refused;
@@ -144,9 +148,9 @@ export class Slave {
       this.track(o.master.reportResult(report).then(() => {}));
       return;
     }
-    const run = new TaskRun(lease, this.runnerConfig, () => this.heartbeat.poke());
+    const run = new TaskRun(lease, this.runnerConfig);
     this.runs.set(lease.lease_id, run);
-    this.heartbeat.poke();
+    this.heartbeat.reschedule();
     this.track(
       run.run().then(
         () => {},

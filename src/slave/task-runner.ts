@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Clock } from "../common/clock.ts";
@@ -8,6 +8,7 @@ import { CasClient } from "../isolate/cas/client.ts";
 import { type RunIsolatedResult, type RunPhase, runIsolated } from "../isolate/run/run-isolated.ts";
 import type { Lease, ReportedTimes, ResultReport, SlavePhase } from "../master/protocol.ts";
 import { TOO_BIG_ENTRY, findArtifacts, writeArtifactZip } from "./artifacts.ts";
+import type { CachePool, ManifestMemo } from "./cache-pool.ts";
 import { LogForwarder } from "./log-forwarder.ts";
 import type { MasterClient, OutputKind } from "./master-client.ts";
 import { type AbortReason, cacheCountsOf, emptyTimes, leaseIds, outcomeOf } from "./outcome.ts";
@@ -36,6 +37,9 @@ export interface TaskRunnerConfig {
   drainMessage: string;
   log: Logger;
   clock: Clock;
+  /** Open cache instances shared by the slots; made from cacheDir and cacheLimits when absent (tests). */
+  caches?: CachePool;
+  manifests?: ManifestMemo;
   /** Live log pacing (LogForwarder's defaults when absent). */
   logIntervalMs?: number;
   logChunkBytes?: number;
@@ -121,8 +125,11 @@ export class TaskRun {
       this.stderr.abort();
     }
     let artifacts: { key: string | null; missing: boolean } = { key: null, missing: false };
+    const cache = await config.caches?.acquire();
     try {
       const result = await runIsolated({
+        cache,
+        manifests: config.manifests,
         hash: lease.isolate_hash,
         cas: new CasClient(lease.isolate_server),
         cacheDir: config.cacheDir,
@@ -153,6 +160,8 @@ export class TaskRun {
       this.times.upload_done_at = config.clock.now();
       return this.reportOf(result, stdoutKey ?? null, stderrKey ?? null, artifacts);
     } finally {
+      // The run directory is gone by now: its blobs may be evicted again.
+      if (cache) await config.caches!.release(cache);
       this.stdout.abort();
       this.stderr.abort();
       await rm(logDir, { recursive: true, force: true }).catch((err) => config.log.warn(`cannot remove ${logDir}: ${(err as Error).message}`, this.fields));
@@ -220,9 +229,10 @@ export class TaskRun {
     }
   }
 
-  /** The key, or null when the upload failed (logged) or the lease was dropped. */
+  /** The key, or null when there is nothing to upload, the upload failed (logged) or the lease was dropped. */
   private async upload(kind: OutputKind, path: string): Promise<string | null> {
-    if (!existsSync(path)) return null;
+    // An empty log is not worth a request (a passing `true` has two): the master shows it empty either way.
+    if (!existsSync(path) || statSync(path).size === 0) return null;
     try {
       return await this.config.master.uploadOutput(this.lease.lease_id, kind, path, this.drop.signal);
     } catch (err) {

@@ -41,10 +41,9 @@ describe("dt slave", () => {
     expect(failed).toMatchObject({ state: "FAILED", exit_code: 3, message: null });
     expect(new TextDecoder().decode(s.master.output(failLease!.lease_id, "stdout"))).toBe("failing\n");
 
-    // Phases only move forward, and each result was posted once.
+    // Phases only move forward (heartbeats carry them at their ticks; a quick task may report before any), and each result was posted once.
     for (const lease of [passLease!, failLease!]) {
       const phases = s.master.phases(lease.lease_id);
-      expect(phases[0]).toBe("FETCHING");
       const rank = { FETCHING: 0, RUNNING: 1, UPLOADING: 2 } as Record<string, number>;
       expect(phases.map((p) => rank[p])).toEqual([...phases.map((p) => rank[p]!)].sort());
       expect(s.master.resultPosts.filter((r) => r.lease_id === lease.lease_id)).toHaveLength(1);
@@ -89,7 +88,8 @@ describe("dt slave", () => {
 
     const result = await resultOf(s.master, id);
     expect(result.state).toBe("SUCCEEDED");
-    expect(s.master.phases(id)).toEqual(["FETCHING", "RUNNING", "UPLOADING"]);
+    // The ticks (every 100 ms here) saw the command running; FETCHING and UPLOADING are too short to be seen for sure.
+    expect(s.master.phases(id)).toContain("RUNNING");
     const whole = `first\n${"x".repeat(200_000)}\nlast\n`;
     expect(s.master.log(id, "stdout")).toBe(whole);
     expect(new TextDecoder().decode(s.master.output(id, "stdout"))).toBe(whole);

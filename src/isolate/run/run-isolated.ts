@@ -7,7 +7,7 @@ import { type CacheLimits, LocalCache } from "../cache/local-cache.ts";
 import type { CasClient } from "../cas/client.ts";
 import { checkTreePath } from "../manifest.ts";
 import { execute } from "./execute.ts";
-import { type FetchStats, fetchBlobs, fetchManifest, fetchOne } from "./fetch.ts";
+import { type FetchStats, type ResolvedTree, fetchBlobs, fetchManifest, fetchOne } from "./fetch.ts";
 import { mapTree, removeTree } from "./map.ts";
 
 export interface RunIsolatedOptions {
@@ -36,6 +36,15 @@ export interface RunIsolatedOptions {
   signal?: AbortSignal;
   /** Aborting SIGKILLs the command's group at once (a second Ctrl-C). */
   kill?: AbortSignal;
+  /**
+   * A cache instance the caller keeps open across runs (a slave's slot):
+   * used as is, neither trimmed nor closed here; the caller unpins it after
+   * the run and trims it now and then. Without it, `cacheDir` is opened,
+   * trimmed and closed for this run alone.
+   */
+  cache?: LocalCache;
+  /** Manifests already fetched and checked, by digest; immutable, so a slave reuses them across runs. */
+  manifests?: Map<string, ResolvedTree>;
   /** Told as each phase ends, when it happens: a slave reports these to the master live. */
   onPhase?: (phase: RunPhase) => void;
   /**
@@ -99,13 +108,16 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     result.output_dir = outputDir;
 
     let t = performance.now();
-    cache = await LocalCache.open(o.cacheDir, o.cacheLimits, o.clock);
-    const tree = await fetchManifest(o.cas, o.hash);
-    const { paths, stats } = await fetchBlobs(o.cas, cache, tree);
+    const activeCache = o.cache ?? (cache = await LocalCache.open(o.cacheDir, o.cacheLimits, o.clock));
+    const tree = o.manifests?.get(o.hash) ?? (await fetchManifest(o.cas, o.hash));
+    o.manifests?.set(o.hash, tree);
+    const { paths, stats } = await fetchBlobs(o.cas, activeCache, tree);
     Object.assign(result.stats.cache, stats);
-    const evicted = await cache.trim();
-    result.stats.cache.evicted_items = evicted.items;
-    result.stats.cache.evicted_bytes = evicted.bytes;
+    if (cache) {
+      const evicted = await cache.trim();
+      result.stats.cache.evicted_items = evicted.items;
+      result.stats.cache.evicted_bytes = evicted.bytes;
+    }
     result.phases_ms.fetch = performance.now() - t;
     o.onPhase?.("fetched");
     if (o.signal?.aborted) {
@@ -119,7 +131,6 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     // The command's directory need not hold files (Kudu's build/isolate does not); made before
     // mapping, as read_only 2 leaves no directory writable.
     mkdirSync(cwd, { recursive: true });
-    const activeCache = cache;
     await mapTree(tree, paths, treeDir, (d) => fetchOne(o.cas, activeCache, d));
     result.phases_ms.map = performance.now() - t;
     o.onPhase?.("mapped");

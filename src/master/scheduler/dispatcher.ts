@@ -82,7 +82,7 @@ export class Dispatcher {
 
   private item(job: Job, task: Task, attempt: Attempt, expectedMs: number): QueueItem {
     return {
-      jobId: job.id, taskId: task.taskId, attempt: attempt.attempt, user: job.user,
+      jobId: job.id, taskId: task.taskId, attempt: attempt.attempt, retry: attempt.retry, user: job.user,
       priority: job.priority + task.priority, isRetry: attempt.attempt > 0, expectedMs,
       seq: this.queue.seq(), queuedAt: attempt.queuedAt, dimensions: task.dimensions,
     };
@@ -199,8 +199,7 @@ export class Dispatcher {
       this.queue.finished(item.user, item.jobId);
       return null;
     }
-    const attempt = await this.repo.getAttempt(item.jobId, item.taskId, item.attempt);
-    this.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: attempt?.retry ?? 0, user: item.user, slave, expiresAt, phase: "LEASED" });
+    this.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase: "LEASED" });
     return {
       lease_id: leaseId, job_id: item.jobId, task_id: item.taskId, attempt: item.attempt,
       isolate_hash: task!.isolateHash, isolate_server: this.config.isolateServer, description: task!.description,

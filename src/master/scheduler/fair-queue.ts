@@ -15,6 +15,8 @@ export interface QueueItem {
   jobId: string;
   taskId: string;
   attempt: number;
+  /** The attempt's retry count (failed tests so far), handed on to its lease. */
+  retry: number;
   user: string;
   priority: number;
   isRetry: boolean;
