@@ -13,7 +13,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { killAll, timedRun } from "./isolate/procs.ts";
+import { killAll, runBench, timedRun } from "./isolate/procs.ts";
 import { machineDescription } from "./isolate/report.ts";
 import { measureBigJob } from "./cluster/big-job.ts";
 import { measureLatency } from "./cluster/latency.ts";
@@ -105,20 +105,4 @@ async function cleanUp(): Promise<void> {
   rmSync(join(parseArgs(process.argv.slice(2)).work, "scratch"), { recursive: true, force: true });
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, async () => {
-    console.error(`bench: ${signal}: stopping the cluster and removing scratch files`);
-    await cleanUp();
-    process.exit(130);
-  });
-}
-
-let exitCode = 1;
-try {
-  exitCode = await main();
-} catch (err) {
-  console.error(`bench: ${(err as Error).stack ?? err}`);
-} finally {
-  await cleanUp();
-}
-process.exit(exitCode);
+await runBench(main, cleanUp, "stopping the cluster and removing scratch files");

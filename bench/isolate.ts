@@ -9,7 +9,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { killAll, startIsolateServer, timedRun, timedShell, type RunningServer } from "./isolate/procs.ts";
+import { killAll, runBench, startIsolateServer, timedRun, timedShell, type RunningServer } from "./isolate/procs.ts";
 import { machineDescription, resultTables } from "./isolate/report.ts";
 import { editProbe, ensureTree, restorePendingProbe, type GeneratedTree } from "./isolate/tree.ts";
 
@@ -267,20 +267,4 @@ async function cleanUp(): Promise<void> {
   rmSync(join(work, "scratch"), { recursive: true, force: true });
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, async () => {
-    console.error(`bench: ${signal}: stopping children and removing scratch files`);
-    await cleanUp();
-    process.exit(130);
-  });
-}
-
-let exitCode = 1;
-try {
-  exitCode = await main();
-} catch (err) {
-  console.error(`bench: ${(err as Error).stack ?? err}`);
-} finally {
-  await cleanUp();
-}
-process.exit(exitCode);
+await runBench(main, cleanUp, "stopping children and removing scratch files");

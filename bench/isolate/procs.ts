@@ -123,3 +123,26 @@ export async function killAll(): Promise<void> {
   await Promise.all(children.map((c) => c.exited));
   live.clear();
 }
+
+/**
+ * Runs a benchmark's main: cleans up on SIGINT/SIGTERM and at the end,
+ * prints a crash's stack, and exits with main's code (1 if it threw).
+ */
+export async function runBench(main: () => Promise<number>, cleanUp: () => Promise<void>, stopping: string): Promise<never> {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, async () => {
+      console.error(`bench: ${signal}: ${stopping}`);
+      await cleanUp();
+      process.exit(130);
+    });
+  }
+  let exitCode = 1;
+  try {
+    exitCode = await main();
+  } catch (err) {
+    console.error(`bench: ${(err as Error).stack ?? err}`);
+  } finally {
+    await cleanUp();
+  }
+  process.exit(exitCode);
+}
