@@ -6,7 +6,7 @@ import type { LiveLogs } from "./artifacts/live-logs.ts";
 import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
 import { type Attempt, type Job, type Task, TERMINAL_STATES } from "./model.ts";
-import { type AttemptView, type JobCreated, type JobSummary, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
+import { type AttemptView, type JobCounts, type JobCreated, type JobSummary, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
 import type { JobFilter, Repo } from "./repo/repo.ts";
 import { Dispatcher, type DispatcherConfig, newAttempt } from "./scheduler/dispatcher.ts";
@@ -41,7 +41,7 @@ export class Master {
 
   /** Counts writes per job, so summaries are recomputed only when something changed. */
   private readonly changes = new ChangeTracker();
-  private readonly summaries = new Map<string, { version: number; job: Job; groups: Map<string, Attempt[]> }>();
+  private readonly summaries = new Map<string, { version: number; job: Job; counts: JobCounts; distTest: DistTestJobStatus }>();
 
   constructor(readonly deps: MasterDeps) {
     this.deps = { ...deps, repo: this.changes.wrap(deps.repo) };
@@ -49,20 +49,25 @@ export class Master {
   }
 
   /**
-   * A job and its attempts grouped by task, from memory while nothing of the
-   * job was written since the last read (a 100,000-task job's poll then
-   * costs no database read).
+   * A job's counts, from memory while nothing of the job was written since
+   * they were computed (a 100,000-task job's poll then costs no database
+   * read). The most recently used 100 jobs are kept.
    */
-  private async jobGroups(jobId: string): Promise<{ job: Job; groups: Map<string, Attempt[]> } | null> {
+  private async jobStatus(jobId: string): Promise<{ job: Job; counts: JobCounts; distTest: DistTestJobStatus } | null> {
     const version = this.changes.version(jobId);
     const cached = this.summaries.get(jobId);
-    if (cached && cached.version === version) return cached;
+    if (cached && cached.version === version) {
+      this.summaries.delete(jobId);
+      this.summaries.set(jobId, cached);
+      return cached;
+    }
     const job = await this.deps.repo.getJob(jobId);
     if (!job) return null;
-    const entry = { version, job, groups: groupAttempts(await this.deps.repo.getAttempts(jobId)) };
-    // Keep few: the cache serves the jobs being watched now.
-    if (this.summaries.size >= 100) this.summaries.delete(this.summaries.keys().next().value!);
+    const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));
+    const entry = { version, job, counts: jobCounts(groups, job), distTest: distTestJobStatus(groups, job) };
+    this.summaries.delete(jobId);
     this.summaries.set(jobId, entry);
+    if (this.summaries.size > 100) this.summaries.delete(this.summaries.keys().next().value!);
     return entry;
   }
 
@@ -133,10 +138,9 @@ export class Master {
   }
 
   async jobSummary(jobId: string): Promise<JobSummary> {
-    const found = await this.jobGroups(jobId);
+    const found = await this.jobStatus(jobId);
     if (!found) throw new DtError("not_found", `no job ${JSON.stringify(jobId)}; check the id (dt jobs lists recent ones)`);
-    const { job, groups } = found;
-    const counts = jobCounts(groups, job);
+    const { job, counts } = found;
     return {
       job_id: job.id, user: job.user, name: job.name, priority: job.priority, created_at: job.createdAt, canceled_at: job.canceledAt,
       status: counts.finished === counts.total_tasks ? "finished" : "running", counts,
@@ -152,8 +156,7 @@ export class Master {
 
   /** dist_test's `/job_status` summary. */
   async distTestStatus(jobId: string): Promise<DistTestJobStatus | null> {
-    const found = await this.jobGroups(jobId);
-    return found && distTestJobStatus(found.groups, found.job);
+    return (await this.jobStatus(jobId))?.distTest ?? null;
   }
 
   async jobTasks(jobId: string): Promise<{ job: Job; tasks: TaskView[] }> {

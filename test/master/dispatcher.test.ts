@@ -217,3 +217,63 @@ test("a job's summary is served from memory until one of its attempts changes", 
   await master.dispatcher.report(report(lease!, "SUCCEEDED", clock.now()));
   expect((await master.jobSummary("j")).counts.succeeded).toBe(1);
 });
+
+describe("Dispatcher under concurrent calls", () => {
+  test("the same report sent twice at once applies once and counts the slot free once", async () => {
+    const { master, clock } = await setup();
+    await master.submitJob({ job_id: "j", tasks: [task("a"), task("b")] });
+    const [first, second] = await master.dispatcher.lease({ slave: slave(), free: 2, wait_ms: 0 });
+    const answers = await Promise.all([master.dispatcher.report(report(first!, "SUCCEEDED", clock.now())), master.dispatcher.report(report(first!, "SUCCEEDED", clock.now()))]);
+    expect(answers.map((a) => a.duplicate).sort()).toEqual([false, true]);
+    expect(master.dispatcher.queue.stats().running).toBe(1);
+    await master.dispatcher.report(report(second!, "SUCCEEDED", clock.now()));
+    expect(master.dispatcher.queue.stats().running).toBe(0);
+  });
+
+  test("a sweep while a report is being stored does not take the lease back", async () => {
+    const { master, clock } = await setup();
+    await master.submitJob({ job_id: "j", tasks: [task("a")] });
+    const [lease] = await master.dispatcher.lease({ slave: slave(), free: 1, wait_ms: 0 });
+    clock.advance(31_000);
+    const reporting = master.dispatcher.report(report(lease!, "SUCCEEDED", clock.now()));
+    await master.dispatcher.sweep();
+    await reporting;
+    expect((await master.deps.repo.getAttempts("j")).map((a) => a.state)).toEqual(["SUCCEEDED"]);
+    expect(master.dispatcher.queue.stats().running).toBe(0);
+  });
+
+  test("a cancel while a failed report is stored leaves no retry queued", async () => {
+    const { master, clock } = await setup();
+    await master.submitJob({ job_id: "j", tasks: [task("a", { max_retries: 2 })] });
+    const [lease] = await master.dispatcher.lease({ slave: slave(), free: 1, wait_ms: 0 });
+    const reporting = master.dispatcher.report(report(lease!, "FAILED", clock.now()));
+    await master.cancelJob("j");
+    await reporting;
+    expect((await master.deps.repo.getAttempts("j")).every((a) => a.state !== "QUEUED")).toBe(true);
+    expect(master.dispatcher.queue.size).toBe(0);
+  });
+
+  test("a long-poll for dimensions nothing queued has ends at its deadline, however often work arrives", async () => {
+    const { master } = await setup();
+    const started = performance.now();
+    const waiting = master.dispatcher.lease({ slave: slave("mac", { os: "mac" }), free: 1, wait_ms: 300 });
+    for (let i = 0; i < 5; i++) await master.submitJob({ job_id: `linux-${i}`, tasks: [task("t", { dimensions: { os: "linux" } })] });
+    expect(await waiting).toEqual([]);
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+});
+
+test("a failed group stays failed when its job is canceled afterwards; a task that passed after an infrastructure failure is not flaky", async () => {
+  const { master, clock } = await setup();
+  await master.submitJob({ job_id: "j", tasks: [task("fails"), task("infra"), task("waits")] });
+  const leases = await master.dispatcher.lease({ slave: slave(), free: 2, wait_ms: 0 });
+  const byName = Object.fromEntries(leases.map((l) => [l.description, l]));
+  await master.dispatcher.report(report(byName.fails!, "FAILED", clock.now()));
+  await master.dispatcher.report(report(byName.infra!, "INFRA_FAILED", clock.now(), null));
+  const retried = await master.dispatcher.lease({ slave: slave(), free: 2, wait_ms: 0 });
+  const again = retried.find((l) => l.description === "infra")!;
+  await master.dispatcher.report(report(again, "SUCCEEDED", clock.now()));
+  await master.cancelJob("j");
+  const groups = Object.fromEntries((await master.jobTasks("j")).tasks.map((t) => [t.description, t.group]));
+  expect(groups).toEqual({ fails: "failed", infra: "succeeded", waits: "canceled" });
+});

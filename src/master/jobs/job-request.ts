@@ -49,7 +49,8 @@ function stringMap(value: unknown, field: string, maxEntries: number): Record<st
   if (typeof value !== "object" || Array.isArray(value)) fail(field, "must be an object of string values");
   const entries = Object.entries(value as Record<string, unknown>);
   if (entries.length > maxEntries) fail(field, `has ${entries.length} entries; at most ${maxEntries}`);
-  const out: Record<string, string> = {};
+  // No prototype: a key such as __proto__ is kept as the key it is, not dropped.
+  const out: Record<string, string> = Object.create(null);
   for (const [k, v] of entries) {
     if (typeof v !== "string") fail(`${field}.${k}`, "must be a string");
     if (k === "" || k.includes("\0") || v.includes("\0")) fail(`${field}.${k}`, "keys must be non-empty and neither may contain NUL");
@@ -73,8 +74,8 @@ function taskFields(raw: unknown, field: string) {
   const envBytes = Object.entries(env).reduce((n, [k, v]) => n + k.length + v.length, 0);
   if (envBytes > JOB_LIMITS.maxEnvBytes) fail(`${field}.env`, `is ${envBytes} bytes; at most ${JOB_LIMITS.maxEnvBytes}`);
   const timeout = t.timeout ?? 0;
-  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout < 0 || timeout > JOB_LIMITS.maxTimeoutSec) {
-    fail(`${field}.timeout`, `must be a number of seconds from 0 (none) to ${JOB_LIMITS.maxTimeoutSec}`);
+  if (typeof timeout !== "number" || !Number.isInteger(timeout) || timeout < 0 || timeout > JOB_LIMITS.maxTimeoutSec) {
+    fail(`${field}.timeout`, `must be a whole number of seconds from 0 (none) to ${JOB_LIMITS.maxTimeoutSec}`);
   }
   return {
     isolateHash: t.isolate_hash,

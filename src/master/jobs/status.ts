@@ -12,7 +12,12 @@ export function groupAttempts(attempts: readonly Attempt[]): Map<string, Attempt
   return groups;
 }
 
-const isFailure = (a: Attempt) => TERMINAL_STATES.has(a.state) && a.state !== "SUCCEEDED" && a.state !== "SLAVE_LOST" && a.state !== "CANCELED";
+/**
+ * A test failure. Infrastructure endings (a lost slave, a slave's own
+ * failure, no slave able to run it) are not: a task they hit and that then
+ * passes is not flaky.
+ */
+const isFailure = (a: Attempt) => a.state === "FAILED" || a.state === "TIMED_OUT";
 
 /**
  * Where a group stands. A canceled job's unfinished groups read canceled at
@@ -24,7 +29,10 @@ export function groupState(group: Group, job: Pick<Job, "canceledAt">): GroupSta
   const failed = group.some(isFailure);
   if (succeeded) return failed ? "flaky" : "succeeded";
   const last = group[group.length - 1]!;
-  if (job.canceledAt !== null || last.state === "CANCELED") return "canceled";
+  if (last.state === "CANCELED") return "canceled";
+  // Ended for good before any cancel: still failed, whatever happened to the job after.
+  if (TERMINAL_STATES.has(last.state)) return "failed";
+  if (job.canceledAt !== null) return "canceled";
   if (last.state === "QUEUED") return failed ? "retrying" : "queued";
   if (ACTIVE_STATES.has(last.state)) return failed ? "retrying" : "running";
   return "failed";

@@ -34,6 +34,8 @@ interface ActiveLease {
 
 interface Waiter {
   request: LeaseRequest;
+  /** When the long-poll ends empty-handed, whatever wakes it before. */
+  deadline: number;
   /** The HTTP request's signal: aborted when the slave hangs up. */
   signal?: AbortSignal;
   resolve: (leases: Lease[]) => void;
@@ -43,6 +45,8 @@ interface Waiter {
 interface OpenJob {
   job: Job;
   tasks: Map<string, Task>;
+  /** Attempts queued or leased; the entry is dropped when this reaches 0, so finished jobs cost no memory. */
+  active: number;
 }
 
 /**
@@ -56,6 +60,8 @@ export class Dispatcher {
   readonly slaves: SlaveRegistry;
   private readonly leases = new Map<string, ActiveLease>();
   private readonly waiters = new Set<Waiter>();
+  /** Reports being stored, by lease: a duplicate waits for the first instead of applying twice. */
+  private readonly reporting = new Map<string, Promise<ResultResponse>>();
   private readonly open = new Map<string, OpenJob>();
   /** Dimension sets with waiting work and since when no live slave could run them. */
   private readonly unmatchedSince = new Map<string, number>();
@@ -73,7 +79,7 @@ export class Dispatcher {
 
   /** Queues the first attempts of a job just stored. */
   async addJob(job: Job, tasks: readonly Task[], attempts: readonly Attempt[]): Promise<void> {
-    this.open.set(job.id, { job, tasks: new Map(tasks.map((t) => [t.taskId, t])) });
+    this.open.set(job.id, { job, tasks: new Map(tasks.map((t) => [t.taskId, t])), active: attempts.length });
     const expected = await this.repo.expectedDurations([...new Set(tasks.map((t) => t.description))]);
     const byId = new Map(tasks.map((t) => [t.taskId, t]));
     this.queue.put(attempts.map((a) => this.item(job, byId.get(a.taskId)!, a, expected.get(byId.get(a.taskId)!.description) ?? 0)));
@@ -98,7 +104,8 @@ export class Dispatcher {
       const job = await this.repo.getJob(jobId);
       if (!job) continue;
       const tasks = await this.repo.getTasks(jobId);
-      this.open.set(jobId, { job, tasks: new Map(tasks.map((t) => [t.taskId, t])) });
+      const openJob: OpenJob = { job, tasks: new Map(tasks.map((t) => [t.taskId, t])), active: 0 };
+      this.open.set(jobId, openJob);
       const expected = await this.repo.expectedDurations([...new Set(tasks.map((t) => t.description))]);
       const queued: QueueItem[] = [];
       for (const a of attempts) {
@@ -111,6 +118,8 @@ export class Dispatcher {
         if (a.state === "QUEUED") queued.push(this.item(job, task, a, expected.get(task.description) ?? 0));
         else if (a.leaseId) this.adoptLease(a, job, now);
       }
+      openJob.active = queued.length + [...this.leases.values()].filter((l) => l.jobId === jobId).length;
+      if (openJob.active === 0) this.open.delete(jobId);
       this.queue.put(queued);
     }
     this.log.info(`rebuilt from the database: ${this.queue.size} queued, ${this.leases.size} leased`, { queued: this.queue.size, leased: this.leases.size });
@@ -132,15 +141,9 @@ export class Dispatcher {
     const now = await this.takeFor(request);
     if (now.length > 0 || request.wait_ms <= 0 || signal?.aborted) return now;
     return new Promise<Lease[]>((resolve) => {
-      const waiter: Waiter = {
-        request,
-        resolve,
-        signal,
-        timer: setTimeout(() => {
-          this.waiters.delete(waiter);
-          resolve([]);
-        }, Math.min(request.wait_ms, this.config.maxWaitMs)),
-      };
+      const deadline = this.clock.now() + Math.min(request.wait_ms, this.config.maxWaitMs);
+      const waiter: Waiter = { request, resolve, signal, deadline, timer: undefined as unknown as ReturnType<typeof setTimeout> };
+      this.arm(waiter);
       // A slave that gave up its poll (drained, restarted) must not be handed work it will never see.
       signal?.addEventListener("abort", () => {
         this.waiters.delete(waiter);
@@ -160,19 +163,27 @@ export class Dispatcher {
       if (waiter.signal?.aborted) continue;
       this.takeFor(waiter.request).then((leases) => {
         if (leases.length > 0) waiter.resolve(leases);
-        else {
-          // Nothing for its dimensions: it waits on, for what remains of its time.
-          waiter.timer = setTimeout(() => {
-            this.waiters.delete(waiter);
-            waiter.resolve([]);
-          }, Math.min(waiter.request.wait_ms, this.config.maxWaitMs));
-          this.waiters.add(waiter);
-        }
+        // Nothing for its dimensions: it waits on, for what remains of its time.
+        else this.arm(waiter);
       }, (err) => {
         this.log.error("leasing failed", err);
         waiter.resolve([]);
       });
     }
+  }
+
+  /** (Re)starts a waiter's timer for what remains until its deadline. */
+  private arm(waiter: Waiter): void {
+    const remaining = waiter.deadline - this.clock.now();
+    if (remaining <= 0 || waiter.signal?.aborted) {
+      waiter.resolve([]);
+      return;
+    }
+    waiter.timer = setTimeout(() => {
+      this.waiters.delete(waiter);
+      waiter.resolve([]);
+    }, remaining);
+    this.waiters.add(waiter);
   }
 
   private async takeFor(request: LeaseRequest): Promise<Lease[]> {
@@ -193,10 +204,19 @@ export class Dispatcher {
     const now = this.clock.now();
     const leaseId = this.newId();
     const expiresAt = now + this.config.leaseTtlMs;
-    const ok = task !== undefined && open!.job.canceledAt === null &&
-      (await this.repo.updateAttempt(item.jobId, item.taskId, item.attempt, { state: "LEASED", slave, leaseId, leasedAt: now, leaseExpiresAt: expiresAt }, ["QUEUED"]));
+    let ok: boolean;
+    try {
+      ok = task !== undefined && open!.job.canceledAt === null &&
+        (await this.repo.updateAttempt(item.jobId, item.taskId, item.attempt, { state: "LEASED", slave, leaseId, leasedAt: now, leaseExpiresAt: expiresAt }, ["QUEUED"]));
+    } catch (err) {
+      // The database failed: the attempt is still QUEUED there, so it goes back in the queue.
+      this.queue.finished(item.user, item.jobId);
+      this.queue.put([item]);
+      throw err;
+    }
     if (!ok) {
       this.queue.finished(item.user, item.jobId);
+      this.settle(item.jobId);
       return null;
     }
     this.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase: "LEASED" });
@@ -239,7 +259,12 @@ export class Dispatcher {
 
   /** Stores a slave's result, once per lease, and queues what follows (a retry). */
   async report(report: ResultReport): Promise<ResultResponse> {
-    const now = this.clock.now();
+    // A slave retrying a report still in progress waits for it: one attempt, one answer.
+    const inFlight = this.reporting.get(report.lease_id);
+    if (inFlight) {
+      await inFlight.catch(() => {});
+      return { ok: true, duplicate: true, stale: false };
+    }
     const lease = this.leases.get(report.lease_id);
     if (!lease) {
       const stored = await this.repo.findAttemptByLease(report.lease_id);
@@ -247,10 +272,21 @@ export class Dispatcher {
       if (stale) this.log.warn(`result for lease ${report.lease_id} arrived after the lease was taken back; kept out of the job`, { job: report.job_id, task: report.task_id });
       return { ok: true, duplicate: !stale, stale };
     }
+    const work = this.applyReport(lease, report);
+    this.reporting.set(report.lease_id, work);
+    try {
+      return await work;
+    } finally {
+      this.reporting.delete(report.lease_id);
+    }
+  }
+
+  private async applyReport(lease: ActiveLease, report: ResultReport): Promise<ResultResponse> {
+    const now = this.clock.now();
     const open = this.open.get(lease.jobId);
     const task = open?.tasks.get(lease.taskId);
     const times = report.times;
-    const requeue = await this.repo.transaction(async (repo) => {
+    const outcome = await this.repo.transaction(async (repo) => {
       const changed = await repo.updateAttempt(lease.jobId, lease.taskId, lease.attempt, {
         state: report.state, exitCode: report.exit_code, message: report.message, reportedAt: now,
         fetchDoneAt: times.fetch_done_at, mapDoneAt: times.map_done_at, commandStartAt: times.command_start_at,
@@ -258,21 +294,43 @@ export class Dispatcher {
         stdoutKey: report.stdout_key, stderrKey: report.stderr_key, artifactKey: report.artifact_key, artifactMissing: report.artifact_missing,
         leaseExpiresAt: null,
       }, [...ACTIVE_STATES]);
-      if (!changed || !task || !open || open.job.canceledAt !== null) return null;
+      if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0 };
       if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
         await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
       }
       const next = await this.nextAttempt(repo, lease, task, report.state, now);
       if (next) await repo.insertAttempt(next);
-      return next;
+      const expectedMs = next ? ((await repo.expectedDurations([task.description])).get(task.description) ?? 0) : 0;
+      return { changed, next, expectedMs };
     });
-    this.leases.delete(report.lease_id);
-    this.queue.finished(lease.user, lease.jobId);
-    if (requeue && open && task) {
-      this.queue.put([this.item(open.job, task, requeue, (await this.repo.expectedDurations([task.description])).get(task.description) ?? 0)]);
-      this.wake();
+    // The sweep may have taken the lease back meanwhile (it skips leases being reported, but not a restart's): count it once.
+    if (this.leases.delete(lease.leaseId)) this.queue.finished(lease.user, lease.jobId);
+    if (outcome.next && open && task) await this.requeue(open, task, outcome.next, outcome.expectedMs, now);
+    else this.settle(lease.jobId);
+    return { ok: true, duplicate: !outcome.changed, stale: false };
+  }
+
+  /**
+   * Queues an attempt just stored; unless the job was canceled while it was
+   * being stored, in which case it ends CANCELED instead of waiting forever.
+   */
+  private async requeue(open: OpenJob, task: Task, next: Attempt, expectedMs: number, now: number): Promise<void> {
+    if (open.job.canceledAt !== null) {
+      await this.repo.updateAttempt(next.jobId, next.taskId, next.attempt, { state: "CANCELED", message: "[canceled]", reportedAt: now }, ["QUEUED"]);
+      this.settle(next.jobId);
+      return;
     }
-    return { ok: true, duplicate: false, stale: false };
+    // One attempt ended, the next is queued: the job's active count is unchanged.
+    this.queue.put([this.item(open.job, task, next, expectedMs)]);
+    this.wake();
+  }
+
+  /** An attempt of the job ended for good; the job's entry goes once none is queued or leased. */
+  private settle(jobId: string, count = 1): void {
+    const open = this.open.get(jobId);
+    if (!open) return;
+    open.active -= count;
+    if (open.active <= 0) this.open.delete(jobId);
   }
 
   /**
@@ -304,7 +362,8 @@ export class Dispatcher {
   async sweep(): Promise<void> {
     const now = this.clock.now();
     for (const lease of [...this.leases.values()]) {
-      if (lease.expiresAt > now) continue;
+      // A lease whose result is being stored is not lost, however late its heartbeat.
+      if (lease.expiresAt > now || this.reporting.has(lease.leaseId)) continue;
       this.leases.delete(lease.leaseId);
       this.queue.finished(lease.user, lease.jobId);
       this.slaves.markLost(lease.slave);
@@ -320,10 +379,10 @@ export class Dispatcher {
         return attempt;
       });
       this.log.warn(`lease ${lease.leaseId} of slave ${lease.slave} expired; ${next ? "task queued again" : "not requeued"}`, { job: lease.jobId, task: lease.taskId });
-      if (next && open && task) this.queue.put([this.item(open.job, task, next, 0)]);
+      if (next && open && task) await this.requeue(open, task, next, 0, now);
+      else this.settle(lease.jobId);
     }
     await this.expireUnrunnable(now);
-    this.wake();
   }
 
   private async expireUnrunnable(now: number): Promise<void> {
@@ -344,6 +403,7 @@ export class Dispatcher {
     const victims = [...this.queue.waiting()].filter((item) => expired.has(this.queue.dimensionsKeyOf(item)) && now - item.queuedAt >= this.config.noResourceTimeoutMs);
     for (const item of victims) {
       this.queue.remove(item.jobId, item.taskId, item.attempt);
+      this.settle(item.jobId);
       await this.repo.updateAttempt(item.jobId, item.taskId, item.attempt, {
         state: "NO_RESOURCE", reportedAt: now, message: `no live slave has the dimensions ${this.queue.dimensionsKeyOf(item)} (waited ${Math.round((now - item.queuedAt) / 1000)} s)`,
       }, ["QUEUED"]);
@@ -353,7 +413,9 @@ export class Dispatcher {
   /**
    * dist_test's /retry_task: queues another attempt of a task whose latest
    * attempt failed, if retries remain and none is queued or running. Returns
-   * whether it did; asking twice never makes two attempts.
+   * whether it did; asking twice never makes two attempts. dt's master
+   * retries failed attempts itself as they are reported, so for its own
+   * slaves this finds nothing to do; it is kept for dist_test's callers.
    */
   async retryTask(jobId: string, taskId: string): Promise<boolean> {
     const open = this.open.get(jobId);
@@ -369,8 +431,8 @@ export class Dispatcher {
       return attempt;
     });
     if (!next) return false;
-    this.queue.put([this.item(open.job, task, next, 0)]);
-    this.wake();
+    open.active++;
+    await this.requeue(open, task, next, 0, now);
     return true;
   }
 
@@ -378,9 +440,11 @@ export class Dispatcher {
   async cancelJob(jobId: string, now: number): Promise<void> {
     const open = this.open.get(jobId);
     if (open) open.job = { ...open.job, canceledAt: now };
-    for (const item of this.queue.removeJob(jobId)) {
+    const removed = this.queue.removeJob(jobId);
+    for (const item of removed) {
       await this.repo.updateAttempt(jobId, item.taskId, item.attempt, { state: "CANCELED", message: "[canceled]", reportedAt: now }, ["QUEUED"]);
     }
+    this.settle(jobId, removed.length);
   }
 
   /** What an active lease is for; undefined when the master does not hold it (expired, reported, unknown). */

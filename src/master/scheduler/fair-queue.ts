@@ -185,7 +185,9 @@ export class FairQueue {
     if (!found) return false;
     this.byKey.delete(key);
     this.countDimensions(found.item, -1);
-    return found.job.remove(found.item);
+    const removed = found.job.remove(found.item);
+    this.prune(found.item.user, found.item.jobId);
+    return removed;
   }
 
   /** Removes every waiting item of a job; returns them. */
@@ -259,7 +261,8 @@ export class FairQueue {
   }
 
   private prune(user: string, jobId: string): void {
-    const share = this.users.get(user)!;
+    const share = this.users.get(user);
+    if (!share) return;
     const job = share.jobs.get(jobId);
     if (job && job.size === 0 && job.running === 0) share.jobs.delete(jobId);
     if (share.jobs.size === 0 && share.running === 0) this.users.delete(user);
