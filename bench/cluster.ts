@@ -11,10 +11,10 @@
  *   4. a 100,000-task job: submit, memory, status calls (vs a 100-task job).
  * Prints medians of N runs with min–max, ratios and targets. See bench/README.md.
  */
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { killAll, runBench, timedRun } from "./isolate/procs.ts";
-import { machineDescription } from "./isolate/report.ts";
+import { machineDescription, publishResults } from "./isolate/report.ts";
 import { measureBigJob } from "./cluster/big-job.ts";
 import { measureLatency } from "./cluster/latency.ts";
 import { measureMakespan } from "./cluster/makespan.ts";
@@ -88,13 +88,7 @@ async function main(): Promise<number> {
   const text = resultTables(samples, options.runs);
   const command = `bun bench/cluster.ts --runs ${options.runs}${options.only ? ` --only ${options.only}` : ""}`;
   const header = `${new Date().toISOString().slice(0, 10)}, ${version}, \`${command}\`\n${machineDescription()}\n`;
-  console.log(`\n${header}\n${text}`);
-  writeFileSync(join(options.work, "last-results.md"), `${header}\n${text}\n`);
-  if (samples.failures.length > 0) {
-    console.error(`\nbench: ${samples.failures.length} check(s) failed:\n${samples.failures.map((f) => `  - ${f}`).join("\n")}`);
-    return 1;
-  }
-  return 0;
+  return publishResults(header, text, samples.failures, options.work);
 }
 
 let cleaningUp = false;

@@ -10,7 +10,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { killAll, runBench, startIsolateServer, timedRun, timedShell, type RunningServer } from "./isolate/procs.ts";
-import { machineDescription, resultTables } from "./isolate/report.ts";
+import { machineDescription, publishResults, resultTables } from "./isolate/report.ts";
 import { editProbe, ensureTree, restorePendingProbe, type GeneratedTree } from "./isolate/tree.ts";
 
 const repo = resolve(import.meta.dir, "..");
@@ -248,13 +248,7 @@ async function main(): Promise<number> {
 
   const text = resultTables((name) => bench.get(name), runsDone);
   const header = `${new Date().toISOString().slice(0, 10)}, ${version}, \`bun bench/isolate.ts --runs ${options.runs}\`\n${machineDescription()}\nTree: ${tree.files} files, ${tree.bytes} bytes (4 binaries + small files), on ${options.work}\n`;
-  console.log(`\n${header}\n${text}`);
-  writeFileSync(join(options.work, "last-results.md"), `${header}\n${text}\n`);
-  if (bench.failures.length > 0) {
-    console.error(`\nbench: ${bench.failures.length} check(s) failed:\n${bench.failures.map((f) => `  - ${f}`).join("\n")}`);
-    return 1;
-  }
-  return 0;
+  return publishResults(header, text, bench.failures, options.work);
 }
 
 let cleaningUp = false;

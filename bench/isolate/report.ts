@@ -1,6 +1,7 @@
 /** Summaries and printing: medians with their spread, the markdown table, the machine. */
 import { availableParallelism } from "node:os";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 export interface Summary {
   median: number;
@@ -101,4 +102,16 @@ export function resultTables(samples: (name: string) => number[], runsDone: numb
     ],
   );
   return `${main}\n\nWhere dt's time went (from archive's stats and run-isolated's phases_ms):\n\n${phases}\n\nMedians of ${runsDone} run(s); min–max in parentheses. MB = 10^6 bytes.`;
+}
+
+/**
+ * Prints a benchmark's header and tables, keeps them in WORK/last-results.md,
+ * and returns its exit code: 1 when a correctness check failed.
+ */
+export function publishResults(header: string, text: string, failures: readonly string[], workDir: string): number {
+  console.log(`\n${header}\n${text}`);
+  writeFileSync(join(workDir, "last-results.md"), `${header}\n${text}\n`);
+  if (failures.length === 0) return 0;
+  console.error(`\nbench: ${failures.length} check(s) failed:\n${failures.map((f) => `  - ${f}`).join("\n")}`);
+  return 1;
 }
