@@ -7,7 +7,7 @@
  * fetch, `cp -al` for mapping a warm tree. Prints medians with min–max and
  * the ratio to each baseline. See bench/README.md.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { killAll, runBench, startIsolateServer, timedRun, timedShell, type RunningServer } from "./isolate/procs.ts";
 import { machineDescription, publishResults, resultTables } from "./isolate/report.ts";
