@@ -93,7 +93,8 @@ export class Master {
   /** submitJob for a request already checked by validateJobRequest (dist_test's adapter names its fields itself). */
   async submitValidJob(valid: ValidJob, defaults: { user?: string } = {}): Promise<JobCreated> {
     const now = this.deps.clock.now();
-    const user = valid.user ?? defaults.user ?? "anonymous";
+    // A user read out of a dist_test job id is not checked like a given one: keep it to the database's 64 characters.
+    const user = (valid.user ?? defaults.user ?? "anonymous").slice(0, 64);
     const jobId = valid.jobId ?? `${valid.name ? `${valid.name}.` : ""}${user}.${Math.floor(now / 1000)}.${this.deps.newId().slice(0, 8)}`;
     const job: Job = { id: jobId, user, name: valid.name, priority: valid.priority, createdAt: now, canceledAt: null };
     const tasks: Task[] = valid.tasks.map((t) => ({ ...t, jobId }));

@@ -13,6 +13,7 @@ import { masterApp } from "./http/app.ts";
 import { distTestRoutes } from "./http/dist-test-api.ts";
 import { Master } from "./master.ts";
 import type { Repo } from "./repo/repo.ts";
+import { MysqlRepo } from "./repo/mysql.ts";
 import { SqliteRepo } from "./repo/sqlite.ts";
 import type { DispatcherConfig } from "./scheduler/dispatcher.ts";
 
@@ -31,11 +32,12 @@ export interface MasterServerOptions {
   log: Logger;
 }
 
-/** Opens the database named by `--db`. */
+/** Opens the database named by `--db`: `sqlite` (in the data dir), `sqlite:PATH`, or a `mysql://` URL. */
 export async function openRepo(db: string, dataDir: string): Promise<Repo> {
   if (db === "" || db === "sqlite") return SqliteRepo.open(join(dataDir, "dt.sqlite"));
   if (db.startsWith("sqlite:")) return SqliteRepo.open(resolve(db.slice("sqlite:".length)));
-  throw new DtError("invalid_input", `--db ${JSON.stringify(db)}: this release supports sqlite:PATH only`);
+  if (db.startsWith("mysql://") || db.startsWith("mariadb://")) return MysqlRepo.open(db);
+  throw new DtError("invalid_input", `--db ${JSON.stringify(db)}: write sqlite:PATH or mysql://user:password@host:port/database`);
 }
 
 /**

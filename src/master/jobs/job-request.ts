@@ -7,8 +7,8 @@ import type { JobRequest, TaskRequest } from "../protocol.ts";
 export const JOB_LIMITS = {
   /** Kudu caps its jobs at 10,000; a 100,000-task job is benchmarked. */
   maxTasks: 200_000,
-  /** dist_test stored 100 characters; longer names still fit in a table cell. */
-  maxDescription: 1_000,
+  /** dist_test stored 100 characters; 255 is what both databases key duration history by. */
+  maxDescription: 255,
   maxGlobs: 100,
   maxGlobLength: 1_000,
   /** Environment of one task, keys and values together. */
@@ -23,6 +23,8 @@ export const JOB_LIMITS = {
 /** dist_test's job ids: `[NAME.]<user>.<unix_ts>.<pid>`; safe in file names, URLs and keys. */
 const JOB_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const NAME_RE = /^[A-Za-z0-9._-]{1,100}$/;
+/** A user name fits the database's 64 characters. */
+const USER_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** A job request checked and normalized; nothing about it is trusted before this. */
 export interface ValidJob {
@@ -103,7 +105,7 @@ export function validateJobRequest(raw: unknown): ValidJob {
     fail("job_id", "must be 1-100 characters of letters, digits, '.', '_' or '-', starting with a letter or digit");
   }
   if (r.name !== undefined && r.name !== null && (typeof r.name !== "string" || !NAME_RE.test(r.name))) fail("name", "must be 1-100 characters of letters, digits, '.', '_' or '-'");
-  if (r.user !== undefined && (typeof r.user !== "string" || !NAME_RE.test(r.user))) fail("user", "must be 1-100 characters of letters, digits, '.', '_' or '-'");
+  if (r.user !== undefined && (typeof r.user !== "string" || !USER_RE.test(r.user))) fail("user", "must be 1-64 characters of letters, digits, '.', '_' or '-'");
   if (!Array.isArray(r.tasks) || r.tasks.length === 0) fail("tasks", "must be a non-empty list");
   if (r.tasks.length > JOB_LIMITS.maxTasks) fail("tasks", `has ${r.tasks.length} tasks; at most ${JOB_LIMITS.maxTasks} per job`);
   const tasks: Omit<Task, "jobId">[] = [];

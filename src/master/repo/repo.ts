@@ -16,8 +16,8 @@ export type AttemptPatch = Partial<Omit<Attempt, "jobId" | "taskId" | "attempt">
 /**
  * Everything the master stores: jobs, tasks, attempts, duration history and
  * slaves. The master is the only writer. Implementations: drizzle on SQLite
- * (repo/sqlite.ts), drizzle on MySQL (next). Every implementation passes
- * test/master/repo.conformance.ts.
+ * (repo/sqlite.ts) and on MySQL/MariaDB (repo/mysql.ts). Every
+ * implementation passes test/master/repo.conformance.ts.
  */
 export interface Repo {
   /**

@@ -18,6 +18,7 @@ import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type 
 import type { AttemptPatch, JobFilter, Repo } from "./repo.ts";
 import { attempts, durations, jobs, slaves, tasks } from "./schema-sqlite.ts";
 import { type Connection, insertChunked, MAX_VARIABLES, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
+import { checkJobParts } from "./job-parts.ts";
 
 /** listJobs' limit when the filter names none. */
 const DEFAULT_JOB_LIMIT = 100;
@@ -262,15 +263,3 @@ function attemptKey(jobId: string, taskId: string, attempt: number): SQL {
   return and(eq(attempts.jobId, jobId), eq(attempts.taskId, taskId), eq(attempts.attempt, attempt))!;
 }
 
-/** Refuses a job whose tasks or attempts belong elsewhere or repeat, before anything is written. */
-function checkJobParts(job: Job, taskList: readonly Task[], attemptList: readonly Attempt[]): void {
-  const taskIds = new Set<string>();
-  for (const task of taskList) {
-    if (task.jobId !== job.id) throw new DtError("invalid_input", `task ${task.taskId} names job ${task.jobId}, not ${job.id}`);
-    if (taskIds.has(task.taskId)) throw new DtError("invalid_input", `task id ${task.taskId} appears twice in job ${job.id}`);
-    taskIds.add(task.taskId);
-  }
-  for (const a of attemptList) {
-    if (a.jobId !== job.id || !taskIds.has(a.taskId)) throw new DtError("invalid_input", `attempt ${a.attempt} of ${a.jobId}/${a.taskId} is not for a task of job ${job.id}`);
-  }
-}

@@ -1,0 +1,330 @@
+/**
+ * The Repo on MySQL or MariaDB, through drizzle over a mysql2 pool: what
+ * `dt master` uses when several masters' state must outlive one machine.
+ *
+ * Each call outside a transaction takes a pooled connection for its
+ * statements; transaction() keeps one for its length (BEGIN … COMMIT, or
+ * ROLLBACK when fn throws) and hands fn a repo bound to it.
+ *
+ * A lost connection does not end the master: mysql2 drops a connection the
+ * server closed from the pool, and the next call opens a new one. A call
+ * that meets a dead connection or a server that is not up yet is tried again,
+ * at most RETRY_DELAYS_MS.length more times, when that cannot apply a change
+ * twice (reads, idempotent writes, or a statement mysql2 never sent); else it
+ * fails with DtError "unreachable", saying whether the change may have been
+ * stored.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { and, asc, desc, eq, getTableColumns, gte, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
+import { drizzle, type MySql2Database } from "drizzle-orm/mysql2";
+import type { PoolConnection } from "mysql2/promise";
+import { mysqlMigrations } from "../../../drizzle/mysql/index.ts";
+import { type Clock, systemClock } from "../../common/clock.ts";
+import { DtError } from "../../common/errors.ts";
+import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../model.ts";
+import { applyMysqlMigrations } from "./migrate-mysql.ts";
+import { driverError, ER_DUP_ENTRY, insertChunked, isConnectionLost, type MysqlPool, openMysqlPool, parseMysqlUrl } from "./mysql-connection.ts";
+import type { AttemptPatch, JobFilter, Repo } from "./repo.ts";
+import { attempts, durations, jobs, slaves, tasks } from "./schema-mysql.ts";
+import { checkJobParts } from "./job-parts.ts";
+
+/** listJobs' limit when the filter names none. */
+const DEFAULT_JOB_LIMIT = 100;
+/** dist_test's EWMA: new = OLD_WEIGHT · old + (1 − OLD_WEIGHT) · measured. */
+const OLD_WEIGHT = 0.7;
+const OPEN_STATES = ATTEMPT_STATES.filter((s) => !TERMINAL_STATES.has(s));
+/** Keys per IN (…) list: a statement of a few hundred KiB, well under max_allowed_packet. */
+const KEYS_PER_QUERY = 1000;
+
+export interface MysqlRepoOptions {
+  /** Stamps the migrations table; the system clock by default. */
+  clock?: Clock;
+}
+
+/** One open transaction: its connection, and `ended` once it has committed or rolled back. */
+interface TxScope {
+  conn: PoolConnection;
+  db: MySql2Database;
+  ended: boolean;
+  savepoints: number;
+}
+
+/** What every repo of one open() shares. */
+interface Shared {
+  pool: MysqlPool;
+  /** The transaction, if any, that the current async context runs inside. */
+  context: AsyncLocalStorage<TxScope>;
+}
+
+/**
+ * @example
+ *   const repo = await MysqlRepo.open("mysql://dt:secret@db.example:3306/dt");
+ *   const local = await MysqlRepo.open("mysql://dt@localhost/dt?socket=/run/mysqld/mysqld.sock");
+ */
+export class MysqlRepo implements Repo {
+  private constructor(
+    private readonly shared: Shared,
+    /** Set when this repo is the one a transaction() callback was given. */
+    private readonly scope: TxScope | null,
+  ) {}
+
+  /**
+   * Connects to the URL's server, creates its database when missing (the
+   * user then needs the CREATE privilege), and applies the migrations it lacks.
+   * URLs: `mysql://user:password@host:port/database` (port 3306 by default) or
+   * `mysql://user@localhost/database?socket=/run/mysqld/mysqld.sock`.
+   */
+  static async open(url: string, options: MysqlRepoOptions = {}): Promise<MysqlRepo> {
+    const target = parseMysqlUrl(url);
+    const migrate = async (conn: PoolConnection) => void (await applyMysqlMigrations(conn, mysqlMigrations(), target.display, (options.clock ?? systemClock).now()));
+    return new MysqlRepo({ pool: await openMysqlPool(target, migrate), context: new AsyncLocalStorage() }, null);
+  }
+
+  async createJob(job: Job, taskList: readonly Task[], attemptList: readonly Attempt[]): Promise<void> {
+    checkJobParts(job, taskList, attemptList);
+    await this.transaction(async (tx) => {
+      const { db, conn } = (tx as MysqlRepo).scope!;
+      try {
+        await db.insert(jobs).values(job);
+      } catch (err) {
+        if (driverError(err).errno === ER_DUP_ENTRY) throw new DtError("invalid_input", `job id ${job.id} already exists; choose another name`);
+        throw err;
+      }
+      try {
+        await insertChunked(conn, tasks, taskList, this.shared.pool.maxPacket);
+        await insertChunked(conn, attempts, attemptList, this.shared.pool.maxPacket);
+      } catch (err) {
+        if (isConnectionLost(err)) throw err;
+        throw new DtError("internal", `storing job ${job.id} failed: ${driverError(err).message}`, { cause: err });
+      }
+    });
+  }
+
+  getJob(jobId: string): Promise<Job | null> {
+    return this.read("getJob", (db) => first(db.select().from(jobs).where(eq(jobs.id, jobId))));
+  }
+
+  listJobs(filter: JobFilter): Promise<Job[]> {
+    const conditions: SQL[] = [];
+    if (filter.user !== undefined) conditions.push(eq(jobs.user, filter.user));
+    if (filter.name !== undefined) conditions.push(eq(jobs.name, filter.name));
+    if (filter.since !== undefined) conditions.push(gte(jobs.createdAt, filter.since));
+    if (filter.until !== undefined) conditions.push(lt(jobs.createdAt, filter.until));
+    const limit = Math.max(0, filter.limit ?? DEFAULT_JOB_LIMIT);
+    return this.read("listJobs", (db) => db.select().from(jobs).where(and(...conditions)).orderBy(desc(jobs.createdAt), desc(jobs.id)).limit(limit));
+  }
+
+  async setJobCanceled(jobId: string, at: number): Promise<void> {
+    // Repeatable: the first cancel's time stands, so a second run changes nothing.
+    await this.exec("setJobCanceled", true, async (db) => {
+      const [result] = await db.update(jobs).set({ canceledAt: at }).where(and(eq(jobs.id, jobId), isNull(jobs.canceledAt)));
+      if (result.affectedRows === 0 && (await db.select({ id: jobs.id }).from(jobs).where(eq(jobs.id, jobId))).length === 0) {
+        throw new DtError("not_found", `cannot cancel job ${jobId}: no such job`);
+      }
+    });
+  }
+
+  getTasks(jobId: string): Promise<Task[]> {
+    return this.read("getTasks", (db) => db.select().from(tasks).where(eq(tasks.jobId, jobId)).orderBy(asc(tasks.index)));
+  }
+
+  getTask(jobId: string, taskId: string): Promise<Task | null> {
+    return this.read("getTask", (db) =>
+      first(
+        db
+          .select()
+          .from(tasks)
+          .where(and(eq(tasks.jobId, jobId), eq(tasks.taskId, taskId))),
+      ),
+    );
+  }
+
+  getAttempts(jobId: string): Promise<Attempt[]> {
+    return this.read("getAttempts", (db) =>
+      db
+        .select(getTableColumns(attempts))
+        .from(attempts)
+        .innerJoin(tasks, and(eq(tasks.jobId, attempts.jobId), eq(tasks.taskId, attempts.taskId)))
+        .where(eq(attempts.jobId, jobId))
+        .orderBy(asc(tasks.index), asc(attempts.attempt)),
+    );
+  }
+
+  getAttempt(jobId: string, taskId: string, attempt: number): Promise<Attempt | null> {
+    return this.read("getAttempt", (db) =>
+      first(
+        db
+          .select()
+          .from(attempts)
+          .where(attemptKey(jobId, taskId, attempt)),
+      ),
+    );
+  }
+
+  findAttemptByLease(leaseId: string): Promise<Attempt | null> {
+    return this.read("findAttemptByLease", (db) => first(db.select().from(attempts).where(eq(attempts.leaseId, leaseId)).orderBy(desc(attempts.queuedAt)).limit(1)));
+  }
+
+  openAttempts(): Promise<Attempt[]> {
+    return this.read("openAttempts", (db) =>
+      db.select().from(attempts).where(inArray(attempts.state, OPEN_STATES)).orderBy(asc(attempts.queuedAt), asc(attempts.jobId), asc(attempts.taskId), asc(attempts.attempt)),
+    );
+  }
+
+  async insertAttempt(attempt: Attempt): Promise<void> {
+    await this.exec("insertAttempt", false, async (db) => {
+      try {
+        await db.insert(attempts).values(attempt);
+      } catch (err) {
+        if (isConnectionLost(err)) throw err;
+        throw new DtError("internal", `inserting attempt ${attempt.attempt} of task ${attempt.taskId} in job ${attempt.jobId} failed: ${driverError(err).message}`, { cause: err });
+      }
+    });
+  }
+
+  updateAttempt(jobId: string, taskId: string, attempt: number, patch: AttemptPatch, from?: readonly AttemptState[]): Promise<boolean> {
+    // The key is not patchable, even when a caller spreads a whole Attempt in.
+    const { jobId: _j, taskId: _t, attempt: _a, ...values } = patch as Partial<Attempt>;
+    const where = and(attemptKey(jobId, taskId, attempt), from ? inArray(attempts.state, [...from]) : undefined);
+    if (Object.values(values).every((v) => v === undefined)) {
+      return this.read(
+        "updateAttempt",
+        async (db) =>
+          (await first(
+            db
+              .select({ n: sql`1` })
+              .from(attempts)
+              .where(where)
+              .limit(1),
+          )) !== null,
+      );
+    }
+    // One UPDATE … WHERE state IN (…): the check and the change are one step. mysql2 sets CLIENT_FOUND_ROWS,
+    // so affectedRows counts the rows matched, changed or not, as SQLite's RETURNING does.
+    return this.exec("updateAttempt", false, async (db) => (await db.update(attempts).set(values).where(where))[0].affectedRows > 0);
+  }
+
+  async transaction<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
+    const { scope } = this;
+    if (scope) return this.savepoint(scope, fn);
+    this.refuseInsideTransaction();
+    const begin = async (conn: PoolConnection) => (await conn.query("START TRANSACTION"), conn);
+    const conn = await this.shared.pool.connect("BEGIN", true, begin, true);
+    const tx: TxScope = { conn, db: drizzle({ client: conn }), ended: false, savepoints: 0 };
+    let broken = false;
+    try {
+      let result: T;
+      try {
+        result = await this.shared.context.run(tx, () => fn(new MysqlRepo(this.shared, tx)));
+      } catch (err) {
+        // A failed ROLLBACK means the connection is gone, and the server rolls back what it lost.
+        await conn.query("ROLLBACK").catch(() => (broken = true));
+        throw isConnectionLost(err) ? this.shared.pool.lost("a transaction", err, "it is rolled back") : err;
+      }
+      try {
+        await conn.query("COMMIT");
+      } catch (err) {
+        broken = true;
+        throw this.shared.pool.lost("COMMIT", err, "the transaction may or may not have committed");
+      }
+      return result;
+    } finally {
+      tx.ended = true;
+      if (broken) conn.destroy();
+      else conn.release();
+    }
+  }
+
+  expectedDurations(keys: readonly string[]): Promise<Map<string, number>> {
+    return this.read("expectedDurations", async (db) => {
+      const found = new Map<string, number>();
+      for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
+        const rows = await db.select({ key: durations.key, ms: durations.expectedMs }).from(durations).where(inArray(durations.key, keys.slice(i, i + KEYS_PER_QUERY)));
+        for (const row of rows) found.set(row.key, row.ms);
+      }
+      return found;
+    });
+  }
+
+  async recordDuration(key: string, ms: number, at: number): Promise<void> {
+    await this.exec("recordDuration", false, (db) =>
+      db
+        .insert(durations)
+        .values({ key, expectedMs: ms, samples: 1, updatedAt: at })
+        .onDuplicateKeyUpdate({
+          set: {
+            // MySQL evaluates these left to right; each reads only its own column's old value.
+            expectedMs: sql`${OLD_WEIGHT} * expected_ms + ${1 - OLD_WEIGHT} * VALUES(expected_ms)`,
+            samples: sql`samples + 1`,
+            updatedAt: sql`VALUES(updated_at)`,
+          },
+        }),
+    );
+  }
+
+  async upsertSlave(slave: SlaveInfo): Promise<void> {
+    const { name: _name, ...rest } = slave;
+    await this.exec("upsertSlave", true, (db) => db.insert(slaves).values(slave).onDuplicateKeyUpdate({ set: rest }));
+  }
+
+  listSlaves(): Promise<SlaveInfo[]> {
+    return this.read("listSlaves", (db) => db.select().from(slaves).orderBy(asc(slaves.name)));
+  }
+
+  async close(): Promise<void> {
+    if (this.scope) throw new DtError("internal", "close() called on the repo of a transaction; close the repo that opened it");
+    this.refuseInsideTransaction();
+    await this.shared.pool.end();
+  }
+
+  private read<T>(op: string, body: (db: MySql2Database) => Promise<T>): Promise<T> {
+    return this.exec(op, true, body);
+  }
+
+  /** Runs `body` on the transaction's connection, or on a pooled one; `repeatable` when running it twice changes nothing more. */
+  private async exec<T>(op: string, repeatable: boolean, body: (db: MySql2Database) => Promise<T>): Promise<T> {
+    const { scope } = this;
+    if (!scope) {
+      this.refuseInsideTransaction();
+      return this.shared.pool.connect(op, repeatable, (conn) => body(drizzle({ client: conn })));
+    }
+    if (scope.ended) throw new DtError("internal", "a transaction's repo was used after the transaction ended");
+    try {
+      return await body(scope.db);
+    } catch (err) {
+      throw isConnectionLost(err) ? this.shared.pool.lost(op, err, "the transaction is rolled back") : err;
+    }
+  }
+
+  private async savepoint<T>(scope: TxScope, fn: (repo: Repo) => Promise<T>): Promise<T> {
+    const name = `dt_sp${++scope.savepoints}`;
+    await scope.conn.query(`SAVEPOINT ${name}`);
+    try {
+      const result = await fn(new MysqlRepo(this.shared, scope));
+      await scope.conn.query(`RELEASE SAVEPOINT ${name}`);
+      return result;
+    } catch (err) {
+      // On a lost connection this fails too, and the whole transaction is rolled back by the server: fn's error is the one to report.
+      await scope.conn.query(`ROLLBACK TO SAVEPOINT ${name}`).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** The outer repo inside its own transaction would wait on rows that transaction locked; SqliteRepo refuses it too, so code stays portable. */
+  private refuseInsideTransaction(): void {
+    const scope = this.shared.context.getStore();
+    if (scope && !scope.ended) {
+      throw new DtError("internal", "the repo was called inside its own transaction(); use the repo that transaction() passes to the callback");
+    }
+  }
+}
+
+/** The first row, or null. */
+async function first<T>(rows: Promise<T[]>): Promise<T | null> {
+  return (await rows)[0] ?? null;
+}
+
+function attemptKey(jobId: string, taskId: string, attempt: number): SQL {
+  return and(eq(attempts.jobId, jobId), eq(attempts.taskId, taskId), eq(attempts.attempt, attempt))!;
+}
+

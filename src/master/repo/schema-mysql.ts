@@ -1,0 +1,130 @@
+/**
+ * The master's tables for MySQL/MariaDB (drizzle `mysql-core`): the twin of
+ * schema-sqlite.ts, column for column, with the lengths its comments give.
+ * The type checks at the end fail the build when the two drift apart: every
+ * table's select and insert row types must be the SQLite ones exactly, so
+ * the conformance suite and everything above the Repo serve both.
+ *
+ * After editing, run `bun run db:generate:mysql` and add the new .sql file to
+ * drizzle/mysql/index.ts (a test fails until it is there).
+ */
+import type { InferInsertModel, InferSelectModel, Table } from "drizzle-orm";
+import { bigint, boolean, customType, double, foreignKey, index, int, mysqlTable, primaryKey, text, varchar } from "drizzle-orm/mysql-core";
+import { ATTEMPT_STATES, type CacheCounts } from "../model.ts";
+import type * as sqlite from "./schema-sqlite.ts";
+import { SLAVE_STATES } from "./schema-sqlite.ts";
+
+/**
+ * A JSON value kept as TEXT. Not `json()`: MariaDB's JSON is LONGTEXT that
+ * mysql2 hands back unparsed, and drizzle's `json()` does not parse it, so
+ * the same column would read as a string on MariaDB and an object on MySQL.
+ * TEXT holds 64 KiB, far more than a task's env or dimensions need.
+ */
+const jsonText = <T>(name: string) =>
+  customType<{ data: T; driverData: string }>({
+    dataType: () => "text",
+    toDriver: (value) => JSON.stringify(value),
+    fromDriver: (value) => JSON.parse(value) as T,
+  })(name);
+
+/** Epoch milliseconds: BIGINT read as a JS number (exact up to 2^53, the year 287,396). */
+const epochMs = (name: string) => bigint(name, { mode: "number" });
+
+export const jobs = mysqlTable(
+  "jobs",
+  {
+    id: varchar("id", { length: 100 }).primaryKey(),
+    user: varchar("user", { length: 64 }).notNull(),
+    name: varchar("name", { length: 255 }),
+    priority: int("priority").notNull(),
+    createdAt: epochMs("created_at").notNull(),
+    canceledAt: epochMs("canceled_at"),
+  },
+  (t) => [index("jobs_created_at_idx").on(t.createdAt), index("jobs_user_created_at_idx").on(t.user, t.createdAt)],
+);
+
+export const tasks = mysqlTable(
+  "tasks",
+  {
+    jobId: varchar("job_id", { length: 100 })
+      .notNull()
+      .references(() => jobs.id, { onDelete: "cascade" }),
+    taskId: varchar("task_id", { length: 200 }).notNull(),
+    index: int("task_index").notNull(),
+    isolateHash: varchar("isolate_hash", { length: 128 }).notNull(),
+    description: text("description").notNull(),
+    timeoutSec: int("timeout_sec").notNull(),
+    maxRetries: int("max_retries").notNull(),
+    artifactGlobs: jsonText<string[]>("artifact_globs").notNull(),
+    env: jsonText<Record<string, string>>("env").notNull(),
+    dimensions: jsonText<Record<string, string>>("dimensions").notNull(),
+    priority: int("priority").notNull(),
+  },
+  (t) => [primaryKey({ name: "tasks_pk", columns: [t.jobId, t.taskId] }), index("tasks_job_index_idx").on(t.jobId, t.index)],
+);
+
+export const attempts = mysqlTable(
+  "attempts",
+  {
+    jobId: varchar("job_id", { length: 100 }).notNull(),
+    taskId: varchar("task_id", { length: 200 }).notNull(),
+    attempt: int("attempt").notNull(),
+    retry: int("retry").notNull(),
+    state: varchar("state", { length: 16, enum: ATTEMPT_STATES }).notNull(),
+    slave: varchar("slave", { length: 255 }),
+    leaseId: varchar("lease_id", { length: 64 }),
+    leaseExpiresAt: epochMs("lease_expires_at"),
+    exitCode: int("exit_code"),
+    stdoutKey: varchar("stdout_key", { length: 512 }),
+    stderrKey: varchar("stderr_key", { length: 512 }),
+    artifactKey: varchar("artifact_key", { length: 512 }),
+    artifactMissing: boolean("artifact_missing").notNull(),
+    cache: jsonText<CacheCounts>("cache"),
+    message: text("message"),
+    queuedAt: epochMs("queued_at").notNull(),
+    leasedAt: epochMs("leased_at"),
+    fetchDoneAt: epochMs("fetch_done_at"),
+    mapDoneAt: epochMs("map_done_at"),
+    commandStartAt: epochMs("command_start_at"),
+    commandEndAt: epochMs("command_end_at"),
+    uploadDoneAt: epochMs("upload_done_at"),
+    reportedAt: epochMs("reported_at"),
+  },
+  (t) => [
+    primaryKey({ name: "attempts_pk", columns: [t.jobId, t.taskId, t.attempt] }),
+    foreignKey({ name: "attempts_task_fk", columns: [t.jobId, t.taskId], foreignColumns: [tasks.jobId, tasks.taskId] }).onDelete("cascade"),
+    index("attempts_lease_id_idx").on(t.leaseId),
+    index("attempts_state_idx").on(t.state),
+  ],
+);
+
+export const durations = mysqlTable("durations", {
+  key: varchar("key", { length: 255 }).primaryKey(),
+  expectedMs: double("expected_ms").notNull(),
+  samples: int("samples").notNull(),
+  updatedAt: epochMs("updated_at").notNull(),
+});
+
+export const slaves = mysqlTable("slaves", {
+  name: varchar("name", { length: 255 }).primaryKey(),
+  dimensions: jsonText<Record<string, string>>("dimensions").notNull(),
+  slots: int("slots").notNull(),
+  version: varchar("version", { length: 64 }).notNull(),
+  state: varchar("state", { length: 16, enum: SLAVE_STATES }).notNull(),
+  lastSeenAt: epochMs("last_seen_at").notNull(),
+  registeredAt: epochMs("registered_at").notNull(),
+});
+
+/** True when A and B are the same type, property modifiers included (plain mutual assignability would let `readonly` or `any` through). */
+type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Assert<T extends true> = T;
+/** True when both tables have the same select and the same insert row type. */
+type SameRows<M extends Table, S extends Table> = [Equals<InferSelectModel<M>, InferSelectModel<S>>, Equals<InferInsertModel<M>, InferInsertModel<S>>] extends [true, true] ? true : false;
+/** Compile-time proof that each MySQL table reads and writes the SQLite table's row type. */
+export type RowsMatchSqlite = [
+  Assert<SameRows<typeof jobs, typeof sqlite.jobs>>,
+  Assert<SameRows<typeof tasks, typeof sqlite.tasks>>,
+  Assert<SameRows<typeof attempts, typeof sqlite.attempts>>,
+  Assert<SameRows<typeof durations, typeof sqlite.durations>>,
+  Assert<SameRows<typeof slaves, typeof sqlite.slaves>>,
+];
