@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { startMasterServer } from "../../src/master/server.ts";
 import { systemClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
+import type { JobSummary, Lease } from "../../src/master/protocol.ts";
 import { HASH, slave } from "./helpers.ts";
 
 const url = process.env.DT_TEST_MYSQL_URL;
@@ -27,9 +28,9 @@ describe.skipIf(!url)("a master on MySQL/MariaDB", () => {
     });
     try {
       const post = (path: string, body: unknown) => fetch(`${server.url}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-      const created = await (await post("/api/v1/jobs", { job_id: "mysql-job", tasks: [{ isolate_hash: HASH, description: "a" }, { isolate_hash: HASH, description: "b", max_retries: 1 }] })).json();
+      const created: unknown = await (await post("/api/v1/jobs", { job_id: "mysql-job", tasks: [{ isolate_hash: HASH, description: "a" }, { isolate_hash: HASH, description: "b", max_retries: 1 }] })).json();
       expect(created).toMatchObject({ job_id: "mysql-job", tasks: 2 });
-      const { leases } = await (await post("/api/v1/slave/lease", { slave: slave(), free: 2, wait_ms: 0 })).json();
+      const { leases } = (await (await post("/api/v1/slave/lease", { slave: slave(), free: 2, wait_ms: 0 })).json()) as { leases: Lease[] };
       expect(leases).toHaveLength(2);
       const now = Date.now();
       for (const lease of leases) {
@@ -40,11 +41,11 @@ describe.skipIf(!url)("a master on MySQL/MariaDB", () => {
           cache: null, stdout_key: null, stderr_key: null, artifact_key: null, artifact_missing: false,
         });
       }
-      const [retry] = (await (await post("/api/v1/slave/lease", { slave: slave(), free: 2, wait_ms: 0 })).json()).leases;
+      const [retry] = ((await (await post("/api/v1/slave/lease", { slave: slave(), free: 2, wait_ms: 0 })).json()) as { leases: Lease[] }).leases;
       expect(retry).toMatchObject({ description: "b", attempt: 1 });
-      const summary = await (await fetch(`${server.url}/api/v1/jobs/mysql-job`)).json();
+      const summary = (await (await fetch(`${server.url}/api/v1/jobs/mysql-job`)).json()) as JobSummary;
       expect(summary.counts).toMatchObject({ total_tasks: 2, succeeded: 1, running: 1, retries: 1 });
-      const status = await (await fetch(`${server.url}/job_status?job_id=mysql-job`)).json();
+      const status: unknown = await (await fetch(`${server.url}/job_status?job_id=mysql-job`)).json();
       expect(status).toMatchObject({ total_groups: 2, succeeded_groups: 1, flaky_groups: 1, status: "running" });
     } finally {
       await server.stop(1_000);
