@@ -15,7 +15,7 @@
  * stored.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { and, asc, desc, eq, getTableColumns, gte, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, inArray, isNull, sql, type SQL } from "drizzle-orm";
 import { drizzle, type MySql2Database } from "drizzle-orm/mysql2";
 import type { PoolConnection } from "mysql2/promise";
 import { mysqlMigrations } from "../../../drizzle/mysql/index.ts";
@@ -27,9 +27,8 @@ import { driverError, ER_DUP_ENTRY, insertChunked, isConnectionLost, type MysqlP
 import type { AttemptPatch, JobFilter, Repo } from "./repo.ts";
 import { attempts, durations, jobs, slaves, tasks } from "./schema-mysql.ts";
 import { checkJobParts } from "./job-parts.ts";
+import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
-/** listJobs' limit when the filter names none. */
-const DEFAULT_JOB_LIMIT = 100;
 /** dist_test's EWMA: new = OLD_WEIGHT · old + (1 − OLD_WEIGHT) · measured. */
 const OLD_WEIGHT = 0.7;
 const OPEN_STATES = ATTEMPT_STATES.filter((s) => !TERMINAL_STATES.has(s));
@@ -105,11 +104,7 @@ export class MysqlRepo implements Repo {
   }
 
   listJobs(filter: JobFilter): Promise<Job[]> {
-    const conditions: SQL[] = [];
-    if (filter.user !== undefined) conditions.push(eq(jobs.user, filter.user));
-    if (filter.name !== undefined) conditions.push(eq(jobs.name, filter.name));
-    if (filter.since !== undefined) conditions.push(gte(jobs.createdAt, filter.since));
-    if (filter.until !== undefined) conditions.push(lt(jobs.createdAt, filter.until));
+    const conditions = jobFilterConditions(filter, jobs);
     const limit = Math.max(0, filter.limit ?? DEFAULT_JOB_LIMIT);
     return this.read("listJobs", (db) => db.select().from(jobs).where(and(...conditions)).orderBy(desc(jobs.createdAt), desc(jobs.id)).limit(limit));
   }

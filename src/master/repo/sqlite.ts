@@ -10,7 +10,7 @@
  * gate serializes everything on that connection: while a transaction is open
  * no other caller's statement can slip into it.
  */
-import { and, asc, desc, eq, getTableColumns, gte, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, inArray, isNull, sql, type SQL } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { type Clock, systemClock } from "../../common/clock.ts";
 import { DtError } from "../../common/errors.ts";
@@ -19,9 +19,8 @@ import type { AttemptPatch, JobFilter, Repo } from "./repo.ts";
 import { attempts, durations, jobs, slaves, tasks } from "./schema-sqlite.ts";
 import { type Connection, insertChunked, MAX_VARIABLES, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
 import { checkJobParts } from "./job-parts.ts";
+import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
-/** listJobs' limit when the filter names none. */
-const DEFAULT_JOB_LIMIT = 100;
 /** dist_test's EWMA: new = OLD_WEIGHT · old + (1 − OLD_WEIGHT) · measured. */
 const OLD_WEIGHT = 0.7;
 const OPEN_STATES = ATTEMPT_STATES.filter((s) => !TERMINAL_STATES.has(s));
@@ -72,11 +71,7 @@ export class SqliteRepo implements Repo {
   }
 
   listJobs(filter: JobFilter): Promise<Job[]> {
-    const conditions: SQL[] = [];
-    if (filter.user !== undefined) conditions.push(eq(jobs.user, filter.user));
-    if (filter.name !== undefined) conditions.push(eq(jobs.name, filter.name));
-    if (filter.since !== undefined) conditions.push(gte(jobs.createdAt, filter.since));
-    if (filter.until !== undefined) conditions.push(lt(jobs.createdAt, filter.until));
+    const conditions = jobFilterConditions(filter, jobs);
     return this.exec((db) =>
       db
         .select()
