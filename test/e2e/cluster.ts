@@ -32,10 +32,11 @@ const API_POLL_MS = 100;
  * Waits until `condition` holds, asking every API_POLL_MS, and fails with
  * `what` past the deadline: waitUntil's loop, paced for HTTP round trips.
  */
-export async function pollUntil(condition: () => boolean | Promise<boolean>, what: string, deadlineMs: number): Promise<void> {
+export async function pollUntil(condition: () => boolean | Promise<boolean>, what: string | (() => string), deadlineMs: number): Promise<void> {
   const deadline = performance.now() + deadlineMs;
   while (!(await condition())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
+    // Described when it times out, so the message shows the last state seen.
+    if (performance.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for ${typeof what === "function" ? what() : what}`);
     await Bun.sleep(API_POLL_MS);
   }
 }
@@ -137,7 +138,7 @@ export function useCluster(prefix = "dt-e2e-"): () => Promise<Cluster> {
             tasks = (await api.tasks(jobId).catch(() => undefined)) ?? [];
             return tasks.length > 0 && ready(tasks);
           },
-          `${what} (job ${jobId}; last seen: ${describeTasks(tasks)})`,
+          () => `${what} (job ${jobId}; last seen: ${describeTasks(tasks)})`,
           deadlineMs,
         );
         return tasks;

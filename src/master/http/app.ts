@@ -17,7 +17,7 @@ export function masterApp(options: MasterAppOptions): Hono {
   const app = new Hono();
   app.onError((err, c) => {
     const status = httpStatusOf(err);
-    if (status >= 500) options.log.error(`${c.req.method} ${c.req.path} failed`, err);
+    if (status >= 500) options.log.error(`${c.req.method} ${c.req.path} failed:`, err);
     return c.json(errorBody(err), status);
   });
   app.notFound((c) => c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}`, code: "not_found" }, 404));
