@@ -7,7 +7,7 @@
  * its entry below; sqliteMigrations() refuses to run while the journal names
  * a migration that is not here.
  */
-import { DtError } from "../../src/common/errors.ts";
+import { embeddedMigrations } from "../../src/master/repo/embedded-migrations.ts";
 import type { Migration } from "../../src/master/repo/migrate-sqlite.ts";
 import journal from "./meta/_journal.json" with { type: "json" };
 import m0000 from "./0000_init.sql" with { type: "text" };
@@ -18,11 +18,5 @@ const SQL_BY_TAG: Readonly<Record<string, string>> = {
 
 /** Every migration in the journal's order, with its SQL. */
 export function sqliteMigrations(): Migration[] {
-  const entries = [...journal.entries].sort((a, b) => a.idx - b.idx);
-  const missing = entries.filter((e) => SQL_BY_TAG[e.tag] === undefined).map((e) => e.tag);
-  const extra = Object.keys(SQL_BY_TAG).filter((tag) => !entries.some((e) => e.tag === tag));
-  if (missing.length > 0 || extra.length > 0) {
-    throw new DtError("internal", `drizzle/sqlite/index.ts is out of step with meta/_journal.json: missing ${missing.join(", ") || "none"}, not in the journal ${extra.join(", ") || "none"}`);
-  }
-  return entries.map((e) => ({ tag: e.tag, sql: SQL_BY_TAG[e.tag]! }));
+  return embeddedMigrations(journal, SQL_BY_TAG, "drizzle/sqlite/index.ts");
 }
