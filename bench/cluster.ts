@@ -11,9 +11,9 @@
  *   4. a 100,000-task job: submit, memory, status calls (vs a 100-task job).
  * Prints medians of N runs with min–max, ratios and targets. See bench/README.md.
  */
-import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { killAll, runBench, timedRun } from "./isolate/procs.ts";
+import { killAll, privateBinary, runBench } from "./isolate/procs.ts";
 import { machineDescription, publishResults } from "./isolate/report.ts";
 import { measureBigJob } from "./cluster/big-job.ts";
 import { measureLatency } from "./cluster/latency.ts";
@@ -64,10 +64,7 @@ async function main(): Promise<number> {
   const scratch = join(options.work, "scratch");
   rmSync(scratch, { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true });
-  // A private copy of the binary: a rebuild of dist/dt during the run must not mix two versions in one table.
-  const dt = join(scratch, "dt");
-  copyFileSync(options.dt, dt);
-  const version = (await timedRun([dt, "--version"], { timeoutMs: 10_000 })).stdout.trim();
+  const { dt, version } = await privateBinary(options.dt, scratch);
   console.log(`bench: ${new Date().toISOString()}; ${version}; ${machineDescription()}`);
 
   const samples = new Samples();

@@ -7,9 +7,9 @@
  * fetch, `cp -al` for mapping a warm tree. Prints medians with min–max and
  * the ratio to each baseline. See bench/README.md.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { killAll, runBench, startIsolateServer, timedRun, timedShell, type RunningServer } from "./isolate/procs.ts";
+import { killAll, privateBinary, runBench, startIsolateServer, timedRun, timedShell, type RunningServer } from "./isolate/procs.ts";
 import { machineDescription, publishResults, resultTables } from "./isolate/report.ts";
 import { editProbe, ensureTree, restorePendingProbe, type GeneratedTree } from "./isolate/tree.ts";
 
@@ -218,10 +218,7 @@ async function main(): Promise<number> {
   rmSync(scratch, { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true });
 
-  // A private copy of the binary: a rebuild of dist/dt during the run must not mix two versions in one table.
-  const dt = join(scratch, "dt");
-  copyFileSync(options.dt, dt);
-  const version = (await timedRun([dt, "--version"], { timeoutMs: 10_000 })).stdout.trim();
+  const { dt, version } = await privateBinary(options.dt, scratch);
   console.log(`bench: ${new Date().toISOString()}; ${version}; ${machineDescription()}`);
 
   const tree = ensureTree(treeDir, join(options.work, "tree.json"));

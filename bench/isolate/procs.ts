@@ -5,6 +5,8 @@
  * `killAll` can end whatever is left when the bench fails or is interrupted.
  */
 import type { Subprocess } from "bun";
+import { copyFileSync } from "node:fs";
+import { join } from "node:path";
 
 const live = new Set<Subprocess>();
 
@@ -145,4 +147,15 @@ export async function runBench(main: () => Promise<number>, cleanUp: () => Promi
     await cleanUp();
   }
   process.exit(exitCode);
+}
+
+/**
+ * A private copy of the dt binary in `scratch`, and its version line: a
+ * rebuild of dist/dt during the run must not mix two versions in one table.
+ */
+export async function privateBinary(dtPath: string, scratch: string): Promise<{ dt: string; version: string }> {
+  const dt = join(scratch, "dt");
+  copyFileSync(dtPath, dt);
+  const version = (await timedRun([dt, "--version"], { timeoutMs: 10_000 })).stdout.trim();
+  return { dt, version };
 }
