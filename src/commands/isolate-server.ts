@@ -2,9 +2,11 @@ import { defineCommand } from "citty";
 import { resolve } from "node:path";
 import { DtError } from "../common/errors.ts";
 import { parseDuration, parseSize } from "../common/units.ts";
-import { FsBlobStore } from "../isolate/cas/fs-blob-store.ts";
+import { s3EndpointOf } from "../common/s3-location.ts";
 import { IsolateServer } from "../isolate/cas/isolate-server.ts";
+import { openBlobStore } from "../isolate/cas/open-blob-store.ts";
 import { commandContext, defaultDataDir, logArgs } from "./context.ts";
+import { s3EndpointArg } from "./s3-args.ts";
 
 /** How long in-flight requests may take to finish after SIGTERM; systemd's default stop timeout is 90 s. */
 const STOP_GRACE_MS = 10_000;
@@ -15,6 +17,8 @@ export default defineCommand({
     port: { type: "string", description: "TCP port; 0 picks a free one", default: "4242" },
     host: { type: "string", description: "Address to listen on", default: "0.0.0.0" },
     "data-dir": { type: "string", description: "Where blobs are kept (default $XDG_DATA_HOME/dt/cas)" },
+    store: { type: "string", description: "s3://BUCKET/PREFIX: keep blobs in S3 instead of --data-dir (evicted by a bucket lifecycle rule, not --max-size)" },
+    ...s3EndpointArg,
     "max-size": { type: "string", description: "Evict least recently used blobs beyond this size, e.g. 500GB (default: no limit)" },
     "min-age": {
       type: "string",
@@ -31,15 +35,19 @@ export default defineCommand({
       throw new DtError("invalid_input", `--port: ${JSON.stringify(args.port)} is not a port number (0-65535)`);
     }
     const dataDir = resolve(args["data-dir"] ?? defaultDataDir(ctx.env, "cas"));
+    if (args.store !== undefined && args["max-size"] !== undefined) {
+      throw new DtError("invalid_input", "--max-size does not apply to an s3:// --store: S3 blobs are evicted by a bucket lifecycle rule on <prefix>/blobs/ (see README)");
+    }
     const trim = args["max-size"] === undefined ? undefined : {
       maxBytes: parseSize(args["max-size"], "--max-size"),
       minAgeMs: parseDuration(args["min-age"], "--min-age"),
     };
-    const store = await FsBlobStore.open(dataDir, ctx.clock);
+    const store = await openBlobStore({ store: args.store, flag: "--store", dir: dataDir, s3Endpoint: s3EndpointOf(args["s3-endpoint"], ctx.env), clock: ctx.clock });
     const server = new IsolateServer({ store, log: ctx.log, clock: ctx.clock, trim });
     const listener = server.listen(port, args.host);
-    const stats = await store.stats();
-    ctx.log.info(`isolate server listening on http://${args.host}:${listener.port} (${stats.blobs} blobs, ${stats.bytes} bytes in ${dataDir})`, { port: listener.port, dataDir });
+    // An S3 store is counted by listing it, which costs a request per 1,000 blobs: not at start-up.
+    const where = args.store ?? (await store.stats().then((s) => `${s.blobs} blobs, ${s.bytes} bytes in ${dataDir}`));
+    ctx.log.info(`isolate server listening on http://${args.host}:${listener.port} (${where})`, { port: listener.port, store: args.store ?? dataDir });
     server.requestTrim();
     await new Promise<void>((resolveStop) => {
       const stop = (signal: string) => {
