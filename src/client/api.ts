@@ -103,9 +103,9 @@ export class MasterClient {
     return new URL(link, `${this.base}/`).toString();
   }
 
-  /** GETs a link (see resolveLink), retried like any request; the body is left to the caller. */
-  async download(link: string, what: string): Promise<Response> {
-    return this.request(what, this.resolveLink(link), { method: "GET" }, this.retry.attempts);
+  /** GETs a link (see resolveLink), tried `attempts` times (as any request by default); the body is left to the caller. */
+  async download(link: string, what: string, attempts = this.retry.attempts): Promise<Response> {
+    return this.request(what, this.resolveLink(link), { method: "GET" }, attempts);
   }
 
   private call(what: string, method: string, path: string, body?: string, options: CallOptions = {}, jobId?: string): Promise<Response> {

@@ -40,9 +40,26 @@ export interface FetchResult {
 
 interface Download {
   link: string;
+  /** The same object through the master, when `link` points elsewhere (a presigned S3 URL). */
+  fallback: string | null;
   file: string;
   /** For an archive: the directory it is extracted into. */
   extractTo?: string;
+}
+
+/**
+ * The link, or when it fails (S3 unreachable from here, a link expired)
+ * the master's link to the same object. The direct link is tried once:
+ * with a fallback there, retrying it would only delay the answer.
+ */
+async function download(api: MasterClient, d: Download, log: Logger): Promise<Response> {
+  if (!d.fallback) return api.download(d.link, `download ${d.file}`);
+  try {
+    return await api.download(d.link, `download ${d.file}`, 1);
+  } catch (err) {
+    log.warn(`${err instanceof Error ? err.message : String(err)}; fetching it through the master instead`);
+    return api.download(d.fallback, `download ${d.file} through the master`);
+  }
 }
 
 /** The finished attempts whose outputs `fetch` takes. */
@@ -64,9 +81,14 @@ export async function fetchResults(options: FetchOptions): Promise<FetchResult> 
   const downloads: Download[] = [];
   for (const { task, attempt } of selected) {
     const prefix = join(dir, attemptPrefix(task, attempt));
-    if (options.logs && attempt.stdout_link) downloads.push({ link: attempt.stdout_link, file: `${prefix}.stdout` });
-    if (options.logs && attempt.stderr_link) downloads.push({ link: attempt.stderr_link, file: `${prefix}.stderr` });
-    if (options.artifacts && attempt.artifact_archive_link) downloads.push({ link: attempt.artifact_archive_link, file: `${prefix}.zip`, extractTo: prefix });
+    // A master older than the master links sends none: then there is no fallback.
+    const fallback = (master: string | null | undefined, link: string) => (master && master !== link ? master : null);
+    if (options.logs && attempt.stdout_link) downloads.push({ link: attempt.stdout_link, fallback: fallback(attempt.stdout_master_link, attempt.stdout_link), file: `${prefix}.stdout` });
+    if (options.logs && attempt.stderr_link) downloads.push({ link: attempt.stderr_link, fallback: fallback(attempt.stderr_master_link, attempt.stderr_link), file: `${prefix}.stderr` });
+    if (options.artifacts && attempt.artifact_archive_link) {
+      const link = attempt.artifact_archive_link;
+      downloads.push({ link, fallback: fallback(attempt.artifact_archive_master_link, link), file: `${prefix}.zip`, extractTo: prefix });
+    }
     else if (options.artifacts && attempt.artifact_missing) log.warn(`${task.description} attempt ${attempt.attempt}: the slave could not store its artifacts`);
   }
   mkdirSync(dir, { recursive: true });
@@ -75,7 +97,7 @@ export async function fetchResults(options: FetchOptions): Promise<FetchResult> 
   let extracted = 0;
   await mapLimit(downloads, options.concurrency, async (d) => {
     try {
-      const res = await api.download(d.link, `download ${d.file}`);
+      const res = await download(api, d, log);
       await Bun.write(d.file, res);
       if (d.extractTo) extracted += extractZip(await Bun.file(d.file).bytes(), d.extractTo, d.file);
     } catch (err) {

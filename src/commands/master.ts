@@ -4,6 +4,7 @@ import { DtError } from "../common/errors.ts";
 import { parseDuration } from "../common/units.ts";
 import { startMasterServer } from "../master/server.ts";
 import { commandContext, defaultDataDir, logArgs } from "./context.ts";
+import { masterStoreOptions, s3EndpointArg } from "./s3-args.ts";
 
 /** How long in-flight requests may take after SIGTERM before the server closes them. */
 const STOP_GRACE_MS = 10_000;
@@ -20,6 +21,9 @@ export const masterArgs = {
   "heartbeat-interval": { type: "string", description: "How often slaves heartbeat each task", default: "5s" },
   // Ten minutes: long enough for an autoscaler to bring up a slave with the right dimensions.
   "no-resource-timeout": { type: "string", description: "A task no live slave can run for this long ends NO_RESOURCE", default: "10m" },
+  artifacts: { type: "string", description: "s3://BUCKET/PREFIX: keep logs and artifacts in S3, linked by presigned URLs (default: <data-dir>/artifacts)" },
+  "cas-store": { type: "string", description: "s3://BUCKET/PREFIX: keep the CAS this master serves in S3 (default: <data-dir>/cas)" },
+  ...s3EndpointArg,
   ...logArgs,
 } as const;
 
@@ -47,6 +51,7 @@ export default defineCommand({
         maxWaitMs: 30_000,
         maxInfraRequeues: 3,
       },
+      ...masterStoreOptions(args, ctx.env),
       clock: ctx.clock,
       log: ctx.log,
     });

@@ -7,7 +7,8 @@ const STATUS_OF_CODE: Record<DtErrorCode, ContentfulStatusCode> = {
   not_found: 404,
   too_large: 413,
   no_space: 507,
-  unreachable: 502,
+  // A service the server depends on (S3, a database, beanstalkd) is away: the server is, for now, unavailable, and clients retry.
+  unreachable: 503,
   internal: 500,
 };
 

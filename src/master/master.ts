@@ -1,7 +1,7 @@
 import type { Clock } from "../common/clock.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
-import type { ArtifactStore } from "./artifacts/artifact-store.ts";
+import { type ArtifactStore, masterArtifactLink } from "./artifacts/artifact-store.ts";
 import type { LiveLogs } from "./artifacts/live-logs.ts";
 import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
@@ -166,23 +166,29 @@ export class Master {
     const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));
     return {
       job,
-      tasks: tasks.map((t) => {
+      tasks: await Promise.all(tasks.map(async (t) => {
         const group = groups.get(t.taskId) ?? [];
         return {
           task_id: t.taskId, description: t.description, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
-          dimensions: t.dimensions, attempts: group.map((a) => this.attemptView(a)),
+          dimensions: t.dimensions, attempts: await Promise.all(group.map((a) => this.attemptView(a))),
         };
-      }),
+      })),
     };
   }
 
-  attemptView(a: Attempt): AttemptView {
-    const link = (key: string | null) => (key ? this.deps.artifacts.link(key, this.deps.publicUrl) : null);
+  /** Links are the store's (presigned for S3); the `*_master_link`s go through this master, for clients that cannot reach the store. */
+  async attemptView(a: Attempt): Promise<AttemptView> {
+    const { artifacts, publicUrl } = this.deps;
+    const link = async (key: string | null) => (key ? artifacts.link(key, publicUrl) : null);
+    const masterLink = (key: string | null) => (key ? masterArtifactLink(key, publicUrl) : null);
+    const [stdout, stderr, archive] = await Promise.all([link(a.stdoutKey), link(a.stderrKey), link(a.artifactKey)]);
     return {
       attempt: a.attempt, retry: a.retry, state: a.state, slave: a.slave, exit_code: a.exitCode, message: a.message,
       queued_at: a.queuedAt, leased_at: a.leasedAt, fetch_done_at: a.fetchDoneAt, map_done_at: a.mapDoneAt,
       command_start_at: a.commandStartAt, command_end_at: a.commandEndAt, upload_done_at: a.uploadDoneAt, reported_at: a.reportedAt,
-      stdout_link: link(a.stdoutKey), stderr_link: link(a.stderrKey), artifact_archive_link: link(a.artifactKey), artifact_missing: a.artifactMissing, cache: a.cache,
+      stdout_link: stdout, stderr_link: stderr, artifact_archive_link: archive,
+      stdout_master_link: masterLink(a.stdoutKey), stderr_master_link: masterLink(a.stderrKey), artifact_archive_master_link: masterLink(a.artifactKey),
+      artifact_missing: a.artifactMissing, cache: a.cache,
     };
   }
 

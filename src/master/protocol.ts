@@ -104,9 +104,14 @@ export interface AttemptView {
   command_end_at: number | null;
   upload_done_at: number | null;
   reported_at: number | null;
+  /** Where to read the output: the artifact store's link (with S3, a presigned URL valid for 24 hours). */
   stdout_link: string | null;
   stderr_link: string | null;
   artifact_archive_link: string | null;
+  /** The same objects through the master (`/api/v1/artifacts/<key>`), for clients that cannot reach the store. */
+  stdout_master_link: string | null;
+  stderr_master_link: string | null;
+  artifact_archive_master_link: string | null;
   artifact_missing: boolean;
   cache: CacheCounts | null;
 }

@@ -3,12 +3,12 @@ import { join, resolve } from "node:path";
 import type { Clock } from "../common/clock.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
-import { FsBlobStore } from "../isolate/cas/fs-blob-store.ts";
+import { openBlobStore } from "../isolate/cas/open-blob-store.ts";
 import { CAS_API_PREFIX } from "../isolate/cas/client.ts";
 import { DEFAULT_CAS_LIMITS } from "../isolate/cas/limits.ts";
 import { casRoutes } from "../isolate/cas/server.ts";
-import { FsArtifactStore } from "./artifacts/fs-artifact-store.ts";
 import { LiveLogs } from "./artifacts/live-logs.ts";
+import { openArtifactStore } from "./artifacts/open-artifact-store.ts";
 import { masterApp } from "./http/app.ts";
 import { distTestRoutes } from "./http/dist-test-api.ts";
 import { Master } from "./master.ts";
@@ -27,6 +27,12 @@ export interface MasterServerOptions {
   publicUrl?: string;
   /** A separate CAS for slaves to fetch from; default: the one this master serves. */
   isolateServer?: string;
+  /** `s3://bucket/prefix` for logs and artifacts; default `<data-dir>/artifacts`. */
+  artifacts?: string;
+  /** `s3://bucket/prefix` for the CAS this master serves; default `<data-dir>/cas`. */
+  casStore?: string;
+  /** An S3-compatible endpoint for both (resolved from --s3-endpoint and AWS_ENDPOINT_URL). */
+  s3Endpoint?: string;
   dispatch: Omit<DispatcherConfig, "isolateServer">;
   clock: Clock;
   log: Logger;
@@ -46,13 +52,16 @@ export async function openRepo(db: string, dataDir: string): Promise<Repo> {
  * port. Returns the running server and how to stop it.
  */
 export async function startMasterServer(options: MasterServerOptions) {
+  const artifacts = await openArtifactStore({ store: options.artifacts, flag: "--artifacts", dir: join(options.dataDir, "artifacts"), s3Endpoint: options.s3Endpoint });
   const repo = await openRepo(options.db, options.dataDir);
   const server = Bun.serve({ port: options.port, hostname: options.host, fetch: () => new Response("starting", { status: 503 }), maxRequestBodySize: DEFAULT_CAS_LIMITS.maxBlobBytes, idleTimeout: 60 });
   const publicUrl = (options.publicUrl ?? `http://${options.host === "0.0.0.0" ? hostname() : options.host}:${server.port}`).replace(/\/+$/, "");
-  const blobStore = options.isolateServer ? undefined : await FsBlobStore.open(join(options.dataDir, "cas"), options.clock);
+  const blobStore = options.isolateServer
+    ? undefined
+    : await openBlobStore({ store: options.casStore, flag: "--cas-store", dir: join(options.dataDir, "cas"), s3Endpoint: options.s3Endpoint, clock: options.clock });
   const master = new Master({
     repo,
-    artifacts: new FsArtifactStore(join(options.dataDir, "artifacts")),
+    artifacts,
     liveLogs: new LiveLogs(join(options.dataDir, "live-logs")),
     clock: options.clock,
     log: options.log,
@@ -80,6 +89,7 @@ export async function startMasterServer(options: MasterServerOptions) {
         clearTimeout(timer);
         await server.stop(true);
         await blobStore?.close();
+        await artifacts.close();
         await repo.close();
       })();
       return stopping;

@@ -103,3 +103,23 @@ test("a log the master lost fails the fetch with its name (exit 3)", async () =>
   expect(r.stderr).toContain("1 of 4 downloads failed");
   expect(r.stderr).toContain("abc_1.0.bar_test_1.stderr");
 });
+
+test("a link that fails (S3 out of reach) is tried once, then the same object through the master", async () => {
+  const w = await world();
+  w.master.artifacts.set("s3.stdout", "through the master");
+  // A presigned link to a port nothing listens on: S3 that this client cannot reach.
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const deadLink = `http://127.0.0.1:${probe.port}/bucket/s3.stdout?X-Amz-Signature=x`;
+  probe.stop(true);
+  w.master.addJob(JOB, {
+    frames: [summaryOf(JOB, { total_tasks: 1, finished: 1, failed: 1 })],
+    tasks: [taskOf("abc.0", "s3-test", "failed", [attemptOf(0, "FAILED", { stdout_link: deadLink, stdout_master_link: link("s3.stdout") })])],
+  });
+  const out = join(w.dir, "out");
+  const r = await w.run(fetchCommand, ["-l", "-d", out, JOB]);
+  expect(r.code).toBe(0);
+  expect(readFileSync(join(out, "abc_0.0.s3_test.stdout"), "utf8")).toBe("through the master");
+  expect(r.stderr).toContain("fetching it through the master instead");
+  // Tried once: no retry delays before the fallback.
+  expect(w.sleeps).toEqual([]);
+});

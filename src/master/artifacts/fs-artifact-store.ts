@@ -2,7 +2,7 @@ import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { DtError, errnoCode } from "../../common/errors.ts";
-import { type ArtifactStore, isArtifactKey } from "./artifact-store.ts";
+import { type ArtifactStore, checkArtifactKey, isArtifactKey, masterArtifactLink } from "./artifact-store.ts";
 
 /** An ArtifactStore in a local directory: `<dir>/<key>`, staged in `<dir>/.tmp/`. */
 export class FsArtifactStore implements ArtifactStore {
@@ -12,8 +12,8 @@ export class FsArtifactStore implements ArtifactStore {
     mkdirSync(join(dir, ".tmp"), { recursive: true });
   }
 
-  async put(key: string, body: ReadableStream<Uint8Array> | Uint8Array): Promise<{ size: number }> {
-    this.check(key);
+  async put(key: string, body: ReadableStream<Uint8Array> | Uint8Array, expectedSize?: number): Promise<{ size: number }> {
+    checkArtifactKey(key);
     const tmp = join(this.dir, ".tmp", `${key}.${process.pid}.${this.seq++}`);
     const file = await open(tmp, "w", 0o644);
     let size = 0;
@@ -28,6 +28,9 @@ export class FsArtifactStore implements ArtifactStore {
         }
       }
       await file.close();
+      if (expectedSize !== undefined && size !== expectedSize) {
+        throw new DtError("invalid_input", `artifact ${key}: the body has ${size} bytes, not its declared ${expectedSize}`);
+      }
       renameSync(tmp, join(this.dir, key));
     } catch (err) {
       await file.close().catch(() => {});
@@ -49,11 +52,9 @@ export class FsArtifactStore implements ArtifactStore {
     }
   }
 
-  link(key: string, masterUrl: string): string {
-    return `${masterUrl.replace(/\/+$/, "")}/api/v1/artifacts/${encodeURIComponent(key)}`;
+  async link(key: string, masterUrl: string): Promise<string> {
+    return masterArtifactLink(key, masterUrl);
   }
 
-  private check(key: string): void {
-    if (!isArtifactKey(key)) throw new DtError("invalid_input", `artifact key ${JSON.stringify(key.slice(0, 80))} is not a valid key`);
-  }
+  async close(): Promise<void> {}
 }

@@ -82,7 +82,10 @@ export function slaveRoutes(master: Master): Hono {
     if (kind !== "stdout" && kind !== "stderr" && kind !== "artifacts") throw new DtError("invalid_input", "kind must be stdout, stderr or artifacts");
     const t = target(leaseId);
     const key = outputKey(t.jobId, t.taskId, t.attempt, kind);
-    await master.deps.artifacts.put(key, c.req.raw.body ?? new Uint8Array(0));
+    // The length lets a store that uploads elsewhere (S3) stream the body through instead of spooling it.
+    const length = c.req.header("content-length");
+    if (length !== undefined && !/^\d+$/.test(length)) throw new DtError("invalid_input", `Content-Length ${JSON.stringify(length)} is not a byte count`);
+    await master.deps.artifacts.put(key, c.req.raw.body ?? new Uint8Array(0), length === undefined ? undefined : Number(length));
     return c.json({ key });
   });
 

@@ -1,0 +1,58 @@
+/** S3ArtifactStore against a real S3-compatible server (DT_TEST_S3_ENDPOINT): the conformance suite, plus presigned links. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { ArtifactStore } from "../../src/master/artifacts/artifact-store.ts";
+import { LINK_EXPIRY_SEC, S3ArtifactStore } from "../../src/master/artifacts/s3-artifact-store.ts";
+import { TEST_S3_ENDPOINT, createBucket, deleteBucket, testS3Client, warnIfNoS3 } from "../helpers/s3.ts";
+import { artifactStoreConformance, serveArtifacts } from "./artifact-store.conformance.ts";
+
+warnIfNoS3("test/master/s3-artifact-store.test.ts (S3ArtifactStore)");
+
+describe.skipIf(!TEST_S3_ENDPOINT)("S3ArtifactStore", () => {
+  const endpoint = TEST_S3_ENDPOINT!;
+  let admin: S3Client;
+  let bucket: string;
+  let prefixes = 0;
+  const open = async (prefix = `store-${prefixes++}`) => S3ArtifactStore.open(await testS3Client(endpoint), { bucket, prefix });
+
+  beforeAll(async () => {
+    admin = await testS3Client(endpoint);
+    bucket = await createBucket(admin, "dt-artifacts");
+  });
+  afterAll(async () => {
+    await deleteBucket(admin, bucket);
+    admin.destroy();
+  });
+
+  artifactStoreConformance({
+    name: "s3",
+    async open() {
+      let store: ArtifactStore | undefined;
+      const server = serveArtifacts(() => store!);
+      store = await open();
+      return { store, masterUrl: server.url, cleanup: async () => server.stop() };
+    },
+  });
+
+  test("objects live at <prefix>/<key> with their content type, and links are presigned for 24 hours", async () => {
+    const store = await open("layout");
+    await store.put("job.t.0.stdout", new TextEncoder().encode("out"));
+    await store.put("job.t.0-artifacts.zip", new Blob(["PK"]).stream(), 2);
+    expect((await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: "layout/job.t.0.stdout" }))).ContentType).toBe("text/plain; charset=utf-8");
+    expect((await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: "layout/job.t.0-artifacts.zip" }))).ContentType).toBe("application/zip");
+    const link = new URL(await store.link("job.t.0.stdout"));
+    expect(link.origin).toBe(new URL(endpoint).origin);
+    expect(link.pathname).toBe(`/${bucket}/layout/job.t.0.stdout`);
+    expect(link.searchParams.get("X-Amz-Expires")).toBe(String(LINK_EXPIRY_SEC));
+    expect(LINK_EXPIRY_SEC).toBe(86_400);
+    await store.close();
+  });
+
+  test("a streamed upload without a length is refused, saying to send Content-Length", async () => {
+    const store = await open();
+    const err = await store.put("job.t.0.stdout", new Blob(["x"]).stream()).catch((e) => e);
+    expect(err.code).toBe("invalid_input");
+    expect(err.message).toContain("Content-Length");
+    await store.close();
+  });
+});
