@@ -52,7 +52,7 @@ export async function openRepo(db: string, dataDir: string): Promise<Repo> {
  * port. Returns the running server and how to stop it.
  */
 export async function startMasterServer(options: MasterServerOptions) {
-  const artifacts = await openArtifactStore({ store: options.artifacts, flag: "--artifacts", dir: join(options.dataDir, "artifacts"), s3Endpoint: options.s3Endpoint });
+  const artifacts = await openArtifactStore({ store: options.artifacts, flag: "--artifacts", dir: join(options.dataDir, "artifacts"), s3Endpoint: options.s3Endpoint, clock: options.clock });
   const repo = await openRepo(options.db, options.dataDir);
   const server = Bun.serve({ port: options.port, hostname: options.host, fetch: () => new Response("starting", { status: 503 }), maxRequestBodySize: DEFAULT_CAS_LIMITS.maxBlobBytes, idleTimeout: 60 });
   const publicUrl = (options.publicUrl ?? `http://${options.host === "0.0.0.0" ? hostname() : options.host}:${server.port}`).replace(/\/+$/, "");

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ManualClock } from "../../src/common/clock.ts";
+import { ManualClock, systemClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
 import type { ArtifactStore } from "../../src/master/artifacts/artifact-store.ts";
 import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
@@ -29,9 +29,9 @@ beforeAll(async () => {
   const admin = await testS3Client(s3.endpoint);
   const bucket = await createBucket(admin, "dt-output");
   admin.destroy();
-  upStore = await S3ArtifactStore.open(await testS3Client(s3.endpoint), { bucket, prefix: "up" });
+  upStore = await S3ArtifactStore.open(await testS3Client(s3.endpoint), { bucket, prefix: "up" }, systemClock);
   // A store opened while S3 ran; S3 then goes away, as mid-job.
-  downStore = await S3ArtifactStore.open(await testS3Client(s3.endpoint), { bucket, prefix: "down" });
+  downStore = await S3ArtifactStore.open(await testS3Client(s3.endpoint), { bucket, prefix: "down" }, systemClock);
 });
 afterAll(async () => {
   await upStore?.close();

@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { ArtifactStore } from "../../src/master/artifacts/artifact-store.ts";
-import { LINK_EXPIRY_SEC, S3ArtifactStore } from "../../src/master/artifacts/s3-artifact-store.ts";
+import { ManualClock } from "../../src/common/clock.ts";
+import { LINK_EXPIRY_SEC, LINK_REUSE_MIN_LEFT_MS, S3ArtifactStore } from "../../src/master/artifacts/s3-artifact-store.ts";
 import { TEST_S3_ENDPOINT, createBucket, deleteBucket, testS3Client, warnIfNoS3 } from "../helpers/s3.ts";
 import { artifactStoreConformance, serveArtifacts } from "./artifact-store.conformance.ts";
 
@@ -13,7 +14,7 @@ describe.skipIf(!TEST_S3_ENDPOINT)("S3ArtifactStore", () => {
   let admin: S3Client;
   let bucket: string;
   let prefixes = 0;
-  const open = async (prefix = `store-${prefixes++}`) => S3ArtifactStore.open(await testS3Client(endpoint), { bucket, prefix });
+  const open = async (prefix = `store-${prefixes++}`, clock = new ManualClock(Date.now())) => S3ArtifactStore.open(await testS3Client(endpoint), { bucket, prefix }, clock);
 
   beforeAll(async () => {
     admin = await testS3Client(endpoint);
@@ -45,6 +46,21 @@ describe.skipIf(!TEST_S3_ENDPOINT)("S3ArtifactStore", () => {
     expect(link.pathname).toBe(`/${bucket}/layout/job.t.0.stdout`);
     expect(link.searchParams.get("X-Amz-Expires")).toBe(String(LINK_EXPIRY_SEC));
     expect(LINK_EXPIRY_SEC).toBe(86_400);
+    await store.close();
+  });
+
+  test("a link is signed once and handed out again while it has an hour left, then signed anew", async () => {
+    const clock = new ManualClock(Date.now());
+    const store = await open("reuse", clock);
+    await store.put("job.t.0.stdout", new TextEncoder().encode("out"));
+    const first = await store.link("job.t.0.stdout");
+    clock.advance(LINK_EXPIRY_SEC * 1000 - LINK_REUSE_MIN_LEFT_MS);
+    expect(await store.link("job.t.0.stdout")).toBe(first);
+    clock.advance(1);
+    const renewed = await store.link("job.t.0.stdout");
+    expect(renewed).not.toBe(first);
+    expect(new URL(renewed).searchParams.get("X-Amz-Date")).not.toBe(new URL(first).searchParams.get("X-Amz-Date"));
+    expect(await (await fetch(first)).text()).toBe("out");
     await store.close();
   });
 

@@ -1,3 +1,4 @@
+import type { Clock } from "../../common/clock.ts";
 import { DtError } from "../../common/errors.ts";
 import { isS3Url } from "../../common/s3-location.ts";
 import type { ArtifactStore } from "./artifact-store.ts";
@@ -11,6 +12,7 @@ export interface ArtifactStoreSpec {
   dir: string;
   /** An S3-compatible endpoint (already resolved from --s3-endpoint and the environment). */
   s3Endpoint?: string;
+  clock: Clock;
 }
 
 /** The master's artifact store: a directory, or an S3 bucket (the AWS SDK is loaded only then). */
@@ -18,5 +20,5 @@ export async function openArtifactStore(spec: ArtifactStoreSpec): Promise<Artifa
   if (spec.store === undefined) return new FsArtifactStore(spec.dir);
   if (!isS3Url(spec.store)) throw new DtError("invalid_input", `${spec.flag} ${JSON.stringify(spec.store)}: expected s3://BUCKET/PREFIX (without it, artifacts are kept in --data-dir)`);
   const [{ openS3Store }, { S3ArtifactStore }] = await Promise.all([import("../../common/s3.ts"), import("./s3-artifact-store.ts")]);
-  return openS3Store(spec.store, spec.flag, { endpoint: spec.s3Endpoint }, (s3, location) => S3ArtifactStore.open(s3, location));
+  return openS3Store(spec.store, spec.flag, { endpoint: spec.s3Endpoint }, (s3, location) => S3ArtifactStore.open(s3, location, spec.clock));
 }

@@ -1,5 +1,6 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
+import type { Clock } from "../../common/clock.ts";
 import { DtError } from "../../common/errors.ts";
 import { type S3Location, checkBucket, isNotFound, keyOf, putStream, s3Call, s3Error } from "../../common/s3.ts";
 import { type ArtifactStore, artifactContentType, checkArtifactKey, isArtifactKey } from "./artifact-store.ts";
@@ -8,9 +9,22 @@ import { type ArtifactStore, artifactContentType, checkArtifactKey, isArtifactKe
 export const LINK_EXPIRY_SEC = 24 * 3600;
 
 /**
+ * A link is handed out again while it has at least this long left. Signing
+ * takes about half a millisecond, so a 10,000-task job's page (30,000
+ * links) would take seconds at every view; reused, it is signed once.
+ * An hour, not more: links signed with temporary credentials (instance
+ * roles) die with them, often within hours.
+ */
+export const LINK_REUSE_MIN_LEFT_MS = 3_600_000;
+
+/** Links kept for reuse: the three links of every attempt of a 15,000-task job, about 30 MB. */
+const MAX_CACHED_LINKS = 50_000;
+
+/**
  * An ArtifactStore in an S3 bucket: objects at `<prefix>/<key>`, served to
  * browsers and clients by presigned GET links (made afresh for each view,
- * as dist_test did), so logs and archives do not pass through the master.
+ * as dist_test did, and reused while they have an hour left), so logs and
+ * archives do not pass through the master.
  * The master still serves every object at /api/v1/artifacts/<key> for
  * clients that cannot reach S3.
  *
@@ -19,15 +33,19 @@ export const LINK_EXPIRY_SEC = 24 * 3600;
  * the master's answer, so a half-written object is never linked.
  */
 export class S3ArtifactStore implements ArtifactStore {
+  /** Presigned links by key, oldest first. */
+  private readonly links = new Map<string, { url: string; expiresAtMs: number }>();
+
   private constructor(
     private readonly s3: S3Client,
     private readonly location: S3Location,
+    private readonly clock: Clock,
   ) {}
 
   /** Opens the store after checking that its bucket is there. */
-  static async open(s3: S3Client, location: S3Location): Promise<S3ArtifactStore> {
+  static async open(s3: S3Client, location: S3Location, clock: Clock): Promise<S3ArtifactStore> {
     await checkBucket(s3, location, `artifact store s3://${location.bucket}/${location.prefix}`);
-    return new S3ArtifactStore(s3, location);
+    return new S3ArtifactStore(s3, location, clock);
   }
 
   async put(key: string, body: ReadableStream<Uint8Array> | Uint8Array, size?: number): Promise<{ size: number }> {
@@ -52,9 +70,19 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
-  /** A presigned GET URL: signed locally, no request to S3. */
+  /** A presigned GET URL (signed here, no request to S3), or the one made earlier while it has an hour left. */
   async link(key: string): Promise<string> {
-    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) }), { expiresIn: LINK_EXPIRY_SEC });
+    const now = this.clock.now();
+    const cached = this.links.get(key);
+    if (cached && cached.expiresAtMs - now >= LINK_REUSE_MIN_LEFT_MS) return cached.url;
+    const command = new GetObjectCommand({ Bucket: this.location.bucket, Key: this.key(key) });
+    const url = await getSignedUrl(this.s3, command, { expiresIn: LINK_EXPIRY_SEC, signingDate: new Date(now) });
+    // Temporary credentials end a link's life with theirs.
+    const credentialsEnd = (await this.s3.config.credentials()).expiration?.getTime() ?? Number.POSITIVE_INFINITY;
+    this.links.delete(key);
+    this.links.set(key, { url, expiresAtMs: Math.min(now + LINK_EXPIRY_SEC * 1000, credentialsEnd) });
+    if (this.links.size > MAX_CACHED_LINKS) this.links.delete(this.links.keys().next().value!);
+    return url;
   }
 
   async close(): Promise<void> {
