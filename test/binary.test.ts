@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { S3RVER_ENV, TEST_S3_ENDPOINT, createBucket, deleteBucket, testS3Client } from "./helpers/s3.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const binary = join(root, "dist", "dt");
@@ -60,5 +62,60 @@ describe.skipIf(!built)("the compiled dt binary", () => {
   test("a missing required flag exits 2", () => {
     const result = Bun.spawnSync([binary, "run-isolated"], { env: { HOME: work, PATH: process.env.PATH ?? "" } });
     expect(result.exitCode).toBe(2);
+  });
+});
+
+/** The binary's CAS on S3: the AWS SDK is bundled and loaded on demand, and s3rver plays S3 (DT_TEST_S3_ENDPOINT). */
+describe.skipIf(!built || !TEST_S3_ENDPOINT)("the compiled dt binary with an S3 store", () => {
+  let work: string;
+  let server: Bun.Subprocess<"ignore", "ignore", "pipe"> | undefined;
+  let admin: S3Client;
+  let bucket: string;
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), "dt-binary-s3-"));
+    admin = await testS3Client(TEST_S3_ENDPOINT!);
+    bucket = await createBucket(admin, "dt-binary");
+  });
+  afterAll(async () => {
+    server?.kill("SIGTERM");
+    await server?.exited;
+    await deleteBucket(admin, bucket);
+    admin.destroy();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test("isolate-server --store s3://… serves archive and run-isolated from the bucket", async () => {
+    const env = { HOME: work, PATH: process.env.PATH ?? "", ...S3RVER_ENV };
+    server = Bun.spawn([binary, "isolate-server", "--port", "0", "--host", "127.0.0.1", "--store", `s3://${bucket}/cas`, "--s3-endpoint", TEST_S3_ENDPOINT!], { stdin: "ignore", stdout: "ignore", stderr: "pipe", cwd: work, env });
+    const reader = server.stderr.getReader();
+    let text = "";
+    const deadline = Date.now() + 10_000;
+    while (!/http:\/\/127\.0\.0\.1:\d+/.test(text) && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    const url = /http:\/\/127\.0\.0\.1:\d+/.exec(text)?.[0];
+    if (!url) throw new Error(`isolate server did not start: ${text}`);
+    expect(text).toContain(`s3://${bucket}/cas`);
+    const archive = Bun.spawnSync([binary, "archive", "--isolate-server", url, "-i", join(root, "examples/hello/hello.isolate"), "--hash-cache", "none"], { cwd: work, env });
+    expect(archive.exitCode).toBe(0);
+    const digest = archive.stdout.toString().split(/\s+/)[0]!;
+    const listed = await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "cas/blobs/" }));
+    expect(listed.Contents?.map((o) => o.Key)).toContain(`cas/blobs/${digest}`);
+    const run = Bun.spawnSync([binary, "run-isolated", "--isolate-server", url, "--hash", digest, "--cache", join(work, "cache")], { cwd: work, env });
+    expect(run.stdout.toString()).toContain("PASS");
+    expect(run.exitCode).toBe(0);
+  });
+
+  test("a malformed --store, or --max-size with S3, exits 2 naming the flag", () => {
+    const bad = Bun.spawnSync([binary, "isolate-server", "--port", "0", "--store", "s3:/nope"], { cwd: work });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.toString()).toContain('--store "s3:/nope": expected s3://BUCKET/PREFIX');
+    const trim = Bun.spawnSync([binary, "isolate-server", "--port", "0", "--store", `s3://${bucket}/cas`, "--max-size", "1GB"], { cwd: work });
+    expect(trim.exitCode).toBe(2);
+    expect(trim.stderr.toString()).toContain("--max-size does not apply to an s3:// --store");
   });
 });
