@@ -14,7 +14,7 @@ const work = mkdtempSync(join(tmpdir(), "dt-startup-"));
 
 function build(bytecode: boolean): string {
   const out = join(work, bytecode ? "dt-bytecode" : "dt-plain");
-  const flags = ["--compile", "--format=esm", "--minify-syntax", "--minify-whitespace", ...(bytecode ? ["--bytecode"] : [])];
+  const flags = ["--compile", "--splitting", "--format=esm", "--minify-syntax", "--minify-whitespace", ...(bytecode ? ["--bytecode"] : [])];
   const result = Bun.spawnSync(["bun", "build", ...flags, "--define", 'DT_BUILD_COMMIT="startup-bench"', "src/main.ts", "src/isolate/archive/hash-worker.ts", "--outfile", out], { cwd: root, stdout: "ignore", stderr: "pipe" });
   if (result.exitCode !== 0) throw new Error(`build failed: ${result.stderr}`);
   return out;
