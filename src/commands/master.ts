@@ -16,6 +16,9 @@ export const masterArgs = {
   "data-dir": { type: "string", description: "Database, CAS blobs, logs and artifacts (default $XDG_DATA_HOME/dt/master)" },
   "public-url": { type: "string", description: "URL slaves and clients reach this master at (default http://<hostname>:<port>)" },
   "isolate-server": { type: "string", description: "A separate CAS for slaves to fetch from (default: the one this master serves)" },
+  queue: { type: "string", description: "beanstalk://host:port: slaves reserve tasks from beanstalkd, as with dist_test (default: the in-process queue; slaves long-poll the master)" },
+  "queue-tube-prefix": { type: "string", description: "Prefix of this master's beanstalkd tubes, so masters can share one server", default: "dt" },
+  "queue-feed-ahead": { type: "string", description: "Ready tasks kept in each beanstalkd tube; the rest wait in the master's fair-share order", default: "16" },
   // 30 s: three missed heartbeats at the default interval before a slave is given up on.
   "lease-ttl": { type: "string", description: "A slave silent this long loses its tasks (SLAVE_LOST, requeued)", default: "30s" },
   "heartbeat-interval": { type: "string", description: "How often slaves heartbeat each task", default: "5s" },
@@ -44,6 +47,9 @@ export default defineCommand({
       dataDir: resolve(args["data-dir"] ?? defaultDataDir(ctx.env, "master")),
       publicUrl: args["public-url"],
       isolateServer: args["isolate-server"],
+      queue: args.queue,
+      queueTubePrefix: args["queue-tube-prefix"],
+      queueFeedAhead: Number(args["queue-feed-ahead"]),
       dispatch: {
         leaseTtlMs,
         heartbeatIntervalMs,

@@ -5,7 +5,9 @@ import { DtError } from "../common/errors.ts";
 import { parseDuration } from "../common/units.ts";
 import { DEFAULT_CACHE_LIMITS } from "../isolate/cache/local-cache.ts";
 import { DEFAULT_ARTIFACT_CAP_BYTES } from "../slave/artifacts.ts";
-import { Slave } from "../slave/lease-loop.ts";
+import { parseBeanstalkUrl } from "../master/queue/beanstalk-client.ts";
+import { BeanstalkLeaseSource } from "../slave/beanstalk-lease-source.ts";
+import { DEFAULT_LEASE_WAIT_MS, Slave } from "../slave/lease-loop.ts";
 import { MasterClient } from "../slave/master-client.ts";
 import { VERSION } from "../version.ts";
 import { commandContext, keyValues, logArgs } from "./context.ts";
@@ -14,6 +16,8 @@ import { commandContext, keyValues, logArgs } from "./context.ts";
 const GRACE_PERIOD_SEC = 5;
 /** Ten minutes: most tests finish in that time, and a deploy that drains slaves one by one is not held for long. */
 const DEFAULT_DRAIN_TIMEOUT = "10m";
+/** An idle slave fed by beanstalkd tells the master it is alive this often: well within the master's live window (long-poll + lease TTL). */
+const IDLE_HEARTBEAT_MS = 5_000;
 
 export default defineCommand({
   meta: { name: "slave", description: "Lease tasks from a dt master and run them, N at a time; SIGTERM drains (running tasks finish, then dt exits)" },
@@ -35,11 +39,24 @@ export default defineCommand({
     if (!Number.isInteger(slots) || slots < 1) throw new DtError("invalid_input", `--slots: ${JSON.stringify(args.slots)} is not a positive integer`);
     const given = args.dimensions ? keyValues(args.dimensions.split(",").map((d) => d.trim()).filter(Boolean), "--dimensions") : {};
     const name = args.name || hostname();
+    const dimensions = { os: process.platform, cpu: process.arch, ...given };
+    const master = new MasterClient(masterUrl, { log: ctx.log, slaveName: name });
+    // The master says where work comes from; with beanstalkd the slave reserves there itself.
+    const queue = await master.queueInfo();
+    if (queue.kind === "beanstalk") ctx.log.info(`reserving work from beanstalkd ${queue.address} (tubes ${queue.tube_prefix}.*)`);
 
     const slave = new Slave({
-      master: new MasterClient(masterUrl, { log: ctx.log }),
+      master,
       name,
-      dimensions: { os: process.platform, cpu: process.arch, ...given },
+      dimensions,
+      ...(queue.kind === "beanstalk"
+        ? {
+          source: () => new BeanstalkLeaseSource({
+            address: parseBeanstalkUrl(queue.address), tubePrefix: queue.tube_prefix, ttrSec: queue.ttr_sec, dimensions, waitMs: DEFAULT_LEASE_WAIT_MS, log: ctx.log,
+          }),
+          idleHeartbeatMs: IDLE_HEARTBEAT_MS,
+        }
+        : {}),
       version: VERSION,
       slots,
       drainTimeoutMs: parseDuration(args["drain-timeout"], "--drain-timeout"),

@@ -6,10 +6,10 @@ import type { LiveLogs } from "./artifacts/live-logs.ts";
 import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
 import { type Attempt, type Job, type Task, TERMINAL_STATES } from "./model.ts";
-import { type AttemptView, type JobCounts, type JobCreated, type JobSummary, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
+import { type AttemptView, type JobCounts, type JobCreated, type JobSummary, type QueueInfo, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
 import type { JobFilter, Repo } from "./repo/repo.ts";
-import { Dispatcher, type DispatcherConfig, newAttempt } from "./scheduler/dispatcher.ts";
+import { Dispatcher, type DispatcherConfig, type ExternalQueue, newAttempt } from "./scheduler/dispatcher.ts";
 
 export interface MasterDeps {
   repo: Repo;
@@ -21,6 +21,8 @@ export interface MasterDeps {
   /** The URL clients and slaves reach the master at; used in links. */
   publicUrl: string;
   dispatch: DispatcherConfig;
+  /** beanstalkd for slaves to reserve from, with the address they are told; none: slaves long-poll the master. */
+  externalQueue?: ExternalQueue & { address: string };
 }
 
 /** Largest slice of a log one read returns, as LiveLogs does: a client follows a huge log page by page. */
@@ -45,7 +47,7 @@ export class Master {
 
   constructor(readonly deps: MasterDeps) {
     this.deps = { ...deps, repo: this.changes.wrap(deps.repo) };
-    this.dispatcher = new Dispatcher(this.deps.repo, deps.clock, deps.dispatch, deps.log, deps.newId);
+    this.dispatcher = new Dispatcher(this.deps.repo, deps.clock, deps.dispatch, deps.log, deps.newId, deps.externalQueue);
   }
 
   /**
@@ -74,6 +76,7 @@ export class Master {
   /** Rebuilds the queue from the database and starts the periodic sweep. */
   async start(): Promise<void> {
     await this.dispatcher.rebuild();
+    this.dispatcher.startFeeding();
     this.sweepTimer = setInterval(() => {
       this.sweeping ??= this.dispatcher.sweep().catch((err) => this.deps.log.error("sweep failed", err)).finally(() => (this.sweeping = undefined));
     }, SWEEP_INTERVAL_MS);
@@ -135,7 +138,15 @@ export class Master {
   /** The index page's and dist_test's headline numbers. */
   queueStats(): { queued: number; running: number; idleSlaves: number } {
     const stats = this.dispatcher.queue.stats();
-    return { queued: stats.queued, running: stats.running, idleSlaves: this.dispatcher.idleSlaves() };
+    // Offers in beanstalkd count as taken in the fair queue, but no slave runs them yet.
+    const offered = this.dispatcher.feeder?.size ?? 0;
+    return { queued: stats.queued + offered, running: stats.running - offered, idleSlaves: this.dispatcher.idleSlaves() };
+  }
+
+  /** What slaves are told about where to get work. */
+  queueInfo(): QueueInfo {
+    const q = this.deps.externalQueue;
+    return q ? { kind: "beanstalk", address: q.address, tube_prefix: q.feeder.tubePrefix, ttr_sec: q.feeder.ttrSec } : { kind: "master" };
   }
 
   async jobSummary(jobId: string): Promise<JobSummary> {

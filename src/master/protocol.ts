@@ -10,6 +10,7 @@
  *   POST log?lease=ID&stream=stdout|stderr&offset=N     body: raw bytes → LogAppendResponse
  *   PUT  output?lease=ID&kind=stdout|stderr|artifacts   body: raw bytes (artifacts: a zip) → OutputResponse
  *   POST result      ResultReport → ResultResponse       idempotent per lease
+ *   GET  queue       → QueueInfo                         where to get work: this API or beanstalkd
  *
  * Native API, under /api/v1:
  *   POST jobs                     JobRequest → JobCreated (201)
@@ -224,7 +225,22 @@ export interface ResultReport {
   stderr_key: string | null;
   artifact_key: string | null;
   artifact_missing: boolean;
+  /**
+   * The reporting slave's name. With beanstalkd two slaves can hold the same
+   * job (it became ready again while the first still ran it); only the
+   * holder's result counts. Optional for dist_test-era callers.
+   */
+  slave?: string;
 }
+
+/**
+ * Where a slave gets its work: from the master's long-poll (`master`), or
+ * by reserving from beanstalkd itself, which keeps slaves busy while the
+ * master restarts.
+ */
+export type QueueInfo =
+  | { kind: "master" }
+  | { kind: "beanstalk"; address: string; tube_prefix: string; ttr_sec: number };
 
 export interface ResultResponse {
   /** The report is stored (or was already): stop retrying. */

@@ -16,6 +16,7 @@ import type { Repo } from "./repo/repo.ts";
 import { MysqlRepo } from "./repo/mysql.ts";
 import { SqliteRepo } from "./repo/sqlite.ts";
 import type { DispatcherConfig } from "./scheduler/dispatcher.ts";
+import { openExternalQueue } from "./queue/open-queue.ts";
 
 export interface MasterServerOptions {
   port: number;
@@ -34,6 +35,12 @@ export interface MasterServerOptions {
   /** An S3-compatible endpoint for both (resolved from --s3-endpoint and AWS_ENDPOINT_URL). */
   s3Endpoint?: string;
   dispatch: Omit<DispatcherConfig, "isolateServer">;
+  /** `beanstalk://host:port` for slaves to reserve from; absent: the in-process queue. */
+  queue?: string;
+  /** Prefix of the beanstalkd tubes, so several masters can share one server. */
+  queueTubePrefix?: string;
+  /** Ready jobs kept per beanstalkd tube (see FeederConfig.feedAhead). */
+  queueFeedAhead?: number;
   clock: Clock;
   log: Logger;
 }
@@ -52,6 +59,9 @@ export async function openRepo(db: string, dataDir: string): Promise<Repo> {
  * port. Returns the running server and how to stop it.
  */
 export async function startMasterServer(options: MasterServerOptions) {
+  const externalQueue = options.queue
+    ? await openExternalQueue(options.queue, { tubePrefix: options.queueTubePrefix, feedAhead: options.queueFeedAhead, leaseTtlMs: options.dispatch.leaseTtlMs, log: options.log })
+    : undefined;
   const artifacts = await openArtifactStore({ store: options.artifacts, flag: "--artifacts", dir: join(options.dataDir, "artifacts"), s3Endpoint: options.s3Endpoint, clock: options.clock });
   const repo = await openRepo(options.db, options.dataDir);
   const server = Bun.serve({ port: options.port, hostname: options.host, fetch: () => new Response("starting", { status: 503 }), maxRequestBodySize: DEFAULT_CAS_LIMITS.maxBlobBytes, idleTimeout: 60 });
@@ -68,6 +78,7 @@ export async function startMasterServer(options: MasterServerOptions) {
     newId: () => crypto.randomUUID(),
     publicUrl,
     dispatch: { ...options.dispatch, isolateServer: options.isolateServer ?? publicUrl },
+    externalQueue,
   });
   await master.start();
   // dist_test's API and the HTML view live at the root, as on dist_test's master.

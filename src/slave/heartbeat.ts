@@ -16,6 +16,12 @@ export interface HeartbeatOptions {
   /** The attempts the slave holds now, reported or not yet. */
   targets: () => Iterable<HeartbeatTarget>;
   log: Logger;
+  /**
+   * Beat this often while no lease is held. A slave fed by beanstalkd does
+   * not long-poll the master, so only these tell the master it is alive
+   * (NO_RESOURCE, the slaves view). Without it, an idle slave is silent.
+   */
+  idleIntervalMs?: number;
 }
 
 /** A master handing out a tiny or zero interval must not make the slave spin. */
@@ -46,6 +52,8 @@ export class HeartbeatLoop {
   constructor(private readonly o: HeartbeatOptions) {}
 
   start(): void {
+    // A slave that beats while idle says hello at once: nothing else tells the master it is there.
+    if (this.o.idleIntervalMs !== undefined) this.poked = true;
     this.done = this.loop();
   }
 
@@ -83,13 +91,14 @@ export class HeartbeatLoop {
       this.poked = false;
       if (this.stopped) break;
       const targets = [...this.o.targets()];
-      if (targets.length > 0) await this.beat(targets);
+      if (targets.length > 0 || this.o.idleIntervalMs !== undefined) await this.beat(targets);
     }
   }
 
-  /** Until the shortest interval of the held leases has passed, or a poke; with no lease held, only a poke. */
+  /** Until the shortest interval of the held leases has passed, or a poke; with no lease held, the idle interval or only a poke. */
   private nextTick(): Promise<void> {
     const intervals = [...this.o.targets()].map((t) => t.lease.heartbeat_interval_ms);
+    if (intervals.length === 0 && this.o.idleIntervalMs !== undefined) intervals.push(this.o.idleIntervalMs);
     return new Promise((resolve) => {
       const timer = intervals.length > 0 ? setTimeout(() => this.wake?.(), Math.max(MIN_INTERVAL_MS, Math.min(...intervals))) : undefined;
       this.wake = () => {

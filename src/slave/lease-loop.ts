@@ -4,6 +4,7 @@ import type { Logger } from "../common/log.ts";
 import type { Lease, SlaveIdentity } from "../master/protocol.ts";
 import { CachePool, ManifestMemo } from "./cache-pool.ts";
 import { HeartbeatLoop } from "./heartbeat.ts";
+import { type LeaseSource, MasterLeaseSource } from "./lease-source.ts";
 import type { MasterClient } from "./master-client.ts";
 import { notRunReport } from "./outcome.ts";
 import { TaskRun, type TaskRunnerConfig } from "./task-runner.ts";
@@ -17,6 +18,9 @@ import { TaskRun, type TaskRunnerConfig } from "./task-runner.ts";
  */
 export const DEFAULT_LEASE_WAIT_MS = 20_000;
 
+/** How long a finished attempt's report may take before its slot is used again anyway (see start()). */
+const REPORT_GRACE_MS = 1_000;
+
 export interface SlaveOptions {
   master: MasterClient;
   name: string;
@@ -27,6 +31,14 @@ export interface SlaveOptions {
   /** After a drain begins, how long running attempts may go on before they are killed, ms. */
   drainTimeoutMs: number;
   leaseWaitMs?: number;
+  /**
+   * Where leases come from: beanstalkd (see BeanstalkLeaseSource) or, by
+   * default, the master's long-poll. Made from the slave's identity when a
+   * function is given.
+   */
+  source?: (identity: () => SlaveIdentity) => LeaseSource;
+  /** With an external queue, idle slaves heartbeat this often so the master counts them live. */
+  idleHeartbeatMs?: number;
   runner: Omit<TaskRunnerConfig, "master" | "log" | "clock" | "drainMessage">;
   log: Logger;
   clock: Clock;
@@ -47,11 +59,14 @@ export interface SlaveOptions {
  */
 export class Slave {
   private readonly runs = new Map<string, TaskRun>();
+  /** Leases whose command has not finished yet: what takes a slot (a run waiting to report does not). */
+  private readonly busy = new Set<string>();
   /** Every attempt's promise (and every not-run report), until it settles: run() waits for them all. */
   private readonly inFlight = new Set<Promise<void>>();
   private readonly heartbeat: HeartbeatLoop;
   private readonly drainController = new AbortController();
   private readonly runnerConfig: TaskRunnerConfig;
+  private readonly source: LeaseSource;
   private wakeLoop: (() => void) | undefined;
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -66,7 +81,9 @@ export class Slave {
       clock: o.clock,
       drainMessage: `slave ${o.name} drained: the attempt was still running ${formatMs(o.drainTimeoutMs)} after the slave was told to stop, so it was killed; the master requeues the task`,
     };
-    this.heartbeat = new HeartbeatLoop({ master: o.master, identity: () => this.identity(), targets: () => this.runs.values(), log: o.log });
+    const identity = () => this.identity();
+    this.source = o.source?.(identity) ?? new MasterLeaseSource({ master: o.master, identity, waitMs: o.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS });
+    this.heartbeat = new HeartbeatLoop({ master: o.master, identity, targets: () => this.runs.values(), log: o.log, idleIntervalMs: o.idleHeartbeatMs });
   }
 
   get draining(): boolean {
@@ -91,14 +108,14 @@ export class Slave {
     let refused: unknown;
     try {
       while (!this.draining) {
-        const free = o.slots - this.runs.size;
+        const free = o.slots - this.busy.size;
         if (free <= 0) {
           await new Promise<void>((resolve) => (this.wakeLoop = resolve));
           continue;
         }
         let leases: Lease[];
         try {
-          leases = await o.master.lease({ slave: this.identity(), free, wait_ms: o.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS }, this.drainController.signal);
+          leases = await this.source.next(free, this.drainController.signal);
         } catch (err) {
           // Only a 4xx gets here (the client retries everything else): the master will not lease to this slave as it is.
           o.log.error(`the master refused to lease: ${(err as Error).message}`, { slave: o.name });
@@ -112,6 +129,7 @@ export class Slave {
     } finally {
       clearTimeout(this.drainTimer);
       await this.heartbeat.stop();
+      await this.source.close();
       await this.runnerConfig.caches?.close();
     }
     o.log.info(`slave ${o.name} drained; exiting`, { slave: o.name });
@@ -144,20 +162,33 @@ export class Slave {
     const { o } = this;
     if (this.draining) {
       // Leased as the drain began: give it straight back rather than let it wait out its TTL.
-      const report = notRunReport(lease, `slave ${o.name} was draining when the lease came and did not start it; the master requeues the task`);
-      this.track(o.master.reportResult(report).then(() => {}));
+      this.track(this.source.giveBack(lease).then(async (given) => {
+        if (given) return;
+        const report = notRunReport(lease, `slave ${o.name} was draining when the lease came and did not start it; the master requeues the task`);
+        await o.master.reportResult(report);
+      }));
       return;
     }
     const run = new TaskRun(lease, this.runnerConfig);
     this.runs.set(lease.lease_id, run);
-    this.heartbeat.reschedule();
+    this.busy.add(lease.lease_id);
+    const free = () => {
+      if (this.busy.delete(lease.lease_id)) this.wakeLoop?.();
+    };
+    // Normally the report is in within milliseconds and frees the slot, so a failed test's retry is queued before the next lease is asked for; past the grace the master is away, and the slot goes back to work.
+    void run.executed.then(() => Bun.sleep(REPORT_GRACE_MS)).then(free);
+    // Reserved from beanstalkd, the master does not know yet: the first beat claims it.
+    if (this.source.claimsByHeartbeat) this.heartbeat.poke();
+    else this.heartbeat.reschedule();
     this.track(
       run.run().then(
         () => {},
         (err) => o.log.error(`attempt ${lease.task_id}/${lease.attempt} ended without a report: ${(err as Error).stack ?? err}`, run.fields),
       ).finally(() => {
         this.runs.delete(lease.lease_id);
-        this.wakeLoop?.();
+        free();
+        // Reported (or dropped): the queue may forget the job. Not awaited, so the slot frees at once.
+        this.track(this.source.done(lease));
       }),
     );
   }

@@ -1,7 +1,7 @@
 import { dtErrorOfResponse } from "../common/http.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
-import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, LeaseResponse, LogAppendResponse, OutputResponse, ResultReport, ResultResponse } from "../master/protocol.ts";
+import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, LeaseResponse, LogAppendResponse, OutputResponse, QueueInfo, ResultReport, ResultResponse } from "../master/protocol.ts";
 import { sleep } from "../common/sleep.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelayMs } from "./backoff.ts";
 
@@ -22,6 +22,8 @@ export interface MasterClientOptions {
    * recorded as such rather than holding the task's result.
    */
   uploadAttempts?: number;
+  /** Sent with every result, so the master can tell which of two holders of a beanstalkd job reported. */
+  slaveName?: string;
 }
 
 /** A JSON call that takes longer than this is abandoned and retried: a half-open connection must not hang a slot. */
@@ -56,6 +58,7 @@ export class MasterClient {
   private readonly log: Logger;
   private readonly backoff: BackoffPolicy;
   private readonly uploadAttempts: number;
+  private readonly slaveName: string | undefined;
 
   constructor(readonly master: string, options: MasterClientOptions) {
     let url: URL;
@@ -72,6 +75,14 @@ export class MasterClient {
     this.log = options.log;
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.uploadAttempts = options.uploadAttempts ?? 8;
+    this.slaveName = options.slaveName;
+  }
+
+  /** Where this master's slaves get work; retried until the master answers or `signal` aborts (then the master's own queue). */
+  async queueInfo(signal?: AbortSignal): Promise<QueueInfo> {
+    const res = await this.send("GET queue", "/queue", { method: "GET" }, { attempts: Number.POSITIVE_INFINITY, signal, timeoutMs: REQUEST_TIMEOUT_MS, accept: (status) => status === 404 });
+    // A master older than the endpoint has only its own queue.
+    return res && res.ok ? ((await res.json()) as QueueInfo) : { kind: "master" };
   }
 
   /** Long-polls for up to `request.free` leases; retries while the master is away. [] once `signal` aborts. */
@@ -131,7 +142,8 @@ export class MasterClient {
    * null once `signal` aborts: the lease was taken back, or the slave stops.
    */
   async reportResult(report: ResultReport, signal?: AbortSignal): Promise<ResultResponse | null> {
-    const res = await this.send(`POST result of lease ${report.lease_id}`, "/result", jsonInit(report), {
+    const body = this.slaveName && !report.slave ? { ...report, slave: this.slaveName } : report;
+    const res = await this.send(`POST result of lease ${report.lease_id}`, "/result", jsonInit(body), {
       attempts: Number.POSITIVE_INFINITY,
       signal,
       timeoutMs: REQUEST_TIMEOUT_MS,

@@ -45,6 +45,13 @@ export interface TaskRunnerConfig {
   logChunkBytes?: number;
 }
 
+/** An attempt's artifacts, zipped and waiting for upload. */
+interface ArchivedArtifacts {
+  zip: string | null;
+  /** Archiving failed: the report says the artifacts are missing. */
+  missing: boolean;
+}
+
 /**
  * One attempt, from lease to acknowledged report: runs it with
  * run-isolated, streams its output live, uploads its logs and artifacts,
@@ -64,6 +71,14 @@ export class TaskRun {
   private readonly drop = new AbortController();
   private stdout: LogForwarder | undefined;
   private stderr: LogForwarder | undefined;
+  private markExecuted!: () => void;
+  private reported = false;
+  /**
+   * Settles once the command ran and its outputs were uploaded: only the
+   * report is left, which may wait out a master restart. The slot is free
+   * from here, so a slave fed by beanstalkd goes on working meanwhile.
+   */
+  readonly executed = new Promise<void>((resolve) => (this.markExecuted = resolve));
 
   constructor(
     readonly lease: Lease,
@@ -80,6 +95,8 @@ export class TaskRun {
    * longer holds the lease.
    */
   abort(reason: AbortReason): void {
+    // A heartbeat answered after the report went in names a lease the master just closed: nothing is left to stop.
+    if (this.reported) return;
     if (reason === "unknown" && !this.drop.signal.aborted) {
       this.drop.abort();
       this.stdout?.abort();
@@ -101,9 +118,11 @@ export class TaskRun {
       config.log.error(`attempt failed in the slave: ${(err as Error).stack ?? err}`, this.fields);
       return { ...this.emptyReport(), state: "INFRA_FAILED", message: `slave error: ${(err as Error).message}` };
     });
+    this.markExecuted();
     if (this.drop.signal.aborted) return null;
     const answer = await config.master.reportResult(report, this.drop.signal);
     if (!answer) return null;
+    this.reported = true;
     config.log.info(`reported ${lease.task_id} attempt ${lease.attempt}: ${report.state}${report.exit_code === null ? "" : ` (exit ${report.exit_code})`}${answer.stale ? "; the master had taken the lease back" : ""}`, { ...this.fields, state: report.state });
     return report;
   }
@@ -124,7 +143,7 @@ export class TaskRun {
       this.stdout.abort();
       this.stderr.abort();
     }
-    let artifacts: { key: string | null; missing: boolean } = { key: null, missing: false };
+    let archived: ArchivedArtifacts = { zip: null, missing: false };
     const cache = await config.caches?.acquire();
     try {
       const result = await runIsolated({
@@ -149,14 +168,18 @@ export class TaskRun {
         signal: this.cancel.signal,
         onPhase: (phase) => this.enterPhase(phase),
         beforeCleanup: async ({ treeDir }) => {
-          if (this.commandStarted && !this.drop.signal.aborted) artifacts = await this.archiveArtifacts(treeDir, logDir);
+          if (this.commandStarted && !this.drop.signal.aborted) archived = await this.archiveArtifacts(treeDir, logDir);
         },
       });
       this.setPhase("UPLOADING");
+      // The command is done and its outputs are on local disk: the slot is free while they travel.
+      this.markExecuted();
       await Promise.all([this.stdout.close(), this.stderr.close()]);
-      const [stdoutKey, stderrKey] = await Promise.all(
-        (["stdout", "stderr"] as const).map((kind) => (this.commandStarted ? this.upload(kind, join(logDir, kind)) : null)),
-      );
+      const [stdoutKey, stderrKey, artifactKey] = await Promise.all([
+        ...(["stdout", "stderr"] as const).map((kind) => (this.commandStarted ? this.upload(kind, join(logDir, kind)) : null)),
+        archived.zip ? this.upload("artifacts", archived.zip) : null,
+      ]);
+      const artifacts = { key: artifactKey ?? null, missing: archived.missing || (archived.zip !== null && !artifactKey) };
       this.times.upload_done_at = config.clock.now();
       return this.reportOf(result, stdoutKey ?? null, stderrKey ?? null, artifacts);
     } finally {
@@ -208,24 +231,23 @@ export class TaskRun {
     this.onPhaseChange();
   }
 
-  /** The matches of the lease's globs as one zip, uploaded; a failure is logged and marks the artifacts missing. */
-  private async archiveArtifacts(treeDir: string, logDir: string): Promise<{ key: string | null; missing: boolean }> {
+  /** The matches of the lease's globs as one zip beside the logs, for upload; a failure is logged and marks the artifacts missing. */
+  private async archiveArtifacts(treeDir: string, logDir: string): Promise<ArchivedArtifacts> {
     const globs = this.lease.artifact_archive_globs;
-    if (globs.length === 0) return { key: null, missing: false };
+    if (globs.length === 0) return { zip: null, missing: false };
     try {
       const files = await findArtifacts(treeDir, globs, this.config.log, this.fields);
       // As dist_test: no matches, no archive.
-      if (files.length === 0) return { key: null, missing: false };
+      if (files.length === 0) return { zip: null, missing: false };
       const zipPath = join(logDir, "artifacts.zip");
       const summary = await writeArtifactZip(files, zipPath, this.config.artifactCapBytes);
       if (summary.tooBig) {
         this.config.log.warn(`artifacts of ${this.lease.task_id} (${files.length} files, ${summary.inputBytes} bytes) are over the cap of ${this.config.artifactCapBytes} bytes: uploading only ${TOO_BIG_ENTRY}`, this.fields);
       }
-      const key = await this.upload("artifacts", zipPath);
-      return { key, missing: key === null };
+      return { zip: zipPath, missing: false };
     } catch (err) {
       this.config.log.warn(`cannot archive the artifacts of ${this.lease.task_id}: ${(err as Error).message}`, this.fields);
-      return { key: null, missing: true };
+      return { zip: null, missing: true };
     }
   }
 

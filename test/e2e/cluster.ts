@@ -62,8 +62,8 @@ export interface Cluster {
   master: MasterProcess | undefined;
   slaves: DtProcess[];
   startMaster(options?: MasterOptions): Promise<MasterProcess>;
-  /** `dt slave --slots N --name NAME`, each slave with its own cache; resolves once the master lists it. */
-  startSlave(name: string, slots?: number): Promise<DtProcess>;
+  /** `dt slave --slots N --name NAME [args]`, each slave with its own cache; resolves once the master lists it. */
+  startSlave(name: string, slots?: number, args?: string[]): Promise<DtProcess>;
   /** Writes `spec` into a fresh directory and archives it into the master's CAS; returns the manifest's digest. */
   archive(spec: TreeSpec, command: string[]): Promise<string>;
   /** `dt args...` as a child process against the master, in the cluster dir. */
@@ -86,7 +86,12 @@ export interface MasterApi {
   waitTasks(jobId: string, what: string, ready: (tasks: TaskView[]) => boolean, deadlineMs?: number): Promise<TaskView[]>;
 }
 
-export function useCluster(prefix = "dt-e2e-"): () => Promise<Cluster> {
+export interface ClusterOptions {
+  /** Extra `dt master` arguments, made once per cluster (a restart reuses them): e.g. a beanstalkd queue with tubes of its own. */
+  masterArgs?: () => string[];
+}
+
+export function useCluster(prefix = "dt-e2e-", options: ClusterOptions = {}): () => Promise<Cluster> {
   const temps = new TempDirs();
   const processes: DtProcess[] = [];
   const pidDirs: string[] = [];
@@ -107,6 +112,7 @@ export function useCluster(prefix = "dt-e2e-"): () => Promise<Cluster> {
     const env = cliEnv(join(dir, "home"), { USER: "e2e", PID_DIR: pidDir });
     let trees = 0;
     let submissions = 0;
+    const masterArgs = options.masterArgs?.() ?? [];
 
     const spawnDt = (name: string, args: string[], entry = MAIN): DtProcess => {
       // bun spawns a detached child as the leader of a new process group, which afterEach kills whole.
@@ -155,7 +161,7 @@ export function useCluster(prefix = "dt-e2e-"): () => Promise<Cluster> {
       api,
       async startMaster(options = {}) {
         const args = ["master", "--port", String(options.port ?? 0), "--host", "127.0.0.1", "--data-dir", dataDir, "--db", `sqlite:${join(dataDir, "dt.sqlite")}`];
-        args.push("--lease-ttl", LEASE_TTL, "--heartbeat-interval", HEARTBEAT_INTERVAL);
+        args.push("--lease-ttl", LEASE_TTL, "--heartbeat-interval", HEARTBEAT_INTERVAL, ...masterArgs);
         const child = spawnDt("master", args, MAIN);
         const match = await child.waitForOutput(/master listening on (http:\/\/127\.0\.0\.1:(\d+))/, "its listening line");
         const master = Object.assign(child, { url: match[1]!, port: Number(match[2]) });
@@ -163,10 +169,10 @@ export function useCluster(prefix = "dt-e2e-"): () => Promise<Cluster> {
         env.DIST_TEST_MASTER = master.url;
         return master;
       },
-      async startSlave(name, slots = 2) {
+      async startSlave(name, slots = 2, args = []) {
         if (!cluster.master) throw new Error("start a master before its slaves");
         const cacheDir = join(dir, "slaves", name, "cache");
-        const child = spawnDt(name, ["slave", "--master", cluster.master.url, "--slots", String(slots), "--cache-dir", cacheDir, "--name", name]);
+        const child = spawnDt(name, ["slave", "--master", cluster.master.url, "--slots", String(slots), "--cache-dir", cacheDir, "--name", name, ...args]);
         cluster.slaves.push(child);
         // The master lists a slave once it asked for work: from then on a submitted task reaches it within milliseconds.
         await pollUntil(

@@ -5,15 +5,19 @@ import { ManualClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
 import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
 import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
-import { Master } from "../../src/master/master.ts";
+import { Master, type MasterDeps } from "../../src/master/master.ts";
 import type { Lease, ResultReport, SlaveIdentity } from "../../src/master/protocol.ts";
 import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
 
 export const HASH = "a".repeat(64);
 export const slave = (name = "s1", dimensions: Record<string, string> = {}, slots = 4): SlaveIdentity => ({ name, dimensions, slots, version: "test" });
 
-/** A Master on a SQLite file in a temp dir, on a manual clock; `restart` reopens it on the same files. */
-export async function testMaster(dbPath?: string) {
+/**
+ * A Master on a SQLite file in a temp dir, on a manual clock; `restart`
+ * reopens it on the same files. `externalQueue` makes a fresh beanstalkd
+ * connection for each (re)start, as a real restart would.
+ */
+export async function testMaster(dbPath?: string, externalQueue?: () => Promise<MasterDeps["externalQueue"]>) {
   const dir = mkdtempSync(join(tmpdir(), "dt-master-"));
   const clock = new ManualClock();
   let ids = 0;
@@ -27,6 +31,7 @@ export async function testMaster(dbPath?: string) {
       newId: () => `lease-${++ids}`,
       publicUrl: "http://dt.test",
       dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, isolateServer: "http://dt.test", maxWaitMs: 30_000, maxInfraRequeues: 3 },
+      externalQueue: await externalQueue?.(),
     });
     await master.dispatcher.rebuild();
     return master;

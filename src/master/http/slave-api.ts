@@ -13,13 +13,18 @@ function object(value: unknown, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+function slaveName(value: unknown): string {
+  if (typeof value !== "string" || !/^[A-Za-z0-9._:@-]{1,200}$/.test(value)) throw new DtError("invalid_input", "slave.name must be 1-200 characters of letters, digits and ._:@-");
+  return value;
+}
+
 function identity(value: unknown): SlaveIdentity {
   const s = object(value, "slave");
-  if (typeof s.name !== "string" || !/^[A-Za-z0-9._:@-]{1,200}$/.test(s.name)) throw new DtError("invalid_input", "slave.name must be 1-200 characters of letters, digits and ._:@-");
+  slaveName(s.name);
   if (typeof s.slots !== "number" || !Number.isInteger(s.slots) || s.slots < 0 || s.slots > 1024) throw new DtError("invalid_input", "slave.slots must be an integer from 0 to 1024");
   const dims = object(s.dimensions ?? {}, "slave.dimensions");
   for (const [k, v] of Object.entries(dims)) if (typeof v !== "string") throw new DtError("invalid_input", `slave.dimensions.${k} must be a string`);
-  return { name: s.name, slots: s.slots, dimensions: dims as Record<string, string>, version: typeof s.version === "string" ? s.version.slice(0, 100) : "unknown", draining: s.draining === true };
+  return { name: s.name as string, slots: s.slots, dimensions: dims as Record<string, string>, version: typeof s.version === "string" ? s.version.slice(0, 100) : "unknown", draining: s.draining === true };
 }
 
 function leaseIdOf(value: string | undefined): string {
@@ -89,6 +94,8 @@ export function slaveRoutes(master: Master): Hono {
     return c.json({ key });
   });
 
+  app.get("/queue", (c) => c.json(master.queueInfo()));
+
   app.post("/result", async (c) => {
     const body = object(await readJsonLimited(c.req.raw, MAX_JSON_BYTES, "POST result"), "result");
     return c.json(await master.dispatcher.report(parseReport(body)));
@@ -144,5 +151,6 @@ export function parseReport(body: Record<string, unknown>): ResultReport {
     stderr_key: nullableString(body.stderr_key, "stderr_key", 500),
     artifact_key: nullableString(body.artifact_key, "artifact_key", 500),
     artifact_missing: body.artifact_missing === true,
+    ...(body.slave === undefined || body.slave === null ? {} : { slave: slaveName(body.slave) }),
   };
 }

@@ -3,6 +3,8 @@ import type { Logger } from "../../common/log.ts";
 import { ACTIVE_STATES, type Attempt, type AttemptState, type Job, type Task } from "../model.ts";
 import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultReport, ResultResponse, SlavePhase } from "../protocol.ts";
 import type { Repo } from "../repo/repo.ts";
+import { Feeder, type FeederConfig, type Offer } from "../queue/feeder.ts";
+import type { OfferSink } from "../queue/offer-sink.ts";
 import { FairQueue, type QueueItem } from "./fair-queue.ts";
 import { SlaveRegistry } from "./slave-registry.ts";
 
@@ -49,11 +51,22 @@ interface OpenJob {
   active: number;
 }
 
+/** An external queue slaves reserve from (beanstalkd), fed by the master. */
+export interface ExternalQueue {
+  sink: OfferSink;
+  feeder: FeederConfig;
+}
+
 /**
  * Hands queued attempts to slaves and takes their results: leases with
  * heartbeats, long-polls, retries, lost slaves, NO_RESOURCE and cancel.
  * The queue lives in memory and every transition is written to the Repo
  * first, so a restarted master rebuilds the same state (`rebuild`).
+ *
+ * With an external queue, slaves reserve from it instead of long-polling:
+ * the feeder moves attempts into it just in time, and a slave's first
+ * heartbeat or result naming an offer claims it (`claim`); from then on the
+ * lease is the same as one handed out over HTTP.
  */
 export class Dispatcher {
   readonly queue = new FairQueue();
@@ -65,6 +78,9 @@ export class Dispatcher {
   private readonly open = new Map<string, OpenJob>();
   /** Dimension sets with waiting work and since when no live slave could run them. */
   private readonly unmatchedSince = new Map<string, number>();
+  readonly feeder: Feeder | undefined;
+  /** Claims being stored, by lease: a heartbeat and a result naming the same offer share one. */
+  private readonly claiming = new Map<string, Promise<ActiveLease | null>>();
 
   constructor(
     private readonly repo: Repo,
@@ -72,9 +88,34 @@ export class Dispatcher {
     private readonly config: DispatcherConfig,
     private readonly log: Logger,
     private readonly newId: () => string,
+    external?: ExternalQueue,
   ) {
     // An idle slave calls at least once per long-poll; a busy one heartbeats within a lease TTL.
     this.slaves = new SlaveRegistry(config.maxWaitMs + config.leaseTtlMs);
+    if (external) {
+      this.feeder = new Feeder(external.sink, {
+        queue: this.queue,
+        repo,
+        leaseBody: (item, leaseId) => {
+          const open = this.open.get(item.jobId);
+          const task = open?.tasks.get(item.taskId);
+          return open && task && open.job.canceledAt === null ? this.leaseBody(item, task, leaseId) : null;
+        },
+        untake: (item) => {
+          this.queue.finished(item.user, item.jobId);
+          this.queue.put([item]);
+        },
+        drop: (item) => {
+          this.queue.finished(item.user, item.jobId);
+          this.settle(item.jobId);
+        },
+      }, external.feeder, clock, log, newId);
+    }
+  }
+
+  /** Starts feeding the external queue, if there is one; call after `rebuild`. */
+  startFeeding(): void {
+    this.feeder?.start();
   }
 
   /** Queues the first attempts of a job just stored. */
@@ -108,6 +149,7 @@ export class Dispatcher {
       this.open.set(jobId, openJob);
       const expected = await this.repo.expectedDurations([...new Set(tasks.map((t) => t.description))]);
       const queued: QueueItem[] = [];
+      let offered = 0;
       for (const a of attempts) {
         const task = this.open.get(jobId)!.tasks.get(a.taskId)!;
         if (job.canceledAt !== null) {
@@ -115,14 +157,20 @@ export class Dispatcher {
           else if (a.leaseId) this.adoptLease(a, job, now);
           continue;
         }
-        if (a.state === "QUEUED") queued.push(this.item(job, task, a, expected.get(task.description) ?? 0));
+        if (a.state === "QUEUED" && a.leaseId && this.feeder) {
+          // Put into beanstalkd before the restart: it is still there, for a slave to claim.
+          this.feeder.adopt(this.item(job, task, a, expected.get(task.description) ?? 0), a.leaseId);
+          this.queue.started(job.user, job.id);
+          offered++;
+        } else if (a.state === "QUEUED") queued.push(this.item(job, task, a, expected.get(task.description) ?? 0));
         else if (a.leaseId) this.adoptLease(a, job, now);
       }
-      openJob.active = queued.length + [...this.leases.values()].filter((l) => l.jobId === jobId).length;
+      openJob.active = queued.length + offered + [...this.leases.values()].filter((l) => l.jobId === jobId).length;
       if (openJob.active === 0) this.open.delete(jobId);
       this.queue.put(queued);
     }
-    this.log.info(`rebuilt from the database: ${this.queue.size} queued, ${this.leases.size} leased`, { queued: this.queue.size, leased: this.leases.size });
+    const offered = this.feeder?.size ?? 0;
+    this.log.info(`rebuilt from the database: ${this.queue.size} queued, ${this.feeder ? `${offered} offered in beanstalkd, ` : ""}${this.leases.size} leased`, { queued: this.queue.size, offered, leased: this.leases.size });
   }
 
   /** A lease found in the database after a restart: its slave gets a full TTL to heartbeat again. */
@@ -156,6 +204,7 @@ export class Dispatcher {
 
   /** Serves waiting long-polls after new work was queued. */
   private wake(): void {
+    this.feeder?.kick();
     for (const waiter of [...this.waiters]) {
       if (this.queue.size === 0) return;
       this.waiters.delete(waiter);
@@ -220,14 +269,60 @@ export class Dispatcher {
       return null;
     }
     this.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase: "LEASED" });
+    return this.leaseBody(item, task!, leaseId);
+  }
+
+  /** What a slave is told of an attempt it is to run. */
+  private leaseBody(item: QueueItem, task: Task, leaseId: string): Lease {
     return {
       lease_id: leaseId, job_id: item.jobId, task_id: item.taskId, attempt: item.attempt,
-      isolate_hash: task!.isolateHash, isolate_server: this.config.isolateServer, description: task!.description,
-      timeout: task!.timeoutSec, artifact_archive_globs: task!.artifactGlobs,
+      isolate_hash: task.isolateHash, isolate_server: this.config.isolateServer, description: task.description,
+      timeout: task.timeoutSec, artifact_archive_globs: task.artifactGlobs,
       // Tests and wrappers can tell which try they are (a flaky test's retry, a log's name).
-      env: { ...task!.env, DT_JOB_ID: item.jobId, DT_TASK_ID: item.taskId, DT_ATTEMPT: String(item.attempt) },
+      env: { ...task.env, DT_JOB_ID: item.jobId, DT_TASK_ID: item.taskId, DT_ATTEMPT: String(item.attempt) },
       lease_ttl_ms: this.config.leaseTtlMs, heartbeat_interval_ms: this.config.heartbeatIntervalMs,
     };
+  }
+
+  /**
+   * A slave named an offer it reserved from the external queue: it becomes
+   * that slave's lease. Null when it is no offer (never made, withdrawn,
+   * claimed by another slave) or its job was canceled meanwhile.
+   */
+  private claim(leaseId: string, slave: string, phase: SlavePhase | "LEASED"): Promise<ActiveLease | null> {
+    const pending = this.claiming.get(leaseId);
+    if (pending) return pending.then((lease) => (lease && lease.slave === slave ? lease : null));
+    const offer = this.feeder?.claim(leaseId);
+    if (!offer) return Promise.resolve(null);
+    const work = this.applyClaim(offer, slave, phase).finally(() => this.claiming.delete(leaseId));
+    this.claiming.set(leaseId, work);
+    return work;
+  }
+
+  private async applyClaim(offer: Offer, slave: string, phase: SlavePhase | "LEASED"): Promise<ActiveLease | null> {
+    const { item, leaseId } = offer;
+    const now = this.clock.now();
+    const expiresAt = now + this.config.leaseTtlMs;
+    const open = this.open.get(item.jobId);
+    let ok = false;
+    try {
+      ok = open !== undefined && open.job.canceledAt === null &&
+        (await this.repo.updateAttempt(item.jobId, item.taskId, item.attempt, { state: phase, slave, leaseId, leasedAt: now, leaseExpiresAt: expiresAt }, ["QUEUED"]));
+    } catch (err) {
+      // The database failed: still an offer, for the slave's next heartbeat to claim.
+      this.feeder?.adopt(item, leaseId);
+      throw err;
+    }
+    if (!ok) {
+      this.queue.finished(item.user, item.jobId);
+      this.settle(item.jobId);
+      return null;
+    }
+    const lease: ActiveLease = { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase };
+    this.leases.set(leaseId, lease);
+    // A tube just lost a ready job: top it up.
+    this.feeder?.kick();
+    return lease;
   }
 
   private runningOn(slave: string): number {
@@ -242,7 +337,7 @@ export class Dispatcher {
     this.slaves.seen(request.slave, now, request.leases.length > 0);
     const response: HeartbeatResponse = { cancel: [], unknown: [] };
     for (const { lease_id, phase } of request.leases) {
-      const lease = this.leases.get(lease_id);
+      const lease = this.leases.get(lease_id) ?? (await this.claim(lease_id, request.slave.name, phase));
       if (!lease || lease.slave !== request.slave.name) {
         response.unknown.push(lease_id);
         continue;
@@ -265,7 +360,14 @@ export class Dispatcher {
       await inFlight.catch(() => {});
       return { ok: true, duplicate: true, stale: false };
     }
-    const lease = this.leases.get(report.lease_id);
+    let lease = this.leases.get(report.lease_id);
+    // A short task reserved from the external queue can report before any heartbeat claimed it.
+    if (!lease && report.slave) lease = (await this.claim(report.lease_id, report.slave, "LEASED")) ?? undefined;
+    if (lease && report.slave && lease.slave !== report.slave) {
+      // beanstalkd handed the job to a second slave (after a restart of it, or a lapsed TTR): the first one's result counts.
+      this.log.warn(`result for lease ${report.lease_id} from slave ${report.slave}, which does not hold it (${lease.slave} does); kept out of the job`, { job: report.job_id, task: report.task_id });
+      return { ok: true, duplicate: false, stale: true };
+    }
     if (!lease) {
       const stored = await this.repo.findAttemptByLease(report.lease_id);
       const stale = stored?.state === "SLAVE_LOST" || stored === null;
@@ -383,11 +485,17 @@ export class Dispatcher {
       else this.settle(lease.jobId);
     }
     await this.expireUnrunnable(now);
+    if (this.feeder) await this.feeder.recoverLost().catch((err) => this.log.debug(`checking beanstalkd for lost offers failed: ${(err as Error).message}`));
   }
 
   private async expireUnrunnable(now: number): Promise<void> {
     const expired = new Set<string>();
     const sets = this.queue.dimensionSets();
+    // Offers sit in beanstalkd, out of the fair queue, but wait for a slave all the same.
+    for (const offer of this.feeder?.waiting() ?? []) {
+      const key = this.queue.dimensionsKeyOf(offer.item);
+      if (!sets.some((d) => d.key === key)) sets.push({ key, dimensions: offer.item.dimensions, count: 0 });
+    }
     for (const key of this.unmatchedSince.keys()) if (!sets.some((d) => d.key === key)) this.unmatchedSince.delete(key);
     for (const { key, dimensions } of sets) {
       if (this.slaves.canRun(dimensions, now)) {
@@ -400,7 +508,15 @@ export class Dispatcher {
     }
     // Only a dimension set no slave could run for the whole timeout costs a pass over the waiting items.
     if (expired.size === 0) return;
-    const victims = [...this.queue.waiting()].filter((item) => expired.has(this.queue.dimensionsKeyOf(item)) && now - item.queuedAt >= this.config.noResourceTimeoutMs);
+    const unrunnable = (item: QueueItem) => expired.has(this.queue.dimensionsKeyOf(item)) && now - item.queuedAt >= this.config.noResourceTimeoutMs;
+    for (const offer of (await this.feeder?.withdraw((o) => unrunnable(o.item)).catch(() => [])) ?? []) {
+      this.queue.finished(offer.item.user, offer.item.jobId);
+      this.settle(offer.item.jobId);
+      await this.repo.updateAttempt(offer.item.jobId, offer.item.taskId, offer.item.attempt, {
+        state: "NO_RESOURCE", reportedAt: now, message: `no live slave has the dimensions ${this.queue.dimensionsKeyOf(offer.item)} (waited ${Math.round((now - offer.item.queuedAt) / 1000)} s)`,
+      }, ["QUEUED"]);
+    }
+    const victims = [...this.queue.waiting()].filter(unrunnable);
     for (const item of victims) {
       this.queue.remove(item.jobId, item.taskId, item.attempt);
       this.settle(item.jobId);
@@ -445,12 +561,20 @@ export class Dispatcher {
       await this.repo.updateAttempt(jobId, item.taskId, item.attempt, { state: "CANCELED", message: "[canceled]", reportedAt: now }, ["QUEUED"]);
     }
     this.settle(jobId, removed.length);
+    for (const offer of (await this.feeder?.withdraw((o) => o.item.jobId === jobId)) ?? []) {
+      this.queue.finished(offer.item.user, jobId);
+      await this.repo.updateAttempt(jobId, offer.item.taskId, offer.item.attempt, { state: "CANCELED", message: "[canceled]", reportedAt: now }, ["QUEUED"]);
+      this.settle(jobId);
+    }
   }
 
   /** What an active lease is for; undefined when the master does not hold it (expired, reported, unknown). */
   leaseTarget(leaseId: string): { jobId: string; taskId: string; attempt: number } | undefined {
     const lease = this.leases.get(leaseId);
-    return lease && { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt };
+    if (lease) return { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt };
+    // A slave fed by beanstalkd may send output before its first heartbeat got through (the master was restarting).
+    const offered = this.feeder?.peek(leaseId)?.item;
+    return offered && { jobId: offered.jobId, taskId: offered.taskId, attempt: offered.attempt };
   }
 
   /** Live, non-draining slaves with a free slot, counted from the leases they hold now. */
@@ -478,6 +602,7 @@ export class Dispatcher {
   }
 
   close(): void {
+    this.feeder?.close();
     for (const w of this.waiters) {
       clearTimeout(w.timer);
       w.resolve([]);

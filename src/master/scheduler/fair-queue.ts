@@ -75,12 +75,12 @@ class JobQueue {
     this.taken.clear();
   }
 
-  /** The first item the slave can run, removed; undefined if none. */
-  take(slaveDims: Record<string, string>): QueueItem | undefined {
+  /** The first item the slave can run (and `accept` allows), removed; undefined if none. */
+  take(slaveDims: Record<string, string>, accept?: (item: QueueItem) => boolean): QueueItem | undefined {
     for (let i = this.head; i < this.items.length; i++) {
       const item = this.items[i]!;
       if (this.taken.has(item)) continue;
-      if (!dimensionsMatch(item.dimensions, slaveDims)) continue;
+      if (!dimensionsMatch(item.dimensions, slaveDims) || (accept && !accept(item))) continue;
       this.remove(item, i);
       return item;
     }
@@ -159,14 +159,18 @@ export class FairQueue {
     for (const [job, list] of byJob) job.addMany(list);
   }
 
-  /** The next item for a slave with these dimensions, now counted as running; undefined if none fits. */
-  take(slaveDims: Record<string, string>): QueueItem | undefined {
+  /**
+   * The next item for a slave with these dimensions, now counted as running;
+   * undefined if none fits. `accept` narrows it further (the beanstalk
+   * feeder takes one dimension set's items at a time).
+   */
+  take(slaveDims: Record<string, string>, accept?: (item: QueueItem) => boolean): QueueItem | undefined {
     const users = [...this.users.values()].filter((u) => u.jobs.size > 0);
     users.sort((a, b) => a.running / a.weight - b.running / b.weight);
     for (const user of users) {
       const jobs = [...user.jobs.values()].filter((j) => j.size > 0).sort((a, b) => a.running - b.running);
       for (const job of jobs) {
-        const item = job.take(slaveDims);
+        const item = job.take(slaveDims, accept);
         if (!item) continue;
         this.byKey.delete(keyOf(item));
         this.countDimensions(item, -1);

@@ -1,0 +1,186 @@
+/**
+ * The master feeding beanstalkd and slaves claiming what they reserved, on
+ * a real beanstalkd (DT_TEST_BEANSTALKD) and a real SQLite repo, on a
+ * manual clock. Each test has tubes of its own, so runs can share a server.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { createLogger } from "../../src/common/log.ts";
+import { BeanstalkClient, parseBeanstalkUrl } from "../../src/master/queue/beanstalk-client.ts";
+import { openExternalQueue } from "../../src/master/queue/open-queue.ts";
+import { anyTube, tubeFor } from "../../src/master/queue/tubes.ts";
+import type { Lease } from "../../src/master/protocol.ts";
+import { BeanstalkLeaseSource, parseLease } from "../../src/slave/beanstalk-lease-source.ts";
+import { HASH, report, slave, testMaster } from "./helpers.ts";
+
+const SHARED = process.env.DT_TEST_BEANSTALKD;
+if (!SHARED) console.warn("SKIP test/master/feeder.test.ts: DT_TEST_BEANSTALKD is not set; e.g. DT_TEST_BEANSTALKD=127.0.0.1:11300 after scripts/services/beanstalkd.sh");
+const log = createLogger({ level: "silent" });
+const runId = crypto.randomUUID().slice(0, 8);
+let prefixes = 0;
+
+type Handle = Awaited<ReturnType<typeof testMaster>>;
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const task = (description: string, extra: Record<string, unknown> = {}) => ({ isolate_hash: HASH, description, ...extra });
+
+async function setup(feedAhead = 2): Promise<{ h: Handle; prefix: string; bs: BeanstalkClient; source: (name: string, dims?: Record<string, string>) => BeanstalkLeaseSource }> {
+  const prefix = `t${runId}x${++prefixes}`;
+  const url = `beanstalk://${SHARED}`;
+  const h = await testMaster(undefined, () => openExternalQueue(url, { tubePrefix: prefix, feedAhead, leaseTtlMs: 30_000, log }));
+  cleanups.push(() => h.cleanup());
+  const bs = await BeanstalkClient.connect(parseBeanstalkUrl(url));
+  cleanups.push(() => bs.close());
+  const source = (name: string, dimensions: Record<string, string> = {}) => {
+    const s = new BeanstalkLeaseSource({ address: parseBeanstalkUrl(url), tubePrefix: prefix, ttrSec: 30, dimensions, waitMs: 2_000, log });
+    cleanups.push(() => s.close());
+    return s;
+  };
+  return { h, prefix, bs, source };
+}
+
+async function ready(bs: BeanstalkClient, tube: string): Promise<number> {
+  return Number((await bs.statsTube(tube))?.["current-jobs-ready"] ?? 0);
+}
+
+async function take(source: BeanstalkLeaseSource, free = 1): Promise<Lease[]> {
+  return source.next(free, new AbortController().signal);
+}
+
+describe.skipIf(!SHARED)(`feeding beanstalkd (DT_TEST_BEANSTALKD=${SHARED})`, () => {
+  test("each tube holds feed-ahead ready jobs in the scheduler's order; a claim tops it up", async () => {
+    const { h, prefix, bs, source } = await setup(2);
+    await h.master.submitJob({ job_id: "j", tasks: [1, 5, 3, 2, 4].map((p) => task(`p${p}`, { priority: p })) });
+    await h.master.dispatcher.feeder!.idle();
+    expect(await ready(bs, anyTube(prefix))).toBe(2);
+    expect(h.master.queueStats()).toMatchObject({ queued: 5, running: 0 });
+
+    const s1 = source("s1");
+    const [first] = await take(s1);
+    expect(first!.description).toBe("p5");
+    // Not the master's until the slave's first heartbeat names it.
+    expect((await h.master.deps.repo.getAttempts("j")).find((a) => a.leaseId === first!.lease_id)!.state).toBe("QUEUED");
+    expect(await h.master.dispatcher.heartbeat({ slave: slave("s1"), leases: [{ lease_id: first!.lease_id, phase: "FETCHING" }] })).toEqual({ cancel: [], unknown: [] });
+    const claimed = (await h.master.deps.repo.getAttempts("j")).find((a) => a.leaseId === first!.lease_id)!;
+    expect(claimed).toMatchObject({ state: "FETCHING", slave: "s1" });
+    await h.master.dispatcher.feeder!.idle();
+    expect(await ready(bs, anyTube(prefix))).toBe(2);
+    const next = await take(s1, 2);
+    expect(next.map((l) => l.description)).toEqual(["p4", "p3"]);
+  });
+
+  test("a short task's result claims its offer; the slave then deletes the job", async () => {
+    const { h, prefix, bs, source } = await setup();
+    await h.master.submitJob({ job_id: "j", tasks: [task("t")] });
+    await h.master.dispatcher.feeder!.idle();
+    const s1 = source("s1");
+    const [lease] = await take(s1);
+    expect(await h.master.dispatcher.report({ ...report(lease!, "SUCCEEDED", h.clock.now()), slave: "s1" })).toEqual({ ok: true, duplicate: false, stale: false });
+    expect((await h.master.jobSummary("j")).counts).toMatchObject({ succeeded: 1, finished: 1 });
+    await s1.done(lease!);
+    const stats = await bs.statsTube(anyTube(prefix));
+    expect(Number(stats?.["current-jobs-reserved"] ?? 0) + Number(stats?.["current-jobs-ready"] ?? 0)).toBe(0);
+  });
+
+  test("a second slave handed a job another runs is told to drop it, and its result is kept out", async () => {
+    const { h, source } = await setup();
+    await h.master.submitJob({ job_id: "j", tasks: [task("t")] });
+    await h.master.dispatcher.feeder!.idle();
+    const s1 = source("s1");
+    const [lease] = await take(s1);
+    await h.master.dispatcher.heartbeat({ slave: slave("s1"), leases: [{ lease_id: lease!.lease_id, phase: "RUNNING" }] });
+    // As after a beanstalkd restart: the job is ready again while s1 still runs it.
+    expect(await s1.giveBack(lease!)).toBe(true);
+    const s2 = source("s2");
+    const [again] = await take(s2);
+    expect(again!.lease_id).toBe(lease!.lease_id);
+    expect(await h.master.dispatcher.heartbeat({ slave: slave("s2"), leases: [{ lease_id: again!.lease_id, phase: "FETCHING" }] })).toEqual({ cancel: [], unknown: [again!.lease_id] });
+    expect(await h.master.dispatcher.report({ ...report(again!, "FAILED", h.clock.now()), slave: "s2" })).toMatchObject({ stale: true });
+    expect(await h.master.dispatcher.report({ ...report(lease!, "SUCCEEDED", h.clock.now()), slave: "s1" })).toMatchObject({ stale: false, duplicate: false });
+    const attempts = await h.master.deps.repo.getAttempts("j");
+    expect(attempts.map((a) => [a.state, a.slave])).toEqual([["SUCCEEDED", "s1"]]);
+  });
+
+  test("cancel takes the offers back out of beanstalkd and ends them CANCELED", async () => {
+    const { h, prefix, bs } = await setup(3);
+    await h.master.submitJob({ job_id: "j", tasks: [task("a"), task("b"), task("c"), task("d")] });
+    await h.master.dispatcher.feeder!.idle();
+    expect(await ready(bs, anyTube(prefix))).toBe(3);
+    await h.master.cancelJob("j");
+    expect(await ready(bs, anyTube(prefix))).toBe(0);
+    expect((await h.master.deps.repo.getAttempts("j")).map((a) => a.state)).toEqual(["CANCELED", "CANCELED", "CANCELED", "CANCELED"]);
+    expect(h.master.queueStats()).toMatchObject({ queued: 0, running: 0 });
+  });
+
+  test("tasks go to their dimension set's tube and only to slaves that have it", async () => {
+    const { h, prefix, bs, source } = await setup(4);
+    await h.master.submitJob({ job_id: "j", tasks: [task("gpu", { dimensions: { pool: "gpu" } }), task("any")] });
+    await h.master.dispatcher.feeder!.idle();
+    expect(await ready(bs, tubeFor(prefix, { pool: "gpu" }))).toBe(1);
+    expect(await ready(bs, anyTube(prefix))).toBe(1);
+    const cpu = await take(source("cpu", { pool: "cpu" }), 4);
+    expect(cpu.map((l) => l.description)).toEqual(["any"]);
+    const gpu = await take(source("gpu", { pool: "gpu", os: "linux" }), 4);
+    expect(gpu.map((l) => l.description)).toEqual(["gpu"]);
+  });
+
+  test("a restarted master adopts the offers it had made; slaves claim them as before", async () => {
+    const { h, prefix, bs, source } = await setup(2);
+    await h.master.submitJob({ job_id: "j", tasks: [task("a"), task("b"), task("c")] });
+    await h.master.dispatcher.feeder!.idle();
+    await h.restart();
+    await h.master.dispatcher.feeder!.idle();
+    // Two offers adopted, one still queued: nothing fed twice.
+    expect(await ready(bs, anyTube(prefix))).toBe(2);
+    expect(h.master.dispatcher.feeder!.size).toBe(2);
+    const s1 = source("s1");
+    const leases = await take(s1, 2);
+    for (const l of leases) await h.master.dispatcher.report({ ...report(l, "SUCCEEDED", h.clock.now()), slave: "s1" });
+    await h.master.dispatcher.feeder!.idle();
+    const [last] = await take(s1);
+    await h.master.dispatcher.report({ ...report(last!, "SUCCEEDED", h.clock.now()), slave: "s1" });
+    expect((await h.master.jobSummary("j")).counts).toMatchObject({ succeeded: 3, finished: 3, total_tasks: 3 });
+  });
+
+  test("offers beanstalkd lost (a restart without binlog) are fed again", async () => {
+    const { h, prefix, bs } = await setup(2);
+    await h.master.submitJob({ job_id: "j", tasks: [task("a"), task("b")] });
+    await h.master.dispatcher.feeder!.idle();
+    const before = [...h.master.dispatcher.feeder!.waiting()].map((o) => o.leaseId).sort();
+    // Empty the tube behind the master's back.
+    await bs.watch(anyTube(prefix));
+    await bs.ignore("default");
+    for (let job = await bs.reserveWithTimeout(0); job; job = await bs.reserveWithTimeout(0)) await bs.delete(job.id);
+    h.clock.advance(11_000);
+    await h.master.dispatcher.sweep();
+    await h.master.dispatcher.feeder!.idle();
+    expect(await ready(bs, anyTube(prefix))).toBe(2);
+    const after = [...h.master.dispatcher.feeder!.waiting()].map((o) => o.leaseId).sort();
+    expect(after).toHaveLength(2);
+    expect(after.some((id) => before.includes(id))).toBe(false);
+  });
+});
+
+describe("lease bodies read from beanstalkd", () => {
+  test("a job that is not a dt lease is refused naming what is wrong", () => {
+    expect(() => parseLease("[]")).toThrow(/not a JSON object/);
+    expect(() => parseLease('{"lease_id": 1}')).toThrow(/lease_id is not a string/);
+    expect(() => parseLease("not json")).toThrow();
+  });
+});
+
+describe("dt master --queue", () => {
+  test("a URL that is not beanstalk:// and a too-short lease TTL are refused, naming the flag", async () => {
+    await expect(openExternalQueue("redis://127.0.0.1:6379", { leaseTtlMs: 30_000, log })).rejects.toThrow(/--queue "redis:\/\/127.0.0.1:6379": write beanstalk:\/\/host:port/);
+    await expect(openExternalQueue("beanstalk://127.0.0.1:11300", { leaseTtlMs: 1_000, log })).rejects.toThrow(/--lease-ttl .* at least 3s/);
+    await expect(openExternalQueue("beanstalk://127.0.0.1:11300", { leaseTtlMs: 30_000, feedAhead: 0, log })).rejects.toThrow(/--queue-feed-ahead/);
+  });
+
+  test("an unreachable beanstalkd fails the start, naming its address", async () => {
+    const err = await openExternalQueue("beanstalk://127.0.0.1:1", { leaseTtlMs: 30_000, log }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "unreachable" });
+    expect(String((err as Error).message)).toContain("127.0.0.1:1");
+  });
+});

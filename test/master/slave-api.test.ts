@@ -1,0 +1,73 @@
+/**
+ * The slave protocol's HTTP layer (src/master/http/slave-api.ts) on a real
+ * server on port 0: malformed input to every endpoint is a JSON 400 naming
+ * what is wrong, never a 500, and changes nothing stored.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { createLogger } from "../../src/common/log.ts";
+import { masterApp } from "../../src/master/http/app.ts";
+import { HASH, slave, testMaster } from "./helpers.ts";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function serve() {
+  const h = await testMaster();
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: masterApp({ master: h.master, log: createLogger({ level: "silent" }) }).fetch });
+  cleanups.push(async () => {
+    await server.stop(true);
+    await h.cleanup();
+  });
+  const base = `http://127.0.0.1:${server.port}/api/v1/slave`;
+  const post = (path: string, body: unknown) => fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  return { h, base, post };
+}
+
+async function expect400(res: Response, message: RegExp): Promise<void> {
+  expect(res.status).toBe(400);
+  const body = (await res.json()) as { error: string; code: string };
+  expect(body.code).toBe("invalid_input");
+  expect(body.error).toMatch(message);
+}
+
+describe("slave protocol: malformed input", () => {
+  test("lease: bad JSON, a missing slave, bad free and wait_ms", async () => {
+    const { post } = await serve();
+    expect((await post("/lease", "{not json")).status).toBe(400);
+    await expect400(await post("/lease", { free: 1 }), /slave must be a JSON object/);
+    await expect400(await post("/lease", { slave: { ...slave(), name: "bad name!" }, free: 1 }), /slave.name/);
+    await expect400(await post("/lease", { slave: slave(), free: -1 }), /free must be/);
+    await expect400(await post("/lease", { slave: slave(), free: 1, wait_ms: "soon" }), /wait_ms/);
+  });
+
+  test("heartbeat: leases not a list, a bad phase", async () => {
+    const { post } = await serve();
+    await expect400(await post("/heartbeat", { slave: slave(), leases: {} }), /leases must be a list/);
+    await expect400(await post("/heartbeat", { slave: slave(), leases: [{ lease_id: "x", phase: "DANCING" }] }), /phase must be/);
+  });
+
+  test("result: a bad state, a bad slave name, non-integer times; nothing stored", async () => {
+    const { h, post } = await serve();
+    await h.master.submitJob({ job_id: "j", tasks: [{ isolate_hash: HASH, description: "t" }] });
+    const [lease] = await h.master.dispatcher.lease({ slave: slave(), free: 1, wait_ms: 0 });
+    await expect400(await post("/result", { lease_id: lease!.lease_id, state: "GREAT" }), /state must be/);
+    await expect400(await post("/result", { lease_id: lease!.lease_id, state: "SUCCEEDED", slave: "two words" }), /slave.name/);
+    await expect400(await post("/result", { lease_id: lease!.lease_id, state: "SUCCEEDED", times: { command_start_at: 1.5 } }), /times.command_start_at/);
+    expect((await h.master.deps.repo.getAttempts("j")).map((a) => a.state)).toEqual(["LEASED"]);
+  });
+
+  test("log and output: a missing lease, a bad stream, kind or offset", async () => {
+    const { base } = await serve();
+    await expect400(await fetch(`${base}/log?stream=stdout&offset=0`, { method: "POST", body: "x" }), /name the lease/);
+    await expect400(await fetch(`${base}/log?lease=abc&stream=stdin&offset=0`, { method: "POST", body: "x" }), /stream must be/);
+    await expect400(await fetch(`${base}/log?lease=abc&stream=stdout&offset=-3`, { method: "POST", body: "x" }), /offset must be/);
+    await expect400(await fetch(`${base}/output?lease=abc&kind=core`, { method: "PUT", body: "x" }), /kind must be/);
+  });
+
+  test("queue: a master without beanstalkd tells slaves to long-poll it", async () => {
+    const { base } = await serve();
+    expect(await (await fetch(`${base}/queue`)).json()).toEqual({ kind: "master" });
+  });
+});
