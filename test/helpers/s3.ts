@@ -5,6 +5,7 @@
  * test file makes its own bucket (s3rver accepts any name; credentials are
  * s3rver's fixed pair).
  */
+import { afterAll, beforeAll } from "bun:test";
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -48,6 +49,33 @@ export async function deleteBucket(s3: S3Client, bucket: string): Promise<void> 
   } catch {
     // the server is gone or the bucket already was
   }
+}
+
+/**
+ * A bucket for one test file (or describe block): made before its tests,
+ * emptied and removed after them. `admin` is a client for checking what the
+ * code under test stored.
+ */
+export function useTestBucket(endpoint: string, prefix: string): { readonly admin: S3Client; readonly name: string } {
+  let admin: S3Client | undefined;
+  let name = "";
+  beforeAll(async () => {
+    admin = await testS3Client(endpoint);
+    name = await createBucket(admin, prefix);
+  });
+  afterAll(async () => {
+    if (!admin) return;
+    await deleteBucket(admin, name);
+    admin.destroy();
+  });
+  return {
+    get admin() {
+      return admin!;
+    },
+    get name() {
+      return name;
+    },
+  };
 }
 
 /** s3rver starts in well under a second; a loaded 2-core machine may take a few. */

@@ -3,12 +3,12 @@
  * e.g. s3rver from scripts/services/s3rver.sh): the BlobStore conformance
  * suite, plus what is S3's own: temporary objects, recency metadata.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { describe, expect, test } from "bun:test";
+import { HeadObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { ManualClock } from "../../src/common/clock.ts";
 import { S3BlobStore } from "../../src/isolate/cas/s3-blob-store.ts";
 import { digestOfBytes } from "../../src/isolate/digest.ts";
-import { TEST_S3_ENDPOINT, createBucket, deleteBucket, testS3Client, warnIfNoS3 } from "../helpers/s3.ts";
+import { TEST_S3_ENDPOINT, testS3Client, useTestBucket, warnIfNoS3 } from "../helpers/s3.ts";
 import { blobStoreConformance } from "./blob-store.conformance.ts";
 
 const DAY_MS = 24 * 3_600_000;
@@ -16,20 +16,10 @@ warnIfNoS3("test/isolate/s3-blob-store.test.ts (S3BlobStore)");
 
 describe.skipIf(!TEST_S3_ENDPOINT)("S3BlobStore", () => {
   const endpoint = TEST_S3_ENDPOINT!;
-  let admin: S3Client;
-  let bucket: string;
+  const bucket = useTestBucket(endpoint, "dt-blobs");
   let prefixes = 0;
   const open = async (clock: ManualClock, prefix = `store-${prefixes++}`) =>
-    S3BlobStore.open({ s3: await testS3Client(endpoint), location: { bucket, prefix }, clock });
-
-  beforeAll(async () => {
-    admin = await testS3Client(endpoint);
-    bucket = await createBucket(admin, "dt-blobs");
-  });
-  afterAll(async () => {
-    await deleteBucket(admin, bucket);
-    admin.destroy();
-  });
+    S3BlobStore.open({ s3: await testS3Client(endpoint), location: { bucket: bucket.name, prefix }, clock });
 
   blobStoreConformance({
     name: "s3",
@@ -46,7 +36,7 @@ describe.skipIf(!TEST_S3_ENDPOINT)("S3BlobStore", () => {
     },
   });
 
-  const headOf = (key: string) => admin.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  const headOf = (key: string) => bucket.admin.send(new HeadObjectCommand({ Bucket: bucket.name, Key: key }));
 
   test("a streamed blob is stored byte for byte at <prefix>/blobs/<hash>, and no temporary object is left", async () => {
     const store = await open(new ManualClock(Date.now()), "layout");
@@ -58,7 +48,7 @@ describe.skipIf(!TEST_S3_ENDPOINT)("S3BlobStore", () => {
     expect(new Uint8Array(await new Response(read!.body).arrayBuffer())).toEqual(data);
     const bad = digestOfBytes("right");
     expect((await store.put(bad, new Blob(["wrong"]).stream()).catch((e) => e)).code).toBe("digest_mismatch");
-    const listed = await admin.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "layout/" }));
+    const listed = await bucket.admin.send(new ListObjectsV2Command({ Bucket: bucket.name, Prefix: "layout/" }));
     expect(listed.Contents?.map((o) => o.Key)).toEqual([`layout/blobs/${d.hash}`]);
     await store.close();
   });

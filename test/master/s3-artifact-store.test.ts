@@ -1,29 +1,20 @@
 /** S3ArtifactStore against a real S3-compatible server (DT_TEST_S3_ENDPOINT): the conformance suite, plus presigned links. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { describe, expect, test } from "bun:test";
+import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import type { ArtifactStore } from "../../src/master/artifacts/artifact-store.ts";
 import { ManualClock } from "../../src/common/clock.ts";
 import { LINK_EXPIRY_SEC, LINK_REUSE_MIN_LEFT_MS, S3ArtifactStore } from "../../src/master/artifacts/s3-artifact-store.ts";
-import { TEST_S3_ENDPOINT, createBucket, deleteBucket, testS3Client, warnIfNoS3 } from "../helpers/s3.ts";
+import { TEST_S3_ENDPOINT, testS3Client, useTestBucket, warnIfNoS3 } from "../helpers/s3.ts";
 import { artifactStoreConformance, serveArtifacts } from "./artifact-store.conformance.ts";
 
 warnIfNoS3("test/master/s3-artifact-store.test.ts (S3ArtifactStore)");
 
 describe.skipIf(!TEST_S3_ENDPOINT)("S3ArtifactStore", () => {
   const endpoint = TEST_S3_ENDPOINT!;
-  let admin: S3Client;
-  let bucket: string;
+  const bucket = useTestBucket(endpoint, "dt-artifacts");
   let prefixes = 0;
-  const open = async (prefix = `store-${prefixes++}`, clock = new ManualClock(Date.now())) => S3ArtifactStore.open(await testS3Client(endpoint), { bucket, prefix }, clock);
-
-  beforeAll(async () => {
-    admin = await testS3Client(endpoint);
-    bucket = await createBucket(admin, "dt-artifacts");
-  });
-  afterAll(async () => {
-    await deleteBucket(admin, bucket);
-    admin.destroy();
-  });
+  const open = async (prefix = `store-${prefixes++}`, clock = new ManualClock(Date.now())) =>
+    S3ArtifactStore.open(await testS3Client(endpoint), { bucket: bucket.name, prefix }, clock);
 
   artifactStoreConformance({
     name: "s3",
@@ -39,11 +30,11 @@ describe.skipIf(!TEST_S3_ENDPOINT)("S3ArtifactStore", () => {
     const store = await open("layout");
     await store.put("job.t.0.stdout", new TextEncoder().encode("out"));
     await store.put("job.t.0-artifacts.zip", new Blob(["PK"]).stream(), 2);
-    expect((await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: "layout/job.t.0.stdout" }))).ContentType).toBe("text/plain; charset=utf-8");
-    expect((await admin.send(new HeadObjectCommand({ Bucket: bucket, Key: "layout/job.t.0-artifacts.zip" }))).ContentType).toBe("application/zip");
+    expect((await bucket.admin.send(new HeadObjectCommand({ Bucket: bucket.name, Key: "layout/job.t.0.stdout" }))).ContentType).toBe("text/plain; charset=utf-8");
+    expect((await bucket.admin.send(new HeadObjectCommand({ Bucket: bucket.name, Key: "layout/job.t.0-artifacts.zip" }))).ContentType).toBe("application/zip");
     const link = new URL(await store.link("job.t.0.stdout"));
     expect(link.origin).toBe(new URL(endpoint).origin);
-    expect(link.pathname).toBe(`/${bucket}/layout/job.t.0.stdout`);
+    expect(link.pathname).toBe(`/${bucket.name}/layout/job.t.0.stdout`);
     expect(link.searchParams.get("X-Amz-Expires")).toBe(String(LINK_EXPIRY_SEC));
     expect(LINK_EXPIRY_SEC).toBe(86_400);
     await store.close();
