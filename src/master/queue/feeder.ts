@@ -129,28 +129,33 @@ export class Feeder {
       this.host.drop(item);
       return false;
     }
-    let handle: number;
+    // In the map before the put: a slave may reserve the job and claim it before the database write below is done.
+    const offer: Offer = { leaseId, item, tube, handle: null, offeredAt: this.clock.now() };
+    this.offers.set(leaseId, offer);
+    /** Takes the offer back unless a slave claimed it meanwhile; true if it did. */
+    const takeBack = async (handle: number | null): Promise<boolean> => {
+      if (!this.offers.delete(leaseId)) return false;
+      if (handle !== null) await this.sink.withdraw(handle).catch(() => false);
+      return true;
+    };
     try {
-      handle = await this.sink.put(tube, JSON.stringify(lease), { priority: beanstalkPriority(item), delaySec: 0, ttrSec: this.config.ttrSec });
+      offer.handle = await this.sink.put(tube, JSON.stringify(lease), { priority: beanstalkPriority(item), delaySec: 0, ttrSec: this.config.ttrSec });
     } catch (err) {
-      this.host.untake(item);
+      if (await takeBack(null)) this.host.untake(item);
       throw err;
     }
     let recorded: boolean;
     try {
       recorded = await this.host.repo.updateAttempt(item.jobId, item.taskId, item.attempt, { leaseId }, ["QUEUED"]);
     } catch (err) {
-      await this.sink.withdraw(handle).catch(() => false);
-      this.host.untake(item);
+      if (await takeBack(offer.handle)) this.host.untake(item);
       throw err;
     }
-    if (!recorded) {
-      // Canceled while being put: the job must not run.
-      await this.sink.withdraw(handle).catch(() => false);
+    // Not QUEUED any more: claimed already (fine), or canceled while being put (it must not run).
+    if (!recorded && (await takeBack(offer.handle))) {
       this.host.drop(item);
       return false;
     }
-    this.offers.set(leaseId, { leaseId, item, tube, handle, offeredAt: this.clock.now() });
     return true;
   }
 
