@@ -1,7 +1,7 @@
 /**
- * Where dt keeps things in S3 and how it talks to it: `s3://bucket/prefix`
- * locations, one S3Client configuration for every S3 store, and S3's errors
- * as DtErrors. This module loads the AWS SDK: import it only through a
+ * How dt talks to S3: one S3Client configuration for every S3 store,
+ * streamed uploads, and S3's errors as DtErrors (locations are parsed in
+ * s3-location.ts). This module loads the AWS SDK: import it only through a
  * dynamic `import()` once an `s3://` store is configured, so that other
  * commands start without it.
  *
@@ -27,7 +27,7 @@ export interface S3ClientOptions {
 const DEFAULT_REGION = "us-east-1";
 
 /**
- * Seconds without a byte on an S3 connection before the request is failed:
+ * Milliseconds without a byte on an S3 connection before the request fails:
  * a hung S3 becomes a 503 the slave retries, not an upload that holds a slot.
  * 30 s covers S3's own slow answers to a large CopyObject.
  */
@@ -45,7 +45,8 @@ const SILENT = { trace: ignore, debug: ignore, info: ignore, warn: ignore, error
  * S3-compatible servers expect. Checksums are computed and validated only
  * where S3 requires them: the SDK's default streams bodies with aws-chunked
  * framing and trailing checksums, which some S3-compatible servers store as
- * part of the object (s3rver does: test/common/s3.test.ts).
+ * part of the object (s3rver does: test/isolate/s3-blob-store.test.ts checks
+ * that a streamed blob is stored byte for byte).
  */
 export async function openS3Client(options: S3ClientOptions): Promise<S3Client> {
   const endpoint = options.endpoint;
