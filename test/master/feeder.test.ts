@@ -71,6 +71,23 @@ describe.skipIf(!SHARED)(`feeding beanstalkd (DT_TEST_BEANSTALKD=${SHARED})`, ()
     expect(next.map((l) => l.description)).toEqual(["p4", "p3"]);
   });
 
+  test("a failed task's retry is in beanstalkd when its report is answered, over the bound and ahead of first attempts", async () => {
+    const { h, prefix, bs, source } = await setup(1);
+    await h.master.submitJob({ job_id: "j", tasks: [task("flaky", { max_retries: 1, priority: 9 }), task("a"), task("b")] });
+    await h.master.dispatcher.feeder!.idle();
+    const s1 = source("s1");
+    const [first] = await take(s1);
+    expect(first!.description).toBe("flaky");
+    await h.master.dispatcher.heartbeat({ slave: slave("s1"), leases: [{ lease_id: first!.lease_id, phase: "RUNNING" }] });
+    await h.master.dispatcher.feeder!.idle();
+    expect(await ready(bs, anyTube(prefix))).toBe(1);
+    await h.master.dispatcher.report({ ...report(first!, "FAILED", h.clock.now()), slave: "s1" });
+    // "a" was fed when flaky was claimed; the retry joins it at once, though the bound is 1.
+    expect(await ready(bs, anyTube(prefix))).toBe(2);
+    const [retry] = await take(s1);
+    expect([retry!.description, retry!.attempt]).toEqual(["flaky", 1]);
+  });
+
   test("a short task's result claims its offer; the slave then deletes the job", async () => {
     const { h, prefix, bs, source } = await setup();
     await h.master.submitJob({ job_id: "j", tasks: [task("t")] });

@@ -114,8 +114,9 @@ export class Feeder {
         continue;
       }
       let ready = (await this.sink.counts(tube))?.ready ?? 0;
-      while (ready < this.config.feedAhead) {
-        const item = this.host.queue.take(dimensions, (i) => dimensionsKey(i.dimensions) === key);
+      for (;;) {
+        // A retry goes in even over the bound: it must run before first attempts already waiting in the tube.
+        const item = this.host.queue.take(dimensions, (i) => dimensionsKey(i.dimensions) === key && (ready < this.config.feedAhead || i.isRetry));
         if (!item) break;
         if (await this.offer(item, tube)) ready++;
       }

@@ -425,6 +425,8 @@ export class Dispatcher {
     // One attempt ended, the next is queued: the job's active count is unchanged.
     this.queue.put([this.item(open.job, task, next, expectedMs)]);
     this.wake();
+    // In beanstalkd before the report is answered: the slave that sent it reserves again at once, and the retry must be there to go first.
+    await this.feeder?.idle();
   }
 
   /** An attempt of the job ended for good; the job's entry goes once none is queued or leased. */
