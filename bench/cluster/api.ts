@@ -3,7 +3,11 @@
  * its tasks, wait for it, wait for slaves. Types come from the master's own
  * protocol, so a changed field breaks the bench at type-check time.
  */
+import { attemptTally } from "./attempts.ts";
 import type { JobCreated, JobRequest, JobSummary, SlaveView, TaskView } from "../../src/master/protocol.ts";
+
+/** No task of a job changed state for this long: stuck. More than the longest task the bench runs (10 s) plus a lease TTL (30 s). */
+const STALL_MS = 60_000;
 
 export class MasterApi {
   constructor(readonly url: string) {}
@@ -47,18 +51,40 @@ export class MasterApi {
   }
 
   /**
-   * Polls the job until it reads finished; throws with its counts once
-   * `deadlineMs` has passed. `pollMs` trades the bench's load on the master
-   * (each poll reads every attempt of the job) against how soon it notices.
+   * Polls the job until it reads finished; throws with its counts and a
+   * tally of its attempts once `deadlineMs` has passed, when nothing has
+   * changed for STALL_MS, or as soon as a task was retried. `pollMs`
+   * trades the bench's load on the master (each poll reads every attempt
+   * of the job) against how soon it notices.
    */
   async waitFinished(jobId: string, options: { pollMs: number; deadlineMs: number }): Promise<JobSummary> {
     const deadline = performance.now() + options.deadlineMs;
+    let counts = "";
+    let changedAt = performance.now();
     for (;;) {
       const job = await this.job(jobId);
       if (job.status === "finished") return job;
-      if (performance.now() > deadline) throw new Error(`job ${jobId} not finished after ${options.deadlineMs / 1000} s: ${JSON.stringify(job.counts)}`);
+      const now = performance.now();
+      if (now > deadline) throw new Error(`job ${jobId} not finished after ${options.deadlineMs / 1000} s: ${await this.describe(jobId, job)}`);
+      // Every measurement needs tasks that ran once: a retry already spoils the figures, so say why now rather than at the end.
+      if (job.counts.retries > 0) throw new Error(`job ${jobId}: a task was retried: ${await this.describe(jobId, job)}`);
+      if (JSON.stringify(job.counts) !== counts) [counts, changedAt] = [JSON.stringify(job.counts), now];
+      else if (now - changedAt > STALL_MS) throw new Error(`job ${jobId}: no progress for ${STALL_MS / 1000} s: ${await this.describe(jobId, job)}`);
       await Bun.sleep(options.pollMs);
     }
+  }
+
+  /** A stuck job's counts and what its retried tasks' attempts came to (or, if none was retried, its unfinished tasks'). */
+  private async describe(jobId: string, job: JobSummary): Promise<string> {
+    const tasks = await this.tasks(jobId).catch(() => []);
+    const retried = tasks.filter((t) => t.attempts.length > 1);
+    if (retried.length > 0) return `${JSON.stringify(job.counts)}; ${retried.length} tasks retried, ${attemptTally(retried)}`;
+    const unfinished = tasks.filter((t) => t.attempts[0]?.state !== "SUCCEEDED");
+    if (unfinished.length > 0) return `${JSON.stringify(job.counts)}; ${unfinished.length} tasks not succeeded, ${attemptTally(unfinished)}`;
+    // Every task done by the time the tasks were read: late, or the summary disagrees with them.
+    const again = await this.job(jobId).catch(() => undefined);
+    const lastReport = Math.max(...tasks.flatMap((t) => t.attempts.map((a) => a.reported_at ?? 0)));
+    return `${JSON.stringify(job.counts)}; yet every task read SUCCEEDED right after (the last reported ${Date.now() - lastReport} ms before), ${attemptTally(tasks)}; the job read again: ${again?.status} ${JSON.stringify(again?.counts)}`;
   }
 
   /** Waits until `count` slaves are registered and idle, i.e. each has asked for work at least once. */

@@ -17,15 +17,14 @@ export interface RanAttempt {
 
 /**
  * The single attempt of every task, which must have succeeded with every
- * timestamp set; throws naming the first task that did not (a bench on
- * failed or retried tasks would measure the wrong thing).
+ * timestamp set; throws with a tally of the attempts of the tasks that did
+ * not (a bench on failed or retried tasks would measure the wrong thing).
  */
 export function ranAttempts(tasks: readonly TaskView[]): RanAttempt[] {
+  const bad = tasks.filter((t) => t.attempts.length !== 1 || t.attempts[0]!.state !== "SUCCEEDED");
+  if (bad.length > 0) throw new Error(`${bad.length} of ${tasks.length} tasks did not run once and succeed: ${attemptTally(bad)}`);
   return tasks.map((t) => {
-    const a: AttemptView | undefined = t.attempts[0];
-    if (t.attempts.length !== 1 || !a || a.state !== "SUCCEEDED") {
-      throw new Error(`task ${t.task_id} (${t.description}): expected one SUCCEEDED attempt, got ${JSON.stringify(t.attempts.map((x) => [x.state, x.message]))}`);
-    }
+    const a: AttemptView = t.attempts[0]!;
     const times = [a.leased_at, a.fetch_done_at, a.map_done_at, a.command_start_at, a.command_end_at, a.upload_done_at, a.reported_at];
     if (times.some((x) => x === null) || a.slave === null) throw new Error(`task ${t.task_id}: attempt without every timestamp: ${JSON.stringify(a)}`);
     return {
@@ -33,6 +32,25 @@ export function ranAttempts(tasks: readonly TaskView[]): RanAttempt[] {
       commandStartAt: a.command_start_at!, commandEndAt: a.command_end_at!, uploadDoneAt: a.upload_done_at!, reportedAt: a.reported_at!,
     };
   });
+}
+
+/**
+ * What the attempts of `tasks` came to, counted by state and message (a
+ * systematic failure reads as one line, not as its first instance), and one
+ * task's attempts in full.
+ */
+export function attemptTally(tasks: readonly TaskView[]): string {
+  const outcomes = new Map<string, number>();
+  for (const a of tasks.flatMap((t) => t.attempts)) {
+    const key = `${a.state}${a.message ? ` (${a.message})` : ""}`;
+    outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+  }
+  const example = tasks.find((t) => t.attempts.length > 1) ?? tasks[0];
+  const since = (at: number | null) => (at === null ? "—" : `+${at - example!.attempts[0]!.queued_at}`);
+  const attempts = example?.attempts.map(
+    (a) => `${a.state} on ${a.slave ?? "no slave"}, ms after queued: leased ${since(a.leased_at)}, command ${since(a.command_start_at)}–${since(a.command_end_at)}, reported ${since(a.reported_at)}`,
+  );
+  return `attempts ${[...outcomes].map(([k, n]) => `${n} × ${k}`).join(", ")}${example ? `; e.g. task ${example.task_id} (${example.description}): ${attempts!.join("; ")}` : ""}`;
 }
 
 /** The command's own time, ms (measured on the slave). */

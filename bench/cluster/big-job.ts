@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import { type MasterApi, timed } from "./api.ts";
+import type { Backend } from "./backends.ts";
 import { startCluster } from "./cluster.ts";
 import { archiveTrivialTree } from "./manifests.ts";
 import type { Service } from "./procs.ts";
@@ -23,8 +24,8 @@ export const BIG_JOB = {
   idleWindowMs: 3_000,
 } as const;
 
-export async function measureBigJob(dt: string, dir: string, samples: Samples): Promise<void> {
-  const cluster = await startCluster(dt, dir, 0, 0);
+export async function measureBigJob(dt: string, dir: string, samples: Samples, backend: Backend): Promise<void> {
+  const cluster = await startCluster(dt, dir, 0, 0, backend);
   try {
     const { digest } = await archiveTrivialTree(dt, cluster.api.url, join(dir, "archive"));
     await measureJobs(cluster.api, cluster.master, digest, samples);

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { type RanAttempt, ranAttempts } from "./attempts.ts";
+import type { Backend } from "./backends.ts";
 import { startCluster } from "./cluster.ts";
 import { archiveTrivialTree } from "./manifests.ts";
 import { median, percentile, type Samples } from "./samples.ts";
@@ -33,8 +34,8 @@ const LATENCY_PHASES: readonly { name: string; ms: (a: RanAttempt, submitAt: num
   { name: "map_done→command_start", ms: (a) => a.commandStartAt - a.mapDoneAt },
 ];
 
-export async function measureLatency(dt: string, dir: string, samples: Samples): Promise<void> {
-  const cluster = await startCluster(dt, dir, 1, LATENCY.slots);
+export async function measureLatency(dt: string, dir: string, samples: Samples, backend: Backend): Promise<void> {
+  const cluster = await startCluster(dt, dir, 1, LATENCY.slots, backend);
   const latencies: number[] = [];
   const posts: number[] = [];
   const phases = new Map<string, number[]>(LATENCY_PHASES.map((p) => [p.name, []]));

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { commandMs, first, last, ranAttempts } from "./attempts.ts";
+import type { Backend } from "./backends.ts";
 import { startCluster } from "./cluster.ts";
 import { SLEEP_WORKLOAD, archiveTrivialTree, sleepDurations, uploadSleepManifests } from "./manifests.ts";
 import type { Samples } from "./samples.ts";
@@ -20,10 +21,10 @@ export const MAKESPAN = {
   deadlineMs: 300_000,
 } as const;
 
-export async function measureMakespan(dt: string, dir: string, samples: Samples): Promise<void> {
+export async function measureMakespan(dt: string, dir: string, samples: Samples, backend: Backend): Promise<void> {
   const slots = MAKESPAN.slaves * MAKESPAN.slotsPerSlave;
   const durations = sleepDurations();
-  const cluster = await startCluster(dt, dir, MAKESPAN.slaves, MAKESPAN.slotsPerSlave);
+  const cluster = await startCluster(dt, dir, MAKESPAN.slaves, MAKESPAN.slotsPerSlave, backend);
   try {
     const base = await archiveTrivialTree(dt, cluster.api.url, join(dir, "archive"));
     const digests = await uploadSleepManifests(cluster.api, base, durations);

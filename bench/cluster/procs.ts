@@ -87,11 +87,16 @@ export class Service {
 
   /** CPU time used so far by the process itself (user + system), ms; its reaped children not included. */
   cpuMs(): number {
-    // Fields after the parenthesized command: state is field 3, utime 14, stime 15 (proc(5)).
-    const stat = readFileSync(`/proc/${this.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond();
+    return processCpuMs(this.pid);
   }
+}
+
+/** CPU time used so far by any process (user + system, all its threads), ms. */
+export function processCpuMs(pid: number): number {
+  // Fields after the parenthesized command: state is field 3, utime 14, stime 15 (proc(5)).
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond();
 }
 
 /** CPU time of the whole machine so far, ms summed over cores: busy (not idle or iowait) and total. */
@@ -118,9 +123,17 @@ function killGroup(child: Subprocess, signal: NodeJS.Signals): void {
   }
 }
 
-function spawnService(name: string, argv: string[]): Service {
-  const child = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe", detached: true });
+function spawnService(name: string, argv: string[], env?: Record<string, string>): Service {
+  const child = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe", detached: true, env: env && { ...process.env, ...env } });
   return new Service(name, child);
+}
+
+/**
+ * A server the bench owns (beanstalkd, s3rver): started like the cluster's
+ * processes, so a failure or Ctrl-C kills it too.
+ */
+export function startServerProcess(name: string, argv: string[]): Service {
+  return spawnService(name, argv);
 }
 
 export interface RunningMaster {
@@ -128,9 +141,15 @@ export interface RunningMaster {
   url: string;
 }
 
-/** `dt master` on 127.0.0.1, port 0, with a fresh `dataDir`; resolves once it prints its address. */
-export async function startMaster(dt: string, dataDir: string): Promise<RunningMaster> {
-  const service = spawnService("dt master", [dt, "master", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir]);
+/** What a backend adds to `dt master`'s command line and environment (see backends.ts). */
+export interface MasterExtras {
+  args: readonly string[];
+  env: Record<string, string>;
+}
+
+/** `dt master` on 127.0.0.1, port 0, with a fresh `dataDir` and a backend's flags; resolves once it prints its address. */
+export async function startMaster(dt: string, dataDir: string, extras: MasterExtras): Promise<RunningMaster> {
+  const service = spawnService("dt master", [dt, "master", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, ...extras.args], extras.env);
   try {
     const m = await service.waitForLine(/master listening on (http:\/\/127\.0\.0\.1:\d+)/, START_TIMEOUT_MS);
     return { service, url: m[1]! };

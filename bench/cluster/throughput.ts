@@ -7,7 +7,8 @@
 import { join } from "node:path";
 import { timedShell } from "../isolate/procs.ts";
 import { OVERHEAD_PHASES, commandMs, first, last, overheadMs, ranAttempts } from "./attempts.ts";
-import { startCluster } from "./cluster.ts";
+import type { Backend } from "./backends.ts";
+import { SERVER_PREFIX, startCluster } from "./cluster.ts";
 import { machineCpuMs } from "./procs.ts";
 import { archiveTrivialTree } from "./manifests.ts";
 import { mean, median, type Samples } from "./samples.ts";
@@ -26,7 +27,7 @@ export const THROUGHPUT = {
   deadlineMs: 600_000,
 } as const;
 
-export async function measureThroughput(dt: string, dir: string, samples: Samples): Promise<void> {
+export async function measureThroughput(dt: string, dir: string, samples: Samples, backend: Backend): Promise<void> {
   const { tasks: n, slaves, slotsPerSlave } = THROUGHPUT;
   const slots = slaves * slotsPerSlave;
 
@@ -34,7 +35,7 @@ export async function measureThroughput(dt: string, dir: string, samples: Sample
   const xargs = await timedShell(`seq ${n} | xargs -P${slots} -n1 true`, { timeoutMs: 120_000 });
   samples.record("xargs tasks/s", n / (xargs.ms / 1000));
 
-  const cluster = await startCluster(dt, dir, slaves, slotsPerSlave);
+  const cluster = await startCluster(dt, dir, slaves, slotsPerSlave, backend);
   try {
     const { digest } = await archiveTrivialTree(dt, cluster.api.url, join(dir, "archive"));
     const body = JSON.stringify({ name: "bench-throughput", tasks: Array.from({ length: n }, (_, i) => ({ isolate_hash: digest, description: `true-${i}` })) });
@@ -71,7 +72,9 @@ export async function measureThroughput(dt: string, dir: string, samples: Sample
     for (const [name, after] of cpuAfter) {
       const used = after - (cpuBefore.get(name) ?? 0);
       if (name === cluster.master.name) samples.record("cpu per task master", used / n);
-      else slaveCpu += used;
+      else if (name.startsWith(SERVER_PREFIX)) {
+        if (cpuBefore.has(name)) samples.record(`cpu per task ${name}`, used / n);
+      } else slaveCpu += used;
     }
     samples.record("cpu per task slaves", slaveCpu / n);
     const machineBusy = machineAfter.busy - machineBefore.busy;
