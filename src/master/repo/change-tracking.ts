@@ -18,9 +18,18 @@ export class ChangeTracker {
     this.versions.set(jobId, this.version(jobId) + 1);
   }
 
-  /** `repo`, with every write recorded here (inside transactions too). */
-  wrap(repo: Repo): Repo {
+  /**
+   * `repo`, with every write recorded here. Writes inside a transaction are
+   * recorded again once it commits: a summary read on another connection
+   * between the write and the commit (MySQL's pool) saw the old rows, and
+   * must not be kept under the new version.
+   */
+  wrap(repo: Repo, touched?: Set<string>): Repo {
     const tracker = this;
+    const bump = (jobId: string) => {
+      tracker.bump(jobId);
+      touched?.add(jobId);
+    };
     return new Proxy(repo, {
       get(target, prop, receiver) {
         const value = Reflect.get(target, prop, receiver);
@@ -29,22 +38,27 @@ export class ChangeTracker {
           case "createJob":
             return async (job: Job, ...rest: unknown[]) => {
               await value.call(target, job, ...rest);
-              tracker.bump(job.id);
+              bump(job.id);
             };
           case "setJobCanceled":
           case "updateAttempt":
             return async (jobId: string, ...rest: unknown[]) => {
               const result = await value.call(target, jobId, ...rest);
-              tracker.bump(jobId);
+              bump(jobId);
               return result;
             };
           case "insertAttempt":
             return async (attempt: Attempt) => {
               await value.call(target, attempt);
-              tracker.bump(attempt.jobId);
+              bump(attempt.jobId);
             };
           case "transaction":
-            return (fn: (tx: Repo) => Promise<unknown>) => value.call(target, (tx: Repo) => fn(tracker.wrap(tx)));
+            return async (fn: (tx: Repo) => Promise<unknown>) => {
+              const inTx = new Set<string>();
+              const result = await value.call(target, (tx: Repo) => fn(tracker.wrap(tx, inTx)));
+              for (const jobId of inTx) bump(jobId);
+              return result;
+            };
           default:
             return value.bind(target);
         }

@@ -1,0 +1,31 @@
+import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Task } from "../../src/master/model.ts";
+import { newAttempt } from "../../src/master/scheduler/dispatcher.ts";
+import { ChangeTracker } from "../../src/master/repo/change-tracking.ts";
+import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+test("a write inside a transaction changes the job's version again once it commits", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "dt-changes-"));
+  dirs.push(dir);
+  const tracker = new ChangeTracker();
+  const repo = tracker.wrap(await SqliteRepo.open(join(dir, "dt.sqlite")));
+  const job = { id: "j", user: "u", name: null, priority: 0, createdAt: 1, canceledAt: null };
+  const task: Task = { jobId: "j", taskId: "t", index: 0, isolateHash: "a".repeat(64), description: "t", timeoutSec: 0, maxRetries: 0, artifactGlobs: [], env: {}, dimensions: {}, priority: 0 };
+  await repo.createJob(job, [task], [newAttempt("j", "t", 0, 0, 1)]);
+  let seenInside = -1;
+  await repo.transaction(async (tx) => {
+    await tx.updateAttempt("j", "t", 0, { state: "SUCCEEDED" }, ["QUEUED"]);
+    // What a summary read on another connection before the commit would be cached under.
+    seenInside = tracker.version("j");
+  });
+  expect(tracker.version("j")).toBeGreaterThan(seenInside);
+  await repo.close();
+});
