@@ -101,14 +101,8 @@ export class Dispatcher {
           const task = open?.tasks.get(item.taskId);
           return open && task && open.job.canceledAt === null ? this.leaseBody(item, task, leaseId) : null;
         },
-        untake: (item) => {
-          this.queue.finished(item.user, item.jobId);
-          this.queue.put([item]);
-        },
-        drop: (item) => {
-          this.queue.finished(item.user, item.jobId);
-          this.settle(item.jobId);
-        },
+        untake: (item) => this.untake(item),
+        drop: (item) => this.dropTaken(item),
       }, external.feeder, clock, log, newId);
     }
   }
@@ -259,13 +253,11 @@ export class Dispatcher {
         (await this.repo.updateAttempt(item.jobId, item.taskId, item.attempt, { state: "LEASED", slave, leaseId, leasedAt: now, leaseExpiresAt: expiresAt }, ["QUEUED"]));
     } catch (err) {
       // The database failed: the attempt is still QUEUED there, so it goes back in the queue.
-      this.queue.finished(item.user, item.jobId);
-      this.queue.put([item]);
+      this.untake(item);
       throw err;
     }
     if (!ok) {
-      this.queue.finished(item.user, item.jobId);
-      this.settle(item.jobId);
+      this.dropTaken(item);
       return null;
     }
     this.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase: "LEASED" });
@@ -314,8 +306,7 @@ export class Dispatcher {
       throw err;
     }
     if (!ok) {
-      this.queue.finished(item.user, item.jobId);
-      this.settle(item.jobId);
+      this.dropTaken(item);
       return null;
     }
     const lease: ActiveLease = { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase };
@@ -323,6 +314,18 @@ export class Dispatcher {
     // A tube just lost a ready job: top it up.
     this.feeder?.kick();
     return lease;
+  }
+
+  /** An item taken from the queue (leased or offered) goes back into it: the lease or offer did not happen. */
+  private untake(item: QueueItem): void {
+    this.queue.finished(item.user, item.jobId);
+    this.queue.put([item]);
+  }
+
+  /** An item taken from the queue ended without running (its job was canceled meanwhile, or it was withdrawn). */
+  private dropTaken(item: QueueItem): void {
+    this.queue.finished(item.user, item.jobId);
+    this.settle(item.jobId);
   }
 
   private runningOn(slave: string): number {
@@ -511,16 +514,11 @@ export class Dispatcher {
     // Only a dimension set no slave could run for the whole timeout costs a pass over the waiting items.
     if (expired.size === 0) return;
     const unrunnable = (item: QueueItem) => expired.has(this.queue.dimensionsKeyOf(item)) && now - item.queuedAt >= this.config.noResourceTimeoutMs;
-    for (const offer of (await this.feeder?.withdraw((o) => unrunnable(o.item)).catch(() => [])) ?? []) {
-      this.queue.finished(offer.item.user, offer.item.jobId);
-      this.settle(offer.item.jobId);
-      await this.repo.updateAttempt(offer.item.jobId, offer.item.taskId, offer.item.attempt, {
-        state: "NO_RESOURCE", reportedAt: now, message: `no live slave has the dimensions ${this.queue.dimensionsKeyOf(offer.item)} (waited ${Math.round((now - offer.item.queuedAt) / 1000)} s)`,
-      }, ["QUEUED"]);
-    }
+    const withdrawn = (await this.feeder?.withdraw((o) => unrunnable(o.item)).catch(() => [])) ?? [];
+    for (const { item } of withdrawn) this.queue.finished(item.user, item.jobId);
     const victims = [...this.queue.waiting()].filter(unrunnable);
-    for (const item of victims) {
-      this.queue.remove(item.jobId, item.taskId, item.attempt);
+    for (const item of victims) this.queue.remove(item.jobId, item.taskId, item.attempt);
+    for (const item of [...withdrawn.map((o) => o.item), ...victims]) {
       this.settle(item.jobId);
       await this.repo.updateAttempt(item.jobId, item.taskId, item.attempt, {
         state: "NO_RESOURCE", reportedAt: now, message: `no live slave has the dimensions ${this.queue.dimensionsKeyOf(item)} (waited ${Math.round((now - item.queuedAt) / 1000)} s)`,
@@ -559,15 +557,14 @@ export class Dispatcher {
     const open = this.open.get(jobId);
     if (open) open.job = { ...open.job, canceledAt: now };
     const removed = this.queue.removeJob(jobId);
-    for (const item of removed) {
+    // Offers too: taken from the queue, but no slave claimed them yet.
+    const withdrawn = (await this.feeder?.withdraw((o) => o.item.jobId === jobId)) ?? [];
+    for (const { item } of withdrawn) this.queue.finished(item.user, jobId);
+    const ended = [...removed, ...withdrawn.map((o) => o.item)];
+    for (const item of ended) {
       await this.repo.updateAttempt(jobId, item.taskId, item.attempt, { state: "CANCELED", message: "[canceled]", reportedAt: now }, ["QUEUED"]);
     }
-    this.settle(jobId, removed.length);
-    for (const offer of (await this.feeder?.withdraw((o) => o.item.jobId === jobId)) ?? []) {
-      this.queue.finished(offer.item.user, jobId);
-      await this.repo.updateAttempt(jobId, offer.item.taskId, offer.item.attempt, { state: "CANCELED", message: "[canceled]", reportedAt: now }, ["QUEUED"]);
-      this.settle(jobId);
-    }
+    this.settle(jobId, ended.length);
   }
 
   /** What an active lease is for; undefined when the master does not hold it (expired, reported, unknown). */
