@@ -74,9 +74,10 @@ export class TaskRun {
   private markExecuted!: () => void;
   private reported = false;
   /**
-   * Settles once the command ran and its outputs were uploaded: only the
-   * report is left, which may wait out a master restart. The slot is free
-   * from here, so a slave fed by beanstalkd goes on working meanwhile.
+   * Settles once the command ran and its outputs are on local disk: only
+   * their upload and the report are left, which may wait out a master
+   * restart. The slot is free from here, so a slave fed by beanstalkd goes
+   * on working meanwhile.
    */
   readonly executed = new Promise<void>((resolve) => (this.markExecuted = resolve));
 
