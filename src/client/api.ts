@@ -1,7 +1,7 @@
 import { errorOfResponse } from "../common/http.ts";
 import { DtError, type DtErrorCode } from "../common/errors.ts";
 import type { JobCreated, JobRequest, JobSummary, TaskView } from "../master/protocol.ts";
-import { type Credentials, authorization } from "./auth.ts";
+import { type Credentials, digestFetch } from "../common/auth/digest-fetch.ts";
 import type { JobFilter } from "../master/repo/repo.ts";
 import { DIST_TEST_RETRY, type RetryPolicy, abortableSleep } from "./io.ts";
 
@@ -49,6 +49,8 @@ export class MasterClient {
   /** The master's URL without a trailing slash. */
   readonly base: string;
   private readonly fetchFn: typeof fetch;
+  /** fetchFn answering the master's Digest challenges; used for the master's own URLs only, never for links elsewhere (S3). */
+  private readonly masterFetch: typeof fetch;
   private readonly retry: RetryPolicy;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly timeoutMs: number;
@@ -68,6 +70,7 @@ export class MasterClient {
     this.sleep = options.sleep ?? ((ms) => abortableSleep(ms));
     this.timeoutMs = options.timeoutMs ?? DEFAULT_URL_TIMEOUT_SEC * 1000;
     this.credentials = options.credentials;
+    this.masterFetch = this.credentials ? digestFetch(this.credentials, this.fetchFn) : this.fetchFn;
   }
 
   async submitJob(job: JobRequest): Promise<JobCreated> {
@@ -134,31 +137,22 @@ export class MasterClient {
     throw lastError!;
   }
 
-  /** One fetch, answering an auth challenge from the master itself; times out until the headers come. */
+  /** One fetch (answering the master's auth challenges); a refusal is an `unauthorized` error saying what to set. */
   private async send(url: string, init: RequestInit): Promise<Response> {
-    let res = await this.fetchWithTimeout(url, init);
+    const res = await this.fetchWithTimeout(sameOrigin(url, this.base) ? this.masterFetch : this.fetchFn, url, init);
     if (res.status !== 401 || !sameOrigin(url, this.base)) return res;
-    const challenge = res.headers.get("www-authenticate");
-    await res.body?.cancel();
-    if (!this.credentials) {
-      throw new DtError("invalid_input", `${init.method} ${url}: the master asks for a password; set user and password under [dist_test] in the config, or DIST_TEST_USER and DIST_TEST_PASSWORD`);
-    }
-    const target = new URL(url);
-    const header = challenge ? authorization(challenge, this.credentials, init.method ?? "GET", target.pathname + target.search) : undefined;
-    if (!header) throw new DtError("invalid_input", `${init.method} ${url}: the master asks for an authentication dt does not speak (${challenge ?? "no WWW-Authenticate header"})`);
-    res = await this.fetchWithTimeout(url, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: header } });
-    if (res.status === 401) {
-      await res.body?.cancel();
-      throw new DtError("invalid_input", `${init.method} ${url}: the master refused user ${JSON.stringify(this.credentials.user)}; check user and password in the config`);
-    }
-    return res;
+    const { message } = await errorOfResponse(res);
+    const hint = this.credentials
+      ? `the master refused user ${JSON.stringify(this.credentials.user)}; check user and password in the config`
+      : "the master asks for a password; set user and password under [dist_test] in the config, or DIST_TEST_USER and DIST_TEST_PASSWORD";
+    throw new DtError("unauthorized", `${init.method} ${url}: ${hint} (the master said: ${message})`);
   }
 
-  private async fetchWithTimeout(url: string, init: RequestInit): Promise<Response> {
+  private async fetchWithTimeout(fetchFn: typeof fetch, url: string, init: RequestInit): Promise<Response> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new Error(`no answer within ${this.timeoutMs / 1000} s`)), this.timeoutMs);
     try {
-      return await this.fetchFn(url, { ...init, signal: controller.signal });
+      return await fetchFn(url, { ...init, signal: controller.signal });
     } finally {
       clearTimeout(timer);
     }
@@ -169,7 +163,7 @@ function sameOrigin(url: string, base: string): boolean {
   return new URL(url).origin === new URL(base).origin;
 }
 
-const CODE_OF_STATUS: Record<number, DtErrorCode> = { 400: "invalid_input", 401: "invalid_input", 403: "invalid_input", 404: "not_found", 413: "too_large" };
+const CODE_OF_STATUS: Record<number, DtErrorCode> = { 400: "invalid_input", 401: "unauthorized", 403: "unauthorized", 404: "not_found", 413: "too_large" };
 
 /** A DtError for a non-2xx answer, keeping the master's own message and code when it sent them. */
 async function responseError(what: string, url: string, res: Response, jobId?: string): Promise<DtError> {

@@ -16,6 +16,8 @@ export const EXIT = {
   digestMismatch: 5,
   tooLarge: 6,
   noSpace: 7,
+  /** The server refused this client's credentials or address. */
+  unauthorized: 8,
   /** Canceled by SIGINT/SIGTERM before the work ran (the shell's 128 + SIGINT). */
   interrupted: 130,
   /** A bug in dt (EX_SOFTWARE). */
@@ -29,6 +31,7 @@ const EXIT_OF_CODE: Record<DtErrorCode, number> = {
   digest_mismatch: EXIT.digestMismatch,
   too_large: EXIT.tooLarge,
   no_space: EXIT.noSpace,
+  unauthorized: EXIT.unauthorized,
   internal: EXIT.internal,
 };
 

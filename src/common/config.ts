@@ -22,6 +22,12 @@ export const SETTINGS = {
   urlTimeout: { section: "dist_test", key: "url_timeout", env: "DIST_TEST_URL_TIMEOUT" },
   /** URL of the CAS (isolate server); the master serves one at its own URL. */
   isolateServer: { section: "isolate", key: "server", env: "ISOLATE_SERVER" },
+  /** Server: CIDRs whose clients may write without a password (see auth/policy.ts). */
+  allowedIpRanges: { section: "dist_test", key: "allowed_ip_ranges", env: "DT_ALLOWED_IP_RANGES" },
+  /** Server: `true` closes reads to the same clients as writes. */
+  readRequiresAuth: { section: "dist_test", key: "read_requires_auth", env: "DT_READ_REQUIRES_AUTH" },
+  /** Server: CIDRs of reverse proxies whose X-Forwarded-For names the client. */
+  trustedProxies: { section: "dist_test", key: "trusted_proxies", env: "DT_TRUSTED_PROXIES" },
   /** Local blob cache of run-isolated and slaves. 50 GiB by default in isolate; here the path. */
   cacheDir: { section: "isolate", key: "cache_dir", env: "DT_CACHE_DIR", default: "~/.cache/dt/isolate" },
 } as const satisfies Record<string, SettingSpec>;

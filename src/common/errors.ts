@@ -18,10 +18,12 @@ export type DtErrorCode =
   | "too_large"
   /** A local resource ran out (disk space, cache capacity). */
   | "no_space"
+  /** Credentials are missing or wrong, or this address may not do this. */
+  | "unauthorized"
   /** A bug or an unexpected state in dt itself. */
   | "internal";
 
-const CODES: ReadonlySet<string> = new Set<DtErrorCode>(["invalid_input", "not_found", "digest_mismatch", "unreachable", "too_large", "no_space", "internal"]);
+const CODES: ReadonlySet<string> = new Set<DtErrorCode>(["invalid_input", "not_found", "digest_mismatch", "unreachable", "too_large", "no_space", "unauthorized", "internal"]);
 
 /** True for one of dt's error codes; a server's answer is checked with this before it is trusted. */
 export function isDtErrorCode(value: unknown): value is DtErrorCode {

@@ -7,6 +7,8 @@ const STATUS_OF_CODE: Record<DtErrorCode, ContentfulStatusCode> = {
   not_found: 404,
   too_large: 413,
   no_space: 507,
+  // 401 is only ever the guard's answer with a challenge; an error raised elsewhere refuses outright.
+  unauthorized: 403,
   // A service the server depends on (S3, a database, beanstalkd) is away: the server is, for now, unavailable, and clients retry.
   unreachable: 503,
   internal: 500,

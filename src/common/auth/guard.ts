@@ -1,0 +1,148 @@
+import { timingSafeEqual } from "node:crypto";
+import type { Context, MiddlewareHandler } from "hono";
+import type { Clock } from "../clock.ts";
+import type { Logger } from "../log.ts";
+import { DIGEST_ALGORITHMS, type DigestAlgorithm, REALM, digestResponse, isDigestAlgorithm, parseAuthParams } from "./digest.ts";
+import { NonceBook } from "./nonces.ts";
+import type { AuthPolicy } from "./policy.ts";
+
+export type Access = "read" | "write";
+
+/** The slave protocol: every call changes state (leases, logs, results), its GET /queue included, which names the beanstalkd server. */
+const SLAVE_API = /^\/api\/v1\/slave(?:\/|$)/;
+/** dist_test's writes, which its client and slaves call with GET as often as POST. */
+const DIST_TEST_WRITES = /^\/(?:submit_job|cancel_job|retry_task)$/;
+/** POSTs that only read: CAS lookups, and dist_test's reads and pages, which CherryPy answered on either method. */
+const READ_ONLY_POSTS = /^\/(?:api\/cas\/v1\/(?:missing|batch-read)|job_status|tasks|failed_tasks|job|trace|view_log|log)?$/;
+
+/**
+ * Whether a request reads or writes. Anything not known to be a read is a
+ * write, so a route added later is protected until someone says otherwise.
+ *
+ * @example
+ *   accessOf("GET", "/cancel_job"); // "write"
+ *   accessOf("POST", "/api/cas/v1/missing"); // "read"
+ */
+export function accessOf(method: string, path: string): Access {
+  if (SLAVE_API.test(path) || DIST_TEST_WRITES.test(path)) return "write";
+  if (method === "GET" || method === "HEAD" || method === "OPTIONS") return "read";
+  return method === "POST" && READ_ONLY_POSTS.test(path) ? "read" : "write";
+}
+
+/** How a request that passed was let in; logged at debug. */
+export type Admission = { via: "open" } | { via: "address"; address: string } | { via: "account"; user: string };
+
+type Verdict = { ok: true; user: string } | { ok: false; why: "malformed" | "wrong" | "stale" | "replayed"; user?: string };
+
+/**
+ * The one gate in front of a dt server's routes. A read passes unless reads
+ * are closed; anything else passes from an allowed address or with an
+ * account's HTTP Digest (RFC 7616: realm `dist_test`, qop=auth, MD5 or
+ * SHA-256), and is otherwise answered 401 with a challenge, or 403 when the
+ * server has no accounts to challenge for.
+ *
+ * @example
+ *   app.use("*", new AuthGuard({ policy, clock, log }).middleware());
+ */
+export class AuthGuard {
+  private readonly nonces: NonceBook;
+
+  constructor(private readonly options: { policy: AuthPolicy; clock: Clock; log: Logger; nonceTtlMs?: number }) {
+    this.nonces = new NonceBook(options.clock, options.nonceTtlMs);
+  }
+
+  middleware(): MiddlewareHandler {
+    return async (c, next) => {
+      const admission = this.admit(c);
+      if (admission instanceof Response) return admission;
+      await next();
+    };
+  }
+
+  /** The admission of a request, or the 401/403 to answer it with. */
+  admit(c: Context): Admission | Response {
+    const { policy, log } = this.options;
+    const access = accessOf(c.req.method, c.req.path);
+    if (access === "read" && !policy.readRequiresAuth) return { via: "open" };
+    const address = clientAddress(c, policy);
+    if (address !== undefined && policy.allowedRanges.has(address)) return { via: "address", address };
+    const what = `${c.req.method} ${c.req.path}`;
+    if (policy.accounts.size === 0) {
+      log.warn(`refused ${what} from ${address ?? "an unknown address"}: not in allowed_ip_ranges and no accounts exist`);
+      return refusal(403, `${what} from ${address ?? "an unknown address"}: this server takes ${access}s only from ${policy.allowedRanges}; ask its operator to add your network to allowed_ip_ranges or to give you an account`);
+    }
+    const header = c.req.header("authorization");
+    if (header === undefined || !/^Digest\s/i.test(header)) return this.challenge(what, false);
+    const target = new URL(c.req.url);
+    const verdict = this.verify(header, c.req.method, target.pathname + target.search);
+    if (verdict.ok) return { via: "account", user: verdict.user };
+    if (verdict.why === "wrong" || verdict.why === "replayed") {
+      log.warn(`refused ${what} from ${address ?? "an unknown address"}: ${verdict.why === "wrong" ? "wrong user or password" : "a nonce count used before (a replayed request?)"}${verdict.user ? ` for ${JSON.stringify(verdict.user)}` : ""}`);
+    }
+    return this.challenge(what, verdict.why === "stale");
+  }
+
+  private verify(header: string, method: string, requestUri: string): Verdict {
+    const p = parseAuthParams(header.replace(/^Digest\s+/i, ""));
+    const algorithm = (p.algorithm ?? "MD5").toUpperCase();
+    const { username, nonce, uri, response, nc, cnonce } = p;
+    if (username === undefined || nonce === undefined || uri === undefined || response === undefined || cnonce === undefined || cnonce === "") return { ok: false, why: "malformed" };
+    if (p.realm !== REALM || p.qop !== "auth" || nc === undefined || !/^[0-9a-fA-F]{8}$/.test(nc) || !isDigestAlgorithm(algorithm)) return { ok: false, why: "malformed", user: username };
+    // The response covers `uri`; it must be this request's, or a response captured for one URL could be replayed to another.
+    if (!sameRequestTarget(uri, requestUri)) return { ok: false, why: "malformed", user: username };
+    const stored = this.options.policy.accounts.get(username)?.[algorithm];
+    // An unknown user costs the same hashing as a known one, so timing does not tell which names exist.
+    const expected = digestResponse({ algorithm, ha1: stored ?? DUMMY_HA1[algorithm], nonce, nc, cnonce, method, uri });
+    const given = Buffer.from(response.toLowerCase());
+    const match = given.length === expected.length && timingSafeEqual(given, Buffer.from(expected));
+    if (!match || stored === undefined) return { ok: false, why: "wrong", user: username };
+    const use = this.nonces.use(nonce, Number.parseInt(nc, 16));
+    return use === "ok" ? { ok: true, user: username } : { ok: false, why: use, user: username };
+  }
+
+  /**
+   * 401 with one challenge per algorithm, MD5 first: dist_test's urllib2
+   * client reads only the first and knows only MD5; clients that read them
+   * all (dt's) take SHA-256.
+   */
+  private challenge(what: string, stale: boolean): Response {
+    const res = refusal(401, `${what}: this server needs a user and password (HTTP Digest, realm ${REALM}); set DIST_TEST_USER and DIST_TEST_PASSWORD, or user and password under [dist_test] in the config`);
+    const nonce = this.nonces.issue();
+    for (const algorithm of DIGEST_ALGORITHMS) {
+      res.headers.append("WWW-Authenticate", `Digest realm="${REALM}", qop="auth", algorithm=${algorithm}, nonce="${nonce}"${stale ? ", stale=true" : ""}`);
+    }
+    return res;
+  }
+}
+
+const DUMMY_HA1: Record<DigestAlgorithm, string> = { MD5: "0".repeat(32), "SHA-256": "0".repeat(64) };
+
+function refusal(status: 401 | 403, message: string): Response {
+  return Response.json({ error: message, code: "unauthorized" }, { status });
+}
+
+/** `uri` as the client hashed it: the request-target, or the absolute URL a proxy-minded client sends. */
+function sameRequestTarget(uri: string, requestUri: string): boolean {
+  if (uri === requestUri) return true;
+  if (!/^https?:\/\//i.test(uri)) return false;
+  try {
+    const url = new URL(uri);
+    return url.pathname + url.search === requestUri;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The client's address: the peer's, or, when the peer is a trusted proxy,
+ * the right-most X-Forwarded-For entry that is not one (entries to its left
+ * are whatever the client chose to send).
+ */
+function clientAddress(c: Context, policy: AuthPolicy): string | undefined {
+  const server = c.env as { requestIP?: (req: Request) => { address: string } | null } | undefined;
+  const peer = server?.requestIP?.(c.req.raw)?.address;
+  if (peer === undefined || !policy.trustedProxies.has(peer)) return peer;
+  const forwarded = (c.req.header("x-forwarded-for") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  for (let i = forwarded.length - 1; i >= 0; i--) if (!policy.trustedProxies.has(forwarded[i])) return forwarded[i];
+  return forwarded[0] ?? peer;
+}
