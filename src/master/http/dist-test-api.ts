@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { DtError, isDtError } from "../../common/errors.ts";
 import { errorBody, httpStatusOf } from "../../common/http.ts";
+import { parseStrictJson } from "../../common/strict-json.ts";
 import { API_ROW_FILTERS, ROW_FILTERS, type RowFilter, isRowFilter, taskRows } from "../../web/task-rows.ts";
 import { webRoutes } from "../../web/routes.tsx";
 import { validateJobRequest } from "../jobs/job-request.ts";
@@ -26,12 +27,7 @@ export interface DistTestTaskRecord {
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
 function parseJsonField(value: string, field: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch (err) {
-    throw new DtError("invalid_input", `${field} is not valid JSON (${(err as Error).message})`, { cause: err });
-  }
+  const parsed = parseStrictJson(value, { what: field, root: field });
   if (!isObject(parsed)) throw new DtError("invalid_input", `${field} must be a JSON object`);
   return parsed;
 }
@@ -59,7 +55,10 @@ function jobRequest(jobId: string, jobJson: string): Record<string, unknown> {
   try {
     validateJobRequest(request);
   } catch (err) {
-    if (isDtError(err, "invalid_input") && !err.message.startsWith("job_id:")) throw new DtError("invalid_input", `job_json.${err.message}`, { cause: err });
+    if (isDtError(err, "invalid_input") && !err.message.startsWith("job_id:")) {
+      // `tasks[0].timeout: …` becomes `job_json.tasks[0].timeout: …`; `["a b"]: …` becomes `job_json["a b"]: …`.
+      throw new DtError("invalid_input", `job_json${err.message.startsWith("[") ? "" : "."}${err.message}`, { cause: err });
+    }
     throw err;
   }
   return request;

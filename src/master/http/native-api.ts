@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { DtError } from "../../common/errors.ts";
-import { readJsonLimited } from "../../common/http.ts";
+import { readBodyLimited } from "../../common/http.ts";
+import { parseStrictJson } from "../../common/strict-json.ts";
 import type { Master } from "../master.ts";
 import type { JobFilter } from "../repo/repo.ts";
 
@@ -25,7 +26,9 @@ export function nativeRoutes(master: Master): Hono {
   const app = new Hono();
 
   app.post("/jobs", async (c) => {
-    const body = await readJsonLimited(c.req.raw, MAX_JOB_BYTES, "POST jobs");
+    const bytes = await readBodyLimited(c.req.raw, MAX_JOB_BYTES, "POST jobs");
+    // Strict: a repeated key (two "timeout"s) is refused rather than read as the last one.
+    const body = parseStrictJson(new TextDecoder().decode(bytes), { what: "POST jobs body" });
     return c.json(await master.submitJob(body), 201);
   });
 

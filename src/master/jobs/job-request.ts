@@ -1,4 +1,5 @@
 import { DtError } from "../../common/errors.ts";
+import { fieldPath } from "../../common/strict-json.ts";
 import { isHash } from "../../isolate/digest.ts";
 import type { Task } from "../model.ts";
 import type { JobRequest, TaskRequest } from "../protocol.ts";
@@ -14,10 +15,19 @@ export const JOB_LIMITS = {
   /** Environment of one task, keys and values together. */
   maxEnvBytes: 64 * 1024,
   maxDimensions: 32,
+  /** A dimension is matched against a slave's; os=linux, pool=… are a few characters. */
+  maxDimensionLength: 256,
   maxShards: 10_000,
   maxRetries: 100,
   /** A week: longer is a mistake, not a test. */
   maxTimeoutSec: 7 * 86_400,
+  /**
+   * Characters of descriptions, globs, env and dimensions over the whole job
+   * after shard expansion, which copies them per shard: a 64 KiB env on a
+   * 10,000-shard task would be 640 MB in the database from a 70 KB request.
+   * Twice the largest request body (64 MiB), so only such copies reach it.
+   */
+  maxExpandedChars: 128 * 2 ** 20,
 } as const;
 
 /** dist_test's job ids: `[NAME.]<user>.<unix_ts>.<pid>`; safe in file names, URLs and keys. */
@@ -25,6 +35,21 @@ const JOB_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const NAME_RE = /^[A-Za-z0-9._-]{1,100}$/;
 /** A user name fits the database's 64 characters. */
 const USER_RE = /^[A-Za-z0-9._-]{1,64}$/;
+/** NUL ends a C string early; the other control characters have no place in a name shown on a page or in a log line. */
+const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+
+/** The keys of a job request (protocol.ts JobRequest); any other is refused, so a typo is a 400 rather than a default. */
+const JOB_KEYS: ReadonlySet<string> = new Set<keyof JobRequest>(["job_id", "name", "user", "priority", "tasks"]);
+
+/**
+ * The keys of a task: dt's (protocol.ts TaskRequest) and two more that
+ * dist_test's client sends verbatim from a tasks.json, which dt accepts and
+ * does not use: `docker_image` (dt runs no containers; dist_test's task
+ * table lists it) and `attempt` (dt numbers attempts itself).
+ */
+const TASK_KEYS: ReadonlySet<string> = new Set<keyof TaskRequest | "docker_image" | "attempt">([
+  "isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "env", "dimensions", "priority", "shards", "docker_image", "attempt",
+]);
 
 /** A job request checked and normalized; nothing about it is trusted before this. */
 export interface ValidJob {
@@ -40,66 +65,129 @@ function fail(field: string, problem: string): never {
   throw new DtError("invalid_input", `${field}: ${problem}`);
 }
 
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value);
+
+/** Edit distance at most 2, for "did you mean": `timout` → `timeout`, `isolated_hash` → `isolate_hash`. */
+function closeTo(a: string, b: string): boolean {
+  if (Math.abs(a.length - b.length) > 2) return false;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = row;
+  }
+  return previous[b.length]! <= 2;
+}
+
+function checkKnownKeys(value: Record<string, unknown>, known: ReadonlySet<string>, base: string): void {
+  for (const key of Object.keys(value)) {
+    if (known.has(key)) continue;
+    const guess = [...known].find((k) => closeTo(key.toLowerCase(), k));
+    fail(fieldPath(base, key), `is not a field dt knows${guess ? `; did you mean ${guess}?` : ""} (known: ${[...known].join(", ")})`);
+  }
+}
+
 function integer(value: unknown, field: string, min: number, max: number, fallback: number): number {
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) fail(field, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) fail(field, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)?.slice(0, 40)}`);
   return value;
 }
 
-function stringMap(value: unknown, field: string, maxEntries: number): Record<string, string> {
+function stringMap(value: unknown, field: string, maxEntries: number, check: (key: string, value: string, where: string) => void): Record<string, string> {
   if (value === undefined || value === null) return {};
-  if (typeof value !== "object" || Array.isArray(value)) fail(field, "must be an object of string values");
-  const entries = Object.entries(value as Record<string, unknown>);
+  if (!isObject(value)) fail(field, "must be an object of string values");
+  const entries = Object.entries(value);
   if (entries.length > maxEntries) fail(field, `has ${entries.length} entries; at most ${maxEntries}`);
   // No prototype: a key such as __proto__ is kept as the key it is, not dropped.
   const out: Record<string, string> = Object.create(null);
   for (const [k, v] of entries) {
-    if (typeof v !== "string") fail(`${field}.${k}`, "must be a string");
-    if (k === "" || k.includes("\0") || v.includes("\0")) fail(`${field}.${k}`, "keys must be non-empty and neither may contain NUL");
+    const where = fieldPath(field, k);
+    if (typeof v !== "string") fail(where, `must be a string, got ${JSON.stringify(v)?.slice(0, 40)}`);
+    if (k === "" || k.includes("\0") || v.includes("\0")) fail(where, "keys must be non-empty and neither key nor value may contain NUL");
+    check(k, v, where);
     out[k] = v;
   }
   return out;
 }
 
-function taskFields(raw: unknown, field: string) {
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) fail(field, "must be an object");
-  const t = raw as Record<keyof TaskRequest, unknown>;
-  if (!isHash(t.isolate_hash)) fail(`${field}.isolate_hash`, "must be the 64-hex-digit SHA-256 digest that dt archive printed");
-  if (typeof t.description !== "string" || t.description === "") fail(`${field}.description`, "must be a non-empty string");
-  if (t.description.length > JOB_LIMITS.maxDescription) fail(`${field}.description`, `is longer than ${JOB_LIMITS.maxDescription} characters`);
-  const globs = t.artifact_archive_globs ?? [];
-  if (!Array.isArray(globs) || !globs.every((g) => typeof g === "string" && g.length > 0 && g.length <= JOB_LIMITS.maxGlobLength)) {
-    fail(`${field}.artifact_archive_globs`, `must be a list of non-empty strings of at most ${JOB_LIMITS.maxGlobLength} characters`);
+function envEntry(key: string, _value: string, where: string): void {
+  // execve takes `KEY=VALUE` strings: a key with '=' would set another variable than it names.
+  if (key.includes("=")) fail(where, "an environment variable's name cannot contain '='");
+}
+
+function dimensionEntry(key: string, value: string, where: string): void {
+  if (key.length > JOB_LIMITS.maxDimensionLength || value.length > JOB_LIMITS.maxDimensionLength) fail(where, `keys and values are at most ${JOB_LIMITS.maxDimensionLength} characters`);
+}
+
+/**
+ * Artifact globs are relative to the task's directory; one that is
+ * absolute or climbs out with `..` can only name files that the slave must
+ * not collect (it checks each match's real path too).
+ */
+function globList(value: unknown, field: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) fail(field, "must be a list of glob strings");
+  if (value.length > JOB_LIMITS.maxGlobs) fail(field, `has ${value.length} globs; at most ${JOB_LIMITS.maxGlobs}`);
+  for (const [i, glob] of value.entries()) {
+    const where = `${field}[${i}]`;
+    if (typeof glob !== "string" || glob.length === 0 || glob.length > JOB_LIMITS.maxGlobLength) fail(where, `must be a non-empty string of at most ${JOB_LIMITS.maxGlobLength} characters`);
+    if (glob.includes("\0")) fail(where, "must not contain NUL");
+    if (glob.startsWith("/")) fail(where, `${JSON.stringify(glob)} is absolute; globs are relative to the task's directory`);
+    if (glob.split("/").includes("..")) fail(where, `${JSON.stringify(glob)} climbs out with '..'; globs match only inside the task's directory`);
   }
-  if (globs.length > JOB_LIMITS.maxGlobs) fail(`${field}.artifact_archive_globs`, `has ${globs.length} globs; at most ${JOB_LIMITS.maxGlobs}`);
-  const env = stringMap(t.env, `${field}.env`, 10_000);
-  const envBytes = Object.entries(env).reduce((n, [k, v]) => n + k.length + v.length, 0);
-  if (envBytes > JOB_LIMITS.maxEnvBytes) fail(`${field}.env`, `is ${envBytes} bytes; at most ${JOB_LIMITS.maxEnvBytes}`);
+  return value as string[];
+}
+
+function taskFields(raw: unknown, field: string) {
+  if (!isObject(raw)) fail(field, "must be an object");
+  checkKnownKeys(raw, TASK_KEYS, field);
+  const t = raw as Record<keyof TaskRequest | "docker_image" | "attempt", unknown>;
+  if (!isHash(t.isolate_hash)) fail(`${field}.isolate_hash`, "must be the 64-hex-digit SHA-256 digest that dt archive printed");
+  if (typeof t.description !== "string" || t.description === "") fail(`${field}.description`, `must be a non-empty string, got ${JSON.stringify(t.description)?.slice(0, 40)}`);
+  if (t.description.length > JOB_LIMITS.maxDescription) fail(`${field}.description`, `is longer than ${JOB_LIMITS.maxDescription} characters`);
+  if (CONTROL_RE.test(t.description)) fail(`${field}.description`, "must not contain NUL, newlines or other control characters");
   const timeout = t.timeout ?? 0;
   if (typeof timeout !== "number" || !Number.isInteger(timeout) || timeout < 0 || timeout > JOB_LIMITS.maxTimeoutSec) {
-    fail(`${field}.timeout`, `must be a whole number of seconds from 0 (none) to ${JOB_LIMITS.maxTimeoutSec}`);
+    fail(`${field}.timeout`, `must be a whole number of seconds from 0 (none) to ${JOB_LIMITS.maxTimeoutSec}, got ${JSON.stringify(timeout)?.slice(0, 40)}`);
   }
+  const env = stringMap(t.env, `${field}.env`, 10_000, envEntry);
+  const envBytes = Object.entries(env).reduce((n, [k, v]) => n + k.length + v.length, 0);
+  if (envBytes > JOB_LIMITS.maxEnvBytes) fail(`${field}.env`, `is ${envBytes} bytes; at most ${JOB_LIMITS.maxEnvBytes}`);
+  if (t.docker_image !== undefined && t.docker_image !== null && (typeof t.docker_image !== "string" || t.docker_image.length > 1_000)) {
+    fail(`${field}.docker_image`, "must be a string (dt accepts dist_test's key and runs the task without a container)");
+  }
+  integer(t.attempt, `${field}.attempt`, 0, JOB_LIMITS.maxRetries, 0);
   return {
     isolateHash: t.isolate_hash,
     description: t.description,
     timeoutSec: timeout,
     maxRetries: integer(t.max_retries, `${field}.max_retries`, 0, JOB_LIMITS.maxRetries, 0),
-    artifactGlobs: globs as string[],
+    artifactGlobs: globList(t.artifact_archive_globs, `${field}.artifact_archive_globs`),
     env,
-    dimensions: stringMap(t.dimensions, `${field}.dimensions`, JOB_LIMITS.maxDimensions),
+    dimensions: stringMap(t.dimensions, `${field}.dimensions`, JOB_LIMITS.maxDimensions, dimensionEntry),
     priority: integer(t.priority, `${field}.priority`, -1000, 1000, 0),
     shards: integer(t.shards, `${field}.shards`, 1, JOB_LIMITS.maxShards, 1),
   };
 }
 
+/** Characters a task puts in the database beyond its fixed-size fields. */
+function taskChars(t: { description: string; artifactGlobs: string[]; env: Record<string, string>; dimensions: Record<string, string> }): number {
+  let n = t.description.length;
+  for (const g of t.artifactGlobs) n += g.length;
+  for (const map of [t.env, t.dimensions]) for (const k in map) n += k.length + map[k]!.length;
+  return n;
+}
+
 /**
  * Checks an untrusted job request: a 400 naming the field for anything
- * wrong, before anything is stored. Expands `shards: N` into N tasks with
- * GTEST_SHARD_INDEX / GTEST_TOTAL_SHARDS and descriptions `<description>.<i>`
- * (Swarming's test sharding; Kudu names its shards the same way).
+ * wrong (an unknown key too), before anything is stored. Expands
+ * `shards: N` into N tasks with GTEST_SHARD_INDEX / GTEST_TOTAL_SHARDS and
+ * descriptions `<description>.<i>` (Swarming's test sharding; Kudu names
+ * its shards the same way).
  */
 export function validateJobRequest(raw: unknown): ValidJob {
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) fail("job", 'must be an object {"tasks": [...]}');
+  if (!isObject(raw)) fail("job", 'must be an object {"tasks": [...]}');
+  checkKnownKeys(raw, JOB_KEYS, "");
   const r = raw as Record<keyof JobRequest, unknown>;
   if (r.job_id !== undefined && (typeof r.job_id !== "string" || !JOB_ID_RE.test(r.job_id))) {
     fail("job_id", "must be 1-100 characters of letters, digits, '.', '_' or '-', starting with a letter or digit");
@@ -108,12 +196,19 @@ export function validateJobRequest(raw: unknown): ValidJob {
   if (r.user !== undefined && (typeof r.user !== "string" || !USER_RE.test(r.user))) fail("user", "must be 1-64 characters of letters, digits, '.', '_' or '-'");
   if (!Array.isArray(r.tasks) || r.tasks.length === 0) fail("tasks", "must be a non-empty list");
   if (r.tasks.length > JOB_LIMITS.maxTasks) fail("tasks", `has ${r.tasks.length} tasks; at most ${JOB_LIMITS.maxTasks} per job`);
+  const priority = integer(r.priority, "priority", -1000, 1000, 0);
   const tasks: Omit<Task, "jobId">[] = [];
+  let chars = 0;
   for (const [i, rawTask] of r.tasks.entries()) {
     const { shards, ...t } = taskFields(rawTask, `tasks[${i}]`);
+    if (shards > 1 && `${t.description}.${shards - 1}`.length > JOB_LIMITS.maxDescription) {
+      fail(`tasks[${i}].description`, `with the shard suffix (.${shards - 1}) is longer than ${JOB_LIMITS.maxDescription} characters`);
+    }
+    if (tasks.length + shards > JOB_LIMITS.maxTasks) fail(`tasks[${i}].shards`, `expands the job to more than ${JOB_LIMITS.maxTasks} tasks`);
+    chars += taskChars(t) * shards;
+    if (chars > JOB_LIMITS.maxExpandedChars) fail(`tasks[${i}]`, `with its shards, the job's descriptions, globs, env and dimensions exceed ${JOB_LIMITS.maxExpandedChars} characters; use fewer shards or a smaller env`);
     for (let shard = 0; shard < shards; shard++) {
       const index = tasks.length;
-      if (index >= JOB_LIMITS.maxTasks) fail("tasks", `expand to more than ${JOB_LIMITS.maxTasks} tasks with their shards`);
       const sharded = shards > 1;
       tasks.push({
         ...t,
@@ -128,7 +223,7 @@ export function validateJobRequest(raw: unknown): ValidJob {
     jobId: r.job_id as string | undefined,
     name: (r.name as string | null | undefined) ?? null,
     user: r.user as string | undefined,
-    priority: integer(r.priority, "priority", -1000, 1000, 0),
+    priority,
     tasks,
   };
 }

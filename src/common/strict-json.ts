@@ -1,0 +1,140 @@
+import { DtError } from "./errors.ts";
+
+/**
+ * Nesting that no dt document needs: a job is 4 levels deep (job, tasks,
+ * task, env), a manifest 3. JSON.parse takes seconds on a body of ten
+ * million `[`, holding the event loop the whole time; this refuses it first.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** Longest field path an error message repeats; a deep or long-keyed path is cut there. */
+const MAX_PATH_CHARS = 200;
+
+const IDENTIFIER_RE = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/**
+ * The path of `key` inside the object at `base`, as error messages name
+ * fields: `tasks[3].env.FOO`, or `files["a/b"]` for a key that is not a
+ * plain identifier. `base` "" is the top level.
+ *
+ * @example fieldPath("tasks[0].env", "FOO") === "tasks[0].env.FOO"
+ */
+export function fieldPath(base: string, key: string): string {
+  const shown = key.length > 80 ? `${key.slice(0, 80)}…` : key;
+  if (IDENTIFIER_RE.test(key)) return base === "" ? shown : `${base}.${shown}`;
+  return `${base}[${JSON.stringify(shown)}]`;
+}
+
+type Frame = { array: true; index: number } | { array: false; key: string | null; keys: string[] | Set<string> };
+
+/** Objects hold their keys in a list until they have this many: a manifest has 100,000 entries of 3 keys each. */
+const SET_THRESHOLD = 8;
+
+function pathOf(stack: readonly Frame[], root: string): string {
+  let path = root;
+  for (const frame of stack) {
+    if (frame.array) path = `${path}[${frame.index}]`;
+    else if (frame.key !== null) path = fieldPath(path, frame.key);
+    if (path.length > MAX_PATH_CHARS) return `${path.slice(0, MAX_PATH_CHARS)}…`;
+  }
+  return path === "" ? "(top level)" : path;
+}
+
+/** Index of the quote closing the string whose opening quote is at `start`; -1 when it never closes. */
+function stringEnd(text: string, start: number): number {
+  let from = start + 1;
+  for (;;) {
+    const quote = text.indexOf('"', from);
+    if (quote < 0) return -1;
+    let backslashes = 0;
+    while (text.charCodeAt(quote - 1 - backslashes) === 92) backslashes++;
+    if (backslashes % 2 === 0) return quote;
+    from = quote + 1;
+  }
+}
+
+/**
+ * One pass over JSON text for what JSON.parse does not report: nesting
+ * deeper than `maxDepth` (found before JSON.parse runs) and a key repeated
+ * within one object (JSON.parse keeps the last silently, so two readers
+ * could see two different documents). Never throws and always ends, on any
+ * input: text that is not JSON is left to JSON.parse to name.
+ */
+function scan(text: string, maxDepth: number, root: string): { tooDeep?: string; duplicate?: string } {
+  const stack: Frame[] = [];
+  let duplicate: string | undefined;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      const end = stringEnd(text, i);
+      if (end < 0) break;
+      const top = stack.at(-1);
+      if (expectKey && top && !top.array) {
+        let key = text.slice(i + 1, end);
+        if (key.includes("\\")) {
+          try {
+            key = JSON.parse(text.slice(i, end + 1)) as string;
+          } catch {
+            // Not a valid string; JSON.parse will say so.
+          }
+        }
+        top.key = key;
+        if (duplicate === undefined) {
+          let seen: boolean;
+          if (Array.isArray(top.keys)) {
+            seen = top.keys.includes(key);
+            top.keys.push(key);
+            if (top.keys.length > SET_THRESHOLD) top.keys = new Set(top.keys);
+          } else {
+            seen = top.keys.has(key);
+            top.keys.add(key);
+          }
+          if (seen) duplicate = pathOf(stack, root);
+        }
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === 123 /* { */ || c === 91 /* [ */) {
+      if (stack.length >= maxDepth) return { tooDeep: pathOf(stack, root) };
+      stack.push(c === 91 ? { array: true, index: 0 } : { array: false, key: null, keys: [] });
+      expectKey = c === 123;
+    } else if (c === 125 /* } */ || c === 93 /* ] */) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 44 /* , */) {
+      const top = stack.at(-1);
+      if (top?.array) top.index++;
+      expectKey = top !== undefined && !top.array;
+    }
+  }
+  return { duplicate };
+}
+
+/**
+ * JSON.parse for documents from outside (job requests, manifests), refusing
+ * what it would accept silently: a key repeated in one object, and nesting
+ * deeper than `maxDepth`. Errors are `invalid_input` naming the field path,
+ * which starts with `root` when given (`job_json.tasks[3].timeout: …`),
+ * else follows `what` (`manifest 1f…: files["a/b"]: …`).
+ *
+ * @example parseStrictJson('{"a": 1, "a": 2}', { what: "POST jobs body" }) // throws "POST jobs body: a: appears twice …"
+ */
+export function parseStrictJson(text: string, options: { what: string; root?: string; maxDepth?: number }): unknown {
+  const { what, root = "", maxDepth = MAX_JSON_DEPTH } = options;
+  const at = (path: string) => (root === "" ? `${what}: ${path}` : path);
+  const found = scan(text, maxDepth, root);
+  if (found.tooDeep !== undefined) {
+    throw new DtError("invalid_input", `${at(found.tooDeep)}: nested deeper than ${maxDepth} levels`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new DtError("invalid_input", `${what} is not valid JSON (${(err as Error).message})`, { cause: err });
+  }
+  if (found.duplicate !== undefined) {
+    throw new DtError("invalid_input", `${at(found.duplicate)}: appears twice in the same object; JSON readers disagree on which one counts, so dt takes neither`);
+  }
+  return value;
+}

@@ -1,0 +1,182 @@
+/**
+ * Hostile and mistaken job requests through the real HTTP endpoints, both
+ * dt's `POST /api/v1/jobs` and dist_test's `/submit_job` form: each is a
+ * 400 whose JSON names the field (`tasks[0].env.FOO`, or
+ * `job_json.tasks[0].env.FOO` inside the form), and no job is stored.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { JOB_LIMITS } from "../../src/master/jobs/job-request.ts";
+import { type MasterFixture, hashOf, makeMaster } from "../web/fixture.ts";
+
+let fx: MasterFixture;
+let server: ReturnType<typeof Bun.serve>;
+let base: string;
+beforeAll(async () => {
+  fx = await makeMaster();
+  server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: fx.app.fetch });
+  base = `http://127.0.0.1:${server.port}`;
+});
+afterAll(async () => {
+  await server.stop(true);
+  await fx.close();
+});
+
+const HASH = hashOf("t");
+const task = (extra: Record<string, unknown> = {}) => ({ isolate_hash: HASH, description: "t", ...extra });
+/** A job's JSON text without job_id; `raw` is spliced in as is, for what JSON.stringify cannot write. */
+const jobText = (job: Record<string, unknown>) => JSON.stringify(job);
+
+let ids = 0;
+const nextJobId = () => `v.1700000000.${++ids}`;
+
+/** The body of the native API: the job with its id in front. */
+function nativeBody(jobId: string, text: string): string {
+  return text.trim() === "{}" ? `{"job_id":${JSON.stringify(jobId)}}` : `{"job_id":${JSON.stringify(jobId)},${text.trim().slice(1)}`;
+}
+
+async function postNative(jobId: string, text: string): Promise<Response> {
+  return fetch(`${base}/api/v1/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body: nativeBody(jobId, text) });
+}
+
+async function postForm(jobId: string, text: string): Promise<Response> {
+  return fetch(`${base}/submit_job`, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ job_id: jobId, job_json: text }).toString() });
+}
+
+async function expectRefused(res: Response, field: string, status = 400): Promise<string> {
+  const text = await res.text();
+  expect({ status: res.status, text }).toMatchObject({ status });
+  const body = JSON.parse(text) as { error: string; code: string };
+  expect(body.error).toContain(field);
+  expect(body.code).toBe(status === 413 ? "too_large" : "invalid_input");
+  return body.error;
+}
+
+async function expectNoJob(jobId: string): Promise<void> {
+  expect((await fetch(`${base}/api/v1/jobs/${jobId}`)).status).toBe(404);
+}
+
+/** Through both endpoints: a 400 naming `field` (prefixed with job_json inside the form), and no job afterwards. */
+async function expectBothRefuse(text: string, field: string, formField = field.startsWith("[") ? `job_json${field}` : `job_json.${field}`): Promise<void> {
+  const native = nextJobId();
+  const message = await expectRefused(await postNative(native, text), field);
+  // The path leads the message, or follows the name of the document that a JSON-level problem is in.
+  expect(message.replace(/^POST jobs body: /, "")).toStartWith(field);
+  await expectNoJob(native);
+  const form = nextJobId();
+  const formMessage = await expectRefused(await postForm(form, text), formField);
+  expect(formMessage).toStartWith(formField);
+  await expectNoJob(form);
+}
+
+describe("a bad job is a 400 naming the field, through both APIs, and nothing is stored", () => {
+  const env64k = { BIG: "x".repeat(JOB_LIMITS.maxEnvBytes) };
+  const cases: [string, string, string][] = [
+    // Unknown fields: a typo is named, not ignored.
+    ["a misspelled isolate_hash", jobText({ tasks: [{ isolated_hash: HASH, description: "t" }] }), "tasks[0].isolated_hash"],
+    ["a misspelled timeout", jobText({ tasks: [task(), task({ timout: 30 })] }), "tasks[1].timout"],
+    ["an unknown top-level key", jobText({ tasks: [task()], prority: 3 }), "prority"],
+    ["a __proto__ key", `{"__proto__": {"isAdmin": true}, "tasks": [${JSON.stringify(task())}]}`, "__proto__"],
+    ["a constructor key in a task", jobText({ tasks: [task({ constructor: { prototype: {} } })] }), "tasks[0].constructor"],
+    ["a key with odd characters", jobText({ tasks: [task()], "a b": 1 }), '["a b"]'],
+    // Types and values.
+    ["a non-string description", jobText({ tasks: [task({ description: 42 })] }), "tasks[0].description"],
+    ["an object description", jobText({ tasks: [task({ description: { toString: "x" } })] }), "tasks[0].description"],
+    ["a description over the limit", jobText({ tasks: [task({ description: "d".repeat(JOB_LIMITS.maxDescription + 1) })] }), "tasks[0].description"],
+    ["a NUL in the description", jobText({ tasks: [task({ description: "a\u0000b" })] }), "tasks[0].description"],
+    ["a newline in the description", jobText({ tasks: [task({ description: "a\nb" })] }), "tasks[0].description"],
+    ["a bad isolate_hash", jobText({ tasks: [task({ isolate_hash: "../../etc/passwd" })] }), "tasks[0].isolate_hash"],
+    ["a timeout of 1e400 (Infinity)", `{"tasks": [{"isolate_hash": "${HASH}", "description": "t", "timeout": 1e400}]}`, "tasks[0].timeout"],
+    ["a huge timeout", jobText({ tasks: [task({ timeout: 1e20 })] }), "tasks[0].timeout"],
+    ["a fractional timeout", jobText({ tasks: [task({ timeout: 1.5 })] }), "tasks[0].timeout"],
+    ["a string timeout", jobText({ tasks: [task({ timeout: "30" })] }), "tasks[0].timeout"],
+    ["a negative max_retries", jobText({ tasks: [task({ max_retries: -1 })] }), "tasks[0].max_retries"],
+    ["too many retries", jobText({ tasks: [task({ max_retries: JOB_LIMITS.maxRetries + 1 })] }), "tasks[0].max_retries"],
+    ["a task priority out of range", jobText({ tasks: [task({ priority: 1e9 })] }), "tasks[0].priority"],
+    ["a job priority that is not a number", jobText({ tasks: [task()], priority: "high" }), "priority"],
+    ["a bad attempt", jobText({ tasks: [task({ attempt: -1 })] }), "tasks[0].attempt"],
+    ["a docker_image that is not a string", jobText({ tasks: [task({ docker_image: ["x"] })] }), "tasks[0].docker_image"],
+    ["a name with markup", jobText({ tasks: [task()], name: "<script>alert(1)</script>" }), "name"],
+    ["a user with markup", jobText({ tasks: [task()], user: `"><img src=x onerror=alert(1)>` }), "user"],
+    ["a task that is not an object", jobText({ tasks: [task(), "t"] }), "tasks[1]"],
+    // Limits.
+    ["more tasks than a job may have", jobText({ tasks: new Array(JOB_LIMITS.maxTasks + 1).fill(0) }), "tasks"],
+    ["shards expanding past the task limit", jobText({ tasks: [task({ shards: JOB_LIMITS.maxShards }), ...Array.from({ length: 19 }, () => task({ shards: JOB_LIMITS.maxShards })), task({ shards: 2 })] }), "tasks[20].shards"],
+    ["too many shards", jobText({ tasks: [task({ shards: JOB_LIMITS.maxShards + 1 })] }), "tasks[0].shards"],
+    ["a sharded description past the limit", jobText({ tasks: [task({ description: "d".repeat(JOB_LIMITS.maxDescription - 1), shards: 10 })] }), "tasks[0].description"],
+    ["an env copied past the job's size by shards", jobText({ tasks: [task({ env: { BIG: "x".repeat(60_000) }, shards: JOB_LIMITS.maxShards })] }), "tasks[0]"],
+    ["too many globs", jobText({ tasks: [task({ artifact_archive_globs: new Array(JOB_LIMITS.maxGlobs + 1).fill("*.log") })] }), "tasks[0].artifact_archive_globs"],
+    ["a glob over the length limit", jobText({ tasks: [task({ artifact_archive_globs: ["ok/*", "g".repeat(JOB_LIMITS.maxGlobLength + 1)] })] }), "tasks[0].artifact_archive_globs[1]"],
+    ["an absolute glob", jobText({ tasks: [task({ artifact_archive_globs: ["/etc/passwd"] })] }), "tasks[0].artifact_archive_globs[0]"],
+    ["a glob climbing out", jobText({ tasks: [task({ artifact_archive_globs: ["logs/../../*"] })] }), "tasks[0].artifact_archive_globs[0]"],
+    ["a glob that is not a string", jobText({ tasks: [task({ artifact_archive_globs: [7] })] }), "tasks[0].artifact_archive_globs[0]"],
+    ["globs that are not a list", jobText({ tasks: [task({ artifact_archive_globs: "*.log" })] }), "tasks[0].artifact_archive_globs"],
+    ["an env over the size limit", jobText({ tasks: [task({ env: { ...env64k, MORE: "y" } })] }), "tasks[0].env"],
+    ["an env value that is not a string", jobText({ tasks: [task({ env: { FOO: 1 } })] }), "tasks[0].env.FOO"],
+    ["an env value that is an object", jobText({ tasks: [task({ env: { FOO: { a: "b" } } })] }), "tasks[0].env.FOO"],
+    ["a NUL in an env value", jobText({ tasks: [task({ env: { FOO: "a\u0000b" } })] }), "tasks[0].env.FOO"],
+    ["an env name with '='", jobText({ tasks: [task({ env: { "A=B": "c" } })] }), 'tasks[0].env["A=B"]'],
+    ["an empty env name", jobText({ tasks: [task({ env: { "": "c" } })] }), 'tasks[0].env[""]'],
+    ["too many dimensions", jobText({ tasks: [task({ dimensions: Object.fromEntries(Array.from({ length: JOB_LIMITS.maxDimensions + 1 }, (_, i) => [`d${i}`, "x"])) })] }), "tasks[0].dimensions"],
+    ["a dimension value over the limit", jobText({ tasks: [task({ dimensions: { os: "l".repeat(JOB_LIMITS.maxDimensionLength + 1) } })] }), "tasks[0].dimensions.os"],
+    // What JSON.parse would take silently.
+    ["a key given twice", `{"tasks": [{"isolate_hash": "${HASH}", "description": "t", "timeout": 10, "timeout": 99999999}]}`, "tasks[0].timeout"],
+    ["very deep nesting", `{"tasks": [{"isolate_hash": "${HASH}", "description": "t", "env": {"FOO": ${"[".repeat(100_000)}${"]".repeat(100_000)}}}]}`, "tasks[0].env.FOO"],
+    ["no tasks", jobText({}), "tasks"],
+    ["an empty task list", jobText({ tasks: [] }), "tasks"],
+  ];
+  for (const [what, text, field] of cases) {
+    test(what, async () => {
+      await expectBothRefuse(text, field);
+    });
+  }
+
+  test("text that is not JSON names the document", async () => {
+    // NaN is JavaScript, not JSON.
+    const text = `{"tasks": [{"isolate_hash": "${HASH}", "description": "t", "timeout": NaN}]}`;
+    const native = nextJobId();
+    await expectRefused(await postNative(native, text), "POST jobs body is not valid JSON");
+    const form = nextJobId();
+    await expectRefused(await postForm(form, text), "job_json is not valid JSON");
+    await expectNoJob(native);
+    await expectNoJob(form);
+  });
+
+  test("job ids outside the safe character set are refused by both", async () => {
+    for (const jobId of ["../../etc/passwd", "a b", "x".repeat(101), `x"><script>alert(1)</script>`, ".hidden", "a/b", "a\u0000b", "ünïcode"]) {
+      await expectRefused(await postNative(jobId, jobText({ tasks: [task()] })), "job_id");
+      await expectRefused(await postForm(jobId, jobText({ tasks: [task()] })), "job_id");
+    }
+  });
+
+  test("after all of it, the master holds no job and queues nothing", async () => {
+    expect(await fx.master.listJobs({})).toEqual([]);
+    expect(fx.master.queueStats().queued).toBe(0);
+  });
+});
+
+describe("what dt's client and dist_test's client send is accepted", () => {
+  test("dt's own request: every key its tasks file may hold, with job_id, user, name and priority", async () => {
+    const jobId = nextJobId();
+    const body = {
+      job_id: jobId, user: "alice", name: "nightly", priority: 3,
+      tasks: [task({ timeout: 930, max_retries: 2, artifact_archive_globs: ["build/*/test-logs/**/*"], shards: 2, env: { A: "1" }, dimensions: { os: "linux" }, priority: -5 })],
+    };
+    const res = await fetch(`${base}/api/v1/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ job_id: jobId, tasks: 2 });
+  });
+
+  test("dist_test's tasks.json, verbatim: Kudu's keys plus docker_image and attempt, which dt takes and does not use", async () => {
+    const jobId = "kudu.bob.1700000000.77";
+    const json = jobText({
+      tasks: [
+        { isolate_hash: HASH, description: "foo-test.0", artifact_archive_globs: ["build/*/test-logs/**/*"], timeout: 930, max_retries: 0 },
+        { isolate_hash: HASH, description: "grind-test", timeout: 600, max_retries: 1, attempt: 0, docker_image: "kudu/build:latest", artifact_archive_globs: ["**/surefire-reports/TEST-*.xml"] },
+      ],
+    });
+    const res = await postForm(jobId, json);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: "SUCCESS" });
+    expect((await fx.master.deps.repo.getTasks(jobId)).map((t) => [t.description, t.timeoutSec, t.maxRetries])).toEqual([["foo-test.0", 930, 0], ["grind-test", 600, 1]]);
+  });
+});
