@@ -26,6 +26,7 @@ const subCommands: Record<string, Lazy> = {
   batcharchive: () => load(import("./commands/batcharchive.ts")),
   "isolate-server": () => load(import("./commands/isolate-server.ts")),
   "run-isolated": () => load(import("./commands/run-isolated.ts")),
+  "account-digest": () => load(import("./commands/account-digest.ts")),
 };
 
 const main: CommandDef = {

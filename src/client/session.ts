@@ -1,4 +1,5 @@
 import { userInfo } from "node:os";
+import { configuredCredentials } from "../common/auth/credentials.ts";
 import { Config } from "../common/config.ts";
 import { DtError } from "../common/errors.ts";
 import { type Logger, createLogger } from "../common/log.ts";
@@ -29,14 +30,12 @@ export function openSession(args: SessionArgs, io: ClientIo): ClientSession {
   const log = createLogger({ level: args["log-level"], format: args["log-format"], stream: io.stderr });
   const config = Config.load(io.env);
   const master = config.require("master", args.master, "--master");
-  const user = config.get("user");
-  const password = config.get("password");
   const api = new MasterClient(master, {
     fetch: io.fetch,
     retry: io.retry,
     sleep: (ms) => io.sleep(ms),
     timeoutMs: urlTimeoutSec(config) * 1000,
-    credentials: user !== undefined && password !== undefined ? { user, password } : undefined,
+    credentials: configuredCredentials(config),
   });
   return { io, config, log, api, jobPath: config.get("jobPath")! };
 }

@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { resolve } from "node:path";
+import { authenticatedFetch } from "../common/auth/credentials.ts";
 import { DtError } from "../common/errors.ts";
 import { type ArchiveTarget, archiveTargets, baseName, relativeTreePath, rootFor, targetFromPaths } from "../isolate/archive/archive.ts";
 import { CasClient } from "../isolate/cas/client.ts";
@@ -115,7 +116,7 @@ export default defineCommand({
         readOnly: parseReadOnly(args["read-only"]),
       });
     }
-    const { results, stats } = await archiveTargets([target], { cas: new CasClient(server), log: ctx.log, hashCachePath: hashCachePath(ctx, args["hash-cache"]) });
+    const { results, stats } = await archiveTargets([target], { cas: new CasClient(server, { fetch: authenticatedFetch(ctx.config) }), log: ctx.log, hashCachePath: hashCachePath(ctx, args["hash-cache"]) });
     logArchiveStats(ctx, stats);
     const [result] = results;
     process.stdout.write(`${result!.digest.hash}  ${result!.name}\n`);

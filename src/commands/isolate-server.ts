@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { resolve } from "node:path";
+import { describeAuthPolicy, loadAuthPolicy } from "../common/auth/policy.ts";
 import { DtError } from "../common/errors.ts";
 import { parseDuration, parseSize } from "../common/units.ts";
 import { s3EndpointOf } from "../common/s3-location.ts";
@@ -42,8 +43,11 @@ export default defineCommand({
       maxBytes: parseSize(args["max-size"], "--max-size"),
       minAgeMs: parseDuration(args["min-age"], "--min-age"),
     };
+    // Read before anything opens, so a bad config fails the start, not the first upload.
+    const auth = loadAuthPolicy(ctx.config);
     const store = await openBlobStore({ store: args.store, flag: "--store", dir: dataDir, s3Endpoint: s3EndpointOf(args["s3-endpoint"], ctx.env), clock: ctx.clock });
-    const server = new IsolateServer({ store, log: ctx.log, clock: ctx.clock, trim });
+    const server = new IsolateServer({ store, log: ctx.log, clock: ctx.clock, trim, auth });
+    ctx.log.info(`access: ${describeAuthPolicy(auth)}`);
     const listener = server.listen(port, args.host);
     // An S3 store is counted by listing it, which costs a request per 1,000 blobs: not at start-up.
     const where = args.store ?? (await store.stats().then((s) => `${s.blobs} blobs, ${s.bytes} bytes in ${dataDir}`));

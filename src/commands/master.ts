@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { resolve } from "node:path";
+import { loadAuthPolicy } from "../common/auth/policy.ts";
 import { DtError } from "../common/errors.ts";
 import { parseDuration } from "../common/units.ts";
 import { startMasterServer } from "../master/server.ts";
@@ -58,6 +59,7 @@ export default defineCommand({
         maxInfraRequeues: 3,
       },
       ...masterStoreOptions(args, ctx.env),
+      auth: loadAuthPolicy(ctx.config),
       clock: ctx.clock,
       log: ctx.log,
     });

@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { authenticatedFetch } from "../common/auth/credentials.ts";
 import { DtError } from "../common/errors.ts";
 import { parseSize } from "../common/units.ts";
 import { CasClient } from "../isolate/cas/client.ts";
@@ -66,7 +67,7 @@ export default defineCommand({
     try {
       result = await runIsolated({
         hash,
-        cas: new CasClient(server),
+        cas: new CasClient(server, { fetch: authenticatedFetch(ctx.config) }),
         cacheDir,
         cacheLimits: {
           maxBytes: parseSize(args["max-cache-size"], "--max-cache-size"),

@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { availableParallelism, hostname } from "node:os";
 import { dirname, resolve } from "node:path";
+import { authenticatedFetch } from "../common/auth/credentials.ts";
 import { DtError } from "../common/errors.ts";
 import { parseDuration } from "../common/units.ts";
 import { DEFAULT_CACHE_LIMITS } from "../isolate/cache/local-cache.ts";
@@ -40,7 +41,9 @@ export default defineCommand({
     const given = args.dimensions ? keyValues(args.dimensions.split(",").map((d) => d.trim()).filter(Boolean), "--dimensions") : {};
     const name = args.name || hostname();
     const dimensions = { os: process.platform, cpu: process.arch, ...given };
-    const master = new MasterClient(masterUrl, { log: ctx.log, slaveName: name });
+    // One account for the master and the CAS, as dist_test's slaves had.
+    const fetchWithAuth = authenticatedFetch(ctx.config);
+    const master = new MasterClient(masterUrl, { log: ctx.log, slaveName: name, fetch: fetchWithAuth });
     // The master says where work comes from; with beanstalkd the slave reserves there itself.
     const queue = await master.queueInfo();
     if (queue.kind === "beanstalk") ctx.log.info(`reserving work from beanstalkd ${queue.address} (tubes ${queue.tube_prefix}.*)`);
@@ -61,6 +64,7 @@ export default defineCommand({
       slots,
       drainTimeoutMs: parseDuration(args["drain-timeout"], "--drain-timeout"),
       runner: {
+        casFetch: fetchWithAuth,
         cacheDir,
         cacheLimits: DEFAULT_CACHE_LIMITS,
         rootDir: resolve(args["root-dir"] ?? resolve(dirname(cacheDir), "runs")),

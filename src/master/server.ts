@@ -1,5 +1,7 @@
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
+import { AuthGuard } from "../common/auth/guard.ts";
+import { type AuthPolicy, defaultAuthPolicy, describeAuthPolicy } from "../common/auth/policy.ts";
 import type { Clock } from "../common/clock.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
@@ -41,6 +43,8 @@ export interface MasterServerOptions {
   queueTubePrefix?: string;
   /** Ready jobs kept per beanstalkd tube (see FeederConfig.feedAhead). */
   queueFeedAhead?: number;
+  /** Who may read and write (see auth/policy.ts); default: writes from loopback only. */
+  auth?: AuthPolicy;
   clock: Clock;
   log: Logger;
 }
@@ -84,7 +88,9 @@ export async function startMasterServer(options: MasterServerOptions) {
   // dist_test's API and the HTML view live at the root, as on dist_test's master.
   const mounts = [{ prefix: "/", app: distTestRoutes(master) }];
   if (blobStore) mounts.unshift({ prefix: CAS_API_PREFIX, app: casRoutes({ store: blobStore, log: options.log }) });
-  const app = masterApp({ master, log: options.log, mounts });
+  const auth = options.auth ?? defaultAuthPolicy();
+  options.log.info(`access: ${describeAuthPolicy(auth)}`);
+  const app = masterApp({ master, log: options.log, mounts, guard: new AuthGuard({ policy: auth, clock: options.clock, log: options.log }) });
   server.reload({ fetch: app.fetch });
   let stopping: Promise<void> | undefined;
   return {

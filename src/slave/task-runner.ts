@@ -18,6 +18,8 @@ const MAX_TIMER_SEC = Math.floor((2 ** 31 - 1) / 1000);
 
 /** What every attempt on this slave shares. */
 export interface TaskRunnerConfig {
+  /** fetch for the CAS, answering its auth challenges with the slave's account; plain fetch by default. */
+  casFetch?: typeof fetch;
   master: MasterClient;
   /** One cache for all slots: LocalCache is safe for several instances, and a blob fetched by one slot is hot for the others. */
   cacheDir: string;
@@ -151,7 +153,7 @@ export class TaskRun {
         cache,
         manifests: config.manifests,
         hash: lease.isolate_hash,
-        cas: new CasClient(lease.isolate_server),
+        cas: new CasClient(lease.isolate_server, { fetch: this.config.casFetch }),
         cacheDir: config.cacheDir,
         cacheLimits: config.cacheLimits,
         rootDir: config.rootDir,

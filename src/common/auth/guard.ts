@@ -63,7 +63,8 @@ export class AuthGuard {
   admit(c: Context): Admission | Response {
     const { policy, log } = this.options;
     const access = accessOf(c.req.method, c.req.path);
-    if (access === "read" && !policy.readRequiresAuth) return { via: "open" };
+    // Health checks (systemd, load balancers) carry no credentials, and the answer tells nothing.
+    if (access === "read" && (!policy.readRequiresAuth || c.req.path === "/healthz")) return { via: "open" };
     const address = clientAddress(c, policy);
     if (address !== undefined && policy.allowedRanges.has(address)) return { via: "address", address };
     const what = `${c.req.method} ${c.req.path}`;

@@ -1,4 +1,6 @@
 import { Hono } from "hono";
+import { AuthGuard } from "../../common/auth/guard.ts";
+import type { AuthPolicy } from "../../common/auth/policy.ts";
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
 import type { BlobStore, TrimPolicy } from "./blob-store.ts";
@@ -13,6 +15,8 @@ export interface IsolateServerOptions {
   /** Undefined means the store grows without bound. */
   trim?: TrimPolicy;
   limits?: CasLimits;
+  /** Who may upload (and read, if closed); without one every request passes (in-process tests of the routes). `dt isolate-server` always gives one. */
+  auth?: AuthPolicy;
 }
 
 /**
@@ -34,6 +38,11 @@ export class IsolateServer {
   private retryTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly options: IsolateServerOptions) {
+    this.app.use("*", async (c, next) => {
+      await next();
+      c.res.headers.set("X-Content-Type-Options", "nosniff");
+    });
+    if (options.auth) this.app.use("*", new AuthGuard({ policy: options.auth, clock: options.clock, log: options.log }).middleware());
     this.app.get("/healthz", (c) => c.json({ ok: true }));
     this.app.notFound((c) =>
       c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}; the CAS API is under ${CAS_API_PREFIX}/ (see README)`, code: "not_found" }, 404),

@@ -1,4 +1,5 @@
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
+import type { AuthGuard } from "../../common/auth/guard.ts";
 import { errorBody, httpStatusOf } from "../../common/http.ts";
 import type { Logger } from "../../common/log.ts";
 import type { Master } from "../master.ts";
@@ -8,9 +9,21 @@ import { slaveRoutes } from "./slave-api.ts";
 export interface MasterAppOptions {
   master: Master;
   log: Logger;
+  /** Who may read and write; without one every request passes (in-process tests of the routes alone). */
+  guard?: AuthGuard;
   /** Extra route groups mounted at their prefix: the CAS (`/api/cas/v1`), dist_test's API and the HTML view (`/`). */
   mounts?: { prefix: string; app: Hono }[];
 }
+
+/**
+ * On every answer: no MIME sniffing, so a log or artifact served as text is
+ * never run as HTML or script; no framing of the pages by other sites.
+ */
+const securityHeaders: MiddlewareHandler = async (c, next) => {
+  await next();
+  c.res.headers.set("X-Content-Type-Options", "nosniff");
+  c.res.headers.set("X-Frame-Options", "DENY");
+};
 
 /** Every HTTP route of the master on one app: errors as JSON, never a bare 500 page. */
 export function masterApp(options: MasterAppOptions): Hono {
@@ -21,6 +34,8 @@ export function masterApp(options: MasterAppOptions): Hono {
     return c.json(errorBody(err), status);
   });
   app.notFound((c) => c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}`, code: "not_found" }, 404));
+  app.use("*", securityHeaders);
+  if (options.guard) app.use("*", options.guard.middleware());
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.route("/api/v1/slave", slaveRoutes(options.master));
   app.route("/api/v1", nativeRoutes(options.master));
