@@ -15,7 +15,8 @@ export function parseIni(text: string, source: string): IniData {
   const data: IniData = new Map();
   let section: Map<string, string> | undefined;
   let lastKey: string | undefined;
-  const lines = text.split(/\r?\n/);
+  // Python reads the file with universal newlines: a lone \r ends a line too.
+  const lines = text.split(/\r\n|\r|\n/);
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!;
     const trimmed = raw.trim();
@@ -35,15 +36,19 @@ export function parseIni(text: string, source: string): IniData {
       lastKey = undefined;
       continue;
     }
-    const kv = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(trimmed);
-    if (!kv) {
+    // Split at the first separator by hand: the regex this replaced,
+    // /^([^=:]+?)\s*[=:]\s*(.*)$/, backtracked quadratically on a long run of
+    // blanks with no separator after it (100,000 tabs took seconds).
+    const separator = trimmed.search(/[=:]/);
+    if (separator <= 0) {
       throw new DtError("invalid_input", `${source}:${i + 1}: expected "[section]" or "key = value", found ${JSON.stringify(trimmed.slice(0, 60))}`);
     }
+    const key = trimmed.slice(0, separator).trimEnd();
     if (!section) {
-      throw new DtError("invalid_input", `${source}:${i + 1}: "${kv[1]}" appears before any [section] header; put it under e.g. [dist_test]`);
+      throw new DtError("invalid_input", `${source}:${i + 1}: "${key.slice(0, 60)}" appears before any [section] header; put it under e.g. [dist_test]`);
     }
-    lastKey = kv[1]!.toLowerCase();
-    section.set(lastKey, kv[2]!);
+    lastKey = key.toLowerCase();
+    section.set(lastKey, trimmed.slice(separator + 1).trimStart());
   }
   return data;
 }

@@ -1,0 +1,275 @@
+/**
+ * Runs a fuzz target for a bounded time: in a worker thread, so that an
+ * input that makes the parser loop forever (even inside a regex, which no
+ * timer can interrupt) is reported with the input instead of hanging the
+ * suite. Seed and budget come from the environment:
+ *
+ *   DT_FUZZ_SEED  the PRNG seed (decimal, 0x hex, or "random"); each test has a fixed default
+ *   DT_FUZZ_MS    fuzzing time per test in ms (default FUZZ_DEFAULT_MS)
+ *
+ * @example
+ *   const report = await fuzzInWorker(new URL("./ini.target.ts", import.meta.url), "iniTarget", fuzzSettings("ini", 0x1417));
+ */
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DtError, type DtErrorCode } from "../../src/common/errors.ts";
+import { seededRandom } from "../helpers/prng.ts";
+import type { Random } from "./mutate.ts";
+
+/** A few seconds per parser keeps the whole fuzz suite near half a minute; set DT_FUZZ_MS for a longer session. */
+export const FUZZ_DEFAULT_MS = 4_000;
+
+/**
+ * Slowest acceptable call. Inputs reach 2 MiB; a linear parser takes tens of
+ * ms on them, a quadratic one seconds. Generous for a loaded 2-core CI
+ * machine, and a slow call is retried once before it counts, so a GC pause
+ * is not a failure.
+ */
+export const MAX_CALL_MS = 1_000;
+
+/** No progress for this long is a hang: the worker is stopped and its input reported. */
+const HANG_MS = 10_000;
+
+export interface FuzzSettings {
+  name: string;
+  seed: number;
+  budgetMs: number;
+}
+
+/** The seed and time budget of one fuzz test, from DT_FUZZ_SEED and DT_FUZZ_MS; printed so a failure can be replayed. */
+export function fuzzSettings(name: string, defaultSeed: number, env: Record<string, string | undefined> = process.env): FuzzSettings {
+  const seedText = env.DT_FUZZ_SEED?.trim();
+  const seed = !seedText ? defaultSeed : seedText === "random" ? Math.floor(Math.random() * 2 ** 32) : Number(seedText);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`DT_FUZZ_SEED must be a non-negative integer (or "random"), got ${JSON.stringify(seedText)}`);
+  const budgetMs = env.DT_FUZZ_MS ? Number(env.DT_FUZZ_MS) : FUZZ_DEFAULT_MS;
+  if (!Number.isFinite(budgetMs) || budgetMs < 0) throw new Error(`DT_FUZZ_MS must be a number of milliseconds, got ${JSON.stringify(env.DT_FUZZ_MS)}`);
+  console.log(`fuzz ${name}: seed 0x${(seed >>> 0).toString(16)} (replay with DT_FUZZ_SEED=${seed}), ${budgetMs} ms`);
+  return { name, seed: seed >>> 0, budgetMs };
+}
+
+/** The per-test timeout bun needs for a fuzz test: its budget plus room to start, check and stop. */
+export const fuzzTestTimeoutMs = (settings: FuzzSettings, setupMs = 30_000): number => settings.budgetMs + HANG_MS + setupMs;
+
+/** A parser under fuzzing, in a module a worker can import. */
+export interface FuzzTarget<T> {
+  /** Valid inputs: each must be accepted, or the mutations start from nothing useful. */
+  seeds: readonly T[];
+  /** A generator of inputs drawing only on `random`, so the n-th input of a seed is always the same. */
+  inputs(random: Random): () => T;
+  /** Feeds one input to the parser; may be async. */
+  run(input: T): unknown;
+  /** The input as a literal to paste into a regression test. */
+  show(input: T): string;
+  /** Smaller variants of a failing input, tried in order to minimize it. */
+  shrink?(input: T): Iterable<T>;
+  /** DtError codes that count as a correct refusal; default invalid_input and too_large. */
+  accepts?: readonly DtErrorCode[];
+}
+
+export interface FuzzReport {
+  name: string;
+  seed: number;
+  inputs: number;
+  /** Inputs the parser accepted; the rest it refused with a DtError. */
+  accepted: number;
+  elapsedMs: number;
+  slowestMs: number;
+}
+
+/** What a failing input did, and the input, minimized when the target can shrink it. */
+export interface FuzzFailure {
+  problem: string;
+  input: string;
+  minimized: string | undefined;
+  /** Where the full input was written when it is too long to print. */
+  file: string | undefined;
+}
+
+type Outcome = { kind: "accepted" | "refused"; ms: number } | { kind: "failed"; ms: number; problem: string };
+
+async function tryOnce<T>(target: FuzzTarget<T>, input: T): Promise<Outcome> {
+  const accepts = target.accepts ?? ["invalid_input", "too_large"];
+  const started = performance.now();
+  try {
+    await target.run(input);
+    return { kind: "accepted", ms: performance.now() - started };
+  } catch (err) {
+    const ms = performance.now() - started;
+    if (err instanceof DtError && accepts.includes(err.code)) return { kind: "refused", ms };
+    const what = err instanceof DtError ? `DtError ${err.code}` : (err as Error)?.constructor?.name ?? typeof err;
+    return { kind: "failed", ms, problem: `threw ${what}: ${(err as Error)?.message ?? String(err)}\n${(err as Error)?.stack ?? ""}` };
+  }
+}
+
+/** One input's outcome; a slow call is tried again and fails only when it is slow twice. */
+async function check<T>(target: FuzzTarget<T>, input: T, maxCallMs: number): Promise<Outcome> {
+  let outcome = await tryOnce(target, input);
+  if (outcome.kind !== "failed" && outcome.ms > maxCallMs) outcome = await tryOnce(target, input);
+  if (outcome.kind !== "failed" && outcome.ms > maxCallMs) return { kind: "failed", ms: outcome.ms, problem: `took ${outcome.ms.toFixed(0)} ms twice (limit ${maxCallMs} ms)` };
+  return outcome;
+}
+
+/** Greedy minimization: adopts the first smaller variant that still fails, for at most `budgetMs`. */
+async function minimize<T>(target: FuzzTarget<T>, input: T, maxCallMs: number, budgetMs = 5_000): Promise<T> {
+  if (!target.shrink) return input;
+  const deadline = performance.now() + budgetMs;
+  let current = input;
+  let improved = true;
+  while (improved && performance.now() < deadline) {
+    improved = false;
+    for (const candidate of target.shrink(current)) {
+      if (performance.now() >= deadline) break;
+      if ((await check(target, candidate, maxCallMs)).kind === "failed") {
+        current = candidate;
+        improved = true;
+        break;
+      }
+    }
+  }
+  return current;
+}
+
+/** Inputs longer than this are written to a file rather than printed whole. */
+const PRINT_LIMIT = 2_000;
+
+function describeFailure<T>(target: FuzzTarget<T>, settings: FuzzSettings, problem: string, input: T, minimized: T | undefined): FuzzFailure {
+  const shown = target.show(input);
+  let file: string | undefined;
+  if (shown.length > PRINT_LIMIT) {
+    file = join(tmpdir(), `dt-fuzz-${settings.name.replace(/\W+/g, "-")}-${settings.seed}.txt`);
+    writeFileSync(file, shown);
+  }
+  return {
+    problem,
+    input: shown.length > PRINT_LIMIT ? `${shown.slice(0, PRINT_LIMIT)}… (${shown.length} characters in all)` : shown,
+    minimized: minimized === undefined ? undefined : target.show(minimized).slice(0, PRINT_LIMIT * 5),
+    file,
+  };
+}
+
+/**
+ * The fuzz loop, run inside the worker: inputs until the budget is spent or
+ * one fails. `progress[0]` counts inputs started, for the watchdog.
+ */
+export async function runTarget<T>(
+  target: FuzzTarget<T>,
+  settings: FuzzSettings,
+  progress: Int32Array,
+  maxCallMs = MAX_CALL_MS,
+): Promise<{ report: FuzzReport } | { failure: FuzzFailure }> {
+  for (const seed of target.seeds) {
+    const outcome = await check(target, seed, maxCallMs);
+    if (outcome.kind !== "accepted") {
+      const problem = outcome.kind === "failed" ? outcome.problem : "was refused, but seeds must be valid inputs";
+      return { failure: describeFailure(target, settings, `a seed ${problem}`, seed, undefined) };
+    }
+  }
+  const next = target.inputs(seededRandom(settings.seed));
+  const started = performance.now();
+  const deadline = started + settings.budgetMs;
+  const report: FuzzReport = { name: settings.name, seed: settings.seed, inputs: 0, accepted: 0, elapsedMs: 0, slowestMs: 0 };
+  while (performance.now() < deadline) {
+    const input = next();
+    Atomics.store(progress, 0, ++report.inputs);
+    const outcome = await check(target, input, maxCallMs);
+    if (outcome.kind === "failed") {
+      const problem = `input #${report.inputs} of seed ${settings.seed} ${outcome.problem}`;
+      return { failure: describeFailure(target, settings, problem, input, await minimize(target, input, maxCallMs)) };
+    }
+    if (outcome.kind === "accepted") report.accepted++;
+    report.slowestMs = Math.max(report.slowestMs, outcome.ms);
+  }
+  report.elapsedMs = performance.now() - started;
+  return { report };
+}
+
+/** The n-th input (1-based) of a target's generator, rebuilt without running the parser. */
+function replayInput<T>(target: FuzzTarget<T>, seed: number, n: number): T {
+  const next = target.inputs(seededRandom(seed));
+  let input = next();
+  for (let i = 1; i < n; i++) input = next();
+  return input;
+}
+
+export class FuzzFailed extends Error {
+  constructor(settings: FuzzSettings, failure: FuzzFailure) {
+    const lines = [`fuzz ${settings.name}: ${failure.problem}`, `input: ${failure.input}`];
+    if (failure.file) lines.push(`full input written to ${failure.file}`);
+    if (failure.minimized !== undefined) lines.push(`minimized: ${failure.minimized}`);
+    super(lines.join("\n"));
+    this.name = "FuzzFailed";
+  }
+}
+
+/**
+ * Fuzzes the target exported as `exportName` from `module` in a worker for
+ * `settings.budgetMs`. Resolves with the counts (also printed); rejects with
+ * FuzzFailed naming the input that crashed, was too slow, or hung.
+ */
+export async function fuzzInWorker(module: URL, exportName: string, settings: FuzzSettings): Promise<FuzzReport> {
+  const progress = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(new URL("./worker.ts", import.meta.url).href);
+  const answer = new Promise<{ report: FuzzReport } | { failure: FuzzFailure } | { error: string }>((resolve) => {
+    worker.onmessage = (event) => resolve(event.data);
+    worker.onerror = (event) => resolve({ error: event.message });
+  });
+  worker.postMessage({ module: module.href, exportName, settings, progress: progress.buffer });
+  let watchdog: ReturnType<typeof setInterval> | undefined;
+  const hang = new Promise<{ hungAt: number }>((resolve) => {
+    let last = -1;
+    let lastChange = performance.now();
+    watchdog = setInterval(() => {
+      const now = Atomics.load(progress, 0);
+      if (now !== last) [last, lastChange] = [now, performance.now()];
+      else if (performance.now() - lastChange > HANG_MS + (now === 0 ? 20_000 : 0)) resolve({ hungAt: now });
+    }, 200);
+  });
+  const result = await Promise.race([answer, hang]);
+  clearInterval(watchdog);
+  // A worker stuck in a regex ignores terminate until the regex ends; unref it so it cannot keep the process alive.
+  worker.terminate();
+  worker.unref();
+  if ("hungAt" in result) {
+    const target = ((await import(module.href)) as Record<string, FuzzTarget<unknown>>)[exportName]!;
+    const input = result.hungAt === 0 ? undefined : replayInput(target, settings.seed, result.hungAt);
+    const problem = input === undefined ? "did not start within 30 s" : `input #${result.hungAt} of seed ${settings.seed} did not finish within ${HANG_MS} ms`;
+    throw new FuzzFailed(settings, input === undefined ? { problem, input: "(none)", minimized: undefined, file: undefined } : describeFailure(target, settings, problem, input, undefined));
+  }
+  if ("error" in result) throw new Error(`fuzz ${settings.name}: the worker failed: ${result.error}`);
+  if ("failure" in result) throw new FuzzFailed(settings, result.failure);
+  const { report } = result;
+  console.log(
+    `fuzz ${report.name}: ${report.inputs} inputs in ${report.elapsedMs.toFixed(0)} ms, ${report.accepted} accepted, ` +
+      `${report.inputs - report.accepted} refused with DtError, slowest ${report.slowestMs.toFixed(1)} ms`,
+  );
+  return report;
+}
+
+/** Shorter versions of `input`: chunks of halving size cut out, then single bytes. */
+export function* shrinkBytes(input: Uint8Array): Iterable<Uint8Array> {
+  for (let chunk = input.length >> 1; chunk >= 1; chunk >>= 1) {
+    for (let at = 0; at + chunk <= input.length; at += chunk) {
+      const out = new Uint8Array(input.length - chunk);
+      out.set(input.subarray(0, at), 0);
+      out.set(input.subarray(at + chunk), at);
+      yield out;
+    }
+  }
+}
+
+/** Shorter versions of a string, as shrinkBytes does for bytes. */
+export function* shrinkText(input: string): Iterable<string> {
+  for (let chunk = input.length >> 1; chunk >= 1; chunk >>= 1) {
+    for (let at = 0; at + chunk <= input.length; at += chunk) yield input.slice(0, at) + input.slice(at + chunk);
+  }
+}
+
+/** Bytes as a JS literal: a string when they are UTF-8, else Buffer.from(hex). */
+export function showBytes(input: Uint8Array): string {
+  try {
+    return JSON.stringify(new TextDecoder("utf-8", { fatal: true }).decode(input));
+  } catch {
+    return `Buffer.from("${Buffer.from(input).toString("hex")}", "hex")`;
+  }
+}
