@@ -10,7 +10,7 @@
  * @example
  *   const report = await fuzzInWorker(new URL("./ini.target.ts", import.meta.url), "iniTarget", fuzzSettings("ini", 0x1417));
  */
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DtError, type DtErrorCode } from "../../src/common/errors.ts";
@@ -37,19 +37,24 @@ export interface FuzzSettings {
   budgetMs: number;
 }
 
-/** The seed and time budget of one fuzz test, from DT_FUZZ_SEED and DT_FUZZ_MS; printed so a failure can be replayed. */
-export function fuzzSettings(name: string, defaultSeed: number, env: Record<string, string | undefined> = process.env): FuzzSettings {
+/**
+ * The seed and time budget of one fuzz test, from DT_FUZZ_SEED and DT_FUZZ_MS;
+ * printed so a failure can be replayed. `share` scales the budget, for a
+ * parser fuzzed by several tests.
+ */
+export function fuzzSettings(name: string, defaultSeed: number, share = 1, env: Record<string, string | undefined> = process.env): FuzzSettings {
   const seedText = env.DT_FUZZ_SEED?.trim();
   const seed = !seedText ? defaultSeed : seedText === "random" ? Math.floor(Math.random() * 2 ** 32) : Number(seedText);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`DT_FUZZ_SEED must be a non-negative integer (or "random"), got ${JSON.stringify(seedText)}`);
-  const budgetMs = env.DT_FUZZ_MS ? Number(env.DT_FUZZ_MS) : FUZZ_DEFAULT_MS;
-  if (!Number.isFinite(budgetMs) || budgetMs < 0) throw new Error(`DT_FUZZ_MS must be a number of milliseconds, got ${JSON.stringify(env.DT_FUZZ_MS)}`);
+  const totalMs = env.DT_FUZZ_MS ? Number(env.DT_FUZZ_MS) : FUZZ_DEFAULT_MS;
+  if (!Number.isFinite(totalMs) || totalMs < 0) throw new Error(`DT_FUZZ_MS must be a number of milliseconds, got ${JSON.stringify(env.DT_FUZZ_MS)}`);
+  const budgetMs = Math.round(totalMs * share);
   console.log(`fuzz ${name}: seed 0x${(seed >>> 0).toString(16)} (replay with DT_FUZZ_SEED=${seed}), ${budgetMs} ms`);
   return { name, seed: seed >>> 0, budgetMs };
 }
 
-/** The per-test timeout bun needs for a fuzz test: its budget plus room to start, check and stop. */
-export const fuzzTestTimeoutMs = (settings: FuzzSettings, setupMs = 30_000): number => settings.budgetMs + HANG_MS + setupMs;
+/** The per-test timeout bun needs for a fuzz test: its budget plus room to start, detect a hang, minimize and stop. */
+export const fuzzTestTimeoutMs = (settings: FuzzSettings, setupMs = 40_000): number => settings.budgetMs + HANG_MS + setupMs;
 
 /** A parser under fuzzing, in a module a worker can import. */
 export interface FuzzTarget<T> {
@@ -65,6 +70,8 @@ export interface FuzzTarget<T> {
   shrink?(input: T): Iterable<T>;
   /** DtError codes that count as a correct refusal; default invalid_input and too_large. */
   accepts?: readonly DtErrorCode[];
+  /** Prepares files the target needs in `dir`, a fresh directory removed after the run. */
+  setup?(dir: string): void | Promise<void>;
 }
 
 export interface FuzzReport {
@@ -156,8 +163,10 @@ export async function runTarget<T>(
   target: FuzzTarget<T>,
   settings: FuzzSettings,
   progress: Int32Array,
+  dir: string,
   maxCallMs = MAX_CALL_MS,
 ): Promise<{ report: FuzzReport } | { failure: FuzzFailure }> {
+  await target.setup?.(dir);
   for (const seed of target.seeds) {
     const outcome = await check(target, seed, maxCallMs);
     if (outcome.kind !== "accepted") {
@@ -208,13 +217,22 @@ export class FuzzFailed extends Error {
  * FuzzFailed naming the input that crashed, was too slow, or hung.
  */
 export async function fuzzInWorker(module: URL, exportName: string, settings: FuzzSettings): Promise<FuzzReport> {
+  const dir = mkdtempSync(join(tmpdir(), "dt-fuzz-"));
+  try {
+    return await runWorker(module, exportName, settings, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runWorker(module: URL, exportName: string, settings: FuzzSettings, dir: string): Promise<FuzzReport> {
   const progress = new Int32Array(new SharedArrayBuffer(4));
   const worker = new Worker(new URL("./worker.ts", import.meta.url).href);
   const answer = new Promise<{ report: FuzzReport } | { failure: FuzzFailure } | { error: string }>((resolve) => {
     worker.onmessage = (event) => resolve(event.data);
     worker.onerror = (event) => resolve({ error: event.message });
   });
-  worker.postMessage({ module: module.href, exportName, settings, progress: progress.buffer });
+  worker.postMessage({ module: module.href, exportName, settings, progress: progress.buffer, dir });
   let watchdog: ReturnType<typeof setInterval> | undefined;
   const hang = new Promise<{ hungAt: number }>((resolve) => {
     let last = -1;

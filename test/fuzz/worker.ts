@@ -11,14 +11,16 @@ interface Start {
   exportName: string;
   settings: FuzzSettings;
   progress: SharedArrayBuffer;
+  /** A fresh directory for the target's files. */
+  dir: string;
 }
 
 self.onmessage = async (event: MessageEvent<Start>) => {
-  const { module, exportName, settings, progress } = event.data;
+  const { module, exportName, settings, progress, dir } = event.data;
   try {
     const target = ((await import(module)) as Record<string, FuzzTarget<unknown> | undefined>)[exportName];
     if (!target) throw new Error(`${module} exports no fuzz target ${exportName}`);
-    self.postMessage(await runTarget(target, settings, new Int32Array(progress)));
+    self.postMessage(await runTarget(target, settings, new Int32Array(progress), dir));
   } catch (err) {
     self.postMessage({ error: (err as Error)?.stack ?? String(err) });
   }
