@@ -1,5 +1,6 @@
 import { posix } from "node:path";
 import { DtError } from "../common/errors.ts";
+import { parseStrictJson } from "../common/strict-json.ts";
 import { type Digest, checkHash, checkSize, digestOfBytes } from "./digest.ts";
 
 /** One entry of an `.isolated` manifest: a file (h, s, m) or a symlink (l). */
@@ -104,12 +105,9 @@ export function parseIsolated(bytes: Uint8Array, what: string): Isolated {
   if (bytes.byteLength > MAX_MANIFEST_BYTES) {
     throw new DtError("too_large", `${what}: manifest of ${bytes.byteLength} bytes exceeds ${MAX_MANIFEST_BYTES}`);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (err) {
-    throw new DtError("invalid_input", `${what}: not a JSON .isolated manifest (${(err as Error).message})`);
-  }
+  // Strict: JSON.parse keeps the last of two entries with the same path, so a
+  // manifest could show a reviewer (or another tool) one file and run another.
+  const raw = parseStrictJson(new TextDecoder().decode(bytes), { what });
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new DtError("invalid_input", `${what}: a manifest must be a JSON object`);
   }

@@ -139,6 +139,8 @@ describe("dt archive -i X.isolate", () => {
   test.each([
     ["relative", "../../outside.txt"],
     ["absolute", "/etc/passwd"],
+    ["to a device", "/dev/null"],
+    ["to a directory", "/etc"],
   ])("a symlink pointing outside the tree (%s) is refused", async (_kind, target) => {
     const { dir, cas, dt } = await setup();
     await writeTree(dir, {
@@ -153,15 +155,57 @@ describe("dt archive -i X.isolate", () => {
     expect(cas.count("POST /missing")).toBe(0);
   }, CLI_TEST_TIMEOUT_MS);
 
-  test("a fifo is refused", async () => {
+  test.each([
+    ["listed itself", "escape"],
+    ["listed as a directory", "escape/"],
+  ])("a symlink to a directory outside the tree, %s, is refused rather than followed", async (_how, listed) => {
+    const { dir, cas, dt } = await setup();
+    await writeTree(dir, {
+      "outside/secret.txt": "secret",
+      "t/x.isolate": `{'variables': {'command': ['true'], 'files': ['${listed}']}}`,
+      "t/escape": { symlink: join(dir, "outside") },
+    });
+    const r = await dt(["archive", "-I", cas.url, "-i", join(dir, "t/x.isolate"), "--hash-cache", "none"]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`${join(dir, "t/escape")} -> ${join(dir, "outside")} points outside the tree`);
+    expect(cas.count("POST /missing")).toBe(0);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("a fifo is refused, named, before anything is hashed or uploaded", async () => {
     const { dir, cas, dt } = await setup();
     await writeTree(dir, { "t/x.isolate": "{'variables': {'command': ['true'], 'files': ['dir/']}}", "t/dir/ok.txt": "ok" });
     const mkfifo = Bun.spawnSync(["mkfifo", join(dir, "t/dir/pipe")]);
     expect(mkfifo.exitCode).toBe(0);
     const r = await dt(["archive", "-I", cas.url, "-i", join(dir, "t/x.isolate"), "--hash-cache", "none"]);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain(join(dir, "t/dir/pipe"));
-    expect(r.stderr).toContain("fifo");
+    expect(r.stderr).toContain(`${join(dir, "t/dir/pipe")} is a fifo; only files, directories and symlinks can be archived`);
+    expect(cas.count("POST /missing")).toBe(0);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("a unix socket is refused, named", async () => {
+    const { dir, cas, dt } = await setup();
+    await writeTree(dir, { "t/x.isolate": "{'variables': {'command': ['true'], 'files': ['dir/']}}", "t/dir/ok.txt": "ok" });
+    const socket = Bun.listen({ unix: join(dir, "t/dir/sock"), socket: { data() {} } });
+    try {
+      const r = await dt(["archive", "-I", cas.url, "-i", join(dir, "t/x.isolate"), "--hash-cache", "none"]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain(`${join(dir, "t/dir/sock")} is a socket`);
+      expect(cas.count("POST /missing")).toBe(0);
+    } finally {
+      socket.stop(true);
+    }
+  }, CLI_TEST_TIMEOUT_MS);
+
+  // mknod needs root (CAP_MKNOD); as another user there is no device node to make, so the case cannot be set up.
+  test.skipIf(process.getuid?.() !== 0)("a device node in the tree is refused, named", async () => {
+    const { dir, cas, dt } = await setup();
+    await writeTree(dir, { "t/x.isolate": "{'variables': {'command': ['true'], 'files': ['dir/']}}", "t/dir/ok.txt": "ok" });
+    // 1,3 is /dev/null's device number.
+    expect(Bun.spawnSync(["mknod", join(dir, "t/dir/null"), "c", "1", "3"]).exitCode).toBe(0);
+    const r = await dt(["archive", "-I", cas.url, "-i", join(dir, "t/x.isolate"), "--hash-cache", "none"]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`${join(dir, "t/dir/null")} is a character device`);
+    expect(cas.count("POST /missing")).toBe(0);
   }, CLI_TEST_TIMEOUT_MS);
 
   test("an unchanged tree is re-archived from the hash cache with no upload; one changed file uploads 2 blobs", async () => {

@@ -160,8 +160,45 @@ describe("parseIsolated", () => {
     expectInvalid(() => parseIsolated(manifest({}, { relative_cwd: "../up" }), "m"), /relative_cwd/);
   });
 
+  test("refuses a path given twice, which JSON.parse would silently read as the last one", () => {
+    const text = (files: string) => new TextEncoder().encode(`{"algo":"sha-256","version":"1.4","files":{${files}}}`);
+    const file = `{"h":"${HASH}","s":1}`;
+    expectInvalid(() => parseIsolated(text(`"a/b":${file},"c":${file},"a/b":{"l":"c"}`), "m"), /^m: files\["a\/b"\]: appears twice/);
+    // The same path spelled with an escape is the same path.
+    expectInvalid(() => parseIsolated(text(`"a/b":${file},"a\\u002fb":${file}`), "m"), /^m: files\["a\/b"\]: appears twice/);
+    expectInvalid(() => parseIsolated(text(`"x":{"h":"${HASH}","s":1,"s":2}`), "m"), /^m: files\.x\.s: appears twice/);
+    expectInvalid(() => parseIsolated(new TextEncoder().encode(`{"algo":"sha-256","version":"1.4","files":{},"command":["a"],"command":["b"]}`), "m"), /^m: command: appears twice/);
+  });
+
+  test("refuses paths that name the same place in another spelling, and a file that is also a directory", () => {
+    for (const path of ["a//b", "./a", "a/./b", "a/", "a/b/"]) expectInvalid(() => parseIsolated(manifest({ [path]: { h: HASH, s: 1 } }), "m"), /is not normalized|ends with a separator/);
+    expectInvalid(() => parseIsolated(manifest({ "a/b": { h: HASH, s: 1 }, a: { l: "c" } }), "m"), /a is listed as a file or symlink and also as a directory of a\/b/);
+  });
+
+  test("refuses devices, fifos and anything else that is not a file or a symlink", () => {
+    for (const t of ["fifo", "char", "block", "socket", "dir", "tar"]) {
+      expectInvalid(() => parseIsolated(manifest({ x: { h: HASH, s: 1, t } }), "m"), new RegExp(`type "${t}" is not supported`));
+    }
+    expectInvalid(() => parseIsolated(manifest({ "dev/null": { l: "/dev/null" } }), "m"), /must have a relative target inside the tree/);
+  });
+
+  test("a manifest of 100,000 entries is checked for repeats in about the time JSON.parse takes", () => {
+    const files: Record<string, unknown> = {};
+    for (let i = 0; i < 100_000; i++) files[`dir${i % 100}/sub/file-${i}.txt`] = { h: HASH, s: i, m: 0o644 };
+    const bytes = manifest(files);
+    const time = (fn: () => unknown) => {
+      const started = performance.now();
+      fn();
+      return performance.now() - started;
+    };
+    const baseline = Math.min(...[0, 1, 2].map(() => time(() => JSON.parse(new TextDecoder().decode(bytes)))));
+    const strict = Math.min(...[0, 1, 2].map(() => time(() => parseIsolated(bytes, "m"))));
+    console.log(`parseIsolated of 100,000 entries: ${strict.toFixed(0)} ms, ${(strict / baseline).toFixed(1)}x JSON.parse alone`);
+    expect(Object.keys(parseIsolated(bytes, "m").files)).toHaveLength(100_000);
+  });
+
   test("refuses other malformed manifests", () => {
-    expectInvalid(() => parseIsolated(new TextEncoder().encode("{not json"), "m"), /not a JSON \.isolated manifest/);
+    expectInvalid(() => parseIsolated(new TextEncoder().encode("{not json"), "m"), /^m is not valid JSON/);
     expectInvalid(() => parseIsolated(encode([]), "m"), /must be a JSON object/);
     expectInvalid(() => parseIsolated(encode({ algo: "sha-256", version: "2.0", files: {} }), "m"), /version "2\.0" is not 1\.x/);
     expectInvalid(() => parseIsolated(manifest({ x: { h: HASH, s: 1, m: 0o1000 } }), "m"), /m must be permission bits/);

@@ -375,4 +375,50 @@ describe("hostile manifests from the server", () => {
     expect(existsSync(join(s.runsDir, "x"))).toBe(false);
     expect(existsSync(join(s.dir, "x"))).toBe(false);
   }, CLI_TEST_TIMEOUT_MS);
+
+  /** Stores `manifestText` (and a blob it may name) on the setup's server; returns the manifest's digest. */
+  async function putManifest(s: Awaited<ReturnType<typeof setup>>, manifestText: string): Promise<string> {
+    const bytes = new TextEncoder().encode(manifestText);
+    const digest = digestOfBytes(bytes);
+    await new CasClient(s.cas.url).putBatch([{ digest: PWNED_DIGEST, bytes: PWNED }, { digest, bytes }]);
+    return digest.hash;
+  }
+
+  const PWNED = new TextEncoder().encode("written outside the run directory\n");
+  const PWNED_DIGEST = digestOfBytes(PWNED);
+  const FILE = JSON.stringify({ h: PWNED_DIGEST.hash, s: PWNED_DIGEST.size });
+  const manifestOf = (files: string, extra = "") => `{"algo":"sha-256","version":"1.4","read_only":0,"command":["/bin/true"],"files":{${files}}${extra}}`;
+
+  // Each names a place outside the run directory: <scratch>/pwned is where runsDir/dt-run-X/ir/../../../pwned lands.
+  const hostile: [string, (dir: string) => string, RegExp][] = [
+    ["an absolute path", (dir) => manifestOf(`"ok":${FILE},${JSON.stringify(join(dir, "pwned"))}:${FILE}`), /is absolute/],
+    ["a path climbing out with ..", () => manifestOf(`"ok":${FILE},"../../../pwned":${FILE}`), /contains '\.\.'/],
+    ["a path with .. in the middle", () => manifestOf(`"a/../../../../pwned":${FILE}`), /contains '\.\.'/],
+    ["a symlink to an absolute directory, with a file below it", (dir) => manifestOf(`"esc":{"l":${JSON.stringify(dir)}},"esc/pwned":${FILE}`), /must have a relative target inside the tree/],
+    ["a symlink climbing out of the tree", () => manifestOf(`"esc":{"l":"../../.."},"ok":${FILE}`), /points outside the tree/],
+    ["a symlink below a symlink", () => manifestOf(`"a":{"l":"."},"a/up":{"l":"../../../.."}`), /points outside the tree|also as a directory/],
+    ["a relative_cwd climbing out", () => manifestOf(`"ok":${FILE}`, `,"relative_cwd":"../../../pwned"`), /relative_cwd/],
+    // Read top-down, x is a link out of the tree; JSON.parse keeps the harmless last one, and another reader may not.
+    ["the same path twice (a symlink out, then a file)", (dir) => manifestOf(`"x":{"l":${JSON.stringify(join(dir, "pwned"))}},"x":${FILE}`), /files\.x: appears twice/],
+    ["a NUL in a path", () => manifestOf(`"pwned\\u0000.txt":${FILE}`), /contains a NUL byte/],
+    ["a device entry", () => manifestOf(`"null":{"h":"${PWNED_DIGEST.hash}","s":${PWNED_DIGEST.size},"t":"char"}`), /type "char" is not supported/],
+    ["nesting deep enough to stall a parser", () => manifestOf(`"ok":${FILE}`, `,"x":${"[".repeat(100_000)}${"]".repeat(100_000)}`), /nested deeper than/],
+  ];
+
+  for (const [what, text, message] of hostile) {
+    test(`${what}: refused before anything is mapped, nothing written outside the run dir, which is removed`, async () => {
+      const s = await setup();
+      const hash = await putManifest(s, text(s.dir));
+      const json = join(s.dir, "result.json");
+      const r = await s.run(hash, ["--json", json]);
+      expect(r.exitCode).toBe(INTERNAL_FAILURE_EXIT);
+      const result = await s.json("result.json");
+      expect(result.internal_failure).toMatch(message);
+      expect(result.internal_failure).toContain(`manifest ${hash}`);
+      expect(result.command).toEqual([]);
+      expect(existsSync(join(s.dir, "pwned"))).toBe(false);
+      expect(await readdir(s.dir)).toEqual(expect.not.arrayContaining(["pwned", "ok", "esc", "x"]));
+      expect(await leftoverRuns(s.runsDir)).toEqual([]);
+    }, CLI_TEST_TIMEOUT_MS);
+  }
 });

@@ -86,7 +86,9 @@ async function addEntry(root: string, abs: string, st: BigIntStats, entries: Map
     return;
   }
   if (!st.isFile()) {
-    throw new DtError("invalid_input", `${source}: ${abs} is a device, fifo or socket; only files, directories and symlinks can be archived`);
+    // A fifo would hang the hashing read, a device would be read as endless or secret bytes, and none can be recreated from a digest.
+    const kind = st.isFIFO() ? "a fifo" : st.isCharacterDevice() ? "a character device" : st.isBlockDevice() ? "a block device" : st.isSocket() ? "a socket" : "not a regular file";
+    throw new DtError("invalid_input", `${source}: ${abs} is ${kind}; only files, directories and symlinks can be archived (leave it out of the list)`);
   }
   entries.set(rel, {
     kind: "file",

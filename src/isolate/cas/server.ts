@@ -24,6 +24,9 @@ export interface CasServerOptions {
  *   POST batch-read     {"digests":[...]} → those blobs in the batch framing
  *   GET  blobs/<hash>   Range, ETag, immutable caching
  *   GET  stats
+ *
+ * Blobs are opaque here: a manifest is checked where it is used, before a
+ * file of it is written (see fetchManifest in run/fetch.ts for why there).
  */
 export function casRoutes(options: CasServerOptions): Hono {
   const { store, log, onStored } = options;

@@ -29,6 +29,17 @@ export interface FetchStats {
  * them as isolate did: the root and earlier includes win on conflicts, and
  * command, relative_cwd and read_only come from the first manifest that has
  * them.
+ *
+ * This is where manifests are checked, and the only place that can protect:
+ * the CAS stores any bytes under their digest and cannot tell a manifest
+ * from a file (nothing in its protocol marks one, and a hostile uploader
+ * would not), and the master never reads manifests (it may not reach the
+ * CAS, and it would have to fetch every distinct digest of a 100,000-task
+ * job at submit). Every manifest a slave or run-isolated maps passes
+ * here, verified against its digest, before mapTree creates anything:
+ * parseIsolated refuses absolute and `..` paths, paths given twice,
+ * symlinks leaving the tree, entries other than files and symlinks, and
+ * entries below another; the union with the includes is checked again.
  */
 export async function fetchManifest(cas: CasClient, hash: string): Promise<ResolvedTree> {
   const files: Record<string, IsolatedEntry> = Object.create(null);
