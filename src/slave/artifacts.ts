@@ -1,4 +1,5 @@
-import { open, realpath, stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { type FileHandle, open, readlink, realpath, stat } from "node:fs/promises";
 import { relative, sep } from "node:path";
 import { Zip, ZipDeflate, ZipPassThrough } from "fflate";
 import type { Logger } from "../common/log.ts";
@@ -35,6 +36,12 @@ export async function findArtifacts(root: string, globs: readonly string[], log:
   const realRoot = await realpath(root);
   const found = new Map<string, ArtifactFile>();
   for (const pattern of globs) {
+    // The master refuses these at submit; a task from elsewhere (a beanstalkd body) is checked again. Scanning
+    // them would walk the filesystem above the task, only for every match to be refused below.
+    if (pattern.startsWith("/") || pattern.split("/").includes("..")) {
+      log.warn(`artifact glob ${JSON.stringify(pattern)} reaches outside the task directory, skipped`, fields);
+      continue;
+    }
     let matches: AsyncIterableIterator<string>;
     try {
       // onlyFiles: false, so that symlinks to files come back too and are judged by their target.
@@ -73,6 +80,36 @@ export interface ZipSummary {
   inputBytes: number;
   /** True when the matches were over the cap and the archive holds only TOO_BIG_ENTRY. */
   tooBig: boolean;
+  /** Files left out because they were no longer where findArtifacts found them (see openUnmoved). */
+  skipped: string[];
+}
+
+/** One read of an artifact: big enough for few syscalls, small enough that slots' zips together stay a few MiB. */
+const READ_CHUNK_BYTES = 1 << 20;
+
+/**
+ * Opens an artifact for reading, or null when its path no longer leads to
+ * a file inside the task directory: between findArtifacts and now, a
+ * process the test left behind could have replaced the file, or a
+ * directory above it, with a symlink to /etc. The final component is
+ * opened without following a symlink, and the opened file's own path
+ * (from /proc, on Linux) must still be the one that was checked.
+ */
+async function openUnmoved(file: ArtifactFile): Promise<FileHandle | null> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return null;
+  }
+  const opened = await readlink(`/proc/self/fd/${handle.fd}`).catch(() => null);
+  // Without /proc (not Linux), the same file must at least still be a regular file of the size counted.
+  const info = await handle.stat();
+  if ((opened !== null && opened !== file.path) || !info.isFile() || info.size < file.size) {
+    await handle.close();
+    return null;
+  }
+  return handle;
 }
 
 /**
@@ -85,6 +122,7 @@ export interface ZipSummary {
  * the total.
  */
 export async function writeArtifactZip(files: readonly ArtifactFile[], zipPath: string, capBytes: number): Promise<ZipSummary> {
+  const skipped: string[] = [];
   const inputBytes = files.reduce((sum, f) => sum + f.size, 0);
   const tooBig = inputBytes > capBytes || files.length > MAX_ZIP_ENTRIES;
   const out = await open(zipPath, "w");
@@ -114,11 +152,24 @@ export async function writeArtifactZip(files: readonly ArtifactFile[], zipPath: 
         // Unix attributes, so that unzip restores the files' permissions.
         entry.os = 3;
         entry.attrs = (file.mode & 0o777) << 16;
+        const handle = await openUnmoved(file);
+        if (!handle) {
+          skipped.push(file.name);
+          continue;
+        }
         zip.add(entry);
-        // Only the size that was counted: a process still writing cannot push the archive past the cap.
-        for await (const chunk of Bun.file(file.path).slice(0, file.size).stream()) {
-          entry.push(chunk);
-          await flush();
+        try {
+          // Only the size that was counted: a process still writing cannot push the archive past the cap.
+          const buffer = new Uint8Array(Math.min(READ_CHUNK_BYTES, Math.max(file.size, 1)));
+          for (let position = 0; position < file.size; ) {
+            const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.byteLength, file.size - position), position);
+            if (bytesRead === 0) break;
+            position += bytesRead;
+            entry.push(buffer.slice(0, bytesRead));
+            await flush();
+          }
+        } finally {
+          await handle.close();
         }
         entry.push(new Uint8Array(0), true);
         await flush();
@@ -129,5 +180,5 @@ export async function writeArtifactZip(files: readonly ArtifactFile[], zipPath: 
   } finally {
     await out.close();
   }
-  return { entries: tooBig ? 1 : files.length, inputBytes, tooBig };
+  return { entries: tooBig ? 1 : files.length - skipped.length, inputBytes, tooBig, skipped };
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { readFile, utimes } from "node:fs/promises";
+import { readFile, rename, rm, symlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { createLogger } from "../../src/common/log.ts";
@@ -39,7 +39,7 @@ describe("artifacts", () => {
     await utimes(join(dir, "t/empty"), new Date(0), new Date(0));
     const files = await findArtifacts(join(dir, "t"), ["**"], log, {});
     const zipPath = join(dir, "a.zip");
-    expect(await writeArtifactZip(files, zipPath, 10 * 2 ** 20)).toEqual({ entries: 3, inputBytes: big.length + 10, tooBig: false });
+    expect(await writeArtifactZip(files, zipPath, 10 * 2 ** 20)).toEqual({ entries: 3, inputBytes: big.length + 10, tooBig: false, skipped: [] });
     const zipBytes = await readFile(zipPath);
     // DEFLATE: the repetitive file shrinks.
     expect(zipBytes.length).toBeLessThan(big.length / 10);
@@ -61,9 +61,55 @@ describe("artifacts", () => {
     const dir = await temps.make("dt-artifacts-");
     await writeTree(dir, { "t/a": "x".repeat(600), "t/b": "y".repeat(500) });
     const files = await findArtifacts(join(dir, "t"), ["*"], log, {});
-    expect(await writeArtifactZip(files, join(dir, "a.zip"), 1000)).toEqual({ entries: 1, inputBytes: 1100, tooBig: true });
+    expect(await writeArtifactZip(files, join(dir, "a.zip"), 1000)).toEqual({ entries: 1, inputBytes: 1100, tooBig: true, skipped: [] });
     const entries = unzipSync(await readFile(join(dir, "a.zip")));
     expect(Object.keys(entries)).toEqual([TOO_BIG_ENTRY]);
     expect(new TextDecoder().decode(entries[TOO_BIG_ENTRY])).toContain("(1100 bytes > 1000 bytes)");
+  });
+
+  test("never collects a file outside the task directory: real symlinks to /etc/passwd and /etc, ../ and absolute globs", async () => {
+    const dir = await temps.make("dt-artifacts-");
+    const root = join(dir, "task");
+    await writeTree(dir, { "outside/secret.log": "secret", "task-2/other.log": "another task's" });
+    await writeTree(root, {
+      "logs/ok.log": "ok",
+      "logs/passwd.log": { symlink: "/etc/passwd" },
+      "logs/etc": { symlink: "/etc" },
+      "logs/neighbour": { symlink: join(dir, "task-2") },
+      "logs/up": { symlink: ".." },
+      "escape.log": { symlink: join(dir, "outside/secret.log") },
+    });
+    const warnings: string[] = [];
+    const recording = createLogger({ level: "warn", stream: { write: (line: string) => warnings.push(line) } as unknown as NodeJS.WritableStream });
+    const globs = ["logs/*", "**/*.log", "logs/etc/passwd", "logs/etc/*", "logs/neighbour/**", "logs/up/../outside/*", "../outside/*", "/etc/passwd", "/etc/*", "**/passwd", "logs/up/**/*.log", "*.log"];
+    const files = await findArtifacts(root, globs, recording, {});
+    expect(files.map((f) => f.name)).toEqual(["logs/ok.log"]);
+    for (const f of files) expect(f.path.startsWith(`${root}/`)).toBe(true);
+    const said = warnings.join("\n");
+    expect(said).toContain('artifact glob "../outside/*" reaches outside the task directory');
+    expect(said).toContain('artifact glob "/etc/passwd" reaches outside the task directory');
+    expect(said).toContain("logs/passwd.log resolves to /etc/passwd, outside the task directory");
+    // The archive built from what was found holds only that file.
+    await writeArtifactZip(files, join(dir, "a.zip"), 2 ** 20);
+    expect(Object.keys(unzipSync(await readFile(join(dir, "a.zip"))))).toEqual(["logs/ok.log"]);
+  });
+
+  test("a file swapped for a symlink after it was found is left out of the archive, not read through the link", async () => {
+    const dir = await temps.make("dt-artifacts-");
+    const root = join(dir, "task");
+    await writeTree(dir, { "outside/logs/a.log": "secret from outside the task", "outside/b.log": "secret too" });
+    await writeTree(root, { "logs/a.log": "a", "b.log": "b", "c.log": "c" });
+    const files = await findArtifacts(root, ["**/*.log"], log, {});
+    expect(files.map((f) => f.name)).toEqual(["b.log", "c.log", "logs/a.log"]);
+    // What a process the test left running could do between finding and zipping: a directory and a file become links out.
+    await rename(join(root, "logs"), join(root, "logs.old"));
+    await symlink(join(dir, "outside/logs"), join(root, "logs"));
+    await rm(join(root, "b.log"));
+    await symlink(join(dir, "outside/b.log"), join(root, "b.log"));
+    const summary = await writeArtifactZip(files, join(dir, "a.zip"), 2 ** 20);
+    expect(summary).toMatchObject({ entries: 1, skipped: ["b.log", "logs/a.log"] });
+    const entries = unzipSync(await readFile(join(dir, "a.zip")));
+    expect(Object.keys(entries)).toEqual(["c.log"]);
+    expect(new TextDecoder().decode(entries["c.log"])).toBe("c");
   });
 });
