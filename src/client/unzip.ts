@@ -1,7 +1,7 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { dirname, resolve, sep } from "node:path";
 import { inflateSync } from "fflate";
-import { DtError } from "../common/errors.ts";
+import { DtError, errnoCode } from "../common/errors.ts";
 
 /** One entry of a zip's central directory, as far as extraction needs it. */
 export interface ZipEntry {
@@ -36,6 +36,7 @@ export function extractZip(zip: Uint8Array, destDir: string, what: string): numb
   const root = resolve(destDir);
   const entries = readCentralDirectory(zip, what);
   const targets = entries.map((entry) => ({ entry, path: checkEntry(entry, root, what) }));
+  checkNoCollisions(targets, root, what);
   mkdirSync(root, { recursive: true });
   let files = 0;
   for (const { entry, path } of targets) {
@@ -47,10 +48,46 @@ export function extractZip(zip: Uint8Array, destDir: string, what: string): numb
     mkdirSync(dirname(path), { recursive: true });
     // Permission bits only: no setuid, setgid or sticky from an archive.
     const mode = entry.unixMode !== null && entry.unixMode & 0o777 ? entry.unixMode & 0o777 : 0o644;
-    writeFileSync(path, data, { mode });
+    // Never through a symlink already at the destination (left by something else: no archive makes one).
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, mode);
+    } catch (err) {
+      if (errnoCode(err) !== "ELOOP") throw err;
+      throw new DtError("invalid_input", `${what}: ${path} is a symbolic link; refusing to write entry ${JSON.stringify(entry.name)} through it`);
+    }
+    try {
+      writeFileSync(fd, data);
+    } finally {
+      closeSync(fd);
+    }
     files++;
   }
   return files;
+}
+
+/**
+ * Two entries that land on the same path, or a file where another entry
+ * needs a directory, are refused before anything is written: the second
+ * would silently replace the first (`a/b`, `a//b`, `a\b` and `./a/b` are
+ * one path), or extraction would fail half-way.
+ */
+function checkNoCollisions(targets: readonly { entry: ZipEntry; path: string }[], root: string, what: string): void {
+  /** What each path is, and the entry that made it so (a directory may come from an entry below it). */
+  const kinds = new Map<string, { directory: boolean; by: string; implied: boolean }>();
+  for (const { entry, path } of targets) {
+    const refuse = (why: string) => new DtError("invalid_input", `${what}: entry ${JSON.stringify(entry.name)} ${why}; refusing to extract the archive`);
+    const seen = kinds.get(path);
+    if (seen && !(seen.directory && entry.directory)) {
+      throw refuse(seen.implied ? `is a file where entry ${JSON.stringify(seen.by)} needs a directory` : `lands on the same path as entry ${JSON.stringify(seen.by)}`);
+    }
+    if (!seen) kinds.set(path, { directory: entry.directory, by: entry.name, implied: false });
+    for (let parent = dirname(path); parent.length > root.length; parent = dirname(parent)) {
+      const above = kinds.get(parent);
+      if (above && !above.directory) throw refuse(`needs a directory where entry ${JSON.stringify(above.by)} is a file`);
+      if (!above) kinds.set(parent, { directory: true, by: entry.name, implied: true });
+    }
+  }
 }
 
 /** Where `entry` goes under `root`, or a DtError naming the entry if it must not be written. */
@@ -68,6 +105,7 @@ function checkEntry(entry: ZipEntry, root: string, what: string): string {
   if (!entry.directory && entry.method !== 0 && entry.method !== 8) throw refuse(`uses compression method ${entry.method}; only stored and deflate are supported`);
   const path = resolve(root, name);
   if (path !== root && !path.startsWith(root + sep)) throw refuse(`would be written outside ${root}`);
+  if (path === root && !entry.directory) throw refuse("names the directory itself, not a file in it");
   return path;
 }
 

@@ -86,6 +86,24 @@ test("fetch refuses an archive entry that would escape its directory, naming it,
   expect(readFileSync(join(out, "abc_1.1.bar_test_1.stdout"), "utf8")).toBe("out 1");
 });
 
+test.each([
+  ["an absolute name", { "/tmp/dt-fetch-evil": strToU8("pwned") }, "is an absolute path"],
+  ["a backslash climb", { "..\\..\\evil": strToU8("pwned") }, "climbs out with '..'"],
+  ["a symlink entry", { "link": [strToU8("/etc/passwd"), { os: 3, attrs: 0o120777 << 16 }] }, "is a symbolic link"],
+  ["names that collide", { "a/b": strToU8("one"), "a//b": strToU8("two") }, 'lands on the same path as entry "a/b"'],
+] as const)("fetch refuses an archive with %s and writes nothing of it", async (_what, files, message) => {
+  const w = await world();
+  setUp(w, zipSync(files as Parameters<typeof zipSync>[0]));
+  const out = join(w.dir, "out");
+  const r = await w.run(fetchCommand, ["-a", "-d", out, JOB]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain(message);
+  expect(existsSync(join(out, "abc_1.0.bar_test_1"))).toBe(false);
+  expect(existsSync("/tmp/dt-fetch-evil")).toBe(false);
+  expect(readdirSync(w.dir).filter((name) => name.includes("evil") || name === "link")).toEqual([]);
+  expect(readFileSync(join(out, "abc_0.0.foo_test_0/build/debug/test-logs/foo.txt"), "utf8")).toBe("foo log");
+});
+
 test("fetch without -l or -a is a usage error (exit 2), before any request", async () => {
   const w = await world();
   const r = await w.run(fetchCommand, [JOB]);

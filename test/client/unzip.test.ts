@@ -1,7 +1,7 @@
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { strToU8, zipSync } from "fflate";
+import { Zip, ZipPassThrough, strToU8, zipSync } from "fflate";
 import { extractZip } from "../../src/client/unzip.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
@@ -53,4 +53,57 @@ test("a damaged archive is an error naming it, not garbage on disk", async () =>
   zip[at] ^= 1;
   expect(() => extractZip(zip, join(dir, "out"), "bad.zip")).toThrow("bad.zip is not a valid zip archive: a.txt does not match its size and CRC");
   expect(() => extractZip(strToU8("not a zip"), join(dir, "out2"), "junk.zip")).toThrow("junk.zip is not a valid zip archive");
+});
+
+/** A zip with these entries in this order, repeats allowed (zipSync takes an object, so it cannot repeat a name). */
+function zipOf(entries: readonly [name: string, content: string][]): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  const zip = new Zip((err, chunk) => {
+    if (err) throw err;
+    chunks.push(chunk);
+  });
+  for (const [name, content] of entries) {
+    const entry = new ZipPassThrough(name);
+    zip.add(entry);
+    entry.push(strToU8(content), true);
+  }
+  zip.end();
+  return Buffer.concat(chunks);
+}
+
+const collisions: [string, [string, string][], string][] = [
+  ["the same name twice", [["a.txt", "first"], ["a.txt", "second"]], '"a.txt" lands on the same path as entry "a.txt"'],
+  ["a doubled slash", [["a/b", "1"], ["a//b", "2"]], '"a//b" lands on the same path as entry "a/b"'],
+  ["a backslash", [["a/b", "1"], ["a\\b", "2"]], '"a\\\\b" lands on the same path as entry "a/b"'],
+  ["a ./ prefix", [["a/b", "1"], ["./a/b", "2"]], '"./a/b" lands on the same path as entry "a/b"'],
+  ["a file, then a file below it", [["a", "file"], ["a/b", "below"]], '"a/b" needs a directory where entry "a" is a file'],
+  ["a file below, then the file", [["a/b", "below"], ["a", "file"]], '"a" is a file where entry "a/b" needs a directory'],
+  ["a file, then a directory of the same name", [["a", "file"], ["a/", ""]], '"a/" lands on the same path as entry "a"'],
+  ["a file named like the directory itself", [["ok.txt", "ok"], [".", "x"]], '"." names the directory itself'],
+];
+
+for (const [what, entries, message] of collisions) {
+  test(`refuses an archive with ${what}, writing none of it`, async () => {
+    const dir = await temps.make();
+    const dest = join(dir, "out");
+    expect(() => extractZip(zipOf(entries), dest, "t.zip")).toThrow(`t.zip: entry ${message}`);
+    expect(existsSync(dest)).toBe(false);
+  });
+}
+
+test("a directory listed twice, or listed after a file in it, is no collision", async () => {
+  const dir = await temps.make();
+  expect(extractZip(zipOf([["d/", ""], ["d/a.txt", "a"], ["d/", ""], ["./", ""], ["e/f/g.txt", "g"], ["e/", ""]]), join(dir, "out"), "t.zip")).toBe(2);
+  expect(readFileSync(join(dir, "out/d/a.txt"), "utf8")).toBe("a");
+  expect(readFileSync(join(dir, "out/e/f/g.txt"), "utf8")).toBe("g");
+});
+
+test("an entry is never written through a symlink already in the destination", async () => {
+  const dir = await temps.make();
+  const dest = join(dir, "out");
+  mkdirSync(dest);
+  writeFileSync(join(dir, "outside.txt"), "untouched");
+  symlinkSync(join(dir, "outside.txt"), join(dest, "a.txt"));
+  expect(() => extractZip(zipOf([["a.txt", "overwritten?"]]), dest, "t.zip")).toThrow(`t.zip: ${join(dest, "a.txt")} is a symbolic link; refusing to write entry "a.txt" through it`);
+  expect(readFileSync(join(dir, "outside.txt"), "utf8")).toBe("untouched");
 });
