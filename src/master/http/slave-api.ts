@@ -4,9 +4,41 @@ import { readBodyLimited, readJsonLimited } from "../../common/http.ts";
 import type { Master } from "../master.ts";
 import { type HeartbeatRequest, type LeaseRequest, type ResultReport, type SlaveIdentity, type SlavePhase, outputKey } from "../protocol.ts";
 
-/** One log chunk: slaves send at most 64 KiB a second; 4 MiB leaves room for bursts. */
-const MAX_LOG_CHUNK_BYTES = 4 * 2 ** 20;
-const MAX_JSON_BYTES = 1 * 2 ** 20;
+/** What one request of a slave may carry, per kind of body. */
+export interface SlaveBodyLimits {
+  /** Lease, heartbeat and result requests: a few hundred bytes each, a heartbeat of 1,024 slots a few KiB. */
+  maxJsonBytes: number;
+  /** One log chunk: slaves send at most 64 KiB a second; 4 MiB leaves room for bursts. */
+  maxLogChunkBytes: number;
+  /**
+   * One attempt's stdout, stderr or artifact archive. Archives hold at most
+   * 200 MiB of files before compression (the slave's cap, as dist_test's);
+   * logs are what the test wrote, and dist_test held both in a slave's
+   * memory, so nothing near 2 GiB ever reached it. A slave told 413 reports
+   * the attempt without that output.
+   */
+  maxOutputBytes: number;
+}
+
+export const DEFAULT_SLAVE_BODY_LIMITS: SlaveBodyLimits = { maxJsonBytes: 1 * 2 ** 20, maxLogChunkBytes: 4 * 2 ** 20, maxOutputBytes: 2 * 2 ** 30 };
+
+/**
+ * `body`, failing with `too_large` as soon as more than `limit` bytes came
+ * through: a store reading it (to a temp file, to S3) then fails, and keeps
+ * nothing of it.
+ */
+function limitedStream(body: ReadableStream<Uint8Array>, limit: number, what: string): ReadableStream<Uint8Array> {
+  let total = 0;
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        total += chunk.byteLength;
+        if (total > limit) controller.error(new DtError("too_large", `${what}: body exceeds the limit of ${limit} bytes`));
+        else controller.enqueue(chunk);
+      },
+    }),
+  );
+}
 
 function object(value: unknown, what: string): Record<string, unknown> {
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw new DtError("invalid_input", `${what} must be a JSON object`);
@@ -33,7 +65,8 @@ function leaseIdOf(value: string | undefined): string {
 }
 
 /** The slave protocol of protocol.ts, under /api/v1/slave. */
-export function slaveRoutes(master: Master): Hono {
+export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SLAVE_BODY_LIMITS): Hono {
+  const { maxJsonBytes, maxLogChunkBytes, maxOutputBytes } = limits;
   const app = new Hono();
   const target = (leaseId: string) => {
     const t = master.dispatcher.leaseTarget(leaseId);
@@ -42,7 +75,7 @@ export function slaveRoutes(master: Master): Hono {
   };
 
   app.post("/lease", async (c) => {
-    const body = object(await readJsonLimited(c.req.raw, MAX_JSON_BYTES, "POST lease"), "lease request");
+    const body = object(await readJsonLimited(c.req.raw, maxJsonBytes, "POST lease"), "lease request");
     const free = body.free;
     const wait = body.wait_ms ?? 0;
     if (typeof free !== "number" || !Number.isInteger(free) || free < 0 || free > 1024) throw new DtError("invalid_input", "free must be an integer from 0 to 1024");
@@ -52,7 +85,7 @@ export function slaveRoutes(master: Master): Hono {
   });
 
   app.post("/heartbeat", async (c) => {
-    const body = object(await readJsonLimited(c.req.raw, MAX_JSON_BYTES, "POST heartbeat"), "heartbeat");
+    const body = object(await readJsonLimited(c.req.raw, maxJsonBytes, "POST heartbeat"), "heartbeat");
     if (!Array.isArray(body.leases)) throw new DtError("invalid_input", "leases must be a list of {lease_id, phase}");
     const leases = body.leases.map((l, i) => {
       const o = object(l, `leases[${i}]`);
@@ -72,7 +105,7 @@ export function slaveRoutes(master: Master): Hono {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new DtError("invalid_input", "offset must be a non-negative integer");
     const t = target(leaseId);
     const key = outputKey(t.jobId, t.taskId, t.attempt, stream);
-    const bytes = await readBodyLimited(c.req.raw, MAX_LOG_CHUNK_BYTES, "POST log");
+    const bytes = await readBodyLimited(c.req.raw, maxLogChunkBytes, "POST log");
     const size = master.deps.liveLogs.size(key);
     if (offset > size) {
       // A gap: the slave resends from `size`, which it can read from its log file.
@@ -90,14 +123,17 @@ export function slaveRoutes(master: Master): Hono {
     // The length lets a store that uploads elsewhere (S3) stream the body through instead of spooling it.
     const length = c.req.header("content-length");
     if (length !== undefined && !/^\d+$/.test(length)) throw new DtError("invalid_input", `Content-Length ${JSON.stringify(length)} is not a byte count`);
-    await master.deps.artifacts.put(key, c.req.raw.body ?? new Uint8Array(0), length === undefined ? undefined : Number(length));
+    const what = `PUT output ${key}`;
+    if (length !== undefined && Number(length) > maxOutputBytes) throw new DtError("too_large", `${what}: body of ${length} bytes exceeds the limit of ${maxOutputBytes}`);
+    const body = c.req.raw.body ? limitedStream(c.req.raw.body, maxOutputBytes, what) : new Uint8Array(0);
+    await master.deps.artifacts.put(key, body, length === undefined ? undefined : Number(length));
     return c.json({ key });
   });
 
   app.get("/queue", (c) => c.json(master.queueInfo()));
 
   app.post("/result", async (c) => {
-    const body = object(await readJsonLimited(c.req.raw, MAX_JSON_BYTES, "POST result"), "result");
+    const body = object(await readJsonLimited(c.req.raw, maxJsonBytes, "POST result"), "result");
     return c.json(await master.dispatcher.report(parseReport(body)));
   });
 
