@@ -5,6 +5,7 @@ import { raw } from "hono/html";
 import type { Child } from "hono/jsx";
 import type { JSX } from "hono/jsx/jsx-runtime";
 import type { AttemptView } from "../master/protocol.ts";
+import { FOLLOW_SCRIPT } from "./follow-script.ts";
 
 /**
  * A few rules instead of dist_test's Bootstrap from a CDN: dt's pages load
@@ -43,9 +44,31 @@ export function Page(props: { title: string; children?: Child }) {
   );
 }
 
-/** Sends a rendered page; the JSX escapes every value put into it. */
+const sha256Source = (script: string) => `'sha256-${new Bun.CryptoHasher("sha256").update(script).digest("base64")}'`;
+
+/**
+ * What a page may load and run. The JSX escapes every value, so no markup
+ * from a job or a log reaches a page; should an escape ever be missed, the
+ * browser still runs no script but the live log's own (allowed by its
+ * hash), loads nothing from elsewhere, sends no form off the master, and
+ * shows the page in no other site's frame. Inline styles stay allowed: the
+ * CSS above and the progress bar's widths.
+ */
+export const PAGE_SECURITY_POLICY = [
+  "default-src 'none'",
+  `script-src ${sha256Source(FOLLOW_SCRIPT)}`,
+  "style-src 'unsafe-inline'",
+  // The live log polls the master's own API.
+  "connect-src 'self'",
+  "img-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+/** Sends a rendered page, under PAGE_SECURITY_POLICY; the JSX escapes every value put into it. */
 export function sendPage(c: Context, page: JSX.Element, status: ContentfulStatusCode = 200): Response | Promise<Response> {
-  return c.html(page, status);
+  return c.html(page, status, { "Content-Security-Policy": PAGE_SECURITY_POLICY });
 }
 
 /** A moment as `2023-11-14 22:13:20Z`. */
