@@ -161,6 +161,15 @@ describe("a body one byte past its endpoint's limit is a 413, and the server kee
     expect((await fx.master.deps.artifacts.get(key))?.size).toBe(SMALL.maxOutputBytes);
   });
 
+  test("a live log stops growing at the output limit: the append past it is a 413 and the log keeps what it had", async () => {
+    const append = (offset: number, body: Uint8Array) => fetch(`${smallBase}/api/v1/slave/log?lease=${lease.lease_id}&stream=stdout&offset=${offset}`, { method: "POST", body });
+    const key = outputKey(lease.job_id, lease.task_id, lease.attempt, "stdout");
+    const before = fx.master.deps.liveLogs.size(key);
+    expect(await (await append(before, bytes(SMALL.maxOutputBytes - before))).json()).toEqual({ size: SMALL.maxOutputBytes });
+    await expect413(await append(SMALL.maxOutputBytes, bytes(1)), "append past the output limit");
+    expect(fx.master.deps.liveLogs.size(key)).toBe(SMALL.maxOutputBytes);
+  });
+
   test("the slave API's other limits are its parameters too", async () => {
     await expect413(await fetch(`${smallBase}/api/v1/slave/lease`, { method: "POST", body: bytes(SMALL.maxJsonBytes + 1) }), "small lease");
     await expect413(await fetch(`${smallBase}/api/v1/slave/log?lease=${lease.lease_id}&stream=stdout&offset=0`, { method: "POST", body: bytes(SMALL.maxLogChunkBytes + 1) }), "small log");

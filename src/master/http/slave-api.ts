@@ -106,6 +106,8 @@ export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SL
     const t = target(leaseId);
     const key = outputKey(t.jobId, t.taskId, t.attempt, stream);
     const bytes = await readBodyLimited(c.req.raw, maxLogChunkBytes, "POST log");
+    // The live log is a copy of what PUT output uploads at the end, under the same bound, so appends cannot fill the disk either.
+    if (offset + bytes.byteLength > maxOutputBytes) throw new DtError("too_large", `log ${key}: ${offset + bytes.byteLength} bytes would exceed the limit of ${maxOutputBytes} per log`);
     const size = master.deps.liveLogs.size(key);
     if (offset > size) {
       // A gap: the slave resends from `size`, which it can read from its log file.
