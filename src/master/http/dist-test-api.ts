@@ -4,7 +4,7 @@ import { errorBody, httpStatusOf } from "../../common/http.ts";
 import { parseStrictJson } from "../../common/strict-json.ts";
 import { API_ROW_FILTERS, ROW_FILTERS, type RowFilter, isRowFilter, taskRows } from "../../web/task-rows.ts";
 import { webRoutes } from "../../web/routes.tsx";
-import { validateJobRequest } from "../jobs/job-request.ts";
+import { type ValidJob, validateJobRequest } from "../jobs/job-request.ts";
 import type { Master } from "../master.ts";
 import { SMALL_FORM_BYTES, noCache, requestParams, requireParam } from "./cherrypy.ts";
 
@@ -48,12 +48,12 @@ export function jobIdOwner(jobId: string): { user?: string; name?: string } {
  * `job_id` and `job_json` as one JobRequest, checked here so that a problem
  * inside job_json names it (`job_json.tasks[0].isolate_hash: …`).
  */
-function jobRequest(jobId: string, jobJson: string): Record<string, unknown> {
+function jobRequest(jobId: string, jobJson: string): ValidJob {
   const job = parseJsonField(jobJson, "job_json");
   // The form's job_id is the job's, whatever job_json says, as in dist_test.
   const request = { ...job, job_id: jobId, name: job.name ?? jobIdOwner(jobId).name };
   try {
-    validateJobRequest(request);
+    return validateJobRequest(request);
   } catch (err) {
     if (isDtError(err, "invalid_input") && !err.message.startsWith("job_id:")) {
       // `tasks[0].timeout: …` becomes `job_json.tasks[0].timeout: …`; `["a b"]: …` becomes `job_json["a b"]: …`.
@@ -61,7 +61,6 @@ function jobRequest(jobId: string, jobJson: string): Record<string, unknown> {
     }
     throw err;
   }
-  return request;
 }
 
 async function taskRecords(master: Master, jobId: string, filter: RowFilter | null): Promise<DistTestTaskRecord[]> {
@@ -105,8 +104,8 @@ export function distTestRoutes(master: Master): Hono {
   app.on(METHODS, "/submit_job", noCache, async (c) => {
     const params = await requestParams(c, MAX_JOB_FORM_BYTES);
     const jobId = requireParam(params, "job_id");
-    const request = jobRequest(jobId, requireParam(params, "job_json"));
-    await master.submitJob(request, { user: jobIdOwner(jobId).user });
+    const valid = jobRequest(jobId, requireParam(params, "job_json"));
+    await master.submitValidJob(valid, { user: jobIdOwner(jobId).user });
     return c.json(SUCCESS);
   });
 
