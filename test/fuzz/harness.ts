@@ -142,22 +142,26 @@ const PRINT_LIMIT = 2_000;
 
 function describeFailure<T>(target: FuzzTarget<T>, settings: FuzzSettings, problem: string, input: T, minimized: T | undefined): FuzzFailure {
   const shown = target.show(input);
+  const shownMinimized = minimized === undefined ? undefined : target.show(minimized);
+  const cut = (text: string) => (text.length > PRINT_LIMIT ? `${text.slice(0, PRINT_LIMIT)}… (${text.length} characters in all)` : text);
   let file: string | undefined;
-  if (shown.length > PRINT_LIMIT) {
+  if (shown.length > PRINT_LIMIT || (shownMinimized?.length ?? 0) > PRINT_LIMIT) {
     file = join(tmpdir(), `dt-fuzz-${settings.name.replace(/\W+/g, "-")}-${settings.seed}.txt`);
-    writeFileSync(file, shown);
+    writeFileSync(file, `${problem}\n\ninput:\n${shown}\n${shownMinimized === undefined ? "" : `\nminimized:\n${shownMinimized}\n`}`);
   }
-  return {
-    problem,
-    input: shown.length > PRINT_LIMIT ? `${shown.slice(0, PRINT_LIMIT)}… (${shown.length} characters in all)` : shown,
-    minimized: minimized === undefined ? undefined : target.show(minimized).slice(0, PRINT_LIMIT * 5),
-    file,
-  };
+  return { problem, input: cut(shown), minimized: shownMinimized === undefined ? undefined : cut(shownMinimized), file };
 }
+
+/** Slots of the progress array the worker shares with the watchdog. */
+const INPUTS_STARTED = 0;
+/** GENERATING while the next input is made, RUNNING while the parser has it. */
+const PHASE = 1;
+const GENERATING = 1;
+const RUNNING = 2;
 
 /**
  * The fuzz loop, run inside the worker: inputs until the budget is spent or
- * one fails. `progress[0]` counts inputs started, for the watchdog.
+ * one fails. `progress` tells the watchdog how far it got.
  */
 export async function runTarget<T>(
   target: FuzzTarget<T>,
@@ -179,8 +183,10 @@ export async function runTarget<T>(
   const deadline = started + settings.budgetMs;
   const report: FuzzReport = { name: settings.name, seed: settings.seed, inputs: 0, accepted: 0, elapsedMs: 0, slowestMs: 0 };
   while (performance.now() < deadline) {
+    Atomics.store(progress, PHASE, GENERATING);
     const input = next();
-    Atomics.store(progress, 0, ++report.inputs);
+    Atomics.store(progress, INPUTS_STARTED, ++report.inputs);
+    Atomics.store(progress, PHASE, RUNNING);
     const outcome = await check(target, input, maxCallMs);
     if (outcome.kind === "failed") {
       const problem = `input #${report.inputs} of seed ${settings.seed} ${outcome.problem}`;
@@ -204,8 +210,8 @@ function replayInput<T>(target: FuzzTarget<T>, seed: number, n: number): T {
 export class FuzzFailed extends Error {
   constructor(settings: FuzzSettings, failure: FuzzFailure) {
     const lines = [`fuzz ${settings.name}: ${failure.problem}`, `input: ${failure.input}`];
-    if (failure.file) lines.push(`full input written to ${failure.file}`);
     if (failure.minimized !== undefined) lines.push(`minimized: ${failure.minimized}`);
+    if (failure.file) lines.push(`both in full in ${failure.file}`);
     super(lines.join("\n"));
     this.name = "FuzzFailed";
   }
@@ -226,7 +232,7 @@ export async function fuzzInWorker(module: URL, exportName: string, settings: Fu
 }
 
 async function runWorker(module: URL, exportName: string, settings: FuzzSettings, dir: string): Promise<FuzzReport> {
-  const progress = new Int32Array(new SharedArrayBuffer(4));
+  const progress = new Int32Array(new SharedArrayBuffer(8));
   const worker = new Worker(new URL("./worker.ts", import.meta.url).href);
   const answer = new Promise<{ report: FuzzReport } | { failure: FuzzFailure } | { error: string }>((resolve) => {
     worker.onmessage = (event) => resolve(event.data);
@@ -234,13 +240,14 @@ async function runWorker(module: URL, exportName: string, settings: FuzzSettings
   });
   worker.postMessage({ module: module.href, exportName, settings, progress: progress.buffer, dir });
   let watchdog: ReturnType<typeof setInterval> | undefined;
-  const hang = new Promise<{ hungAt: number }>((resolve) => {
+  const hang = new Promise<{ hungAt: number; generating: boolean }>((resolve) => {
     let last = -1;
     let lastChange = performance.now();
     watchdog = setInterval(() => {
-      const now = Atomics.load(progress, 0);
+      const now = Atomics.load(progress, INPUTS_STARTED);
       if (now !== last) [last, lastChange] = [now, performance.now()];
-      else if (performance.now() - lastChange > HANG_MS + (now === 0 ? 20_000 : 0)) resolve({ hungAt: now });
+      // Starting (importing the target, checking its seeds) gets 20 s more.
+      else if (performance.now() - lastChange > HANG_MS + (now === 0 ? 20_000 : 0)) resolve({ hungAt: now, generating: Atomics.load(progress, PHASE) === GENERATING });
     }, 200);
   });
   const result = await Promise.race([answer, hang]);
@@ -249,10 +256,12 @@ async function runWorker(module: URL, exportName: string, settings: FuzzSettings
   worker.terminate();
   worker.unref();
   if ("hungAt" in result) {
+    const none = { input: "(none)", minimized: undefined, file: undefined };
+    if (result.generating) throw new FuzzFailed(settings, { problem: `the generator hung making input #${result.hungAt + 1} (a bug in the fuzz test)`, ...none });
+    if (result.hungAt === 0) throw new FuzzFailed(settings, { problem: "did not start within 30 s (importing the target or checking its seeds)", ...none });
     const target = ((await import(module.href)) as Record<string, FuzzTarget<unknown>>)[exportName]!;
-    const input = result.hungAt === 0 ? undefined : replayInput(target, settings.seed, result.hungAt);
-    const problem = input === undefined ? "did not start within 30 s" : `input #${result.hungAt} of seed ${settings.seed} did not finish within ${HANG_MS} ms`;
-    throw new FuzzFailed(settings, input === undefined ? { problem, input: "(none)", minimized: undefined, file: undefined } : describeFailure(target, settings, problem, input, undefined));
+    const problem = `input #${result.hungAt} of seed ${settings.seed} did not finish within ${HANG_MS} ms`;
+    throw new FuzzFailed(settings, describeFailure(target, settings, problem, replayInput(target, settings.seed, result.hungAt), undefined));
   }
   if ("error" in result) throw new Error(`fuzz ${settings.name}: the worker failed: ${result.error}`);
   if ("failure" in result) throw new FuzzFailed(settings, result.failure);

@@ -254,7 +254,8 @@ export function interestingValue(random: Random, tokens: readonly string[] = COM
     case 7:
       return {};
     case 8:
-      return deepValue(r, logSize(r, 100_000));
+      // Deeper nesting is cheaper to make as text: the byte Mutator's nesting edit does.
+      return deepValue(r, logSize(r, 5_000));
     case 9: {
       const object: Record<string, Json> = {};
       setOwn(object, pick(r, ["__proto__", "constructor", "prototype", "toString", "tasks", "length"]), chance(r, 0.5) ? {} : pick(r, tokens));
@@ -270,16 +271,31 @@ export function interestingValue(random: Random, tokens: readonly string[] = COM
 const isObject = (value: unknown): value is Record<string, Json> => value !== null && typeof value === "object" && !Array.isArray(value);
 
 /**
- * A copy that keeps own "__proto__" keys as keys. Below `depth` levels parts
- * are shared rather than copied, so a 100,000-deep value cannot overflow the
- * stack; seeds are shallower than that, so they are always copied whole.
+ * A deep copy that keeps own "__proto__" keys as keys. Iterative, so a
+ * 100,000-deep value is copied too; nothing is shared, so an edit of the
+ * copy can never make a cycle through the original.
  */
-export function cloneJson(value: Json, depth = 64): Json {
-  if (depth === 0 || value === null || typeof value !== "object") return value;
-  if (Array.isArray(value)) return value.map((item) => cloneJson(item, depth - 1));
-  const out: Record<string, Json> = {};
-  for (const [k, v] of Object.entries(value)) setOwn(out, k, cloneJson(v, depth - 1));
-  return out;
+export function cloneJson(value: Json): Json {
+  const copyOf = (node: Json): Json => (node === null || typeof node !== "object" ? node : Array.isArray(node) ? new Array<Json>(node.length) : {});
+  const root = copyOf(value);
+  const work: [Json, Json][] = [[value, root]];
+  while (work.length > 0) {
+    const [from, to] = work.pop()!;
+    if (Array.isArray(from)) {
+      const out = to as Json[];
+      from.forEach((item, i) => {
+        out[i] = copyOf(item);
+        work.push([item, out[i]!]);
+      });
+    } else if (isObject(from)) {
+      for (const [k, item] of Object.entries(from)) {
+        const copy = copyOf(item);
+        setOwn(to as Record<string, Json>, k, copy);
+        work.push([item, copy]);
+      }
+    }
+  }
+  return root;
 }
 
 /** The arrays and objects inside `value` (at most `limit`), found without recursion. */
@@ -298,6 +314,9 @@ function containers(value: Json, limit = 10_000): (Json[] | Record<string, Json>
   }
   return found;
 }
+
+/** The most JSON text one multiplying edit adds. */
+const MAX_COPIES_CHARS = 1 << 20;
 
 /**
  * One structural edit of a copy of `value`: a member replaced by an
@@ -320,9 +339,14 @@ export function mutateJson(random: Random, value: Json, keys: readonly string[])
       case 1:
         node.splice(i, 0, fresh());
         break;
-      case 2:
-        if (node.length > 0) node.push(...Array.from({ length: logSize(r, 5_000) }, () => cloneJson(node[i % node.length]!)));
+      case 2: {
+        if (node.length === 0) break;
+        // Many copies of a member, but not past MAX_COPIES_CHARS of JSON in all: a thousand 100 KB strings would take seconds to write.
+        const member = node[i % node.length]!;
+        const copies = Math.min(logSize(r, 1_000), Math.floor(MAX_COPIES_CHARS / Math.max(1, jsonText(member).length)));
+        for (let c = 0; c < copies; c++) node.push(cloneJson(member));
         break;
+      }
       default:
         node[Math.min(i, Math.max(0, node.length - 1))] = fresh();
     }
@@ -343,13 +367,50 @@ export function mutateJson(random: Random, value: Json, keys: readonly string[])
 }
 
 /**
- * JSON text of `value`, or undefined when it is too deep for JSON.stringify
- * (the byte mutator sends deep nesting as text instead).
+ * JSON text of `value`, as JSON.stringify writes it, but without recursion:
+ * a 100,000-deep value is written too (JSON.parse reads it back; it is what
+ * a hostile client sends).
  */
-export function jsonText(value: Json): string | undefined {
+export function jsonText(value: Json): string {
   try {
     return JSON.stringify(value);
   } catch {
-    return undefined;
+    // Too deep for JSON.stringify: below.
   }
+  const out: string[] = [];
+  // Each entry is a value still to write, or a literal piece of text.
+  const stack: (Json | { text: string })[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop()!;
+    if (item !== null && typeof item === "object" && textMarks.has(item)) {
+      out.push((item as { text: string }).text);
+    } else if (Array.isArray(item)) {
+      stack.push(mark("]"));
+      for (let i = item.length - 1; i >= 0; i--) {
+        stack.push(item[i] === undefined ? null : item[i]!);
+        if (i > 0) stack.push(mark(","));
+      }
+      out.push("[");
+    } else if (isObject(item)) {
+      const entries = Object.entries(item);
+      stack.push(mark("}"));
+      for (let i = entries.length - 1; i >= 0; i--) {
+        stack.push(entries[i]![1]);
+        stack.push(mark(`${JSON.stringify(entries[i]![0])}:`));
+        if (i > 0) stack.push(mark(","));
+      }
+      out.push("{");
+    } else {
+      out.push(JSON.stringify(item) ?? "null");
+    }
+  }
+  return out.join("");
+}
+
+/** The pieces of literal text jsonText pushed itself, told apart from data objects that happen to look alike. */
+const textMarks = new WeakSet<object>();
+function mark(text: string): { text: string } {
+  const piece = { text };
+  textMarks.add(piece);
+  return piece;
 }
