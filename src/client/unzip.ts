@@ -20,6 +20,13 @@ export interface ZipEntry {
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
+/**
+ * What the entries of one archive may add up to. A slave zips at most
+ * 200 MiB of files (its cap, as dist_test's); an archive declaring far more
+ * is not one of dt's, and each entry is inflated in memory at its declared
+ * size.
+ */
+export const MAX_EXTRACTED_BYTES = 2 * 2 ** 30;
 /** Hosts in "version made by" whose external attributes carry a Unix mode: Unix, macOS (APPNOTE 4.4.2.2). */
 const UNIX_HOSTS = new Set([3, 19]);
 
@@ -37,6 +44,10 @@ export function extractZip(zip: Uint8Array, destDir: string, what: string): numb
   const entries = readCentralDirectory(zip, what);
   const targets = entries.map((entry) => ({ entry, path: checkEntry(entry, root, what) }));
   checkNoCollisions(targets, root, what);
+  const total = entries.reduce((sum, e) => sum + e.size, 0);
+  if (total > MAX_EXTRACTED_BYTES) {
+    throw new DtError("too_large", `${what}: the archive would expand to ${total} bytes, more than the ${MAX_EXTRACTED_BYTES} a dt artifact archive can hold; refusing to extract it`);
+  }
   mkdirSync(root, { recursive: true });
   let files = 0;
   for (const { entry, path } of targets) {

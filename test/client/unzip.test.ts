@@ -107,3 +107,14 @@ test("an entry is never written through a symlink already in the destination", a
   expect(() => extractZip(zipOf([["a.txt", "overwritten?"]]), dest, "t.zip")).toThrow(`t.zip: ${join(dest, "a.txt")} is a symbolic link; refusing to write entry "a.txt" through it`);
   expect(readFileSync(join(dir, "outside.txt"), "utf8")).toBe("untouched");
 });
+
+test("an archive declaring more than a dt archive can hold is refused before anything is inflated or written", async () => {
+  const dir = await temps.make();
+  const zip = zipSync({ "a.bin": [strToU8("tiny"), { level: 0 }], "b.bin": [strToU8("tiny"), { level: 0 }] });
+  // Claim 4 GiB less a byte for each entry in the central directory (uncompressed size at +24 of each record).
+  for (let at = zip.indexOf(0x50); at >= 0; at = zip.indexOf(0x50, at + 1)) {
+    if (new DataView(zip.buffer).getUint32(at, true) === 0x02014b50) new DataView(zip.buffer).setUint32(at + 24, 0xfffffffe, true);
+  }
+  expect(() => extractZip(zip, join(dir, "out"), "bomb.zip")).toThrow("bomb.zip: the archive would expand to 8589934588 bytes");
+  expect(existsSync(join(dir, "out"))).toBe(false);
+});
