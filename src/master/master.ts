@@ -99,6 +99,8 @@ export class Master {
     // A user read out of a dist_test job id is not checked like a given one: keep it to the database's 64 characters.
     const user = (valid.user ?? defaults.user ?? "anonymous").slice(0, 64);
     const jobId = valid.jobId ?? `${valid.name ? `${valid.name}.` : ""}${user}.${Math.floor(now / 1000)}.${this.deps.newId().slice(0, 8)}`;
+    // Both databases key jobs by 100 characters (a given job_id is checked against that already).
+    if (jobId.length > 100) throw new DtError("invalid_input", `name: with the user, makes a job id of ${jobId.length} characters, more than 100; give a shorter name or a job_id`);
     const job: Job = { id: jobId, user, name: valid.name, priority: valid.priority, createdAt: now, canceledAt: null };
     const tasks: Task[] = valid.tasks.map((t) => ({ ...t, jobId }));
     const attempts = tasks.map((t) => newAttempt(jobId, t.taskId, 0, 0, now));

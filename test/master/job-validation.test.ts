@@ -148,6 +148,12 @@ describe("a bad job is a 400 naming the field, through both APIs, and nothing is
     }
   });
 
+  test("a job without an id whose name and user would make one past 100 characters is refused naming the name", async () => {
+    const body = { name: "n".repeat(100), user: "u".repeat(64), tasks: [task()] };
+    const res = await fetch(`${base}/api/v1/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    await expectRefused(res, "name: with the user, makes a job id of 185 characters");
+  });
+
   test("after all of it, the master holds no job and queues nothing", async () => {
     expect(await fx.master.listJobs({})).toEqual([]);
     expect(fx.master.queueStats().queued).toBe(0);
