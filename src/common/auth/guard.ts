@@ -2,7 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
-import { DIGEST_ALGORITHMS, type DigestAlgorithm, REALM, digestResponse, isDigestAlgorithm, parseAuthParams } from "./digest.ts";
+import { type DigestAlgorithm, REALM, digestResponse, isDigestAlgorithm, parseAuthParams } from "./digest.ts";
 import { NonceBook } from "./nonces.ts";
 import type { AuthPolicy } from "./policy.ts";
 
@@ -102,19 +102,23 @@ export class AuthGuard {
   }
 
   /**
-   * 401 with one challenge per algorithm, MD5 first: dist_test's urllib2
-   * client reads only the first and knows only MD5; clients that read them
-   * all (dt's) take SHA-256.
+   * 401 with one challenge per algorithm, SHA-256 first and MD5 last. Bun
+   * sends repeated WWW-Authenticate headers as one comma-joined line, and
+   * urllib's parser (dist_test's client, which knows only MD5) reads that
+   * line as one list of fields where the last `algorithm=` wins: it must be
+   * MD5. Clients that parse challenges properly (dt's, curl) see both.
    */
   private challenge(what: string, stale: boolean): Response {
     const res = refusal(401, `${what}: this server needs a user and password (HTTP Digest, realm ${REALM}); set DIST_TEST_USER and DIST_TEST_PASSWORD, or user and password under [dist_test] in the config`);
     const nonce = this.nonces.issue();
-    for (const algorithm of DIGEST_ALGORITHMS) {
+    for (const algorithm of CHALLENGE_ORDER) {
       res.headers.append("WWW-Authenticate", `Digest realm="${REALM}", qop="auth", algorithm=${algorithm}, nonce="${nonce}"${stale ? ", stale=true" : ""}`);
     }
     return res;
   }
 }
+
+const CHALLENGE_ORDER: readonly DigestAlgorithm[] = ["SHA-256", "MD5"];
 
 const DUMMY_HA1: Record<DigestAlgorithm, string> = { MD5: "0".repeat(32), "SHA-256": "0".repeat(64) };
 

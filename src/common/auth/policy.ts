@@ -4,7 +4,7 @@ import { DIGEST_ALGORITHMS, type DigestAlgorithm, ha1, isDigestAlgorithm } from 
 import { IpRanges } from "./ip-ranges.ts";
 
 /** One account's stored secrets: H(user:realm:password) per algorithm it may use. */
-export type AccountSecrets = Partial<Record<DigestAlgorithm, string>>;
+export type AccountSecrets = Record<DigestAlgorithm, string>;
 
 /**
  * Who may do what on a dt server (master or isolate server). Writes, and
@@ -45,7 +45,7 @@ export function loadAuthPolicy(config: Config): AuthPolicy {
   for (const [user, password] of Object.entries(plain)) {
     checkUser(user, "accounts");
     if (typeof password !== "string" || password === "") throw new DtError("invalid_input", `accounts.${user}: the password must be a non-empty string`);
-    accounts.set(user, Object.fromEntries(DIGEST_ALGORITHMS.map((a) => [a, ha1(a, user, password)])));
+    accounts.set(user, { MD5: ha1("MD5", user, password), "SHA-256": ha1("SHA-256", user, password) });
   }
   const digests = jsonObject(config.fileValue("dist_test", "account_digests"), "account_digests", '{"alice": {"MD5": "<32 hex>", "SHA-256": "<64 hex>"}}');
   for (const [user, secrets] of Object.entries(digests)) {
@@ -75,7 +75,7 @@ const HEX_LENGTH: Record<DigestAlgorithm, number> = { MD5: 32, "SHA-256": 64 };
 function accountSecrets(user: string, value: unknown): AccountSecrets {
   const where = `account_digests.${user}`;
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw new DtError("invalid_input", `${where} must be an object such as {"MD5": "<hex>", "SHA-256": "<hex>"}`);
-  const secrets: AccountSecrets = {};
+  const secrets: Partial<AccountSecrets> = {};
   for (const [algorithm, hex] of Object.entries(value)) {
     if (!isDigestAlgorithm(algorithm)) throw new DtError("invalid_input", `${where}.${algorithm}: the algorithm must be MD5 or SHA-256`);
     if (typeof hex !== "string" || !new RegExp(`^[0-9a-f]{${HEX_LENGTH[algorithm]}}$`).test(hex)) {
@@ -83,8 +83,10 @@ function accountSecrets(user: string, value: unknown): AccountSecrets {
     }
     secrets[algorithm] = hex;
   }
-  if (Object.keys(secrets).length === 0) throw new DtError("invalid_input", `${where} names no algorithm; give MD5, SHA-256 or both`);
-  return secrets;
+  // The server offers both before it knows the user, and each client picks one (curl and dt take SHA-256, dist_test's client MD5).
+  const missing = DIGEST_ALGORITHMS.filter((a) => secrets[a] === undefined);
+  if (missing.length > 0) throw new DtError("invalid_input", `${where} lacks ${missing.join(" and ")}: give both MD5 and SHA-256, as dt account-digest ${user} prints them (clients choose the algorithm)`);
+  return secrets as AccountSecrets;
 }
 
 function jsonObject(text: string | undefined, key: string, example: string): Record<string, unknown> {
