@@ -5,7 +5,8 @@
  * `job_json.tasks[0].env.FOO` inside the form), and no job is stored.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { JOB_LIMITS } from "../../src/master/jobs/job-request.ts";
+import { DtError } from "../../src/common/errors.ts";
+import { JOB_LIMITS, validateJobRequest } from "../../src/master/jobs/job-request.ts";
 import { type MasterFixture, hashOf, makeMaster } from "../web/fixture.ts";
 
 let fx: MasterFixture;
@@ -158,6 +159,26 @@ describe("a bad job is a 400 naming the field, through both APIs, and nothing is
     expect(await fx.master.listJobs({})).toEqual([]);
     expect(fx.master.queueStats().queued).toBe(0);
   });
+});
+
+test("called directly (no parseStrictJson in front), a value nested 100,000 deep where a scalar belongs is still a DtError naming the field", () => {
+  const deep = () => JSON.parse(`${"[".repeat(100_000)}${"]".repeat(100_000)}`) as unknown;
+  for (const [job, field] of [
+    [{ tasks: [task({ description: deep() })] }, "tasks[0].description"],
+    [{ tasks: [task({ timeout: deep() })] }, "tasks[0].timeout"],
+    [{ tasks: [task({ env: { A: deep() } })] }, "tasks[0].env.A"],
+    [{ priority: deep(), tasks: [task()] }, "priority"],
+  ] as const) {
+    let error: unknown;
+    try {
+      validateJobRequest(job);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(DtError);
+    expect((error as DtError).message).toStartWith(`${field}: must be`);
+    expect((error as DtError).message).toEndWith("got a list");
+  }
 });
 
 describe("what dt's client and dist_test's client send is accepted", () => {

@@ -61,6 +61,17 @@ export interface ValidJob {
   tasks: Omit<Task, "jobId">[];
 }
 
+/**
+ * A wrong value as an error message quotes it: a scalar as JSON, cut to 40
+ * characters; a list or an object by its kind only, since stringifying a
+ * value nested 100,000 deep overflows the stack (found by test/fuzz).
+ */
+function shown(value: unknown): string {
+  if (Array.isArray(value)) return "a list";
+  if (value !== null && typeof value === "object") return "an object";
+  return String(JSON.stringify(value)).slice(0, 40);
+}
+
 function fail(field: string, problem: string): never {
   throw new DtError("invalid_input", `${field}: ${problem}`);
 }
@@ -89,7 +100,7 @@ function checkKnownKeys(value: Record<string, unknown>, known: ReadonlySet<strin
 
 function integer(value: unknown, field: string, min: number, max: number, fallback: number): number {
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) fail(field, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)?.slice(0, 40)}`);
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) fail(field, `must be an integer from ${min} to ${max}, got ${shown(value)}`);
   return value;
 }
 
@@ -102,7 +113,7 @@ function stringMap(value: unknown, field: string, maxEntries: number, check: (ke
   const out: Record<string, string> = Object.create(null);
   for (const [k, v] of entries) {
     const where = fieldPath(field, k);
-    if (typeof v !== "string") fail(where, `must be a string, got ${JSON.stringify(v)?.slice(0, 40)}`);
+    if (typeof v !== "string") fail(where, `must be a string, got ${shown(v)}`);
     if (k === "" || k.includes("\0") || v.includes("\0")) fail(where, "keys must be non-empty and neither key nor value may contain NUL");
     check(k, v, where);
     out[k] = v;
@@ -143,12 +154,12 @@ function taskFields(raw: unknown, field: string) {
   checkKnownKeys(raw, TASK_KEYS, field);
   const t = raw as Record<keyof TaskRequest | "docker_image" | "attempt", unknown>;
   if (!isHash(t.isolate_hash)) fail(`${field}.isolate_hash`, "must be the 64-hex-digit SHA-256 digest that dt archive printed");
-  if (typeof t.description !== "string" || t.description === "") fail(`${field}.description`, `must be a non-empty string, got ${JSON.stringify(t.description)?.slice(0, 40)}`);
+  if (typeof t.description !== "string" || t.description === "") fail(`${field}.description`, `must be a non-empty string, got ${shown(t.description)}`);
   if (t.description.length > JOB_LIMITS.maxDescription) fail(`${field}.description`, `is longer than ${JOB_LIMITS.maxDescription} characters`);
   if (CONTROL_RE.test(t.description)) fail(`${field}.description`, "must not contain NUL, newlines or other control characters");
   const timeout = t.timeout ?? 0;
   if (typeof timeout !== "number" || !Number.isInteger(timeout) || timeout < 0 || timeout > JOB_LIMITS.maxTimeoutSec) {
-    fail(`${field}.timeout`, `must be a whole number of seconds from 0 (none) to ${JOB_LIMITS.maxTimeoutSec}, got ${JSON.stringify(timeout)?.slice(0, 40)}`);
+    fail(`${field}.timeout`, `must be a whole number of seconds from 0 (none) to ${JOB_LIMITS.maxTimeoutSec}, got ${shown(timeout)}`);
   }
   const env = stringMap(t.env, `${field}.env`, 10_000, envEntry);
   const envBytes = Object.entries(env).reduce((n, [k, v]) => n + k.length + v.length, 0);
