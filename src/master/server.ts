@@ -95,6 +95,8 @@ export async function startMasterServer(options: MasterServerOptions) {
   let stopping: Promise<void> | undefined;
   return {
     master,
+    /** Every route, for tests that go through them all. */
+    routes: app.routes.map(({ method, path }) => ({ method, path })),
     url: publicUrl,
     port: server.port,
     /** Stops taking requests, gives in-flight ones up to `graceMs`, then closes everything. Safe to call twice. */
