@@ -4,6 +4,7 @@ import type { Logger } from "../common/log.ts";
 import { type ArtifactStore, masterArtifactLink } from "./artifacts/artifact-store.ts";
 import type { LiveLogs } from "./artifacts/live-logs.ts";
 import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
+import { type ManifestCheck, checkJobManifests } from "./jobs/manifest-check.ts";
 import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
 import { type Attempt, type Job, type Task, TERMINAL_STATES } from "./model.ts";
 import { type AttemptView, type JobCounts, type JobCreated, type JobSummary, type QueueInfo, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
@@ -21,6 +22,8 @@ export interface MasterDeps {
   /** The URL clients and slaves reach the master at; used in links. */
   publicUrl: string;
   dispatch: DispatcherConfig;
+  /** Checks the manifests a submitted job names (see manifest-check.ts); none when the master does not serve the CAS. */
+  checkManifest?: ManifestCheck;
   /** beanstalkd for slaves to reserve from, with the address they are told; none: slaves long-poll the master. */
   externalQueue?: ExternalQueue & { address: string };
 }
@@ -101,6 +104,7 @@ export class Master {
     const jobId = valid.jobId ?? `${valid.name ? `${valid.name}.` : ""}${user}.${Math.floor(now / 1000)}.${this.deps.newId().slice(0, 8)}`;
     // Both databases key jobs by 100 characters (a given job_id is checked against that already).
     if (jobId.length > 100) throw new DtError("invalid_input", `name: with the user, makes a job id of ${jobId.length} characters, more than 100; give a shorter name or a job_id`);
+    if (this.deps.checkManifest) await checkJobManifests(valid.tasks, this.deps.checkManifest);
     const job: Job = { id: jobId, user, name: valid.name, priority: valid.priority, createdAt: now, canceledAt: null };
     const tasks: Task[] = valid.tasks.map((t) => ({ ...t, jobId }));
     const attempts = tasks.map((t) => newAttempt(jobId, t.taskId, 0, 0, now));

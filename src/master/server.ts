@@ -13,6 +13,7 @@ import { LiveLogs } from "./artifacts/live-logs.ts";
 import { openArtifactStore } from "./artifacts/open-artifact-store.ts";
 import { masterApp } from "./http/app.ts";
 import { distTestRoutes } from "./http/dist-test-api.ts";
+import { blobStoreManifestCheck } from "./jobs/manifest-check.ts";
 import { Master } from "./master.ts";
 import type { Repo } from "./repo/repo.ts";
 import { MysqlRepo } from "./repo/mysql.ts";
@@ -83,6 +84,7 @@ export async function startMasterServer(options: MasterServerOptions) {
     publicUrl,
     dispatch: { ...options.dispatch, isolateServer: options.isolateServer ?? publicUrl },
     externalQueue,
+    checkManifest: blobStore ? blobStoreManifestCheck(blobStore) : undefined,
   });
   await master.start();
   // dist_test's API and the HTML view live at the root, as on dist_test's master.
