@@ -12,9 +12,9 @@ import { systemClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
 import { FsBlobStore } from "../../src/isolate/cas/fs-blob-store.ts";
 import { IsolateServer } from "../../src/isolate/cas/isolate-server.ts";
-import { startMasterServer } from "../../src/master/server.ts";
 import { curl } from "../helpers/curl.ts";
 import { TempDirs } from "../helpers/temp.ts";
+import { serveTestMaster } from "./helpers.ts";
 
 const OUTSIDE = ["--interface", "127.0.0.2"];
 const log = createLogger({ level: "silent" });
@@ -35,16 +35,7 @@ function policy(readRequiresAuth = false): AuthPolicy {
 }
 
 async function master(readRequiresAuth = false) {
-  const server = await startMasterServer({
-    port: 0,
-    host: "127.0.0.1",
-    db: "sqlite",
-    dataDir: await temps.make("dt-auth-master-"),
-    dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 60_000, maxWaitMs: 1_000, maxInfraRequeues: 3 },
-    auth: policy(readRequiresAuth),
-    clock: systemClock,
-    log,
-  });
+  const server = await serveTestMaster(await temps.make("dt-auth-master-"), policy(readRequiresAuth));
   stops.push(() => server.stop(100));
   return server;
 }

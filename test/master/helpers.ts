@@ -1,13 +1,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ManualClock } from "../../src/common/clock.ts";
+import type { AuthPolicy } from "../../src/common/auth/policy.ts";
+import { ManualClock, systemClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
 import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
 import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
 import { Master, type MasterDeps } from "../../src/master/master.ts";
 import type { Lease, ResultReport, SlaveIdentity } from "../../src/master/protocol.ts";
 import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
+import { startMasterServer } from "../../src/master/server.ts";
 
 export const HASH = "a".repeat(64);
 export const slave = (name = "s1", dimensions: Record<string, string> = {}, slots = 4): SlaveIdentity => ({ name, dimensions, slots, version: "test" });
@@ -63,4 +65,23 @@ export function report(lease: Lease, state: ResultReport["state"], at: number, e
     times: { fetch_done_at: at, map_done_at: at, command_start_at: at, command_end_at: at + 1000, upload_done_at: at + 1000 },
     cache: null, stdout_key: null, stderr_key: null, artifact_key: null, artifact_missing: false,
   };
+}
+
+/**
+ * A whole master server as `dt master` runs it, on 127.0.0.1 and a free
+ * port, quiet, on SQLite in `dataDir`; `auth` is its access policy (default:
+ * writes from loopback). The caller stops it.
+ */
+export function serveTestMaster(dataDir: string, auth?: AuthPolicy) {
+  return startMasterServer({
+    port: 0,
+    host: "127.0.0.1",
+    db: "sqlite",
+    dataDir,
+    // A short long-poll, so a lease request with nothing to lease answers at once.
+    dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 60_000, maxWaitMs: 1_000, maxInfraRequeues: 3 },
+    auth,
+    clock: systemClock,
+    log: createLogger({ level: "silent" }),
+  });
 }

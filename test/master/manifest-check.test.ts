@@ -3,12 +3,10 @@
  * write outside its tree; nothing of the job is stored.
  */
 import { afterEach, expect, test } from "bun:test";
-import { systemClock } from "../../src/common/clock.ts";
-import { createLogger } from "../../src/common/log.ts";
 import { CasClient } from "../../src/isolate/cas/client.ts";
 import { digestOfBytes } from "../../src/isolate/digest.ts";
-import { startMasterServer } from "../../src/master/server.ts";
 import { TempDirs } from "../helpers/temp.ts";
+import { serveTestMaster } from "./helpers.ts";
 
 const temps = new TempDirs();
 const stops: (() => Promise<void>)[] = [];
@@ -29,15 +27,7 @@ const HOSTILE: [string, string, RegExp][] = [
 ];
 
 test("a job naming a hostile manifest in the master's CAS is a 400 naming the task and the reason; nothing is stored", async () => {
-  const server = await startMasterServer({
-    port: 0,
-    host: "127.0.0.1",
-    db: "sqlite",
-    dataDir: await temps.make("dt-manifest-check-"),
-    dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 60_000, maxWaitMs: 1_000, maxInfraRequeues: 3 },
-    clock: systemClock,
-    log: createLogger({ level: "silent" }),
-  });
+  const server = await serveTestMaster(await temps.make("dt-manifest-check-"));
   stops.push(() => server.stop(100));
   const cas = new CasClient(server.url);
   const upload = async (text: string) => {
