@@ -70,7 +70,7 @@ export class MasterClient {
     this.sleep = options.sleep ?? ((ms) => abortableSleep(ms));
     this.timeoutMs = options.timeoutMs ?? DEFAULT_URL_TIMEOUT_SEC * 1000;
     this.credentials = options.credentials;
-    this.masterFetch = this.credentials ? digestFetch(this.credentials, this.fetchFn) : this.fetchFn;
+    this.masterFetch = this.credentials ? digestFetch(this.credentials, this.fetchFn, [url.origin]) : this.fetchFn;
   }
 
   async submitJob(job: JobRequest): Promise<JobCreated> {

@@ -116,7 +116,7 @@ export default defineCommand({
         readOnly: parseReadOnly(args["read-only"]),
       });
     }
-    const { results, stats } = await archiveTargets([target], { cas: new CasClient(server, { fetch: authenticatedFetch(ctx.config) }), log: ctx.log, hashCachePath: hashCachePath(ctx, args["hash-cache"]) });
+    const { results, stats } = await archiveTargets([target], { cas: new CasClient(server, { fetch: authenticatedFetch(ctx.config, [server]) }), log: ctx.log, hashCachePath: hashCachePath(ctx, args["hash-cache"]) });
     logArchiveStats(ctx, stats);
     const [result] = results;
     process.stdout.write(`${result!.digest.hash}  ${result!.name}\n`);

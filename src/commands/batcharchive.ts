@@ -60,7 +60,7 @@ export default defineCommand({
       if (other) throw new DtError("invalid_input", `${genFiles[i]} and ${other} both produce "${t.name}"; names in the dump must be unique`);
       seen.set(t.name, genFiles[i]!);
     }
-    const { results, stats } = await archiveTargets(targets, { cas: new CasClient(server, { fetch: authenticatedFetch(ctx.config) }), log: ctx.log, hashCachePath: hashCachePath(ctx, args["hash-cache"]) });
+    const { results, stats } = await archiveTargets(targets, { cas: new CasClient(server, { fetch: authenticatedFetch(ctx.config, [server]) }), log: ctx.log, hashCachePath: hashCachePath(ctx, args["hash-cache"]) });
     logArchiveStats(ctx, stats);
     const dump: Record<string, string> = {};
     for (const r of results) dump[r.name] = r.digest.hash;

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { authenticatedFetch } from "../common/auth/credentials.ts";
+import { authenticatedFetch, withoutCredentials } from "../common/auth/credentials.ts";
 import { DtError } from "../common/errors.ts";
 import { parseSize } from "../common/units.ts";
 import { CasClient } from "../isolate/cas/client.ts";
@@ -67,7 +67,7 @@ export default defineCommand({
     try {
       result = await runIsolated({
         hash,
-        cas: new CasClient(server, { fetch: authenticatedFetch(ctx.config) }),
+        cas: new CasClient(server, { fetch: authenticatedFetch(ctx.config, [server]) }),
         cacheDir,
         cacheLimits: {
           maxBytes: parseSize(args["max-cache-size"], "--max-cache-size"),
@@ -79,7 +79,8 @@ export default defineCommand({
         timeoutSec: seconds(args.timeout, "--timeout"),
         gracePeriodSec: seconds(args["grace-period"], "--grace-period"),
         env: keyValues(repeatedFlag(rawArgs, ["--env"]), "--env"),
-        baseEnv: ctx.env,
+        // The account that fetched the tree is not the test's to see (or print into a log).
+        baseEnv: withoutCredentials(ctx.env),
         outputDir: args["output-dir"],
         logDir: args["log-dir"],
         extraArgs: splitAtDashDash(rawArgs).rest,

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { availableParallelism, hostname } from "node:os";
 import { dirname, resolve } from "node:path";
-import { authenticatedFetch } from "../common/auth/credentials.ts";
+import { authenticatedFetch, withoutCredentials } from "../common/auth/credentials.ts";
 import { DtError } from "../common/errors.ts";
 import { parseDuration } from "../common/units.ts";
 import { DEFAULT_CACHE_LIMITS } from "../isolate/cache/local-cache.ts";
@@ -41,9 +41,9 @@ export default defineCommand({
     const given = args.dimensions ? keyValues(args.dimensions.split(",").map((d) => d.trim()).filter(Boolean), "--dimensions") : {};
     const name = args.name || hostname();
     const dimensions = { os: process.platform, cpu: process.arch, ...given };
-    // One account for the master and the CAS, as dist_test's slaves had.
-    const fetchWithAuth = authenticatedFetch(ctx.config);
-    const master = new MasterClient(masterUrl, { log: ctx.log, slaveName: name, fetch: fetchWithAuth });
+    // One account for the master and the CAS, as dist_test's slaves had. The
+    // master's challenges only; the CAS is whichever one the master names.
+    const master = new MasterClient(masterUrl, { log: ctx.log, slaveName: name, fetch: authenticatedFetch(ctx.config, [masterUrl]) });
     // The master says where work comes from; with beanstalkd the slave reserves there itself.
     const queue = await master.queueInfo();
     if (queue.kind === "beanstalk") ctx.log.info(`reserving work from beanstalkd ${queue.address} (tubes ${queue.tube_prefix}.*)`);
@@ -64,11 +64,12 @@ export default defineCommand({
       slots,
       drainTimeoutMs: parseDuration(args["drain-timeout"], "--drain-timeout"),
       runner: {
-        casFetch: fetchWithAuth,
+        casFetch: authenticatedFetch(ctx.config),
         cacheDir,
         cacheLimits: DEFAULT_CACHE_LIMITS,
         rootDir: resolve(args["root-dir"] ?? resolve(dirname(cacheDir), "runs")),
-        baseEnv: ctx.env,
+        // Tasks do not see the slave's account: a test printing its environment would publish it in its log.
+        baseEnv: withoutCredentials(ctx.env),
         gracePeriodSec: GRACE_PERIOD_SEC,
         artifactCapBytes: DEFAULT_ARTIFACT_CAP_BYTES,
       },

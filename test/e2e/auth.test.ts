@@ -5,7 +5,7 @@
  * a clear message and exit code 8 without it.
  */
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../helpers/cli.ts";
 import { shellScript, writeTree } from "../helpers/tree.ts";
@@ -28,10 +28,15 @@ describe("a master that needs a password", () => {
     mkdirSync(c.env.HOME!, { recursive: true });
     writeFileSync(join(c.env.HOME!, ".dist_test.cnf"), CONFIG);
     const master = await c.startMaster();
+    // The slave has its account in its environment too, as under systemd; its tasks must not see it.
+    c.env.DIST_TEST_USER = "ci";
+    c.env.DIST_TEST_PASSWORD = "correct horse";
     await c.startSlave("s1", 1);
+    delete c.env.DIST_TEST_USER;
+    delete c.env.DIST_TEST_PASSWORD;
 
     const tree = join(c.dir, "tree");
-    await writeTree(tree, { "pass.sh": shellScript('echo "passed with a password"') });
+    await writeTree(tree, { "pass.sh": shellScript('echo "passed with a password"\nenv') });
     const archived = await runCli(["archive", "-I", master.url, "--path", "pass.sh", "--hash-cache", "none", "--", "./pass.sh"], { cwd: tree, env: c.env });
     expect(archived.exitCode, archived.stderr).toBe(0);
     const hash = archived.stdout.trim().split(/\s+/)[0]!;
@@ -39,6 +44,12 @@ describe("a master that needs a password", () => {
     const submitted = await c.dt(["submit", "tasks.json", "--poll-interval", "0.2"]);
     expect(submitted.exitCode, submitted.stderr).toBe(0);
     expect(submitted.stdout).toContain("1/1 tests complete\n");
+    const jobId = readFileSync(join(c.env.HOME!, ".dist-test-last-job"), "utf8");
+    const [task] = await c.api.tasks(jobId);
+    const taskOutput = await (await fetch(task!.attempts[0]!.stdout_link!)).text();
+    expect(taskOutput).toContain("passed with a password");
+    expect(taskOutput).not.toContain("correct horse");
+    expect(taskOutput).not.toContain("DIST_TEST_PASSWORD");
 
     const wrong = await runCli(["submit", "tasks.json", "--no-wait"], { cwd: c.dir, env: { ...c.env, DIST_TEST_PASSWORD: "battery staple" } });
     expect(wrong.exitCode).toBe(8);

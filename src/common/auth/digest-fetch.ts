@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type DigestAlgorithm, digestChallenges, digestResponse, ha1, isDigestAlgorithm, quoteAuthParam } from "./digest.ts";
+import { type DigestAlgorithm, REALM, digestChallenges, digestResponse, ha1, isDigestAlgorithm, quoteAuthParam } from "./digest.ts";
 
 export interface Credentials {
   user: string;
@@ -26,13 +26,17 @@ const PREFERENCE: readonly DigestAlgorithm[] = ["SHA-256", "MD5"];
  * count, so a client pays one extra round trip per nonce lifetime rather
  * than one per request; a 401 (a stale nonce, a restarted server) is
  * answered once with the new challenge. Request bodies must be resendable
- * (strings, bytes, Blobs, files): dt's clients send nothing else. Basic is
- * answered only over https, where it does not give the password away.
+ * (strings, bytes, Blobs, files): dt's clients send nothing else.
+ *
+ * Only dt's challenge is answered (realm `dist_test`), and with `origins`
+ * only from those servers: a response is a hash of the password that a
+ * hostile server could try to crack, so it goes nowhere else. Basic, which
+ * would send the password itself, is never answered.
  *
  * @example
- *   const cas = new CasClient(url, { fetch: digestFetch({ user: "ci", password }) });
+ *   const cas = new CasClient(url, { fetch: digestFetch({ user: "ci", password }, fetch, [new URL(url).origin]) });
  */
-export function digestFetch(credentials: Credentials, inner: typeof fetch = fetch): typeof fetch {
+export function digestFetch(credentials: Credentials, inner: typeof fetch = fetch, origins?: readonly string[]): typeof fetch {
   const sessions = new Map<string, Session>();
   const authorized = (url: URL, init: RequestInit | undefined, header: string | undefined): RequestInit => {
     if (header === undefined) return init ?? {};
@@ -46,7 +50,7 @@ export function digestFetch(credentials: Credentials, inner: typeof fetch = fetc
     const method = (init?.method ?? "GET").toUpperCase();
     const known = sessions.get(url.origin);
     const res = await inner(url, authorized(url, init, known && nextAuthorization(known, credentials, method, url)));
-    if (res.status !== 401 || init?.body instanceof ReadableStream) return res;
+    if (res.status !== 401 || init?.body instanceof ReadableStream || (origins && !origins.includes(url.origin))) return res;
     const header = answer(res.headers, credentials, url, method, sessions);
     if (header === undefined) return res;
     await res.body?.cancel();
@@ -57,17 +61,14 @@ export function digestFetch(credentials: Credentials, inner: typeof fetch = fetc
 
 /** The Authorization header answering a 401's challenge (remembering a Digest one for later requests), or undefined if none can be answered. */
 function answer(headers: Headers, credentials: Credentials, url: URL, method: string, sessions: Map<string, Session>): string | undefined {
-  const offered = digestChallenges(headers).filter((c) => c.nonce !== undefined && (c.qop === undefined || c.qop.split(",").some((q) => q.trim() === "auth")));
+  const offered = digestChallenges(headers).filter((c) => c.nonce !== undefined && c.realm === REALM && (c.qop === undefined || c.qop.split(",").some((q) => q.trim() === "auth")));
   for (const algorithm of PREFERENCE) {
     const challenge = offered.find((c) => (c.algorithm ?? "MD5").toUpperCase() === algorithm);
     if (!challenge || !isDigestAlgorithm(algorithm)) continue;
-    const realm = challenge.realm ?? "";
+    const realm = REALM;
     const session: Session = { realm, nonce: challenge.nonce!, algorithm, opaque: challenge.opaque, ha1: ha1(algorithm, credentials.user, credentials.password, realm), nc: 0 };
     sessions.set(url.origin, session);
     return nextAuthorization(session, credentials, method, url);
-  }
-  if (url.protocol === "https:" && /^\s*Basic\b/im.test(headers.get("www-authenticate") ?? "")) {
-    return `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString("base64")}`;
   }
   return undefined;
 }

@@ -46,6 +46,9 @@ type Verdict = { ok: true; user: string } | { ok: false; why: "malformed" | "wro
  */
 export class AuthGuard {
   private readonly nonces: NonceBook;
+  private windowStartMs = Number.NEGATIVE_INFINITY;
+  private logged = 0;
+  private suppressed = 0;
 
   constructor(private readonly options: { policy: AuthPolicy; clock: Clock; log: Logger; nonceTtlMs?: number }) {
     this.nonces = new NonceBook(options.clock, options.nonceTtlMs);
@@ -61,15 +64,20 @@ export class AuthGuard {
 
   /** The admission of a request, or the 401/403 to answer it with. */
   admit(c: Context): Admission | Response {
-    const { policy, log } = this.options;
+    const { policy } = this.options;
     const access = accessOf(c.req.method, c.req.path);
     // Health checks (systemd, load balancers) carry no credentials, and the answer tells nothing.
     if (access === "read" && (!policy.readRequiresAuth || c.req.path === "/healthz")) return { via: "open" };
+    const what = `${c.req.method} ${JSON.stringify(c.req.path)}`;
+    // dt's pages have no forms: a write from a web page is another site (or a rebound DNS name) using the browser's address or cached password.
+    if (access === "write" && fromWebPage(c)) {
+      this.warn(`refused ${what}: sent by a web page (Origin ${JSON.stringify(c.req.header("origin") ?? "")}, Sec-Fetch-Site ${JSON.stringify(c.req.header("sec-fetch-site") ?? "")})`);
+      return refusal(403, `${what}: dt takes writes from its clients, not from web pages`);
+    }
     const address = clientAddress(c, policy);
     if (address !== undefined && policy.allowedRanges.has(address)) return { via: "address", address };
-    const what = `${c.req.method} ${c.req.path}`;
     if (policy.accounts.size === 0) {
-      log.warn(`refused ${what} from ${address ?? "an unknown address"}: not in allowed_ip_ranges and no accounts exist`);
+      this.warn(`refused ${what} from ${address ?? "an unknown address"}: not in allowed_ip_ranges and no accounts exist`);
       return refusal(403, `${what} from ${address ?? "an unknown address"}: this server takes ${access}s only from ${policy.allowedRanges}; ask its operator to add your network to allowed_ip_ranges or to give you an account`);
     }
     const header = c.req.header("authorization");
@@ -78,9 +86,26 @@ export class AuthGuard {
     const verdict = this.verify(header, c.req.method, target.pathname + target.search);
     if (verdict.ok) return { via: "account", user: verdict.user };
     if (verdict.why === "wrong" || verdict.why === "replayed") {
-      log.warn(`refused ${what} from ${address ?? "an unknown address"}: ${verdict.why === "wrong" ? "wrong user or password" : "a nonce count used before (a replayed request?)"}${verdict.user ? ` for ${JSON.stringify(verdict.user)}` : ""}`);
+      this.warn(`refused ${what} from ${address ?? "an unknown address"}: ${verdict.why === "wrong" ? "wrong user or password" : "a nonce count used before (a replayed request?)"}${verdict.user ? ` for ${JSON.stringify(verdict.user)}` : ""}`);
     }
     return this.challenge(what, verdict.why === "stale");
+  }
+
+  /**
+   * Refusals are logged, but at most REFUSALS_LOGGED_PER_MINUTE a minute: a
+   * client guessing passwords must not fill the disk. The rest are counted
+   * and the count is logged with the next minute's first.
+   */
+  private warn(line: string): void {
+    const now = this.options.clock.now();
+    if (now - this.windowStartMs >= 60_000) {
+      if (this.suppressed > 0) this.options.log.warn(`${this.suppressed} more refusals in the last minute were not logged`);
+      this.windowStartMs = now;
+      this.logged = 0;
+      this.suppressed = 0;
+    }
+    if (this.logged++ < REFUSALS_LOGGED_PER_MINUTE) this.options.log.warn(line);
+    else this.suppressed++;
   }
 
   private verify(header: string, method: string, requestUri: string): Verdict {
@@ -118,6 +143,20 @@ export class AuthGuard {
   }
 }
 
+/** Enough to see an attack start and who it comes from; the rest is counted. */
+const REFUSALS_LOGGED_PER_MINUTE = 20;
+
+/**
+ * A browser marks what a page sends: `Origin` on every POST, and
+ * `Sec-Fetch-Site` on everything (`none` when the user typed the URL, which
+ * is the user's own doing). dt's clients, dist_test's and curl send neither.
+ */
+function fromWebPage(c: Context): boolean {
+  const site = c.req.header("sec-fetch-site");
+  if (site !== undefined && site !== "none") return true;
+  return c.req.header("origin") !== undefined;
+}
+
 const CHALLENGE_ORDER: readonly DigestAlgorithm[] = ["SHA-256", "MD5"];
 
 const DUMMY_HA1: Record<DigestAlgorithm, string> = { MD5: "0".repeat(32), "SHA-256": "0".repeat(64) };
@@ -126,12 +165,17 @@ function refusal(status: 401 | 403, message: string): Response {
   return Response.json({ error: message, code: "unauthorized" }, { status });
 }
 
-/** `uri` as the client hashed it: the request-target, or the absolute URL a proxy-minded client sends. */
+/**
+ * `uri` as the client hashed it: the request-target as sent, or the
+ * absolute URL a proxy-minded client sends. Bun normalizes the request's
+ * URL (`'` becomes `%27`, `/x/../` goes), so `uri` is normalized the same
+ * way before comparing; the hash itself covers `uri` as the client wrote it.
+ */
 function sameRequestTarget(uri: string, requestUri: string): boolean {
   if (uri === requestUri) return true;
-  if (!/^https?:\/\//i.test(uri)) return false;
+  if (!uri.startsWith("/") && !/^https?:\/\//i.test(uri)) return false;
   try {
-    const url = new URL(uri);
+    const url = new URL(uri, "http://request.target");
     return url.pathname + url.search === requestUri;
   } catch {
     return false;
@@ -149,5 +193,6 @@ function clientAddress(c: Context, policy: AuthPolicy): string | undefined {
   if (peer === undefined || !policy.trustedProxies.has(peer)) return peer;
   const forwarded = (c.req.header("x-forwarded-for") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
   for (let i = forwarded.length - 1; i >= 0; i--) if (!policy.trustedProxies.has(forwarded[i])) return forwarded[i];
-  return forwarded[0] ?? peer;
+  // A trusted proxy that names no client: the client is unknown, never the proxy (often loopback, which may write).
+  return undefined;
 }

@@ -83,7 +83,7 @@ function accountSecrets(user: string, value: unknown): AccountSecrets {
     }
     secrets[algorithm] = hex;
   }
-  // The server offers both before it knows the user, and each client picks one (curl and dt take SHA-256, dist_test's client MD5).
+  // The server offers both before it knows the user, and each client picks one (dt's takes SHA-256, curl and dist_test's client MD5).
   const missing = DIGEST_ALGORITHMS.filter((a) => secrets[a] === undefined);
   if (missing.length > 0) throw new DtError("invalid_input", `${where} lacks ${missing.join(" and ")}: give both MD5 and SHA-256, as dt account-digest ${user} prints them (clients choose the algorithm)`);
   return secrets as AccountSecrets;
@@ -95,7 +95,8 @@ function jsonObject(text: string | undefined, key: string, example: string): Rec
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new DtError("invalid_input", `${key} under [dist_test] is not valid JSON (${(err as Error).message}); write e.g. ${key} = ${example}`);
+    // Not the parser's message: it quotes the text it choked on, which may be a password.
+    throw new DtError("invalid_input", `${key} under [dist_test] is not valid JSON (quote every name and password); write e.g. ${key} = ${example}`, { cause: err });
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw new DtError("invalid_input", `${key} under [dist_test] must be a JSON object, e.g. ${example}`);
   return value as Record<string, unknown>;

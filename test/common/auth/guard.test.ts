@@ -238,3 +238,65 @@ test("curl and urllib (dist_test's client) answer the joined challenge with MD5,
   expect(await run("nope")).toBe("401");
   expect(handled.filter((h) => h.includes("py.1.2"))).toHaveLength(1);
 });
+
+test("a write sent by a web page is refused, even from an allowed address; a typed URL and non-browser clients are not", async () => {
+  const asPage = [
+    ["-H", "Origin: http://evil.example", "-d", "job_id=a"],
+    ["-H", "Sec-Fetch-Site: cross-site"],
+    // DNS rebinding: the page's requests look same-origin to the browser.
+    ["-H", "Sec-Fetch-Site: same-origin", "-H", "Host: evil.example"],
+  ];
+  for (const headers of asPage) {
+    const res = await curl([...headers, `${url}/submit_job`]);
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body).error).toContain("dt takes writes from its clients, not from web pages");
+  }
+  expect(handled).toEqual([]);
+  expect((await curl(["-H", "Sec-Fetch-Site: none", `${url}/submit_job`])).status).toBe(200);
+  // Reads from pages are what the pages are for.
+  expect((await curl(["-H", "Sec-Fetch-Site: cross-site", `${url}/job`])).status).toBe(200);
+});
+
+test("a trusted proxy that names no client makes the client unknown, not the proxy", async () => {
+  start(policy({ allowedRanges: IpRanges.parse("127.0.0.0/8", "test"), trustedProxies: IpRanges.parse("127.0.0.1", "test") }));
+  expect((await curl([`${url}/submit_job`])).status).toBe(401);
+  expect((await curl(["-H", "X-Forwarded-For: 127.0.0.1", `${url}/submit_job`])).status).toBe(401);
+  expect((await curl(["-H", "X-Forwarded-For: 127.0.0.9", `${url}/submit_job`])).status).toBe(200);
+});
+
+test("a request-target Bun normalizes (a quote, a dot segment) still matches the uri the client hashed", async () => {
+  const quoted = await curl([...OUTSIDE, "--digest", "-u", "alice:s3cret", `${url}/submit_job?job_id=a'b`]);
+  expect(quoted.status).toBe(200);
+  const dotted = await curl([...OUTSIDE, "--path-as-is", "--digest", "-u", "alice:s3cret", `${url}/x/../submit_job`]);
+  expect(dotted.status).toBe(200);
+});
+
+test("dt's client answers only dt's realm, only the servers it was given, and never Basic", async () => {
+  const seen: (string | null)[] = [];
+  const other = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: (req) => {
+      seen.push(req.headers.get("authorization"));
+      const challenge = new URL(req.url).searchParams.get("challenge")!;
+      return new Response("who?", { status: 401, headers: { "WWW-Authenticate": challenge } });
+    },
+  });
+  try {
+    const base = `http://127.0.0.1:${other.port}/`;
+    const ask = (client: typeof fetch, challenge: string) => client(`${base}?challenge=${encodeURIComponent(challenge)}`);
+    const creds = { user: "alice", password: "s3cret" };
+    const anywhere = digestFetch(creds);
+    expect((await ask(anywhere, 'Digest realm="evil", qop="auth", nonce="n"')).status).toBe(401);
+    expect((await ask(anywhere, 'Basic realm="dist_test"')).status).toBe(401);
+    expect(seen).toEqual([null, null]);
+    const onlyTheMaster = digestFetch(creds, fetch, [new URL(url).origin]);
+    expect((await ask(onlyTheMaster, 'Digest realm="dist_test", qop="auth", nonce="n"')).status).toBe(401);
+    expect(seen).toEqual([null, null, null]);
+    // The same challenge from a server it was given is answered.
+    await ask(anywhere, 'Digest realm="dist_test", qop="auth", nonce="n"');
+    expect(seen.at(-1)).toStartWith('Digest username="alice"');
+  } finally {
+    other.stop(true);
+  }
+});

@@ -78,6 +78,10 @@ test("a bad setting is an error naming the key and what to write", async () => {
     ["allowed_ip_ranges = 10.0.0.0/40", /allowed_ip_ranges \(from the file\): "10\.0\.0\.0\/40" is not an address or CIDR range/],
     ["read_requires_auth = maybe", /read_requires_auth \(from the file\) must be true or false, got "maybe"/],
   ];
+  // An unquoted password must not be echoed by the error (the parser's own message would quote it).
+  const unquoted = await configWith('[dist_test]\naccounts = {"ci": hunter2}\n');
+  expect(() => loadAuthPolicy(unquoted)).toThrow(/quote every name and password/);
+  expect(() => loadAuthPolicy(unquoted)).not.toThrow(/hunter2/);
   for (const [line, message] of cases) {
     const config = await configWith(`[dist_test]\n${line}\n`);
     expect(() => loadAuthPolicy(config)).toThrow(message);
