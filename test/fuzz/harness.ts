@@ -29,7 +29,7 @@ export const FUZZ_DEFAULT_MS = 4_000;
 export const MAX_CALL_MS = 1_000;
 
 /** No progress for this long is a hang: the worker is stopped and its input reported. */
-const HANG_MS = 10_000;
+export const HANG_MS = 10_000;
 
 export interface FuzzSettings {
   name: string;
@@ -117,8 +117,11 @@ async function check<T>(target: FuzzTarget<T>, input: T, maxCallMs: number): Pro
   return outcome;
 }
 
+/** Long enough to cut a few-KB input down to its culprit; a 2 MiB one stays partly cut. */
+const MINIMIZE_MS = 5_000;
+
 /** Greedy minimization: adopts the first smaller variant that still fails, for at most `budgetMs`. */
-async function minimize<T>(target: FuzzTarget<T>, input: T, maxCallMs: number, budgetMs = 5_000): Promise<T> {
+async function minimize<T>(target: FuzzTarget<T>, input: T, maxCallMs: number, budgetMs: number): Promise<T> {
   if (!target.shrink) return input;
   const deadline = performance.now() + budgetMs;
   let current = input;
@@ -168,8 +171,9 @@ export async function runTarget<T>(
   settings: FuzzSettings,
   progress: Int32Array,
   dir: string,
-  maxCallMs = MAX_CALL_MS,
+  limits: Pick<FuzzLimits, "maxCallMs" | "minimizeMs"> = { maxCallMs: MAX_CALL_MS, minimizeMs: MINIMIZE_MS },
 ): Promise<{ report: FuzzReport } | { failure: FuzzFailure }> {
+  const { maxCallMs } = limits;
   await target.setup?.(dir);
   for (const seed of target.seeds) {
     const outcome = await check(target, seed, maxCallMs);
@@ -190,7 +194,7 @@ export async function runTarget<T>(
     const outcome = await check(target, input, maxCallMs);
     if (outcome.kind === "failed") {
       const problem = `input #${report.inputs} of seed ${settings.seed} ${outcome.problem}`;
-      return { failure: describeFailure(target, settings, problem, input, await minimize(target, input, maxCallMs)) };
+      return { failure: describeFailure(target, settings, problem, input, await minimize(target, input, maxCallMs, limits.minimizeMs)) };
     }
     if (outcome.kind === "accepted") report.accepted++;
     report.slowestMs = Math.max(report.slowestMs, outcome.ms);
@@ -217,28 +221,36 @@ export class FuzzFailed extends Error {
   }
 }
 
+/** Limits of one run; the defaults suit every parser, the harness's own test sets shorter ones. */
+export interface FuzzLimits {
+  maxCallMs: number;
+  hangMs: number;
+  /** Time spent shrinking a failing input. */
+  minimizeMs: number;
+}
+
 /**
  * Fuzzes the target exported as `exportName` from `module` in a worker for
  * `settings.budgetMs`. Resolves with the counts (also printed); rejects with
  * FuzzFailed naming the input that crashed, was too slow, or hung.
  */
-export async function fuzzInWorker(module: URL, exportName: string, settings: FuzzSettings): Promise<FuzzReport> {
+export async function fuzzInWorker(module: URL, exportName: string, settings: FuzzSettings, limits: Partial<FuzzLimits> = {}): Promise<FuzzReport> {
   const dir = mkdtempSync(join(tmpdir(), "dt-fuzz-"));
   try {
-    return await runWorker(module, exportName, settings, dir);
+    return await runWorker(module, exportName, settings, dir, { maxCallMs: MAX_CALL_MS, hangMs: HANG_MS, minimizeMs: MINIMIZE_MS, ...limits });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function runWorker(module: URL, exportName: string, settings: FuzzSettings, dir: string): Promise<FuzzReport> {
+async function runWorker(module: URL, exportName: string, settings: FuzzSettings, dir: string, limits: FuzzLimits): Promise<FuzzReport> {
   const progress = new Int32Array(new SharedArrayBuffer(8));
   const worker = new Worker(new URL("./worker.ts", import.meta.url).href);
   const answer = new Promise<{ report: FuzzReport } | { failure: FuzzFailure } | { error: string }>((resolve) => {
     worker.onmessage = (event) => resolve(event.data);
     worker.onerror = (event) => resolve({ error: event.message });
   });
-  worker.postMessage({ module: module.href, exportName, settings, progress: progress.buffer, dir });
+  worker.postMessage({ module: module.href, exportName, settings, progress: progress.buffer, dir, limits });
   let watchdog: ReturnType<typeof setInterval> | undefined;
   const hang = new Promise<{ hungAt: number; generating: boolean }>((resolve) => {
     let last = -1;
@@ -247,7 +259,7 @@ async function runWorker(module: URL, exportName: string, settings: FuzzSettings
       const now = Atomics.load(progress, INPUTS_STARTED);
       if (now !== last) [last, lastChange] = [now, performance.now()];
       // Starting (importing the target, checking its seeds) gets 20 s more.
-      else if (performance.now() - lastChange > HANG_MS + (now === 0 ? 20_000 : 0)) resolve({ hungAt: now, generating: Atomics.load(progress, PHASE) === GENERATING });
+      else if (performance.now() - lastChange > limits.hangMs + (now === 0 ? 20_000 : 0)) resolve({ hungAt: now, generating: Atomics.load(progress, PHASE) === GENERATING });
     }, 200);
   });
   const result = await Promise.race([answer, hang]);
@@ -260,7 +272,7 @@ async function runWorker(module: URL, exportName: string, settings: FuzzSettings
     if (result.generating) throw new FuzzFailed(settings, { problem: `the generator hung making input #${result.hungAt + 1} (a bug in the fuzz test)`, ...none });
     if (result.hungAt === 0) throw new FuzzFailed(settings, { problem: "did not start within 30 s (importing the target or checking its seeds)", ...none });
     const target = ((await import(module.href)) as Record<string, FuzzTarget<unknown>>)[exportName]!;
-    const problem = `input #${result.hungAt} of seed ${settings.seed} did not finish within ${HANG_MS} ms`;
+    const problem = `input #${result.hungAt} of seed ${settings.seed} did not finish within ${limits.hangMs} ms`;
     throw new FuzzFailed(settings, describeFailure(target, settings, problem, replayInput(target, settings.seed, result.hungAt), undefined));
   }
   if ("error" in result) throw new Error(`fuzz ${settings.name}: the worker failed: ${result.error}`);
