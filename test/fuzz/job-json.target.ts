@@ -7,7 +7,8 @@ import { DtError } from "../../src/common/errors.ts";
 import { parseStrictJson } from "../../src/common/strict-json.ts";
 import { JOB_LIMITS, validateJobRequest } from "../../src/master/jobs/job-request.ts";
 import { type FuzzTarget, showBytes, shrinkBytes } from "./harness.ts";
-import { type Json, Mutator, type Random, chance, jsonText, lenientText, mutateJson, pick, utf8 } from "./mutate.ts";
+import { Mutator, type Random, chance, lenientText, pick, utf8 } from "./mutate.ts";
+import { type Json, jsonText, mutateJson } from "./mutate-json.ts";
 
 const HASH_A = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
 const HASH_B = "fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9";
