@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { DIGEST_ALGORITHMS, ha1 } from "../common/auth/digest.ts";
+import { accountSecretsOf, checkUser } from "../common/auth/policy.ts";
 import { DtError } from "../common/errors.ts";
 
 /**
@@ -13,11 +13,10 @@ export default defineCommand({
     user: { type: "positional", required: true, description: "The account's user name" },
   },
   async run({ args }) {
-    if (!/^[A-Za-z0-9._@+-]{1,64}$/.test(args.user)) throw new DtError("invalid_input", `user ${JSON.stringify(args.user)} must be 1-64 characters of letters, digits and ._@+-`);
+    checkUser(args.user, "account-digest");
     if (process.stdin.isTTY) process.stderr.write(`password for ${args.user} (input is shown; pipe it in to hide it): `);
     const password = (await new Response(Bun.stdin.stream()).text()).replace(/\r?\n$/, "");
     if (password === "") throw new DtError("invalid_input", "no password on standard input; e.g. printf %s \"$PASSWORD\" | dt account-digest alice");
-    const entry = Object.fromEntries(DIGEST_ALGORITHMS.map((a) => [a, ha1(a, args.user, password)]));
-    process.stdout.write(`${JSON.stringify({ [args.user]: entry })}\n`);
+    process.stdout.write(`${JSON.stringify({ [args.user]: accountSecretsOf(args.user, password) })}\n`);
   },
 });

@@ -1,3 +1,4 @@
+import type { MiddlewareHandler } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { DtError, type DtErrorCode, isDtErrorCode } from "./errors.ts";
 
@@ -12,6 +13,17 @@ const STATUS_OF_CODE: Record<DtErrorCode, ContentfulStatusCode> = {
   // A service the server depends on (S3, a database, beanstalkd) is away: the server is, for now, unavailable, and clients retry.
   unreachable: 503,
   internal: 500,
+};
+
+/**
+ * On every answer of a dt server: no MIME sniffing, so a log or artifact
+ * served as text is never run as HTML or script; no framing of its pages by
+ * other sites.
+ */
+export const securityHeaders: MiddlewareHandler = async (c, next) => {
+  await next();
+  c.res.headers.set("X-Content-Type-Options", "nosniff");
+  c.res.headers.set("X-Frame-Options", "DENY");
 };
 
 /** The HTTP status a DtError answers with; anything else is a 500. */

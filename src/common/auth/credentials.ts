@@ -12,7 +12,6 @@ import { type Credentials, digestFetch } from "./digest-fetch.ts";
 export function configuredCredentials(config: Config): Credentials | undefined {
   const user = config.resolve("user");
   const password = config.resolve("password");
-  if (user.value === undefined && password.value === undefined) return undefined;
   if (password.value === undefined) return undefined;
   if (user.value === undefined) {
     throw new DtError("invalid_input", `a password is configured (from the ${password.source}) but no user; set DIST_TEST_USER or user under [dist_test]`);

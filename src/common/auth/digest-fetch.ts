@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { type DigestAlgorithm, REALM, digestChallenges, digestResponse, ha1, isDigestAlgorithm, quoteAuthParam } from "./digest.ts";
+import { type DigestAlgorithm, REALM, digestChallenges, digestResponse, ha1, quoteAuthParam } from "./digest.ts";
 
 export interface Credentials {
   user: string;
@@ -8,7 +8,6 @@ export interface Credentials {
 
 /** The challenge a server last sent, reused for later requests with a rising nonce count. */
 interface Session {
-  realm: string;
   nonce: string;
   algorithm: DigestAlgorithm;
   opaque: string | undefined;
@@ -38,7 +37,7 @@ const PREFERENCE: readonly DigestAlgorithm[] = ["SHA-256", "MD5"];
  */
 export function digestFetch(credentials: Credentials, inner: typeof fetch = fetch, origins?: readonly string[]): typeof fetch {
   const sessions = new Map<string, Session>();
-  const authorized = (url: URL, init: RequestInit | undefined, header: string | undefined): RequestInit => {
+  const authorized = (init: RequestInit | undefined, header: string | undefined): RequestInit => {
     if (header === undefined) return init ?? {};
     const headers = new Headers(init?.headers);
     headers.set("Authorization", header);
@@ -49,12 +48,12 @@ export function digestFetch(credentials: Credentials, inner: typeof fetch = fetc
     const url = new URL(input);
     const method = (init?.method ?? "GET").toUpperCase();
     const known = sessions.get(url.origin);
-    const res = await inner(url, authorized(url, init, known && nextAuthorization(known, credentials, method, url)));
+    const res = await inner(url, authorized(init, known && nextAuthorization(known, credentials, method, url)));
     if (res.status !== 401 || init?.body instanceof ReadableStream || (origins && !origins.includes(url.origin))) return res;
     const header = answer(res.headers, credentials, url, method, sessions);
     if (header === undefined) return res;
     await res.body?.cancel();
-    return inner(url, authorized(url, init, header));
+    return inner(url, authorized(init, header));
   };
   return Object.assign(call, { preconnect: fetch.preconnect }) as typeof fetch;
 }
@@ -64,9 +63,8 @@ function answer(headers: Headers, credentials: Credentials, url: URL, method: st
   const offered = digestChallenges(headers).filter((c) => c.nonce !== undefined && c.realm === REALM && (c.qop === undefined || c.qop.split(",").some((q) => q.trim() === "auth")));
   for (const algorithm of PREFERENCE) {
     const challenge = offered.find((c) => (c.algorithm ?? "MD5").toUpperCase() === algorithm);
-    if (!challenge || !isDigestAlgorithm(algorithm)) continue;
-    const realm = REALM;
-    const session: Session = { realm, nonce: challenge.nonce!, algorithm, opaque: challenge.opaque, ha1: ha1(algorithm, credentials.user, credentials.password, realm), nc: 0 };
+    if (!challenge) continue;
+    const session: Session = { nonce: challenge.nonce!, algorithm, opaque: challenge.opaque, ha1: ha1(algorithm, credentials.user, credentials.password), nc: 0 };
     sessions.set(url.origin, session);
     return nextAuthorization(session, credentials, method, url);
   }
@@ -81,7 +79,7 @@ function nextAuthorization(session: Session, credentials: Credentials, method: s
   const response = digestResponse({ algorithm: session.algorithm, ha1: session.ha1, nonce: session.nonce, nc, cnonce, method, uri });
   const fields = [
     `username=${quoteAuthParam(credentials.user)}`,
-    `realm=${quoteAuthParam(session.realm)}`,
+    `realm=${quoteAuthParam(REALM)}`,
     `nonce=${quoteAuthParam(session.nonce)}`,
     `uri=${quoteAuthParam(uri)}`,
     `algorithm=${session.algorithm}`,

@@ -45,7 +45,7 @@ export function loadAuthPolicy(config: Config): AuthPolicy {
   for (const [user, password] of Object.entries(plain)) {
     checkUser(user, "accounts");
     if (typeof password !== "string" || password === "") throw new DtError("invalid_input", `accounts.${user}: the password must be a non-empty string`);
-    accounts.set(user, { MD5: ha1("MD5", user, password), "SHA-256": ha1("SHA-256", user, password) });
+    accounts.set(user, accountSecretsOf(user, password));
   }
   const digests = jsonObject(config.fileValue("dist_test", "account_digests"), "account_digests", '{"alice": {"MD5": "<32 hex>", "SHA-256": "<64 hex>"}}');
   for (const [user, secrets] of Object.entries(digests)) {
@@ -61,6 +61,11 @@ export function loadAuthPolicy(config: Config): AuthPolicy {
     readRequiresAuth: booleanSetting(config, "readRequiresAuth", "read_requires_auth"),
     trustedProxies: IpRanges.parse(config.get("trustedProxies") ?? "", "trusted_proxies"),
   };
+}
+
+/** What a server keeps of an account instead of its password: H(user:dist_test:password) for each algorithm. */
+export function accountSecretsOf(user: string, password: string): AccountSecrets {
+  return { MD5: ha1("MD5", user, password), "SHA-256": ha1("SHA-256", user, password) };
 }
 
 /** One line for the start-up log: who may write and read. */
@@ -103,7 +108,7 @@ function jsonObject(text: string | undefined, key: string, example: string): Rec
 }
 
 /** User names go into Digest headers and logs: no quotes, colons or control characters. */
-function checkUser(user: string, key: string): void {
+export function checkUser(user: string, key: string): void {
   if (!/^[A-Za-z0-9._@+-]{1,64}$/.test(user)) throw new DtError("invalid_input", `${key}: user ${JSON.stringify(user)} must be 1-64 characters of letters, digits and ._@+-`);
 }
 

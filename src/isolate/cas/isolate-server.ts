@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { AuthGuard } from "../../common/auth/guard.ts";
 import type { AuthPolicy } from "../../common/auth/policy.ts";
 import type { Clock } from "../../common/clock.ts";
+import { securityHeaders } from "../../common/http.ts";
 import type { Logger } from "../../common/log.ts";
 import type { BlobStore, TrimPolicy } from "./blob-store.ts";
 import { CAS_API_PREFIX } from "./client.ts";
@@ -38,10 +39,7 @@ export class IsolateServer {
   private retryTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly options: IsolateServerOptions) {
-    this.app.use("*", async (c, next) => {
-      await next();
-      c.res.headers.set("X-Content-Type-Options", "nosniff");
-    });
+    this.app.use("*", securityHeaders);
     if (options.auth) this.app.use("*", new AuthGuard({ policy: options.auth, clock: options.clock, log: options.log }).middleware());
     this.app.get("/healthz", (c) => c.json({ ok: true }));
     this.app.notFound((c) =>

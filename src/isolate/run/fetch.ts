@@ -30,12 +30,12 @@ export interface FetchStats {
  * command, relative_cwd and read_only come from the first manifest that has
  * them.
  *
- * This is where manifests are checked, and the only place that can protect:
+ * This is where manifests are checked before use, the one place that sees them all:
  * the CAS stores any bytes under their digest and cannot tell a manifest
  * from a file (nothing in its protocol marks one, and a hostile uploader
- * would not), and the master never reads manifests (it may not reach the
- * CAS, and it would have to fetch every distinct digest of a 100,000-task
- * job at submit). Every manifest a slave or run-isolated maps passes
+ * would not), and the master checks at submit only the manifests in the
+ * CAS it serves itself (see master/jobs/manifest-check.ts); a separate
+ * isolate server it never reads. Every manifest a slave or run-isolated maps passes
  * here, verified against its digest, before mapTree creates anything:
  * parseIsolated refuses absolute and `..` paths, paths given twice,
  * symlinks leaving the tree, entries other than files and symlinks, and

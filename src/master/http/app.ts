@@ -1,6 +1,6 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 import type { AuthGuard } from "../../common/auth/guard.ts";
-import { errorBody, httpStatusOf } from "../../common/http.ts";
+import { errorBody, httpStatusOf, securityHeaders } from "../../common/http.ts";
 import type { Logger } from "../../common/log.ts";
 import type { Master } from "../master.ts";
 import { nativeRoutes } from "./native-api.ts";
@@ -14,16 +14,6 @@ export interface MasterAppOptions {
   /** Extra route groups mounted at their prefix: the CAS (`/api/cas/v1`), dist_test's API and the HTML view (`/`). */
   mounts?: { prefix: string; app: Hono }[];
 }
-
-/**
- * On every answer: no MIME sniffing, so a log or artifact served as text is
- * never run as HTML or script; no framing of the pages by other sites.
- */
-const securityHeaders: MiddlewareHandler = async (c, next) => {
-  await next();
-  c.res.headers.set("X-Content-Type-Options", "nosniff");
-  c.res.headers.set("X-Frame-Options", "DENY");
-};
 
 /** Every HTTP route of the master on one app: errors as JSON, never a bare 500 page. */
 export function masterApp(options: MasterAppOptions): Hono {
