@@ -13,7 +13,7 @@ export default defineCommand({
     user: { type: "positional", required: true, description: "The account's user name" },
   },
   async run({ args }) {
-    checkUser(args.user, "account-digest");
+    checkUser(args.user, "USER");
     if (process.stdin.isTTY) process.stderr.write(`password for ${args.user} (input is shown; pipe it in to hide it): `);
     const password = (await new Response(Bun.stdin.stream()).text()).replace(/\r?\n$/, "");
     if (password === "") throw new DtError("invalid_input", "no password on standard input; e.g. printf %s \"$PASSWORD\" | dt account-digest alice");
