@@ -7,9 +7,11 @@ import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { type ManifestCheck, checkJobManifests } from "./jobs/manifest-check.ts";
 import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
 import { type Attempt, type Job, type Task, TERMINAL_STATES } from "./model.ts";
-import { type AttemptView, type JobCounts, type JobCreated, type JobSummary, type QueueInfo, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
+import { type AttemptView, type JobCounts, type JobCreated, type JobSummary, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
+import { DecisionLog } from "./autoscale/decision-log.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
 import type { JobFilter, Repo } from "./repo/repo.ts";
+import type { SlaveRecord } from "./scheduler/slave-registry.ts";
 import { Dispatcher, type DispatcherConfig, type ExternalQueue, newAttempt } from "./scheduler/dispatcher.ts";
 
 export interface MasterDeps {
@@ -41,6 +43,8 @@ const SWEEP_INTERVAL_MS = 1_000;
  */
 export class Master {
   readonly dispatcher: Dispatcher;
+  /** What autoscalers decided lately, for the index page. */
+  readonly decisions = new DecisionLog();
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private sweeping: Promise<void> | undefined;
 
@@ -233,12 +237,37 @@ export class Master {
     return { bytes, size, complete };
   }
 
+  /** Every slave the master has heard from, with its state now. */
   slaves(): SlaveView[] {
-    return this.dispatcher.slaves.list(this.deps.clock.now()).map((s) => {
-      const running = this.dispatcher.leasesOf(s.name);
-      // Busy or idle from the leases held now, not as of the slave's last call.
-      const state = s.state === "lost" || s.state === "draining" ? s.state : running.length > 0 ? "busy" : "idle";
-      return { name: s.name, dimensions: s.dimensions, slots: s.slots, version: s.version, state, last_seen_at: s.lastSeenAt, running };
-    });
+    return this.dispatcher.slaves.list().map((s) => this.slaveView(s));
+  }
+
+  slave(name: string): SlaveView {
+    const record = this.dispatcher.slaves.get(name);
+    if (!record) throw new DtError("not_found", `no slave ${JSON.stringify(name)} has called this master; dt slaves lists the known ones`);
+    return this.slaveView(record);
+  }
+
+  /** An operator's drain, quarantine or resume of a slave; it reaches the slave with the answer to its next call. */
+  commandSlave(name: string, command: SlaveCommand): SlaveView {
+    this.dispatcher.commandSlave(name, command);
+    this.deps.log.info(`slave ${name}: ${command.action} requested: ${command.reason}`, { slave: name, action: command.action });
+    return this.slave(name);
+  }
+
+  private slaveView(s: SlaveRecord): SlaveView {
+    const { identity } = s;
+    const running = this.dispatcher.leasesOf(identity.name);
+    const live = this.dispatcher.slaves.isLive(s, this.deps.clock.now());
+    // Busy or idle from the leases held now, not as of the slave's last call.
+    const state: SlaveState = !live ? "lost"
+      : identity.draining || identity.hold?.kind === "drain" ? "draining"
+      : identity.hold?.kind === "quarantine" ? "quarantined"
+      : running.length > 0 ? "busy" : "idle";
+    return {
+      name: identity.name, dimensions: identity.dimensions, slots: identity.slots, version: identity.version, state,
+      hold: identity.hold ?? null, pending_command: s.pending, registered_at: s.registeredAt, last_seen_at: s.lastSeenAt,
+      running, infra_failures: s.infraFailures, metrics_url: identity.metrics_url ?? null,
+    };
   }
 }

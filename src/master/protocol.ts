@@ -22,6 +22,13 @@
  *        → the log's bytes from offset (text/plain), headers X-Log-Size (bytes so far)
  *          and X-Log-Complete ("true" once the attempt ended)
  *   GET  slaves                   → { slaves: SlaveView[] }
+ *   GET  slaves/:name             → SlaveView
+ *   POST slaves/:name/drain       { reason? } → SlaveView (202): finish running tasks, take no more, stay up
+ *   POST slaves/:name/quarantine  { reason? } → SlaveView (202): take no leases until resumed
+ *   POST slaves/:name/resume      → SlaveView (202): lift an operator's (or a self-) quarantine or drain
+ *   GET  queue                    → QueueDemand: what is queued, for autoscalers
+ *   GET  autoscaler/decisions     → { decisions: AutoscaleDecision[] } newest first
+ *   POST autoscaler/decisions     AutoscaleDecision → 201
  *   GET  artifacts/:key           → the stored object (log or zip)
  */
 import type { AttemptState, CacheCounts, ReportedState } from "./model.ts";
@@ -129,14 +136,57 @@ export interface TaskView {
   attempts: AttemptView[];
 }
 
+/** What a slave is doing, as the master sees it. */
+export type SlaveState = "idle" | "busy" | "draining" | "quarantined" | "lost";
+
+/**
+ * What keeps a slave from taking work, as the slave itself reports it in
+ * every call: so a master that restarts learns it again from the slave.
+ */
+export interface SlaveHold {
+  /** drain: finish the running tasks and take no more; quarantine: unfit to run tasks (disk, repeated infrastructure failures). */
+  kind: "drain" | "quarantine";
+  reason: string;
+  /** The slave's own health check, or an operator through the API. */
+  by: "self" | "operator";
+  /** Epoch ms. */
+  since: number;
+}
+
+/** An operator's instruction to a slave, carried by the answer to its next lease or heartbeat call until the slave reports it done. */
+export interface SlaveCommand {
+  action: "drain" | "quarantine" | "resume";
+  reason: string;
+}
+
+/** An attempt on this slave that ended for a reason other than the test: the registry keeps the latest few. */
+export interface InfraFailureView {
+  at: number;
+  job_id: string;
+  task_id: string;
+  attempt: number;
+  state: "INFRA_FAILED" | "SLAVE_LOST";
+  message: string | null;
+}
+
 export interface SlaveView {
   name: string;
   dimensions: Record<string, string>;
   slots: number;
   version: string;
-  state: "idle" | "busy" | "draining" | "lost";
+  state: SlaveState;
+  /** Why it takes no work (drain or quarantine), when it says so; null otherwise. */
+  hold: SlaveHold | null;
+  /** An operator's instruction not yet acknowledged by the slave. */
+  pending_command: SlaveCommand | null;
+  registered_at: number;
+  /** The slave's last call (lease, heartbeat or result): its heartbeat. */
   last_seen_at: number;
   running: { job_id: string; task_id: string; attempt: number }[];
+  /** The latest infrastructure failures of attempts on this slave, newest first. */
+  infra_failures: InfraFailureView[];
+  /** Where the slave serves /metrics, when it does. */
+  metrics_url: string | null;
 }
 
 export interface SlaveIdentity {
@@ -144,8 +194,41 @@ export interface SlaveIdentity {
   dimensions: Record<string, string>;
   slots: number;
   version: string;
-  /** True while the slave drains: it asks for nothing new. */
+  /** True while the slave drains to exit (SIGTERM): it asks for nothing new. */
   draining?: boolean;
+  /** Why the slave takes no work while it stays up; absent when it takes work. */
+  hold?: SlaveHold;
+  /** Where the slave serves /metrics, when it does. */
+  metrics_url?: string;
+}
+
+/** What is queued now, for autoscalers (GET /api/v1/queue). */
+export interface QueueDemand {
+  /** Attempts waiting for a slave (in the master's queue or offered in beanstalkd). */
+  queued_tasks: number;
+  /** Expected milliseconds of work in the queued attempts whose test has a duration history. */
+  queued_known_work_ms: number;
+  /** Queued attempts with no history; an autoscaler assumes a duration for them. */
+  queued_unknown_tasks: number;
+  /** Attempts held by slaves now. */
+  running_tasks: number;
+  /** The same per dimension set the queued tasks ask for; `key` is a stable name of the set (JSON of its sorted pairs). */
+  by_dimensions: { key: string; dimensions: Record<string, string>; queued_tasks: number; queued_known_work_ms: number; queued_unknown_tasks: number }[];
+}
+
+/** One decision of `dt autoscale`, posted to the master so its index page shows it. */
+export interface AutoscaleDecision {
+  /** Epoch ms. */
+  at: number;
+  /** Who decided: `dt autoscale` on which host, with which provider. */
+  autoscaler: string;
+  action: "grow" | "shrink" | "drain" | "hold";
+  /** Slave count before and the count asked for. */
+  from: number;
+  to: number;
+  reason: string;
+  /** The slaves a shrink or drain chose, when it chose. */
+  slaves?: string[];
 }
 
 export interface LeaseRequest {
@@ -176,6 +259,8 @@ export interface Lease {
 
 export interface LeaseResponse {
   leases: Lease[];
+  /** An operator's instruction for this slave (see SlaveCommand). */
+  command?: SlaveCommand;
 }
 
 /** Phases a slave reports as it goes; each also sets that phase's timestamp. */
@@ -191,6 +276,8 @@ export interface HeartbeatResponse {
   cancel: string[];
   /** The master no longer knows these (expired and requeued): kill them and drop their results. */
   unknown: string[];
+  /** An operator's instruction for this slave (see SlaveCommand). */
+  command?: SlaveCommand;
 }
 
 export interface LogAppendResponse {

@@ -3,6 +3,7 @@ import type { AuthGuard } from "../../common/auth/guard.ts";
 import { errorBody, httpStatusOf, securityHeaders } from "../../common/http.ts";
 import type { Logger } from "../../common/log.ts";
 import type { Master } from "../master.ts";
+import { autoscaleRoutes } from "./autoscale-api.ts";
 import { nativeRoutes } from "./native-api.ts";
 import { slaveRoutes } from "./slave-api.ts";
 
@@ -29,6 +30,7 @@ export function masterApp(options: MasterAppOptions): Hono {
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.route("/api/v1/slave", slaveRoutes(options.master));
   app.route("/api/v1", nativeRoutes(options.master));
+  app.route("/api/v1", autoscaleRoutes(options.master));
   for (const { prefix, app: mounted } of options.mounts ?? []) app.route(prefix, mounted);
   return app;
 }

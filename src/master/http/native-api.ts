@@ -15,6 +15,23 @@ function epochMs(value: string | undefined, what: string): number | undefined {
   return n;
 }
 
+/** An instruction's body is a reason of a line or two. */
+const MAX_COMMAND_BYTES = 16 * 2 ** 10;
+
+/** The operator's reason from `{"reason": "..."}`; an empty body gets a plain one. */
+function reasonOf(body: Uint8Array, action: string): string {
+  const text = new TextDecoder().decode(body).trim();
+  if (text === "") return `${action} by an operator`;
+  const parsed = parseStrictJson(text, { what: `POST slaves/:name/${action} body` });
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new DtError("invalid_input", `POST slaves/:name/${action}: the body must be {"reason": "..."} or empty`);
+  const { reason, ...rest } = parsed as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw new DtError("invalid_input", `POST slaves/:name/${action}: unknown field ${JSON.stringify(unknown[0])}; the body is {"reason": "..."}`);
+  if (reason === undefined) return `${action} by an operator`;
+  if (typeof reason !== "string" || reason.length > 2000) throw new DtError("invalid_input", `POST slaves/:name/${action}: reason must be a string of at most 2000 characters`);
+  return reason;
+}
+
 function attemptNumber(value: string | undefined): number {
   const n = Number(value ?? "0");
   if (!Number.isSafeInteger(n) || n < 0) throw new DtError("invalid_input", "attempt must be a non-negative integer");
@@ -65,6 +82,14 @@ export function nativeRoutes(master: Master): Hono {
   });
 
   app.get("/slaves", (c) => c.json({ slaves: master.slaves() }));
+  app.get("/slaves/:name", (c) => c.json(master.slave(c.req.param("name"))));
+  for (const action of ["drain", "quarantine", "resume"] as const) {
+    app.post(`/slaves/:name/${action}`, async (c) => {
+      const body = await readBodyLimited(c.req.raw, MAX_COMMAND_BYTES, `POST slaves/:name/${action}`);
+      const reason = reasonOf(body, action);
+      return c.json(master.commandSlave(c.req.param("name"), { action, reason }), 202);
+    });
+  }
 
   app.get("/artifacts/:key", async (c) => {
     const key = c.req.param("key");

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { DtError } from "../../common/errors.ts";
 import { readBodyLimited, readJsonLimited } from "../../common/http.ts";
 import type { Master } from "../master.ts";
-import { type HeartbeatRequest, type LeaseRequest, type ResultReport, type SlaveIdentity, type SlavePhase, outputKey } from "../protocol.ts";
+import { type HeartbeatRequest, type LeaseRequest, type LeaseResponse, type ResultReport, type SlaveHold, type SlaveIdentity, type SlavePhase, outputKey } from "../protocol.ts";
 
 /** What one request of a slave may carry, per kind of body. */
 export interface SlaveBodyLimits {
@@ -56,7 +56,22 @@ function identity(value: unknown): SlaveIdentity {
   if (typeof s.slots !== "number" || !Number.isInteger(s.slots) || s.slots < 0 || s.slots > 1024) throw new DtError("invalid_input", "slave.slots must be an integer from 0 to 1024");
   const dims = object(s.dimensions ?? {}, "slave.dimensions");
   for (const [k, v] of Object.entries(dims)) if (typeof v !== "string") throw new DtError("invalid_input", `slave.dimensions.${k} must be a string`);
-  return { name: s.name as string, slots: s.slots, dimensions: dims as Record<string, string>, version: typeof s.version === "string" ? s.version.slice(0, 100) : "unknown", draining: s.draining === true };
+  const metricsUrl = s.metrics_url === undefined || s.metrics_url === null ? undefined : s.metrics_url;
+  if (metricsUrl !== undefined && (typeof metricsUrl !== "string" || !/^https?:\/\/[^\s]{1,300}$/.test(metricsUrl))) throw new DtError("invalid_input", "slave.metrics_url must be an http(s) URL");
+  return {
+    name: s.name as string, slots: s.slots, dimensions: dims as Record<string, string>, version: typeof s.version === "string" ? s.version.slice(0, 100) : "unknown", draining: s.draining === true,
+    ...(s.hold === undefined || s.hold === null ? {} : { hold: hold(s.hold) }),
+    ...(metricsUrl === undefined ? {} : { metrics_url: metricsUrl }),
+  };
+}
+
+function hold(value: unknown): SlaveHold {
+  const h = object(value, "slave.hold");
+  if (h.kind !== "drain" && h.kind !== "quarantine") throw new DtError("invalid_input", "slave.hold.kind must be drain or quarantine");
+  if (h.by !== "self" && h.by !== "operator") throw new DtError("invalid_input", "slave.hold.by must be self or operator");
+  if (typeof h.reason !== "string") throw new DtError("invalid_input", "slave.hold.reason must be a string");
+  if (typeof h.since !== "number" || !Number.isSafeInteger(h.since)) throw new DtError("invalid_input", "slave.hold.since must be epoch milliseconds");
+  return { kind: h.kind, by: h.by, reason: h.reason.slice(0, 2000), since: h.since };
 }
 
 function leaseIdOf(value: string | undefined): string {
@@ -81,7 +96,11 @@ export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SL
     if (typeof free !== "number" || !Number.isInteger(free) || free < 0 || free > 1024) throw new DtError("invalid_input", "free must be an integer from 0 to 1024");
     if (typeof wait !== "number" || !Number.isFinite(wait) || wait < 0) throw new DtError("invalid_input", "wait_ms must be a non-negative number");
     const request: LeaseRequest = { slave: identity(body.slave), free, wait_ms: wait };
-    return c.json({ leases: await master.dispatcher.lease(request, c.req.raw.signal) });
+    const leases = await master.dispatcher.lease(request, c.req.raw.signal);
+    // An instruction given while the poll was held goes out with its answer.
+    const command = master.dispatcher.slaves.get(request.slave.name)?.pending;
+    const response: LeaseResponse = command ? { leases, command } : { leases };
+    return c.json(response);
   });
 
   app.post("/heartbeat", async (c) => {

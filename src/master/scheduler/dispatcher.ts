@@ -1,7 +1,7 @@
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
 import { ACTIVE_STATES, type Attempt, type AttemptState, type Job, type Task } from "../model.ts";
-import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultReport, ResultResponse, SlavePhase } from "../protocol.ts";
+import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultReport, ResultResponse, SlaveCommand, SlavePhase } from "../protocol.ts";
 import type { Repo } from "../repo/repo.ts";
 import { Feeder, type FeederConfig, type Offer } from "../queue/feeder.ts";
 import type { OfferSink } from "../queue/offer-sink.ts";
@@ -178,8 +178,8 @@ export class Dispatcher {
 
   /** Up to `free` leases for the slave, waiting up to `wait_ms` when nothing fits now. */
   async lease(request: LeaseRequest, signal?: AbortSignal): Promise<Lease[]> {
-    this.slaves.seen(request.slave, this.clock.now(), this.runningOn(request.slave.name) > 0);
-    if (request.slave.draining || request.free <= 0) return [];
+    this.slaves.seen(request.slave, this.clock.now());
+    if (this.slaves.holds(request.slave.name) || request.free <= 0) return [];
     const now = await this.takeFor(request);
     if (now.length > 0 || request.wait_ms <= 0 || signal?.aborted) return now;
     return new Promise<Lease[]>((resolve) => {
@@ -194,6 +194,21 @@ export class Dispatcher {
       });
       this.waiters.add(waiter);
     });
+  }
+
+  /**
+   * An operator's instruction for a slave: it goes out with the answer to
+   * the slave's next call, and a long-poll the slave holds now is answered
+   * at once so that it hears of it without waiting out the poll.
+   */
+  commandSlave(name: string, command: SlaveCommand): void {
+    this.slaves.command(name, command);
+    for (const waiter of [...this.waiters]) {
+      if (waiter.request.slave.name !== name) continue;
+      this.waiters.delete(waiter);
+      clearTimeout(waiter.timer);
+      waiter.resolve([]);
+    }
   }
 
   /** Serves waiting long-polls after new work was queued. */
@@ -231,6 +246,7 @@ export class Dispatcher {
 
   private async takeFor(request: LeaseRequest): Promise<Lease[]> {
     const leases: Lease[] = [];
+    if (this.slaves.holds(request.slave.name)) return leases;
     while (leases.length < request.free) {
       const item = this.queue.take(request.slave.dimensions);
       if (!item) break;
@@ -337,8 +353,8 @@ export class Dispatcher {
   /** Extends the named leases, records phases, and says which to kill. */
   async heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse> {
     const now = this.clock.now();
-    this.slaves.seen(request.slave, now, request.leases.length > 0);
-    const response: HeartbeatResponse = { cancel: [], unknown: [] };
+    const command = this.slaves.seen(request.slave, now);
+    const response: HeartbeatResponse = { cancel: [], unknown: [], ...(command ? { command } : {}) };
     for (const { lease_id, phase } of request.leases) {
       const lease = this.leases.get(lease_id) ?? (await this.claim(lease_id, request.slave.name, phase));
       if (!lease || lease.slave !== request.slave.name) {
@@ -408,6 +424,9 @@ export class Dispatcher {
       const expectedMs = next ? ((await repo.expectedDurations([task.description])).get(task.description) ?? 0) : 0;
       return { changed, next, expectedMs };
     });
+    if (report.state === "INFRA_FAILED" && outcome.changed) {
+      this.slaves.infraFailure(lease.slave, { at: now, job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt, state: "INFRA_FAILED", message: report.message });
+    }
     // The sweep may have taken the lease back meanwhile (it skips leases being reported, but not a restart's): count it once.
     if (this.leases.delete(lease.leaseId)) this.queue.finished(lease.user, lease.jobId);
     if (outcome.next && open && task) await this.requeue(open, task, outcome.next, outcome.expectedMs, now);
@@ -474,6 +493,7 @@ export class Dispatcher {
       this.leases.delete(lease.leaseId);
       this.queue.finished(lease.user, lease.jobId);
       this.slaves.markLost(lease.slave);
+      this.slaves.infraFailure(lease.slave, { at: now, job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt, state: "SLAVE_LOST", message: `slave ${lease.slave} stopped heartbeating` });
       const open = this.open.get(lease.jobId);
       const task = open?.tasks.get(lease.taskId);
       const next = await this.repo.transaction(async (repo) => {
@@ -576,10 +596,15 @@ export class Dispatcher {
     return offered && { jobId: offered.jobId, taskId: offered.taskId, attempt: offered.attempt };
   }
 
+  /** Attempts held by slaves now. */
+  get activeLeases(): number {
+    return this.leases.size;
+  }
+
   /** Live, non-draining slaves with a free slot, counted from the leases they hold now. */
   idleSlaves(): number {
     const now = this.clock.now();
-    return this.slaves.list(now).filter((s) => s.state !== "lost" && s.state !== "draining" && this.runningOn(s.name) < s.slots).length;
+    return this.slaves.list().filter((s) => this.slaves.isLive(s, now) && !this.slaves.holds(s.identity.name) && this.runningOn(s.identity.name) < s.identity.slots).length;
   }
 
   /** The leases on a slave, for the slaves view. */

@@ -1,59 +1,116 @@
-import type { SlaveInfo } from "../model.ts";
-import type { SlaveIdentity } from "../protocol.ts";
+import { DtError } from "../../common/errors.ts";
+import type { InfraFailureView, SlaveCommand, SlaveIdentity } from "../protocol.ts";
 import { dimensionsMatch } from "./fair-queue.ts";
 
+/** Infrastructure failures kept per slave: enough to see a pattern on the slaves view, few enough to show in one row. */
+const INFRA_FAILURES_KEPT = 10;
+
+/** One slave as the master knows it. */
+export interface SlaveRecord {
+  /** As the slave last described itself: dimensions, slots, version, drain and hold. */
+  identity: SlaveIdentity;
+  registeredAt: number;
+  /** The slave's last call (lease, heartbeat, result). */
+  lastSeenAt: number;
+  /** A lease of it lapsed since its last call. */
+  lost: boolean;
+  /** An operator's instruction the slave has not reported done yet. */
+  pending: SlaveCommand | null;
+  infraFailures: InfraFailureView[];
+}
+
 /**
- * The slaves the master has heard from, with when. A slave counts as live
- * while it has called (lease, heartbeat) within `liveForMs` and no lease of
- * it has lapsed since; the registry is rebuilt from these calls after a
- * restart.
+ * The slaves the master has heard from, with when and in what state. A
+ * slave counts as live while it has called (lease, heartbeat) within
+ * `liveForMs` and no lease of it has lapsed since. Everything here comes
+ * from the slaves' own calls, so a restarted master rebuilds it within one
+ * heartbeat; an operator's drain or quarantine is carried to the slave by
+ * its next call's answer and lives on in the slave's own `hold` from then.
  */
 export class SlaveRegistry {
-  private readonly slaves = new Map<string, SlaveInfo>();
+  private readonly slaves = new Map<string, SlaveRecord>();
 
   constructor(private readonly liveForMs: number) {}
 
-  seen(identity: SlaveIdentity, now: number, busy: boolean): SlaveInfo {
+  /** A call from the slave; returns the instruction to send back, if one is still pending. */
+  seen(identity: SlaveIdentity, now: number): SlaveCommand | null {
     const known = this.slaves.get(identity.name);
-    const info: SlaveInfo = {
-      name: identity.name,
-      dimensions: identity.dimensions,
-      slots: identity.slots,
-      version: identity.version,
-      state: identity.draining ? "draining" : busy ? "busy" : "idle",
-      lastSeenAt: now,
+    const record: SlaveRecord = {
+      identity,
       registeredAt: known?.registeredAt ?? now,
+      lastSeenAt: now,
+      lost: false,
+      pending: known?.pending ?? null,
+      infraFailures: known?.infraFailures ?? [],
     };
-    this.slaves.set(identity.name, info);
-    return info;
+    if (record.pending && acknowledged(record.pending, identity)) record.pending = null;
+    this.slaves.set(identity.name, record);
+    return record.pending;
+  }
+
+  /** An operator's instruction for a known slave; it goes out with the answer to the slave's next call. */
+  command(name: string, command: SlaveCommand): SlaveRecord {
+    const known = this.slaves.get(name);
+    if (!known) throw new DtError("not_found", `no slave ${JSON.stringify(name)} has called this master; dt slaves lists the known ones`);
+    known.pending = acknowledged(command, known.identity) ? null : command;
+    return known;
+  }
+
+  /** True when the slave must not be handed work: it drains or is held, or an instruction to hold it is on its way. */
+  holds(name: string): boolean {
+    const s = this.slaves.get(name);
+    return s !== undefined && !takesWork(s);
   }
 
   /** A slave whose lease lapsed: lost at once, until it calls again. */
   markLost(name: string): void {
     const known = this.slaves.get(name);
-    if (known) this.slaves.set(name, { ...known, state: "lost" });
+    if (known) known.lost = true;
   }
 
-  /** Every known slave; those not heard from within the bound read "lost". */
-  list(now: number): SlaveInfo[] {
-    return [...this.slaves.values()].map((s) => (this.isLive(s, now) ? s : { ...s, state: "lost" as const }));
+  /** An attempt on the slave ended INFRA_FAILED or SLAVE_LOST. */
+  infraFailure(name: string, failure: InfraFailureView): void {
+    const known = this.slaves.get(name);
+    if (!known) return;
+    known.infraFailures = [failure, ...known.infraFailures].slice(0, INFRA_FAILURES_KEPT);
   }
 
-  isLive(slave: SlaveInfo, now: number): boolean {
-    return slave.state !== "lost" && now - slave.lastSeenAt <= this.liveForMs;
+  get(name: string): SlaveRecord | undefined {
+    return this.slaves.get(name);
   }
 
-  /** True when some live, non-draining slave has all of `dimensions`. */
+  /** Every known slave, by name. */
+  list(): SlaveRecord[] {
+    return [...this.slaves.values()].sort((a, b) => (a.identity.name < b.identity.name ? -1 : a.identity.name > b.identity.name ? 1 : 0));
+  }
+
+  isLive(slave: SlaveRecord, now: number): boolean {
+    return !slave.lost && now - slave.lastSeenAt <= this.liveForMs;
+  }
+
+  /** True when some live slave that takes work has all of `dimensions`. */
   canRun(dimensions: Record<string, string>, now: number): boolean {
     for (const s of this.slaves.values()) {
-      if (s.state !== "draining" && this.isLive(s, now) && dimensionsMatch(dimensions, s.dimensions)) return true;
+      if (takesWork(s) && this.isLive(s, now) && dimensionsMatch(dimensions, s.identity.dimensions)) return true;
     }
     return false;
   }
 
+  /** Slots of the live slaves that take work. */
   liveSlots(now: number): number {
     let slots = 0;
-    for (const s of this.slaves.values()) if (s.state !== "draining" && this.isLive(s, now)) slots += s.slots;
+    for (const s of this.slaves.values()) if (takesWork(s) && this.isLive(s, now)) slots += s.identity.slots;
     return slots;
   }
+}
+
+function takesWork(s: SlaveRecord): boolean {
+  return !s.identity.draining && !s.identity.hold && (s.pending === null || s.pending.action === "resume");
+}
+
+/** The slave's own description shows the instruction carried out. */
+function acknowledged(command: SlaveCommand, identity: SlaveIdentity): boolean {
+  const hold = identity.hold;
+  if (command.action === "resume") return hold === undefined;
+  return hold !== undefined && hold.by === "operator" && hold.kind === command.action;
 }
