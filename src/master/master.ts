@@ -12,7 +12,7 @@ import { DecisionLog } from "./autoscale/decision-log.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
 import type { JobFilter, Repo } from "./repo/repo.ts";
 import type { SlaveRecord } from "./scheduler/slave-registry.ts";
-import { Dispatcher, type DispatcherConfig, type ExternalQueue, newAttempt } from "./scheduler/dispatcher.ts";
+import { Dispatcher, type DispatcherConfig, type DispatcherObserver, type ExternalQueue, newAttempt } from "./scheduler/dispatcher.ts";
 
 export interface MasterDeps {
   repo: Repo;
@@ -28,6 +28,8 @@ export interface MasterDeps {
   checkManifest?: ManifestCheck;
   /** beanstalkd for slaves to reserve from, with the address they are told; none: slaves long-poll the master. */
   externalQueue?: ExternalQueue & { address: string };
+  /** Told of every attempt that ends on a slave (metrics). */
+  observer?: DispatcherObserver;
 }
 
 /** Largest slice of a log one read returns, as LiveLogs does: a client follows a huge log page by page. */
@@ -54,7 +56,7 @@ export class Master {
 
   constructor(readonly deps: MasterDeps) {
     this.deps = { ...deps, repo: this.changes.wrap(deps.repo) };
-    this.dispatcher = new Dispatcher(this.deps.repo, deps.clock, deps.dispatch, deps.log, deps.newId, deps.externalQueue);
+    this.dispatcher = new Dispatcher(this.deps.repo, deps.clock, deps.dispatch, deps.log, deps.newId, deps.externalQueue, deps.observer);
   }
 
   /**

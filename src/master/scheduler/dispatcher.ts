@@ -32,6 +32,28 @@ interface ActiveLease {
   slave: string;
   expiresAt: number;
   phase: SlavePhase | "LEASED";
+  queuedAt: number;
+  leasedAt: number;
+}
+
+/** An attempt that left a slave's hands, as metrics see it. */
+export interface AttemptEnded {
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  slave: string;
+  state: AttemptState;
+  queuedAt: number;
+  leasedAt: number;
+  /** The slave's timestamps (all null for SLAVE_LOST). */
+  times: ResultReport["times"];
+  cache: ResultReport["cache"];
+  reportedAt: number;
+}
+
+/** Told of what the dispatcher does, for metrics; must not throw. */
+export interface DispatcherObserver {
+  attemptEnded(event: AttemptEnded): void;
 }
 
 interface Waiter {
@@ -89,6 +111,7 @@ export class Dispatcher {
     private readonly log: Logger,
     private readonly newId: () => string,
     external?: ExternalQueue,
+    private readonly observer?: DispatcherObserver,
   ) {
     // An idle slave calls at least once per long-poll; a busy one heartbeats within a lease TTL.
     this.slaves = new SlaveRegistry(config.maxWaitMs + config.leaseTtlMs);
@@ -172,6 +195,7 @@ export class Dispatcher {
     this.leases.set(a.leaseId!, {
       leaseId: a.leaseId!, jobId: a.jobId, taskId: a.taskId, attempt: a.attempt, retry: a.retry, user: job.user,
       slave: a.slave ?? "?", expiresAt: Math.max(a.leaseExpiresAt ?? 0, now + this.config.leaseTtlMs), phase: a.state === "LEASED" ? "LEASED" : (a.state as SlavePhase),
+      queuedAt: a.queuedAt, leasedAt: a.leasedAt ?? now,
     });
     this.queue.started(job.user, job.id);
   }
@@ -276,7 +300,7 @@ export class Dispatcher {
       this.dropTaken(item);
       return null;
     }
-    this.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase: "LEASED" });
+    this.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase: "LEASED", queuedAt: item.queuedAt, leasedAt: now });
     return this.leaseBody(item, task!, leaseId);
   }
 
@@ -325,7 +349,7 @@ export class Dispatcher {
       this.dropTaken(item);
       return null;
     }
-    const lease: ActiveLease = { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase };
+    const lease: ActiveLease = { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase, queuedAt: item.queuedAt, leasedAt: now };
     this.leases.set(leaseId, lease);
     // A tube just lost a ready job: top it up.
     this.feeder?.kick();
@@ -424,6 +448,12 @@ export class Dispatcher {
       const expectedMs = next ? ((await repo.expectedDurations([task.description])).get(task.description) ?? 0) : 0;
       return { changed, next, expectedMs };
     });
+    if (outcome.changed) {
+      this.observer?.attemptEnded({
+        jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, slave: lease.slave, state: report.state,
+        queuedAt: lease.queuedAt, leasedAt: lease.leasedAt, times: report.times, cache: report.cache, reportedAt: now,
+      });
+    }
     if (report.state === "INFRA_FAILED" && outcome.changed) {
       this.slaves.infraFailure(lease.slave, { at: now, job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt, state: "INFRA_FAILED", message: report.message });
     }
@@ -504,6 +534,10 @@ export class Dispatcher {
         const attempt = await this.nextAttempt(repo, lease, task, "SLAVE_LOST", now);
         if (attempt) await repo.insertAttempt(attempt);
         return attempt;
+      });
+      this.observer?.attemptEnded({
+        jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, slave: lease.slave, state: "SLAVE_LOST",
+        queuedAt: lease.queuedAt, leasedAt: lease.leasedAt, times: { fetch_done_at: null, map_done_at: null, command_start_at: null, command_end_at: null, upload_done_at: null }, cache: null, reportedAt: now,
       });
       this.log.warn(`lease ${lease.leaseId} of slave ${lease.slave} expired; ${next ? "task queued again" : "not requeued"}`, { job: lease.jobId, task: lease.taskId });
       if (next && open && task) await this.requeue(open, task, next, 0, now);
