@@ -6,6 +6,7 @@ import { parseDuration, parseSize } from "../common/units.ts";
 import { s3EndpointOf } from "../common/s3-location.ts";
 import { IsolateServer } from "../isolate/cas/isolate-server.ts";
 import { openBlobStore } from "../isolate/cas/open-blob-store.ts";
+import { ReloadablePolicy, reloadAuthPolicyOnHangup } from "../service/policy-reload.ts";
 import { commandContext, defaultDataDir, logArgs } from "./context.ts";
 import { s3EndpointArg } from "./s3-args.ts";
 
@@ -13,7 +14,7 @@ import { s3EndpointArg } from "./s3-args.ts";
 const STOP_GRACE_MS = 10_000;
 
 export default defineCommand({
-  meta: { name: "isolate-server", description: "Serve the content-addressed store (CAS) that archive uploads to and run-isolated fetches from" },
+  meta: { name: "isolate-server", description: "Serve the content-addressed store (CAS) that archive uploads to and run-isolated fetches from; SIGHUP re-reads the access policy" },
   args: {
     port: { type: "string", description: "TCP port; 0 picks a free one", default: "4242" },
     host: { type: "string", description: "Address to listen on", default: "0.0.0.0" },
@@ -44,28 +45,34 @@ export default defineCommand({
       minAgeMs: parseDuration(args["min-age"], "--min-age"),
     };
     // Read before anything opens, so a bad config fails the start, not the first upload.
-    const auth = loadAuthPolicy(ctx.config);
-    const store = await openBlobStore({ store: args.store, flag: "--store", dir: dataDir, s3Endpoint: s3EndpointOf(args["s3-endpoint"], ctx.env), clock: ctx.clock });
-    const server = new IsolateServer({ store, log: ctx.log, clock: ctx.clock, trim, auth });
-    ctx.log.info(`access: ${describeAuthPolicy(auth)}`);
-    const listener = server.listen(port, args.host);
-    // An S3 store is counted by listing it, which costs a request per 1,000 blobs: not at start-up.
-    const where = args.store ?? (await store.stats().then((s) => `${s.blobs} blobs, ${s.bytes} bytes in ${dataDir}`));
-    ctx.log.info(`isolate server listening on http://${args.host}:${listener.port} (${where})`, { port: listener.port, store: args.store ?? dataDir });
-    server.requestTrim();
-    await new Promise<void>((resolveStop) => {
-      const stop = (signal: string) => {
-        ctx.log.info(`${signal}: stopping`);
-        resolveStop();
-      };
-      process.once("SIGTERM", () => stop("SIGTERM"));
-      process.once("SIGINT", () => stop("SIGINT"));
-    });
-    // In-flight requests get a bounded time to finish; a client trickling an upload cannot hold the stop.
-    let forceTimer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([listener.stop(), new Promise<void>((r) => (forceTimer = setTimeout(r, STOP_GRACE_MS)))]);
-    clearTimeout(forceTimer);
-    await listener.stop(true);
-    await server.close();
+    const auth = new ReloadablePolicy(loadAuthPolicy(ctx.config));
+    // SIGHUP (systemctl reload) re-reads the config's access policy; connections and the store stay.
+    const stopReloading = reloadAuthPolicyOnHangup({ env: ctx.env, log: ctx.log, apply: (policy) => auth.set(policy), current: () => auth });
+    try {
+      const store = await openBlobStore({ store: args.store, flag: "--store", dir: dataDir, s3Endpoint: s3EndpointOf(args["s3-endpoint"], ctx.env), clock: ctx.clock });
+      const server = new IsolateServer({ store, log: ctx.log, clock: ctx.clock, trim, auth });
+      ctx.log.info(`access: ${describeAuthPolicy(auth)}`);
+      const listener = server.listen(port, args.host);
+      // An S3 store is counted by listing it, which costs a request per 1,000 blobs: not at start-up.
+      const where = args.store ?? (await store.stats().then((s) => `${s.blobs} blobs, ${s.bytes} bytes in ${dataDir}`));
+      ctx.log.info(`isolate server listening on http://${args.host}:${listener.port} (${where})`, { port: listener.port, store: args.store ?? dataDir });
+      server.requestTrim();
+      await new Promise<void>((resolveStop) => {
+        const stop = (signal: string) => {
+          ctx.log.info(`${signal}: stopping`);
+          resolveStop();
+        };
+        process.once("SIGTERM", () => stop("SIGTERM"));
+        process.once("SIGINT", () => stop("SIGINT"));
+      });
+      // In-flight requests get a bounded time to finish; a client trickling an upload cannot hold the stop.
+      let forceTimer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([listener.stop(), new Promise<void>((r) => (forceTimer = setTimeout(r, STOP_GRACE_MS)))]);
+      clearTimeout(forceTimer);
+      await listener.stop(true);
+      await server.close();
+    } finally {
+      stopReloading();
+    }
   },
 });

@@ -4,6 +4,7 @@ import { loadAuthPolicy } from "../common/auth/policy.ts";
 import { DtError } from "../common/errors.ts";
 import { parseDuration } from "../common/units.ts";
 import { startMasterServer } from "../master/server.ts";
+import { ReloadablePolicy, reloadAuthPolicyOnHangup } from "../service/policy-reload.ts";
 import { commandContext, defaultDataDir, logArgs } from "./context.ts";
 import { masterStoreOptions, s3EndpointArg } from "./s3-args.ts";
 
@@ -32,7 +33,7 @@ export const masterArgs = {
 } as const;
 
 export default defineCommand({
-  meta: { name: "master", description: "Run the master: job API (dt's and dist_test's), scheduler, HTML view, artifact store and CAS on one port" },
+  meta: { name: "master", description: "Run the master: job API (dt's and dist_test's), scheduler, HTML view, artifact store and CAS on one port; SIGHUP re-reads the access policy" },
   args: masterArgs,
   async run({ args }) {
     const ctx = commandContext(args);
@@ -41,34 +42,41 @@ export default defineCommand({
     const leaseTtlMs = parseDuration(args["lease-ttl"], "--lease-ttl");
     const heartbeatIntervalMs = parseDuration(args["heartbeat-interval"], "--heartbeat-interval");
     if (heartbeatIntervalMs * 2 > leaseTtlMs) throw new DtError("invalid_input", `--heartbeat-interval (${args["heartbeat-interval"]}) must be at most half of --lease-ttl (${args["lease-ttl"]}), or one late heartbeat loses a task`);
-    const server = await startMasterServer({
-      port,
-      host: args.host,
-      db: args.db,
-      dataDir: resolve(args["data-dir"] ?? defaultDataDir(ctx.env, "master")),
-      publicUrl: args["public-url"],
-      isolateServer: args["isolate-server"],
-      queue: args.queue,
-      queueTubePrefix: args["queue-tube-prefix"],
-      queueFeedAhead: Number(args["queue-feed-ahead"]),
-      dispatch: {
-        leaseTtlMs,
-        heartbeatIntervalMs,
-        noResourceTimeoutMs: parseDuration(args["no-resource-timeout"], "--no-resource-timeout"),
-        maxWaitMs: 30_000,
-        maxInfraRequeues: 3,
-      },
-      ...masterStoreOptions(args, ctx.env),
-      auth: loadAuthPolicy(ctx.config),
-      clock: ctx.clock,
-      log: ctx.log,
-    });
-    ctx.log.info(`master listening on ${server.url} (port ${server.port})`, { url: server.url, port: server.port });
-    await new Promise<void>((resolveStop) => {
-      process.once("SIGTERM", () => resolveStop());
-      process.once("SIGINT", () => resolveStop());
-    });
-    ctx.log.info("stopping");
-    await server.stop(STOP_GRACE_MS);
+    const auth = new ReloadablePolicy(loadAuthPolicy(ctx.config));
+    // SIGHUP (systemctl reload) re-reads the config's access policy; connections and everything else stay.
+    const stopReloading = reloadAuthPolicyOnHangup({ env: ctx.env, log: ctx.log, apply: (policy) => auth.set(policy), current: () => auth });
+    try {
+      const server = await startMasterServer({
+        port,
+        host: args.host,
+        db: args.db,
+        dataDir: resolve(args["data-dir"] ?? defaultDataDir(ctx.env, "master")),
+        publicUrl: args["public-url"],
+        isolateServer: args["isolate-server"],
+        queue: args.queue,
+        queueTubePrefix: args["queue-tube-prefix"],
+        queueFeedAhead: Number(args["queue-feed-ahead"]),
+        dispatch: {
+          leaseTtlMs,
+          heartbeatIntervalMs,
+          noResourceTimeoutMs: parseDuration(args["no-resource-timeout"], "--no-resource-timeout"),
+          maxWaitMs: 30_000,
+          maxInfraRequeues: 3,
+        },
+        ...masterStoreOptions(args, ctx.env),
+        auth,
+        clock: ctx.clock,
+        log: ctx.log,
+      });
+      ctx.log.info(`master listening on ${server.url} (port ${server.port})`, { url: server.url, port: server.port });
+      await new Promise<void>((resolveStop) => {
+        process.once("SIGTERM", () => resolveStop());
+        process.once("SIGINT", () => resolveStop());
+      });
+      ctx.log.info("stopping");
+      await server.stop(STOP_GRACE_MS);
+    } finally {
+      stopReloading();
+    }
   },
 });

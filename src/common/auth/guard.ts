@@ -46,12 +46,23 @@ type Verdict = { ok: true; user: string } | { ok: false; why: "malformed" | "wro
  */
 export class AuthGuard {
   private readonly nonces: NonceBook;
+  private policy: AuthPolicy;
   private windowStartMs = Number.NEGATIVE_INFINITY;
   private logged = 0;
   private suppressed = 0;
 
   constructor(private readonly options: { policy: AuthPolicy; clock: Clock; log: Logger; nonceTtlMs?: number }) {
     this.nonces = new NonceBook(options.clock, options.nonceTtlMs);
+    this.policy = options.policy;
+  }
+
+  /**
+   * Swaps the policy for the requests that arrive from now on (a config
+   * reloaded on SIGHUP); connections stay open and issued nonces stay
+   * valid, so clients whose account survived need no new challenge.
+   */
+  setPolicy(policy: AuthPolicy): void {
+    this.policy = policy;
   }
 
   middleware(): MiddlewareHandler {
@@ -64,7 +75,8 @@ export class AuthGuard {
 
   /** The admission of a request, or the 401/403 to answer it with. */
   admit(c: Context): Admission | Response {
-    const { policy } = this.options;
+    // Read once: the whole request is judged by one policy, whatever setPolicy does meanwhile.
+    const policy = this.policy;
     const access = accessOf(c.req.method, c.req.path);
     // Health checks (systemd, load balancers) carry no credentials, and the answer tells nothing.
     if (access === "read" && (!policy.readRequiresAuth || c.req.path === "/healthz")) return { via: "open" };
@@ -83,7 +95,7 @@ export class AuthGuard {
     const header = c.req.header("authorization");
     if (header === undefined || !/^Digest\s/i.test(header)) return this.challenge(what, false);
     const target = new URL(c.req.url);
-    const verdict = this.verify(header, c.req.method, target.pathname + target.search);
+    const verdict = this.verify(policy, header, c.req.method, target.pathname + target.search);
     if (verdict.ok) return { via: "account", user: verdict.user };
     if (verdict.why === "wrong" || verdict.why === "replayed") {
       this.warn(`refused ${what} from ${address ?? "an unknown address"}: ${verdict.why === "wrong" ? "wrong user or password" : "a nonce count used before (a replayed request?)"}${verdict.user ? ` for ${JSON.stringify(verdict.user)}` : ""}`);
@@ -108,7 +120,7 @@ export class AuthGuard {
     else this.suppressed++;
   }
 
-  private verify(header: string, method: string, requestUri: string): Verdict {
+  private verify(policy: AuthPolicy, header: string, method: string, requestUri: string): Verdict {
     const p = parseAuthParams(header.replace(/^Digest\s+/i, ""));
     const algorithm = (p.algorithm ?? "MD5").toUpperCase();
     const { username, nonce, uri, response, nc, cnonce } = p;
@@ -116,7 +128,7 @@ export class AuthGuard {
     if (p.realm !== REALM || p.qop !== "auth" || nc === undefined || !/^[0-9a-fA-F]{8}$/.test(nc) || !isDigestAlgorithm(algorithm)) return { ok: false, why: "malformed", user: username };
     // The response covers `uri`; it must be this request's, or a response captured for one URL could be replayed to another.
     if (!sameRequestTarget(uri, requestUri)) return { ok: false, why: "malformed", user: username };
-    const stored = this.options.policy.accounts.get(username)?.[algorithm];
+    const stored = policy.accounts.get(username)?.[algorithm];
     // An unknown user costs the same hashing as a known one, so timing does not tell which names exist.
     const expected = digestResponse({ algorithm, ha1: stored ?? DUMMY_HA1[algorithm], nonce, nc, cnonce, method, uri });
     const given = Buffer.from(response.toLowerCase());

@@ -15,6 +15,7 @@ const OUTSIDE = ["--interface", "127.0.0.2"];
 
 let clock: ManualClock;
 let server: ReturnType<typeof Bun.serve>;
+let guard: AuthGuard;
 let url: string;
 /** What the routes behind the guard saw; a refused request must not get here. */
 let handled: string[];
@@ -36,7 +37,8 @@ function policy(overrides: Partial<AuthPolicy> = {}): AuthPolicy {
 function start(p: AuthPolicy): void {
   server?.stop(true);
   const app = new Hono();
-  app.use("*", new AuthGuard({ policy: p, clock, log: createLogger({ level: "silent" }) }).middleware());
+  guard = new AuthGuard({ policy: p, clock, log: createLogger({ level: "silent" }) });
+  app.use("*", guard.middleware());
   app.on(["GET", "POST"], "/submit_job", async (c) => {
     handled.push(`${c.req.method} /submit_job ${await c.req.text()}`);
     return c.json({ status: "SUCCESS" });
@@ -159,6 +161,30 @@ test("dt's client takes SHA-256, reuses its nonce with rising counts, and renews
   // A wrong password: one retry with a fresh challenge, then the 401 is the caller's.
   const wrong = digestFetch({ user: "alice", password: "nope" }, fetch);
   expect((await wrong(`${url}/submit_job`, { method: "POST", body: "x" })).status).toBe(401);
+});
+
+test("setPolicy judges later requests by the new policy; a nonce issued before stays good", async () => {
+  start(policy({ allowedRanges: IpRanges.none() }));
+  const sent: string[] = [];
+  const counting: typeof fetch = Object.assign(async (input: string | URL | Request, init?: RequestInit) => {
+    sent.push(new Headers(init?.headers).get("authorization") ?? "(none)");
+    return fetch(input, init);
+  }, { preconnect: fetch.preconnect });
+  const alice = digestFetch({ user: "alice", password: "s3cret" }, counting);
+  expect((await alice(`${url}/submit_job`, { method: "POST", body: "n=1" })).status).toBe(200);
+  expect(sent).toHaveLength(2);
+  // This host may now write without a password.
+  guard.setPolicy(policy({ allowedRanges: IpRanges.parse("127.0.0.1", "test"), accounts: new Map() }));
+  expect((await fetch(`${url}/submit_job`, { method: "POST", body: "n=2" })).status).toBe(200);
+  // Accounts only, and bob's is gone: alice goes on with the nonce she holds (one request, no new challenge).
+  guard.setPolicy(policy({ allowedRanges: IpRanges.none(), accounts: new Map([["alice", policy().accounts.get("alice")!]]) }));
+  expect((await alice(`${url}/submit_job`, { method: "POST", body: "n=3" })).status).toBe(200);
+  expect(sent).toHaveLength(3);
+  expect(sent[2]).toContain("nc=00000002");
+  const bob = digestFetch({ user: "bob", password: "hunter2" }, fetch);
+  expect((await bob(`${url}/submit_job`, { method: "POST", body: "n=4" })).status).toBe(401);
+  expect((await fetch(`${url}/submit_job`, { method: "POST", body: "n=5" })).status).toBe(401);
+  expect(handled.map((h) => h.split(" ").at(-1))).toEqual(["n=1", "n=2", "n=3"]);
 });
 
 test("no accounts: an outside write is 403 naming the allowed ranges", async () => {
