@@ -27,6 +27,7 @@ const subCommands: Record<string, Lazy> = {
   "isolate-server": () => load(import("./commands/isolate-server.ts")),
   "run-isolated": () => load(import("./commands/run-isolated.ts")),
   "account-digest": () => load(import("./commands/account-digest.ts")),
+  slaves: () => load(import("./commands/slaves.ts")),
 };
 
 const main: CommandDef = {

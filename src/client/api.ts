@@ -1,6 +1,6 @@
 import { errorOfResponse } from "../common/http.ts";
 import { DtError, type DtErrorCode } from "../common/errors.ts";
-import type { JobCreated, JobRequest, JobSummary, TaskView } from "../master/protocol.ts";
+import type { JobCreated, JobRequest, JobSummary, SlaveCommand, SlaveView, TaskView } from "../master/protocol.ts";
 import { type Credentials, digestFetch } from "../common/auth/digest-fetch.ts";
 import type { JobFilter } from "../master/repo/repo.ts";
 import { DIST_TEST_RETRY, type RetryPolicy, abortableSleep } from "./io.ts";
@@ -99,6 +99,22 @@ export class MasterClient {
     const qs = query.size > 0 ? `?${query}` : "";
     const res = await this.call("list jobs", "GET", `/jobs${qs}`);
     return ((await res.json()) as { jobs: JobSummary[] }).jobs;
+  }
+
+  async listSlaves(): Promise<SlaveView[]> {
+    const res = await this.call("list slaves", "GET", "/slaves");
+    return ((await res.json()) as { slaves: SlaveView[] }).slaves;
+  }
+
+  async slave(name: string, options: CallOptions = {}): Promise<SlaveView> {
+    const res = await this.call(`slave ${name}`, "GET", `/slaves/${encodeURIComponent(name)}`, undefined, options);
+    return (await res.json()) as SlaveView;
+  }
+
+  /** An operator's drain, quarantine or resume; the master passes it on with the slave's next call. */
+  async commandSlave(name: string, command: SlaveCommand): Promise<SlaveView> {
+    const res = await this.call(`${command.action} slave ${name}`, "POST", `/slaves/${encodeURIComponent(name)}/${command.action}`, JSON.stringify({ reason: command.reason }));
+    return (await res.json()) as SlaveView;
   }
 
   /** A link from the master (a log, an archive) made absolute; it may point elsewhere (S3). */

@@ -1,4 +1,4 @@
-import type { JobSummary } from "../master/protocol.ts";
+import type { JobSummary, SlaveView } from "../master/protocol.ts";
 import { formatDuration } from "./progress.ts";
 
 /** `dt status`: a job's counts, for people. */
@@ -25,8 +25,24 @@ export function jobsTable(jobs: readonly JobSummary[]): string {
     const status = job.canceled_at !== null ? "canceled" : job.status;
     rows.push([job.job_id, job.user, status, `${c.finished}/${c.total_tasks}`, String(c.failed), String(c.flaky), formatTime(job.created_at)]);
   }
+  return columns(rows);
+}
+
+/** `dt slaves`: one row per slave, with what holds it and its latest infrastructure failure. */
+export function slavesTable(slaves: readonly SlaveView[], now: number): string {
+  if (slaves.length === 0) return "No slave has called this master yet.\n";
+  const rows = [["SLAVE", "STATE", "SLOTS", "RUNNING", "LAST SEEN", "VERSION", "WHY"]];
+  for (const s of slaves) {
+    const why = s.hold ? `${s.hold.kind} by ${s.hold.by}: ${s.hold.reason}` : s.pending_command ? `${s.pending_command.action} requested: ${s.pending_command.reason}` : "";
+    rows.push([s.name, s.state, String(s.slots), String(s.running.length), `${Math.max(0, Math.round((now - s.last_seen_at) / 1000))} s ago`, s.version, why]);
+  }
+  return columns(rows);
+}
+
+/** Rows as aligned columns, two spaces apart; the last column is not padded. */
+function columns(rows: readonly string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return `${rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")).join("\n")}\n`;
+  return `${rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n")}\n`;
 }
 
 /** `2024-01-02 15:04:05Z`: UTC, so that CI logs from different hosts line up. */

@@ -1,13 +1,15 @@
 import { defineCommand } from "citty";
+import { mkdirSync } from "node:fs";
 import { availableParallelism, hostname } from "node:os";
 import { dirname, resolve } from "node:path";
 import { authenticatedFetch, withoutCredentials } from "../common/auth/credentials.ts";
 import { DtError } from "../common/errors.ts";
-import { parseDuration } from "../common/units.ts";
+import { parseDuration, parseSize } from "../common/units.ts";
 import { DEFAULT_CACHE_LIMITS } from "../isolate/cache/local-cache.ts";
 import { DEFAULT_ARTIFACT_CAP_BYTES } from "../slave/artifacts.ts";
 import { parseBeanstalkUrl } from "../master/queue/beanstalk-client.ts";
 import { BeanstalkLeaseSource } from "../slave/beanstalk-lease-source.ts";
+import { DEFAULT_HEALTH_LIMITS, SlaveHealth } from "../slave/health.ts";
 import { DEFAULT_LEASE_WAIT_MS, Slave } from "../slave/lease-loop.ts";
 import { MasterClient } from "../slave/master-client.ts";
 import { VERSION } from "../version.ts";
@@ -30,6 +32,9 @@ export default defineCommand({
     name: { type: "string", description: "Name the master knows this slave by (default: the host name)" },
     "drain-timeout": { type: "string", description: `After SIGTERM, how long running tasks may go on before they are killed and requeued (default ${DEFAULT_DRAIN_TIMEOUT})`, default: DEFAULT_DRAIN_TIMEOUT },
     "root-dir": { type: "string", description: "Where run directories are made (default: beside the cache, so files can be hardlinked)" },
+    "min-free-disk": { type: "string", description: "Below this free space on the cache's or the run directories' disk the slave quarantines itself until there is room (default 1GiB)", default: "1GiB" },
+    "max-infra-failures": { type: "string", description: `Infrastructure failures in a row (fetch, spawn) after which the slave quarantines itself (default ${DEFAULT_HEALTH_LIMITS.maxInfraFailures})`, default: String(DEFAULT_HEALTH_LIMITS.maxInfraFailures) },
+    "quarantine-cooldown": { type: "string", description: "How long a quarantine for infrastructure failures lasts before the slave tries again; 0: until `dt slaves resume` (default 10m)", default: "10m" },
     ...logArgs,
   },
   async run({ args }) {
@@ -38,6 +43,8 @@ export default defineCommand({
     const cacheDir = resolve(ctx.config.get("cacheDir", args["cache-dir"])!);
     const slots = args.slots === undefined ? availableParallelism() : Number(args.slots);
     if (!Number.isInteger(slots) || slots < 1) throw new DtError("invalid_input", `--slots: ${JSON.stringify(args.slots)} is not a positive integer`);
+    const maxInfraFailures = Number(args["max-infra-failures"]);
+    if (!Number.isInteger(maxInfraFailures) || maxInfraFailures < 1) throw new DtError("invalid_input", `--max-infra-failures: ${JSON.stringify(args["max-infra-failures"])} is not a positive integer`);
     const given = args.dimensions ? keyValues(args.dimensions.split(",").map((d) => d.trim()).filter(Boolean), "--dimensions") : {};
     const name = args.name || hostname();
     const dimensions = { os: process.platform, cpu: process.arch, ...given };
@@ -48,6 +55,19 @@ export default defineCommand({
     const queue = await master.queueInfo();
     if (queue.kind === "beanstalk") ctx.log.info(`reserving work from beanstalkd ${queue.address} (tubes ${queue.tube_prefix}.*)`);
 
+    const rootDir = resolve(args["root-dir"] ?? resolve(dirname(cacheDir), "runs"));
+    // Made now, not at the first task: the health check looks at their disks before any work comes.
+    for (const dir of [cacheDir, rootDir]) mkdirSync(dir, { recursive: true });
+    const health = new SlaveHealth({
+      paths: [cacheDir, rootDir],
+      limits: {
+        minFreeBytes: parseSize(args["min-free-disk"], "--min-free-disk"),
+        maxInfraFailures,
+        infraCooldownMs: parseDuration(args["quarantine-cooldown"], "--quarantine-cooldown"),
+      },
+      clock: ctx.clock,
+      log: ctx.log,
+    });
     const slave = new Slave({
       master,
       name,
@@ -67,12 +87,13 @@ export default defineCommand({
         casFetch: authenticatedFetch(ctx.config),
         cacheDir,
         cacheLimits: DEFAULT_CACHE_LIMITS,
-        rootDir: resolve(args["root-dir"] ?? resolve(dirname(cacheDir), "runs")),
+        rootDir,
         // Tasks do not see the slave's account: a test printing its environment would publish it in its log.
         baseEnv: withoutCredentials(ctx.env),
         gracePeriodSec: GRACE_PERIOD_SEC,
         artifactCapBytes: DEFAULT_ARTIFACT_CAP_BYTES,
       },
+      health,
       log: ctx.log,
       clock: ctx.clock,
     });

@@ -1,5 +1,5 @@
 import type { Logger } from "../common/log.ts";
-import type { Lease, SlaveIdentity, SlavePhase } from "../master/protocol.ts";
+import type { Lease, SlaveCommand, SlaveIdentity, SlavePhase } from "../master/protocol.ts";
 import type { MasterClient } from "./master-client.ts";
 import type { AbortReason } from "./outcome.ts";
 
@@ -20,8 +20,12 @@ export interface HeartbeatOptions {
    * Beat this often while no lease is held. A slave fed by beanstalkd does
    * not long-poll the master, so only these tell the master it is alive
    * (NO_RESOURCE, the slaves view). Without it, an idle slave is silent.
+   * Asked before each wait: a held slave (drained, quarantined) that polls
+   * for no leases beats while idle, to hear of its resume.
    */
-  idleIntervalMs?: number;
+  idleIntervalMs?: () => number | undefined;
+  /** An operator's instruction that came with an answer. */
+  onCommand?: (command: SlaveCommand) => void;
 }
 
 /** A master handing out a tiny or zero interval must not make the slave spin. */
@@ -53,7 +57,7 @@ export class HeartbeatLoop {
 
   start(): void {
     // A slave that beats while idle says hello at once: nothing else tells the master it is there.
-    if (this.o.idleIntervalMs !== undefined) this.poked = true;
+    if (this.o.idleIntervalMs?.() !== undefined) this.poked = true;
     this.done = this.loop();
   }
 
@@ -91,14 +95,15 @@ export class HeartbeatLoop {
       this.poked = false;
       if (this.stopped) break;
       const targets = [...this.o.targets()];
-      if (targets.length > 0 || this.o.idleIntervalMs !== undefined) await this.beat(targets);
+      if (targets.length > 0 || this.o.idleIntervalMs?.() !== undefined) await this.beat(targets);
     }
   }
 
   /** Until the shortest interval of the held leases has passed, or a poke; with no lease held, the idle interval or only a poke. */
   private nextTick(): Promise<void> {
     const intervals = [...this.o.targets()].map((t) => t.lease.heartbeat_interval_ms);
-    if (intervals.length === 0 && this.o.idleIntervalMs !== undefined) intervals.push(this.o.idleIntervalMs);
+    const idle = this.o.idleIntervalMs?.();
+    if (intervals.length === 0 && idle !== undefined) intervals.push(idle);
     return new Promise((resolve) => {
       const timer = intervals.length > 0 ? setTimeout(() => this.wake?.(), Math.max(MIN_INTERVAL_MS, Math.min(...intervals))) : undefined;
       this.wake = () => {
@@ -126,5 +131,6 @@ export class HeartbeatLoop {
     const byLease = new Map(targets.map((t) => [t.lease.lease_id, t]));
     for (const id of answer.cancel ?? []) byLease.get(id)?.abort("cancel");
     for (const id of answer.unknown ?? []) byLease.get(id)?.abort("unknown");
+    if (answer.command) this.o.onCommand?.(answer.command);
   }
 }

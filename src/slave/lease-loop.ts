@@ -1,8 +1,9 @@
 import type { Clock } from "../common/clock.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
-import type { Lease, SlaveIdentity } from "../master/protocol.ts";
+import type { Lease, ResultReport, SlaveIdentity } from "../master/protocol.ts";
 import { CachePool, ManifestMemo } from "./cache-pool.ts";
+import { DEFAULT_HEALTH_LIMITS, SlaveHealth } from "./health.ts";
 import { HeartbeatLoop } from "./heartbeat.ts";
 import { type LeaseSource, MasterLeaseSource } from "./lease-source.ts";
 import type { MasterClient } from "./master-client.ts";
@@ -17,6 +18,17 @@ import { TaskRun, type TaskRunnerConfig } from "./task-runner.ts";
  * limit is 30 s.
  */
 export const DEFAULT_LEASE_WAIT_MS = 20_000;
+
+/**
+ * While held (drained or quarantined by an operator, or by itself), the
+ * slave asks for no leases but beats this often, to hear of a resume and to
+ * stay live on the master. 5 s: a resume takes effect within seconds, at
+ * one small request per held slave per 5 s.
+ */
+const HELD_HEARTBEAT_MS = 5_000;
+
+/** How often the slave looks at its free disk, ms: a statfs per path, cheap; a disk fills over minutes, not seconds. */
+export const DEFAULT_HEALTH_CHECK_MS = 10_000;
 
 /** How long a finished attempt's report may take before its slot is used again anyway (see start()). */
 const REPORT_GRACE_MS = 1_000;
@@ -40,6 +52,14 @@ export interface SlaveOptions {
   /** With an external queue, idle slaves heartbeat this often so the master counts them live. */
   idleHeartbeatMs?: number;
   runner: Omit<TaskRunnerConfig, "master" | "log" | "clock" | "drainMessage">;
+  /** Whether to take work (disk, infrastructure failures, an operator's hold); by default only the operator's holds apply. */
+  health?: SlaveHealth;
+  /** How often the disk is checked, ms (DEFAULT_HEALTH_CHECK_MS). */
+  healthCheckMs?: number;
+  /** Told of every attempt that ended with a report (metrics). */
+  onAttemptEnded?: (report: ResultReport, run: TaskRun) => void;
+  /** Where this slave serves /metrics, told to the master for its slaves view. */
+  metricsUrl?: string;
   log: Logger;
   clock: Clock;
 }
@@ -69,6 +89,7 @@ export class Slave {
   private readonly source: LeaseSource;
   private wakeLoop: (() => void) | undefined;
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly health: SlaveHealth;
 
   constructor(private readonly o: SlaveOptions) {
     if (!Number.isInteger(o.slots) || o.slots < 1) throw new DtError("invalid_input", `slots: ${o.slots} is not a positive integer`);
@@ -81,9 +102,19 @@ export class Slave {
       clock: o.clock,
       drainMessage: `slave ${o.name} drained: the attempt was still running ${formatMs(o.drainTimeoutMs)} after the slave was told to stop, so it was killed; the master requeues the task`,
     };
+    this.health = o.health ?? new SlaveHealth({ paths: [], limits: DEFAULT_HEALTH_LIMITS, clock: o.clock, log: o.log });
     const identity = () => this.identity();
-    this.source = o.source?.(identity) ?? new MasterLeaseSource({ master: o.master, identity, waitMs: o.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS });
-    this.heartbeat = new HeartbeatLoop({ master: o.master, identity, targets: () => this.runs.values(), log: o.log, idleIntervalMs: o.idleHeartbeatMs });
+    const onCommand = (command: Parameters<SlaveHealth["command"]>[0]) => this.health.command(command);
+    this.source = o.source?.(identity) ?? new MasterLeaseSource({ master: o.master, identity, waitMs: o.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS, onCommand });
+    this.heartbeat = new HeartbeatLoop({
+      master: o.master, identity, targets: () => this.runs.values(), log: o.log, onCommand,
+      idleIntervalMs: () => o.idleHeartbeatMs ?? (this.health.hold() ? HELD_HEARTBEAT_MS : undefined),
+    });
+    // A hold that starts or ends: the loop looks again, and the master hears of it now rather than at the next tick.
+    this.health.onChange(() => {
+      this.wakeLoop?.();
+      this.heartbeat.poke();
+    });
   }
 
   get draining(): boolean {
@@ -96,18 +127,37 @@ export class Slave {
   }
 
   identity(): SlaveIdentity {
-    const { name, dimensions, slots, version } = this.o;
-    return this.draining ? { name, dimensions, slots, version, draining: true } : { name, dimensions, slots, version };
+    const { name, dimensions, slots, version, metricsUrl } = this.o;
+    const hold = this.health.hold();
+    return {
+      name, dimensions, slots, version,
+      ...(this.draining ? { draining: true } : {}),
+      ...(hold ? { hold } : {}),
+      ...(metricsUrl ? { metrics_url: metricsUrl } : {}),
+    };
   }
 
   /** Leases and runs attempts until drained. Rejects (after draining) only when the master refuses the slave's lease requests. */
   async run(): Promise<void> {
     const { o } = this;
     o.log.info(`slave ${o.name} asking ${o.master.master} for work: ${o.slots} slots, dimensions ${JSON.stringify(o.dimensions)}`, { slave: o.name, slots: o.slots });
+    await this.health.checkDisk();
+    const diskTimer = setInterval(() => void this.health.checkDisk(), o.healthCheckMs ?? DEFAULT_HEALTH_CHECK_MS);
     this.heartbeat.start();
     let refused: unknown;
     try {
       while (!this.draining) {
+        if (this.health.hold()) {
+          // Held: ask for nothing; a change of the hold, a drain, or the recheck (a cooldown ends) wakes the loop.
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, HELD_HEARTBEAT_MS);
+            this.wakeLoop = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          continue;
+        }
         const free = o.slots - this.busy.size;
         if (free <= 0) {
           await new Promise<void>((resolve) => (this.wakeLoop = resolve));
@@ -127,6 +177,7 @@ export class Slave {
       }
       while (this.inFlight.size > 0) await Promise.all(this.inFlight);
     } finally {
+      clearInterval(diskTimer);
       clearTimeout(this.drainTimer);
       await this.heartbeat.stop();
       await this.source.close();
@@ -160,11 +211,12 @@ export class Slave {
 
   private start(lease: Lease): void {
     const { o } = this;
-    if (this.draining) {
-      // Leased as the drain began: give it straight back rather than let it wait out its TTL.
+    if (this.draining || this.health.hold()) {
+      // Leased as the drain or a hold began: give it straight back rather than let it wait out its TTL.
       this.track(this.source.giveBack(lease).then(async (given) => {
         if (given) return;
-        const report = notRunReport(lease, `slave ${o.name} was draining when the lease came and did not start it; the master requeues the task`);
+        const why = this.draining ? "was draining" : `was held (${this.health.hold()?.reason ?? "a hold began"})`;
+        const report = notRunReport(lease, `slave ${o.name} ${why} when the lease came and did not start it; the master requeues the task`);
         await o.master.reportResult(report);
       }));
       return;
@@ -182,7 +234,11 @@ export class Slave {
     else this.heartbeat.reschedule();
     this.track(
       run.run().then(
-        () => {},
+        (report) => {
+          if (!report) return;
+          this.health.attemptEnded(report.state, report.message, run.abortReason);
+          o.onAttemptEnded?.(report, run);
+        },
         (err) => o.log.error(`attempt ${lease.task_id}/${lease.attempt} ended without a report: ${(err as Error).stack ?? err}`, run.fields),
       ).finally(() => {
         this.runs.delete(lease.lease_id);

@@ -1,4 +1,4 @@
-import type { Lease, SlaveIdentity } from "../master/protocol.ts";
+import type { Lease, SlaveCommand, SlaveIdentity } from "../master/protocol.ts";
 import type { MasterClient } from "./master-client.ts";
 
 /**
@@ -26,6 +26,8 @@ export interface MasterLeaseSourceOptions {
   identity: () => SlaveIdentity;
   /** How long the master may hold a lease request when nothing is queued, ms. */
   waitMs: number;
+  /** An operator's instruction that came with the answer (the heartbeat's answers carry them too). */
+  onCommand?: (command: SlaveCommand) => void;
 }
 
 /** Leases from the master's long-poll: the master knows of a lease as it hands it out. */
@@ -34,8 +36,10 @@ export class MasterLeaseSource implements LeaseSource {
 
   constructor(private readonly o: MasterLeaseSourceOptions) {}
 
-  next(free: number, signal: AbortSignal): Promise<Lease[]> {
-    return this.o.master.lease({ slave: this.o.identity(), free, wait_ms: this.o.waitMs }, signal);
+  async next(free: number, signal: AbortSignal): Promise<Lease[]> {
+    const answer = await this.o.master.lease({ slave: this.o.identity(), free, wait_ms: this.o.waitMs }, signal);
+    if (answer.command) this.o.onCommand?.(answer.command);
+    return answer.leases;
   }
 
   async done(): Promise<void> {}

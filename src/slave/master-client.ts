@@ -50,7 +50,7 @@ interface SendOptions {
  *
  * @example
  *   const master = new MasterClient("http://master:8081", { log });
- *   const leases = await master.lease({ slave, free: 2, wait_ms: 20_000 }, drainSignal);
+ *   const { leases } = await master.lease({ slave, free: 2, wait_ms: 20_000 }, drainSignal);
  */
 export class MasterClient {
   readonly base: string;
@@ -85,14 +85,14 @@ export class MasterClient {
     return res && res.ok ? ((await res.json()) as QueueInfo) : { kind: "master" };
   }
 
-  /** Long-polls for up to `request.free` leases; retries while the master is away. [] once `signal` aborts. */
-  async lease(request: LeaseRequest, signal: AbortSignal): Promise<Lease[]> {
+  /** Long-polls for up to `request.free` leases, with any instruction for the slave; retries while the master is away. No leases once `signal` aborts. */
+  async lease(request: LeaseRequest, signal: AbortSignal): Promise<LeaseResponse> {
     const res = await this.send("POST lease", "/lease", jsonInit(request), {
       attempts: Number.POSITIVE_INFINITY,
       signal,
       timeoutMs: request.wait_ms + LEASE_POLL_SLACK_MS,
     });
-    return res ? ((await res.json()) as LeaseResponse).leases : [];
+    return res ? ((await res.json()) as LeaseResponse) : { leases: [] };
   }
 
   /** One try: the heartbeat loop beats again at its next tick, with the then current phases. */

@@ -112,6 +112,11 @@ export class TaskRun {
     this.cancel.abort();
   }
 
+  /** Why the slave stopped the attempt itself, if it did (cancel, unknown, drain). */
+  get abortReason(): AbortReason | undefined {
+    return this.reason;
+  }
+
   /** Runs and reports; resolves once the master acknowledged the report, or the lease was dropped. */
   async run(): Promise<ResultReport | null> {
     const { config, lease } = this;

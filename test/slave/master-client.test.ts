@@ -78,7 +78,7 @@ describe("MasterClient", () => {
     const poll = client.lease({ slave: { name: "s", dimensions: {}, slots: 1, version: "0" }, free: 1, wait_ms: 1000 }, drain.signal);
     await waitUntil(() => attempts.length >= 4, "four tries against the closed port");
     drain.abort();
-    expect(await poll).toEqual([]);
+    expect(await poll).toEqual({ leases: [] });
   });
 
   test("a 409 on a log append gives the master's size back", async () => {

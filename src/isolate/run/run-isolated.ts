@@ -55,6 +55,9 @@ export interface RunIsolatedOptions {
   beforeCleanup?: (dirs: { treeDir: string; outputDir: string; logDir: string }) => Promise<void>;
 }
 
+/** Errors starting a command that come from the tree it names (missing, not executable), not from the machine. */
+const TEST_SPAWN_ERRORS = new Set(["ENOENT", "EACCES", "ENOEXEC", "ENOTDIR", "ELOOP", "ENAMETOOLONG", "EISDIR"]);
+
 /** fetched: the tree is in the cache; mapped: laid out; started/ended: the command. */
 export type RunPhase = "fetched" | "mapped" | "started" | "ended";
 
@@ -166,7 +169,10 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
       // The test ran, but its logs are incomplete (disk full): dt's failure, not the test's.
       if (run.logError) result.internal_failure = run.logError;
     } catch (err) {
-      result.task_error = `cannot start ${command[0]}: ${(err as Error).message}`;
+      // A command that is missing or not executable is the test's own fault; anything else (no processes, memory or files left) is the machine's.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === undefined || TEST_SPAWN_ERRORS.has(code)) result.task_error = `cannot start ${command[0]}: ${(err as Error).message}`;
+      else result.internal_failure = `the slave could not start ${command[0]}: ${(err as Error).message}`;
     }
     result.phases_ms.run = performance.now() - t;
     o.onPhase?.("ended");
