@@ -15,6 +15,12 @@ export interface StoreFactory {
    * skipped with this reason in their names, so the report shows it.
    */
   noTrim?: string;
+  /**
+   * A store opened and then cut off from what backs it (its directory
+   * removed, its bucket deleted), for the failing ping; `where` is what the
+   * error must name.
+   */
+  openLost?(clock: ManualClock): Promise<{ store: BlobStore; where: string; cleanup: () => Promise<void> }>;
 }
 
 async function readAll(body: Blob | ReadableStream<Uint8Array>): Promise<string> {
@@ -42,6 +48,23 @@ export function blobStoreConformance(factory: StoreFactory): void {
     afterEach(async () => {
       await store.close();
       await cleanup();
+    });
+
+    test("ping resolves while the store can be used", async () => {
+      expect(await store.ping()).toBeUndefined();
+    });
+
+    const lostTest = factory.openLost ? test : (name: string, fn: () => Promise<void>) => test.skip(`${name} [skipped: the factory gives no openLost]`, fn);
+    lostTest("ping rejects with a DtError naming the store once what backs it is gone", async () => {
+      const lost = await factory.openLost!(factory.makeClock());
+      try {
+        const err = await lost.store.ping().then(() => null, (e: unknown) => e);
+        expect(err).toBeInstanceOf(DtError);
+        expect((err as DtError).message).toContain(lost.where);
+      } finally {
+        await lost.store.close();
+        await lost.cleanup();
+      }
     });
 
     test("put then get returns the same bytes, and findMissing stops reporting it", async () => {

@@ -18,6 +18,12 @@ blobStoreConformance({
       cleanup: () => rm(dir, { recursive: true, force: true }),
     };
   },
+  async openLost(clock) {
+    const dir = await mkdtemp(join(tmpdir(), "dt-fs-store-"));
+    const store = await FsBlobStore.open(dir, clock);
+    await rm(dir, { recursive: true, force: true });
+    return { store, where: dir, cleanup: async () => {} };
+  },
 });
 
 test("blobs are read-only files and a failed upload leaves no temp file", async () => {

@@ -8,7 +8,7 @@ import { HeadObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { ManualClock } from "../../src/common/clock.ts";
 import { S3BlobStore } from "../../src/isolate/cas/s3-blob-store.ts";
 import { digestOfBytes } from "../../src/isolate/digest.ts";
-import { TEST_S3_ENDPOINT, testS3Client, useTestBucket, warnIfNoS3 } from "../helpers/s3.ts";
+import { TEST_S3_ENDPOINT, createBucket, deleteBucket, testS3Client, useTestBucket, warnIfNoS3 } from "../helpers/s3.ts";
 import { blobStoreConformance } from "./blob-store.conformance.ts";
 
 const DAY_MS = 24 * 3_600_000;
@@ -33,6 +33,13 @@ describe.skipIf(!TEST_S3_ENDPOINT)("S3BlobStore", () => {
         reopen: () => open(clock, prefix),
         cleanup: async () => {},
       };
+    },
+    // A bucket of its own, deleted once the store has opened on it.
+    async openLost(clock) {
+      const lostBucket = await createBucket(bucket.admin, "dt-blobs-lost");
+      const store = await S3BlobStore.open({ s3: await testS3Client(endpoint), location: { bucket: lostBucket, prefix: "p" }, clock });
+      await deleteBucket(bucket.admin, lostBucket);
+      return { store, where: lostBucket, cleanup: async () => {} };
     },
   });
 

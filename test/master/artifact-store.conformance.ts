@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { DtError } from "../../src/common/errors.ts";
 import type { ArtifactStore } from "../../src/master/artifacts/artifact-store.ts";
 
 /**
@@ -9,6 +10,12 @@ import type { ArtifactStore } from "../../src/master/artifacts/artifact-store.ts
 export interface ArtifactStoreFactory {
   name: string;
   open(): Promise<{ store: ArtifactStore; masterUrl: string; cleanup: () => Promise<void> }>;
+  /**
+   * A store opened and then cut off from what backs it (its directory
+   * removed, its bucket deleted), for the failing ping; `where` is what the
+   * error must name.
+   */
+  openLost?(): Promise<{ store: ArtifactStore; where: string; cleanup: () => Promise<void> }>;
 }
 
 async function readAll(body: Blob | ReadableStream<Uint8Array>): Promise<string> {
@@ -31,6 +38,23 @@ export function artifactStoreConformance(factory: ArtifactStoreFactory): void {
     afterEach(async () => {
       await store.close();
       await cleanup();
+    });
+
+    test("ping resolves while the store can be used", async () => {
+      expect(await store.ping()).toBeUndefined();
+    });
+
+    const lostTest = factory.openLost ? test : (name: string, fn: () => Promise<void>) => test.skip(`${name} [skipped: the factory gives no openLost]`, fn);
+    lostTest("ping rejects with a DtError naming the store once what backs it is gone", async () => {
+      const lost = await factory.openLost!();
+      try {
+        const err = await lost.store.ping().then(() => null, (e: unknown) => e);
+        expect(err).toBeInstanceOf(DtError);
+        expect((err as DtError).message).toContain(lost.where);
+      } finally {
+        await lost.store.close();
+        await lost.cleanup();
+      }
     });
 
     test("put then get returns the bytes and the size, from bytes or from a stream", async () => {

@@ -10,6 +10,8 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { isDtError } from "../../src/common/errors.ts";
 import { type BeanstalkAddress, BeanstalkClient, type PutOptions, isTubeName, parseBeanstalkUrl } from "../../src/master/queue/beanstalk-client.ts";
+import { createLogger } from "../../src/common/log.ts";
+import { BeanstalkOfferSink } from "../../src/master/queue/offer-sink.ts";
 import { type PrivateBeanstalkd, beanstalkdMissing, freePort, startBeanstalkd } from "../helpers/beanstalkd.ts";
 import { TempDirs } from "../helpers/temp.ts";
 
@@ -462,6 +464,23 @@ describe.skipIf(!!MISSING)("private beanstalkd (killed, restarted, or with a lar
     expect(later.code).toBe("unreachable");
     const reconnect = await dtErrorOf(BeanstalkClient.connect(s.address, { connectTimeoutMs: 2_000 }));
     expect(reconnect.message).toContain(`127.0.0.1:${s.address.port}`);
+  });
+
+  test("the master's offer sink: ping answers while the server runs, rejects unreachable naming it when killed, and answers again after a restart", async () => {
+    server = await startBeanstalkd();
+    const s = server!;
+    const sink = await BeanstalkOfferSink.open(s.address, createLogger({ level: "silent" }));
+    try {
+      expect(await sink.ping()).toBeUndefined();
+      await s.stop();
+      const err = await dtErrorOf(sink.ping());
+      expect(err.code).toBe("unreachable");
+      expect(err.message).toContain(`127.0.0.1:${s.address.port}`);
+      await s.restart();
+      expect(await sink.ping()).toBeUndefined();
+    } finally {
+      sink.close();
+    }
   });
 
   test("with a binlog, ready jobs and a job reserved at the kill are ready after a restart", async () => {

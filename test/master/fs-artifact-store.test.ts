@@ -20,6 +20,12 @@ artifactStoreConformance({
       },
     };
   },
+  async openLost() {
+    const dir = await mkdtemp(join(tmpdir(), "dt-artifacts-"));
+    const store = new FsArtifactStore(dir);
+    await rm(dir, { recursive: true, force: true });
+    return { store, where: dir, cleanup: async () => {} };
+  },
 });
 
 test("a refused upload leaves neither an object nor a temporary file", async () => {

@@ -63,12 +63,24 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
     let repo: Repo;
     let reopen: (() => Promise<Repo>) | undefined;
     let cleanup: () => Promise<void>;
+    /** Set by a test that closed the repo itself. */
+    let closed = false;
     beforeEach(async () => {
       ({ repo, reopen, cleanup } = await open());
+      closed = false;
     });
     afterEach(async () => {
-      await repo.close();
+      if (!closed) await repo.close();
       await cleanup();
+    });
+
+    test("ping answers while the repo is open, and rejects with DtError unreachable once it is closed", async () => {
+      expect(await repo.ping()).toBeUndefined();
+      await repo.close();
+      closed = true;
+      const err = await rejection(repo.ping());
+      expect(isDtError(err, "unreachable")).toBe(true);
+      expect((err as Error).message).toMatch(/SQLite|MySQL/);
     });
 
     test("createJob stores every field, nulls and JSON included", async () => {

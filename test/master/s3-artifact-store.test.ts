@@ -4,7 +4,7 @@ import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import type { ArtifactStore } from "../../src/master/artifacts/artifact-store.ts";
 import { ManualClock } from "../../src/common/clock.ts";
 import { LINK_EXPIRY_SEC, LINK_REUSE_MIN_LEFT_MS, S3ArtifactStore } from "../../src/master/artifacts/s3-artifact-store.ts";
-import { TEST_S3_ENDPOINT, testS3Client, useTestBucket, warnIfNoS3 } from "../helpers/s3.ts";
+import { TEST_S3_ENDPOINT, createBucket, deleteBucket, testS3Client, useTestBucket, warnIfNoS3 } from "../helpers/s3.ts";
 import { artifactStoreConformance, serveArtifacts } from "./artifact-store.conformance.ts";
 
 warnIfNoS3("test/master/s3-artifact-store.test.ts (S3ArtifactStore)");
@@ -23,6 +23,13 @@ describe.skipIf(!TEST_S3_ENDPOINT)("S3ArtifactStore", () => {
       const server = serveArtifacts(() => store!);
       store = await open();
       return { store, masterUrl: server.url, cleanup: async () => server.stop() };
+    },
+    // A bucket of its own, deleted once the store has opened on it.
+    async openLost() {
+      const lostBucket = await createBucket(bucket.admin, "dt-artifacts-lost");
+      const store = await S3ArtifactStore.open(await testS3Client(endpoint), { bucket: lostBucket, prefix: "p" }, new ManualClock(Date.now()));
+      await deleteBucket(bucket.admin, lostBucket);
+      return { store, where: lostBucket, cleanup: async () => {} };
     },
   });
 

@@ -62,5 +62,11 @@ export interface BlobStore {
   /** Evicts least recently used blobs until the policy holds. */
   trim(policy: TrimPolicy): Promise<{ blobs: number; bytes: number }>;
   stats(): Promise<BlobStoreStats>;
+  /**
+   * Resolves when the store can be used now (a directory: there and
+   * writable; S3: the bucket answers); rejects with a DtError saying what is
+   * wrong otherwise. For readiness probes: callers bound the wait themselves.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Clock } from "../../common/clock.ts";
 import { DtError, errnoCode } from "../../common/errors.ts";
 import { EMPTY_DIGEST, type Digest, checkBytesMatch, formatDigest, isHash, verifyingStream } from "../digest.ts";
+import { checkWritableDir } from "../../common/metrics/readiness.ts";
 import type { BlobRead, BlobStore, BlobStoreStats, ByteRange, TrimPolicy } from "./blob-store.ts";
 
 interface IndexEntry {
@@ -240,6 +241,14 @@ export class FsBlobStore implements BlobStore {
 
   async stats(): Promise<BlobStoreStats> {
     return { blobs: this.index.size, bytes: this.totalBytes, ...this.counters };
+  }
+
+  async ping(): Promise<void> {
+    // Uploads are staged in tmp/ and renamed into blobs/: both must be there.
+    await checkWritableDir(join(this.dir, "tmp"), "blob store");
+    if (!(await stat(join(this.dir, "blobs")).catch(() => null))?.isDirectory()) {
+      throw new DtError("unreachable", `blob store ${this.dir}: ${join(this.dir, "blobs")} is missing; restart the server to recreate it (its blobs are gone)`);
+    }
   }
 
   async close(): Promise<void> {

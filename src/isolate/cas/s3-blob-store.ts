@@ -216,6 +216,11 @@ export class S3BlobStore implements BlobStore {
     return { blobs, bytes, ...this.counters, evictions: 0, evictedBytes: 0 };
   }
 
+  /** A HeadBucket: one cheap request that proves the endpoint, the credentials and the bucket. */
+  async ping(): Promise<void> {
+    await checkBucket(this.s3, this.location, `blob store s3://${this.location.bucket}/${this.location.prefix}`);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.pendingRefreshes);
     this.s3.destroy();

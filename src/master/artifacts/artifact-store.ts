@@ -22,6 +22,12 @@ export interface ArtifactStore {
    * presigned S3 URL for S3.
    */
   link(key: string, masterUrl: string): Promise<string>;
+  /**
+   * Resolves when the store can be used now (a directory: there and
+   * writable; S3: the bucket answers); rejects with a DtError saying what is
+   * wrong otherwise. For readiness probes: callers bound the wait themselves.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 

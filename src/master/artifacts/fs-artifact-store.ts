@@ -2,6 +2,7 @@ import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { DtError, errnoCode } from "../../common/errors.ts";
+import { checkWritableDir } from "../../common/metrics/readiness.ts";
 import { type ArtifactStore, checkArtifactKey, isArtifactKey, masterArtifactLink } from "./artifact-store.ts";
 
 /** An ArtifactStore in a local directory: `<dir>/<key>`, staged in `<dir>/.tmp/`. */
@@ -54,6 +55,11 @@ export class FsArtifactStore implements ArtifactStore {
 
   async link(key: string, masterUrl: string): Promise<string> {
     return masterArtifactLink(key, masterUrl);
+  }
+
+  /** Objects are staged in .tmp/ and renamed into place: a file made there proves both. */
+  ping(): Promise<void> {
+    return checkWritableDir(join(this.dir, ".tmp"), "artifact store");
   }
 
   async close(): Promise<void> {}

@@ -85,6 +85,11 @@ export class S3ArtifactStore implements ArtifactStore {
     return url;
   }
 
+  /** A HeadBucket: one cheap request that proves the endpoint, the credentials and the bucket. */
+  async ping(): Promise<void> {
+    await checkBucket(this.s3, this.location, `artifact store s3://${this.location.bucket}/${this.location.prefix}`);
+  }
+
   async close(): Promise<void> {
     this.s3.destroy();
   }

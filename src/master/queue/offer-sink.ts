@@ -23,6 +23,8 @@ export interface OfferSink {
   withdraw(id: number): Promise<boolean>;
   /** Counts of a tube; null when the tube does not exist (no job in it, nobody watching). */
   counts(tube: string): Promise<TubeCounts | null>;
+  /** Resolves once the queue answers a round trip (beanstalkd's `stats`); rejects with DtError unreachable naming it otherwise. */
+  ping(): Promise<void>;
   close(): void;
 }
 
@@ -91,6 +93,10 @@ export class BeanstalkOfferSink implements OfferSink {
     if (!stats) return null;
     const n = (key: string) => Number(stats[key] ?? 0);
     return { ready: n("current-jobs-ready"), total: n("current-jobs-ready") + n("current-jobs-reserved") + n("current-jobs-delayed") + n("current-jobs-buried") };
+  }
+
+  async ping(): Promise<void> {
+    await (await this.connection()).stats();
   }
 
   close(): void {

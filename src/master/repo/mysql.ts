@@ -20,7 +20,7 @@ import { drizzle, type MySql2Database } from "drizzle-orm/mysql2";
 import type { PoolConnection } from "mysql2/promise";
 import { mysqlMigrations } from "../../../drizzle/mysql/index.ts";
 import { type Clock, systemClock } from "../../common/clock.ts";
-import { DtError } from "../../common/errors.ts";
+import { DtError, isDtError } from "../../common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../model.ts";
 import { applyMysqlMigrations } from "./migrate-mysql.ts";
 import { driverError, ER_DUP_ENTRY, insertChunked, isConnectionLost, type MysqlPool, openMysqlPool, parseMysqlUrl } from "./mysql-connection.ts";
@@ -264,6 +264,16 @@ export class MysqlRepo implements Repo {
 
   listSlaves(): Promise<SlaveInfo[]> {
     return this.read("listSlaves", (db) => db.select().from(slaves).orderBy(asc(slaves.name)));
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.exec("ping", true, (db) => db.execute(sql`SELECT 1`));
+    } catch (err) {
+      if (isDtError(err, "unreachable")) throw err;
+      // The pool's own errors name the database already.
+      throw new DtError("unreachable", isDtError(err) ? err.message : `MySQL ${this.shared.pool.target.display} does not answer: ${driverError(err).message}`, { cause: err });
+    }
   }
 
   async close(): Promise<void> {

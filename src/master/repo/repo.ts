@@ -54,5 +54,11 @@ export interface Repo {
   recordDuration(key: string, ms: number, at: number): Promise<void>;
   upsertSlave(slave: SlaveInfo): Promise<void>;
   listSlaves(): Promise<SlaveInfo[]>;
+  /**
+   * Resolves once the database answers a trivial query (SELECT 1); rejects
+   * with a DtError naming the database and why otherwise. For readiness
+   * probes: callers bound the wait themselves.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

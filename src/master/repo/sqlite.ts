@@ -206,6 +206,15 @@ export class SqliteRepo implements Repo {
     return this.exec((db) => db.select().from(slaves).orderBy(asc(slaves.name)).all());
   }
 
+  async ping(): Promise<void> {
+    try {
+      // Through the gate: a probe waits behind a long transaction as any caller would, and says so by timing out.
+      await this.exec(() => this.conn.client.query("SELECT 1").get());
+    } catch (err) {
+      throw new DtError("unreachable", `SQLite database ${this.conn.path} does not answer: ${sqliteMessage(err)}`, { cause: err });
+    }
+  }
+
   async close(): Promise<void> {
     if (this.scope) throw new DtError("internal", "close() called on the repo of a transaction; close the repo that opened it");
     this.refuseInsideTransaction();
