@@ -19,7 +19,9 @@ export interface LoggerOptions {
 /**
  * Creates the logger of one command. Text for people; `json` for services:
  * one object per line with time, level, message and any fields passed as a
- * trailing object (e.g. `log.info("leased", { job, task })`).
+ * trailing object (e.g. `log.info("leased", { job_id, task_id })`: the
+ * names of the API's fields, so one query finds a job's lines on the
+ * master and on its slaves).
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = parseLevel(options.level ?? "info");

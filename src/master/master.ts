@@ -116,7 +116,7 @@ export class Master {
     const attempts = tasks.map((t) => newAttempt(jobId, t.taskId, 0, 0, now));
     await this.deps.repo.createJob(job, tasks, attempts);
     await this.dispatcher.addJob(job, tasks, attempts);
-    this.deps.log.info(`job ${jobId}: ${tasks.length} tasks queued`, { job: jobId, tasks: tasks.length, user });
+    this.deps.log.info(`job ${jobId}: ${tasks.length} tasks queued`, { job_id: jobId, tasks: tasks.length, user });
     return { job_id: jobId, url: this.jobUrl(jobId), tasks: tasks.length };
   }
 
@@ -136,7 +136,7 @@ export class Master {
       const now = this.deps.clock.now();
       await this.deps.repo.setJobCanceled(jobId, now);
       await this.dispatcher.cancelJob(jobId, now);
-      this.deps.log.info(`job ${jobId} canceled`, { job: jobId });
+      this.deps.log.info(`job ${jobId} canceled`, { job_id: jobId });
     }
     return this.jobSummary(jobId);
   }

@@ -16,10 +16,10 @@ function capture() {
 test("json format writes one object per line with fields", () => {
   const { lines, stream } = capture();
   const log = createLogger({ format: "json", stream });
-  log.info("leased task", { job: "j1", task: "abc.0" });
+  log.info("leased task", { job_id: "j1", task_id: "abc.0" });
   log.error("failed", new Error("boom"));
   expect(lines.length).toBe(2);
-  expect(JSON.parse(lines[0]!)).toMatchObject({ level: "info", msg: "leased task", job: "j1", task: "abc.0" });
+  expect(JSON.parse(lines[0]!)).toMatchObject({ level: "info", msg: "leased task", job_id: "j1", task_id: "abc.0" });
   expect(JSON.parse(lines[1]!)).toMatchObject({ level: "error", msg: "failed", error: "boom" });
 });
 

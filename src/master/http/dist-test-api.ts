@@ -128,7 +128,7 @@ export function distTestRoutes(master: Master): Hono {
     const jobId = task.job_id as string;
     const taskId = task.task_id as string;
     const retried = await master.retryTask(jobId, taskId).catch((err) => (isDtError(err, "not_found") ? false : Promise.reject(err)));
-    master.deps.log.debug(`retry_task ${jobId} ${taskId}: ${retried ? "queued another attempt" : "nothing to retry"}`, { job: jobId, task: taskId });
+    master.deps.log.debug(`retry_task ${jobId} ${taskId}: ${retried ? "queued another attempt" : "nothing to retry"}`, { job_id: jobId, task_id: taskId });
     return c.json(SUCCESS);
   });
 

@@ -408,13 +408,13 @@ export class Dispatcher {
     if (!lease && report.slave) lease = (await this.claim(report.lease_id, report.slave, "LEASED")) ?? undefined;
     if (lease && report.slave && lease.slave !== report.slave) {
       // beanstalkd handed the job to a second slave (after a restart of it, or a lapsed TTR): the first one's result counts.
-      this.log.warn(`result for lease ${report.lease_id} from slave ${report.slave}, which does not hold it (${lease.slave} does); kept out of the job`, { job: report.job_id, task: report.task_id });
+      this.log.warn(`result for lease ${report.lease_id} from slave ${report.slave}, which does not hold it (${lease.slave} does); kept out of the job`, { job_id: report.job_id, task_id: report.task_id, attempt: report.attempt });
       return { ok: true, duplicate: false, stale: true };
     }
     if (!lease) {
       const stored = await this.repo.findAttemptByLease(report.lease_id);
       const stale = stored?.state === "SLAVE_LOST" || stored === null;
-      if (stale) this.log.warn(`result for lease ${report.lease_id} arrived after the lease was taken back; kept out of the job`, { job: report.job_id, task: report.task_id });
+      if (stale) this.log.warn(`result for lease ${report.lease_id} arrived after the lease was taken back; kept out of the job`, { job_id: report.job_id, task_id: report.task_id, attempt: report.attempt });
       return { ok: true, duplicate: !stale, stale };
     }
     const work = this.applyReport(lease, report);
@@ -452,6 +452,13 @@ export class Dispatcher {
       this.observer?.attemptEnded({
         jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, slave: lease.slave, state: report.state,
         queuedAt: lease.queuedAt, leasedAt: lease.leasedAt, times: report.times, cache: report.cache, reportedAt: now,
+      });
+    }
+    if (outcome.changed) {
+      // Per attempt: a pass is routine (debug); anything else an operator may be asked about.
+      const level = report.state === "SUCCEEDED" ? "debug" : "info";
+      this.log[level](`attempt ${lease.attempt} of ${lease.taskId} in job ${lease.jobId}: ${report.state} on ${lease.slave}${outcome.next ? `; attempt ${outcome.next.attempt} queued` : ""}`, {
+        job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt, slave: lease.slave, state: report.state,
       });
     }
     if (report.state === "INFRA_FAILED" && outcome.changed) {
@@ -539,7 +546,7 @@ export class Dispatcher {
         jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, slave: lease.slave, state: "SLAVE_LOST",
         queuedAt: lease.queuedAt, leasedAt: lease.leasedAt, times: { fetch_done_at: null, map_done_at: null, command_start_at: null, command_end_at: null, upload_done_at: null }, cache: null, reportedAt: now,
       });
-      this.log.warn(`lease ${lease.leaseId} of slave ${lease.slave} expired; ${next ? "task queued again" : "not requeued"}`, { job: lease.jobId, task: lease.taskId });
+      this.log.warn(`lease ${lease.leaseId} of slave ${lease.slave} expired; ${next ? "task queued again" : "not requeued"}`, { job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt });
       if (next && open && task) await this.requeue(open, task, next, 0, now);
       else this.settle(lease.jobId);
     }
