@@ -1,0 +1,49 @@
+/**
+ * `/slaves`: the registry for people, on a real server: states, holds with
+ * who and why, running attempts, infrastructure failures; a reason full of
+ * markup is shown as text.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { createLogger } from "../../src/common/log.ts";
+import { masterApp } from "../../src/master/http/app.ts";
+import { distTestRoutes } from "../../src/master/http/dist-test-api.ts";
+import { HASH, report, slave, testMaster } from "../master/helpers.ts";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+describe("/slaves", () => {
+  test("shows each slave's state, hold, running attempts and infrastructure failures, escaped", async () => {
+    const h = await testMaster();
+    const app = masterApp({ master: h.master, log: createLogger({ level: "silent" }), mounts: [{ prefix: "/", app: distTestRoutes(h.master) }] });
+    const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
+    cleanups.push(async () => {
+      await server.stop(true);
+      await h.cleanup();
+    });
+    const base = `http://127.0.0.1:${server.port}`;
+    const created = await h.master.submitJob({ tasks: [{ isolate_hash: HASH, description: "a" }, { isolate_hash: HASH, description: "b" }] });
+    const [first, second] = await h.master.dispatcher.lease({ slave: slave("busy-1"), free: 2, wait_ms: 0 });
+    await h.master.dispatcher.report({ ...report(first!, "INFRA_FAILED", h.clock.now()), message: "fetch failed: <b>503</b>" });
+    await h.master.dispatcher.lease({ slave: { ...slave("sick-1", { gpu: "1" }), hold: { kind: "quarantine", by: "self", reason: "disk: <script>alert(1)</script>", since: h.clock.now() } }, free: 1, wait_ms: 0 });
+
+    const res = await fetch(`${base}/slaves`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const html = await res.text();
+    expect(html).toContain("idle 0, busy 1, draining 0, quarantined 1, lost 0");
+    expect(html).toMatch(/<td class="mono">busy-1<\/td><td>busy<\/td>/);
+    expect(html).toContain(`${second!.task_id}</a> attempt 0`);
+    expect(html).toContain("INFRA_FAILED");
+    expect(html).toContain("fetch failed: &lt;b&gt;503&lt;/b&gt;");
+    expect(html).toMatch(/<td>quarantined<\/td><td>quarantine by self since [^<]+: disk: &lt;script&gt;alert\(1\)&lt;\/script&gt;<\/td>/);
+    expect(html).toContain("gpu=1");
+    expect(html).not.toContain("<script>");
+    expect(html).toContain(`job?job_id=${encodeURIComponent(created.job_id)}`);
+    // Query strings are ignored; only GET (and HEAD) is served.
+    expect((await fetch(`${base}/slaves?x=<y>`)).status).toBe(200);
+    for (const method of ["POST", "DELETE"]) expect((await fetch(`${base}/slaves`, { method })).status).toBe(404);
+  });
+});
