@@ -211,13 +211,14 @@ LimitNOFILE=65536
 # no more. Left out on purpose:
 #   ProtectSystem=strict: suites write where their build expects ($HOME, /var/tmp, a scratch
 #     dir); Unix permissions already keep them to what ${o.user} owns.
-#   PrivateDevices, ProtectClock (which allows only char-rtc on systemd 252): /dev/fuse,
-#     /dev/kvm or a GPU.
+#   PrivateDevices, and ProtectClock (before systemd 253 it implies DeviceAllow=char-rtc r,
+#     which shuts every other device): tests may need /dev/fuse, /dev/kvm or a GPU.
 #   RestrictNamespaces: sandboxes under test (Chromium's, bubblewrap, unshare).
 #   LockPersonality: ThreadSanitizer and AddressSanitizer call personality(ADDR_NO_RANDOMIZE).
 #   SystemCallFilter, SystemCallArchitectures, RestrictAddressFamilies: a test may use any
 #     syscall (32-bit ones too) or socket.
 #   MemoryDenyWriteExecute: Bun's JIT, and the tests' (JVM, V8, LuaJIT).
+# A setuid or file-capability binary (sudo, ping) does not raise a test's privileges.
 NoNewPrivileges=yes
 # Each instance its own /tmp and /var/tmp, emptied when it stops.
 PrivateTmp=yes
@@ -231,7 +232,8 @@ ProtectKernelLogs=yes
 ProtectControlGroups=yes
 RestrictSUIDSGID=yes
 RestrictRealtime=yes
-# SysV semaphores and shared memory that tests leave behind go when the slave stops.
+# SysV and POSIX IPC objects that tests leave behind go once the last unit running as
+# ${o.user} stops (systemd waits for all of them, so other instances keep theirs).
 RemoveIPC=yes
 
 [Install]
