@@ -4,10 +4,15 @@ import type { AuthPolicy } from "../../common/auth/policy.ts";
 import type { Clock } from "../../common/clock.ts";
 import { securityHeaders } from "../../common/http.ts";
 import type { Logger } from "../../common/log.ts";
+import { httpMetrics, metricsHandler } from "../../common/metrics/http.ts";
+import { processMetrics } from "../../common/metrics/process.ts";
+import { readinessHandler } from "../../common/metrics/readiness.ts";
+import { Registry } from "../../common/metrics/registry.ts";
+import { VERSION } from "../../version.ts";
 import type { BlobStore, TrimPolicy } from "./blob-store.ts";
 import { CAS_API_PREFIX } from "./client.ts";
 import { type CasLimits, DEFAULT_CAS_LIMITS } from "./limits.ts";
-import { casRoutes } from "./server.ts";
+import { casRoutes, casTrafficMetrics } from "./server.ts";
 
 export interface IsolateServerOptions {
   store: BlobStore;
@@ -18,6 +23,8 @@ export interface IsolateServerOptions {
   limits?: CasLimits;
   /** Who may upload (and read, if closed); without one every request passes (in-process tests of the routes). `dt isolate-server` always gives one. */
   auth?: AuthPolicy;
+  /** Where GET /metrics reads from; default: a registry of the server's own. */
+  registry?: Registry;
 }
 
 /**
@@ -28,24 +35,33 @@ export interface IsolateServerOptions {
 const TRIM_RETRY_INTERVAL_MS = 60_000;
 
 /**
- * The standalone CAS: `/healthz` plus the CAS API. Owns garbage collection:
+ * The standalone CAS: `/healthz` (the process serves), `/readyz` (the store
+ * answers too), `/metrics` (Prometheus: bytes in and out, requests by
+ * route) and the CAS API. Owns garbage collection:
  * a trim runs after uploads whenever the store is over its limit, one at a
  * time, never on the request path.
  */
 export class IsolateServer {
   readonly app = new Hono();
+  readonly registry: Registry;
   private trimming: Promise<void> | undefined;
   private trimAgain = false;
   private retryTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly options: IsolateServerOptions) {
+    this.registry = options.registry ?? new Registry();
+    processMetrics(this.registry, VERSION);
     this.app.use("*", securityHeaders);
+    // Before the guard, so refused requests are counted too.
+    this.app.use("*", httpMetrics(this.registry));
     if (options.auth) this.app.use("*", new AuthGuard({ policy: options.auth, clock: options.clock, log: options.log }).middleware());
     this.app.get("/healthz", (c) => c.json({ ok: true }));
+    this.app.get("/readyz", readinessHandler([{ name: "cas", check: () => options.store.ping() }]));
+    this.app.get("/metrics", metricsHandler(this.registry));
     this.app.notFound((c) =>
       c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}; the CAS API is under ${CAS_API_PREFIX}/ (see README)`, code: "not_found" }, 404),
     );
-    this.app.route(CAS_API_PREFIX, casRoutes({ store: options.store, log: options.log, limits: options.limits, onStored: () => this.requestTrim() }));
+    this.app.route(CAS_API_PREFIX, casRoutes({ store: options.store, log: options.log, limits: options.limits, onStored: () => this.requestTrim(), traffic: casTrafficMetrics(this.registry) }));
     if (options.trim) {
       this.retryTimer = setInterval(() => this.requestTrim(), TRIM_RETRY_INTERVAL_MS);
       this.retryTimer.unref?.();

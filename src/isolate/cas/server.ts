@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { DtError } from "../../common/errors.ts";
 import { errorBody, httpStatusOf, readBodyLimited, readJsonLimited } from "../../common/http.ts";
 import type { Logger } from "../../common/log.ts";
+import type { Registry } from "../../common/metrics/registry.ts";
 import { type Digest, checkBytesMatch, checkHash, checkSize, formatDigest, parseDigest } from "../digest.ts";
 import { type CasLimits, DEFAULT_CAS_LIMITS } from "./limits.ts";
 import { BATCH_CONTENT_TYPE, type BatchEntry, decodeBatch, encodeBatch } from "./batch.ts";
@@ -13,6 +14,33 @@ export interface CasServerOptions {
   limits?: CasLimits;
   /** Called after blobs were written, so the owner can trim the store. */
   onStored?: () => void;
+  /** Told of blob bytes as they pass (see casTrafficMetrics); none: bodies are passed on untouched. */
+  traffic?: CasTraffic;
+}
+
+/** Blob bytes through the CAS API, counted as they pass: a download the client abandons counts only what it took. */
+export interface CasTraffic {
+  received(bytes: number): void;
+  sent(bytes: number): void;
+}
+
+/** `dt_cas_bytes_received_total` and `dt_cas_bytes_sent_total` in `registry`, as a CasTraffic for casRoutes. */
+export function casTrafficMetrics(registry: Registry): CasTraffic {
+  const received = registry.counter({ name: "dt_cas_bytes_received_total", help: "Blob bytes the CAS received (uploads and batches), counted as they arrived." });
+  const sent = registry.counter({ name: "dt_cas_bytes_sent_total", help: "Blob bytes the CAS sent (downloads and batch reads), counted as they left." });
+  return { received: (bytes) => received.inc(bytes), sent: (bytes) => sent.inc(bytes) };
+}
+
+/** `body`, with every chunk told to `count` as it is read. */
+function counted(body: ReadableStream<Uint8Array>, count: (bytes: number) => void): ReadableStream<Uint8Array> {
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        count(chunk.byteLength);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
 }
 
 /**
@@ -29,7 +57,9 @@ export interface CasServerOptions {
  * file of it is written (see fetchManifest in run/fetch.ts for why there).
  */
 export function casRoutes(options: CasServerOptions): Hono {
-  const { store, log, onStored } = options;
+  const { store, log, onStored, traffic } = options;
+  /** A response body, counted as it is sent when there is a traffic counter (a file's Blob becomes a stream then). */
+  const outgoing = (body: Blob | ReadableStream<Uint8Array>) => (traffic ? counted(body instanceof Blob ? body.stream() : body, traffic.sent) : body);
   const limits = options.limits ?? DEFAULT_CAS_LIMITS;
   const app = new Hono();
 
@@ -66,8 +96,8 @@ export function casRoutes(options: CasServerOptions): Hono {
     if (length !== undefined && Number(length) !== digest.size) {
       throw new DtError("digest_mismatch", `PUT blobs/${hash}: Content-Length ${length} differs from the declared size ${digest.size}`);
     }
-    const body = c.req.raw.body ?? new Blob([]).stream();
-    const { created } = await store.put(digest, body);
+    const raw = c.req.raw.body ?? new Blob([]).stream();
+    const { created } = await store.put(digest, traffic ? counted(raw, traffic.received) : raw);
     if (created) onStored?.();
     return c.json({ stored: formatDigest(digest), created }, created ? 201 : 200);
   });
@@ -78,6 +108,7 @@ export function casRoutes(options: CasServerOptions): Hono {
       throw new DtError("invalid_input", `POST batch: Content-Type must be ${BATCH_CONTENT_TYPE}, got ${JSON.stringify(type)}`);
     }
     const body = await readBodyLimited(c.req.raw, limits.maxBatchBodyBytes, "POST batch");
+    traffic?.received(body.byteLength);
     const entries = decodeBatch(body, limits.maxBatchEntries);
     // Check every entry before storing any, so a bad batch leaves nothing behind.
     for (const [i, { digest, bytes }] of entries.entries()) {
@@ -116,7 +147,8 @@ export function casRoutes(options: CasServerOptions): Hono {
       if (!read) throw new DtError("not_found", `blob ${d.hash} was evicted while being read; upload it again`);
       entries.push({ digest: d, bytes: new Uint8Array(await new Response(read.body).arrayBuffer()) });
     }
-    return new Response(encodeBatch(entries), { status: 200, headers: { "Content-Type": BATCH_CONTENT_TYPE } });
+    const encoded = encodeBatch(entries);
+    return new Response(outgoing(new Blob([encoded])), { status: 200, headers: { "Content-Type": BATCH_CONTENT_TYPE, "Content-Length": String(encoded.byteLength) } });
   });
 
   app.get("/blobs/:hash", async (c) => {
@@ -149,10 +181,10 @@ export function casRoutes(options: CasServerOptions): Hono {
     if (range) {
       headers["Content-Range"] = `bytes ${range.start}-${range.end}/${size}`;
       headers["Content-Length"] = String(range.end - range.start + 1);
-      return new Response(read.body, { status: 206, headers });
+      return new Response(outgoing(read.body), { status: 206, headers });
     }
     headers["Content-Length"] = String(size);
-    return new Response(read.body, { status: 200, headers });
+    return new Response(outgoing(read.body), { status: 200, headers });
   });
 
   app.get("/stats", async (c) => c.json(await store.stats()));
