@@ -101,7 +101,9 @@ export function execStart(unit: ParsedUnit, host: HostSimulation): { argv: strin
 function splitWords(line: string): string[] {
   const words: string[] = [];
   for (const match of line.matchAll(/"([^"\\]*)"|'([^'\\]*)'|([^\s"'\\]+)|(\S)/g)) {
-    if (match[4] !== undefined) throw new Error(`cannot split ${JSON.stringify(line)}: a quote inside a word or a backslash`);
+    const end = match.index + match[0].length;
+    const wholeWord = /^\s?$/.test(line[match.index - 1] ?? "") && /^\s?$/.test(line[end] ?? "");
+    if (match[4] !== undefined || !wholeWord) throw new Error(`cannot split ${JSON.stringify(line)}: a quote inside a word or a backslash`);
     words.push(match[1] ?? match[2] ?? match[3]!);
   }
   return words;
