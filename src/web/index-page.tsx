@@ -1,20 +1,24 @@
 /** @jsxImportSource hono/jsx */
-import type { JobSummary } from "../master/protocol.ts";
+import type { AutoscaleDecision, JobSummary } from "../master/protocol.ts";
 import { Page, formatTime, pageLink } from "./layout.tsx";
 
-/** What the index shows: Master.queueStats() and Master.listJobs() of the last day. */
+/** Decisions the index lists: the last few minutes of a busy autoscaler; GET /api/v1/autoscaler/decisions has the rest. */
+const DECISIONS_SHOWN = 20;
+
+/** What the index shows: Master.queueStats(), the autoscalers' decisions (newest first) and Master.listJobs() of the last day. */
 export interface IndexData {
   stats: { queued: number; running: number; idleSlaves: number };
+  decisions?: readonly AutoscaleDecision[];
   jobs: readonly JobSummary[];
 }
 
 /**
- * The master's front page: dist_test's headline numbers and the jobs of the
- * last day. The headline stays one line of text with nothing between the
+ * The master's front page: dist_test's headline numbers, the autoscalers'
+ * latest decisions (when one reports) and the jobs of the last day. The headline stays one line of text with nothing between the
  * label and its number: gce-autoscale.py scraped it with
  * `Queue length: (\d+).*Running: (\d+)`, where `.` does not cross a newline.
  */
-export function IndexPage({ stats, jobs }: IndexData) {
+export function IndexPage({ stats, decisions = [], jobs }: IndexData) {
   const tasks = jobs.reduce((n, j) => n + j.counts.total_tasks, 0);
   return (
     <Page title="dt: distributed tests">
@@ -22,6 +26,7 @@ export function IndexPage({ stats, jobs }: IndexData) {
       <p>
         <code id="stats">{`Queue length: ${stats.queued} Running: ${stats.running} Idle slaves: ${stats.idleSlaves}`}</code>
       </p>
+      {decisions.length > 0 && <AutoscalerSection decisions={decisions} />}
       <h1>Recent jobs (last 1 day)</h1>
       <table id="jobs">
         <thead>
@@ -58,5 +63,40 @@ export function IndexPage({ stats, jobs }: IndexData) {
         </tbody>
       </table>
     </Page>
+  );
+}
+
+/** The latest decisions of the autoscalers that report to this master (`dt autoscale`), newest first. */
+function AutoscalerSection({ decisions }: { decisions: readonly AutoscaleDecision[] }) {
+  const shown = decisions.slice(0, DECISIONS_SHOWN);
+  return (
+    <>
+      <h1>Autoscaler</h1>
+      <table id="autoscaler">
+        <thead>
+          <tr>
+            <th>Time</th>
+            <th>Autoscaler</th>
+            <th>Action</th>
+            <th>Slaves</th>
+            <th>Reason</th>
+            <th>Chosen</th>
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map((d) => (
+            <tr class={`decision-${d.action}`}>
+              <td>{formatTime(d.at)}</td>
+              <td>{d.autoscaler}</td>
+              <td>{d.action}</td>
+              <td>{`${d.from} → ${d.to}`}</td>
+              <td>{d.reason}</td>
+              <td class="mono">{(d.slaves ?? []).join(", ")}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {decisions.length > shown.length && <p class="note">{`The latest ${shown.length} of ${decisions.length}; all of them at `}<a href="api/v1/autoscaler/decisions">api/v1/autoscaler/decisions</a></p>}
+    </>
   );
 }

@@ -54,7 +54,7 @@ export function webRoutes(master: Master): Hono {
   app.on(METHODS, "/", noCache, async (c) => {
     const now = master.deps.clock.now();
     const jobs = await master.listJobs({ since: now - RECENT_JOBS_MS, limit: RECENT_JOBS_LIMIT });
-    return sendPage(c, <IndexPage stats={master.queueStats()} jobs={jobs} />);
+    return sendPage(c, <IndexPage stats={master.queueStats()} decisions={master.decisions.list()} jobs={jobs} />);
   });
 
   app.on(METHODS, "/job", noCache, async (c) => {
