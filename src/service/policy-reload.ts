@@ -70,7 +70,7 @@ export function reloadAuthPolicy(options: PolicyReloadOptions): boolean {
     const message = err instanceof Error ? err.message : String(err);
     // Config's own messages name the file (a missing file, an INI line); loadAuthPolicy's name only the key.
     const where = message.includes(path) ? message : `${path}: ${message}`;
-    options.log.error(`reload failed, the access policy in force is kept (${describeAuthPolicy(options.current())}): ${where}`, { config: path });
+    options.log.error(`reload failed, the access policy in force is kept (${describeAuthPolicy(options.current())}): ${where}; fix the file and reload again (SIGHUP, systemctl reload)`, { config: path });
     return false;
   }
   options.apply(policy);
