@@ -5,16 +5,21 @@ import { type AuthPolicy, defaultAuthPolicy, describeAuthPolicy } from "../commo
 import type { Clock } from "../common/clock.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
+import { processMetrics } from "../common/metrics/process.ts";
+import type { ReadinessCheck } from "../common/metrics/readiness.ts";
+import { Registry } from "../common/metrics/registry.ts";
 import { openBlobStore } from "../isolate/cas/open-blob-store.ts";
 import { CAS_API_PREFIX } from "../isolate/cas/client.ts";
 import { DEFAULT_CAS_LIMITS } from "../isolate/cas/limits.ts";
-import { casRoutes } from "../isolate/cas/server.ts";
+import { casRoutes, casTrafficMetrics } from "../isolate/cas/server.ts";
+import { VERSION } from "../version.ts";
 import { LiveLogs } from "./artifacts/live-logs.ts";
 import { openArtifactStore } from "./artifacts/open-artifact-store.ts";
 import { masterApp } from "./http/app.ts";
 import { distTestRoutes } from "./http/dist-test-api.ts";
 import { blobStoreManifestCheck } from "./jobs/manifest-check.ts";
 import { Master } from "./master.ts";
+import { MasterMetrics } from "./metrics.ts";
 import type { Repo } from "./repo/repo.ts";
 import { MysqlRepo } from "./repo/mysql.ts";
 import { SqliteRepo } from "./repo/sqlite.ts";
@@ -74,6 +79,9 @@ export async function startMasterServer(options: MasterServerOptions) {
   const blobStore = options.isolateServer
     ? undefined
     : await openBlobStore({ store: options.casStore, flag: "--cas-store", dir: join(options.dataDir, "cas"), s3Endpoint: options.s3Endpoint, clock: options.clock });
+  const registry = new Registry();
+  processMetrics(registry, VERSION);
+  const metrics = new MasterMetrics(registry);
   const master = new Master({
     repo,
     artifacts,
@@ -85,18 +93,28 @@ export async function startMasterServer(options: MasterServerOptions) {
     dispatch: { ...options.dispatch, isolateServer: options.isolateServer ?? publicUrl },
     externalQueue,
     checkManifest: blobStore ? blobStoreManifestCheck(blobStore) : undefined,
+    observer: metrics,
   });
+  metrics.attach(master);
   await master.start();
   // dist_test's API and the HTML view live at the root, as on dist_test's master.
   const mounts = [{ prefix: "/", app: distTestRoutes(master) }];
-  if (blobStore) mounts.unshift({ prefix: CAS_API_PREFIX, app: casRoutes({ store: blobStore, log: options.log }) });
+  if (blobStore) mounts.unshift({ prefix: CAS_API_PREFIX, app: casRoutes({ store: blobStore, log: options.log, traffic: casTrafficMetrics(registry) }) });
+  const readiness: ReadinessCheck[] = [
+    { name: "database", check: () => repo.ping() },
+    { name: "artifacts", check: () => artifacts.ping() },
+  ];
+  if (externalQueue) readiness.push({ name: "queue", check: () => externalQueue.sink.ping() });
+  if (blobStore) readiness.push({ name: "cas", check: () => blobStore.ping() });
   const auth = options.auth ?? defaultAuthPolicy();
   options.log.info(`access: ${describeAuthPolicy(auth)}`);
-  const app = masterApp({ master, log: options.log, mounts, guard: new AuthGuard({ policy: auth, clock: options.clock, log: options.log }) });
+  const app = masterApp({ master, log: options.log, mounts, guard: new AuthGuard({ policy: auth, clock: options.clock, log: options.log }), metrics: registry, readiness });
   server.reload({ fetch: app.fetch });
   let stopping: Promise<void> | undefined;
   return {
     master,
+    /** What GET /metrics serves; an embedding process may add its own metrics. */
+    registry,
     /** Every route, for tests that go through them all. */
     routes: app.routes.map(({ method, path }) => ({ method, path })),
     url: publicUrl,
