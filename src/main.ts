@@ -28,6 +28,7 @@ const subCommands: Record<string, Lazy> = {
   "run-isolated": () => load(import("./commands/run-isolated.ts")),
   "account-digest": () => load(import("./commands/account-digest.ts")),
   slaves: () => load(import("./commands/slaves.ts")),
+  "systemd-units": () => load(import("./commands/systemd-units.ts")),
 };
 
 const main: CommandDef = {
