@@ -1,4 +1,4 @@
-import { formatDuration } from "../client/progress.ts";
+import { formatSpan } from "./format.ts";
 import type { AutoscaleDecision } from "../master/protocol.ts";
 import { type MatchedDemand, expectedWorkMs } from "./demand.ts";
 import type { Fleet, ManagedSlave } from "./fleet.ts";
@@ -69,8 +69,8 @@ export function decide(policy: AutoscalePolicy, fleet: Fleet, demand: MatchedDem
   const work = expectedWorkMs(demand, policy.defaultTaskMs);
   const needed = demand.queuedTasks === 0 ? 0 : Math.ceil(work / (policy.targetMs * slots));
   const freeSlots = working.reduce((n, s) => n + Math.max(0, s.slots - s.running), 0) + fleet.pending.length * slots;
-  const workText = `${plural(demand.queuedTasks, "queued task")}, about ${formatDuration(work)} of work${demand.unknownTasks > 0 ? ` (${demand.unknownTasks} without history, assumed ${formatDuration(policy.defaultTaskMs)} each)` : ""}`;
-  const neededText = `${plural(needed, "slave")} × ${plural(slots, "slot")} finish it within ${formatDuration(policy.targetMs)}`;
+  const workText = `${plural(demand.queuedTasks, "queued task")}, about ${formatSpan(work)} of work${demand.unknownTasks > 0 ? ` (${demand.unknownTasks} without history, assumed ${formatSpan(policy.defaultTaskMs)} each)` : ""}`;
+  const neededText = `${plural(needed, "slave")} × ${plural(slots, "slot")} finish it within ${formatSpan(policy.targetMs)}`;
   let queueHold: Plan | undefined;
   if (needed > capacity) {
     const room = policy.max - size;
@@ -103,7 +103,7 @@ export function decide(policy: AutoscalePolicy, fleet: Fleet, demand: MatchedDem
     if (count > 0) {
       const chosen = pastLag.slice(0, count).map((s) => s.name);
       const kept = count < pastLag.length ? ` (--min ${policy.min} keeps ${pastLag.length - count})` : "";
-      return plan("drain", size - count, `${plural(pastLag.length, "slave")} idle for ${formatDuration(policy.idleLagMs)} or more and nothing queued for them: draining ${chosen.join(", ")}${kept}`, "drain", { drain: chosen });
+      return plan("drain", size - count, `${plural(pastLag.length, "slave")} idle for ${formatSpan(policy.idleLagMs)} or more and nothing queued for them: draining ${chosen.join(", ")}${kept}`, "drain", { drain: chosen });
     }
   }
 
@@ -120,7 +120,7 @@ export function decide(policy: AutoscalePolicy, fleet: Fleet, demand: MatchedDem
   if (idle.length > 0) {
     const first = [...idle].sort(longestIdleFirst)[0]!;
     const left = policy.idleLagMs - (now - first.idleSince);
-    return plan("hold", size, `nothing queued for them${others}; ${plural(idle.length, "idle slave")}, the longest idle reaches --idle-lag ${formatDuration(policy.idleLagMs)} in ${formatDuration(left)}`, "idle-lag");
+    return plan("hold", size, `nothing queued for them${others}; ${plural(idle.length, "idle slave")}, the longest idle reaches --idle-lag ${formatSpan(policy.idleLagMs)} in ${formatSpan(left)}`, "idle-lag");
   }
   if (working.length > 0) return plan("hold", size, `nothing queued for them${others}; ${plural(working.length, "slave")} busy`, "busy");
   return plan("hold", size, `nothing queued for these slaves${others}; ${plural(size, "slave")}${fleet.pending.length > 0 ? `, ${fleet.pending.length} starting` : ""}`, "idle");

@@ -16,6 +16,8 @@ export interface FleetMemory {
   pending: PendingStart[];
   /** Slaves this autoscaler drains in order to stop them: name → epoch ms of the drain. */
   removing: Record<string, number>;
+  /** Drained slaves handed to the cloud by a plain resize, which picks the instances that go: name → epoch ms of the resize. */
+  released: Record<string, number>;
   /** Managed slave → epoch ms it was last seen running something (or first seen): its idle time counts from here. */
   lastBusyAt: Record<string, number>;
   /** Names of the managed slaves the master knew at the last look (lost ones included); null before the first look. A name not among them is a newly registered slave. */
@@ -25,7 +27,7 @@ export interface FleetMemory {
 }
 
 export function emptyMemory(): FleetMemory {
-  return { pending: [], removing: {}, lastBusyAt: {}, known: null, lastHoldKey: null };
+  return { pending: [], removing: {}, released: {}, lastBusyAt: {}, known: null, lastHoldKey: null };
 }
 
 /** One managed slave as a decision sees it. */
@@ -55,6 +57,8 @@ export interface Fleet {
   gone: string[];
   /** Slaves being removed that take work again (the master lost the drain, e.g. it restarted): to drain again. */
   undrained: string[];
+  /** Released slaves still live a boot grace after the resize: the cloud removed other instances, so these take work again. */
+  survivors: string[];
 }
 
 /** What one look found besides the fleet, for the log. */
@@ -82,9 +86,19 @@ export function observeFleet(
   options: { bootTimeoutMs: number; members?: ReadonlySet<string> },
 ): Observation {
   const { members } = options;
-  const live = managed.filter((s) => s.state !== "lost" && (!members || members.has(s.name)));
+  const up = managed.filter((s) => s.state !== "lost" && (!members || members.has(s.name)));
+  // Released slaves are the cloud's to remove: not counted while it does, taken back if it removed others instead.
+  const released: Record<string, number> = {};
+  const survivors: string[] = [];
+  for (const s of up) {
+    const at = memory.released[s.name];
+    if (at === undefined) continue;
+    released[s.name] = at;
+    if (now - at > options.bootTimeoutMs) survivors.push(s.name);
+  }
+  const live = up.filter((s) => !(s.name in released));
   const liveNames = new Set(live.map((s) => s.name));
-  const fresh = memory.known === null ? [] : live.filter((s) => !memory.known!.includes(s.name)).map((s) => s.name);
+  const fresh = memory.known === null ? [] : up.filter((s) => !memory.known!.includes(s.name)).map((s) => s.name);
 
   const expired: PendingStart[] = [];
   const failed: PendingStart[] = [];
@@ -118,8 +132,8 @@ export function observeFleet(
     .map((s) => s.name);
 
   return {
-    fleet: { slaves, pending, gone, undrained },
-    memory: { ...memory, pending, lastBusyAt, known: managed.map((s) => s.name) },
+    fleet: { slaves, pending, gone, undrained, survivors },
+    memory: { ...memory, pending, released, lastBusyAt, known: managed.map((s) => s.name) },
     expired,
     failed,
   };

@@ -220,7 +220,7 @@ describe("decide: shrinking", () => {
     sim.tick();
     const early = sim.at(POLICY.idleLagMs - 1).tick();
     expect(early).toMatchObject({ action: "hold", key: "idle-lag" });
-    expect(early.reason).toBe("nothing queued for them; 1 idle slave, the longest idle reaches --idle-lag 10m00s in 0s");
+    expect(early.reason).toBe("nothing queued for them; 1 idle slave, the longest idle reaches --idle-lag 10m00s in 1ms");
     const due = sim.at(1).tick();
     expect(summary(due)).toEqual({ action: "drain", from: 1, to: 0, start: 0, resume: [], drain: ["a"], stop: [] });
   });
