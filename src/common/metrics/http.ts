@@ -31,7 +31,13 @@ export function metricsHandler(registry: Registry): Handler {
  * matched (a 404, or a method the path does not take).
  */
 export function routeOf(c: Context): string {
-  const routes = matchedRoutes(c);
+  let routes: ReturnType<typeof matchedRoutes>;
+  try {
+    routes = matchedRoutes(c);
+  } catch {
+    // A context made by another copy of hono has no match result this one can read: count the request rather than fail it.
+    return "unknown";
+  }
   for (let i = routes.length - 1; i >= 0; i--) {
     const { method, path } = routes[i]!;
     // app.use() registers middleware as ALL on a wildcard path; a route of dt's own ends in a name or a parameter.
