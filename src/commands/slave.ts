@@ -9,7 +9,12 @@ import { DEFAULT_CACHE_LIMITS } from "../isolate/cache/local-cache.ts";
 import { DEFAULT_ARTIFACT_CAP_BYTES } from "../slave/artifacts.ts";
 import { parseBeanstalkUrl } from "../master/queue/beanstalk-client.ts";
 import { BeanstalkLeaseSource } from "../slave/beanstalk-lease-source.ts";
+import { checkWritableDir } from "../common/metrics/readiness.ts";
+import type { ResultReport } from "../master/protocol.ts";
 import { DEFAULT_HEALTH_LIMITS, SlaveHealth } from "../slave/health.ts";
+import { SlaveMetrics } from "../slave/metrics.ts";
+import { holdCheck, parseListenAddress, startStatusServer } from "../slave/status-server.ts";
+import type { TaskRun } from "../slave/task-runner.ts";
 import { DEFAULT_LEASE_WAIT_MS, Slave } from "../slave/lease-loop.ts";
 import { MasterClient } from "../slave/master-client.ts";
 import { VERSION } from "../version.ts";
@@ -34,6 +39,7 @@ export default defineCommand({
     "root-dir": { type: "string", description: "Where run directories are made (default: beside the cache, so files can be hardlinked)" },
     "min-free-disk": { type: "string", description: "Below this free space on the cache's or the run directories' disk the slave quarantines itself until there is room (default 1GiB)", default: "1GiB" },
     "max-infra-failures": { type: "string", description: `Infrastructure failures in a row (fetch, spawn) after which the slave quarantines itself (default ${DEFAULT_HEALTH_LIMITS.maxInfraFailures})`, default: String(DEFAULT_HEALTH_LIMITS.maxInfraFailures) },
+    "metrics-listen": { type: "string", description: "Serve /metrics, /healthz and /readyz on HOST:PORT (or DT_METRICS_LISTEN; default: not served)" },
     "quarantine-cooldown": { type: "string", description: "How long a quarantine for infrastructure failures lasts before the slave tries again; 0: until `dt slaves resume` (default 10m)", default: "10m" },
     ...logArgs,
   },
@@ -68,6 +74,18 @@ export default defineCommand({
       clock: ctx.clock,
       log: ctx.log,
     });
+    const listen = args["metrics-listen"] || ctx.env.DT_METRICS_LISTEN;
+    const metrics = listen ? new SlaveMetrics({ version: VERSION, cacheDir }) : undefined;
+    const status = listen && metrics
+      ? startStatusServer({
+        ...parseListenAddress(listen, args["metrics-listen"] ? "--metrics-listen" : "DT_METRICS_LISTEN"),
+        registry: metrics.registry,
+        readiness: [holdCheck(() => health.hold()), { name: "cache", check: () => checkWritableDir(cacheDir, "cache") }],
+      })
+      : undefined;
+    if (status) ctx.log.info(`metrics on ${status.url}/metrics`, { metrics_url: `${status.url}/metrics` });
+    metrics?.setSlots(slots);
+    health.onChange(() => metrics?.setHold(health.hold()?.kind ?? null));
     const slave = new Slave({
       master,
       name,
@@ -94,6 +112,16 @@ export default defineCommand({
         artifactCapBytes: DEFAULT_ARTIFACT_CAP_BYTES,
       },
       health,
+      ...(metrics && status
+        ? {
+          metricsUrl: `${status.url}/metrics`,
+          onRunningChanged: (n: number) => metrics.setRunning(n),
+          onAttemptEnded: (report: ResultReport, run: TaskRun) => {
+            metrics.attemptEnded({ state: report.state, times: report.times, cache: report.cache, leasedAt: run.leasedAt, reportedAt: ctx.clock.now() });
+            if (report.state === "INFRA_FAILED" && run.abortReason === undefined) metrics.infraFailure();
+          },
+        }
+        : {}),
       log: ctx.log,
       clock: ctx.clock,
     });
@@ -117,6 +145,7 @@ export default defineCommand({
     } finally {
       process.off("SIGTERM", onTerm);
       process.off("SIGINT", onInt);
+      await status?.stop();
     }
   },
 });

@@ -58,6 +58,8 @@ export interface SlaveOptions {
   healthCheckMs?: number;
   /** Told of every attempt that ended with a report (metrics). */
   onAttemptEnded?: (report: ResultReport, run: TaskRun) => void;
+  /** Told how many attempts the slave holds, whenever that changes (metrics). */
+  onRunningChanged?: (running: number) => void;
   /** Where this slave serves /metrics, told to the master for its slaves view. */
   metricsUrl?: string;
   log: Logger;
@@ -223,6 +225,7 @@ export class Slave {
     }
     const run = new TaskRun(lease, this.runnerConfig);
     this.runs.set(lease.lease_id, run);
+    o.onRunningChanged?.(this.runs.size);
     this.busy.add(lease.lease_id);
     const free = () => {
       if (this.busy.delete(lease.lease_id)) this.wakeLoop?.();
@@ -242,6 +245,7 @@ export class Slave {
         (err) => o.log.error(`attempt ${lease.task_id}/${lease.attempt} ended without a report: ${(err as Error).stack ?? err}`, run.fields),
       ).finally(() => {
         this.runs.delete(lease.lease_id);
+        o.onRunningChanged?.(this.runs.size);
         free();
         // Reported (or dropped): the queue may forget the job. Not awaited, so the slot frees at once.
         this.track(this.source.done(lease));

@@ -64,6 +64,8 @@ interface ArchivedArtifacts {
 export class TaskRun {
   phase: SlavePhase = "FETCHING";
   readonly times: ReportedTimes = emptyTimes();
+  /** When this slave took the lease: its fetch phase starts here. */
+  readonly leasedAt: number;
   readonly fields: Record<string, unknown>;
   private reason: AbortReason | undefined;
   private commandStarted = false;
@@ -90,6 +92,7 @@ export class TaskRun {
     private readonly onPhaseChange: () => void = () => {},
   ) {
     this.fields = { job_id: lease.job_id, task_id: lease.task_id, attempt: lease.attempt, lease_id: lease.lease_id };
+    this.leasedAt = config.clock.now();
   }
 
   /**
