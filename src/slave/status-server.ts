@@ -12,6 +12,7 @@
  *   // … on exit: await status.stop();
  */
 import { Hono } from "hono";
+import { hostname } from "node:os";
 import { DtError } from "../common/errors.ts";
 import { errorBody, httpStatusOf, securityHeaders } from "../common/http.ts";
 import { metricsHandler } from "../common/metrics/http.ts";
@@ -29,7 +30,7 @@ export interface StatusServerOptions {
 }
 
 export interface StatusServer {
-  /** http://host:port, with the port bound. */
+  /** http://host:port with the port bound; the host name when listening on every interface, so others can reach it (the master's slaves view links it). */
   url: string;
   port: number;
   stop(): Promise<void>;
@@ -56,7 +57,7 @@ export function startStatusServer(o: StatusServerOptions): StatusServer {
     throw new DtError("invalid_input", `cannot serve the slave's status on ${formatHostPort(o.host, o.port)}: ${(err as Error).message}; choose another address or port`, { cause: err });
   }
   return {
-    url: `http://${formatHostPort(o.host, server.port!)}`,
+    url: `http://${formatHostPort(o.host === "0.0.0.0" || o.host === "::" ? hostname() : o.host, server.port!)}`,
     port: server.port!,
     stop: () => server.stop(true),
   };

@@ -4,6 +4,7 @@
  * --metrics-listen address parser; a port in use refused by name.
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { hostname } from "node:os";
 import { isDtError } from "../../src/common/errors.ts";
 import { checkWritableDir } from "../../src/common/metrics/readiness.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../../src/common/metrics/registry.ts";
@@ -135,6 +136,13 @@ describe("listening", () => {
       }
       expect([bad, isDtError(err, "invalid_input") && (err as Error).message.startsWith("--metrics-listen ")]).toEqual([bad, true]);
     }
+  });
+
+  test("listening on every interface, the URL names this host, so the master's slaves view can link it", async () => {
+    const server = startStatusServer({ ...parseListenAddress(":0", "--metrics-listen"), registry: new SlaveMetrics({ version: "x", cacheDir: "/" }).registry, readiness: [] });
+    servers.push(server);
+    expect(server.url).toBe(`http://${hostname()}:${server.port}`);
+    expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(200);
   });
 
   test("a port in use is DtError invalid_input naming the address", async () => {
