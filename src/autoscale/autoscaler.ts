@@ -132,6 +132,12 @@ export class Autoscaler {
       );
     }
     for (const name of fleet.survivors) {
+      if (this.o.provider.removesByName) {
+        // Still calling the master a boot grace after its stop: counted again (held by its drain), for an operator to see to.
+        delete this.memory.released[name];
+        log.warn(`slave ${name} still calls the master ${formatSpan(this.o.policy.bootTimeoutMs)} after it was stopped; counted again`, { slave: name });
+        continue;
+      }
       await api.resume(name, "the cloud removed other instances at the resize; this one takes work again").then(
         () => {
           delete this.memory.released[name];
@@ -177,7 +183,7 @@ export class Autoscaler {
       await provider.stop(plan.stop, machines + fleet.gone.length - plan.stop.length).then((stopped) => {
         for (const name of stopped) {
           delete memory.removing[name];
-          if (!provider.removesByName && !fleet.gone.includes(name)) memory.released[name] = now;
+          if (!fleet.gone.includes(name)) memory.released[name] = now;
         }
         involved.push(...stopped);
       }, fail);

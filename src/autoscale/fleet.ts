@@ -16,7 +16,12 @@ export interface FleetMemory {
   pending: PendingStart[];
   /** Slaves this autoscaler drains in order to stop them: name → epoch ms of the drain. */
   removing: Record<string, number>;
-  /** Drained slaves handed to the cloud by a plain resize, which picks the instances that go: name → epoch ms of the resize. */
+  /**
+   * Slaves handed to the provider to stop: name → epoch ms. The master
+   * lists a slave as live for a while after it went; these are not counted
+   * meanwhile. One still live a boot grace later was not stopped (a plain
+   * resize, where the cloud picks the instances that go, removed others).
+   */
   released: Record<string, number>;
   /** Managed slave → epoch ms it was last seen running something (or first seen): its idle time counts from here. */
   lastBusyAt: Record<string, number>;
@@ -57,7 +62,7 @@ export interface Fleet {
   gone: string[];
   /** Slaves being removed that take work again (the master lost the drain, e.g. it restarted): to drain again. */
   undrained: string[];
-  /** Released slaves still live a boot grace after the resize: the cloud removed other instances, so these take work again. */
+  /** Released slaves still live a boot grace after their stop: not stopped after all. */
   survivors: string[];
 }
 
@@ -87,16 +92,16 @@ export function observeFleet(
 ): Observation {
   const { members } = options;
   const up = managed.filter((s) => s.state !== "lost" && (!members || members.has(s.name)));
-  // Released slaves are the cloud's to remove: not counted while it does, taken back if it removed others instead.
+  // Released slaves are on their way out: not counted while the master still lists them, survivors once the boot grace is over.
   const released: Record<string, number> = {};
   const survivors: string[] = [];
   for (const s of up) {
     const at = memory.released[s.name];
     if (at === undefined) continue;
-    released[s.name] = at;
     if (now - at > options.bootTimeoutMs) survivors.push(s.name);
+    else released[s.name] = at;
   }
-  const live = up.filter((s) => !(s.name in released));
+  const live = up.filter((s) => !(s.name in released) && !survivors.includes(s.name));
   const liveNames = new Set(live.map((s) => s.name));
   const fresh = memory.known === null ? [] : up.filter((s) => !memory.known!.includes(s.name)).map((s) => s.name);
 

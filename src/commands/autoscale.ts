@@ -13,6 +13,7 @@ import { DtError } from "../common/errors.ts";
 import { parseDuration } from "../common/units.ts";
 import type { AutoscaleDecision } from "../master/protocol.ts";
 import { type CommandContext, commandContext, defaultDataDir, keyValues, logArgs } from "./context.ts";
+import { EXIT } from "./exit-codes.ts";
 
 const seconds = (ms: number) => `${ms / 1000}s`;
 
@@ -162,7 +163,8 @@ export default defineCommand({
       await scaler.shutdown({ keepDrains: settings.statePath !== undefined });
       if (!result) throw new DtError("unreachable", `cannot read the queue and slaves of the master at ${settings.masterUrl}`);
       process.stdout.write(args["log-format"] === "json" ? `${JSON.stringify(result.decision)}\n` : `${decisionLine(result.decision)}\n`);
-      if (!result.done) process.exitCode = 1;
+      // Carrying it out failed (a command, a drain): logged above; cron sees it in the exit code.
+      if (!result.done) process.exitCode = EXIT.unreachable;
       return;
     }
     const stop = new AbortController();

@@ -45,6 +45,8 @@ export interface TestBed {
   tasks(jobId: string): Promise<TaskView[]>;
   slaves(): Promise<SlaveView[]>;
   decisions(): Promise<AutoscaleDecision[]>;
+  /** Runs in afterEach, before the master stops. */
+  onCleanup(cleanup: () => Promise<void>): void;
   /** `dt autoscale FLAGS` built in process (on `clock`), local slaves running src/main.ts. */
   autoscaler(flags: string[], clock?: Clock): { scaler: Autoscaler; settings: AutoscaleSettings; provider: SlaveProvider; log: ReturnType<typeof collectingLog> };
 }
@@ -89,6 +91,7 @@ export function useTestBed(): () => Promise<TestBed> {
       tasks: async (jobId) => (await call<{ tasks: TaskView[] }>("GET", `/api/v1/jobs/${encodeURIComponent(jobId)}/tasks`)).tasks,
       slaves: async () => (await call<{ slaves: SlaveView[] }>("GET", "/api/v1/slaves")).slaves,
       decisions: async () => (await call<{ decisions: AutoscaleDecision[] }>("GET", "/api/v1/autoscaler/decisions")).decisions,
+      onCleanup: (cleanup) => cleanups.push(cleanup),
       autoscaler(flags, clock = systemClock) {
         const log = collectingLog();
         const ctx: CommandContext = { config: Config.load(env), log: log.log, clock, env };
@@ -122,3 +125,16 @@ function killAll(provider: SlaveProvider): void {
 
 /** A script tree whose one task sleeps `$1` seconds… as a shell script named `sleep.sh`. */
 export const SLEEP_TREE: TreeSpec = { "sleep.sh": { content: '#!/bin/sh\nsleep "$1"\n', mode: 0o755 } };
+
+/** `dt autoscale ARGS` as a child process (run-autoscale.ts, until src/main.ts registers it), within a deadline. */
+export async function runAutoscaleCli(args: readonly string[], env: Record<string, string>, deadlineMs = 15_000): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+  const child = Bun.spawn([process.execPath, join(import.meta.dir, "run-autoscale.ts"), ...args], { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => child.kill("SIGKILL"), deadlineMs);
+  try {
+    const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    if (child.signalCode === "SIGKILL") throw new Error(`dt autoscale ${args.join(" ")} ran past ${deadlineMs} ms\nstderr: ${stderr}`);
+    return { exitCode, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+  }
+}
