@@ -6,6 +6,7 @@ import { ManualClock, systemClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
 import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
 import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
+import { type MasterAppOptions, masterApp } from "../../src/master/http/app.ts";
 import { Master, type MasterDeps } from "../../src/master/master.ts";
 import type { Lease, ResultReport, SlaveIdentity } from "../../src/master/protocol.ts";
 import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
@@ -56,6 +57,24 @@ export async function testMaster(dbPath?: string, externalQueue?: () => Promise<
     },
   };
   return handle;
+}
+
+/**
+ * A testMaster behind the master's HTTP routes (masterApp, with `mounts`) on
+ * 127.0.0.1 and a free port, without auth; `stop` ends both.
+ */
+export async function serveTestMasterApp(mounts?: (master: Master) => MasterAppOptions["mounts"]) {
+  const h = await testMaster();
+  const app = masterApp({ master: h.master, log: createLogger({ level: "silent" }), mounts: mounts?.(h.master) });
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
+  return {
+    h,
+    url: `http://127.0.0.1:${server.port}`,
+    async stop() {
+      await server.stop(true);
+      await h.cleanup();
+    },
+  };
 }
 
 /** A report for a lease, with command times one second apart. */

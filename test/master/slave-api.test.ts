@@ -4,9 +4,7 @@
  * what is wrong, never a 500, and changes nothing stored.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { createLogger } from "../../src/common/log.ts";
-import { masterApp } from "../../src/master/http/app.ts";
-import { HASH, slave, testMaster } from "./helpers.ts";
+import { HASH, slave, serveTestMasterApp } from "./helpers.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -14,13 +12,10 @@ afterEach(async () => {
 });
 
 async function serve() {
-  const h = await testMaster();
-  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: masterApp({ master: h.master, log: createLogger({ level: "silent" }) }).fetch });
-  cleanups.push(async () => {
-    await server.stop(true);
-    await h.cleanup();
-  });
-  const base = `http://127.0.0.1:${server.port}/api/v1/slave`;
+  const served = await serveTestMasterApp();
+  cleanups.push(served.stop);
+  const { h } = served;
+  const base = `${served.url}/api/v1/slave`;
   const post = (path: string, body: unknown) => fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
   return { h, base, post };
 }

@@ -6,11 +6,9 @@
  * input to each new endpoint.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { createLogger } from "../../src/common/log.ts";
-import { masterApp } from "../../src/master/http/app.ts";
 import type { AutoscaleDecision, LeaseResponse, QueueDemand, SlaveHold, SlaveIdentity, SlaveView } from "../../src/master/protocol.ts";
 import { waitUntil } from "../helpers/wait.ts";
-import { HASH, report, slave, testMaster } from "./helpers.ts";
+import { HASH, report, slave, serveTestMasterApp } from "./helpers.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -18,13 +16,10 @@ afterEach(async () => {
 });
 
 async function serve() {
-  const h = await testMaster();
-  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: masterApp({ master: h.master, log: createLogger({ level: "silent" }) }).fetch });
-  cleanups.push(async () => {
-    await server.stop(true);
-    await h.cleanup();
-  });
-  const base = `http://127.0.0.1:${server.port}/api/v1`;
+  const served = await serveTestMasterApp();
+  cleanups.push(served.stop);
+  const { h } = served;
+  const base = `${served.url}/api/v1`;
   const post = (path: string, body?: unknown) =>
     fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body) });
   const get = async <T>(path: string): Promise<T> => {

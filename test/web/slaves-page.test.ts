@@ -4,10 +4,8 @@
  * markup is shown as text.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { createLogger } from "../../src/common/log.ts";
-import { masterApp } from "../../src/master/http/app.ts";
 import { distTestRoutes } from "../../src/master/http/dist-test-api.ts";
-import { HASH, report, slave, testMaster } from "../master/helpers.ts";
+import { HASH, report, serveTestMasterApp, slave } from "../master/helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -16,14 +14,9 @@ afterEach(async () => {
 
 describe("/slaves", () => {
   test("shows each slave's state, hold, running attempts and infrastructure failures, escaped", async () => {
-    const h = await testMaster();
-    const app = masterApp({ master: h.master, log: createLogger({ level: "silent" }), mounts: [{ prefix: "/", app: distTestRoutes(h.master) }] });
-    const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
-    cleanups.push(async () => {
-      await server.stop(true);
-      await h.cleanup();
-    });
-    const base = `http://127.0.0.1:${server.port}`;
+    const served = await serveTestMasterApp((master) => [{ prefix: "/", app: distTestRoutes(master) }]);
+    cleanups.push(served.stop);
+    const { h, url: base } = served;
     const created = await h.master.submitJob({ tasks: [{ isolate_hash: HASH, description: "a" }, { isolate_hash: HASH, description: "b" }] });
     const [first, second] = await h.master.dispatcher.lease({ slave: slave("busy-1"), free: 2, wait_ms: 0 });
     await h.master.dispatcher.report({ ...report(first!, "INFRA_FAILED", h.clock.now()), message: "fetch failed: <b>503</b>" });
