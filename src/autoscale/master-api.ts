@@ -12,13 +12,21 @@ const REQUEST_TIMEOUT_MS = 60_000;
  * tick is the retry.
  *
  * @example
- *   const api = new AutoscaleApi(url, authenticatedFetch(ctx.config, [url]));
+ *   const api = new AutoscaleApi(url, { fetch: authenticatedFetch(ctx.config, [url]) });
  *   const demand = await api.queue();
  */
 export class AutoscaleApi {
   readonly base: string;
 
-  constructor(master: string, private readonly fetchFn: typeof fetch = fetch, private readonly timeoutMs = REQUEST_TIMEOUT_MS) {
+  private readonly fetchFn: typeof fetch;
+  private readonly timeoutMs: number;
+  /** The account the fetch answers with, when one is configured: named in a refusal. */
+  private readonly user: string | undefined;
+
+  constructor(master: string, options: { fetch?: typeof fetch; user?: string; timeoutMs?: number } = {}) {
+    this.fetchFn = options.fetch ?? fetch;
+    this.timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
+    this.user = options.user;
     let url: URL;
     try {
       url = new URL(master);
@@ -66,7 +74,10 @@ export class AutoscaleApi {
       throw new DtError("unreachable", `${what}: cannot reach the master at ${this.base} (${(err as Error).message})`, { cause: err });
     }
     if (res.status === 401) {
-      throw new DtError("unauthorized", `${what}: the master at ${this.base} asks for a password; set user and password under [dist_test] in the config, or DIST_TEST_USER and DIST_TEST_PASSWORD`);
+      const hint = this.user !== undefined
+        ? `refused user ${JSON.stringify(this.user)}; check user and password in the config`
+        : "asks for a password; set user and password under [dist_test] in the config, or DIST_TEST_USER and DIST_TEST_PASSWORD";
+      throw new DtError("unauthorized", `${what}: the master at ${this.base} ${hint}`);
     }
     if (!res.ok) throw await dtErrorOfResponse(what, url, res);
     return res.json();

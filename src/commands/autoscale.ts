@@ -8,7 +8,7 @@ import { AutoscaleApi } from "../autoscale/master-api.ts";
 import { type AutoscalePolicy, DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_IDLE_LAG_MS, DEFAULT_INTERVAL_MS, DEFAULT_TARGET_MS, DEFAULT_TASK_MS } from "../autoscale/policy.ts";
 import type { SlaveProvider } from "../autoscale/provider.ts";
 import { loadMemory, saveMemory } from "../autoscale/state-file.ts";
-import { authenticatedFetch } from "../common/auth/credentials.ts";
+import { authenticatedFetch, configuredCredentials } from "../common/auth/credentials.ts";
 import { DtError } from "../common/errors.ts";
 import { parseDuration } from "../common/units.ts";
 import type { AutoscaleDecision } from "../master/protocol.ts";
@@ -132,7 +132,7 @@ export function makeProvider(settings: AutoscaleSettings, ctx: CommandContext, o
 export function makeAutoscaler(settings: AutoscaleSettings, ctx: CommandContext, options: { dtCommand?: string[] } = {}): Autoscaler {
   const { statePath } = settings;
   return new Autoscaler({
-    api: new AutoscaleApi(settings.masterUrl, authenticatedFetch(ctx.config, [settings.masterUrl])),
+    api: new AutoscaleApi(settings.masterUrl, { fetch: authenticatedFetch(ctx.config, [settings.masterUrl]), user: configuredCredentials(ctx.config)?.user }),
     provider: makeProvider(settings, ctx, options),
     policy: settings.policy,
     name: settings.name,

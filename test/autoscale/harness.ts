@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parseArgs } from "citty";
 import type { Autoscaler } from "../../src/autoscale/autoscaler.ts";
 import { LocalProvider } from "../../src/autoscale/local-provider.ts";
+import type { AuthPolicy } from "../../src/common/auth/policy.ts";
 import type { SlaveProvider } from "../../src/autoscale/provider.ts";
 import { type Clock, systemClock } from "../../src/common/clock.ts";
 import { Config } from "../../src/common/config.ts";
@@ -47,24 +48,24 @@ export interface TestBed {
   decisions(): Promise<AutoscaleDecision[]>;
   /** Runs in afterEach, before the master stops. */
   onCleanup(cleanup: () => Promise<void>): void;
-  /** `dt autoscale FLAGS` built in process (on `clock`), local slaves running src/main.ts. */
-  autoscaler(flags: string[], clock?: Clock): { scaler: Autoscaler; settings: AutoscaleSettings; provider: SlaveProvider; log: ReturnType<typeof collectingLog> };
+  /** `dt autoscale FLAGS` built in process (on `clock`, with `env` added to the bed's), local slaves running src/main.ts. */
+  autoscaler(flags: string[], clock?: Clock, env?: Record<string, string>): { scaler: Autoscaler; settings: AutoscaleSettings; provider: SlaveProvider; log: ReturnType<typeof collectingLog> };
 }
 
 /**
  * A master per test, stopped with every autoscaler's slaves and the temp
  * dirs in afterEach, even when the test failed half-way.
  */
-export function useTestBed(): () => Promise<TestBed> {
+export function useTestBed(): (options?: { auth?: AuthPolicy }) => Promise<TestBed> {
   const temps = new TempDirs();
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
     await temps.cleanup();
   });
-  return async () => {
+  return async (options = {}) => {
     const dir = await temps.make("dt-autoscale-");
-    const server = await serveTestMaster(join(dir, "master"));
+    const server = await serveTestMaster(join(dir, "master"), options.auth);
     cleanups.push(() => server.stop(0));
     const env = cliEnv(join(dir, "home"), { USER: "autoscale-test" });
     mkdirSync(env.HOME!, { recursive: true });
@@ -92,9 +93,10 @@ export function useTestBed(): () => Promise<TestBed> {
       slaves: async () => (await call<{ slaves: SlaveView[] }>("GET", "/api/v1/slaves")).slaves,
       decisions: async () => (await call<{ decisions: AutoscaleDecision[] }>("GET", "/api/v1/autoscaler/decisions")).decisions,
       onCleanup: (cleanup) => cleanups.push(cleanup),
-      autoscaler(flags, clock = systemClock) {
+      autoscaler(flags, clock = systemClock, extraEnv = {}) {
         const log = collectingLog();
-        const ctx: CommandContext = { config: Config.load(env), log: log.log, clock, env };
+        const scalerEnv = { ...env, ...extraEnv };
+        const ctx: CommandContext = { config: Config.load(scalerEnv), log: log.log, clock, env: scalerEnv };
         const settings = autoscaleSettings(parseArgs(["--master", server.url, "--log-dir", join(dir, "slave-logs"), "--cache-dir", join(dir, "cache"), ...flags], autoscaleArgs), ctx);
         const scaler = makeAutoscaler(settings, ctx, { dtCommand: [process.execPath, MAIN] });
         const provider = scaler.provider;
@@ -126,9 +128,12 @@ function killAll(provider: SlaveProvider): void {
 /** A script tree whose one task sleeps `$1` seconds… as a shell script named `sleep.sh`. */
 export const SLEEP_TREE: TreeSpec = { "sleep.sh": { content: '#!/bin/sh\nsleep "$1"\n', mode: 0o755 } };
 
-/** `dt autoscale ARGS` as a child process (run-autoscale.ts, until src/main.ts registers it), within a deadline. */
+/** dt with `autoscale` registered (run-autoscale.ts, until src/main.ts registers it). */
+export const DT_WITH_AUTOSCALE = [process.execPath, join(import.meta.dir, "run-autoscale.ts")];
+
+/** `dt autoscale ARGS` as a child process, within a deadline. */
 export async function runAutoscaleCli(args: readonly string[], env: Record<string, string>, deadlineMs = 15_000): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
-  const child = Bun.spawn([process.execPath, join(import.meta.dir, "run-autoscale.ts"), ...args], { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const child = Bun.spawn([...DT_WITH_AUTOSCALE, "autoscale", ...args], { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => child.kill("SIGKILL"), deadlineMs);
   try {
     const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);

@@ -6,8 +6,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { AutoscaleDecision, TaskView } from "../../src/master/protocol.ts";
+import { join } from "node:path";
 import { pollUntil } from "../e2e/cluster.ts";
-import { SLEEP_TREE, useTestBed } from "./harness.ts";
+import { DtProcess } from "../e2e/processes.ts";
+import { processAlive } from "../helpers/wait.ts";
+import { DT_WITH_AUTOSCALE, SLEEP_TREE, useTestBed } from "./harness.ts";
 
 const setup = useTestBed();
 
@@ -135,5 +138,36 @@ describe("dt autoscale --provider local", () => {
       await loop;
       await scaler.shutdown();
     }
+  }, TEST_TIMEOUT_MS);
+
+  test("SIGTERM: dt autoscale decides no more, its slave finishes the running task and exits, then dt autoscale exits 0", async () => {
+    const bed = await setup();
+    const hash = await bed.archive(SLEEP_TREE, ["./sleep.sh", "2"]);
+    const args = [
+      "autoscale", "--master", bed.url, "--provider", "local", "--max", "1", "--slots", "1", "--slave-prefix", "sig", "--interval", "200ms",
+      "--log-dir", join(bed.dir, "logs"), "--cache-dir", join(bed.dir, "cache"),
+    ];
+    // Its own process group, with the slaves it starts: the cleanup kills the group whatever happened.
+    const scaler = new DtProcess("dt autoscale", Bun.spawn([...DT_WITH_AUTOSCALE, ...args], { env: bed.env, stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true }));
+    bed.onCleanup(async () => scaler.killGroup("SIGKILL"));
+    await scaler.waitForOutput(/hold 0 → 0/, "its first decision");
+    const jobId = await bed.submit([{ isolate_hash: hash, description: "running_at_sigterm" }]);
+    const pid = Number((await scaler.waitForOutput(/started slave sig-1 \(pid (\d+)\)/, "a slave start"))[1]);
+    let seen: TaskView[] = [];
+    await pollUntil(async () => (seen = await bed.tasks(jobId))[0]!.attempts[0]?.leased_at != null, () => `a slave to take the task (${JSON.stringify(seen[0]?.attempts)}); dt autoscale said:\n${scaler.output}`, 15_000);
+
+    const termAt = Date.now();
+    scaler.proc.kill("SIGTERM");
+    expect(await scaler.waitExit(20_000)).toBe(0);
+    const [task] = await bed.tasks(jobId);
+    expect(task!.attempts.map((a) => a.state)).toEqual(["SUCCEEDED"]);
+    // The signal came while the task ran; it ran to its end.
+    expect(task!.attempts[0]!.command_end_at!).toBeGreaterThan(termAt);
+    expect(processAlive(pid)).toBe(false);
+    expect(scaler.output).toContain("SIGTERM: no more decisions; the slaves drain and exit");
+    expect(scaler.output).toContain("shrink 1 → 0: dt autoscale is stopping: its slaves finish their running tasks and exit [sig-1]");
+    // It exited after the slave did, and the slave after its task.
+    expect(scaler.output.indexOf("slave sig-1 exited")).toBeGreaterThan(scaler.output.indexOf("SIGTERM"));
+    expect((await bed.decisions())[0]).toMatchObject({ action: "shrink", from: 1, to: 0, slaves: ["sig-1"] });
   }, TEST_TIMEOUT_MS);
 });
