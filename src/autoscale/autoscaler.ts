@@ -155,7 +155,7 @@ export class Autoscaler {
     let failure: Error | undefined;
     const fail = (err: unknown) => (failure ??= err as Error);
     // What a cloud group holds: every live slave of the fleet (held and draining ones too) and the starts under way.
-    const machines = fleet.slaves.length + fleet.pending.length;
+    const machines = fleet.slaves.length + fleet.pending.length + fleet.missing.length;
 
     for (const name of plan.resume) {
       await api.resume(name, "dt autoscale: work is queued again").then(() => {

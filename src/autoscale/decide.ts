@@ -50,8 +50,10 @@ export function decide(policy: AutoscalePolicy, fleet: Fleet, demand: MatchedDem
   const working = fleet.slaves.filter((s) => !s.removing && s.takesWork);
   const held = fleet.slaves.filter((s) => !s.removing && !s.takesWork);
   const removing = fleet.slaves.filter((s) => s.removing);
-  const size = working.length + held.length + fleet.pending.length;
-  const capacity = working.length + fleet.pending.length;
+  // Starting: asked for and not registered yet, or not listed yet by a master that restarted.
+  const starting = fleet.pending.length + fleet.missing.length;
+  const size = working.length + held.length + starting;
+  const capacity = working.length + starting;
   const slots = policy.slotsPerSlave ?? Math.max(1, ...fleet.slaves.map((s) => s.slots));
   const plan = (action: Plan["action"], to: number, reason: string, key: string, parts: Partial<Plan> = {}): Plan => ({
     action, from: size, to, reason, key, start: 0, resume: [], drain: [], stop: [], ...parts,
@@ -68,7 +70,7 @@ export function decide(policy: AutoscalePolicy, fleet: Fleet, demand: MatchedDem
   if (size < policy.min) return grow(policy.min - size, `${plural(size, "slave")}, below --min ${policy.min}`, "min");
   const work = expectedWorkMs(demand, policy.defaultTaskMs);
   const needed = demand.queuedTasks === 0 ? 0 : Math.ceil(work / (policy.targetMs * slots));
-  const freeSlots = working.reduce((n, s) => n + Math.max(0, s.slots - s.running), 0) + fleet.pending.length * slots;
+  const freeSlots = working.reduce((n, s) => n + Math.max(0, s.slots - s.running), 0) + starting * slots;
   const workText = `${plural(demand.queuedTasks, "queued task")}, about ${formatSpan(work)} of work${demand.unknownTasks > 0 ? ` (${demand.unknownTasks} without history, assumed ${formatSpan(policy.defaultTaskMs)} each)` : ""}`;
   const neededText = `${plural(needed, "slave")} × ${plural(slots, "slot")} finish it within ${formatSpan(policy.targetMs)}`;
   let queueHold: Plan | undefined;
@@ -123,7 +125,7 @@ export function decide(policy: AutoscalePolicy, fleet: Fleet, demand: MatchedDem
     return plan("hold", size, `nothing queued for them${others}; ${plural(idle.length, "idle slave")}, the longest idle reaches --idle-lag ${formatSpan(policy.idleLagMs)} in ${formatSpan(left)}`, "idle-lag");
   }
   if (working.length > 0) return plan("hold", size, `nothing queued for them${others}; ${plural(working.length, "slave")} busy`, "busy");
-  return plan("hold", size, `nothing queued for these slaves${others}; ${plural(size, "slave")}${fleet.pending.length > 0 ? `, ${fleet.pending.length} starting` : ""}`, "idle");
+  return plan("hold", size, `nothing queued for these slaves${others}; ${plural(size, "slave")}${starting > 0 ? `, ${starting} starting` : ""}`, "idle");
 }
 
 function longestIdleFirst(a: ManagedSlave, b: ManagedSlave): number {

@@ -27,12 +27,19 @@ export interface FleetMemory {
   lastBusyAt: Record<string, number>;
   /** Names of the managed slaves the master knew at the last look (lost ones included); null before the first look. A name not among them is a newly registered slave. */
   known: string[] | null;
+  /**
+   * Slaves the master listed before and lists no more: name → epoch ms it
+   * first did not. The master never forgets a slave while it runs (it marks
+   * it lost), so this is a restarted master that has not heard from them
+   * yet; they are counted for a boot grace rather than replaced.
+   */
+  missing: Record<string, number>;
   /** The key of the last hold reported: an unchanged hold is not reported again. */
   lastHoldKey: string | null;
 }
 
 export function emptyMemory(): FleetMemory {
-  return { pending: [], removing: {}, released: {}, lastBusyAt: {}, known: null, lastHoldKey: null };
+  return { pending: [], removing: {}, released: {}, lastBusyAt: {}, known: null, missing: {}, lastHoldKey: null };
 }
 
 /** One managed slave as a decision sees it. */
@@ -58,6 +65,8 @@ export interface Fleet {
   slaves: ManagedSlave[];
   /** Starts still within their boot grace. */
   pending: PendingStart[];
+  /** Slaves a restarted master does not list yet (see FleetMemory.missing), within a boot grace: counted as up. */
+  missing: string[];
   /** Slaves being removed that the master no longer shows live (stopped, crashed, or deleted by the cloud): to stop and forget. */
   gone: string[];
   /** Slaves being removed that take work again (the master lost the drain, e.g. it restarted): to drain again. */
@@ -132,13 +141,21 @@ export function observeFleet(
   });
 
   const gone = Object.keys(memory.removing).filter((name) => !liveNames.has(name));
+
+  const listed = new Set(managed.map((s) => s.name));
+  const missing: Record<string, number> = {};
+  for (const name of [...(memory.known ?? []), ...Object.keys(memory.missing ?? {})]) {
+    if (listed.has(name) || name in memory.removing || name in memory.released || (members && !members.has(name))) continue;
+    const since = memory.missing?.[name] ?? now;
+    if (now - since <= options.bootTimeoutMs) missing[name] = since;
+  }
   const undrained = live
     .filter((s) => s.name in memory.removing && (s.state === "idle" || s.state === "busy") && s.pending_command?.action !== "drain")
     .map((s) => s.name);
 
   return {
-    fleet: { slaves, pending, gone, undrained, survivors },
-    memory: { ...memory, pending, released, lastBusyAt, known: managed.map((s) => s.name) },
+    fleet: { slaves, pending, missing: Object.keys(missing), gone, undrained, survivors },
+    memory: { ...memory, pending, released, lastBusyAt, missing, known: [...listed, ...Object.keys(missing)] },
     expired,
     failed,
   };

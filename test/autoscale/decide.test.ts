@@ -61,8 +61,12 @@ class Sim {
     const removing = { ...memory.removing };
     for (const name of plan.resume) delete removing[name];
     for (const name of plan.drain) removing[name] = now;
-    for (const name of plan.stop) delete removing[name];
-    this.memory = { ...memory, removing };
+    const released = { ...memory.released };
+    for (const name of plan.stop) {
+      delete removing[name];
+      released[name] = now;
+    }
+    this.memory = { ...memory, removing, released };
     return plan;
   }
 
@@ -201,6 +205,23 @@ describe("decide: pending starts", () => {
     sim.slaves = [view("old-vm", "busy"), view("vm-x1", "busy")];
     expect(summary(sim.at(30 * S).tick(demand))).toMatchObject({ action: "hold", from: 3, to: 3 });
     expect(sim.memory.pending).toHaveLength(1);
+  });
+
+  test("a restarted master that lists none of the slaves yet: they count for a boot grace, nothing is started in their place", () => {
+    const sim = new Sim();
+    const demand = queue([{ unknown: 20 }]);
+    sim.slaves = [view("a", "busy"), view("b", "busy"), view("c", "lost")];
+    expect(sim.tick(demand)).toMatchObject({ action: "grow", from: 2, to: 4 });
+    sim.slaves = [view("auto-1", "busy"), view("auto-2", "busy"), view("a", "busy"), view("b", "busy"), view("c", "lost")];
+    sim.tick(demand);
+    // The master restarts: its registry is empty until the slaves call again.
+    sim.slaves = [];
+    const p = sim.at(5 * S).tick(demand);
+    expect(p).toMatchObject({ action: "hold", from: 5, to: 5, key: "within-target" });
+    sim.slaves = [view("a", "busy"), view("auto-1", "busy")];
+    expect(sim.at(5 * S).tick(demand)).toMatchObject({ action: "hold", from: 5 });
+    // Those that never call again stop counting after the grace, and are replaced then.
+    expect(sim.at(POLICY.bootTimeoutMs).tick(demand)).toMatchObject({ action: "grow", from: 2 });
   });
 
   test("a named start whose process exited before registering is dropped", () => {
