@@ -10,6 +10,10 @@ import type { AutoscaleApi } from "./master-api.ts";
 import type { AutoscalePolicy } from "./policy.ts";
 import type { SlaveProvider } from "./provider.ts";
 
+/** The master refuses a decision whose reason or list of slaves is longer (src/master/autoscale/decision-log.ts). */
+const MAX_REASON_CHARS = 2000;
+const MAX_SLAVES_POSTED = 1000;
+
 export interface AutoscalerOptions {
   api: AutoscaleApi;
   provider: SlaveProvider;
@@ -61,7 +65,8 @@ export class Autoscaler {
   /** Ticks every `intervalMs` until `signal` aborts; a tick under way finishes first. */
   async run(intervalMs: number, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await this.tick();
+      // A tick's own failures are logged where they happen; anything else is a bug, logged, and the loop goes on.
+      await this.tick().catch((err) => this.o.log.error(`tick failed: ${(err as Error).stack ?? err}`));
       await sleep(intervalMs, signal);
     }
   }
@@ -180,12 +185,13 @@ export class Autoscaler {
       }, fail);
     }
     if (plan.stop.length > 0) {
-      await provider.stop(plan.stop, machines + fleet.gone.length - plan.stop.length).then((stopped) => {
+      await provider.stop(plan.stop, machines + fleet.gone.length - plan.stop.length).then(({ stopped, error }) => {
         for (const name of stopped) {
           delete memory.removing[name];
           if (!fleet.gone.includes(name)) memory.released[name] = now;
         }
         involved.push(...stopped);
+        if (error) fail(error);
       }, fail);
     }
 
@@ -196,7 +202,9 @@ export class Autoscaler {
     if (failure) {
       log.error(`${plan.action} ${plan.from} → ${plan.to} failed: ${failure.message}; deciding again at the next tick`, { action: plan.action, from: plan.from, to: plan.to, reason: plan.reason });
       memory.lastHoldKey = null;
-      return { plan, decision, done: false, reported: false };
+      // Done for some slaves: that part is a decision carried out, and the page should show it.
+      if (involved.length > 0) await this.report({ ...decision, reason: `${decision.reason}; done for ${involved.join(", ")} only: ${failure.message}` });
+      return { plan, decision, done: false, reported: involved.length > 0 };
     }
     const reported = plan.action !== "hold" || plan.key !== memory.lastHoldKey;
     memory.lastHoldKey = plan.action === "hold" ? plan.key : null;
@@ -211,7 +219,9 @@ export class Autoscaler {
     const line = `${decision.action} ${decision.from} → ${decision.to}: ${decision.reason}${slaves}`;
     const fields = { action: decision.action, from: decision.from, to: decision.to, reason: decision.reason, slaves: decision.slaves ?? [] };
     log.info(line, fields);
-    await api.postDecision(decision).catch((err) => log.warn(`cannot post the decision to the master: ${(err as Error).message}`));
+    // Within what the master takes (parseDecision): a reason of 2000 characters, 1000 slaves.
+    const posted = { ...decision, reason: decision.reason.slice(0, MAX_REASON_CHARS), ...(decision.slaves ? { slaves: decision.slaves.slice(0, MAX_SLAVES_POSTED) } : {}) };
+    await api.postDecision(posted).catch((err) => log.warn(`cannot post the decision to the master: ${(err as Error).message}`));
   }
 
   private drainReason(): string {

@@ -2,7 +2,7 @@ import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import { dimensionsMatch } from "../master/scheduler/fair-queue.ts";
 import type { SlaveView } from "../master/protocol.ts";
-import type { SlaveProvider } from "./provider.ts";
+import type { SlaveProvider, StopResult } from "./provider.ts";
 
 /** Five minutes: `gcloud … resize` and `aws autoscaling …` answer within a minute, a stuck one is killed and tried again at the next tick. */
 export const DEFAULT_EXEC_TIMEOUT_MS = 5 * 60_000;
@@ -73,24 +73,24 @@ export class ExecProvider implements SlaveProvider {
     return undefined;
   }
 
-  async stop(names: readonly string[], total: number): Promise<string[]> {
+  async stop(names: readonly string[], total: number): Promise<StopResult> {
     const remove = this.o.remove;
     if (remove === undefined) {
       await this.run(fillCommand(this.o.resize, { count: String(total) }), `resize to ${total}`);
-      return [...names];
+      return { stopped: [...names] };
     }
-    const removed: string[] = [];
-    let firstError: unknown;
+    const stopped: string[] = [];
+    let error: Error | undefined;
     for (const name of names) {
       try {
         await this.run(fillCommand(remove, { name }), `remove ${name}`);
-        removed.push(name);
+        stopped.push(name);
       } catch (err) {
-        firstError ??= err;
+        error ??= err as Error;
       }
     }
-    if (removed.length === 0 && firstError) throw firstError;
-    return removed;
+    if (stopped.length === 0 && error) throw error;
+    return { stopped, error };
   }
 
   async close(): Promise<void> {}

@@ -4,7 +4,7 @@ import type { Subprocess } from "bun";
 import type { Logger } from "../common/log.ts";
 import { dtCommand } from "../local/slave-processes.ts";
 import type { SlaveView } from "../master/protocol.ts";
-import type { SlaveProvider } from "./provider.ts";
+import type { SlaveProvider, StopResult } from "./provider.ts";
 
 /** After SIGTERM, how long stop() waits for a drained slave to exit before it lets the tick go on (the process is still waited for at close). A drained slave with nothing running exits within its lease long-poll. */
 const STOP_WAIT_MS = 10_000;
@@ -67,7 +67,7 @@ export class LocalProvider implements SlaveProvider {
     return names;
   }
 
-  async stop(names: readonly string[]): Promise<string[]> {
+  async stop(names: readonly string[]): Promise<StopResult> {
     const stopping = names.flatMap((name) => {
       const child = this.children.get(name);
       if (!child) return [];
@@ -78,7 +78,7 @@ export class LocalProvider implements SlaveProvider {
     const patience = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)));
     await Promise.race([Promise.all(stopping), patience]);
     clearTimeout(timer);
-    return [...names];
+    return { stopped: [...names] };
   }
 
   async close(): Promise<void> {

@@ -21,11 +21,18 @@ export interface SlaveProvider {
   start(count: number, total: number): Promise<string[] | undefined>;
   /**
    * Stops these drained slaves; `total` is the fleet's size after. Returns
-   * the names stopped (or handed to the cloud); fails when none was.
+   * the names stopped (or handed to the cloud) and, when some could not
+   * be, why; fails when none was.
    */
-  stop(names: readonly string[], total: number): Promise<string[]>;
+  stop(names: readonly string[], total: number): Promise<StopResult>;
   /** True when stop() removes the very slaves named; false when the cloud picks which go (a plain resize). */
   readonly removesByName: boolean;
   /** The autoscaler stops: local drains and stops its processes (its children); exec leaves the fleet as it is. */
   close(): Promise<void>;
+}
+
+export interface StopResult {
+  stopped: string[];
+  /** Why the others in the request were not stopped. */
+  error?: Error;
 }

@@ -86,18 +86,19 @@ providerConformance("exec", async (bed) => {
 
 const setup = useTestBed();
 
-/** A recorder for commands: `rec.sh WORDS…` appends its words as one line to $REC_DIR/calls, and fails while $REC_DIR/fail exists. */
+/** A recorder for commands: `rec.sh WORDS…` appends its words as one line to <dir>/calls, and fails while <dir>/fail exists and its text is in the words. */
 function recorder(bed: TestBed) {
   const dir = join(bed.dir, "rec");
   const script = join(bed.dir, "rec.sh");
   mkdirSync(dir);
-  writeFileSync(script, `#!/bin/sh\nprintf '%s\\n' "$*" >> "${dir}/calls"\nif [ -e "${dir}/fail" ]; then echo "quota exceeded for $*" >&2; exit 3; fi\necho "ok: $*"\n`, { mode: 0o755 });
+  writeFileSync(script, `#!/bin/sh\nprintf '%s\\n' "$*" >> "${dir}/calls"\nif [ -e "${dir}/fail" ] && printf '%s' "$*" | grep -qF -- "$(cat "${dir}/fail")"; then echo "quota exceeded for $*" >&2; exit 3; fi\necho "ok: $*"\n`, { mode: 0o755 });
   return {
     script,
     calls: () => (existsSync(join(dir, "calls")) ? readFileSync(join(dir, "calls"), "utf8").trim().split("\n") : []),
-    failing(on: boolean) {
-      if (on) writeFileSync(join(dir, "fail"), "");
-      else rmSync(join(dir, "fail"), { force: true });
+    /** true: every call fails; a string: the calls with it in their words. */
+    failing(on: boolean | string) {
+      if (on === false) rmSync(join(dir, "fail"), { force: true });
+      else writeFileSync(join(dir, "fail"), on === true ? "" : on);
     },
   };
 }
@@ -206,6 +207,29 @@ describe("dt autoscale --provider exec", () => {
     expect((await bed.slaves()).map((s) => s.pending_command)).toEqual([null, null]);
   });
 
+  test("a removal that fails for one slave: the others' is reported, the failed one is tried again", async () => {
+    const bed = await setup();
+    const rec = recorder(bed);
+    const clock = new ManualClock(Date.now());
+    const { scaler } = bed.autoscaler([
+      "--provider", "exec", "--exec-resize", `${rec.script} resize {count}`, "--exec-remove", `${rec.script} remove {name}`, "--slave-prefix", "exec-", "--max", "3", "--idle-lag", "1m",
+    ], clock);
+    await register(bed, "exec-a", {});
+    await register(bed, "exec-b", {});
+    await scaler.tick();
+    clock.advance(60 * S);
+    expect((await scaler.tick())!.decision.action).toBe("drain");
+    rec.failing("exec-b");
+    clock.advance(10 * S);
+    expect((await scaler.tick())!).toMatchObject({ done: false, reported: true });
+    expect((await bed.decisions())[0]).toMatchObject({ action: "shrink", slaves: ["exec-a"] });
+    expect((await bed.decisions())[0]!.reason).toContain("done for exec-a only: remove exec-b: ");
+    rec.failing(false);
+    clock.advance(10 * S);
+    expect((await scaler.tick())!).toMatchObject({ done: true, decision: { action: "shrink", from: 1, to: 0, slaves: ["exec-b"] } });
+    expect(rec.calls()).toEqual(["remove exec-a", "remove exec-b", "remove exec-b"]);
+  });
+
   test("a command past --exec-timeout is killed and tried again at the next tick", async () => {
     const bed = await setup();
     const clock = new ManualClock(Date.now());
@@ -231,7 +255,7 @@ describe("dt autoscale --provider exec", () => {
     const log = collectingLog();
     const provider = new ExecProvider({ resize: "true {count}", remove: `printf '%s\\n' {name} >> ${out}`, dimensions: {}, timeoutMs: 5_000, env: bed.env, log: log.log });
     const hostile = `x'; touch ${join(bed.dir, "pwned")}; echo '$(id)\`id\``;
-    expect(await provider.stop([hostile], 0)).toEqual([hostile]);
+    expect(await provider.stop([hostile], 0)).toEqual({ stopped: [hostile] });
     expect(readFileSync(out, "utf8")).toBe(`${hostile}\n`);
     expect(existsSync(join(bed.dir, "pwned"))).toBe(false);
   });

@@ -46,8 +46,7 @@ export function providerConformance(kind: string, make: (bed: TestBed) => Promis
 
       // As the autoscaler does: drain through the master, then stop.
       for (const name of names) await bed.post(`/api/v1/slaves/${name}/drain`, { reason: "conformance" });
-      const stopped = await provider.stop([names[0]!], 1);
-      expect(stopped).toEqual([names[0]!]);
+      expect(await provider.stop([names[0]!], 1)).toEqual({ stopped: [names[0]!] });
       await pollUntil(() => !running(names[0]!), `${names[0]} to stop`, 15_000);
       expect(running(names[1]!)).toBe(true);
       if (provider.removesByName) {
