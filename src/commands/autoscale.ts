@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { availableParallelism, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { Autoscaler } from "../autoscale/autoscaler.ts";
-import { DEFAULT_EXEC_TIMEOUT_MS, ExecProvider } from "../autoscale/exec-provider.ts";
+import { DEFAULT_EXEC_TIMEOUT_MS, ExecProvider, checkTemplate } from "../autoscale/exec-provider.ts";
 import { LocalProvider } from "../autoscale/local-provider.ts";
 import { AutoscaleApi } from "../autoscale/master-api.ts";
 import { type AutoscalePolicy, DEFAULT_BOOT_TIMEOUT_MS, DEFAULT_IDLE_LAG_MS, DEFAULT_INTERVAL_MS, DEFAULT_TARGET_MS, DEFAULT_TASK_MS } from "../autoscale/policy.ts";
@@ -15,24 +15,25 @@ import type { AutoscaleDecision } from "../master/protocol.ts";
 import { type CommandContext, commandContext, defaultDataDir, keyValues, logArgs } from "./context.ts";
 import { EXIT } from "./exit-codes.ts";
 
-const seconds = (ms: number) => `${ms / 1000}s`;
+/** A default as a flag is written: `10m`, `90s`. */
+const seconds = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`);
 
 export const autoscaleArgs = {
   master: { type: "string", alias: "m", description: "Master URL (or DIST_TEST_MASTER, or [dist_test] master in the config)" },
   provider: { type: "string", description: "local: dt slave processes on this host; exec: your commands resize a cloud group (--exec-resize)", required: true },
-  min: { type: "string", description: "Slaves kept with nothing queued (default 0)", default: "0" },
+  min: { type: "string", description: "Slaves kept with nothing queued", default: "0" },
   max: { type: "string", description: "Slaves never exceeded, starting and held ones included", required: true },
   slots: { type: "string", description: "Tasks per slave: local passes it to its slaves (default cores ÷ --max); exec sizes by it (default: as its slaves report)" },
-  target: { type: "string", description: `Queued work should be done within this (default ${seconds(DEFAULT_TARGET_MS)})`, default: seconds(DEFAULT_TARGET_MS) },
-  "default-task-duration": { type: "string", description: `Assumed for a queued task with no duration history (default ${seconds(DEFAULT_TASK_MS)})`, default: seconds(DEFAULT_TASK_MS) },
-  "idle-lag": { type: "string", description: `A slave idle this long, with nothing queued for it, is drained and stopped (default ${seconds(DEFAULT_IDLE_LAG_MS)})`, default: seconds(DEFAULT_IDLE_LAG_MS) },
+  target: { type: "string", description: "Queued work should be done within this", default: seconds(DEFAULT_TARGET_MS) },
+  "default-task-duration": { type: "string", description: "Assumed for a queued task with no duration history", default: seconds(DEFAULT_TASK_MS) },
+  "idle-lag": { type: "string", description: "A slave idle this long, with nothing queued for it, is drained and stopped", default: seconds(DEFAULT_IDLE_LAG_MS) },
   "boot-timeout": { type: "string", description: `A start counts this long before its slave registers (default ${seconds(DEFAULT_BOOT_TIMEOUT_MS.local)} local, ${seconds(DEFAULT_BOOT_TIMEOUT_MS.exec)} exec)` },
-  interval: { type: "string", description: `Between ticks (default ${seconds(DEFAULT_INTERVAL_MS)})`, default: seconds(DEFAULT_INTERVAL_MS) },
+  interval: { type: "string", description: "Between ticks", default: seconds(DEFAULT_INTERVAL_MS) },
   dimensions: { type: "string", description: "k=v,... of the managed slaves: local gives them to its slaves (os and cpu added); only queued tasks these satisfy count" },
   "slave-prefix": { type: "string", description: "Managed slaves' names start with this (local: names are PREFIX-N, default <host>-auto)" },
   "exec-resize": { type: "string", description: "exec: sets the group's size, run with sh -c; {count} is replaced, quoted" },
   "exec-remove": { type: "string", description: "exec: removes one drained slave, {name} replaced; without it a shrink resizes and the cloud picks which instance goes" },
-  "exec-timeout": { type: "string", description: `exec: a command running longer is killed and tried again at the next tick (default ${seconds(DEFAULT_EXEC_TIMEOUT_MS)})`, default: seconds(DEFAULT_EXEC_TIMEOUT_MS) },
+  "exec-timeout": { type: "string", description: "exec: a command running longer is killed and tried again at the next tick", default: seconds(DEFAULT_EXEC_TIMEOUT_MS) },
   "cache-dir": { type: "string", description: "local: the blob cache the slaves share (or DT_CACHE_DIR, or [isolate] cache_dir)" },
   "log-dir": { type: "string", description: "local: each slave logs to <dir>/<name>.log (default $XDG_DATA_HOME/dt/autoscale/logs)" },
   state: { type: "string", description: "Keep the autoscaler's memory (starts, drains, idle times) in this JSON file, for --once from cron" },
@@ -107,6 +108,8 @@ export function autoscaleSettings(args: Record<string, unknown>, ctx: CommandCon
   }
   const resize = str("exec-resize");
   if (!resize) throw new DtError("invalid_input", "--provider exec needs --exec-resize 'COMMAND … {count}', e.g. 'gcloud compute instance-groups managed resize dt-slaves --size {count} --zone us-central1-a'");
+  checkTemplate(resize, "count", "--exec-resize");
+  if (str("exec-remove") !== undefined) checkTemplate(str("exec-remove")!, "name", "--exec-remove");
   if (!str("slave-prefix") && Object.keys(given).length === 0) {
     throw new DtError("invalid_input", "--provider exec needs --slave-prefix or --dimensions: they tell the group's slaves from the master's others");
   }
