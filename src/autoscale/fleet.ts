@@ -89,9 +89,11 @@ export interface Observation {
  * Reads the master's view of the managed slaves against what the
  * autoscaler remembers: settles pending starts by the slaves that
  * registered since (by name, or for unnamed starts by newly seen names,
- * oldest start first), expires those past `bootTimeoutMs`, and moves each
- * slave's idle clock. `members`, when the provider knows its slaves (local
- * processes), limits the fleet to them. Pure: memory in, memory out.
+ * oldest start first), expires those past `bootTimeoutMs`, moves each
+ * slave's idle clock, leaves out slaves handed to the provider to stop
+ * while the master still lists them, and counts slaves a restarted master
+ * has not heard from yet. `members`, when the provider knows its slaves
+ * (local processes), limits the fleet to them. Pure: memory in, memory out.
  */
 export function observeFleet(
   memory: FleetMemory,
