@@ -29,6 +29,7 @@ const subCommands: Record<string, Lazy> = {
   "account-digest": () => load(import("./commands/account-digest.ts")),
   slaves: () => load(import("./commands/slaves.ts")),
   "systemd-units": () => load(import("./commands/systemd-units.ts")),
+  autoscale: () => load(import("./commands/autoscale.ts")),
 };
 
 const main: CommandDef = {
