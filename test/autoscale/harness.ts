@@ -128,8 +128,8 @@ function killAll(provider: SlaveProvider): void {
 /** A script tree whose one task sleeps `$1` seconds… as a shell script named `sleep.sh`. */
 export const SLEEP_TREE: TreeSpec = { "sleep.sh": { content: '#!/bin/sh\nsleep "$1"\n', mode: 0o755 } };
 
-/** dt with `autoscale` registered (run-autoscale.ts, until src/main.ts registers it). */
-export const DT_WITH_AUTOSCALE = [process.execPath, join(import.meta.dir, "run-autoscale.ts")];
+/** dt from source, as `dt autoscale` and the local slaves it starts run. */
+export const DT_WITH_AUTOSCALE = [process.execPath, join(import.meta.dir, "../../src/main.ts")];
 
 /** `dt autoscale ARGS` as a child process, within a deadline. */
 export async function runAutoscaleCli(args: readonly string[], env: Record<string, string>, deadlineMs = 15_000): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
