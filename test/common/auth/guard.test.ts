@@ -136,14 +136,20 @@ test("an expired nonce is answered stale=true, and a client holding it recovers 
   expect(handled).toHaveLength(1);
 });
 
-test("dt's client takes SHA-256, reuses its nonce with rising counts, and renews it when stale", async () => {
-  // dt's client cannot bind to another address; here the allowed range is empty instead.
-  start(policy({ allowedRanges: IpRanges.none() }));
+/** A fetch that records the Authorization header of every request it sends ("(none)" without one). */
+function authorizationsSent() {
   const sent: string[] = [];
   const counting: typeof fetch = Object.assign(async (input: string | URL | Request, init?: RequestInit) => {
     sent.push(new Headers(init?.headers).get("authorization") ?? "(none)");
     return fetch(input, init);
   }, { preconnect: fetch.preconnect });
+  return { sent, counting };
+}
+
+test("dt's client takes SHA-256, reuses its nonce with rising counts, and renews it when stale", async () => {
+  // dt's client cannot bind to another address; here the allowed range is empty instead.
+  start(policy({ allowedRanges: IpRanges.none() }));
+  const { sent, counting } = authorizationsSent();
   const client = digestFetch({ user: "alice", password: "s3cret" }, counting);
   for (let i = 0; i < 3; i++) expect((await client(`${url}/submit_job`, { method: "POST", body: `n=${i}` })).status).toBe(200);
   expect(sent).toHaveLength(4);
@@ -165,11 +171,7 @@ test("dt's client takes SHA-256, reuses its nonce with rising counts, and renews
 
 test("setPolicy judges later requests by the new policy; a nonce issued before stays good", async () => {
   start(policy({ allowedRanges: IpRanges.none() }));
-  const sent: string[] = [];
-  const counting: typeof fetch = Object.assign(async (input: string | URL | Request, init?: RequestInit) => {
-    sent.push(new Headers(init?.headers).get("authorization") ?? "(none)");
-    return fetch(input, init);
-  }, { preconnect: fetch.preconnect });
+  const { sent, counting } = authorizationsSent();
   const alice = digestFetch({ user: "alice", password: "s3cret" }, counting);
   expect((await alice(`${url}/submit_job`, { method: "POST", body: "n=1" })).status).toBe(200);
   expect(sent).toHaveLength(2);
