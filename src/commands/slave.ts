@@ -11,7 +11,7 @@ import { parseBeanstalkUrl } from "../master/queue/beanstalk-client.ts";
 import { BeanstalkLeaseSource } from "../slave/beanstalk-lease-source.ts";
 import { checkWritableDir } from "../common/metrics/readiness.ts";
 import type { ResultReport } from "../master/protocol.ts";
-import { DEFAULT_HEALTH_LIMITS, SlaveHealth } from "../slave/health.ts";
+import { DEFAULT_HEALTH_LIMITS, SlaveHealth, isOwnInfraFailure } from "../slave/health.ts";
 import { SlaveMetrics } from "../slave/metrics.ts";
 import { holdCheck, parseListenAddress, startStatusServer } from "../slave/status-server.ts";
 import type { TaskRun } from "../slave/task-runner.ts";
@@ -118,7 +118,7 @@ export default defineCommand({
           onRunningChanged: (n: number) => metrics.setRunning(n),
           onAttemptEnded: (report: ResultReport, run: TaskRun) => {
             metrics.attemptEnded({ state: report.state, times: report.times, cache: report.cache, leasedAt: run.leasedAt, reportedAt: ctx.clock.now() });
-            if (report.state === "INFRA_FAILED" && run.abortReason === undefined) metrics.infraFailure();
+            if (isOwnInfraFailure(report.state, run.abortReason)) metrics.infraFailure();
           },
         }
         : {}),

@@ -1,5 +1,5 @@
-import { statfs } from "node:fs/promises";
 import type { Clock } from "../common/clock.ts";
+import { freeDiskBytes } from "../common/disk.ts";
 import type { Logger } from "../common/log.ts";
 import { formatBytes } from "../common/units.ts";
 import type { ReportedState } from "../master/model.ts";
@@ -83,7 +83,7 @@ export class SlaveHealth {
     for (const path of this.o.paths) {
       let free: number;
       try {
-        free = await (this.o.freeBytes ?? statfsFree)(path);
+        free = await (this.o.freeBytes ?? freeDiskBytes)(path);
       } catch (err) {
         short.push(`${path} cannot be checked (${(err as Error).message})`);
         continue;
@@ -107,7 +107,7 @@ export class SlaveHealth {
    * quarantine; any attempt whose test ran to an answer resets the count.
    */
   attemptEnded(state: ReportedState, message: string | null, abort: AbortReason | undefined): void {
-    if (state === "INFRA_FAILED" && abort === undefined) {
+    if (isOwnInfraFailure(state, abort)) {
       this.infraFailures.push(message ?? "no message");
       if (this.infraFailures.length >= this.o.limits.maxInfraFailures && !this.infra) {
         const last = this.infraFailures.slice(-this.o.limits.maxInfraFailures);
@@ -149,7 +149,11 @@ export class SlaveHealth {
   }
 }
 
-async function statfsFree(path: string): Promise<number> {
-  const s = await statfs(path);
-  return s.bavail * s.bsize;
+/**
+ * An attempt that failed for this slave's own infrastructure reasons: what
+ * counts towards its quarantine and its dt_slave_infra_failures_total. Not
+ * an INFRA_FAILED the slave caused on purpose (a drain, a lease taken back).
+ */
+export function isOwnInfraFailure(state: ReportedState, abort: AbortReason | undefined): boolean {
+  return state === "INFRA_FAILED" && abort === undefined;
 }

@@ -1,7 +1,7 @@
 import type { Clock } from "../common/clock.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
-import type { Lease, ResultReport, SlaveIdentity } from "../master/protocol.ts";
+import type { Lease, ResultReport, SlaveCommand, SlaveIdentity } from "../master/protocol.ts";
 import { CachePool, ManifestMemo } from "./cache-pool.ts";
 import { DEFAULT_HEALTH_LIMITS, SlaveHealth } from "./health.ts";
 import { HeartbeatLoop } from "./heartbeat.ts";
@@ -106,7 +106,7 @@ export class Slave {
     };
     this.health = o.health ?? new SlaveHealth({ paths: [], limits: DEFAULT_HEALTH_LIMITS, clock: o.clock, log: o.log });
     const identity = () => this.identity();
-    const onCommand = (command: Parameters<SlaveHealth["command"]>[0]) => this.health.command(command);
+    const onCommand = (command: SlaveCommand) => this.health.command(command);
     this.source = o.source?.(identity) ?? new MasterLeaseSource({ master: o.master, identity, waitMs: o.leaseWaitMs ?? DEFAULT_LEASE_WAIT_MS, onCommand });
     this.heartbeat = new HeartbeatLoop({
       master: o.master, identity, targets: () => this.runs.values(), log: o.log, onCommand,

@@ -10,7 +10,7 @@
  *   metrics.attemptEnded({ state: report.state, times: report.times, cache: report.cache, leasedAt, reportedAt: clock.now() });
  *   startStatusServer({ host, port, registry: metrics.registry, readiness: [...] });
  */
-import { statfs } from "node:fs/promises";
+import { freeDiskBytes } from "../common/disk.ts";
 import { processMetrics } from "../common/metrics/process.ts";
 import { type Counter, type Gauge, Registry } from "../common/metrics/registry.ts";
 import { type EndedAttempt, TaskMetrics } from "../master/metrics.ts";
@@ -44,7 +44,7 @@ export class SlaveMetrics {
     this.slots = registry.gauge({ name: "dt_slave_slots", help: "Attempts this slave runs at once." });
     this.held = registry.gauge({ name: "dt_slave_held", help: "1 while this slave takes no work because of a hold of this kind (drain or quarantine), else 0.", labelNames: ["kind"] });
     this.infraFailures = registry.counter({ name: "dt_slave_infra_failures_total", help: "Attempts this slave failed for infrastructure reasons (fetch, spawn, disk), not the test's." });
-    const freeBytes = o.freeBytes ?? statfsFree;
+    const freeBytes = o.freeBytes ?? freeDiskBytes;
     registry.gauge({ name: "dt_slave_cache_free_bytes", help: "Free bytes on the filesystem of the slave's blob cache.", collect: async () => [{ value: await freeBytes(o.cacheDir) }] });
     this.running.set(0);
     this.setHold(null);
@@ -72,9 +72,4 @@ export class SlaveMetrics {
   infraFailure(): void {
     this.infraFailures.inc();
   }
-}
-
-async function statfsFree(path: string): Promise<number> {
-  const s = await statfs(path);
-  return s.bavail * s.bsize;
 }

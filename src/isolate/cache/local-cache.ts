@@ -1,4 +1,5 @@
-import { chmod, link, mkdir, open, rename, stat, statfs, unlink, type FileHandle } from "node:fs/promises";
+import { chmod, link, mkdir, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { freeDiskBytes } from "../../common/disk.ts";
 import { renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock } from "../../common/clock.ts";
@@ -391,9 +392,7 @@ export class LocalCache {
   }
 
   private async freeBytes(): Promise<number> {
-    if (this.options.freeBytes) return this.options.freeBytes(this.dir);
-    const fs = await statfs(this.dir);
-    return fs.bavail * fs.bsize;
+    return (this.options.freeBytes ?? freeDiskBytes)(this.dir);
   }
 }
 
