@@ -3,12 +3,14 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { S3RVER_ENV, TEST_S3_ENDPOINT, useTestBucket } from "./helpers/s3.ts";
+import { S3RVER_ENV, TEST_S3_ENDPOINT, useTestBucket, warnIfNoS3 } from "./helpers/s3.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const binary = join(root, "dist", "dt");
 const built = existsSync(binary);
 if (!built) console.warn(`SKIP binary tests: ${binary} does not exist; run \`bun run build\` first (.ci/run does)`);
+// Said only when the binary's other tests run: without dist/dt the line above already says why the S3 ones skip.
+else warnIfNoS3("test/binary.test.ts (the compiled dt binary with an S3 store)");
 
 type IsolateServerProcess = Bun.Subprocess<"ignore", "ignore", "pipe">;
 

@@ -12,7 +12,7 @@ if (SHARED) {
     worksWhileMasterDown: true,
   });
 } else {
-  console.warn("SKIP test/e2e/queue-beanstalk.test.ts: DT_TEST_BEANSTALKD is not set; e.g. DT_TEST_BEANSTALKD=127.0.0.1:11300 after scripts/services/beanstalkd.sh");
+  console.warn("SKIP test/e2e/queue-beanstalk.test.ts: DT_TEST_BEANSTALKD is not set; e.g. DT_TEST_BEANSTALKD=127.0.0.1:11311 after scripts/services/beanstalkd.sh");
   describe.skip("queue conformance: beanstalkd (DT_TEST_BEANSTALKD is not set)", () => {
     test("needs a beanstalkd server", () => {});
   });

@@ -13,7 +13,7 @@ import { BeanstalkLeaseSource, parseLease } from "../../src/slave/beanstalk-leas
 import { HASH, report, slave, testMaster } from "./helpers.ts";
 
 const SHARED = process.env.DT_TEST_BEANSTALKD;
-if (!SHARED) console.warn("SKIP test/master/feeder.test.ts: DT_TEST_BEANSTALKD is not set; e.g. DT_TEST_BEANSTALKD=127.0.0.1:11300 after scripts/services/beanstalkd.sh");
+if (!SHARED) console.warn("SKIP test/master/feeder.test.ts: DT_TEST_BEANSTALKD is not set; e.g. DT_TEST_BEANSTALKD=127.0.0.1:11311 after scripts/services/beanstalkd.sh");
 const log = createLogger({ level: "silent" });
 const runId = crypto.randomUUID().slice(0, 8);
 let prefixes = 0;
