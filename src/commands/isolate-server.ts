@@ -38,7 +38,7 @@ export default defineCommand({
     }
     const dataDir = resolve(args["data-dir"] ?? defaultDataDir(ctx.env, "cas"));
     if (args.store !== undefined && args["max-size"] !== undefined) {
-      throw new DtError("invalid_input", "--max-size does not apply to an s3:// --store: S3 blobs are evicted by a bucket lifecycle rule on <prefix>/blobs/ (see README)");
+      throw new DtError("invalid_input", "--max-size does not apply to an s3:// --store: S3 blobs are evicted by a bucket lifecycle rule on <prefix>/blobs/ (see docs/deployment.md#s3)");
     }
     const trim = args["max-size"] === undefined ? undefined : {
       maxBytes: parseSize(args["max-size"], "--max-size"),

@@ -28,6 +28,22 @@ describe("the repository's Markdown", () => {
     expect(await checkLinks(root, files)).toEqual([]);
   });
 
+  test("every docs/ page (and #anchor) that dt's source names in a message or comment exists", async () => {
+    const named: { file: string; target: string }[] = [];
+    for await (const file of new Bun.Glob("src/**/*.{ts,tsx}").scan({ cwd: root })) {
+      for (const m of (await Bun.file(join(root, file)).text()).matchAll(/\bdocs\/[\w.-]+\.md(?:#[\w-]+)?/g)) named.push({ file, target: m[0] });
+    }
+    expect(named.length).toBeGreaterThan(0);
+    const problems: string[] = [];
+    for (const { file, target } of named) {
+      const [page, anchor] = target.split("#");
+      const path = join(root, page!);
+      if (!(await Bun.file(path).exists())) problems.push(`${file}: ${target}: no such page`);
+      else if (anchor && !anchorsOf(await Bun.file(path).text()).has(anchor)) problems.push(`${file}: ${target}: no such heading`);
+    }
+    expect(problems).toEqual([]);
+  });
+
   test("every page in docs/ is listed in docs/README.md and linked from README.md", async () => {
     const pages = (await repoMarkdown()).filter((f) => f.startsWith("docs/") && f !== "docs/README.md");
     expect(pages.length).toBeGreaterThan(5);

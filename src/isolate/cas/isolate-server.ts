@@ -59,7 +59,7 @@ export class IsolateServer {
     this.app.get("/readyz", readinessHandler([{ name: "cas", check: () => options.store.ping() }]));
     this.app.get("/metrics", metricsHandler(this.registry));
     this.app.notFound((c) =>
-      c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}; the CAS API is under ${CAS_API_PREFIX}/ (see README)`, code: "not_found" }, 404),
+      c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}; the CAS API is under ${CAS_API_PREFIX}/ (see docs/api.md)`, code: "not_found" }, 404),
     );
     this.app.route(CAS_API_PREFIX, casRoutes({ store: options.store, log: options.log, limits: options.limits, onStored: () => this.requestTrim(), traffic: casTrafficMetrics(this.registry) }));
     if (options.trim) {

@@ -54,7 +54,7 @@ export interface S3BlobStoreOptions {
  * direct PUT cannot be trusted: the digest is known only after the last
  * byte, and by then S3 may have stored the object (and s3rver writes even an
  * aborted PUT in place). A crash can leave objects under `tmp/`; a lifecycle
- * rule expiring `<prefix>/tmp/` after a day removes them (README).
+ * rule expiring `<prefix>/tmp/` after a day removes them (docs/deployment.md#s3).
  *
  * Eviction: S3 has no access times and listing a large bucket to rank blobs
  * would cost a request per 1,000 blobs at every trim, so `trim` does
