@@ -1,4 +1,4 @@
-import { type ProcessInfo, bootId, environmentValue, isSameProcess, listProcesses } from "./proc-table.ts";
+import { type ProcessInfo, bootId, environmentValue, isSameProcess, listProcesses, workingDirectory } from "./proc-table.ts";
 import { type GroupRecord, RUN_ID_ENV } from "./run-ledger.ts";
 
 /**
@@ -35,12 +35,19 @@ export interface OrphanKillResult {
  *   whose leader's pid has been reused since is someone else's; or
  * - its environment carries a recorded run id (RUN_ID_ENV): this finds what
  *   left the group and session (setsid, daemons), and what was left after
- *   the leader exited.
- * A process that both cleared its environment and outlived its group's
- * leader, or left the session, is not found: only a cgroup holds those (the
- * systemd unit's KillMode=mixed kills them when the slave dies).
+ *   the leader exited; or
+ * - its group or session is a recorded one whose leader has exited, and its
+ *   working directory is in the slave's directory (`workDir`): what was left
+ *   after the leader exited, with its environment cleared. (While anything
+ *   is in group N, the kernel does not give pid N to a new process; but once
+ *   the group emptied, N may have been reused and made a stranger's group,
+ *   so a leaderless group alone is no proof.)
+ * A process that cleared its environment and also left the session, or
+ * left the run directory after its leader exited, is not found: only a
+ * cgroup holds those (the systemd unit's KillMode=mixed kills them when
+ * the slave dies).
  */
-export async function killOrphans(records: GroupRecord[], options: OrphanKillOptions = {}): Promise<OrphanKillResult> {
+export async function killOrphans(records: GroupRecord[], workDir: string, options: OrphanKillOptions = {}): Promise<OrphanKillResult> {
   const boot = bootId();
   const current = records.filter((r) => r.boot_id !== null && r.boot_id === boot);
   if (current.length === 0) return { killed: [], survivors: [] };
@@ -51,7 +58,8 @@ export async function killOrphans(records: GroupRecord[], options: OrphanKillOpt
   for (;;) {
     const table = processes();
     const groups = new Set(current.flatMap((r) => (r.pgid !== null && r.start_time !== null && isSameProcess(r.pgid, r.start_time) ? [r.pgid] : [])));
-    const targets = table.filter((p) => p.pid !== process.pid && p.state !== "Z" && !killed.has(p.pid) && owned(p, groups, runIds));
+    const leaderless = new Set(current.flatMap((r) => (r.pgid !== null && !groups.has(r.pgid) ? [r.pgid] : [])));
+    const targets = table.filter((p) => p.pid !== process.pid && p.state !== "Z" && !killed.has(p.pid) && owned(p, { groups, leaderless, runIds, workDir }));
     const waiting = [...killed].filter(([pid, start]) => isSameProcess(pid, start));
     if (targets.length === 0 && waiting.length === 0) return { killed: [...killed.keys()], survivors: [] };
     if (performance.now() > deadline) return { killed: [...killed.keys()], survivors: [...waiting.map(([pid]) => pid), ...targets.map((p) => p.pid)] };
@@ -66,10 +74,23 @@ export async function killOrphans(records: GroupRecord[], options: OrphanKillOpt
   }
 }
 
-function owned(p: ProcessInfo, groups: Set<number>, runIds: Set<string>): boolean {
-  if (groups.has(p.pgid) || groups.has(p.sid)) return true;
+interface Evidence {
+  /** Recorded groups whose leader is the process the slave started. */
+  groups: Set<number>;
+  /** Recorded groups whose leader is gone (or was never read). */
+  leaderless: Set<number>;
+  runIds: Set<string>;
+  workDir: string;
+}
+
+function owned(p: ProcessInfo, e: Evidence): boolean {
+  if (e.groups.has(p.pgid) || e.groups.has(p.sid)) return true;
   const runId = environmentValue(p.pid, RUN_ID_ENV);
-  return runId !== undefined && runIds.has(runId);
+  if (runId !== undefined && e.runIds.has(runId)) return true;
+  if (!e.leaderless.has(p.pgid) && !e.leaderless.has(p.sid)) return false;
+  // "<dir> (deleted)" when the run directory was removed under it: still within.
+  const cwd = workingDirectory(p.pid);
+  return cwd !== null && (cwd === e.workDir || cwd.startsWith(`${e.workDir}/`));
 }
 
 function signal(target: number): void {

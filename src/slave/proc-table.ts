@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 
 /**
  * What a slave needs to know about a process to decide whether it is one it
@@ -80,6 +80,15 @@ export function environmentValue(pid: number, variable: string): string | undefi
   const prefix = `${variable}=`;
   for (const entry of environ.split("\0")) if (entry.startsWith(prefix)) return entry.slice(prefix.length);
   return undefined;
+}
+
+/** The working directory of `pid`, or null when it cannot be read (another user's process, or one that ended). */
+export function workingDirectory(pid: number): string | null {
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return null;
+  }
 }
 
 /**

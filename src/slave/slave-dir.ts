@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
@@ -56,14 +56,15 @@ export function slaveDirName(name: string): string {
  */
 export async function openSlaveDir(options: { rootDir: string; name: string; log: Logger; kill?: OrphanKillOptions }): Promise<SlaveDir> {
   const { log, name } = options;
-  const dir = join(options.rootDir, slaveDirName(name));
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(join(options.rootDir, slaveDirName(name)), { recursive: true });
+  // Resolved, as /proc shows working directories: they are compared with it.
+  const dir = realpathSync(join(options.rootDir, slaveDirName(name)));
   claim(dir, name);
 
   const ledger = new RunLedger(join(dir, LEDGER_DIR), log);
   const { records, unreadable } = ledger.read();
   for (const path of unreadable) log.warn(`ignoring ${path}: not a process record (a write cut short by the crash?)`, { slave: name });
-  const { killed, survivors } = await killOrphans(records, options.kill);
+  const { killed, survivors } = await killOrphans(records, dir, options.kill);
   if (killed.length > 0) log.warn(`slave ${name}: killed ${killed.length} processes left running by its previous life (${records.length} commands): pids ${killed.join(", ")}`, { slave: name });
   if (survivors.length > 0) log.error(`slave ${name}: processes of its previous life still run after SIGKILL (uninterruptible?): pids ${survivors.join(", ")}`, { slave: name });
   ledger.clear();

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { isDtError } from "../../src/common/errors.ts";
@@ -26,10 +26,20 @@ afterEach(async () => {
 const log = createLogger({ level: "silent" });
 
 /** `sleep 300` in its own process group and session, as execute starts a command; `env` added to this process's environment. */
-function startGroup(env: Record<string, string> = {}): Subprocess {
+async function startGroup(env: Record<string, string> = {}): Promise<Subprocess> {
   const child = Bun.spawn(["sleep", "300"], { detached: true, stdin: "ignore", stdout: "ignore", stderr: "ignore", env: { ...process.env, ...env } });
   started.push(child);
+  // Until the exec, /proc shows the spawning process's command and environment.
+  await waitUntil(() => readFileOr(`/proc/${child.pid}/cmdline`).startsWith("sleep"), `process ${child.pid} to exec sleep`);
   return child;
+}
+
+function readFileOr(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
 }
 
 /** The record a slave would have written for `child`, with its real start time unless told otherwise. */
@@ -52,8 +62,8 @@ async function waitGone(pid: number): Promise<void> {
 describe("openSlaveDir: a slave's next life ends what its previous one left", () => {
   test("kills a recorded group whose leader is the process it started, and not one whose pid now names another process", async () => {
     const root = await temps.make("dt-slave-dir-");
-    const ours = startGroup();
-    const reused = startGroup();
+    const ours = await startGroup();
+    const reused = await startGroup();
     // The second record's start time is not its leader's: the slave's process ended and its pid was given to this one.
     const dir = leaveRecords(root, "a", [recordOf(ours, "r1"), recordOf(reused, "r2", readProcess(reused.pid)!.startTime - 1)]);
     mkdirSync(join(dir, "dt-run-old", "ir"), { recursive: true });
@@ -71,8 +81,8 @@ describe("openSlaveDir: a slave's next life ends what its previous one left", ()
 
   test("finds processes by the run id in their environment: ones that left the session, and ones left after their leader exited", async () => {
     const root = await temps.make("dt-slave-dir-");
-    const escaped = startGroup({ [RUN_ID_ENV]: "r1" });
-    const stranger = startGroup({ [RUN_ID_ENV]: "someone-elses" });
+    const escaped = await startGroup({ [RUN_ID_ENV]: "r1" });
+    const stranger = await startGroup({ [RUN_ID_ENV]: "someone-elses" });
     // A record whose leader is gone (pid of no process now): the group is found only through the environment.
     const leaderGone = { ...recordOf(escaped, "r1"), pgid: 2 ** 22 + 7, start_time: 1 };
     leaveRecords(root, "a", [leaderGone]);
@@ -84,10 +94,37 @@ describe("openSlaveDir: a slave's next life ends what its previous one left", ()
     expect(processAlive(stranger.pid)).toBe(true);
   }, 20_000);
 
+  test("after the leader exited, a group member with a cleared environment is found by its working directory in the slave's directory, and only so", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const dir = join(root, slaveDirName("a"));
+    const runDir = join(dir, "dt-run-old");
+    mkdirSync(runDir, { recursive: true });
+    /** A group whose leader (sh) exits at once, leaving `sleep` with an empty environment in `cwd`; the record it would have had. */
+    const leftBehind = async (cwd: string, runId: string) => {
+      const sh = Bun.spawn(["sh", "-c", 'env -i "$0" 300 </dev/null >/dev/null 2>&1 & echo $!', Bun.which("sleep")!], { detached: true, cwd, stdout: "pipe", stderr: "ignore" });
+      const leaderStart = readProcess(sh.pid)?.startTime ?? null;
+      const pid = Number((await new Response(sh.stdout).text()).trim());
+      await sh.exited;
+      started.push({ pid } as Subprocess);
+      const record: GroupRecord = { run_id: runId, lease_id: "l", task_id: "t", boot_id: bootId(), pgid: sh.pid, start_time: leaderStart };
+      return { pid, record };
+    };
+    const inRunDir = await leftBehind(runDir, "r1");
+    const elsewhere = await leftBehind(root, "r2");
+    leaveRecords(root, "a", [inRunDir.record, elsewhere.record]);
+
+    const opened = await openSlaveDir({ rootDir: root, name: "a", log });
+
+    expect(opened.previous.killed).toEqual([inRunDir.pid]);
+    expect(processAlive(inRunDir.pid)).toBe(false);
+    // A leaderless group is no proof on its own: its id may have been reused for a stranger's since.
+    expect(processAlive(elsewhere.pid)).toBe(true);
+  }, 20_000);
+
   test("leaves a sibling sharing the root dir alone: its processes, records and run directories", async () => {
     const root = await temps.make("dt-slave-dir-");
-    const mine = startGroup({ [RUN_ID_ENV]: "mine" });
-    const siblings = startGroup({ [RUN_ID_ENV]: "theirs" });
+    const mine = await startGroup({ [RUN_ID_ENV]: "mine" });
+    const siblings = await startGroup({ [RUN_ID_ENV]: "theirs" });
     leaveRecords(root, "host-1", [recordOf(mine, "mine")]);
     const siblingDir = leaveRecords(root, "host-2", [recordOf(siblings, "theirs")]);
     mkdirSync(join(siblingDir, "dt-run-live"));
@@ -102,7 +139,7 @@ describe("openSlaveDir: a slave's next life ends what its previous one left", ()
 
   test("records from another boot name no process of this one", async () => {
     const root = await temps.make("dt-slave-dir-");
-    const child = startGroup({ [RUN_ID_ENV]: "r1" });
+    const child = await startGroup({ [RUN_ID_ENV]: "r1" });
     leaveRecords(root, "a", [{ ...recordOf(child, "r1"), boot_id: "another-boot" }]);
     const opened = await openSlaveDir({ rootDir: root, name: "a", log });
     expect(opened.previous.killed).toEqual([]);
@@ -113,7 +150,7 @@ describe("openSlaveDir: a slave's next life ends what its previous one left", ()
     const root = await temps.make("dt-slave-dir-");
     const dir = join(root, slaveDirName("a"));
     mkdirSync(dir, { recursive: true });
-    const live = startGroup();
+    const live = await startGroup();
     const owner = (startTime: number) => writeFileSync(join(dir, "owner.json"), JSON.stringify({ pid: live.pid, start_time: startTime, boot_id: bootId() }));
 
     owner(readProcess(live.pid)!.startTime);
@@ -133,7 +170,7 @@ describe("openSlaveDir: a slave's next life ends what its previous one left", ()
 
   test("a record that is not one (cut short, hostile) is ignored and removed", async () => {
     const root = await temps.make("dt-slave-dir-");
-    const child = startGroup();
+    const child = await startGroup();
     const dir = leaveRecords(root, "a", []);
     writeFileSync(join(dir, "groups", "cut.json"), '{"run_id":"x","pg');
     // pgid 1 or 0 would make kill(-pgid) signal every process, or the slave's own group.
