@@ -65,8 +65,8 @@ export async function openSlaveDir(options: { rootDir: string; name: string; log
   const { records, unreadable } = ledger.read();
   for (const path of unreadable) log.warn(`ignoring ${path}: not a process record (a write cut short by the crash?)`, { slave: name });
   const { killed, survivors } = await killOrphans(records, dir, options.kill);
-  if (killed.length > 0) log.warn(`slave ${name}: killed ${killed.length} processes left running by its previous life (${records.length} commands): pids ${killed.join(", ")}`, { slave: name });
-  if (survivors.length > 0) log.error(`slave ${name}: processes of its previous life still run after SIGKILL (uninterruptible?): pids ${survivors.join(", ")}`, { slave: name });
+  if (killed.length > 0) log.warn(`slave ${name}: killed ${killed.length} processes left running by its previous life (${records.length} commands): pids ${listed(killed)}`, { slave: name });
+  if (survivors.length > 0) log.error(`slave ${name}: processes of its previous life still run after SIGKILL (uninterruptible?): pids ${listed(survivors)}`, { slave: name });
   ledger.clear();
 
   // Run and log directories of the previous life: none is in use, as this slave has taken no work yet.
@@ -98,6 +98,12 @@ function claim(dir: string, name: string): void {
   const mine: Owner = { pid: process.pid, start_time: readProcess(process.pid)?.startTime ?? null, boot_id: boot };
   writeFileSync(`${path}.tmp`, JSON.stringify(mine));
   renameSync(`${path}.tmp`, path);
+}
+
+/** Enough pids to look one up, not a screenful: a fork bomb leaves thousands. */
+function listed(pids: number[]): string {
+  const shown = 20;
+  return pids.length <= shown ? pids.join(", ") : `${pids.slice(0, shown).join(", ")} and ${pids.length - shown} more`;
 }
 
 function readOwner(path: string): Owner | null {
