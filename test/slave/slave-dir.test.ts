@@ -11,13 +11,16 @@ import { TempDirs } from "../helpers/temp.ts";
 import { processAlive, waitUntil } from "../helpers/wait.ts";
 
 const temps = new TempDirs();
-const started: Subprocess[] = [];
+const started: { pid: number }[] = [];
 afterEach(async () => {
-  for (const child of started.splice(0)) {
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // Gone, as the test wanted.
+  for (const { pid } of started.splice(0)) {
+    // The group, and the process itself: one left behind by its group's leader leads no group.
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, "SIGKILL");
+      } catch {
+        // Gone, as the test wanted.
+      }
     }
   }
   await temps.cleanup();
@@ -105,7 +108,7 @@ describe("openSlaveDir: a slave's next life ends what its previous one left", ()
       const leaderStart = readProcess(sh.pid)?.startTime ?? null;
       const pid = Number((await new Response(sh.stdout).text()).trim());
       await sh.exited;
-      started.push({ pid } as Subprocess);
+      started.push({ pid });
       const record: GroupRecord = { run_id: runId, lease_id: "l", task_id: "t", boot_id: bootId(), pgid: sh.pid, start_time: leaderStart };
       return { pid, record };
     };
