@@ -64,6 +64,7 @@ export async function openSlaveDir(options: { rootDir: string; name: string; log
   const ledger = new RunLedger(join(dir, LEDGER_DIR), log);
   const { records, unreadable } = ledger.read();
   for (const path of unreadable) log.warn(`ignoring ${path}: not a process record (a write cut short by the crash?)`, { slave: name });
+  if (records.length > 0 && bootId() === null) log.warn(`slave ${name}: ${records.length} commands of its previous life may still run; without /proc (Linux) they cannot be found, so they are not killed`, { slave: name });
   const { killed, survivors } = await killOrphans(records, dir, options.kill);
   if (killed.length > 0) log.warn(`slave ${name}: killed ${killed.length} processes left running by its previous life (${records.length} commands): pids ${listed(killed)}`, { slave: name });
   if (survivors.length > 0) log.error(`slave ${name}: processes of its previous life still run after SIGKILL (uninterruptible?): pids ${listed(survivors)}`, { slave: name });
