@@ -13,6 +13,7 @@ import { checkWritableDir } from "../common/metrics/readiness.ts";
 import type { ResultReport } from "../master/protocol.ts";
 import { DEFAULT_HEALTH_LIMITS, SlaveHealth, isOwnInfraFailure } from "../slave/health.ts";
 import { SlaveMetrics } from "../slave/metrics.ts";
+import { openSlaveDir } from "../slave/slave-dir.ts";
 import { holdCheck, parseListenAddress, startStatusServer } from "../slave/status-server.ts";
 import type { TaskRun } from "../slave/task-runner.ts";
 import { DEFAULT_LEASE_WAIT_MS, Slave } from "../slave/lease-loop.ts";
@@ -36,7 +37,7 @@ export default defineCommand({
     dimensions: { type: "string", description: "k=v,... this slave offers; os and cpu are added unless given. Tasks run only where all their dimensions match" },
     name: { type: "string", description: "Name the master knows this slave by (default: the host name)" },
     "drain-timeout": { type: "string", description: `After SIGTERM, how long running tasks may go on before they are killed and requeued (default ${DEFAULT_DRAIN_TIMEOUT})`, default: DEFAULT_DRAIN_TIMEOUT },
-    "root-dir": { type: "string", description: "Where run directories are made (default: beside the cache, so files can be hardlinked)" },
+    "root-dir": { type: "string", description: "Where run directories are made, in slave-<name>/, which a restarted slave empties after killing what its previous life left running (default: beside the cache, so files can be hardlinked)" },
     "min-free-disk": { type: "string", description: "Below this free space on the cache's or the run directories' disk the slave quarantines itself until there is room (default 1GiB)", default: "1GiB" },
     "max-infra-failures": { type: "string", description: `Infrastructure failures in a row (fetch, spawn) after which the slave quarantines itself (default ${DEFAULT_HEALTH_LIMITS.maxInfraFailures})`, default: String(DEFAULT_HEALTH_LIMITS.maxInfraFailures) },
     "metrics-listen": { type: "string", description: "Serve /metrics, /healthz and /readyz on HOST:PORT (or DT_METRICS_LISTEN; default: not served)" },
@@ -57,13 +58,14 @@ export default defineCommand({
     // One account for the master and the CAS, as dist_test's slaves had. The
     // master's challenges only; the CAS is whichever one the master names.
     const master = new MasterClient(masterUrl, { log: ctx.log, slaveName: name, fetch: authenticatedFetch(ctx.config, [masterUrl]) });
-    // The master says where work comes from; with beanstalkd the slave reserves there itself.
-    const queue = await master.queueInfo();
-    if (queue.kind === "beanstalk") ctx.log.info(`reserving work from beanstalkd ${queue.address} (tubes ${queue.tube_prefix}.*)`);
-
     const rootDir = resolve(args["root-dir"] ?? resolve(dirname(cacheDir), "runs"));
     // Made now, not at the first task: the health check looks at their disks before any work comes.
     for (const dir of [cacheDir, rootDir]) mkdirSync(dir, { recursive: true });
+    // Before anything else, even before the master answers: what a killed previous life left running competes with the retry of its work.
+    const own = await openSlaveDir({ rootDir, name, log: ctx.log });
+    // The master says where work comes from; with beanstalkd the slave reserves there itself.
+    const queue = await master.queueInfo();
+    if (queue.kind === "beanstalk") ctx.log.info(`reserving work from beanstalkd ${queue.address} (tubes ${queue.tube_prefix}.*)`);
     const health = new SlaveHealth({
       paths: [cacheDir, rootDir],
       limits: {
@@ -105,7 +107,8 @@ export default defineCommand({
         casFetch: authenticatedFetch(ctx.config),
         cacheDir,
         cacheLimits: DEFAULT_CACHE_LIMITS,
-        rootDir,
+        rootDir: own.dir,
+        ledger: own.ledger,
         // Tasks do not see the slave's account: a test printing its environment would publish it in its log.
         baseEnv: withoutCredentials(ctx.env),
         gracePeriodSec: GRACE_PERIOD_SEC,

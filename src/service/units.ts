@@ -199,7 +199,9 @@ ExecStart=${o.binary} slave --name %H-%i --cache-dir \${CACHE_DIRECTORY}/isolate
 Restart=on-failure
 RestartSec=5s
 # Stop = drain: SIGTERM to dt alone (tasks are its to stop), and whatever tasks left behind gets
-# SIGKILL once dt has exited.
+# SIGKILL once dt has exited. A crash (dt SIGKILLed or OOM-killed) is the same without the drain:
+# the rest of the instance's cgroup, setsid'ed daemons too, gets SIGKILL at once, and the restart
+# waits until it is empty; the restarted dt removes the run directories they left.
 KillMode=mixed
 # Above --drain-timeout (${SLAVE_DRAIN_TIMEOUT_SEC / 60}m) + the tasks' SIGTERM-to-SIGKILL grace (${TASK_KILL_GRACE_SEC}s) + reporting them,
 # so systemd never kills a slave that is still draining.

@@ -12,6 +12,7 @@ import type { CachePool, ManifestMemo } from "./cache-pool.ts";
 import { LogForwarder } from "./log-forwarder.ts";
 import type { MasterClient, OutputKind } from "./master-client.ts";
 import { type AbortReason, cacheCountsOf, emptyTimes, leaseIds, outcomeOf } from "./outcome.ts";
+import { RUN_ID_ENV, type RunLedger } from "./run-ledger.ts";
 
 /** JavaScript timers hold at most 2^31-1 ms; a longer timeout would fire at once. */
 const MAX_TIMER_SEC = Math.floor((2 ** 31 - 1) / 1000);
@@ -39,6 +40,12 @@ export interface TaskRunnerConfig {
   drainMessage: string;
   log: Logger;
   clock: Clock;
+  /**
+   * Where each command's process group is written down while it runs, so
+   * that the slave's next life can end it if this one is killed (see
+   * openSlaveDir); none in tests of the slave alone.
+   */
+  ledger?: RunLedger;
   /** Open cache instances shared by the slots; made from cacheDir and cacheLimits when absent (tests). */
   caches?: CachePool;
   manifests?: ManifestMemo;
@@ -157,6 +164,8 @@ export class TaskRun {
     let archived: ArchivedArtifacts = { zip: null, missing: false };
     const cache = await config.caches?.acquire();
     try {
+      // Written before the spawn: a crash between the spawn and the record still leaves the run id to find the command by.
+      const recorded = config.ledger?.open(lease);
       const result = await runIsolated({
         cache,
         manifests: config.manifests,
@@ -168,7 +177,7 @@ export class TaskRun {
         leakTempDir: false,
         timeoutSec: Math.min(Math.max(0, lease.timeout), MAX_TIMER_SEC),
         gracePeriodSec: config.gracePeriodSec,
-        env: lease.env,
+        env: recorded ? { ...lease.env, [RUN_ID_ENV]: recorded.runId } : lease.env,
         baseEnv: config.baseEnv,
         logDir,
         extraArgs: [],
@@ -177,11 +186,13 @@ export class TaskRun {
         echoStdout: this.stdout.echo,
         echoStderr: this.stderr.echo,
         signal: this.cancel.signal,
+        onSpawn: recorded ? (pid) => recorded.spawned(pid) : undefined,
         onPhase: (phase) => this.enterPhase(phase),
         beforeCleanup: async ({ treeDir }) => {
           if (this.commandStarted && !this.drop.signal.aborted) archived = await this.archiveArtifacts(treeDir, logDir);
         },
-      });
+        // The command and its group are gone (execute killed what was left): nothing for a next life to end.
+      }).finally(() => recorded?.close());
       this.setPhase("UPLOADING");
       // The command is done and its outputs are on local disk: the slot is free while they travel.
       this.markExecuted();

@@ -21,6 +21,11 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** Aborting SIGKILLs the process group at once (a second Ctrl-C). */
   kill?: AbortSignal;
+  /**
+   * Told the command's pid (its process group's id) right after the spawn,
+   * so a slave can write it down for a restart after a crash. Must not throw.
+   */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface ExecuteResult {
@@ -58,6 +63,7 @@ export async function execute(options: ExecuteOptions): Promise<ExecuteResult> {
     detached: true,
   });
   const pgid = child.pid;
+  options.onSpawn?.(pgid);
   const signalGroup = (sig: NodeJS.Signals) => {
     try {
       process.kill(-pgid, sig);

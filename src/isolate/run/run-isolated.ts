@@ -45,6 +45,8 @@ export interface RunIsolatedOptions {
   cache?: LocalCache;
   /** Manifests already fetched and checked, by digest; immutable, so a slave reuses them across runs. */
   manifests?: Map<string, ResolvedTree>;
+  /** Told the command's pid, its process group's id, as soon as it is spawned (see execute). */
+  onSpawn?: (pid: number) => void;
   /** Told as each phase ends, when it happens: a slave reports these to the master live. */
   onPhase?: (phase: RunPhase) => void;
   /**
@@ -163,7 +165,7 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
       const run = await execute({
         command, cwd, env, timeoutSec: o.timeoutSec, gracePeriodSec: o.gracePeriodSec,
         stdoutPath: result.stdout_path, stderrPath: result.stderr_path,
-        echoStdout: o.echoStdout, echoStderr: o.echoStderr, signal: o.signal, kill: o.kill,
+        echoStdout: o.echoStdout, echoStderr: o.echoStderr, signal: o.signal, kill: o.kill, onSpawn: o.onSpawn,
       });
       Object.assign(result, { exit_code: run.exitCode, signal: run.signal, timed_out: run.timedOut, had_hard_timeout: run.timedOut, canceled: run.canceled });
       // The test ran, but its logs are incomplete (disk full): dt's failure, not the test's.

@@ -1,0 +1,207 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { isDtError } from "../../src/common/errors.ts";
+import { createLogger } from "../../src/common/log.ts";
+import { bootId, parseStat, readProcess } from "../../src/slave/proc-table.ts";
+import { type GroupRecord, RUN_ID_ENV } from "../../src/slave/run-ledger.ts";
+import { openSlaveDir, slaveDirName } from "../../src/slave/slave-dir.ts";
+import { TempDirs } from "../helpers/temp.ts";
+import { processAlive, waitUntil } from "../helpers/wait.ts";
+
+const temps = new TempDirs();
+const started: { pid: number }[] = [];
+afterEach(async () => {
+  for (const { pid } of started.splice(0)) {
+    // The group, and the process itself: one left behind by its group's leader leads no group.
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, "SIGKILL");
+      } catch {
+        // Gone, as the test wanted.
+      }
+    }
+  }
+  await temps.cleanup();
+});
+
+const log = createLogger({ level: "silent" });
+
+/** `sleep 300` in its own process group and session, as execute starts a command; `env` added to this process's environment. */
+async function startGroup(env: Record<string, string> = {}): Promise<Subprocess> {
+  const child = Bun.spawn(["sleep", "300"], { detached: true, stdin: "ignore", stdout: "ignore", stderr: "ignore", env: { ...process.env, ...env } });
+  started.push(child);
+  // Until the exec, /proc shows the spawning process's command and environment.
+  await waitUntil(() => readFileOr(`/proc/${child.pid}/cmdline`).startsWith("sleep"), `process ${child.pid} to exec sleep`);
+  return child;
+}
+
+function readFileOr(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** The record a slave would have written for `child`, with its real start time unless told otherwise. */
+function recordOf(child: Subprocess, runId: string, startTime = readProcess(child.pid)!.startTime): GroupRecord {
+  return { run_id: runId, lease_id: `lease-${runId}`, task_id: `task-${runId}`, boot_id: bootId(), pgid: child.pid, start_time: startTime };
+}
+
+/** Writes records into the ledger of the slave `name` under `root`, as a slave that was then SIGKILLed leaves them. */
+function leaveRecords(root: string, name: string, records: GroupRecord[]): string {
+  const dir = join(root, slaveDirName(name));
+  mkdirSync(join(dir, "groups"), { recursive: true });
+  for (const r of records) writeFileSync(join(dir, "groups", `${r.run_id}.json`), JSON.stringify(r));
+  return dir;
+}
+
+async function waitGone(pid: number): Promise<void> {
+  await waitUntil(() => !processAlive(pid), `process ${pid} to end`, 10_000);
+}
+
+describe("openSlaveDir: a slave's next life ends what its previous one left", () => {
+  test("kills a recorded group whose leader is the process it started, and not one whose pid now names another process", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const ours = await startGroup();
+    const reused = await startGroup();
+    // The second record's start time is not its leader's: the slave's process ended and its pid was given to this one.
+    const dir = leaveRecords(root, "a", [recordOf(ours, "r1"), recordOf(reused, "r2", readProcess(reused.pid)!.startTime - 1)]);
+    mkdirSync(join(dir, "dt-run-old", "ir"), { recursive: true });
+    mkdirSync(join(dir, "dt-slave-logs-old"));
+
+    const opened = await openSlaveDir({ rootDir: root, name: "a", log });
+
+    expect(opened.dir).toBe(dir);
+    expect(processAlive(ours.pid)).toBe(false);
+    expect(opened.previous.killed).toEqual([ours.pid]);
+    expect(processAlive(reused.pid)).toBe(true);
+    expect(readdirSync(dir)).toEqual(["owner.json"]);
+    expect(opened.ledger.read().records).toEqual([]);
+  }, 20_000);
+
+  test("finds processes by the run id in their environment: ones that left the session, and ones left after their leader exited", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const escaped = await startGroup({ [RUN_ID_ENV]: "r1" });
+    const stranger = await startGroup({ [RUN_ID_ENV]: "someone-elses" });
+    // A record whose leader is gone (pid of no process now): the group is found only through the environment.
+    const leaderGone = { ...recordOf(escaped, "r1"), pgid: 2 ** 22 + 7, start_time: 1 };
+    leaveRecords(root, "a", [leaderGone]);
+
+    const opened = await openSlaveDir({ rootDir: root, name: "a", log });
+
+    expect(opened.previous.killed).toEqual([escaped.pid]);
+    expect(processAlive(escaped.pid)).toBe(false);
+    expect(processAlive(stranger.pid)).toBe(true);
+  }, 20_000);
+
+  test("after the leader exited, a group member with a cleared environment is found by its working directory in the slave's directory, and only so", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const dir = join(root, slaveDirName("a"));
+    const runDir = join(dir, "dt-run-old");
+    mkdirSync(runDir, { recursive: true });
+    /** A group whose leader (sh) exits at once, leaving `sleep` with an empty environment in `cwd`; the record it would have had. */
+    const leftBehind = async (cwd: string, runId: string) => {
+      const sh = Bun.spawn(["sh", "-c", 'env -i "$0" 300 </dev/null >/dev/null 2>&1 & echo $!', Bun.which("sleep")!], { detached: true, cwd, stdout: "pipe", stderr: "ignore" });
+      const leaderStart = readProcess(sh.pid)?.startTime ?? null;
+      const pid = Number((await new Response(sh.stdout).text()).trim());
+      await sh.exited;
+      started.push({ pid });
+      const record: GroupRecord = { run_id: runId, lease_id: "l", task_id: "t", boot_id: bootId(), pgid: sh.pid, start_time: leaderStart };
+      return { pid, record };
+    };
+    const inRunDir = await leftBehind(runDir, "r1");
+    const elsewhere = await leftBehind(root, "r2");
+    leaveRecords(root, "a", [inRunDir.record, elsewhere.record]);
+
+    const opened = await openSlaveDir({ rootDir: root, name: "a", log });
+
+    expect(opened.previous.killed).toEqual([inRunDir.pid]);
+    expect(processAlive(inRunDir.pid)).toBe(false);
+    // A leaderless group is no proof on its own: its id may have been reused for a stranger's since.
+    expect(processAlive(elsewhere.pid)).toBe(true);
+  }, 20_000);
+
+  test("leaves a sibling sharing the root dir alone: its processes, records and run directories", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const mine = await startGroup({ [RUN_ID_ENV]: "mine" });
+    const siblings = await startGroup({ [RUN_ID_ENV]: "theirs" });
+    leaveRecords(root, "host-1", [recordOf(mine, "mine")]);
+    const siblingDir = leaveRecords(root, "host-2", [recordOf(siblings, "theirs")]);
+    mkdirSync(join(siblingDir, "dt-run-live"));
+
+    await openSlaveDir({ rootDir: root, name: "host-1", log });
+
+    await waitGone(mine.pid);
+    expect(processAlive(siblings.pid)).toBe(true);
+    expect(readdirSync(siblingDir).sort()).toEqual(["dt-run-live", "groups"]);
+    expect(readdirSync(join(siblingDir, "groups"))).toEqual(["theirs.json"]);
+  }, 20_000);
+
+  test("records from another boot name no process of this one", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const child = await startGroup({ [RUN_ID_ENV]: "r1" });
+    leaveRecords(root, "a", [{ ...recordOf(child, "r1"), boot_id: "another-boot" }]);
+    const opened = await openSlaveDir({ rootDir: root, name: "a", log });
+    expect(opened.previous.killed).toEqual([]);
+    expect(processAlive(child.pid)).toBe(true);
+  }, 20_000);
+
+  test("refuses a directory owned by a live slave of the same name; takes one whose owner is gone or was another process", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const dir = join(root, slaveDirName("a"));
+    mkdirSync(dir, { recursive: true });
+    const live = await startGroup();
+    const owner = (startTime: number) => writeFileSync(join(dir, "owner.json"), JSON.stringify({ pid: live.pid, start_time: startTime, boot_id: bootId() }));
+
+    owner(readProcess(live.pid)!.startTime);
+    mkdirSync(join(dir, "dt-run-busy"));
+    const refused = await openSlaveDir({ rootDir: root, name: "a", log }).catch((err) => err);
+    expect(isDtError(refused, "invalid_input")).toBe(true);
+    expect(refused.message).toContain(`already runs on this host (pid ${live.pid})`);
+    expect(refused.message).toContain("--name");
+    // The live owner's work is untouched.
+    expect(existsSync(join(dir, "dt-run-busy"))).toBe(true);
+
+    owner(readProcess(live.pid)!.startTime + 1);
+    await openSlaveDir({ rootDir: root, name: "a", log });
+    expect(readdirSync(dir)).toEqual(["owner.json"]);
+    expect(processAlive(live.pid)).toBe(true);
+  }, 20_000);
+
+  test("a record that is not one (cut short, hostile) is ignored and removed", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const child = await startGroup();
+    const dir = leaveRecords(root, "a", []);
+    writeFileSync(join(dir, "groups", "cut.json"), '{"run_id":"x","pg');
+    // pgid 1 or 0 would make kill(-pgid) signal every process, or the slave's own group.
+    writeFileSync(join(dir, "groups", "one.json"), JSON.stringify({ ...recordOf(child, "one"), pgid: 1 }));
+    writeFileSync(join(dir, "groups", "zero.json"), JSON.stringify({ ...recordOf(child, "zero"), pgid: 0 }));
+    const opened = await openSlaveDir({ rootDir: root, name: "a", log });
+    expect(opened.previous.killed).toEqual([]);
+    expect(processAlive(child.pid)).toBe(true);
+    expect(readdirSync(dir)).toEqual(["owner.json"]);
+  }, 20_000);
+});
+
+describe("slaveDirName", () => {
+  test("a plain name as is; any other spelled safely and kept apart by a hash", () => {
+    expect(slaveDirName("host-1")).toBe("slave-host-1");
+    expect(slaveDirName("a/b")).toMatch(/^slave-a_b-[0-9a-f]{8}$/);
+    expect(slaveDirName("a/b")).not.toBe(slaveDirName("a_b"));
+    expect(slaveDirName("a:b")).not.toBe(slaveDirName("a/b"));
+    // Behind the prefix, "." and ".." are plain names, not the directory or its parent.
+    expect(slaveDirName("..")).toBe("slave-..");
+  });
+});
+
+describe("parseStat", () => {
+  test("counts fields from the last parenthesis, as a command name may hold spaces and parentheses", () => {
+    const fields = "S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 10000 200";
+    expect(parseStat(`4243 (we(ird) na)me) ${fields}`)).toEqual({ pid: 4243, pgid: 4242, sid: 4242, startTime: 987654, state: "S" });
+    expect(parseStat("")).toBeNull();
+    expect(parseStat("12 (x) S 1")).toBeNull();
+  });
+});
