@@ -56,7 +56,7 @@ export async function fetchManifest(cas: CasClient, hash: string): Promise<Resol
       bytes = await cas.getBytes(h);
     } catch (err) {
       if (err instanceof DtError && err.code === "not_found") {
-        throw new DtError("not_found", `${what} ${h} is not on the isolate server ${cas.server}; archive it first (dt archive prints the digest)`, { cause: err });
+        throw new DtError("not_found", `${what} ${h} not found in ${cas.server}; did you run dt archive against ${cas.server}?`, { cause: err });
       }
       throw err;
     }
@@ -127,7 +127,7 @@ async function fetchBatch(cas: CasClient, digests: Digest[]) {
     return await cas.getBatch(digests);
   } catch (err) {
     if (err instanceof DtError && err.code === "not_found") {
-      throw new DtError("not_found", `blobs named by the manifest are not on the isolate server ${cas.server}; archive the tree again (${err.message})`, { cause: err });
+      throw new DtError("not_found", `blobs named by the manifest not found in ${cas.server}; archive the tree again (${err.message})`, { cause: err });
     }
     throw err;
   }
@@ -139,7 +139,7 @@ export async function fetchOne(cas: CasClient, cache: LocalCache, d: Digest): Pr
     return await cache.insert(d, await cas.getBlob(d.hash));
   } catch (err) {
     if (err instanceof DtError && err.code === "not_found") {
-      throw new DtError("not_found", `blob ${formatDigest(d)} named by the manifest is not on the isolate server ${cas.server}; archive the tree again`, { cause: err });
+      throw new DtError("not_found", `blob ${formatDigest(d)} named by the manifest not found in ${cas.server}; archive the tree again`, { cause: err });
     }
     throw err;
   }

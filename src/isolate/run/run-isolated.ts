@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Clock } from "../../common/clock.ts";
-import { DtError } from "../../common/errors.ts";
+import { DtError, isDtError } from "../../common/errors.ts";
 import type { Logger } from "../../common/log.ts";
 import { type CacheLimits, LocalCache } from "../cache/local-cache.ts";
 import type { CasClient } from "../cas/client.ts";
@@ -71,9 +71,9 @@ export interface RunIsolatedResult {
   /** Same as timed_out; the name run_isolated.py used. */
   had_hard_timeout: boolean;
   canceled: boolean;
-  /** Set when dt itself failed (server down, blob missing, disk full): an infrastructure failure, not the test's. */
+  /** Set when dt itself failed (CAS unreachable or failing, disk full): an infrastructure failure, not the test's. */
   internal_failure: string | null;
-  /** Set when the task could not start (no command, command not found): the task's own fault. */
+  /** Set when the task could not start (its manifest or a blob of it not in the CAS, no command, command not found): the task's own fault. */
   task_error: string | null;
   command: string[];
   run_dir: string | null;
@@ -177,7 +177,11 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     result.phases_ms.run = performance.now() - t;
     o.onPhase?.("ended");
   } catch (err) {
-    result.internal_failure = err instanceof DtError ? err.message : `unexpected: ${(err as Error).stack ?? err}`;
+    // An input the CAS answered 404 for (the manifest, an include, a blob) is the task's: it was
+    // never archived there, and no other slave will find it either. A CAS that cannot be reached
+    // or fails (5xx) is `unreachable`: the machine's trouble, as before.
+    if (isDtError(err, "not_found")) result.task_error = err.message;
+    else result.internal_failure = err instanceof DtError ? err.message : `unexpected: ${(err as Error).stack ?? err}`;
   } finally {
     const t = performance.now();
     if (runRoot && o.beforeCleanup) {
