@@ -76,6 +76,15 @@ export async function fetchManifest(cas: CasClient, hash: string): Promise<Resol
   return { files, command: command ?? [], relativeCwd: relativeCwd ?? ".", readOnly: readOnly ?? 1 };
 }
 
+/** Bytes of the tree's distinct blobs: what the cache must hold at once to run it. */
+export function treeBytes(tree: ResolvedTree): number {
+  const sizes = new Map<string, number>();
+  for (const entry of Object.values(tree.files)) if (entry.h !== undefined) sizes.set(entry.h, entry.s!);
+  let total = 0;
+  for (const size of sizes.values()) total += size;
+  return total;
+}
+
 /**
  * Makes every blob of the tree present in the cache: looks each up (pinning
  * it for this run) and downloads the missing ones concurrently, each

@@ -3,11 +3,12 @@ import { isAbsolute, join, resolve } from "node:path";
 import type { Clock } from "../../common/clock.ts";
 import { DtError, isDtError } from "../../common/errors.ts";
 import type { Logger } from "../../common/log.ts";
+import { formatBytes } from "../../common/units.ts";
 import { type CacheLimits, LocalCache } from "../cache/local-cache.ts";
 import type { CasClient } from "../cas/client.ts";
 import { checkTreePath } from "../manifest.ts";
 import { execute } from "./execute.ts";
-import { type FetchStats, type ResolvedTree, fetchBlobs, fetchManifest, fetchOne } from "./fetch.ts";
+import { type FetchStats, type ResolvedTree, fetchBlobs, fetchManifest, fetchOne, treeBytes } from "./fetch.ts";
 import { mapTree, removeTree } from "./map.ts";
 
 export interface RunIsolatedOptions {
@@ -114,6 +115,15 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     const activeCache = o.cache ?? (cache = await LocalCache.open(o.cacheDir, o.cacheLimits, o.clock));
     const tree = o.manifests?.get(o.hash) ?? (await fetchManifest(o.cas, o.hash));
     o.manifests?.set(o.hash, tree);
+    // A tree bigger than the cache can ever be fails here, before any fetch: the task's trouble on
+    // this slave, not a disk that filled up (which would count towards the slave's quarantine).
+    const needed = treeBytes(tree);
+    const capacity = await activeCache.capacity();
+    if (needed > capacity.bytes) {
+      const bound = capacity.bound === "limit" ? "its size limit" : `the size of the filesystem of ${activeCache.dir}`;
+      result.task_error = `the inputs of manifest ${o.hash} need ${formatBytes(needed)}, the cache holds ${formatBytes(capacity.bytes)} (${bound}); run it on a slave with a bigger cache, or make the tree smaller`;
+      return result;
+    }
     const { paths, stats } = await fetchBlobs(o.cas, activeCache, tree);
     Object.assign(result.stats.cache, stats);
     if (cache) {
