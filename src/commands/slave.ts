@@ -38,6 +38,8 @@ export default defineCommand({
     name: { type: "string", description: "Name the master knows this slave by (default: the host name)" },
     "drain-timeout": { type: "string", description: `After SIGTERM, how long running tasks may go on before they are killed and requeued (default ${DEFAULT_DRAIN_TIMEOUT})`, default: DEFAULT_DRAIN_TIMEOUT },
     "root-dir": { type: "string", description: "Where run directories are made, in slave-<name>/, which a restarted slave empties after killing what its previous life left running (default: beside the cache, so files can be hardlinked)" },
+    // run_isolated's --max-cache-size default, which slaves have used for years.
+    "max-cache-size": { type: "string", description: "Most bytes the local blob cache keeps; a task whose inputs are bigger (or bigger than the cache's filesystem) fails at once (default 50GiB)", default: "50GiB" },
     "min-free-disk": { type: "string", description: "Below this free space on the cache's or the run directories' disk the slave quarantines itself until there is room (default 1GiB)", default: "1GiB" },
     "max-infra-failures": { type: "string", description: `Infrastructure failures in a row (fetch, spawn) after which the slave quarantines itself (default ${DEFAULT_HEALTH_LIMITS.maxInfraFailures})`, default: String(DEFAULT_HEALTH_LIMITS.maxInfraFailures) },
     "metrics-listen": { type: "string", description: "Serve /metrics, /healthz and /readyz on HOST:PORT (or DT_METRICS_LISTEN; default: not served)" },
@@ -106,7 +108,7 @@ export default defineCommand({
       runner: {
         casFetch: authenticatedFetch(ctx.config),
         cacheDir,
-        cacheLimits: DEFAULT_CACHE_LIMITS,
+        cacheLimits: { ...DEFAULT_CACHE_LIMITS, maxBytes: parseSize(args["max-cache-size"], "--max-cache-size") },
         rootDir: own.dir,
         ledger: own.ledger,
         // Tasks do not see the slave's account: a test printing its environment would publish it in its log.

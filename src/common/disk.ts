@@ -10,3 +10,13 @@ export async function freeDiskBytes(path: string): Promise<number> {
   const fs = await statfs(path);
   return fs.bavail * fs.bsize;
 }
+
+/**
+ * Size of the filesystem holding `path`, as an unprivileged user could ever
+ * fill it (everything but the root reserve): the most a cache on it can
+ * hold, however much it evicts.
+ */
+export async function diskSizeBytes(path: string): Promise<number> {
+  const fs = await statfs(path);
+  return (fs.blocks - (fs.bfree - fs.bavail)) * fs.bsize;
+}

@@ -79,8 +79,14 @@ export interface JobCounts {
   flaky: number;
   canceled: number;
   finished: number;
-  /** Attempts beyond the first, over all groups. */
+  /** Test retries over all groups: attempts after a FAILED or TIMED_OUT one, each spending one of the task's max_retries. */
   retries: number;
+  /**
+   * Attempts queued again after an infrastructure loss (SLAVE_LOST,
+   * INFRA_FAILED), over all groups: they cost the task none of its retries
+   * and are not counted in `retries`.
+   */
+  requeues: number;
 }
 
 export interface JobSummary {

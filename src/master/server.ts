@@ -92,7 +92,7 @@ export async function startMasterServer(options: MasterServerOptions) {
     publicUrl,
     dispatch: { ...options.dispatch, isolateServer: options.isolateServer ?? publicUrl },
     externalQueue,
-    checkManifest: blobStore ? blobStoreManifestCheck(blobStore) : undefined,
+    checkManifest: blobStore ? blobStoreManifestCheck(blobStore, publicUrl) : undefined,
     observer: metrics,
   });
   metrics.attach(master);

@@ -14,6 +14,7 @@ import { ManualClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
 import type { SlaveView } from "../../src/master/protocol.ts";
 import { processAlive } from "../helpers/wait.ts";
+import { putManifest } from "../master/helpers.ts";
 import { MAIN, collectingLog, runAutoscaleCli, useTestBed, type TestBed } from "./harness.ts";
 import { providerConformance } from "./provider.conformance.ts";
 
@@ -121,8 +122,9 @@ describe("dt autoscale --provider exec", () => {
       "--dimensions", "pool=exec", "--slave-prefix", "exec-", "--max", "5", "--slots", "1",
       "--target", "1s", "--default-task-duration", "1s", "--idle-lag", "1m", "--boot-timeout", "5m",
     ], clock);
-    const ours = await bed.submit(Array.from({ length: 3 }, (_, i) => ({ isolate_hash: "a".repeat(64), description: `t${i}`, dimensions: { pool: "exec" } })));
-    await bed.submit([{ isolate_hash: "b".repeat(64), description: "gpu", dimensions: { pool: "gpu" } }, { isolate_hash: "b".repeat(64), description: "gpu2", dimensions: { pool: "gpu" } }]);
+    const [a, b] = [await putManifest(bed.url, "a"), await putManifest(bed.url, "b")];
+    const ours = await bed.submit(Array.from({ length: 3 }, (_, i) => ({ isolate_hash: a, description: `t${i}`, dimensions: { pool: "exec" } })));
+    await bed.submit([{ isolate_hash: b, description: "gpu", dimensions: { pool: "gpu" } }, { isolate_hash: b, description: "gpu2", dimensions: { pool: "gpu" } }]);
 
     const grow = (await scaler.tick())!;
     expect(grow.decision).toMatchObject({ action: "grow", from: 0, to: 3 });
@@ -237,7 +239,7 @@ describe("dt autoscale --provider exec", () => {
     const { scaler, log } = bed.autoscaler([
       "--provider", "exec", "--exec-resize", `sleep 30; touch ${marker} {count}`, "--exec-timeout", "300ms", "--slave-prefix", "exec-", "--max", "2",
     ], clock);
-    await bed.submit([{ isolate_hash: "a".repeat(64), description: "t" }]);
+    await bed.submit([{ isolate_hash: await putManifest(bed.url, "a"), description: "t" }]);
     const started = performance.now();
     const result = (await scaler.tick())!;
     expect(performance.now() - started).toBeLessThan(10_000);
@@ -265,7 +267,8 @@ describe("dt autoscale --provider exec", () => {
     const rec = recorder(bed);
     const state = join(bed.dir, "state.json");
     const flags = ["--once", "--master", bed.url, "--provider", "exec", "--exec-resize", `${rec.script} resize {count}`, "--slave-prefix", "exec-", "--max", "4", "--target", "1m", "--state", state];
-    await bed.submit(Array.from({ length: 6 }, (_, i) => ({ isolate_hash: "a".repeat(64), description: `t${i}` })));
+    const hash = await putManifest(bed.url, "a");
+    await bed.submit(Array.from({ length: 6 }, (_, i) => ({ isolate_hash: hash, description: `t${i}` })));
     const first = await runAutoscaleCli(flags, bed.env);
     expect(first.exitCode, first.stderr).toBe(0);
     // 6 × 1 m assumed, within 1 m on 1-slot slaves: 6 wanted, --max 4.

@@ -139,7 +139,7 @@ export class FakeMaster {
 
 /** A JobSummary with every count 0 but the ones given. */
 export function summaryOf(jobId: string, counts: Partial<JobCounts> & { total_tasks: number }, extra: Partial<JobSummary> = {}): JobSummary {
-  const full: JobCounts = { queued: 0, running: 0, succeeded: 0, failed: 0, flaky: 0, canceled: 0, finished: 0, retries: 0, ...counts };
+  const full: JobCounts = { queued: 0, running: 0, succeeded: 0, failed: 0, flaky: 0, canceled: 0, finished: 0, retries: 0, requeues: 0, ...counts };
   return {
     job_id: jobId,
     user: "alice",

@@ -89,6 +89,8 @@ export interface MasterApi {
 export interface ClusterOptions {
   /** Extra `dt master` arguments, made once per cluster (a restart reuses them): e.g. a beanstalkd queue with tubes of its own. */
   masterArgs?: () => string[];
+  /** Where `archive` uploads trees, read once per cluster: a separate CAS the master is told of with --isolate-server. Default: the master's own. */
+  casUrl?: () => string;
 }
 
 export function useCluster(prefix = "dt-e2e-", options: ClusterOptions = {}): () => Promise<Cluster> {
@@ -113,6 +115,7 @@ export function useCluster(prefix = "dt-e2e-", options: ClusterOptions = {}): ()
     let trees = 0;
     let submissions = 0;
     const masterArgs = options.masterArgs?.() ?? [];
+    const casUrl = options.casUrl?.();
 
     const spawnDt = (name: string, args: string[], entry = MAIN): DtProcess => {
       // bun spawns a detached child as the leader of a new process group, which afterEach kills whole.
@@ -191,7 +194,7 @@ export function useCluster(prefix = "dt-e2e-", options: ClusterOptions = {}): ()
         const root = join(dir, "trees", `tree-${++trees}`);
         await writeTree(root, spec);
         const { results } = await archiveTargets([targetFromPaths({ root, paths: ["."], command })], {
-          cas: new CasClient(cluster.master.url),
+          cas: new CasClient(casUrl ?? cluster.master.url),
           log: createLogger({ level: "silent" }),
         });
         return results[0]!.digest.hash;

@@ -4,12 +4,26 @@
  * infrastructure failures in a row and when its disk is short. Held slaves
  * finish what they run and start nothing new.
  */
-import { describe, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import type { SlaveView, TaskView } from "../../src/master/protocol.ts";
+import { type TestCas, startCas } from "../helpers/cas.ts";
+import { TempDirs } from "../helpers/temp.ts";
 import { shellScript } from "../helpers/tree.ts";
 import { E2E_TEST_TIMEOUT_MS, pollUntil, useCluster } from "./cluster.ts";
 
 const setup = useCluster("dt-e2e-health-");
+/** A separate CAS the test can make fail, for infrastructure failures a slave meets at fetch. */
+const temps = new TempDirs();
+let cas: TestCas;
+const setupWithCas = useCluster("dt-e2e-health-cas-", { masterArgs: () => ["--isolate-server", cas.url], casUrl: () => cas.url });
+beforeEach(async () => {
+  cas = await startCas(join(await temps.make("dt-e2e-health-cas-"), "cas"));
+});
+afterEach(async () => {
+  await cas.stop();
+  await temps.cleanup();
+});
 
 async function slaveView(c: Awaited<ReturnType<typeof setup>>, name: string): Promise<SlaveView> {
   return c.api.get<SlaveView>(`/api/v1/slaves/${name}`);
@@ -72,18 +86,19 @@ describe("dt slaves drain, quarantine, resume", () => {
 });
 
 describe("a slave quarantines itself", () => {
-  test("after N infrastructure failures in a row (a fetch that fails): no more leases, the reason on the master, until resumed", async () => {
-    const c = await setup();
+  test("after N infrastructure failures in a row (a CAS that answers 503): no more leases, the reason on the master, until resumed", async () => {
+    const c = await setupWithCas();
     await c.startMaster();
     await c.startSlave("s1", 1, ["--max-infra-failures", "2", "--quarantine-cooldown", "0"]);
-    // A manifest that was never uploaded: every fetch fails, an infrastructure failure each time.
-    const missing = "0123456789abcdef".repeat(4);
-    const jobId = await c.submitNoWait([{ isolate_hash: missing, description: "unfetchable" }]);
+    const hash = await c.archive({ "t.sh": shellScript("true") }, ["./t.sh"]);
+    // Every fetch fails: an infrastructure failure each time (a manifest that is not there would be the task's failure).
+    cas.failWith(503);
+    const jobId = await c.submitNoWait([{ isolate_hash: hash, description: "unfetchable" }]);
     let view: SlaveView | undefined;
-    await pollUntil(async () => (view = await slaveView(c, "s1")).state === "quarantined", "s1 to quarantine itself", 30_000);
+    await pollUntil(async () => (view = await slaveView(c, "s1")).state === "quarantined", "s1 to quarantine itself", 40_000);
     expect(view!.hold).toMatchObject({ kind: "quarantine", by: "self" });
     expect(view!.hold!.reason).toStartWith("2 infrastructure failures in a row; the last: ");
-    expect(view!.hold!.reason).toContain(missing);
+    expect(view!.hold!.reason).toContain(hash);
     expect(view!.infra_failures.length).toBe(2);
     expect(view!.infra_failures[0]).toMatchObject({ job_id: jobId, state: "INFRA_FAILED" });
     // The requeued third attempt waits: no slave takes work.
@@ -92,12 +107,10 @@ describe("a slave quarantines itself", () => {
     const listed = await c.dt(["slaves"]);
     expect(listed.stdout).toMatch(/^s1\s+quarantined\s.*quarantine by self: 2 infrastructure failures in a row/m);
 
-    // Resumed, it takes work again: a good task passes and resets the count.
-    expect((await c.dt(["cancel", jobId])).exitCode).toBe(0);
+    // Resumed, with the CAS back, it takes work again: the waiting attempt passes and resets the count.
+    cas.failWith(null);
     expect((await c.dt(["slaves", "resume", "s1"])).exitCode).toBe(0);
-    const hash = await c.archive({ "t.sh": shellScript("true") }, ["./t.sh"]);
-    const good = await c.submitNoWait([{ isolate_hash: hash, description: "good" }]);
-    expect((await c.api.waitFinished(good)).counts.succeeded).toBe(1);
+    expect((await c.api.waitFinished(jobId)).counts.succeeded).toBe(1);
     expect((await slaveView(c, "s1")).state).toBe("idle");
   }, E2E_TEST_TIMEOUT_MS);
 

@@ -30,6 +30,8 @@ self.onmessage = async (event: MessageEvent<{ start: { dataDir: string } } | { s
         port: 0, host: "127.0.0.1", db: "sqlite", dataDir: event.data.start.dataDir, clock: systemClock,
         log: createLogger({ level: "error", stream }),
         dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, maxWaitMs: 30_000, maxInfraRequeues: 3 },
+        // A separate CAS (never contacted): the fuzzers' jobs name manifests nobody uploaded, and are to reach the job validator and the database, not the master's manifest check.
+        isolateServer: "http://127.0.0.1:9",
       });
       post({ started: { url: server.url } });
     } else {

@@ -12,6 +12,8 @@ export interface TestCas {
   readonly requests: string[];
   /** How many requests matched `METHOD /path`. */
   count(request: string): number;
+  /** From now on answer every request with this status (a CAS failing: 503), or, with null, serve again. */
+  failWith(status: number | null): void;
   /** Stops listening and closes the store; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -29,12 +31,14 @@ export async function startCas(dataDir: string): Promise<TestCas> {
   const store = await FsBlobStore.open(dataDir, systemClock);
   const server = new IsolateServer({ store, log: createLogger({ level: "silent" }), clock: systemClock });
   const requests: string[] = [];
+  let failing: number | null = null;
   const listener = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
     fetch: (req) => {
       const path = new URL(req.url).pathname;
       requests.push(`${req.method} ${path.startsWith(CAS_API_PREFIX) ? path.slice(CAS_API_PREFIX.length) : path}`);
+      if (failing !== null) return Response.json({ error: "the test made this CAS fail", code: "unreachable" }, { status: failing });
       return server.app.fetch(req);
     },
   });
@@ -44,6 +48,7 @@ export async function startCas(dataDir: string): Promise<TestCas> {
     dataDir,
     requests,
     count: (request) => requests.filter((r) => r === request).length,
+    failWith: (status) => void (failing = status),
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, statSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "../../src/common/log.ts";
@@ -291,16 +291,29 @@ describe("dt run-isolated", () => {
     expect(r.stdout).toBe("libx.so.1\nlibrary0\n");
   }, CLI_TEST_TIMEOUT_MS);
 
-  test("an unknown digest is an internal failure (exit 86, internal_failure in the JSON)", async () => {
+  test("an unknown digest fails the task (exit 1, task_error in the JSON): the CAS answered, it has no such manifest", async () => {
     const s = await setup();
     const unknown = digestOfBytes("no manifest has this digest").hash;
     const r = await s.run(unknown, ["--json", "r.json"]);
-    expect(r.exitCode).toBe(INTERNAL_FAILURE_EXIT);
+    expect(r.exitCode).toBe(1);
     const result = await s.json("r.json");
-    expect(result.internal_failure).toContain(`manifest ${unknown} is not on the isolate server ${s.cas.url}`);
+    expect(result.internal_failure).toBeNull();
+    expect(result.task_error).toBe(`manifest ${unknown} not found in ${s.cas.url}; did you run dt archive against ${s.cas.url}?`);
     expect(result.exit_code).toBeNull();
-    expect(r.stderr).toContain("internal failure");
     expect(await leftoverRuns(s.runsDir)).toEqual([]);
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("a blob the manifest names that is not in the CAS fails the task (exit 1), naming the blob and the CAS", async () => {
+    const s = await setup();
+    const hash = await s.archive({ "data.txt": "x", "big.bin": "y".repeat(200_000) }, { command: ["cat", "data.txt"] });
+    const blobs = await readdir(join(s.cas.dataDir, "blobs"), { recursive: true });
+    // Remove every blob but the manifest, behind the server's back: the server forgets a file it cannot find.
+    const manifestPath = `${hash.slice(0, 2)}/${hash}`;
+    for (const b of blobs) if (b.length > 3 && b !== manifestPath) await rm(join(s.cas.dataDir, "blobs", b));
+    const r = await s.run(hash, ["--json", "r.json"]);
+    const result = await s.json("r.json");
+    expect([r.exitCode, result.internal_failure]).toEqual([1, null]);
+    expect(result.task_error).toMatch(new RegExp(`^blobs? .*not found in ${s.cas.url.replaceAll(".", "\\.")}; archive the tree again`));
   }, CLI_TEST_TIMEOUT_MS);
 
   test("a stopped server is an internal failure (exit 86) naming its URL", async () => {

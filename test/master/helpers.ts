@@ -4,6 +4,8 @@ import { join } from "node:path";
 import type { AuthPolicy } from "../../src/common/auth/policy.ts";
 import { ManualClock, systemClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
+import { CasClient } from "../../src/isolate/cas/client.ts";
+import { digestOfBytes } from "../../src/isolate/digest.ts";
 import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
 import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
 import { type MasterAppOptions, masterApp } from "../../src/master/http/app.ts";
@@ -103,4 +105,17 @@ export function serveTestMaster(dataDir: string, auth?: AuthPolicy) {
     clock: systemClock,
     log: createLogger({ level: "silent" }),
   });
+}
+
+/**
+ * Uploads a small valid manifest (command `./t`, one file named after
+ * `seed`, so that seeds give distinct digests) to the CAS at `url`, as dt
+ * archive would; returns its digest. A master that serves the CAS refuses a
+ * job naming a manifest it does not have.
+ */
+export async function putManifest(url: string, seed = ""): Promise<string> {
+  const bytes = new TextEncoder().encode(JSON.stringify({ algo: "sha-256", command: ["./t"], files: { [`t${seed}`]: { h: "b".repeat(64), s: 1, m: 0o755 } }, version: "1.4" }));
+  const digest = digestOfBytes(bytes);
+  await new CasClient(url).putBlob(digest, bytes);
+  return digest.hash;
 }

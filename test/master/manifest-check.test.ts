@@ -1,12 +1,17 @@
 /**
- * The master refuses, at submit, a job whose manifest in its own CAS would
- * write outside its tree; nothing of the job is stored.
+ * The master refuses, at submit, a job whose manifest is not in its own CAS,
+ * or would write outside its tree; nothing of the job is stored.
  */
 import { afterEach, expect, test } from "bun:test";
 import { CasClient } from "../../src/isolate/cas/client.ts";
 import { digestOfBytes } from "../../src/isolate/digest.ts";
 import { TempDirs } from "../helpers/temp.ts";
-import { serveTestMaster } from "./helpers.ts";
+import { systemClock } from "../../src/common/clock.ts";
+import { DtError } from "../../src/common/errors.ts";
+import type { BlobStore } from "../../src/isolate/cas/blob-store.ts";
+import { FsBlobStore } from "../../src/isolate/cas/fs-blob-store.ts";
+import { type ManifestCheck, blobStoreManifestCheck, checkJobManifests } from "../../src/master/jobs/manifest-check.ts";
+import { putManifest, serveTestMaster } from "./helpers.ts";
 
 const temps = new TempDirs();
 const stops: (() => Promise<void>)[] = [];
@@ -53,6 +58,72 @@ test("a job naming a hostile manifest in the master's CAS is a 400 naming the ta
     const form = await fetch(`${server.url}/submit_job`, { method: "POST", body: new URLSearchParams({ job_id: `${jobId}9`, job_json: JSON.stringify({ tasks: [{ isolate_hash: hash, description: "x" }] }) }) });
     expect(form.status).toBe(400);
   }
-  // A good manifest, and one not uploaded yet (the slave reports the missing tree), pass.
-  expect((await submit("fine.1.1", [good, "c".repeat(64)])).status).toBe(201);
+  expect((await submit("fine.1.1", [good, good])).status).toBe(201);
+});
+
+test("a job naming a manifest the master's CAS does not have is a 400 naming the task, the digest and the CAS; nothing is stored, in both APIs", async () => {
+  const server = await serveTestMaster(await temps.make("dt-manifest-missing-"));
+  stops.push(() => server.stop(100));
+  const good = await putManifest(server.url);
+  const absent = "c".repeat(64);
+  const native = await fetch(`${server.url}/api/v1/jobs`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ job_id: "missing.1.1", tasks: [{ isolate_hash: good, description: "ok" }, { isolate_hash: absent, description: "never archived" }] }),
+  });
+  expect(native.status).toBe(400);
+  expect(await native.json()).toEqual({
+    code: "invalid_input",
+    error: `tasks[1].isolate_hash (never archived): manifest ${absent} is not in the CAS at ${server.url}; did you run dt archive against ${server.url}?`,
+  });
+  expect((await fetch(`${server.url}/api/v1/jobs/missing.1.1`)).status).toBe(404);
+
+  // dist_test's /submit_job: the same refusal, as its client shows a 400's body.
+  const form = await fetch(`${server.url}/submit_job`, { method: "POST", body: new URLSearchParams({ job_id: "missing.1.2", job_json: JSON.stringify({ tasks: [{ isolate_hash: absent, description: "x" }] }) }) });
+  expect(form.status).toBe(400);
+  expect(await form.text()).toContain(`manifest ${absent} is not in the CAS at ${server.url}; did you run dt archive against ${server.url}?`);
+  expect((await fetch(`${server.url}/api/v1/jobs/missing.1.2`)).status).toBe(404);
+  expect((await (await fetch(`${server.url}/api/v1/jobs`)).json())).toEqual({ jobs: [] });
+});
+
+test("100,000 tasks over 1,000 manifests, some missing: one look per distinct manifest; the error counts the tasks affected", async () => {
+  const store = await FsBlobStore.open(await temps.make("dt-manifest-batch-"), systemClock);
+  stops.push(() => store.close());
+  const looks = { sizeOf: 0, get: 0 };
+  const counted: BlobStore = Object.assign(Object.create(store), {
+    sizeOf: (hash: string) => (looks.sizeOf++, store.sizeOf(hash)),
+    get: (hash: string) => (looks.get++, store.get(hash)),
+  });
+  const hashes: string[] = [];
+  for (let i = 0; i < 1_000; i++) {
+    const bytes = new TextEncoder().encode(manifest(`{"t${i}": ${JSON.stringify(FILE)}}`));
+    const digest = digestOfBytes(bytes);
+    await store.put(digest, bytes);
+    hashes.push(digest.hash);
+  }
+  const tasks = Array.from({ length: 100_000 }, (_, i) => ({ isolateHash: hashes[i % 1_000]!, description: `t${i}` }));
+  const check = blobStoreManifestCheck(counted, "http://cas.test");
+  const started = performance.now();
+  await checkJobManifests(tasks, check);
+  const elapsed = performance.now() - started;
+  expect(looks).toEqual({ sizeOf: 1_000, get: 1_000 });
+  console.log(`checked 100,000 tasks over 1,000 manifests in ${elapsed.toFixed(0)} ms`);
+
+  // Two manifests gone: tasks 7, 1007, 2007, … and 9, 1009, …: 200 tasks, the first named.
+  await store.delete(hashes[7]!);
+  await store.delete(hashes[9]!);
+  const error = await checkJobManifests(tasks, check).then(() => null, (err: unknown) => err);
+  expect(error).toBeInstanceOf(DtError);
+  expect((error as DtError).code).toBe("invalid_input");
+  expect((error as DtError).message).toBe(
+    `tasks[7].isolate_hash (t7): manifest ${hashes[7]} is not in the CAS at http://cas.test; did you run dt archive against http://cas.test?` +
+      " (also tasks[9].isolate_hash (t9), tasks[1007].isolate_hash (t1007), tasks[1009].isolate_hash (t1009) and 196 more tasks; 2 distinct manifests missing)",
+  );
+});
+
+test("a CAS that fails while checking is the master's trouble (not a 400)", async () => {
+  const failing: ManifestCheck = async () => {
+    throw new DtError("unreachable", "GET s3://bucket/x: 503 Slow Down");
+  };
+  const error = await checkJobManifests([{ isolateHash: "c".repeat(64), description: "t" }], failing).then(() => null, (err: unknown) => err);
+  expect((error as DtError).code).toBe("unreachable");
 });

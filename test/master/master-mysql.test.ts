@@ -6,7 +6,7 @@ import { startMasterServer } from "../../src/master/server.ts";
 import { systemClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
 import type { JobSummary, Lease } from "../../src/master/protocol.ts";
-import { HASH, slave } from "./helpers.ts";
+import { putManifest, slave } from "./helpers.ts";
 
 const url = process.env.DT_TEST_MYSQL_URL;
 if (!url) console.warn("SKIP master on MySQL: DT_TEST_MYSQL_URL is not set (e.g. mysql://root@127.0.0.1:3306/dt_test)");
@@ -28,7 +28,8 @@ describe.skipIf(!url)("a master on MySQL/MariaDB", () => {
     });
     try {
       const post = (path: string, body: unknown) => fetch(`${server.url}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-      const created: unknown = await (await post("/api/v1/jobs", { job_id: "mysql-job", tasks: [{ isolate_hash: HASH, description: "a" }, { isolate_hash: HASH, description: "b", max_retries: 1 }] })).json();
+      const hash = await putManifest(server.url);
+      const created: unknown = await (await post("/api/v1/jobs", { job_id: "mysql-job", tasks: [{ isolate_hash: hash, description: "a" }, { isolate_hash: hash, description: "b", max_retries: 1 }] })).json();
       expect(created).toMatchObject({ job_id: "mysql-job", tasks: 2 });
       const { leases } = (await (await post("/api/v1/slave/lease", { slave: slave(), free: 2, wait_ms: 0 })).json()) as { leases: Lease[] };
       expect(leases).toHaveLength(2);

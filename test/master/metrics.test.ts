@@ -21,7 +21,7 @@ import { startMasterServer } from "../../src/master/server.ts";
 import { expectPromtoolAccepts, promtoolMissing } from "../common/metrics/promtool.ts";
 import { beanstalkdMissing, startBeanstalkd } from "../helpers/beanstalkd.ts";
 import { TempDirs } from "../helpers/temp.ts";
-import { serveTestMaster } from "./helpers.ts";
+import { putManifest, serveTestMaster } from "./helpers.ts";
 
 const NO_PROMTOOL = promtoolMissing("test/master/metrics.test.ts");
 const NO_BEANSTALKD = beanstalkdMissing();
@@ -71,9 +71,9 @@ describe("a job through the slave protocol", () => {
   test("queued by dimension set, then running, then results, phases, cache use and requests by route pattern", async () => {
     const { server, post, scrape } = await master();
     const tasks = [
-      { isolate_hash: "c".repeat(64), description: "a", dimensions: LINUX_CI },
-      { isolate_hash: "d".repeat(64), description: "b", dimensions: LINUX_CI },
-      { isolate_hash: "e".repeat(64), description: "c" },
+      { isolate_hash: await putManifest(server.url, "c"), description: "a", dimensions: LINUX_CI },
+      { isolate_hash: await putManifest(server.url, "d"), description: "b", dimensions: LINUX_CI },
+      { isolate_hash: await putManifest(server.url, "e"), description: "c" },
     ];
     expect((await post("/api/v1/jobs", { job_id: "metrics.1.1", tasks })).status).toBe(201);
     let text = await scrape();
@@ -121,7 +121,8 @@ describe("a job through the slave protocol", () => {
 
   test.skipIf(!!NO_PROMTOOL)(`promtool check metrics accepts the master's /metrics, every kind of series present${NO_PROMTOOL ? ` [skipped: ${NO_PROMTOOL}]` : ""}`, async () => {
     const { server, post, scrape } = await master();
-    await post("/api/v1/jobs", { job_id: "promtool.1.1", tasks: [{ isolate_hash: "c".repeat(64), description: "a", dimensions: { os: 'we"ird\\name' } }, { isolate_hash: "d".repeat(64), description: "b" }] });
+    const [c, d] = [await putManifest(server.url, "c"), await putManifest(server.url, "d")];
+    await post("/api/v1/jobs", { job_id: "promtool.1.1", tasks: [{ isolate_hash: c, description: "a", dimensions: { os: 'we"ird\\name' } }, { isolate_hash: d, description: "b" }] });
     const { leases } = (await (await post("/api/v1/slave/lease", { slave: { ...worker, dimensions: {} }, free: 1, wait_ms: 0 })).json()) as { leases: Lease[] };
     await post("/api/v1/slave/result", result(leases[0]!, "SUCCEEDED", { itemsHot: 1, bytesHot: 1, itemsCold: 1, bytesCold: 1 }));
     await fetch(`${server.url}/no/such/page`);

@@ -87,6 +87,39 @@ describe("slave registry", () => {
     expect(h.master.dispatcher.idleSlaves()).toBe(0);
   });
 
+  test("a task whose matching slaves are all held past the timeout ends NO_RESOURCE naming each hold; a slave without its dimensions is not named", async () => {
+    const { h, lease, submit } = await serve();
+    const disk: SlaveHold = { kind: "quarantine", by: "self", reason: "disk: /cache has 10 MiB free, under the 1.0 GiB a task needs", since: 1 };
+    const jobId = await submit([{ description: "linux", dimensions: { os: "linux" } }]);
+    expect(await lease({ ...slave("s1", { os: "linux" }), hold: disk })).toEqual({ leases: [] });
+    expect(await lease({ ...slave("s2", { os: "linux" }), hold: held("drain", 1, "kernel update") })).toEqual({ leases: [] });
+    expect(await lease(slave("mac", { os: "mac" }))).toEqual({ leases: [] });
+    await h.master.dispatcher.sweep();
+    // Held for less than the timeout (600 s here): still waiting.
+    h.clock.advance(599_000);
+    await lease({ ...slave("s1", { os: "linux" }), hold: disk });
+    await lease({ ...slave("s2", { os: "linux" }), hold: held("drain", 1, "kernel update") });
+    await h.master.dispatcher.sweep();
+    expect((await h.master.jobTasks(jobId)).tasks[0]!.attempts.map((a) => a.state)).toEqual(["QUEUED"]);
+    h.clock.advance(2_000);
+    await lease({ ...slave("s1", { os: "linux" }), hold: disk });
+    await lease({ ...slave("s2", { os: "linux" }), hold: held("drain", 1, "kernel update") });
+    await h.master.dispatcher.sweep();
+    const [attempt] = (await h.master.jobTasks(jobId)).tasks[0]!.attempts;
+    expect(attempt!.state).toBe("NO_RESOURCE");
+    expect(attempt!.message).toBe(
+      'every live slave with the dimensions [["os","linux"]] is held: s1 (quarantined by itself: disk: /cache has 10 MiB free, under the 1.0 GiB a task needs); s2 (draining by an operator: kernel update) (waited 601 s)',
+    );
+    expect((await h.master.jobSummary(jobId)).status).toBe("finished");
+    // No slave at all with the dimensions: said so.
+    const gpu = await submit([{ description: "gpu", dimensions: { gpu: "yes" } }]);
+    await h.master.dispatcher.sweep();
+    h.clock.advance(601_000);
+    await lease(slave("mac", { os: "mac" }));
+    await h.master.dispatcher.sweep();
+    expect((await h.master.jobTasks(gpu)).tasks[0]!.attempts[0]!.message).toBe('no live slave has the dimensions [["gpu","yes"]] (waited 601 s)');
+  });
+
   test("infrastructure failures are kept per slave, newest first, with SLAVE_LOST from lapsed leases", async () => {
     const { h, post, get, lease, submit } = await serve();
     const jobId = await submit([{ description: "a" }, { description: "b" }]);

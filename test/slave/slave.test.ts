@@ -52,7 +52,7 @@ describe("dt slave", () => {
     expect(s.master.leaseRequests[0]).toMatchObject({ slave: { name: "test-slave", slots: 1, dimensions: { os: "linux", pool: "test" } }, free: 1 });
   }, TEST_TIMEOUT_MS);
 
-  test("maps a command that cannot start to FAILED, a timeout to TIMED_OUT, a missing tree to INFRA_FAILED", async () => {
+  test("maps a command that cannot start to FAILED, a timeout to TIMED_OUT, a tree the CAS does not have to FAILED", async () => {
     const s = await setup();
     const missing = await s.archive({ "data.txt": "x" }, { command: ["./no-such-command"] });
     const slow = await s.archive({ "slow.sh": shellScript("sleep 30") }, { command: ["./slow.sh"] });
@@ -64,9 +64,10 @@ describe("dt slave", () => {
     s.startSlave({ slots: 3 });
     expect(await resultOf(s.master, notFound!.lease_id)).toMatchObject({ state: "FAILED", exit_code: null, message: expect.stringContaining("cannot start") });
     expect(await resultOf(s.master, timedOut!.lease_id)).toMatchObject({ state: "TIMED_OUT", exit_code: 128 + 15, message: expect.stringContaining("timed out after 1 s") });
-    const infra = await resultOf(s.master, noTree!.lease_id);
-    expect(infra).toMatchObject({ state: "INFRA_FAILED", stdout_key: null, stderr_key: null });
-    expect(infra.message).toContain("0".repeat(64));
+    // The CAS answered: it has no such manifest. The task's failure, not the slave's.
+    const absent = await resultOf(s.master, noTree!.lease_id);
+    expect(absent).toMatchObject({ state: "FAILED", exit_code: null, stdout_key: null, stderr_key: null });
+    expect(absent.message).toStartWith(`manifest ${"0".repeat(64)} not found in http://`);
   }, TEST_TIMEOUT_MS);
 
   test("streams output to the master's live log while the command runs, in order, with offsets, in chunks of at most 64 KiB", async () => {

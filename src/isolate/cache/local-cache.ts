@@ -1,5 +1,5 @@
 import { chmod, link, mkdir, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
-import { freeDiskBytes } from "../../common/disk.ts";
+import { diskSizeBytes, freeDiskBytes } from "../../common/disk.ts";
 import { renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock } from "../../common/clock.ts";
@@ -36,6 +36,8 @@ export interface CacheStats {
 export interface LocalCacheOptions {
   /** Free bytes on the cache's filesystem; default: statfs (blocks available to unprivileged users). */
   freeBytes?: (dir: string) => Promise<number>;
+  /** Size of the cache's filesystem (unprivileged); default: statfs. */
+  diskBytes?: (dir: string) => Promise<number>;
   lock?: FileLockOptions;
 }
 
@@ -280,6 +282,16 @@ export class LocalCache {
       }
       return { items: this.stats.evictedItems - before.items, bytes: this.stats.evictedBytes - before.bytes };
     });
+  }
+
+  /**
+   * The most this cache can hold at once: its size limit, or the size of its
+   * filesystem when that is smaller. A tree bigger than this cannot be
+   * fetched here however much is evicted; `bound` says which limit it is.
+   */
+  async capacity(): Promise<{ bytes: number; bound: "limit" | "disk" }> {
+    const disk = await (this.options.diskBytes ?? diskSizeBytes)(this.dir);
+    return disk < this.limits.maxBytes ? { bytes: disk, bound: "disk" } : { bytes: this.limits.maxBytes, bound: "limit" };
   }
 
   /** Persists the LRU state (merged with what other processes wrote since) and releases this instance's pins. */

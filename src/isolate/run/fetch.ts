@@ -56,7 +56,7 @@ export async function fetchManifest(cas: CasClient, hash: string): Promise<Resol
       bytes = await cas.getBytes(h);
     } catch (err) {
       if (err instanceof DtError && err.code === "not_found") {
-        throw new DtError("not_found", `${what} ${h} is not on the isolate server ${cas.server}; archive it first (dt archive prints the digest)`, { cause: err });
+        throw new DtError("not_found", `${what} ${h} not found in ${cas.server}; did you run dt archive against ${cas.server}?`, { cause: err });
       }
       throw err;
     }
@@ -74,6 +74,15 @@ export async function fetchManifest(cas: CasClient, hash: string): Promise<Resol
   // Each manifest was checked alone; a symlink from one with a file below it from another must fail too.
   checkNoEntryUnderEntry(files, `manifest ${hash} with its includes`);
   return { files, command: command ?? [], relativeCwd: relativeCwd ?? ".", readOnly: readOnly ?? 1 };
+}
+
+/** Bytes of the tree's distinct blobs: what the cache must hold at once to run it. */
+export function treeBytes(tree: ResolvedTree): number {
+  const sizes = new Map<string, number>();
+  for (const entry of Object.values(tree.files)) if (entry.h !== undefined) sizes.set(entry.h, entry.s!);
+  let total = 0;
+  for (const size of sizes.values()) total += size;
+  return total;
 }
 
 /**
@@ -127,7 +136,7 @@ async function fetchBatch(cas: CasClient, digests: Digest[]) {
     return await cas.getBatch(digests);
   } catch (err) {
     if (err instanceof DtError && err.code === "not_found") {
-      throw new DtError("not_found", `blobs named by the manifest are not on the isolate server ${cas.server}; archive the tree again (${err.message})`, { cause: err });
+      throw new DtError("not_found", `blobs named by the manifest not found in ${cas.server}; archive the tree again (${err.message})`, { cause: err });
     }
     throw err;
   }
@@ -139,7 +148,7 @@ export async function fetchOne(cas: CasClient, cache: LocalCache, d: Digest): Pr
     return await cache.insert(d, await cas.getBlob(d.hash));
   } catch (err) {
     if (err instanceof DtError && err.code === "not_found") {
-      throw new DtError("not_found", `blob ${formatDigest(d)} named by the manifest is not on the isolate server ${cas.server}; archive the tree again`, { cause: err });
+      throw new DtError("not_found", `blob ${formatDigest(d)} named by the manifest not found in ${cas.server}; archive the tree again`, { cause: err });
     }
     throw err;
   }

@@ -1,13 +1,14 @@
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Clock } from "../../common/clock.ts";
-import { DtError } from "../../common/errors.ts";
+import { DtError, isDtError } from "../../common/errors.ts";
 import type { Logger } from "../../common/log.ts";
+import { formatBytes } from "../../common/units.ts";
 import { type CacheLimits, LocalCache } from "../cache/local-cache.ts";
 import type { CasClient } from "../cas/client.ts";
 import { checkTreePath } from "../manifest.ts";
 import { execute } from "./execute.ts";
-import { type FetchStats, type ResolvedTree, fetchBlobs, fetchManifest, fetchOne } from "./fetch.ts";
+import { type FetchStats, type ResolvedTree, fetchBlobs, fetchManifest, fetchOne, treeBytes } from "./fetch.ts";
 import { mapTree, removeTree } from "./map.ts";
 
 export interface RunIsolatedOptions {
@@ -73,9 +74,9 @@ export interface RunIsolatedResult {
   /** Same as timed_out; the name run_isolated.py used. */
   had_hard_timeout: boolean;
   canceled: boolean;
-  /** Set when dt itself failed (server down, blob missing, disk full): an infrastructure failure, not the test's. */
+  /** Set when dt itself failed (CAS unreachable or failing, disk full): an infrastructure failure, not the test's. */
   internal_failure: string | null;
-  /** Set when the task could not start (no command, command not found): the task's own fault. */
+  /** Set when the task could not start (its manifest or a blob of it not in the CAS, no command, command not found): the task's own fault. */
   task_error: string | null;
   command: string[];
   run_dir: string | null;
@@ -116,6 +117,15 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     const activeCache = o.cache ?? (cache = await LocalCache.open(o.cacheDir, o.cacheLimits, o.clock));
     const tree = o.manifests?.get(o.hash) ?? (await fetchManifest(o.cas, o.hash));
     o.manifests?.set(o.hash, tree);
+    // A tree bigger than the cache can ever be fails here, before any fetch: the task's trouble on
+    // this slave, not a disk that filled up (which would count towards the slave's quarantine).
+    const needed = treeBytes(tree);
+    const capacity = await activeCache.capacity();
+    if (needed > capacity.bytes) {
+      const bound = capacity.bound === "limit" ? "its size limit" : `the size of the filesystem of ${activeCache.dir}`;
+      result.task_error = `the inputs of manifest ${o.hash} need ${formatBytes(needed)}, the cache holds ${formatBytes(capacity.bytes)} (${bound}); run it on a slave with a bigger cache, or make the tree smaller`;
+      return result;
+    }
     const { paths, stats } = await fetchBlobs(o.cas, activeCache, tree);
     Object.assign(result.stats.cache, stats);
     if (cache) {
@@ -179,7 +189,11 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     result.phases_ms.run = performance.now() - t;
     o.onPhase?.("ended");
   } catch (err) {
-    result.internal_failure = err instanceof DtError ? err.message : `unexpected: ${(err as Error).stack ?? err}`;
+    // An input the CAS answered 404 for (the manifest, an include, a blob) is the task's: it was
+    // never archived there, and no other slave will find it either. A CAS that cannot be reached
+    // or fails (5xx) is `unreachable`: the machine's trouble, as before.
+    if (isDtError(err, "not_found")) result.task_error = err.message;
+    else result.internal_failure = err instanceof DtError ? err.message : `unexpected: ${(err as Error).stack ?? err}`;
   } finally {
     const t = performance.now();
     if (runRoot && o.beforeCleanup) {

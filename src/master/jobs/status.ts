@@ -43,11 +43,25 @@ export function groupFinished(state: GroupState): boolean {
   return state === "succeeded" || state === "flaky" || state === "failed" || state === "canceled";
 }
 
-/** The native API's counts. Queued and running apart, which dist_test could not tell. */
+/**
+ * True for an attempt that is a test retry: its predecessor failed (or
+ * timed out) and it spent one of the task's retries. The other attempts
+ * after the first are requeues after an infrastructure loss (SLAVE_LOST,
+ * INFRA_FAILED), which keep their predecessor's retry count.
+ */
+export function isTestRetry(attempt: Attempt, previous: Attempt | undefined): boolean {
+  return previous !== undefined && attempt.retry > previous.retry;
+}
+
+/** The native API's counts. Queued and running apart, which dist_test could not tell; test retries and infrastructure requeues apart. */
 export function jobCounts(groups: Map<string, Attempt[]>, job: Pick<Job, "canceledAt">): JobCounts {
-  const counts: JobCounts = { total_tasks: groups.size, queued: 0, running: 0, succeeded: 0, failed: 0, flaky: 0, canceled: 0, finished: 0, retries: 0 };
+  const counts: JobCounts = { total_tasks: groups.size, queued: 0, running: 0, succeeded: 0, failed: 0, flaky: 0, canceled: 0, finished: 0, retries: 0, requeues: 0 };
   for (const group of groups.values()) {
-    counts.retries += group.length - 1;
+    group.forEach((a, i) => {
+      if (i === 0) return;
+      if (isTestRetry(a, group[i - 1])) counts.retries++;
+      else counts.requeues++;
+    });
     const state = groupState(group, job);
     if (groupFinished(state)) counts.finished++;
     const last = group[group.length - 1]!;
@@ -91,12 +105,13 @@ export function distTestJobStatus(groups: Map<string, Attempt[]>, job: Pick<Job,
     total_groups: groups.size, finished_groups: 0, failed_groups: 0, succeeded_groups: 0, flaky_groups: 0, flaky_tasks: 0, status: "running",
   };
   for (const group of groups.values()) {
-    for (const a of group) {
+    for (const [i, a] of group.entries()) {
       s.total_tasks++;
       const canceledByJob = job.canceledAt !== null && !TERMINAL_STATES.has(a.state);
       if (TERMINAL_STATES.has(a.state) || canceledByJob) s.finished_tasks++;
       else s.running_tasks++;
-      if (a.attempt > 0) s.retried_tasks++;
+      // dist_test counted rows with attempt > 0, which only a test retry made (a lost slave's task ran again in the same row): requeues are left out here too.
+      if (isTestRetry(a, group[i - 1])) s.retried_tasks++;
       if (a.state === "TIMED_OUT") s.timedout_tasks++;
       if (a.state === "SUCCEEDED") s.succeeded_tasks++;
       else if (TERMINAL_STATES.has(a.state) || canceledByJob) s.failed_tasks++;

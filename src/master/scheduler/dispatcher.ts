@@ -579,10 +579,13 @@ export class Dispatcher {
     for (const { item } of withdrawn) this.queue.finished(item.user, item.jobId);
     const victims = [...this.queue.waiting()].filter(unrunnable);
     for (const item of victims) this.queue.remove(item.jobId, item.taskId, item.attempt);
+    const why = new Map<string, string>();
     for (const item of [...withdrawn.map((o) => o.item), ...victims]) {
       this.settle(item.jobId);
+      const key = this.queue.dimensionsKeyOf(item);
+      if (!why.has(key)) why.set(key, this.slaves.whyNoneCanRun(item.dimensions, key, now));
       await this.repo.updateAttempt(item.jobId, item.taskId, item.attempt, {
-        state: "NO_RESOURCE", reportedAt: now, message: `no live slave has the dimensions ${this.queue.dimensionsKeyOf(item)} (waited ${Math.round((now - item.queuedAt) / 1000)} s)`,
+        state: "NO_RESOURCE", reportedAt: now, message: `${why.get(key)} (waited ${Math.round((now - item.queuedAt) / 1000)} s)`,
       }, ["QUEUED"]);
     }
   }

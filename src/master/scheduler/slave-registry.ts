@@ -2,6 +2,10 @@ import { DtError } from "../../common/errors.ts";
 import type { InfraFailureView, SlaveCommand, SlaveIdentity } from "../protocol.ts";
 import { dimensionsMatch } from "./fair-queue.ts";
 
+/** Held slaves a NO_RESOURCE message names, and characters of each reason: enough to act on, short enough for the attempt's message. */
+const HOLDS_NAMED = 5;
+const HOLD_REASON_CHARS = 200;
+
 /** Infrastructure failures kept per slave: enough to see a pattern on the slaves view, few enough to show in one row. */
 const INFRA_FAILURES_KEPT = 10;
 
@@ -96,12 +100,34 @@ export class SlaveRegistry {
     return false;
   }
 
+  /**
+   * Why no slave runs work of `dimensions` (written `dimensionsKey`), for a
+   * task that ends NO_RESOURCE: the live slaves that have the dimensions but
+   * are held (quarantined, draining, an instruction pending), by name and
+   * reason; or that no live slave has them at all.
+   */
+  whyNoneCanRun(dimensions: Record<string, string>, dimensionsKey: string, now: number): string {
+    const held = this.list().filter((s) => this.isLive(s, now) && !takesWork(s) && dimensionsMatch(dimensions, s.identity.dimensions));
+    if (held.length === 0) return `no live slave has the dimensions ${dimensionsKey}`;
+    const named = held.slice(0, HOLDS_NAMED).map((s) => `${s.identity.name} (${holdOf(s).slice(0, HOLD_REASON_CHARS)})`);
+    const more = held.length > HOLDS_NAMED ? ` and ${held.length - HOLDS_NAMED} more` : "";
+    return `every live slave with the dimensions ${dimensionsKey} is held: ${named.join("; ")}${more}`;
+  }
+
   /** Slots of the live slaves that take work. */
   liveSlots(now: number): number {
     let slots = 0;
     for (const s of this.slaves.values()) if (takesWork(s) && this.isLive(s, now)) slots += s.identity.slots;
     return slots;
   }
+}
+
+/** What keeps a slave from taking work, in words: its hold, its drain, or an instruction on its way. */
+function holdOf(s: SlaveRecord): string {
+  const { hold, draining } = s.identity;
+  if (hold) return `${hold.kind === "drain" ? "draining" : "quarantined"} by ${hold.by === "self" ? "itself" : "an operator"}: ${hold.reason}`;
+  if (draining) return "draining: shutting down";
+  return s.pending ? `${s.pending.action} requested: ${s.pending.reason}` : "taking no work";
 }
 
 function takesWork(s: SlaveRecord): boolean {
