@@ -6,6 +6,11 @@ import { watchAndReport } from "../client/report.ts";
 import { openSession } from "../client/session.ts";
 import { submitTasks } from "../client/submit.ts";
 import { exitCodeOfReport, clientArgs, pollMs, watchArgs } from "./watch.ts";
+import type { ArgvPolicy } from "./argv.ts";
+
+export const argvPolicy: ArgvPolicy = {
+  noDashDash: "does not pass extra arguments to the test: the command is fixed in the manifest; archive one whose command has the arguments",
+};
 
 export default defineCommand({
   meta: { name: "loop", description: "Run one task N times as one job, to measure how flaky it is; exit 88 if any run failed" },

@@ -14,7 +14,7 @@ const STOP_GRACE_MS = 10_000;
 export const masterArgs = {
   port: { type: "string", description: "TCP port (dist_test's 8081); 0 picks a free one", default: "8081" },
   host: { type: "string", description: "Address to listen on", default: "0.0.0.0" },
-  db: { type: "string", description: "Database: sqlite:PATH (default: dt.sqlite in --data-dir) or mysql://user:password@host:port/db (also ?socket=PATH)", default: "sqlite" },
+  db: { type: "string", description: "Database: sqlite (dt.sqlite in --data-dir), sqlite:PATH, or mysql://user:password@host:port/db (also ?socket=PATH)", default: "sqlite" },
   "data-dir": { type: "string", description: "Database, CAS blobs, logs and artifacts (default $XDG_DATA_HOME/dt/master)" },
   "public-url": { type: "string", description: "URL slaves and clients reach this master at (default http://<hostname>:<port>)" },
   "isolate-server": { type: "string", description: "A separate CAS for slaves to fetch from (default: the one this master serves)" },
