@@ -6,10 +6,10 @@ import { processIo, withInterrupt } from "../client/io.ts";
 import { watchAndReport } from "../client/report.ts";
 import { openSession } from "../client/session.ts";
 import { submitTasks } from "../client/submit.ts";
-import { parseTasks } from "../client/tasks-file.ts";
+import { ignoredKeysWarning, parseTasks } from "../client/tasks-file.ts";
 import { DtError } from "../common/errors.ts";
 import { createLogger } from "../common/log.ts";
-import { archiveCommands, archiveTasksFile } from "../local/archive-tasks.ts";
+import { archiveCommands, archiveTasksFile, readLocalTasks } from "../local/archive-tasks.ts";
 import { startSlaves } from "../local/slave-processes.ts";
 import type { Master } from "../master/master.ts";
 import { startMasterServer } from "../master/server.ts";
@@ -42,8 +42,15 @@ export default defineCommand({
     if (!Number.isInteger(slaveCount) || slaveCount < 1 || slaveCount > 64) throw new DtError("invalid_input", `--slaves: ${JSON.stringify(args.slaves)} must be an integer from 1 to 64`);
     const slots = args.slots === undefined ? Math.max(1, Math.floor(availableParallelism() / slaveCount)) : Number(args.slots);
     if (!Number.isInteger(slots) || slots < 1) throw new DtError("invalid_input", `--slots: ${JSON.stringify(args.slots)} is not a positive integer`);
-    if (!args.tasks && !args.dir) throw new DtError("invalid_input", "give a tasks.json, or --dir DIR with commands after --");
+    // citty fills TASKS from the words after -- when none comes before it: the tasks file is a positional before --.
+    const positionals = args._ as string[];
+    const tasksPath = positionals.length > splitAtDashDash(rawArgs).rest.length ? positionals[0] : undefined;
+    if (!tasksPath && !args.dir) throw new DtError("invalid_input", "give a tasks.json, or --dir DIR with commands after --");
+    if (tasksPath && args.dir) throw new DtError("invalid_input", `give a tasks.json (${tasksPath}) or --dir DIR with commands after --, not both`);
     const interval = pollMs(args["poll-interval"]);
+    // Read and checked before a server starts: a typo in the file costs nothing.
+    const file = tasksPath === undefined ? undefined : readLocalTasks(tasksPath);
+    if (file && file.ignoredKeys.length > 0) ctx.log.warn(ignoredKeysWarning(tasksPath!, file.ignoredKeys));
     const dirTask = { max_retries: wholeNumber(args["max-retries"], "--max-retries"), ...(args.timeout === undefined ? {} : { timeout: wholeNumber(args.timeout, "--timeout") }) };
 
     const dataDir = args["data-dir"] ? resolve(args["data-dir"]) : mkdtempSync(join(tmpdir(), "dt-local-"));
@@ -64,8 +71,8 @@ export default defineCommand({
       const hashCache = join(dataDir, "hashes.sqlite");
       const json = args.dir
         ? await archiveCommands(resolve(args.dir), splitAtDashDash(rawArgs).rest, server.url, ctx.log, hashCache, dirTask)
-        : await archiveTasksFile(resolve(args.tasks!), server.url, ctx.log, hashCache);
-      const { tasks } = parseTasks(json, args.tasks ?? "--dir");
+        : await archiveTasksFile(resolve(tasksPath!), file!.json, server.url, ctx.log, hashCache);
+      const { tasks } = parseTasks(json, tasksPath ?? "--dir");
       // The last-job file belongs to the user's real master; a local job's id goes beside its data.
       const io = { ...processIo(), env: { ...process.env, DIST_TEST_JOB_PATH: join(dataDir, "last-job") } };
       const session = openSession({ master: server.url, "log-level": args["log-level"], "log-format": args["log-format"] }, io);
