@@ -47,6 +47,7 @@ export default defineCommand({
     const tasksPath = positionals.length > splitAtDashDash(rawArgs).rest.length ? positionals[0] : undefined;
     if (!tasksPath && !args.dir) throw new DtError("invalid_input", "give a tasks.json, or --dir DIR with commands after --");
     if (tasksPath && args.dir) throw new DtError("invalid_input", `give a tasks.json (${tasksPath}) or --dir DIR with commands after --, not both`);
+    if (!args.dir && splitAtDashDash(rawArgs).rest.length > 0) throw new DtError("invalid_input", "commands after -- are for --dir DIR; a tasks.json names its commands in its manifests");
     const interval = pollMs(args["poll-interval"]);
     // Read and checked before a server starts: a typo in the file costs nothing.
     const file = tasksPath === undefined ? undefined : readLocalTasks(tasksPath);

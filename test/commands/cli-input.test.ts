@@ -121,7 +121,7 @@ test("colour only on a terminal, and never with NO_COLOR (any value) or TERM=dum
 });
 
 test(
-  "dt local --slave 3 tasks.json and dt submit --json are refused as the user sees them",
+  "dt local --slave 3 tasks.json, dt submit --jsn, dt local with a tasks file and commands, dt sumbit: refused as the user sees them",
   async () => {
     const home = await temps.make("dt-cli-home-");
     const childEnv = env(home, { DIST_TEST_MASTER: `http://127.0.0.1:${server.port}` });
@@ -132,6 +132,9 @@ test(
     const submit = await runCli(["submit", "--jsn", "tasks.json"], { env: childEnv, cwd: home });
     expect(submit.exitCode).toBe(EXIT.invalidInput);
     expect(submit.stderr).toStartWith("dt submit: unknown flag --jsn");
+    const both = await runCli(["local", "tasks.json", "--", "make test"], { env: childEnv, cwd: home });
+    expect(both.exitCode).toBe(EXIT.invalidInput);
+    expect(both.stderr).toBe("dt local: commands after -- are for --dir DIR; a tasks.json names its commands in its manifests\n");
     const top = await runCli(["sumbit", "tasks.json"], { env: childEnv, cwd: home });
     expect(top.exitCode).toBe(EXIT.invalidInput);
     expect(top.stderr).toStartWith('dt: unknown command "sumbit"; did you mean submit?');
