@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import type { CommandDef } from "citty";
 import { EXIT } from "../../src/commands/exit-codes.ts";
 import { wantsColour } from "../../src/commands/usage.ts";
@@ -152,3 +153,24 @@ test("a nested command's --help is its own", async () => {
   expect(r.stdout).toContain("--idle");
 }, CLI_TEST_TIMEOUT_MS);
 
+
+/** util-linux's script(1) gives dt a terminal for stdout; where it is missing, the unit test of wantsColour above stands. */
+const SCRIPT = Bun.which("script");
+
+test.skipIf(!SCRIPT)("on a terminal, help is coloured unless NO_COLOR is set", async () => {
+  const home = await temps.make("dt-cli-home-");
+  const main = join(import.meta.dir, "..", "..", "src", "main.ts");
+  const run = async (extra: Record<string, string>) => {
+    const child = Bun.spawn([SCRIPT!, "-qec", `'${process.execPath}' '${main}' cancel --help`, "/dev/null"], {
+      env: env(home, { TERM: "xterm-256color", ...extra }),
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [out] = await Promise.all([new Response(child.stdout).text(), child.exited]);
+    expect(out).toContain("dt cancel [OPTIONS] [JOB]");
+    return out;
+  };
+  expect(await run({})).toContain("\x1b[");
+  expect(await run({ NO_COLOR: "1" })).not.toContain("\x1b[");
+}, CLI_TEST_TIMEOUT_MS);
