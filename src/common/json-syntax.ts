@@ -28,6 +28,9 @@ class Found {
 
 class Locate {
   private i = 0;
+  private readonly whitespace = /[ \t\n\r]*/y;
+  /** A string without escapes or control characters, the common case, in one linear regex step. */
+  private readonly plainString = /"[^"\\\u0000-\u001f]*"/y;
   constructor(private readonly text: string) {}
 
   private fail(problem: string, at = this.i): never {
@@ -43,10 +46,17 @@ class Locate {
   }
 
   private ws(): void {
-    while (this.i < this.text.length && " \t\n\r".includes(this.text[this.i]!)) this.i++;
+    this.whitespace.lastIndex = this.i;
+    if (this.whitespace.test(this.text)) this.i = this.whitespace.lastIndex;
   }
 
   private string(): void {
+    // The loop below is for strings with escapes, and for finding what is wrong with one.
+    this.plainString.lastIndex = this.i;
+    if (this.plainString.test(this.text)) {
+      this.i = this.plainString.lastIndex;
+      return;
+    }
     const start = this.i++;
     for (;;) {
       if (this.i >= this.text.length) this.fail("a string that is never closed (a \" is missing)", start);
