@@ -1,17 +1,26 @@
 #!/usr/bin/env bun
-import { type CommandDef, runCommand, showUsage } from "citty";
-import { normalizeGoFlags } from "./commands/context.ts";
+import type { CommandDef } from "citty";
+import { runCommand } from "citty";
+import { type ArgvPolicy, UsageError, checkCommandArgv } from "./commands/argv.ts";
 import { EXIT, exitCodeOf } from "./commands/exit-codes.ts";
+import { usageText, wantsColour, withoutAnsi } from "./commands/usage.ts";
+import { closestMatch } from "./common/suggest.ts";
 import { VERSION, buildCommit } from "./version.ts";
 
-type Lazy = () => Promise<CommandDef<any>>;
-const load = (module: Promise<{ default: CommandDef<any> }>) => module.then((m) => m.default);
+/** A subcommand as main runs it: its citty definition and what it takes beyond its declared flags. */
+export interface LoadedCommand {
+  command: CommandDef<any>;
+  policy: ArgvPolicy;
+}
+
+type Lazy = () => Promise<LoadedCommand>;
+const load = (module: Promise<{ default: CommandDef<any>; argvPolicy?: ArgvPolicy }>) => module.then((m) => ({ command: m.default, policy: m.argvPolicy ?? {} }));
 
 /**
  * Loaded on use: `dt archive` need not load the master, its database driver
  * and its web views before it starts.
  */
-const subCommands: Record<string, Lazy> = {
+export const subCommands: Record<string, Lazy> = {
   local: () => load(import("./commands/local.ts")),
   master: () => load(import("./commands/master.ts")),
   slave: () => load(import("./commands/slave.ts")),
@@ -34,39 +43,58 @@ const subCommands: Record<string, Lazy> = {
 
 const main: CommandDef = {
   meta: { name: "dt", description: "dt: distributed test runner. Run `dt <command> --help` for a command's flags." },
-  subCommands,
+  subCommands: Object.fromEntries(Object.entries(subCommands).map(([name, lazy]) => [name, () => lazy().then((l) => l.command)])),
 };
+
+/** `--help` or `-h` before any `--`. */
+function wantsHelp(args: readonly string[]): boolean {
+  const end = args.indexOf("--");
+  return (end < 0 ? args : args.slice(0, end)).some((a) => a === "--help" || a === "-h");
+}
+
+/** The command whose help `dt slaves drain --help` asks for: the deepest subcommand named. */
+async function helpTarget(command: CommandDef<any>, args: readonly string[], path: string): Promise<{ command: CommandDef<any>; path: string }> {
+  const subs = typeof command.subCommands === "function" ? await command.subCommands() : await command.subCommands;
+  const name = args.find((a) => !a.startsWith("-"));
+  const sub = subs && name !== undefined ? subs[name] : undefined;
+  if (!sub || name === undefined) return { command, path };
+  const resolved = typeof sub === "function" ? await sub() : await sub;
+  return helpTarget(resolved, args.slice(args.indexOf(name) + 1), `${path} ${name}`);
+}
 
 /** Runs dt with `argv` (without the executable); returns the exit code. */
 export async function runDt(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  const colour = wantsColour(process.stdout, process.env);
   if (name === "--version" || name === "-v" || name === "version") {
     process.stdout.write(`dt ${VERSION} ${buildCommit()}\n`);
     return 0;
   }
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    await showUsage(main);
-    return name === undefined ? 2 : 0;
+    process.stdout.write(await usageText(main, "dt", {}, colour));
+    return name === undefined ? EXIT.invalidInput : 0;
   }
   const lazy = subCommands[name];
   if (!lazy) {
-    process.stderr.write(`dt: unknown command "${name}"; commands are ${Object.keys(subCommands).join(", ")}\n`);
-    return 2;
+    const guess = closestMatch(name, Object.keys(subCommands));
+    process.stderr.write(`dt: unknown command "${name}"${guess ? `; did you mean ${guess}?` : ""} (commands: ${Object.keys(subCommands).join(", ")})\n`);
+    return EXIT.invalidInput;
   }
-  // archive and batcharchive also take luci-go's `-flag=value` spelling, as Kudu's scripts pass it.
-  const args = name === "archive" || name === "batcharchive" ? normalizeGoFlags(rest) : rest;
-  const beforeDashDash = args.includes("--") ? args.slice(0, args.indexOf("--")) : args;
-  const command = await lazy();
-  if (beforeDashDash.includes("--help") || beforeDashDash.includes("-h")) {
-    await showUsage(command, main);
+  const { command, policy } = await lazy();
+  if (wantsHelp(rest)) {
+    const target = await helpTarget(command, rest, `dt ${name}`);
+    process.stdout.write(await usageText(target.command, target.path, target.command === command ? policy : {}, colour));
     return 0;
   }
   try {
+    // Checked in full before the command runs: a mistyped flag does no work (no server contacted, nothing written).
+    const args = await checkCommandArgv(command, rest, policy, `dt ${name}`);
     await runCommand(command, { rawArgs: args });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`dt ${name}: ${message}\n`);
+    // Errors are plain text: citty's colour some of their words.
+    const message = withoutAnsi(err instanceof Error ? err.message : String(err));
+    process.stderr.write(err instanceof UsageError ? `${message}\n` : `dt ${name}: ${message}\n`);
     // citty's own errors are about the command line: a missing or unknown flag.
     if ((err as Error).name === "CLIError") return EXIT.invalidInput;
     const code = exitCodeOf(err);

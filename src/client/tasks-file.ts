@@ -1,20 +1,26 @@
 import { readFileSync } from "node:fs";
-import { DtError, errnoCode } from "../common/errors.ts";
+import { DtError, errnoCode, isDtError } from "../common/errors.ts";
+import { parseStrictJson } from "../common/strict-json.ts";
+import { TASK_KEYS, checkKnownKeys, validateJobRequest } from "../master/jobs/job-request.ts";
 import type { TaskRequest } from "../master/protocol.ts";
 
 /** dist_test's description column was varchar(100); the master keeps the limit. */
 export const MAX_DESCRIPTION_LENGTH = 100;
 
-const KNOWN_KEYS = new Set(["isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "env", "dimensions", "priority", "shards"]);
+/** dist_test's keys that dt accepts and does not use (the master takes them too); left out of the request. */
+const UNUSED_KEYS: ReadonlySet<string> = new Set(["docker_image", "attempt"]);
 
 export interface TasksFile {
   tasks: TaskRequest[];
-  /** Keys dt does not know (dist_test's docker_image, …): left out of the request, as dist_test ignored them. */
+  /** dist_test's keys dt accepts and does not use (docker_image, attempt): left out of the request. */
   ignoredKeys: string[];
 }
 
-/** Reads a `{"tasks": [...]}` file, dist_test's task JSON with dt's extra keys. */
-export function readTasksFile(path: string): TasksFile {
+/**
+ * A tasks file's JSON, strictly: a byte order mark dropped, a key given twice
+ * refused, a syntax error named `file:line:column` with the line shown.
+ */
+export function readTasksJson(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -22,25 +28,43 @@ export function readTasksFile(path: string): TasksFile {
     if (errnoCode(err) === "ENOENT") throw new DtError("not_found", `task file ${path} does not exist`);
     throw new DtError("invalid_input", `cannot read task file ${path}: ${(err as Error).message}`, { cause: err });
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new DtError("invalid_input", `task file ${path} is not valid JSON (${(err as Error).message})`);
-  }
-  return parseTasks(json, path);
+  return parseStrictJson(text, { what: `task file ${path}`, file: path });
 }
 
-export function parseTasks(json: unknown, source: string): TasksFile {
+/** The `{"tasks": [...]}` list of a tasks file, each task an object whose keys dt knows (`extraKeys` too). */
+export function taskObjects(json: unknown, source: string, extraKeys: readonly string[] = []): Record<string, unknown>[] {
   const list = (json as { tasks?: unknown } | null)?.tasks;
-  if (typeof json !== "object" || json === null || !Array.isArray(list)) throw new DtError("invalid_input", `${source}: expected an object {"tasks": [...]}`);
+  if (typeof json !== "object" || json === null || Array.isArray(json) || !Array.isArray(list)) throw new DtError("invalid_input", `${source}: expected an object {"tasks": [...]}`);
+  // A job's own settings come from flags (-n, --priority); one written beside "tasks" would be dropped unseen.
+  const other = Object.keys(json).find((k) => k !== "tasks");
+  if (other !== undefined) {
+    throw new DtError("invalid_input", `${source}: ${JSON.stringify(other)} is not read from a tasks file, which holds only {"tasks": [...]}; give a job's name and priority with -n and --priority`);
+  }
   if (list.length === 0) throw new DtError("invalid_input", `${source}: "tasks" is empty; a job needs at least one task`);
+  const known = new Set([...TASK_KEYS, ...extraKeys]);
+  return list.map((raw, i) => {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new DtError("invalid_input", `${source}: tasks[${i}] is not an object`);
+    checkKnownKeys(raw as Record<string, unknown>, known, `${source}: tasks[${i}]`);
+    return raw as Record<string, unknown>;
+  });
+}
+
+/** Reads a `{"tasks": [...]}` file, dist_test's task JSON with dt's extra keys. */
+export function readTasksFile(path: string): TasksFile {
+  return parseTasks(readTasksJson(path), path);
+}
+
+/**
+ * The tasks of a tasks file, checked as the master checks a job (a key it
+ * does not know is refused, with a guess), so a mistake is found before
+ * anything is archived or sent.
+ */
+export function parseTasks(json: unknown, source: string): TasksFile {
+  const list = taskObjects(json, source);
   const ignored = new Set<string>();
-  const tasks = list.map((raw, i) => {
+  const tasks = list.map((t, i) => {
     const where = `${source}: tasks[${i}]`;
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new DtError("invalid_input", `${where} is not an object`);
-    const t = raw as Record<string, unknown>;
-    for (const key of Object.keys(t)) if (!KNOWN_KEYS.has(key)) ignored.add(key);
+    for (const key of Object.keys(t)) if (UNUSED_KEYS.has(key)) ignored.add(key);
     const task: TaskRequest = {
       isolate_hash: requireString(t.isolate_hash, `${where}.isolate_hash`),
       description: requireString(t.description, `${where}.description`),
@@ -58,7 +82,23 @@ export function parseTasks(json: unknown, source: string): TasksFile {
     }
     return task;
   });
+  checkAsMaster(tasks, source);
   return { tasks, ignoredKeys: [...ignored].sort() };
+}
+
+/** The warning for dist_test's keys that a tasks file may hold and dt does not use. */
+export function ignoredKeysWarning(source: string, keys: readonly string[]): string {
+  return `${source}: ignoring dist_test's task keys ${keys.join(", ")} (dt accepts them and does not use them)`;
+}
+
+/** The master's own checks (limits, globs, text), so that what it would refuse is refused here, naming the file. */
+function checkAsMaster(tasks: TaskRequest[], source: string): void {
+  try {
+    validateJobRequest({ tasks });
+  } catch (err) {
+    if (isDtError(err, "invalid_input")) throw new DtError("invalid_input", `${source}: ${err.message}`, { cause: err });
+    throw err;
+  }
 }
 
 function requireString(value: unknown, what: string): string {
@@ -68,13 +108,14 @@ function requireString(value: unknown, what: string): string {
 
 function integer(value: unknown, what: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value)) throw new DtError("invalid_input", `${what} must be an integer, got ${JSON.stringify(value)?.slice(0, 40)}`);
-  return value;
+  // JSON's -0 is zero.
+  return value + 0;
 }
 
 function nonNegative(value: unknown, what: string, wholeNumber: boolean): number {
   const ok = typeof value === "number" && Number.isFinite(value) && value >= 0 && (!wholeNumber || Number.isSafeInteger(value));
   if (!ok) throw new DtError("invalid_input", `${what} must be a non-negative ${wholeNumber ? "integer" : "number"}, got ${JSON.stringify(value)?.slice(0, 40)}`);
-  return value as number;
+  return (value as number) + 0;
 }
 
 function stringList(value: unknown, what: string): string[] {

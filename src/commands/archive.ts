@@ -7,6 +7,7 @@ import { CasClient } from "../isolate/cas/client.ts";
 import { loadIsolate } from "../isolate/isolate-file/load.ts";
 import { checkTreePath } from "../isolate/manifest.ts";
 import { type CommandContext, commandContext, defaultCacheDir, keyValues, logArgs, repeatedFlag, splitAtDashDash } from "./context.ts";
+import type { ArgvPolicy } from "./argv.ts";
 
 export const archiveArgs = {
   isolate: { type: "string", alias: "i", description: ".isolate file listing the files and the command" },
@@ -81,6 +82,13 @@ export function parseReadOnly(text: string | undefined): 0 | 1 | 2 | undefined {
   if (text === "0" || text === "1" || text === "2") return Number(text) as 0 | 1 | 2;
   throw new DtError("invalid_input", `--read-only must be 0, 1 or 2, got ${JSON.stringify(text)}`);
 }
+
+/** Go-style flags as luci-go's isolate takes them; the command to archive after `--`. */
+export const argvPolicy: ArgvPolicy = {
+  goFlags: true,
+  afterDashDash: "without -i, the command the task runs (with --path)",
+  pairFlags: ["path-variable", "config-variable"],
+};
 
 export default defineCommand({
   meta: {

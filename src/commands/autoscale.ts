@@ -23,7 +23,7 @@ export const autoscaleArgs = {
   provider: { type: "string", description: "local: dt slave processes on this host; exec: your commands resize a cloud group (--exec-resize)", required: true },
   min: { type: "string", description: "Slaves kept with nothing queued", default: "0" },
   max: { type: "string", description: "Slaves never exceeded, starting and held ones included", required: true },
-  slots: { type: "string", description: "Tasks per slave: local passes it to its slaves (default cores ÷ --max); exec sizes by it (default: as its slaves report)" },
+  slots: { type: "string", description: "Tasks per slave: local passes it to its slaves (default cores ÷ --max); exec sizes by it, else by what its slaves report" },
   target: { type: "string", description: "Queued work should be done within this", default: seconds(DEFAULT_TARGET_MS) },
   "default-task-duration": { type: "string", description: "Assumed for a queued task with no duration history", default: seconds(DEFAULT_TASK_MS) },
   "idle-lag": { type: "string", description: "A slave idle this long, with nothing queued for it, is drained and stopped", default: seconds(DEFAULT_IDLE_LAG_MS) },

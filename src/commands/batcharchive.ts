@@ -7,6 +7,7 @@ import { archiveTargets } from "../isolate/archive/archive.ts";
 import { CasClient } from "../isolate/cas/client.ts";
 import { hashCachePath, logArchiveStats, targetFromIsolate } from "./archive.ts";
 import { commandContext, logArgs, normalizeGoFlags, repeatedFlag, splitAtDashDash } from "./context.ts";
+import type { ArgvPolicy } from "./argv.ts";
 
 /** What Kudu's build-support/dist_test.py writes per test: `X.gen.json`. */
 interface GenJson {
@@ -35,12 +36,16 @@ async function targetFromGenJson(path: string) {
   return targetFromIsolate(resolve(gen.dir, isolate), isolated ? resolve(gen.dir, isolated) : undefined, args);
 }
 
+/** Go-style flags as luci-go's isolate takes them; the .gen.json files after `--`, or as positionals. */
+export const argvPolicy: ArgvPolicy = { goFlags: true, variadic: true, afterDashDash: "the .gen.json files" };
+
 export default defineCommand({
   meta: {
     name: "batcharchive",
     description: "Archive many .isolate files described by .gen.json files (as luci's `isolate batcharchive`), sharing one round of presence checks",
   },
   args: {
+    files: { type: "positional", required: false, description: ".gen.json files, here or after --" },
     "isolate-server": { type: "string", alias: "I", description: "CAS URL (or ISOLATE_SERVER, or [isolate] server in the config)" },
     "dump-json": { type: "string", description: "Write {name: digest} here" },
     "hash-cache": { type: "string", description: "SQLite file remembering file hashes; 'none' to disable" },

@@ -25,7 +25,7 @@ export default defineCommand({
     "min-age": {
       type: "string",
       // An hour covers the longest gap between an archive's presence check and the job that reads it.
-      description: "Never evict a blob used more recently than this, e.g. 1h (default 1h)",
+      description: "Never evict a blob used more recently than this, e.g. 30m",
       default: "1h",
     },
     ...logArgs,

@@ -13,7 +13,7 @@ export default defineCommand({
   args: {
     user: { type: "string", description: "Only this user's jobs" },
     name: { type: "string", description: "Only jobs of this name (submit -n)" },
-    limit: { type: "string", default: String(DEFAULT_LIMIT), description: `At most this many jobs (default ${DEFAULT_LIMIT})` },
+    limit: { type: "string", default: String(DEFAULT_LIMIT), description: "At most this many jobs" },
     json: { type: "boolean", default: false, description: "Print the JobSummary list as JSON" },
     ...clientArgs,
   },

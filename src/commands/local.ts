@@ -6,15 +6,18 @@ import { processIo, withInterrupt } from "../client/io.ts";
 import { watchAndReport } from "../client/report.ts";
 import { openSession } from "../client/session.ts";
 import { submitTasks } from "../client/submit.ts";
-import { parseTasks } from "../client/tasks-file.ts";
+import { ignoredKeysWarning, parseTasks } from "../client/tasks-file.ts";
 import { DtError } from "../common/errors.ts";
 import { createLogger } from "../common/log.ts";
-import { archiveCommands, archiveTasksFile } from "../local/archive-tasks.ts";
+import { archiveCommands, archiveTasksFile, readLocalTasks } from "../local/archive-tasks.ts";
 import { startSlaves } from "../local/slave-processes.ts";
 import type { Master } from "../master/master.ts";
 import { startMasterServer } from "../master/server.ts";
 import { commandContext, logArgs, splitAtDashDash } from "./context.ts";
+import type { ArgvPolicy } from "./argv.ts";
 import { exitCodeOfReport, pollMs } from "./watch.ts";
+
+export const argvPolicy: ArgvPolicy = { afterDashDash: "with --dir, the commands to run, one task each (sh -c)" };
 
 export default defineCommand({
   meta: {
@@ -23,11 +26,11 @@ export default defineCommand({
   },
   args: {
     tasks: { type: "positional", required: false, description: 'tasks.json; a task may name an .isolate file ("isolate": "x.isolate") instead of an isolate_hash' },
-    slaves: { type: "string", description: "Slave processes to start (default 2)", default: "2" },
+    slaves: { type: "string", description: "Slave processes to start", default: "2" },
     slots: { type: "string", description: "Tasks each slave runs at once (default: cores ÷ slaves, at least 1)" },
     dir: { type: "string", description: "Instead of tasks.json: archive this directory and run each command after -- as one task (sh -c)" },
-    "max-retries": { type: "string", description: "With --dir: retries per failed task (default 0)", default: "0" },
-    timeout: { type: "string", description: "With --dir: seconds per task (default: none)", default: "0" },
+    "max-retries": { type: "string", description: "With --dir: retries per failed task", default: "0" },
+    timeout: { type: "string", description: "With --dir: seconds before a task is killed (default: no limit)" },
     "data-dir": { type: "string", description: "Keep the master's database, logs and artifacts here (default: a temporary directory, removed after)" },
     "poll-interval": { type: "string", description: "Seconds between progress updates", default: "0.5" },
     junit: { type: "string", description: "Write a JUnit XML report here" },
@@ -39,8 +42,17 @@ export default defineCommand({
     if (!Number.isInteger(slaveCount) || slaveCount < 1 || slaveCount > 64) throw new DtError("invalid_input", `--slaves: ${JSON.stringify(args.slaves)} must be an integer from 1 to 64`);
     const slots = args.slots === undefined ? Math.max(1, Math.floor(availableParallelism() / slaveCount)) : Number(args.slots);
     if (!Number.isInteger(slots) || slots < 1) throw new DtError("invalid_input", `--slots: ${JSON.stringify(args.slots)} is not a positive integer`);
-    if (!args.tasks && !args.dir) throw new DtError("invalid_input", "give a tasks.json, or --dir DIR with commands after --");
+    // citty fills TASKS from the words after -- when none comes before it: the tasks file is a positional before --.
+    const positionals = args._ as string[];
+    const tasksPath = positionals.length > splitAtDashDash(rawArgs).rest.length ? positionals[0] : undefined;
+    if (!tasksPath && !args.dir) throw new DtError("invalid_input", "give a tasks.json, or --dir DIR with commands after --");
+    if (tasksPath && args.dir) throw new DtError("invalid_input", `give a tasks.json (${tasksPath}) or --dir DIR with commands after --, not both`);
+    if (!args.dir && splitAtDashDash(rawArgs).rest.length > 0) throw new DtError("invalid_input", "commands after -- are for --dir DIR; a tasks.json names its commands in its manifests");
     const interval = pollMs(args["poll-interval"]);
+    // Read and checked before a server starts: a typo in the file costs nothing.
+    const file = tasksPath === undefined ? undefined : readLocalTasks(tasksPath);
+    if (file && file.ignoredKeys.length > 0) ctx.log.warn(ignoredKeysWarning(tasksPath!, file.ignoredKeys));
+    const dirTask = { max_retries: wholeNumber(args["max-retries"], "--max-retries"), ...(args.timeout === undefined ? {} : { timeout: wholeNumber(args.timeout, "--timeout") }) };
 
     const dataDir = args["data-dir"] ? resolve(args["data-dir"]) : mkdtempSync(join(tmpdir(), "dt-local-"));
     mkdirSync(dataDir, { recursive: true });
@@ -59,12 +71,9 @@ export default defineCommand({
     try {
       const hashCache = join(dataDir, "hashes.sqlite");
       const json = args.dir
-        ? await archiveCommands(resolve(args.dir), splitAtDashDash(rawArgs).rest, server.url, ctx.log, hashCache, {
-            max_retries: Number(args["max-retries"]),
-            timeout: Number(args.timeout),
-          })
-        : await archiveTasksFile(resolve(args.tasks!), server.url, ctx.log, hashCache);
-      const { tasks } = parseTasks(json, args.tasks ?? "--dir");
+        ? await archiveCommands(resolve(args.dir), splitAtDashDash(rawArgs).rest, server.url, ctx.log, hashCache, dirTask)
+        : await archiveTasksFile(resolve(tasksPath!), file!.json, server.url, ctx.log, hashCache);
+      const { tasks } = parseTasks(json, tasksPath ?? "--dir");
       // The last-job file belongs to the user's real master; a local job's id goes beside its data.
       const io = { ...processIo(), env: { ...process.env, DIST_TEST_JOB_PATH: join(dataDir, "last-job") } };
       const session = openSession({ master: server.url, "log-level": args["log-level"], "log-format": args["log-format"] }, io);
@@ -81,6 +90,13 @@ export default defineCommand({
     }
   },
 });
+
+/** A flag's whole number (the master takes timeouts in whole seconds), checked before anything starts. */
+function wholeNumber(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) throw new DtError("invalid_input", `${flag}: ${JSON.stringify(text)} is not a whole number`);
+  return n;
+}
 
 /** Lines of each failed attempt's output shown at the end of `dt local`. */
 const TAIL_LINES = 15;

@@ -5,7 +5,13 @@ import { loopBaseTask, loopResultLine, loopTasks } from "../client/loop.ts";
 import { watchAndReport } from "../client/report.ts";
 import { openSession } from "../client/session.ts";
 import { submitTasks } from "../client/submit.ts";
+import { ignoredKeysWarning } from "../client/tasks-file.ts";
 import { exitCodeOfReport, clientArgs, pollMs, watchArgs } from "./watch.ts";
+import type { ArgvPolicy } from "./argv.ts";
+
+export const argvPolicy: ArgvPolicy = {
+  noDashDash: "does not pass extra arguments to the test: the command is fixed in the manifest; archive one whose command has the arguments",
+};
 
 export default defineCommand({
   meta: { name: "loop", description: "Run one task N times as one job, to measure how flaky it is; exit 88 if any run failed" },
@@ -32,7 +38,7 @@ export default defineCommand({
       timeout: optionalNumber(args.timeout, "--timeout", false),
       description: args.description,
     });
-    if (ignoredKeys.length > 0) session.log.warn(`${args.target}: ignoring task keys dt does not know: ${ignoredKeys.join(", ")}`);
+    if (ignoredKeys.length > 0) session.log.warn(ignoredKeysWarning(args.target, ignoredKeys));
     const tasks = loopTasks(task, Number(args.count));
     const created = await submitTasks(session, tasks, { name: args.name });
     if (!args.wait) {

@@ -5,7 +5,7 @@ import { DtError } from "../common/errors.ts";
 import { parseDuration } from "../common/units.ts";
 import { startMasterServer } from "../master/server.ts";
 import { ReloadablePolicy, reloadAuthPolicyOnHangup } from "../service/policy-reload.ts";
-import { commandContext, defaultDataDir, logArgs, repeatedFlag } from "./context.ts";
+import { commandContext, defaultDataDir, logArgs } from "./context.ts";
 import { masterStoreOptions, s3EndpointArg } from "./s3-args.ts";
 
 /** How long in-flight requests may take after SIGTERM before the server closes them. */
@@ -14,7 +14,7 @@ const STOP_GRACE_MS = 10_000;
 export const masterArgs = {
   port: { type: "string", description: "TCP port (dist_test's 8081); 0 picks a free one", default: "8081" },
   host: { type: "string", description: "Address to listen on", default: "0.0.0.0" },
-  db: { type: "string", description: "Database: sqlite:PATH (default: dt.sqlite in --data-dir) or mysql://user:password@host:port/db (also ?socket=PATH)", default: "sqlite" },
+  db: { type: "string", description: "Database: sqlite (dt.sqlite in --data-dir), sqlite:PATH, or mysql://user:password@host:port/db (also ?socket=PATH)", default: "sqlite" },
   "data-dir": { type: "string", description: "Database, CAS blobs, logs and artifacts (default $XDG_DATA_HOME/dt/master)" },
   "public-url": { type: "string", description: "URL slaves and clients reach this master at (default http://<hostname>:<port>)" },
   "isolate-server": { type: "string", description: "A separate CAS for slaves to fetch from (default: the one this master serves)" },
@@ -35,12 +35,9 @@ export const masterArgs = {
 export default defineCommand({
   meta: { name: "master", description: "Run the master: job API (dt's and dist_test's), scheduler, HTML view, artifact store and CAS on one port; SIGHUP re-reads the access policy" },
   args: masterArgs,
-  async run({ args, rawArgs }) {
+  async run({ args }) {
     const ctx = commandContext(args);
     const port = Number(args.port);
-    // citty reads every `--no-X` as "X is false" and never sets "no-resource-timeout": its value
-    // is read from the command line here (the last one given wins, as for any flag).
-    const noResourceTimeout = repeatedFlag(rawArgs, ["--no-resource-timeout"]).at(-1) ?? masterArgs["no-resource-timeout"].default;
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new DtError("invalid_input", `--port: ${JSON.stringify(args.port)} is not a port number (0-65535)`);
     const leaseTtlMs = parseDuration(args["lease-ttl"], "--lease-ttl");
     const heartbeatIntervalMs = parseDuration(args["heartbeat-interval"], "--heartbeat-interval");
@@ -62,7 +59,7 @@ export default defineCommand({
         dispatch: {
           leaseTtlMs,
           heartbeatIntervalMs,
-          noResourceTimeoutMs: parseDuration(noResourceTimeout, "--no-resource-timeout"),
+          noResourceTimeoutMs: parseDuration(args["no-resource-timeout"], "--no-resource-timeout"),
           maxWaitMs: 30_000,
           maxInfraRequeues: 3,
         },

@@ -9,6 +9,7 @@ import { checkHash } from "../isolate/digest.ts";
 import { exitCodeForSignal } from "../isolate/run/execute.ts";
 import { type RunIsolatedResult, runIsolated } from "../isolate/run/run-isolated.ts";
 import { commandContext, keyValues, logArgs, repeatedFlag, splitAtDashDash } from "./context.ts";
+import type { ArgvPolicy } from "./argv.ts";
 import { EXIT } from "./exit-codes.ts";
 
 /** Defaults as run_isolated.py had them: a big cache, and room left on the disk. */
@@ -20,6 +21,8 @@ const MAX_TIMER_SEC = Math.floor((2 ** 31 - 1) / 1000);
 /** Seconds between SIGTERM and SIGKILL: Swarming's default, time for a test to flush its logs. */
 const DEFAULT_GRACE_PERIOD_SEC = 30;
 
+export const argvPolicy: ArgvPolicy = { afterDashDash: "arguments appended to the manifest's command" };
+
 export default defineCommand({
   meta: {
     name: "run-isolated",
@@ -29,13 +32,13 @@ export default defineCommand({
     hash: { type: "string", alias: "H", description: "Digest of the .isolated manifest (what dt archive printed)", required: true },
     "isolate-server": { type: "string", alias: "I", description: "CAS URL (or ISOLATE_SERVER, or [isolate] server in the config)" },
     cache: { type: "string", description: "Local blob cache (or DT_CACHE_DIR, or [isolate] cache_dir; default ~/.cache/dt/isolate)" },
-    "max-cache-size": { type: "string", description: `Trim the cache to this size (default ${DEFAULT_MAX_CACHE_SIZE})`, default: DEFAULT_MAX_CACHE_SIZE },
-    "min-free-space": { type: "string", description: `Keep this much disk free (default ${DEFAULT_MIN_FREE_SPACE})`, default: DEFAULT_MIN_FREE_SPACE },
-    "max-items": { type: "string", description: `Most blobs kept in the cache (default ${DEFAULT_MAX_ITEMS})`, default: String(DEFAULT_MAX_ITEMS) },
+    "max-cache-size": { type: "string", description: "Trim the cache to this size", default: DEFAULT_MAX_CACHE_SIZE },
+    "min-free-space": { type: "string", description: "Keep this much disk free", default: DEFAULT_MIN_FREE_SPACE },
+    "max-items": { type: "string", description: "Most blobs kept in the cache", default: String(DEFAULT_MAX_ITEMS) },
     "leak-temp-dir": { type: "boolean", description: "Keep the run directory for examination", default: false },
     "root-dir": { type: "string", description: "Where run directories are made (default: beside the cache, so files can be hardlinked)" },
     timeout: { type: "string", description: "Seconds before the command's process group gets SIGTERM; 0 for none", default: "0" },
-    "grace-period": { type: "string", description: `Seconds from SIGTERM to SIGKILL (default ${DEFAULT_GRACE_PERIOD_SEC})`, default: String(DEFAULT_GRACE_PERIOD_SEC) },
+    "grace-period": { type: "string", description: "Seconds from SIGTERM to SIGKILL", default: String(DEFAULT_GRACE_PERIOD_SEC) },
     env: { type: "string", description: "KEY=VALUE for the command's environment; repeatable" },
     "output-dir": { type: "string", description: "ISOLATED_OUTDIR, kept after the run (default: inside the run directory)" },
     "log-dir": { type: "string", description: "Where stdout and stderr files are written (default: inside the run directory)" },

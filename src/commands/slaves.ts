@@ -35,7 +35,7 @@ function instruction(action: SlaveCommand["action"], description: string) {
     args: {
       name: { type: "positional", required: true, description: "The slave's name, as `dt slaves` lists it" },
       reason: { type: "string", description: "Why, for the slaves view and the slave's log" },
-      wait: { type: "string", default: DEFAULT_WAIT, description: `How long to wait for the slave to confirm; 0: do not wait (default ${DEFAULT_WAIT})` },
+      wait: { type: "string", default: DEFAULT_WAIT, description: "How long to wait for the slave to confirm; 0: do not wait" },
       ...(action === "drain" ? { idle: { type: "boolean", default: false, description: "Also wait until its running tasks have finished (within --wait)" } } : {}),
       ...outputArgs,
     },

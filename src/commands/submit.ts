@@ -6,7 +6,7 @@ import { ioFrom, withInterrupt } from "../client/io.ts";
 import { watchAndReport } from "../client/report.ts";
 import { openSession } from "../client/session.ts";
 import { submitTasks } from "../client/submit.ts";
-import { readTasksFile } from "../client/tasks-file.ts";
+import { ignoredKeysWarning, readTasksFile } from "../client/tasks-file.ts";
 import { exitCodeOfReport, clientArgs, pollMs, watchArgs } from "./watch.ts";
 
 /** dist_test's default output directory for fetched results. */
@@ -32,8 +32,9 @@ export default defineCommand({
     const priority = args.priority === undefined ? undefined : Number(args.priority);
     if (priority !== undefined && !Number.isSafeInteger(priority)) throw new DtError("invalid_input", `--priority: ${JSON.stringify(args.priority)} is not an integer`);
     const interval = pollMs(args["poll-interval"]);
-    const file = readTasksFile(resolve(args.tasks));
-    if (file.ignoredKeys.length > 0) log.warn(`${args.tasks}: ignoring task keys dt does not know: ${file.ignoredKeys.join(", ")}`);
+    // As given, so that a syntax error reads tasks.json:3:17 as an editor opens it.
+    const file = readTasksFile(args.tasks);
+    if (file.ignoredKeys.length > 0) log.warn(ignoredKeysWarning(args.tasks, file.ignoredKeys));
 
     const created = await submitTasks(session, file.tasks, { name: args.name, priority });
     if (!args.wait) {

@@ -1,30 +1,39 @@
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { DtError, errnoCode } from "../common/errors.ts";
+import { parseTasks, readTasksJson, taskObjects } from "../client/tasks-file.ts";
+import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import { type ArchiveTarget, archiveTargets, targetFromPaths } from "../isolate/archive/archive.ts";
 import { CasClient } from "../isolate/cas/client.ts";
 import { targetFromIsolate } from "../commands/archive.ts";
 
+/** Stands in for a task's `isolate` file while its other fields are checked, before anything is archived. */
+const UNARCHIVED = "0".repeat(64);
+
 /**
  * Reads a tasks file for `dt local`: dist_test's task JSON, where a task may
  * name an `.isolate` file (key `isolate`, relative to the tasks file)
- * instead of an `isolate_hash`; those are archived to `casUrl` in one batch
- * and replaced by their digests.
+ * instead of an `isolate_hash`. Checked as `dt submit` checks a tasks file
+ * (unknown keys refused with a guess, the master's limits), before any
+ * server starts or anything is archived.
  */
-export async function archiveTasksFile(path: string, casUrl: string, log: Logger, hashCachePath: string | undefined): Promise<unknown> {
-  let json: { tasks?: unknown };
-  try {
-    json = JSON.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    if (errnoCode(err) === "ENOENT") throw new DtError("not_found", `task file ${path} does not exist`);
-    throw new DtError("invalid_input", `task file ${path} is not valid JSON (${(err as Error).message})`);
-  }
-  if (!json || !Array.isArray(json.tasks)) throw new DtError("invalid_input", `${path}: expected an object {"tasks": [...]}`);
-  const tasks = json.tasks as Record<string, unknown>[];
+export function readLocalTasks(path: string): { json: { tasks: Record<string, unknown>[] }; ignoredKeys: string[] } {
+  const json = readTasksJson(path);
+  const tasks = taskObjects(json, path, ["isolate"]);
+  tasks.forEach((t, i) => {
+    if (t.isolate === undefined) return;
+    if (typeof t.isolate !== "string" || t.isolate === "") throw new DtError("invalid_input", `${path}: tasks[${i}].isolate must be the path of an .isolate file, got ${JSON.stringify(t.isolate)?.slice(0, 80)}`);
+    if (t.isolate_hash !== undefined) throw new DtError("invalid_input", `${path}: tasks[${i}] has both isolate and isolate_hash; give one`);
+  });
+  const { ignoredKeys } = parseTasks({ tasks: tasks.map(({ isolate, ...t }) => (isolate === undefined ? t : { ...t, isolate_hash: UNARCHIVED })) }, path);
+  return { json: { tasks }, ignoredKeys };
+}
+
+/** The tasks of `readLocalTasks`, each `isolate` archived to `casUrl` in one batch and replaced by its digest. */
+export async function archiveTasksFile(path: string, json: { tasks: Record<string, unknown>[] }, casUrl: string, log: Logger, hashCachePath: string | undefined): Promise<unknown> {
+  const tasks = json.tasks;
   const toArchive: { index: number; isolate: string }[] = [];
   tasks.forEach((t, index) => {
-    if (t && typeof t === "object" && typeof t.isolate === "string") toArchive.push({ index, isolate: resolve(dirname(path), t.isolate) });
+    if (typeof t.isolate === "string") toArchive.push({ index, isolate: resolve(dirname(path), t.isolate) });
   });
   if (toArchive.length === 0) return json;
   const targets = await Promise.all(toArchive.map((a) => targetFromIsolate(a.isolate, undefined, [])));

@@ -27,7 +27,7 @@ test("submit --no-wait posts the tasks under a dist_test job id and writes the i
   expect(r.stdout).toBe(`${jobId}\n`);
   expect(readFileSync(w.jobPath, "utf8")).toBe(jobId);
   expect(r.stderr).toContain(`Watch your results at ${w.master.url}/job/${jobId}`);
-  expect(r.stderr).toContain("ignoring task keys dt does not know: docker_image");
+  expect(r.stderr).toContain("ignoring dist_test's task keys docker_image (dt accepts them and does not use them)");
   expect(w.master.submitted).toEqual([
     {
       job_id: jobId,

@@ -122,6 +122,13 @@ describe("a bad job is a 400 naming the field, through both APIs, and nothing is
     // What JSON.parse would take silently.
     ["a key given twice", `{"tasks": [{"isolate_hash": "${HASH}", "description": "t", "timeout": 10, "timeout": 99999999}]}`, "tasks[0].timeout"],
     ["very deep nesting", `{"tasks": [{"isolate_hash": "${HASH}", "description": "t", "env": {"FOO": ${"[".repeat(100_000)}${"]".repeat(100_000)}}}]}`, "tasks[0].env.FOO"],
+    // Odd text: half a surrogate pair is not text (UTF-8 cannot hold it); '\' in a glob is no separator on the slaves.
+    ["a lone high surrogate in the description", `{"tasks": [{"isolate_hash": "${HASH}", "description": "t\\ud800"}]}`, "tasks[0].description"],
+    ["a lone low surrogate in an env value", `{"tasks": [{"isolate_hash": "${HASH}", "description": "t", "env": {"A": "\\udc00x"}}]}`, "tasks[0].env.A"],
+    ["a lone surrogate in a dimension name", `{"tasks": [{"isolate_hash": "${HASH}", "description": "t", "dimensions": {"\\ud83d": "x"}}]}`, 'tasks[0].dimensions["\\ud83d"]'],
+    ["a lone surrogate in a glob", `{"tasks": [{"isolate_hash": "${HASH}", "description": "t", "artifact_archive_globs": ["a\\udfff/*"]}]}`, "tasks[0].artifact_archive_globs[0]"],
+    ["a glob climbing out with backslashes", jobText({ tasks: [task({ artifact_archive_globs: ["..\\x"] })] }), "tasks[0].artifact_archive_globs[0]"],
+    ["a glob with a Windows-style separator", jobText({ tasks: [task({ artifact_archive_globs: ["logs\\*.txt"] })] }), "tasks[0].artifact_archive_globs[0]"],
     ["no tasks", jobText({}), "tasks"],
     ["an empty task list", jobText({ tasks: [] }), "tasks"],
   ];
@@ -179,6 +186,50 @@ test("called directly (no parseStrictJson in front), a value nested 100,000 deep
     expect((error as DtError).message).toStartWith(`${field}: must be`);
     expect((error as DtError).message).toEndWith("got a list");
   }
+});
+
+describe("odd input that is accepted and normalised", () => {
+  const bom = "\ufeff";
+
+  test("a UTF-8 byte order mark before the JSON: accepted by both APIs", async () => {
+    const native = nextJobId();
+    const bytes = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(nativeBody(native, jobText({ tasks: [task()] })))]);
+    const res = await fetch(`${base}/api/v1/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body: bytes });
+    expect({ status: res.status, body: await res.text() }).toMatchObject({ status: 201 });
+    const form = nextJobId();
+    const formRes = await postForm(form, `${bom}${jobText({ tasks: [task()] })}`);
+    expect({ status: formRes.status, body: await formRes.text() }).toEqual({ status: 200, body: '{"status":"SUCCESS"}' });
+    expect((await fx.master.deps.repo.getTasks(form)).map((t) => t.description)).toEqual(["t"]);
+  });
+
+  test("a byte order mark anywhere but the start is refused as not JSON, naming line and column", async () => {
+    const native = nextJobId();
+    await expectRefused(await postNative(native, `{"tasks": [${bom}${JSON.stringify(task())}]}`), "POST jobs body is not valid JSON: line 1, column");
+    await expectNoJob(native);
+  });
+
+  test("-0 (timeout, retries, priorities) is stored as 0, through both APIs", async () => {
+    const text = `{"priority": -0, "tasks": [{"isolate_hash": "${HASH}", "description": "t", "timeout": -0, "max_retries": -0, "priority": -0}]}`;
+    const native = nextJobId();
+    expect((await postNative(native, text)).status).toBe(201);
+    const form = nextJobId();
+    expect((await postForm(form, text)).status).toBe(200);
+    // What the master keeps in memory (queue, scheduler) before any database round trip turns -0 into 0.
+    const valid = validateJobRequest(JSON.parse(text));
+    expect([valid.priority, valid.tasks[0]!.timeoutSec, valid.tasks[0]!.maxRetries, valid.tasks[0]!.priority].map((v) => Object.is(v, 0))).toEqual([true, true, true, true]);
+    for (const jobId of [native, form]) {
+      const [stored] = await fx.master.deps.repo.getTasks(jobId);
+      expect([stored!.timeoutSec, stored!.maxRetries, stored!.priority].map((v) => Object.is(v, 0))).toEqual([true, true, true]);
+      const tasks = (await (await fetch(`${base}/api/v1/jobs/${jobId}/tasks`)).text());
+      expect(tasks).not.toContain("-0");
+    }
+  });
+
+  test("a surrogate pair (an emoji) is text, and accepted", async () => {
+    const native = nextJobId();
+    expect((await postNative(native, jobText({ tasks: [task({ description: "flaky 😀" })] }))).status).toBe(201);
+    expect((await fx.master.deps.repo.getTasks(native)).map((t) => t.description)).toEqual(["flaky 😀"]);
+  });
 });
 
 describe("what dt's client and dist_test's client send is accepted", () => {

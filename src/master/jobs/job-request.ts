@@ -1,5 +1,6 @@
 import { DtError } from "../../common/errors.ts";
 import { fieldPath } from "../../common/strict-json.ts";
+import { closestMatch } from "../../common/suggest.ts";
 import { isHash } from "../../isolate/digest.ts";
 import type { Task } from "../model.ts";
 import type { JobRequest, TaskRequest } from "../protocol.ts";
@@ -47,7 +48,7 @@ const JOB_KEYS: ReadonlySet<string> = new Set<keyof JobRequest>(["job_id", "name
  * does not use: `docker_image` (dt runs no containers; dist_test's task
  * table lists it) and `attempt` (dt numbers attempts itself).
  */
-const TASK_KEYS: ReadonlySet<string> = new Set<keyof TaskRequest | "docker_image" | "attempt">([
+export const TASK_KEYS: ReadonlySet<string> = new Set<keyof TaskRequest | "docker_image" | "attempt">([
   "isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "env", "dimensions", "priority", "shards", "docker_image", "attempt",
 ]);
 
@@ -78,30 +79,34 @@ function fail(field: string, problem: string): never {
 
 const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value);
 
-/** Edit distance at most 2, for "did you mean": `timout` → `timeout`, `isolated_hash` → `isolate_hash`. */
-function closeTo(a: string, b: string): boolean {
-  if (Math.abs(a.length - b.length) > 2) return false;
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    previous = row;
-  }
-  return previous[b.length]! <= 2;
-}
-
-function checkKnownKeys(value: Record<string, unknown>, known: ReadonlySet<string>, base: string): void {
+/**
+ * Refuses a key not in `known`, naming it with a guess: `tasks[0].timout: is
+ * not a field dt knows; did you mean timeout?`. The client checks a tasks
+ * file with it too, so `dt submit` and `dt local` refuse what the master would.
+ */
+export function checkKnownKeys(value: Record<string, unknown>, known: ReadonlySet<string>, base: string): void {
   for (const key of Object.keys(value)) {
     if (known.has(key)) continue;
-    const guess = [...known].find((k) => closeTo(key.toLowerCase(), k));
+    const guess = closestMatch(key, known);
     fail(fieldPath(base, key), `is not a field dt knows${guess ? `; did you mean ${guess}?` : ""} (known: ${[...known].join(", ")})`);
   }
+}
+
+/**
+ * A string with half of a UTF-16 surrogate pair (`"\ud800"` in JSON) is not
+ * text: UTF-8 cannot hold it, so the database, a log line or a page would
+ * each show something else. Refused rather than replaced, since a
+ * description is the key of the test's duration history.
+ */
+function checkWellFormed(value: string, field: string): void {
+  if (!value.isWellFormed()) fail(field, "holds a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair), which is not text; send valid Unicode");
 }
 
 function integer(value: unknown, field: string, min: number, max: number, fallback: number): number {
   if (value === undefined || value === null) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) fail(field, `must be an integer from ${min} to ${max}, got ${shown(value)}`);
-  return value;
+  // JSON's -0 is zero; + 0 makes it the zero every other reader sees (Object.is(-0, 0) is false).
+  return value + 0;
 }
 
 function stringMap(value: unknown, field: string, maxEntries: number, check: (key: string, value: string, where: string) => void): Record<string, string> {
@@ -115,6 +120,8 @@ function stringMap(value: unknown, field: string, maxEntries: number, check: (ke
     const where = fieldPath(field, k);
     if (typeof v !== "string") fail(where, `must be a string, got ${shown(v)}`);
     if (k === "" || k.includes("\0") || v.includes("\0")) fail(where, "keys must be non-empty and neither key nor value may contain NUL");
+    checkWellFormed(k, where);
+    checkWellFormed(v, where);
     check(k, v, where);
     out[k] = v;
   }
@@ -145,6 +152,10 @@ function globList(value: unknown, field: string): string[] {
     if (glob.includes("\0")) fail(where, "must not contain NUL");
     if (glob.startsWith("/")) fail(where, `${JSON.stringify(glob)} is absolute; globs are relative to the task's directory`);
     if (glob.split("/").includes("..")) fail(where, `${JSON.stringify(glob)} climbs out with '..'; globs match only inside the task's directory`);
+    // `..\x`: on the slaves '\' is no separator, and Bun.Glob reads it as an escape in one place and a
+    // character in another; Windows-style paths would only ever match by accident.
+    if (glob.includes("\\")) fail(where, `${JSON.stringify(glob)} holds '\\'; separate directories with '/' (to match *, ? or [ literally, write [*], [?], [[])`);
+    checkWellFormed(glob, where);
   }
   return value as string[];
 }
@@ -157,21 +168,25 @@ function taskFields(raw: unknown, field: string) {
   if (typeof t.description !== "string" || t.description === "") fail(`${field}.description`, `must be a non-empty string, got ${shown(t.description)}`);
   if (t.description.length > JOB_LIMITS.maxDescription) fail(`${field}.description`, `is longer than ${JOB_LIMITS.maxDescription} characters`);
   if (CONTROL_RE.test(t.description)) fail(`${field}.description`, "must not contain NUL, newlines or other control characters");
+  checkWellFormed(t.description, `${field}.description`);
   const timeout = t.timeout ?? 0;
   if (typeof timeout !== "number" || !Number.isInteger(timeout) || timeout < 0 || timeout > JOB_LIMITS.maxTimeoutSec) {
     fail(`${field}.timeout`, `must be a whole number of seconds from 0 (none) to ${JOB_LIMITS.maxTimeoutSec}, got ${shown(timeout)}`);
   }
+  // JSON's -0 (which passes the checks above) is stored and shown as 0.
+  const timeoutSec = timeout + 0;
   const env = stringMap(t.env, `${field}.env`, 10_000, envEntry);
   const envBytes = Object.entries(env).reduce((n, [k, v]) => n + k.length + v.length, 0);
   if (envBytes > JOB_LIMITS.maxEnvBytes) fail(`${field}.env`, `is ${envBytes} bytes; at most ${JOB_LIMITS.maxEnvBytes}`);
   if (t.docker_image !== undefined && t.docker_image !== null && (typeof t.docker_image !== "string" || t.docker_image.length > 1_000)) {
     fail(`${field}.docker_image`, "must be a string (dt accepts dist_test's key and runs the task without a container)");
   }
+  if (typeof t.docker_image === "string") checkWellFormed(t.docker_image, `${field}.docker_image`);
   integer(t.attempt, `${field}.attempt`, 0, JOB_LIMITS.maxRetries, 0);
   return {
     isolateHash: t.isolate_hash,
     description: t.description,
-    timeoutSec: timeout,
+    timeoutSec,
     maxRetries: integer(t.max_retries, `${field}.max_retries`, 0, JOB_LIMITS.maxRetries, 0),
     artifactGlobs: globList(t.artifact_archive_globs, `${field}.artifact_archive_globs`),
     env,

@@ -1,0 +1,97 @@
+/**
+ * Tasks files as dt submit, dt loop and dt local read them: refused as the
+ * master would refuse the job (a key it does not know, with a guess), a
+ * syntax error named file:line:column, and the odd input decided one way.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseTasks, readTasksFile } from "../../src/client/tasks-file.ts";
+import { DtError } from "../../src/common/errors.ts";
+import { readLocalTasks } from "../../src/local/archive-tasks.ts";
+import { EXIT } from "../../src/commands/exit-codes.ts";
+import { CLI_TEST_TIMEOUT_MS, cliEnv, runCli } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
+
+const temps = new TempDirs();
+afterAll(() => temps.cleanup());
+const HASH = "ab".repeat(32);
+
+async function file(text: string | Uint8Array, name = "tasks.json"): Promise<string> {
+  const path = join(await temps.make("dt-tasks-"), name);
+  writeFileSync(path, text);
+  return path;
+}
+
+function refusal(read: () => unknown): string {
+  try {
+    read();
+  } catch (err) {
+    expect(err).toBeInstanceOf(DtError);
+    expect((err as DtError).code).toBe("invalid_input");
+    return (err as Error).message;
+  }
+  throw new Error("accepted");
+}
+
+test("a misspelt key is refused with the master's words, by dt submit's reader and dt local's", async () => {
+  const path = await file(JSON.stringify({ tasks: [{ isolate_hash: HASH, description: "a", timout: 30 }] }));
+  const message = `${path}: tasks[0].timout: is not a field dt knows; did you mean timeout?`;
+  expect(refusal(() => readTasksFile(path))).toStartWith(message);
+  expect(refusal(() => readLocalTasks(path))).toStartWith(message);
+  // dt local's own key is dt local's only.
+  const local = await file(JSON.stringify({ tasks: [{ isolate: "x.isolate", description: "a" }] }));
+  expect(readLocalTasks(local).json.tasks[0]).toEqual({ isolate: "x.isolate", description: "a" });
+  expect(refusal(() => readTasksFile(local))).toContain("tasks[0].isolate: is not a field dt knows; did you mean isolate_hash?");
+  const both = await file(JSON.stringify({ tasks: [{ isolate: "x.isolate", isolate_hash: HASH, description: "a" }] }));
+  expect(refusal(() => readLocalTasks(both))).toBe(`${both}: tasks[0] has both isolate and isolate_hash; give one`);
+});
+
+test("dt local checks the other fields too before archiving anything", async () => {
+  const path = await file(JSON.stringify({ tasks: [{ isolate: "missing.isolate", description: "a", timeout: "30" }] }));
+  expect(refusal(() => readLocalTasks(path))).toStartWith(`${path}: tasks[0].timeout must be a non-negative number`);
+});
+
+test("dist_test's docker_image and attempt are accepted, left out of the request, and reported", async () => {
+  const path = await file(JSON.stringify({ tasks: [{ isolate_hash: HASH, description: "a", docker_image: "x", attempt: 0 }] }));
+  expect(readTasksFile(path)).toEqual({ tasks: [{ isolate_hash: HASH, description: "a" }], ignoredKeys: ["attempt", "docker_image"] });
+});
+
+test("a key beside tasks is refused: a job's settings come from flags", async () => {
+  const path = await file(JSON.stringify({ tasks: [{ isolate_hash: HASH, description: "a" }], priority: 3 }));
+  expect(refusal(() => readTasksFile(path))).toBe(`${path}: "priority" is not read from a tasks file, which holds only {"tasks": [...]}; give a job's name and priority with -n and --priority`);
+});
+
+test("a syntax error names file:line:column and shows the line with a caret", async () => {
+  const path = await file(`{"tasks": [\n  {"isolate_hash": "${HASH}",\n   "description": "a" "timeout": 3}\n]}\n`);
+  expect(refusal(() => readTasksFile(path))).toBe(
+    `${path}:3:23: not valid JSON: ',' or '}' was expected, found '"'\n     "description": "a" "timeout": 3}\n${" ".repeat(2 + 22)}^`,
+  );
+  const repeated = await file(`{"tasks": [{"isolate_hash": "${HASH}", "description": "a", "timeout": 1, "timeout": 2}]}`);
+  expect(refusal(() => readTasksFile(repeated))).toContain("tasks[0].timeout: appears twice");
+});
+
+test("odd input: a byte order mark is dropped, -0 is 0, a lone surrogate and a backslash glob are refused naming the field", async () => {
+  const bom = await file(new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(JSON.stringify({ tasks: [{ isolate_hash: HASH, description: "a" }] }))]));
+  expect(readTasksFile(bom).tasks).toEqual([{ isolate_hash: HASH, description: "a" }]);
+  const zero = parseTasks(JSON.parse(`{"tasks": [{"isolate_hash": "${HASH}", "description": "a", "timeout": -0, "max_retries": -0, "priority": -0}]}`), "t.json");
+  for (const value of [zero.tasks[0]!.timeout, zero.tasks[0]!.max_retries, zero.tasks[0]!.priority]) expect(Object.is(value, 0)).toBe(true);
+  const surrogate = await file(`{"tasks": [{"isolate_hash": "${HASH}", "description": "a\\ud800b"}]}`);
+  expect(refusal(() => readTasksFile(surrogate))).toStartWith(`${surrogate}: tasks[0].description: holds a lone UTF-16 surrogate`);
+  const glob = await file(JSON.stringify({ tasks: [{ isolate_hash: HASH, description: "a", artifact_archive_globs: ["..\\x"] }] }));
+  expect(refusal(() => readTasksFile(glob))).toStartWith(`${glob}: tasks[0].artifact_archive_globs[0]: "..\\\\x" holds '\\'; separate directories with '/'`);
+});
+
+test(
+  "dt local refuses a misspelt key with exit 2 before it starts a master (nothing in its data dir)",
+  async () => {
+    const home = await temps.make("dt-home-");
+    const path = await file(JSON.stringify({ tasks: [{ isolate: "x.isolate", description: "a", timout: 30 }] }));
+    const dataDir = join(home, "data");
+    const r = await runCli(["local", "--data-dir", dataDir, path], { env: cliEnv(home) });
+    expect(r.exitCode).toBe(EXIT.invalidInput);
+    expect(r.stderr).toStartWith(`dt local: ${path}: tasks[0].timout: is not a field dt knows; did you mean timeout?`);
+    expect(await Bun.file(dataDir).exists()).toBe(false);
+  },
+  CLI_TEST_TIMEOUT_MS,
+);

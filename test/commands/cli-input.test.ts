@@ -1,0 +1,176 @@
+/**
+ * Every registered subcommand, run as users run dt (a child process): an
+ * unknown flag is refused with exit 2 before any work (no request reaches the
+ * master or the CAS the environment names, nothing is written), and --help
+ * is plain text with each default written once.
+ */
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import type { CommandDef } from "citty";
+import { EXIT } from "../../src/commands/exit-codes.ts";
+import { wantsColour } from "../../src/commands/usage.ts";
+import { subCommands } from "../../src/main.ts";
+import { CLI_TEST_TIMEOUT_MS, cliEnv, killRunningClis, runCli } from "../helpers/cli.ts";
+import { TempDirs } from "../helpers/temp.ts";
+
+const temps = new TempDirs();
+afterEach(() => killRunningClis());
+afterAll(() => temps.cleanup());
+
+/** Any request at all is a failure: a refused command line must not reach a server. */
+let requests: string[] = [];
+let server: ReturnType<typeof Bun.serve>;
+beforeAll(() => {
+  server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: (req) => {
+      requests.push(`${req.method} ${new URL(req.url).pathname}`);
+      return new Response("{}", { status: 500 });
+    },
+  });
+});
+afterAll(() => server.stop(true));
+
+/**
+ * The child's environment: HOME in a fresh directory, and bun's transpiler
+ * cache off (running from source, bun would write it under
+ * $XDG_CACHE_HOME/bun; the compiled dt has none), so anything in HOME is dt's.
+ */
+const env = (home: string, extra: Record<string, string> = {}) => cliEnv(home, { BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0", ...extra });
+
+/** `dt <name>` and, for a command with subcommands, `dt <name> <sub>` for each. */
+async function commandLines(): Promise<string[][]> {
+  const lines: string[][] = [];
+  for (const [name, lazy] of Object.entries(subCommands)) {
+    lines.push([name]);
+    const { command } = await lazy();
+    const subs = (await command.subCommands) as Record<string, CommandDef> | undefined;
+    for (const sub of Object.keys(subs ?? {})) lines.push([name, sub]);
+  }
+  return lines;
+}
+
+/** At most this many dt processes at once: the machine has 2 cores and other tests. */
+const PARALLEL = 3;
+
+async function forEachLine(each: (line: string[]) => Promise<void>): Promise<void> {
+  const lines = await commandLines();
+  for (let i = 0; i < lines.length; i += PARALLEL) await Promise.all(lines.slice(i, i + PARALLEL).map(each));
+}
+
+test(
+  "every subcommand refuses an unknown flag with exit 2, a did-you-mean pointer to its help, and does no work",
+  async () => {
+    const home = await temps.make("dt-cli-home-");
+    const cwd = await temps.make("dt-cli-cwd-");
+    const url = `http://127.0.0.1:${server.port}`;
+    const childEnv = env(home, { DIST_TEST_MASTER: url, ISOLATE_SERVER: url });
+    requests = [];
+    const seen: string[] = [];
+    await forEachLine(async (line) => {
+      // The flag comes first, a plausible positional after: the flag is what is refused, whatever else is missing.
+      const r = await runCli([...line, "--no-such-flag", "x"], { cwd, env: childEnv });
+      const command = `dt ${line.join(" ")}`;
+      expect({ command, code: r.exitCode, stdout: r.stdout }).toEqual({ command, code: EXIT.invalidInput, stdout: "" });
+      expect(r.stderr).toBe(`${command}: unknown flag --no-such-flag (${command} --help lists the flags)\n`);
+      seen.push(command);
+    });
+    expect(seen).toContain("dt slaves drain");
+    expect(seen.length).toBeGreaterThan(Object.keys(subCommands).length);
+    expect(requests).toEqual([]);
+    expect(readdirSync(home)).toEqual([]);
+    expect(readdirSync(cwd)).toEqual([]);
+  },
+  CLI_TEST_TIMEOUT_MS * 6,
+);
+
+test(
+  "every subcommand's --help, piped, has no terminal escapes and writes each flag's default once",
+  async () => {
+    const home = await temps.make("dt-cli-home-");
+    // TERM set as a terminal's would be: colour is left out because stdout is a pipe, not because of the environment.
+    const childEnv = env(home, { TERM: "xterm-256color" });
+    await forEachLine(async (line) => {
+      const r = await runCli([...line, "--help"], { env: childEnv });
+      const command = `dt ${line.join(" ")}`;
+      expect({ command, code: r.exitCode, stderr: r.stderr }).toEqual({ command, code: 0, stderr: "" });
+      expect(r.stdout).toContain(`USAGE ${command}`);
+      expect({ command, escapes: r.stdout.includes("\x1b[") }).toEqual({ command, escapes: false });
+      for (const text of r.stdout.split("\n")) {
+        expect({ command, text, defaultsAtMostOnce: (text.match(/\(default/gi)?.length ?? 0) <= 1 }).toMatchObject({ defaultsAtMostOnce: true });
+        expect({ command, text, trailingBlank: /\s$/.test(text) }).toMatchObject({ trailingBlank: false });
+      }
+    });
+    // And dt alone, which prints the commands.
+    const top = await runCli(["--help"], { env: childEnv });
+    expect(top.exitCode).toBe(0);
+    expect(top.stdout).not.toContain("\x1b[");
+    expect(top.stdout).toContain("run-isolated");
+  },
+  CLI_TEST_TIMEOUT_MS * 6,
+);
+
+test("colour only on a terminal, and never with NO_COLOR (any value) or TERM=dumb", () => {
+  expect(wantsColour({ isTTY: true }, {})).toBe(true);
+  expect(wantsColour({ isTTY: false }, {})).toBe(false);
+  expect(wantsColour({}, {})).toBe(false);
+  expect(wantsColour({ isTTY: true }, { NO_COLOR: "1" })).toBe(false);
+  expect(wantsColour({ isTTY: true }, { NO_COLOR: "yes" })).toBe(false);
+  expect(wantsColour({ isTTY: true }, { TERM: "dumb" })).toBe(false);
+});
+
+test(
+  "dt local --slave 3 tasks.json, dt submit --jsn, dt local with a tasks file and commands, dt sumbit: refused as the user sees them",
+  async () => {
+    const home = await temps.make("dt-cli-home-");
+    const childEnv = env(home, { DIST_TEST_MASTER: `http://127.0.0.1:${server.port}` });
+    requests = [];
+    const local = await runCli(["local", "--slave", "3", "tasks.json"], { env: childEnv, cwd: home });
+    expect(local.exitCode).toBe(EXIT.invalidInput);
+    expect(local.stderr).toBe("dt local: unknown flag --slave; did you mean --slaves? (dt local --help lists the flags)\n");
+    const submit = await runCli(["submit", "--jsn", "tasks.json"], { env: childEnv, cwd: home });
+    expect(submit.exitCode).toBe(EXIT.invalidInput);
+    expect(submit.stderr).toStartWith("dt submit: unknown flag --jsn");
+    const both = await runCli(["local", "tasks.json", "--", "make test"], { env: childEnv, cwd: home });
+    expect(both.exitCode).toBe(EXIT.invalidInput);
+    expect(both.stderr).toBe("dt local: commands after -- are for --dir DIR; a tasks.json names its commands in its manifests\n");
+    const top = await runCli(["sumbit", "tasks.json"], { env: childEnv, cwd: home });
+    expect(top.exitCode).toBe(EXIT.invalidInput);
+    expect(top.stderr).toStartWith('dt: unknown command "sumbit"; did you mean submit?');
+    expect(requests).toEqual([]);
+    expect(readdirSync(home)).toEqual([]);
+  },
+  CLI_TEST_TIMEOUT_MS,
+);
+
+test("a nested command's --help is its own", async () => {
+  const home = await temps.make("dt-cli-home-");
+  const r = await runCli(["slaves", "drain", "--help"], { env: env(home) });
+  expect(r.exitCode).toBe(0);
+  expect(r.stdout).toContain("USAGE dt slaves drain [OPTIONS] <NAME>");
+  expect(r.stdout).toContain("--idle");
+}, CLI_TEST_TIMEOUT_MS);
+
+
+/** util-linux's script(1) gives dt a terminal for stdout; where it is missing, the unit test of wantsColour above stands. */
+const SCRIPT = Bun.which("script");
+
+test.skipIf(!SCRIPT)("on a terminal, help is coloured unless NO_COLOR is set", async () => {
+  const home = await temps.make("dt-cli-home-");
+  const main = join(import.meta.dir, "..", "..", "src", "main.ts");
+  const run = async (extra: Record<string, string>) => {
+    const child = Bun.spawn([SCRIPT!, "-qec", `'${process.execPath}' '${main}' cancel --help`, "/dev/null"], {
+      env: env(home, { TERM: "xterm-256color", ...extra }),
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [out] = await Promise.all([new Response(child.stdout).text(), child.exited]);
+    expect(out).toContain("dt cancel [OPTIONS] [JOB]");
+    return out;
+  };
+  expect(await run({})).toContain("\x1b[");
+  expect(await run({ NO_COLOR: "1" })).not.toContain("\x1b[");
+}, CLI_TEST_TIMEOUT_MS);
