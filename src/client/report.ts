@@ -6,7 +6,7 @@ import { junitXml } from "./junit.ts";
 import { ProgressPrinter } from "./progress.ts";
 import type { ClientSession } from "./session.ts";
 import { type JobOutcome, failureReport, jobOutcome } from "./summary.ts";
-import { type WatchBackoff, watchJob } from "./watch.ts";
+import { DEFAULT_HOLD_MS, type WatchBackoff, watchJob } from "./watch.ts";
 
 export interface WatchReportOptions {
   pollMs: number;
@@ -28,7 +28,9 @@ export type WatchReport =
 export async function watchAndReport(session: ClientSession, jobId: string, options: WatchReportOptions): Promise<WatchReport> {
   const { io, api, log } = session;
   const progress = new ProgressPrinter(io.stdout, { tty: io.isTTY, color: io.color, startMs: io.clock.now() });
-  const result = await watchJob({ api, jobId, clock: io.clock, sleep: io.sleep, signal: options.signal, pollMs: options.pollMs, progress, log, backoff: options.backoff });
+  // On a terminal the line shows elapsed time: hear from the master at least every poll interval to redraw it.
+  const holdMs = io.isTTY ? options.pollMs : DEFAULT_HOLD_MS;
+  const result = await watchJob({ api, jobId, clock: io.clock, sleep: io.sleep, signal: options.signal, pollMs: options.pollMs, holdMs, progress, log, backoff: options.backoff });
   if (result.kind === "interrupted") {
     log.warn(`Interrupted; job ${jobId} goes on without you: dt watch ${jobId} to follow it again, dt cancel ${jobId} to stop it`);
     return { outcome: "interrupted", summary: result.summary, tasks: undefined };

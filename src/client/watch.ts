@@ -32,6 +32,12 @@ export interface WatchOptions {
   /** Aborted by Ctrl-C: the watch returns "interrupted"; the job goes on. */
   signal: AbortSignal;
   pollMs: number;
+  /**
+   * How long the master may hold a status request waiting for a change
+   * (see MasterClient.jobSummary); a master without the long-poll is polled
+   * every `pollMs` instead.
+   */
+  holdMs: number;
   progress: ProgressPrinter;
   log: Logger;
   backoff?: WatchBackoff;
@@ -40,19 +46,31 @@ export interface WatchOptions {
 export type WatchResult = { kind: "finished"; summary: JobSummary } | { kind: "interrupted"; summary: JobSummary | undefined };
 
 /**
- * Polls GET /api/v1/jobs/:job until the job is finished, printing progress.
- * A job that does not exist fails at once (not_found); an unreachable master
- * is polled again with backoff.
+ * Off a terminal nothing is printed until something changes, so the master
+ * may hold the request long (it caps the hold itself, at 25 s by default).
+ */
+export const DEFAULT_HOLD_MS = 25_000;
+
+/**
+ * Follows GET /api/v1/jobs/:job until the job is finished, printing
+ * progress. Each request after the first names the change_version it has,
+ * and the master answers as soon as the job changed; a master that does not
+ * know the long-poll (no change_version) or answered at once unchanged (its
+ * cap on held requests was reached) is polled every `pollMs`. A job that does
+ * not exist fails at once (not_found); an unreachable master is polled again
+ * with backoff.
  */
 export async function watchJob(options: WatchOptions): Promise<WatchResult> {
-  const { api, jobId, clock, sleep, signal, pollMs, progress, log } = options;
+  const { api, jobId, clock, sleep, signal, pollMs, holdMs, progress, log } = options;
   const backoff = options.backoff ?? DEFAULT_WATCH_BACKOFF;
   let last: JobSummary | undefined;
   let failures = 0;
   while (!signal.aborted) {
     let summary: JobSummary;
+    const version = last?.change_version;
+    const askedAt = clock.now();
     try {
-      summary = await api.jobSummary(jobId, { attempts: 1 });
+      summary = await api.jobSummary(jobId, { attempts: 1, signal, wait: version === undefined ? undefined : { version, ms: holdMs } });
     } catch (err) {
       if (signal.aborted) break;
       if (!isDtError(err, "unreachable")) throw err;
@@ -68,7 +86,10 @@ export async function watchJob(options: WatchOptions): Promise<WatchResult> {
     last = summary;
     progress.update(summary, clock.now());
     if (summary.status === "finished") return { kind: "finished", summary };
-    await sleep(pollMs, signal);
+    // A change, or a hold served in full: ask again at once. Otherwise wait out the rest of the poll interval.
+    const changed = summary.change_version !== undefined && summary.change_version !== version;
+    const rest = changed ? 0 : pollMs - (clock.now() - askedAt);
+    if (rest > 0) await sleep(rest, signal);
   }
   return { kind: "interrupted", summary: last };
 }

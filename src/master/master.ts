@@ -10,6 +10,7 @@ import { type Attempt, type Job, type Task, TERMINAL_STATES } from "./model.ts";
 import { type AttemptView, type JobCounts, type JobCreated, type JobSummary, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
 import { DecisionLog } from "./autoscale/decision-log.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
+import { type ChangeWaitLimits, ChangeWaiters } from "./jobs/change-waiters.ts";
 import type { JobFilter, Repo } from "./repo/repo.ts";
 import type { SlaveRecord } from "./scheduler/slave-registry.ts";
 import { Dispatcher, type DispatcherConfig, type DispatcherObserver, type ExternalQueue, newAttempt } from "./scheduler/dispatcher.ts";
@@ -30,6 +31,8 @@ export interface MasterDeps {
   externalQueue?: ExternalQueue & { address: string };
   /** Told of every attempt that ends on a slave (metrics). */
   observer?: DispatcherObserver;
+  /** Bounds on held job long-polls (GET /jobs/:job?wait_version=); default DEFAULT_CHANGE_WAIT_LIMITS. */
+  changeWaits?: ChangeWaitLimits;
 }
 
 /** Largest slice of a log one read returns, as LiveLogs does: a client follows a huge log page by page. */
@@ -53,9 +56,19 @@ export class Master {
   /** Counts writes per job, so summaries are recomputed only when something changed. */
   private readonly changes = new ChangeTracker();
   private readonly summaries = new Map<string, { version: number; job: Job; counts: JobCounts; distTest: DistTestJobStatus }>();
+  /** Job status requests held until their job changes. */
+  readonly changeWaiters: ChangeWaiters;
+  /**
+   * Versions count from 0 in each life of the master; this prefix makes a
+   * version from before a restart never equal one after it, so a client
+   * holding an old one is answered at once.
+   */
+  private readonly bootId: string;
 
   constructor(readonly deps: MasterDeps) {
     this.deps = { ...deps, repo: this.changes.wrap(deps.repo) };
+    this.changeWaiters = new ChangeWaiters(this.changes, deps.changeWaits);
+    this.bootId = deps.newId().replace(/[^A-Za-z0-9]/g, "").slice(0, 8) || "0";
     this.dispatcher = new Dispatcher(this.deps.repo, deps.clock, deps.dispatch, deps.log, deps.newId, deps.externalQueue, deps.observer);
   }
 
@@ -92,6 +105,7 @@ export class Master {
   }
 
   async stop(): Promise<void> {
+    this.changeWaiters.close();
     clearInterval(this.sweepTimer);
     await this.sweeping;
     this.dispatcher.close();
@@ -161,11 +175,32 @@ export class Master {
     return q ? { kind: "beanstalk", address: q.address, tube_prefix: q.feeder.tubePrefix, ttr_sec: q.feeder.ttrSec } : { kind: "master" };
   }
 
+  /**
+   * The job's summary once its change version differs from `seenVersion`
+   * (at once if it already does, or the job is finished), else after
+   * `waitMs` unchanged; `signal` is the client's connection.
+   */
+  async jobSummaryAfter(jobId: string, seenVersion: string, waitMs: number, signal?: AbortSignal): Promise<JobSummary> {
+    const first = await this.jobSummary(jobId);
+    if (first.status === "finished" || first.change_version !== seenVersion) return first;
+    // Checked with no await before the waiter is registered, so a change during the read above is not missed.
+    if (this.changeVersion(jobId) !== seenVersion) return this.jobSummary(jobId);
+    await this.changeWaiters.wait(jobId, waitMs, signal);
+    return this.jobSummary(jobId);
+  }
+
+  /** The opaque token a summary carries as `change_version`. */
+  private changeVersion(jobId: string): string {
+    return `${this.bootId}.${this.changes.version(jobId)}`;
+  }
+
   async jobSummary(jobId: string): Promise<JobSummary> {
+    const version = this.changeVersion(jobId);
     const found = await this.jobStatus(jobId);
     if (!found) throw new DtError("not_found", `no job ${JSON.stringify(jobId)}; check the id (dt jobs lists recent ones)`);
     const { job, counts } = found;
     return {
+      change_version: version,
       job_id: job.id, user: job.user, name: job.name, priority: job.priority, created_at: job.createdAt, canceled_at: job.canceledAt,
       status: counts.finished === counts.total_tasks ? "finished" : "running", counts,
       estimated_remaining_sec: counts.finished === counts.total_tasks ? 0 : this.dispatcher.estimateRemainingSec(jobId),
