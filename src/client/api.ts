@@ -102,6 +102,12 @@ export class MasterClient {
     return ((await res.json()) as { tasks: TaskView[] }).tasks;
   }
 
+  /** Tasks with an attempt that ended in trouble (failed, timed out, lost to the infrastructure) at `sinceMs` (the master's clock) or later. */
+  async jobTroubles(jobId: string, sinceMs: number, options: CallOptions = {}): Promise<TaskView[]> {
+    const res = await this.call(`failed tasks of job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}/tasks?trouble_since=${Math.max(0, Math.floor(sinceMs))}`, undefined, options, jobId);
+    return ((await res.json()) as { tasks: TaskView[] }).tasks;
+  }
+
   async cancelJob(jobId: string): Promise<JobSummary> {
     const res = await this.call(`cancel job ${jobId}`, "POST", `/jobs/${encodeURIComponent(jobId)}/cancel`, undefined, {}, jobId);
     return (await res.json()) as JobSummary;

@@ -3,6 +3,7 @@ import { isDtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import type { JobSummary } from "../master/protocol.ts";
 import type { MasterClient } from "./api.ts";
+import type { FailureFeed } from "./failures.ts";
 import { formatDuration, type ProgressPrinter } from "./progress.ts";
 
 /** How the watch loop waits out a master that stopped answering. */
@@ -39,6 +40,8 @@ export interface WatchOptions {
    */
   holdMs: number;
   progress: ProgressPrinter;
+  /** Prints failures as they happen, and counts infrastructure requeues apart; none: counts as the master gives them. */
+  failures?: FailureFeed;
   log: Logger;
   backoff?: WatchBackoff;
 }
@@ -61,10 +64,11 @@ export const DEFAULT_HOLD_MS = 25_000;
  * with backoff.
  */
 export async function watchJob(options: WatchOptions): Promise<WatchResult> {
-  const { api, jobId, clock, sleep, signal, pollMs, holdMs, progress, log } = options;
+  const { api, jobId, clock, sleep, signal, pollMs, holdMs, progress, failures, log } = options;
   const backoff = options.backoff ?? DEFAULT_WATCH_BACKOFF;
   let last: JobSummary | undefined;
-  let failures = 0;
+  /** Polls that failed in a row. */
+  let failed = 0;
   while (!signal.aborted) {
     let summary: JobSummary;
     const version = last?.change_version;
@@ -74,17 +78,22 @@ export async function watchJob(options: WatchOptions): Promise<WatchResult> {
     } catch (err) {
       if (signal.aborted) break;
       if (!isDtError(err, "unreachable")) throw err;
-      failures++;
-      if (failures >= backoff.maxFailures) throw err;
-      const delayMs = Math.min(pollMs * 2 ** failures, backoff.maxDelayMs);
+      failed++;
+      if (failed >= backoff.maxFailures) throw err;
+      const delayMs = Math.min(pollMs * 2 ** failed, backoff.maxDelayMs);
       progress.detach();
-      log.warn(`${err.message}; polling again in ${formatDuration(delayMs)} (${failures} of ${backoff.maxFailures} tries failed)`);
+      log.warn(`${err.message}; polling again in ${formatDuration(delayMs)} (${failed} of ${backoff.maxFailures} tries failed)`);
       await sleep(delayMs, signal);
       continue;
     }
-    failures = 0;
+    failed = 0;
     last = summary;
-    progress.update(summary, clock.now());
+    if (failures) {
+      progress.print(await failures.check(summary, signal));
+      progress.update({ ...summary, counts: failures.testCounts(summary.counts) }, clock.now());
+    } else {
+      progress.update(summary, clock.now());
+    }
     if (summary.status === "finished") return { kind: "finished", summary };
     // A change, or a hold served in full: ask again at once. Otherwise wait out the rest of the poll interval.
     const changed = summary.change_version !== undefined && summary.change_version !== version;

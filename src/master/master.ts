@@ -35,6 +35,9 @@ export interface MasterDeps {
   changeWaits?: ChangeWaitLimits;
 }
 
+/** Endings a watching client is told of as they happen. */
+const TROUBLE_STATES: ReadonlySet<string> = new Set(["FAILED", "TIMED_OUT", "SLAVE_LOST", "INFRA_FAILED", "NO_RESOURCE"]);
+
 /** Largest slice of a log one read returns, as LiveLogs does: a client follows a huge log page by page. */
 const MAX_LOG_READ_BYTES = 4 * 2 ** 20;
 
@@ -232,6 +235,30 @@ export class Master {
         };
       })),
     };
+  }
+
+  /**
+   * The tasks with an attempt that ended in trouble (anything but SUCCEEDED
+   * or CANCELED: a failure, a timeout, an infrastructure loss, NO_RESOURCE)
+   * at `sinceMs` or later, each with all its attempts: what a watching
+   * client prints as it happens. Only the tasks found are read in full.
+   */
+  async jobTroubles(jobId: string, sinceMs: number): Promise<TaskView[]> {
+    const job = await this.requireJob(jobId);
+    const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));
+    const hit = [...groups.entries()].filter(([, g]) => g.some((a) => TROUBLE_STATES.has(a.state) && (a.reportedAt ?? 0) >= sinceMs));
+    const hitIds = new Set(hit.map(([id]) => id));
+    // A burst of failures reads all tasks once rather than each apart.
+    const tasks = hit.length > 50
+      ? (await this.deps.repo.getTasks(jobId)).filter((t) => hitIds.has(t.taskId))
+      : (await Promise.all(hit.map(([id]) => this.deps.repo.getTask(jobId, id)))).filter((t): t is Task => t !== null);
+    return Promise.all(tasks.map(async (t) => {
+      const group = groups.get(t.taskId)!;
+      return {
+        task_id: t.taskId, description: t.description, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
+        dimensions: t.dimensions, attempts: await Promise.all(group.map((a) => this.attemptView(a))),
+      };
+    }));
   }
 
   /** Links are the store's (presigned for S3); the `*_master_link`s go through this master, for clients that cannot reach the store. */

@@ -81,6 +81,12 @@ export interface JobCounts {
   finished: number;
   /** Attempts beyond the first, over all groups. */
   retries: number;
+  /**
+   * Of those, the attempts queued again after an infrastructure loss
+   * (SLAVE_LOST, INFRA_FAILED), which cost the test none of its retries.
+   * Absent from masters that count them among the retries.
+   */
+  requeues?: number;
 }
 
 export interface JobSummary {

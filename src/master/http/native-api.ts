@@ -85,7 +85,14 @@ export function nativeRoutes(master: Master): Hono {
     const wait = waitOf(c.req.query("wait_version"), c.req.query("wait_ms"));
     return c.json(wait ? await master.jobSummaryAfter(jobId, wait.version, wait.ms, c.req.raw.signal) : await master.jobSummary(jobId));
   });
-  app.get("/jobs/:job/tasks", async (c) => c.json({ tasks: (await master.jobTasks(c.req.param("job"))).tasks }));
+  // ?trouble_since=MS: only tasks with an attempt that ended in trouble (not SUCCEEDED or CANCELED) at MS or later.
+  app.get("/jobs/:job/tasks", async (c) => {
+    const since = c.req.query("trouble_since");
+    if (since === undefined) return c.json({ tasks: (await master.jobTasks(c.req.param("job"))).tasks });
+    const ms = Number(since);
+    if (since === "" || !Number.isSafeInteger(ms) || ms < 0) throw new DtError("invalid_input", `trouble_since must be epoch milliseconds (a non-negative integer), got ${JSON.stringify(since)}`);
+    return c.json({ tasks: await master.jobTroubles(c.req.param("job"), ms) });
+  });
   app.post("/jobs/:job/cancel", async (c) => c.json(await master.cancelJob(c.req.param("job"))));
 
   app.get("/jobs/:job/log", async (c) => {
