@@ -61,6 +61,12 @@ export interface ProgressOptions {
   color: boolean;
   /** When the watch began; elapsed time counts from here, as dist_test's did. */
   startMs: number;
+  /**
+   * Off a terminal, the least time between two progress lines (the final
+   * one is never held back). The watch hears of every change at once; a CI
+   * log wants no line per lease of a 10,000-task job.
+   */
+  minIntervalMs?: number;
 }
 
 /**
@@ -69,6 +75,9 @@ export interface ProgressOptions {
  */
 export class ProgressPrinter {
   private lastKey: string | undefined;
+  private lastAt: number | undefined;
+  /** A changed line was held back by minIntervalMs. */
+  private deferred = false;
   private linesOnScreen = 0;
 
   constructor(
@@ -85,8 +94,21 @@ export class ProgressPrinter {
     }
     const key = plainLine(summary.counts, 0);
     if (key === this.lastKey) return;
+    const minIntervalMs = this.options.minIntervalMs ?? 0;
+    if (summary.status !== "finished" && this.lastAt !== undefined && nowMs - this.lastAt < minIntervalMs) {
+      this.deferred = true;
+      return;
+    }
+    this.deferred = false;
     this.lastKey = key;
+    this.lastAt = nowMs;
     this.out.write(`${plainLine(summary.counts, elapsedMs)}\n`);
+  }
+
+  /** Ms until a held-back line is due (the watch asks the master again by then), or undefined when none is. */
+  dueInMs(nowMs: number): number | undefined {
+    if (!this.deferred || this.lastAt === undefined) return undefined;
+    return Math.max(0, this.lastAt + (this.options.minIntervalMs ?? 0) - nowMs);
   }
 
   /** Something else was written below the line; the next update starts a new one. */

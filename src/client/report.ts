@@ -31,7 +31,7 @@ export type WatchReport =
  */
 export async function watchAndReport(session: ClientSession, jobId: string, options: WatchReportOptions): Promise<WatchReport> {
   const { io, api, log } = session;
-  const progress = new ProgressPrinter(io.stdout, { tty: io.isTTY, color: io.color, startMs: io.clock.now() });
+  const progress = new ProgressPrinter(io.stdout, { tty: io.isTTY, color: io.color, startMs: io.clock.now(), minIntervalMs: options.pollMs });
   // On a terminal the line shows elapsed time: hear from the master at least every poll interval to redraw it.
   const holdMs = io.isTTY ? options.pollMs : DEFAULT_HOLD_MS;
   const links = options.links ?? masterLinks(api);

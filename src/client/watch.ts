@@ -73,8 +73,11 @@ export async function watchJob(options: WatchOptions): Promise<WatchResult> {
     let summary: JobSummary;
     const version = last?.change_version;
     const askedAt = clock.now();
+    // A progress line held back is due before the hold would end: ask again by then to print it.
+    const due = progress.dueInMs(askedAt);
+    const hold = due === undefined ? holdMs : Math.min(holdMs, Math.max(1, due));
     try {
-      summary = await api.jobSummary(jobId, { attempts: 1, signal, wait: version === undefined ? undefined : { version, ms: holdMs } });
+      summary = await api.jobSummary(jobId, { attempts: 1, signal, wait: version === undefined ? undefined : { version, ms: hold } });
     } catch (err) {
       if (signal.aborted) break;
       if (!isDtError(err, "unreachable")) throw err;
@@ -95,9 +98,11 @@ export async function watchJob(options: WatchOptions): Promise<WatchResult> {
       progress.update(summary, clock.now());
     }
     if (summary.status === "finished") return { kind: "finished", summary };
-    // A change, or a hold served in full: ask again at once. Otherwise wait out the rest of the poll interval.
+    // A change, or a hold served in full: ask again at once. An answer unchanged and early (a master
+    // without the long-poll, or at its cap of held requests): wait out the rest of the poll interval.
     const changed = summary.change_version !== undefined && summary.change_version !== version;
-    const rest = changed ? 0 : pollMs - (clock.now() - askedAt);
+    const interval = summary.change_version === undefined ? pollMs : Math.min(pollMs, hold);
+    const rest = changed ? 0 : interval - (clock.now() - askedAt);
     if (rest > 0) await sleep(rest, signal);
   }
   return { kind: "interrupted", summary: last };
