@@ -2,6 +2,9 @@ import type { Logger } from "../common/log.ts";
 import type { AttemptView, JobCounts, JobSummary, TaskView } from "../master/protocol.ts";
 import type { MasterClient } from "./api.ts";
 
+/** Endings printed as they happen (the master's trouble_since lists the same). */
+const TROUBLE_STATES: ReadonlySet<string> = new Set(["FAILED", "TIMED_OUT", "SLAVE_LOST", "INFRA_FAILED", "NO_RESOURCE"]);
+
 /** Attempts that end without a test result: the infrastructure's loss, not the test's failure. */
 const INFRA_STATES: ReadonlySet<string> = new Set(["SLAVE_LOST", "INFRA_FAILED"]);
 
@@ -62,8 +65,7 @@ export class FailureFeed {
     for (const task of tasks) {
       for (const attempt of task.attempts) {
         const key = `${task.task_id}\u0000${attempt.attempt}`;
-        if (attempt.state === "SUCCEEDED" || attempt.state === "CANCELED" || attempt.reported_at === null || this.printed.has(key)) continue;
-        if (!isEnded(attempt)) continue;
+        if (!TROUBLE_STATES.has(attempt.state) || attempt.reported_at === null || this.printed.has(key)) continue;
         this.printed.add(key);
         fresh.push({ task, attempt });
       }
@@ -90,10 +92,6 @@ export class FailureFeed {
     const requeues = Math.min(this.infraRequeued.size, counts.retries);
     return { ...counts, retries: counts.retries - requeues, requeues };
   }
-}
-
-function isEnded(attempt: AttemptView): boolean {
-  return ["FAILED", "TIMED_OUT", "SLAVE_LOST", "INFRA_FAILED", "NO_RESOURCE"].includes(attempt.state);
 }
 
 function headline(task: TaskView, attempt: AttemptView, next: AttemptView | undefined): string {

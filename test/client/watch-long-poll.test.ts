@@ -64,6 +64,30 @@ test("watch learns of each result and of the job's end from a held request, with
   expect(code).toBe(0);
 });
 
+test("Ctrl-C during a held request ends the watch at once (exit 1), not when the hold would", async () => {
+  const s = await serveTestMasterApp();
+  served.push(s);
+  const { master } = s.h;
+  await master.submitJob({ job_id: "alice.1700000000.2", tasks: [{ isolate_hash: HASH, description: "a" }] });
+  const dir = await temps.make("dt-watch-lp-");
+  const interrupt = new AbortController();
+  let code = -1;
+  const io: ClientIo = {
+    stdout: new Captured(), stderr: new Captured(), isTTY: false, color: false, clock: systemClock, sleep: async () => {},
+    env: { HOME: dir, DIST_TEST_JOB_PATH: `${dir}/last-job` }, fetch, retry: { attempts: 1, delayMs: 5 }, pid: 1, downloadConcurrency: 1,
+    interrupt: interrupt.signal, setExitCode: (c) => void (code = c),
+  };
+  const running = runCommand(watch, { rawArgs: ["--master", s.url, "alice.1700000000.2"], data: { io } });
+  await until(() => master.changeWaiters.size === 1);
+  const started = performance.now();
+  interrupt.abort();
+  await running;
+  expect(performance.now() - started).toBeLessThan(2_000);
+  expect(code).toBe(1);
+  // The master let go of it too.
+  await until(() => master.changeWaiters.size === 0);
+});
+
 test("a master that answers a long-poll at once, unchanged (its cap reached), is polled every poll interval", async () => {
   const w = await world();
   const JOB = "alice.1700000000.7";
