@@ -36,23 +36,44 @@ export class FailureFeed {
   private troubles = 0;
   /** Latest reported_at printed, on the master's clock. */
   private latestMs = 0;
+  /** When the master was last asked (client clock), and whether a read is owed since. */
+  private lastReadAt: number | undefined;
+  private owed = false;
 
   constructor(
     private readonly api: MasterClient,
     private readonly jobId: string,
     private readonly links: AttemptLinks,
     private readonly log: Logger,
+    /**
+     * Least time between two reads: each costs the master a pass over the
+     * job's attempts, and a burst of failures is one read this way.
+     */
+    private readonly minIntervalMs = 0,
   ) {}
+
+  /** Ms until an owed read is due (the watch asks the master again by then), or undefined. */
+  dueInMs(nowMs: number): number | undefined {
+    if (!this.owed || this.lastReadAt === undefined) return undefined;
+    return Math.max(0, this.lastReadAt + this.minIntervalMs - nowMs);
+  }
 
   /**
    * The lines to print for what ended in trouble since the last call, read
    * from the master only when the summary's counts say there is some.
    * A failed read is left for the next change (or the final report).
    */
-  async check(summary: JobSummary, signal?: AbortSignal): Promise<string[]> {
+  async check(summary: JobSummary, nowMs: number, signal?: AbortSignal): Promise<string[]> {
     const c = summary.counts;
     const troubles = c.failed + c.retries + (c.requeues ?? 0);
     if (troubles <= this.troubles) return [];
+    // The final summary is never made to wait: its failures are printed before the report.
+    if (summary.status !== "finished" && this.lastReadAt !== undefined && nowMs - this.lastReadAt < this.minIntervalMs) {
+      this.owed = true;
+      return [];
+    }
+    this.owed = false;
+    this.lastReadAt = nowMs;
     let tasks: TaskView[];
     try {
       tasks = await this.api.jobTroubles(this.jobId, this.latestMs === 0 ? 0 : this.latestMs - OVERLAP_MS, { attempts: 1, signal });

@@ -35,7 +35,7 @@ export async function watchAndReport(session: ClientSession, jobId: string, opti
   // On a terminal the line shows elapsed time: hear from the master at least every poll interval to redraw it.
   const holdMs = io.isTTY ? options.pollMs : DEFAULT_HOLD_MS;
   const links = options.links ?? masterLinks(api);
-  const failures = new FailureFeed(api, jobId, (task, attempt) => links.attempt(task, attempt), log);
+  const failures = new FailureFeed(api, jobId, (task, attempt) => links.attempt(task, attempt), log, options.pollMs);
   const result = await watchJob({ api, jobId, clock: io.clock, sleep: io.sleep, signal: options.signal, pollMs: options.pollMs, holdMs, progress, failures, log, backoff: options.backoff });
   if (result.kind === "interrupted") {
     log.warn(`Interrupted; job ${jobId} goes on without you: dt watch ${jobId} to follow it again, dt cancel ${jobId} to stop it`);

@@ -73,8 +73,9 @@ export async function watchJob(options: WatchOptions): Promise<WatchResult> {
     let summary: JobSummary;
     const version = last?.change_version;
     const askedAt = clock.now();
-    // A progress line held back is due before the hold would end: ask again by then to print it.
-    const due = progress.dueInMs(askedAt);
+    // A progress line or a read of failures held back is due before the hold would end: ask again by then.
+    const dues = [progress.dueInMs(askedAt), failures?.dueInMs(askedAt)].filter((d) => d !== undefined);
+    const due = dues.length > 0 ? Math.min(...dues) : undefined;
     const hold = due === undefined ? holdMs : Math.min(holdMs, Math.max(1, due));
     try {
       summary = await api.jobSummary(jobId, { attempts: 1, signal, wait: version === undefined ? undefined : { version, ms: hold } });
@@ -92,7 +93,7 @@ export async function watchJob(options: WatchOptions): Promise<WatchResult> {
     failed = 0;
     last = summary;
     if (failures) {
-      progress.print(await failures.check(summary, signal));
+      progress.print(await failures.check(summary, clock.now(), signal));
       progress.update({ ...summary, counts: failures.testCounts(summary.counts) }, clock.now());
     } else {
       progress.update(summary, clock.now());

@@ -59,6 +59,8 @@ export class Master {
   /** Counts writes per job, so summaries are recomputed only when something changed. */
   private readonly changes = new ChangeTracker();
   private readonly summaries = new Map<string, { version: number; job: Job; counts: JobCounts; distTest: DistTestJobStatus }>();
+  /** Summaries being read, by job and version. */
+  private readonly reading = new Map<string, Promise<{ job: Job; counts: JobCounts; distTest: DistTestJobStatus } | null>>();
   /** Job status requests held until their job changes. */
   readonly changeWaiters: ChangeWaiters;
   /**
@@ -88,6 +90,16 @@ export class Master {
       this.summaries.set(jobId, cached);
       return cached;
     }
+    // Every watcher of a job is woken by the same change: they share one read of it.
+    const key = `${jobId}\u0000${version}`;
+    const pending = this.reading.get(key);
+    if (pending) return pending;
+    const read = this.readJobStatus(jobId, version).finally(() => this.reading.delete(key));
+    this.reading.set(key, read);
+    return read;
+  }
+
+  private async readJobStatus(jobId: string, version: number): Promise<{ job: Job; counts: JobCounts; distTest: DistTestJobStatus } | null> {
     const job = await this.deps.repo.getJob(jobId);
     if (!job) return null;
     const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));

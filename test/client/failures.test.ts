@@ -3,6 +3,9 @@
  * losses named as such and kept out of the test's retries.
  */
 import { expect, test } from "bun:test";
+import { MasterClient } from "../../src/client/api.ts";
+import { FailureFeed } from "../../src/client/failures.ts";
+import { createLogger } from "../../src/common/log.ts";
 import watch from "../../src/commands/watch.ts";
 import { REWRITE_LINE } from "../../src/client/progress.ts";
 import { attemptOf, summaryOf, taskOf } from "./fake-master.ts";
@@ -85,4 +88,33 @@ test("on a terminal, a failure takes the progress line's place and the line is r
   // Not a rewrite: the failure above stays on screen.
   expect(lines[2]!.startsWith(REWRITE_LINE)).toBe(false);
   expect(lines[2]).toContain("2/2 done");
+});
+
+test("a burst of failures is one read: a read within the interval of the last is owed, and due when the interval ends", async () => {
+  const w = await world();
+  const api = new MasterClient(w.master.url, { retry: { attempts: 1, delayMs: 1 } });
+  w.master.addJob(JOB, { frames: [summaryOf(JOB, { total_tasks: 3, running: 3 })], troubles: [[failedThenRetried()]], tasks: [] });
+  const feed = new FailureFeed(api, JOB, async () => [], createLogger({ level: "silent" }), 1_000);
+  const reads = () => w.master.requests.filter((q) => q.path.includes("trouble_since")).length;
+  const running = (retries: number) => summaryOf(JOB, { total_tasks: 3, running: 3, retries });
+  expect(await feed.check(running(1), 0)).toHaveLength(1);
+  expect(await feed.check(running(2), 100)).toEqual([]);
+  expect([reads(), feed.dueInMs(100)]).toEqual([1, 900]);
+  await feed.check(running(2), 1_000);
+  expect([reads(), feed.dueInMs(1_000)]).toEqual([2, undefined]);
+  // The final summary reads at once, whatever the interval.
+  await feed.check(summaryOf(JOB, { total_tasks: 3, finished: 3, failed: 1, retries: 2 }), 1_001);
+  expect(reads()).toBe(3);
+});
+
+test("the final report names an infrastructure loss as such", async () => {
+  const w = await world();
+  const lost = attemptOf(0, "SLAVE_LOST", { exit_code: null, message: "slave s2 stopped heartbeating", slave: "s2" });
+  w.master.addJob(JOB, {
+    frames: [summaryOf(JOB, { total_tasks: 1, finished: 1, failed: 1, retries: 1 })],
+    tasks: [taskOf("h.1", "t", "failed", [lost, attemptOf(1, "FAILED", { retry: 0 })])],
+  });
+  const r = await w.run(watch, [JOB]);
+  expect(r.stdout).toContain("  attempt 0: SLAVE_LOST (infrastructure, not a test failure), slave s2 stopped heartbeating, on s2\n  attempt 1: FAILED, exit 1, on slave-1\n");
+  expect(r.code).toBe(88);
 });

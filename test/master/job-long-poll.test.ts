@@ -52,6 +52,24 @@ test("a held request is answered as soon as a result changes the job, with the n
   expect(master.changeWaiters.size).toBe(0);
 });
 
+test("twenty watchers woken by one change share one read of the job", async () => {
+  const { s, master, leases, get } = await setup();
+  const first = await get();
+  const held = Array.from({ length: 20 }, () => get(`?wait_version=${first.body.change_version}&wait_ms=20000`));
+  await until(() => master.changeWaiters.size === 20);
+  const repo = master.deps.repo;
+  const getAttempts = repo.getAttempts.bind(repo);
+  let reads = 0;
+  repo.getAttempts = (jobId) => {
+    reads++;
+    return getAttempts(jobId);
+  };
+  await master.dispatcher.report(report(leases[0]!, "SUCCEEDED", s.h.clock.now()));
+  const answers = await Promise.all(held);
+  expect(new Set(answers.map((a) => a.body.change_version)).size).toBe(1);
+  expect(reads).toBe(1);
+});
+
 test("with nothing changing, the hold ends after wait_ms with the same version", async () => {
   const { get } = await setup();
   const first = await get();
