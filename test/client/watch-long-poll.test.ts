@@ -103,3 +103,14 @@ test("a master that answers a long-poll at once, unchanged (its cap reached), is
   const polls = w.master.requests.filter((q) => q.path.startsWith(`/api/v1/jobs/${JOB}`)).map((q) => q.path);
   expect(polls).toEqual([`/api/v1/jobs/${JOB}`, `/api/v1/jobs/${JOB}?wait_version=boot.3&wait_ms=25000`, `/api/v1/jobs/${JOB}?wait_version=boot.3&wait_ms=25000`]);
 });
+
+test("on a big job, an answer that brought a change is followed by a gap per task before the next request, at most the poll interval", async () => {
+  const w = await world();
+  const JOB = "alice.1700000000.8";
+  const frame = (finished: number, version: string) => summaryOf(JOB, { total_tasks: 50_000, finished, succeeded: finished, running: 50_000 - finished }, { change_version: version });
+  w.master.addJob(JOB, { frames: [frame(0, "b.1"), frame(10, "b.2"), frame(50_000, "b.3")], tasks: [] });
+  const r = await w.run(watch, [JOB]);
+  expect(r.code).toBe(0);
+  // 50,000 tasks × 0.01 ms: half a second between reads of a job this big while it keeps changing.
+  expect(w.sleeps).toEqual([500, 500]);
+});
