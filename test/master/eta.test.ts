@@ -124,6 +124,8 @@ test("the estimate: queued work on the first free slot, running work less its el
   expect(estimateRemainingMs({ ...base, queuedMs: [4_000, 4_000], running: [{ expectedMs: 8_000, leasedAt: 8_000 }], slots: 2 })).toBe(8_000);
   // A task past its expected time ends "soon": 10% of it, at least a second.
   expect(estimateRemainingMs({ ...base, queuedMs: [], running: [{ expectedMs: 5_000, leasedAt: 0 }], slots: 1 })).toBe(1_000);
+  // A queue too long to replay is summed and spread over the slots.
+  expect(estimateRemainingMs({ ...base, queuedMs: Array(6_000).fill(1_000), running: [], slots: 10 })).toBe(600_000);
   // No history, no result yet: unknown.
   expect(estimateRemainingMs({ ...base, queuedMs: [0, 0], running: [], slots: 4 })).toBeNull();
   // No history, but results of this job: its mean duration.

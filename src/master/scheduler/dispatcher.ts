@@ -5,7 +5,7 @@ import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultRe
 import type { Repo } from "../repo/repo.ts";
 import { Feeder, type FeederConfig, type Offer } from "../queue/feeder.ts";
 import type { OfferSink } from "../queue/offer-sink.ts";
-import { EtaObservations, estimateRemainingMs } from "./eta.ts";
+import { EtaObservations, MAX_REPLAYED, estimateRemainingMs } from "./eta.ts";
 import { FairQueue, type QueueItem } from "./fair-queue.ts";
 import { SlaveRegistry } from "./slave-registry.ts";
 
@@ -673,7 +673,9 @@ export class Dispatcher {
   estimateRemainingSec(jobId: string): number | null {
     const now = this.clock.now();
     const queued = [...(this.feeder?.waiting() ?? [])].map((o) => o.item).filter((i) => i.jobId === jobId);
-    const waiting = [...this.queue.waiting()].filter((i) => i.jobId === jobId).sort((a, b) => Number(b.isRetry) - Number(a.isRetry) || b.expectedMs - a.expectedMs);
+    const waiting = [...this.queue.waiting()].filter((i) => i.jobId === jobId);
+    // The order matters to the replay only; a queue too long for it is summed (see eta.ts), and a sort of 100,000 items per summary is not free.
+    if (waiting.length <= MAX_REPLAYED) waiting.sort((a, b) => Number(b.isRetry) - Number(a.isRetry) || b.expectedMs - a.expectedMs);
     const running: { expectedMs: number; leasedAt: number }[] = [];
     let othersHold = 0;
     for (const l of this.leases.values()) {

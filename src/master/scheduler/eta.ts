@@ -50,7 +50,7 @@ const RUNNING_FLOOR_FRACTION = 0.1;
 const RUNNING_FLOOR_MS = 1_000;
 
 /** Past this many queued attempts the replay gives way to work ÷ slots, which it approaches anyway. */
-const MAX_REPLAYED = 5_000;
+export const MAX_REPLAYED = 5_000;
 
 /** Ms left, or null when neither history nor this job's finished attempts give any duration. */
 export function estimateRemainingMs(input: EtaInput): number | null {
