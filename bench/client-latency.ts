@@ -9,6 +9,10 @@
  * first line; the time is from
  * sending the result to the child's exit. Runs alternate between the two
  * masters; prints medians and the ratio.
+ *
+ * `--old-client DIR`: also time the dt of another checkout (DIR/src/main.ts,
+ * e.g. `git archive <commit> | tar -x -C DIR` with node_modules linked in)
+ * against the master with the long-poll off, as a client from before it.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +25,7 @@ import type { Lease, ResultReport } from "../src/master/protocol.ts";
 import { startMasterServer } from "../src/master/server.ts";
 
 const runs = Number(process.argv[process.argv.indexOf("--runs") + 1]) || 7;
+const oldClient = process.argv.includes("--old-client") ? process.argv[process.argv.indexOf("--old-client") + 1] : undefined;
 const root = new URL("..", import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), "dt-client-latency-"));
 const slaveIdentity = { name: "bench-slave", dimensions: {}, slots: 1, version: "bench" };
@@ -44,13 +49,13 @@ async function post<T>(url: string, body: unknown): Promise<T> {
 }
 
 /** One job: submit, lease, start `dt watch`, report at a random moment, and time the watch's exit. */
-async function once(m: Awaited<ReturnType<typeof master>>, run: number): Promise<number> {
+async function once(m: Awaited<ReturnType<typeof master>>, run: number, client = root): Promise<number> {
   const url = m.server.url;
   const jobId = `bench.user.${1_700_000_000 + run}.${Math.random().toString(36).slice(2, 8)}`;
   await post(`${url}/api/v1/jobs`, { job_id: jobId, tasks: [{ isolate_hash: m.hash, description: "t" }] });
   const { leases } = await post<{ leases: Lease[] }>(`${url}/api/v1/slave/lease`, { slave: slaveIdentity, free: 1, wait_ms: 1_000 });
   const lease = leases[0]!;
-  const child = Bun.spawn(["bun", join(root, "src/main.ts"), "watch", jobId, "--master", url], {
+  const child = Bun.spawn(["bun", join(client, "src/main.ts"), "watch", jobId, "--master", url], {
     cwd: work, stdout: "pipe", stderr: "ignore", env: { ...process.env, HOME: work, DIST_TEST_JOB_PATH: join(work, "last-job") },
   });
   const exited = child.exited;
@@ -80,8 +85,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const masters = { "long-poll": await master("long-poll", true), "polling (1 s)": await master("polling", false) };
 try {
   const times: Record<string, number[]> = { "long-poll": [], "polling (1 s)": [] };
+  if (oldClient) times[`old client (${oldClient})`] = [];
   for (let i = 0; i < runs; i++) {
     for (const [name, m] of Object.entries(masters)) times[name]!.push(await once(m, i));
+    if (oldClient) times[`old client (${oldClient})`]!.push(await once(masters["polling (1 s)"], i, oldClient));
   }
   console.log(`last result → dt watch exited, ${runs} runs each, interleaved; ms\n`);
   console.log("| client | median | min | max |");
