@@ -34,6 +34,14 @@ export type { JobFilter } from "../master/repo/repo.ts";
  */
 export interface CallOptions {
   attempts?: number;
+  /** Ends the request early (Ctrl-C during a held long-poll); it then fails as unreachable. */
+  signal?: AbortSignal;
+}
+
+/** Hold the answer until the job's change_version differs from `version`, for at most `ms`. */
+export interface WaitForChange {
+  version: string;
+  ms: number;
 }
 
 /**
@@ -78,13 +86,25 @@ export class MasterClient {
     return (await res.json()) as JobCreated;
   }
 
-  async jobSummary(jobId: string, options: CallOptions = {}): Promise<JobSummary> {
-    const res = await this.call(`job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}`, undefined, options, jobId);
+  /**
+   * The job's summary; with `wait`, a long-poll the master answers as soon
+   * as the job changed (a master without it answers at once, unchanged).
+   */
+  async jobSummary(jobId: string, options: CallOptions & { wait?: WaitForChange } = {}): Promise<JobSummary> {
+    const { wait } = options;
+    const query = wait ? `?${new URLSearchParams({ wait_version: wait.version, wait_ms: String(Math.round(wait.ms)) })}` : "";
+    const res = await this.call(`job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}${query}`, undefined, { ...options, extraTimeoutMs: wait?.ms }, jobId);
     return (await res.json()) as JobSummary;
   }
 
   async jobTasks(jobId: string): Promise<TaskView[]> {
     const res = await this.call(`tasks of job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}/tasks`, undefined, {}, jobId);
+    return ((await res.json()) as { tasks: TaskView[] }).tasks;
+  }
+
+  /** Tasks with an attempt that ended in trouble (failed, timed out, lost to the infrastructure) at `sinceMs` (the master's clock) or later. */
+  async jobTroubles(jobId: string, sinceMs: number, options: CallOptions = {}): Promise<TaskView[]> {
+    const res = await this.call(`failed tasks of job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}/tasks?trouble_since=${Math.max(0, Math.floor(sinceMs))}`, undefined, options, jobId);
     return ((await res.json()) as { tasks: TaskView[] }).tasks;
   }
 
@@ -127,18 +147,19 @@ export class MasterClient {
     return this.request(what, this.resolveLink(link), { method: "GET" }, attempts);
   }
 
-  private call(what: string, method: string, path: string, body?: string, options: CallOptions = {}, jobId?: string): Promise<Response> {
-    const init: RequestInit = { method, headers: body === undefined ? {} : { "Content-Type": "application/json" }, body };
-    return this.request(what, `${this.base}${API_PREFIX}${path}`, init, options.attempts ?? this.retry.attempts, jobId);
+  private call(what: string, method: string, path: string, body?: string, options: CallOptions & { extraTimeoutMs?: number } = {}, jobId?: string): Promise<Response> {
+    const init: RequestInit = { method, headers: body === undefined ? {} : { "Content-Type": "application/json" }, body, signal: options.signal };
+    return this.request(what, `${this.base}${API_PREFIX}${path}`, init, options.attempts ?? this.retry.attempts, jobId, options.extraTimeoutMs);
   }
 
-  private async request(what: string, url: string, init: RequestInit, attempts: number, jobId?: string): Promise<Response> {
+  /** `extraTimeoutMs`: added to the timeout, for an answer the master holds on purpose (a long-poll). */
+  private async request(what: string, url: string, init: RequestInit, attempts: number, jobId?: string, extraTimeoutMs = 0): Promise<Response> {
     let lastError: DtError | undefined;
     for (let attempt = 1; attempt <= Math.max(1, attempts); attempt++) {
       if (attempt > 1) await this.sleep(this.retry.delayMs);
       let res: Response;
       try {
-        res = await this.send(url, init);
+        res = await this.send(url, init, extraTimeoutMs);
       } catch (err) {
         if (err instanceof DtError) throw err;
         lastError = new DtError("unreachable", `${what}: cannot reach ${url} (${(err as Error).message}); is the master running?`, { cause: err });
@@ -154,8 +175,8 @@ export class MasterClient {
   }
 
   /** One fetch (answering the master's auth challenges); a refusal is an `unauthorized` error saying what to set. */
-  private async send(url: string, init: RequestInit): Promise<Response> {
-    const res = await this.fetchWithTimeout(sameOrigin(url, this.base) ? this.masterFetch : this.fetchFn, url, init);
+  private async send(url: string, init: RequestInit, extraTimeoutMs = 0): Promise<Response> {
+    const res = await this.fetchWithTimeout(sameOrigin(url, this.base) ? this.masterFetch : this.fetchFn, url, init, extraTimeoutMs);
     if (res.status !== 401 || !sameOrigin(url, this.base)) return res;
     const { message } = await errorOfResponse(res);
     const hint = this.credentials
@@ -164,11 +185,13 @@ export class MasterClient {
     throw new DtError("unauthorized", `${init.method} ${url}: ${hint} (the master said: ${message})`);
   }
 
-  private async fetchWithTimeout(fetchFn: typeof fetch, url: string, init: RequestInit): Promise<Response> {
+  private async fetchWithTimeout(fetchFn: typeof fetch, url: string, init: RequestInit, extraTimeoutMs = 0): Promise<Response> {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error(`no answer within ${this.timeoutMs / 1000} s`)), this.timeoutMs);
+    const timeoutMs = this.timeoutMs + extraTimeoutMs;
+    const timer = setTimeout(() => controller.abort(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    const signal = init.signal ? AbortSignal.any([controller.signal, init.signal]) : controller.signal;
     try {
-      return await fetchFn(url, { ...init, signal: controller.signal });
+      return await fetchFn(url, { ...init, signal });
     } finally {
       clearTimeout(timer);
     }

@@ -22,6 +22,7 @@ export function plainLine(counts: JobCounts, elapsedMs: number): string {
 
 function extras(counts: JobCounts): string {
   let text = "";
+  if ((counts.requeues ?? 0) > 0) text += ` (${counts.requeues} requeued after infrastructure losses)`;
   if (counts.canceled > 0) text += ` (${counts.canceled} canceled)`;
   if (counts.running > 0 || counts.queued > 0) text += ` (${counts.running} running, ${counts.queued} queued)`;
   return text;
@@ -36,6 +37,7 @@ export function ttyLine(summary: JobSummary, elapsedMs: number, color: boolean):
     paint(RED, `${c.failed} failed`, c.failed > 0),
     paint(YELLOW, `${c.retries} retried`, c.retries > 0),
   ];
+  if ((c.requeues ?? 0) > 0) parts.push(paint(YELLOW, `${c.requeues} requeued (infrastructure)`));
   if (c.canceled > 0) parts.push(paint(RED, `${c.canceled} canceled`));
   parts.push(`${c.running} running`, `${c.queued} queued`, formatDuration(elapsedMs));
   if (summary.status === "running" && summary.estimated_remaining_sec !== null) parts.push(`~${formatDuration(summary.estimated_remaining_sec * 1000)} left`);
@@ -59,6 +61,12 @@ export interface ProgressOptions {
   color: boolean;
   /** When the watch began; elapsed time counts from here, as dist_test's did. */
   startMs: number;
+  /**
+   * Off a terminal, the least time between two progress lines (the final
+   * one is never held back). The watch hears of every change at once; a CI
+   * log wants no line per lease of a 10,000-task job.
+   */
+  minIntervalMs?: number;
 }
 
 /**
@@ -67,6 +75,9 @@ export interface ProgressOptions {
  */
 export class ProgressPrinter {
   private lastKey: string | undefined;
+  private lastAt: number | undefined;
+  /** A changed line was held back by minIntervalMs. */
+  private deferred = false;
   private linesOnScreen = 0;
 
   constructor(
@@ -83,12 +94,34 @@ export class ProgressPrinter {
     }
     const key = plainLine(summary.counts, 0);
     if (key === this.lastKey) return;
+    const minIntervalMs = this.options.minIntervalMs ?? 0;
+    if (summary.status !== "finished" && this.lastAt !== undefined && nowMs - this.lastAt < minIntervalMs) {
+      this.deferred = true;
+      return;
+    }
+    this.deferred = false;
     this.lastKey = key;
+    this.lastAt = nowMs;
     this.out.write(`${plainLine(summary.counts, elapsedMs)}\n`);
+  }
+
+  /** Ms until a held-back line is due (the watch asks the master again by then), or undefined when none is. */
+  dueInMs(nowMs: number): number | undefined {
+    if (!this.deferred || this.lastAt === undefined) return undefined;
+    return Math.max(0, this.lastAt + (this.options.minIntervalMs ?? 0) - nowMs);
   }
 
   /** Something else was written below the line; the next update starts a new one. */
   detach(): void {
     this.linesOnScreen = 0;
+  }
+
+  /** Lines that stay (a failure as it happens): on a terminal they take the progress line's place, which the next update redraws below them. */
+  print(lines: readonly string[]): void {
+    if (lines.length === 0) return;
+    this.out.write(`${this.options.tty && this.linesOnScreen > 0 ? REWRITE_LINE : ""}${lines.join("\n")}\n`);
+    this.linesOnScreen = 0;
+    // Off a terminal the progress line after them is printed again, even unchanged, so the log reads in order.
+    this.lastKey = undefined;
   }
 }

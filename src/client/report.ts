@@ -2,11 +2,13 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { DtError } from "../common/errors.ts";
 import type { JobSummary, TaskView } from "../master/protocol.ts";
+import { FailureFeed } from "./failures.ts";
 import { junitXml } from "./junit.ts";
+import { type LinkPolicy, masterLinks } from "./links.ts";
 import { ProgressPrinter } from "./progress.ts";
 import type { ClientSession } from "./session.ts";
 import { type JobOutcome, failureReport, jobOutcome } from "./summary.ts";
-import { type WatchBackoff, watchJob } from "./watch.ts";
+import { DEFAULT_HOLD_MS, type WatchBackoff, watchJob } from "./watch.ts";
 
 export interface WatchReportOptions {
   pollMs: number;
@@ -14,6 +16,8 @@ export interface WatchReportOptions {
   junitPath?: string;
   signal: AbortSignal;
   backoff?: WatchBackoff;
+  /** Where links in the report point; default the master's own. */
+  links?: LinkPolicy;
 }
 
 export type WatchReport =
@@ -27,8 +31,12 @@ export type WatchReport =
  */
 export async function watchAndReport(session: ClientSession, jobId: string, options: WatchReportOptions): Promise<WatchReport> {
   const { io, api, log } = session;
-  const progress = new ProgressPrinter(io.stdout, { tty: io.isTTY, color: io.color, startMs: io.clock.now() });
-  const result = await watchJob({ api, jobId, clock: io.clock, sleep: io.sleep, signal: options.signal, pollMs: options.pollMs, progress, log, backoff: options.backoff });
+  const progress = new ProgressPrinter(io.stdout, { tty: io.isTTY, color: io.color, startMs: io.clock.now(), minIntervalMs: options.pollMs });
+  // On a terminal the line shows elapsed time: hear from the master at least every poll interval to redraw it.
+  const holdMs = io.isTTY ? options.pollMs : DEFAULT_HOLD_MS;
+  const links = options.links ?? masterLinks(api);
+  const failures = new FailureFeed(api, jobId, (task, attempt) => links.attempt(task, attempt), log, options.pollMs);
+  const result = await watchJob({ api, jobId, clock: io.clock, sleep: io.sleep, signal: options.signal, pollMs: options.pollMs, holdMs, progress, failures, log, backoff: options.backoff });
   if (result.kind === "interrupted") {
     log.warn(`Interrupted; job ${jobId} goes on without you: dt watch ${jobId} to follow it again, dt cancel ${jobId} to stop it`);
     return { outcome: "interrupted", summary: result.summary, tasks: undefined };
@@ -37,7 +45,8 @@ export async function watchAndReport(session: ClientSession, jobId: string, opti
   const c = summary.counts;
   const needTasks = c.failed + c.flaky + c.canceled > 0 || options.junitPath !== undefined;
   const tasks = needTasks ? await api.jobTasks(jobId) : undefined;
-  const link = (l: string) => api.resolveLink(l);
+  if (tasks) await links.prepare?.(tasks);
+  const link = (l: string) => links.link(l);
   if (tasks && c.failed + c.flaky + c.canceled > 0) io.stdout.write(`${failureReport(summary, tasks, link).join("\n")}\n`);
   if (options.junitPath !== undefined && tasks) writeJunit(options.junitPath, junitXml(summary, tasks, link));
   return { outcome: jobOutcome(summary), summary, tasks };

@@ -6,6 +6,8 @@ export interface SubmitOptions {
   /** `-n NAME`: the job id's prefix. */
   name?: string;
   priority?: number;
+  /** The master stops when the watch ends (`dt local`): its job view is offered for the run only. */
+  masterStopsAfter?: boolean;
 }
 
 /**
@@ -22,7 +24,8 @@ export async function submitTasks(session: ClientSession, tasks: TaskRequest[], 
   if (options.name !== undefined) request.name = options.name;
   if (options.priority !== undefined) request.priority = options.priority;
   const created = await api.submitJob(request);
-  log.info(`Watch your results at ${api.resolveLink(created.url)}`);
+  if (options.masterStopsAfter) log.info(`Job view while this runs (it stops with it): ${api.resolveLink(created.url)}`);
+  else log.info(`Watch your results at ${api.resolveLink(created.url)}`);
   writeLastJobId(session.jobPath, created.job_id);
   log.debug(`job ${created.job_id}: ${created.tasks} tasks; id written to ${session.jobPath}`);
   return created;

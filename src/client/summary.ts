@@ -40,7 +40,9 @@ export function failureReport(summary: JobSummary, tasks: readonly TaskView[], l
 }
 
 function attemptLines(attempt: AttemptView, link: (l: string) => string): string[] {
-  const what: string[] = [attempt.state];
+  // A lost slave or a slave's own failure is no verdict on the test, and cost it no retry.
+  const infra = attempt.state === "SLAVE_LOST" || attempt.state === "INFRA_FAILED";
+  const what: string[] = [infra ? `${attempt.state} (infrastructure, not a test failure)` : attempt.state];
   if (attempt.exit_code !== null) what.push(`exit ${attempt.exit_code}`);
   if (attempt.message) what.push(attempt.message);
   if (attempt.slave) what.push(`on ${attempt.slave}`);

@@ -10,6 +10,7 @@ import { ignoredKeysWarning, parseTasks } from "../client/tasks-file.ts";
 import { DtError } from "../common/errors.ts";
 import { createLogger } from "../common/log.ts";
 import { archiveCommands, archiveTasksFile, readLocalTasks } from "../local/archive-tasks.ts";
+import { KeptLogs, LOCAL_RESULTS_DIR } from "../local/kept-logs.ts";
 import { startSlaves } from "../local/slave-processes.ts";
 import type { Master } from "../master/master.ts";
 import { startMasterServer } from "../master/server.ts";
@@ -77,11 +78,16 @@ export default defineCommand({
       // The last-job file belongs to the user's real master; a local job's id goes beside its data.
       const io = { ...processIo(), env: { ...process.env, DIST_TEST_JOB_PATH: join(dataDir, "last-job") } };
       const session = openSession({ master: server.url, "log-level": args["log-level"], "log-format": args["log-format"] }, io);
-      const created = await submitTasks(session, tasks, { name: "local" });
-      const report = await withInterrupt(io, (signal) => watchAndReport(session, created.job_id, { pollMs: interval, junitPath: args.junit, signal }));
-      // The links above die with this master: show the failures' output here.
+      const created = await submitTasks(session, tasks, { name: "local", masterStopsAfter: true });
+      // This master stops when the job ends: the report points at copies, in --data-dir or under the working directory.
+      const keptDir = args["data-dir"] ? join(dataDir, "results", created.job_id) : resolve(LOCAL_RESULTS_DIR, created.job_id);
+      const kept = new KeptLogs(session.api, keptDir, ctx.log);
+      const report = await withInterrupt(io, (signal) => watchAndReport(session, created.job_id, { pollMs: interval, junitPath: args.junit, signal, links: kept }));
+      // The output itself, for a reader of a CI log who cannot open the files.
       await printFailureOutput(server.master, created.job_id, process.stdout);
-      if (!args["data-dir"]) ctx.log.info("the master's logs and artifacts are removed now; pass --data-dir DIR to keep them");
+      if (kept.size > 0) ctx.log.info(`the logs of the failed attempts are kept in ${kept.dir}`);
+      if (args["data-dir"]) ctx.log.info(`the master's database, logs and artifacts are kept in ${dataDir}`);
+      else ctx.log.info("the master's own data is removed now; pass --data-dir DIR to keep it");
       process.exitCode = exitCodeOfReport(report);
     } finally {
       await slaves.stop();

@@ -19,7 +19,12 @@ export const clientArgs = {
 
 /** Flags of every command that watches a job. */
 export const watchArgs = {
-  "poll-interval": { type: "string", description: "Seconds between polls of the master", default: String(DEFAULT_POLL_MS / 1000) },
+  "poll-interval": {
+    type: "string",
+    // The master tells of changes at once; this paces the rest.
+    description: "Seconds between progress lines off a terminal (between redraws on one), and between polls of a master without the job long-poll",
+    default: String(DEFAULT_POLL_MS / 1000),
+  },
   junit: { type: "string", description: "Write a JUnit XML report of the finished job to this file" },
 } as const;
 

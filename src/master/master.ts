@@ -10,6 +10,7 @@ import { type Attempt, type Job, type Task, TERMINAL_STATES } from "./model.ts";
 import { type AttemptView, type JobCounts, type JobCreated, type JobSummary, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
 import { DecisionLog } from "./autoscale/decision-log.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
+import { type ChangeWaitLimits, ChangeWaiters } from "./jobs/change-waiters.ts";
 import type { JobFilter, Repo } from "./repo/repo.ts";
 import type { SlaveRecord } from "./scheduler/slave-registry.ts";
 import { Dispatcher, type DispatcherConfig, type DispatcherObserver, type ExternalQueue, newAttempt } from "./scheduler/dispatcher.ts";
@@ -30,7 +31,12 @@ export interface MasterDeps {
   externalQueue?: ExternalQueue & { address: string };
   /** Told of every attempt that ends on a slave (metrics). */
   observer?: DispatcherObserver;
+  /** Bounds on held job long-polls (GET /jobs/:job?wait_version=); default DEFAULT_CHANGE_WAIT_LIMITS. */
+  changeWaits?: ChangeWaitLimits;
 }
+
+/** Endings a watching client is told of as they happen. */
+const TROUBLE_STATES: ReadonlySet<string> = new Set(["FAILED", "TIMED_OUT", "SLAVE_LOST", "INFRA_FAILED", "NO_RESOURCE"]);
 
 /** Largest slice of a log one read returns, as LiveLogs does: a client follows a huge log page by page. */
 const MAX_LOG_READ_BYTES = 4 * 2 ** 20;
@@ -53,9 +59,21 @@ export class Master {
   /** Counts writes per job, so summaries are recomputed only when something changed. */
   private readonly changes = new ChangeTracker();
   private readonly summaries = new Map<string, { version: number; job: Job; counts: JobCounts; distTest: DistTestJobStatus }>();
+  /** Summaries being read, by job and version. */
+  private readonly reading = new Map<string, Promise<{ job: Job; counts: JobCounts; distTest: DistTestJobStatus } | null>>();
+  /** Job status requests held until their job changes. */
+  readonly changeWaiters: ChangeWaiters;
+  /**
+   * Versions count from 0 in each life of the master; this prefix makes a
+   * version from before a restart never equal one after it, so a client
+   * holding an old one is answered at once.
+   */
+  private readonly bootId: string;
 
   constructor(readonly deps: MasterDeps) {
     this.deps = { ...deps, repo: this.changes.wrap(deps.repo) };
+    this.changeWaiters = new ChangeWaiters(this.changes, deps.changeWaits);
+    this.bootId = deps.newId().replace(/[^A-Za-z0-9]/g, "").slice(0, 8) || "0";
     this.dispatcher = new Dispatcher(this.deps.repo, deps.clock, deps.dispatch, deps.log, deps.newId, deps.externalQueue, deps.observer);
   }
 
@@ -72,6 +90,16 @@ export class Master {
       this.summaries.set(jobId, cached);
       return cached;
     }
+    // Every watcher of a job is woken by the same change: they share one read of it.
+    const key = `${jobId}\u0000${version}`;
+    const pending = this.reading.get(key);
+    if (pending) return pending;
+    const read = this.readJobStatus(jobId, version).finally(() => this.reading.delete(key));
+    this.reading.set(key, read);
+    return read;
+  }
+
+  private async readJobStatus(jobId: string, version: number): Promise<{ job: Job; counts: JobCounts; distTest: DistTestJobStatus } | null> {
     const job = await this.deps.repo.getJob(jobId);
     if (!job) return null;
     const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));
@@ -92,6 +120,7 @@ export class Master {
   }
 
   async stop(): Promise<void> {
+    this.changeWaiters.close();
     clearInterval(this.sweepTimer);
     await this.sweeping;
     this.dispatcher.close();
@@ -161,11 +190,32 @@ export class Master {
     return q ? { kind: "beanstalk", address: q.address, tube_prefix: q.feeder.tubePrefix, ttr_sec: q.feeder.ttrSec } : { kind: "master" };
   }
 
+  /**
+   * The job's summary once its change version differs from `seenVersion`
+   * (at once if it already does, or the job is finished), else after
+   * `waitMs` unchanged; `signal` is the client's connection.
+   */
+  async jobSummaryAfter(jobId: string, seenVersion: string, waitMs: number, signal?: AbortSignal): Promise<JobSummary> {
+    const first = await this.jobSummary(jobId);
+    if (first.status === "finished" || first.change_version !== seenVersion) return first;
+    // Checked with no await before the waiter is registered, so a change during the read above is not missed.
+    if (this.changeVersion(jobId) !== seenVersion) return this.jobSummary(jobId);
+    await this.changeWaiters.wait(jobId, waitMs, signal);
+    return this.jobSummary(jobId);
+  }
+
+  /** The opaque token a summary carries as `change_version`. */
+  private changeVersion(jobId: string): string {
+    return `${this.bootId}.${this.changes.version(jobId)}`;
+  }
+
   async jobSummary(jobId: string): Promise<JobSummary> {
+    const version = this.changeVersion(jobId);
     const found = await this.jobStatus(jobId);
     if (!found) throw new DtError("not_found", `no job ${JSON.stringify(jobId)}; check the id (dt jobs lists recent ones)`);
     const { job, counts } = found;
     return {
+      change_version: version,
       job_id: job.id, user: job.user, name: job.name, priority: job.priority, created_at: job.createdAt, canceled_at: job.canceledAt,
       status: counts.finished === counts.total_tasks ? "finished" : "running", counts,
       estimated_remaining_sec: counts.finished === counts.total_tasks ? 0 : this.dispatcher.estimateRemainingSec(jobId),
@@ -197,6 +247,30 @@ export class Master {
         };
       })),
     };
+  }
+
+  /**
+   * The tasks with an attempt that ended in trouble (anything but SUCCEEDED
+   * or CANCELED: a failure, a timeout, an infrastructure loss, NO_RESOURCE)
+   * at `sinceMs` or later, each with all its attempts: what a watching
+   * client prints as it happens. Only the tasks found are read in full.
+   */
+  async jobTroubles(jobId: string, sinceMs: number): Promise<TaskView[]> {
+    const job = await this.requireJob(jobId);
+    const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));
+    const hit = [...groups.entries()].filter(([, g]) => g.some((a) => TROUBLE_STATES.has(a.state) && (a.reportedAt ?? 0) >= sinceMs));
+    const hitIds = new Set(hit.map(([id]) => id));
+    // A burst of failures reads all tasks once rather than each apart.
+    const tasks = hit.length > 50
+      ? (await this.deps.repo.getTasks(jobId)).filter((t) => hitIds.has(t.taskId))
+      : (await Promise.all(hit.map(([id]) => this.deps.repo.getTask(jobId, id)))).filter((t): t is Task => t !== null);
+    return Promise.all(tasks.map(async (t) => {
+      const group = groups.get(t.taskId)!;
+      return {
+        task_id: t.taskId, description: t.description, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
+        dimensions: t.dimensions, attempts: await Promise.all(group.map((a) => this.attemptView(a))),
+      };
+    }));
   }
 
   /** Links are the store's (presigned for S3); the `*_master_link`s go through this master, for clients that cannot reach the store. */

@@ -101,6 +101,12 @@ export interface JobSummary {
   /** Seconds of work left by duration history, spread over the live slots; null when unknown. */
   estimated_remaining_sec: number | null;
   url: string;
+  /**
+   * Opaque; changes whenever anything of the job does. Pass it back as
+   * `?wait_version=` to be answered only once it changed. Absent from
+   * masters older than the long-poll.
+   */
+  change_version?: string;
 }
 
 export interface AttemptView {

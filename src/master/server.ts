@@ -18,6 +18,7 @@ import { openArtifactStore } from "./artifacts/open-artifact-store.ts";
 import { masterApp } from "./http/app.ts";
 import { distTestRoutes } from "./http/dist-test-api.ts";
 import { blobStoreManifestCheck } from "./jobs/manifest-check.ts";
+import type { ChangeWaitLimits } from "./jobs/change-waiters.ts";
 import { Master } from "./master.ts";
 import { MasterMetrics } from "./metrics.ts";
 import type { Repo } from "./repo/repo.ts";
@@ -51,6 +52,8 @@ export interface MasterServerOptions {
   queueFeedAhead?: number;
   /** Who may read and write (see auth/policy.ts); default: writes from loopback only. */
   auth?: AuthPolicy;
+  /** Bounds on held job long-polls; default DEFAULT_CHANGE_WAIT_LIMITS (maxWaiters 0 turns the long-poll off: clients poll). */
+  changeWaits?: ChangeWaitLimits;
   clock: Clock;
   log: Logger;
 }
@@ -94,6 +97,7 @@ export async function startMasterServer(options: MasterServerOptions) {
     externalQueue,
     checkManifest: blobStore ? blobStoreManifestCheck(blobStore, publicUrl) : undefined,
     observer: metrics,
+    changeWaits: options.changeWaits,
   });
   metrics.attach(master);
   await master.start();

@@ -5,6 +5,8 @@ import type { AttemptView, JobCounts, JobCreated, JobRequest, JobSummary, TaskVi
 export interface ScriptedJob {
   frames: JobSummary[];
   tasks: TaskView[];
+  /** What GET /jobs/:job/tasks?trouble_since= answers while frames[i] is current; none: no trouble to tell. */
+  troubles?: TaskView[][];
 }
 
 interface StoredJob extends ScriptedJob {
@@ -110,6 +112,10 @@ export class FakeMaster {
     .get("/api/v1/jobs/:job/tasks", (c) => {
       const job = this.jobs.get(c.req.param("job"));
       if (!job) return c.json({ error: `no job ${c.req.param("job")}`, code: "not_found" }, 404);
+      if (c.req.query("trouble_since") !== undefined) {
+        const frame = Math.min(Math.max(job.polls - 1, 0), job.frames.length - 1);
+        return c.json({ tasks: job.troubles?.[Math.min(frame, job.troubles.length - 1)] ?? [] });
+      }
       return c.json({ tasks: job.tasks });
     })
     .post("/api/v1/jobs/:job/cancel", (c) => {

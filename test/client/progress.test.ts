@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
-import { formatDuration, plainLine } from "../../src/client/progress.ts";
+import { formatDuration, plainLine, ProgressPrinter } from "../../src/client/progress.ts";
+import { Captured } from "./harness.ts";
 import { summaryOf } from "./fake-master.ts";
 
 test("the plain line is dist_test's, with failed and retries only when there are some, then dt's extras", () => {
@@ -11,4 +12,19 @@ test("the plain line is dist_test's, with failed and retries only when there are
 
 test("durations read as a person would say them", () => {
   expect([0, 42_400, 185_000, 3_725_000].map(formatDuration)).toEqual(["0s", "42s", "3m05s", "1h02m"]);
+});
+
+test("off a terminal, a changed line waits out minIntervalMs (the watch is told when it is due); the final line never waits", () => {
+  const out = new Captured();
+  const p = new ProgressPrinter(out, { tty: false, color: false, startMs: 0, minIntervalMs: 1_000 });
+  const running = (finished: number) => summaryOf("j", { total_tasks: 3, finished, succeeded: finished, running: 3 - finished });
+  p.update(running(0), 0);
+  expect(p.dueInMs(0)).toBeUndefined();
+  p.update(running(1), 200);
+  expect(p.dueInMs(200)).toBe(800);
+  p.update(running(1), 1_000);
+  expect(p.dueInMs(1_000)).toBeUndefined();
+  p.update(running(2), 1_100);
+  p.update(summaryOf("j", { total_tasks: 3, finished: 3, succeeded: 3 }), 1_150);
+  expect(out.text).toBe([" 0.0s\t 0/3 tests complete (3 running, 0 queued)", " 1.0s\t 1/3 tests complete (2 running, 0 queued)", " 1.1s\t 3/3 tests complete", ""].join("\n"));
 });

@@ -3,7 +3,7 @@
  * the .isolate files archived, the job watched and summarized.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { cliEnv, killRunningClis, runCli } from "../helpers/cli.ts";
 import { TempDirs } from "../helpers/temp.ts";
@@ -24,8 +24,22 @@ describe("dt local examples/suite/tasks.json", () => {
     // TMPDIR: dt local's own data dir lands here, so it is removed even if dt local is killed half-way.
     const env = cliEnv(join(dir, "home"), { USER: "e2e", TMPDIR: dir });
     const junit = join(dir, "report.xml");
-    const r = await runCli(["local", "examples/suite/tasks.json", "--slaves", "2", "--slots", "1", "--junit", junit], { cwd: REPO, env, deadlineMs: 45_000 });
+    // Run from the temp dir: dt local keeps the failures' logs under the working directory.
+    const r = await runCli(["local", join(REPO, "examples/suite/tasks.json"), "--slaves", "2", "--slots", "1", "--junit", junit], { cwd: dir, env, deadlineMs: 45_000 });
     expect(r.exitCode, r.stderr).toBe(88);
+    const jobId = /^Job (local\.e2e\.\d+\.\d+):/m.exec(r.stdout)?.[1];
+    const kept = `dt-local-results/${jobId}`;
+
+    // Each failure as it happened, before the summary, with the copy of its log.
+    const live = r.stdout.slice(0, r.stdout.indexOf(`Job ${jobId}:`));
+    expect(live).toMatch(/^FAILED failing_test \(task \S+\), attempt 0: exit 1, on local-[01]; no retries$/m);
+    expect(live).toMatch(/^FAILED flaky_test \(task \S+\), attempt 0: exit 1, on local-[01]; retry 1 of 1 queued$/m);
+    expect(live).toContain(`  stderr: ${kept}/`);
+    // No link to the master that stopped: every link in the output is a kept file.
+    expect(r.stdout).not.toContain("http://");
+    const failingStderr = new RegExp(`^ {4}stderr: (${kept.replaceAll(".", "\\.")}/\\S+failing_test\\.stderr)$`, "m").exec(r.stdout)?.[1];
+    expect(readFileSync(join(dir, failingStderr!), "utf8")).toContain("FAIL: expected 'omega', got 'epsilon'");
+    expect(r.stderr).toContain(`the logs of the failed attempts are kept in ${join(dir, kept)}`);
 
     const progress = r.stdout.split("\n").filter((l) => l.includes("tests complete"));
     expect(progress.at(-1)).toMatch(/^ \d+\.\ds\t 7\/7 tests complete \(1 failed\) \(1 retries\)$/);
@@ -43,12 +57,14 @@ describe("dt local examples/suite/tasks.json", () => {
     const xml = await Bun.file(junit).text();
     expect(xml).toContain('tests="7" failures="1"');
     expect(xml).toMatch(/flaky: passed after 1 failed attempt\(s\)[^<]*attempt 1: SUCCEEDED, exit code 0/);
+    expect(xml).toContain(`stderr: ${kept}/`);
+    expect(xml).not.toContain("http://");
 
     // Its temporary master data dir is gone, and the user's last-job file (which names jobs of their real master) is untouched.
     const dataDir = /data in (\S+)/.exec(r.stderr)?.[1];
     expect(dataDir?.startsWith(dir)).toBe(true);
     expect(existsSync(dataDir!)).toBe(false);
-    expect(readdirSync(dir).filter((f) => f.startsWith("dt-local-"))).toEqual([]);
+    expect(readdirSync(dir).filter((f) => f.startsWith("dt-local-") && f !== "dt-local-results")).toEqual([]);
     expect(existsSync(join(env.HOME!, ".dist-test-last-job"))).toBe(false);
   }, E2E_TEST_TIMEOUT_MS);
 });

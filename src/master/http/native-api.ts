@@ -38,6 +38,21 @@ function attemptNumber(value: string | undefined): number {
   return n;
 }
 
+/** A change_version is `<boot id>.<count>`; anything much longer is not one. */
+const MAX_VERSION_LENGTH = 64;
+
+/** The long-poll's query; wait_ms alone is refused, as it would never be held. */
+function waitOf(version: string | undefined, ms: string | undefined): { version: string; ms: number } | undefined {
+  if (version === undefined) {
+    if (ms !== undefined) throw new DtError("invalid_input", "wait_ms needs wait_version: pass the change_version of the summary you have");
+    return undefined;
+  }
+  if (version === "" || version.length > MAX_VERSION_LENGTH) throw new DtError("invalid_input", `wait_version must be the change_version of a summary (1 to ${MAX_VERSION_LENGTH} characters)`);
+  const n = ms === undefined ? 0 : Number(ms);
+  if (ms === "" || !Number.isSafeInteger(n) || n < 0) throw new DtError("invalid_input", `wait_ms must be a non-negative integer of milliseconds, got ${JSON.stringify(ms)}`);
+  return { version, ms: n };
+}
+
 /** The native JSON API of protocol.ts, under /api/v1 (the slave protocol is mounted beside it). */
 export function nativeRoutes(master: Master): Hono {
   const app = new Hono();
@@ -64,8 +79,20 @@ export function nativeRoutes(master: Master): Hono {
     return c.json({ jobs: await master.listJobs(filter) });
   });
 
-  app.get("/jobs/:job", async (c) => c.json(await master.jobSummary(c.req.param("job"))));
-  app.get("/jobs/:job/tasks", async (c) => c.json({ tasks: (await master.jobTasks(c.req.param("job"))).tasks }));
+  // ?wait_version=V&wait_ms=M: held until the job's change_version differs from V (a long-poll); without them, at once.
+  app.get("/jobs/:job", async (c) => {
+    const jobId = c.req.param("job");
+    const wait = waitOf(c.req.query("wait_version"), c.req.query("wait_ms"));
+    return c.json(wait ? await master.jobSummaryAfter(jobId, wait.version, wait.ms, c.req.raw.signal) : await master.jobSummary(jobId));
+  });
+  // ?trouble_since=MS: only tasks with an attempt that ended in trouble (not SUCCEEDED or CANCELED) at MS or later.
+  app.get("/jobs/:job/tasks", async (c) => {
+    const since = c.req.query("trouble_since");
+    if (since === undefined) return c.json({ tasks: (await master.jobTasks(c.req.param("job"))).tasks });
+    const ms = Number(since);
+    if (since === "" || !Number.isSafeInteger(ms) || ms < 0) throw new DtError("invalid_input", `trouble_since must be epoch milliseconds (a non-negative integer), got ${JSON.stringify(since)}`);
+    return c.json({ tasks: await master.jobTroubles(c.req.param("job"), ms) });
+  });
   app.post("/jobs/:job/cancel", async (c) => c.json(await master.cancelJob(c.req.param("job"))));
 
   app.get("/jobs/:job/log", async (c) => {

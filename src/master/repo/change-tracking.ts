@@ -9,6 +9,7 @@ import type { Repo } from "./repo.ts";
  */
 export class ChangeTracker {
   private readonly versions = new Map<string, number>();
+  private readonly listeners = new Set<(jobId: string) => void>();
 
   version(jobId: string): number {
     return this.versions.get(jobId) ?? 0;
@@ -16,6 +17,13 @@ export class ChangeTracker {
 
   bump(jobId: string): void {
     this.versions.set(jobId, this.version(jobId) + 1);
+    for (const listener of this.listeners) listener(jobId);
+  }
+
+  /** Calls `listener` after every change of any job (once committed); returns how to stop. */
+  onChange(listener: (jobId: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /**

@@ -5,6 +5,7 @@ import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultRe
 import type { Repo } from "../repo/repo.ts";
 import { Feeder, type FeederConfig, type Offer } from "../queue/feeder.ts";
 import type { OfferSink } from "../queue/offer-sink.ts";
+import { EtaObservations, MAX_REPLAYED, estimateRemainingMs } from "./eta.ts";
 import { FairQueue, type QueueItem } from "./fair-queue.ts";
 import { SlaveRegistry } from "./slave-registry.ts";
 
@@ -34,6 +35,8 @@ interface ActiveLease {
   phase: SlavePhase | "LEASED";
   queuedAt: number;
   leasedAt: number;
+  /** From duration history when queued (0: none), for the job's estimate of time left. */
+  expectedMs: number;
 }
 
 /** An attempt that left a slave's hands, as metrics see it. */
@@ -103,6 +106,8 @@ export class Dispatcher {
   readonly feeder: Feeder | undefined;
   /** Claims being stored, by lease: a heartbeat and a result naming the same offer share one. */
   private readonly claiming = new Map<string, Promise<ActiveLease | null>>();
+  /** What open jobs' finished attempts took against history, for their estimates. */
+  private readonly paces = new EtaObservations();
 
   constructor(
     private readonly repo: Repo,
@@ -169,9 +174,10 @@ export class Dispatcher {
       let offered = 0;
       for (const a of attempts) {
         const task = this.open.get(jobId)!.tasks.get(a.taskId)!;
+        const expectedMs = expected.get(task.description) ?? 0;
         if (job.canceledAt !== null) {
           if (a.state === "QUEUED") await this.repo.updateAttempt(jobId, a.taskId, a.attempt, { state: "CANCELED", message: "[canceled]", reportedAt: now }, ["QUEUED"]);
-          else if (a.leaseId) this.adoptLease(a, job, now);
+          else if (a.leaseId) this.adoptLease(a, job, now, expectedMs);
           continue;
         }
         if (a.state === "QUEUED" && a.leaseId && this.feeder) {
@@ -180,7 +186,7 @@ export class Dispatcher {
           this.queue.started(job.user, job.id);
           offered++;
         } else if (a.state === "QUEUED") queued.push(this.item(job, task, a, expected.get(task.description) ?? 0));
-        else if (a.leaseId) this.adoptLease(a, job, now);
+        else if (a.leaseId) this.adoptLease(a, job, now, expectedMs);
       }
       openJob.active = queued.length + offered + [...this.leases.values()].filter((l) => l.jobId === jobId).length;
       if (openJob.active === 0) this.open.delete(jobId);
@@ -191,11 +197,11 @@ export class Dispatcher {
   }
 
   /** A lease found in the database after a restart: its slave gets a full TTL to heartbeat again. */
-  private adoptLease(a: Attempt, job: Job, now: number): void {
+  private adoptLease(a: Attempt, job: Job, now: number, expectedMs: number): void {
     this.leases.set(a.leaseId!, {
       leaseId: a.leaseId!, jobId: a.jobId, taskId: a.taskId, attempt: a.attempt, retry: a.retry, user: job.user,
       slave: a.slave ?? "?", expiresAt: Math.max(a.leaseExpiresAt ?? 0, now + this.config.leaseTtlMs), phase: a.state === "LEASED" ? "LEASED" : (a.state as SlavePhase),
-      queuedAt: a.queuedAt, leasedAt: a.leasedAt ?? now,
+      queuedAt: a.queuedAt, leasedAt: a.leasedAt ?? now, expectedMs,
     });
     this.queue.started(job.user, job.id);
   }
@@ -300,7 +306,7 @@ export class Dispatcher {
       this.dropTaken(item);
       return null;
     }
-    this.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase: "LEASED", queuedAt: item.queuedAt, leasedAt: now });
+    this.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase: "LEASED", queuedAt: item.queuedAt, leasedAt: now, expectedMs: item.expectedMs });
     return this.leaseBody(item, task!, leaseId);
   }
 
@@ -349,7 +355,7 @@ export class Dispatcher {
       this.dropTaken(item);
       return null;
     }
-    const lease: ActiveLease = { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase, queuedAt: item.queuedAt, leasedAt: now };
+    const lease: ActiveLease = { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase, queuedAt: item.queuedAt, leasedAt: now, expectedMs: item.expectedMs };
     this.leases.set(leaseId, lease);
     // A tube just lost a ready job: top it up.
     this.feeder?.kick();
@@ -448,6 +454,8 @@ export class Dispatcher {
       const expectedMs = next ? ((await repo.expectedDurations([task.description])).get(task.description) ?? 0) : 0;
       return { changed, next, expectedMs };
     });
+    // Only test results tell the job's pace; a lost slave or a slave's own failure says nothing of the tests.
+    if (outcome.changed && (report.state === "SUCCEEDED" || report.state === "FAILED")) this.paces.record(lease.jobId, lease.expectedMs, now - lease.leasedAt);
     if (outcome.changed) {
       this.observer?.attemptEnded({
         jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, slave: lease.slave, state: report.state,
@@ -493,7 +501,10 @@ export class Dispatcher {
     const open = this.open.get(jobId);
     if (!open) return;
     open.active -= count;
-    if (open.active <= 0) this.open.delete(jobId);
+    if (open.active <= 0) {
+      this.open.delete(jobId);
+      this.paces.forget(jobId);
+    }
   }
 
   /**
@@ -656,17 +667,27 @@ export class Dispatcher {
     return [...this.leases.values()].filter((l) => l.slave === slave).map((l) => ({ job_id: l.jobId, task_id: l.taskId, attempt: l.attempt }));
   }
 
-  /** Expected seconds of work left in a job, spread over the live slots; null when there is no history. */
+  /**
+   * Seconds left in a job (see eta.ts): its running attempts and its queued
+   * ones (offers in beanstalkd first, then the fair queue's order), on its
+   * own slots plus the live ones no other job holds. Null when nothing of
+   * the job has a known or observed duration.
+   */
   estimateRemainingSec(jobId: string): number | null {
-    let ms = 0;
-    let known = false;
-    for (const item of this.queue.waiting()) {
-      if (item.jobId !== jobId) continue;
-      if (item.expectedMs > 0) known = true;
-      ms += item.expectedMs;
+    const now = this.clock.now();
+    const queued = [...(this.feeder?.waiting() ?? [])].map((o) => o.item).filter((i) => i.jobId === jobId);
+    const waiting = [...this.queue.waiting()].filter((i) => i.jobId === jobId);
+    // The order matters to the replay only; a queue too long for it is summed (see eta.ts), and a sort of 100,000 items per summary is not free.
+    if (waiting.length <= MAX_REPLAYED) waiting.sort((a, b) => Number(b.isRetry) - Number(a.isRetry) || b.expectedMs - a.expectedMs);
+    const running: { expectedMs: number; leasedAt: number }[] = [];
+    let othersHold = 0;
+    for (const l of this.leases.values()) {
+      if (l.jobId === jobId) running.push({ expectedMs: l.expectedMs, leasedAt: l.leasedAt });
+      else othersHold++;
     }
-    if (!known) return null;
-    return ms / 1000 / Math.max(1, this.slaves.liveSlots(this.clock.now()));
+    const slots = Math.max(running.length, this.slaves.liveSlots(now) - othersHold);
+    const ms = estimateRemainingMs({ now, queuedMs: [...queued, ...waiting].map((i) => i.expectedMs), running, slots, observed: this.paces.get(jobId) });
+    return ms === null ? null : ms / 1000;
   }
 
   close(): void {
