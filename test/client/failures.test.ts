@@ -4,6 +4,7 @@
  */
 import { expect, test } from "bun:test";
 import { MasterClient } from "../../src/client/api.ts";
+import type { JobCounts, JobSummary } from "../../src/master/protocol.ts";
 import { FailureFeed } from "../../src/client/failures.ts";
 import { createLogger } from "../../src/common/log.ts";
 import watch from "../../src/commands/watch.ts";
@@ -27,37 +28,47 @@ const lostThenRequeued = () => ({
   max_retries: 2,
 });
 
-test("off a TTY, each failure is printed when the watch sees it, once, with its log link; a lost slave is an infrastructure loss, not a retry", async () => {
-  const w = await world();
-  const bad = { ...failedThenRetried(), max_retries: 2 };
-  w.master.addJob(JOB, {
-    frames: [
-      summaryOf(JOB, { total_tasks: 3, running: 3 }),
-      // The master of today counts the requeue among the retries: 2 = 1 retry + 1 requeue.
-      summaryOf(JOB, { total_tasks: 3, finished: 1, succeeded: 1, running: 1, queued: 1, retries: 2 }),
-      summaryOf(JOB, { total_tasks: 3, finished: 1, succeeded: 1, running: 2, retries: 2 }),
-      summaryOf(JOB, { total_tasks: 3, finished: 3, succeeded: 2, failed: 1, retries: 2 }),
-    ],
-    troubles: [[], [bad, lostThenRequeued()], [bad, lostThenRequeued()], [bad, lostThenRequeued()]],
-    tasks: [],
+/** A master from before `counts.requeues`: it counted an infrastructure requeue among the retries. */
+const olderMaster = (summary: JobSummary): JobSummary => {
+  const { requeues: _requeues, ...counts } = summary.counts;
+  return { ...summary, counts: counts as JobCounts };
+};
+
+for (const master of ["today's", "an older"] as const) {
+  test(`off a TTY, each failure is printed when the watch sees it, once, with its log link; a lost slave is an infrastructure loss, not a retry (${master} master)`, async () => {
+    const w = await world();
+    const bad = { ...failedThenRetried(), max_retries: 2 };
+    w.master.addJob(JOB, {
+      frames: [
+        summaryOf(JOB, { total_tasks: 3, running: 3 }),
+        // Today's master counts the requeue apart; an older one counted it among the retries (2 = 1 retry + 1 requeue).
+        ...[
+          { total_tasks: 3, finished: 1, succeeded: 1, running: 1, queued: 1 },
+          { total_tasks: 3, finished: 1, succeeded: 1, running: 2 },
+          { total_tasks: 3, finished: 3, succeeded: 2, failed: 1 },
+        ].map((counts) => (master === "today's" ? summaryOf(JOB, { ...counts, retries: 1, requeues: 1 }) : olderMaster(summaryOf(JOB, { ...counts, retries: 2 })))),
+      ],
+      troubles: [[], [bad, lostThenRequeued()], [bad, lostThenRequeued()], [bad, lostThenRequeued()]],
+      tasks: [],
+    });
+    const r = await w.run(watch, [JOB]);
+    expect(r.stdout.split("\n").slice(0, 6)).toEqual([
+      " 0.0s\t 0/3 tests complete (3 running, 0 queued)",
+      "FAILED bad-test (task h.0), attempt 0: exit 2, on slave-1; retry 1 of 2 queued",
+      `  stderr: ${w.master.url}/api/v1/artifacts/bad.stderr`,
+      "INFRASTRUCTURE SLAVE_LOST slow-test (task h.1), attempt 0: slave slave-2 stopped heartbeating, on slave-2; requeued, not one of the test's retries",
+      " 1.0s\t 1/3 tests complete (1 retries) (1 requeued after infrastructure losses) (1 running, 1 queued)",
+      " 2.0s\t 1/3 tests complete (1 retries) (1 requeued after infrastructure losses) (2 running, 0 queued)",
+    ]);
+    // Printed once, however many times the master tells of it.
+    expect(r.stdout.match(/^FAILED bad-test \(task h\.0\), attempt 0/gm)).toHaveLength(1);
+    const troubleReads = w.master.requests.filter((q) => q.path.includes("trouble_since"));
+    // Read only when the counts said something more ended in trouble (frames 2 and 4, not 3), the second time
+    // from 30 s before the latest failure printed (a result stored late is not missed).
+    expect(troubleReads.map((q) => q.path)).toEqual([`/api/v1/jobs/${JOB}/tasks?trouble_since=0`, `/api/v1/jobs/${JOB}/tasks?trouble_since=${1_700_000_006_000 - 30_000}`]);
+    expect(r.code).toBe(88);
   });
-  const r = await w.run(watch, [JOB]);
-  expect(r.stdout.split("\n").slice(0, 6)).toEqual([
-    " 0.0s\t 0/3 tests complete (3 running, 0 queued)",
-    "FAILED bad-test (task h.0), attempt 0: exit 2, on slave-1; retry 1 of 2 queued",
-    `  stderr: ${w.master.url}/api/v1/artifacts/bad.stderr`,
-    "INFRASTRUCTURE SLAVE_LOST slow-test (task h.1), attempt 0: slave slave-2 stopped heartbeating, on slave-2; requeued, not one of the test's retries",
-    " 1.0s\t 1/3 tests complete (1 retries) (1 requeued after infrastructure losses) (1 running, 1 queued)",
-    " 2.0s\t 1/3 tests complete (1 retries) (1 requeued after infrastructure losses) (2 running, 0 queued)",
-  ]);
-  // Printed once, however many times the master tells of it.
-  expect(r.stdout.match(/^FAILED bad-test \(task h\.0\), attempt 0/gm)).toHaveLength(1);
-  const troubleReads = w.master.requests.filter((q) => q.path.includes("trouble_since"));
-  // Read only when the counts said something more ended in trouble (frames 2 and 4, not 3), the second time
-  // from 30 s before the latest failure printed (a result stored late is not missed).
-  expect(troubleReads.map((q) => q.path)).toEqual([`/api/v1/jobs/${JOB}/tasks?trouble_since=0`, `/api/v1/jobs/${JOB}/tasks?trouble_since=${1_700_000_006_000 - 30_000}`]);
-  expect(r.code).toBe(88);
-});
+}
 
 test("a master that counts requeues apart is taken at its word", async () => {
   const w = await world();
