@@ -121,6 +121,8 @@ export class HeartbeatLoop {
    * idle interval or only a poke.
    */
   private nextTick(): Promise<void> {
+    // A change of the lease set before this point (during a beat) is accounted for below; only one during the wait re-times it.
+    this.rescheduled = false;
     const intervals = [...this.o.targets()].map((t) => t.lease.heartbeat_interval_ms);
     const idle = this.o.idleIntervalMs?.();
     if (intervals.length === 0 && idle !== undefined) intervals.push(idle);
