@@ -37,6 +37,8 @@ const MIN_INTERVAL_MS = 50;
  * minutes is asked at most once per interval by each slave.
  */
 const FIRST_RETRY_SHARE = 4;
+/** A beat unanswered after this share of the shortest TTL is given up on and tried again (see beat()). */
+const HUNG_BEAT_TTL_SHARE = 4;
 
 /**
  * Keeps the master's view of this slave's attempts fresh: every
@@ -51,7 +53,7 @@ const FIRST_RETRY_SHARE = 4;
  * set: a slave that takes a new lease more often than once an interval (a
  * slot running short tasks one after another) would otherwise put the
  * beat off for ever, and its long task would lose its lease while running.
- * A failed or hung beat (bounded by half the shortest TTL) is tried again
+ * A failed or hung beat (bounded by a quarter of the shortest TTL) is tried again
  * after a quarter interval, then backs off to the interval.
  *
  * @example
@@ -149,9 +151,10 @@ export class HeartbeatLoop {
 
   private async beat(targets: HeartbeatTarget[]): Promise<void> {
     this.tickFrom = performance.now();
-    // A beat answered after half the TTL leaves no room for another before the lease lapses: give up on it and try again.
+    // A hung beat must leave room for another before the lease lapses. The interval may be half the TTL, so a beat
+    // sent at the tick and given up on after a quarter TTL leaves the retry a quarter TTL to land.
     const ttls = targets.map((t) => t.lease.lease_ttl_ms).filter((ttl) => ttl > 0);
-    const timeoutMs = ttls.length > 0 ? Math.max(MIN_INTERVAL_MS, Math.min(...ttls) / 2) : undefined;
+    const timeoutMs = ttls.length > 0 ? Math.max(MIN_INTERVAL_MS, Math.min(...ttls) / HUNG_BEAT_TTL_SHARE) : undefined;
     let answer;
     try {
       answer = await this.o.master.heartbeat({ slave: this.o.identity(), leases: targets.map((t) => ({ lease_id: t.lease.lease_id, phase: t.phase })) }, timeoutMs);
