@@ -30,6 +30,15 @@ export interface HeartbeatOptions {
 
 /** A master handing out a tiny or zero interval must not make the slave spin. */
 const MIN_INTERVAL_MS = 50;
+/**
+ * After a failed beat the next try comes after this share of the interval,
+ * doubling per failure up to a whole interval: a lost beat is made good
+ * well inside the TTL (at least two intervals), yet a master away for
+ * minutes is asked at most once per interval by each slave.
+ */
+const FIRST_RETRY_SHARE = 4;
+/** A beat unanswered after this share of the shortest TTL is given up on and tried again (see beat()). */
+const HUNG_BEAT_TTL_SHARE = 4;
 
 /**
  * Keeps the master's view of this slave's attempts fresh: every
@@ -38,8 +47,14 @@ const MIN_INTERVAL_MS = 50;
  * drain). Phase changes wait for the next tick: the result carries every
  * phase's time, and a beat per phase cost the master a write per task. It aborts what the master answers with:
  * `cancel` (the job was canceled: kill, report CANCELED) and `unknown` (the
- * lease was taken back: kill, report nothing). A failed beat is not retried
- * on its own; the next tick carries the then current phases.
+ * lease was taken back: kill, report nothing).
+ *
+ * Ticks count from the last beat, never from the last change of the lease
+ * set: a slave that takes a new lease more often than once an interval (a
+ * slot running short tasks one after another) would otherwise put the
+ * beat off for ever, and its long task would lose its lease while running.
+ * A failed or hung beat (bounded by a quarter of the shortest TTL) is tried again
+ * after a quarter interval, then backs off to the interval.
  *
  * @example
  *   const heartbeat = new HeartbeatLoop({ master, identity, targets: () => runs.values(), log });
@@ -52,6 +67,8 @@ export class HeartbeatLoop {
   private wake: (() => void) | undefined;
   private done: Promise<void> = Promise.resolve();
   private failures = 0;
+  /** performance.now() of the last beat sent, or of the lease that started the ticks; undefined while idle with no ticks. */
+  private tickFrom: number | undefined;
 
   constructor(private readonly o: HeartbeatOptions) {}
 
@@ -68,9 +85,10 @@ export class HeartbeatLoop {
   }
 
   /**
-   * The set of leases changed: start (or re-time) the ticks without beating
-   * now. A new lease needs no beat of its own: the lease call itself told
-   * the master, and a short task reports before its first tick.
+   * The set of leases changed: start the ticks if none ran, or re-time them
+   * to a shorter interval, without beating now and without putting off a
+   * tick that is due. A new lease needs no beat of its own: the lease call
+   * itself told the master, and a short task reports before its first tick.
    */
   reschedule(): void {
     this.rescheduled = true;
@@ -99,13 +117,30 @@ export class HeartbeatLoop {
     }
   }
 
-  /** Until the shortest interval of the held leases has passed, or a poke; with no lease held, the idle interval or only a poke. */
+  /**
+   * Until the shortest interval of the held leases has passed since the
+   * last beat (sooner after a failure), or a poke; with no lease held, the
+   * idle interval or only a poke.
+   */
   private nextTick(): Promise<void> {
+    // A change of the lease set before this point (during a beat) is accounted for below; only one during the wait re-times it.
+    this.rescheduled = false;
     const intervals = [...this.o.targets()].map((t) => t.lease.heartbeat_interval_ms);
     const idle = this.o.idleIntervalMs?.();
     if (intervals.length === 0 && idle !== undefined) intervals.push(idle);
+    const now = performance.now();
+    let delay: number | undefined;
+    if (intervals.length === 0) {
+      // Nothing to beat for: the next lease starts the ticks afresh.
+      this.tickFrom = undefined;
+    } else {
+      const interval = Math.max(MIN_INTERVAL_MS, Math.min(...intervals));
+      this.tickFrom ??= now;
+      const wait = this.failures > 0 ? Math.min(interval, (interval / FIRST_RETRY_SHARE) * 2 ** (this.failures - 1)) : interval;
+      delay = Math.max(0, this.tickFrom + Math.max(MIN_INTERVAL_MS, wait) - now);
+    }
     return new Promise((resolve) => {
-      const timer = intervals.length > 0 ? setTimeout(() => this.wake?.(), Math.max(MIN_INTERVAL_MS, Math.min(...intervals))) : undefined;
+      const timer = delay !== undefined ? setTimeout(() => this.wake?.(), delay) : undefined;
       this.wake = () => {
         clearTimeout(timer);
         this.wake = undefined;
@@ -115,9 +150,14 @@ export class HeartbeatLoop {
   }
 
   private async beat(targets: HeartbeatTarget[]): Promise<void> {
+    this.tickFrom = performance.now();
+    // A hung beat must leave room for another before the lease lapses. The interval may be half the TTL, so a beat
+    // sent at the tick and given up on after a quarter TTL leaves the retry a quarter TTL to land.
+    const ttls = targets.map((t) => t.lease.lease_ttl_ms).filter((ttl) => ttl > 0);
+    const timeoutMs = ttls.length > 0 ? Math.max(MIN_INTERVAL_MS, Math.min(...ttls) / HUNG_BEAT_TTL_SHARE) : undefined;
     let answer;
     try {
-      answer = await this.o.master.heartbeat({ slave: this.o.identity(), leases: targets.map((t) => ({ lease_id: t.lease.lease_id, phase: t.phase })) });
+      answer = await this.o.master.heartbeat({ slave: this.o.identity(), leases: targets.map((t) => ({ lease_id: t.lease.lease_id, phase: t.phase })) }, timeoutMs);
     } catch (err) {
       this.failures++;
       // The first failure and every tenth: a master away for minutes should not flood the log.

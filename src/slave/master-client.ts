@@ -95,9 +95,12 @@ export class MasterClient {
     return res ? ((await res.json()) as LeaseResponse) : { leases: [] };
   }
 
-  /** One try: the heartbeat loop beats again at its next tick, with the then current phases. */
-  async heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse> {
-    const res = await this.send("POST heartbeat", "/heartbeat", jsonInit(request), { attempts: 1, timeoutMs: REQUEST_TIMEOUT_MS });
+  /**
+   * One try, abandoned after `timeoutMs` (at most REQUEST_TIMEOUT_MS): the
+   * heartbeat loop tries again soon, with the then current phases.
+   */
+  async heartbeat(request: HeartbeatRequest, timeoutMs = REQUEST_TIMEOUT_MS): Promise<HeartbeatResponse> {
+    const res = await this.send("POST heartbeat", "/heartbeat", jsonInit(request), { attempts: 1, timeoutMs: Math.min(timeoutMs, REQUEST_TIMEOUT_MS) });
     return (await res!.json()) as HeartbeatResponse;
   }
 

@@ -66,3 +66,31 @@ describe("slave protocol: malformed input", () => {
     expect(await (await fetch(`${base}/queue`)).json()).toEqual({ kind: "master" });
   });
 });
+
+describe("slave protocol: a lease's own output keeps it alive", () => {
+  test("log appends and output uploads extend the lease as a heartbeat does; silence still loses it", async () => {
+    const { h, base } = await serve();
+    await h.master.submitJob({ job_id: "j", tasks: [{ isolate_hash: HASH, description: "t", max_retries: 0 }] });
+    const [lease] = await h.master.dispatcher.lease({ slave: slave(), free: 1, wait_ms: 0 });
+    const id = lease!.lease_id;
+    const states = async () => (await h.master.deps.repo.getAttempts("j")).map((a) => a.state);
+    // 20 s steps on a 30 s TTL: without the appends the lease lapses at the second sweep.
+    let offset = 0;
+    for (let i = 0; i < 3; i++) {
+      h.clock.advance(20_000);
+      const res = await fetch(`${base}/log?lease=${id}&stream=stdout&offset=${offset}`, { method: "POST", body: "line\n" });
+      expect(res.status).toBe(200);
+      offset += 5;
+      await h.master.dispatcher.sweep();
+      expect(await states()).toEqual(["LEASED"]);
+    }
+    h.clock.advance(20_000);
+    expect((await fetch(`${base}/output?lease=${id}&kind=stdout`, { method: "PUT", body: "all of it\n" })).status).toBe(200);
+    await h.master.dispatcher.sweep();
+    expect(await states()).toEqual(["LEASED"]);
+    // Silent for a whole TTL: lost, as before.
+    h.clock.advance(30_001);
+    await h.master.dispatcher.sweep();
+    expect((await states())[0]).toBe("SLAVE_LOST");
+  });
+});

@@ -1,6 +1,6 @@
-import { chmod, link, mkdir, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { chmod, link, mkdir, rename, stat, unlink } from "node:fs/promises";
 import { diskSizeBytes, freeDiskBytes } from "../../common/disk.ts";
-import { renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, constants, openSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Clock } from "../../common/clock.ts";
 import { DtError, errnoCode } from "../../common/errors.ts";
@@ -55,6 +55,12 @@ export interface CacheEntry {
  * moves the mtime away from the recorded one.
  */
 const MTIME_BACKDATE_MS = 2_000;
+/**
+ * A streamed blob is appended in pieces of about this size: few enough
+ * syscalls, and one synchronous write short enough (well under a
+ * millisecond into the page cache) not to hold up the event loop.
+ */
+const APPEND_BYTES = 1 << 20;
 
 /**
  * The local content cache of blobs fetched from the CAS: one flat directory
@@ -163,6 +169,18 @@ export class LocalCache {
    * returns the pinned path. Throws digest_mismatch (leaving nothing behind)
    * if the body is not `d`. Another process inserting the same digest at the
    * same time is fine: both renames put identical bytes in place.
+   *
+   * The file is never open across an await: each piece is appended by an
+   * open, write and close in one synchronous step. A blob may be an
+   * executable that is run the moment it is in place, and Bun spawns with
+   * vfork, so a command spawned (by another slot) while a write descriptor
+   * is open gets a copy of it. O_CLOEXEC closes that copy, but only after
+   * Linux has already let this process run on (the vfork parent wakes at
+   * exec_mmap, before do_close_on_exec), and a child preempted in between
+   * on a busy machine still holds the blob open for writing when this
+   * process renames, links and execs it: ETXTBSY, "text file is busy".
+   * Spawns happen on this same thread, so no child can copy a descriptor
+   * that lives only within one synchronous step.
    */
   async insert(d: Digest, body: ReadableStream<Uint8Array>): Promise<string> {
     this.assertOpen();
@@ -172,17 +190,24 @@ export class LocalCache {
     const temp = join(this.dir, TMP_DIR, `${this.owner}.${++this.tempCounter}.part`);
     let mtimeMs: number;
     try {
-      const handle = await open(temp, "wx", 0o600);
-      try {
-        for await (const chunk of verifyingStream(body, d, `cache insert of ${formatDigest(d)}`)) await writeAll(handle, chunk);
-        // 0o555, not isolate's 0o400: files are hardlinked into test trees, and executables must stay runnable.
-        await handle.chmod(0o555);
-        const backdated = new Date(Date.now() - MTIME_BACKDATE_MS);
-        await handle.utimes(backdated, backdated);
-        mtimeMs = (await handle.stat()).mtimeMs;
-      } finally {
-        await handle.close();
+      closeSync(openSync(temp, "wx", 0o600));
+      let pending: Uint8Array[] = [];
+      let pendingBytes = 0;
+      for await (const chunk of verifyingStream(body, d, `cache insert of ${formatDigest(d)}`)) {
+        pending.push(chunk);
+        pendingBytes += chunk.byteLength;
+        if (pendingBytes >= APPEND_BYTES) {
+          appendSync(temp, pending);
+          pending = [];
+          pendingBytes = 0;
+        }
       }
+      appendSync(temp, pending);
+      // 0o555, not isolate's 0o400: files are hardlinked into test trees, and executables must stay runnable.
+      chmodSync(temp, 0o555);
+      const backdated = new Date(Date.now() - MTIME_BACKDATE_MS);
+      utimesSync(temp, backdated, backdated);
+      mtimeMs = statSync(temp).mtimeMs;
       await rename(temp, path);
     } catch (err) {
       await body.cancel().catch(() => {}); // if we failed before reading it; a stream being read rejects this
@@ -408,10 +433,20 @@ export class LocalCache {
   }
 }
 
-async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
-  for (let offset = 0; offset < chunk.byteLength; ) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
-    offset += bytesWritten;
+/**
+ * Appends `chunks` to the existing file `path` and closes it, all in one
+ * synchronous step (see insert for why). Without O_CREAT: a temp file that
+ * vanished must fail the insert, not be restarted half-written.
+ */
+function appendSync(path: string, chunks: readonly Uint8Array[]): void {
+  if (chunks.length === 0) return;
+  const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND);
+  try {
+    for (const chunk of chunks) {
+      for (let offset = 0; offset < chunk.byteLength; ) offset += writeSync(fd, chunk, offset, chunk.byteLength - offset);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

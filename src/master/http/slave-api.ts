@@ -86,6 +86,8 @@ export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SL
   const target = (leaseId: string) => {
     const t = master.dispatcher.leaseTarget(leaseId);
     if (!t) throw new DtError("not_found", `lease ${leaseId} is not held by any slave (expired or already reported)`);
+    // Only the slave running the lease knows its id: its output is as good as a heartbeat.
+    master.dispatcher.extendLease(leaseId);
     return t;
   };
 

@@ -642,6 +642,17 @@ export class Dispatcher {
     this.settle(jobId, ended.length);
   }
 
+  /**
+   * A log append or an output upload for a lease comes from the slave
+   * running it, so it proves the lease alive as a heartbeat does: a slave
+   * busy streaming a chatty task's output keeps the lease even when a
+   * heartbeat is late. In memory only, as a heartbeat without a phase change.
+   */
+  extendLease(leaseId: string): void {
+    const lease = this.leases.get(leaseId);
+    if (lease) lease.expiresAt = Math.max(lease.expiresAt, this.clock.now() + this.config.leaseTtlMs);
+  }
+
   /** What an active lease is for; undefined when the master does not hold it (expired, reported, unknown). */
   leaseTarget(leaseId: string): { jobId: string; taskId: string; attempt: number } | undefined {
     const lease = this.leases.get(leaseId);
