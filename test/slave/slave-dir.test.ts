@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { isDtError } from "../../src/common/errors.ts";
@@ -183,6 +183,27 @@ describe("openSlaveDir: a slave's next life ends what its previous one left", ()
     expect(opened.previous.killed).toEqual([]);
     expect(processAlive(child.pid)).toBe(true);
     expect(readdirSync(dir)).toEqual(["owner.json"]);
+  }, 20_000);
+});
+
+describe("openSlaveDir: removing the previous life's directories", () => {
+  test("a symlink in the slave's directory is removed, not followed: what it points to keeps its files and modes", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const outside = await temps.make("dt-outside-");
+    mkdirSync(join(outside, "inner"), { mode: 0o700 });
+    writeFileSync(join(outside, "inner", "keep"), "mine");
+    chmodSync(outside, 0o700);
+    const dir = leaveRecords(root, "a", []);
+    symlinkSync(outside, join(dir, "dt-run-link"));
+    symlinkSync(join(outside, "inner", "keep"), join(dir, "file-link"));
+
+    await openSlaveDir({ rootDir: root, name: "a", log });
+
+    expect(readdirSync(dir)).toEqual(["owner.json"]);
+    expect(readFileSync(join(outside, "inner", "keep"), "utf8")).toBe("mine");
+    // Following the link would have made them 0755, readable by every user.
+    expect(statSync(outside).mode & 0o777).toBe(0o700);
+    expect(statSync(join(outside, "inner")).mode & 0o777).toBe(0o700);
   }, 20_000);
 });
 
