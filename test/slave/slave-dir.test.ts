@@ -186,6 +186,45 @@ describe("openSlaveDir: a slave's next life ends what its previous one left", ()
   }, 20_000);
 });
 
+describe("openSlaveDir: hostile files where records are", () => {
+  test("a FIFO in the place of a record or of owner.json does not block the start", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const dir = leaveRecords(root, "a", []);
+    for (const fifo of [join(dir, "groups", "fifo.json"), join(dir, "owner.json")]) expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    // In a process of its own: a read of a FIFO with no writer blocks the whole process, and would hang this runner.
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, "open-slave-dir.ts"), root, "a"], { stdout: "pipe", stderr: "pipe" });
+    started.push(child);
+    const exit = await Promise.race([child.exited, Bun.sleep(15_000).then(() => "blocked")]);
+    expect(exit).toBe(0);
+    expect(JSON.parse(await new Response(child.stdout).text())).toEqual({ killed: [], survivors: [], removedDirs: 0 });
+    expect(readdirSync(dir)).toEqual(["owner.json"]);
+  }, 20_000);
+
+  test("a record that is a symlink, or far bigger than any record, is not read; a symlink where owner.json is written is not written through", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const outside = await temps.make("dt-outside-");
+    const viaLink = await startGroup();
+    const huge = await startGroup();
+    const dir = leaveRecords(root, "a", []);
+    writeFileSync(join(outside, "planted.json"), JSON.stringify(recordOf(viaLink, "l1")));
+    symlinkSync(join(outside, "planted.json"), join(dir, "groups", "l1.json"));
+    // Valid JSON, padded: a record is a few hundred bytes, and a file of gigabytes would be read whole into memory.
+    writeFileSync(join(dir, "groups", "h1.json"), JSON.stringify(recordOf(huge, "h1")) + " ".repeat(1 << 20));
+    // owner.json is written beside, then renamed: a link planted under that name must not take the write elsewhere.
+    writeFileSync(join(outside, "victim"), "untouched");
+    symlinkSync(join(outside, "victim"), join(dir, "owner.json.tmp"));
+
+    const opened = await openSlaveDir({ rootDir: root, name: "a", log });
+
+    expect(opened.previous.killed).toEqual([]);
+    expect(processAlive(viaLink.pid)).toBe(true);
+    expect(processAlive(huge.pid)).toBe(true);
+    expect(readdirSync(dir)).toEqual(["owner.json"]);
+    expect(readFileSync(join(outside, "planted.json"), "utf8")).toContain("l1");
+    expect(readFileSync(join(outside, "victim"), "utf8")).toBe("untouched");
+  }, 20_000);
+});
+
 describe("openSlaveDir: removing the previous life's directories", () => {
   test("a symlink in the slave's directory is removed, not followed: what it points to keeps its files and modes", async () => {
     const root = await temps.make("dt-slave-dir-");
