@@ -124,6 +124,22 @@ describe("openSlaveDir: a slave's next life ends what its previous one left", ()
     expect(processAlive(elsewhere.pid)).toBe(true);
   }, 20_000);
 
+  test("a recorded group whose id is now a live stranger's group is not leaderless: its members are spared even in the slave's directory", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const dir = join(root, slaveDirName("a"));
+    mkdirSync(join(dir, "dt-run-old"), { recursive: true });
+    // The recorded leader ended, and its pid now leads someone's group: an operator's shell that went to look at the run directory.
+    const stranger = Bun.spawn(["sleep", "300"], { detached: true, cwd: join(dir, "dt-run-old"), stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    started.push(stranger);
+    await waitUntil(() => readFileOr(`/proc/${stranger.pid}/cmdline`).startsWith("sleep"), `process ${stranger.pid} to exec sleep`);
+    leaveRecords(root, "a", [recordOf(stranger, "r1", readProcess(stranger.pid)!.startTime - 1)]);
+
+    const opened = await openSlaveDir({ rootDir: root, name: "a", log });
+
+    expect(opened.previous.killed).toEqual([]);
+    expect(processAlive(stranger.pid)).toBe(true);
+  }, 20_000);
+
   test("leaves a sibling sharing the root dir alone: its processes, records and run directories", async () => {
     const root = await temps.make("dt-slave-dir-");
     const mine = await startGroup({ [RUN_ID_ENV]: "mine" });
