@@ -1,4 +1,4 @@
-import { type ProcessInfo, bootId, environmentValue, isSameProcess, listProcesses, readProcess, workingDirectory } from "./proc-table.ts";
+import { type ProcessInfo, bootId, environmentValue, isSameProcess, listProcesses, readProcess, selfAndAncestors, workingDirectory } from "./proc-table.ts";
 import { type GroupRecord, RUN_ID_ENV } from "./run-ledger.ts";
 
 /**
@@ -57,15 +57,20 @@ export async function killOrphans(records: GroupRecord[], workDir: string, optio
   const deadline = performance.now() + (options.deadlineMs ?? ORPHAN_KILL_DEADLINE_MS);
   const runIds = new Set(current.map((r) => r.run_id));
   const killed = new Map<number, number>(); // pid → start time
+  // Started from inside a recorded group, or by a process carrying a recorded run id (a task that restarts its own
+  // slave): the rest of the previous life is still killed, but never this slave or what it runs under.
+  const spared = selfAndAncestors();
+  // A group one of those is in is signalled member by member instead, the spared left out.
+  const sparedGroups = new Set([...spared].map((pid) => readProcess(pid)?.pgid));
   for (;;) {
     const table = processes();
     const { groups, leaderless } = classifyGroups(current);
-    const targets = table.filter((p) => p.pid !== process.pid && p.state !== "Z" && !killed.has(p.pid) && owned(p, { groups, leaderless, runIds, workDir }));
+    const targets = table.filter((p) => !spared.has(p.pid) && p.state !== "Z" && !killed.has(p.pid) && owned(p, { groups, leaderless, runIds, workDir }));
     const waiting = [...killed].filter(([pid, start]) => isSameProcess(pid, start));
     if (targets.length === 0 && waiting.length === 0) return { killed: [...killed.keys()], survivors: [] };
     if (performance.now() > deadline) return { killed: [...killed.keys()], survivors: [...waiting.map(([pid]) => pid), ...targets.map((p) => p.pid)] };
     // The whole group at once: a member forked since the table was read is in it too.
-    for (const pgid of groups) signal(-pgid);
+    for (const pgid of groups) if (!sparedGroups.has(pgid)) signal(-pgid);
     for (const p of targets) {
       // The table is a moment old: the pid must still be the process that was judged.
       if (isSameProcess(p.pid, p.startTime)) signal(p.pid);

@@ -241,6 +241,30 @@ describe("openSlaveDir: hostile files where records are", () => {
   }, 20_000);
 });
 
+describe("openSlaveDir: what is never killed", () => {
+  test("a slave started from inside a recorded group (a task that restarts its slave) kills the rest of it, not itself or its parent", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const out = await temps.make("dt-self-");
+    // The shell leads the recorded group and carries the run id; it leaves a sleep, then starts the next life and waits for it.
+    const script = `${Bun.which("sleep")} 300 & echo $! > "$OUT/sleep.pid"; while [ ! -e "$OUT/go" ]; do ${Bun.which("sleep")} 0.05; done; "$0" "$@" > "$OUT/previous.json"; echo $? > "$OUT/status"`;
+    const sh = Bun.spawn(["sh", "-c", script, process.execPath, join(import.meta.dir, "open-slave-dir.ts"), root, "a"], {
+      detached: true, stdin: "ignore", stdout: "ignore", stderr: "ignore", env: { ...process.env, OUT: out, [RUN_ID_ENV]: "r1" },
+    });
+    started.push(sh);
+    await waitUntil(() => existsSync(join(out, "sleep.pid")) && readFileSync(join(out, "sleep.pid"), "utf8").endsWith("\n"), "the group's sleep to start");
+    const sleepPid = Number(readFileSync(join(out, "sleep.pid"), "utf8"));
+    started.push({ pid: sleepPid });
+    leaveRecords(root, "a", [recordOf(sh, "r1")]);
+    writeFileSync(join(out, "go"), "");
+
+    await Promise.race([sh.exited, Bun.sleep(15_000)]);
+    // Killing its own group would have ended the next life, and the shell, before either wrote a word.
+    expect(readFileOr(join(out, "status"))).toBe("0\n");
+    expect(JSON.parse(readFileOr(join(out, "previous.json"))).killed).toEqual([sleepPid]);
+    expect(processAlive(sleepPid)).toBe(false);
+  }, 20_000);
+});
+
 describe("openSlaveDir: removing the previous life's directories", () => {
   test("a symlink in the slave's directory is removed, not followed: what it points to keeps its files and modes", async () => {
     const root = await temps.make("dt-slave-dir-");
@@ -276,7 +300,7 @@ describe("slaveDirName", () => {
 describe("parseStat", () => {
   test("counts fields from the last parenthesis, as a command name may hold spaces and parentheses", () => {
     const fields = "S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 10000 200";
-    expect(parseStat(`4243 (we(ird) na)me) ${fields}`)).toEqual({ pid: 4243, pgid: 4242, sid: 4242, startTime: 987654, state: "S" });
+    expect(parseStat(`4243 (we(ird) na)me) ${fields}`)).toEqual({ pid: 4243, ppid: 1, pgid: 4242, sid: 4242, startTime: 987654, state: "S" });
     expect(parseStat("")).toBeNull();
     expect(parseStat("12 (x) S 1")).toBeNull();
   });
