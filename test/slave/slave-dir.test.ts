@@ -33,7 +33,7 @@ async function startGroup(env: Record<string, string> = {}): Promise<Subprocess>
   const child = Bun.spawn(["sleep", "300"], { detached: true, stdin: "ignore", stdout: "ignore", stderr: "ignore", env: { ...process.env, ...env } });
   started.push(child);
   // Until the exec, /proc shows the spawning process's command and environment.
-  await waitUntil(() => readFileOr(`/proc/${child.pid}/cmdline`).startsWith("sleep"), `process ${child.pid} to exec sleep`);
+  await waitUntil(() => readFileOr(`/proc/${child.pid}/cmdline`).startsWith("sleep"), `process ${child.pid} to exec sleep`, 15_000);
   return child;
 }
 
@@ -131,7 +131,7 @@ describe("openSlaveDir: a slave's next life ends what its previous one left", ()
     // The recorded leader ended, and its pid now leads someone's group: an operator's shell that went to look at the run directory.
     const stranger = Bun.spawn(["sleep", "300"], { detached: true, cwd: join(dir, "dt-run-old"), stdin: "ignore", stdout: "ignore", stderr: "ignore" });
     started.push(stranger);
-    await waitUntil(() => readFileOr(`/proc/${stranger.pid}/cmdline`).startsWith("sleep"), `process ${stranger.pid} to exec sleep`);
+    await waitUntil(() => readFileOr(`/proc/${stranger.pid}/cmdline`).startsWith("sleep"), `process ${stranger.pid} to exec sleep`, 15_000);
     leaveRecords(root, "a", [recordOf(stranger, "r1", readProcess(stranger.pid)!.startTime - 1)]);
 
     const opened = await openSlaveDir({ rootDir: root, name: "a", log });
@@ -251,7 +251,7 @@ describe("openSlaveDir: what is never killed", () => {
       detached: true, stdin: "ignore", stdout: "ignore", stderr: "ignore", env: { ...process.env, OUT: out, [RUN_ID_ENV]: "r1" },
     });
     started.push(sh);
-    await waitUntil(() => existsSync(join(out, "sleep.pid")) && readFileSync(join(out, "sleep.pid"), "utf8").endsWith("\n"), "the group's sleep to start");
+    await waitUntil(() => existsSync(join(out, "sleep.pid")) && readFileSync(join(out, "sleep.pid"), "utf8").endsWith("\n"), "the group's sleep to start", 15_000);
     const sleepPid = Number(readFileSync(join(out, "sleep.pid"), "utf8"));
     started.push({ pid: sleepPid });
     leaveRecords(root, "a", [recordOf(sh, "r1")]);
