@@ -105,9 +105,13 @@ export function bootId(): string | null {
   }
 }
 
-/** This process and its ancestors up to init, by pid: whatever a record says, a slave never kills those. */
+/**
+ * This process and its ancestors, init (pid 1) included, by pid: whatever a
+ * record says, a slave never kills those. (Killing a pid namespace's init
+ * ends the whole container.)
+ */
 export function selfAndAncestors(): Set<number> {
-  const chain = new Set<number>([process.pid]);
+  const chain = new Set<number>([process.pid, 1]);
   let info = readProcess(process.pid);
   // Bounded: a ppid loop cannot happen, but a table read mid-change is not worth trusting.
   while (info && info.ppid > 1 && !chain.has(info.ppid) && chain.size < 4096) {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { isDtError } from "../../src/common/errors.ts";
 import { createLogger } from "../../src/common/log.ts";
-import { bootId, parseStat, readProcess } from "../../src/slave/proc-table.ts";
+import { bootId, parseStat, readProcess, selfAndAncestors } from "../../src/slave/proc-table.ts";
 import { type GroupRecord, RUN_ID_ENV } from "../../src/slave/run-ledger.ts";
 import { openSlaveDir, slaveDirName } from "../../src/slave/slave-dir.ts";
 import { TempDirs } from "../helpers/temp.ts";
@@ -294,6 +294,15 @@ describe("slaveDirName", () => {
     expect(slaveDirName("a:b")).not.toBe(slaveDirName("a/b"));
     // Behind the prefix, "." and ".." are plain names, not the directory or its parent.
     expect(slaveDirName("..")).toBe("slave-..");
+  });
+});
+
+describe("selfAndAncestors", () => {
+  test("holds this process, its parent and init, which a slave never kills", () => {
+    const spared = selfAndAncestors();
+    expect(spared.has(process.pid)).toBe(true);
+    expect(spared.has(process.ppid)).toBe(true);
+    expect(spared.has(1)).toBe(true);
   });
 });
 
