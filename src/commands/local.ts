@@ -67,7 +67,7 @@ export default defineCommand({
       clock: ctx.clock,
       log: quiet,
     });
-    const slaves = startSlaves({ count: slaveCount, slots, masterUrl: server.url, cacheDir: join(dataDir, "cache"), logDir: dataDir, env: ctx.env });
+    const slaves = startSlaves({ count: slaveCount, slots, masterUrl: server.url, cacheDir: join(dataDir, "cache"), logDir: dataDir, env: ctx.env, log: ctx.log });
     ctx.log.info(`master at ${server.url}, ${slaveCount} slaves × ${slots} slots, data in ${dataDir}`);
     try {
       const hashCache = join(dataDir, "hashes.sqlite");

@@ -6,6 +6,8 @@ import { readFileSync, readdirSync, readlinkSync } from "node:fs";
  */
 export interface ProcessInfo {
   pid: number;
+  /** Parent's pid: 0 for the kernel's own, and a subreaper's or init's once the parent died. */
+  ppid: number;
   /** Process group id: a task's command leads its own group (execute spawns it with setsid). */
   pgid: number;
   /** Session id: the same as the group's at first; only setsid in a descendant changes it. */
@@ -32,10 +34,10 @@ export function parseStat(text: string): ProcessInfo | null {
   const pid = Number(text.slice(0, open));
   // After ") ": state (field 3), ppid (4), pgrp (5), session (6), … starttime (22).
   const fields = text.slice(close + 2).trim().split(" ");
-  const [state, , pgid, sid] = fields;
+  const [state, ppid, pgid, sid] = fields;
   const startTime = Number(fields[19]);
-  if (!Number.isInteger(pid) || !state || !Number.isInteger(Number(pgid)) || !Number.isInteger(Number(sid)) || !Number.isInteger(startTime)) return null;
-  return { pid, pgid: Number(pgid), sid: Number(sid), startTime, state };
+  if (!Number.isInteger(pid) || !state || ![ppid, pgid, sid].every((f) => f !== undefined && f !== "" && Number.isInteger(Number(f))) || !Number.isInteger(startTime)) return null;
+  return { pid, ppid: Number(ppid), pgid: Number(pgid), sid: Number(sid), startTime, state };
 }
 
 /** The process `pid` as /proc shows it now, or null when there is none (or no /proc). */
@@ -101,6 +103,22 @@ export function bootId(): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * This process and its ancestors, init (pid 1) included, by pid: whatever a
+ * record says, a slave never kills those. (Killing a pid namespace's init
+ * ends the whole container.)
+ */
+export function selfAndAncestors(): Set<number> {
+  const chain = new Set<number>([process.pid, 1]);
+  let info = readProcess(process.pid);
+  // Bounded: a ppid loop cannot happen, but a table read mid-change is not worth trusting.
+  while (info && info.ppid > 1 && !chain.has(info.ppid) && chain.size < 4096) {
+    chain.add(info.ppid);
+    info = readProcess(info.ppid);
+  }
+  return chain;
 }
 
 /** True while `pid` is the very process that started at `startTime` and is not a zombie. */

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../common/log.ts";
 import { bootId, readProcess } from "./proc-table.ts";
+import { readRecordFile } from "./record-file.ts";
 
 /**
  * Set in every task's environment to its run id: a process that leaves the
@@ -121,9 +122,11 @@ export class LedgerEntry {
 }
 
 function parseRecord(path: string): GroupRecord | null {
+  const text = readRecordFile(path);
+  if (text === null) return null;
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, "utf8"));
+    value = JSON.parse(text);
   } catch {
     return null;
   }

@@ -1,11 +1,12 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import { removeTree } from "../isolate/run/map.ts";
 import { type OrphanKillOptions, killOrphans } from "./orphans.ts";
 import { bootId, isSameProcess, readProcess } from "./proc-table.ts";
+import { readRecordFile } from "./record-file.ts";
 import { RunLedger } from "./run-ledger.ts";
 
 /** In a slave's directory: which process owns it now. */
@@ -97,7 +98,9 @@ function claim(dir: string, name: string): void {
     );
   }
   const mine: Owner = { pid: process.pid, start_time: readProcess(process.pid)?.startTime ?? null, boot_id: boot };
-  writeFileSync(`${path}.tmp`, JSON.stringify(mine));
+  // Made afresh ("wx"): a symlink or FIFO left under that fixed name would have the write go through it.
+  rmSync(`${path}.tmp`, { force: true });
+  writeFileSync(`${path}.tmp`, JSON.stringify(mine), { flag: "wx" });
   renameSync(`${path}.tmp`, path);
 }
 
@@ -109,7 +112,8 @@ function listed(pids: number[]): string {
 
 function readOwner(path: string): Owner | null {
   try {
-    const owner = JSON.parse(readFileSync(path, "utf8")) as Partial<Owner> | null;
+    const text = readRecordFile(path);
+    const owner = text === null ? null : (JSON.parse(text) as Partial<Owner> | null);
     if (owner && Number.isInteger(owner.pid) && (owner.start_time === null || Number.isInteger(owner.start_time))) return owner as Owner;
   } catch {
     // Absent, or cut short: no owner.

@@ -3,16 +3,21 @@
  * the .isolate files archived, the job watched and summarized.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { bootId, readProcess } from "../../src/slave/proc-table.ts";
+import { slaveDirName } from "../../src/slave/slave-dir.ts";
 import { cliEnv, killRunningClis, runCli } from "../helpers/cli.ts";
 import { TempDirs } from "../helpers/temp.ts";
+import { waitUntil } from "../helpers/wait.ts";
 import { E2E_TEST_TIMEOUT_MS } from "./cluster.ts";
 
 const REPO = join(import.meta.dir, "..", "..");
 const temps = new TempDirs();
+const strangers: { kill(): void }[] = [];
 
 afterEach(async () => {
+  for (const s of strangers.splice(0)) s.kill();
   // runCli started dt local in its own process group, and its slaves are in it: one kill takes them all.
   killRunningClis();
   await temps.cleanup();
@@ -66,5 +71,30 @@ describe("dt local examples/suite/tasks.json", () => {
     expect(existsSync(dataDir!)).toBe(false);
     expect(readdirSync(dir).filter((f) => f.startsWith("dt-local-") && f !== "dt-local-results")).toEqual([]);
     expect(existsSync(join(env.HOME!, ".dist-test-last-job"))).toBe(false);
+  }, E2E_TEST_TIMEOUT_MS);
+});
+
+describe("dt local --data-dir DIR", () => {
+  test("a slave that cannot start (its name taken by a live slave an earlier dt local left) is named on the terminal with its reason; the others run the job", async () => {
+    const dir = await temps.make("dt-e2e-local-");
+    const env = cliEnv(join(dir, "home"), { USER: "e2e", TMPDIR: dir });
+    const dataDir = join(dir, "data");
+    const suite = join(dir, "suite");
+    mkdirSync(suite);
+    writeFileSync(join(suite, "input.txt"), "hello\n");
+    // What a dt local killed with SIGKILL leaves: its slave local-0 running on, owning its directory.
+    const leftOver = Bun.spawn(["sleep", "300"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    strangers.push(leftOver);
+    await waitUntil(() => readProcess(leftOver.pid) !== null, "the left-over process to start");
+    const owned = join(dataDir, "runs", slaveDirName("local-0"));
+    mkdirSync(owned, { recursive: true });
+    writeFileSync(join(owned, "owner.json"), JSON.stringify({ pid: leftOver.pid, start_time: readProcess(leftOver.pid)!.startTime, boot_id: bootId() }));
+
+    const r = await runCli(["local", "--dir", suite, "--data-dir", dataDir, "--slaves", "2", "--slots", "1", "--", "cat input.txt"], { cwd: REPO, env, deadlineMs: 45_000 });
+
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/slave local-0 ended \(exit \d+\) while dt local runs: .*already runs on this host \(pid \d+\)/);
+    expect(r.stderr).toContain(join(dataDir, "slave-0.log"));
+    expect(r.stderr).not.toContain("slave local-1 ended");
   }, E2E_TEST_TIMEOUT_MS);
 });

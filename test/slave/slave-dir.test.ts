@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { isDtError } from "../../src/common/errors.ts";
 import { createLogger } from "../../src/common/log.ts";
-import { bootId, parseStat, readProcess } from "../../src/slave/proc-table.ts";
+import { bootId, parseStat, readProcess, selfAndAncestors } from "../../src/slave/proc-table.ts";
 import { type GroupRecord, RUN_ID_ENV } from "../../src/slave/run-ledger.ts";
 import { openSlaveDir, slaveDirName } from "../../src/slave/slave-dir.ts";
 import { TempDirs } from "../helpers/temp.ts";
@@ -33,7 +33,7 @@ async function startGroup(env: Record<string, string> = {}): Promise<Subprocess>
   const child = Bun.spawn(["sleep", "300"], { detached: true, stdin: "ignore", stdout: "ignore", stderr: "ignore", env: { ...process.env, ...env } });
   started.push(child);
   // Until the exec, /proc shows the spawning process's command and environment.
-  await waitUntil(() => readFileOr(`/proc/${child.pid}/cmdline`).startsWith("sleep"), `process ${child.pid} to exec sleep`);
+  await waitUntil(() => readFileOr(`/proc/${child.pid}/cmdline`).startsWith("sleep"), `process ${child.pid} to exec sleep`, 15_000);
   return child;
 }
 
@@ -124,6 +124,22 @@ describe("openSlaveDir: a slave's next life ends what its previous one left", ()
     expect(processAlive(elsewhere.pid)).toBe(true);
   }, 20_000);
 
+  test("a recorded group whose id is now a live stranger's group is not leaderless: its members are spared even in the slave's directory", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const dir = join(root, slaveDirName("a"));
+    mkdirSync(join(dir, "dt-run-old"), { recursive: true });
+    // The recorded leader ended, and its pid now leads someone's group: an operator's shell that went to look at the run directory.
+    const stranger = Bun.spawn(["sleep", "300"], { detached: true, cwd: join(dir, "dt-run-old"), stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    started.push(stranger);
+    await waitUntil(() => readFileOr(`/proc/${stranger.pid}/cmdline`).startsWith("sleep"), `process ${stranger.pid} to exec sleep`, 15_000);
+    leaveRecords(root, "a", [recordOf(stranger, "r1", readProcess(stranger.pid)!.startTime - 1)]);
+
+    const opened = await openSlaveDir({ rootDir: root, name: "a", log });
+
+    expect(opened.previous.killed).toEqual([]);
+    expect(processAlive(stranger.pid)).toBe(true);
+  }, 20_000);
+
   test("leaves a sibling sharing the root dir alone: its processes, records and run directories", async () => {
     const root = await temps.make("dt-slave-dir-");
     const mine = await startGroup({ [RUN_ID_ENV]: "mine" });
@@ -186,6 +202,90 @@ describe("openSlaveDir: a slave's next life ends what its previous one left", ()
   }, 20_000);
 });
 
+describe("openSlaveDir: hostile files where records are", () => {
+  test("a FIFO in the place of a record or of owner.json does not block the start", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const dir = leaveRecords(root, "a", []);
+    for (const fifo of [join(dir, "groups", "fifo.json"), join(dir, "owner.json")]) expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    // In a process of its own: a read of a FIFO with no writer blocks the whole process, and would hang this runner.
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, "open-slave-dir.ts"), root, "a"], { stdout: "pipe", stderr: "pipe" });
+    started.push(child);
+    const exit = await Promise.race([child.exited, Bun.sleep(15_000).then(() => "blocked")]);
+    expect(exit).toBe(0);
+    expect(JSON.parse(await new Response(child.stdout).text())).toEqual({ killed: [], survivors: [], removedDirs: 0 });
+    expect(readdirSync(dir)).toEqual(["owner.json"]);
+  }, 20_000);
+
+  test("a record that is a symlink, or far bigger than any record, is not read; a symlink where owner.json is written is not written through", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const outside = await temps.make("dt-outside-");
+    const viaLink = await startGroup();
+    const huge = await startGroup();
+    const dir = leaveRecords(root, "a", []);
+    writeFileSync(join(outside, "planted.json"), JSON.stringify(recordOf(viaLink, "l1")));
+    symlinkSync(join(outside, "planted.json"), join(dir, "groups", "l1.json"));
+    // Valid JSON, padded: a record is a few hundred bytes, and a file of gigabytes would be read whole into memory.
+    writeFileSync(join(dir, "groups", "h1.json"), JSON.stringify(recordOf(huge, "h1")) + " ".repeat(1 << 20));
+    // owner.json is written beside, then renamed: a link planted under that name must not take the write elsewhere.
+    writeFileSync(join(outside, "victim"), "untouched");
+    symlinkSync(join(outside, "victim"), join(dir, "owner.json.tmp"));
+
+    const opened = await openSlaveDir({ rootDir: root, name: "a", log });
+
+    expect(opened.previous.killed).toEqual([]);
+    expect(processAlive(viaLink.pid)).toBe(true);
+    expect(processAlive(huge.pid)).toBe(true);
+    expect(readdirSync(dir)).toEqual(["owner.json"]);
+    expect(readFileSync(join(outside, "planted.json"), "utf8")).toContain("l1");
+    expect(readFileSync(join(outside, "victim"), "utf8")).toBe("untouched");
+  }, 20_000);
+});
+
+describe("openSlaveDir: what is never killed", () => {
+  test("a slave started from inside a recorded group (a task that restarts its slave) kills the rest of it, not itself or its parent", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const out = await temps.make("dt-self-");
+    // The shell leads the recorded group and carries the run id; it leaves a sleep, then starts the next life and waits for it.
+    const script = `${Bun.which("sleep")} 300 & echo $! > "$OUT/sleep.pid"; while [ ! -e "$OUT/go" ]; do ${Bun.which("sleep")} 0.05; done; "$0" "$@" > "$OUT/previous.json"; echo $? > "$OUT/status"`;
+    const sh = Bun.spawn(["sh", "-c", script, process.execPath, join(import.meta.dir, "open-slave-dir.ts"), root, "a"], {
+      detached: true, stdin: "ignore", stdout: "ignore", stderr: "ignore", env: { ...process.env, OUT: out, [RUN_ID_ENV]: "r1" },
+    });
+    started.push(sh);
+    await waitUntil(() => existsSync(join(out, "sleep.pid")) && readFileSync(join(out, "sleep.pid"), "utf8").endsWith("\n"), "the group's sleep to start", 15_000);
+    const sleepPid = Number(readFileSync(join(out, "sleep.pid"), "utf8"));
+    started.push({ pid: sleepPid });
+    leaveRecords(root, "a", [recordOf(sh, "r1")]);
+    writeFileSync(join(out, "go"), "");
+
+    await Promise.race([sh.exited, Bun.sleep(15_000)]);
+    // Killing its own group would have ended the next life, and the shell, before either wrote a word.
+    expect(readFileOr(join(out, "status"))).toBe("0\n");
+    expect(JSON.parse(readFileOr(join(out, "previous.json"))).killed).toEqual([sleepPid]);
+    expect(processAlive(sleepPid)).toBe(false);
+  }, 20_000);
+});
+
+describe("openSlaveDir: removing the previous life's directories", () => {
+  test("a symlink in the slave's directory is removed, not followed: what it points to keeps its files and modes", async () => {
+    const root = await temps.make("dt-slave-dir-");
+    const outside = await temps.make("dt-outside-");
+    mkdirSync(join(outside, "inner"), { mode: 0o700 });
+    writeFileSync(join(outside, "inner", "keep"), "mine");
+    chmodSync(outside, 0o700);
+    const dir = leaveRecords(root, "a", []);
+    symlinkSync(outside, join(dir, "dt-run-link"));
+    symlinkSync(join(outside, "inner", "keep"), join(dir, "file-link"));
+
+    await openSlaveDir({ rootDir: root, name: "a", log });
+
+    expect(readdirSync(dir)).toEqual(["owner.json"]);
+    expect(readFileSync(join(outside, "inner", "keep"), "utf8")).toBe("mine");
+    // Following the link would have made them 0755, readable by every user.
+    expect(statSync(outside).mode & 0o777).toBe(0o700);
+    expect(statSync(join(outside, "inner")).mode & 0o777).toBe(0o700);
+  }, 20_000);
+});
+
 describe("slaveDirName", () => {
   test("a plain name as is; any other spelled safely and kept apart by a hash", () => {
     expect(slaveDirName("host-1")).toBe("slave-host-1");
@@ -197,10 +297,19 @@ describe("slaveDirName", () => {
   });
 });
 
+describe("selfAndAncestors", () => {
+  test("holds this process, its parent and init, which a slave never kills", () => {
+    const spared = selfAndAncestors();
+    expect(spared.has(process.pid)).toBe(true);
+    expect(spared.has(process.ppid)).toBe(true);
+    expect(spared.has(1)).toBe(true);
+  });
+});
+
 describe("parseStat", () => {
   test("counts fields from the last parenthesis, as a command name may hold spaces and parentheses", () => {
     const fields = "S 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 10000 200";
-    expect(parseStat(`4243 (we(ird) na)me) ${fields}`)).toEqual({ pid: 4243, pgid: 4242, sid: 4242, startTime: 987654, state: "S" });
+    expect(parseStat(`4243 (we(ird) na)me) ${fields}`)).toEqual({ pid: 4243, ppid: 1, pgid: 4242, sid: 4242, startTime: 987654, state: "S" });
     expect(parseStat("")).toBeNull();
     expect(parseStat("12 (x) S 1")).toBeNull();
   });

@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { type Stats, chmodSync, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DtError, errnoCode } from "../../common/errors.ts";
 import type { Digest } from "../digest.ts";
@@ -108,6 +108,20 @@ function placeFile(source: string, dest: string, writable: boolean, mode: number
  * would change the cached inode.
  */
 export function removeTree(dir: string): void {
+  // A symlink (or a file) in the place of the tree is removed itself: chmod
+  // and readdir would follow it and make what it points to 0755, outside the
+  // tree (rmSync alone never follows).
+  let top: Stats;
+  try {
+    top = lstatSync(dir);
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return;
+    throw err;
+  }
+  if (!top.isDirectory()) {
+    rmSync(dir, { force: true });
+    return;
+  }
   const unlock = (d: string) => {
     try {
       chmodSync(d, 0o755);
