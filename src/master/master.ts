@@ -12,7 +12,7 @@ import { DecisionLog } from "./autoscale/decision-log.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
 import type { JobFilter, Repo } from "./repo/repo.ts";
 import type { SlaveRecord } from "./scheduler/slave-registry.ts";
-import { Dispatcher, type DispatcherConfig, type DispatcherObserver, type ExternalQueue, newAttempt } from "./scheduler/dispatcher.ts";
+import { Dispatcher, type DispatcherConfig, type DispatcherObserver, type ExternalQueue, newAttempt, type RebuildProgress } from "./scheduler/dispatcher.ts";
 
 export interface MasterDeps {
   repo: Repo;
@@ -49,6 +49,9 @@ export class Master {
   readonly decisions = new DecisionLog();
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private sweeping: Promise<void> | undefined;
+  /** Where start()'s rebuild is while it runs; null before start() and once it is done. */
+  private rebuilding: RebuildProgress | null = null;
+  private rebuilt: Promise<void> = Promise.resolve();
 
   /** Counts writes per job, so summaries are recomputed only when something changed. */
   private readonly changes = new ChangeTracker();
@@ -82,13 +85,42 @@ export class Master {
     return entry;
   }
 
-  /** Rebuilds the queue from the database and starts the periodic sweep. */
+  /**
+   * Rebuilds the queue from the database and starts the periodic sweep.
+   * The HTTP server may serve meanwhile: `ready` says whether this is done,
+   * and requests that change the queue wait for it (see whenReady).
+   */
   async start(): Promise<void> {
-    await this.dispatcher.rebuild();
+    this.rebuilding = { jobsDone: 0, jobsTotal: 0 };
+    this.rebuilt = this.dispatcher.rebuild((p) => (this.rebuilding = p)).finally(() => (this.rebuilding = null));
+    await this.rebuilt;
     this.dispatcher.startFeeding();
     this.sweepTimer = setInterval(() => {
       this.sweeping ??= this.dispatcher.sweep().catch((err) => this.deps.log.error("sweep failed", err)).finally(() => (this.sweeping = undefined));
     }, SWEEP_INTERVAL_MS);
+  }
+
+  /** False while start() rebuilds the queue: the dispatcher then knows only part of the jobs, leases and offers. */
+  get ready(): boolean {
+    return this.rebuilding === null;
+  }
+
+  /** Resolves true once no rebuild runs (at once if none does), or false after `timeoutMs`. */
+  async whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.ready) return true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    try {
+      return await Promise.race([this.rebuilt.then(() => true, () => false), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** For /readyz: resolves once the queue is rebuilt, rejects saying how far the rebuild got before. */
+  async checkRebuilt(): Promise<void> {
+    const p = this.rebuilding;
+    if (p) throw new DtError("unreachable", `rebuilding the queue from the database: ${p.jobsDone} of ${p.jobsTotal} jobs`);
   }
 
   async stop(): Promise<void> {

@@ -199,6 +199,14 @@ export class MysqlRepo implements Repo {
     return this.exec("updateAttempt", false, async (db) => (await db.update(attempts).set(values).where(where))[0].affectedRows > 0);
   }
 
+  cancelQueuedAttempts(jobId: string, at: number, limit: number): Promise<number> {
+    // Repeatable: a second run finds those attempts CANCELED already and changes nothing more.
+    return this.exec("cancelQueuedAttempts", true, async (db) => {
+      const [result] = await db.execute(sql`UPDATE attempts SET state = 'CANCELED', message = '[canceled]', reported_at = ${at} WHERE job_id = ${jobId} AND state = 'QUEUED' LIMIT ${Math.max(0, Math.floor(limit))}`);
+      return (result as unknown as { affectedRows: number }).affectedRows;
+    });
+  }
+
   async transaction<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
     const { scope } = this;
     if (scope) return this.savepoint(scope, fn);

@@ -46,6 +46,15 @@ export interface Repo {
    * result report finds the attempt already terminal and changes nothing.
    */
   updateAttempt(jobId: string, taskId: string, attempt: number, patch: AttemptPatch, from?: readonly AttemptState[]): Promise<boolean>;
+  /**
+   * Ends up to `limit` of the job's QUEUED attempts CANCELED (message
+   * `[canceled]`, reported at `at`) in one statement; returns how many. A
+   * cancel calls it until it returns less than `limit`, yielding between
+   * calls, so a 100,000-task job never holds the database (or, on SQLite,
+   * the event loop) for more than one batch. Repeatable: a second run finds
+   * nothing QUEUED.
+   */
+  cancelQueuedAttempts(jobId: string, at: number, limit: number): Promise<number>;
   /** Runs `fn` in one transaction: all its writes or none. */
   transaction<T>(fn: (repo: Repo) => Promise<T>): Promise<T>;
   /** Expected duration (ms) per key, for the keys that have history. */
