@@ -1,7 +1,7 @@
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
 import { ACTIVE_STATES, type Attempt, type AttemptState, type Job, type Task } from "../model.ts";
-import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultReport, ResultResponse, SlaveCommand, SlavePhase } from "../protocol.ts";
+import type { ClaimRequest, ClaimResponse, HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultReport, ResultResponse, SlaveCommand, SlavePhase } from "../protocol.ts";
 import { yieldToEventLoop } from "../../common/concurrency.ts";
 import type { Repo } from "../repo/repo.ts";
 import { Feeder, type FeederConfig, type Offer } from "../queue/feeder.ts";
@@ -422,6 +422,25 @@ export class Dispatcher {
     let n = 0;
     for (const l of this.leases.values()) if (l.slave === slave) n++;
     return n;
+  }
+
+  /**
+   * A slave asks for an offer it reserved from beanstalkd, before it starts
+   * it. Granted once the claim is stored: the attempt's row goes from
+   * QUEUED to LEASED under this lease and slave in one conditional UPDATE,
+   * so of all the offers ever made for one attempt (a restarted master
+   * offers again an attempt whose earlier offer it never recorded) one
+   * claim wins, across restarts. The same slave asking again (its answer
+   * was lost) is granted again; a lease held by another slave, or an offer
+   * no longer made, is refused.
+   */
+  async claimOffer(request: ClaimRequest): Promise<ClaimResponse> {
+    const slave = request.slave.name;
+    this.slaves.seen(request.slave, this.clock.now());
+    const held = this.leases.get(request.lease_id) ?? (await this.claim(request.lease_id, slave, "LEASED"));
+    if (held && held.slave === slave) return { claimed: true };
+    if (held) return { claimed: false, reason: `slave ${held.slave} holds lease ${request.lease_id}` };
+    return { claimed: false, reason: `lease ${request.lease_id} is not offered: withdrawn, offered again under another lease after a restart, or its job canceled` };
   }
 
   /** Extends the named leases, records phases, and says which to kill. */
