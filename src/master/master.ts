@@ -1,4 +1,5 @@
 import type { Clock } from "../common/clock.ts";
+import { yieldToEventLoop } from "../common/concurrency.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import { type ArtifactStore, masterArtifactLink } from "./artifacts/artifact-store.ts";
@@ -34,6 +35,9 @@ export interface MasterDeps {
 
 /** Largest slice of a log one read returns, as LiveLogs does: a client follows a huge log page by page. */
 const MAX_LOG_READ_BYTES = 4 * 2 ** 20;
+
+/** Tasks whose attempts one read of a job's summary takes: 5,000 rows cost SQLite ~30 ms, so a poll of a huge job lets other requests in between. */
+const SUMMARY_SLICE_TASKS = 5_000;
 
 /** How often leases and NO_RESOURCE are checked; well under any lease TTL. */
 const SWEEP_INTERVAL_MS = 1_000;
@@ -77,12 +81,28 @@ export class Master {
     }
     const job = await this.deps.repo.getJob(jobId);
     if (!job) return null;
-    const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));
+    const groups = groupAttempts(await this.allAttempts(jobId));
     const entry = { version, job, counts: jobCounts(groups, job), distTest: distTestJobStatus(groups, job) };
     this.summaries.delete(jobId);
     this.summaries.set(jobId, entry);
     if (this.summaries.size > 100) this.summaries.delete(this.summaries.keys().next().value!);
     return entry;
+  }
+
+  /**
+   * Every attempt of a job, read SUMMARY_SLICE_TASKS tasks at a time with
+   * the event loop free between slices: one read of a 100,000-task job
+   * holds it for a second or more (SQLite reads, mysql2 decodes, drizzle
+   * maps rows synchronously).
+   */
+  private async allAttempts(jobId: string): Promise<Attempt[]> {
+    const all: Attempt[] = [];
+    for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
+      if (from > 0) await yieldToEventLoop();
+      const slice = await this.deps.repo.getAttempts(jobId, { from, to: from + SUMMARY_SLICE_TASKS });
+      if (slice.length === 0) return all;
+      for (const a of slice) all.push(a);
+    }
   }
 
   /**

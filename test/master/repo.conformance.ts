@@ -247,6 +247,15 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
       expect((await repo.listJobs({ limit: 1000 })).length).toBe(105);
     });
 
+    test("getAttempts reads a slice of a job's tasks by index, and nothing past its last task", async () => {
+      const a = makeJobWithTasks("sliced", 5);
+      await repo.createJob(a.job, a.tasks, a.attempts);
+      await repo.insertAttempt(makeAttempt(a.tasks[2]!, { attempt: 1, queuedAt: T0 + 1 }));
+      expect((await repo.getAttempts("sliced", { from: 1, to: 3 })).map((x) => [x.taskId, x.attempt])).toEqual([[a.tasks[1]!.taskId, 0], [a.tasks[2]!.taskId, 0], [a.tasks[2]!.taskId, 1]]);
+      expect(await repo.getAttempts("sliced", { from: 5, to: 10 })).toEqual([]);
+      expect(await repo.getAttempts("sliced")).toHaveLength(6);
+    });
+
     test("cancelQueuedAttempts ends at most `limit` QUEUED attempts of the job per call, and no other attempt", async () => {
       const a = makeJobWithTasks("big", 7);
       a.attempts[0] = { ...a.attempts[0]!, state: "RUNNING", slave: "s", leaseId: "l0" };

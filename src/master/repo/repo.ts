@@ -33,8 +33,13 @@ export interface Repo {
   /** In index order. */
   getTasks(jobId: string): Promise<Task[]>;
   getTask(jobId: string, taskId: string): Promise<Task | null>;
-  /** All attempts of a job, by task index then attempt. */
-  getAttempts(jobId: string): Promise<Attempt[]>;
+  /**
+   * All attempts of a job, by task index then attempt; with `tasks`, only
+   * those of the tasks whose index is in [from, to). A job's tasks are
+   * indexed 0…n-1 and each has an attempt, so a caller reading a huge job
+   * in slices (yielding between them) is done at the first empty slice.
+   */
+  getAttempts(jobId: string, tasks?: { from: number; to: number }): Promise<Attempt[]>;
   getAttempt(jobId: string, taskId: string, attempt: number): Promise<Attempt | null>;
   findAttemptByLease(leaseId: string): Promise<Attempt | null>;
   /** Attempts of every job that are not in a terminal state: what a restarted master rebuilds its queue and leases from. */
