@@ -10,7 +10,7 @@ import { DEFAULT_ARTIFACT_CAP_BYTES } from "../slave/artifacts.ts";
 import { parseBeanstalkUrl } from "../master/queue/beanstalk-client.ts";
 import { BeanstalkLeaseSource } from "../slave/beanstalk-lease-source.ts";
 import { checkWritableDir } from "../common/metrics/readiness.ts";
-import type { ResultReport } from "../master/protocol.ts";
+import type { ResultReport, SlaveIdentity } from "../master/protocol.ts";
 import { DEFAULT_HEALTH_LIMITS, SlaveHealth, isOwnInfraFailure } from "../slave/health.ts";
 import { SlaveMetrics } from "../slave/metrics.ts";
 import { openSlaveDir } from "../slave/slave-dir.ts";
@@ -96,8 +96,9 @@ export default defineCommand({
       dimensions,
       ...(queue.kind === "beanstalk"
         ? {
-          source: () => new BeanstalkLeaseSource({
+          source: (identity: () => SlaveIdentity) => new BeanstalkLeaseSource({
             address: parseBeanstalkUrl(queue.address), tubePrefix: queue.tube_prefix, ttrSec: queue.ttr_sec, dimensions, waitMs: DEFAULT_LEASE_WAIT_MS, log: ctx.log,
+            claim: (leaseId, signal) => master.claim({ slave: identity(), lease_id: leaseId }, signal),
           }),
           idleHeartbeatMs: IDLE_HEARTBEAT_MS,
         }

@@ -25,3 +25,15 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   if (failure) throw failure.error;
   return results;
 }
+
+/**
+ * Resolves on a later turn of the event loop, after pending I/O: a long
+ * run of work on a synchronous driver (bun:sqlite) awaits this between
+ * batches so that requests waiting on sockets get answered meanwhile. A
+ * resolved promise would not do: its continuation runs before any I/O.
+ *
+ * @example for (const batch of batches) { write(batch); await yieldToEventLoop(); }
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,4 +1,5 @@
 import type { Clock } from "../common/clock.ts";
+import { yieldToEventLoop } from "../common/concurrency.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import { type ArtifactStore, masterArtifactLink } from "./artifacts/artifact-store.ts";
@@ -13,7 +14,7 @@ import { ChangeTracker } from "./repo/change-tracking.ts";
 import { type ChangeWaitLimits, ChangeWaiters } from "./jobs/change-waiters.ts";
 import type { JobFilter, Repo } from "./repo/repo.ts";
 import type { SlaveRecord } from "./scheduler/slave-registry.ts";
-import { Dispatcher, type DispatcherConfig, type DispatcherObserver, type ExternalQueue, newAttempt } from "./scheduler/dispatcher.ts";
+import { Dispatcher, type DispatcherConfig, type DispatcherObserver, type ExternalQueue, newAttempt, type RebuildProgress } from "./scheduler/dispatcher.ts";
 
 export interface MasterDeps {
   repo: Repo;
@@ -41,6 +42,9 @@ const TROUBLE_STATES: ReadonlySet<string> = new Set(["FAILED", "TIMED_OUT", "SLA
 /** Largest slice of a log one read returns, as LiveLogs does: a client follows a huge log page by page. */
 const MAX_LOG_READ_BYTES = 4 * 2 ** 20;
 
+/** Tasks whose attempts one read of a job's summary takes: 5,000 rows cost SQLite ~30 ms, so a poll of a huge job lets other requests in between. */
+const SUMMARY_SLICE_TASKS = 5_000;
+
 /** How often leases and NO_RESOURCE are checked; well under any lease TTL. */
 const SWEEP_INTERVAL_MS = 1_000;
 
@@ -55,6 +59,9 @@ export class Master {
   readonly decisions = new DecisionLog();
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private sweeping: Promise<void> | undefined;
+  /** Where start()'s rebuild is while it runs; null before start() and once it is done. */
+  private rebuilding: RebuildProgress | null = null;
+  private rebuilt: Promise<void> = Promise.resolve();
 
   /** Counts writes per job, so summaries are recomputed only when something changed. */
   private readonly changes = new ChangeTracker();
@@ -102,7 +109,7 @@ export class Master {
   private async readJobStatus(jobId: string, version: number): Promise<{ job: Job; counts: JobCounts; distTest: DistTestJobStatus } | null> {
     const job = await this.deps.repo.getJob(jobId);
     if (!job) return null;
-    const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));
+    const groups = groupAttempts(await this.allAttempts(jobId));
     const entry = { version, job, counts: jobCounts(groups, job), distTest: distTestJobStatus(groups, job) };
     this.summaries.delete(jobId);
     this.summaries.set(jobId, entry);
@@ -110,13 +117,58 @@ export class Master {
     return entry;
   }
 
-  /** Rebuilds the queue from the database and starts the periodic sweep. */
+  /**
+   * Every attempt of a job, read SUMMARY_SLICE_TASKS tasks at a time with
+   * the event loop free between slices: one read of a 100,000-task job
+   * holds it for a second or more (SQLite reads, mysql2 decodes, drizzle
+   * maps rows synchronously).
+   */
+  private async allAttempts(jobId: string): Promise<Attempt[]> {
+    const all: Attempt[] = [];
+    for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
+      if (from > 0) await yieldToEventLoop();
+      const slice = await this.deps.repo.getAttempts(jobId, { from, to: from + SUMMARY_SLICE_TASKS });
+      if (slice.length === 0) return all;
+      for (const a of slice) all.push(a);
+    }
+  }
+
+  /**
+   * Rebuilds the queue from the database and starts the periodic sweep.
+   * The HTTP server may serve meanwhile: `ready` says whether this is done,
+   * and requests that change the queue wait for it (see whenReady).
+   */
   async start(): Promise<void> {
-    await this.dispatcher.rebuild();
+    this.rebuilding = { jobsDone: 0, jobsTotal: 0 };
+    this.rebuilt = this.dispatcher.rebuild((p) => (this.rebuilding = p)).finally(() => (this.rebuilding = null));
+    await this.rebuilt;
     this.dispatcher.startFeeding();
     this.sweepTimer = setInterval(() => {
       this.sweeping ??= this.dispatcher.sweep().catch((err) => this.deps.log.error("sweep failed", err)).finally(() => (this.sweeping = undefined));
     }, SWEEP_INTERVAL_MS);
+  }
+
+  /** False while start() rebuilds the queue: the dispatcher then knows only part of the jobs, leases and offers. */
+  get ready(): boolean {
+    return this.rebuilding === null;
+  }
+
+  /** Resolves true once no rebuild runs (at once if none does), or false after `timeoutMs`. */
+  async whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.ready) return true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    try {
+      return await Promise.race([this.rebuilt.then(() => true, () => false), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** For /readyz: resolves once the queue is rebuilt, rejects saying how far the rebuild got before. */
+  async checkRebuilt(): Promise<void> {
+    const p = this.rebuilding;
+    if (p) throw new DtError("unreachable", `rebuilding the queue from the database: ${p.jobsDone} of ${p.jobsTotal} jobs`);
   }
 
   async stop(): Promise<void> {

@@ -7,6 +7,7 @@
  * Slave protocol, under /api/v1/slave:
  *   POST lease       LeaseRequest → LeaseResponse        long-poll up to waitMs
  *   POST heartbeat   HeartbeatRequest → HeartbeatResponse
+ *   POST claim       ClaimRequest → ClaimResponse         idempotent per lease; beanstalkd slaves only
  *   POST log?lease=ID&stream=stdout|stderr&offset=N     body: raw bytes → LogAppendResponse
  *   PUT  output?lease=ID&kind=stdout|stderr|artifacts   body: raw bytes (artifacts: a zip) → OutputResponse
  *   POST result      ResultReport → ResultResponse       idempotent per lease
@@ -290,6 +291,26 @@ export interface HeartbeatResponse {
   unknown: string[];
   /** An operator's instruction for this slave (see SlaveCommand). */
   command?: SlaveCommand;
+}
+
+/**
+ * A slave fed by beanstalkd reserved an offer: before it starts anything it
+ * asks the master for the attempt. The master stores the claim before it
+ * answers, and grants one claim per attempt, ever: asked again by the same
+ * slave for the same lease (an answer lost, a master restarted) it grants
+ * it again; asked by anyone else, or for an offer it no longer makes, it
+ * refuses, and the slave deletes the job unrun.
+ */
+export interface ClaimRequest {
+  slave: SlaveIdentity;
+  lease_id: string;
+}
+
+export interface ClaimResponse {
+  /** True: this slave holds the attempt, and runs it. */
+  claimed: boolean;
+  /** Why not, when not: another slave holds it, the offer was withdrawn or replaced, the job canceled. */
+  reason?: string;
 }
 
 export interface LogAppendResponse {

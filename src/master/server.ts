@@ -100,7 +100,6 @@ export async function startMasterServer(options: MasterServerOptions) {
     changeWaits: options.changeWaits,
   });
   metrics.attach(master);
-  await master.start();
   // dist_test's API and the HTML view live at the root, as on dist_test's master.
   const mounts = [{ prefix: "/", app: distTestRoutes(master) }];
   if (blobStore) mounts.unshift({ prefix: CAS_API_PREFIX, app: casRoutes({ store: blobStore, log: options.log, traffic: casTrafficMetrics(registry) }) });
@@ -112,8 +111,15 @@ export async function startMasterServer(options: MasterServerOptions) {
   if (blobStore) readiness.push({ name: "cas", check: () => blobStore.ping() });
   const auth = options.auth ?? defaultAuthPolicy();
   options.log.info(`access: ${describeAuthPolicy(auth)}`);
-  const app = masterApp({ master, log: options.log, mounts, guard: new AuthGuard({ policy: auth, clock: options.clock, log: options.log }), metrics: registry, readiness });
+  const app = masterApp({ master, log: options.log, mounts, guard: new AuthGuard({ policy: auth, clock: options.clock, log: options.log }), metrics: registry, readiness, rebuildExempt: [CAS_API_PREFIX] });
+  // Serving before the rebuild: /healthz answers at once, /readyz says how far the rebuild is, writes wait for it.
   server.reload({ fetch: app.fetch });
+  try {
+    await master.start();
+  } catch (err) {
+    await server.stop(true);
+    throw err;
+  }
   let stopping: Promise<void> | undefined;
   return {
     master,

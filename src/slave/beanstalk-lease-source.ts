@@ -3,7 +3,7 @@ import type { Logger } from "../common/log.ts";
 import { sleep } from "../common/sleep.ts";
 import { type BeanstalkAddress, BeanstalkClient, type ReservedJob } from "../master/queue/beanstalk-client.ts";
 import { tubesForSlave } from "../master/queue/tubes.ts";
-import type { Lease } from "../master/protocol.ts";
+import type { ClaimResponse, Lease } from "../master/protocol.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelayMs } from "./backoff.ts";
 import type { LeaseSource } from "./lease-source.ts";
 
@@ -16,6 +16,12 @@ export interface BeanstalkLeaseSourceOptions {
   dimensions: Record<string, string>;
   /** Longest one `next` waits before answering [], so the lease loop looks up again. */
   waitMs: number;
+  /**
+   * Asks the master for a reserved offer (MasterClient.claim), retrying
+   * until it answers; null once `signal` aborts. Nothing of a lease starts
+   * before the master granted it.
+   */
+  claim: (leaseId: string, signal: AbortSignal) => Promise<ClaimResponse | null>;
   log: Logger;
   backoff?: BackoffPolicy;
 }
@@ -40,13 +46,23 @@ interface Held {
  * whose dimension sets it covers, touches the jobs it runs well within the
  * TTR, deletes each once its result is reported (or dropped), and releases
  * one it never started. A connection that drops loses its reservations
- * (beanstalkd makes them ready again); the master, which knows who runs
- * what, tells a second taker to drop a task that still runs elsewhere.
+ * (beanstalkd makes them ready again).
+ *
+ * A reserved job is only an offer: before a lease is handed to the lease
+ * loop (before anything is fetched or spawned) the master must grant its
+ * claim, which it stores first and grants once per attempt. A job whose
+ * claim is refused (another slave holds it after its reservation lapsed;
+ * a restarted master offered the attempt again under another lease; the
+ * job was canceled) is deleted unrun. Without this, a slave ran what it
+ * reserved at once and claimed with its first heartbeat: a master killed
+ * between putting an offer and recording its lease offered the attempt
+ * again after its restart, and two slaves ran it.
  */
 export class BeanstalkLeaseSource implements LeaseSource {
-  readonly claimsByHeartbeat = true;
   private client: BeanstalkClient | undefined;
   private readonly held = new Map<string, Held>();
+  /** Leases the master granted: held for this slave there, so one not run must be reported, not released. */
+  private readonly granted = new Set<string>();
   private tubesCheckedAt = Number.NEGATIVE_INFINITY;
   private readonly watched = new Set<string>();
   private failures = 0;
@@ -59,34 +75,87 @@ export class BeanstalkLeaseSource implements LeaseSource {
   async next(free: number, signal: AbortSignal): Promise<Lease[]> {
     const deadline = Date.now() + this.o.waitMs;
     while (!signal.aborted && Date.now() < deadline) {
+      const reserved: Lease[] = [];
       try {
         const client = await this.connection();
         await this.refreshTubes(client);
         const first = await client.reserveWithTimeout(RESERVE_POLL_SEC);
-        if (!first) continue;
-        const leases: Lease[] = [];
-        for (let job: ReservedJob | null = first; job; job = leases.length < free ? await client.reserveWithTimeout(0) : null) {
+        for (let job: ReservedJob | null = first; job; job = reserved.length < free ? await client.reserveWithTimeout(0) : null) {
           const lease = await this.accept(client, job);
-          if (lease) leases.push(lease);
+          if (lease) reserved.push(lease);
         }
-        if (leases.length > 0) return leases;
       } catch (err) {
         this.dropConnection(err);
+        // What was reserved went back to ready with the connection.
+        for (const lease of reserved) this.held.delete(lease.lease_id);
         await sleep(backoffDelayMs(this.o.backoff ?? DEFAULT_BACKOFF, this.failures), signal);
+        continue;
       }
+      const leases = await this.claimAll(reserved, signal);
+      if (leases.length > 0) return leases;
     }
     return [];
   }
 
+  /** The reserved leases the master granted, claimed one by one; throws (after giving the rest back) only when none was granted. */
+  private async claimAll(reserved: readonly Lease[], signal: AbortSignal): Promise<Lease[]> {
+    const leases: Lease[] = [];
+    for (const [i, lease] of reserved.entries()) {
+      try {
+        if (await this.claim(lease, signal)) leases.push(lease);
+      } catch (err) {
+        for (const rest of reserved.slice(i + 1)) await this.giveBack(rest);
+        // Granted ones run; the error comes back at the next claim.
+        if (leases.length > 0) return leases;
+        throw err;
+      }
+    }
+    return leases;
+  }
+
+  /**
+   * True once the master granted the lease. Refused: the job is deleted,
+   * unrun. Aborted (the slave drains): released for another slave. A
+   * request the master refuses outright (4xx: a master without claims)
+   * releases the job and throws, which stops the slave: it must not run
+   * what no master granted.
+   */
+  private async claim(lease: Lease, signal: AbortSignal): Promise<boolean> {
+    let answer: ClaimResponse | null;
+    try {
+      answer = await this.o.claim(lease.lease_id, signal);
+    } catch (err) {
+      await this.giveBack(lease);
+      throw err;
+    }
+    if (answer === null) {
+      await this.giveBack(lease);
+      return false;
+    }
+    if (answer.claimed) {
+      this.granted.add(lease.lease_id);
+      return true;
+    }
+    this.o.log.info(`dropping ${lease.task_id} attempt ${lease.attempt} unrun: the master refused the claim (${answer.reason ?? "no reason given"})`, { job_id: lease.job_id, task_id: lease.task_id, attempt: lease.attempt, lease_id: lease.lease_id });
+    await this.done(lease);
+    return false;
+  }
+
   async done(lease: Lease): Promise<void> {
+    this.granted.delete(lease.lease_id);
     const held = this.held.get(lease.lease_id);
     if (!held) return;
     this.held.delete(lease.lease_id);
-    // On a connection since closed the job went back to ready; whoever reserves it is told by the master to drop it.
+    // On a connection since closed the job went back to ready; whoever reserves it next is refused its claim and deletes it.
     if (!held.client.closed) await held.client.delete(held.id).catch(() => false);
   }
 
   async giveBack(lease: Lease): Promise<boolean> {
+    // Granted, the master holds the attempt for this slave: released, it would be refused to everyone else. It is reported not run instead, and requeued.
+    if (this.granted.has(lease.lease_id)) {
+      await this.done(lease);
+      return false;
+    }
     const held = this.held.get(lease.lease_id);
     if (!held) return false;
     this.held.delete(lease.lease_id);

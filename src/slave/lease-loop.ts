@@ -232,9 +232,8 @@ export class Slave {
     };
     // Normally the report is in within milliseconds and frees the slot, so a failed test's retry is queued before the next lease is asked for; past the grace the master is away, and the slot goes back to work.
     void run.executed.then(() => Bun.sleep(REPORT_GRACE_MS)).then(free);
-    // Reserved from beanstalkd, the master does not know yet: the first beat claims it.
-    if (this.source.claimsByHeartbeat) this.heartbeat.poke();
-    else this.heartbeat.reschedule();
+    // The master knows of the lease already (it handed it out, or granted its claim): no beat of its own.
+    this.heartbeat.reschedule();
     this.track(
       run.run().then(
         (report) => {

@@ -9,11 +9,6 @@ import type { MasterClient } from "./master-client.ts";
 export interface LeaseSource {
   /** Up to `free` leases, waiting a while when there are none; [] once `signal` aborts. Throws when the slave is refused for good. */
   next(free: number, signal: AbortSignal): Promise<Lease[]>;
-  /**
-   * True when the master learns that the slave took a lease only from the
-   * slave's heartbeat (beanstalkd): the slave then beats at once.
-   */
-  readonly claimsByHeartbeat: boolean;
   /** The attempt ended and its result was reported or dropped: the source forgets the lease. */
   done(lease: Lease): Promise<void>;
   /** Gives a lease that was never started back for another slave; false when this source cannot (then report it not run). */
@@ -32,7 +27,6 @@ export interface MasterLeaseSourceOptions {
 
 /** Leases from the master's long-poll: the master knows of a lease as it hands it out. */
 export class MasterLeaseSource implements LeaseSource {
-  readonly claimsByHeartbeat = false;
 
   constructor(private readonly o: MasterLeaseSourceOptions) {}
 

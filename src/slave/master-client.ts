@@ -1,7 +1,7 @@
 import { dtErrorOfResponse } from "../common/http.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
-import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, LeaseResponse, LogAppendResponse, OutputResponse, QueueInfo, ResultReport, ResultResponse } from "../master/protocol.ts";
+import type { ClaimRequest, ClaimResponse, HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, LeaseResponse, LogAppendResponse, OutputResponse, QueueInfo, ResultReport, ResultResponse } from "../master/protocol.ts";
 import { sleep } from "../common/sleep.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelayMs } from "./backoff.ts";
 
@@ -93,6 +93,17 @@ export class MasterClient {
       timeoutMs: request.wait_ms + LEASE_POLL_SLACK_MS,
     });
     return res ? ((await res.json()) as LeaseResponse) : { leases: [] };
+  }
+
+  /**
+   * Asks for an offer reserved from beanstalkd, until the master answers
+   * (claims are idempotent per lease, so a retry after a lost answer is
+   * safe; a restarting master answers 503 until it has rebuilt). null once
+   * `signal` aborts.
+   */
+  async claim(request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse | null> {
+    const res = await this.send(`POST claim of lease ${request.lease_id}`, "/claim", jsonInit(request), { attempts: Number.POSITIVE_INFINITY, signal, timeoutMs: REQUEST_TIMEOUT_MS });
+    return res ? ((await res.json()) as ClaimResponse) : null;
   }
 
   /**

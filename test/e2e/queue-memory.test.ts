@@ -1,3 +1,3 @@
 import { queueConformance } from "./queue.conformance.ts";
 
-queueConformance("the in-process queue", { masterArgs: () => [], worksWhileMasterDown: false });
+queueConformance("the in-process queue", { masterArgs: () => [] });

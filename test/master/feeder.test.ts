@@ -34,7 +34,9 @@ async function setup(feedAhead = 2): Promise<{ h: Handle; prefix: string; bs: Be
   const bs = await BeanstalkClient.connect(parseBeanstalkUrl(url));
   cleanups.push(() => bs.close());
   const source = (name: string, dimensions: Record<string, string> = {}) => {
-    const s = new BeanstalkLeaseSource({ address: parseBeanstalkUrl(url), tubePrefix: prefix, ttrSec: 30, dimensions, waitMs: 2_000, log });
+    // The master of the moment: a test may restart it.
+    const claim = (leaseId: string) => h.master.dispatcher.claimOffer({ slave: slave(name, dimensions), lease_id: leaseId });
+    const s = new BeanstalkLeaseSource({ address: parseBeanstalkUrl(url), tubePrefix: prefix, ttrSec: 30, dimensions, waitMs: 2_000, log, claim });
     cleanups.push(() => s.close());
     return s;
   };
@@ -60,8 +62,8 @@ describe.skipIf(!SHARED)(`feeding beanstalkd (DT_TEST_BEANSTALKD=${SHARED})`, ()
     const s1 = source("s1");
     const [first] = await take(s1);
     expect(first!.description).toBe("p5");
-    // Not the master's until the slave's first heartbeat names it.
-    expect((await h.master.deps.repo.getAttempts("j")).find((a) => a.leaseId === first!.lease_id)!.state).toBe("QUEUED");
+    // The master granted (and stored) the claim before the source handed the lease out.
+    expect((await h.master.deps.repo.getAttempts("j")).find((a) => a.leaseId === first!.lease_id)).toMatchObject({ state: "LEASED", slave: "s1" });
     expect(await h.master.dispatcher.heartbeat({ slave: slave("s1"), leases: [{ lease_id: first!.lease_id, phase: "FETCHING" }] })).toEqual({ cancel: [], unknown: [] });
     const claimed = (await h.master.deps.repo.getAttempts("j")).find((a) => a.leaseId === first!.lease_id)!;
     expect(claimed).toMatchObject({ state: "FETCHING", slave: "s1" });
@@ -88,7 +90,7 @@ describe.skipIf(!SHARED)(`feeding beanstalkd (DT_TEST_BEANSTALKD=${SHARED})`, ()
     expect([retry!.description, retry!.attempt]).toEqual(["flaky", 1]);
   });
 
-  test("a short task's result claims its offer; the slave then deletes the job", async () => {
+  test("a granted lease's result is stored; the slave then deletes the job", async () => {
     const { h, prefix, bs, source } = await setup();
     await h.master.submitJob({ job_id: "j", tasks: [task("t")] });
     await h.master.dispatcher.feeder!.idle();
@@ -101,23 +103,58 @@ describe.skipIf(!SHARED)(`feeding beanstalkd (DT_TEST_BEANSTALKD=${SHARED})`, ()
     expect(Number(stats?.["current-jobs-reserved"] ?? 0) + Number(stats?.["current-jobs-ready"] ?? 0)).toBe(0);
   });
 
-  test("a second slave handed a job another runs is told to drop it, and its result is kept out", async () => {
-    const { h, source } = await setup();
+  test("a second slave that reserves a job another holds (its reservation lapsed) is refused the claim and deletes the job unrun", async () => {
+    const { h, prefix, bs, source } = await setup();
     await h.master.submitJob({ job_id: "j", tasks: [task("t")] });
     await h.master.dispatcher.feeder!.idle();
     const s1 = source("s1");
     const [lease] = await take(s1);
-    await h.master.dispatcher.heartbeat({ slave: slave("s1"), leases: [{ lease_id: lease!.lease_id, phase: "RUNNING" }] });
-    // As after a beanstalkd restart: the job is ready again while s1 still runs it.
-    expect(await s1.giveBack(lease!)).toBe(true);
-    const s2 = source("s2");
-    const [again] = await take(s2);
-    expect(again!.lease_id).toBe(lease!.lease_id);
-    expect(await h.master.dispatcher.heartbeat({ slave: slave("s2"), leases: [{ lease_id: again!.lease_id, phase: "FETCHING" }] })).toEqual({ cancel: [], unknown: [again!.lease_id] });
-    expect(await h.master.dispatcher.report({ ...report(again!, "FAILED", h.clock.now()), slave: "s2" })).toMatchObject({ stale: true });
+    // As after a beanstalkd restart or a lapsed TTR: the job is ready again while s1 runs it.
+    await s1.close();
+    expect(await ready(bs, anyTube(prefix))).toBe(1);
+    expect(await take(source("s2"))).toEqual([]);
+    const stats = await bs.statsTube(anyTube(prefix));
+    expect(Number(stats?.["current-jobs-reserved"] ?? 0) + Number(stats?.["current-jobs-ready"] ?? 0)).toBe(0);
+    expect(await h.master.dispatcher.claimOffer({ slave: slave("s2"), lease_id: lease!.lease_id })).toEqual({ claimed: false, reason: `slave s1 holds lease ${lease!.lease_id}` });
     expect(await h.master.dispatcher.report({ ...report(lease!, "SUCCEEDED", h.clock.now()), slave: "s1" })).toMatchObject({ stale: false, duplicate: false });
     const attempts = await h.master.deps.repo.getAttempts("j");
     expect(attempts.map((a) => [a.state, a.slave])).toEqual([["SUCCEEDED", "s1"]]);
+  });
+
+  test("a claim is granted once per attempt: again to its slave (a lost answer, a restart), never to another", async () => {
+    const { h } = await setup();
+    await h.master.submitJob({ job_id: "j", tasks: [task("t")] });
+    await h.master.dispatcher.feeder!.idle();
+    const [offer] = [...h.master.dispatcher.feeder!.waiting()];
+    const claim = (name: string) => h.master.dispatcher.claimOffer({ slave: slave(name), lease_id: offer!.leaseId });
+    expect(await Promise.all([claim("s1"), claim("s1")])).toEqual([{ claimed: true }, { claimed: true }]);
+    expect((await claim("s2")).claimed).toBe(false);
+    await h.restart();
+    expect(await claim("s1")).toEqual({ claimed: true });
+    expect((await claim("s2")).claimed).toBe(false);
+    expect((await h.master.deps.repo.getAttempts("j")).map((a) => [a.state, a.slave, a.leaseId])).toEqual([["LEASED", "s1", offer!.leaseId]]);
+  });
+
+  test("a master killed between putting an offer and recording its lease offers the attempt again; only one of the two jobs is run", async () => {
+    const { h, prefix, bs, source } = await setup();
+    await h.master.submitJob({ job_id: "j", tasks: [task("t")] });
+    await h.master.dispatcher.feeder!.idle();
+    const [stale] = [...h.master.dispatcher.feeder!.waiting()];
+    // The kill landed after beanstalkd took the put and before the database took the lease id.
+    expect(await h.master.deps.repo.updateAttempt("j", stale!.item.taskId, 0, { leaseId: null })).toBe(true);
+    await h.restart();
+    h.master.dispatcher.feeder!.kick();
+    await h.master.dispatcher.feeder!.idle();
+    expect(await ready(bs, anyTube(prefix))).toBe(2);
+    const [fresh] = [...h.master.dispatcher.feeder!.waiting()];
+    expect(fresh!.leaseId).not.toBe(stale!.leaseId);
+    // Two slaves at once, one job each: the stale offer's claim is refused and its job deleted; the other runs.
+    const taken = (await Promise.all([take(source("s1")), take(source("s2"))])).flat();
+    expect(taken.map((l) => l.lease_id)).toEqual([fresh!.leaseId]);
+    const stats = await bs.statsTube(anyTube(prefix));
+    expect(Number(stats?.["current-jobs-ready"] ?? 0)).toBe(0);
+    expect(Number(stats?.["current-jobs-reserved"] ?? 0)).toBe(1);
+    expect((await h.master.deps.repo.getAttempts("j")).map((a) => [a.state, a.leaseId])).toEqual([["LEASED", fresh!.leaseId]]);
   });
 
   test("cancel takes the offers back out of beanstalkd and ends them CANCELED", async () => {

@@ -247,6 +247,34 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
       expect((await repo.listJobs({ limit: 1000 })).length).toBe(105);
     });
 
+    test("getAttempts reads a slice of a job's tasks by index, and nothing past its last task", async () => {
+      const a = makeJobWithTasks("sliced", 5);
+      await repo.createJob(a.job, a.tasks, a.attempts);
+      await repo.insertAttempt(makeAttempt(a.tasks[2]!, { attempt: 1, queuedAt: T0 + 1 }));
+      expect((await repo.getAttempts("sliced", { from: 1, to: 3 })).map((x) => [x.taskId, x.attempt])).toEqual([[a.tasks[1]!.taskId, 0], [a.tasks[2]!.taskId, 0], [a.tasks[2]!.taskId, 1]]);
+      expect(await repo.getAttempts("sliced", { from: 5, to: 10 })).toEqual([]);
+      expect(await repo.getAttempts("sliced")).toHaveLength(6);
+    });
+
+    test("cancelQueuedAttempts ends at most `limit` QUEUED attempts of the job per call, and no other attempt", async () => {
+      const a = makeJobWithTasks("big", 7);
+      a.attempts[0] = { ...a.attempts[0]!, state: "RUNNING", slave: "s", leaseId: "l0" };
+      a.attempts[1] = { ...a.attempts[1]!, state: "FAILED" };
+      await repo.createJob(a.job, a.tasks, a.attempts);
+      const b = makeJobWithTasks("other", 2);
+      await repo.createJob(b.job, b.tasks, b.attempts);
+      expect(await repo.cancelQueuedAttempts("big", T0 + 5, 2)).toBe(2);
+      expect(await repo.cancelQueuedAttempts("big", T0 + 5, 2)).toBe(2);
+      expect(await repo.cancelQueuedAttempts("big", T0 + 5, 2)).toBe(1);
+      expect(await repo.cancelQueuedAttempts("big", T0 + 5, 2)).toBe(0);
+      const states = (await repo.getAttempts("big")).map((x) => x.state);
+      expect(states).toEqual(["RUNNING", "FAILED", "CANCELED", "CANCELED", "CANCELED", "CANCELED", "CANCELED"]);
+      const canceled = (await repo.getAttempts("big"))[4]!;
+      expect(canceled.message).toBe("[canceled]");
+      expect(canceled.reportedAt).toBe(T0 + 5);
+      expect((await repo.getAttempts("other")).map((x) => x.state)).toEqual(["QUEUED", "QUEUED"]);
+    });
+
     test("setJobCanceled keeps the first cancel's time and refuses an unknown job", async () => {
       await repo.createJob(makeJob("c.alice.1700000000.1"), [], []);
       await repo.setJobCanceled("c.alice.1700000000.1", T0 + 5);

@@ -43,6 +43,18 @@ describe("slave protocol: malformed input", () => {
     await expect400(await post("/heartbeat", { slave: slave(), leases: [{ lease_id: "x", phase: "DANCING" }] }), /phase must be/);
   });
 
+  test("claim: bad JSON, a missing slave, a bad lease id; an offer the master never made is refused, not a 500", async () => {
+    const { post } = await serve();
+    expect((await post("/claim", "[1,")).status).toBe(400);
+    await expect400(await post("/claim", { lease_id: "abc" }), /slave must be a JSON object/);
+    await expect400(await post("/claim", { slave: slave() }), /lease_id must be/);
+    await expect400(await post("/claim", { slave: slave(), lease_id: "../../etc" }), /lease_id must be/);
+    await expect400(await post("/claim", { slave: slave(), lease_id: "x".repeat(101) }), /lease_id must be/);
+    const refused = await post("/claim", { slave: slave(), lease_id: "never-offered" });
+    expect(refused.status).toBe(200);
+    expect(await refused.json()).toMatchObject({ claimed: false, reason: expect.stringContaining("never-offered is not offered") });
+  });
+
   test("result: a bad state, a bad slave name, non-integer times; nothing stored", async () => {
     const { h, post } = await serve();
     await h.master.submitJob({ job_id: "j", tasks: [{ isolate_hash: HASH, description: "t" }] });

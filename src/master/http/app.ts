@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import type { AuthGuard } from "../../common/auth/guard.ts";
 import { errorBody, httpStatusOf, securityHeaders } from "../../common/http.ts";
 import type { Logger } from "../../common/log.ts";
@@ -21,6 +21,38 @@ export interface MasterAppOptions {
   metrics?: Registry;
   /** What GET /readyz checks (database, queue, stores), each within 2 s; none: it answers ready, as /healthz does. */
   readiness?: readonly ReadinessCheck[];
+  /** How long a write waits for a restart's rebuild before it is answered 503 (REBUILD_WAIT_MS). */
+  rebuildWaitMs?: number;
+  /** Path prefixes whose writes need no rebuilt queue (the CAS). */
+  rebuildExempt?: readonly string[];
+}
+
+/**
+ * 5 s: a rebuild of a few jobs is done within it, so the request is only
+ * slower; a longer one (100,000 tasks on MariaDB) answers 503 with
+ * Retry-After, which dt's clients and slaves retry, rather than piling up
+ * held connections.
+ */
+export const REBUILD_WAIT_MS = 5_000;
+
+/** Seconds a client told 503 during a rebuild waits before asking again. */
+const REBUILD_RETRY_AFTER_SEC = 2;
+
+/**
+ * Requests that change the queue (every method but GET and HEAD: submit,
+ * cancel, retry, and the slaves' lease, claim, heartbeat, result, logs)
+ * wait for a restart's rebuild: before it, the master does not know which
+ * leases and offers exist, and would refuse a slave's live lease or queue a
+ * task twice. Reads are served from the database at once.
+ */
+function untilRebuilt(master: Master, waitMs: number, exempt: readonly string[]): MiddlewareHandler {
+  return async (c, next) => {
+    if (master.ready || c.req.method === "GET" || c.req.method === "HEAD" || exempt.some((p) => c.req.path.startsWith(p))) return next();
+    if (await master.whenReady(waitMs)) return next();
+    const why = await master.checkRebuilt().then(() => "", (err: Error) => err.message);
+    c.header("Retry-After", String(REBUILD_RETRY_AFTER_SEC));
+    return c.json({ error: `the master restarted and is ${why || "rebuilding its queue"}; retry in a few seconds`, code: "unreachable" }, 503);
+  };
 }
 
 /**
@@ -41,8 +73,10 @@ export function masterApp(options: MasterAppOptions): Hono {
   // Before the guard, so refused requests are counted too.
   if (options.metrics) app.use("*", httpMetrics(options.metrics));
   if (options.guard) app.use("*", options.guard.middleware());
+  app.use("*", untilRebuilt(options.master, options.rebuildWaitMs ?? REBUILD_WAIT_MS, options.rebuildExempt ?? []));
   app.get("/healthz", (c) => c.json({ ok: true }));
-  app.get("/readyz", readinessHandler(options.readiness ?? []));
+  // A restart's rebuild first: until it is done the master serves reads only, whatever its dependencies say.
+  app.get("/readyz", readinessHandler([{ name: "rebuild", check: () => options.master.checkRebuilt() }, ...(options.readiness ?? [])]));
   if (options.metrics) app.get("/metrics", metricsHandler(options.metrics));
   app.route("/api/v1/slave", slaveRoutes(options.master));
   app.route("/api/v1", nativeRoutes(options.master));

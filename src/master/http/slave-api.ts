@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { DtError } from "../../common/errors.ts";
 import { readBodyLimited, readJsonLimited } from "../../common/http.ts";
 import type { Master } from "../master.ts";
-import { type HeartbeatRequest, type LeaseRequest, type LeaseResponse, type ResultReport, type SlaveHold, type SlaveIdentity, type SlavePhase, outputKey } from "../protocol.ts";
+import { type ClaimRequest, type HeartbeatRequest, type LeaseRequest, type LeaseResponse, type ResultReport, type SlaveHold, type SlaveIdentity, type SlavePhase, outputKey } from "../protocol.ts";
 
 /** What one request of a slave may carry, per kind of body. */
 export interface SlaveBodyLimits {
@@ -116,6 +116,13 @@ export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SL
     });
     const request: HeartbeatRequest = { slave: identity(body.slave), leases };
     return c.json(await master.dispatcher.heartbeat(request));
+  });
+
+  app.post("/claim", async (c) => {
+    const body = object(await readJsonLimited(c.req.raw, maxJsonBytes, "POST claim"), "claim");
+    if (typeof body.lease_id !== "string" || !/^[A-Za-z0-9-]{1,100}$/.test(body.lease_id)) throw new DtError("invalid_input", "lease_id must be the lease's id: 1-100 letters, digits and -");
+    const request: ClaimRequest = { slave: identity(body.slave), lease_id: body.lease_id };
+    return c.json(await master.dispatcher.claimOffer(request));
   });
 
   app.post("/log", async (c) => {

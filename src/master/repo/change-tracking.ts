@@ -50,6 +50,7 @@ export class ChangeTracker {
             };
           case "setJobCanceled":
           case "updateAttempt":
+          case "cancelQueuedAttempts":
             return async (jobId: string, ...rest: unknown[]) => {
               const result = await value.call(target, jobId, ...rest);
               bump(jobId);

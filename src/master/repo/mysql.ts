@@ -15,7 +15,7 @@
  * stored.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { and, asc, desc, eq, getTableColumns, inArray, isNull, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gte, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
 import { drizzle, type MySql2Database } from "drizzle-orm/mysql2";
 import type { PoolConnection } from "mysql2/promise";
 import { mysqlMigrations } from "../../../drizzle/mysql/index.ts";
@@ -134,13 +134,14 @@ export class MysqlRepo implements Repo {
     );
   }
 
-  getAttempts(jobId: string): Promise<Attempt[]> {
+  getAttempts(jobId: string, slice?: { from: number; to: number }): Promise<Attempt[]> {
+    const inSlice = slice ? and(gte(tasks.index, slice.from), lt(tasks.index, slice.to)) : undefined;
     return this.read("getAttempts", (db) =>
       db
         .select(getTableColumns(attempts))
         .from(attempts)
         .innerJoin(tasks, and(eq(tasks.jobId, attempts.jobId), eq(tasks.taskId, attempts.taskId)))
-        .where(eq(attempts.jobId, jobId))
+        .where(and(eq(attempts.jobId, jobId), inSlice))
         .orderBy(asc(tasks.index), asc(attempts.attempt)),
     );
   }
@@ -197,6 +198,14 @@ export class MysqlRepo implements Repo {
     // One UPDATE … WHERE state IN (…): the check and the change are one step. mysql2 sets CLIENT_FOUND_ROWS,
     // so affectedRows counts the rows matched, changed or not, as SQLite's RETURNING does.
     return this.exec("updateAttempt", false, async (db) => (await db.update(attempts).set(values).where(where))[0].affectedRows > 0);
+  }
+
+  cancelQueuedAttempts(jobId: string, at: number, limit: number): Promise<number> {
+    // Repeatable: a second run finds those attempts CANCELED already and changes nothing more.
+    return this.exec("cancelQueuedAttempts", true, async (db) => {
+      const [result] = await db.execute(sql`UPDATE attempts SET state = 'CANCELED', message = '[canceled]', reported_at = ${at} WHERE job_id = ${jobId} AND state = 'QUEUED' LIMIT ${Math.max(0, Math.floor(limit))}`);
+      return (result as unknown as { affectedRows: number }).affectedRows;
+    });
   }
 
   async transaction<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {

@@ -33,8 +33,13 @@ export interface Repo {
   /** In index order. */
   getTasks(jobId: string): Promise<Task[]>;
   getTask(jobId: string, taskId: string): Promise<Task | null>;
-  /** All attempts of a job, by task index then attempt. */
-  getAttempts(jobId: string): Promise<Attempt[]>;
+  /**
+   * All attempts of a job, by task index then attempt; with `tasks`, only
+   * those of the tasks whose index is in [from, to). A job's tasks are
+   * indexed 0…n-1 and each has an attempt, so a caller reading a huge job
+   * in slices (yielding between them) is done at the first empty slice.
+   */
+  getAttempts(jobId: string, tasks?: { from: number; to: number }): Promise<Attempt[]>;
   getAttempt(jobId: string, taskId: string, attempt: number): Promise<Attempt | null>;
   findAttemptByLease(leaseId: string): Promise<Attempt | null>;
   /** Attempts of every job that are not in a terminal state: what a restarted master rebuilds its queue and leases from. */
@@ -46,6 +51,15 @@ export interface Repo {
    * result report finds the attempt already terminal and changes nothing.
    */
   updateAttempt(jobId: string, taskId: string, attempt: number, patch: AttemptPatch, from?: readonly AttemptState[]): Promise<boolean>;
+  /**
+   * Ends up to `limit` of the job's QUEUED attempts CANCELED (message
+   * `[canceled]`, reported at `at`) in one statement; returns how many. A
+   * cancel calls it until it returns less than `limit`, yielding between
+   * calls, so a 100,000-task job never holds the database (or, on SQLite,
+   * the event loop) for more than one batch. Repeatable: a second run finds
+   * nothing QUEUED.
+   */
+  cancelQueuedAttempts(jobId: string, at: number, limit: number): Promise<number>;
   /** Runs `fn` in one transaction: all its writes or none. */
   transaction<T>(fn: (repo: Repo) => Promise<T>): Promise<T>;
   /** Expected duration (ms) per key, for the keys that have history. */

@@ -10,20 +10,23 @@
  * gate serializes everything on that connection: while a transaction is open
  * no other caller's statement can slip into it.
  */
-import { and, asc, desc, eq, getTableColumns, inArray, isNull, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gte, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { type Clock, systemClock } from "../../common/clock.ts";
+import { yieldToEventLoop } from "../../common/concurrency.ts";
 import { DtError } from "../../common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../model.ts";
 import type { AttemptPatch, JobFilter, Repo } from "./repo.ts";
 import { attempts, durations, jobs, slaves, tasks } from "./schema-sqlite.ts";
-import { type Connection, insertChunked, MAX_VARIABLES, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
+import { type Connection, insertChunked, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
 /** dist_test's EWMA: new = OLD_WEIGHT · old + (1 − OLD_WEIGHT) · measured. */
 const OLD_WEIGHT = 0.7;
 const OPEN_STATES = ATTEMPT_STATES.filter((s) => !TERMINAL_STATES.has(s));
+/** Keys per duration lookup: ~30 ms of SQLite's time, so a huge job's lookup lets other requests in between. */
+const KEYS_PER_QUERY = 5_000;
 
 export interface SqliteRepoOptions {
   /** Stamps the migrations table; the system clock by default. */
@@ -52,14 +55,16 @@ export class SqliteRepo implements Repo {
 
   async createJob(job: Job, taskList: readonly Task[], attemptList: readonly Attempt[]): Promise<void> {
     checkJobParts(job, taskList, attemptList);
-    await this.atomically((db) => {
+    await this.transaction(async (tx) => {
+      const { db } = (tx as SqliteRepo).conn;
       if (db.select({ id: jobs.id }).from(jobs).where(eq(jobs.id, job.id)).get()) {
         throw new DtError("invalid_input", `job id ${job.id} already exists; choose another name`);
       }
       try {
         db.insert(jobs).values(job).run();
-        insertChunked(this.conn, tasks, taskList);
-        insertChunked(this.conn, attempts, attemptList);
+        // bun:sqlite blocks the event loop while it writes: a huge job goes in statements of a few thousand rows, with other requests answered between them.
+        await insertChunked(this.conn, tasks, taskList, yieldToEventLoop);
+        await insertChunked(this.conn, attempts, attemptList, yieldToEventLoop);
       } catch (err) {
         throw new DtError("internal", `storing job ${job.id} failed: ${sqliteMessage(err)}`, { cause: err });
       }
@@ -101,13 +106,14 @@ export class SqliteRepo implements Repo {
     return this.exec((db) => db.select().from(tasks).where(and(eq(tasks.jobId, jobId), eq(tasks.taskId, taskId))).get() ?? null);
   }
 
-  getAttempts(jobId: string): Promise<Attempt[]> {
+  getAttempts(jobId: string, slice?: { from: number; to: number }): Promise<Attempt[]> {
+    const inSlice = slice ? and(gte(tasks.index, slice.from), lt(tasks.index, slice.to)) : undefined;
     return this.exec((db) =>
       db
         .select(getTableColumns(attempts))
         .from(attempts)
         .innerJoin(tasks, and(eq(tasks.jobId, attempts.jobId), eq(tasks.taskId, attempts.taskId)))
-        .where(eq(attempts.jobId, jobId))
+        .where(and(eq(attempts.jobId, jobId), inSlice))
         .orderBy(asc(tasks.index), asc(attempts.attempt))
         .all(),
     );
@@ -152,6 +158,12 @@ export class SqliteRepo implements Repo {
     });
   }
 
+  cancelQueuedAttempts(jobId: string, at: number, limit: number): Promise<number> {
+    // SQLite has no UPDATE … LIMIT unless built with it: the batch is picked by rowid.
+    const statement = "UPDATE attempts SET state = 'CANCELED', message = '[canceled]', reported_at = ? WHERE rowid IN (SELECT rowid FROM attempts WHERE job_id = ? AND state = 'QUEUED' LIMIT ?)";
+    return this.exec(() => this.conn.client.query(statement).run(at, jobId, Math.max(0, limit)).changes);
+  }
+
   async transaction<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
     const { client, gate, context } = this.conn;
     if (this.scope) {
@@ -169,15 +181,15 @@ export class SqliteRepo implements Repo {
     });
   }
 
-  expectedDurations(keys: readonly string[]): Promise<Map<string, number>> {
-    return this.exec((db) => {
-      const found = new Map<string, number>();
-      for (let i = 0; i < keys.length; i += MAX_VARIABLES) {
-        const rows = db.select({ key: durations.key, ms: durations.expectedMs }).from(durations).where(inArray(durations.key, keys.slice(i, i + MAX_VARIABLES))).all();
-        for (const row of rows) found.set(row.key, row.ms);
-      }
-      return found;
-    });
+  async expectedDurations(keys: readonly string[]): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
+      // A 100,000-task job's lookup would hold the event loop for half a second in one piece.
+      if (i > 0) await yieldToEventLoop();
+      const rows = await this.exec((db) => db.select({ key: durations.key, ms: durations.expectedMs }).from(durations).where(inArray(durations.key, keys.slice(i, i + KEYS_PER_QUERY))).all());
+      for (const row of rows) found.set(row.key, row.ms);
+    }
+    return found;
   }
 
   async recordDuration(key: string, ms: number, at: number): Promise<void> {
@@ -229,11 +241,6 @@ export class SqliteRepo implements Repo {
     }
     this.refuseInsideTransaction();
     return this.conn.gate.run(() => body(this.conn.db));
-  }
-
-  /** Runs synchronous `body` all or nothing: its own transaction, or a savepoint inside the caller's. */
-  private atomically<T>(body: (db: BunSQLiteDatabase) => T): Promise<T> {
-    return this.transaction(async (tx) => body((tx as SqliteRepo).conn.db));
   }
 
   private async inScope<T>(scope: TxScope, fn: (repo: Repo) => Promise<T>, begin: string, commit: string, rollback: string): Promise<T> {

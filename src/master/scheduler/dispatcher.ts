@@ -1,7 +1,8 @@
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
 import { ACTIVE_STATES, type Attempt, type AttemptState, type Job, type Task } from "../model.ts";
-import type { HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultReport, ResultResponse, SlaveCommand, SlavePhase } from "../protocol.ts";
+import type { ClaimRequest, ClaimResponse, HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultReport, ResultResponse, SlaveCommand, SlavePhase } from "../protocol.ts";
+import { yieldToEventLoop } from "../../common/concurrency.ts";
 import type { Repo } from "../repo/repo.ts";
 import { Feeder, type FeederConfig, type Offer } from "../queue/feeder.ts";
 import type { OfferSink } from "../queue/offer-sink.ts";
@@ -21,6 +22,25 @@ export interface DispatcherConfig {
   maxWaitMs: number;
   /** Infrastructure failures (a slave's INFRA_FAILED) requeued per task before the group fails. */
   maxInfraRequeues: number;
+  /**
+   * Rows one statement of a bulk write (a cancel, a restart's rebuild)
+   * changes before the dispatcher yields to other requests; default
+   * DEFAULT_BULK_BATCH_ROWS.
+   */
+  bulkBatchRows?: number;
+}
+
+/**
+ * 2,000 rows: one batch takes 10–30 ms on SQLite and one round trip of a
+ * few tens of ms on MariaDB, so a request arriving meanwhile waits about
+ * that long, while a 100,000-row cancel costs 50 statements, not 100,000.
+ */
+export const DEFAULT_BULK_BATCH_ROWS = 2_000;
+
+/** Where a restart's rebuild is: jobs with open attempts rebuilt so far, of how many. */
+export interface RebuildProgress {
+  jobsDone: number;
+  jobsTotal: number;
 }
 
 interface ActiveLease {
@@ -157,43 +177,72 @@ export class Dispatcher {
     };
   }
 
-  /** Rebuilds queue and leases from the Repo after a (re)start: nothing is lost. */
-  async rebuild(): Promise<void> {
+  /**
+   * Rebuilds queue and leases from the Repo after a (re)start: nothing is
+   * lost. Job by job, yielding between jobs and between the batches of a
+   * canceled job's cancel, so the master answers requests meanwhile;
+   * `progress` hears after each job.
+   */
+  async rebuild(progress?: (p: RebuildProgress) => void): Promise<void> {
     const open = await this.repo.openAttempts();
-    const now = this.clock.now();
     const byJob = new Map<string, Attempt[]>();
     for (const a of open) (byJob.get(a.jobId) ?? byJob.set(a.jobId, []).get(a.jobId)!).push(a);
+    let jobsDone = 0;
+    progress?.({ jobsDone, jobsTotal: byJob.size });
     for (const [jobId, attempts] of byJob) {
-      const job = await this.repo.getJob(jobId);
-      if (!job) continue;
-      const tasks = await this.repo.getTasks(jobId);
-      const openJob: OpenJob = { job, tasks: new Map(tasks.map((t) => [t.taskId, t])), active: 0 };
-      this.open.set(jobId, openJob);
-      const expected = await this.repo.expectedDurations([...new Set(tasks.map((t) => t.description))]);
-      const queued: QueueItem[] = [];
-      let offered = 0;
-      for (const a of attempts) {
-        const task = this.open.get(jobId)!.tasks.get(a.taskId)!;
-        const expectedMs = expected.get(task.description) ?? 0;
-        if (job.canceledAt !== null) {
-          if (a.state === "QUEUED") await this.repo.updateAttempt(jobId, a.taskId, a.attempt, { state: "CANCELED", message: "[canceled]", reportedAt: now }, ["QUEUED"]);
-          else if (a.leaseId) this.adoptLease(a, job, now, expectedMs);
-          continue;
-        }
-        if (a.state === "QUEUED" && a.leaseId && this.feeder) {
-          // Put into beanstalkd before the restart: it is still there, for a slave to claim.
-          this.feeder.adopt(this.item(job, task, a, expected.get(task.description) ?? 0), a.leaseId);
-          this.queue.started(job.user, job.id);
-          offered++;
-        } else if (a.state === "QUEUED") queued.push(this.item(job, task, a, expected.get(task.description) ?? 0));
-        else if (a.leaseId) this.adoptLease(a, job, now, expectedMs);
-      }
-      openJob.active = queued.length + offered + [...this.leases.values()].filter((l) => l.jobId === jobId).length;
-      if (openJob.active === 0) this.open.delete(jobId);
-      this.queue.put(queued);
+      await this.rebuildJob(jobId, attempts);
+      progress?.({ jobsDone: ++jobsDone, jobsTotal: byJob.size });
+      await yieldToEventLoop();
     }
     const offered = this.feeder?.size ?? 0;
     this.log.info(`rebuilt from the database: ${this.queue.size} queued, ${this.feeder ? `${offered} offered in beanstalkd, ` : ""}${this.leases.size} leased`, { queued: this.queue.size, offered, leased: this.leases.size });
+  }
+
+  private async rebuildJob(jobId: string, attempts: readonly Attempt[]): Promise<void> {
+    const job = await this.repo.getJob(jobId);
+    if (!job) return;
+    const now = this.clock.now();
+    if (job.canceledAt !== null) {
+      // A cancel the previous master did not finish: its leases are killed through their heartbeats, the rest end now.
+      const openJob: OpenJob = { job, tasks: new Map(), active: 0 };
+      this.open.set(jobId, openJob);
+      for (const a of attempts) if (a.state !== "QUEUED" && a.leaseId) this.adoptLease(a, job, now, 0);
+      openJob.active = this.leasesOfJob(jobId);
+      if (openJob.active === 0) this.open.delete(jobId);
+      await this.cancelQueued(jobId, now);
+      return;
+    }
+    const tasks = await this.repo.getTasks(jobId);
+    const openJob: OpenJob = { job, tasks: new Map(tasks.map((t) => [t.taskId, t])), active: 0 };
+    this.open.set(jobId, openJob);
+    const expected = await this.repo.expectedDurations([...new Set(tasks.map((t) => t.description))]);
+    const queued: QueueItem[] = [];
+    let offered = 0;
+    for (const a of attempts) {
+      const task = openJob.tasks.get(a.taskId)!;
+      if (a.state === "QUEUED" && a.leaseId && this.feeder) {
+        // Put into beanstalkd before the restart: it is still there, for a slave to claim.
+        this.feeder.adopt(this.item(job, task, a, expected.get(task.description) ?? 0), a.leaseId);
+        this.queue.started(job.user, job.id);
+        offered++;
+      } else if (a.state === "QUEUED") queued.push(this.item(job, task, a, expected.get(task.description) ?? 0));
+      else if (a.leaseId) this.adoptLease(a, job, now, expected.get(task.description) ?? 0);
+    }
+    openJob.active = queued.length + offered + this.leasesOfJob(jobId);
+    if (openJob.active === 0) this.open.delete(jobId);
+    this.queue.put(queued);
+  }
+
+  private leasesOfJob(jobId: string): number {
+    let n = 0;
+    for (const l of this.leases.values()) if (l.jobId === jobId) n++;
+    return n;
+  }
+
+  /** Ends every QUEUED attempt of the job CANCELED, a batch per statement, yielding between batches. */
+  private async cancelQueued(jobId: string, now: number): Promise<void> {
+    const limit = this.config.bulkBatchRows ?? DEFAULT_BULK_BATCH_ROWS;
+    while ((await this.repo.cancelQueuedAttempts(jobId, now, limit)) >= limit) await yieldToEventLoop();
   }
 
   /** A lease found in the database after a restart: its slave gets a full TTL to heartbeat again. */
@@ -378,6 +427,25 @@ export class Dispatcher {
     let n = 0;
     for (const l of this.leases.values()) if (l.slave === slave) n++;
     return n;
+  }
+
+  /**
+   * A slave asks for an offer it reserved from beanstalkd, before it starts
+   * it. Granted once the claim is stored: the attempt's row goes from
+   * QUEUED to LEASED under this lease and slave in one conditional UPDATE,
+   * so of all the offers ever made for one attempt (a restarted master
+   * offers again an attempt whose earlier offer it never recorded) one
+   * claim wins, across restarts. The same slave asking again (its answer
+   * was lost) is granted again; a lease held by another slave, or an offer
+   * no longer made, is refused.
+   */
+  async claimOffer(request: ClaimRequest): Promise<ClaimResponse> {
+    const slave = request.slave.name;
+    this.slaves.seen(request.slave, this.clock.now());
+    const held = this.leases.get(request.lease_id) ?? (await this.claim(request.lease_id, slave, "LEASED"));
+    if (held && held.slave === slave) return { claimed: true };
+    if (held) return { claimed: false, reason: `slave ${held.slave} holds lease ${request.lease_id}` };
+    return { claimed: false, reason: `lease ${request.lease_id} is not offered: withdrawn, offered again under another lease after a restart, or its job canceled` };
   }
 
   /** Extends the named leases, records phases, and says which to kill. */
@@ -635,11 +703,9 @@ export class Dispatcher {
     // Offers too: taken from the queue, but no slave claimed them yet.
     const withdrawn = (await this.feeder?.withdraw((o) => o.item.jobId === jobId)) ?? [];
     for (const { item } of withdrawn) this.queue.finished(item.user, jobId);
-    const ended = [...removed, ...withdrawn.map((o) => o.item)];
-    for (const item of ended) {
-      await this.repo.updateAttempt(jobId, item.taskId, item.attempt, { state: "CANCELED", message: "[canceled]", reportedAt: now }, ["QUEUED"]);
-    }
-    this.settle(jobId, ended.length);
+    // Every attempt still QUEUED in the database is one of those, or one whose lease or retry is being stored now and, seeing the cancel, ends it itself.
+    await this.cancelQueued(jobId, now);
+    this.settle(jobId, removed.length + withdrawn.length);
   }
 
   /**

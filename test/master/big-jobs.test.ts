@@ -1,0 +1,148 @@
+/**
+ * A big job must not stall the master: its cancel goes in batches with
+ * other requests answered between them, and a restarted master serves
+ * /healthz and /readyz while it rebuilds, finishing a cancel it was killed
+ * in. Small jobs with small batches stand in for 100,000 tasks (see
+ * bench/big-cancel.ts for those).
+ */
+import { afterEach, expect, test } from "bun:test";
+import { join } from "node:path";
+import { systemClock } from "../../src/common/clock.ts";
+import { createLogger } from "../../src/common/log.ts";
+import { encodeIsolated } from "../../src/isolate/manifest.ts";
+import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
+import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
+import { masterApp } from "../../src/master/http/app.ts";
+import { Master } from "../../src/master/master.ts";
+import type { JobCreated, JobSummary } from "../../src/master/protocol.ts";
+import type { Repo } from "../../src/master/repo/repo.ts";
+import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
+import { startMasterServer } from "../../src/master/server.ts";
+import { TempDirs } from "../helpers/temp.ts";
+import { makeJobWithTasks } from "./repo.conformance.ts";
+import { slave } from "./helpers.ts";
+
+const temps = new TempDirs();
+const stops: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+  await temps.cleanup();
+});
+
+const DISPATCH = { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, maxWaitMs: 1_000, maxInfraRequeues: 3 };
+/** Far above a batch of 50 rows even on a loaded machine; far below the whole cancel's time on one blocked event loop. */
+const HEALTHZ_BOUND_MS = 1_000;
+
+test("/healthz answers while a 5,000-task cancel is being written, and the cancel is complete after", async () => {
+  const server = await startMasterServer({
+    port: 0, host: "127.0.0.1", db: "sqlite", dataDir: await temps.make("dt-big-cancel-"),
+    // 100 batches: the cancel takes many turns of the event loop, each short.
+    dispatch: { ...DISPATCH, bulkBatchRows: 50 },
+    clock: systemClock, log: createLogger({ level: "silent" }),
+  });
+  stops.push(() => server.stop(100));
+  const { bytes, digest } = encodeIsolated({ algo: "sha-256", version: "1.4", command: ["true"], files: {} });
+  expect((await fetch(`${server.url}/api/cas/v1/blobs/${digest.hash}?size=${bytes.byteLength}`, { method: "PUT", body: bytes })).ok).toBe(true);
+  const tasks = Array.from({ length: 5_000 }, (_, i) => ({ isolate_hash: digest.hash, description: `t${i}` }));
+  const created = (await (await fetch(`${server.url}/api/v1/jobs`, { method: "POST", body: JSON.stringify({ tasks }) })).json()) as JobCreated;
+  expect(created.tasks).toBe(5_000);
+
+  let canceled = false;
+  const cancel = fetch(`${server.url}/api/v1/jobs/${created.job_id}/cancel`, { method: "POST" }).then(async (r) => {
+    canceled = true;
+    return (await r.json()) as JobSummary;
+  });
+  const during: number[] = [];
+  while (!canceled) {
+    const started = performance.now();
+    const answer = await fetch(`${server.url}/healthz`);
+    expect(answer.status).toBe(200);
+    // Only answers that came while the cancel was still being written count.
+    if (!canceled) during.push(performance.now() - started);
+  }
+  const summary = await cancel;
+  // One event loop held by the whole cancel would answer none of them before the cancel's own answer.
+  expect(during.length).toBeGreaterThanOrEqual(3);
+  expect(Math.max(...during)).toBeLessThan(HEALTHZ_BOUND_MS);
+  expect(summary.counts).toMatchObject({ total_tasks: 5_000, canceled: 5_000, finished: 5_000, queued: 0 });
+  expect(summary.status).toBe("finished");
+  const attempts = await server.master.deps.repo.getAttempts(created.job_id);
+  expect(attempts.length).toBe(5_000);
+  expect(attempts.every((a) => a.state === "CANCELED")).toBe(true);
+});
+
+test("a restarted master serves /healthz and reads at once, /readyz says 503 while it rebuilds and 200 after, and writes wait; a cancel it was killed in is finished", async () => {
+  const dir = await temps.make("dt-rebuild-");
+  const path = join(dir, "dt.sqlite");
+  // What a master killed mid-cancel leaves: the job marked canceled, its attempts still QUEUED. Beside it, a job that runs on.
+  const seed = await SqliteRepo.open(path);
+  const killed = makeJobWithTasks("killed-mid-cancel", 300, { canceledAt: Date.now() });
+  const live = makeJobWithTasks("live", 3);
+  await seed.createJob(killed.job, killed.tasks, killed.attempts);
+  await seed.createJob(live.job, live.tasks, live.attempts);
+  await seed.close();
+
+  // The rebuild's cancel waits until the test lets it go, so the test sees the master mid-rebuild for certain.
+  const repo = await SqliteRepo.open(path);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let batches = 0;
+  const slowRepo = new Proxy(repo, {
+    get(target, prop, receiver) {
+      if (prop === "cancelQueuedAttempts") {
+        return async (...args: Parameters<Repo["cancelQueuedAttempts"]>) => {
+          batches++;
+          await gate;
+          return target.cancelQueuedAttempts(...args);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const master = new Master({
+    repo: slowRepo, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")),
+    clock: systemClock, log: createLogger({ level: "silent" }), newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
+    dispatch: { ...DISPATCH, isolateServer: "http://dt.test", bulkBatchRows: 100 },
+  });
+  const app = masterApp({ master, log: createLogger({ level: "silent" }), readiness: [{ name: "database", check: () => repo.ping() }], rebuildWaitMs: 50 });
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
+  const url = `http://127.0.0.1:${server.port}`;
+  stops.push(async () => {
+    release();
+    await server.stop(true);
+    await master.stop();
+    await repo.close();
+  });
+  const started = master.start();
+  expect(master.ready).toBe(false);
+
+  expect((await fetch(`${url}/healthz`)).status).toBe(200);
+  const notReady = await fetch(`${url}/readyz`);
+  expect(notReady.status).toBe(503);
+  const body = (await notReady.json()) as { error: string; checks: Record<string, { ok: boolean }> };
+  expect(body.error).toMatch(/^not ready: rebuild: rebuilding the queue from the database: [01] of 2 jobs$/);
+  expect(body.checks.database?.ok).toBe(true);
+  // Reads come from the database: served now.
+  expect(((await (await fetch(`${url}/api/v1/jobs/live`)).json()) as JobSummary).counts.queued).toBe(3);
+  // A write waits for the rebuild, then is told to come back.
+  const lease = await fetch(`${url}/api/v1/slave/lease`, { method: "POST", body: JSON.stringify({ slave: slave(), free: 1, wait_ms: 0 }) });
+  expect(lease.status).toBe(503);
+  expect(lease.headers.get("retry-after")).toBe("2");
+  expect(((await lease.json()) as { error: string }).error).toContain("rebuilding the queue from the database");
+  expect(batches).toBe(1);
+
+  release();
+  await started;
+  expect(master.ready).toBe(true);
+  const ready = await fetch(`${url}/readyz`);
+  expect(ready.status).toBe(200);
+  expect(await ready.json()).toMatchObject({ ok: true, checks: { rebuild: { ok: true }, database: { ok: true } } });
+  // 300 rows in batches of 100: three full batches and the empty one that ends the loop.
+  expect(batches).toBe(4);
+  const attempts = await repo.getAttempts("killed-mid-cancel");
+  expect(attempts.map((a) => a.state)).toEqual(Array(300).fill("CANCELED"));
+  const leased = await fetch(`${url}/api/v1/slave/lease`, { method: "POST", body: JSON.stringify({ slave: slave(), free: 3, wait_ms: 0 }) });
+  expect(leased.status).toBe(200);
+  expect(((await leased.json()) as { leases: { job_id: string }[] }).leases.map((l) => l.job_id)).toEqual(["live", "live", "live"]);
+});
