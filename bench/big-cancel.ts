@@ -3,7 +3,7 @@
  *
  * What a huge job costs everyone else, before and after bounded bulk
  * writes, measured in the same run: the master of `--baseline` (default
- * `main`, extracted with `git archive`) and this tree's, each on SQLite and
+ * ff753ab, the last commit before them, extracted with `git archive`) and this tree's, each on SQLite and
  * on MariaDB (a fresh database per master, dropped after). Per master:
  *   1. submit a job of N tasks (default 100,000) with no slave, so all stay
  *      QUEUED, while a client GETs /healthz every 50 ms;
@@ -24,6 +24,8 @@ import type { JobCreated, JobSummary } from "../src/master/protocol.ts";
 
 const repo = resolve(import.meta.dir, "..");
 const HEALTH_EVERY_MS = 50;
+/** The last commit before bounded bulk writes: the default baseline. */
+const BEFORE_BULK_BATCHES = "ff753ab";
 /** A master that takes longer than this to serve again, or a cancel longer than this, is reported as failed. */
 const DEADLINE_MS = 300_000;
 
@@ -36,7 +38,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { tasks: 100_000, baseline: "main", backends: ["sqlite", "mysql"], mysql: "mysql://root@127.0.0.1:3306", work: join(repo, "bench", ".work", "big-cancel") };
+  const o: Options = { tasks: 100_000, baseline: BEFORE_BULK_BATCHES, backends: ["sqlite", "mysql"], mysql: "mysql://root@127.0.0.1:3306", work: join(repo, "bench", ".work", "big-cancel") };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
     const value = () => inline ?? argv[++i] ?? fail(`${flag} needs a value`);
