@@ -314,6 +314,8 @@ describe("dt run-isolated", () => {
     const result = await s.json("r.json");
     expect([r.exitCode, result.internal_failure]).toEqual([1, null]);
     expect(result.task_error).toMatch(new RegExp(`^blobs? .*not found in ${s.cas.url.replaceAll(".", "\\.")}; archive the tree again`));
+    // Archived once, so the blob was lost on the way or evicted while the job waited: the message says both.
+    expect(result.task_error).toContain("and submit again: it was never uploaded, or the CAS evicted it since (dt isolate-server --max-size, an S3 lifecycle rule)");
   }, CLI_TEST_TIMEOUT_MS);
 
   test("a 404 that is not a dt CAS's (a proxy, a wrong URL) is an internal failure (exit 86), not the task's: no archive fixes it", async () => {
