@@ -4,6 +4,7 @@ import { dirname, resolve } from "node:path";
 import { authenticatedFetch, withoutCredentials } from "../common/auth/credentials.ts";
 import { DtError } from "../common/errors.ts";
 import { parseSize } from "../common/units.ts";
+import { parseCacheSize } from "../isolate/cache/cache-size.ts";
 import { CasClient } from "../isolate/cas/client.ts";
 import { checkHash } from "../isolate/digest.ts";
 import { exitCodeForSignal } from "../isolate/run/execute.ts";
@@ -73,7 +74,7 @@ export default defineCommand({
         cas: new CasClient(server, { fetch: authenticatedFetch(ctx.config, [server]) }),
         cacheDir,
         cacheLimits: {
-          maxBytes: parseSize(args["max-cache-size"], "--max-cache-size"),
+          maxBytes: parseCacheSize(args["max-cache-size"], "--max-cache-size"),
           minFreeBytes: parseSize(args["min-free-space"], "--min-free-space"),
           maxItems,
         },

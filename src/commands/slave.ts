@@ -5,6 +5,7 @@ import { dirname, resolve } from "node:path";
 import { authenticatedFetch, withoutCredentials } from "../common/auth/credentials.ts";
 import { DtError } from "../common/errors.ts";
 import { parseDuration, parseSize } from "../common/units.ts";
+import { parseCacheSize } from "../isolate/cache/cache-size.ts";
 import { DEFAULT_CACHE_LIMITS } from "../isolate/cache/local-cache.ts";
 import { DEFAULT_ARTIFACT_CAP_BYTES } from "../slave/artifacts.ts";
 import { parseBeanstalkUrl } from "../master/queue/beanstalk-client.ts";
@@ -54,6 +55,11 @@ export default defineCommand({
     if (!Number.isInteger(slots) || slots < 1) throw new DtError("invalid_input", `--slots: ${JSON.stringify(args.slots)} is not a positive integer`);
     const maxInfraFailures = Number(args["max-infra-failures"]);
     if (!Number.isInteger(maxInfraFailures) || maxInfraFailures < 1) throw new DtError("invalid_input", `--max-infra-failures: ${JSON.stringify(args["max-infra-failures"])} is not a positive integer`);
+    // Every flag is read before any work (the previous life's cleanup, the master's answer, which is waited for): a typo fails at once.
+    const cacheLimits = { ...DEFAULT_CACHE_LIMITS, maxBytes: parseCacheSize(args["max-cache-size"], "--max-cache-size") };
+    const minFreeBytes = parseSize(args["min-free-disk"], "--min-free-disk");
+    const infraCooldownMs = parseDuration(args["quarantine-cooldown"], "--quarantine-cooldown");
+    const drainTimeoutMs = parseDuration(args["drain-timeout"], "--drain-timeout");
     const given = args.dimensions ? keyValues(args.dimensions.split(",").map((d) => d.trim()).filter(Boolean), "--dimensions") : {};
     const name = args.name || hostname();
     const dimensions = { os: process.platform, cpu: process.arch, ...given };
@@ -71,9 +77,9 @@ export default defineCommand({
     const health = new SlaveHealth({
       paths: [cacheDir, rootDir],
       limits: {
-        minFreeBytes: parseSize(args["min-free-disk"], "--min-free-disk"),
+        minFreeBytes,
         maxInfraFailures,
-        infraCooldownMs: parseDuration(args["quarantine-cooldown"], "--quarantine-cooldown"),
+        infraCooldownMs,
       },
       clock: ctx.clock,
       log: ctx.log,
@@ -105,11 +111,11 @@ export default defineCommand({
         : {}),
       version: VERSION,
       slots,
-      drainTimeoutMs: parseDuration(args["drain-timeout"], "--drain-timeout"),
+      drainTimeoutMs,
       runner: {
         casFetch: authenticatedFetch(ctx.config),
         cacheDir,
-        cacheLimits: { ...DEFAULT_CACHE_LIMITS, maxBytes: parseSize(args["max-cache-size"], "--max-cache-size") },
+        cacheLimits,
         rootDir: own.dir,
         ledger: own.ledger,
         // Tasks do not see the slave's account: a test printing its environment would publish it in its log.

@@ -28,6 +28,8 @@ export interface MasterDeps {
   dispatch: DispatcherConfig;
   /** Checks the manifests a submitted job names (see manifest-check.ts); none when the master does not serve the CAS. */
   checkManifest?: ManifestCheck;
+  /** How long a submit may look at manifests (see CHECK_BUDGET_MS); tests shorten it. */
+  manifestCheckBudgetMs?: number;
   /** beanstalkd for slaves to reserve from, with the address they are told; none: slaves long-poll the master. */
   externalQueue?: ExternalQueue & { address: string };
   /** Told of every attempt that ends on a slave (metrics). */
@@ -191,7 +193,10 @@ export class Master {
     const jobId = valid.jobId ?? `${valid.name ? `${valid.name}.` : ""}${user}.${Math.floor(now / 1000)}.${this.deps.newId().slice(0, 8)}`;
     // Both databases key jobs by 100 characters (a given job_id is checked against that already).
     if (jobId.length > 100) throw new DtError("invalid_input", `name: with the user, makes a job id of ${jobId.length} characters, more than 100; give a shorter name or a job_id`);
-    if (this.deps.checkManifest) await checkJobManifests(valid.tasks, this.deps.checkManifest);
+    if (this.deps.checkManifest) {
+      const { manifests, unchecked } = await checkJobManifests(valid.tasks, this.deps.checkManifest, this.deps.manifestCheckBudgetMs);
+      if (unchecked > 0) this.deps.log.warn(`job ${jobId}: ${unchecked} of its ${manifests} manifests not checked in the CAS (out of time); slaves fail a task whose manifest is missing`, { job_id: jobId });
+    }
     const job: Job = { id: jobId, user, name: valid.name, priority: valid.priority, createdAt: now, canceledAt: null };
     const tasks: Task[] = valid.tasks.map((t) => ({ ...t, jobId }));
     const attempts = tasks.map((t) => newAttempt(jobId, t.taskId, 0, 0, now));

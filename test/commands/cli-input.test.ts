@@ -174,3 +174,33 @@ test.skipIf(!SCRIPT)("on a terminal, help is coloured unless NO_COLOR is set", a
   expect(await run({})).toContain("\x1b[");
   expect(await run({ NO_COLOR: "1" })).not.toContain("\x1b[");
 }, CLI_TEST_TIMEOUT_MS);
+
+test(
+  "dt slave and dt run-isolated refuse a --max-cache-size too small to be meant (0, a number without its unit) or unreadable, with exit 2, before any request or cleanup",
+  async () => {
+    const home = await temps.make("dt-cli-home-");
+    const cwd = await temps.make("dt-cli-cwd-");
+    const url = `http://127.0.0.1:${server.port}`;
+    const childEnv = env(home, { DIST_TEST_MASTER: url, ISOLATE_SERVER: url });
+    requests = [];
+    const slave = (size: string) => runCli(["slave", "--cache-dir", join(cwd, "cache"), "--root-dir", join(cwd, "runs"), "--max-cache-size", size], { cwd, env: childEnv });
+    const zero = await slave("0");
+    expect([zero.exitCode, zero.stderr]).toEqual([
+      EXIT.invalidInput,
+      'dt slave: --max-cache-size: "0" is 0 B, less than the 1.0 MiB a cache needs; a number without a unit is bytes: write e.g. 50GiB\n',
+    ]);
+    const unitless = await slave("50");
+    expect(unitless.stderr).toContain('--max-cache-size: "50" is 50 B, less than the 1.0 MiB a cache needs');
+    const garbage = await slave("lots");
+    expect([garbage.exitCode, garbage.stderr]).toEqual([EXIT.invalidInput, 'dt slave: --max-cache-size: cannot read "lots" as a size; write e.g. 500MB, 10GiB or 1048576\n']);
+    const run = await runCli(["run-isolated", "--cache", join(cwd, "cache"), "--hash", "a".repeat(64), "--max-cache-size", "0"], { cwd, env: childEnv });
+    expect([run.exitCode, run.stderr]).toEqual([
+      EXIT.invalidInput,
+      'dt run-isolated: --max-cache-size: "0" is 0 B, less than the 1.0 MiB a cache needs; a number without a unit is bytes: write e.g. 50GiB\n',
+    ]);
+    // Refused before the slave asked the master anything or made its directories.
+    expect(requests).toEqual([]);
+    expect(readdirSync(cwd)).toEqual([]);
+  },
+  CLI_TEST_TIMEOUT_MS * 2,
+);

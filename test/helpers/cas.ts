@@ -12,8 +12,12 @@ export interface TestCas {
   readonly requests: string[];
   /** How many requests matched `METHOD /path`. */
   count(request: string): number;
-  /** From now on answer every request with this status (a CAS failing: 503), or, with null, serve again. */
-  failWith(status: number | null): void;
+  /**
+   * From now on answer every request with this status (a CAS failing: 503),
+   * with dt's JSON error or, given `page`, that text as HTML (a proxy's
+   * answer); with null, serve again.
+   */
+  failWith(status: number | null, page?: string): void;
   /** Stops listening and closes the store; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -32,12 +36,14 @@ export async function startCas(dataDir: string): Promise<TestCas> {
   const server = new IsolateServer({ store, log: createLogger({ level: "silent" }), clock: systemClock });
   const requests: string[] = [];
   let failing: number | null = null;
+  let failPage: string | undefined;
   const listener = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
     fetch: (req) => {
       const path = new URL(req.url).pathname;
       requests.push(`${req.method} ${path.startsWith(CAS_API_PREFIX) ? path.slice(CAS_API_PREFIX.length) : path}`);
+      if (failing !== null && failPage !== undefined) return new Response(failPage, { status: failing, headers: { "Content-Type": "text/html" } });
       if (failing !== null) return Response.json({ error: "the test made this CAS fail", code: "unreachable" }, { status: failing });
       return server.app.fetch(req);
     },
@@ -48,7 +54,10 @@ export async function startCas(dataDir: string): Promise<TestCas> {
     dataDir,
     requests,
     count: (request) => requests.filter((r) => r === request).length,
-    failWith: (status) => void (failing = status),
+    failWith: (status, page) => {
+      failing = status;
+      failPage = page;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -123,6 +123,15 @@ export class PrivateS3 {
     this.port = Number(/listening (\d+)/.exec(text)![1]);
   }
 
+  /** SIGSTOP / SIGCONT: an S3 that accepts connections and never answers, then answers again. */
+  pause(): void {
+    this.proc?.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    this.proc?.kill("SIGCONT");
+  }
+
   /** SIGKILL: S3 vanishing, not shutting down politely; resolves once the process is gone. */
   async stop(): Promise<void> {
     this.proc?.kill("SIGKILL");

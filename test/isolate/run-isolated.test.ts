@@ -314,6 +314,21 @@ describe("dt run-isolated", () => {
     const result = await s.json("r.json");
     expect([r.exitCode, result.internal_failure]).toEqual([1, null]);
     expect(result.task_error).toMatch(new RegExp(`^blobs? .*not found in ${s.cas.url.replaceAll(".", "\\.")}; archive the tree again`));
+    // Archived once, so the blob was lost on the way or evicted while the job waited: the message says both.
+    expect(result.task_error).toContain("and submit again: it was never uploaded, or the CAS evicted it since (dt isolate-server --max-size, an S3 lifecycle rule)");
+  }, CLI_TEST_TIMEOUT_MS);
+
+  test("a 404 that is not a dt CAS's (a proxy, a wrong URL) is an internal failure (exit 86), not the task's: no archive fixes it", async () => {
+    const s = await setup();
+    const hash = await s.archive({ "data.txt": "x" }, { command: ["cat", "data.txt"] });
+    // A proxy's page: no Dt-Cas header, no dt error code.
+    s.cas.failWith(404, "<html><body><h1>404 Not Found</h1>nginx</body></html>");
+    const r = await s.run(hash, ["--json", "r.json"]);
+    expect(r.exitCode).toBe(INTERNAL_FAILURE_EXIT);
+    const result = await s.json("r.json");
+    expect(result.task_error).toBeNull();
+    expect(result.internal_failure).toContain("404 Not Found: <html>");
+    expect(result.internal_failure).toContain(`the answer is not a dt CAS's (no Dt-Cas header): is ${s.cas.url} the root URL of dt isolate-server`);
   }, CLI_TEST_TIMEOUT_MS);
 
   test("a stopped server is an internal failure (exit 86) naming its URL", async () => {

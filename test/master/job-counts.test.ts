@@ -5,9 +5,19 @@
  * apart, in the native API and in dist_test's /job_status, whose client
  * prints `retried_tasks` as "(N retries)".
  */
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ManualClock } from "../../src/common/clock.ts";
+import { createLogger } from "../../src/common/log.ts";
+import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
+import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
+import { masterApp } from "../../src/master/http/app.ts";
 import { distTestRoutes } from "../../src/master/http/dist-test-api.ts";
+import { Master } from "../../src/master/master.ts";
 import type { JobSummary, Lease, LeaseResponse } from "../../src/master/protocol.ts";
+import { MysqlRepo } from "../../src/master/repo/mysql.ts";
 import { HASH, report, serveTestMasterApp, slave } from "./helpers.ts";
 
 const stops: (() => Promise<void>)[] = [];
@@ -15,9 +25,45 @@ afterEach(async () => {
   for (const stop of stops.splice(0)) await stop();
 });
 
+type Served = { h: { clock: ManualClock; master: Master }; url: string; stop: () => Promise<void> };
+
 test("counts.retries counts test retries only; counts.requeues the attempts after SLAVE_LOST and INFRA_FAILED; dist_test's retried_tasks as retries", async () => {
   const served = await serveTestMasterApp((master) => [{ prefix: "/", app: distTestRoutes(master) }]);
   stops.push(served.stop);
+  await countsScenario(served);
+});
+
+const mysqlUrl = process.env.DT_TEST_MYSQL_URL;
+if (!mysqlUrl) console.warn("SKIP job counts on MySQL: DT_TEST_MYSQL_URL is not set (e.g. mysql://root@127.0.0.1:3306/dt_test)");
+
+describe.skipIf(!mysqlUrl)("on MySQL/MariaDB", () => {
+  test("the same counts as on SQLite, from the same attempts", async () => {
+    const database = `dt_counts_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const dir = mkdtempSync(join(tmpdir(), "dt-counts-mysql-"));
+    const clock = new ManualClock();
+    const repo = await MysqlRepo.open(mysqlUrl!.replace(/\/[^/?]*(\?|$)/, `/${database}$1`));
+    let ids = 0;
+    const master = new Master({
+      repo, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")), clock, log: createLogger({ level: "silent" }),
+      newId: () => `lease-${++ids}`, publicUrl: "http://dt.test",
+      dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, isolateServer: "http://dt.test", maxWaitMs: 30_000, maxInfraRequeues: 3 },
+    });
+    await master.dispatcher.rebuild();
+    const app = masterApp({ master, log: createLogger({ level: "silent" }), mounts: [{ prefix: "/", app: distTestRoutes(master) }] });
+    const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
+    stops.push(async () => {
+      await server.stop(true);
+      master.dispatcher.close();
+      await repo.close();
+      Bun.spawnSync(["mariadb", "-uroot", "-e", `DROP DATABASE IF EXISTS ${database}`]);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await countsScenario({ h: { clock, master }, url: `http://127.0.0.1:${server.port}`, stop: async () => {} });
+  });
+});
+
+/** SLAVE_LOST, INFRA_FAILED, FAILED, then SUCCEEDED on one task with max_retries 1, the counts read after each step. */
+async function countsScenario(served: Served): Promise<void> {
   const { h, url } = served;
   const post = (path: string, body: unknown) => fetch(`${url}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   const leaseOne = async (): Promise<Lease> => {
@@ -47,4 +93,4 @@ test("counts.retries counts test retries only; counts.requeues the attempts afte
   expect(await distTest()).toMatchObject({ total_tasks: 4, retried_tasks: 1, flaky_groups: 1, finished_groups: 1, status: "finished" });
   const attempts = (await h.master.jobTasks("counts.1.1")).tasks[0]!.attempts.map((a) => [a.state, a.retry]);
   expect(attempts).toEqual([["SLAVE_LOST", 0], ["INFRA_FAILED", 0], ["FAILED", 0], ["SUCCEEDED", 1]]);
-});
+}

@@ -118,6 +118,9 @@ describe("a bad job is a 400 naming the field, through both APIs, and nothing is
     ["an env name with '='", jobText({ tasks: [task({ env: { "A=B": "c" } })] }), 'tasks[0].env["A=B"]'],
     ["an empty env name", jobText({ tasks: [task({ env: { "": "c" } })] }), 'tasks[0].env[""]'],
     ["too many dimensions", jobText({ tasks: [task({ dimensions: Object.fromEntries(Array.from({ length: JOB_LIMITS.maxDimensions + 1 }, (_, i) => [`d${i}`, "x"])) })] }), "tasks[0].dimensions"],
+    // Within the character limits, past the database's 65,535-byte column once written as JSON (MySQL refused it with a 500; SQLite stored it).
+    ["an env whose JSON is past the column (multi-byte UTF-8)", jobText({ tasks: [task({ env: { BIG: "é".repeat(40_000) } })] }), "tasks[0].env: written as JSON takes 80010 bytes"],
+    ["dimensions whose JSON is past the column (escaped control characters)", jobText({ tasks: [task({ dimensions: Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`d${i}`.padEnd(JOB_LIMITS.maxDimensionLength, "\u0001"), "\u0001".repeat(JOB_LIMITS.maxDimensionLength)])) })] }), "tasks[0].dimensions: written as JSON takes"],
     ["a dimension value over the limit", jobText({ tasks: [task({ dimensions: { os: "l".repeat(JOB_LIMITS.maxDimensionLength + 1) } })] }), "tasks[0].dimensions.os"],
     // What JSON.parse would take silently.
     ["a key given twice", `{"tasks": [{"isolate_hash": "${HASH}", "description": "t", "timeout": 10, "timeout": 99999999}]}`, "tasks[0].timeout"],

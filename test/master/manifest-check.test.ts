@@ -10,7 +10,7 @@ import { systemClock } from "../../src/common/clock.ts";
 import { DtError } from "../../src/common/errors.ts";
 import type { BlobStore } from "../../src/isolate/cas/blob-store.ts";
 import { FsBlobStore } from "../../src/isolate/cas/fs-blob-store.ts";
-import { type ManifestCheck, blobStoreManifestCheck, checkJobManifests } from "../../src/master/jobs/manifest-check.ts";
+import { MAX_PARSED_AT_SUBMIT_BYTES, type ManifestCheck, blobStoreManifestCheck, checkJobManifests } from "../../src/master/jobs/manifest-check.ts";
 import { putManifest, serveTestMaster } from "./helpers.ts";
 
 const temps = new TempDirs();
@@ -126,4 +126,50 @@ test("a CAS that fails while checking is the master's trouble (not a 400)", asyn
   };
   const error = await checkJobManifests([{ isolateHash: "c".repeat(64), description: "t" }], failing).then(() => null, (err: unknown) => err);
   expect((error as DtError).code).toBe("unreachable");
+});
+
+test("a CAS failing during the check: the 503 names the task and says the job was not stored", async () => {
+  const failing: ManifestCheck = async () => {
+    throw new DtError("unreachable", "HEAD s3://bucket/blobs/c: 503 Slow Down");
+  };
+  const error = (await checkJobManifests([{ isolateHash: "c".repeat(64), description: "t" }], failing).then(() => null, (err: unknown) => err)) as DtError;
+  expect(error.message).toBe(
+    "tasks[0].isolate_hash (t): could not check the manifest: HEAD s3://bucket/blobs/c: 503 Slow Down; the job was not stored: submit it again once the CAS answers",
+  );
+});
+
+test("a slow CAS: the check ends at its budget; manifests not looked at by then pass unchecked", async () => {
+  // The first 40 manifests are answered at once; the rest never are, as from a CAS that slowed to a crawl.
+  const answered = new Set(Array.from({ length: 40 }, (_, i) => `${i}`.padStart(64, "0")));
+  const slow: ManifestCheck = (hash) => (answered.has(hash) ? Promise.resolve() : new Promise<void>(() => {}));
+  const tasks = Array.from({ length: 1_000 }, (_, i) => ({ isolateHash: `${i}`.padStart(64, "0"), description: `t${i}` }));
+  const started = performance.now();
+  const result = await checkJobManifests(tasks, slow, 300);
+  expect(performance.now() - started).toBeLessThan(10_000);
+  expect(result).toEqual({ manifests: 1_000, unchecked: 960 });
+});
+
+test("a CAS that answers none of the looks within the budget: a 503 saying so, not a hang", async () => {
+  const hung: ManifestCheck = () => new Promise<void>(() => {});
+  const error = (await checkJobManifests([{ isolateHash: "c".repeat(64), description: "t" }, { isolateHash: "d".repeat(64), description: "u" }], hung, 200).then(
+    () => null,
+    (err: unknown) => err,
+  )) as DtError;
+  expect(error.code).toBe("unreachable");
+  expect(error.message).toBe("tasks[0].isolate_hash (t): the CAS answered none of the job's 2 manifest looks within 0.2 s; the job was not stored: submit it again once the CAS answers");
+});
+
+test("a manifest bigger than MAX_PARSED_AT_SUBMIT_BYTES is looked for but not read at submit (32 of them would hold GiBs in the master)", async () => {
+  const store = await FsBlobStore.open(await temps.make("dt-manifest-big-"), systemClock);
+  stops.push(() => store.close());
+  const reads: string[] = [];
+  const counted: BlobStore = Object.assign(Object.create(store), { get: (hash: string) => (reads.push(hash), store.get(hash)) });
+  const big = new Uint8Array(MAX_PARSED_AT_SUBMIT_BYTES + 1).fill(0x20);
+  const digest = digestOfBytes(big);
+  await store.put(digest, big);
+  const small = new TextEncoder().encode(manifest(`{"t": ${JSON.stringify(FILE)}}`));
+  const smallDigest = digestOfBytes(small);
+  await store.put(smallDigest, small);
+  await checkJobManifests([{ isolateHash: digest.hash, description: "big" }, { isolateHash: smallDigest.hash, description: "small" }], blobStoreManifestCheck(counted, "http://cas.test"));
+  expect(reads).toEqual([smallDigest.hash]);
 });

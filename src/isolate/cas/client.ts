@@ -6,6 +6,15 @@ import { DEFAULT_CAS_LIMITS } from "./limits.ts";
 
 export const CAS_API_PREFIX = "/api/cas/v1";
 
+/**
+ * Sent with every error the CAS API answers. A 404 carrying it means the CAS
+ * does not have the blob (the task's trouble: it was never archived there,
+ * or was evicted); a 404 without it came from something else at that URL (a
+ * proxy, a master that does not serve the CAS, a wrong path), which no
+ * archive can fix and is the installation's trouble, not the task's.
+ */
+export const CAS_ANSWER_HEADER = "Dt-Cas";
+
 export interface CasClientOptions {
   /** Injected for tests; the global fetch otherwise. */
   fetch?: typeof fetch;
@@ -130,6 +139,7 @@ export class CasClient {
         continue;
       }
       if (res.ok) return res;
+      if (res.status === 404 && !res.headers.has(CAS_ANSWER_HEADER)) throw await notTheCas(what, url, this.server, res);
       const error = await dtErrorOfResponse(what, url, res);
       if (res.status < 500) throw error;
       lastError = error;
@@ -138,3 +148,12 @@ export class CasClient {
   }
 }
 
+
+/** A 404 that no dt CAS sent: `unreachable`, so a slave treats it as its installation's trouble and never fails a task for it. */
+async function notTheCas(what: string, url: string, server: string, res: Response): Promise<DtError> {
+  const { message } = await dtErrorOfResponse(what, url, res);
+  return new DtError(
+    "unreachable",
+    `${message}; the answer is not a dt CAS's (no ${CAS_ANSWER_HEADER} header): is ${server} the root URL of dt isolate-server, or of a dt master that serves the CAS (no --isolate-server)?`,
+  );
+}

@@ -7,6 +7,7 @@ import { type Digest, checkBytesMatch, checkHash, checkSize, formatDigest, parse
 import { type CasLimits, DEFAULT_CAS_LIMITS } from "./limits.ts";
 import { BATCH_CONTENT_TYPE, type BatchEntry, decodeBatch, encodeBatch } from "./batch.ts";
 import type { BlobStore, ByteRange } from "./blob-store.ts";
+import { CAS_ANSWER_HEADER } from "./client.ts";
 
 export interface CasServerOptions {
   store: BlobStore;
@@ -66,7 +67,7 @@ export function casRoutes(options: CasServerOptions): Hono {
   app.onError((err, c) => {
     const status = httpStatusOf(err);
     if (status >= 500) log.error(`CAS ${c.req.method} ${c.req.path} failed`, err);
-    return c.json(errorBody(err), status);
+    return c.json(errorBody(err), status, { [CAS_ANSWER_HEADER]: "1" });
   });
 
   app.post("/missing", async (c) => {

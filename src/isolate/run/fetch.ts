@@ -131,12 +131,19 @@ export async function fetchBlobs(cas: CasClient, cache: LocalCache, tree: Resolv
   return { paths, stats };
 }
 
+/**
+ * A manifest found with a blob of it gone was archived, so the blob was
+ * either never uploaded (an archive cut short) or evicted since: the CAS's
+ * size limit or an S3 lifecycle rule removed it while the job waited.
+ */
+const EVICTED_HINT = "and submit again: it was never uploaded, or the CAS evicted it since (dt isolate-server --max-size, an S3 lifecycle rule)";
+
 async function fetchBatch(cas: CasClient, digests: Digest[]) {
   try {
     return await cas.getBatch(digests);
   } catch (err) {
     if (err instanceof DtError && err.code === "not_found") {
-      throw new DtError("not_found", `blobs named by the manifest not found in ${cas.server}; archive the tree again (${err.message})`, { cause: err });
+      throw new DtError("not_found", `blobs named by the manifest not found in ${cas.server}; archive the tree again (${err.message}) ${EVICTED_HINT}`, { cause: err });
     }
     throw err;
   }
@@ -148,7 +155,7 @@ export async function fetchOne(cas: CasClient, cache: LocalCache, d: Digest): Pr
     return await cache.insert(d, await cas.getBlob(d.hash));
   } catch (err) {
     if (err instanceof DtError && err.code === "not_found") {
-      throw new DtError("not_found", `blob ${formatDigest(d)} named by the manifest not found in ${cas.server}; archive the tree again`, { cause: err });
+      throw new DtError("not_found", `blob ${formatDigest(d)} named by the manifest not found in ${cas.server}; archive the tree again ${EVICTED_HINT}`, { cause: err });
     }
     throw err;
   }

@@ -183,17 +183,34 @@ function taskFields(raw: unknown, field: string) {
   }
   if (typeof t.docker_image === "string") checkWellFormed(t.docker_image, `${field}.docker_image`);
   integer(t.attempt, `${field}.attempt`, 0, JOB_LIMITS.maxRetries, 0);
+  const artifactGlobs = globList(t.artifact_archive_globs, `${field}.artifact_archive_globs`);
+  const dimensions = stringMap(t.dimensions, `${field}.dimensions`, JOB_LIMITS.maxDimensions, dimensionEntry);
+  for (const [key, value] of [["env", env], ["dimensions", dimensions], ["artifact_archive_globs", artifactGlobs]] as const) fitsColumn(value, `${field}.${key}`);
   return {
     isolateHash: t.isolate_hash,
     description: t.description,
     timeoutSec,
     maxRetries: integer(t.max_retries, `${field}.max_retries`, 0, JOB_LIMITS.maxRetries, 0),
-    artifactGlobs: globList(t.artifact_archive_globs, `${field}.artifact_archive_globs`),
+    artifactGlobs,
     env,
-    dimensions: stringMap(t.dimensions, `${field}.dimensions`, JOB_LIMITS.maxDimensions, dimensionEntry),
+    dimensions,
     priority: integer(t.priority, `${field}.priority`, -1000, 1000, 0),
     shards: integer(t.shards, `${field}.shards`, 1, JOB_LIMITS.maxShards, 1),
   };
+}
+
+/**
+ * Bytes of a task's env, dimensions or globs as the database keeps them
+ * (JSON in a TEXT column, 65,535 bytes on MySQL). The limits above count
+ * characters; escapes (six bytes for a control character) and UTF-8 can
+ * take a value within them past the column, which MySQL refused with a 500
+ * while SQLite stored it.
+ */
+const COLUMN_BYTES = 65_535;
+
+function fitsColumn(value: unknown, field: string): void {
+  const bytes = Buffer.byteLength(JSON.stringify(value), "utf8");
+  if (bytes > COLUMN_BYTES) fail(field, `written as JSON takes ${bytes} bytes, more than the ${COLUMN_BYTES} the database keeps for it; use fewer or shorter entries`);
 }
 
 /** Characters a task puts in the database beyond its fixed-size fields. */

@@ -5,6 +5,13 @@ import { dimensionsMatch } from "./fair-queue.ts";
 /** Held slaves a NO_RESOURCE message names, and characters of each reason: enough to act on, short enough for the attempt's message. */
 const HOLDS_NAMED = 5;
 const HOLD_REASON_CHARS = 200;
+/**
+ * Characters of a task's dimensions (as JSON) a NO_RESOURCE message shows.
+ * A job may give 32 dimensions of 256-character keys and values; written
+ * out whole (control characters escaped six-fold) they made a message past
+ * MySQL's 64 KiB TEXT column, and the sweep failed on it at every pass.
+ */
+const DIMENSIONS_SHOWN_CHARS = 1_000;
 
 /** Infrastructure failures kept per slave: enough to see a pattern on the slaves view, few enough to show in one row. */
 const INFRA_FAILURES_KEPT = 10;
@@ -108,6 +115,7 @@ export class SlaveRegistry {
    */
   whyNoneCanRun(dimensions: Record<string, string>, dimensionsKey: string, now: number): string {
     const held = this.list().filter((s) => this.isLive(s, now) && !takesWork(s) && dimensionsMatch(dimensions, s.identity.dimensions));
+    if (dimensionsKey.length > DIMENSIONS_SHOWN_CHARS) dimensionsKey = `${dimensionsKey.slice(0, DIMENSIONS_SHOWN_CHARS)}…`;
     if (held.length === 0) return `no live slave has the dimensions ${dimensionsKey}`;
     const named = held.slice(0, HOLDS_NAMED).map((s) => `${s.identity.name} (${holdOf(s).slice(0, HOLD_REASON_CHARS)})`);
     const more = held.length > HOLDS_NAMED ? ` and ${held.length - HOLDS_NAMED} more` : "";
