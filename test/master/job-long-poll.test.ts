@@ -143,3 +143,12 @@ test("ChangeWaiters: past the cap a wait is answered at once; holds are clamped 
   expect(await c).toBe(false);
   expect(waiters.size).toBe(0);
 });
+
+test("ChangeWaiters: after close (the master stopping) a new wait is answered at once, not held", async () => {
+  const waiters = new ChangeWaiters(new ChangeTracker(), { maxWaitMs: 60_000, maxWaiters: 10 });
+  waiters.close();
+  const started = performance.now();
+  expect(await waiters.wait("j", 60_000)).toBe(false);
+  expect(performance.now() - started).toBeLessThan(1_000);
+  expect(waiters.size).toBe(0);
+});
