@@ -55,7 +55,7 @@ test("a held request is answered as soon as a result changes the job, with the n
   expect(master.changeWaiters.size).toBe(0);
 });
 
-test("twenty watchers woken by one change share one read of the job", async () => {
+test("twenty watchers woken by one change share one read of the job and one estimate", async () => {
   const { s, master, leases, get } = await setup();
   const first = await get();
   const held = Array.from({ length: 20 }, () => get(`?wait_version=${first.body.change_version}&wait_ms=20000`));
@@ -67,10 +67,18 @@ test("twenty watchers woken by one change share one read of the job", async () =
     reads++;
     return getAttempts(jobId);
   };
+  // The ETA walks the whole queue (~10 ms at 100,000 queued attempts): computed per answer, a crowd of watchers multiplied it.
+  const estimate = master.dispatcher.estimateRemainingSec.bind(master.dispatcher);
+  let estimates = 0;
+  master.dispatcher.estimateRemainingSec = (jobId) => {
+    estimates++;
+    return estimate(jobId);
+  };
   await master.dispatcher.report(report(leases[0]!, "SUCCEEDED", s.h.clock.now()));
   const answers = await Promise.all(held);
   expect(new Set(answers.map((a) => a.body.change_version)).size).toBe(1);
   expect(reads).toBe(1);
+  expect(estimates).toBe(1);
 });
 
 test("with nothing changing, the hold ends after wait_ms with the same version", async () => {
