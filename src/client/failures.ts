@@ -15,6 +15,21 @@ const INFRA_STATES: ReadonlySet<string> = new Set(["SLAVE_LOST", "INFRA_FAILED"]
  */
 const OVERLAP_MS = 30_000;
 
+/**
+ * Failed attempts printed as they happen, at most: enough for a CI log to
+ * show what went wrong early, while a job of 10,000 failing tasks neither
+ * floods the log nor makes the watch read (and dt local copy the logs of)
+ * every one as it goes. The report at the end lists them all.
+ */
+export const MAX_LIVE_FAILURES = 100;
+
+/**
+ * Tasks asked for per read: twice the cap, since the answer repeats the
+ * overlap's tasks already printed (at most the cap of them), so it always
+ * holds enough new ones to reach the cap, or is whole.
+ */
+const TROUBLES_PER_READ = 2 * MAX_LIVE_FAILURES;
+
 /** The links printed for an attempt: stream name → where to read it (the master's link made absolute, or a kept file). */
 export type AttemptLinks = (task: TaskView, attempt: AttemptView) => Promise<[string, string][]>;
 
@@ -39,6 +54,8 @@ export class FailureFeed {
   /** When the master was last asked (client clock), and whether a read is owed since. */
   private lastReadAt: number | undefined;
   private owed = false;
+  /** MAX_LIVE_FAILURES were printed: no more reads, the final report has the rest. */
+  private full = false;
 
   constructor(
     private readonly api: MasterClient,
@@ -66,7 +83,7 @@ export class FailureFeed {
   async check(summary: JobSummary, nowMs: number, signal?: AbortSignal): Promise<string[]> {
     const c = summary.counts;
     const troubles = c.failed + c.retries + (c.requeues ?? 0);
-    if (troubles <= this.troubles) return [];
+    if (this.full || troubles <= this.troubles) return [];
     // The final summary is never made to wait: its failures are printed before the report.
     if (summary.status !== "finished" && this.lastReadAt !== undefined && nowMs - this.lastReadAt < this.minIntervalMs) {
       this.owed = true;
@@ -76,7 +93,7 @@ export class FailureFeed {
     this.lastReadAt = nowMs;
     let tasks: TaskView[];
     try {
-      tasks = await this.api.jobTroubles(this.jobId, this.latestMs === 0 ? 0 : this.latestMs - OVERLAP_MS, { attempts: 1, signal });
+      ({ tasks } = await this.api.jobTroubles(this.jobId, this.latestMs === 0 ? 0 : this.latestMs - OVERLAP_MS, { attempts: 1, signal, limit: TROUBLES_PER_READ }));
     } catch (err) {
       this.log.debug(`reading the failures of job ${this.jobId} failed (they will be in the final report): ${(err as Error).message}`);
       return [];
@@ -93,7 +110,12 @@ export class FailureFeed {
     }
     fresh.sort((a, b) => a.attempt.reported_at! - b.attempt.reported_at!);
     const lines: string[] = [];
-    for (const { task, attempt } of fresh) {
+    for (const [i, { task, attempt }] of fresh.entries()) {
+      if (this.printed.size - fresh.length + i >= MAX_LIVE_FAILURES) {
+        this.full = true;
+        lines.push(`(${MAX_LIVE_FAILURES} failed attempts printed as they happened: no more until the report at the end)`);
+        break;
+      }
       this.latestMs = Math.max(this.latestMs, attempt.reported_at!);
       const next = task.attempts.find((a) => a.attempt === attempt.attempt + 1);
       if (INFRA_STATES.has(attempt.state) && next) this.infraRequeued.add(`${task.task_id}\u0000${attempt.attempt}`);

@@ -57,6 +57,13 @@ interface JobStatusEntry {
  */
 const ETA_REUSE_MS = 250;
 
+/**
+ * Tasks one trouble_since answer lists at most (and its default): a job of
+ * 100,000 failing tasks would otherwise be a 150 MB answer, read again on
+ * every call; a client wanting more asks from the last one it got.
+ */
+export const MAX_TROUBLES = 1_000;
+
 /** How often leases and NO_RESOURCE are checked; well under any lease TTL. */
 const SWEEP_INTERVAL_MS = 1_000;
 
@@ -284,22 +291,29 @@ export class Master {
    * at `sinceMs` or later, each with all its attempts: what a watching
    * client prints as it happens. Only the tasks found are read in full.
    */
-  async jobTroubles(jobId: string, sinceMs: number): Promise<TaskView[]> {
+  async jobTroubles(jobId: string, sinceMs: number, limit = MAX_TROUBLES): Promise<{ tasks: TaskView[]; more: boolean }> {
     const job = await this.requireJob(jobId);
     const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));
-    const hit = [...groups.entries()].filter(([, g]) => g.some((a) => TROUBLE_STATES.has(a.state) && (a.reportedAt ?? 0) >= sinceMs));
+    // The earliest trouble at or after sinceMs first: a client reading pages (or stopping at a cap) misses none before the last it got.
+    const firstTrouble = (g: Attempt[]) => Math.min(...g.filter((a) => TROUBLE_STATES.has(a.state) && (a.reportedAt ?? 0) >= sinceMs).map((a) => a.reportedAt ?? 0));
+    const all = [...groups.entries()].map(([id, g]) => [id, g, firstTrouble(g)] as const).filter(([, , at]) => at !== Infinity);
+    all.sort((a, b) => a[2] - b[2]);
+    const hit = all.slice(0, limit);
     const hitIds = new Set(hit.map(([id]) => id));
     // A burst of failures reads all tasks once rather than each apart.
     const tasks = hit.length > 50
       ? (await this.deps.repo.getTasks(jobId)).filter((t) => hitIds.has(t.taskId))
       : (await Promise.all(hit.map(([id]) => this.deps.repo.getTask(jobId, id)))).filter((t): t is Task => t !== null);
-    return Promise.all(tasks.map(async (t) => {
+    const order = new Map(hit.map(([id], i) => [id, i]));
+    tasks.sort((a, b) => order.get(a.taskId)! - order.get(b.taskId)!);
+    const views = await Promise.all(tasks.map(async (t) => {
       const group = groups.get(t.taskId)!;
       return {
         task_id: t.taskId, description: t.description, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
         dimensions: t.dimensions, attempts: await Promise.all(group.map((a) => this.attemptView(a))),
       };
     }));
+    return { tasks: views, more: all.length > hit.length };
   }
 
   /** Links are the store's (presigned for S3); the `*_master_link`s go through this master, for clients that cannot reach the store. */
