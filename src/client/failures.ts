@@ -1,6 +1,7 @@
 import type { Logger } from "../common/log.ts";
 import type { AttemptView, JobCounts, JobSummary, TaskView } from "../master/protocol.ts";
 import type { MasterClient } from "./api.ts";
+import { printable } from "./printable.ts";
 
 /** Endings printed as they happen (the master's trouble_since lists the same). */
 const TROUBLE_STATES: ReadonlySet<string> = new Set(["FAILED", "TIMED_OUT", "SLAVE_LOST", "INFRA_FAILED", "NO_RESOURCE"]);
@@ -142,7 +143,7 @@ function headline(task: TaskView, attempt: AttemptView, next: AttemptView | unde
   const what: string[] = [];
   if (attempt.exit_code !== null) what.push(`exit ${attempt.exit_code}`);
   if (attempt.state === "TIMED_OUT" && task.timeout > 0) what.push(`after ${task.timeout} s`);
-  if (attempt.message) what.push(attempt.message);
+  if (attempt.message) what.push(printable(attempt.message));
   if (attempt.slave) what.push(`on ${attempt.slave}`);
   let then: string;
   if (infra) then = next ? "requeued, not one of the test's retries" : "not requeued: too many infrastructure losses for this task";
@@ -150,5 +151,5 @@ function headline(task: TaskView, attempt: AttemptView, next: AttemptView | unde
   else if (next) then = `retry ${next.retry} of ${task.max_retries} queued`;
   else then = task.max_retries > 0 ? "no retries left" : "no retries";
   const label = infra ? `INFRASTRUCTURE ${attempt.state}` : attempt.state;
-  return `${label} ${task.description} (task ${task.task_id}), attempt ${attempt.attempt}: ${what.length > 0 ? `${what.join(", ")}; ` : ""}${then}`;
+  return `${label} ${printable(task.description)} (task ${task.task_id}), attempt ${attempt.attempt}: ${what.length > 0 ? `${what.join(", ")}; ` : ""}${then}`;
 }

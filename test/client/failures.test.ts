@@ -6,6 +6,7 @@ import { expect, test } from "bun:test";
 import { MasterClient } from "../../src/client/api.ts";
 import type { JobCounts, JobSummary } from "../../src/master/protocol.ts";
 import { FailureFeed, MAX_LIVE_FAILURES } from "../../src/client/failures.ts";
+import { failureReport } from "../../src/client/summary.ts";
 import { createLogger } from "../../src/common/log.ts";
 import watch from "../../src/commands/watch.ts";
 import { REWRITE_LINE } from "../../src/client/progress.ts";
@@ -146,4 +147,18 @@ test(`a job with more failures than ${MAX_LIVE_FAILURES}: that many are printed 
   expect(reads().map((q) => new URL(q.path, "http://x").searchParams.get("limit"))).toEqual([String(2 * MAX_LIVE_FAILURES)]);
   expect(await feed.check(summaryOf(JOB, { total_tasks: 300, finished: 300, failed: 300 }), 10_000)).toEqual([]);
   expect(reads()).toHaveLength(1);
+});
+
+test("escape sequences in an attempt's message or a description are shown, not acted on, as they happen and in the final report", async () => {
+  const w = await world();
+  const api = new MasterClient(w.master.url, { retry: { attempts: 1, delayMs: 1 } });
+  // A slave's message (or an operator's hold reason in a NO_RESOURCE one) is free text: here one that would retitle and clear the terminal.
+  const hostile = taskOf("h.0", "name\u009b2J", "failed", [attemptOf(0, "FAILED", { message: "boom\x1b]0;owned\x07\x1b[2J\nsecond line", reported_at: 1 })]);
+  w.master.addJob(JOB, { frames: [summaryOf(JOB, { total_tasks: 1, running: 1 })], troubles: [[hostile]], tasks: [] });
+  const feed = new FailureFeed(api, JOB, async () => [], createLogger({ level: "silent" }));
+  const [line] = await feed.check(summaryOf(JOB, { total_tasks: 1, finished: 1, failed: 1 }), 0);
+  expect(line).toBe("FAILED name\\x9b2J (task h.0), attempt 0: exit 1, boom\\x1b]0;owned\\x07\\x1b[2J second line, on slave-1; no retries");
+  const report = failureReport(summaryOf(JOB, { total_tasks: 1, finished: 1, failed: 1 }), [hostile], (l) => l).join("\n");
+  expect(report).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+  expect(report).toContain("boom\\x1b]0;owned\\x07\\x1b[2J second line");
 });
