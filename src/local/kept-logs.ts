@@ -39,6 +39,8 @@ export class KeptLogs implements LinkPolicy {
   /** Bytes written so far, against limits.totalBytes. */
   private written = 0;
   private saidFull = false;
+  /** Why `dir` cannot be made (a file in its place, no write permission): then nothing is tried again, and one warning says so. */
+  private dirError: string | undefined;
 
   constructor(
     private readonly api: MasterClient,
@@ -83,10 +85,13 @@ export class KeptLogs implements LinkPolicy {
         this.saidFull = true;
         continue;
       }
+      if (!this.makeDir()) {
+        this.notKept.set(masterLink, `${this.dir} cannot be made: ${this.dirError}`);
+        continue;
+      }
       // Only characters safe() keeps, dots and the fixed stream names: a description cannot lead the file out of the folder.
       const file = join(this.dir, `${attemptPrefix(task, attempt)}.${name === "artifacts" ? "zip" : name}`);
       try {
-        mkdirSync(this.dir, { recursive: true });
         const res = await this.api.download(masterLink, `copy ${name} of ${task.description} attempt ${attempt.attempt}`, 2);
         const copied = await this.copy(res, file, name === "artifacts");
         if (copied === "too big") {
@@ -98,6 +103,19 @@ export class KeptLogs implements LinkPolicy {
         rmSync(file, { force: true });
         this.log.warn(`could not keep ${name} of ${task.description} attempt ${attempt.attempt}: ${(err as Error).message}`);
       }
+    }
+  }
+
+  /** Whether `dir` exists or was made now; the first failure is warned about and kept. */
+  private makeDir(): boolean {
+    if (this.dirError !== undefined) return false;
+    try {
+      mkdirSync(this.dir, { recursive: true });
+      return true;
+    } catch (err) {
+      this.dirError = (err as Error).message;
+      this.log.warn(`cannot keep the failed attempts' logs: ${this.dirError}; pass --data-dir DIR to keep them in the master's data`);
+      return false;
     }
   }
 

@@ -4,7 +4,7 @@
  * out of the folder, and a failed copy leaves no half file.
  */
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MasterClient } from "../../src/client/api.ts";
 import type { Logger } from "../../src/common/log.ts";
@@ -82,3 +82,17 @@ test("past the run's total nothing more is copied, said once; a description cann
   expect(warnings.filter((w) => w.includes("no more are"))).toHaveLength(1);
   expect(warnings.some((w) => w.startsWith("could not keep stderr of ../../../escape attempt 0"))).toBe(true);
 }, 15_000);
+
+test("a folder that cannot be made is warned about once, not once per file, and the links say why", async () => {
+  const dir = await temps.make("dt-kept-");
+  writeFileSync(join(dir, "kept"), "a file where the folder would go");
+  const url = serveArtifacts({ a: "a", b: "b" });
+  const { log, warnings } = recordingLog();
+  const kept = new KeptLogs(new MasterClient(url), join(dir, "kept", "job"), log, dir);
+  const tasks = ["a", "b"].map((k, i) => taskOf(`h.${i}`, k, "failed", [attemptOf(0, "FAILED", { stdout_link: `/api/v1/artifacts/${k}`, stderr_link: `/api/v1/artifacts/${k}` })]));
+  await kept.prepare(tasks);
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toStartWith("cannot keep the failed attempts' logs: ");
+  expect(kept.link("/api/v1/artifacts/b")).toStartWith(`(not kept: ${join(dir, "kept", "job")} cannot be made: `);
+  expect(kept.size).toBe(0);
+});
