@@ -102,10 +102,18 @@ export class MasterClient {
     return ((await res.json()) as { tasks: TaskView[] }).tasks;
   }
 
-  /** Tasks with an attempt that ended in trouble (failed, timed out, lost to the infrastructure) at `sinceMs` (the master's clock) or later. */
-  async jobTroubles(jobId: string, sinceMs: number, options: CallOptions = {}): Promise<TaskView[]> {
-    const res = await this.call(`failed tasks of job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}/tasks?trouble_since=${Math.max(0, Math.floor(sinceMs))}`, undefined, options, jobId);
-    return ((await res.json()) as { tasks: TaskView[] }).tasks;
+  /**
+   * Tasks with an attempt that ended in trouble (failed, timed out, lost to
+   * the infrastructure) at `sinceMs` (the master's clock) or later, earliest
+   * first, at most `limit`; `more` when some were left off (a master older
+   * than the limit sends them all, and no `more`).
+   */
+  async jobTroubles(jobId: string, sinceMs: number, options: CallOptions & { limit?: number } = {}): Promise<{ tasks: TaskView[]; more: boolean }> {
+    const query = new URLSearchParams({ trouble_since: String(Math.max(0, Math.floor(sinceMs))) });
+    if (options.limit !== undefined) query.set("limit", String(options.limit));
+    const res = await this.call(`failed tasks of job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}/tasks?${query}`, undefined, options, jobId);
+    const body = (await res.json()) as { tasks: TaskView[]; more?: boolean };
+    return { tasks: body.tasks, more: body.more === true };
   }
 
   async cancelJob(jobId: string): Promise<JobSummary> {

@@ -1,6 +1,7 @@
 import type { Logger } from "../common/log.ts";
 import type { AttemptView, JobCounts, JobSummary, TaskView } from "../master/protocol.ts";
 import type { MasterClient } from "./api.ts";
+import { printable } from "./printable.ts";
 
 /** Endings printed as they happen (the master's trouble_since lists the same). */
 const TROUBLE_STATES: ReadonlySet<string> = new Set(["FAILED", "TIMED_OUT", "SLAVE_LOST", "INFRA_FAILED", "NO_RESOURCE"]);
@@ -14,6 +15,21 @@ const INFRA_STATES: ReadonlySet<string> = new Set(["SLAVE_LOST", "INFRA_FAILED"]
  * again from this far back (and skipping what was printed) misses none.
  */
 const OVERLAP_MS = 30_000;
+
+/**
+ * Failed attempts printed as they happen, at most: enough for a CI log to
+ * show what went wrong early, while a job of 10,000 failing tasks neither
+ * floods the log nor makes the watch read (and dt local copy the logs of)
+ * every one as it goes. The report at the end lists them all.
+ */
+export const MAX_LIVE_FAILURES = 100;
+
+/**
+ * Tasks asked for per read: twice the cap, since the answer repeats the
+ * overlap's tasks already printed (at most the cap of them), so it always
+ * holds enough new ones to reach the cap, or is whole.
+ */
+const TROUBLES_PER_READ = 2 * MAX_LIVE_FAILURES;
 
 /** The links printed for an attempt: stream name → where to read it (the master's link made absolute, or a kept file). */
 export type AttemptLinks = (task: TaskView, attempt: AttemptView) => Promise<[string, string][]>;
@@ -39,6 +55,8 @@ export class FailureFeed {
   /** When the master was last asked (client clock), and whether a read is owed since. */
   private lastReadAt: number | undefined;
   private owed = false;
+  /** MAX_LIVE_FAILURES were printed: no more reads, the final report has the rest. */
+  private full = false;
 
   constructor(
     private readonly api: MasterClient,
@@ -66,7 +84,7 @@ export class FailureFeed {
   async check(summary: JobSummary, nowMs: number, signal?: AbortSignal): Promise<string[]> {
     const c = summary.counts;
     const troubles = c.failed + c.retries + (c.requeues ?? 0);
-    if (troubles <= this.troubles) return [];
+    if (this.full || troubles <= this.troubles) return [];
     // The final summary is never made to wait: its failures are printed before the report.
     if (summary.status !== "finished" && this.lastReadAt !== undefined && nowMs - this.lastReadAt < this.minIntervalMs) {
       this.owed = true;
@@ -76,7 +94,7 @@ export class FailureFeed {
     this.lastReadAt = nowMs;
     let tasks: TaskView[];
     try {
-      tasks = await this.api.jobTroubles(this.jobId, this.latestMs === 0 ? 0 : this.latestMs - OVERLAP_MS, { attempts: 1, signal });
+      ({ tasks } = await this.api.jobTroubles(this.jobId, this.latestMs === 0 ? 0 : this.latestMs - OVERLAP_MS, { attempts: 1, signal, limit: TROUBLES_PER_READ }));
     } catch (err) {
       this.log.debug(`reading the failures of job ${this.jobId} failed (they will be in the final report): ${(err as Error).message}`);
       return [];
@@ -93,7 +111,12 @@ export class FailureFeed {
     }
     fresh.sort((a, b) => a.attempt.reported_at! - b.attempt.reported_at!);
     const lines: string[] = [];
-    for (const { task, attempt } of fresh) {
+    for (const [i, { task, attempt }] of fresh.entries()) {
+      if (this.printed.size - fresh.length + i >= MAX_LIVE_FAILURES) {
+        this.full = true;
+        lines.push(`(${MAX_LIVE_FAILURES} failed attempts printed as they happened: no more until the report at the end)`);
+        break;
+      }
       this.latestMs = Math.max(this.latestMs, attempt.reported_at!);
       const next = task.attempts.find((a) => a.attempt === attempt.attempt + 1);
       if (INFRA_STATES.has(attempt.state) && next) this.infraRequeued.add(`${task.task_id}\u0000${attempt.attempt}`);
@@ -120,7 +143,7 @@ function headline(task: TaskView, attempt: AttemptView, next: AttemptView | unde
   const what: string[] = [];
   if (attempt.exit_code !== null) what.push(`exit ${attempt.exit_code}`);
   if (attempt.state === "TIMED_OUT" && task.timeout > 0) what.push(`after ${task.timeout} s`);
-  if (attempt.message) what.push(attempt.message);
+  if (attempt.message) what.push(printable(attempt.message));
   if (attempt.slave) what.push(`on ${attempt.slave}`);
   let then: string;
   if (infra) then = next ? "requeued, not one of the test's retries" : "not requeued: too many infrastructure losses for this task";
@@ -128,5 +151,5 @@ function headline(task: TaskView, attempt: AttemptView, next: AttemptView | unde
   else if (next) then = `retry ${next.retry} of ${task.max_retries} queued`;
   else then = task.max_retries > 0 ? "no retries left" : "no retries";
   const label = infra ? `INFRASTRUCTURE ${attempt.state}` : attempt.state;
-  return `${label} ${task.description} (task ${task.task_id}), attempt ${attempt.attempt}: ${what.length > 0 ? `${what.join(", ")}; ` : ""}${then}`;
+  return `${label} ${printable(task.description)} (task ${task.task_id}), attempt ${attempt.attempt}: ${what.length > 0 ? `${what.join(", ")}; ` : ""}${then}`;
 }

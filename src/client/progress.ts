@@ -93,7 +93,12 @@ export class ProgressPrinter {
       return;
     }
     const key = plainLine(summary.counts, 0);
-    if (key === this.lastKey) return;
+    if (key === this.lastKey) {
+      // Back to the line last printed (a lease given back turns running into queued again): nothing is held back any
+      // more. Left set, it stayed due at 0 ms with nothing to print, and the watch asked the master every millisecond.
+      this.deferred = false;
+      return;
+    }
     const minIntervalMs = this.options.minIntervalMs ?? 0;
     if (summary.status !== "finished" && this.lastAt !== undefined && nowMs - this.lastAt < minIntervalMs) {
       this.deferred = true;

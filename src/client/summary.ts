@@ -1,4 +1,5 @@
 import type { AttemptView, JobSummary, TaskView } from "../master/protocol.ts";
+import { printable } from "./printable.ts";
 
 /** How a finished job went, as the exit code will tell it. */
 export type JobOutcome = "passed" | "failed";
@@ -32,7 +33,7 @@ export function failureReport(summary: JobSummary, tasks: readonly TaskView[], l
   for (const group of ["failed", "canceled", "flaky"] as const) {
     for (const task of tasks.filter((t) => t.group === group)) {
       const n = task.attempts.length;
-      lines.push(`${LISTED[group]} ${task.description} (task ${task.task_id}, ${n} attempt${n === 1 ? "" : "s"})`);
+      lines.push(`${LISTED[group]} ${printable(task.description)} (task ${task.task_id}, ${n} attempt${n === 1 ? "" : "s"})`);
       for (const attempt of task.attempts.filter((a) => a.state !== "SUCCEEDED")) lines.push(...attemptLines(attempt, link));
     }
   }
@@ -44,7 +45,7 @@ function attemptLines(attempt: AttemptView, link: (l: string) => string): string
   const infra = attempt.state === "SLAVE_LOST" || attempt.state === "INFRA_FAILED";
   const what: string[] = [infra ? `${attempt.state} (infrastructure, not a test failure)` : attempt.state];
   if (attempt.exit_code !== null) what.push(`exit ${attempt.exit_code}`);
-  if (attempt.message) what.push(attempt.message);
+  if (attempt.message) what.push(printable(attempt.message));
   if (attempt.slave) what.push(`on ${attempt.slave}`);
   const lines = [`  attempt ${attempt.attempt}: ${what.join(", ")}`];
   if (attempt.stdout_link) lines.push(`    stdout: ${link(attempt.stdout_link)}`);

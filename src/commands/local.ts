@@ -12,7 +12,7 @@ import { createLogger } from "../common/log.ts";
 import { archiveCommands, archiveTasksFile, readLocalTasks } from "../local/archive-tasks.ts";
 import { KeptLogs, LOCAL_RESULTS_DIR } from "../local/kept-logs.ts";
 import { startSlaves } from "../local/slave-processes.ts";
-import type { Master } from "../master/master.ts";
+import { printFailureOutput } from "../local/failure-output.ts";
 import { startMasterServer } from "../master/server.ts";
 import { commandContext, logArgs, splitAtDashDash } from "./context.ts";
 import type { ArgvPolicy } from "./argv.ts";
@@ -102,23 +102,4 @@ function wholeNumber(text: string, flag: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) throw new DtError("invalid_input", `${flag}: ${JSON.stringify(text)} is not a whole number`);
   return n;
-}
-
-/** Lines of each failed attempt's output shown at the end of `dt local`. */
-const TAIL_LINES = 15;
-
-async function printFailureOutput(master: Master, jobId: string, out: NodeJS.WritableStream): Promise<void> {
-  const { tasks } = await master.jobTasks(jobId);
-  for (const task of tasks) {
-    for (const a of task.attempts) {
-      if (a.state === "SUCCEEDED" || a.state === "QUEUED" || a.state === "CANCELED") continue;
-      for (const stream of ["stdout", "stderr"] as const) {
-        const log = await master.readLog(jobId, task.task_id, a.attempt, stream, 0);
-        const lines = new TextDecoder().decode(log.bytes).trimEnd().split("\n").filter((l) => l !== "");
-        if (lines.length === 0) continue;
-        out.write(`--- ${task.description}, attempt ${a.attempt}, ${stream} (last ${Math.min(lines.length, TAIL_LINES)} lines) ---\n`);
-        out.write(`${lines.slice(-TAIL_LINES).join("\n")}\n`);
-      }
-    }
-  }
 }

@@ -47,6 +47,29 @@ const MAX_LOG_READ_BYTES = 4 * 2 ** 20;
 /** Tasks whose attempts one read of a job's summary takes: 5,000 rows cost SQLite ~30 ms, so a poll of a huge job lets other requests in between. */
 const SUMMARY_SLICE_TASKS = 5_000;
 
+/** A job's counts as last read, under the change version they were read at, with the ETA last computed for them. */
+interface JobStatusEntry {
+  version: number;
+  job: Job;
+  counts: JobCounts;
+  distTest: DistTestJobStatus;
+  eta?: { at: number; sec: number | null };
+}
+
+/**
+ * An ETA is reused this long for an unchanged job: well under a second, so a
+ * terminal's line (redrawn each poll interval) still sees it move, while a
+ * crowd of watchers woken together costs one walk of the queue.
+ */
+const ETA_REUSE_MS = 250;
+
+/**
+ * Tasks one trouble_since answer lists at most (and its default): a job of
+ * 100,000 failing tasks would otherwise be a 150 MB answer, read again on
+ * every call; a client wanting more asks from the last one it got.
+ */
+export const MAX_TROUBLES = 1_000;
+
 /** How often leases and NO_RESOURCE are checked; well under any lease TTL. */
 const SWEEP_INTERVAL_MS = 1_000;
 
@@ -67,9 +90,9 @@ export class Master {
 
   /** Counts writes per job, so summaries are recomputed only when something changed. */
   private readonly changes = new ChangeTracker();
-  private readonly summaries = new Map<string, { version: number; job: Job; counts: JobCounts; distTest: DistTestJobStatus }>();
+  private readonly summaries = new Map<string, JobStatusEntry>();
   /** Summaries being read, by job and version. */
-  private readonly reading = new Map<string, Promise<{ job: Job; counts: JobCounts; distTest: DistTestJobStatus } | null>>();
+  private readonly reading = new Map<string, Promise<JobStatusEntry | null>>();
   /** Job status requests held until their job changes. */
   readonly changeWaiters: ChangeWaiters;
   /**
@@ -91,7 +114,7 @@ export class Master {
    * they were computed (a 100,000-task job's poll then costs no database
    * read). The most recently used 100 jobs are kept.
    */
-  private async jobStatus(jobId: string): Promise<{ job: Job; counts: JobCounts; distTest: DistTestJobStatus } | null> {
+  private async jobStatus(jobId: string): Promise<JobStatusEntry | null> {
     const version = this.changes.version(jobId);
     const cached = this.summaries.get(jobId);
     if (cached && cached.version === version) {
@@ -108,7 +131,7 @@ export class Master {
     return read;
   }
 
-  private async readJobStatus(jobId: string, version: number): Promise<{ job: Job; counts: JobCounts; distTest: DistTestJobStatus } | null> {
+  private async readJobStatus(jobId: string, version: number): Promise<JobStatusEntry | null> {
     const job = await this.deps.repo.getJob(jobId);
     if (!job) return null;
     const groups = groupAttempts(await this.allAttempts(jobId));
@@ -275,9 +298,22 @@ export class Master {
       change_version: version,
       job_id: job.id, user: job.user, name: job.name, priority: job.priority, created_at: job.createdAt, canceled_at: job.canceledAt,
       status: counts.finished === counts.total_tasks ? "finished" : "running", counts,
-      estimated_remaining_sec: counts.finished === counts.total_tasks ? 0 : this.dispatcher.estimateRemainingSec(jobId),
+      estimated_remaining_sec: counts.finished === counts.total_tasks ? 0 : this.estimateOf(jobId, found),
       url: this.jobUrl(jobId),
     };
+  }
+
+  /**
+   * The job's ETA, computed at most once per ETA_REUSE_MS for one version of
+   * the job: the estimate walks the whole queue (about 10 ms with 100,000
+   * attempts queued), and every watcher woken by one change asks for it.
+   */
+  private estimateOf(jobId: string, entry: JobStatusEntry): number | null {
+    const now = this.deps.clock.now();
+    if (entry.eta && now - entry.eta.at >= 0 && now - entry.eta.at < ETA_REUSE_MS) return entry.eta.sec;
+    const sec = this.dispatcher.estimateRemainingSec(jobId);
+    entry.eta = { at: now, sec };
+    return sec;
   }
 
   async listJobs(filter: JobFilter): Promise<JobSummary[]> {
@@ -312,22 +348,29 @@ export class Master {
    * at `sinceMs` or later, each with all its attempts: what a watching
    * client prints as it happens. Only the tasks found are read in full.
    */
-  async jobTroubles(jobId: string, sinceMs: number): Promise<TaskView[]> {
+  async jobTroubles(jobId: string, sinceMs: number, limit = MAX_TROUBLES): Promise<{ tasks: TaskView[]; more: boolean }> {
     const job = await this.requireJob(jobId);
     const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));
-    const hit = [...groups.entries()].filter(([, g]) => g.some((a) => TROUBLE_STATES.has(a.state) && (a.reportedAt ?? 0) >= sinceMs));
+    // The earliest trouble at or after sinceMs first: a client reading pages (or stopping at a cap) misses none before the last it got.
+    const firstTrouble = (g: Attempt[]) => Math.min(...g.filter((a) => TROUBLE_STATES.has(a.state) && (a.reportedAt ?? 0) >= sinceMs).map((a) => a.reportedAt ?? 0));
+    const all = [...groups.entries()].map(([id, g]) => [id, g, firstTrouble(g)] as const).filter(([, , at]) => at !== Infinity);
+    all.sort((a, b) => a[2] - b[2]);
+    const hit = all.slice(0, limit);
     const hitIds = new Set(hit.map(([id]) => id));
     // A burst of failures reads all tasks once rather than each apart.
     const tasks = hit.length > 50
       ? (await this.deps.repo.getTasks(jobId)).filter((t) => hitIds.has(t.taskId))
       : (await Promise.all(hit.map(([id]) => this.deps.repo.getTask(jobId, id)))).filter((t): t is Task => t !== null);
-    return Promise.all(tasks.map(async (t) => {
+    const order = new Map(hit.map(([id], i) => [id, i]));
+    tasks.sort((a, b) => order.get(a.taskId)! - order.get(b.taskId)!);
+    const views = await Promise.all(tasks.map(async (t) => {
       const group = groups.get(t.taskId)!;
       return {
         task_id: t.taskId, description: t.description, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
         dimensions: t.dimensions, attempts: await Promise.all(group.map((a) => this.attemptView(a))),
       };
     }));
+    return { tasks: views, more: all.length > hit.length };
   }
 
   /** Links are the store's (presigned for S3); the `*_master_link`s go through this master, for clients that cannot reach the store. */

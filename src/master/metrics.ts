@@ -151,6 +151,11 @@ export class MasterMetrics implements DispatcherObserver {
     });
     registry.gauge({ name: "dt_running_tasks", help: "Attempts slaves hold now.", collect: () => (this.demand ? [{ value: this.demand.running_tasks }] : []) });
     registry.gauge({
+      name: "dt_held_job_requests",
+      help: "Job status requests held until their job changes (the clients' long-polls); at the cap, more are answered at once.",
+      collect: () => (this.master ? [{ value: this.master.changeWaiters.size }] : []),
+    });
+    registry.gauge({
       name: "dt_slaves",
       help: "Slaves the master has heard from, by state: idle, busy, draining, quarantined, lost.",
       labelNames: ["state"],

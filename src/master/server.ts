@@ -58,6 +58,16 @@ export interface MasterServerOptions {
   log: Logger;
 }
 
+/**
+ * Seconds a connection may stay silent before the server resets it. It must
+ * outlast every request the master holds on purpose (a job long-poll, 25 s;
+ * a slave's lease long-poll, 30 s): Bun's default, 10 s, reset them.
+ */
+export const IDLE_TIMEOUT_SEC = 60;
+
+/** A held request ends this long before the idle timeout at the latest: time to read the job and write the answer. */
+const HOLD_MARGIN_MS = 10_000;
+
 /** Opens the database named by `--db`: `sqlite` (in the data dir), `sqlite:PATH`, or a `mysql://` URL. */
 export async function openRepo(db: string, dataDir: string): Promise<Repo> {
   if (db === "" || db === "sqlite") return SqliteRepo.open(join(dataDir, "dt.sqlite"));
@@ -72,12 +82,16 @@ export async function openRepo(db: string, dataDir: string): Promise<Repo> {
  * port. Returns the running server and how to stop it.
  */
 export async function startMasterServer(options: MasterServerOptions) {
+  const longestHoldMs = IDLE_TIMEOUT_SEC * 1000 - HOLD_MARGIN_MS;
+  for (const [what, ms] of [["changeWaits.maxWaitMs", options.changeWaits?.maxWaitMs ?? 0], ["dispatch.maxWaitMs", options.dispatch.maxWaitMs]] as const) {
+    if (ms > longestHoldMs) throw new DtError("invalid_input", `${what} ${ms} ms: a held request must end by ${longestHoldMs} ms, or the server's ${IDLE_TIMEOUT_SEC} s idle timeout resets it`);
+  }
   const externalQueue = options.queue
     ? await openExternalQueue(options.queue, { tubePrefix: options.queueTubePrefix, feedAhead: options.queueFeedAhead, leaseTtlMs: options.dispatch.leaseTtlMs, log: options.log })
     : undefined;
   const artifacts = await openArtifactStore({ store: options.artifacts, flag: "--artifacts", dir: join(options.dataDir, "artifacts"), s3Endpoint: options.s3Endpoint, clock: options.clock });
   const repo = await openRepo(options.db, options.dataDir);
-  const server = Bun.serve({ port: options.port, hostname: options.host, fetch: () => new Response("starting", { status: 503 }), maxRequestBodySize: DEFAULT_CAS_LIMITS.maxBlobBytes, idleTimeout: 60 });
+  const server = Bun.serve({ port: options.port, hostname: options.host, fetch: () => new Response("starting", { status: 503 }), maxRequestBodySize: DEFAULT_CAS_LIMITS.maxBlobBytes, idleTimeout: IDLE_TIMEOUT_SEC });
   const publicUrl = (options.publicUrl ?? `http://${options.host === "0.0.0.0" ? hostname() : options.host}:${server.port}`).replace(/\/+$/, "");
   const blobStore = options.isolateServer
     ? undefined

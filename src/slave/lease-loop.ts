@@ -227,11 +227,16 @@ export class Slave {
     this.runs.set(lease.lease_id, run);
     o.onRunningChanged?.(this.runs.size);
     this.busy.add(lease.lease_id);
+    let graceTimer: ReturnType<typeof setTimeout> | undefined;
     const free = () => {
+      clearTimeout(graceTimer);
       if (this.busy.delete(lease.lease_id)) this.wakeLoop?.();
     };
     // Normally the report is in within milliseconds and frees the slot, so a failed test's retry is queued before the next lease is asked for; past the grace the master is away, and the slot goes back to work.
-    void run.executed.then(() => Bun.sleep(REPORT_GRACE_MS)).then(free);
+    // The timer is cleared when the report frees the slot: a pending one kept a drained slave's process alive for the whole grace.
+    void run.executed.then(() => {
+      if (this.busy.has(lease.lease_id)) graceTimer = setTimeout(free, REPORT_GRACE_MS);
+    });
     // The master knows of the lease already (it handed it out, or granted its claim): no beat of its own.
     this.heartbeat.reschedule();
     this.track(

@@ -5,7 +5,8 @@
 import { expect, test } from "bun:test";
 import { MasterClient } from "../../src/client/api.ts";
 import type { JobCounts, JobSummary } from "../../src/master/protocol.ts";
-import { FailureFeed } from "../../src/client/failures.ts";
+import { FailureFeed, MAX_LIVE_FAILURES } from "../../src/client/failures.ts";
+import { failureReport } from "../../src/client/summary.ts";
 import { createLogger } from "../../src/common/log.ts";
 import watch from "../../src/commands/watch.ts";
 import { REWRITE_LINE } from "../../src/client/progress.ts";
@@ -65,7 +66,7 @@ for (const master of ["today's", "an older"] as const) {
     const troubleReads = w.master.requests.filter((q) => q.path.includes("trouble_since"));
     // Read only when the counts said something more ended in trouble (frames 2 and 4, not 3), the second time
     // from 30 s before the latest failure printed (a result stored late is not missed).
-    expect(troubleReads.map((q) => q.path)).toEqual([`/api/v1/jobs/${JOB}/tasks?trouble_since=0`, `/api/v1/jobs/${JOB}/tasks?trouble_since=${1_700_000_006_000 - 30_000}`]);
+    expect(troubleReads.map((q) => q.path)).toEqual([`/api/v1/jobs/${JOB}/tasks?trouble_since=0&limit=200`, `/api/v1/jobs/${JOB}/tasks?trouble_since=${1_700_000_006_000 - 30_000}&limit=200`]);
     expect(r.code).toBe(88);
   });
 }
@@ -128,4 +129,36 @@ test("the final report names an infrastructure loss as such", async () => {
   const r = await w.run(watch, [JOB]);
   expect(r.stdout).toContain("  attempt 0: SLAVE_LOST (infrastructure, not a test failure), slave s2 stopped heartbeating, on s2\n  attempt 1: FAILED, exit 1, on slave-1\n");
   expect(r.code).toBe(88);
+});
+
+test(`a job with more failures than ${MAX_LIVE_FAILURES}: that many are printed as they happen, then one line says so and the feed reads no more`, async () => {
+  const w = await world();
+  const api = new MasterClient(w.master.url, { retry: { attempts: 1, delayMs: 1 } });
+  const failed = Array.from({ length: 300 }, (_, i) => taskOf(`h.${i}`, `t${i}`, "failed", [attemptOf(0, "FAILED", { reported_at: 1_700_000_000_000 + i })]));
+  w.master.addJob(JOB, { frames: [summaryOf(JOB, { total_tasks: 300, running: 300 })], troubles: [failed], tasks: [] });
+  const feed = new FailureFeed(api, JOB, async () => [], createLogger({ level: "silent" }));
+  const reads = () => w.master.requests.filter((q) => q.path.includes("trouble_since"));
+  const lines = await feed.check(summaryOf(JOB, { total_tasks: 300, finished: 150, failed: 150, running: 150 }), 0);
+  expect(lines).toHaveLength(MAX_LIVE_FAILURES + 1);
+  expect(lines[0]).toStartWith("FAILED t0 ");
+  expect(lines[MAX_LIVE_FAILURES - 1]).toStartWith(`FAILED t${MAX_LIVE_FAILURES - 1} `);
+  expect(lines.at(-1)).toBe(`(${MAX_LIVE_FAILURES} failed attempts printed as they happened: no more until the report at the end)`);
+  // The read asked for a bounded page: twice the cap covers the overlap's repeats.
+  expect(reads().map((q) => new URL(q.path, "http://x").searchParams.get("limit"))).toEqual([String(2 * MAX_LIVE_FAILURES)]);
+  expect(await feed.check(summaryOf(JOB, { total_tasks: 300, finished: 300, failed: 300 }), 10_000)).toEqual([]);
+  expect(reads()).toHaveLength(1);
+});
+
+test("escape sequences in an attempt's message or a description are shown, not acted on, as they happen and in the final report", async () => {
+  const w = await world();
+  const api = new MasterClient(w.master.url, { retry: { attempts: 1, delayMs: 1 } });
+  // A slave's message (or an operator's hold reason in a NO_RESOURCE one) is free text: here one that would retitle and clear the terminal.
+  const hostile = taskOf("h.0", "name\u009b2J", "failed", [attemptOf(0, "FAILED", { message: "boom\x1b]0;owned\x07\x1b[2J\nsecond line", reported_at: 1 })]);
+  w.master.addJob(JOB, { frames: [summaryOf(JOB, { total_tasks: 1, running: 1 })], troubles: [[hostile]], tasks: [] });
+  const feed = new FailureFeed(api, JOB, async () => [], createLogger({ level: "silent" }));
+  const [line] = await feed.check(summaryOf(JOB, { total_tasks: 1, finished: 1, failed: 1 }), 0);
+  expect(line).toBe("FAILED name\\x9b2J (task h.0), attempt 0: exit 1, boom\\x1b]0;owned\\x07\\x1b[2J second line, on slave-1; no retries");
+  const report = failureReport(summaryOf(JOB, { total_tasks: 1, finished: 1, failed: 1 }), [hostile], (l) => l).join("\n");
+  expect(report).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+  expect(report).toContain("boom\\x1b]0;owned\\x07\\x1b[2J second line");
 });

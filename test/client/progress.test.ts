@@ -28,3 +28,16 @@ test("off a terminal, a changed line waits out minIntervalMs (the watch is told 
   p.update(summaryOf("j", { total_tasks: 3, finished: 3, succeeded: 3 }), 1_150);
   expect(out.text).toBe([" 0.0s\t 0/3 tests complete (3 running, 0 queued)", " 1.0s\t 1/3 tests complete (2 running, 0 queued)", " 1.1s\t 3/3 tests complete", ""].join("\n"));
 });
+
+test("off a terminal, a held-back line that the counts go back on (a lease given back) is no longer due: the watch would ask every millisecond", () => {
+  const out = new Captured();
+  const p = new ProgressPrinter(out, { tty: false, color: false, startMs: 0, minIntervalMs: 1_000 });
+  const split = (running: number) => summaryOf("j", { total_tasks: 2, running, queued: 2 - running });
+  p.update(split(1), 0);
+  p.update(split(2), 100);
+  expect(p.dueInMs(100)).toBe(900);
+  p.update(split(1), 200);
+  expect(p.dueInMs(200)).toBeUndefined();
+  expect(p.dueInMs(5_000)).toBeUndefined();
+  expect(out.text).toBe(" 0.0s\t 0/2 tests complete (1 running, 1 queued)\n");
+});

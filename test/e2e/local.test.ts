@@ -98,3 +98,21 @@ describe("dt local --data-dir DIR", () => {
     expect(r.stderr).not.toContain("slave local-1 ended");
   }, E2E_TEST_TIMEOUT_MS);
 });
+
+describe("dt local's failure output", () => {
+  test("shows the end of a log past 4 MiB, and the output of at most 20 failed attempts", async () => {
+    const dir = await temps.make("dt-e2e-local-");
+    const env = cliEnv(join(dir, "home"), { USER: "e2e", TMPDIR: dir });
+    const suite = join(dir, "suite");
+    mkdirSync(suite);
+    writeFileSync(join(suite, "input.txt"), "hello\n");
+    const big = "head -c 5000000 /dev/zero | tr '\\0' x | fold -w 100; echo; echo 'the last line'; exit 1";
+    const small = Array.from({ length: 24 }, (_, i) => `echo failing ${i}; exit 1`);
+    const r = await runCli(["local", "--dir", suite, "--slaves", "2", "--slots", "2", "--", big, ...small], { cwd: dir, env, deadlineMs: 45_000 });
+    expect(r.exitCode, r.stderr).toBe(88);
+    // Read from the start, the tail shown was of the first 4 MiB only: lines of x, never the last one.
+    expect(r.stdout).toMatch(/^--- head -c 5000000 .*, attempt 0, stdout \(last 15 lines\) ---\n(x{100}\n){14}the last line\n/m);
+    expect(r.stdout.match(/^--- .*, attempt 0, stdout \(last \d+ lines\) ---$/gm)).toHaveLength(20);
+    expect(r.stdout).toContain("--- 5 more failed attempts: their logs are where the report above says ---\n");
+  }, E2E_TEST_TIMEOUT_MS);
+});

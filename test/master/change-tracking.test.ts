@@ -29,3 +29,26 @@ test("a write inside a transaction changes the job's version again once it commi
   expect(tracker.version("j")).toBeGreaterThan(seenInside);
   await repo.close();
 });
+
+test("versions are kept for the most recently changed jobs only, and a forgotten job's version never repeats one it had", () => {
+  const tracker = new ChangeTracker(2);
+  const seen = new Map<string, number[]>();
+  const note = (job: string) => seen.set(job, [...(seen.get(job) ?? []), tracker.version(job)]);
+  note("a");
+  tracker.bump("a");
+  note("a");
+  tracker.bump("b");
+  tracker.bump("c");
+  // "a" forgotten: a long-running master keeps no entry per job it ever saw.
+  expect(tracker.size).toBe(2);
+  note("a");
+  tracker.bump("a");
+  note("a");
+  for (let i = 0; i < 5; i++) tracker.bump(`x${i}`);
+  note("a");
+  const versions = seen.get("a")!;
+  // Each differs from every earlier one (a summary cached under an old version is never served as current) and only grows.
+  expect(new Set(versions).size).toBe(versions.length);
+  expect(versions).toEqual([...versions].sort((x, y) => x - y));
+  expect(tracker.size).toBe(2);
+});

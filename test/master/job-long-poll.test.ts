@@ -3,7 +3,10 @@
  * changes, bounded in time and in number, freed when the client hangs up.
  */
 import { afterEach, expect, test } from "bun:test";
-import { ChangeWaiters } from "../../src/master/jobs/change-waiters.ts";
+import { systemClock } from "../../src/common/clock.ts";
+import { createLogger } from "../../src/common/log.ts";
+import { ChangeWaiters, DEFAULT_CHANGE_WAIT_LIMITS } from "../../src/master/jobs/change-waiters.ts";
+import { IDLE_TIMEOUT_SEC, startMasterServer } from "../../src/master/server.ts";
 import type { JobSummary } from "../../src/master/protocol.ts";
 import { ChangeTracker } from "../../src/master/repo/change-tracking.ts";
 import { HASH, report, serveTestMasterApp, slave } from "./helpers.ts";
@@ -52,7 +55,7 @@ test("a held request is answered as soon as a result changes the job, with the n
   expect(master.changeWaiters.size).toBe(0);
 });
 
-test("twenty watchers woken by one change share one read of the job", async () => {
+test("twenty watchers woken by one change share one read of the job and one estimate", async () => {
   const { s, master, leases, get } = await setup();
   const first = await get();
   const held = Array.from({ length: 20 }, () => get(`?wait_version=${first.body.change_version}&wait_ms=20000`));
@@ -64,10 +67,18 @@ test("twenty watchers woken by one change share one read of the job", async () =
     reads++;
     return getAttempts(jobId);
   };
+  // The ETA walks the whole queue (~10 ms at 100,000 queued attempts): computed per answer, a crowd of watchers multiplied it.
+  const estimate = master.dispatcher.estimateRemainingSec.bind(master.dispatcher);
+  let estimates = 0;
+  master.dispatcher.estimateRemainingSec = (jobId) => {
+    estimates++;
+    return estimate(jobId);
+  };
   await master.dispatcher.report(report(leases[0]!, "SUCCEEDED", s.h.clock.now()));
   const answers = await Promise.all(held);
   expect(new Set(answers.map((a) => a.body.change_version)).size).toBe(1);
   expect(reads).toBe(1);
+  expect(estimates).toBe(1);
 });
 
 test("with nothing changing, the hold ends after wait_ms with the same version", async () => {
@@ -142,4 +153,22 @@ test("ChangeWaiters: past the cap a wait is answered at once; holds are clamped 
   waiters.close();
   expect(await c).toBe(false);
   expect(waiters.size).toBe(0);
+});
+
+test("ChangeWaiters: after close (the master stopping) a new wait is answered at once, not held", async () => {
+  const waiters = new ChangeWaiters(new ChangeTracker(), { maxWaitMs: 60_000, maxWaiters: 10 });
+  waiters.close();
+  const started = performance.now();
+  expect(await waiters.wait("j", 60_000)).toBe(false);
+  expect(performance.now() - started).toBeLessThan(1_000);
+  expect(waiters.size).toBe(0);
+});
+
+test("a master asked to hold requests longer than its idle timeout allows is refused at start, naming the setting", async () => {
+  const dispatch = { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 60_000, maxWaitMs: 1_000, maxInfraRequeues: 3 };
+  const base = { port: 0, host: "127.0.0.1", db: "sqlite", dataDir: "/nonexistent/never-opened", clock: systemClock, log: createLogger({ level: "silent" }) };
+  // Bun resets a connection silent for its idle timeout (60 s): a 55 s hold would be cut before its answer.
+  await expect(startMasterServer({ ...base, dispatch, changeWaits: { maxWaitMs: 55_000, maxWaiters: 10 } })).rejects.toThrow(/changeWaits\.maxWaitMs 55000 ms: a held request must end by 50000 ms, or the server's 60 s idle timeout resets it/);
+  await expect(startMasterServer({ ...base, dispatch: { ...dispatch, maxWaitMs: 55_000 } })).rejects.toThrow(/dispatch\.maxWaitMs 55000 ms/);
+  expect(IDLE_TIMEOUT_SEC * 1000 - DEFAULT_CHANGE_WAIT_LIMITS.maxWaitMs).toBeGreaterThanOrEqual(10_000);
 });

@@ -27,6 +27,7 @@ test("only tasks with an attempt that failed, timed out or was lost at or after 
     return { status: res.status, body: (await res.json()) as { tasks: TaskView[]; error?: string } };
   };
   const all = await get("trouble_since=0");
+  expect(all.body).toMatchObject({ more: false });
   expect(all.body.tasks.map((t) => [t.description, t.attempts.map((a) => a.state)]).sort()).toEqual([
     ["fail", ["FAILED", "QUEUED"]],
     ["lost", ["SLAVE_LOST", "QUEUED"]],
@@ -43,3 +44,41 @@ test("only tasks with an attempt that failed, timed out or was lost at or after 
   // Without the query: every task, as before.
   expect((await get("")).body.tasks).toHaveLength(3);
 });
+
+test("a job with more failed tasks than the limit: the earliest first, at most limit (default 1,000), and more: true; a bad limit is refused", async () => {
+  const s = await serveTestMasterApp();
+  served.push(s);
+  const { master, clock } = s.h;
+  const n = 1_205;
+  await master.submitJob({ job_id: "big", tasks: Array.from({ length: n }, (_, i) => ({ isolate_hash: HASH, description: `t${i}` })) });
+  const leases = await master.dispatcher.lease({ slave: slave("s1", {}, n), free: n, wait_ms: 0 });
+  expect(leases).toHaveLength(n);
+  // Reported one ms apart, in reverse description order: the answer's order is the reports', not the tasks'.
+  const start = clock.now();
+  for (const lease of [...leases].reverse()) {
+    clock.advance(1);
+    await master.dispatcher.report(report(lease, "FAILED", clock.now()));
+  }
+  const get = async (q: string) => {
+    const res = await fetch(`${s.url}/api/v1/jobs/big/tasks?${q}`);
+    return { status: res.status, body: (await res.json()) as { tasks: TaskView[]; more?: boolean; error?: string } };
+  };
+  const first = await get("trouble_since=0");
+  expect(first.body.tasks).toHaveLength(1_000);
+  expect(first.body.more).toBe(true);
+  expect(first.body.tasks.slice(0, 2).map((t) => t.description)).toEqual([`t${n - 1}`, `t${n - 2}`]);
+  const reported = first.body.tasks.map((t) => t.attempts[0]!.reported_at!);
+  expect(reported).toEqual([...reported].sort((a, b) => a - b));
+  // The next page, from the last one got: the rest, with the last one again (the same ms), and no more.
+  const rest = await get(`trouble_since=${reported.at(-1)}&limit=1000`);
+  expect(rest.body.tasks).toHaveLength(n - 1_000 + 1);
+  expect(rest.body.more).toBe(false);
+  expect(new Set([...first.body.tasks, ...rest.body.tasks].map((t) => t.task_id)).size).toBe(n);
+  expect((await get(`trouble_since=${start}&limit=5`)).body.tasks.map((t) => t.description)).toEqual([1, 2, 3, 4, 5].map((i) => `t${n - i}`));
+  for (const bad of ["trouble_since=0&limit=0", "trouble_since=0&limit=1001", "trouble_since=0&limit=many", "trouble_since=0&limit="]) {
+    const r = await get(bad);
+    expect([bad, r.status]).toEqual([bad, 400]);
+    expect(r.body.error).toContain("limit must be an integer from 1 to 1000");
+  }
+  expect((await get("limit=5")).status).toBe(400);
+}, 30_000);

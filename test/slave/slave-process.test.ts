@@ -47,6 +47,40 @@ describe("dt slave as a process", () => {
     }
   }, 20_000);
 
+  test("a drained slave exits at once after its last report, not after the report's 1 s grace", async () => {
+    const s = await setup();
+    const hash = await s.archive({ "t.sh": shellScript("echo ran") }, { command: ["./t.sh"] });
+    const [lease] = s.master.push({ isolate_hash: hash });
+    const child = Bun.spawn(
+      [process.execPath, RUN_SLAVE, "--master", s.master.url, "--slots", "1", "--name", "quick-exit",
+        "--cache-dir", join(s.dir, "cache"), "--root-dir", join(s.dir, "runs"), "--log-format", "json"],
+      { env: cliEnv(join(s.dir, "home")), stdin: "ignore", stdout: "ignore", stderr: "pipe" },
+    );
+    // When the slave says it is exiting, read off its log as it is written.
+    let exitingAt: number | undefined;
+    const stderr = (async () => {
+      let text = "";
+      for await (const chunk of child.stderr) {
+        text += new TextDecoder().decode(chunk);
+        if (exitingAt === undefined && text.includes("drained; exiting")) exitingAt = performance.now();
+      }
+      return text;
+    })();
+    try {
+      await waitUntil(() => s.master.results.has(lease!.lease_id), "the task's report", 10_000);
+      child.kill("SIGTERM");
+      expect(await withDeadline(child.exited, 10_000, "the slave to exit")).toBe(0);
+      const exitedAt = performance.now();
+      await stderr;
+      expect(exitingAt).toBeDefined();
+      // A 1 s sleep started after each attempt (the report's grace before the slot is reused anyway) was never cancelled
+      // and kept the drained process alive for it: dt local took about a second to end after its summary.
+      expect(exitedAt - exitingAt!).toBeLessThan(500);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  }, 20_000);
+
   test("without a master URL it says how to give one and exits 2", async () => {
     const s = await setup();
     const child = Bun.spawn([process.execPath, RUN_SLAVE, "--cache-dir", join(s.dir, "cache")], { env: cliEnv(join(s.dir, "home")), stdout: "pipe", stderr: "pipe" });

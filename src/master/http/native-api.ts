@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { DtError } from "../../common/errors.ts";
 import { readBodyLimited } from "../../common/http.ts";
 import { parseStrictJson } from "../../common/strict-json.ts";
-import type { Master } from "../master.ts";
+import { type Master, MAX_TROUBLES } from "../master.ts";
 import type { JobFilter } from "../repo/repo.ts";
 
 /** A 100,000-task job is about 25 MB of JSON. */
@@ -85,13 +85,20 @@ export function nativeRoutes(master: Master): Hono {
     const wait = waitOf(c.req.query("wait_version"), c.req.query("wait_ms"));
     return c.json(wait ? await master.jobSummaryAfter(jobId, wait.version, wait.ms, c.req.raw.signal) : await master.jobSummary(jobId));
   });
-  // ?trouble_since=MS: only tasks with an attempt that ended in trouble (not SUCCEEDED or CANCELED) at MS or later.
+  // ?trouble_since=MS[&limit=N]: only tasks with an attempt that ended in trouble (not SUCCEEDED or CANCELED) at MS or later,
+  // earliest first, at most N (default and most MAX_TROUBLES); `more` says some were left off.
   app.get("/jobs/:job/tasks", async (c) => {
     const since = c.req.query("trouble_since");
-    if (since === undefined) return c.json({ tasks: (await master.jobTasks(c.req.param("job"))).tasks });
+    const limit = c.req.query("limit");
+    if (since === undefined) {
+      if (limit !== undefined) throw new DtError("invalid_input", "limit is for trouble_since: GET tasks lists every task");
+      return c.json({ tasks: (await master.jobTasks(c.req.param("job"))).tasks });
+    }
     const ms = Number(since);
     if (since === "" || !Number.isSafeInteger(ms) || ms < 0) throw new DtError("invalid_input", `trouble_since must be epoch milliseconds (a non-negative integer), got ${JSON.stringify(since)}`);
-    return c.json({ tasks: await master.jobTroubles(c.req.param("job"), ms) });
+    const n = limit === undefined ? MAX_TROUBLES : Number(limit);
+    if (limit === "" || !Number.isSafeInteger(n) || n < 1 || n > MAX_TROUBLES) throw new DtError("invalid_input", `limit must be an integer from 1 to ${MAX_TROUBLES}, got ${JSON.stringify(limit)}`);
+    return c.json(await master.jobTroubles(c.req.param("job"), ms, n));
   });
   app.post("/jobs/:job/cancel", async (c) => c.json(await master.cancelJob(c.req.param("job"))));
 

@@ -29,6 +29,8 @@ interface Waiter {
 export class ChangeWaiters {
   private readonly waiting = new Map<string, Set<Waiter>>();
   private count = 0;
+  /** Set by close(): the master is stopping, and no request is held any more. */
+  private closed = false;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -50,7 +52,9 @@ export class ChangeWaiters {
    */
   wait(jobId: string, ms: number, signal?: AbortSignal): Promise<boolean> {
     const holdMs = Math.min(ms, this.limits.maxWaitMs);
-    if (holdMs <= 0 || signal?.aborted || this.count >= this.limits.maxWaiters) return Promise.resolve(false);
+    // After close, a request that came in while the master stops (its sweep awaited, the server not yet closed) would be held
+    // for the whole hold, with no change ever waking it, and the server's stop would wait for it.
+    if (this.closed || holdMs <= 0 || signal?.aborted || this.count >= this.limits.maxWaiters) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
       const set = this.waiting.get(jobId) ?? this.waiting.set(jobId, new Set()).get(jobId)!;
       const waiter: Waiter = {
@@ -71,8 +75,9 @@ export class ChangeWaiters {
     });
   }
 
-  /** Answers every held request (the master is stopping) and stops listening. */
+  /** Answers every held request (the master is stopping), and any asked for later at once, and stops listening. */
   close(): void {
+    this.closed = true;
     this.unsubscribe();
     for (const set of [...this.waiting.values()]) for (const w of [...set]) w.done(false);
   }

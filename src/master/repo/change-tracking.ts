@@ -1,6 +1,9 @@
 import type { Attempt, Job } from "../model.ts";
 import type { Repo } from "./repo.ts";
 
+/** 100,000 jobs: a few MB, and far more than are open at once. */
+export const DEFAULT_TRACKED_JOBS = 100_000;
+
 /**
  * A Repo that counts writes per job: `version(jobId)` changes whenever one
  * of the job's attempts (or the job) is written through it. Lets the master
@@ -8,16 +11,40 @@ import type { Repo } from "./repo.ts";
  * reading 100,000 attempts on every poll.
  */
 export class ChangeTracker {
+  /** Each job's version: the number of the last change to it, counted over all jobs, so no number is given twice. */
   private readonly versions = new Map<string, number>();
   private readonly listeners = new Set<(jobId: string) => void>();
+  /** Changes counted since start. */
+  private changes = 0;
+  /**
+   * The version of every job not in `versions` (never changed, or forgotten):
+   * the count when one was last forgotten, so a forgotten job's version only
+   * ever grows and cannot match one it had before (a summary cached under it).
+   */
+  private floor = 0;
+
+  constructor(
+    /** Jobs whose version is kept; the least recently changed is forgotten past it (a long-running master sees millions of jobs). */
+    private readonly maxJobs = DEFAULT_TRACKED_JOBS,
+  ) {}
 
   version(jobId: string): number {
-    return this.versions.get(jobId) ?? 0;
+    return this.versions.get(jobId) ?? this.floor;
   }
 
   bump(jobId: string): void {
-    this.versions.set(jobId, this.version(jobId) + 1);
+    this.versions.delete(jobId);
+    this.versions.set(jobId, ++this.changes);
+    if (this.versions.size > this.maxJobs) {
+      this.versions.delete(this.versions.keys().next().value!);
+      this.floor = this.changes;
+    }
     for (const listener of this.listeners) listener(jobId);
+  }
+
+  /** Jobs whose version is kept now. */
+  get size(): number {
+    return this.versions.size;
   }
 
   /** Calls `listener` after every change of any job (once committed); returns how to stop. */
