@@ -63,9 +63,10 @@ test("twenty watchers woken by one change share one read of the job and one esti
   const repo = master.deps.repo;
   const getAttempts = repo.getAttempts.bind(repo);
   let reads = 0;
-  repo.getAttempts = (jobId) => {
-    reads++;
-    return getAttempts(jobId);
+  // A read of the job's status takes its attempts in slices of tasks: count the reads, not the slices.
+  repo.getAttempts = (jobId, range) => {
+    if (!range || range.from === 0) reads++;
+    return getAttempts(jobId, range);
   };
   // The ETA walks the whole queue (~10 ms at 100,000 queued attempts): computed per answer, a crowd of watchers multiplied it.
   const estimate = master.dispatcher.estimateRemainingSec.bind(master.dispatcher);
