@@ -18,6 +18,8 @@ export interface Timed {
 
 export interface RunOptions {
   cwd?: string;
+  /** The child's whole environment (default: the bench's own). */
+  env?: Record<string, string>;
   /** Killed (whole process group) after this long; the run then throws. */
   timeoutMs: number;
 }
@@ -37,7 +39,7 @@ function killGroup(child: Subprocess, signal: NodeJS.Signals): void {
  */
 export async function timedRun(argv: string[], options: RunOptions): Promise<Timed> {
   const started = performance.now();
-  const child = Bun.spawn(argv, { cwd: options.cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true });
+  const child = Bun.spawn(argv, { cwd: options.cwd, env: options.env, stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true });
   live.add(child);
   let timedOut = false;
   const timer = setTimeout(() => {
