@@ -190,14 +190,14 @@ export class ChaosCluster {
     return true;
   }
 
-  /** Lines the task scripts appended, counted by `<job> <task>`. */
-  marks(): Map<string, number> {
-    const counts = new Map<string, number>();
+  /** The attempt numbers the task scripts appended, by `<job> <task>`: one entry per command that ran to its end. */
+  marks(): Map<string, number[]> {
+    const byTask = new Map<string, number[]>();
     for (const line of readFileSync(this.marksPath, "utf8").split("\n")) {
-      const [job, task] = line.trim().split(" ");
-      if (job && task) counts.set(`${job} ${task}`, (counts.get(`${job} ${task}`) ?? 0) + 1);
+      const [job, task, attempt] = line.trim().split(" ");
+      if (job && task) byTask.set(`${job} ${task}`, [...(byTask.get(`${job} ${task}`) ?? []), Number(attempt)]);
     }
-    return counts;
+    return byTask;
   }
 
   /** Pids of the live processes of this run's tasks: commands, their children, anything that inherited CHAOS_RUN. */

@@ -19,8 +19,8 @@ export interface RunFacts {
   submitted: number;
   /** Every job read finished before the deadline. */
   finished: boolean;
-  /** Completion marks per `<job> <task>` (harness.ts's MARK). */
-  marks: ReadonlyMap<string, number>;
+  /** The attempt number of each completion mark, per `<job> <task>` (harness.ts's MARK). */
+  marks: ReadonlyMap<string, readonly number[]>;
   /** The group each task should end in (default: succeeded). */
   expectedGroup?: (task: TaskView) => GroupState;
   /** When the fault was injected (epoch ms); undefined for a scenario without one. */
@@ -62,9 +62,14 @@ export function judge(facts: RunFacts): Verdict {
   if (unrun.length > 0) notes.push(`${unrun.length} passed without their command completing`);
 
   const twoSuccesses = facts.tasks.filter((t) => t.attempts.filter((a) => a.state === "SUCCEEDED").length > 1);
-  const ranTwice = facts.tasks.filter((t) => (facts.marks.get(markKey(t)) ?? 0) > 1);
+  const ranTwice = facts.tasks.filter((t) => (facts.marks.get(markKey(t))?.length ?? 0) > 1);
   if (twoSuccesses.length > 0) notes.push(`${twoSuccesses.length} tasks with 2+ successes`);
-  if (ranTwice.length > 0) notes.push(`${ranTwice.length} commands ran to their end twice or more`);
+  if (ranTwice.length > 0) {
+    // One example in full: whether the master saw two attempts or one tells a requeue apart from a lease it never knew was lost.
+    const e = ranTwice[0]!;
+    const seen = e.attempts.map((a) => `${a.attempt}:${a.state}@${a.slave ?? "-"}`).join(", ");
+    notes.push(`${ranTwice.length} commands ran to their end twice or more (e.g. ${e.description}: completions of attempts ${facts.marks.get(markKey(e))!.join(", ")}; the master's attempts ${seen})`);
+  }
   const duplicates = new Set([...twoSuccesses, ...ranTwice].map(markKey)).size;
 
   const wrong = facts.tasks.filter((t) => FINAL_GROUPS.has(t.group) && t.group !== expected(t));

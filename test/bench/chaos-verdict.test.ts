@@ -14,9 +14,10 @@ function task(id: string, group: GroupState, attempts: AttemptView[]): TaskView 
   return { jobId: "job", task_id: id, description: id, group, max_retries: 0, timeout: 0, dimensions: {}, attempts: attempts.map((a, i) => ({ ...a, attempt: i })) };
 }
 
+/** One completion mark per id given, as attempt 0. */
 const marks = (...ids: string[]) => {
-  const m = new Map<string, number>();
-  for (const id of ids) m.set(`job ${id}`, (m.get(`job ${id}`) ?? 0) + 1);
+  const m = new Map<string, number[]>();
+  for (const id of ids) m.set(`job ${id}`, [...(m.get(`job ${id}`) ?? []), 0]);
   return m;
 };
 
@@ -34,6 +35,7 @@ describe("judge", () => {
     const v = judge({ tasks: [task("a", "succeeded", [attempt("SLAVE_LOST", 0, null), attempt("SUCCEEDED")])], submitted: 1, finished: true, marks: marks("a", "a"), leftovers: 0 });
     expect(v.duplicates).toBe(1);
     expect(failuresOf(v)).toEqual(["1 duplicate results"]);
+    expect(v.notes).toContain("1 commands ran to their end twice or more (e.g. a: completions of attempts 0, 0; the master's attempts 0:SLAVE_LOST@slave-1, 1:SUCCEEDED@slave-1)");
   });
 
   test("two successes of one task are one duplicate, counted once with its two marks", () => {
