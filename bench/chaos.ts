@@ -16,7 +16,7 @@
  * duplicated, job unfinished or process left, 2 on a bad flag. See
  * bench/README.md.
  */
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type ChaosBackend, BACKEND_NAMES, type ChaosBackendName, embeddedChaosBackend, mysqlChaosBackend } from "./chaos/backends.ts";
 import { beanstalkdRestart, masterKill, mysqlRestart, s3Restart, slaveKill } from "./chaos/faults.ts";
@@ -82,6 +82,8 @@ async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   const scenarios = options.scenarios.length > 0 ? SCENARIOS.filter((s) => options.scenarios.includes(s.name)) : SCENARIOS;
   const scratch = join(options.work, "scratch");
+  // A run killed with SIGKILL had no chance to unmount its tmpfs: removing the scratch dir would stop at it.
+  for (const mount of mountsUnder(scratch)) await timedRun(["umount", "-l", mount], { timeoutMs: 10_000 });
   rmSync(scratch, { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true });
   // The source by default: the bench tests the checkout it sits in, with no build step.
@@ -108,6 +110,7 @@ async function main(): Promise<number> {
     }
     opened.push(backend);
     for (const scenario of scenarios) {
+      if (tracker.stopping) break;
       const row = await runScenario(scenario, backend, dt, join(scratch, "runs"), { tasks: options.tasks }, tracker);
       rows.push(row);
       const status = !row.verdict ? (row.failures.length > 0 ? "FAIL" : "n/a") : row.failures.length > 0 ? `FAIL (${row.failures.join("; ")})` : "pass";
@@ -124,10 +127,16 @@ async function main(): Promise<number> {
   return publishResults(header, chaosTable(rows), failures, options.work);
 }
 
-let cleaningUp = false;
+/** Mount points at or below `dir`, from /proc/self/mounts (octal escapes, such as \040 for a space, decoded). */
+function mountsUnder(dir: string): string[] {
+  return readFileSync("/proc/self/mounts", "utf8")
+    .split("\n")
+    .map((line) => line.split(" ")[1]?.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
+    .filter((mount): mount is string => mount !== undefined && (mount === dir || mount.startsWith(`${dir}/`)));
+}
+
 async function cleanUp(): Promise<void> {
-  if (cleaningUp) return;
-  cleaningUp = true;
+  tracker.stopping = true;
   await tracker.cluster?.stop();
   await Promise.all([killCluster(), killAll()]);
   await Promise.all(opened.map((b) => b.close()));

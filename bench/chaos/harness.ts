@@ -26,6 +26,8 @@ const HEARTBEAT_INTERVAL = "1s";
 const REGISTER_TIMEOUT_MS = 30_000;
 /** Between two polls of the master: the bench notices an event this late at most, and does not keep the master busy. */
 export const POLL_MS = 250;
+/** One API call while polling: a master stuck on a database that went away must not stall the bench past its deadline. */
+const API_CALL_TIMEOUT_MS = 10_000;
 /** A client command: `dt submit --no-wait` of a 10,000-task file reads, validates and POSTs it; minutes mean it hung. */
 const CLIENT_TIMEOUT_MS = 180_000;
 
@@ -98,7 +100,7 @@ export class ChaosCluster {
     void slave.exited.then((code) => (exited = code));
     for (;;) {
       if (exited !== undefined) throw new Error(`${slave.name} exited (code ${exited}) before registering:\n${slave.log}`);
-      const views = await this.api.slaves().catch(() => []);
+      const views = (await this.ask((api) => api.slaves())) ?? [];
       if (views.some((v) => v.name === spec.name && (v.state === "idle" || v.state === "busy"))) return slave;
       if (performance.now() > deadline) throw new Error(`${slave.name} did not register within ${REGISTER_TIMEOUT_MS / 1000} s:\n${slave.log}`);
       await Bun.sleep(POLL_MS);
@@ -166,12 +168,23 @@ export class ChaosCluster {
     return stdout;
   }
 
+  /** The call's answer; undefined when it failed or took past `timeoutMs` (a master down or stuck is normal here). */
+  async ask<T>(call: (api: MasterApi) => Promise<T>, timeoutMs = API_CALL_TIMEOUT_MS): Promise<T | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, timeoutMs, undefined)));
+    try {
+      return await Promise.race([call(this.api).catch(() => undefined), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Polls the job's tasks until `ready` holds (a master that is down counts as not yet); throws naming `what` past the deadline. */
   async waitTasks(jobId: string, what: string, ready: (tasks: TaskView[]) => boolean, deadlineMs: number): Promise<TaskView[]> {
     const deadline = performance.now() + deadlineMs;
     let last: TaskView[] = [];
     for (;;) {
-      last = (await this.api.tasks(jobId).catch(() => undefined)) ?? last;
+      last = (await this.ask((api) => api.tasks(jobId))) ?? last;
       if (last.length > 0 && ready(last)) return last;
       if (performance.now() > deadline) throw new Error(`timed out after ${deadlineMs / 1000} s waiting for ${what} (job ${jobId})`);
       await Bun.sleep(POLL_MS);
@@ -182,7 +195,7 @@ export class ChaosCluster {
   async waitFinished(jobIds: readonly string[], deadline: number): Promise<boolean> {
     const pending = new Set(jobIds);
     while (pending.size > 0) {
-      for (const id of [...pending]) if ((await this.api.job(id).catch(() => undefined))?.status === "finished") pending.delete(id);
+      for (const id of [...pending]) if ((await this.ask((api) => api.job(id)))?.status === "finished") pending.delete(id);
       if (pending.size === 0) return true;
       if (performance.now() > deadline) return false;
       await Bun.sleep(POLL_MS);

@@ -17,6 +17,9 @@ import { type Verdict, failuresOf, judge } from "./verdict.ts";
 /** After the jobs ended, how long their task processes may take to go: a cancel reaches the slave on its next heartbeat (1 s), and killing is quick. */
 const LEFTOVER_GRACE_MS = 15_000;
 
+/** Reading every attempt of a 3,334-task job takes a second or two; a master that does not answer in a minute has lost them. */
+const READ_TASKS_TIMEOUT_MS = 60_000;
+
 export interface Row {
   scenario: string;
   backend: string;
@@ -32,6 +35,8 @@ export interface Row {
 /** Where the run in progress is, for a Ctrl-C's clean-up. */
 export interface RunTracker {
   cluster?: ChaosCluster;
+  /** Set by a Ctrl-C's clean-up: start nothing more. */
+  stopping?: boolean;
 }
 
 export async function runScenario(scenario: Scenario, backend: ChaosBackend, dt: DtCommand, dir: string, options: ScenarioOptions, tracker: RunTracker): Promise<Row> {
@@ -89,7 +94,7 @@ async function waitProcessesGone(c: ChaosCluster, graceMs: number): Promise<{ le
 async function readTasks(c: ChaosCluster, jobIds: readonly string[]): Promise<(TaskView & { jobId: string })[]> {
   const all: (TaskView & { jobId: string })[] = [];
   for (const jobId of jobIds) {
-    const tasks = await c.api.tasks(jobId).catch(() => []);
+    const tasks = (await c.ask((api) => api.tasks(jobId), READ_TASKS_TIMEOUT_MS)) ?? [];
     all.push(...tasks.map((t) => ({ ...t, jobId })));
   }
   return all;

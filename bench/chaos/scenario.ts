@@ -71,7 +71,7 @@ export async function submitUniformJob(ctx: ScenarioContext, name: string, scrip
 export async function waitSucceeded(ctx: ScenarioContext, jobId: string, count: number): Promise<void> {
   const deadline = performance.now() + ctx.remainingMs();
   for (;;) {
-    const job = await ctx.cluster.api.job(jobId).catch(() => undefined);
+    const job = await ctx.cluster.ask((api) => api.job(jobId));
     if (job && job.counts.succeeded >= count) return;
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${count} tasks of job ${jobId} to succeed (last seen: ${JSON.stringify(job?.counts)})`);
     await Bun.sleep(100);
