@@ -19,9 +19,13 @@ import type { MasterStores } from "../cluster/backends.ts";
 import { type DtCommand, type Service, dtArgv, startMaster, startSlave } from "../cluster/procs.ts";
 import type { ChaosBackend } from "./backends.ts";
 
-/** Short, so a lost slave is noticed in seconds; the heartbeat (1 s) stays under half of it, as dt master requires. */
-export const LEASE_TTL_SEC = 5;
-const HEARTBEAT_INTERVAL = "1s";
+/** The master's --lease-ttl and --heartbeat-interval; the heartbeat must stay under half the TTL, as dt master requires. */
+export interface LeaseTiming {
+  ttlSec: number;
+  heartbeatSec: number;
+}
+/** Short, so a lost slave is noticed in seconds and its task requeued: what most scenarios use. */
+export const SHORT_LEASE: LeaseTiming = { ttlSec: 5, heartbeatSec: 1 };
 /** A slave registers on its first lease request, a second or two after its start on a loaded machine. */
 const REGISTER_TIMEOUT_MS = 30_000;
 /** Between two polls of the master: the bench notices an event this late at most, and does not keep the master busy. */
@@ -56,6 +60,7 @@ export class ChaosCluster {
     /** In every task's environment (CHAOS_RUN): how the bench finds the run's processes. */
     readonly token: string,
     private readonly stores: MasterStores,
+    private readonly lease: LeaseTiming,
     private masterService: Service,
     readonly url: string,
   ) {
@@ -65,14 +70,14 @@ export class ChaosCluster {
   }
 
   /** A master on the backend's fresh stores and `slaves`, each registered and asking for work. */
-  static async start(dt: DtCommand, dir: string, backend: ChaosBackend, slaves: readonly SlaveSpec[]): Promise<ChaosCluster> {
+  static async start(dt: DtCommand, dir: string, backend: ChaosBackend, slaves: readonly SlaveSpec[], lease = SHORT_LEASE): Promise<ChaosCluster> {
     mkdirSync(dir, { recursive: true });
     const stores = await backend.stores.forMaster();
-    const master = await startMaster(dt, join(dir, "master"), masterExtras(stores)).catch(async (err) => {
+    const master = await startMaster(dt, join(dir, "master"), masterExtras(stores, lease)).catch(async (err) => {
       await stores.release();
       throw err;
     });
-    const cluster = new ChaosCluster(dt, dir, crypto.randomUUID().slice(0, 13), stores, master.service, master.url);
+    const cluster = new ChaosCluster(dt, dir, crypto.randomUUID().slice(0, 13), stores, lease, master.service, master.url);
     try {
       await Promise.all(slaves.map((s) => cluster.startSlave(s)));
     } catch (err) {
@@ -125,7 +130,7 @@ export class ChaosCluster {
 
   /** Starts the master again on its port, data dir and stores; resolves once it listens. */
   async restartMaster(): Promise<void> {
-    const master = await startMaster(this.dt, join(this.dir, "master"), masterExtras(this.stores), this.port);
+    const master = await startMaster(this.dt, join(this.dir, "master"), masterExtras(this.stores, this.lease), this.port);
     this.masterService = master.service;
   }
 
@@ -248,8 +253,8 @@ export class ChaosCluster {
   }
 }
 
-function masterExtras(stores: MasterStores) {
-  return { args: [...stores.extras.args, "--lease-ttl", `${LEASE_TTL_SEC}s`, "--heartbeat-interval", HEARTBEAT_INTERVAL], env: stores.extras.env };
+function masterExtras(stores: MasterStores, lease: LeaseTiming) {
+  return { args: [...stores.extras.args, "--lease-ttl", `${lease.ttlSec}s`, "--heartbeat-interval", `${lease.heartbeatSec}s`], env: stores.extras.env };
 }
 
 async function sigkill(service: Service): Promise<void> {

@@ -50,7 +50,7 @@ export async function runScenario(scenario: Scenario, backend: ChaosBackend, dt:
   const record: ScenarioRecord = { jobIds: [], submitted: 0, notes: [] };
   let cluster: ChaosCluster | undefined;
   try {
-    cluster = await ChaosCluster.start(dt, join(dir, `${scenario.name}-${backend.name}`), backend, scenario.slaves);
+    cluster = await ChaosCluster.start(dt, join(dir, `${scenario.name}-${backend.name}`), backend, scenario.slaves, scenario.lease);
     tracker.cluster = cluster;
     const c = cluster;
     try {

@@ -1,7 +1,7 @@
 /** What a chaos scenario is, and what it hands back to the runner that judges it. */
 import type { GroupState, TaskRequest, TaskView } from "../../src/master/protocol.ts";
 import type { ChaosBackend, OutageName } from "./backends.ts";
-import type { ChaosCluster, SlaveSpec } from "./harness.ts";
+import type { ChaosCluster, LeaseTiming, SlaveSpec } from "./harness.ts";
 
 export interface ScenarioOptions {
   /** Tasks of the `big` scenario (`--tasks`). */
@@ -43,6 +43,8 @@ export interface Scenario {
   /** The server this scenario kills; the scenario is n/a on a backend without it. */
   outage?: OutageName;
   slaves: readonly SlaveSpec[];
+  /** The master's lease timing, when not harness.ts's SHORT_LEASE. */
+  lease?: LeaseTiming;
   deadlineMs(options: ScenarioOptions): number;
   run(ctx: ScenarioContext): Promise<void>;
 }

@@ -11,7 +11,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { startServerProcess } from "../cluster/procs.ts";
 import { timedRun } from "../isolate/procs.ts";
-import { LEASE_TTL_SEC, MARK } from "./harness.ts";
+import { type LeaseTiming, MARK } from "./harness.ts";
 import { type Scenario, TWO_SLAVES, submitJob, submitUniformJob } from "./scenario.ts";
 
 /** Concurrent submitters of the big load. */
@@ -19,8 +19,14 @@ const SUBMITTERS = 3;
 /** The slave cache's filesystem, and the input that does not fit in it. */
 const TMPFS_SIZE = "20m";
 const BIG_INPUT_BYTES = 30 * 1024 * 1024;
+/**
+ * dt master's defaults, under which the issue saw a chatty task lose its
+ * lease after 41–62 s: a backlog that grows with time may not show within a
+ * short TTL's few seconds.
+ */
+const CHATTY_LEASE: LeaseTiming = { ttlSec: 30, heartbeatSec: 5 };
 /** The chatty task writes for this long: twice the lease TTL, so a starved heartbeat would lose the lease. */
-const CHATTY_SEC = 2 * LEASE_TTL_SEC;
+const CHATTY_SEC = 2 * CHATTY_LEASE.ttlSec;
 
 export const cancel: Scenario = {
   name: "cancel",
@@ -99,9 +105,11 @@ export const tmpfsCache: Scenario = {
 
 export const chatty: Scenario = {
   name: "chatty",
-  summary: `a task writing as fast as it can for ${CHATTY_SEC} s (2 × the lease TTL) beside 12 × \`sleep 1\`, while a CPU hog keeps every core busy; it must keep its lease`,
+  summary: `a task writing as fast as it can for ${CHATTY_SEC} s (2 × the default lease TTL of ${CHATTY_LEASE.ttlSec} s) beside 40 × \`sleep 2\`, while a CPU hog keeps every core busy; it must keep its lease`,
   slaves: TWO_SLAVES,
-  deadlineMs: () => 120_000,
+  lease: CHATTY_LEASE,
+  // The chatter, then a lost lease's TTL and a second run if it comes to that.
+  deadlineMs: () => (2 * CHATTY_SEC + CHATTY_LEASE.ttlSec + 30) * 1000,
   async run(ctx) {
     const c = ctx.cluster;
     for (let i = 0; i < availableParallelism(); i++) {
@@ -110,8 +118,9 @@ export const chatty: Scenario = {
     }
     // bash's SECONDS: no fork per line, so the loop writes megabytes per second, as the chatty test in the issue did.
     const talker = await c.manifest(`bash -c 'while [ $SECONDS -lt ${CHATTY_SEC} ]; do echo "chatty line: the quick brown fox jumps over the lazy dog 0123456789"; done'\n${MARK}`);
-    const napper = await c.manifest(`sleep 1\n${MARK}`);
-    await submitJob(ctx, "chaos-chatty", [c.task(talker, "chatty"), ...Array.from({ length: 12 }, (_, i) => c.task(napper, `nap-${i}`))]);
+    // Beside it, for as long as it talks: the slave keeps leasing, running and reporting other tasks, as in the issue.
+    const napper = await c.manifest(`sleep 2\n${MARK}`);
+    await submitJob(ctx, "chaos-chatty", [c.task(talker, "chatty", { priority: 1 }), ...Array.from({ length: 40 }, (_, i) => c.task(napper, `nap-${i}`))]);
     ctx.record.check = (tasks) => {
       const task = tasks.find((t) => t.description === "chatty");
       const lost = task?.attempts.filter((a) => a.state !== "SUCCEEDED") ?? [];
