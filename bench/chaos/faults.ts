@@ -16,13 +16,14 @@ const OUTAGE_MS = 3_000;
 
 export const slaveKill: Scenario = {
   name: "slave-kill",
-  summary: "slave SIGKILLed mid-task and restarted as the same host 1 s later; 8 × `sleep 8` on 2 × 2 slots",
+  summary: "slave SIGKILLed mid-task and restarted as the same host 1 s later; 8 × (`sleep 300 &` then `sleep 8`) on 2 × 2 slots",
   slaves: TWO_SLAVES,
   deadlineMs: () => 120_000,
   async run(ctx) {
     const c = ctx.cluster;
-    // Long enough that the killed slave's orphaned commands are still running when it comes back.
-    const jobId = await submitUniformJob(ctx, "sleep8", `sleep 8\n${MARK}`, 8);
+    // Long enough that the killed slave's orphaned commands are still running when it comes back; the
+    // grandchild outlives any command whose process group nobody ends (a slave does when a command exits).
+    const jobId = await submitUniformJob(ctx, "sleep8", `sleep 300 &\nsleep 8\n${MARK}`, 8);
     await c.waitTasks(jobId, "two tasks to run on slave-1", (tasks) => tasks.filter((t) => t.attempts.some((a) => a.state === "RUNNING" && a.slave === "slave-1")).length >= 2, ctx.remainingMs());
     ctx.record.faultAt = Date.now();
     await c.killSlave("slave-1");
