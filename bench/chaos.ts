@@ -85,6 +85,7 @@ async function main(): Promise<number> {
   // A run killed with SIGKILL had no chance to unmount its tmpfs: removing the scratch dir would stop at it.
   for (const mount of mountsUnder(scratch)) await timedRun(["umount", "-l", mount], { timeoutMs: 10_000 });
   rmSync(scratch, { recursive: true, force: true });
+  rmSync(join(options.work, "failures"), { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true });
   // The source by default: the bench tests the checkout it sits in, with no build step.
   let dt: DtCommand = [process.execPath, join(repo, "src", "main.ts")];
@@ -111,7 +112,7 @@ async function main(): Promise<number> {
     opened.push(backend);
     for (const scenario of scenarios) {
       if (tracker.stopping) break;
-      const row = await runScenario(scenario, backend, dt, join(scratch, "runs"), { tasks: options.tasks }, tracker);
+      const row = await runScenario(scenario, backend, dt, { runs: join(scratch, "runs"), failures: join(options.work, "failures") }, { tasks: options.tasks }, tracker);
       rows.push(row);
       const status = !row.verdict ? (row.failures.length > 0 ? "FAIL" : "n/a") : row.failures.length > 0 ? `FAIL (${row.failures.join("; ")})` : "pass";
       console.log(`bench: ${scenario.name} on ${name}: ${status} in ${row.wallSec.toFixed(1)} s`);

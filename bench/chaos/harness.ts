@@ -7,7 +7,7 @@
  * of the run, and the task processes still alive (found by a token in their
  * environment, so another run's or another user's processes never count).
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Isolated, ISOLATED_VERSION, encodeIsolated } from "../../src/isolate/manifest.ts";
 import { digestOfBytes } from "../../src/isolate/digest.ts";
@@ -231,6 +231,15 @@ export class ChaosCluster {
       }
     }
     return pids;
+  }
+
+  /** Writes the tail of the master's and each slave's log (the last incarnation of each) into `dir`; returns `dir`. */
+  saveLogs(dir: string): string {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "master.log"), this.masterService.log);
+    for (const [name, slave] of this.slaves) writeFileSync(join(dir, `${name}.log`), slave.log);
+    return dir;
   }
 
   /** Runs `fn` when the cluster stops (a CPU hog to end, a tmpfs to unmount), last registered first. */

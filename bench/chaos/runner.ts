@@ -39,7 +39,15 @@ export interface RunTracker {
   stopping?: boolean;
 }
 
-export async function runScenario(scenario: Scenario, backend: ChaosBackend, dt: DtCommand, dir: string, options: ScenarioOptions, tracker: RunTracker): Promise<Row> {
+/** Where a run happens and where its evidence goes. */
+export interface RunDirs {
+  /** Scratch: the run's directory is made here and removed after it. */
+  runs: string;
+  /** Kept: a failed run's master and slave logs go to `<failures>/<scenario>-<backend>/`. */
+  failures: string;
+}
+
+export async function runScenario(scenario: Scenario, backend: ChaosBackend, dt: DtCommand, dirs: RunDirs, options: ScenarioOptions, tracker: RunTracker): Promise<Row> {
   const row: Row = { scenario: scenario.name, backend: backend.name, failures: [], notes: [], wallSec: 0 };
   if (scenario.outage && !backend.outages.has(scenario.outage)) {
     row.notes.push(`n/a: ${backend.name} has no ${scenario.outage} server outside the master`);
@@ -50,7 +58,7 @@ export async function runScenario(scenario: Scenario, backend: ChaosBackend, dt:
   const record: ScenarioRecord = { jobIds: [], submitted: 0, notes: [] };
   let cluster: ChaosCluster | undefined;
   try {
-    cluster = await ChaosCluster.start(dt, join(dir, `${scenario.name}-${backend.name}`), backend, scenario.slaves, scenario.lease);
+    cluster = await ChaosCluster.start(dt, join(dirs.runs, `${scenario.name}-${backend.name}`), backend, scenario.slaves, scenario.lease);
     tracker.cluster = cluster;
     const c = cluster;
     try {
@@ -73,6 +81,7 @@ export async function runScenario(scenario: Scenario, backend: ChaosBackend, dt:
     row.failures.push(`could not run: ${firstLine(err)}`);
   } finally {
     tracker.cluster = undefined;
+    if (cluster && row.failures.length > 0) row.notes.push(`logs in ${cluster.saveLogs(join(dirs.failures, `${scenario.name}-${backend.name}`))}`);
     await cluster?.stop();
     row.wallSec = (performance.now() - started) / 1000;
   }

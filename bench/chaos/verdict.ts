@@ -5,7 +5,7 @@
  * counting is tested on its own (test/bench/chaos-verdict.test.ts).
  */
 import type { GroupState, TaskView } from "../../src/master/protocol.ts";
-import { first, last } from "../cluster/attempts.ts";
+import { attemptTally, first, last } from "../cluster/attempts.ts";
 
 /** A task group that will not change any more. */
 const FINAL_GROUPS: ReadonlySet<GroupState> = new Set(["succeeded", "failed", "flaky", "canceled"]);
@@ -56,7 +56,7 @@ export function judge(facts: RunFacts): Verdict {
   const missing = Math.max(0, facts.submitted - facts.tasks.length);
   if (missing > 0) notes.push(`${missing} tasks missing from the master`);
   const unfinished = facts.tasks.filter((t) => !FINAL_GROUPS.has(t.group));
-  if (unfinished.length > 0) notes.push(`${unfinished.length} tasks not ended (${tally(unfinished.map((t) => t.group))})`);
+  if (unfinished.length > 0) notes.push(`${unfinished.length} tasks not ended (${tally(unfinished.map((t) => t.group))}): ${attemptTally(unfinished)}`);
   // A success the master holds without the command having written its mark: a result nobody produced.
   const unrun = facts.tasks.filter((t) => t.group === "succeeded" && !facts.marks.has(markKey(t)));
   if (unrun.length > 0) notes.push(`${unrun.length} passed without their command completing`);
