@@ -136,6 +136,13 @@ export function startServerProcess(name: string, argv: string[]): Service {
   return spawnService(name, argv);
 }
 
+/** How to run dt: a binary's path, or an argv prefix such as `["bun", "src/main.ts"]` (the source, unbuilt). */
+export type DtCommand = string | readonly string[];
+
+export function dtArgv(dt: DtCommand, ...args: string[]): string[] {
+  return [...(typeof dt === "string" ? [dt] : dt), ...args];
+}
+
 export interface RunningMaster {
   service: Service;
   url: string;
@@ -147,9 +154,13 @@ export interface MasterExtras {
   env: Record<string, string>;
 }
 
-/** `dt master` on 127.0.0.1, port 0, with a fresh `dataDir` and a backend's flags; resolves once it prints its address. */
-export async function startMaster(dt: string, dataDir: string, extras: MasterExtras): Promise<RunningMaster> {
-  const service = spawnService("dt master", [dt, "master", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, ...extras.args], extras.env);
+/**
+ * `dt master` on 127.0.0.1 with `dataDir` and a backend's flags; resolves
+ * once it prints its address. Port 0 (a free one) unless `port` is given: a
+ * restarted master comes back where its slaves look for it.
+ */
+export async function startMaster(dt: DtCommand, dataDir: string, extras: MasterExtras, port = 0): Promise<RunningMaster> {
+  const service = spawnService("dt master", dtArgv(dt, "master", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, ...extras.args), extras.env);
   try {
     const m = await service.waitForLine(/master listening on (http:\/\/127\.0\.0\.1:\d+)/, START_TIMEOUT_MS);
     return { service, url: m[1]! };
@@ -165,15 +176,21 @@ export async function startMaster(dt: string, dataDir: string, extras: MasterExt
  * cache and run directories under `dir` (separate hosts do not share a cache).
  * Returns once they are started; the caller waits for them to register.
  */
-export function startSlaves(dt: string, masterUrl: string, dir: string, count: number, slots: number): Service[] {
-  return Array.from({ length: count }, (_, i) => {
-    const name = `slave-${i + 1}`;
-    const home = join(dir, name);
-    return spawnService(`dt slave ${name}`, [
-      dt, "slave", "--master", masterUrl, "--slots", String(slots), "--name", name,
-      "--cache-dir", join(home, "cache"), "--root-dir", join(home, "runs"),
-    ]);
-  });
+export function startSlaves(dt: DtCommand, masterUrl: string, dir: string, count: number, slots: number): Service[] {
+  return Array.from({ length: count }, (_, i) => startSlave(dt, masterUrl, dir, `slave-${i + 1}`, slots));
+}
+
+/**
+ * One `dt slave` named `name`, its cache and run directories in `dir/name`
+ * unless `args` says otherwise (a later flag wins): started again with the
+ * same name, it is the same host coming back.
+ */
+export function startSlave(dt: DtCommand, masterUrl: string, dir: string, name: string, slots: number, args: readonly string[] = []): Service {
+  const home = join(dir, name);
+  return spawnService(`dt slave ${name}`, dtArgv(dt,
+    "slave", "--master", masterUrl, "--slots", String(slots), "--name", name,
+    "--cache-dir", join(home, "cache"), "--root-dir", join(home, "runs"), ...args,
+  ));
 }
 
 /** Kills every cluster process still running (bench failure or Ctrl-C) and waits for them. */

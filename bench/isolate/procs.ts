@@ -18,6 +18,8 @@ export interface Timed {
 
 export interface RunOptions {
   cwd?: string;
+  /** The child's whole environment (default: the bench's own). */
+  env?: Record<string, string>;
   /** Killed (whole process group) after this long; the run then throws. */
   timeoutMs: number;
 }
@@ -37,7 +39,7 @@ function killGroup(child: Subprocess, signal: NodeJS.Signals): void {
  */
 export async function timedRun(argv: string[], options: RunOptions): Promise<Timed> {
   const started = performance.now();
-  const child = Bun.spawn(argv, { cwd: options.cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true });
+  const child = Bun.spawn(argv, { cwd: options.cwd, env: options.env, stdin: "ignore", stdout: "pipe", stderr: "pipe", detached: true });
   live.add(child);
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -128,13 +130,19 @@ export async function killAll(): Promise<void> {
 
 /**
  * Runs a benchmark's main: cleans up on SIGINT/SIGTERM and at the end,
- * prints a crash's stack, and exits with main's code (1 if it threw).
+ * prints a crash's stack, and exits with main's code (1 if it threw, 130
+ * after a signal). The clean-up runs once: a signal and the end of main
+ * both wait for the same one, so neither exits while it is half done.
  */
 export async function runBench(main: () => Promise<number>, cleanUp: () => Promise<void>, stopping: string): Promise<never> {
+  let cleaning: Promise<void> | undefined;
+  const cleanUpOnce = () => (cleaning ??= cleanUp());
+  let signalled = false;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, async () => {
+      signalled = true;
       console.error(`bench: ${signal}: ${stopping}`);
-      await cleanUp();
+      await cleanUpOnce();
       process.exit(130);
     });
   }
@@ -144,9 +152,9 @@ export async function runBench(main: () => Promise<number>, cleanUp: () => Promi
   } catch (err) {
     console.error(`bench: ${(err as Error).stack ?? err}`);
   } finally {
-    await cleanUp();
+    await cleanUpOnce();
   }
-  process.exit(exitCode);
+  process.exit(signalled ? 130 : exitCode);
 }
 
 /**

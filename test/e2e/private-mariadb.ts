@@ -107,6 +107,14 @@ export class PrivateMariadb {
     }
   }
 
+  /** SIGKILL, a crash: no clean shutdown, so restart() goes through InnoDB's crash recovery. Resolves once the server is gone. */
+  async kill(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || !this.running) return;
+    proc.kill("SIGKILL");
+    await proc.exited;
+  }
+
   /** SIGKILLs the server's process group if it still runs and removes the datadir; never throws. */
   async destroy(): Promise<void> {
     const proc = this.proc;
