@@ -135,6 +135,33 @@ describe.skipIf(!SHARED)(`feeding beanstalkd (DT_TEST_BEANSTALKD=${SHARED})`, ()
     expect((await h.master.deps.repo.getAttempts("j")).map((a) => [a.state, a.slave, a.leaseId])).toEqual([["LEASED", "s1", offer!.leaseId]]);
   });
 
+  test("a claim stored by the database though its answer was lost (connection broken after the commit) stands for its slave, not for another", async () => {
+    const { h } = await setup();
+    await h.master.submitJob({ job_id: "j", tasks: [task("t")] });
+    await h.master.dispatcher.feeder!.idle();
+    const [offer] = [...h.master.dispatcher.feeder!.waiting()];
+    const repo = h.master.deps.repo;
+    const updateAttempt = repo.updateAttempt.bind(repo);
+    let broken = true;
+    repo.updateAttempt = async (...args) => {
+      const stored = await updateAttempt(...args);
+      if (broken && args[4]?.includes("QUEUED")) {
+        broken = false;
+        throw new Error("Connection lost: The server closed the connection (the write may or may not have been stored)");
+      }
+      return stored;
+    };
+    const claim = (name: string) => h.master.dispatcher.claimOffer({ slave: slave(name), lease_id: offer!.leaseId });
+    await expect(claim("s1")).rejects.toThrow("Connection lost");
+    // The slave asks again, as it does after a 503: the claim that landed is its own.
+    expect(await claim("s1")).toEqual({ claimed: true });
+    expect((await claim("s2")).claimed).toBe(false);
+    // The master knows the lease now: its heartbeat keeps it, and its result ends the attempt.
+    expect((await h.master.dispatcher.heartbeat({ slave: slave("s1"), leases: [{ lease_id: offer!.leaseId, phase: "RUNNING" }] })).unknown).toEqual([]);
+    await h.master.dispatcher.report(report({ lease_id: offer!.leaseId, job_id: "j", task_id: offer!.item.taskId, attempt: 0 } as Lease, "SUCCEEDED", h.clock.now()));
+    expect((await repo.getAttempts("j")).map((a) => [a.state, a.slave])).toEqual([["SUCCEEDED", "s1"]]);
+  });
+
   test("a master killed between putting an offer and recording its lease offers the attempt again; only one of the two jobs is run", async () => {
     const { h, prefix, bs, source } = await setup();
     await h.master.submitJob({ job_id: "j", tasks: [task("t")] });

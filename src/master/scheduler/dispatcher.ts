@@ -401,6 +401,8 @@ export class Dispatcher {
       throw err;
     }
     if (!ok) {
+      const landed = open !== undefined ? await this.claimThatLanded(offer) : null;
+      if (landed) return landed;
       this.dropTaken(item);
       return null;
     }
@@ -408,6 +410,28 @@ export class Dispatcher {
     this.leases.set(leaseId, lease);
     // A tube just lost a ready job: top it up.
     this.feeder?.kick();
+    return lease;
+  }
+
+  /**
+   * The row is no longer QUEUED: when it holds this very lease, an earlier
+   * claim of it was stored though its answer was lost (the database's
+   * connection broke after the commit: "may or may not have been stored").
+   * That claim stands, for its slave: it becomes a lease the master knows,
+   * so it is heartbeated, reported or lost like any other, rather than an
+   * attempt the database calls running and nothing ever ends.
+   */
+  private async claimThatLanded(offer: Offer): Promise<ActiveLease | null> {
+    const { item, leaseId } = offer;
+    const row = await this.repo.findAttemptByLease(leaseId);
+    if (!row || row.slave === null || !ACTIVE_STATES.has(row.state)) return null;
+    const lease: ActiveLease = {
+      leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user,
+      slave: row.slave, expiresAt: this.clock.now() + this.config.leaseTtlMs, phase: row.state as SlavePhase | "LEASED",
+      queuedAt: item.queuedAt, leasedAt: row.leasedAt ?? this.clock.now(), expectedMs: item.expectedMs,
+    };
+    this.leases.set(leaseId, lease);
+    this.log.warn(`lease ${leaseId} was stored for slave ${row.slave} by a claim whose answer was lost; it stands`, { job_id: item.jobId, task_id: item.taskId, attempt: item.attempt });
     return lease;
   }
 
