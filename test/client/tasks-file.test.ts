@@ -8,7 +8,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseTasks, readTasksFile } from "../../src/client/tasks-file.ts";
 import { DtError } from "../../src/common/errors.ts";
-import { readLocalTasks } from "../../src/local/archive-tasks.ts";
+import { commandDescriptions, readLocalTasks } from "../../src/local/archive-tasks.ts";
+import { validateJobRequest } from "../../src/master/jobs/job-request.ts";
 import { EXIT } from "../../src/commands/exit-codes.ts";
 import { CLI_TEST_TIMEOUT_MS, cliEnv, runCli } from "../helpers/cli.ts";
 import { TempDirs } from "../helpers/temp.ts";
@@ -91,6 +92,27 @@ test(
     const r = await runCli(["local", "--data-dir", dataDir, path], { env: cliEnv(home) });
     expect(r.exitCode).toBe(EXIT.invalidInput);
     expect(r.stderr).toStartWith(`dt local: ${path}: tasks[0].timout: is not a field dt knows; did you mean timeout?`);
+    expect(await Bun.file(dataDir).exists()).toBe(false);
+  },
+  CLI_TEST_TIMEOUT_MS,
+);
+
+test("dt local --dir: a command's description is one line, cut to 100 characters without splitting a surrogate pair, so the master takes it", () => {
+  // sh -c takes scripts of several lines; a description cut at 100 code units split the emoji's pair.
+  const commands = ["cat input.txt\necho ok", `echo ${"a".repeat(94)}\u{1f600}\u{1f600}`, "\tmake  test\r\n"];
+  const descriptions = commandDescriptions(commands);
+  expect(descriptions).toEqual(["cat input.txt echo ok", `echo ${"a".repeat(94)}`, "make test"]);
+  expect(() => validateJobRequest({ tasks: descriptions.map((description) => ({ isolate_hash: HASH, description })) })).not.toThrow();
+  expect(refusal(() => commandDescriptions(["true", " \n"]))).toBe('command 2 after -- is blank (" \\n"); each command after -- runs as one task with sh -c');
+});
+
+test(
+  "dt local --dir refuses a blank command with exit 2 before it starts a master",
+  async () => {
+    const home = await temps.make("dt-home-");
+    const dataDir = join(home, "data");
+    const r = await runCli(["local", "--dir", home, "--data-dir", dataDir, "--", ""], { env: cliEnv(home) });
+    expect({ code: r.exitCode, stderr: r.stderr }).toEqual({ code: EXIT.invalidInput, stderr: 'dt local: command 1 after -- is blank (""); each command after -- runs as one task with sh -c\n' });
     expect(await Bun.file(dataDir).exists()).toBe(false);
   },
   CLI_TEST_TIMEOUT_MS,
