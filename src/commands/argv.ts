@@ -12,9 +12,13 @@ export interface ArgvPolicy {
   goFlags?: boolean;
   /** The last positional takes any number of values. */
   variadic?: boolean;
-  /** What follows `--` (named in help and errors); without it, nothing may follow `--`. */
+  /**
+   * What follows `--` (named in help and errors). Without it, the words after
+   * `--` are positionals, as POSIX has it (`dt watch -- JOB`), counted with
+   * those before it.
+   */
   afterDashDash?: string;
-  /** Why nothing may follow `--`, when there is more to say than that. */
+  /** Why a positional too many after `--` is refused, when there is more to say than that it is one too many. */
   noDashDash?: string;
   /** Flags that also take `KEY VALUE` as two words when KEY has no `=` (isolate.py's `--path-variable KEY VALUE`). */
   pairFlags?: readonly string[];
@@ -188,15 +192,16 @@ function checkCounts(table: FlagTable, parsed: Parsed, policy: ArgvPolicy, comma
     }
   }
   const declared = table.positionals;
-  const missing = declared.slice(parsed.positionals.length).find((p) => p.required);
+  // A command that gives `--` no meaning of its own takes the words after it as positionals.
+  const rest = policy.afterDashDash === undefined ? (parsed.rest ?? []) : [];
+  const positionals = [...parsed.positionals, ...rest];
+  const missing = declared.slice(positionals.length).find((p) => p.required);
   if (missing) fail(`missing ${missing.name}: ${missing.description}`);
-  if (parsed.positionals.length > declared.length && !(policy.variadic && declared.length > 0)) {
-    const extra = parsed.positionals.slice(declared.length);
+  if (positionals.length > declared.length && !(policy.variadic && declared.length > 0)) {
+    if (policy.noDashDash !== undefined && rest.length > 0) fail(policy.noDashDash);
+    const extra = positionals.slice(declared.length);
     const takes = declared.length === 0 ? "takes no arguments" : `takes ${declared.map((p) => p.name).join(" ")}`;
     fail(`unexpected argument${extra.length > 1 ? "s" : ""} ${extra.map((w) => JSON.stringify(w)).join(" ")}; ${command} ${takes}, flags and their values aside`);
-  }
-  if (parsed.rest !== undefined && parsed.rest.length > 0 && policy.afterDashDash === undefined) {
-    fail(policy.noDashDash ?? `takes nothing after --, and was given ${parsed.rest.map((w) => JSON.stringify(w)).join(" ")}`);
   }
 }
 

@@ -13,6 +13,7 @@ import loop, { argvPolicy as loopPolicy } from "../../src/commands/loop.ts";
 import master from "../../src/commands/master.ts";
 import slaves from "../../src/commands/slaves.ts";
 import submit from "../../src/commands/submit.ts";
+import watch from "../../src/commands/watch.ts";
 import { closestMatch } from "../../src/common/suggest.ts";
 
 async function refusal(cmd: CommandDef<any>, argv: string[], policy: ArgvPolicy = {}, name = "dt x"): Promise<string> {
@@ -73,9 +74,11 @@ describe("refused, naming the flag, with a did-you-mean when one is close", () =
     expect(await refusal(loop, ["t.json"], loopPolicy, "dt loop")).toStartWith("dt loop: --count is required: How many times to run it");
   });
 
-  test("words after -- are refused by a command that takes none, with its reason", async () => {
-    expect(await refusal(submit, ["t.json", "--", "x"], {}, "dt submit")).toBe('dt submit: takes nothing after --, and was given "x"');
+  test("words after -- are positionals of a command that gives -- no meaning: one too many is refused, with the command's reason", async () => {
+    expect(await refusal(submit, ["t.json", "--", "x"], {}, "dt submit")).toBe('dt submit: unexpected argument "x"; dt submit takes TASKS, flags and their values aside');
+    expect(await refusal(master, ["--", "x"], {}, "dt master")).toBe('dt master: unexpected argument "x"; dt master takes no arguments, flags and their values aside');
     expect(await refusal(loop, ["-n", "3", "t.json", "--", "--gtest_filter=x"], loopPolicy, "dt loop")).toContain("dt loop: does not pass extra arguments to the test");
+    expect(await refusal(loop, ["-n", "3", "--", "t.json", "--gtest_filter=x"], loopPolicy, "dt loop")).toContain("dt loop: does not pass extra arguments to the test");
   });
 
   test("subcommands: unknown ones with a guess, their own flags checked, parent flags moved after the name", async () => {
@@ -94,6 +97,13 @@ describe("accepted, and parsed as meant", () => {
     const { args } = await parsed(submit, ["--priority", "-5", "-la", "-d", "out", "--no-wait", "-nnightly", "t.json"]);
     expect(args).toMatchObject({ priority: "-5", logs: true, artifacts: true, "output-dir": "out", wait: false, name: "nightly", tasks: "t.json" });
     expect((await parsed(submit, ["-n=x", "--wait=false", "t.json"])).args).toMatchObject({ name: "x", wait: false });
+  });
+
+  test("POSIX: the positionals after -- (dt watch -- JOB, a file name that starts with -), as citty read them before", async () => {
+    expect((await parsed(watch, ["--", "job1"])).args.job).toBe("job1");
+    expect((await parsed(submit, ["--no-wait", "--", "-odd.json"])).args).toMatchObject({ tasks: "-odd.json", wait: false });
+    expect((await parsed(loop, ["-n", "3", "--", "t.json"], loopPolicy)).args).toMatchObject({ target: "t.json", count: "3" });
+    expect(await checkCommandArgv(slaves, ["drain", "--idle", "--", "host1"], {}, "dt slaves")).toEqual(["drain", "--idle", "--", "host1"]);
   });
 
   test("--slaves 3 is the flag's value, not a positional", async () => {

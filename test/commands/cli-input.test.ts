@@ -145,12 +145,23 @@ test(
   CLI_TEST_TIMEOUT_MS,
 );
 
-test("a nested command's --help is its own", async () => {
+test("a nested command's --help is its own, also after a parent flag's value", async () => {
   const home = await temps.make("dt-cli-home-");
-  const r = await runCli(["slaves", "drain", "--help"], { env: env(home) });
-  expect(r.exitCode).toBe(0);
-  expect(r.stdout).toContain("USAGE dt slaves drain [OPTIONS] <NAME>");
-  expect(r.stdout).toContain("--idle");
+  for (const line of [["slaves", "drain", "--help"], ["slaves", "--master", "http://m", "drain", "--help"], ["slaves", "--json", "drain", "h1", "-h"]]) {
+    const r = await runCli(line, { env: env(home) });
+    expect({ line, code: r.exitCode }).toEqual({ line, code: 0 });
+    expect(r.stdout).toContain("USAGE dt slaves drain [OPTIONS] <NAME>");
+    expect(r.stdout).toContain("--idle");
+  }
+}, CLI_TEST_TIMEOUT_MS);
+
+test("luci-go's -help gives the help of the commands that take its Go-style flags", async () => {
+  const home = await temps.make("dt-cli-home-");
+  for (const name of ["archive", "batcharchive"]) {
+    const r = await runCli([name, "-isolate-server=http://cas", "-help"], { env: env(home) });
+    expect({ name, code: r.exitCode, stderr: r.stderr }).toEqual({ name, code: 0, stderr: "" });
+    expect(r.stdout).toContain(`USAGE dt ${name} [OPTIONS]`);
+  }
 }, CLI_TEST_TIMEOUT_MS);
 
 
