@@ -36,6 +36,9 @@ export class UsageError extends DtError {
   }
 }
 
+/** Dashes that are not '-': hyphen, en and em dash, minus sign and their kin, as pasted from a page. */
+const TYPOGRAPHIC_DASH = /^[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]+/;
+
 interface Flag {
   name: string;
   def: ArgDef;
@@ -107,6 +110,19 @@ class Reader {
     this.fail(`unknown flag ${word.split("=")[0]}${flags ? `; did you mean ${flags}?` : ""} (${this.command} --help lists the flags)`);
   }
 
+  /**
+   * `—no-wait`: a word that starts with a dash a word processor or a web
+   * page put in place of `--` or `-`. Taken as a positional, it would be
+   * read as a file name or a job id; refused naming the character instead.
+   */
+  private typographicDash(word: string): never {
+    const name = word.replace(TYPOGRAPHIC_DASH, "").split("=")[0]!;
+    const known = this.table.long.has(name) || this.table.long.get(name.replace(/^no-/, ""))?.boolean === true;
+    const guess = known ? name : closestMatch(name.replace(/^no-/, ""), this.table.long.keys());
+    const char = `U+${word.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+    this.fail(`${JSON.stringify(word)} starts with a typographic dash (${char}), not '-'${guess ? `; did you mean --${guess}?` : ""} (a file or job whose name starts with it goes after --)`);
+  }
+
   /** The value of a string flag written without `=`: the next word, unless there is none or it is a flag. */
   private valueAfter(words: readonly string[], i: number, shown: string): string {
     const next = words[i];
@@ -137,6 +153,7 @@ class Reader {
         return { ...out, end: words.length };
       }
       if (word === "-" || !word.startsWith("-")) {
+        if (TYPOGRAPHIC_DASH.test(word)) this.typographicDash(word);
         if (stopAtPositional) return { ...out, end: i };
         out.positionals.push(word);
         i++;

@@ -51,6 +51,14 @@ describe("refused, naming the flag, with a did-you-mean when one is close", () =
     expect(await refusal(local, ["--slave", "3", "tasks.json"], localPolicy, "dt local")).toStartWith("dt local: unknown flag --slave; did you mean --slaves?");
   });
 
+  test("a flag pasted with a typographic dash (—no-wait) is named, not read as the tasks file; after -- it is a positional", async () => {
+    expect(await refusal(submit, ["—no-wait", "t.json"], {}, "dt submit")).toBe(
+      `dt submit: "—no-wait" starts with a typographic dash (U+2014), not '-'; did you mean --no-wait? (a file or job whose name starts with it goes after --)`,
+    );
+    expect(await refusal(submit, ["t.json", "–name", "x"], {}, "dt submit")).toStartWith(`dt submit: "–name" starts with a typographic dash (U+2013), not '-'; did you mean --name?`);
+    expect((await parsed(submit, ["--name", "—x", "--", "—odd.json"])).args).toMatchObject({ name: "—x", tasks: "—odd.json" });
+  });
+
   test("a string flag without a value, or followed by a flag, is refused; =VALUE takes any value", async () => {
     expect(await refusal(submit, ["t.json", "--name"], {}, "dt submit")).toBe("dt submit: --name needs a value");
     expect(await refusal(submit, ["--name", "--wait", "t.json"], {}, "dt submit")).toContain("--name needs a value (the next word, --wait, is a flag; write --name=VALUE");
