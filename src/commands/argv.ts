@@ -243,6 +243,8 @@ export async function checkCommandArgv(cmd: CommandDef<any>, argv: readonly stri
   const subCommands = await resolved(cmd.subCommands);
   if (subCommands && Object.keys(subCommands).length > 0) {
     const parent = reader.read(words, true);
+    // `dt slaves -- drain x` would otherwise run the default command and drop the rest unseen.
+    if (parent.rest !== undefined) throw new UsageError(command, `-- before a command's name; name the command first (commands: ${Object.keys(subCommands).join(", ")})`);
     const name = words[parent.end];
     if (name === undefined && cmd.default === undefined) throw new UsageError(command, `needs a command: ${Object.keys(subCommands).join(", ")}`);
     const subName = name ?? (await resolved(cmd.default))!;

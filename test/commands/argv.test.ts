@@ -95,6 +95,7 @@ describe("refused, naming the flag, with a did-you-mean when one is close", () =
     expect(await refusal(slaves, ["resume", "x", "--idle"], {}, "dt slaves")).toStartWith("dt slaves resume: unknown flag --idle");
     expect(await checkCommandArgv(slaves, ["--master", "http://m", "drain", "-h1", "--idle"], {}, "dt slaves").catch((e) => e.message)).toContain("unknown flag -h");
     expect(await checkCommandArgv(slaves, ["--master", "http://m", "drain", "host1", "--idle"], {}, "dt slaves")).toEqual(["drain", "--master=http://m", "--idle", "host1"]);
+    expect(await refusal(slaves, ["--", "drain", "x"], {}, "dt slaves")).toBe("dt slaves: -- before a command's name; name the command first (commands: list, drain, quarantine, resume)");
     // No name: the default (list) takes the line.
     expect(await checkCommandArgv(slaves, ["--json"], {}, "dt slaves")).toEqual(["--json"]);
   });
