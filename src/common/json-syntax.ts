@@ -18,6 +18,17 @@ export interface JsonSyntaxProblem {
 /** Deeper than any document dt reads, and far within the call stack: only the nesting limit of strict-json is reached before it. */
 const MAX_DEPTH = 1_000;
 
+/** Characters pasted from a word processor or a web page that look like JSON's and are not. */
+const LOOKALIKES: Record<string, string> = {
+  "\ufeff": "a byte order mark, allowed only at the very start",
+  "\u00a0": "a no-break space; JSON's spaces are plain",
+  "\u200b": "a zero-width space",
+  "\u201c": 'a curly quote; JSON strings take straight double quotes "',
+  "\u201d": 'a curly quote; JSON strings take straight double quotes "',
+  "\u2018": 'a curly quote; JSON strings take straight double quotes "',
+  "\u2019": 'a curly quote; JSON strings take straight double quotes "',
+};
+
 /** The first problem found; thrown from deep in the descent straight to run(). */
 class Found {
   constructor(
@@ -43,8 +54,14 @@ class Locate {
     if (this.i >= this.text.length) return "the end of the text";
     const word = /^[A-Za-z_$][\w$]*/.exec(this.text.slice(this.i, this.i + 40))?.[0];
     if (word) return JSON.stringify(word);
-    const c = this.text[this.i]!;
-    return c === "'" ? `"'"` : c < " " ? JSON.stringify(c) : `'${c}'`;
+    const c = String.fromCodePoint(this.text.codePointAt(this.i)!);
+    if (c === "'") return `"'"`;
+    if (c < " ") return JSON.stringify(c);
+    // A character that cannot be seen, or looks like a space or a quote JSON has, is named by its code.
+    const code = `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+    if (LOOKALIKES[c]) return `${code} (${LOOKALIKES[c]})`;
+    if (/[\p{Z}\p{C}]/u.test(c)) return code;
+    return `'${c}'`;
   }
 
   private ws(): void {
