@@ -55,6 +55,14 @@ export default defineCommand({
     const maxInfraFailures = Number(args["max-infra-failures"]);
     if (!Number.isInteger(maxInfraFailures) || maxInfraFailures < 1) throw new DtError("invalid_input", `--max-infra-failures: ${JSON.stringify(args["max-infra-failures"])} is not a positive integer`);
     const given = args.dimensions ? keyValues(args.dimensions.split(",").map((d) => d.trim()).filter(Boolean), "--dimensions") : {};
+    // Every value is read before anything is done: a typo must not first kill what a previous life left,
+    // nor wait on a master that is down, before it is reported.
+    const minFreeBytes = parseSize(args["min-free-disk"], "--min-free-disk");
+    const infraCooldownMs = parseDuration(args["quarantine-cooldown"], "--quarantine-cooldown");
+    const drainTimeoutMs = parseDuration(args["drain-timeout"], "--drain-timeout");
+    const maxCacheBytes = parseSize(args["max-cache-size"], "--max-cache-size");
+    const listen = args["metrics-listen"] || ctx.env.DT_METRICS_LISTEN;
+    const listenAddress = listen ? parseListenAddress(listen, args["metrics-listen"] ? "--metrics-listen" : "DT_METRICS_LISTEN") : undefined;
     const name = args.name || hostname();
     const dimensions = { os: process.platform, cpu: process.arch, ...given };
     // One account for the master and the CAS, as dist_test's slaves had. The
@@ -71,18 +79,17 @@ export default defineCommand({
     const health = new SlaveHealth({
       paths: [cacheDir, rootDir],
       limits: {
-        minFreeBytes: parseSize(args["min-free-disk"], "--min-free-disk"),
+        minFreeBytes,
         maxInfraFailures,
-        infraCooldownMs: parseDuration(args["quarantine-cooldown"], "--quarantine-cooldown"),
+        infraCooldownMs,
       },
       clock: ctx.clock,
       log: ctx.log,
     });
-    const listen = args["metrics-listen"] || ctx.env.DT_METRICS_LISTEN;
-    const metrics = listen ? new SlaveMetrics({ version: VERSION, cacheDir }) : undefined;
-    const status = listen && metrics
+    const metrics = listenAddress ? new SlaveMetrics({ version: VERSION, cacheDir }) : undefined;
+    const status = listenAddress && metrics
       ? startStatusServer({
-        ...parseListenAddress(listen, args["metrics-listen"] ? "--metrics-listen" : "DT_METRICS_LISTEN"),
+        ...listenAddress,
         registry: metrics.registry,
         readiness: [holdCheck(() => health.hold()), { name: "cache", check: () => checkWritableDir(cacheDir, "cache") }],
       })
@@ -104,11 +111,11 @@ export default defineCommand({
         : {}),
       version: VERSION,
       slots,
-      drainTimeoutMs: parseDuration(args["drain-timeout"], "--drain-timeout"),
+      drainTimeoutMs,
       runner: {
         casFetch: authenticatedFetch(ctx.config),
         cacheDir,
-        cacheLimits: { ...DEFAULT_CACHE_LIMITS, maxBytes: parseSize(args["max-cache-size"], "--max-cache-size") },
+        cacheLimits: { ...DEFAULT_CACHE_LIMITS, maxBytes: maxCacheBytes },
         rootDir: own.dir,
         ledger: own.ledger,
         // Tasks do not see the slave's account: a test printing its environment would publish it in its log.
