@@ -22,6 +22,13 @@ export interface ArgvPolicy {
   noDashDash?: string;
   /** Flags that also take `KEY VALUE` as two words when KEY has no `=` (isolate.py's `--path-variable KEY VALUE`). */
   pairFlags?: readonly string[];
+  /**
+   * Flags whose value is a comma-separated list (`--dimensions pool=a,gpu=1`):
+   * given twice, the lists are joined rather than the last one kept, so
+   * `--dimensions` in a unit's DT_SLAVE_ARGS and again in its instance's
+   * arguments loses neither.
+   */
+  listFlags?: readonly string[];
 }
 
 /**
@@ -135,7 +142,15 @@ class Reader {
   read(words: readonly string[], stopAtPositional: boolean): Parsed & { end: number } {
     const out: Parsed = { flags: [], given: new Set(), positionals: [], rest: undefined };
     let i = 0;
+    const lists = new Map<string, { at: number; values: string[] }>();
     const set = (flag: Flag, value: string | boolean) => {
+      const list = typeof value === "string" && this.policy.listFlags?.includes(flag.name) ? lists.get(flag.name) : undefined;
+      if (list && typeof value === "string") {
+        list.values.push(value);
+        out.flags[list.at] = emitted(flag, list.values.filter((v) => v !== "").join(","));
+        return;
+      }
+      if (typeof value === "string" && this.policy.listFlags?.includes(flag.name)) lists.set(flag.name, { at: out.flags.length, values: [value] });
       out.flags.push(emitted(flag, value));
       out.given.add(flag.name);
     };

@@ -11,6 +11,7 @@ import batcharchive, { argvPolicy as batchPolicy } from "../../src/commands/batc
 import local, { argvPolicy as localPolicy } from "../../src/commands/local.ts";
 import loop, { argvPolicy as loopPolicy } from "../../src/commands/loop.ts";
 import master from "../../src/commands/master.ts";
+import slave, { argvPolicy as slavePolicy } from "../../src/commands/slave.ts";
 import slaves from "../../src/commands/slaves.ts";
 import submit from "../../src/commands/submit.ts";
 import watch from "../../src/commands/watch.ts";
@@ -113,6 +114,13 @@ describe("accepted, and parsed as meant", () => {
     expect((await parsed(submit, ["--no-wait", "--", "-odd.json"])).args).toMatchObject({ tasks: "-odd.json", wait: false });
     expect((await parsed(loop, ["-n", "3", "--", "t.json"], loopPolicy)).args).toMatchObject({ target: "t.json", count: "3" });
     expect(await checkCommandArgv(slaves, ["drain", "--idle", "--", "host1"], {}, "dt slaves")).toEqual(["drain", "--idle", "--", "host1"]);
+  });
+
+  test("a flag given twice keeps its last value, but --dimensions joins its lists (a unit's DT_SLAVE_ARGS and its instance's)", async () => {
+    const { args } = await parsed(slave, ["--name", "h-1", "--dimensions", "pool=a", "--name", "h-2", "--dimensions", "disk=ssd"], slavePolicy);
+    expect(args).toMatchObject({ name: "h-2", dimensions: "pool=a,disk=ssd" });
+    expect((await parsed(slave, ["--dimensions", "pool=a", "--dimensions=gpu=1,pool=b", "--dimensions", ""], slavePolicy)).args.dimensions).toBe("pool=a,gpu=1,pool=b");
+    expect((await parsed(slave, ["--dimensions", "pool=a"], slavePolicy)).line).toEqual(["--dimensions=pool=a"]);
   });
 
   test("--slaves 3 is the flag's value, not a positional", async () => {
