@@ -144,13 +144,15 @@ class Reader {
     let i = 0;
     const lists = new Map<string, { at: number; values: string[] }>();
     const set = (flag: Flag, value: string | boolean) => {
-      const list = typeof value === "string" && this.policy.listFlags?.includes(flag.name) ? lists.get(flag.name) : undefined;
-      if (list && typeof value === "string") {
-        list.values.push(value);
-        out.flags[list.at] = emitted(flag, list.values.filter((v) => v !== "").join(","));
-        return;
+      if (typeof value === "string" && this.policy.listFlags?.includes(flag.name)) {
+        const list = lists.get(flag.name);
+        if (list) {
+          list.values.push(value);
+          out.flags[list.at] = emitted(flag, list.values.filter((v) => v !== "").join(","));
+          return;
+        }
+        lists.set(flag.name, { at: out.flags.length, values: [value] });
       }
-      if (typeof value === "string" && this.policy.listFlags?.includes(flag.name)) lists.set(flag.name, { at: out.flags.length, values: [value] });
       out.flags.push(emitted(flag, value));
       out.given.add(flag.name);
     };
