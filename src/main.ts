@@ -4,6 +4,7 @@ import { runCommand } from "citty";
 import { type ArgvPolicy, UsageError, checkCommandArgv } from "./commands/argv.ts";
 import { EXIT, exitCodeOf } from "./commands/exit-codes.ts";
 import { usageText, wantsColour, withoutAnsi } from "./commands/usage.ts";
+import { normalizeGoFlags } from "./commands/context.ts";
 import { closestMatch } from "./common/suggest.ts";
 import { VERSION, buildCommit } from "./version.ts";
 
@@ -55,7 +56,9 @@ function wantsHelp(args: readonly string[]): boolean {
 /** The command whose help `dt slaves drain --help` asks for: the deepest subcommand named. */
 async function helpTarget(command: CommandDef<any>, args: readonly string[], path: string): Promise<{ command: CommandDef<any>; path: string }> {
   const subs = typeof command.subCommands === "function" ? await command.subCommands() : await command.subCommands;
-  const name = args.find((a) => !a.startsWith("-"));
+  const end = args.indexOf("--");
+  // The first word that names a subcommand: `dt slaves --master URL drain --help` is drain's help, not a subcommand URL's.
+  const name = subs ? (end < 0 ? args : args.slice(0, end)).find((a) => Object.hasOwn(subs, a)) : undefined;
   const sub = subs && name !== undefined ? subs[name] : undefined;
   if (!sub || name === undefined) return { command, path };
   const resolved = typeof sub === "function" ? await sub() : await sub;
@@ -81,7 +84,8 @@ export async function runDt(argv: string[]): Promise<number> {
     return EXIT.invalidInput;
   }
   const { command, policy } = await lazy();
-  if (wantsHelp(rest)) {
+  // luci-go's `-help` too, for the commands that take its Go-style flags.
+  if (wantsHelp(policy.goFlags ? normalizeGoFlags(rest) : rest)) {
     const target = await helpTarget(command, rest, `dt ${name}`);
     process.stdout.write(await usageText(target.command, target.path, target.command === command ? policy : {}, colour));
     return 0;

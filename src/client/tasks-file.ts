@@ -21,14 +21,67 @@ export interface TasksFile {
  * refused, a syntax error named `file:line:column` with the line shown.
  */
 export function readTasksJson(path: string): unknown {
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = readFileSync(path, "utf8");
+    bytes = readFileSync(path);
   } catch (err) {
     if (errnoCode(err) === "ENOENT") throw new DtError("not_found", `task file ${path} does not exist`);
     throw new DtError("invalid_input", `cannot read task file ${path}: ${(err as Error).message}`, { cause: err });
   }
-  return parseStrictJson(text, { what: `task file ${path}`, file: path });
+  return parseStrictJson(utf8Text(bytes, path), { what: `task file ${path}`, file: path });
+}
+
+/**
+ * A tasks file's text, which JSON requires to be UTF-8 (RFC 8259). Read
+ * leniently, a file saved as UTF-16 (PowerShell's `>` writes it) was a syntax
+ * error about a character the user never typed, and one in Latin-1 had each
+ * é replaced by U+FFFD in its descriptions, the keys of the tests' history.
+ */
+function utf8Text(bytes: Uint8Array, path: string): string {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new DtError("invalid_input", `task file ${path} is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8`);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    const line = bytes.subarray(0, at).filter((b) => b === 10).length + 1;
+    throw new DtError("invalid_input", `task file ${path}:${line}: byte ${at} (0x${(bytes[at] ?? 0).toString(16).padStart(2, "0")}) is not UTF-8; save the file as UTF-8`);
+  }
+}
+
+/**
+ * Offset of the first byte that does not begin or continue a well-formed
+ * UTF-8 sequence (Unicode's table 3-7: no overlong forms, no surrogates,
+ * nothing past U+10FFFF); `bytes.length` when there is none. Called once
+ * the decoder has refused the bytes, to say where.
+ *
+ * @example firstInvalidUtf8(new Uint8Array([0x63, 0x61, 0x66, 0xe9])) === 3 // "café" in Latin-1
+ */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  const inRange = (at: number, low: number, high: number) => at < bytes.length && bytes[at]! >= low && bytes[at]! <= high;
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    // The range of the second byte, which rules out overlong forms and surrogates; the rest are 80..BF.
+    const [length, low, high] =
+      b >= 0xc2 && b <= 0xdf ? [2, 0x80, 0xbf]
+      : b === 0xe0 ? [3, 0xa0, 0xbf]
+      : b === 0xed ? [3, 0x80, 0x9f]
+      : b >= 0xe1 && b <= 0xef ? [3, 0x80, 0xbf]
+      : b === 0xf0 ? [4, 0x90, 0xbf]
+      : b === 0xf4 ? [4, 0x80, 0x8f]
+      : b >= 0xf1 && b <= 0xf3 ? [4, 0x80, 0xbf]
+      : [0, 0, 0];
+    if (length === 0 || !inRange(i + 1, low, high)) return i;
+    for (let k = 2; k < length; k++) if (!inRange(i + k, 0x80, 0xbf)) return i;
+    i += length;
+  }
+  return bytes.length;
 }
 
 /** The `{"tasks": [...]}` list of a tasks file, each task an object whose keys dt knows (`extraKeys` too). */

@@ -12,12 +12,23 @@ export interface ArgvPolicy {
   goFlags?: boolean;
   /** The last positional takes any number of values. */
   variadic?: boolean;
-  /** What follows `--` (named in help and errors); without it, nothing may follow `--`. */
+  /**
+   * What follows `--` (named in help and errors). Without it, the words after
+   * `--` are positionals, as POSIX has it (`dt watch -- JOB`), counted with
+   * those before it.
+   */
   afterDashDash?: string;
-  /** Why nothing may follow `--`, when there is more to say than that. */
+  /** Why a positional too many after `--` is refused, when there is more to say than that it is one too many. */
   noDashDash?: string;
   /** Flags that also take `KEY VALUE` as two words when KEY has no `=` (isolate.py's `--path-variable KEY VALUE`). */
   pairFlags?: readonly string[];
+  /**
+   * Flags whose value is a comma-separated list (`--dimensions pool=a,gpu=1`):
+   * given twice, the lists are joined rather than the last one kept, so
+   * `--dimensions` in a unit's DT_SLAVE_ARGS and again in its instance's
+   * arguments loses neither.
+   */
+  listFlags?: readonly string[];
 }
 
 /**
@@ -31,6 +42,9 @@ export class UsageError extends DtError {
     this.name = "UsageError";
   }
 }
+
+/** Dashes that are not '-': hyphen, en and em dash, minus sign and their kin, as pasted from a page. */
+const TYPOGRAPHIC_DASH = /^[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]+/;
 
 interface Flag {
   name: string;
@@ -103,6 +117,19 @@ class Reader {
     this.fail(`unknown flag ${word.split("=")[0]}${flags ? `; did you mean ${flags}?` : ""} (${this.command} --help lists the flags)`);
   }
 
+  /**
+   * `—no-wait`: a word that starts with a dash a word processor or a web
+   * page put in place of `--` or `-`. Taken as a positional, it would be
+   * read as a file name or a job id; refused naming the character instead.
+   */
+  private typographicDash(word: string): never {
+    const name = word.replace(TYPOGRAPHIC_DASH, "").split("=")[0]!;
+    const known = this.table.long.has(name) || this.table.long.get(name.replace(/^no-/, ""))?.boolean === true;
+    const guess = known ? name : closestMatch(name.replace(/^no-/, ""), this.table.long.keys());
+    const char = `U+${word.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+    this.fail(`${JSON.stringify(word)} starts with a typographic dash (${char}), not '-'${guess ? `; did you mean --${guess}?` : ""} (a file or job whose name starts with it goes after --)`);
+  }
+
   /** The value of a string flag written without `=`: the next word, unless there is none or it is a flag. */
   private valueAfter(words: readonly string[], i: number, shown: string): string {
     const next = words[i];
@@ -115,7 +142,17 @@ class Reader {
   read(words: readonly string[], stopAtPositional: boolean): Parsed & { end: number } {
     const out: Parsed = { flags: [], given: new Set(), positionals: [], rest: undefined };
     let i = 0;
+    const lists = new Map<string, { at: number; values: string[] }>();
     const set = (flag: Flag, value: string | boolean) => {
+      if (typeof value === "string" && this.policy.listFlags?.includes(flag.name)) {
+        const list = lists.get(flag.name);
+        if (list) {
+          list.values.push(value);
+          out.flags[list.at] = emitted(flag, list.values.filter((v) => v !== "").join(","));
+          return;
+        }
+        lists.set(flag.name, { at: out.flags.length, values: [value] });
+      }
       out.flags.push(emitted(flag, value));
       out.given.add(flag.name);
     };
@@ -133,6 +170,7 @@ class Reader {
         return { ...out, end: words.length };
       }
       if (word === "-" || !word.startsWith("-")) {
+        if (TYPOGRAPHIC_DASH.test(word)) this.typographicDash(word);
         if (stopAtPositional) return { ...out, end: i };
         out.positionals.push(word);
         i++;
@@ -188,15 +226,16 @@ function checkCounts(table: FlagTable, parsed: Parsed, policy: ArgvPolicy, comma
     }
   }
   const declared = table.positionals;
-  const missing = declared.slice(parsed.positionals.length).find((p) => p.required);
+  // A command that gives `--` no meaning of its own takes the words after it as positionals.
+  const rest = policy.afterDashDash === undefined ? (parsed.rest ?? []) : [];
+  const positionals = [...parsed.positionals, ...rest];
+  const missing = declared.slice(positionals.length).find((p) => p.required);
   if (missing) fail(`missing ${missing.name}: ${missing.description}`);
-  if (parsed.positionals.length > declared.length && !(policy.variadic && declared.length > 0)) {
-    const extra = parsed.positionals.slice(declared.length);
+  if (positionals.length > declared.length && !(policy.variadic && declared.length > 0)) {
+    if (policy.noDashDash !== undefined && rest.length > 0) fail(policy.noDashDash);
+    const extra = positionals.slice(declared.length);
     const takes = declared.length === 0 ? "takes no arguments" : `takes ${declared.map((p) => p.name).join(" ")}`;
     fail(`unexpected argument${extra.length > 1 ? "s" : ""} ${extra.map((w) => JSON.stringify(w)).join(" ")}; ${command} ${takes}, flags and their values aside`);
-  }
-  if (parsed.rest !== undefined && parsed.rest.length > 0 && policy.afterDashDash === undefined) {
-    fail(policy.noDashDash ?? `takes nothing after --, and was given ${parsed.rest.map((w) => JSON.stringify(w)).join(" ")}`);
   }
 }
 
@@ -221,6 +260,8 @@ export async function checkCommandArgv(cmd: CommandDef<any>, argv: readonly stri
   const subCommands = await resolved(cmd.subCommands);
   if (subCommands && Object.keys(subCommands).length > 0) {
     const parent = reader.read(words, true);
+    // `dt slaves -- drain x` would otherwise run the default command and drop the rest unseen.
+    if (parent.rest !== undefined) throw new UsageError(command, `-- before a command's name; name the command first (commands: ${Object.keys(subCommands).join(", ")})`);
     const name = words[parent.end];
     if (name === undefined && cmd.default === undefined) throw new UsageError(command, `needs a command: ${Object.keys(subCommands).join(", ")}`);
     const subName = name ?? (await resolved(cmd.default))!;

@@ -12,6 +12,7 @@ import { authenticatedFetch, configuredCredentials } from "../common/auth/creden
 import { DtError } from "../common/errors.ts";
 import { parseDuration } from "../common/units.ts";
 import type { AutoscaleDecision } from "../master/protocol.ts";
+import type { ArgvPolicy } from "./argv.ts";
 import { type CommandContext, commandContext, defaultDataDir, keyValues, logArgs } from "./context.ts";
 import { EXIT } from "./exit-codes.ts";
 
@@ -29,7 +30,7 @@ export const autoscaleArgs = {
   "idle-lag": { type: "string", description: "A slave idle this long, with nothing queued for it, is drained and stopped", default: seconds(DEFAULT_IDLE_LAG_MS) },
   "boot-timeout": { type: "string", description: `A start counts this long before its slave registers (default ${seconds(DEFAULT_BOOT_TIMEOUT_MS.local)} local, ${seconds(DEFAULT_BOOT_TIMEOUT_MS.exec)} exec)` },
   interval: { type: "string", description: "Between ticks", default: seconds(DEFAULT_INTERVAL_MS) },
-  dimensions: { type: "string", description: "k=v,... of the managed slaves: local gives them to its slaves (os and cpu added); only queued tasks these satisfy count" },
+  dimensions: { type: "string", description: "k=v,... of the managed slaves (repeatable: the lists are joined): local gives them to its slaves (os and cpu added); only queued tasks these satisfy count" },
   "slave-prefix": { type: "string", description: "Managed slaves' names start with this (local: names are PREFIX-N, default <host>-auto)" },
   "exec-resize": { type: "string", description: "exec: sets the group's size, run with sh -c; {count} is replaced, quoted" },
   "exec-remove": { type: "string", description: "exec: removes one drained slave, {name} replaced; without it a shrink resizes and the cloud picks which instance goes" },
@@ -150,6 +151,9 @@ export function makeAutoscaler(settings: AutoscaleSettings, ctx: CommandContext,
 export function decisionLine(d: AutoscaleDecision): string {
   return `${d.action} ${d.from} → ${d.to}: ${d.reason}${d.slaves?.length ? ` [${d.slaves.join(", ")}]` : ""}`;
 }
+
+/** `--dimensions` given twice (a unit's arguments and its instance's) joins the two lists. */
+export const argvPolicy: ArgvPolicy = { listFlags: ["dimensions"] };
 
 export default defineCommand({
   meta: {

@@ -40,10 +40,9 @@ export default defineCommand({
     if (args.store !== undefined && args["max-size"] !== undefined) {
       throw new DtError("invalid_input", "--max-size does not apply to an s3:// --store: S3 blobs are evicted by a bucket lifecycle rule on <prefix>/blobs/ (see docs/deployment.md#s3)");
     }
-    const trim = args["max-size"] === undefined ? undefined : {
-      maxBytes: parseSize(args["max-size"], "--max-size"),
-      minAgeMs: parseDuration(args["min-age"], "--min-age"),
-    };
+    // Read even without --max-size, which it qualifies: a typo is reported, not kept for the day it matters.
+    const minAgeMs = parseDuration(args["min-age"], "--min-age");
+    const trim = args["max-size"] === undefined ? undefined : { maxBytes: parseSize(args["max-size"], "--max-size"), minAgeMs };
     // Read before anything opens, so a bad config fails the start, not the first upload.
     const auth = new ReloadablePolicy(loadAuthPolicy(ctx.config));
     // SIGHUP (systemctl reload) re-reads the config's access policy; connections and the store stay.
@@ -52,7 +51,13 @@ export default defineCommand({
       const store = await openBlobStore({ store: args.store, flag: "--store", dir: dataDir, s3Endpoint: s3EndpointOf(args["s3-endpoint"], ctx.env), clock: ctx.clock });
       const server = new IsolateServer({ store, log: ctx.log, clock: ctx.clock, trim, auth });
       ctx.log.info(`access: ${describeAuthPolicy(auth)}`);
-      const listener = server.listen(port, args.host);
+      let listener: ReturnType<typeof server.listen>;
+      try {
+        listener = server.listen(port, args.host);
+      } catch (err) {
+        await server.close();
+        throw new DtError("invalid_input", `cannot listen on ${args.host}:${port} (--host, --port): ${(err as Error).message}; choose another address or port`, { cause: err });
+      }
       // An S3 store is counted by listing it, which costs a request per 1,000 blobs: not at start-up.
       const where = args.store ?? (await store.stats().then((s) => `${s.blobs} blobs, ${s.bytes} bytes in ${dataDir}`));
       ctx.log.info(`isolate server listening on http://${args.host}:${listener.port} (${where})`, { port: listener.port, store: args.store ?? dataDir });

@@ -9,7 +9,7 @@ import { submitTasks } from "../client/submit.ts";
 import { ignoredKeysWarning, parseTasks } from "../client/tasks-file.ts";
 import { DtError } from "../common/errors.ts";
 import { createLogger } from "../common/log.ts";
-import { archiveCommands, archiveTasksFile, readLocalTasks } from "../local/archive-tasks.ts";
+import { archiveCommands, archiveTasksFile, commandDescriptions, readLocalTasks } from "../local/archive-tasks.ts";
 import { KeptLogs, LOCAL_RESULTS_DIR } from "../local/kept-logs.ts";
 import { startSlaves } from "../local/slave-processes.ts";
 import { printFailureOutput } from "../local/failure-output.ts";
@@ -52,6 +52,7 @@ export default defineCommand({
     const interval = pollMs(args["poll-interval"]);
     // Read and checked before a server starts: a typo in the file costs nothing.
     const file = tasksPath === undefined ? undefined : readLocalTasks(tasksPath);
+    if (args.dir) commandDescriptions(splitAtDashDash(rawArgs).rest);
     if (file && file.ignoredKeys.length > 0) ctx.log.warn(ignoredKeysWarning(tasksPath!, file.ignoredKeys));
     const dirTask = { max_retries: wholeNumber(args["max-retries"], "--max-retries"), ...(args.timeout === undefined ? {} : { timeout: wholeNumber(args.timeout, "--timeout") }) };
 

@@ -26,8 +26,9 @@ export default defineCommand({
     ...watchArgs,
     ...clientArgs,
   },
-  async run({ args, rawArgs, data }) {
-    if (rawArgs.includes("--")) {
+  async run({ args, data }) {
+    // TARGET may come after -- (POSIX); anything more would be arguments for the test.
+    if ((args._ as string[]).length > 1) {
       throw new DtError("invalid_input", "dt loop does not pass extra arguments to the test: the command is fixed in the manifest; archive one whose command has the arguments");
     }
     const io = ioFrom(data);

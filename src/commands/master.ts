@@ -42,6 +42,8 @@ export default defineCommand({
     const leaseTtlMs = parseDuration(args["lease-ttl"], "--lease-ttl");
     const heartbeatIntervalMs = parseDuration(args["heartbeat-interval"], "--heartbeat-interval");
     if (heartbeatIntervalMs * 2 > leaseTtlMs) throw new DtError("invalid_input", `--heartbeat-interval (${args["heartbeat-interval"]}) must be at most half of --lease-ttl (${args["lease-ttl"]}), or one late heartbeat loses a task`);
+    for (const flag of ["public-url", "isolate-server"] as const) if (args[flag] !== undefined) httpUrl(args[flag], `--${flag}`);
+    const noResourceTimeoutMs = parseDuration(args["no-resource-timeout"], "--no-resource-timeout");
     const auth = new ReloadablePolicy(loadAuthPolicy(ctx.config));
     // SIGHUP (systemctl reload) re-reads the config's access policy; connections and everything else stay.
     const stopReloading = reloadAuthPolicyOnHangup({ env: ctx.env, log: ctx.log, apply: (policy) => auth.set(policy), current: () => auth });
@@ -59,7 +61,7 @@ export default defineCommand({
         dispatch: {
           leaseTtlMs,
           heartbeatIntervalMs,
-          noResourceTimeoutMs: parseDuration(args["no-resource-timeout"], "--no-resource-timeout"),
+          noResourceTimeoutMs,
           maxWaitMs: 30_000,
           maxInfraRequeues: 3,
         },
@@ -80,3 +82,16 @@ export default defineCommand({
     }
   },
 });
+
+/** A URL slaves and clients are given: http or https, with a host. */
+function httpUrl(value: string, flag: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
+    throw new DtError("invalid_input", `${flag} ${JSON.stringify(value)}: write an http(s) URL, e.g. http://dt-master.example:8081`);
+  }
+}

@@ -20,6 +20,7 @@ import type { TaskRun } from "../slave/task-runner.ts";
 import { DEFAULT_LEASE_WAIT_MS, Slave } from "../slave/lease-loop.ts";
 import { MasterClient } from "../slave/master-client.ts";
 import { VERSION } from "../version.ts";
+import type { ArgvPolicy } from "./argv.ts";
 import { commandContext, keyValues, logArgs } from "./context.ts";
 
 /** Seconds from SIGTERM to SIGKILL for a timed-out, canceled or drained task: dist_test's slave gave 5 s. */
@@ -29,13 +30,16 @@ const DEFAULT_DRAIN_TIMEOUT = "10m";
 /** An idle slave fed by beanstalkd tells the master it is alive this often: well within the master's live window (long-poll + lease TTL). */
 const IDLE_HEARTBEAT_MS = 5_000;
 
+/** `--dimensions` given twice (a unit's arguments and its instance's) joins the two lists. */
+export const argvPolicy: ArgvPolicy = { listFlags: ["dimensions"] };
+
 export default defineCommand({
   meta: { name: "slave", description: "Lease tasks from a dt master and run them, N at a time; SIGTERM drains (running tasks finish, then dt exits)" },
   args: {
     master: { type: "string", alias: "m", description: "Master URL (or DIST_TEST_MASTER, or [dist_test] master in the config)" },
     slots: { type: "string", description: "Tasks run at once (default: the number of cores)" },
     "cache-dir": { type: "string", description: "Local blob cache shared by all slots (or DT_CACHE_DIR, or [isolate] cache_dir; default ~/.cache/dt/isolate)" },
-    dimensions: { type: "string", description: "k=v,... this slave offers; os and cpu are added unless given. Tasks run only where all their dimensions match" },
+    dimensions: { type: "string", description: "k=v,... this slave offers (repeatable: the lists are joined); os and cpu are added unless given. Tasks run only where all their dimensions match" },
     name: { type: "string", description: "Name the master knows this slave by (default: the host name)" },
     "drain-timeout": { type: "string", description: `After SIGTERM, how long running tasks may go on before they are killed and requeued`, default: DEFAULT_DRAIN_TIMEOUT },
     "root-dir": { type: "string", description: "Where run directories are made, in slave-<name>/, which a restarted slave empties after killing what its previous life left running (default: beside the cache, so files can be hardlinked)" },
@@ -61,6 +65,8 @@ export default defineCommand({
     const infraCooldownMs = parseDuration(args["quarantine-cooldown"], "--quarantine-cooldown");
     const drainTimeoutMs = parseDuration(args["drain-timeout"], "--drain-timeout");
     const given = args.dimensions ? keyValues(args.dimensions.split(",").map((d) => d.trim()).filter(Boolean), "--dimensions") : {};
+    const listen = args["metrics-listen"] || ctx.env.DT_METRICS_LISTEN;
+    const listenAddress = listen ? parseListenAddress(listen, args["metrics-listen"] ? "--metrics-listen" : "DT_METRICS_LISTEN") : undefined;
     const name = args.name || hostname();
     const dimensions = { os: process.platform, cpu: process.arch, ...given };
     // One account for the master and the CAS, as dist_test's slaves had. The
@@ -84,11 +90,10 @@ export default defineCommand({
       clock: ctx.clock,
       log: ctx.log,
     });
-    const listen = args["metrics-listen"] || ctx.env.DT_METRICS_LISTEN;
-    const metrics = listen ? new SlaveMetrics({ version: VERSION, cacheDir }) : undefined;
-    const status = listen && metrics
+    const metrics = listenAddress ? new SlaveMetrics({ version: VERSION, cacheDir }) : undefined;
+    const status = listenAddress && metrics
       ? startStatusServer({
-        ...parseListenAddress(listen, args["metrics-listen"] ? "--metrics-listen" : "DT_METRICS_LISTEN"),
+        ...listenAddress,
         registry: metrics.registry,
         readiness: [holdCheck(() => health.hold()), { name: "cache", check: () => checkWritableDir(cacheDir, "cache") }],
       })

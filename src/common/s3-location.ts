@@ -31,6 +31,8 @@ export function keyOf(location: S3Location, name: string): string {
 
 /** `--s3-endpoint` wins, then `AWS_ENDPOINT_URL_S3` and `AWS_ENDPOINT_URL` (the SDK's own variables); none means AWS. */
 export function s3EndpointOf(flag: string | undefined, env: Record<string, string | undefined>): string | undefined {
+  // Checked even where no s3:// store is named: a typo is reported when it is made.
+  if (flag && !/^https?:\/\/[^/\s]+/.test(flag)) throw new DtError("invalid_input", `--s3-endpoint ${JSON.stringify(flag)}: write the server's http(s) URL, e.g. http://minio:9000`);
   return flag || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
 }
 

@@ -46,12 +46,35 @@ export async function archiveTasksFile(path: string, json: { tasks: Record<strin
   return { ...json, tasks: out };
 }
 
+/** dist_test's description column: a command's description is cut to it. */
+const COMMAND_DESCRIPTION_CHARS = 100;
+
+/**
+ * The descriptions of `dt local --dir` tasks, one per command: the command
+ * on one line (a description holds no control characters, and `sh -c` takes
+ * a script of several), cut to 100 characters without splitting a UTF-16
+ * surrogate pair (half a pair is not text, and the master refuses it).
+ * Throws for no commands or a blank one, before anything starts.
+ *
+ * @example commandDescriptions(["make test\nmake check"]) // ["make test make check"]
+ */
+export function commandDescriptions(commands: readonly string[]): string[] {
+  if (commands.length === 0) throw new DtError("invalid_input", "--dir needs one or more commands after --, each run as one task with sh -c");
+  return commands.map((command, i) => {
+    const line = command.replace(/[\s\u0000-\u001f\u007f]+/g, " ").trim();
+    if (line === "") throw new DtError("invalid_input", `command ${i + 1} after -- is blank (${JSON.stringify(command)}); each command after -- runs as one task with sh -c`);
+    if (line.length <= COMMAND_DESCRIPTION_CHARS) return line;
+    const end = /[\ud800-\udbff]/.test(line[COMMAND_DESCRIPTION_CHARS - 1]!) ? COMMAND_DESCRIPTION_CHARS - 1 : COMMAND_DESCRIPTION_CHARS;
+    return line.slice(0, end);
+  });
+}
+
 /** One task per command, all sharing the tree of `dir`: `dt local --dir DIR -- "cmd one" "cmd two"`. */
 export async function archiveCommands(dir: string, commands: readonly string[], casUrl: string, log: Logger, hashCachePath: string | undefined, task: { timeout?: number; max_retries?: number }) {
-  if (commands.length === 0) throw new DtError("invalid_input", "--dir needs one or more commands after --, each run as one task with sh -c");
+  const descriptions = commandDescriptions(commands);
   const targets = commands.map((command) => targetFromPaths({ root: dir, paths: ["."], command: ["sh", "-c", command] }));
   const digests = await archive(targets, casUrl, log, hashCachePath);
-  return { tasks: commands.map((command, i) => ({ isolate_hash: digests[i], description: command.slice(0, 100), ...task })) };
+  return { tasks: commands.map((_, i) => ({ isolate_hash: digests[i], description: descriptions[i], ...task })) };
 }
 
 async function archive(targets: ArchiveTarget[], casUrl: string, log: Logger, hashCachePath: string | undefined): Promise<string[]> {

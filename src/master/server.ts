@@ -86,16 +86,42 @@ export async function startMasterServer(options: MasterServerOptions) {
   for (const [what, ms] of [["changeWaits.maxWaitMs", options.changeWaits?.maxWaitMs ?? 0], ["dispatch.maxWaitMs", options.dispatch.maxWaitMs]] as const) {
     if (ms > longestHoldMs) throw new DtError("invalid_input", `${what} ${ms} ms: a held request must end by ${longestHoldMs} ms, or the server's ${IDLE_TIMEOUT_SEC} s idle timeout resets it`);
   }
+  // What is open when a later step fails is closed again: a listening socket or a database pool left
+  // open kept the process alive after its error was printed (a mistyped --cas-store never exited).
+  const opened: (() => unknown)[] = [];
+  try {
+    return await start(options, opened);
+  } catch (err) {
+    for (const close of opened.reverse()) await Promise.resolve().then(close).catch(() => {});
+    throw err;
+  }
+}
+
+/** Listens on `host:port`; a port in use or an address that is not this host's is the operator's to fix. */
+function listen(options: MasterServerOptions): ReturnType<typeof Bun.serve> {
+  try {
+    return Bun.serve({ port: options.port, hostname: options.host, fetch: () => new Response("starting", { status: 503 }), maxRequestBodySize: DEFAULT_CAS_LIMITS.maxBlobBytes, idleTimeout: IDLE_TIMEOUT_SEC });
+  } catch (err) {
+    throw new DtError("invalid_input", `cannot listen on ${options.host}:${options.port} (--host, --port): ${(err as Error).message}; choose another address or port`, { cause: err });
+  }
+}
+
+async function start(options: MasterServerOptions, opened: (() => unknown)[]) {
   const externalQueue = options.queue
     ? await openExternalQueue(options.queue, { tubePrefix: options.queueTubePrefix, feedAhead: options.queueFeedAhead, leaseTtlMs: options.dispatch.leaseTtlMs, log: options.log })
     : undefined;
+  if (externalQueue) opened.push(() => externalQueue.sink.close());
   const artifacts = await openArtifactStore({ store: options.artifacts, flag: "--artifacts", dir: join(options.dataDir, "artifacts"), s3Endpoint: options.s3Endpoint, clock: options.clock });
+  opened.push(() => artifacts.close());
   const repo = await openRepo(options.db, options.dataDir);
-  const server = Bun.serve({ port: options.port, hostname: options.host, fetch: () => new Response("starting", { status: 503 }), maxRequestBodySize: DEFAULT_CAS_LIMITS.maxBlobBytes, idleTimeout: IDLE_TIMEOUT_SEC });
-  const publicUrl = (options.publicUrl ?? `http://${options.host === "0.0.0.0" ? hostname() : options.host}:${server.port}`).replace(/\/+$/, "");
+  opened.push(() => repo.close());
   const blobStore = options.isolateServer
     ? undefined
     : await openBlobStore({ store: options.casStore, flag: "--cas-store", dir: join(options.dataDir, "cas"), s3Endpoint: options.s3Endpoint, clock: options.clock });
+  if (blobStore) opened.push(() => blobStore.close());
+  const server = listen(options);
+  opened.push(() => server.stop(true));
+  const publicUrl = (options.publicUrl ?? `http://${options.host === "0.0.0.0" ? hostname() : options.host}:${server.port}`).replace(/\/+$/, "");
   const registry = new Registry();
   processMetrics(registry, VERSION);
   const metrics = new MasterMetrics(registry);

@@ -6,9 +6,11 @@
 import { afterAll, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseTasks, readTasksFile } from "../../src/client/tasks-file.ts";
+import { firstInvalidUtf8, parseTasks, readTasksFile } from "../../src/client/tasks-file.ts";
+import { seededRandom } from "../helpers/prng.ts";
 import { DtError } from "../../src/common/errors.ts";
-import { readLocalTasks } from "../../src/local/archive-tasks.ts";
+import { commandDescriptions, readLocalTasks } from "../../src/local/archive-tasks.ts";
+import { validateJobRequest } from "../../src/master/jobs/job-request.ts";
 import { EXIT } from "../../src/commands/exit-codes.ts";
 import { CLI_TEST_TIMEOUT_MS, cliEnv, runCli } from "../helpers/cli.ts";
 import { TempDirs } from "../helpers/temp.ts";
@@ -95,3 +97,55 @@ test(
   },
   CLI_TEST_TIMEOUT_MS,
 );
+
+test("dt local --dir: a command's description is one line, cut to 100 characters without splitting a surrogate pair, so the master takes it", () => {
+  // sh -c takes scripts of several lines; a description cut at 100 code units split the emoji's pair.
+  const commands = ["cat input.txt\necho ok", `echo ${"a".repeat(94)}\u{1f600}\u{1f600}`, "\tmake  test\r\n"];
+  const descriptions = commandDescriptions(commands);
+  expect(descriptions).toEqual(["cat input.txt echo ok", `echo ${"a".repeat(94)}`, "make test"]);
+  expect(() => validateJobRequest({ tasks: descriptions.map((description) => ({ isolate_hash: HASH, description })) })).not.toThrow();
+  expect(refusal(() => commandDescriptions(["true", " \n"]))).toBe('command 2 after -- is blank (" \\n"); each command after -- runs as one task with sh -c');
+});
+
+test(
+  "dt local --dir refuses a blank command with exit 2 before it starts a master",
+  async () => {
+    const home = await temps.make("dt-home-");
+    const dataDir = join(home, "data");
+    const r = await runCli(["local", "--dir", home, "--data-dir", dataDir, "--", ""], { env: cliEnv(home) });
+    expect({ code: r.exitCode, stderr: r.stderr }).toEqual({ code: EXIT.invalidInput, stderr: 'dt local: command 1 after -- is blank (""); each command after -- runs as one task with sh -c\n' });
+    expect(await Bun.file(dataDir).exists()).toBe(false);
+  },
+  CLI_TEST_TIMEOUT_MS,
+);
+
+test("a tasks file that is not UTF-8 is refused saying so, not read with U+FFFD in place of its letters", async () => {
+  const json = JSON.stringify({ tasks: [{ isolate_hash: HASH, description: "café" }] });
+  const utf16 = await file(new Uint8Array([0xff, 0xfe, ...[...json].flatMap((c) => [c.charCodeAt(0), 0])]));
+  expect(refusal(() => readTasksFile(utf16))).toBe(`task file ${utf16} is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8`);
+  // Latin-1: é is the one byte 0xe9.
+  const latin1 = await file(new Uint8Array([...Buffer.from("{\n"), ...[...json.slice(1)].map((c) => c.charCodeAt(0))]));
+  const at = "{\n".length + json.indexOf("é") - 1;
+  expect(refusal(() => readTasksFile(latin1))).toBe(`task file ${latin1}:2: byte ${at} (0xe9) is not UTF-8; save the file as UTF-8`);
+  expect(readTasksFile(await file(json)).tasks[0]!.description).toBe("café");
+});
+
+test("firstInvalidUtf8 agrees with the UTF-8 decoder on random bytes", () => {
+  const random = seededRandom(8);
+  // Bytes around the boundaries of table 3-7: ASCII, continuations, lead bytes, the invalid ones.
+  const pool = [0x41, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff];
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  for (let n = 0; n < 20_000; n++) {
+    const bytes = new Uint8Array(Array.from({ length: 1 + Math.floor(random() * 6) }, () => pool[Math.floor(random() * pool.length)]!));
+    let valid = true;
+    try {
+      decoder.decode(bytes);
+    } catch {
+      valid = false;
+    }
+    const at = firstInvalidUtf8(bytes);
+    expect({ bytes: [...bytes], valid: at === bytes.length }).toEqual({ bytes: [...bytes], valid });
+    // The prefix before it is valid.
+    if (!valid) expect(() => decoder.decode(bytes.subarray(0, at))).not.toThrow();
+  }
+});

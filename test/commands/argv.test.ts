@@ -11,8 +11,10 @@ import batcharchive, { argvPolicy as batchPolicy } from "../../src/commands/batc
 import local, { argvPolicy as localPolicy } from "../../src/commands/local.ts";
 import loop, { argvPolicy as loopPolicy } from "../../src/commands/loop.ts";
 import master from "../../src/commands/master.ts";
+import slave, { argvPolicy as slavePolicy } from "../../src/commands/slave.ts";
 import slaves from "../../src/commands/slaves.ts";
 import submit from "../../src/commands/submit.ts";
+import watch from "../../src/commands/watch.ts";
 import { closestMatch } from "../../src/common/suggest.ts";
 
 async function refusal(cmd: CommandDef<any>, argv: string[], policy: ArgvPolicy = {}, name = "dt x"): Promise<string> {
@@ -50,6 +52,14 @@ describe("refused, naming the flag, with a did-you-mean when one is close", () =
     expect(await refusal(local, ["--slave", "3", "tasks.json"], localPolicy, "dt local")).toStartWith("dt local: unknown flag --slave; did you mean --slaves?");
   });
 
+  test("a flag pasted with a typographic dash (—no-wait) is named, not read as the tasks file; after -- it is a positional", async () => {
+    expect(await refusal(submit, ["—no-wait", "t.json"], {}, "dt submit")).toBe(
+      `dt submit: "—no-wait" starts with a typographic dash (U+2014), not '-'; did you mean --no-wait? (a file or job whose name starts with it goes after --)`,
+    );
+    expect(await refusal(submit, ["t.json", "–name", "x"], {}, "dt submit")).toStartWith(`dt submit: "–name" starts with a typographic dash (U+2013), not '-'; did you mean --name?`);
+    expect((await parsed(submit, ["--name", "—x", "--", "—odd.json"])).args).toMatchObject({ name: "—x", tasks: "—odd.json" });
+  });
+
   test("a string flag without a value, or followed by a flag, is refused; =VALUE takes any value", async () => {
     expect(await refusal(submit, ["t.json", "--name"], {}, "dt submit")).toBe("dt submit: --name needs a value");
     expect(await refusal(submit, ["--name", "--wait", "t.json"], {}, "dt submit")).toContain("--name needs a value (the next word, --wait, is a flag; write --name=VALUE");
@@ -73,9 +83,11 @@ describe("refused, naming the flag, with a did-you-mean when one is close", () =
     expect(await refusal(loop, ["t.json"], loopPolicy, "dt loop")).toStartWith("dt loop: --count is required: How many times to run it");
   });
 
-  test("words after -- are refused by a command that takes none, with its reason", async () => {
-    expect(await refusal(submit, ["t.json", "--", "x"], {}, "dt submit")).toBe('dt submit: takes nothing after --, and was given "x"');
+  test("words after -- are positionals of a command that gives -- no meaning: one too many is refused, with the command's reason", async () => {
+    expect(await refusal(submit, ["t.json", "--", "x"], {}, "dt submit")).toBe('dt submit: unexpected argument "x"; dt submit takes TASKS, flags and their values aside');
+    expect(await refusal(master, ["--", "x"], {}, "dt master")).toBe('dt master: unexpected argument "x"; dt master takes no arguments, flags and their values aside');
     expect(await refusal(loop, ["-n", "3", "t.json", "--", "--gtest_filter=x"], loopPolicy, "dt loop")).toContain("dt loop: does not pass extra arguments to the test");
+    expect(await refusal(loop, ["-n", "3", "--", "t.json", "--gtest_filter=x"], loopPolicy, "dt loop")).toContain("dt loop: does not pass extra arguments to the test");
   });
 
   test("subcommands: unknown ones with a guess, their own flags checked, parent flags moved after the name", async () => {
@@ -84,6 +96,7 @@ describe("refused, naming the flag, with a did-you-mean when one is close", () =
     expect(await refusal(slaves, ["resume", "x", "--idle"], {}, "dt slaves")).toStartWith("dt slaves resume: unknown flag --idle");
     expect(await checkCommandArgv(slaves, ["--master", "http://m", "drain", "-h1", "--idle"], {}, "dt slaves").catch((e) => e.message)).toContain("unknown flag -h");
     expect(await checkCommandArgv(slaves, ["--master", "http://m", "drain", "host1", "--idle"], {}, "dt slaves")).toEqual(["drain", "--master=http://m", "--idle", "host1"]);
+    expect(await refusal(slaves, ["--", "drain", "x"], {}, "dt slaves")).toBe("dt slaves: -- before a command's name; name the command first (commands: list, drain, quarantine, resume)");
     // No name: the default (list) takes the line.
     expect(await checkCommandArgv(slaves, ["--json"], {}, "dt slaves")).toEqual(["--json"]);
   });
@@ -94,6 +107,20 @@ describe("accepted, and parsed as meant", () => {
     const { args } = await parsed(submit, ["--priority", "-5", "-la", "-d", "out", "--no-wait", "-nnightly", "t.json"]);
     expect(args).toMatchObject({ priority: "-5", logs: true, artifacts: true, "output-dir": "out", wait: false, name: "nightly", tasks: "t.json" });
     expect((await parsed(submit, ["-n=x", "--wait=false", "t.json"])).args).toMatchObject({ name: "x", wait: false });
+  });
+
+  test("POSIX: the positionals after -- (dt watch -- JOB, a file name that starts with -), as citty read them before", async () => {
+    expect((await parsed(watch, ["--", "job1"])).args.job).toBe("job1");
+    expect((await parsed(submit, ["--no-wait", "--", "-odd.json"])).args).toMatchObject({ tasks: "-odd.json", wait: false });
+    expect((await parsed(loop, ["-n", "3", "--", "t.json"], loopPolicy)).args).toMatchObject({ target: "t.json", count: "3" });
+    expect(await checkCommandArgv(slaves, ["drain", "--idle", "--", "host1"], {}, "dt slaves")).toEqual(["drain", "--idle", "--", "host1"]);
+  });
+
+  test("a flag given twice keeps its last value, but --dimensions joins its lists (a unit's DT_SLAVE_ARGS and its instance's)", async () => {
+    const { args } = await parsed(slave, ["--name", "h-1", "--dimensions", "pool=a", "--name", "h-2", "--dimensions", "disk=ssd"], slavePolicy);
+    expect(args).toMatchObject({ name: "h-2", dimensions: "pool=a,disk=ssd" });
+    expect((await parsed(slave, ["--dimensions", "pool=a", "--dimensions=gpu=1,pool=b", "--dimensions", ""], slavePolicy)).args.dimensions).toBe("pool=a,gpu=1,pool=b");
+    expect((await parsed(slave, ["--dimensions", "pool=a"], slavePolicy)).line).toEqual(["--dimensions=pool=a"]);
   });
 
   test("--slaves 3 is the flag's value, not a positional", async () => {

@@ -145,12 +145,23 @@ test(
   CLI_TEST_TIMEOUT_MS,
 );
 
-test("a nested command's --help is its own", async () => {
+test("a nested command's --help is its own, also after a parent flag's value", async () => {
   const home = await temps.make("dt-cli-home-");
-  const r = await runCli(["slaves", "drain", "--help"], { env: env(home) });
-  expect(r.exitCode).toBe(0);
-  expect(r.stdout).toContain("USAGE dt slaves drain [OPTIONS] <NAME>");
-  expect(r.stdout).toContain("--idle");
+  for (const line of [["slaves", "drain", "--help"], ["slaves", "--master", "http://m", "drain", "--help"], ["slaves", "--json", "drain", "h1", "-h"]]) {
+    const r = await runCli(line, { env: env(home) });
+    expect({ line, code: r.exitCode }).toEqual({ line, code: 0 });
+    expect(r.stdout).toContain("USAGE dt slaves drain [OPTIONS] <NAME>");
+    expect(r.stdout).toContain("--idle");
+  }
+}, CLI_TEST_TIMEOUT_MS);
+
+test("luci-go's -help gives the help of the commands that take its Go-style flags", async () => {
+  const home = await temps.make("dt-cli-home-");
+  for (const name of ["archive", "batcharchive"]) {
+    const r = await runCli([name, "-isolate-server=http://cas", "-help"], { env: env(home) });
+    expect({ name, code: r.exitCode, stderr: r.stderr }).toEqual({ name, code: 0, stderr: "" });
+    expect(r.stdout).toContain(`USAGE dt ${name} [OPTIONS]`);
+  }
 }, CLI_TEST_TIMEOUT_MS);
 
 
@@ -201,6 +212,53 @@ test(
     // Refused before the slave asked the master anything or made its directories.
     expect(requests).toEqual([]);
     expect(readdirSync(cwd)).toEqual([]);
+  },
+  CLI_TEST_TIMEOUT_MS * 2,
+);
+
+test(
+  "a service's bad flag value is refused with exit 2 before it opens anything (no master call, no directory, no hang)",
+  async () => {
+    const home = await temps.make("dt-cli-home-");
+    const url = `http://127.0.0.1:${server.port}`;
+    const childEnv = env(home, { DIST_TEST_MASTER: url });
+    const data = join(home, "state");
+    // [command line, what stderr starts with]; each also gets a directory it must not make.
+    const cases: [string[], string][] = [
+      // The slave read these after it had emptied its directory and asked the master, which it retried while down.
+      [["slave", "--cache-dir", data, "--min-free-disk", "1XB"], 'dt slave: --min-free-disk: cannot read "1XB" as a size'],
+      [["slave", "--cache-dir", data, "--quarantine-cooldown", "5x"], "dt slave: --quarantine-cooldown: cannot read"],
+      [["slave", "--cache-dir", data, "--drain-timeout", "soon"], "dt slave: --drain-timeout: cannot read"],
+      [["slave", "--cache-dir", data, "--max-cache-size", "1ZB"], "dt slave: --max-cache-size: cannot read"],
+      [["slave", "--cache-dir", data, "--metrics-listen", "9464"], 'dt slave: --metrics-listen "9464": write HOST:PORT'],
+      // The master printed this one and then never exited: its socket and database stayed open.
+      [["master", "--port", "0", "--data-dir", data, "--cas-store", "/srv/cas"], 'dt master: --cas-store "/srv/cas": expected s3://BUCKET/PREFIX'],
+      [["master", "--port", "0", "--data-dir", data, "--public-url", "dt-master:8081"], 'dt master: --public-url "dt-master:8081": write an http(s) URL'],
+      [["master", "--port", "0", "--data-dir", data, "--isolate-server", "cas.example"], 'dt master: --isolate-server "cas.example": write an http(s) URL'],
+      [["master", "--port", "0", "--data-dir", data, "--s3-endpoint", "minio:9000"], 'dt master: --s3-endpoint "minio:9000": write the server\'s http(s) URL'],
+      [["isolate-server", "--port", "0", "--data-dir", data, "--min-age", "an hour"], 'dt isolate-server: --min-age: cannot read "an hour" as a duration'],
+    ];
+    requests = [];
+    for (const [line, message] of cases) {
+      const r = await runCli(line, { env: childEnv, cwd: home });
+      expect({ line, code: r.exitCode, stderr: r.stderr.split("\n")[0]!.slice(0, message.length) }).toEqual({ line, code: EXIT.invalidInput, stderr: message });
+      expect({ line, made: await Bun.file(data).exists() || readdirSync(home).includes("state") }).toEqual({ line, made: false });
+    }
+    expect(requests).toEqual([]);
+  },
+  CLI_TEST_TIMEOUT_MS * 4,
+);
+
+test(
+  "an address the master or the CAS cannot listen on is exit 2 naming --host, not an internal error with a stack",
+  async () => {
+    const home = await temps.make("dt-cli-home-");
+    for (const name of ["master", "isolate-server"]) {
+      const r = await runCli([name, "--port", "0", "--host", "no such host!", "--data-dir", join(home, name)], { env: env(home), cwd: home });
+      expect({ name, code: r.exitCode }).toEqual({ name, code: EXIT.invalidInput });
+      expect(r.stderr.split("\n").some((line) => line.startsWith(`dt ${name}: cannot listen on no such host!:0 (--host, --port): `))).toBe(true);
+      expect(r.stderr).not.toContain("    at ");
+    }
   },
   CLI_TEST_TIMEOUT_MS * 2,
 );

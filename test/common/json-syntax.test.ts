@@ -14,6 +14,12 @@ test.each([
   ['{"a": [1 2]}', 1, 10, `',' or ']' was expected, found '2'`],
   ['{"a": "unclosed}', 1, 7, 'a string that is never closed (a " is missing)'],
   ['{"a": "\\q"}', 1, 8, "an escape JSON does not have: \\q"],
+  // Characters that cannot be seen, or pass for JSON's, are named by their code.
+  ['{ \ufeff"a": 1}', 1, 3, "a property name in double quotes was expected, found U+FEFF (a byte order mark, allowed only at the very start)"],
+  ['{"a":\u00a01}', 1, 6, "a value was expected, found U+00A0 (a no-break space; JSON's spaces are plain)"],
+  ['{"a": \u201cx\u201d}', 1, 7, 'a value was expected, found U+201C (a curly quote; JSON strings take straight double quotes ")'],
+  ['[1, \u2028]', 1, 5, "a value was expected, found U+2028"],
+  ['[1, \ud83d\ude00]', 1, 5, "a value was expected, found '\u{1f600}'"],
 ])("%j: line %d, column %d: %s", (text, line, column, problem) => {
   expect(jsonSyntaxProblem(text)).toMatchObject({ line, column, problem });
 });
