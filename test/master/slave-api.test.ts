@@ -4,7 +4,7 @@
  * what is wrong, never a 500, and changes nothing stored.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { HASH, slave, serveTestMasterApp } from "./helpers.ts";
+import { HASH, report, slave, serveTestMasterApp } from "./helpers.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -94,3 +94,41 @@ describe("slave protocol: a lease's own output keeps it alive", () => {
     expect((await states())[0]).toBe("SLAVE_LOST");
   });
 });
+
+describe("slave protocol: output never brings a lease back", () => {
+  test("after the lease lapsed (swept) or was reported, its slave's appends and uploads are refused 404 and change nothing; the retry's lease lapses on its own time", async () => {
+    const { h, base } = await serve();
+    await h.master.submitJob({ job_id: "j", tasks: [{ isolate_hash: HASH, description: "t", max_retries: 0 }] });
+    const [lost] = await h.master.dispatcher.lease({ slave: slave("s1"), free: 1, wait_ms: 0 });
+    const append = (id: string) => fetch(`${base}/log?lease=${id}&stream=stdout&offset=0`, { method: "POST", body: "late line\n" });
+    const upload = (id: string) => fetch(`${base}/output?lease=${id}&kind=stdout`, { method: "PUT", body: "late log\n" });
+    const states = async () => (await h.master.deps.repo.getAttempts("j")).map((a) => a.state);
+
+    h.clock.advance(30_001);
+    await h.master.dispatcher.sweep();
+    expect(await states()).toEqual(["SLAVE_LOST", "QUEUED"]);
+    // The slave that lost it is still running and still talking.
+    for (const res of [await append(lost!.lease_id), await upload(lost!.lease_id)]) {
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { error: string }).error).toContain("not held by any slave");
+    }
+    const [retry] = await h.master.dispatcher.lease({ slave: slave("s2"), free: 1, wait_ms: 0 });
+    expect(await states()).toEqual(["SLAVE_LOST", "LEASED"]);
+    // The lost lease's chatter goes on for longer than a TTL: it neither revives attempt 0 nor keeps attempt 1's lease.
+    for (let i = 0; i < 4; i++) {
+      h.clock.advance(10_000);
+      expect((await append(lost!.lease_id)).status).toBe(404);
+      await h.master.dispatcher.sweep();
+    }
+    expect(await states()).toEqual(["SLAVE_LOST", "SLAVE_LOST", "QUEUED"]);
+
+    // Reported: the same.
+    const [third] = await h.master.dispatcher.lease({ slave: slave("s2"), free: 1, wait_ms: 0 });
+    await h.master.dispatcher.report(report(third!, "SUCCEEDED", h.clock.now()));
+    expect((await append(third!.lease_id)).status).toBe(404);
+    expect((await upload(third!.lease_id)).status).toBe(404);
+    expect(await states()).toEqual(["SLAVE_LOST", "SLAVE_LOST", "SUCCEEDED"]);
+    expect(retry!.lease_id).not.toBe(lost!.lease_id);
+  });
+});
+
