@@ -4,6 +4,7 @@ import { chmodSync, closeSync, constants, openSync, renameSync, statSync, unlink
 import { join } from "node:path";
 import type { Clock } from "../../common/clock.ts";
 import { DtError, errnoCode } from "../../common/errors.ts";
+import { loopTurns } from "../../common/turns.ts";
 import { formatBytes } from "../../common/units.ts";
 import { checkBytesMatch, checkHash, checkSize, digestOfFile, formatDigest, verifyingStream, type Digest } from "../digest.ts";
 import { PinFile, randomToken, readOthersPins, withFileLock, type FileLockOptions } from "./lock.ts";
@@ -201,7 +202,7 @@ export class LocalCache {
       closeSync(openSync(temp, "wx", 0o600));
       let pending: Uint8Array[] = [];
       let pendingBytes = 0;
-      let turnAt = performance.now();
+      const turn = loopTurns(TURN_EVERY_MS);
       for await (const chunk of verifyingStream(body, d, `cache insert of ${formatDigest(d)}`)) {
         // A huge chunk is cut into pieces too, so no one synchronous write holds the loop for long.
         for (let offset = 0; offset < chunk.byteLength; ) {
@@ -213,11 +214,8 @@ export class LocalCache {
           appendSync(temp, pending);
           pending = [];
           pendingBytes = 0;
-          if (performance.now() - turnAt >= TURN_EVERY_MS) {
-            // No descriptor is open here: appendSync closed it.
-            await new Promise<void>((resolve) => setImmediate(resolve));
-            turnAt = performance.now();
-          }
+          // No descriptor is open here: appendSync closed it.
+          await turn();
         }
       }
       appendSync(temp, pending);
