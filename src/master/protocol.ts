@@ -8,8 +8,10 @@
  *   POST lease       LeaseRequest → LeaseResponse        long-poll up to waitMs
  *   POST heartbeat   HeartbeatRequest → HeartbeatResponse
  *   POST claim       ClaimRequest → ClaimResponse         idempotent per lease; beanstalkd slaves only
- *   POST log?lease=ID&stream=stdout|stderr&offset=N     body: raw bytes → LogAppendResponse
- *   PUT  output?lease=ID&kind=stdout|stderr|artifacts   body: raw bytes (artifacts: a zip) → OutputResponse
+ *   POST log?lease=ID&stream=stdout|stderr&offset=N[&slave=NAME]     body: raw bytes → LogAppendResponse
+ *   PUT  output?lease=ID&kind=stdout|stderr|artifacts[&slave=NAME] body: raw bytes (artifacts: a zip) → OutputResponse
+ *        both extend the lease as a heartbeat does; 404 once the master no longer holds the lease, or
+ *        when `slave` names another slave than the holder
  *   POST result      ResultReport → ResultResponse       idempotent per lease
  *   GET  queue       → QueueInfo                         where to get work: this API or beanstalkd
  *

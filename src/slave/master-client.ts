@@ -122,7 +122,7 @@ export class MasterClient {
    * caller resends from there: the offset makes appends idempotent.
    */
   async appendLog(leaseId: string, stream: LogStream, offset: number, bytes: Uint8Array, signal?: AbortSignal): Promise<number | null> {
-    const query = new URLSearchParams({ lease: leaseId, stream, offset: String(offset) });
+    const query = new URLSearchParams({ lease: leaseId, stream, offset: String(offset), ...this.sender() });
     const res = await this.send(
       `POST log of lease ${leaseId} (${stream}, ${bytes.byteLength} bytes at ${offset})`,
       `/log?${query}`,
@@ -137,9 +137,14 @@ export class MasterClient {
     return body.size;
   }
 
+  /** `?slave=` for output requests: the master refuses output for a lease another slave holds (a second taker of a beanstalkd job). */
+  private sender(): { slave: string } | Record<string, never> {
+    return this.slaveName ? { slave: this.slaveName } : {};
+  }
+
   /** Streams the file at `path` up as the lease's `kind` output; returns the artifact store key. */
   async uploadOutput(leaseId: string, kind: OutputKind, path: string, signal?: AbortSignal): Promise<string | null> {
-    const query = new URLSearchParams({ lease: leaseId, kind });
+    const query = new URLSearchParams({ lease: leaseId, kind, ...this.sender() });
     const res = await this.send(
       `PUT ${kind} of lease ${leaseId}`,
       `/output?${query}`,

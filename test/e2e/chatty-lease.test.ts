@@ -12,10 +12,14 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { availableParallelism } from "node:os";
 import type { Subprocess } from "bun";
+import { BeanstalkClient, parseBeanstalkUrl } from "../../src/master/queue/beanstalk-client.ts";
 import { shellScript } from "../helpers/tree.ts";
 import { describeTasks, E2E_TEST_TIMEOUT_MS, taskNamed, useCluster } from "./cluster.ts";
 
 const setup = useCluster("dt-e2e-chatty-");
+const BEANSTALKD = process.env.DT_TEST_BEANSTALKD;
+const tubePrefix = `chatty${crypto.randomUUID().slice(0, 8)}`;
+const setupBeanstalk = useCluster("dt-e2e-chatty-bs-", { masterArgs: () => ["--queue", `beanstalk://${BEANSTALKD}`, "--queue-tube-prefix", tubePrefix] });
 
 /** The cluster's lease TTL is 3 s: the chatty task runs for twice that. */
 const CHATTY_SECONDS = 6;
@@ -69,3 +73,66 @@ describe("a chatty task on a loaded machine", () => {
     expect(c.slaves[0]!.output).not.toMatch(/not held by any slave|no longer knows the lease/);
   }, E2E_TEST_TIMEOUT_MS);
 });
+
+/**
+ * On beanstalkd the slave holds a second lease: the job's reservation, whose
+ * time-to-run (the lease TTL, 3 s here) only `touch` renews. A chatty task
+ * must keep it as well as the master's lease: a reservation that lapses
+ * makes the job ready for any slave, which starts it again. Its beanstalkd
+ * job is watched for the whole run: reserved once, never timed out.
+ */
+describe.skipIf(!BEANSTALKD)(`a chatty task on beanstalkd${BEANSTALKD ? "" : " [skipped: DT_TEST_BEANSTALKD is not set]"}`, () => {
+  test("writing as fast as it can for 2x the TTR on a loaded machine, its reservation never times out and it runs once", async () => {
+    const c = await setupBeanstalk();
+    const bs = await BeanstalkClient.connect(parseBeanstalkUrl(BEANSTALKD!));
+    try {
+      await c.startMaster();
+      // Two slaves: a reservation that lapsed would be taken by either.
+      await c.startSlave("s1", 3);
+      await c.startSlave("s2", 1);
+      const chatty = await c.archive(SUITE, ["./chatty.sh"]);
+      const short = await c.archive(SUITE, ["./short.sh"]);
+      // beanstalkd numbers jobs in order: the chatty task's job lies between two probes of ours.
+      const probe = async () => {
+        await bs.use(`${tubePrefix}probe`);
+        const id = await bs.put("probe", { priority: 0, delaySec: 0, ttrSec: 1 });
+        await bs.delete(id);
+        return id;
+      };
+      const before = await probe();
+      startCpuHog();
+      const jobId = await c.submitNoWait([
+        { isolate_hash: chatty, description: "chatty", max_retries: 0 },
+        ...Array.from({ length: SHORT_TASKS }, (_, i) => ({ isolate_hash: short, description: `short${i}`, max_retries: 0 })),
+      ]);
+      await c.api.waitTasks(jobId, "the chatty task to run", (tasks) => taskNamed(tasks, "chatty").attempts[0]?.state === "RUNNING", 30_000);
+      const after = await probe();
+      let chattyJob: number | undefined;
+      for (let id = before + 1; id < after && chattyJob === undefined; id++) {
+        const job = await bs.peek(id);
+        if (job && new TextDecoder().decode(job.body).includes(`"description":"chatty"`)) chattyJob = id;
+      }
+      expect(chattyJob, `the chatty task's job among beanstalkd jobs ${before + 1}..${after - 1}`).toBeDefined();
+      // Until the slave deletes it after the report: the most timeouts and reserves it ever had, and when it went.
+      let timeouts = 0;
+      let reserves = 0;
+      for (let stats = await bs.statsJob(chattyJob!); stats; stats = await bs.statsJob(chattyJob!)) {
+        timeouts = Math.max(timeouts, Number(stats.timeouts));
+        reserves = Math.max(reserves, Number(stats.reserves));
+        await Bun.sleep(100); // a sampling period, not a synchronisation: the loop ends on the job's deletion
+      }
+      const goneAt = Date.now();
+      await c.api.waitFinished(jobId, 45_000);
+      const tasks = await c.api.tasks(jobId);
+      expect({ timeouts, reserves }).toEqual({ timeouts: 0, reserves: 1 });
+      // A lapse can also come and go between two samples: a second taker is told the lease is not its own and deletes the job, before the command ended.
+      expect(goneAt).toBeGreaterThanOrEqual(taskNamed(tasks, "chatty").attempts[0]!.command_end_at!);
+      expect(taskNamed(tasks, "chatty").attempts.map((a) => a.state), describeTasks(tasks)).toEqual(["SUCCEEDED"]);
+      expect(tasks.flatMap((t) => t.attempts).filter((a) => a.state !== "SUCCEEDED"), describeTasks(tasks)).toEqual([]);
+      for (const slave of c.slaves) expect(slave.output).not.toMatch(/not held by any slave|no longer knows the lease/);
+    } finally {
+      bs.close();
+    }
+  }, E2E_TEST_TIMEOUT_MS);
+});
+

@@ -214,6 +214,53 @@ describe("LocalCache trim", () => {
   });
 });
 
+/** Whether this machine lets the test mount a tmpfs (root, and a mount namespace that allows it). */
+const canMount = (() => {
+  const probe = Bun.spawnSync(["sh", "-c", 'd=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs "$d" && umount "$d"; r=$?; rmdir "$d"; exit $r']);
+  return probe.exitCode === 0;
+})();
+
+describe("LocalCache on a full disk", () => {
+  test.skipIf(!canMount)(`a streamed insert that fills its filesystem midway throws no_space, leaves no temp file, and counts nothing${canMount ? "" : " [skipped: needs root and mount -t tmpfs]"}`, async () => {
+    const disk = await tempDir();
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", disk]).exitCode).toBe(0);
+    try {
+      const cache = await openCache(disk);
+      const sized = (label: string, size: number) => {
+        const bytes = new Uint8Array(size).fill(label.charCodeAt(0));
+        // In 64 KiB chunks, as a body comes off the network.
+        const stream = () => new ReadableStream<Uint8Array>({
+          start(controller) {
+            for (let offset = 0; offset < size; offset += 65536) controller.enqueue(bytes.subarray(offset, offset + 65536));
+            controller.close();
+          },
+        });
+        return { digest: digestOfBytes(bytes), bytes, stream };
+      };
+      const kept = sized("k", 1 << 20);
+      await cache.insert(kept.digest, kept.stream());
+      const tooBig = sized("b", 6 << 20);
+      const err = await cache.insert(tooBig.digest, tooBig.stream()).then(() => null, (e: unknown) => e);
+      expect(isDtError(err, "no_space"), String(err)).toBe(true);
+      expect((err as DtError).message).toContain(disk);
+      // The part written before the disk filled is gone, and with it the space it took.
+      expect(await readdir(join(disk, "tmp"))).toEqual([]);
+      expect(await exists(cache.pathOf(tooBig.digest))).toBe(false);
+      expect(cache.entries().map((e) => [e.hash, e.size])).toEqual([[kept.digest.hash, kept.bytes.length]]);
+      expect((await readFile(cache.pathOf(kept.digest))).equals(Buffer.from(kept.bytes))).toBe(true);
+      // Blobs in memory take the same way out.
+      expect(isDtError((() => { try { cache.insertBytes(tooBig.digest, tooBig.bytes); } catch (e) { return e; } })(), "no_space")).toBe(true);
+      expect(await readdir(join(disk, "tmp"))).toEqual([]);
+      const after = sized("a", 2 << 20);
+      await cache.insert(after.digest, after.stream());
+      expect(cache.entries().map((e) => e.size).sort()).toEqual([kept.bytes.length, after.bytes.length].sort());
+      await cache.close();
+    } finally {
+      Bun.spawnSync(["umount", "-l", disk]);
+    }
+  });
+});
+
 describe("LocalCache persisted state", () => {
   test("LRU order survives close and open", async () => {
     const dir = await tempDir();

@@ -4,7 +4,12 @@
  * what is wrong, never a 500, and changes nothing stored.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { HASH, slave, serveTestMasterApp } from "./helpers.ts";
+import { createLogger } from "../../src/common/log.ts";
+import { isDtError } from "../../src/common/errors.ts";
+import { outputKey } from "../../src/master/protocol.ts";
+import { MasterClient } from "../../src/slave/master-client.ts";
+import { TEST_BACKOFF } from "../slave/harness.ts";
+import { HASH, report, slave, serveTestMasterApp } from "./helpers.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -16,8 +21,9 @@ async function serve() {
   cleanups.push(served.stop);
   const { h } = served;
   const base = `${served.url}/api/v1/slave`;
+  const url = served.url;
   const post = (path: string, body: unknown) => fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
-  return { h, base, post };
+  return { h, base, url, post };
 }
 
 async function expect400(res: Response, message: RegExp): Promise<void> {
@@ -106,3 +112,71 @@ describe("slave protocol: a lease's own output keeps it alive", () => {
     expect((await states())[0]).toBe("SLAVE_LOST");
   });
 });
+
+describe("slave protocol: output never brings a lease back", () => {
+  test("after the lease lapsed (swept) or was reported, its slave's appends and uploads are refused 404 and change nothing; the retry's lease lapses on its own time", async () => {
+    const { h, base } = await serve();
+    await h.master.submitJob({ job_id: "j", tasks: [{ isolate_hash: HASH, description: "t", max_retries: 0 }] });
+    const [lost] = await h.master.dispatcher.lease({ slave: slave("s1"), free: 1, wait_ms: 0 });
+    const append = (id: string) => fetch(`${base}/log?lease=${id}&stream=stdout&offset=0`, { method: "POST", body: "late line\n" });
+    const upload = (id: string) => fetch(`${base}/output?lease=${id}&kind=stdout`, { method: "PUT", body: "late log\n" });
+    const states = async () => (await h.master.deps.repo.getAttempts("j")).map((a) => a.state);
+
+    h.clock.advance(30_001);
+    await h.master.dispatcher.sweep();
+    expect(await states()).toEqual(["SLAVE_LOST", "QUEUED"]);
+    // The slave that lost it is still running and still talking.
+    for (const res of [await append(lost!.lease_id), await upload(lost!.lease_id)]) {
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { error: string }).error).toContain("not held by any slave");
+    }
+    const [retry] = await h.master.dispatcher.lease({ slave: slave("s2"), free: 1, wait_ms: 0 });
+    expect(await states()).toEqual(["SLAVE_LOST", "LEASED"]);
+    // The lost lease's chatter goes on for longer than a TTL: it neither revives attempt 0 nor keeps attempt 1's lease.
+    for (let i = 0; i < 4; i++) {
+      h.clock.advance(10_000);
+      expect((await append(lost!.lease_id)).status).toBe(404);
+      await h.master.dispatcher.sweep();
+    }
+    expect(await states()).toEqual(["SLAVE_LOST", "SLAVE_LOST", "QUEUED"]);
+
+    // Reported: the same.
+    const [third] = await h.master.dispatcher.lease({ slave: slave("s2"), free: 1, wait_ms: 0 });
+    await h.master.dispatcher.report(report(third!, "SUCCEEDED", h.clock.now()));
+    expect((await append(third!.lease_id)).status).toBe(404);
+    expect((await upload(third!.lease_id)).status).toBe(404);
+    expect(await states()).toEqual(["SLAVE_LOST", "SLAVE_LOST", "SUCCEEDED"]);
+    expect(retry!.lease_id).not.toBe(lost!.lease_id);
+  });
+});
+
+describe("slave protocol: output from a slave that does not hold the lease", () => {
+  test("a second taker (a beanstalkd job given to two slaves) is refused 404 through the slave's own client: it neither writes into the holder's log nor keeps the holder's lease alive", async () => {
+    const { h, base, url } = await serve();
+    await h.master.submitJob({ job_id: "j", tasks: [{ isolate_hash: HASH, description: "t", max_retries: 0 }] });
+    const [lease] = await h.master.dispatcher.lease({ slave: slave("s1"), free: 1, wait_ms: 0 });
+    const log = createLogger({ level: "silent" });
+    const holder = new MasterClient(url, { log, slaveName: "s1", backoff: TEST_BACKOFF });
+    const other = new MasterClient(url, { log, slaveName: "s2", backoff: TEST_BACKOFF });
+    const bytes = (text: string) => new TextEncoder().encode(text);
+    expect(await holder.appendLog(lease!.lease_id, "stdout", 0, bytes("s1 line\n"))).toBe(8);
+    // The second taker runs the same command: its output would land in s1's log at the offset it names.
+    const refused = await other.appendLog(lease!.lease_id, "stdout", 0, bytes("s2 line one\n")).then(() => null, (e: unknown) => e);
+    expect(isDtError(refused, "not_found"), String(refused)).toBe(true);
+    expect(String(refused)).toContain("held by slave s1, not s2");
+    expect(isDtError(await other.uploadOutput(lease!.lease_id, "stdout", import.meta.path).then(() => null, (e: unknown) => e), "not_found")).toBe(true);
+    // Nor does it keep s1's lease: s1 fell silent, s2 talks on for longer than a TTL.
+    for (let i = 0; i < 4; i++) {
+      h.clock.advance(10_000);
+      await other.appendLog(lease!.lease_id, "stdout", 8, bytes("more of s2\n")).catch(() => null);
+      await h.master.dispatcher.sweep();
+    }
+    expect((await h.master.deps.repo.getAttempts("j"))[0]!.state).toBe("SLAVE_LOST");
+    // The live log holds s1's line alone.
+    expect(h.master.deps.liveLogs.size(outputKey("j", lease!.task_id, 0, "stdout"))).toBe(8);
+    // A slave that names itself badly is told so.
+    const res = await fetch(`${base}/log?lease=${lease!.lease_id}&stream=stdout&offset=0&slave=${encodeURIComponent("no such name!")}`, { method: "POST", body: "x" });
+    expect(res.status).toBe(400);
+  });
+});
+

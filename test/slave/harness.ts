@@ -9,6 +9,7 @@ import { CasClient } from "../../src/isolate/cas/client.ts";
 import { DEFAULT_ARTIFACT_CAP_BYTES } from "../../src/slave/artifacts.ts";
 import { Slave } from "../../src/slave/lease-loop.ts";
 import { MasterClient } from "../../src/slave/master-client.ts";
+import { RunLedger } from "../../src/slave/run-ledger.ts";
 import { type TestCas, startCas } from "../helpers/cas.ts";
 import { TempDirs } from "../helpers/temp.ts";
 import { type TreeSpec, writeTree } from "../helpers/tree.ts";
@@ -36,6 +37,8 @@ export interface SlaveTestOptions {
   artifactCapBytes?: number;
   /** Wraps fetch, e.g. to count the calls made while the master is down. */
   fetch?: typeof fetch;
+  /** Keep a run ledger here, as dt slave does in its own directory. */
+  ledgerDir?: string;
 }
 
 /**
@@ -94,6 +97,7 @@ export function useSlaveSetup(): () => Promise<SlaveSetup> {
             baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
             gracePeriodSec: 1,
             artifactCapBytes: options.artifactCapBytes ?? DEFAULT_ARTIFACT_CAP_BYTES,
+            ...(options.ledgerDir ? { ledger: new RunLedger(options.ledgerDir, log) } : {}),
           },
           log,
           clock: systemClock,

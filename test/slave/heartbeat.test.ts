@@ -17,10 +17,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-type Answer = "ok" | "fail" | "hang";
+type Answer = "ok" | "fail" | "hang" | "slow";
 
 /** A master whose heartbeat endpoint answers the n-th beat with `script[n]` (then "ok"), recording each beat with its arrival time. */
-function beatRecorder(script: Answer[] = []) {
+function beatRecorder(script: Answer[] = [], slowMs = 0) {
   const beats: { at: number; leases: string[] }[] = [];
   const listener = Bun.serve({
     port: 0,
@@ -32,6 +32,8 @@ function beatRecorder(script: Answer[] = []) {
       if (answer === "fail") return Response.json({ error: "scripted failure", code: "unreachable" }, { status: 503 });
       // Held until the slave gives up on it (or the server stops): a connection gone silent.
       if (answer === "hang") await new Promise((resolve) => req.signal.addEventListener("abort", resolve, { once: true }));
+      // A master too busy to answer in time: it does the work (as the dispatcher would), whether or not the slave still waits.
+      if (answer === "slow") await Bun.sleep(slowMs);
       return Response.json({ cancel: [], unknown: [] });
     },
   });
@@ -97,4 +99,21 @@ describe("HeartbeatLoop", () => {
     await waitUntil(() => beats.length >= 2, "a second beat after the hung one", 10_000);
     expect(beats[1]!.at - beats[0]!.at).toBeLessThan(ttlMs / 2);
   }, 15_000);
+
+  test("a master slower than a quarter TTL on every beat gets no storm: one request per beat for all 64 leases, at most one per interval after two quick retries", async () => {
+    const ttlMs = 800;
+    const intervalMs = ttlMs / 2;
+    // Every beat takes longer than the slave waits (a quarter TTL, 200 ms).
+    const { beats, master } = beatRecorder(Array.from({ length: 1000 }, () => "slow" as const), 300);
+    const targets = new Map(Array.from({ length: 64 }, (_, i) => [`l${i}`, target(`l${i}`, intervalMs, ttlMs)] as const));
+    startLoop(master, targets).poke();
+    const started = performance.now();
+    await waitUntil(() => performance.now() - started > 10 * intervalMs, "ten intervals to pass", 15_000);
+    const elapsed = performance.now() - started;
+    expect(beats.every((b) => b.leases.length === 64)).toBe(true);
+    // The first beat, two retries at once after each was given up on, then one an interval (a given-up beat already took a quarter TTL of it); 11 here in 4 s. Retrying at once after every give-up would be 20.
+    expect(beats.length).toBeGreaterThanOrEqual(5);
+    expect(beats.length).toBeLessThanOrEqual(3 + Math.ceil(elapsed / intervalMs));
+  }, 20_000);
 });
+

@@ -83,13 +83,21 @@ function leaseIdOf(value: string | undefined): string {
 export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SLAVE_BODY_LIMITS): Hono {
   const { maxJsonBytes, maxLogChunkBytes, maxOutputBytes } = limits;
   const app = new Hono();
-  const target = (leaseId: string) => {
+  /**
+   * The attempt a lease's output belongs to, refused (404) when the master
+   * no longer holds the lease or, when the sender names itself (?slave=),
+   * another slave does: a second taker of a beanstalkd job must neither
+   * write into the holder's log nor keep the holder's lease alive.
+   */
+  const target = (leaseId: string, sender: string | undefined) => {
     const t = master.dispatcher.leaseTarget(leaseId);
     if (!t) throw new DtError("not_found", `lease ${leaseId} is not held by any slave (expired or already reported)`);
+    if (sender !== undefined && t.slave !== undefined && t.slave !== sender) throw new DtError("not_found", `lease ${leaseId} is held by slave ${t.slave}, not ${sender}`);
     // Only the slave running the lease knows its id: its output is as good as a heartbeat.
     master.dispatcher.extendLease(leaseId);
     return t;
   };
+  const senderOf = (value: string | undefined) => (value === undefined ? undefined : slaveName(value));
 
   app.post("/lease", async (c) => {
     const body = object(await readJsonLimited(c.req.raw, maxJsonBytes, "POST lease"), "lease request");
@@ -131,7 +139,7 @@ export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SL
     const offset = Number(c.req.query("offset"));
     if (stream !== "stdout" && stream !== "stderr") throw new DtError("invalid_input", "stream must be stdout or stderr");
     if (!Number.isSafeInteger(offset) || offset < 0) throw new DtError("invalid_input", "offset must be a non-negative integer");
-    const t = target(leaseId);
+    const t = target(leaseId, senderOf(c.req.query("slave")));
     const key = outputKey(t.jobId, t.taskId, t.attempt, stream);
     const bytes = await readBodyLimited(c.req.raw, maxLogChunkBytes, "POST log");
     // The live log is a copy of what PUT output uploads at the end, under the same bound, so appends cannot fill the disk either.
@@ -148,7 +156,7 @@ export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SL
     const leaseId = leaseIdOf(c.req.query("lease"));
     const kind = c.req.query("kind");
     if (kind !== "stdout" && kind !== "stderr" && kind !== "artifacts") throw new DtError("invalid_input", "kind must be stdout, stderr or artifacts");
-    const t = target(leaseId);
+    const t = target(leaseId, senderOf(c.req.query("slave")));
     const key = outputKey(t.jobId, t.taskId, t.attempt, kind);
     // The length lets a store that uploads elsewhere (S3) stream the body through instead of spooling it.
     const length = c.req.header("content-length");

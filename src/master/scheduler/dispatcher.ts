@@ -743,10 +743,14 @@ export class Dispatcher {
     if (lease) lease.expiresAt = Math.max(lease.expiresAt, this.clock.now() + this.config.leaseTtlMs);
   }
 
-  /** What an active lease is for; undefined when the master does not hold it (expired, reported, unknown). */
-  leaseTarget(leaseId: string): { jobId: string; taskId: string; attempt: number } | undefined {
+  /**
+   * What an active lease is for and which slave holds it (none yet for an
+   * offer in beanstalkd); undefined when the master does not hold it
+   * (expired, reported, unknown).
+   */
+  leaseTarget(leaseId: string): { jobId: string; taskId: string; attempt: number; slave?: string } | undefined {
     const lease = this.leases.get(leaseId);
-    if (lease) return { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt };
+    if (lease) return { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, slave: lease.slave };
     // A slave fed by beanstalkd may send output before its first heartbeat got through (the master was restarting).
     const offered = this.feeder?.peek(leaseId)?.item;
     return offered && { jobId: offered.jobId, taskId: offered.taskId, attempt: offered.attempt };
