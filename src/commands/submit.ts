@@ -27,13 +27,14 @@ export default defineCommand({
   },
   async run({ args, data }) {
     const io = ioFrom(data);
-    const session = openSession(args, io);
-    const { log } = session;
     const priority = args.priority === undefined ? undefined : Number(args.priority);
     if (priority !== undefined && !Number.isSafeInteger(priority)) throw new DtError("invalid_input", `--priority: ${JSON.stringify(args.priority)} is not an integer`);
     const interval = pollMs(args["poll-interval"]);
+    // Read before the master is looked for: a mistake in the file is reported whatever else is missing.
     // As given, so that a syntax error reads tasks.json:3:17 as an editor opens it.
     const file = readTasksFile(args.tasks);
+    const session = openSession(args, io);
+    const { log } = session;
     if (file.ignoredKeys.length > 0) log.warn(ignoredKeysWarning(args.tasks, file.ignoredKeys));
 
     const created = await submitTasks(session, file.tasks, { name: args.name, priority });

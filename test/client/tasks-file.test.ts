@@ -98,6 +98,19 @@ test(
   CLI_TEST_TIMEOUT_MS,
 );
 
+test(
+  "dt submit reports a tasks file's syntax error with file:line:column before it looks for a master (none is configured here)",
+  async () => {
+    const home = await temps.make("dt-home-");
+    const path = join(home, "tasks.json");
+    writeFileSync(path, '{"tasks": [\n  {"isolate_hash": "x",, }\n]}\n');
+    const r = await runCli(["submit", path], { env: cliEnv(home) });
+    expect(r.exitCode).toBe(EXIT.invalidInput);
+    expect(r.stderr).toStartWith(`dt submit: ${path}:2:24: not valid JSON`);
+  },
+  CLI_TEST_TIMEOUT_MS,
+);
+
 test("dt local --dir: a command's description is one line, cut to 100 characters without splitting a surrogate pair, so the master takes it", () => {
   // sh -c takes scripts of several lines; a description cut at 100 code units split the emoji's pair.
   const commands = ["cat input.txt\necho ok", `echo ${"a".repeat(94)}\u{1f600}\u{1f600}`, "\tmake  test\r\n"];
