@@ -194,6 +194,10 @@ export class Dispatcher {
       progress?.({ jobsDone: ++jobsDone, jobsTotal: byJob.size });
       await yieldToEventLoop();
     }
+    // No heartbeat is heard until the rebuild ends (they wait for it, then get 503), so an adopted lease's TTL counts
+    // from now: from its adoption, a rebuild longer than the TTL lost every lease of its first jobs at the first sweep.
+    const heardFrom = this.clock.now() + this.config.leaseTtlMs;
+    for (const lease of this.leases.values()) lease.expiresAt = Math.max(lease.expiresAt, heardFrom);
     const offered = this.feeder?.size ?? 0;
     this.log.info(`rebuilt from the database: ${this.queue.size} queued, ${this.feeder ? `${offered} offered in beanstalkd, ` : ""}${this.leases.size} leased`, { queued: this.queue.size, offered, leased: this.leases.size });
   }
