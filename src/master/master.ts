@@ -87,6 +87,8 @@ export class Master {
   /** Where start()'s rebuild is while it runs; null before start() and once it is done. */
   private rebuilding: RebuildProgress | null = null;
   private rebuilt: Promise<void> = Promise.resolve();
+  /** Why start()'s rebuild failed, if it did. */
+  private rebuildFailure: Error | null = null;
 
   /** Counts writes per job, so summaries are recomputed only when something changed. */
   private readonly changes = new ChangeTracker();
@@ -165,7 +167,14 @@ export class Master {
    */
   async start(): Promise<void> {
     this.rebuilding = { jobsDone: 0, jobsTotal: 0 };
-    this.rebuilt = this.dispatcher.rebuild((p) => (this.rebuilding = p)).finally(() => (this.rebuilding = null));
+    // A failed rebuild leaves the master not ready for good (start() throws, and the server stops): the dispatcher knows only part of the queue.
+    this.rebuilt = this.dispatcher.rebuild((p) => (this.rebuilding = p)).then(
+      () => void (this.rebuilding = null),
+      (err) => {
+        this.rebuildFailure = err as Error;
+        throw err;
+      },
+    );
     await this.rebuilt;
     this.dispatcher.startFeeding();
     this.sweepTimer = setInterval(() => {
@@ -193,6 +202,7 @@ export class Master {
   /** For /readyz: resolves once the queue is rebuilt, rejects saying how far the rebuild got before. */
   async checkRebuilt(): Promise<void> {
     const p = this.rebuilding;
+    if (this.rebuildFailure) throw new DtError("unreachable", `rebuilding the queue from the database failed: ${this.rebuildFailure.message}`);
     if (p) throw new DtError("unreachable", `rebuilding the queue from the database: ${p.jobsDone} of ${p.jobsTotal} jobs`);
   }
 
