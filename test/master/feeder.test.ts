@@ -10,6 +10,7 @@ import { openExternalQueue } from "../../src/master/queue/open-queue.ts";
 import { anyTube, tubeFor } from "../../src/master/queue/tubes.ts";
 import type { Lease } from "../../src/master/protocol.ts";
 import { BeanstalkLeaseSource, parseLease } from "../../src/slave/beanstalk-lease-source.ts";
+import { MasterClient } from "../../src/slave/master-client.ts";
 import { HASH, report, slave, testMaster } from "./helpers.ts";
 
 const SHARED = process.env.DT_TEST_BEANSTALKD;
@@ -158,6 +159,40 @@ describe.skipIf(!SHARED)(`feeding beanstalkd (DT_TEST_BEANSTALKD=${SHARED})`, ()
     const [again] = await take(source("s1", {}, "life-2"));
     expect(again?.attempt).toBe(1);
     expect((await h.master.deps.repo.getAttempts("j")).map((a) => [a.attempt, a.state, a.slave])).toEqual([[0, "SLAVE_LOST", "s1"], [1, "LEASED", "s1"]]);
+  });
+
+  test("a slave of this version facing an older master (no /claim: 404) stops with an error saying so, and gives the job back unrun", async () => {
+    const { h, prefix, bs } = await setup();
+    await h.master.submitJob({ job_id: "j", tasks: [task("t")] });
+    await h.master.dispatcher.feeder!.idle();
+    // What an older master answers to a path it does not have.
+    const old = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => Response.json({ error: `no such endpoint: ${req.method} ${new URL(req.url).pathname}`, code: "not_found" }, { status: 404 }) });
+    cleanups.push(() => old.stop(true));
+    const master = new MasterClient(`http://127.0.0.1:${old.port}`, { log });
+    const s = new BeanstalkLeaseSource({
+      address: parseBeanstalkUrl(`beanstalk://${SHARED}`), tubePrefix: prefix, ttrSec: 30, dimensions: {}, waitMs: 2_000, log,
+      claim: (leaseId, signal) => master.claim({ slave: slave("s1"), lease_id: leaseId, life: "life-1" }, signal),
+    });
+    cleanups.push(() => s.close());
+    const error = await take(s).then(() => null, (err: Error) => err);
+    expect(error?.message).toContain("is older than this slave");
+    expect(error?.message).toContain("upgrade the master first");
+    expect(await ready(bs, anyTube(prefix))).toBe(1);
+    expect((await h.master.deps.repo.getAttempts("j")).map((a) => a.state)).toEqual(["QUEUED"]);
+  });
+
+  test("an older slave, which claims with its first heartbeat or its result, is served as before", async () => {
+    const { h } = await setup();
+    await h.master.submitJob({ job_id: "j", tasks: [task("a"), task("b")] });
+    await h.master.dispatcher.feeder!.idle();
+    const [first, second] = [...h.master.dispatcher.feeder!.waiting()];
+    const body = (o: typeof first) => ({ lease_id: o!.leaseId, job_id: "j", task_id: o!.item.taskId, attempt: 0 }) as Lease;
+    expect(await h.master.dispatcher.heartbeat({ slave: slave("old-1"), leases: [{ lease_id: first!.leaseId, phase: "RUNNING" }] })).toMatchObject({ unknown: [], cancel: [] });
+    expect((await h.master.dispatcher.heartbeat({ slave: slave("old-2"), leases: [{ lease_id: first!.leaseId, phase: "RUNNING" }] })).unknown).toEqual([first!.leaseId]);
+    expect(await h.master.dispatcher.report({ ...report(body(first), "SUCCEEDED", h.clock.now()), slave: "old-1" })).toMatchObject({ stale: false, duplicate: false });
+    // A short task reports before any heartbeat: the result claims it.
+    expect(await h.master.dispatcher.report({ ...report(body(second), "SUCCEEDED", h.clock.now()), slave: "old-2" })).toMatchObject({ stale: false, duplicate: false });
+    expect((await h.master.deps.repo.getAttempts("j")).map((a) => [a.state, a.slave])).toEqual([["SUCCEEDED", "old-1"], ["SUCCEEDED", "old-2"]]);
   });
 
   test("a claim stored by the database though its answer was lost (connection broken after the commit) stands for its slave, not for another", async () => {
