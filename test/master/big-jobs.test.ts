@@ -146,3 +146,75 @@ test("a restarted master serves /healthz and reads at once, /readyz says 503 whi
   expect(leased.status).toBe(200);
   expect(((await leased.json()) as { leases: { job_id: string }[] }).leases.map((l) => l.job_id)).toEqual(["live", "live", "live"]);
 });
+
+test("between a cancel's batches, a result is stored once, no new lease is granted, and a held lease is told to stop: every task ends in exactly one final state", async () => {
+  const dir = await temps.make("dt-cancel-race-");
+  const repo = await SqliteRepo.open(join(dir, "dt.sqlite"));
+  let calls = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let reached!: () => void;
+  const midCancel = new Promise<void>((resolve) => (reached = resolve));
+  const heldRepo = new Proxy(repo, {
+    get(target, prop, receiver) {
+      if (prop === "cancelQueuedAttempts") {
+        return async (...args: Parameters<Repo["cancelQueuedAttempts"]>) => {
+          // The second batch waits: the first is written, the rest still QUEUED.
+          if (++calls === 2) {
+            reached();
+            await gate;
+          }
+          return target.cancelQueuedAttempts(...args);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const master = new Master({
+    repo: heldRepo, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")),
+    clock: systemClock, log: createLogger({ level: "silent" }), newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
+    dispatch: { ...DISPATCH, isolateServer: "http://dt.test", bulkBatchRows: 10 },
+  });
+  stops.push(async () => {
+    release();
+    await master.stop();
+    await repo.close();
+  });
+  await master.start();
+  const created = await master.submitJob({ job_id: "race", tasks: Array.from({ length: 50 }, (_, i) => ({ isolate_hash: "c".repeat(64), description: `t${i}`, max_retries: 2 })) });
+  const [passing, failing, running] = await master.dispatcher.lease({ slave: slave("s1"), free: 3, wait_ms: 0 });
+  expect(running).toBeDefined();
+
+  const cancel = master.cancelJob(created.job_id);
+  await midCancel;
+  const now = Date.now();
+  const times = { fetch_done_at: now, map_done_at: now, command_start_at: now, command_end_at: now, upload_done_at: now };
+  const result = (lease: typeof passing, state: "SUCCEEDED" | "FAILED" | "CANCELED") => ({
+    lease_id: lease!.lease_id, job_id: lease!.job_id, task_id: lease!.task_id, attempt: lease!.attempt, state, exit_code: state === "SUCCEEDED" ? 0 : 1,
+    message: null, times, cache: null, stdout_key: null, stderr_key: null, artifact_key: null, artifact_missing: false, slave: "s1",
+  });
+  // Mid-cancel: a pass is stored; a failure with retries left is not retried (the job is canceled).
+  expect(await master.dispatcher.report(result(passing, "SUCCEEDED"))).toMatchObject({ ok: true, duplicate: false, stale: false });
+  expect(await master.dispatcher.report(result(failing, "FAILED"))).toMatchObject({ ok: true, duplicate: false, stale: false });
+  // No new lease for the canceled job, though most of its attempts are still QUEUED in the database.
+  expect(await master.dispatcher.lease({ slave: slave("s2"), free: 5, wait_ms: 0 })).toEqual([]);
+  // The running one is told to stop.
+  expect((await master.dispatcher.heartbeat({ slave: slave("s1"), leases: [{ lease_id: running!.lease_id, phase: "RUNNING" }] })).cancel).toEqual([running!.lease_id]);
+
+  release();
+  await cancel;
+  expect(await master.dispatcher.report(result(running, "CANCELED"))).toMatchObject({ ok: true, duplicate: false });
+  const attempts = await repo.getAttempts("race");
+  // One attempt per task (no retry was queued), each in one final state.
+  expect(attempts.length).toBe(50);
+  const byTask = new Map(attempts.map((a) => [a.taskId, a.state]));
+  expect(byTask.get(passing!.task_id)).toBe("SUCCEEDED");
+  expect(byTask.get(failing!.task_id)).toBe("FAILED");
+  expect(byTask.get(running!.task_id)).toBe("CANCELED");
+  expect(attempts.filter((a) => a.state === "CANCELED").length).toBe(48);
+  const summary = await master.jobSummary("race");
+  expect(summary.status).toBe("finished");
+  expect(master.dispatcher.activeLeases).toBe(0);
+  expect(master.queueStats()).toMatchObject({ queued: 0, running: 0 });
+});
