@@ -201,7 +201,7 @@ export class MysqlRepo implements Repo {
   }
 
   cancelQueuedAttempts(jobId: string, at: number, limit: number): Promise<number> {
-    // Repeatable: a second run finds those attempts CANCELED already and changes nothing more.
+    // Safe to retry after a lost answer: a second run ends up to `limit` further QUEUED attempts of the job, which its caller (ending them all) wants anyway.
     return this.exec("cancelQueuedAttempts", true, async (db) => {
       const [result] = await db.execute(sql`UPDATE attempts SET state = 'CANCELED', message = '[canceled]', reported_at = ${at} WHERE job_id = ${jobId} AND state = 'QUEUED' LIMIT ${Math.max(0, Math.floor(limit))}`);
       return (result as unknown as { affectedRows: number }).affectedRows;
