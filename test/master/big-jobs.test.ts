@@ -218,3 +218,55 @@ test("between a cancel's batches, a result is stored once, no new lease is grant
   expect(master.dispatcher.activeLeases).toBe(0);
   expect(master.queueStats()).toMatchObject({ queued: 0, running: 0 });
 });
+
+test("a job's task list and its troubles read a 12,000-task job 5,000 tasks at a time, with the event loop turning between reads, and miss nothing", async () => {
+  const dir = await temps.make("dt-big-reads-");
+  const repo = await SqliteRepo.open(join(dir, "dt.sqlite"));
+  const big = makeJobWithTasks("big-reads", 12_000);
+  // Every 100th task failed: 120 troubles, spread over every slice (over 50: the troubles read all tasks).
+  big.attempts = big.attempts.map((a, i) => (i % 100 === 99 ? { ...a, state: "FAILED" as const, reportedAt: 10 + i } : a));
+  await repo.createJob(big.job, big.tasks, big.attempts);
+  let turns = 0;
+  let ticking = true;
+  const tick = () => {
+    turns++;
+    if (ticking) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const reads: { what: string; tasks: number; turn: number }[] = [];
+  const counting = new Proxy(repo, {
+    get(target, prop, receiver) {
+      if (prop === "getAttempts" || prop === "getTasks") {
+        return (jobId: string, slice?: { from: number; to: number }) => {
+          reads.push({ what: prop, tasks: slice ? slice.to - slice.from : Number.POSITIVE_INFINITY, turn: turns });
+          return (target[prop] as (j: string, s?: { from: number; to: number }) => Promise<unknown>)(jobId, slice);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const master = new Master({
+    repo: counting, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")),
+    clock: systemClock, log: createLogger({ level: "silent" }), newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
+    dispatch: { ...DISPATCH, isolateServer: "http://dt.test" },
+  });
+  stops.push(async () => {
+    ticking = false;
+    await repo.close();
+  });
+
+  const { tasks } = await master.jobTasks("big-reads");
+  expect(tasks.map((t) => t.task_id)).toEqual(big.tasks.map((t) => t.taskId));
+  expect(tasks.filter((t) => t.group === "failed").length).toBe(120);
+  const troubles = await master.jobTroubles("big-reads", 0);
+  expect(troubles.tasks.map((t) => t.task_id)).toEqual(big.tasks.filter((_, i) => i % 100 === 99).map((t) => t.taskId));
+  expect(troubles.more).toBe(false);
+  // Each read covers at most one slice; the reads of one kind come on different turns of the event loop.
+  expect(reads.length).toBeGreaterThan(4);
+  expect(Math.max(...reads.map((r) => r.tasks))).toBe(5_000);
+  for (const what of ["getAttempts", "getTasks"]) {
+    const turnsOf = reads.filter((r) => r.what === what).map((r) => r.turn);
+    expect(new Set(turnsOf).size).toBe(turnsOf.length);
+  }
+});

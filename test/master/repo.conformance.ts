@@ -264,6 +264,11 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
       const whole = await repo.getAttempts("sliced");
       const sliced = [...(await repo.getAttempts("sliced", { from: 0, to: 2 })), ...(await repo.getAttempts("sliced", { from: 2, to: 4 })), ...(await repo.getAttempts("sliced", { from: 4, to: 6 }))];
       expect(sliced).toEqual(whole);
+      // getTasks slices the same way.
+      expect((await repo.getTasks("sliced", { from: 1, to: 3 })).map((t) => t.index)).toEqual([1, 2]);
+      expect(await repo.getTasks("sliced", { from: 3, to: 1 })).toEqual([]);
+      expect(await repo.getTasks("sliced", { from: 5, to: 10 })).toEqual([]);
+      expect([...(await repo.getTasks("sliced", { from: 0, to: 3 })), ...(await repo.getTasks("sliced", { from: 3, to: 6 }))]).toEqual(await repo.getTasks("sliced"));
     });
 
     test("cancelQueuedAttempts ends at most `limit` QUEUED attempts of the job per call, and no other attempt", async () => {

@@ -119,8 +119,9 @@ export class MysqlRepo implements Repo {
     });
   }
 
-  getTasks(jobId: string): Promise<Task[]> {
-    return this.read("getTasks", (db) => db.select().from(tasks).where(eq(tasks.jobId, jobId)).orderBy(asc(tasks.index)));
+  getTasks(jobId: string, slice?: { from: number; to: number }): Promise<Task[]> {
+    const inSlice = slice ? and(gte(tasks.index, slice.from), lt(tasks.index, slice.to)) : undefined;
+    return this.read("getTasks", (db) => db.select().from(tasks).where(and(eq(tasks.jobId, jobId), inSlice)).orderBy(asc(tasks.index)));
   }
 
   getTask(jobId: string, taskId: string): Promise<Task | null> {
