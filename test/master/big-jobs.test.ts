@@ -7,7 +7,7 @@
  */
 import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
-import { systemClock } from "../../src/common/clock.ts";
+import { ManualClock, systemClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
 import { encodeIsolated } from "../../src/isolate/manifest.ts";
 import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
@@ -269,4 +269,68 @@ test("a job's task list and its troubles read a 12,000-task job 5,000 tasks at a
     const turnsOf = reads.filter((r) => r.what === what).map((r) => r.turn);
     expect(new Set(turnsOf).size).toBe(turnsOf.length);
   }
+});
+
+test("a lost lease, an infrastructure failure and dist_test's retry_task read the attempts of their one task, not the whole job's", async () => {
+  const dir = await temps.make("dt-task-reads-");
+  const repo = await SqliteRepo.open(join(dir, "dt.sqlite"));
+  const widths: number[] = [];
+  const counting = new Proxy(repo, {
+    get(target, prop, receiver) {
+      if (prop === "getAttempts") {
+        return (jobId: string, slice?: { from: number; to: number }) => {
+          widths.push(slice ? slice.to - slice.from : Number.POSITIVE_INFINITY);
+          return target.getAttempts(jobId, slice);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  // Inside transaction() the callback gets the transaction's repo: that one is counted too.
+  const transaction = repo.transaction.bind(repo);
+  repo.transaction = (fn) => transaction((tx) => fn(new Proxy(tx, {
+    get(target, prop, receiver) {
+      if (prop === "getAttempts") {
+        return (jobId: string, slice?: { from: number; to: number }) => {
+          widths.push(slice ? slice.to - slice.from : Number.POSITIVE_INFINITY);
+          return target.getAttempts(jobId, slice);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  })));
+  const clock = new ManualClock();
+  const master = new Master({
+    repo: counting, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")),
+    clock, log: createLogger({ level: "silent" }), newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
+    dispatch: { ...DISPATCH, isolateServer: "http://dt.test" },
+  });
+  stops.push(async () => {
+    master.dispatcher.close();
+    await repo.close();
+  });
+  await master.dispatcher.rebuild();
+  await master.submitJob({ job_id: "reads", tasks: Array.from({ length: 20 }, (_, i) => ({ isolate_hash: "d".repeat(64), description: `t${i}` })) });
+  const [infra, lost, failed] = await master.dispatcher.lease({ slave: slave("s1"), free: 3, wait_ms: 0 });
+  const now = clock.now();
+  const times = { fetch_done_at: now, map_done_at: now, command_start_at: now, command_end_at: now, upload_done_at: now };
+  const result = (lease: typeof infra, state: "INFRA_FAILED" | "FAILED") => ({
+    lease_id: lease!.lease_id, job_id: lease!.job_id, task_id: lease!.task_id, attempt: lease!.attempt, state, exit_code: 1,
+    message: null, times, cache: null, stdout_key: null, stderr_key: null, artifact_key: null, artifact_missing: false, slave: "s1",
+  });
+  widths.length = 0;
+  await master.dispatcher.report(result(infra, "INFRA_FAILED"));
+  await master.dispatcher.report(result(failed, "FAILED"));
+  // s1 goes silent while running the second: its lease lapses.
+  clock.advance(DISPATCH.leaseTtlMs + 1);
+  await master.dispatcher.sweep();
+  expect(await master.retryTask("reads", failed!.task_id)).toBe(false);
+  expect(widths.length).toBeGreaterThanOrEqual(3);
+  expect(Math.max(...widths)).toBe(1);
+  const states = (taskId: string) => repo.getAttempts("reads").then((all) => all.filter((a) => a.taskId === taskId).map((a) => a.state));
+  expect(await states(infra!.task_id)).toEqual(["INFRA_FAILED", "QUEUED"]);
+  expect(await states(lost!.task_id)).toEqual(["SLAVE_LOST", "QUEUED"]);
+  expect(await states(failed!.task_id)).toEqual(["FAILED"]);
 });
