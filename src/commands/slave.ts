@@ -68,6 +68,8 @@ export default defineCommand({
     const listen = args["metrics-listen"] || ctx.env.DT_METRICS_LISTEN;
     const listenAddress = listen ? parseListenAddress(listen, args["metrics-listen"] ? "--metrics-listen" : "DT_METRICS_LISTEN") : undefined;
     const name = args.name || hostname();
+    // This process's claims apart from those of an earlier life under the same name (see ClaimRequest.life).
+    const life = crypto.randomUUID();
     const dimensions = { os: process.platform, cpu: process.arch, ...given };
     // One account for the master and the CAS, as dist_test's slaves had. The
     // master's challenges only; the CAS is whichever one the master names.
@@ -109,7 +111,7 @@ export default defineCommand({
         ? {
           source: (identity: () => SlaveIdentity) => new BeanstalkLeaseSource({
             address: parseBeanstalkUrl(queue.address), tubePrefix: queue.tube_prefix, ttrSec: queue.ttr_sec, dimensions, waitMs: DEFAULT_LEASE_WAIT_MS, log: ctx.log,
-            claim: (leaseId, signal) => master.claim({ slave: identity(), lease_id: leaseId }, signal),
+            claim: (leaseId, signal) => master.claim({ slave: identity(), lease_id: leaseId, life }, signal),
           }),
           idleHeartbeatMs: IDLE_HEARTBEAT_MS,
         }

@@ -87,6 +87,8 @@ export class Master {
   /** Where start()'s rebuild is while it runs; null before start() and once it is done. */
   private rebuilding: RebuildProgress | null = null;
   private rebuilt: Promise<void> = Promise.resolve();
+  /** Why start()'s rebuild failed, if it did. */
+  private rebuildFailure: Error | null = null;
 
   /** Counts writes per job, so summaries are recomputed only when something changed. */
   private readonly changes = new ChangeTracker();
@@ -158,6 +160,17 @@ export class Master {
     }
   }
 
+  /** Every task of a job, read as allAttempts reads attempts. */
+  private async allTasks(jobId: string): Promise<Task[]> {
+    const all: Task[] = [];
+    for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
+      if (from > 0) await yieldToEventLoop();
+      const slice = await this.deps.repo.getTasks(jobId, { from, to: from + SUMMARY_SLICE_TASKS });
+      for (const t of slice) all.push(t);
+      if (slice.length < SUMMARY_SLICE_TASKS) return all;
+    }
+  }
+
   /**
    * Rebuilds the queue from the database and starts the periodic sweep.
    * The HTTP server may serve meanwhile: `ready` says whether this is done,
@@ -165,7 +178,14 @@ export class Master {
    */
   async start(): Promise<void> {
     this.rebuilding = { jobsDone: 0, jobsTotal: 0 };
-    this.rebuilt = this.dispatcher.rebuild((p) => (this.rebuilding = p)).finally(() => (this.rebuilding = null));
+    // A failed rebuild leaves the master not ready for good (start() throws, and the server stops): the dispatcher knows only part of the queue.
+    this.rebuilt = this.dispatcher.rebuild((p) => (this.rebuilding = p)).then(
+      () => void (this.rebuilding = null),
+      (err) => {
+        this.rebuildFailure = err as Error;
+        throw err;
+      },
+    );
     await this.rebuilt;
     this.dispatcher.startFeeding();
     this.sweepTimer = setInterval(() => {
@@ -193,6 +213,7 @@ export class Master {
   /** For /readyz: resolves once the queue is rebuilt, rejects saying how far the rebuild got before. */
   async checkRebuilt(): Promise<void> {
     const p = this.rebuilding;
+    if (this.rebuildFailure) throw new DtError("unreachable", `rebuilding the queue from the database failed: ${this.rebuildFailure.message}`);
     if (p) throw new DtError("unreachable", `rebuilding the queue from the database: ${p.jobsDone} of ${p.jobsTotal} jobs`);
   }
 
@@ -328,18 +349,21 @@ export class Master {
 
   async jobTasks(jobId: string): Promise<{ job: Job; tasks: TaskView[] }> {
     const job = await this.requireJob(jobId);
-    const tasks = await this.deps.repo.getTasks(jobId);
-    const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));
-    return {
-      job,
-      tasks: await Promise.all(tasks.map(async (t) => {
+    const tasks = await this.allTasks(jobId);
+    const groups = groupAttempts(await this.allAttempts(jobId));
+    const views: TaskView[] = [];
+    // Views are built a slice at a time with the event loop free between: 100,000 tasks in one piece held it for seconds.
+    for (let from = 0; from < tasks.length; from += SUMMARY_SLICE_TASKS) {
+      if (from > 0) await yieldToEventLoop();
+      views.push(...(await Promise.all(tasks.slice(from, from + SUMMARY_SLICE_TASKS).map(async (t) => {
         const group = groups.get(t.taskId) ?? [];
         return {
           task_id: t.taskId, description: t.description, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
           dimensions: t.dimensions, attempts: await Promise.all(group.map((a) => this.attemptView(a))),
         };
-      })),
-    };
+      }))));
+    }
+    return { job, tasks: views };
   }
 
   /**
@@ -350,7 +374,8 @@ export class Master {
    */
   async jobTroubles(jobId: string, sinceMs: number, limit = MAX_TROUBLES): Promise<{ tasks: TaskView[]; more: boolean }> {
     const job = await this.requireJob(jobId);
-    const groups = groupAttempts(await this.deps.repo.getAttempts(jobId));
+    // Sliced as a summary is: a watcher asks this whenever something failed, and a whole 100,000-task job read in one piece held the master for seconds.
+    const groups = groupAttempts(await this.allAttempts(jobId));
     // The earliest trouble at or after sinceMs first: a client reading pages (or stopping at a cap) misses none before the last it got.
     const firstTrouble = (g: Attempt[]) => Math.min(...g.filter((a) => TROUBLE_STATES.has(a.state) && (a.reportedAt ?? 0) >= sinceMs).map((a) => a.reportedAt ?? 0));
     const all = [...groups.entries()].map(([id, g]) => [id, g, firstTrouble(g)] as const).filter(([, , at]) => at !== Infinity);
@@ -359,7 +384,7 @@ export class Master {
     const hitIds = new Set(hit.map(([id]) => id));
     // A burst of failures reads all tasks once rather than each apart.
     const tasks = hit.length > 50
-      ? (await this.deps.repo.getTasks(jobId)).filter((t) => hitIds.has(t.taskId))
+      ? (await this.allTasks(jobId)).filter((t) => hitIds.has(t.taskId))
       : (await Promise.all(hit.map(([id]) => this.deps.repo.getTask(jobId, id)))).filter((t): t is Task => t !== null);
     const order = new Map(hit.map(([id], i) => [id, i]));
     tasks.sort((a, b) => order.get(a.taskId)! - order.get(b.taskId)!);

@@ -306,6 +306,14 @@ export interface HeartbeatResponse {
 export interface ClaimRequest {
   slave: SlaveIdentity;
   lease_id: string;
+  /**
+   * Random per start of the slave's process. A restarted slave keeps its
+   * name, and beanstalkd hands it again the jobs its killed previous life
+   * held: by this the master tells a lost answer (the same life asks again:
+   * granted) from a new life (refused: the previous life may have run the
+   * command already). Absent from older slaves: then the name alone decides.
+   */
+  life?: string;
 }
 
 export interface ClaimResponse {

@@ -102,7 +102,11 @@ export class MasterClient {
    * `signal` aborts.
    */
   async claim(request: ClaimRequest, signal?: AbortSignal): Promise<ClaimResponse | null> {
-    const res = await this.send(`POST claim of lease ${request.lease_id}`, "/claim", jsonInit(request), { attempts: Number.POSITIVE_INFINITY, signal, timeoutMs: REQUEST_TIMEOUT_MS });
+    const res = await this.send(`POST claim of lease ${request.lease_id}`, "/claim", jsonInit(request), { attempts: Number.POSITIVE_INFINITY, signal, timeoutMs: REQUEST_TIMEOUT_MS, accept: (status) => status === 404 });
+    // The master refuses a claim with 200 and a reason; a 404 is a master that predates claims.
+    if (res?.status === 404) {
+      throw new DtError("invalid_input", `the master at ${this.master} has no ${this.base}/claim: it is older than this slave, which runs nothing from beanstalkd that the master has not granted; upgrade the master first`);
+    }
     return res ? ((await res.json()) as ClaimResponse) : null;
   }
 

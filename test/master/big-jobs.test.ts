@@ -7,7 +7,7 @@
  */
 import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
-import { systemClock } from "../../src/common/clock.ts";
+import { ManualClock, systemClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
 import { encodeIsolated } from "../../src/isolate/manifest.ts";
 import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
@@ -145,4 +145,192 @@ test("a restarted master serves /healthz and reads at once, /readyz says 503 whi
   const leased = await fetch(`${url}/api/v1/slave/lease`, { method: "POST", body: JSON.stringify({ slave: slave(), free: 3, wait_ms: 0 }) });
   expect(leased.status).toBe(200);
   expect(((await leased.json()) as { leases: { job_id: string }[] }).leases.map((l) => l.job_id)).toEqual(["live", "live", "live"]);
+});
+
+test("between a cancel's batches, a result is stored once, no new lease is granted, and a held lease is told to stop: every task ends in exactly one final state", async () => {
+  const dir = await temps.make("dt-cancel-race-");
+  const repo = await SqliteRepo.open(join(dir, "dt.sqlite"));
+  let calls = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let reached!: () => void;
+  const midCancel = new Promise<void>((resolve) => (reached = resolve));
+  const heldRepo = new Proxy(repo, {
+    get(target, prop, receiver) {
+      if (prop === "cancelQueuedAttempts") {
+        return async (...args: Parameters<Repo["cancelQueuedAttempts"]>) => {
+          // The second batch waits: the first is written, the rest still QUEUED.
+          if (++calls === 2) {
+            reached();
+            await gate;
+          }
+          return target.cancelQueuedAttempts(...args);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const master = new Master({
+    repo: heldRepo, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")),
+    clock: systemClock, log: createLogger({ level: "silent" }), newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
+    dispatch: { ...DISPATCH, isolateServer: "http://dt.test", bulkBatchRows: 10 },
+  });
+  stops.push(async () => {
+    release();
+    await master.stop();
+    await repo.close();
+  });
+  await master.start();
+  const created = await master.submitJob({ job_id: "race", tasks: Array.from({ length: 50 }, (_, i) => ({ isolate_hash: "c".repeat(64), description: `t${i}`, max_retries: 2 })) });
+  const [passing, failing, running] = await master.dispatcher.lease({ slave: slave("s1"), free: 3, wait_ms: 0 });
+  expect(running).toBeDefined();
+
+  const cancel = master.cancelJob(created.job_id);
+  await midCancel;
+  const now = Date.now();
+  const times = { fetch_done_at: now, map_done_at: now, command_start_at: now, command_end_at: now, upload_done_at: now };
+  const result = (lease: typeof passing, state: "SUCCEEDED" | "FAILED" | "CANCELED") => ({
+    lease_id: lease!.lease_id, job_id: lease!.job_id, task_id: lease!.task_id, attempt: lease!.attempt, state, exit_code: state === "SUCCEEDED" ? 0 : 1,
+    message: null, times, cache: null, stdout_key: null, stderr_key: null, artifact_key: null, artifact_missing: false, slave: "s1",
+  });
+  // Mid-cancel: a pass is stored; a failure with retries left is not retried (the job is canceled).
+  expect(await master.dispatcher.report(result(passing, "SUCCEEDED"))).toMatchObject({ ok: true, duplicate: false, stale: false });
+  expect(await master.dispatcher.report(result(failing, "FAILED"))).toMatchObject({ ok: true, duplicate: false, stale: false });
+  // No new lease for the canceled job, though most of its attempts are still QUEUED in the database.
+  expect(await master.dispatcher.lease({ slave: slave("s2"), free: 5, wait_ms: 0 })).toEqual([]);
+  // The running one is told to stop.
+  expect((await master.dispatcher.heartbeat({ slave: slave("s1"), leases: [{ lease_id: running!.lease_id, phase: "RUNNING" }] })).cancel).toEqual([running!.lease_id]);
+
+  release();
+  await cancel;
+  expect(await master.dispatcher.report(result(running, "CANCELED"))).toMatchObject({ ok: true, duplicate: false });
+  const attempts = await repo.getAttempts("race");
+  // One attempt per task (no retry was queued), each in one final state.
+  expect(attempts.length).toBe(50);
+  const byTask = new Map(attempts.map((a) => [a.taskId, a.state]));
+  expect(byTask.get(passing!.task_id)).toBe("SUCCEEDED");
+  expect(byTask.get(failing!.task_id)).toBe("FAILED");
+  expect(byTask.get(running!.task_id)).toBe("CANCELED");
+  expect(attempts.filter((a) => a.state === "CANCELED").length).toBe(48);
+  const summary = await master.jobSummary("race");
+  expect(summary.status).toBe("finished");
+  expect(master.dispatcher.activeLeases).toBe(0);
+  expect(master.queueStats()).toMatchObject({ queued: 0, running: 0 });
+});
+
+test("a job's task list and its troubles read a 12,000-task job 5,000 tasks at a time, with the event loop turning between reads, and miss nothing", async () => {
+  const dir = await temps.make("dt-big-reads-");
+  const repo = await SqliteRepo.open(join(dir, "dt.sqlite"));
+  const big = makeJobWithTasks("big-reads", 12_000);
+  // Every 100th task failed: 120 troubles, spread over every slice (over 50: the troubles read all tasks).
+  big.attempts = big.attempts.map((a, i) => (i % 100 === 99 ? { ...a, state: "FAILED" as const, reportedAt: 10 + i } : a));
+  await repo.createJob(big.job, big.tasks, big.attempts);
+  let turns = 0;
+  let ticking = true;
+  const tick = () => {
+    turns++;
+    if (ticking) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const reads: { what: string; tasks: number; turn: number }[] = [];
+  const counting = new Proxy(repo, {
+    get(target, prop, receiver) {
+      if (prop === "getAttempts" || prop === "getTasks") {
+        return (jobId: string, slice?: { from: number; to: number }) => {
+          reads.push({ what: prop, tasks: slice ? slice.to - slice.from : Number.POSITIVE_INFINITY, turn: turns });
+          return (target[prop] as (j: string, s?: { from: number; to: number }) => Promise<unknown>)(jobId, slice);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const master = new Master({
+    repo: counting, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")),
+    clock: systemClock, log: createLogger({ level: "silent" }), newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
+    dispatch: { ...DISPATCH, isolateServer: "http://dt.test" },
+  });
+  stops.push(async () => {
+    ticking = false;
+    await repo.close();
+  });
+
+  const { tasks } = await master.jobTasks("big-reads");
+  expect(tasks.map((t) => t.task_id)).toEqual(big.tasks.map((t) => t.taskId));
+  expect(tasks.filter((t) => t.group === "failed").length).toBe(120);
+  const troubles = await master.jobTroubles("big-reads", 0);
+  expect(troubles.tasks.map((t) => t.task_id)).toEqual(big.tasks.filter((_, i) => i % 100 === 99).map((t) => t.taskId));
+  expect(troubles.more).toBe(false);
+  // Each read covers at most one slice; the reads of one kind come on different turns of the event loop.
+  expect(reads.length).toBeGreaterThan(4);
+  expect(Math.max(...reads.map((r) => r.tasks))).toBe(5_000);
+  for (const what of ["getAttempts", "getTasks"]) {
+    const turnsOf = reads.filter((r) => r.what === what).map((r) => r.turn);
+    expect(new Set(turnsOf).size).toBe(turnsOf.length);
+  }
+});
+
+test("a lost lease, an infrastructure failure and dist_test's retry_task read the attempts of their one task, not the whole job's", async () => {
+  const dir = await temps.make("dt-task-reads-");
+  const repo = await SqliteRepo.open(join(dir, "dt.sqlite"));
+  const widths: number[] = [];
+  const counting = new Proxy(repo, {
+    get(target, prop, receiver) {
+      if (prop === "getAttempts") {
+        return (jobId: string, slice?: { from: number; to: number }) => {
+          widths.push(slice ? slice.to - slice.from : Number.POSITIVE_INFINITY);
+          return target.getAttempts(jobId, slice);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  // Inside transaction() the callback gets the transaction's repo: that one is counted too.
+  const transaction = repo.transaction.bind(repo);
+  repo.transaction = (fn) => transaction((tx) => fn(new Proxy(tx, {
+    get(target, prop, receiver) {
+      if (prop === "getAttempts") {
+        return (jobId: string, slice?: { from: number; to: number }) => {
+          widths.push(slice ? slice.to - slice.from : Number.POSITIVE_INFINITY);
+          return target.getAttempts(jobId, slice);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  })));
+  const clock = new ManualClock();
+  const master = new Master({
+    repo: counting, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")),
+    clock, log: createLogger({ level: "silent" }), newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
+    dispatch: { ...DISPATCH, isolateServer: "http://dt.test" },
+  });
+  stops.push(async () => {
+    master.dispatcher.close();
+    await repo.close();
+  });
+  await master.dispatcher.rebuild();
+  await master.submitJob({ job_id: "reads", tasks: Array.from({ length: 20 }, (_, i) => ({ isolate_hash: "d".repeat(64), description: `t${i}` })) });
+  const [infra, lost, failed] = await master.dispatcher.lease({ slave: slave("s1"), free: 3, wait_ms: 0 });
+  const now = clock.now();
+  const times = { fetch_done_at: now, map_done_at: now, command_start_at: now, command_end_at: now, upload_done_at: now };
+  const result = (lease: typeof infra, state: "INFRA_FAILED" | "FAILED") => ({
+    lease_id: lease!.lease_id, job_id: lease!.job_id, task_id: lease!.task_id, attempt: lease!.attempt, state, exit_code: 1,
+    message: null, times, cache: null, stdout_key: null, stderr_key: null, artifact_key: null, artifact_missing: false, slave: "s1",
+  });
+  widths.length = 0;
+  await master.dispatcher.report(result(infra, "INFRA_FAILED"));
+  await master.dispatcher.report(result(failed, "FAILED"));
+  // s1 goes silent while running the second: its lease lapses.
+  clock.advance(DISPATCH.leaseTtlMs + 1);
+  await master.dispatcher.sweep();
+  expect(await master.retryTask("reads", failed!.task_id)).toBe(false);
+  expect(widths.length).toBeGreaterThanOrEqual(3);
+  expect(Math.max(...widths)).toBe(1);
+  const states = (taskId: string) => repo.getAttempts("reads").then((all) => all.filter((a) => a.taskId === taskId).map((a) => a.state));
+  expect(await states(infra!.task_id)).toEqual(["INFRA_FAILED", "QUEUED"]);
+  expect(await states(lost!.task_id)).toEqual(["SLAVE_LOST", "QUEUED"]);
+  expect(await states(failed!.task_id)).toEqual(["FAILED"]);
 });

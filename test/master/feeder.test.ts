@@ -10,6 +10,7 @@ import { openExternalQueue } from "../../src/master/queue/open-queue.ts";
 import { anyTube, tubeFor } from "../../src/master/queue/tubes.ts";
 import type { Lease } from "../../src/master/protocol.ts";
 import { BeanstalkLeaseSource, parseLease } from "../../src/slave/beanstalk-lease-source.ts";
+import { MasterClient } from "../../src/slave/master-client.ts";
 import { HASH, report, slave, testMaster } from "./helpers.ts";
 
 const SHARED = process.env.DT_TEST_BEANSTALKD;
@@ -26,16 +27,16 @@ afterEach(async () => {
 
 const task = (description: string, extra: Record<string, unknown> = {}) => ({ isolate_hash: HASH, description, ...extra });
 
-async function setup(feedAhead = 2): Promise<{ h: Handle; prefix: string; bs: BeanstalkClient; source: (name: string, dims?: Record<string, string>) => BeanstalkLeaseSource }> {
+async function setup(feedAhead = 2): Promise<{ h: Handle; prefix: string; bs: BeanstalkClient; source: (name: string, dims?: Record<string, string>, life?: string) => BeanstalkLeaseSource }> {
   const prefix = `t${runId}x${++prefixes}`;
   const url = `beanstalk://${SHARED}`;
   const h = await testMaster(undefined, () => openExternalQueue(url, { tubePrefix: prefix, feedAhead, leaseTtlMs: 30_000, log }));
   cleanups.push(() => h.cleanup());
   const bs = await BeanstalkClient.connect(parseBeanstalkUrl(url));
   cleanups.push(() => bs.close());
-  const source = (name: string, dimensions: Record<string, string> = {}) => {
+  const source = (name: string, dimensions: Record<string, string> = {}, life?: string) => {
     // The master of the moment: a test may restart it.
-    const claim = (leaseId: string) => h.master.dispatcher.claimOffer({ slave: slave(name, dimensions), lease_id: leaseId });
+    const claim = (leaseId: string) => h.master.dispatcher.claimOffer({ slave: slave(name, dimensions), lease_id: leaseId, life });
     const s = new BeanstalkLeaseSource({ address: parseBeanstalkUrl(url), tubePrefix: prefix, ttrSec: 30, dimensions, waitMs: 2_000, log, claim });
     cleanups.push(() => s.close());
     return s;
@@ -133,6 +134,65 @@ describe.skipIf(!SHARED)(`feeding beanstalkd (DT_TEST_BEANSTALKD=${SHARED})`, ()
     expect(await claim("s1")).toEqual({ claimed: true });
     expect((await claim("s2")).claimed).toBe(false);
     expect((await h.master.deps.repo.getAttempts("j")).map((a) => [a.state, a.slave, a.leaseId])).toEqual([["LEASED", "s1", offer!.leaseId]]);
+  });
+
+  test("a slave restarted under its name (a new life) is refused the lease its killed previous life held: the job is deleted unrun, the lease lapses SLAVE_LOST, and the task runs again as a new attempt", async () => {
+    const { h, prefix, bs, source } = await setup();
+    await h.master.submitJob({ job_id: "j", tasks: [task("t")] });
+    await h.master.dispatcher.feeder!.idle();
+    const firstLife = source("s1", {}, "life-1");
+    const [lease] = await take(firstLife);
+    expect(lease).toBeDefined();
+    // Its lost answer asked again by the same life: granted again.
+    expect(await h.master.dispatcher.claimOffer({ slave: slave("s1"), lease_id: lease!.lease_id, life: "life-1" })).toEqual({ claimed: true });
+    // SIGKILLed (its command may have run to its end, unreported): beanstalkd makes the job ready again, and the new life reserves it.
+    await firstLife.close();
+    expect(await ready(bs, anyTube(prefix))).toBe(1);
+    expect(await take(source("s1", {}, "life-2"))).toEqual([]);
+    const stats = await bs.statsTube(anyTube(prefix));
+    expect(Number(stats?.["current-jobs-reserved"] ?? 0) + Number(stats?.["current-jobs-ready"] ?? 0)).toBe(0);
+    expect((await h.master.dispatcher.claimOffer({ slave: slave("s1"), lease_id: lease!.lease_id, life: "life-2" })).reason).toContain("earlier life of slave s1");
+    // Nothing heartbeats the dead life's lease: it lapses, and the task is offered again under a new lease, which the new life runs.
+    h.clock.advance(30_001);
+    await h.master.dispatcher.sweep();
+    await h.master.dispatcher.feeder!.idle();
+    const [again] = await take(source("s1", {}, "life-2"));
+    expect(again?.attempt).toBe(1);
+    expect((await h.master.deps.repo.getAttempts("j")).map((a) => [a.attempt, a.state, a.slave])).toEqual([[0, "SLAVE_LOST", "s1"], [1, "LEASED", "s1"]]);
+  });
+
+  test("a slave of this version facing an older master (no /claim: 404) stops with an error saying so, and gives the job back unrun", async () => {
+    const { h, prefix, bs } = await setup();
+    await h.master.submitJob({ job_id: "j", tasks: [task("t")] });
+    await h.master.dispatcher.feeder!.idle();
+    // What an older master answers to a path it does not have.
+    const old = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => Response.json({ error: `no such endpoint: ${req.method} ${new URL(req.url).pathname}`, code: "not_found" }, { status: 404 }) });
+    cleanups.push(() => old.stop(true));
+    const master = new MasterClient(`http://127.0.0.1:${old.port}`, { log });
+    const s = new BeanstalkLeaseSource({
+      address: parseBeanstalkUrl(`beanstalk://${SHARED}`), tubePrefix: prefix, ttrSec: 30, dimensions: {}, waitMs: 2_000, log,
+      claim: (leaseId, signal) => master.claim({ slave: slave("s1"), lease_id: leaseId, life: "life-1" }, signal),
+    });
+    cleanups.push(() => s.close());
+    const error = await take(s).then(() => null, (err: Error) => err);
+    expect(error?.message).toContain("is older than this slave");
+    expect(error?.message).toContain("upgrade the master first");
+    expect(await ready(bs, anyTube(prefix))).toBe(1);
+    expect((await h.master.deps.repo.getAttempts("j")).map((a) => a.state)).toEqual(["QUEUED"]);
+  });
+
+  test("an older slave, which claims with its first heartbeat or its result, is served as before", async () => {
+    const { h } = await setup();
+    await h.master.submitJob({ job_id: "j", tasks: [task("a"), task("b")] });
+    await h.master.dispatcher.feeder!.idle();
+    const [first, second] = [...h.master.dispatcher.feeder!.waiting()];
+    const body = (o: typeof first) => ({ lease_id: o!.leaseId, job_id: "j", task_id: o!.item.taskId, attempt: 0 }) as Lease;
+    expect(await h.master.dispatcher.heartbeat({ slave: slave("old-1"), leases: [{ lease_id: first!.leaseId, phase: "RUNNING" }] })).toMatchObject({ unknown: [], cancel: [] });
+    expect((await h.master.dispatcher.heartbeat({ slave: slave("old-2"), leases: [{ lease_id: first!.leaseId, phase: "RUNNING" }] })).unknown).toEqual([first!.leaseId]);
+    expect(await h.master.dispatcher.report({ ...report(body(first), "SUCCEEDED", h.clock.now()), slave: "old-1" })).toMatchObject({ stale: false, duplicate: false });
+    // A short task reports before any heartbeat: the result claims it.
+    expect(await h.master.dispatcher.report({ ...report(body(second), "SUCCEEDED", h.clock.now()), slave: "old-2" })).toMatchObject({ stale: false, duplicate: false });
+    expect((await h.master.deps.repo.getAttempts("j")).map((a) => [a.state, a.slave])).toEqual([["SUCCEEDED", "old-1"], ["SUCCEEDED", "old-2"]]);
   });
 
   test("a claim stored by the database though its answer was lost (connection broken after the commit) stands for its slave, not for another", async () => {

@@ -93,3 +93,64 @@ test("a transaction's repo refuses work after the transaction ended", async () =
     await repo.close();
   }
 });
+
+test("a huge createJob that yields inside its transaction keeps other callers' writes out of it: they wait, land after it, and survive its rollback", async () => {
+  const path = join(await temps.make("dt-repo-tx-"), "dt.db");
+  const repo = await SqliteRepo.open(path);
+  const other = makeJobWithTasks("other", 1);
+  await repo.createJob(other.job, other.tasks, other.attempts);
+  // 20,000 tasks are several multi-row statements, with the event loop free between them; the last attempt's row makes the submit fail.
+  const big = makeJobWithTasks("big", 20_000);
+  const probe = new Database(path);
+  probe.run("PRAGMA busy_timeout = 0");
+  probe.run(`CREATE TRIGGER fail_big BEFORE INSERT ON attempts WHEN NEW.task_id = '${big.tasks.at(-1)!.taskId}' BEGIN SELECT RAISE(ABORT, 'forced failure'); END`);
+  // True while some connection holds the write lock: the submit's transaction is open.
+  const txOpen = () => {
+    try {
+      probe.run("BEGIN IMMEDIATE");
+      probe.run("ROLLBACK");
+      return false;
+    } catch (err) {
+      expect((err as Error).message).toContain("locked");
+      return true;
+    }
+  };
+  try {
+    const submit = repo.createJob(big.job, big.tasks, big.attempts).then(() => "stored", (err: Error) => err.message);
+    const deadline = Date.now() + 20_000;
+    while (!txOpen()) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // Another request's writes, issued while the transaction is open: a lease, a second job.
+    let leaseSettled = false;
+    const leased = repo.updateAttempt("other", other.tasks[0]!.taskId, 0, { state: "LEASED", slave: "s1", leaseId: "l1" }, ["QUEUED"]).finally(() => (leaseSettled = true));
+    const second = makeJobWithTasks("second", 2);
+    const submitted = repo.createJob(second.job, second.tasks, second.attempts);
+    // The event loop turned while the transaction was open (the yields are real), and the lease waits behind it, not in it.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(txOpen()).toBe(true);
+    expect(leaseSettled).toBe(false);
+
+    expect(await submit).toContain("forced failure");
+    expect(await leased).toBe(true);
+    await submitted;
+    // Neither SQLITE_BUSY nor a nested BEGIN, and the rollback did not take them: they ran after the transaction, on the gate.
+    expect(await repo.getJob("big")).toBeNull();
+    expect(await repo.getAttempts("big")).toEqual([]);
+    expect((await repo.getAttempt("other", other.tasks[0]!.taskId, 0))?.state).toBe("LEASED");
+    expect(await repo.getAttempts("second")).toHaveLength(2);
+  } finally {
+    probe.close();
+    await repo.close();
+  }
+  // On disk, as another process reads it.
+  const reopened = await SqliteRepo.open(path);
+  try {
+    expect(await reopened.getJob("big")).toBeNull();
+    expect((await reopened.getAttempt("other", other.tasks[0]!.taskId, 0))?.state).toBe("LEASED");
+    expect(await reopened.getAttempts("second")).toHaveLength(2);
+  } finally {
+    await reopened.close();
+  }
+});

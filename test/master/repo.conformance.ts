@@ -254,6 +254,21 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
       expect((await repo.getAttempts("sliced", { from: 1, to: 3 })).map((x) => [x.taskId, x.attempt])).toEqual([[a.tasks[1]!.taskId, 0], [a.tasks[2]!.taskId, 0], [a.tasks[2]!.taskId, 1]]);
       expect(await repo.getAttempts("sliced", { from: 5, to: 10 })).toEqual([]);
       expect(await repo.getAttempts("sliced")).toHaveLength(6);
+      // Empty and inverted ranges are empty; a range is [from, to) on the task's index, whatever the order of insertion.
+      expect(await repo.getAttempts("sliced", { from: 2, to: 2 })).toEqual([]);
+      expect(await repo.getAttempts("sliced", { from: 3, to: 1 })).toEqual([]);
+      expect((await repo.getAttempts("sliced", { from: 4, to: 5 })).map((x) => x.taskId)).toEqual([a.tasks[4]!.taskId]);
+      expect((await repo.getAttempts("sliced", { from: -5, to: 1 })).map((x) => x.taskId)).toEqual([a.tasks[0]!.taskId]);
+      expect(await repo.getAttempts("no-such-job", { from: 0, to: 10 })).toEqual([]);
+      // Slices read one after another give exactly the whole, in the same order.
+      const whole = await repo.getAttempts("sliced");
+      const sliced = [...(await repo.getAttempts("sliced", { from: 0, to: 2 })), ...(await repo.getAttempts("sliced", { from: 2, to: 4 })), ...(await repo.getAttempts("sliced", { from: 4, to: 6 }))];
+      expect(sliced).toEqual(whole);
+      // getTasks slices the same way.
+      expect((await repo.getTasks("sliced", { from: 1, to: 3 })).map((t) => t.index)).toEqual([1, 2]);
+      expect(await repo.getTasks("sliced", { from: 3, to: 1 })).toEqual([]);
+      expect(await repo.getTasks("sliced", { from: 5, to: 10 })).toEqual([]);
+      expect([...(await repo.getTasks("sliced", { from: 0, to: 3 })), ...(await repo.getTasks("sliced", { from: 3, to: 6 }))]).toEqual(await repo.getTasks("sliced"));
     });
 
     test("cancelQueuedAttempts ends at most `limit` QUEUED attempts of the job per call, and no other attempt", async () => {
@@ -263,6 +278,8 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
       await repo.createJob(a.job, a.tasks, a.attempts);
       const b = makeJobWithTasks("other", 2);
       await repo.createJob(b.job, b.tasks, b.attempts);
+      expect(await repo.cancelQueuedAttempts("big", T0 + 5, 0)).toBe(0);
+      expect(await repo.cancelQueuedAttempts("no-such-job", T0 + 5, 2)).toBe(0);
       expect(await repo.cancelQueuedAttempts("big", T0 + 5, 2)).toBe(2);
       expect(await repo.cancelQueuedAttempts("big", T0 + 5, 2)).toBe(2);
       expect(await repo.cancelQueuedAttempts("big", T0 + 5, 2)).toBe(1);

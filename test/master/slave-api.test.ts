@@ -56,6 +56,9 @@ describe("slave protocol: malformed input", () => {
     await expect400(await post("/claim", { slave: slave() }), /lease_id must be/);
     await expect400(await post("/claim", { slave: slave(), lease_id: "../../etc" }), /lease_id must be/);
     await expect400(await post("/claim", { slave: slave(), lease_id: "x".repeat(101) }), /lease_id must be/);
+    await expect400(await post("/claim", { slave: slave(), lease_id: "abc", life: 7 }), /life must be/);
+    await expect400(await post("/claim", { slave: slave(), lease_id: "abc", life: "a b" }), /life must be/);
+    await expect400(await post("/claim", { slave: slave(), lease_id: "abc", life: "x".repeat(101) }), /life must be/);
     const refused = await post("/claim", { slave: slave(), lease_id: "never-offered" });
     expect(refused.status).toBe(200);
     expect(await refused.json()).toMatchObject({ claimed: false, reason: expect.stringContaining("never-offered is not offered") });

@@ -7,6 +7,7 @@ import { type ReadinessCheck, readinessHandler } from "../../common/metrics/read
 import type { Registry } from "../../common/metrics/registry.ts";
 import type { Master } from "../master.ts";
 import { autoscaleRoutes } from "./autoscale-api.ts";
+import { DIST_TEST_WRITE_PATHS } from "./dist-test-api.ts";
 import { nativeRoutes } from "./native-api.ts";
 import { slaveRoutes } from "./slave-api.ts";
 
@@ -40,18 +41,20 @@ const REBUILD_RETRY_AFTER_SEC = 2;
 
 /**
  * Requests that change the queue (every method but GET and HEAD: submit,
- * cancel, retry, and the slaves' lease, claim, heartbeat, result, logs)
- * wait for a restart's rebuild: before it, the master does not know which
- * leases and offers exist, and would refuse a slave's live lease or queue a
- * task twice. Reads are served from the database at once.
+ * cancel, retry, and the slaves' lease, claim, heartbeat, result, logs;
+ * and dist_test's submit, cancel and retry by any method) wait for a
+ * restart's rebuild: before it, the master does not know which leases and
+ * offers exist, and would refuse a slave's live lease, queue a task twice,
+ * or find nothing to retry. Reads are served from the database at once.
  */
 function untilRebuilt(master: Master, waitMs: number, exempt: readonly string[]): MiddlewareHandler {
   return async (c, next) => {
-    if (master.ready || c.req.method === "GET" || c.req.method === "HEAD" || exempt.some((p) => c.req.path.startsWith(p))) return next();
+    const read = (c.req.method === "GET" || c.req.method === "HEAD") && !DIST_TEST_WRITE_PATHS.includes(c.req.path);
+    if (master.ready || read || exempt.some((p) => c.req.path.startsWith(p))) return next();
     if (await master.whenReady(waitMs)) return next();
     const why = await master.checkRebuilt().then(() => "", (err: Error) => err.message);
     c.header("Retry-After", String(REBUILD_RETRY_AFTER_SEC));
-    return c.json({ error: `the master restarted and is ${why || "rebuilding its queue"}; retry in a few seconds`, code: "unreachable" }, 503);
+    return c.json({ error: `the master restarted: ${why || "rebuilding its queue"}; retry in a few seconds`, code: "unreachable" }, 503);
   };
 }
 

@@ -129,7 +129,8 @@ export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SL
   app.post("/claim", async (c) => {
     const body = object(await readJsonLimited(c.req.raw, maxJsonBytes, "POST claim"), "claim");
     if (typeof body.lease_id !== "string" || !/^[A-Za-z0-9-]{1,100}$/.test(body.lease_id)) throw new DtError("invalid_input", "lease_id must be the lease's id: 1-100 letters, digits and -");
-    const request: ClaimRequest = { slave: identity(body.slave), lease_id: body.lease_id };
+    if (body.life !== undefined && (typeof body.life !== "string" || !/^[A-Za-z0-9-]{1,100}$/.test(body.life))) throw new DtError("invalid_input", "life must be the slave process's id: 1-100 letters, digits and -");
+    const request: ClaimRequest = { slave: identity(body.slave), lease_id: body.lease_id, ...(body.life !== undefined ? { life: body.life as string } : {}) };
     return c.json(await master.dispatcher.claimOffer(request));
   });
 

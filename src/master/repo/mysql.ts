@@ -119,8 +119,9 @@ export class MysqlRepo implements Repo {
     });
   }
 
-  getTasks(jobId: string): Promise<Task[]> {
-    return this.read("getTasks", (db) => db.select().from(tasks).where(eq(tasks.jobId, jobId)).orderBy(asc(tasks.index)));
+  getTasks(jobId: string, slice?: { from: number; to: number }): Promise<Task[]> {
+    const inSlice = slice ? and(gte(tasks.index, slice.from), lt(tasks.index, slice.to)) : undefined;
+    return this.read("getTasks", (db) => db.select().from(tasks).where(and(eq(tasks.jobId, jobId), inSlice)).orderBy(asc(tasks.index)));
   }
 
   getTask(jobId: string, taskId: string): Promise<Task | null> {
@@ -201,7 +202,7 @@ export class MysqlRepo implements Repo {
   }
 
   cancelQueuedAttempts(jobId: string, at: number, limit: number): Promise<number> {
-    // Repeatable: a second run finds those attempts CANCELED already and changes nothing more.
+    // Safe to retry after a lost answer: a second run ends up to `limit` further QUEUED attempts of the job, which its caller (ending them all) wants anyway.
     return this.exec("cancelQueuedAttempts", true, async (db) => {
       const [result] = await db.execute(sql`UPDATE attempts SET state = 'CANCELED', message = '[canceled]', reported_at = ${at} WHERE job_id = ${jobId} AND state = 'QUEUED' LIMIT ${Math.max(0, Math.floor(limit))}`);
       return (result as unknown as { affectedRows: number }).affectedRows;

@@ -30,8 +30,8 @@ export interface Repo {
   /** Newest first. */
   listJobs(filter: JobFilter): Promise<Job[]>;
   setJobCanceled(jobId: string, at: number): Promise<void>;
-  /** In index order. */
-  getTasks(jobId: string): Promise<Task[]>;
+  /** In index order; with `slice`, only those whose index is in [from, to) (see getAttempts). */
+  getTasks(jobId: string, slice?: { from: number; to: number }): Promise<Task[]>;
   getTask(jobId: string, taskId: string): Promise<Task | null>;
   /**
    * All attempts of a job, by task index then attempt; with `tasks`, only

@@ -98,8 +98,9 @@ export class SqliteRepo implements Repo {
     });
   }
 
-  getTasks(jobId: string): Promise<Task[]> {
-    return this.exec((db) => db.select().from(tasks).where(eq(tasks.jobId, jobId)).orderBy(asc(tasks.index)).all());
+  getTasks(jobId: string, slice?: { from: number; to: number }): Promise<Task[]> {
+    const inSlice = slice ? and(gte(tasks.index, slice.from), lt(tasks.index, slice.to)) : undefined;
+    return this.exec((db) => db.select().from(tasks).where(and(eq(tasks.jobId, jobId), inSlice)).orderBy(asc(tasks.index)).all());
   }
 
   getTask(jobId: string, taskId: string): Promise<Task | null> {

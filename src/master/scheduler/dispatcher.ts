@@ -57,6 +57,8 @@ interface ActiveLease {
   leasedAt: number;
   /** From duration history when queued (0: none), for the job's estimate of time left. */
   expectedMs: number;
+  /** The slave process that claimed it (ClaimRequest.life); unknown for leases handed out over HTTP, claimed by an older slave, or adopted after a restart. */
+  life?: string;
 }
 
 /** An attempt that left a slave's hands, as metrics see it. */
@@ -194,6 +196,10 @@ export class Dispatcher {
       progress?.({ jobsDone: ++jobsDone, jobsTotal: byJob.size });
       await yieldToEventLoop();
     }
+    // No heartbeat is heard until the rebuild ends (they wait for it, then get 503), so an adopted lease's TTL counts
+    // from now: from its adoption, a rebuild longer than the TTL lost every lease of its first jobs at the first sweep.
+    const heardFrom = this.clock.now() + this.config.leaseTtlMs;
+    for (const lease of this.leases.values()) lease.expiresAt = Math.max(lease.expiresAt, heardFrom);
     const offered = this.feeder?.size ?? 0;
     this.log.info(`rebuilt from the database: ${this.queue.size} queued, ${this.feeder ? `${offered} offered in beanstalkd, ` : ""}${this.leases.size} leased`, { queued: this.queue.size, offered, leased: this.leases.size });
   }
@@ -376,17 +382,17 @@ export class Dispatcher {
    * that slave's lease. Null when it is no offer (never made, withdrawn,
    * claimed by another slave) or its job was canceled meanwhile.
    */
-  private claim(leaseId: string, slave: string, phase: SlavePhase | "LEASED"): Promise<ActiveLease | null> {
+  private claim(leaseId: string, slave: string, phase: SlavePhase | "LEASED", life?: string): Promise<ActiveLease | null> {
     const pending = this.claiming.get(leaseId);
     if (pending) return pending.then((lease) => (lease && lease.slave === slave ? lease : null));
     const offer = this.feeder?.claim(leaseId);
     if (!offer) return Promise.resolve(null);
-    const work = this.applyClaim(offer, slave, phase).finally(() => this.claiming.delete(leaseId));
+    const work = this.applyClaim(offer, slave, phase, life).finally(() => this.claiming.delete(leaseId));
     this.claiming.set(leaseId, work);
     return work;
   }
 
-  private async applyClaim(offer: Offer, slave: string, phase: SlavePhase | "LEASED"): Promise<ActiveLease | null> {
+  private async applyClaim(offer: Offer, slave: string, phase: SlavePhase | "LEASED", life?: string): Promise<ActiveLease | null> {
     const { item, leaseId } = offer;
     const now = this.clock.now();
     const expiresAt = now + this.config.leaseTtlMs;
@@ -406,7 +412,7 @@ export class Dispatcher {
       this.dropTaken(item);
       return null;
     }
-    const lease: ActiveLease = { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase, queuedAt: item.queuedAt, leasedAt: now, expectedMs: item.expectedMs };
+    const lease: ActiveLease = { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase, queuedAt: item.queuedAt, leasedAt: now, expectedMs: item.expectedMs, life };
     this.leases.set(leaseId, lease);
     // A tube just lost a ready job: top it up.
     this.feeder?.kick();
@@ -461,13 +467,23 @@ export class Dispatcher {
    * offers again an attempt whose earlier offer it never recorded) one
    * claim wins, across restarts. The same slave asking again (its answer
    * was lost) is granted again; a lease held by another slave, or an offer
-   * no longer made, is refused.
+   * no longer made, is refused. So is a new life of the same slave (it was
+   * killed and restarted under its name, and beanstalkd handed it again the
+   * job its previous life held): that life may have run the command to its
+   * end without reporting, and a grant would run it again unseen within one
+   * attempt. Refused, the lease lapses (SLAVE_LOST) and the task runs again
+   * as a new attempt, as on the in-process queue.
    */
   async claimOffer(request: ClaimRequest): Promise<ClaimResponse> {
     const slave = request.slave.name;
     this.slaves.seen(request.slave, this.clock.now());
-    const held = this.leases.get(request.lease_id) ?? (await this.claim(request.lease_id, slave, "LEASED"));
-    if (held && held.slave === slave) return { claimed: true };
+    const held = this.leases.get(request.lease_id) ?? (await this.claim(request.lease_id, slave, "LEASED", request.life));
+    const sameLife = held?.life === undefined || request.life === undefined || held.life === request.life;
+    if (held && held.slave === slave && sameLife) return { claimed: true };
+    if (held && held.slave === slave) {
+      this.log.warn(`lease ${request.lease_id} is held by an earlier life of slave ${slave}; its claim by the restarted slave is refused, and the task runs again once the lease lapses`, { job_id: held.jobId, task_id: held.taskId, attempt: held.attempt });
+      return { claimed: false, reason: `lease ${request.lease_id} is held by an earlier life of slave ${slave} (it restarted); it ends SLAVE_LOST after the lease TTL and the task runs again` };
+    }
     if (held) return { claimed: false, reason: `slave ${held.slave} holds lease ${request.lease_id}` };
     return { claimed: false, reason: `lease ${request.lease_id} is not offered: withdrawn, offered again under another lease after a restart, or its job canceled` };
   }
@@ -610,7 +626,8 @@ export class Dispatcher {
       if (lease.retry >= task.maxRetries) return null;
       retry = lease.retry + 1;
     } else if (state === "INFRA_FAILED" || state === "SLAVE_LOST") {
-      const attempts = (await repo.getAttempts(lease.jobId)).filter((a) => a.taskId === lease.taskId);
+      // The task's own attempts only: the whole job's, read per lost lease, held the master for a second on a 100,000-task job.
+      const attempts = (await repo.getAttempts(lease.jobId, { from: task.index, to: task.index + 1 })).filter((a) => a.taskId === lease.taskId);
       const infra = attempts.filter((a) => a.state === "INFRA_FAILED" || a.state === "SLAVE_LOST").length;
       if (infra > this.config.maxInfraRequeues) return null;
       retry = lease.retry;
@@ -706,7 +723,7 @@ export class Dispatcher {
     if (!open || !task || open.job.canceledAt !== null) return false;
     const now = this.clock.now();
     const next = await this.repo.transaction(async (repo) => {
-      const group = (await repo.getAttempts(jobId)).filter((a) => a.taskId === taskId);
+      const group = (await repo.getAttempts(jobId, { from: task.index, to: task.index + 1 })).filter((a) => a.taskId === taskId);
       const last = group[group.length - 1];
       if (!last || (last.state !== "FAILED" && last.state !== "TIMED_OUT") || last.retry >= task.maxRetries) return null;
       const attempt = newAttempt(jobId, taskId, last.attempt + 1, last.retry + 1, now);
