@@ -4,7 +4,8 @@
  * end line: `[       OK ]`, `[  FAILED  ]` or `[  SKIPPED ]`, with
  * `(N ms)` and, for typed and value-parameterized tests, `, where
  * TypeParam = …`. The lines between are its message (`file:line: Failure`
- * and the assertion). `[ DISABLED ]` is a skipped case. After
+ * and the assertion). `[ DISABLED ]` is not a case: it did not run, and every
+ * shard prints it. After
  * `[==========] N tests from M test suites ran.` come summary lists that
  * repeat failed and skipped names; they are not cases.
  *
@@ -96,7 +97,7 @@ async function parseGtestStdout(source: ResultSource, options: ParseOptions): Pr
         }
         running = { suite, name, output: new BoundedText(maxMessage) };
       } else if (kind === "DISABLED") {
-        record(suite, name, "skipped", null, "disabled");
+        // Not run, and printed by every shard: not a case (the XML parser leaves gtest's notrun out too).
       } else if (running && running.suite === suite && running.name === name) {
         const elapsed = ELAPSED.exec(marker[2]!);
         const status = END_STATUS[kind!]!;

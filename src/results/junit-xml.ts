@@ -45,6 +45,8 @@ interface OpenCase {
   /** gtest's `file`/`line` attributes: where the test is declared, used when the message names no place. */
   declaredFile: string | null;
   declaredLine: number | null;
+  /** Not a case of this run (gtest's disabled tests). */
+  ignored?: boolean;
 }
 
 /** Seconds as JUnit writes them ("0.012", "1,234.5" from some locales, "") to ms; null when not a number. */
@@ -70,6 +72,7 @@ async function parseJunitLike(dialect: Dialect, source: ResultSource, options: P
   let detail: { summary: string; body: BoundedText } | null = null;
 
   const finish = (c: OpenCase) => {
+    if (c.ignored) return;
     const message = c.message ? c.message.toString().trim() || null : null;
     const place = c.status === "passed" ? null : failureLocation(message);
     const result: CaseResult = {
@@ -121,11 +124,10 @@ async function parseJunitLike(dialect: Dialect, source: ResultSource, options: P
             declaredFile: attributes.file ?? null,
             declaredLine: Number.isInteger(line) && line > 0 ? line : null,
           };
-          if (dialect === "gtest" && (attributes.status === "notrun" || attributes.result === "suppressed")) {
-            current.status = "skipped";
-            current.message = new BoundedText(maxMessage);
-            current.message.append("disabled");
-          } else if (dialect === "gtest" && attributes.result === "skipped") current.status = "skipped";
+          // gtest lists a DISABLED_ test as status="notrun": it did not run, and gtest's console does not count it
+          // either (and prints it in every shard), so it is no case of this run in any format.
+          if (dialect === "gtest" && (attributes.status === "notrun" || attributes.result === "suppressed")) current.ignored = true;
+          else if (dialect === "gtest" && attributes.result === "skipped") current.status = "skipped";
           return;
         }
         const c = current as OpenCase | null;
