@@ -74,6 +74,13 @@ async function parseGtestStdout(source: ResultSource, options: ParseOptions): Pr
     list.push(c);
   };
 
+  /** Not a marker for the running case: its output (the failure text). */
+  const appendOutput = (line: string) => {
+    if (!running) return;
+    if (running.output.length > 0) running.output.append("\n");
+    running.output.append(line);
+  };
+
   try {
     for await (const raw of boundedLines(source, () => notes.add("gtest-stdout: the output is not valid UTF-8; the bad bytes were read as U+FFFD"))) {
       const line = raw.includes("\x1b") ? raw.replace(ANSI, "").trimEnd() : raw.trimEnd();
@@ -81,11 +88,7 @@ async function parseGtestStdout(source: ResultSource, options: ParseOptions): Pr
       const marker = MARKER.exec(line);
       const ref = marker ? CASE_REF.exec(marker[2]!) : null;
       if (!marker || !ref || summary) {
-        // Not a marker for a case: while one runs, it is its output (the failure text).
-        if (running) {
-          if (running.output.length > 0) running.output.append("\n");
-          running.output.append(raw.includes("\x1b") ? raw.replace(ANSI, "") : raw);
-        }
+        appendOutput(line);
         continue;
       }
       const [, kind] = marker;
@@ -103,8 +106,7 @@ async function parseGtestStdout(source: ResultSource, options: ParseOptions): Pr
         const status = END_STATUS[kind!]!;
         record(suite, name, status, elapsed ? Number(elapsed[1]) : null, status === "passed" ? null : running.output.toString());
         running = null;
-      }
-      // An end line for a case not running (a test's own output imitating gtest) is not a case.
+      } else appendOutput(line); // an end line for a case not running (a test's own output imitating gtest) is not a case
     }
   } catch (err) {
     notes.add(`gtest-stdout: reading the output stopped: ${err instanceof Error ? err.message : String(err)}`);
