@@ -53,7 +53,9 @@ interface OpenCase {
 export function secondsToMs(value: string | undefined): number | null {
   if (value === undefined) return null;
   const seconds = Number(value.trim().replace(/,/g, ""));
-  return value.trim() !== "" && Number.isFinite(seconds) && seconds >= 0 ? Math.round(seconds * 1000 * 1000) / 1000 : null;
+  // Microsecond precision; a finite number of seconds can still overflow to Infinity as ms (".1e309", found by the fuzzer).
+  const ms = Math.round(seconds * 1000 * 1000) / 1000;
+  return value.trim() !== "" && Number.isFinite(ms) && ms >= 0 ? ms : null;
 }
 
 const FAILS = new Set(["failure", "error"]);

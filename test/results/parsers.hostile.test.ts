@@ -95,10 +95,12 @@ describe("JUnit XML: hostile and broken input", () => {
   });
 
   test("time that is no number is no duration; a classname equal to the name falls back to the testsuite's name", async () => {
-    const outcome = await junitXmlParser.parse(await file(REPORT(`<testcase classname="x y" name="x y" time="abc"/><testcase name="n" time="-1"/>`)));
+    const outcome = await junitXmlParser.parse(await file(REPORT(`<testcase classname="x y" name="x y" time="abc"/><testcase name="n" time="-1"/><testcase name="o" time=".1e309"/>`)));
     expect(outcome.cases).toEqual([
       { suite: "pkg.Suite", name: "x y", status: "passed", durationMs: null, message: null, file: null, line: null },
       { suite: "pkg.Suite", name: "n", status: "passed", durationMs: null, message: null, file: null, line: null },
+      // Found by the fuzzer: finite seconds that overflow to Infinity as ms.
+      { suite: "pkg.Suite", name: "o", status: "passed", durationMs: null, message: null, file: null, line: null },
     ]);
   });
 
