@@ -22,8 +22,19 @@ export interface XmlHandlers {
   close(name: string): void;
 }
 
-/** sax is fed pieces this big, so a stop takes effect within 64 KiB whatever size the stream's chunks are. */
-const SLICE_BYTES = 64 * 1024;
+/**
+ * sax is fed pieces this big, so a stop takes effect within 2 KiB whatever
+ * size the stream's chunks are, and sax's one quadratic state (below) costs
+ * at most 2 KiB squared (~20 ms) before the guard sees it.
+ */
+const SLICE_BYTES = 2 * 1024;
+/**
+ * Longest `<!…` declaration that is not yet a comment, CDATA or DOCTYPE. sax
+ * re-reads the whole declaration at every character (a regex test on a
+ * growing string), so `<![CDATA,,,,…` of 2 MiB hung it (found by the fuzz
+ * test); the valid ones are told apart within 8 characters.
+ */
+const MAX_DECLARATION_CHARS = 256;
 /**
  * sax's per-buffer limit (its default is 64 KiB). Text past it is handed over
  * in pieces; a longer attribute value stops the parse. gtest puts the whole
@@ -34,6 +45,11 @@ const MAX_TOKEN_CHARS = 1024 * 1024;
 const MAX_ATTRIBUTE_CHARS = 2 * 1024 * 1024;
 /** Reports nest testsuites a few levels deep; thousands is an attack on the element stack. */
 const MAX_DEPTH = 256;
+
+/** The one piece of sax's state the guards read (a plain property of its parser). */
+interface SaxInternals {
+  sgmlDecl?: string;
+}
 
 /** Stops the parse: thrown by a handler or by the guards below, turned into a note by streamXml. */
 export class StopParse extends Error {}
@@ -103,6 +119,10 @@ export async function streamXml(source: ResultSource, handlers: XmlHandlers, not
         }
         offset += slice.length;
         parser.write(text);
+        const declaration = (parser as unknown as SaxInternals).sgmlDecl ?? "";
+        if (declaration.length > MAX_DECLARATION_CHARS) {
+          fail(`${what}: a markup declaration "<!${declaration.slice(0, 20)}…" near byte ${offset} is no comment, CDATA or DOCTYPE; the parse stopped there`);
+        }
         if (stop) break;
       }
       if (stop) break;
