@@ -114,6 +114,14 @@ describe("JUnit XML: hostile and broken input", () => {
     ]);
   });
 
+  test("a file that cannot be read is a note, not a throw", async () => {
+    for (const parser of [junitXmlParser, gtestStdoutParser]) {
+      const outcome = await parser.parse("/nonexistent/dt/report.xml");
+      expect(outcome.cases).toEqual([]);
+      expect(outcome.notes.length).toBe(1);
+    }
+  });
+
   test("the root element is found past a BOM, the declaration and comments", () => {
     const head = new TextEncoder().encode(`\uFEFF<?xml version="1.0"?>\n<!-- licence <b> -->\n<testsuite name="x" tests="1">`);
     expect(rootElement(head)).toEqual({ name: "testsuite", attributes: ` name="x" tests="1"` });
@@ -143,6 +151,11 @@ describe("gtest stdout: broken and hostile output", () => {
     const outcome = await stdout("[ RUN      ] A.B\n[ RUN      ] A.C\n[       OK ] A.C (0 ms)\n");
     expect(outcome.cases.map((c) => [c.name, c.status])).toEqual([["B", "failed"], ["C", "passed"]]);
     expect(outcome.notes[0]).toContain("A.B has no end line");
+  });
+
+  test("CRLF line ends are read", async () => {
+    const outcome = await stdout("[ RUN      ] A.B\r\nx.cc:3: Failure\r\n[  FAILED  ] A.B (7 ms)\r\n");
+    expect(outcome.cases).toEqual([{ suite: "A", name: "B", status: "failed", durationMs: 7, message: "x.cc:3: Failure", file: "x.cc", line: 3 }]);
   });
 
   test("invalid UTF-8 is a note", async () => {
