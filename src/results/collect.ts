@@ -1,0 +1,144 @@
+/**
+ * An attempt's cases from what its command left: the result files in its
+ * outputs directory (picked by globs, their format told by their root
+ * element) and its stdout log, read with gtest's console parser. A case in
+ * both a result file and stdout (a gtest binary run with
+ * --gtest_output=xml) is taken from the file; stdout adds the cases no file
+ * has, which is all of them when the binary wrote none (it crashed, or it
+ * was never asked to).
+ *
+ * @example
+ *   const results = await readResults({ outputsDir: "/slave/run/3/outdir", stdoutLog: "/slave/run/3/stdout.log", signal: "SIGSEGV" });
+ *   results.cases; // CaseResult[] for the report
+ *   results.notes; // "…/TEST-x.xml: the file ends inside <testsuite><testcase> (truncated…"
+ */
+import { lstat } from "node:fs/promises";
+import { join, normalize } from "node:path";
+import { gtestStdoutParser } from "./gtest-stdout.ts";
+import { gtestXmlParser, junitXmlParser } from "./junit-xml.ts";
+import type { CaseResult, ParseOutcome, ResultFormat } from "./model.ts";
+import { describeProblem, type ParseOptions, readHead, type ResultParser } from "./parser.ts";
+
+/** Result files are looked for with these globs when the task names none (issue 13: `**\/*.xml` in the outputs). */
+export const DEFAULT_RESULT_GLOBS: readonly string[] = ["**/*.xml"];
+
+/** At most this many result files per attempt: a test that writes 100,000 XML files has no one report to read. */
+export const MAX_RESULT_FILES = 1_000;
+
+/** Cases per attempt, over all its files: the same bound as one file, so many small files cost no more than one big one. */
+export const MAX_CASES_PER_ATTEMPT = 200_000;
+
+/** Notes per attempt over all its files: what went wrong, not a log. */
+export const MAX_ATTEMPT_NOTES = 50;
+
+/** The XML parsers, in the order `detect` is asked: gtest's root is a special testsuites. */
+const FILE_PARSERS: readonly ResultParser[] = [gtestXmlParser, junitXmlParser];
+
+/** Every parser, for the conformance suite and for callers that pick by format. */
+export const RESULT_PARSERS: Readonly<Record<ResultFormat, ResultParser>> = { "gtest-xml": gtestXmlParser, "junit-xml": junitXmlParser, "gtest-stdout": gtestStdoutParser };
+
+export interface ReadResultsOptions extends ParseOptions {
+  /** The attempt's ISOLATED_OUTDIR after the command; null when it has none. */
+  outputsDir: string | null;
+  /** Globs relative to outputsDir (the task's `result_globs`); default DEFAULT_RESULT_GLOBS. */
+  resultGlobs?: readonly string[];
+  /** The attempt's stdout log on disk; null when there is none. */
+  stdoutLog: string | null;
+}
+
+/** One report that gave cases or notes. */
+export interface ResultSourceSummary {
+  /** Relative to the outputs dir, or "stdout". */
+  path: string;
+  format: ResultFormat;
+  cases: number;
+}
+
+export interface AttemptResults {
+  cases: CaseResult[];
+  /** Each note starts with the file it is about. */
+  notes: string[];
+  sources: ResultSourceSummary[];
+}
+
+const identity = (c: CaseResult) => `${c.suite}\u0000${c.name}`;
+
+/** A glob must stay inside the outputs: no absolute path, no `..`. */
+function checkGlob(glob: string): string | null {
+  if (glob.startsWith("/") || glob.split(/[\\/]/).includes("..")) return `result glob ${JSON.stringify(glob)} is ignored: it must be relative to the outputs and must not contain ".."`;
+  return null;
+}
+
+/** The regular files under `dir` matching `globs`, sorted, at most MAX_RESULT_FILES (symlinks are not followed). */
+async function findResultFiles(dir: string, globs: readonly string[], notes: string[]): Promise<string[]> {
+  const found = new Set<string>();
+  for (const pattern of globs) {
+    const problem = checkGlob(pattern);
+    if (problem) {
+      notes.push(problem);
+      continue;
+    }
+    try {
+      for await (const path of new Bun.Glob(pattern).scan({ cwd: dir, onlyFiles: true, followSymlinks: false, dot: true })) {
+        const rel = normalize(path);
+        if (rel.startsWith("..")) continue;
+        found.add(rel);
+        if (found.size > MAX_RESULT_FILES) break;
+      }
+    } catch (err) {
+      notes.push(`result glob ${JSON.stringify(pattern)}: ${describeProblem(err)}`);
+    }
+  }
+  const files = [...found].sort();
+  if (files.length > MAX_RESULT_FILES) notes.push(`more than ${MAX_RESULT_FILES} files match the result globs; only the first ${MAX_RESULT_FILES} (by name) are read`);
+  return files.slice(0, MAX_RESULT_FILES);
+}
+
+/** Parses one file with the parser its head names; null when it is no test report (any other XML is an output like another). */
+async function parseFile(path: string, options: ParseOptions): Promise<ParseOutcome | null> {
+  const info = await lstat(path).catch(() => null);
+  if (!info?.isFile()) return null;
+  const head = await readHead(path);
+  const parser = FILE_PARSERS.find((p) => p.detect(head));
+  return parser ? parser.parse(path, options) : null;
+}
+
+/**
+ * Reads every result file and the stdout log; never rejects (an unreadable
+ * file is a note). Cases from files come first, in file-name order, then the
+ * stdout cases no file has.
+ */
+export async function readResults(options: ReadResultsOptions): Promise<AttemptResults> {
+  const notes: string[] = [];
+  const sources: ResultSourceSummary[] = [];
+  const fromFiles: CaseResult[] = [];
+  const budget = () => ({ ...options, maxCases: Math.max(0, (options.maxCases ?? MAX_CASES_PER_ATTEMPT) - fromFiles.length) });
+  if (options.outputsDir) {
+    const outputsDir = options.outputsDir;
+    for (const rel of await findResultFiles(outputsDir, options.resultGlobs ?? DEFAULT_RESULT_GLOBS, notes)) {
+      try {
+        const outcome = await parseFile(join(outputsDir, rel), budget());
+        if (!outcome) continue;
+        sources.push({ path: rel, format: outcome.format, cases: outcome.cases.length });
+        fromFiles.push(...outcome.cases);
+        for (const note of outcome.notes) notes.push(`${rel}: ${note}`);
+      } catch (err) {
+        notes.push(`${rel}: could not be read: ${describeProblem(err)}`);
+      }
+    }
+  }
+  const cases = [...fromFiles];
+  if (options.stdoutLog) {
+    const seen = new Set(fromFiles.map(identity));
+    try {
+      const outcome = await gtestStdoutParser.parse(options.stdoutLog, budget());
+      const added = outcome.cases.filter((c) => !seen.has(identity(c)));
+      if (outcome.cases.length > 0 || outcome.notes.length > 0) sources.push({ path: "stdout", format: "gtest-stdout", cases: added.length });
+      cases.push(...added);
+      for (const note of outcome.notes) notes.push(`stdout: ${note}`);
+    } catch (err) {
+      notes.push(`stdout: could not be read: ${describeProblem(err)}`);
+    }
+  }
+  return { cases, notes: notes.length > MAX_ATTEMPT_NOTES ? [...notes.slice(0, MAX_ATTEMPT_NOTES), `… and ${notes.length - MAX_ATTEMPT_NOTES} more notes`] : notes, sources };
+}
