@@ -535,7 +535,7 @@ export class Dispatcher {
         fetchDoneAt: times.fetch_done_at, mapDoneAt: times.map_done_at, commandStartAt: times.command_start_at,
         commandEndAt: times.command_end_at, uploadDoneAt: times.upload_done_at, cache: report.cache,
         stdoutKey: report.stdout_key, stderrKey: report.stderr_key, artifactKey: report.artifact_key, artifactMissing: report.artifact_missing,
-        leaseExpiresAt: null,
+        outputsRef: report.outputs_ref ?? null, leaseExpiresAt: null,
       }, [...ACTIVE_STATES]);
       if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0 };
       if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
