@@ -3,6 +3,7 @@ import { yieldToEventLoop } from "../common/concurrency.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import { type ArtifactStore, masterArtifactLink } from "./artifacts/artifact-store.ts";
+import type { OutputsReader } from "./outputs-reader.ts";
 import type { LiveLogs } from "./artifacts/live-logs.ts";
 import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { type ManifestCheck, checkJobManifests } from "./jobs/manifest-check.ts";
@@ -28,6 +29,8 @@ export interface MasterDeps {
   dispatch: DispatcherConfig;
   /** Checks the manifests a submitted job names (see manifest-check.ts); none when the master does not serve the CAS. */
   checkManifest?: ManifestCheck;
+  /** Reads outputs manifests for the outputs page; none: the page names the manifest without listing it. */
+  outputs?: OutputsReader;
   /** How long a submit may look at manifests (see CHECK_BUDGET_MS); tests shorten it. */
   manifestCheckBudgetMs?: number;
   /** beanstalkd for slaves to reserve from, with the address they are told; none: slaves long-poll the master. */
