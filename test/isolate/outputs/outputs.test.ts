@@ -91,7 +91,7 @@ describe("outputs trees", () => {
     expect(bytes.note).toBe("outputs of 5.9 KiB exceed --max-outputs-size 1GiB; nothing uploaded");
     const files = await s.upload(out, { maxBytes: 2 ** 30, maxFiles: 1 });
     expect(files.ref).toBeNull();
-    expect(files.note).toBe("outputs of more than 1 files exceed the limit of 1 files; nothing uploaded");
+    expect(files.note).toBe("outputs of more than 1 files exceed the 1 an attempt may upload; nothing uploaded");
     expect(s.cas.requests).toEqual([]);
   });
 
