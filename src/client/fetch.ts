@@ -7,6 +7,8 @@ import { TERMINAL_STATES } from "../master/model.ts";
 import type { AttemptView, TaskView } from "../master/protocol.ts";
 import type { MasterClient } from "./api.ts";
 import { extractZip } from "./unzip.ts";
+import type { CasClient } from "../isolate/cas/client.ts";
+import { downloadOutputs } from "../isolate/outputs/download-outputs.ts";
 
 /** dist_test's safe(): every character but ASCII letters and digits becomes `_`. */
 export function safe(text: string): string {
@@ -24,6 +26,12 @@ export interface FetchOptions {
   dir: string;
   logs: boolean;
   artifacts: boolean;
+  /**
+   * Download each attempt's outputs tree (what it left in ISOLATED_OUTDIR)
+   * into `<dir>/<task>/<attempt>/`, through a client for the CAS the
+   * attempt names. Absent: outputs are not fetched.
+   */
+  outputs?: { cas: (server: string) => CasClient };
   /** Only attempts that did not succeed, as dist_test's `/tasks?status=failed`. */
   failedOnly: boolean;
   concurrency: number;
@@ -36,6 +44,8 @@ export interface FetchResult {
   downloads: number;
   /** Files written by extracting archives. */
   extracted: number;
+  /** Outputs trees downloaded, and the files and symlinks in them. */
+  outputs: { trees: number; files: number };
 }
 
 interface Download {
@@ -60,6 +70,11 @@ async function download(api: MasterClient, d: Download, log: Logger): Promise<Re
     log.warn(`${err instanceof Error ? err.message : String(err)}; fetching it through the master instead`);
     return api.download(d.fallback, `download ${d.file} through the master`);
   }
+}
+
+/** Where `fetch -o` puts an attempt's outputs tree: `<dir>/<task>/<attempt>/`, the task id made safe as dist_test's file names are. */
+export function outputsDir(dir: string, task: TaskView, attempt: AttemptView): string {
+  return join(dir, safe(task.task_id), String(attempt.attempt));
 }
 
 /** The finished attempts whose outputs `fetch` takes. */
@@ -91,10 +106,26 @@ export async function fetchResults(options: FetchOptions): Promise<FetchResult> 
     }
     else if (options.artifacts && attempt.artifact_missing) log.warn(`${task.description} attempt ${attempt.attempt}: the slave could not store its artifacts`);
   }
+  const trees = options.outputs
+    ? selected.filter(({ attempt }) => attempt.outputs_ref).map(({ task, attempt }) => ({ ref: attempt.outputs_ref!, dest: outputsDir(dir, task, attempt), what: `${task.description} attempt ${attempt.attempt}` }))
+    : [];
   mkdirSync(dir, { recursive: true });
-  log.info(`Fetching ${downloads.length} files of ${selected.length} attempts into ${dir}`);
+  log.info(`Fetching ${downloads.length} files${options.outputs ? ` and ${trees.length} outputs trees` : ""} of ${selected.length} attempts into ${dir}`);
   const failures: unknown[] = [];
   let extracted = 0;
+  const outputs = { trees: 0, files: 0 };
+  // One tree at a time: each fetches its blobs several at once already.
+  for (const tree of trees) {
+    try {
+      const got = await downloadOutputs(options.outputs!.cas(tree.ref.isolatedserver), tree.ref.isolated, tree.dest);
+      outputs.trees++;
+      outputs.files += got.files + got.symlinks;
+    } catch (err) {
+      const message = `outputs of ${tree.what} from ${tree.ref.isolatedserver}: ${err instanceof Error ? err.message : String(err)}`;
+      failures.push(err instanceof DtError ? new DtError(err.code, message, { cause: err }) : new Error(message));
+      log.error(message);
+    }
+  }
   await mapLimit(downloads, options.concurrency, async (d) => {
     try {
       const res = await download(api, d, log);
@@ -109,7 +140,7 @@ export async function fetchResults(options: FetchOptions): Promise<FetchResult> 
     const first = failures[0];
     const message = first instanceof Error ? first.message : String(first);
     const others = failures.length > 1 ? ` (and ${failures.length - 1} more failures, logged above)` : "";
-    throw new DtError(first instanceof DtError ? first.code : "unreachable", `${failures.length} of ${downloads.length} downloads failed: ${message}${others}`, { cause: first });
+    throw new DtError(first instanceof DtError ? first.code : "unreachable", `${failures.length} of ${downloads.length + trees.length} downloads failed: ${message}${others}`, { cause: first });
   }
-  return { attempts: selected.length, downloads: downloads.length, extracted };
+  return { attempts: selected.length, downloads: downloads.length, extracted, outputs };
 }

@@ -7,6 +7,7 @@ import { parseSize } from "../common/units.ts";
 import { parseCacheSize } from "../isolate/cache/cache-size.ts";
 import { CasClient } from "../isolate/cas/client.ts";
 import { checkHash } from "../isolate/digest.ts";
+import { DEFAULT_MAX_OUTPUTS_FILES } from "../isolate/outputs/upload-outputs.ts";
 import { exitCodeForSignal } from "../isolate/run/execute.ts";
 import { type RunIsolatedResult, runIsolated } from "../isolate/run/run-isolated.ts";
 import { commandContext, keyValues, logArgs, repeatedFlag, splitAtDashDash } from "./context.ts";
@@ -17,6 +18,8 @@ import { EXIT } from "./exit-codes.ts";
 const DEFAULT_MAX_CACHE_SIZE = "50GiB";
 const DEFAULT_MIN_FREE_SPACE = "2GiB";
 const DEFAULT_MAX_ITEMS = 100_000;
+/** As a slave's --max-outputs-size: see DEFAULT_MAX_OUTPUTS_BYTES. */
+const DEFAULT_MAX_OUTPUTS_SIZE = "1GiB";
 /** JavaScript timers hold at most 2^31-1 ms; a longer one would fire at once. */
 const MAX_TIMER_SEC = Math.floor((2 ** 31 - 1) / 1000);
 /** Seconds between SIGTERM and SIGKILL: Swarming's default, time for a test to flush its logs. */
@@ -43,7 +46,8 @@ export default defineCommand({
     env: { type: "string", description: "KEY=VALUE for the command's environment; repeatable" },
     "output-dir": { type: "string", description: "ISOLATED_OUTDIR, kept after the run (default: inside the run directory)" },
     "log-dir": { type: "string", description: "Where stdout and stderr files are written (default: inside the run directory)" },
-    json: { type: "string", description: "Write the result (exit code, timing, cache stats) as JSON here" },
+    json: { type: "string", description: "Write the result (exit code, timing, cache stats, outputs_ref) as JSON here" },
+    "max-outputs-size": { type: "string", description: "Upload ISOLATED_OUTDIR to the CAS after the command (outputs_ref in --json) unless it holds more than this; over it, nothing is uploaded", default: DEFAULT_MAX_OUTPUTS_SIZE },
     ...logArgs,
   },
   async run({ args, rawArgs }) {
@@ -57,6 +61,7 @@ export default defineCommand({
       if (n > MAX_TIMER_SEC) throw new DtError("invalid_input", `${flag}: ${n} s is longer than the longest supported timer (${MAX_TIMER_SEC} s, about 24 days)`);
       return n;
     };
+    const maxOutputsBytes = parseSize(args["max-outputs-size"], "--max-outputs-size");
     const maxItems = Number(args["max-items"]);
     if (!Number.isInteger(maxItems) || maxItems < 1) throw new DtError("invalid_input", `--max-items: ${JSON.stringify(args["max-items"])} is not a positive integer`);
 
@@ -88,6 +93,7 @@ export default defineCommand({
         outputDir: args["output-dir"],
         logDir: args["log-dir"],
         extraArgs: splitAtDashDash(rawArgs).rest,
+        outputs: { limits: { maxBytes: maxOutputsBytes, maxFiles: DEFAULT_MAX_OUTPUTS_FILES }, capName: `--max-outputs-size ${args["max-outputs-size"]}` },
         log: ctx.log,
         clock: ctx.clock,
         echoStdout: process.stdout,
@@ -101,6 +107,7 @@ export default defineCommand({
     }
     if (args.json) writeFileSync(resolve(args.json), `${JSON.stringify(result, null, 2)}\n`);
     const cache = result.stats.cache;
+    if (result.outputs_ref) ctx.log.info(`outputs: ${result.stats.outputs!.files} files in ${result.outputs_ref.isolatedserver} as ${result.outputs_ref.isolated}`);
     ctx.log.debug(`fetch ${result.phases_ms.fetch.toFixed(0)} ms (${cache.items_hot} hot, ${cache.items_cold} cold), map ${result.phases_ms.map.toFixed(0)} ms, run ${result.phases_ms.run.toFixed(0)} ms`);
     process.exitCode = runIsolatedExitCode(result, ctx.log);
   },

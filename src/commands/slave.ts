@@ -8,6 +8,7 @@ import { parseDuration, parseSize } from "../common/units.ts";
 import { parseCacheSize } from "../isolate/cache/cache-size.ts";
 import { DEFAULT_CACHE_LIMITS } from "../isolate/cache/local-cache.ts";
 import { DEFAULT_ARTIFACT_CAP_BYTES } from "../slave/artifacts.ts";
+import { DEFAULT_MAX_OUTPUTS_FILES } from "../isolate/outputs/upload-outputs.ts";
 import { parseBeanstalkUrl } from "../master/queue/beanstalk-client.ts";
 import { BeanstalkLeaseSource } from "../slave/beanstalk-lease-source.ts";
 import { checkWritableDir } from "../common/metrics/readiness.ts";
@@ -29,6 +30,8 @@ const GRACE_PERIOD_SEC = 5;
 const DEFAULT_DRAIN_TIMEOUT = "10m";
 /** An idle slave fed by beanstalkd tells the master it is alive this often: well within the master's live window (long-poll + lease TTL). */
 const IDLE_HEARTBEAT_MS = 5_000;
+/** DEFAULT_MAX_OUTPUTS_BYTES as the flag is written: any test report and a few core dumps, not a runaway test's cache. */
+const DEFAULT_MAX_OUTPUTS_SIZE = "1GiB";
 
 /** `--dimensions` given twice (a unit's arguments and its instance's) joins the two lists. */
 export const argvPolicy: ArgvPolicy = { listFlags: ["dimensions"] };
@@ -48,6 +51,7 @@ export default defineCommand({
     "min-free-disk": { type: "string", description: "Below this free space on the cache's or the run directories' disk the slave quarantines itself until there is room", default: "1GiB" },
     "max-infra-failures": { type: "string", description: `Infrastructure failures in a row (fetch, spawn) after which the slave quarantines itself`, default: String(DEFAULT_HEALTH_LIMITS.maxInfraFailures) },
     "metrics-listen": { type: "string", description: "Serve /metrics, /healthz and /readyz on HOST:PORT (or DT_METRICS_LISTEN; default: not served)" },
+    "max-outputs-size": { type: "string", description: "Most bytes of ISOLATED_OUTDIR an attempt uploads to the CAS as its outputs; over it nothing is uploaded and the attempt says so (its result stands)", default: DEFAULT_MAX_OUTPUTS_SIZE },
     "quarantine-cooldown": { type: "string", description: "How long a quarantine for infrastructure failures lasts before the slave tries again; 0: until `dt slaves resume`", default: "10m" },
     ...logArgs,
   },
@@ -62,6 +66,7 @@ export default defineCommand({
     // Every flag is read before any work (the previous life's cleanup, the master's answer, which is waited for): a typo fails at once.
     const cacheLimits = { ...DEFAULT_CACHE_LIMITS, maxBytes: parseCacheSize(args["max-cache-size"], "--max-cache-size") };
     const minFreeBytes = parseSize(args["min-free-disk"], "--min-free-disk");
+    const maxOutputsBytes = parseSize(args["max-outputs-size"], "--max-outputs-size");
     const infraCooldownMs = parseDuration(args["quarantine-cooldown"], "--quarantine-cooldown");
     const drainTimeoutMs = parseDuration(args["drain-timeout"], "--drain-timeout");
     const given = args.dimensions ? keyValues(args.dimensions.split(",").map((d) => d.trim()).filter(Boolean), "--dimensions") : {};
@@ -129,6 +134,7 @@ export default defineCommand({
         baseEnv: withoutCredentials(ctx.env),
         gracePeriodSec: GRACE_PERIOD_SEC,
         artifactCapBytes: DEFAULT_ARTIFACT_CAP_BYTES,
+        outputs: { limits: { maxBytes: maxOutputsBytes, maxFiles: DEFAULT_MAX_OUTPUTS_FILES }, capName: `--max-outputs-size ${args["max-outputs-size"]}` },
       },
       health,
       ...(metrics && status

@@ -3,6 +3,7 @@ import { yieldToEventLoop } from "../common/concurrency.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import { type ArtifactStore, masterArtifactLink } from "./artifacts/artifact-store.ts";
+import type { OutputsReader } from "./outputs-reader.ts";
 import type { LiveLogs } from "./artifacts/live-logs.ts";
 import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { type ManifestCheck, checkJobManifests } from "./jobs/manifest-check.ts";
@@ -28,6 +29,8 @@ export interface MasterDeps {
   dispatch: DispatcherConfig;
   /** Checks the manifests a submitted job names (see manifest-check.ts); none when the master does not serve the CAS. */
   checkManifest?: ManifestCheck;
+  /** Reads outputs manifests for the outputs page; none: the page names the manifest without listing it. */
+  outputs?: OutputsReader;
   /** How long a submit may look at manifests (see CHECK_BUDGET_MS); tests shorten it. */
   manifestCheckBudgetMs?: number;
   /** beanstalkd for slaves to reserve from, with the address they are told; none: slaves long-poll the master. */
@@ -410,7 +413,7 @@ export class Master {
       command_start_at: a.commandStartAt, command_end_at: a.commandEndAt, upload_done_at: a.uploadDoneAt, reported_at: a.reportedAt,
       stdout_link: stdout, stderr_link: stderr, artifact_archive_link: archive,
       stdout_master_link: masterLink(a.stdoutKey), stderr_master_link: masterLink(a.stderrKey), artifact_archive_master_link: masterLink(a.artifactKey),
-      artifact_missing: a.artifactMissing, cache: a.cache,
+      artifact_missing: a.artifactMissing, cache: a.cache, outputs_ref: a.outputsRef,
     };
   }
 

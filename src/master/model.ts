@@ -2,6 +2,7 @@
  * The domain of a distributed run, shared by the master, the slave and the
  * client. Times are epoch milliseconds; ids are strings.
  */
+import type { OutputsRef } from "../isolate/outputs/outputs-ref.ts";
 
 /** Where one attempt of a task is. Terminal states end with the attempt's report. */
 export const ATTEMPT_STATES = [
@@ -95,6 +96,8 @@ export interface Attempt extends AttemptTimes {
   /** The artifact upload gave up (store down); the result still counts. */
   artifactMissing: boolean;
   cache: CacheCounts | null;
+  /** What the command left in ISOLATED_OUTDIR, as a tree in the CAS; null when nothing was written, kept or uploaded. */
+  outputsRef: OutputsRef | null;
   /** Why the attempt ended as it did when that is not the exit code: infra error text, "[canceled]", … */
   message: string | null;
 }

@@ -34,6 +34,7 @@
  *   POST autoscaler/decisions     AutoscaleDecision → 201
  *   GET  artifacts/:key           → the stored object (log or zip)
  */
+import type { OutputsRef } from "../isolate/outputs/outputs-ref.ts";
 import type { AttemptState, CacheCounts, ReportedState } from "./model.ts";
 
 /** The task JSON a client submits: dist_test's keys plus dt's. */
@@ -137,6 +138,14 @@ export interface AttemptView {
   artifact_archive_master_link: string | null;
   artifact_missing: boolean;
   cache: CacheCounts | null;
+  /**
+   * What the command left in ISOLATED_OUTDIR, as a tree in the CAS (luci
+   * run_isolated's field): fetch it with `dt fetch -o` or from the job page.
+   * null when it wrote nothing, or its outputs were over the slave's cap or
+   * could not be uploaded (the message says which). Absent from masters
+   * older than outputs.
+   */
+  outputs_ref?: OutputsRef | null;
 }
 
 export type GroupState = "queued" | "running" | "succeeded" | "failed" | "flaky" | "canceled" | "retrying";
@@ -355,6 +364,8 @@ export interface ResultReport {
   stderr_key: string | null;
   artifact_key: string | null;
   artifact_missing: boolean;
+  /** The outputs tree the slave uploaded; absent from slaves older than outputs. */
+  outputs_ref?: OutputsRef | null;
   /**
    * The reporting slave's name. With beanstalkd two slaves can hold the same
    * job (it became ready again while the first still ran it); only the

@@ -10,6 +10,7 @@ import type { ReadinessCheck } from "../common/metrics/readiness.ts";
 import { Registry } from "../common/metrics/registry.ts";
 import { openBlobStore } from "../isolate/cas/open-blob-store.ts";
 import { CAS_API_PREFIX } from "../isolate/cas/client.ts";
+import { casOutputsReader, storeOutputsReader } from "./outputs-reader.ts";
 import { DEFAULT_CAS_LIMITS } from "../isolate/cas/limits.ts";
 import { casRoutes, casTrafficMetrics } from "../isolate/cas/server.ts";
 import { VERSION } from "../version.ts";
@@ -136,6 +137,7 @@ async function start(options: MasterServerOptions, opened: (() => unknown)[]) {
     dispatch: { ...options.dispatch, isolateServer: options.isolateServer ?? publicUrl },
     externalQueue,
     checkManifest: blobStore ? blobStoreManifestCheck(blobStore, publicUrl) : undefined,
+    outputs: blobStore ? storeOutputsReader(blobStore, publicUrl) : options.isolateServer ? casOutputsReader(options.isolateServer) : undefined,
     observer: metrics,
     changeWaits: options.changeWaits,
   });

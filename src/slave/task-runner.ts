@@ -5,6 +5,7 @@ import type { Clock } from "../common/clock.ts";
 import type { Logger } from "../common/log.ts";
 import type { CacheLimits } from "../isolate/cache/local-cache.ts";
 import { CasClient } from "../isolate/cas/client.ts";
+import type { OutputLimits } from "../isolate/outputs/collect.ts";
 import { type RunIsolatedResult, type RunPhase, runIsolated } from "../isolate/run/run-isolated.ts";
 import type { Lease, ReportedTimes, ResultReport, SlavePhase } from "../master/protocol.ts";
 import { TOO_BIG_ENTRY, findArtifacts, writeArtifactZip } from "./artifacts.ts";
@@ -36,6 +37,12 @@ export interface TaskRunnerConfig {
   gracePeriodSec: number;
   /** Uncompressed bytes of artifacts per attempt; DEFAULT_ARTIFACT_CAP_BYTES but for tests. */
   artifactCapBytes: number;
+  /**
+   * Limits of the outputs tree uploaded from ISOLATED_OUTDIR after each
+   * command (`--max-outputs-size`), and how the byte cap was given, for the
+   * attempt's message when they are exceeded.
+   */
+  outputs: { limits: OutputLimits; capName: string };
   /** What a drained attempt is reported with. */
   drainMessage: string;
   log: Logger;
@@ -181,6 +188,7 @@ export class TaskRun {
         baseEnv: config.baseEnv,
         logDir,
         extraArgs: [],
+        outputs: config.outputs,
         log: config.log,
         clock: config.clock,
         echoStdout: this.stdout.echo,
@@ -214,9 +222,13 @@ export class TaskRun {
   }
 
   private reportOf(result: RunIsolatedResult, stdoutKey: string | null, stderrKey: string | null, artifacts: { key: string | null; missing: boolean }): ResultReport {
+    const outcome = outcomeOf(result, this.reason, this.config.drainMessage, this.lease.timeout);
+    // Outputs over the cap or lost to a failing CAS are said on the attempt, which keeps its state: the test ran.
+    if (result.outputs_note) outcome.message = outcome.message ? `${outcome.message}; ${result.outputs_note}` : result.outputs_note;
     return {
       ...this.emptyReport(),
-      ...outcomeOf(result, this.reason, this.config.drainMessage, this.lease.timeout),
+      ...outcome,
+      outputs_ref: result.outputs_ref,
       cache: cacheCountsOf(result),
       stdout_key: stdoutKey,
       stderr_key: stderrKey,

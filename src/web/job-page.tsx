@@ -124,6 +124,7 @@ export function JobPage({ job, status, rows, filter, now }: JobPageData) {
               <th>stdout</th>
               <th>stderr</th>
               <th>artifacts</th>
+              <th>outputs</th>
             </tr>
           </thead>
           <tbody>
@@ -146,6 +147,7 @@ export function JobPage({ job, status, rows, filter, now }: JobPageData) {
                     <LogLinks jobId={job.id} row={r} stream="stderr" />
                   </td>
                   <td>{r.attempt.artifact_archive_link ? <a href={r.attempt.artifact_archive_link}>download</a> : r.attempt.artifact_missing ? "missing" : ""}</td>
+                  <td>{r.attempt.outputs_ref ? <a href={pageLink("outputs", { job_id: job.id, task_id: r.task.task_id, attempt: r.attempt.attempt })}>files</a> : ""}</td>
                 </tr>
               );
             })}

@@ -8,6 +8,10 @@ import { JobPage, NoTasksPage } from "./job-page.tsx";
 import { Page, sendPage } from "./layout.tsx";
 import { LOG_MESSAGES, LiveLogPage, type LogRef, ViewLogPage, wholeUtf8Length } from "./log-pages.tsx";
 import { catapultTrace, TracePage } from "./trace-page.tsx";
+import { OutputsPage } from "./outputs-page.tsx";
+import { checkBytesMatch } from "../isolate/digest.ts";
+import { type IsolatedEntry, parseIsolated } from "../isolate/manifest.ts";
+import type { OutputsRef } from "../isolate/outputs/outputs-ref.ts";
 import { isRowFilter, taskRows } from "./task-rows.ts";
 
 /** dist_test's index listed the jobs of the last day. */
@@ -101,5 +105,31 @@ export function webRoutes(master: Master): Hono {
     return sendPage(c, <LiveLogPage log={log} text={new TextDecoder().decode(whole)} offset={whole.byteLength} complete={complete} />);
   });
 
+  app.on(METHODS, "/outputs", noCache, async (c) => {
+    const params = await requestParams(c, SMALL_FORM_BYTES);
+    const ref = { jobId: requireParam(params, "job_id"), taskId: requireParam(params, "task_id"), attempt: attemptParam(params) };
+    const a = await master.deps.repo.getAttempt(ref.jobId, ref.taskId, ref.attempt);
+    const missing = (text: string) => sendPage(c, <Page title="dt: no outputs"><p id="empty">{text}</p></Page>, 404);
+    if (!a) return missing(LOG_MESSAGES.noTask);
+    if (!a.outputsRef) return missing(`Attempt ${ref.attempt} of task ${ref.taskId} has no outputs${a.message ? `: ${a.message}` : ""}`);
+    const listed = await listOutputs(master, a.outputsRef);
+    return sendPage(c, <OutputsPage jobId={ref.jobId} taskId={ref.taskId} attempt={ref.attempt} ref={a.outputsRef} {...listed} />);
+  });
+
   return app;
+}
+
+/** The manifest's entries, when this master reads the CAS it names (see OutputsReader); else why not. */
+async function listOutputs(master: Master, ref: OutputsRef): Promise<{ files: [string, IsolatedEntry][] | null; why: string | null }> {
+  const reader = master.deps.outputs;
+  if (!reader || reader.server !== ref.isolatedserver) return { files: null, why: "This master does not read that CAS: open the manifest by its link, or use dt fetch -o." };
+  try {
+    const bytes = await reader.read(ref.isolated);
+    if (!bytes) return { files: null, why: `The CAS does not have the manifest (evicted?), or it is too big to list here.` };
+    checkBytesMatch(bytes, { hash: ref.isolated, size: bytes.byteLength }, `outputs manifest ${ref.isolated}`);
+    const files = Object.entries(parseIsolated(bytes, `outputs manifest ${ref.isolated}`).files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return { files, why: null };
+  } catch (err) {
+    return { files: null, why: `Cannot list the outputs: ${(err as Error).message}` };
+  }
 }

@@ -1,9 +1,12 @@
 import { expect, test } from "bun:test";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { strToU8, zipSync } from "fflate";
 import fetchCommand from "../../src/commands/fetch.ts";
 import { safe } from "../../src/client/fetch.ts";
+import { CasClient } from "../../src/isolate/cas/client.ts";
+import { digestOfBytes } from "../../src/isolate/digest.ts";
+import { startCas } from "../helpers/cas.ts";
 import { attemptOf, summaryOf, taskOf } from "./fake-master.ts";
 import { type ClientWorld, useClientWorld } from "./harness.ts";
 
@@ -104,11 +107,11 @@ test.each([
   expect(readFileSync(join(out, "abc_0.0.foo_test_0/build/debug/test-logs/foo.txt"), "utf8")).toBe("foo log");
 });
 
-test("fetch without -l or -a is a usage error (exit 2), before any request", async () => {
+test("fetch without -l, -a or -o is a usage error (exit 2), before any request", async () => {
   const w = await world();
   const r = await w.run(fetchCommand, [JOB]);
   expect(r.code).toBe(2);
-  expect(r.stderr).toContain("pass -l (logs), -a (artifacts), or both");
+  expect(r.stderr).toContain("pass -l (logs), -a (artifacts), -o (outputs), or several");
   expect(w.master.requests).toEqual([]);
 });
 
@@ -140,4 +143,39 @@ test("a link that fails (S3 out of reach) is tried once, then the same object th
   expect(r.stderr).toContain("fetching it through the master instead");
   // Tried once: no retry delays before the fallback.
   expect(w.sleeps).toEqual([]);
+});
+
+test("fetch -o refuses an outputs tree whose manifest would leave its directory, naming the attempt and the CAS, and still fetches the other trees", async () => {
+  const w = await world();
+  const cas = await startCas(join(w.dir, "cas"));
+  try {
+    const client = new CasClient(cas.url);
+    const put = async (text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      const d = digestOfBytes(bytes);
+      await client.putBlob(d, bytes);
+      return d;
+    };
+    const blob = await put("fine");
+    const good = await put(JSON.stringify({ algo: "sha-256", version: "1.4", files: { "ok.txt": { h: blob.hash, s: blob.size, m: 0o640 } } }));
+    const evil = await put(JSON.stringify({ algo: "sha-256", version: "1.4", files: { "../../evil": { h: blob.hash, s: blob.size } } }));
+    const ref = (d: { hash: string }) => ({ isolated: d.hash, isolatedserver: cas.url, namespace: "sha-256" });
+    w.master.addJob(JOB, {
+      frames: [summaryOf(JOB, { total_tasks: 2, finished: 2, succeeded: 2 })],
+      tasks: [
+        taskOf("abc.0", "good", "succeeded", [attemptOf(0, "SUCCEEDED", { outputs_ref: ref(good) })]),
+        taskOf("abc.1", "evil", "succeeded", [attemptOf(0, "SUCCEEDED", { outputs_ref: ref(evil) })]),
+      ],
+    });
+    const out = join(w.dir, "out");
+    const r = await w.run(fetchCommand, ["-o", "-d", out, JOB]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`outputs of evil attempt 0 from ${cas.url}: outputs manifest ${evil.hash}: files["../../evil"]`);
+    expect(readFileSync(join(out, "abc_0", "0", "ok.txt"), "utf8")).toBe("fine");
+    expect(statSync(join(out, "abc_0", "0", "ok.txt")).mode & 0o777).toBe(0o640);
+    expect(existsSync(join(out, "abc_1", "0"))).toBe(false);
+    expect(existsSync(join(w.dir, "evil"))).toBe(false);
+  } finally {
+    await cas.stop();
+  }
 });

@@ -25,7 +25,7 @@ export function makeTask(jobId: string, index: number, over: Partial<Task> = {})
 export function makeAttempt(task: Task, over: Partial<Attempt> = {}): Attempt {
   return {
     ...{ jobId: task.jobId, taskId: task.taskId, attempt: 0, retry: 0, state: "QUEUED", slave: null, leaseId: null, leaseExpiresAt: null, exitCode: null },
-    ...{ stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, message: null, queuedAt: T0, leasedAt: null },
+    ...{ stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, outputsRef: null, message: null, queuedAt: T0, leasedAt: null },
     ...{ fetchDoneAt: null, mapDoneAt: null, commandStartAt: null, commandEndAt: null, uploadDoneAt: null, reportedAt: null },
     ...over,
   };
@@ -52,6 +52,7 @@ const fullAttempt = (task: Task): Attempt =>
     ...{ attempt: 2, retry: 1, state: "SUCCEEDED", slave: "host-1", leaseId: "lease-x", leaseExpiresAt: T0 + 9, exitCode: 0, stdoutKey: "o", stderrKey: "e", artifactKey: "a" },
     ...{ artifactMissing: true, cache: { itemsHot: 1, bytesHot: 2 ** 40, itemsCold: 3, bytesCold: 4 }, message: "done", leasedAt: T0 + 1, fetchDoneAt: T0 + 2 },
     ...{ mapDoneAt: T0 + 3, commandStartAt: T0 + 4, commandEndAt: T0 + 5, uploadDoneAt: T0 + 6, reportedAt: T0 + 7 },
+    outputsRef: { isolated: "b".repeat(64), isolatedserver: "https://cas.example:4242/prefix", namespace: "sha-256" },
   });
 
 /**
@@ -148,6 +149,17 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
       expect(await repo.updateAttempt(job.id, "missing", 0, { message: "x" })).toBe(false);
       expect(await repo.updateAttempt(...key, {}, ["FAILED"])).toBe(true);
       expect(await repo.updateAttempt(...key, {}, ["QUEUED"])).toBe(false);
+    });
+
+    test("outputsRef: null until a report sets it, then read back as the object it was", async () => {
+      const { job, tasks, attempts } = makeJobWithTasks("outputs.alice.1700000000.1", 2);
+      await repo.createJob(job, tasks, attempts);
+      const key = [job.id, tasks[0]!.taskId, 0] as const;
+      expect((await repo.getAttempt(...key))!.outputsRef).toBeNull();
+      const outputsRef = { isolated: "c".repeat(64), isolatedserver: "http://127.0.0.1:4242", namespace: "sha-256" };
+      expect(await repo.updateAttempt(...key, { state: "SUCCEEDED", outputsRef }, ["QUEUED"])).toBe(true);
+      expect((await repo.getAttempt(...key))!.outputsRef).toEqual(outputsRef);
+      expect((await repo.getAttempts(job.id)).map((a) => a.outputsRef)).toEqual([outputsRef, null]);
     });
 
     test("insertAttempt adds a try, and refuses one that exists", async () => {

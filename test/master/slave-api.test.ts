@@ -74,6 +74,27 @@ describe("slave protocol: malformed input", () => {
     expect((await h.master.deps.repo.getAttempts("j")).map((a) => a.state)).toEqual(["LEASED"]);
   });
 
+  test("result: a malformed outputs_ref is a 400 naming the field, and nothing is stored; a good one is stored and shown by the native API", async () => {
+    const { h, post, url } = await serve();
+    await h.master.submitJob({ job_id: "j", tasks: [{ isolate_hash: HASH, description: "t" }] });
+    const [lease] = await h.master.dispatcher.lease({ slave: slave(), free: 1, wait_ms: 0 });
+    const body = (outputs_ref: unknown) => ({ ...report(lease!, "SUCCEEDED", 1_700_000_000_000), outputs_ref });
+    const hash = "d".repeat(64);
+    await expect400(await post("/result", body("abc")), /outputs_ref must be an object/);
+    await expect400(await post("/result", body({ isolated: "xyz", isolatedserver: "http://cas" })), /outputs_ref\.isolated must be a SHA-256/);
+    await expect400(await post("/result", body({ isolated: hash.toUpperCase(), isolatedserver: "http://cas" })), /outputs_ref\.isolated/);
+    await expect400(await post("/result", body({ isolated: hash, isolatedserver: "ftp://cas" })), /outputs_ref\.isolatedserver must be an http\(s\) URL/);
+    await expect400(await post("/result", body({ isolated: hash, isolatedserver: "not a url" })), /outputs_ref\.isolatedserver/);
+    await expect400(await post("/result", body({ isolated: hash, isolatedserver: "http://cas", namespace: "a b" })), /outputs_ref\.namespace/);
+    expect((await h.master.deps.repo.getAttempts("j")).map((a) => a.state)).toEqual(["LEASED"]);
+
+    const ref = { isolated: hash, isolatedserver: "http://cas.example:4242", namespace: "sha-256" };
+    expect((await post("/result", body(ref))).status).toBe(200);
+    expect((await h.master.deps.repo.getAttempts("j"))[0]!.outputsRef).toEqual(ref);
+    const { tasks } = (await (await fetch(`${url}/api/v1/jobs/j/tasks`)).json()) as { tasks: { attempts: { outputs_ref: unknown }[] }[] };
+    expect(tasks[0]!.attempts[0]!.outputs_ref).toEqual(ref);
+  });
+
   test("log and output: a missing lease, a bad stream, kind or offset", async () => {
     const { base } = await serve();
     await expect400(await fetch(`${base}/log?stream=stdout&offset=0`, { method: "POST", body: "x" }), /name the lease/);

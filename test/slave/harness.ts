@@ -6,6 +6,7 @@ import { createLogger } from "../../src/common/log.ts";
 import { archiveTargets, targetFromPaths } from "../../src/isolate/archive/archive.ts";
 import { DEFAULT_CACHE_LIMITS } from "../../src/isolate/cache/local-cache.ts";
 import { CasClient } from "../../src/isolate/cas/client.ts";
+import { DEFAULT_MAX_OUTPUTS_BYTES, DEFAULT_MAX_OUTPUTS_FILES } from "../../src/isolate/outputs/upload-outputs.ts";
 import { DEFAULT_ARTIFACT_CAP_BYTES } from "../../src/slave/artifacts.ts";
 import { Slave } from "../../src/slave/lease-loop.ts";
 import { MasterClient } from "../../src/slave/master-client.ts";
@@ -37,6 +38,10 @@ export interface SlaveTestOptions {
   artifactCapBytes?: number;
   /** Wraps fetch, e.g. to count the calls made while the master is down. */
   fetch?: typeof fetch;
+  /** The slave's fetch for the CAS, e.g. to make one kind of request fail. */
+  casFetch?: typeof fetch;
+  /** Bytes of outputs an attempt may upload (default: dt slave's 1 GiB). */
+  maxOutputsBytes?: number;
   /** Keep a run ledger here, as dt slave does in its own directory. */
   ledgerDir?: string;
 }
@@ -91,12 +96,17 @@ export function useSlaveSetup(): () => Promise<SlaveSetup> {
           // Short polls, so that a slave stopped by a test is not held by the fake master's long-poll.
           leaseWaitMs: 2_000,
           runner: {
+            ...(options.casFetch ? { casFetch: options.casFetch } : {}),
             cacheDir: join(dir, "cache"),
             cacheLimits: DEFAULT_CACHE_LIMITS,
             rootDir: join(dir, "runs"),
             baseEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
             gracePeriodSec: 1,
             artifactCapBytes: options.artifactCapBytes ?? DEFAULT_ARTIFACT_CAP_BYTES,
+            outputs: {
+              limits: { maxBytes: options.maxOutputsBytes ?? DEFAULT_MAX_OUTPUTS_BYTES, maxFiles: DEFAULT_MAX_OUTPUTS_FILES },
+              capName: `--max-outputs-size ${options.maxOutputsBytes ?? "1GiB"}`,
+            },
             ...(options.ledgerDir ? { ledger: new RunLedger(options.ledgerDir, log) } : {}),
           },
           log,

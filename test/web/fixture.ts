@@ -6,6 +6,7 @@ import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
 import { distTestRoutes } from "../../src/master/http/dist-test-api.ts";
 import { masterApp } from "../../src/master/http/app.ts";
 import { Master } from "../../src/master/master.ts";
+import type { OutputsReader } from "../../src/master/outputs-reader.ts";
 import type { ReportedState } from "../../src/master/model.ts";
 import { type Lease, outputKey } from "../../src/master/protocol.ts";
 import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
@@ -23,7 +24,7 @@ export interface MasterFixture {
 export const PUBLIC_URL = "http://dt.test";
 const T0 = 1_700_000_000_000;
 
-export async function makeMaster(): Promise<MasterFixture> {
+export async function makeMaster(options: { outputs?: OutputsReader } = {}): Promise<MasterFixture> {
   const temps = new TempDirs();
   const dir = await temps.make("dt-web-");
   const clock = new ManualClock(T0);
@@ -31,7 +32,7 @@ export async function makeMaster(): Promise<MasterFixture> {
   const log = createLogger({ level: "silent" });
   const master = new Master({
     repo, artifacts: new FsArtifactStore(`${dir}/artifacts`), liveLogs: new LiveLogs(`${dir}/live`), clock, log,
-    newId: () => crypto.randomUUID(), publicUrl: PUBLIC_URL,
+    newId: () => crypto.randomUUID(), publicUrl: PUBLIC_URL, outputs: options.outputs,
     dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, isolateServer: PUBLIC_URL, maxWaitMs: 30_000, maxInfraRequeues: 3 },
   });
   const app = masterApp({ master, log, mounts: [{ prefix: "/", app: distTestRoutes(master) }] });

@@ -7,6 +7,9 @@ import { formatBytes } from "../../common/units.ts";
 import { type CacheLimits, LocalCache } from "../cache/local-cache.ts";
 import type { CasClient } from "../cas/client.ts";
 import { checkTreePath } from "../manifest.ts";
+import type { OutputLimits } from "../outputs/collect.ts";
+import type { OutputsRef } from "../outputs/outputs-ref.ts";
+import { uploadOutputs } from "../outputs/upload-outputs.ts";
 import { execute } from "./execute.ts";
 import { type FetchStats, type ResolvedTree, fetchBlobs, fetchManifest, fetchOne, treeBytes } from "./fetch.ts";
 import { mapTree, removeTree } from "./map.ts";
@@ -55,6 +58,12 @@ export interface RunIsolatedOptions {
    * tree's root (the task root artifact globs are relative to) and the
    * output and log directories. A slave collects artifacts here.
    */
+  /**
+   * Upload what the command left in ISOLATED_OUTDIR to `cas` as an outputs
+   * tree (luci's outputs_ref), within these limits; `capName` says in the
+   * message how the byte cap was set. Absent: the outputs stay on disk.
+   */
+  outputs?: { limits: OutputLimits; capName: string };
   beforeCleanup?: (dirs: { treeDir: string; outputDir: string; logDir: string }) => Promise<void>;
 }
 
@@ -84,8 +93,16 @@ export interface RunIsolatedResult {
   stdout_path: string | null;
   stderr_path: string | null;
   duration_ms: number;
-  phases_ms: { fetch: number; map: number; run: number; cleanup: number };
-  stats: { cache: FetchStats & { evicted_items: number; evicted_bytes: number } };
+  phases_ms: { fetch: number; map: number; run: number; outputs: number; cleanup: number };
+  /** The outputs tree in the CAS (luci's field): null when not asked for, nothing was written, over the cap, or the upload failed. */
+  outputs_ref: OutputsRef | null;
+  /** Why the outputs are not (all) there: over the cap, the CAS failing, entries left out. Never a failure of the test. */
+  outputs_note: string | null;
+  stats: {
+    cache: FetchStats & { evicted_items: number; evicted_bytes: number };
+    /** Files and bytes of the outputs, and what of them the CAS lacked; null when no upload was asked for or tried. */
+    outputs: { files: number; bytes: number; uploaded_items: number; uploaded_bytes: number } | null;
+  };
 }
 
 /**
@@ -98,9 +115,12 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
   const result: RunIsolatedResult = {
     version: 1, exit_code: null, signal: null, timed_out: false, had_hard_timeout: false, canceled: false,
     internal_failure: null, task_error: null, command: [], run_dir: null, output_dir: null, stdout_path: null, stderr_path: null,
-    duration_ms: 0, phases_ms: { fetch: 0, map: 0, run: 0, cleanup: 0 },
-    stats: { cache: { items_hot: 0, bytes_hot: 0, items_cold: 0, bytes_cold: 0, evicted_items: 0, evicted_bytes: 0 } },
+    duration_ms: 0, phases_ms: { fetch: 0, map: 0, run: 0, outputs: 0, cleanup: 0 },
+    outputs_ref: null, outputs_note: null,
+    stats: { cache: { items_hot: 0, bytes_hot: 0, items_cold: 0, bytes_cold: 0, evicted_items: 0, evicted_bytes: 0 }, outputs: null },
   };
+  /** The command ran to its end (whatever its exit): its outputs are worth keeping. */
+  let commandEnded = false;
   let runRoot: string | undefined;
   let cache: LocalCache | undefined;
   try {
@@ -178,6 +198,7 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
         echoStdout: o.echoStdout, echoStderr: o.echoStderr, signal: o.signal, kill: o.kill, onSpawn: o.onSpawn,
       });
       Object.assign(result, { exit_code: run.exitCode, signal: run.signal, timed_out: run.timedOut, had_hard_timeout: run.timedOut, canceled: run.canceled });
+      commandEnded = true;
       // The test ran, but its logs are incomplete (disk full): dt's failure, not the test's.
       if (run.logError) result.internal_failure = run.logError;
     } catch (err) {
@@ -195,6 +216,12 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     if (isDtError(err, "not_found")) result.task_error = err.message;
     else result.internal_failure = err instanceof DtError ? err.message : `unexpected: ${(err as Error).stack ?? err}`;
   } finally {
+    // A canceled run's outputs are nobody's concern; a timed-out one's may say why it hung.
+    if (commandEnded && o.outputs && result.output_dir && !result.canceled) {
+      const t = performance.now();
+      await storeOutputs(o, o.outputs, result.output_dir, result);
+      result.phases_ms.outputs = performance.now() - t;
+    }
     const t = performance.now();
     if (runRoot && o.beforeCleanup) {
       await o.beforeCleanup({ treeDir: join(runRoot, "ir"), outputDir: result.output_dir ?? join(runRoot, "io"), logDir: resolve(o.logDir ?? join(runRoot, "logs")) }).catch((err) => {
@@ -205,7 +232,7 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     if (runRoot) {
       if (o.leakTempDir) {
         // Written whatever the log level: the developer asked for this directory and needs its path.
-        (o.echoStderr ?? process.stderr).write(`Deliberately leaking ${runRoot} for later examination\n`);
+        (o.echoStderr ?? process.stderr).write(`Deliberately leaking ${runRoot} for later examination (outputs: ${result.output_dir})\n`);
       } else {
         try {
           removeTree(runRoot);
@@ -221,4 +248,22 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
     result.duration_ms = performance.now() - started;
   }
   return result;
+}
+
+/**
+ * Uploads the outputs into `result`. A failure (the CAS down after the
+ * client's retries, a file gone mid-read) is a note, never an internal
+ * failure: the test ran and its result stands; only its outputs are missing.
+ */
+async function storeOutputs(o: RunIsolatedOptions, outputs: NonNullable<RunIsolatedOptions["outputs"]>, outputDir: string, result: RunIsolatedResult): Promise<void> {
+  try {
+    const up = await uploadOutputs(outputDir, { cas: o.cas, limits: outputs.limits, capName: outputs.capName, log: o.log });
+    result.outputs_ref = up.ref;
+    result.outputs_note = up.note;
+    result.stats.outputs = { files: up.files, bytes: up.bytes, uploaded_items: up.upload?.uploadedItems ?? 0, uploaded_bytes: up.upload?.uploadedBytes ?? 0 };
+    if (up.note) o.log.warn(up.note);
+  } catch (err) {
+    result.outputs_note = `outputs not uploaded: ${(err as Error).message}`;
+    o.log.warn(result.outputs_note);
+  }
 }

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { DtError } from "../../common/errors.ts";
 import { readBodyLimited, readJsonLimited } from "../../common/http.ts";
+import { parseOutputsRef } from "../../isolate/outputs/outputs-ref.ts";
 import type { Master } from "../master.ts";
 import { type ClaimRequest, type HeartbeatRequest, type LeaseRequest, type LeaseResponse, type ResultReport, type SlaveHold, type SlaveIdentity, type SlavePhase, outputKey } from "../protocol.ts";
 
@@ -226,6 +227,7 @@ export function parseReport(body: Record<string, unknown>): ResultReport {
     stderr_key: nullableString(body.stderr_key, "stderr_key", 500),
     artifact_key: nullableString(body.artifact_key, "artifact_key", 500),
     artifact_missing: body.artifact_missing === true,
+    outputs_ref: parseOutputsRef(body.outputs_ref, "outputs_ref"),
     ...(body.slave === undefined || body.slave === null ? {} : { slave: slaveName(body.slave) }),
   };
 }

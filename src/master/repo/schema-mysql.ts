@@ -10,6 +10,7 @@
  */
 import type { InferInsertModel, InferSelectModel, Table } from "drizzle-orm";
 import { bigint, boolean, customType, double, foreignKey, index, int, mysqlTable, primaryKey, text, varchar } from "drizzle-orm/mysql-core";
+import type { OutputsRef } from "../../isolate/outputs/outputs-ref.ts";
 import { ATTEMPT_STATES, type CacheCounts } from "../model.ts";
 import type * as sqlite from "./schema-sqlite.ts";
 import { SLAVE_STATES } from "./schema-sqlite.ts";
@@ -80,6 +81,7 @@ export const attempts = mysqlTable(
     artifactKey: varchar("artifact_key", { length: 512 }),
     artifactMissing: boolean("artifact_missing").notNull(),
     cache: jsonText<CacheCounts>("cache"),
+    outputsRef: jsonText<OutputsRef>("outputs_ref"),
     message: text("message"),
     queuedAt: epochMs("queued_at").notNull(),
     leasedAt: epochMs("leased_at"),

@@ -19,6 +19,7 @@
  * drizzle/sqlite/index.ts (a test fails until it is there).
  */
 import { foreignKey, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import type { OutputsRef } from "../../isolate/outputs/outputs-ref.ts";
 import { ATTEMPT_STATES, type Attempt, type CacheCounts, type Job, type SlaveInfo, type Task } from "../model.ts";
 
 /** Slave states as a tuple, for the column's enum type. */
@@ -97,6 +98,8 @@ export const attempts = sqliteTable(
     artifactKey: text("artifact_key"),
     artifactMissing: integer("artifact_missing", { mode: "boolean" }).notNull(),
     cache: text("cache", { mode: "json" }).$type<CacheCounts>(),
+    /** JSON text: luci's {isolated, isolatedserver, namespace}. */
+    outputsRef: text("outputs_ref", { mode: "json" }).$type<OutputsRef>(),
     /** text */
     message: text("message"),
     queuedAt: integer("queued_at").notNull(),

@@ -551,7 +551,7 @@ export class Dispatcher {
         fetchDoneAt: times.fetch_done_at, mapDoneAt: times.map_done_at, commandStartAt: times.command_start_at,
         commandEndAt: times.command_end_at, uploadDoneAt: times.upload_done_at, cache: report.cache,
         stdoutKey: report.stdout_key, stderrKey: report.stderr_key, artifactKey: report.artifact_key, artifactMissing: report.artifact_missing,
-        leaseExpiresAt: null,
+        outputsRef: report.outputs_ref ?? null, leaseExpiresAt: null,
       }, [...ACTIVE_STATES]);
       if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0 };
       if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
@@ -827,6 +827,6 @@ export function newAttempt(jobId: string, taskId: string, attempt: number, retry
   return {
     jobId, taskId, attempt, retry, state: "QUEUED", slave: null, leaseId: null, leaseExpiresAt: null,
     queuedAt: now, leasedAt: null, fetchDoneAt: null, mapDoneAt: null, commandStartAt: null, commandEndAt: null, uploadDoneAt: null, reportedAt: null,
-    exitCode: null, stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, message: null,
+    exitCode: null, stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, outputsRef: null, message: null,
   };
 }
