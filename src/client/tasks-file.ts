@@ -126,6 +126,7 @@ export function parseTasks(json: unknown, source: string): TasksFile {
     if (t.timeout !== undefined) task.timeout = nonNegative(t.timeout, `${where}.timeout`, false);
     if (t.max_retries !== undefined) task.max_retries = nonNegative(t.max_retries, `${where}.max_retries`, true);
     if (t.artifact_archive_globs !== undefined) task.artifact_archive_globs = stringList(t.artifact_archive_globs, `${where}.artifact_archive_globs`);
+    if (t.result_globs !== undefined) task.result_globs = stringList(t.result_globs, `${where}.result_globs`);
     if (t.env !== undefined) task.env = stringMap(t.env, `${where}.env`);
     if (t.dimensions !== undefined) task.dimensions = stringMap(t.dimensions, `${where}.dimensions`);
     if (t.priority !== undefined) task.priority = integer(t.priority, `${where}.priority`);

@@ -50,6 +50,8 @@ export interface Task {
   timeoutSec: number;
   maxRetries: number;
   artifactGlobs: string[];
+  /** Globs over the outputs naming the result files (the task's `result_globs`); null: the default, DEFAULT_RESULT_GLOBS. */
+  resultGlobs: string[] | null;
   env: Record<string, string>;
   dimensions: Record<string, string>;
   priority: number;

@@ -35,6 +35,7 @@
  *   GET  artifacts/:key           → the stored object (log or zip)
  */
 import type { OutputsRef } from "../isolate/outputs/outputs-ref.ts";
+import type { CaseStatus, ResultFormat } from "../results/model.ts";
 import type { AttemptState, CacheCounts, ReportedState } from "./model.ts";
 
 /** The task JSON a client submits: dist_test's keys plus dt's. */
@@ -44,6 +45,12 @@ export interface TaskRequest {
   timeout?: number;
   max_retries?: number;
   artifact_archive_globs?: string[];
+  /**
+   * dt: where the task's test results are, as globs over its outputs
+   * (ISOLATED_OUTDIR); default `["**\/*.xml"]`, `[]` to read none. gtest's
+   * stdout is read either way.
+   */
+  result_globs?: string[];
   /** dt: environment for the command. */
   env?: Record<string, string>;
   /** dt: the slave must have all of these. */
@@ -275,6 +282,8 @@ export interface Lease {
   description: string;
   timeout: number;
   artifact_archive_globs: string[];
+  /** Globs over the outputs that name the attempt's result files; absent from masters before test cases (the slave then uses `["**\/*.xml"]`). */
+  result_globs?: string[];
   env: Record<string, string>;
   /** The lease expires this long after the last heartbeat that named it. */
   lease_ttl_ms: number;
@@ -341,6 +350,19 @@ export interface OutputResponse {
   key: string;
 }
 
+/** One test case as a slave reports it with an attempt's result (the wire form of results/model.ts CaseResult). */
+export interface CaseReport {
+  suite: string;
+  name: string;
+  status: CaseStatus;
+  duration_ms: number | null;
+  message: string | null;
+  file: string | null;
+  line: number | null;
+  /** Reruns that failed before the pass, within the attempt (Surefire's flakyFailure/rerunFailure); 0 when absent. */
+  flaky_failures?: number;
+}
+
 /** Timestamps measured on the slave (epoch ms). */
 export interface ReportedTimes {
   fetch_done_at: number | null;
@@ -372,7 +394,23 @@ export interface ResultReport {
    * holder's result counts. Optional for dist_test-era callers.
    */
   slave?: string;
+  /**
+   * The test cases the slave read from the attempt's results (gtest XML,
+   * JUnit XML or gtest's stdout), at most MAX_REPORTED_CASES; absent when it
+   * found none or read none (a slave older than cases).
+   */
+  cases?: CaseReport[];
+  /** Which format they came from. */
+  result_format?: ResultFormat;
+  /** What went wrong reading them (a truncated file, a refused entity), at most MAX_RESULT_NOTES; never a failure of the attempt. */
+  result_notes?: string[];
 }
+
+/** Cases one result report may carry: googletest's own suite has ~1,100; the largest single binaries in the wild a few 10,000s. */
+export const MAX_REPORTED_CASES = 200_000;
+/** Notes per report, each of at most MAX_RESULT_NOTE_CHARS characters. */
+export const MAX_RESULT_NOTES = 100;
+export const MAX_RESULT_NOTE_CHARS = 1_000;
 
 /**
  * Where a slave gets its work: from the master's long-poll (`master`), or

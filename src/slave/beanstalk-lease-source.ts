@@ -251,5 +251,7 @@ export function parseLease(text: string): Lease {
     if (typeof v[key] !== "number") throw new DtError("invalid_input", `${key} is not a number`);
   }
   if (!Array.isArray(v.artifact_archive_globs) || typeof v.env !== "object" || v.env === null) throw new DtError("invalid_input", "artifact_archive_globs or env is missing");
+  // Absent from masters before test cases: the slave then reads the default globs.
+  if (v.result_globs !== undefined && (!Array.isArray(v.result_globs) || v.result_globs.some((g) => typeof g !== "string"))) throw new DtError("invalid_input", "result_globs is not a list of strings");
   return value as Lease;
 }

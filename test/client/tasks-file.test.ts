@@ -84,6 +84,15 @@ test("odd input: a byte order mark is dropped, -0 is 0, a lone surrogate and a b
   expect(refusal(() => readTasksFile(glob))).toStartWith(`${glob}: tasks[0].artifact_archive_globs[0]: "..\\\\x" holds '\\'; separate directories with '/'`);
 });
 
+test("result_globs is carried into the request as given, and refused naming the file and field as the master would", async () => {
+  const path = await file(JSON.stringify({ tasks: [{ isolate_hash: HASH, description: "a", result_globs: ["reports/*.xml"] }, { isolate_hash: HASH, description: "b" }] }));
+  expect(readTasksFile(path).tasks).toEqual([{ isolate_hash: HASH, description: "a", result_globs: ["reports/*.xml"] }, { isolate_hash: HASH, description: "b" }]);
+  const climbing = await file(JSON.stringify({ tasks: [{ isolate_hash: HASH, description: "a", result_globs: ["../*.xml"] }] }));
+  expect(refusal(() => readTasksFile(climbing))).toStartWith(`${climbing}: tasks[0].result_globs[0]: "../*.xml" climbs out with '..'; globs match only inside the task's outputs (ISOLATED_OUTDIR)`);
+  const notList = await file(JSON.stringify({ tasks: [{ isolate_hash: HASH, description: "a", result_globs: "*.xml" }] }));
+  expect(refusal(() => readTasksFile(notList))).toBe(`${notList}: tasks[0].result_globs must be a list of strings`);
+});
+
 test(
   "dt local refuses a misspelt key with exit 2 before it starts a master (nothing in its data dir)",
   async () => {

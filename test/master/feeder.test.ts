@@ -310,6 +310,17 @@ describe("lease bodies read from beanstalkd", () => {
     expect(() => parseLease('{"lease_id": 1}')).toThrow(/lease_id is not a string/);
     expect(() => parseLease("not json")).toThrow();
   });
+
+  test("result_globs: absent (a master before test cases) is taken; present, it must be a list of strings", () => {
+    const lease = {
+      lease_id: "l", job_id: "j", task_id: "t", isolate_hash: "h", isolate_server: "http://cas", description: "d",
+      attempt: 0, timeout: 0, lease_ttl_ms: 1, heartbeat_interval_ms: 1, artifact_archive_globs: [], env: {},
+    };
+    expect(parseLease(JSON.stringify(lease)).result_globs).toBeUndefined();
+    expect(parseLease(JSON.stringify({ ...lease, result_globs: ["r/*.xml"] })).result_globs).toEqual(["r/*.xml"]);
+    expect(() => parseLease(JSON.stringify({ ...lease, result_globs: "*.xml" }))).toThrow(/result_globs is not a list of strings/);
+    expect(() => parseLease(JSON.stringify({ ...lease, result_globs: [1] }))).toThrow(/result_globs is not a list of strings/);
+  });
 });
 
 describe("dt master --queue", () => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { DtError } from "../../src/common/errors.ts";
 import { JOB_LIMITS, validateJobRequest } from "../../src/master/jobs/job-request.ts";
 import { type MasterFixture, hashOf, makeMaster } from "../web/fixture.ts";
+import { slave } from "./helpers.ts";
 
 let fx: MasterFixture;
 let server: ReturnType<typeof Bun.serve>;
@@ -132,6 +133,17 @@ describe("a bad job is a 400 naming the field, through both APIs, and nothing is
     ["a lone surrogate in a glob", `{"tasks": [{"isolate_hash": "${HASH}", "description": "t", "artifact_archive_globs": ["a\\udfff/*"]}]}`, "tasks[0].artifact_archive_globs[0]"],
     ["a glob climbing out with backslashes", jobText({ tasks: [task({ artifact_archive_globs: ["..\\x"] })] }), "tasks[0].artifact_archive_globs[0]"],
     ["a glob with a Windows-style separator", jobText({ tasks: [task({ artifact_archive_globs: ["logs\\*.txt"] })] }), "tasks[0].artifact_archive_globs[0]"],
+    // result_globs: checked as artifact_archive_globs are, relative to the outputs.
+    ["result globs that are not a list", jobText({ tasks: [task({ result_globs: "**/*.xml" })] }), "tasks[0].result_globs"],
+    ["a result glob that is not a string", jobText({ tasks: [task({ result_globs: ["ok.xml", { glob: "*" }] })] }), "tasks[0].result_globs[1]"],
+    ["an empty result glob", jobText({ tasks: [task({ result_globs: [""] })] }), "tasks[0].result_globs[0]"],
+    ["an absolute result glob", jobText({ tasks: [task({ result_globs: ["/etc/*.xml"] })] }), "tasks[0].result_globs[0]"],
+    ["a result glob climbing out of the outputs", jobText({ tasks: [task({ result_globs: ["reports/../../*.xml"] })] }), "tasks[0].result_globs[0]"],
+    ["a result glob with '\\'", jobText({ tasks: [task({ result_globs: ["reports\\*.xml"] })] }), "tasks[0].result_globs[0]"],
+    ["too many result globs", jobText({ tasks: [task({ result_globs: new Array(JOB_LIMITS.maxGlobs + 1).fill("*.xml") })] }), "tasks[0].result_globs"],
+    ["a result glob over the length limit", jobText({ tasks: [task({ result_globs: ["g".repeat(JOB_LIMITS.maxGlobLength + 1)] })] }), "tasks[0].result_globs[0]"],
+    ["a NUL in a result glob", jobText({ tasks: [task({ result_globs: ["a\u0000.xml"] })] }), "tasks[0].result_globs[0]"],
+    ["a misspelled result_globs", jobText({ tasks: [task({ results_globs: ["*.xml"] })] }), "tasks[0].results_globs"],
     ["no tasks", jobText({}), "tasks"],
     ["an empty task list", jobText({ tasks: [] }), "tasks"],
   ];
@@ -245,6 +257,30 @@ describe("what dt's client and dist_test's client send is accepted", () => {
     const res = await fetch(`${base}/api/v1/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ job_id: jobId, tasks: 2 });
+  });
+
+  test("result_globs through both APIs: stored as given (absent: null, the default) and handed to the slave in its lease, the default filled in", async () => {
+    const own = await makeMaster();
+    const ownServer = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: own.app.fetch });
+    try {
+      const url = `http://127.0.0.1:${ownServer.port}`;
+      const tasks = [task({ description: "given", result_globs: ["reports/**/TEST-*.xml", "gtest.xml"] }), task({ description: "default" }), task({ description: "none", result_globs: [] })];
+      const native = await fetch(`${url}/api/v1/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ job_id: "native.1700000000.1", tasks }) });
+      expect(native.status).toBe(201);
+      const form = await fetch(`${url}/submit_job`, { method: "POST", body: new URLSearchParams({ job_id: "form.1700000000.1", job_json: jobText({ tasks }) }) });
+      expect(form.status).toBe(200);
+      for (const jobId of ["native.1700000000.1", "form.1700000000.1"]) {
+        expect((await own.master.deps.repo.getTasks(jobId)).map((t) => [t.description, t.resultGlobs])).toEqual([["given", ["reports/**/TEST-*.xml", "gtest.xml"]], ["default", null], ["none", []]]);
+      }
+      const leases = await own.master.dispatcher.lease({ slave: slave(), free: 6, wait_ms: 0 });
+      expect(leases.map((l) => [l.job_id, l.description, l.result_globs]).sort()).toEqual([
+        ["form.1700000000.1", "default", ["**/*.xml"]], ["form.1700000000.1", "given", ["reports/**/TEST-*.xml", "gtest.xml"]], ["form.1700000000.1", "none", []],
+        ["native.1700000000.1", "default", ["**/*.xml"]], ["native.1700000000.1", "given", ["reports/**/TEST-*.xml", "gtest.xml"]], ["native.1700000000.1", "none", []],
+      ]);
+    } finally {
+      await ownServer.stop(true);
+      await own.close();
+    }
   });
 
   test("dist_test's tasks.json, verbatim: Kudu's keys plus docker_image and attempt, which dt takes and does not use", async () => {

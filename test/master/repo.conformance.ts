@@ -19,7 +19,7 @@ export function makeJob(id: string, over: Partial<Job> = {}): Job {
 
 export function makeTask(jobId: string, index: number, over: Partial<Task> = {}): Task {
   const hash = index.toString(16).padStart(64, "a");
-  return { jobId, taskId: `${hash}.${index}`, index, isolateHash: hash, description: `test ${index}`, timeoutSec: 0, maxRetries: 0, artifactGlobs: [], env: {}, dimensions: {}, priority: 0, ...over };
+  return { jobId, taskId: `${hash}.${index}`, index, isolateHash: hash, description: `test ${index}`, timeoutSec: 0, maxRetries: 0, artifactGlobs: [], resultGlobs: null, env: {}, dimensions: {}, priority: 0, ...over };
 }
 
 export function makeAttempt(task: Task, over: Partial<Attempt> = {}): Attempt {
@@ -46,7 +46,7 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 
 /** Every field set, to prove the round trip of each. */
 const fullTask = (jobId: string): Task =>
-  makeTask(jobId, 7, { description: "it's \"quoted\" ✓", timeoutSec: 900, maxRetries: 3, artifactGlobs: ["out/**", "*.xml"], env: { A: "1", "Ü": "a=b;c" }, dimensions: { os: "linux", pool: "ci" }, priority: -5 });
+  makeTask(jobId, 7, { description: "it's \"quoted\" ✓", timeoutSec: 900, maxRetries: 3, artifactGlobs: ["out/**", "*.xml"], resultGlobs: ["reports/*.xml"], env: { A: "1", "Ü": "a=b;c" }, dimensions: { os: "linux", pool: "ci" }, priority: -5 });
 const fullAttempt = (task: Task): Attempt =>
   makeAttempt(task, {
     ...{ attempt: 2, retry: 1, state: "SUCCEEDED", slave: "host-1", leaseId: "lease-x", leaseExpiresAt: T0 + 9, exitCode: 0, stdoutKey: "o", stderrKey: "e", artifactKey: "a" },

@@ -49,7 +49,7 @@ const JOB_KEYS: ReadonlySet<string> = new Set<keyof JobRequest>(["job_id", "name
  * table lists it) and `attempt` (dt numbers attempts itself).
  */
 export const TASK_KEYS: ReadonlySet<string> = new Set<keyof TaskRequest | "docker_image" | "attempt">([
-  "isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "env", "dimensions", "priority", "shards", "docker_image", "attempt",
+  "isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "result_globs", "env", "dimensions", "priority", "shards", "docker_image", "attempt",
 ]);
 
 /** A job request checked and normalized; nothing about it is trusted before this. */
@@ -138,20 +138,20 @@ function dimensionEntry(key: string, value: string, where: string): void {
 }
 
 /**
- * Artifact globs are relative to the task's directory; one that is
- * absolute or climbs out with `..` can only name files that the slave must
- * not collect (it checks each match's real path too).
+ * Artifact globs are relative to the task's directory, result globs to its
+ * outputs (ISOLATED_OUTDIR); one that is absolute or climbs out with `..`
+ * can only name files that the slave must not read (it checks each match's
+ * real path too). `within` names the directory in the messages.
  */
-function globList(value: unknown, field: string): string[] {
-  if (value === undefined || value === null) return [];
+function globList(value: unknown, field: string, within: string): string[] {
   if (!Array.isArray(value)) fail(field, "must be a list of glob strings");
   if (value.length > JOB_LIMITS.maxGlobs) fail(field, `has ${value.length} globs; at most ${JOB_LIMITS.maxGlobs}`);
   for (const [i, glob] of value.entries()) {
     const where = `${field}[${i}]`;
     if (typeof glob !== "string" || glob.length === 0 || glob.length > JOB_LIMITS.maxGlobLength) fail(where, `must be a non-empty string of at most ${JOB_LIMITS.maxGlobLength} characters`);
     if (glob.includes("\0")) fail(where, "must not contain NUL");
-    if (glob.startsWith("/")) fail(where, `${JSON.stringify(glob)} is absolute; globs are relative to the task's directory`);
-    if (glob.split("/").includes("..")) fail(where, `${JSON.stringify(glob)} climbs out with '..'; globs match only inside the task's directory`);
+    if (glob.startsWith("/")) fail(where, `${JSON.stringify(glob)} is absolute; globs are relative to ${within}`);
+    if (glob.split("/").includes("..")) fail(where, `${JSON.stringify(glob)} climbs out with '..'; globs match only inside ${within}`);
     // `..\x`: on the slaves '\' is no separator, and Bun.Glob reads it as an escape in one place and a
     // character in another; Windows-style paths would only ever match by accident.
     if (glob.includes("\\")) fail(where, `${JSON.stringify(glob)} holds '\\'; separate directories with '/' (to match *, ? or [ literally, write [*], [?], [[])`);
@@ -183,15 +183,18 @@ function taskFields(raw: unknown, field: string) {
   }
   if (typeof t.docker_image === "string") checkWellFormed(t.docker_image, `${field}.docker_image`);
   integer(t.attempt, `${field}.attempt`, 0, JOB_LIMITS.maxRetries, 0);
-  const artifactGlobs = globList(t.artifact_archive_globs, `${field}.artifact_archive_globs`);
+  const artifactGlobs = t.artifact_archive_globs === undefined || t.artifact_archive_globs === null ? [] : globList(t.artifact_archive_globs, `${field}.artifact_archive_globs`, "the task's directory");
+  // Absent: the default, decided when leased (null keeps it out of every task row of a 100,000-task job).
+  const resultGlobs = t.result_globs === undefined || t.result_globs === null ? null : globList(t.result_globs, `${field}.result_globs`, "the task's outputs (ISOLATED_OUTDIR)");
   const dimensions = stringMap(t.dimensions, `${field}.dimensions`, JOB_LIMITS.maxDimensions, dimensionEntry);
-  for (const [key, value] of [["env", env], ["dimensions", dimensions], ["artifact_archive_globs", artifactGlobs]] as const) fitsColumn(value, `${field}.${key}`);
+  for (const [key, value] of [["env", env], ["dimensions", dimensions], ["artifact_archive_globs", artifactGlobs], ["result_globs", resultGlobs]] as const) fitsColumn(value, `${field}.${key}`);
   return {
     isolateHash: t.isolate_hash,
     description: t.description,
     timeoutSec,
     maxRetries: integer(t.max_retries, `${field}.max_retries`, 0, JOB_LIMITS.maxRetries, 0),
     artifactGlobs,
+    resultGlobs,
     env,
     dimensions,
     priority: integer(t.priority, `${field}.priority`, -1000, 1000, 0),
@@ -214,9 +217,9 @@ function fitsColumn(value: unknown, field: string): void {
 }
 
 /** Characters a task puts in the database beyond its fixed-size fields. */
-function taskChars(t: { description: string; artifactGlobs: string[]; env: Record<string, string>; dimensions: Record<string, string> }): number {
+function taskChars(t: { description: string; artifactGlobs: string[]; resultGlobs: string[] | null; env: Record<string, string>; dimensions: Record<string, string> }): number {
   let n = t.description.length;
-  for (const g of t.artifactGlobs) n += g.length;
+  for (const g of [...t.artifactGlobs, ...(t.resultGlobs ?? [])]) n += g.length;
   for (const map of [t.env, t.dimensions]) for (const k in map) n += k.length + map[k]!.length;
   return n;
 }

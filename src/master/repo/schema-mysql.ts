@@ -57,6 +57,8 @@ export const tasks = mysqlTable(
     timeoutSec: int("timeout_sec").notNull(),
     maxRetries: int("max_retries").notNull(),
     artifactGlobs: jsonText<string[]>("artifact_globs").notNull(),
+    /** null: the default globs (most tasks), so a big job's rows do not repeat them. */
+    resultGlobs: jsonText<string[]>("result_globs"),
     env: jsonText<Record<string, string>>("env").notNull(),
     dimensions: jsonText<Record<string, string>>("dimensions").notNull(),
     priority: int("priority").notNull(),

@@ -62,6 +62,8 @@ export const tasks = sqliteTable(
     timeoutSec: integer("timeout_sec").notNull(),
     maxRetries: integer("max_retries").notNull(),
     artifactGlobs: text("artifact_globs", { mode: "json" }).$type<string[]>().notNull(),
+    /** null: the default globs (most tasks), so a big job's rows do not repeat them. */
+    resultGlobs: text("result_globs", { mode: "json" }).$type<string[]>(),
     env: text("env", { mode: "json" }).$type<Record<string, string>>().notNull(),
     dimensions: text("dimensions", { mode: "json" }).$type<Record<string, string>>().notNull(),
     priority: integer("priority").notNull(),

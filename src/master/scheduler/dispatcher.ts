@@ -3,6 +3,7 @@ import type { Logger } from "../../common/log.ts";
 import { ACTIVE_STATES, type Attempt, type AttemptState, type Job, type Task } from "../model.ts";
 import type { ClaimRequest, ClaimResponse, HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultReport, ResultResponse, SlaveCommand, SlavePhase } from "../protocol.ts";
 import { yieldToEventLoop } from "../../common/concurrency.ts";
+import { DEFAULT_RESULT_GLOBS } from "../../results/collect.ts";
 import type { Repo } from "../repo/repo.ts";
 import { Feeder, type FeederConfig, type Offer } from "../queue/feeder.ts";
 import type { OfferSink } from "../queue/offer-sink.ts";
@@ -370,7 +371,7 @@ export class Dispatcher {
     return {
       lease_id: leaseId, job_id: item.jobId, task_id: item.taskId, attempt: item.attempt,
       isolate_hash: task.isolateHash, isolate_server: this.config.isolateServer, description: task.description,
-      timeout: task.timeoutSec, artifact_archive_globs: task.artifactGlobs,
+      timeout: task.timeoutSec, artifact_archive_globs: task.artifactGlobs, result_globs: task.resultGlobs ?? [...DEFAULT_RESULT_GLOBS],
       // Tests and wrappers can tell which try they are (a flaky test's retry, a log's name).
       env: { ...task.env, DT_JOB_ID: item.jobId, DT_TASK_ID: item.taskId, DT_ATTEMPT: String(item.attempt) },
       lease_ttl_ms: this.config.leaseTtlMs, heartbeat_interval_ms: this.config.heartbeatIntervalMs,
