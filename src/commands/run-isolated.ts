@@ -10,6 +10,7 @@ import { checkHash } from "../isolate/digest.ts";
 import { DEFAULT_MAX_OUTPUTS_FILES } from "../isolate/outputs/upload-outputs.ts";
 import { exitCodeForSignal } from "../isolate/run/execute.ts";
 import { type RunIsolatedResult, runIsolated } from "../isolate/run/run-isolated.ts";
+import { DEFAULT_RESULT_GLOBS } from "../results/collect.ts";
 import { commandContext, keyValues, logArgs, repeatedFlag, splitAtDashDash } from "./context.ts";
 import type { ArgvPolicy } from "./argv.ts";
 import { EXIT } from "./exit-codes.ts";
@@ -46,7 +47,8 @@ export default defineCommand({
     env: { type: "string", description: "KEY=VALUE for the command's environment; repeatable" },
     "output-dir": { type: "string", description: "ISOLATED_OUTDIR, kept after the run (default: inside the run directory)" },
     "log-dir": { type: "string", description: "Where stdout and stderr files are written (default: inside the run directory)" },
-    json: { type: "string", description: "Write the result (exit code, timing, cache stats, outputs_ref) as JSON here" },
+    json: { type: "string", description: "Write the result (exit code, timing, cache stats, outputs_ref, test cases) as JSON here" },
+    "result-glob": { type: "string", description: "Where the test results are in ISOLATED_OUTDIR, as a task's result_globs; repeatable (default **/*.xml; gtest's stdout is read too)" },
     "max-outputs-size": { type: "string", description: "Upload ISOLATED_OUTDIR to the CAS after the command (outputs_ref in --json) unless it holds more than this; over it, nothing is uploaded", default: DEFAULT_MAX_OUTPUTS_SIZE },
     ...logArgs,
   },
@@ -93,6 +95,7 @@ export default defineCommand({
         outputDir: args["output-dir"],
         logDir: args["log-dir"],
         extraArgs: splitAtDashDash(rawArgs).rest,
+        results: { globs: resultGlobs(repeatedFlag(rawArgs, ["--result-glob"])) },
         outputs: { limits: { maxBytes: maxOutputsBytes, maxFiles: DEFAULT_MAX_OUTPUTS_FILES }, capName: `--max-outputs-size ${args["max-outputs-size"]}` },
         log: ctx.log,
         clock: ctx.clock,
@@ -108,10 +111,39 @@ export default defineCommand({
     if (args.json) writeFileSync(resolve(args.json), `${JSON.stringify(result, null, 2)}\n`);
     const cache = result.stats.cache;
     if (result.outputs_ref) ctx.log.info(`outputs: ${result.stats.outputs!.files} files in ${result.outputs_ref.isolatedserver} as ${result.outputs_ref.isolated}`);
+    if (result.results) printResults(result.results, ctx.log);
     ctx.log.debug(`fetch ${result.phases_ms.fetch.toFixed(0)} ms (${cache.items_hot} hot, ${cache.items_cold} cold), map ${result.phases_ms.map.toFixed(0)} ms, run ${result.phases_ms.run.toFixed(0)} ms`);
     process.exitCode = runIsolatedExitCode(result, ctx.log);
   },
 });
+
+/** --result-glob values, checked as the master checks a task's result_globs. */
+function resultGlobs(given: string[]): readonly string[] {
+  if (given.length === 0) return DEFAULT_RESULT_GLOBS;
+  for (const glob of given) {
+    if (glob === "" || glob.startsWith("/") || glob.split("/").includes("..") || glob.includes("\\")) {
+      throw new DtError("invalid_input", `--result-glob: ${JSON.stringify(glob)} must be a non-empty glob relative to ISOLATED_OUTDIR, without '..' or '\\'`);
+    }
+  }
+  return given;
+}
+
+/** Most failed cases listed by name after a run; the rest are in --json. */
+const MAX_LISTED_FAILURES = 20;
+
+/** The cases in a few lines: counts and where from, the failed ones by name, the notes. */
+function printResults(results: NonNullable<RunIsolatedResult["results"]>, log: { info: (m: string) => void; warn: (m: string) => void }): void {
+  const { counts } = results;
+  if (counts.total > 0) {
+    const from = results.sources.filter((s) => s.cases > 0).map((s) => s.path).join(", ");
+    log.info(`cases: ${counts.total} (${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped, ${counts.crashed} crashed) from ${from}`);
+  }
+  const bad = results.cases.filter((c) => c.status === "failed" || c.status === "crashed");
+  for (const c of bad.slice(0, MAX_LISTED_FAILURES)) log.info(`${c.status.toUpperCase()}  ${c.suite}.${c.name}${c.message ? `  ${c.message.split("\n", 1)[0]}` : ""}`);
+  if (bad.length > MAX_LISTED_FAILURES) log.info(`… and ${bad.length - MAX_LISTED_FAILURES} more (see --json)`);
+  if (results.verdict) log.warn(results.verdict);
+  for (const note of results.notes) log.warn(`results: ${note}`);
+}
 
 /**
  * The command's own exit code; 128+N when signal N ended it; 1 when the task

@@ -8,6 +8,9 @@ import { CasClient } from "../isolate/cas/client.ts";
 import type { OutputLimits } from "../isolate/outputs/collect.ts";
 import { type RunIsolatedResult, type RunPhase, runIsolated } from "../isolate/run/run-isolated.ts";
 import type { Lease, ReportedTimes, ResultReport, SlavePhase } from "../master/protocol.ts";
+import { DEFAULT_RESULT_GLOBS } from "../results/collect.ts";
+import { isDtError } from "../common/errors.ts";
+import { withCases, withoutCases } from "./case-report.ts";
 import { TOO_BIG_ENTRY, findArtifacts, writeArtifactZip } from "./artifacts.ts";
 import type { CachePool, ManifestMemo } from "./cache-pool.ts";
 import { LogForwarder } from "./log-forwarder.ts";
@@ -145,11 +148,29 @@ export class TaskRun {
     });
     this.markExecuted();
     if (this.drop.signal.aborted) return null;
-    const answer = await config.master.reportResult(report, this.drop.signal);
+    const answer = await this.sendReport(report);
     if (!answer) return null;
     this.reported = true;
     config.log.info(`reported ${lease.task_id} attempt ${lease.attempt}: ${report.state}${report.exit_code === null ? "" : ` (exit ${report.exit_code})`}${answer.stale ? "; the master had taken the lease back" : ""}`, { ...this.fields, state: report.state });
     return report;
+  }
+
+  /**
+   * Sends the report until the master has it. A master that refuses the
+   * cases (a body over an older master's limit, a case it would not store)
+   * gets the report again without them: the attempt's result must not be
+   * lost over its cases.
+   */
+  private async sendReport(report: ResultReport) {
+    const { config, lease } = this;
+    try {
+      return await config.master.reportResult(report, this.drop.signal);
+    } catch (err) {
+      const hasCases = report.cases !== undefined || report.result_notes !== undefined;
+      if (!hasCases || !(isDtError(err, "invalid_input") || isDtError(err, "too_large"))) throw err;
+      config.log.warn(`the master refused the cases of ${lease.task_id} attempt ${lease.attempt}, reporting without them: ${err.message}`, this.fields);
+      return config.master.reportResult(withoutCases(report, err.message), this.drop.signal);
+    }
   }
 
   private async execute(): Promise<ResultReport> {
@@ -189,6 +210,7 @@ export class TaskRun {
         logDir,
         extraArgs: [],
         outputs: config.outputs,
+        results: { globs: lease.result_globs ?? DEFAULT_RESULT_GLOBS },
         log: config.log,
         clock: config.clock,
         echoStdout: this.stdout.echo,
@@ -224,10 +246,14 @@ export class TaskRun {
   private reportOf(result: RunIsolatedResult, stdoutKey: string | null, stderrKey: string | null, artifacts: { key: string | null; missing: boolean }): ResultReport {
     const outcome = outcomeOf(result, this.reason, this.config.drainMessage, this.lease.timeout);
     // Outputs over the cap or lost to a failing CAS are said on the attempt, which keeps its state: the test ran.
-    if (result.outputs_note) outcome.message = outcome.message ? `${outcome.message}; ${result.outputs_note}` : result.outputs_note;
+    // What the cases say goes first: the verdict may replace the exit's bare words.
+    const cases = withCases(outcome.state, outcome.message, result.results);
+    if (result.outputs_note) cases.message = cases.message ? `${cases.message}; ${result.outputs_note}` : result.outputs_note;
     return {
       ...this.emptyReport(),
       ...outcome,
+      message: cases.message,
+      ...cases.fields,
       outputs_ref: result.outputs_ref,
       cache: cacheCountsOf(result),
       stdout_key: stdoutKey,

@@ -41,6 +41,9 @@ export class FakeMaster {
   loseResultAcks = 0;
   /** Log appends stored but answered with a 500. */
   loseLogAcks = 0;
+  /** Reports carrying cases refused with this status (413: an older master's 1 MiB body limit), as many times as `refuseCases` says. */
+  refuseCasesStatus: 400 | 413 = 413;
+  refuseCases = 0;
   /** When set, every lease request is refused with this status (a master that will not have this slave). */
   refuseLeases: 400 | 401 | 403 | undefined;
   private readonly leased = new Map<string, Lease>();
@@ -110,6 +113,10 @@ export class FakeMaster {
     api.post("/result", async (c) => {
       const report = (await c.req.json()) as ResultReport;
       this.resultPosts.push(report);
+      if (this.refuseCases > 0 && report.cases) {
+        this.refuseCases--;
+        return c.json({ error: "the test's master refuses cases", code: this.refuseCasesStatus === 413 ? "too_large" : "invalid_input" }, this.refuseCasesStatus);
+      }
       const duplicate = this.results.has(report.lease_id);
       if (!duplicate) this.results.set(report.lease_id, report);
       if (this.loseResultAcks > 0) {

@@ -10,6 +10,7 @@ import { checkTreePath } from "../manifest.ts";
 import type { OutputLimits } from "../outputs/collect.ts";
 import type { OutputsRef } from "../outputs/outputs-ref.ts";
 import { uploadOutputs } from "../outputs/upload-outputs.ts";
+import { type RunResults, readRunResults } from "./attempt-results.ts";
 import { execute } from "./execute.ts";
 import { type FetchStats, type ResolvedTree, fetchBlobs, fetchManifest, fetchOne, treeBytes } from "./fetch.ts";
 import { mapTree, removeTree } from "./map.ts";
@@ -64,6 +65,12 @@ export interface RunIsolatedOptions {
    * message how the byte cap was set. Absent: the outputs stay on disk.
    */
   outputs?: { limits: OutputLimits; capName: string };
+  /**
+   * Read the run's test cases after its command: result files under
+   * ISOLATED_OUTDIR matching these globs (a task's `result_globs`) and
+   * gtest's console output in its stdout. Absent: none are read.
+   */
+  results?: { globs: readonly string[] };
   beforeCleanup?: (dirs: { treeDir: string; outputDir: string; logDir: string }) => Promise<void>;
 }
 
@@ -93,11 +100,17 @@ export interface RunIsolatedResult {
   stdout_path: string | null;
   stderr_path: string | null;
   duration_ms: number;
-  phases_ms: { fetch: number; map: number; run: number; outputs: number; cleanup: number };
+  phases_ms: { fetch: number; map: number; run: number; outputs: number; results: number; cleanup: number };
   /** The outputs tree in the CAS (luci's field): null when not asked for, nothing was written, over the cap, or the upload failed. */
   outputs_ref: OutputsRef | null;
   /** Why the outputs are not (all) there: over the cap, the CAS failing, entries left out. Never a failure of the test. */
   outputs_note: string | null;
+  /**
+   * The test cases read after the command (counts, list, where from, notes);
+   * null when not asked for, or the command never ran to an end (it could not
+   * start, or was canceled).
+   */
+  results: RunResults | null;
   stats: {
     cache: FetchStats & { evicted_items: number; evicted_bytes: number };
     /** Files and bytes of the outputs, and what of them the CAS lacked; null when no upload was asked for or tried. */
@@ -115,8 +128,8 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
   const result: RunIsolatedResult = {
     version: 1, exit_code: null, signal: null, timed_out: false, had_hard_timeout: false, canceled: false,
     internal_failure: null, task_error: null, command: [], run_dir: null, output_dir: null, stdout_path: null, stderr_path: null,
-    duration_ms: 0, phases_ms: { fetch: 0, map: 0, run: 0, outputs: 0, cleanup: 0 },
-    outputs_ref: null, outputs_note: null,
+    duration_ms: 0, phases_ms: { fetch: 0, map: 0, run: 0, outputs: 0, results: 0, cleanup: 0 },
+    outputs_ref: null, outputs_note: null, results: null,
     stats: { cache: { items_hot: 0, bytes_hot: 0, items_cold: 0, bytes_cold: 0, evicted_items: 0, evicted_bytes: 0 }, outputs: null },
   };
   /** The command ran to its end (whatever its exit): its outputs are worth keeping. */
@@ -221,6 +234,15 @@ export async function runIsolated(o: RunIsolatedOptions): Promise<RunIsolatedRes
       const t = performance.now();
       await storeOutputs(o, o.outputs, result.output_dir, result);
       result.phases_ms.outputs = performance.now() - t;
+    }
+    // Before cleanup, which removes the outputs; a canceled run's cases are as much nobody's concern as its outputs.
+    if (commandEnded && o.results && !result.canceled) {
+      const t = performance.now();
+      result.results = await readRunResults({
+        outputDir: result.output_dir, stdoutPath: result.stdout_path, globs: o.results.globs, exitCode: result.exit_code, signal: result.signal,
+        timedOutAfterSec: result.timed_out ? o.timeoutSec : null,
+      });
+      result.phases_ms.results = performance.now() - t;
     }
     const t = performance.now();
     if (runRoot && o.beforeCleanup) {
