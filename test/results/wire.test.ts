@@ -1,0 +1,41 @@
+import { describe, expect, test } from "bun:test";
+import { MAX_CASE_MESSAGE_CHARS } from "../../src/results/model.ts";
+import { boundMessage } from "../../src/results/parser.ts";
+import { NO_NAME, NO_SUITE, WIRE_CASE_LIMITS, countCases, toWireCase } from "../../src/results/wire.ts";
+
+const base = { suite: "S", name: "n", status: "failed" as const, durationMs: null, message: null, file: null, line: null };
+
+describe("toWireCase holds a parser's case to the master's bounds", () => {
+  test("an empty suite or name, a fractional or negative duration, a line that is no line", () => {
+    expect(toWireCase({ ...base, suite: "", name: "", durationMs: 1.4996, line: 0 })).toEqual({ suite: NO_SUITE, name: NO_NAME, status: "failed", duration_ms: 1, message: null, file: null, line: null });
+    expect(toWireCase({ ...base, durationMs: -3, line: 12.0 }).duration_ms).toBeNull();
+    expect(toWireCase({ ...base, durationMs: 1e15 }).duration_ms).toBe(WIRE_CASE_LIMITS.maxInt);
+    expect(toWireCase({ ...base, durationMs: Number.NaN }).duration_ms).toBeNull();
+  });
+
+  test("a message the parser cut (its marker takes it past MAX_CASE_MESSAGE_CHARS) is cut again within it", () => {
+    const cut = boundMessage("x".repeat(10_000));
+    expect(cut.length).toBeGreaterThan(MAX_CASE_MESSAGE_CHARS);
+    const wire = toWireCase({ ...base, message: cut });
+    expect(wire.message!.length).toBe(MAX_CASE_MESSAGE_CHARS);
+    expect(wire.message!.endsWith("…")).toBe(true);
+  });
+
+  test("NUL and lone surrogates become U+FFFD; a cut never splits a surrogate pair", () => {
+    expect(toWireCase({ ...base, suite: "a\0b", name: "c\ud800d", message: "m\udc00" })).toMatchObject({ suite: "a\uFFFDb", name: "c\uFFFDd", message: "m\uFFFD" });
+    const emoji = "😀".repeat(WIRE_CASE_LIMITS.maxSuiteChars);
+    const suite = toWireCase({ ...base, suite: emoji }).suite;
+    expect(suite.length).toBeLessThanOrEqual(WIRE_CASE_LIMITS.maxSuiteChars);
+    expect(suite.isWellFormed()).toBe(true);
+  });
+
+  test("flaky failures only when there were some, bounded", () => {
+    expect("flaky_failures" in toWireCase({ ...base, flakyFailures: 0 })).toBe(false);
+    expect(toWireCase({ ...base, status: "passed", flakyFailures: 2 }).flaky_failures).toBe(2);
+    expect(toWireCase({ ...base, flakyFailures: 1e9 }).flaky_failures).toBe(WIRE_CASE_LIMITS.maxFlakyFailures);
+  });
+
+  test("countCases", () => {
+    expect(countCases([{ status: "passed" }, { status: "crashed" }, { status: "passed" }])).toEqual({ total: 3, passed: 2, failed: 0, skipped: 0, crashed: 1 });
+  });
+});
