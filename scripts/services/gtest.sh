@@ -16,19 +16,11 @@ build="${DT_CI_GTEST_BUILD_DIR:-$src/build}"
 dir=/tmp/dt-ci-gtest
 mkdir -p "$dir"
 
-# libgtest-dev's cmake files sit under the machine's multiarch triplet (x86_64-linux-gnu, aarch64-linux-gnu).
-triplet="$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)"
-# Each Debian package with a file it installs, to tell whether it is there.
-needs=(
-  "libgtest-dev /usr/lib/$triplet/cmake/GTest/GTestConfig.cmake"
-  "googletest /usr/src/googletest/CMakeLists.txt"
-  "g++ /usr/bin/g++"
-  "cmake /usr/bin/cmake"
-  "make /usr/bin/make"
-)
+# libgtest-dev: googletest prebuilt, with the cmake files find_package(GTest) reads; it depends on googletest,
+# the sources the CMakeLists builds instead when the prebuilt library is absent. make: cmake's generator.
 missing=()
-for need in "${needs[@]}"; do
-  [[ -e "${need#* }" ]] || missing+=("${need%% *}")
+for pkg in libgtest-dev googletest g++ cmake make; do
+  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" == installed ]] || missing+=("$pkg")
 done
 if ((${#missing[@]} > 0)); then
   echo "installing ${missing[*]} (apt-get; log in $dir/apt.log)"
