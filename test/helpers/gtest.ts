@@ -10,7 +10,7 @@
  *   gtestSummary(run.stdout).failed; // ["MathTest.FailsOnPurpose", …]
  */
 import { accessSync, constants, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type { CaseResult, CaseStatus } from "../../src/results/model.ts";
 
 /** Why the tests that need the binary cannot run, or undefined when they can. */
@@ -25,8 +25,8 @@ export function gtestBinMissing(): string | undefined {
   return undefined;
 }
 
-/** The binary's path, or null when gtestBinMissing() has a reason. */
-export const gtestBin = (): string | null => (gtestBinMissing() ? null : process.env.DT_TEST_GTEST_BIN!);
+/** The binary's absolute path (the tests run it from temporary directories), or null when gtestBinMissing() has a reason. */
+export const gtestBin = (): string | null => (gtestBinMissing() ? null : resolve(process.env.DT_TEST_GTEST_BIN!));
 
 /** `Suite.Case`, the identity dt and gtest's own lines share (`SizeTest/1.ExactlyOne`, `Small/ParityTest.IsEven/1`). */
 export const caseKey = (c: Pick<CaseResult, "suite" | "name">): string => `${c.suite}.${c.name}`;
