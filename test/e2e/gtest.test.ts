@@ -122,7 +122,7 @@ describe.skipIf(MISSING !== undefined)("the real gtest binary through dt", () =>
       }),
     );
     const env = cliEnv(join(dir, "home"), { USER: "e2e", TMPDIR: dir });
-    const r = await runCli(["local", join(suite, "tasks.json"), "--slaves", "2", "--slots", "1"], { cwd: dir, env, deadlineMs: 60_000 });
+    const r = await runCli(["local", join(suite, "tasks.json"), "--slaves", "2", "--slots", "1"], { cwd: dir, env, deadlineMs: 50_000 });
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(88);
     const jobId = /^Job (local\.e2e\.\d+\.\d+):/m.exec(r.stdout)?.[1];
     expect(r.stdout).toMatch(/^Job local\.e2e\.\d+\.\d+: 2 of 6 tasks passed; 4 failed$/m);
