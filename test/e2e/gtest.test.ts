@@ -4,12 +4,17 @@
  * with `--gtest_output=xml:${ISOLATED_OUTDIR}/` (the report comes back in
  * the outputs tree) and without it (stdout only); and a job of it under
  * `dt local`, sharded and unsharded, whose tasks pass and fail as local runs
- * of the binary do and whose kept stdout logs hold every case exactly once.
+ * of the binary do and whose kept stdout logs hold every case exactly once;
+ * and a job on a master and a slave, sharded with the XML and without it,
+ * whose outputs and logs (`dt fetch -o -l`) give every case exactly once.
  * What is expected comes from running the binary here, not from dt.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { attemptPrefix, outputsDir } from "../../src/client/fetch.ts";
+import { createLogger } from "../../src/common/log.ts";
+import { archiveTargets, targetFromPaths } from "../../src/isolate/archive/archive.ts";
 import { CasClient } from "../../src/isolate/cas/client.ts";
 import { parseIsolated } from "../../src/isolate/manifest.ts";
 import type { RunIsolatedResult } from "../../src/isolate/run/run-isolated.ts";
@@ -19,7 +24,7 @@ import { type TestCas, startCas } from "../helpers/cas.ts";
 import { cliEnv, killRunningClis, runCli } from "../helpers/cli.ts";
 import { caseKey, gtestBin, gtestBinMissing, runGtest, statusMap } from "../helpers/gtest.ts";
 import { TempDirs } from "../helpers/temp.ts";
-import { E2E_TEST_TIMEOUT_MS } from "./cluster.ts";
+import { E2E_TEST_TIMEOUT_MS, useCluster } from "./cluster.ts";
 
 const MISSING = gtestBinMissing();
 if (MISSING) console.warn(`SKIP test/e2e/gtest.test.ts: ${MISSING}`);
@@ -31,6 +36,8 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.stop();
   await temps.cleanup();
 });
+
+const setupCluster = useCluster("dt-e2e-gtest-cluster-");
 
 const sorted = (map: Map<string, CaseStatus>) => [...map.entries()].sort(([a], [b]) => a.localeCompare(b));
 
@@ -144,5 +151,53 @@ describe.skipIf(MISSING !== undefined)("the real gtest binary through dt", () =>
     }
     expect(sorted(statusMap(union))).toEqual(sorted(full.statuses));
     expect(union.map(caseKey).sort()).toEqual([...full.statuses.keys()].sort());
+  }, E2E_TEST_TIMEOUT_MS);
+
+  test("dt master + dt slave, 3 shards with --gtest_output=xml and 3 without: dt fetch -o gives each XML shard's report, dt fetch -l each stdout; both unions are the local run's cases, each exactly once", async () => {
+    const bin = gtestBin()!;
+    const full = await localRun(bin);
+    const c = await setupCluster();
+    await c.startMaster();
+    await c.startSlave("s1", 2);
+    const suite = suiteDir(c.dir, bin);
+    const archive = async (command: string[]) => {
+      const { results } = await archiveTargets([targetFromPaths({ root: suite, paths: ["sample_test"], command })], { cas: new CasClient(c.master!.url), log: createLogger({ level: "silent" }) });
+      return results[0]!.digest.hash;
+    };
+    const jobId = await c.submitNoWait([
+      { isolate_hash: await archive(["./sample_test", "--gtest_output=xml:${ISOLATED_OUTDIR}/"]), description: "sample_xml", shards: 3 },
+      { isolate_hash: await archive(["./sample_test"]), description: "sample_stdout", shards: 3 },
+    ]);
+    const summary = await c.api.waitFinished(jobId);
+    expect(summary.status).toBe("finished");
+    const out = join(c.dir, "fetched");
+    const fetched = await c.dt(["fetch", "-o", "-l", "-d", out, jobId]);
+    expect(fetched.exitCode, fetched.stderr).toBe(0);
+
+    const union: Record<string, CaseResult[]> = { sample_xml: [], sample_stdout: [] };
+    const tasks = await c.api.tasks(jobId);
+    expect(tasks).toHaveLength(6);
+    for (const task of tasks) {
+      // Every shard has a failing case: one failed attempt each, no retries asked for.
+      expect(task.attempts.map((a) => a.state)).toEqual(["FAILED"]);
+      const attempt = task.attempts[0]!;
+      const binary = task.description.replace(/\.\d+$/, "");
+      const stdoutLog = join(out, `${attemptPrefix(task, attempt)}.stdout`);
+      if (binary === "sample_xml") {
+        expect(attempt.outputs_ref).not.toBeNull();
+        const results = await readResults({ outputsDir: outputsDir(out, task, attempt), stdoutLog: null, exitCode: attempt.exit_code });
+        expect(results.sources.map((s) => s.format)).toEqual(["gtest-xml"]);
+        union.sample_xml!.push(...results.cases);
+      } else {
+        // Nothing written to ISOLATED_OUTDIR: no outputs tree, the log is all there is.
+        expect(attempt.outputs_ref).toBeNull();
+        const results = await readResults({ outputsDir: null, stdoutLog, exitCode: attempt.exit_code });
+        expect(results.notes).toEqual([]);
+        union.sample_stdout!.push(...results.cases);
+      }
+    }
+    for (const [binary, cases] of Object.entries(union)) {
+      expect({ binary, cases: sorted(statusMap(cases)) }).toEqual({ binary, cases: sorted(full.statuses) });
+    }
   }, E2E_TEST_TIMEOUT_MS);
 });
