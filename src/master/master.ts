@@ -135,7 +135,9 @@ export class Master {
     const job = await this.deps.repo.getJob(jobId);
     if (!job) return null;
     const groups = groupAttempts(await this.allAttempts(jobId));
-    const entry = { version, job, counts: jobCounts(groups, job), distTest: distTestJobStatus(groups, job) };
+    // Counted in the database over the job's per-case rows, which each report keeps merged: no case is read here.
+    const counts: JobCounts = { ...jobCounts(groups, job), cases: await this.deps.repo.jobCaseCounts(jobId) };
+    const entry = { version, job, counts, distTest: distTestJobStatus(groups, job) };
     this.summaries.delete(jobId);
     this.summaries.set(jobId, entry);
     if (this.summaries.size > 100) this.summaries.delete(this.summaries.keys().next().value!);

@@ -19,7 +19,7 @@ export function makeJob(id: string, over: Partial<Job> = {}): Job {
 
 export function makeTask(jobId: string, index: number, over: Partial<Task> = {}): Task {
   const hash = index.toString(16).padStart(64, "a");
-  return { jobId, taskId: `${hash}.${index}`, index, isolateHash: hash, description: `test ${index}`, timeoutSec: 0, maxRetries: 0, artifactGlobs: [], env: {}, dimensions: {}, priority: 0, ...over };
+  return { jobId, taskId: `${hash}.${index}`, index, isolateHash: hash, description: `test ${index}`, timeoutSec: 0, maxRetries: 0, artifactGlobs: [], env: {}, dimensions: {}, priority: 0, shardIndex: null, shardCount: null, ...over };
 }
 
 export function makeAttempt(task: Task, over: Partial<Attempt> = {}): Attempt {
