@@ -4,7 +4,7 @@
  * whole (400 naming the field) and nothing of it is stored.
  */
 import { DtError } from "../../common/errors.ts";
-import { MAX_CASE_MESSAGE_CHARS, type CaseStatus, type ResultFormat } from "../../results/model.ts";
+import { MAX_CASE_MESSAGE_CHARS, type CaseResult, type CaseStatus, type ResultFormat } from "../../results/model.ts";
 import { type CaseReport, MAX_REPORTED_CASES, MAX_RESULT_NOTE_CHARS, MAX_RESULT_NOTES, type ResultReport } from "../protocol.ts";
 
 /** Bounds on one case's strings: what the database keeps for each, and more than any real runner writes. */
@@ -84,4 +84,9 @@ export function parseReportCases(body: Record<string, unknown>): Pick<ResultRepo
     out.result_notes = body.result_notes.map((n, i) => text(n, `result_notes[${i}]`, MAX_RESULT_NOTE_CHARS, false)!);
   }
   return out;
+}
+
+/** A checked wire case as the shared model has it. */
+export function caseFromWire(c: CaseReport): CaseResult {
+  return { suite: c.suite, name: c.name, status: c.status, durationMs: c.duration_ms, message: c.message, file: c.file, line: c.line, flakyFailures: c.flaky_failures ?? 0 };
 }
