@@ -7,7 +7,7 @@
 import { yieldToEventLoop } from "../../common/concurrency.ts";
 import type { CaseResult } from "../../results/model.ts";
 import type { CaseRow, JobCaseRow } from "../repo/schema-sqlite.ts";
-import { caseKey } from "./case-key.ts";
+import { caseKeyer } from "./case-key.ts";
 import { type CaseRun, mergeRuns } from "./case-merge.ts";
 
 /** Which attempt the cases are of, and what they are keyed and ordered by. */
@@ -48,10 +48,11 @@ export async function storeCasesWith(ops: CaseStoreOps, at: CaseAttempt, cases: 
   if (cases.length === 0) return;
   await ops.lockJob(at.jobId);
   let seq = await ops.nextSeq(at.jobId);
+  const keyOf = caseKeyer(at.binary);
   for (let from = 0; from < cases.length; from += perBatch) {
     if (from > 0) await yieldToEventLoop();
     const rows: CaseRow[] = cases.slice(from, from + perBatch).map((c, i) => ({
-      jobId: at.jobId, taskId: at.taskId, attempt: at.attempt, caseIndex: from + i, caseKey: caseKey(at.binary, c.suite, c.name),
+      jobId: at.jobId, taskId: at.taskId, attempt: at.attempt, caseIndex: from + i, caseKey: keyOf(c.suite, c.name),
       binary: at.binary, suite: c.suite, name: c.name, status: c.status, durationMs: c.durationMs, message: c.message, file: c.file, line: c.line,
       flakyFailures: c.flakyFailures ?? 0, reportedAt: at.reportedAt,
     }));
@@ -59,12 +60,15 @@ export async function storeCasesWith(ops: CaseStoreOps, at: CaseAttempt, cases: 
     const byKey = new Map<string, CaseRow>();
     for (const r of rows) byKey.set(r.caseKey, r);
     const keys = [...byKey.keys()];
-    const runs = new Map<string, CaseRun[]>();
-    for (const run of await ops.runsOf(at.jobId, keys)) (runs.get(run.caseKey) ?? runs.set(run.caseKey, []).get(run.caseKey)!).push(run);
     const seqs = await ops.seqsOf(at.jobId, keys);
+    // A case the job has no row for ran nowhere else: its runs are this batch's. Only the others' runs are read back (a retry's, a shard's that ran them too).
+    const runs = new Map<string, CaseRun[]>();
+    const add = (key: string, run: CaseRun) => (runs.get(key) ?? runs.set(key, []).get(key)!).push(run);
+    if (seqs.size > 0) for (const run of await ops.runsOf(at.jobId, [...seqs.keys()])) add(run.caseKey, run);
+    for (const row of rows) if (!seqs.has(row.caseKey)) add(row.caseKey, row);
     const merged: JobCaseRow[] = keys.map((key) => {
       const identity = byKey.get(key)!;
-      return { jobId: at.jobId, caseKey: key, seq: seqs.get(key) ?? seq++, binary: identity.binary, suite: identity.suite, name: identity.name, ...mergeRuns(runs.get(key) ?? [identity]) };
+      return { jobId: at.jobId, caseKey: key, seq: seqs.get(key) ?? seq++, binary: identity.binary, suite: identity.suite, name: identity.name, ...mergeRuns(runs.get(key)!) };
     });
     await ops.writeJobCases(at.jobId, [...seqs.keys()], merged);
   }

@@ -22,7 +22,7 @@ import { type CaseAttempt, type CaseStoreOps, storeCasesWith } from "../cases/ca
 import type { JobCaseCounts } from "../protocol.ts";
 import type { AttemptPatch, JobCaseQuery, JobFilter, Repo } from "./repo.ts";
 import { attempts, type CaseRow, cases, durations, type JobCaseRow, jobCases, jobs, slaves, tasks } from "./schema-sqlite.ts";
-import { type Connection, insertChunked, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
+import { type Connection, insertChunked, insertRows, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
@@ -228,7 +228,7 @@ export class SqliteRepo implements Repo {
       nextSeq: (jobId) => this.exec((db) => (db.select({ n: sql<number | null>`max(${jobCases.seq})` }).from(jobCases).where(eq(jobCases.jobId, jobId)).get()?.n ?? -1) + 1),
       insertCases: async (rows) => {
         try {
-          await this.exec(() => insertChunked(conn, cases, rows));
+          await this.exec(() => insertRows(conn, cases, rows));
         } catch (err) {
           throw new DtError("internal", `storing the cases of attempt ${at.attempt} of task ${at.taskId} in job ${at.jobId} failed: ${sqliteMessage(err)}`, { cause: err });
         }
@@ -245,7 +245,7 @@ export class SqliteRepo implements Repo {
         this.exec((db) => new Map(db.select({ key: jobCases.caseKey, seq: jobCases.seq }).from(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...keys]))).all().map((r) => [r.key, r.seq]))),
       writeJobCases: async (jobId, replaced, rows) => {
         if (replaced.length > 0) await this.exec((db) => db.delete(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...replaced]))).run());
-        await this.exec(() => insertChunked(conn, jobCases, rows));
+        await this.exec(() => insertRows(conn, jobCases, rows));
       },
     };
   }
