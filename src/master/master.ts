@@ -7,7 +7,7 @@ import type { LiveLogs } from "./artifacts/live-logs.ts";
 import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { type ManifestCheck, checkJobManifests } from "./jobs/manifest-check.ts";
 import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
-import { type Attempt, type Job, type Task, TERMINAL_STATES } from "./model.ts";
+import { type Attempt, type Job, type Task, TERMINAL_STATES, taskBinary } from "./model.ts";
 import { type AttemptView, type JobCounts, type JobCreated, type JobSummary, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
 import { DecisionLog } from "./autoscale/decision-log.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
@@ -337,7 +337,7 @@ export class Master {
       tasks: await Promise.all(tasks.map(async (t) => {
         const group = groups.get(t.taskId) ?? [];
         return {
-          task_id: t.taskId, description: t.description, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
+          task_id: t.taskId, description: t.description, binary: taskBinary(t), shard_index: t.shardIndex, shard_count: t.shardCount, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
           dimensions: t.dimensions, attempts: await Promise.all(group.map((a) => this.attemptView(a))),
         };
       })),
@@ -368,7 +368,7 @@ export class Master {
     const views = await Promise.all(tasks.map(async (t) => {
       const group = groups.get(t.taskId)!;
       return {
-        task_id: t.taskId, description: t.description, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
+        task_id: t.taskId, description: t.description, binary: taskBinary(t), shard_index: t.shardIndex, shard_count: t.shardCount, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
         dimensions: t.dimensions, attempts: await Promise.all(group.map((a) => this.attemptView(a))),
       };
     }));

@@ -233,6 +233,11 @@ export type GroupState = "queued" | "running" | "succeeded" | "failed" | "flaky"
 export interface TaskView {
   task_id: string;
   description: string;
+  /** The test binary: the description without the shard suffix (`.<shard_index>`) for a shard of a task submitted with `shards: N`. Absent from masters before test cases. */
+  binary?: string;
+  /** Which shard of its binary this task is, of how many; null for a task that is not sharded. */
+  shard_index?: number | null;
+  shard_count?: number | null;
   group: GroupState;
   max_retries: number;
   timeout: number;

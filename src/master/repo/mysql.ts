@@ -280,10 +280,11 @@ export class MysqlRepo implements Repo {
   private caseStoreOps(at: CaseAttempt): CaseStoreOps {
     const { conn } = this.scope!;
     return {
-      // Held to the commit: a second report of the job merging the same cases waits, then reads what this one stored.
+      // Held to the commit: a second report of the job merging the same cases waits, then reads what this one stored. The
+      // reads below lock too: a locking read sees the latest commit, where a plain one might see the transaction's older snapshot.
       lockJob: async (jobId) => void (await this.exec("storeCases", false, (db) => db.select({ id: jobs.id }).from(jobs).where(eq(jobs.id, jobId)).for("update"))),
       nextSeq: async (jobId) => {
-        const [row] = await this.read("storeCases", (db) => db.select({ n: sql<number | null>`max(${jobCases.seq})` }).from(jobCases).where(eq(jobCases.jobId, jobId)));
+        const [row] = await this.read("storeCases", (db) => db.select({ n: sql<number | null>`max(${jobCases.seq})` }).from(jobCases).where(eq(jobCases.jobId, jobId)).for("update"));
         return (row?.n === null || row?.n === undefined ? -1 : Number(row.n)) + 1;
       },
       insertCases: async (rows) => {
@@ -299,10 +300,11 @@ export class MysqlRepo implements Repo {
           db
             .select({ caseKey: cases.caseKey, taskId: cases.taskId, attempt: cases.attempt, caseIndex: cases.caseIndex, status: cases.status, flakyFailures: cases.flakyFailures, durationMs: cases.durationMs, message: cases.message, file: cases.file, line: cases.line })
             .from(cases)
-            .where(and(eq(cases.jobId, jobId), inArray(cases.caseKey, [...keys]))),
+            .where(and(eq(cases.jobId, jobId), inArray(cases.caseKey, [...keys])))
+            .for("update"),
         ),
       seqsOf: async (jobId, keys) => {
-        const rows = await this.read("storeCases", (db) => db.select({ key: jobCases.caseKey, seq: jobCases.seq }).from(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...keys]))));
+        const rows = await this.read("storeCases", (db) => db.select({ key: jobCases.caseKey, seq: jobCases.seq }).from(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...keys]))).for("update"));
         return new Map(rows.map((r) => [r.key, r.seq]));
       },
       writeJobCases: async (jobId, replaced, rows) => {
