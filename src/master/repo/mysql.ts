@@ -15,7 +15,7 @@
  * stored.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gte, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
 import { drizzle, type MySql2Database } from "drizzle-orm/mysql2";
 import type { PoolConnection } from "mysql2/promise";
 import { mysqlMigrations } from "../../../drizzle/mysql/index.ts";
@@ -25,11 +25,11 @@ import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type 
 import { applyMysqlMigrations } from "./migrate-mysql.ts";
 import { driverError, ER_DUP_ENTRY, insertChunked, isConnectionLost, type MysqlPool, openMysqlPool, parseMysqlUrl } from "./mysql-connection.ts";
 import type { CaseResult } from "../../results/model.ts";
-import { caseCounts } from "../cases/case-merge.ts";
-import { type CaseAttempt, type CaseStoreOps, storeCasesWith } from "../cases/case-store.ts";
+import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
+import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps } from "./mysql-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { AttemptPatch, JobCaseQuery, JobFilter, Repo } from "./repo.ts";
-import { attempts, cases, durations, jobCases, jobs, slaves, tasks } from "./schema-mysql.ts";
+import { attempts, durations, jobs, slaves, tasks } from "./schema-mysql.ts";
 import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
@@ -273,66 +273,22 @@ export class MysqlRepo implements Repo {
 
   async storeCases(at: CaseAttempt, list: readonly CaseResult[]): Promise<void> {
     // One transaction (a savepoint inside the caller's) for all batches: the attempt's cases are stored whole or not at all.
-    await this.transaction((tx) => storeCasesWith((tx as MysqlRepo).caseStoreOps(at), at, list));
-  }
-
-  /** The storage primitives on this repo's transaction. */
-  private caseStoreOps(at: CaseAttempt): CaseStoreOps {
-    const { conn } = this.scope!;
-    return {
-      // Held to the commit: a second report of the job merging the same cases waits, then reads what this one stored. The
-      // reads below lock too: a locking read sees the latest commit, where a plain one might see the transaction's older snapshot.
-      lockJob: async (jobId) => void (await this.exec("storeCases", false, (db) => db.select({ id: jobs.id }).from(jobs).where(eq(jobs.id, jobId)).for("update"))),
-      nextSeq: async (jobId) => {
-        const [row] = await this.read("storeCases", (db) => db.select({ n: sql<number | null>`max(${jobCases.seq})` }).from(jobCases).where(eq(jobCases.jobId, jobId)).for("update"));
-        return (row?.n === null || row?.n === undefined ? -1 : Number(row.n)) + 1;
-      },
-      insertCases: async (rows) => {
-        try {
-          await insertChunked(conn, cases, rows, this.shared.pool.maxPacket);
-        } catch (err) {
-          if (isConnectionLost(err)) throw this.shared.pool.lost("storeCases", err, "the transaction is rolled back");
-          throw new DtError("internal", `storing the cases of attempt ${at.attempt} of task ${at.taskId} in job ${at.jobId} failed: ${driverError(err).message}`, { cause: err });
-        }
-      },
-      runsOf: (jobId, keys) =>
-        this.read("storeCases", (db) =>
-          db
-            .select({ caseKey: cases.caseKey, taskId: cases.taskId, attempt: cases.attempt, caseIndex: cases.caseIndex, status: cases.status, flakyFailures: cases.flakyFailures, durationMs: cases.durationMs, message: cases.message, file: cases.file, line: cases.line })
-            .from(cases)
-            .where(and(eq(cases.jobId, jobId), inArray(cases.caseKey, [...keys])))
-            .for("update"),
-        ),
-      seqsOf: async (jobId, keys) => {
-        const rows = await this.read("storeCases", (db) => db.select({ key: jobCases.caseKey, seq: jobCases.seq }).from(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...keys]))).for("update"));
-        return new Map(rows.map((r) => [r.key, r.seq]));
-      },
-      writeJobCases: async (jobId, replaced, rows) => {
-        if (replaced.length > 0) await this.exec("storeCases", false, (db) => db.delete(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...replaced]))));
-        try {
-          await insertChunked(conn, jobCases, rows, this.shared.pool.maxPacket);
-        } catch (err) {
-          if (isConnectionLost(err)) throw this.shared.pool.lost("storeCases", err, "the transaction is rolled back");
-          throw err;
-        }
-      },
-    };
-  }
-
-  listJobCases(jobId: string, query: JobCaseQuery): Promise<JobCaseRow[]> {
-    const conditions = [eq(jobCases.jobId, jobId), query.statuses ? inArray(jobCases.status, [...query.statuses]) : undefined, query.afterSeq !== undefined ? gt(jobCases.seq, query.afterSeq) : undefined];
-    return this.read("listJobCases", (db) => db.select().from(jobCases).where(and(...conditions)).orderBy(asc(jobCases.seq)).limit(Math.max(0, query.limit)));
-  }
-
-  jobCaseCounts(jobId: string): Promise<JobCaseCounts> {
-    return this.read("jobCaseCounts", async (db) => {
-      const rows = await db.select({ status: jobCases.status, n: sql<number>`count(*)` }).from(jobCases).where(eq(jobCases.jobId, jobId)).groupBy(jobCases.status);
-      return caseCounts(new Map(rows.map((r) => [r.status, Number(r.n)])));
+    await this.transaction((tx) => {
+      const repo = tx as MysqlRepo;
+      return storeCasesWith(mysqlCaseStoreOps(repo.scope!.conn, this.shared.pool, at, (body) => repo.exec("storeCases", false, body)), at, list);
     });
   }
 
+  listJobCases(jobId: string, query: JobCaseQuery): Promise<JobCaseRow[]> {
+    return this.read("listJobCases", (db) => listJobCasesOn(db, jobId, query));
+  }
+
+  jobCaseCounts(jobId: string): Promise<JobCaseCounts> {
+    return this.read("jobCaseCounts", (db) => jobCaseCountsOn(db, jobId));
+  }
+
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]> {
-    return this.read("caseHistory", (db) => db.select().from(cases).where(eq(cases.caseKey, caseKey)).orderBy(desc(cases.reportedAt), desc(cases.attempt)).limit(Math.max(0, limit)));
+    return this.read("caseHistory", (db) => caseHistoryOn(db, caseKey, limit));
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {

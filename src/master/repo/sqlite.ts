@@ -10,19 +10,19 @@
  * gate serializes everything on that connection: while a transaction is open
  * no other caller's statement can slip into it.
  */
-import { and, asc, desc, eq, getTableColumns, gt, gte, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gte, inArray, isNull, lt, sql, type SQL } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { type Clock, systemClock } from "../../common/clock.ts";
 import { yieldToEventLoop } from "../../common/concurrency.ts";
 import { DtError } from "../../common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../model.ts";
 import type { CaseResult } from "../../results/model.ts";
-import { caseCounts } from "../cases/case-merge.ts";
-import { type CaseAttempt, type CaseStoreOps, storeCasesWith } from "../cases/case-store.ts";
+import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
+import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps } from "./sqlite-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { AttemptPatch, JobCaseQuery, JobFilter, Repo } from "./repo.ts";
-import { attempts, type CaseRow, cases, durations, type JobCaseRow, jobCases, jobs, slaves, tasks } from "./schema-sqlite.ts";
-import { type Connection, insertChunked, insertRows, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
+import { attempts, type CaseRow, durations, type JobCaseRow, jobs, slaves, tasks } from "./schema-sqlite.ts";
+import { type Connection, insertChunked, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
@@ -215,55 +215,19 @@ export class SqliteRepo implements Repo {
 
   async storeCases(at: CaseAttempt, list: readonly CaseResult[]): Promise<void> {
     // One transaction (a savepoint inside the caller's) for all batches: the attempt's cases are stored whole or not at all.
-    await this.transaction((tx) => storeCasesWith((tx as SqliteRepo).caseStoreOps(at), at, list));
-  }
-
-  /** The storage primitives on this repo's connection (a transaction's, when called as storeCases does). */
-  private caseStoreOps(at: CaseAttempt): CaseStoreOps {
-    const { conn } = this;
-    return {
-      lockJob: async () => {
-        // BEGIN IMMEDIATE and the gate serialize every writer already.
-      },
-      nextSeq: (jobId) => this.exec((db) => (db.select({ n: sql<number | null>`max(${jobCases.seq})` }).from(jobCases).where(eq(jobCases.jobId, jobId)).get()?.n ?? -1) + 1),
-      insertCases: async (rows) => {
-        try {
-          await this.exec(() => insertRows(conn, cases, rows));
-        } catch (err) {
-          throw new DtError("internal", `storing the cases of attempt ${at.attempt} of task ${at.taskId} in job ${at.jobId} failed: ${sqliteMessage(err)}`, { cause: err });
-        }
-      },
-      runsOf: (jobId, keys) =>
-        this.exec((db) =>
-          db
-            .select({ caseKey: cases.caseKey, taskId: cases.taskId, attempt: cases.attempt, caseIndex: cases.caseIndex, status: cases.status, flakyFailures: cases.flakyFailures, durationMs: cases.durationMs, message: cases.message, file: cases.file, line: cases.line })
-            .from(cases)
-            .where(and(eq(cases.jobId, jobId), inArray(cases.caseKey, [...keys])))
-            .all(),
-        ),
-      seqsOf: (jobId, keys) =>
-        this.exec((db) => new Map(db.select({ key: jobCases.caseKey, seq: jobCases.seq }).from(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...keys]))).all().map((r) => [r.key, r.seq]))),
-      writeJobCases: async (jobId, replaced, rows) => {
-        if (replaced.length > 0) await this.exec((db) => db.delete(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...replaced]))).run());
-        await this.exec(() => insertRows(conn, jobCases, rows));
-      },
-    };
+    await this.transaction((tx) => storeCasesWith(sqliteCaseStoreOps(this.conn, at, (body) => (tx as SqliteRepo).exec(body)), at, list));
   }
 
   listJobCases(jobId: string, query: JobCaseQuery): Promise<JobCaseRow[]> {
-    const conditions = [eq(jobCases.jobId, jobId), query.statuses ? inArray(jobCases.status, [...query.statuses]) : undefined, query.afterSeq !== undefined ? gt(jobCases.seq, query.afterSeq) : undefined];
-    return this.exec((db) => db.select().from(jobCases).where(and(...conditions)).orderBy(asc(jobCases.seq)).limit(Math.max(0, query.limit)).all());
+    return this.exec((db) => listJobCasesOn(db, jobId, query));
   }
 
   jobCaseCounts(jobId: string): Promise<JobCaseCounts> {
-    return this.exec((db) => {
-      const rows = db.select({ status: jobCases.status, n: sql<number>`count(*)` }).from(jobCases).where(eq(jobCases.jobId, jobId)).groupBy(jobCases.status).all();
-      return caseCounts(new Map(rows.map((r) => [r.status, Number(r.n)])));
-    });
+    return this.exec((db) => jobCaseCountsOn(db, jobId));
   }
 
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]> {
-    return this.exec((db) => db.select().from(cases).where(eq(cases.caseKey, caseKey)).orderBy(desc(cases.reportedAt), desc(cases.attempt)).limit(Math.max(0, limit)).all());
+    return this.exec((db) => caseHistoryOn(db, caseKey, limit));
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {
