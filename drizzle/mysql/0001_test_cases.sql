@@ -17,6 +17,16 @@ CREATE TABLE `cases` (
 	CONSTRAINT `cases_pk` PRIMARY KEY(`job_id`,`task_id`,`attempt`,`case_index`)
 );
 --> statement-breakpoint
+CREATE TABLE `job_case_counts` (
+	`job_id` varchar(100) NOT NULL,
+	`passed` int NOT NULL,
+	`failed` int NOT NULL,
+	`crashed` int NOT NULL,
+	`flaky` int NOT NULL,
+	`skipped` int NOT NULL,
+	CONSTRAINT `job_case_counts_job_id` PRIMARY KEY(`job_id`)
+);
+--> statement-breakpoint
 CREATE TABLE `job_cases` (
 	`job_id` varchar(100) NOT NULL,
 	`case_key` varchar(32) NOT NULL,

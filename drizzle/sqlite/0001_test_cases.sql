@@ -19,6 +19,15 @@ CREATE TABLE `cases` (
 --> statement-breakpoint
 CREATE INDEX `cases_job_key_idx` ON `cases` (`job_id`,`case_key`);--> statement-breakpoint
 CREATE INDEX `cases_history_idx` ON `cases` (`case_key`,`reported_at`);--> statement-breakpoint
+CREATE TABLE `job_case_counts` (
+	`job_id` text PRIMARY KEY NOT NULL,
+	`passed` integer NOT NULL,
+	`failed` integer NOT NULL,
+	`crashed` integer NOT NULL,
+	`flaky` integer NOT NULL,
+	`skipped` integer NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `job_cases` (
 	`job_id` text NOT NULL,
 	`case_key` text NOT NULL,

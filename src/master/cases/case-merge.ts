@@ -66,8 +66,8 @@ export function mergeRuns(runs: readonly CaseRun[]): MergedCase {
 }
 
 /** A job's counts from its cases' statuses counted (`failed` includes crashed). */
-export function caseCounts(byStatus: ReadonlyMap<string, number>): JobCaseCounts {
-  const n = (s: JobCaseStatus) => byStatus.get(s) ?? 0;
+export function caseCounts(byStatus: ReadonlyMap<string, number | unknown>): JobCaseCounts {
+  const n = (s: JobCaseStatus) => Number(byStatus.get(s) ?? 0);
   const counts = { passed: n("passed"), failed: n("failed") + n("crashed"), flaky: n("flaky"), skipped: n("skipped") };
   return { total: counts.passed + counts.failed + counts.flaky + counts.skipped, ...counts };
 }

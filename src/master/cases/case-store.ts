@@ -8,6 +8,7 @@ import { yieldToEventLoop } from "../../common/concurrency.ts";
 import type { CaseResult } from "../../results/model.ts";
 import type { CaseRow, JobCaseRow } from "../repo/schema-sqlite.ts";
 import { caseKeyer } from "./case-key.ts";
+import type { JobCaseStatus } from "../protocol.ts";
 import { type CaseRun, mergeRuns } from "./case-merge.ts";
 
 /** Which attempt the cases are of, and what they are keyed and ordered by. */
@@ -37,10 +38,12 @@ export interface CaseStoreOps {
   insertCases(rows: readonly CaseRow[]): Promise<void>;
   /** Every stored run of these cases in the job. */
   runsOf(jobId: string, keys: readonly string[]): Promise<(CaseRun & { caseKey: string })[]>;
-  /** The seqs of those of these cases that the job already has. */
-  seqsOf(jobId: string, keys: readonly string[]): Promise<Map<string, number>>;
+  /** The seq and merged status of those of these cases that the job already has. */
+  seqsOf(jobId: string, keys: readonly string[]): Promise<Map<string, { seq: number; status: JobCaseStatus }>>;
   /** Deletes the job's rows of `replaced` keys, then inserts `rows`. */
   writeJobCases(jobId: string, replaced: readonly string[], rows: readonly JobCaseRow[]): Promise<void>;
+  /** Adds `delta` (per merged status, may be negative) to the job's counts, creating its row at zero first. */
+  addCounts(jobId: string, delta: Readonly<Record<JobCaseStatus, number>>): Promise<void>;
 }
 
 /** Stores `cases` of one attempt; call it inside the transaction that ends the attempt, once per attempt. */
@@ -66,10 +69,16 @@ export async function storeCasesWith(ops: CaseStoreOps, at: CaseAttempt, cases: 
     const add = (key: string, run: CaseRun) => (runs.get(key) ?? runs.set(key, []).get(key)!).push(run);
     if (seqs.size > 0) for (const run of await ops.runsOf(at.jobId, [...seqs.keys()])) add(run.caseKey, run);
     for (const row of rows) if (!seqs.has(row.caseKey)) add(row.caseKey, row);
+    const delta: Record<JobCaseStatus, number> = { passed: 0, failed: 0, crashed: 0, flaky: 0, skipped: 0 };
     const merged: JobCaseRow[] = keys.map((key) => {
       const identity = byKey.get(key)!;
-      return { jobId: at.jobId, caseKey: key, seq: seqs.get(key) ?? seq++, binary: identity.binary, suite: identity.suite, name: identity.name, ...mergeRuns(runs.get(key)!) };
+      const before = seqs.get(key);
+      const row: JobCaseRow = { jobId: at.jobId, caseKey: key, seq: before?.seq ?? seq++, binary: identity.binary, suite: identity.suite, name: identity.name, ...mergeRuns(runs.get(key)!) };
+      if (before) delta[before.status]--;
+      delta[row.status]++;
+      return row;
     });
     await ops.writeJobCases(at.jobId, [...seqs.keys()], merged);
+    await ops.addCounts(at.jobId, delta);
   }
 }

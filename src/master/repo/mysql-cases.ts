@@ -8,7 +8,8 @@ import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import { driverError, insertChunked, isConnectionLost, type MysqlPool } from "./mysql-connection.ts";
 import type { JobCaseQuery } from "./repo.ts";
-import { cases, jobCases, jobs } from "./schema-mysql.ts";
+import type { MySqlColumn } from "drizzle-orm/mysql-core";
+import { cases, jobCaseCounts, jobCases, jobs } from "./schema-mysql.ts";
 import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
 
 /**
@@ -43,12 +44,30 @@ export function mysqlCaseStoreOps(conn: PoolConnection, pool: MysqlPool, at: Cas
           .for("update"),
       ),
     seqsOf: async (jobId, keys) => {
-      const rows = await run((db) => db.select({ key: jobCases.caseKey, seq: jobCases.seq }).from(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...keys]))).for("update"));
-      return new Map(rows.map((r) => [r.key, r.seq]));
+      const rows = await run((db) =>
+        db
+          .select({ key: jobCases.caseKey, seq: jobCases.seq, status: jobCases.status })
+          .from(jobCases)
+          .where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...keys])))
+          .for("update"),
+      );
+      return new Map(rows.map((r) => [r.key, { seq: r.seq, status: r.status }]));
     },
     writeJobCases: async (jobId, replaced, rows) => {
       if (replaced.length > 0) await run((db) => db.delete(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...replaced]))));
       await insert(jobCases, rows);
+    },
+    addCounts: async (jobId, d) => {
+      // Each column reads only its own old value, as MySQL evaluates them left to right.
+      const add = (column: MySqlColumn) => sql`${sql.identifier(column.name)} + VALUES(${sql.identifier(column.name)})`;
+      await run((db) =>
+        db
+          .insert(jobCaseCounts)
+          .values({ jobId, ...d })
+          .onDuplicateKeyUpdate({
+            set: { passed: add(jobCaseCounts.passed), failed: add(jobCaseCounts.failed), crashed: add(jobCaseCounts.crashed), flaky: add(jobCaseCounts.flaky), skipped: add(jobCaseCounts.skipped) },
+          }),
+      );
     },
   };
 }
@@ -59,8 +78,9 @@ export function listJobCasesOn(db: MySql2Database, jobId: string, query: JobCase
 }
 
 export async function jobCaseCountsOn(db: MySql2Database, jobId: string): Promise<JobCaseCounts> {
-  const rows = await db.select({ status: jobCases.status, n: sql<number>`count(*)` }).from(jobCases).where(eq(jobCases.jobId, jobId)).groupBy(jobCases.status);
-  return caseCounts(new Map(rows.map((r) => [r.status, Number(r.n)])));
+  const [found] = await db.select().from(jobCaseCounts).where(eq(jobCaseCounts.jobId, jobId));
+  const { jobId: _, ...row } = found ?? { jobId };
+  return caseCounts(new Map(Object.entries(row)));
 }
 
 export function caseHistoryOn(db: MySql2Database, caseKey: string, limit: number): Promise<CaseRow[]> {

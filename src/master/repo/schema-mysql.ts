@@ -170,6 +170,15 @@ export const jobCases = mysqlTable(
   ],
 );
 
+export const jobCaseCounts = mysqlTable("job_case_counts", {
+  jobId: varchar("job_id", { length: 100 }).primaryKey(),
+  passed: int("passed").notNull(),
+  failed: int("failed").notNull(),
+  crashed: int("crashed").notNull(),
+  flaky: int("flaky").notNull(),
+  skipped: int("skipped").notNull(),
+});
+
 /** True when A and B are the same type, property modifiers included (plain mutual assignability would let `readonly` or `any` through). */
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
@@ -184,4 +193,5 @@ export type RowsMatchSqlite = [
   Assert<SameRows<typeof slaves, typeof sqlite.slaves>>,
   Assert<SameRows<typeof cases, typeof sqlite.cases>>,
   Assert<SameRows<typeof jobCases, typeof sqlite.jobCases>>,
+  Assert<SameRows<typeof jobCaseCounts, typeof sqlite.jobCaseCounts>>,
 ];

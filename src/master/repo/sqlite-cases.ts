@@ -6,7 +6,8 @@ import { caseCounts } from "../cases/case-merge.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { JobCaseQuery } from "./repo.ts";
-import { type CaseRow, cases, type JobCaseRow, jobCases } from "./schema-sqlite.ts";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import { type CaseRow, cases, jobCaseCounts, type JobCaseRow, jobCases } from "./schema-sqlite.ts";
 import { type Connection, insertRows, sqliteMessage } from "./sqlite-connection.ts";
 
 /** The primitives on `conn`; `run` is the repo's way onto the connection (a transaction's, as storeCases calls it). */
@@ -32,10 +33,32 @@ export function sqliteCaseStoreOps(conn: Connection, at: CaseAttempt, run: <T>(b
           .all(),
       ),
     seqsOf: (jobId, keys) =>
-      run((db) => new Map(db.select({ key: jobCases.caseKey, seq: jobCases.seq }).from(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...keys]))).all().map((r) => [r.key, r.seq]))),
+      run((db) =>
+        new Map(
+          db
+            .select({ key: jobCases.caseKey, seq: jobCases.seq, status: jobCases.status })
+            .from(jobCases)
+            .where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...keys])))
+            .all()
+            .map((r) => [r.key, { seq: r.seq, status: r.status }]),
+        ),
+      ),
     writeJobCases: async (jobId, replaced, rows) => {
       if (replaced.length > 0) await run((db) => db.delete(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...replaced]))).run());
       await run(() => insertRows(conn, jobCases, rows));
+    },
+    addCounts: async (jobId, d) => {
+      const add = (column: SQLiteColumn) => sql`${column} + excluded.${sql.identifier(column.name)}`;
+      await run((db) =>
+        db
+          .insert(jobCaseCounts)
+          .values({ jobId, ...d })
+          .onConflictDoUpdate({
+            target: jobCaseCounts.jobId,
+            set: { passed: add(jobCaseCounts.passed), failed: add(jobCaseCounts.failed), crashed: add(jobCaseCounts.crashed), flaky: add(jobCaseCounts.flaky), skipped: add(jobCaseCounts.skipped) },
+          })
+          .run(),
+      );
     },
   };
 }
@@ -46,8 +69,8 @@ export function listJobCasesOn(db: BunSQLiteDatabase, jobId: string, query: JobC
 }
 
 export function jobCaseCountsOn(db: BunSQLiteDatabase, jobId: string): JobCaseCounts {
-  const rows = db.select({ status: jobCases.status, n: sql<number>`count(*)` }).from(jobCases).where(eq(jobCases.jobId, jobId)).groupBy(jobCases.status).all();
-  return caseCounts(new Map(rows.map((r) => [r.status, Number(r.n)])));
+  const { jobId: _, ...row } = db.select().from(jobCaseCounts).where(eq(jobCaseCounts.jobId, jobId)).get() ?? { jobId };
+  return caseCounts(new Map(Object.entries(row)));
 }
 
 export function caseHistoryOn(db: BunSQLiteDatabase, caseKey: string, limit: number): CaseRow[] {
