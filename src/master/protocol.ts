@@ -20,6 +20,9 @@
  *   GET  jobs?user=&name=&since=&until=&limit=  → { jobs: JobSummary[] }
  *   GET  jobs/:job                → JobSummary
  *   GET  jobs/:job/tasks          → { tasks: TaskView[] }
+ *   GET  jobs/:job/cases?status=failed|flaky|passed|skipped|crashed|all&limit=&cursor=
+ *        → JobCasesPage: the job's test cases (one per binary/suite/name), with their final status
+ *   GET  tests/history?binary=&suite=&case=&limit=  → CaseHistory: a case's latest results over all jobs
  *   POST jobs/:job/cancel         → JobSummary
  *   GET  jobs/:job/log?task=&attempt=&stream=stdout|stderr&offset=N
  *        → the log's bytes from offset (text/plain), headers X-Log-Size (bytes so far)
@@ -35,6 +38,12 @@
  *   GET  artifacts/:key           → the stored object (log or zip)
  */
 import type { OutputsRef } from "../isolate/outputs/outputs-ref.ts";
+import type { ResultFormat } from "../results/model.ts";
+import type { CaseReport, JobCaseCounts } from "../results/wire.ts";
+
+/** The test-case layer's wire types live beside its model, where client, slave and master all reach them. */
+export type { CaseHistory, CaseHistoryEntry, CaseReport, JobCaseCounts, JobCasesPage, JobCaseStatus, JobCaseView } from "../results/wire.ts";
+export { MAX_REPORTED_CASES, MAX_RESULT_NOTE_CHARS, MAX_RESULT_NOTES } from "../results/wire.ts";
 import type { AttemptState, CacheCounts, ReportedState } from "./model.ts";
 
 /** The task JSON a client submits: dist_test's keys plus dt's. */
@@ -91,6 +100,8 @@ export interface JobCounts {
    * and are not counted in `retries`.
    */
   requeues: number;
+  /** Test cases the slaves reported (see JobCaseCounts); all zero for a job whose tasks reported none. */
+  cases?: JobCaseCounts;
 }
 
 export interface JobSummary {
@@ -153,6 +164,11 @@ export type GroupState = "queued" | "running" | "succeeded" | "failed" | "flaky"
 export interface TaskView {
   task_id: string;
   description: string;
+  /** The test binary: the description without the shard suffix (`.<shard_index>`) for a shard of a task submitted with `shards: N`. Absent from masters before test cases. */
+  binary?: string;
+  /** Which shard of its binary this task is, of how many; null for a task that is not sharded. */
+  shard_index?: number | null;
+  shard_count?: number | null;
   group: GroupState;
   max_retries: number;
   timeout: number;
@@ -372,6 +388,16 @@ export interface ResultReport {
    * holder's result counts. Optional for dist_test-era callers.
    */
   slave?: string;
+  /**
+   * The test cases the slave read from the attempt's results (gtest XML,
+   * JUnit XML or gtest's stdout), at most MAX_REPORTED_CASES; absent when it
+   * found none or read none (a slave older than cases).
+   */
+  cases?: CaseReport[];
+  /** Which format they came from. */
+  result_format?: ResultFormat;
+  /** What went wrong reading them (a truncated file, a refused entity), at most MAX_RESULT_NOTES; never a failure of the attempt. */
+  result_notes?: string[];
 }
 
 /**

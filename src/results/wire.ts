@@ -1,0 +1,96 @@
+/**
+ * The test-case layer on the wire (snake_case, as the rest of the HTTP
+ * contract in src/master/protocol.ts, which re-exports these): what a slave
+ * reports with an attempt's result, and what the master's native API
+ * answers about a job's cases and a case's history.
+ */
+import type { CaseStatus } from "./model.ts";
+
+/**
+ * A job's test cases, each counted once by its identity (binary, suite,
+ * name) across attempts and shards, by its final status: `failed` includes
+ * crashed cases; `flaky` is a case that failed (or crashed) in an attempt and
+ * passed in a later one of the same task, or passed after its runner's own
+ * reruns (Surefire's flakyFailure).
+ */
+export interface JobCaseCounts {
+  total: number;
+  passed: number;
+  failed: number;
+  flaky: number;
+  skipped: number;
+}
+
+/** One test case as a slave reports it with an attempt's result (the wire form of results/model.ts CaseResult). */
+export interface CaseReport {
+  suite: string;
+  name: string;
+  status: CaseStatus;
+  duration_ms: number | null;
+  message: string | null;
+  file: string | null;
+  line: number | null;
+  /** Reruns that failed before the pass, within the attempt (Surefire's flakyFailure/rerunFailure); 0 when absent. */
+  flaky_failures?: number;
+}
+
+/** A case's final status in a job: its statuses over attempts and shards merged (see JobCaseCounts). */
+export type JobCaseStatus = CaseStatus | "flaky";
+
+/** One test case of a job (GET jobs/:job/cases). */
+export interface JobCaseView {
+  /** The task's description without the shard suffix: a sharded binary's cases are one set. */
+  binary: string;
+  suite: string;
+  name: string;
+  status: JobCaseStatus;
+  /** The run that decided the status: its task, attempt and measured duration. */
+  task_id: string;
+  attempt: number;
+  duration_ms: number | null;
+  /** The failure's text and place: of the last failing run for failed, crashed and flaky cases, else of the last run (a skip's reason). */
+  message: string | null;
+  file: string | null;
+  line: number | null;
+  /** Runs of the case in this job (over attempts and shards), and how many of them failed or crashed (plus a runner's own failed reruns). */
+  runs: number;
+  failures: number;
+}
+
+export interface JobCasesPage {
+  job_id: string;
+  cases: JobCaseView[];
+  /** Pass as `?cursor=` for the next page; null on the last. */
+  next_cursor: string | null;
+}
+
+/** One past result of a case (GET tests/history). */
+export interface CaseHistoryEntry {
+  job_id: string;
+  task_id: string;
+  attempt: number;
+  status: CaseStatus;
+  duration_ms: number | null;
+  /** When the attempt was reported (epoch ms). */
+  reported_at: number;
+}
+
+export interface CaseHistory {
+  binary: string;
+  suite: string;
+  case: string;
+  /** Newest first. */
+  results: CaseHistoryEntry[];
+  /**
+   * Of the tasks in `results` that ran the case, the share that was flaky
+   * (failed or crashed, and passed in a later attempt of the same task, or
+   * passed after the runner's reruns); null when there are none.
+   */
+  flake_rate: number | null;
+}
+
+/** Cases one result report may carry: googletest's own suite has ~1,100; the largest single binaries in the wild a few 10,000s. */
+export const MAX_REPORTED_CASES = 200_000;
+/** Notes per report, each of at most MAX_RESULT_NOTE_CHARS characters. */
+export const MAX_RESULT_NOTES = 100;
+export const MAX_RESULT_NOTE_CHARS = 1_000;
