@@ -8,7 +8,7 @@ import type { LiveLogs } from "./artifacts/live-logs.ts";
 import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { type ManifestCheck, checkJobManifests } from "./jobs/manifest-check.ts";
 import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
-import { type Attempt, type Job, type Task, TERMINAL_STATES } from "./model.ts";
+import { type Attempt, type Job, type Task, TERMINAL_STATES, taskBinary } from "./model.ts";
 import { type AttemptView, type JobCounts, type JobCreated, type JobSummary, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
 import { DecisionLog } from "./autoscale/decision-log.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
@@ -140,7 +140,9 @@ export class Master {
     const job = await this.deps.repo.getJob(jobId);
     if (!job) return null;
     const groups = groupAttempts(await this.allAttempts(jobId));
-    const entry = { version, job, counts: jobCounts(groups, job), distTest: distTestJobStatus(groups, job) };
+    // Counted in the database over the job's per-case rows, which each report keeps merged: no case is read here.
+    const counts: JobCounts = { ...jobCounts(groups, job), cases: await this.deps.repo.jobCaseCounts(jobId) };
+    const entry = { version, job, counts, distTest: distTestJobStatus(groups, job) };
     this.summaries.delete(jobId);
     this.summaries.set(jobId, entry);
     if (this.summaries.size > 100) this.summaries.delete(this.summaries.keys().next().value!);
@@ -361,7 +363,7 @@ export class Master {
       views.push(...(await Promise.all(tasks.slice(from, from + SUMMARY_SLICE_TASKS).map(async (t) => {
         const group = groups.get(t.taskId) ?? [];
         return {
-          task_id: t.taskId, description: t.description, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
+          task_id: t.taskId, description: t.description, binary: taskBinary(t), shard_index: t.shardIndex, shard_count: t.shardCount, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
           dimensions: t.dimensions, attempts: await Promise.all(group.map((a) => this.attemptView(a))),
         };
       }))));
@@ -394,7 +396,7 @@ export class Master {
     const views = await Promise.all(tasks.map(async (t) => {
       const group = groups.get(t.taskId)!;
       return {
-        task_id: t.taskId, description: t.description, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
+        task_id: t.taskId, description: t.description, binary: taskBinary(t), shard_index: t.shardIndex, shard_count: t.shardCount, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
         dimensions: t.dimensions, attempts: await Promise.all(group.map((a) => this.attemptView(a))),
       };
     }));

@@ -55,6 +55,23 @@ export interface Task {
   env: Record<string, string>;
   dimensions: Record<string, string>;
   priority: number;
+  /**
+   * Which shard of its binary this task is (`shards: N` in the request),
+   * and of how many; both null for a task that is not sharded. A shard's
+   * description is `<binary>.<shardIndex>` (see taskBinary).
+   */
+  shardIndex: number | null;
+  shardCount: number | null;
+}
+
+/**
+ * The test binary a task runs: its description, without the shard suffix
+ * the master's expansion added. A sharded binary's cases are one set.
+ */
+export function taskBinary(task: Pick<Task, "description" | "shardIndex" | "shardCount">): string {
+  if (task.shardCount === null || task.shardIndex === null) return task.description;
+  const suffix = `.${task.shardIndex}`;
+  return task.description.endsWith(suffix) ? task.description.slice(0, -suffix.length) : task.description;
 }
 
 /** Per-phase timestamps of an attempt, the latencies the Swarming design names. */

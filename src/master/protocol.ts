@@ -20,6 +20,9 @@
  *   GET  jobs?user=&name=&since=&until=&limit=  → { jobs: JobSummary[] }
  *   GET  jobs/:job                → JobSummary
  *   GET  jobs/:job/tasks          → { tasks: TaskView[] }
+ *   GET  jobs/:job/cases?status=failed|flaky|passed|skipped|crashed|all&limit=&cursor=
+ *        → JobCasesPage: the job's test cases (one per binary/suite/name), with their final status
+ *   GET  tests/history?binary=&suite=&case=&limit=  → CaseHistory: a case's latest results over all jobs
  *   POST jobs/:job/cancel         → JobSummary
  *   GET  jobs/:job/log?task=&attempt=&stream=stdout|stderr&offset=N
  *        → the log's bytes from offset (text/plain), headers X-Log-Size (bytes so far)
@@ -35,7 +38,12 @@
  *   GET  artifacts/:key           → the stored object (log or zip)
  */
 import type { OutputsRef } from "../isolate/outputs/outputs-ref.ts";
-import type { CaseStatus, ResultFormat } from "../results/model.ts";
+import type { ResultFormat } from "../results/model.ts";
+import type { CaseReport, JobCaseCounts } from "../results/wire.ts";
+
+/** The test-case layer's wire types live beside its model, where client, slave and master all reach them. */
+export type { CaseHistory, CaseHistoryEntry, CaseReport, JobCaseCounts, JobCasesPage, JobCaseStatus, JobCaseView } from "../results/wire.ts";
+export { MAX_REPORTED_CASES, MAX_RESULT_NOTE_CHARS, MAX_RESULT_NOTES } from "../results/wire.ts";
 import type { AttemptState, CacheCounts, ReportedState } from "./model.ts";
 
 /** The task JSON a client submits: dist_test's keys plus dt's. */
@@ -98,6 +106,8 @@ export interface JobCounts {
    * and are not counted in `retries`.
    */
   requeues: number;
+  /** Test cases the slaves reported (see JobCaseCounts); all zero for a job whose tasks reported none. */
+  cases?: JobCaseCounts;
 }
 
 export interface JobSummary {
@@ -160,6 +170,11 @@ export type GroupState = "queued" | "running" | "succeeded" | "failed" | "flaky"
 export interface TaskView {
   task_id: string;
   description: string;
+  /** The test binary: the description without the shard suffix (`.<shard_index>`) for a shard of a task submitted with `shards: N`. Absent from masters before test cases. */
+  binary?: string;
+  /** Which shard of its binary this task is, of how many; null for a task that is not sharded. */
+  shard_index?: number | null;
+  shard_count?: number | null;
   group: GroupState;
   max_retries: number;
   timeout: number;
@@ -350,19 +365,6 @@ export interface OutputResponse {
   key: string;
 }
 
-/** One test case as a slave reports it with an attempt's result (the wire form of results/model.ts CaseResult). */
-export interface CaseReport {
-  suite: string;
-  name: string;
-  status: CaseStatus;
-  duration_ms: number | null;
-  message: string | null;
-  file: string | null;
-  line: number | null;
-  /** Reruns that failed before the pass, within the attempt (Surefire's flakyFailure/rerunFailure); 0 when absent. */
-  flaky_failures?: number;
-}
-
 /** Timestamps measured on the slave (epoch ms). */
 export interface ReportedTimes {
   fetch_done_at: number | null;
@@ -405,12 +407,6 @@ export interface ResultReport {
   /** What went wrong reading them (a truncated file, a refused entity), at most MAX_RESULT_NOTES; never a failure of the attempt. */
   result_notes?: string[];
 }
-
-/** Cases one result report may carry: googletest's own suite has ~1,100; the largest single binaries in the wild a few 10,000s. */
-export const MAX_REPORTED_CASES = 200_000;
-/** Notes per report, each of at most MAX_RESULT_NOTE_CHARS characters. */
-export const MAX_RESULT_NOTES = 100;
-export const MAX_RESULT_NOTE_CHARS = 1_000;
 
 /**
  * Where a slave gets its work: from the master's long-poll (`master`), or

@@ -1,20 +1,28 @@
 /**
- * A case as it travels: the snake_case shape of protocol.ts CaseReport (a
- * slave's result report, `dt run-isolated --json`), made from a parser's
- * CaseResult and held to what the master stores. The master refuses a
- * report whole when one case breaks its bounds, so the slave keeps to them
- * here: a parser's output is bounded, but not by these exact rules (an
- * empty classname, a fractional millisecond, a cut message's marker past
- * MAX_CASE_MESSAGE_CHARS, a NUL printed to stdout).
- *
- * @example
- *   const wire = toWireCase({ suite: "A", name: "b", status: "passed", durationMs: 1.5, message: null, file: null, line: null });
- *   // { suite: "A", name: "b", status: "passed", duration_ms: 2, message: null, file: null, line: null }
+ * The test-case layer on the wire (snake_case, as the rest of the HTTP
+ * contract in src/master/protocol.ts, which re-exports these): what a slave
+ * reports with an attempt's result, and what the master's native API
+ * answers about a job's cases and a case's history.
  */
-import { type CaseResult, type CaseStatus, MAX_CASE_MESSAGE_CHARS } from "./model.ts";
+import type { CaseStatus } from "./model.ts";
 
-/** The same shape as protocol.ts CaseReport (kept apart so results/ does not reach up into master/; the slave assigns one to the other, so they cannot drift). */
-export interface WireCase {
+/**
+ * A job's test cases, each counted once by its identity (binary, suite,
+ * name) across attempts and shards, by its final status: `failed` includes
+ * crashed cases; `flaky` is a case that failed (or crashed) in an attempt and
+ * passed in a later one of the same task, or passed after its runner's own
+ * reruns (Surefire's flakyFailure).
+ */
+export interface JobCaseCounts {
+  total: number;
+  passed: number;
+  failed: number;
+  flaky: number;
+  skipped: number;
+}
+
+/** One test case as a slave reports it with an attempt's result (the wire form of results/model.ts CaseResult). */
+export interface CaseReport {
   suite: string;
   name: string;
   status: CaseStatus;
@@ -22,68 +30,67 @@ export interface WireCase {
   message: string | null;
   file: string | null;
   line: number | null;
+  /** Reruns that failed before the pass, within the attempt (Surefire's flakyFailure/rerunFailure); 0 when absent. */
   flaky_failures?: number;
 }
 
-/** The master's bounds on one case (master/cases/case-report.ts CASE_LIMITS): what it stores, more than a real runner writes. */
-export const WIRE_CASE_LIMITS = {
-  maxSuiteChars: 1_000,
-  maxNameChars: 2_000,
-  maxMessageChars: MAX_CASE_MESSAGE_CHARS,
-  maxFileChars: 1_000,
-  /** A MySQL INT. */
-  maxInt: 2 ** 31 - 1,
-  maxFlakyFailures: 10_000,
-} as const;
+/** A case's final status in a job: its statuses over attempts and shards merged (see JobCaseCounts). */
+export type JobCaseStatus = CaseStatus | "flaky";
 
-/** What an empty suite or name is sent as: the master requires both (JUnit's classname is optional, and a testcase may have no name). */
-export const NO_SUITE = "(no suite)";
-export const NO_NAME = "(no name)";
-
-/** Text the database and a page show as it is: no NUL, no lone surrogate, at most `max` characters (a cut ends with "…"). */
-export function wireText(text: string, max: number): string {
-  let clean = text.includes("\0") ? text.replaceAll("\0", "\uFFFD") : text;
-  if (!clean.isWellFormed()) clean = clean.toWellFormed();
-  if (clean.length <= max) return clean;
-  // Cut before a surrogate pair's second half, never between its halves.
-  let end = max - 1;
-  if (/[\uD800-\uDBFF]/.test(clean[end - 1] ?? "")) end--;
-  return `${clean.slice(0, end)}…`;
+/** One test case of a job (GET jobs/:job/cases). */
+export interface JobCaseView {
+  /** The task's description without the shard suffix: a sharded binary's cases are one set. */
+  binary: string;
+  suite: string;
+  name: string;
+  status: JobCaseStatus;
+  /** The run that decided the status: its task, attempt and measured duration. */
+  task_id: string;
+  attempt: number;
+  duration_ms: number | null;
+  /** The failure's text and place: of the last failing run for failed, crashed and flaky cases, else of the last run (a skip's reason). */
+  message: string | null;
+  file: string | null;
+  line: number | null;
+  /** Runs of the case in this job (over attempts and shards), and how many of them failed or crashed (plus a runner's own failed reruns). */
+  runs: number;
+  failures: number;
 }
 
-function wireInt(value: number | null | undefined, min: number): number | null {
-  if (value === null || value === undefined || !Number.isFinite(value)) return null;
-  const n = Math.round(value);
-  return n < min ? null : Math.min(n, WIRE_CASE_LIMITS.maxInt);
+export interface JobCasesPage {
+  job_id: string;
+  cases: JobCaseView[];
+  /** Pass as `?cursor=` for the next page; null on the last. */
+  next_cursor: string | null;
 }
 
-/** One case in the wire's shape and bounds. */
-export function toWireCase(c: CaseResult): WireCase {
-  const L = WIRE_CASE_LIMITS;
-  const wire: WireCase = {
-    suite: wireText(c.suite, L.maxSuiteChars) || NO_SUITE,
-    name: wireText(c.name, L.maxNameChars) || NO_NAME,
-    status: c.status,
-    duration_ms: wireInt(c.durationMs, 0),
-    message: c.message === null ? null : wireText(c.message, L.maxMessageChars),
-    file: c.file === null ? null : wireText(c.file, L.maxFileChars) || null,
-    line: wireInt(c.line, 1),
-  };
-  if (c.flakyFailures && c.flakyFailures > 0) wire.flaky_failures = Math.min(Math.round(c.flakyFailures), L.maxFlakyFailures);
-  return wire;
+/** One past result of a case (GET tests/history). */
+export interface CaseHistoryEntry {
+  job_id: string;
+  task_id: string;
+  attempt: number;
+  status: CaseStatus;
+  duration_ms: number | null;
+  /** When the attempt was reported (epoch ms). */
+  reported_at: number;
 }
 
-/** A case's outcome counts, as `dt run-isolated` prints them. */
-export interface CaseCounts {
-  total: number;
-  passed: number;
-  failed: number;
-  skipped: number;
-  crashed: number;
+export interface CaseHistory {
+  binary: string;
+  suite: string;
+  case: string;
+  /** Newest first. */
+  results: CaseHistoryEntry[];
+  /**
+   * Of the tasks in `results` that ran the case, the share that was flaky
+   * (failed or crashed, and passed in a later attempt of the same task, or
+   * passed after the runner's reruns); null when there are none.
+   */
+  flake_rate: number | null;
 }
 
-export function countCases(cases: readonly { status: CaseStatus }[]): CaseCounts {
-  const counts: CaseCounts = { total: cases.length, passed: 0, failed: 0, skipped: 0, crashed: 0 };
-  for (const c of cases) counts[c.status]++;
-  return counts;
-}
+/** Cases one result report may carry: googletest's own suite has ~1,100; the largest single binaries in the wild a few 10,000s. */
+export const MAX_REPORTED_CASES = 200_000;
+/** Notes per report, each of at most MAX_RESULT_NOTE_CHARS characters. */
+export const MAX_RESULT_NOTES = 100;
+export const MAX_RESULT_NOTE_CHARS = 1_000;

@@ -7,7 +7,7 @@
 import type { RunResults } from "../isolate/run/attempt-results.ts";
 import type { ReportedState } from "../master/model.ts";
 import { type CaseReport, MAX_REPORTED_CASES, MAX_RESULT_NOTE_CHARS, MAX_RESULT_NOTES, type ResultReport } from "../master/protocol.ts";
-import { wireText } from "../results/wire.ts";
+import { wireText } from "../results/to-wire.ts";
 
 /**
  * Bytes of cases one report carries, as JSON. The master reads a result body

@@ -29,7 +29,7 @@ import { type MasterFixture, hashOf, makeMaster } from "../web/fixture.ts";
 const MIB = 2 ** 20;
 /** The native API's and dist_test's job bodies (native-api.ts, dist-test-api.ts). */
 const JOB_BODY_LIMIT = 64 * MIB;
-const SMALL = { maxJsonBytes: 1000, maxLogChunkBytes: 1000, maxOutputBytes: 1000 };
+const SMALL = { maxJsonBytes: 1000, maxResultBytes: 1000, maxLogChunkBytes: 1000, maxOutputBytes: 1000 };
 
 const temps = new TempDirs();
 let fx: MasterFixture;
@@ -103,7 +103,7 @@ const endpoints = (): [method: string, path: string, type: string, limit: number
   ),
   ["POST", "/api/v1/slave/lease", "application/json", DEFAULT_SLAVE_BODY_LIMITS.maxJsonBytes],
   ["POST", "/api/v1/slave/heartbeat", "application/json", DEFAULT_SLAVE_BODY_LIMITS.maxJsonBytes],
-  ["POST", "/api/v1/slave/result", "application/json", DEFAULT_SLAVE_BODY_LIMITS.maxJsonBytes],
+  ["POST", "/api/v1/slave/result", "application/json", DEFAULT_SLAVE_BODY_LIMITS.maxResultBytes],
   ["POST", `/api/v1/slave/log?lease=${lease.lease_id}&stream=stdout&offset=0`, "application/octet-stream", DEFAULT_SLAVE_BODY_LIMITS.maxLogChunkBytes],
   ["POST", `${CAS_API_PREFIX}/missing`, "application/json", DEFAULT_CAS_LIMITS.maxMissingBodyBytes],
   ["POST", `${CAS_API_PREFIX}/batch-read`, "application/json", DEFAULT_CAS_LIMITS.maxMissingBodyBytes],

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { isDtError } from "../../src/common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../../src/master/model.ts";
 import type { Repo } from "../../src/master/repo/repo.ts";
+import { repoCaseConformance } from "./repo-cases.conformance.ts";
 
 /** A fresh, empty repo; `reopen` opens the same store again after `repo.close()`, where the store outlives its connection. */
 export type RepoOpener = () => Promise<{ repo: Repo; reopen?: () => Promise<Repo>; cleanup: () => Promise<void> }>;
@@ -19,7 +20,7 @@ export function makeJob(id: string, over: Partial<Job> = {}): Job {
 
 export function makeTask(jobId: string, index: number, over: Partial<Task> = {}): Task {
   const hash = index.toString(16).padStart(64, "a");
-  return { jobId, taskId: `${hash}.${index}`, index, isolateHash: hash, description: `test ${index}`, timeoutSec: 0, maxRetries: 0, artifactGlobs: [], resultGlobs: null, env: {}, dimensions: {}, priority: 0, ...over };
+  return { jobId, taskId: `${hash}.${index}`, index, isolateHash: hash, description: `test ${index}`, timeoutSec: 0, maxRetries: 0, artifactGlobs: [], resultGlobs: null, env: {}, dimensions: {}, priority: 0, shardIndex: null, shardCount: null, ...over };
 }
 
 export function makeAttempt(task: Task, over: Partial<Attempt> = {}): Attempt {
@@ -46,7 +47,7 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 
 /** Every field set, to prove the round trip of each. */
 const fullTask = (jobId: string): Task =>
-  makeTask(jobId, 7, { description: "it's \"quoted\" ✓", timeoutSec: 900, maxRetries: 3, artifactGlobs: ["out/**", "*.xml"], resultGlobs: ["reports/*.xml"], env: { A: "1", "Ü": "a=b;c" }, dimensions: { os: "linux", pool: "ci" }, priority: -5 });
+  makeTask(jobId, 7, { description: "it's \"quoted\" ✓", timeoutSec: 900, maxRetries: 3, artifactGlobs: ["out/**", "*.xml"], resultGlobs: ["reports/*.xml"], env: { A: "1", "Ü": "a=b;c" }, dimensions: { os: "linux", pool: "ci" }, priority: -5, shardIndex: 3, shardCount: 8 });
 const fullAttempt = (task: Task): Attempt =>
   makeAttempt(task, {
     ...{ attempt: 2, retry: 1, state: "SUCCEEDED", slave: "host-1", leaseId: "lease-x", leaseExpiresAt: T0 + 9, exitCode: 0, stdoutKey: "o", stderrKey: "e", artifactKey: "a" },
@@ -73,6 +74,11 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
     afterEach(async () => {
       if (!closed) await repo.close();
       await cleanup();
+    });
+
+    repoCaseConformance(() => repo, async (id) => {
+      const { job, tasks, attempts } = makeJobWithTasks(id, 1);
+      await repo.createJob(job, tasks, attempts);
     });
 
     test("ping answers while the repo is open, and rejects with DtError unreachable once it is closed", async () => {

@@ -9,7 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gtestXmlParser } from "../../src/results/junit-xml.ts";
-import { toWireCase } from "../../src/results/wire.ts";
+import { toWireCase } from "../../src/results/to-wire.ts";
 import { shellScript } from "../helpers/tree.ts";
 import { resultOf, useSlaveSetup } from "./harness.ts";
 

@@ -8,7 +8,8 @@
 import { type ResultSourceSummary, readResults } from "../../results/collect.ts";
 import type { ResultFormat } from "../../results/model.ts";
 import { taskVerdict } from "../../results/verdict.ts";
-import { type CaseCounts, type WireCase, countCases, toWireCase } from "../../results/wire.ts";
+import { type CaseCounts, countCases, toWireCase } from "../../results/to-wire.ts";
+import type { CaseReport } from "../../results/wire.ts";
 
 export interface RunResults {
   counts: CaseCounts;
@@ -20,7 +21,7 @@ export interface RunResults {
   notes: string[];
   /** Set when the exit and the cases disagree: "exited 1 with every one of its 12 cases passed". */
   verdict: string | null;
-  cases: WireCase[];
+  cases: CaseReport[];
 }
 
 export interface ReadRunResultsOptions {

@@ -3,6 +3,7 @@ import { DtError } from "../../common/errors.ts";
 import { readBodyLimited } from "../../common/http.ts";
 import { parseStrictJson } from "../../common/strict-json.ts";
 import { type Master, MAX_TROUBLES } from "../master.ts";
+import { caseRoutes } from "./case-api.ts";
 import type { JobFilter } from "../repo/repo.ts";
 
 /** A 100,000-task job is about 25 MB of JSON. */
@@ -100,6 +101,7 @@ export function nativeRoutes(master: Master): Hono {
     if (limit === "" || !Number.isSafeInteger(n) || n < 1 || n > MAX_TROUBLES) throw new DtError("invalid_input", `limit must be an integer from 1 to ${MAX_TROUBLES}, got ${JSON.stringify(limit)}`);
     return c.json(await master.jobTroubles(c.req.param("job"), ms, n));
   });
+  app.route("/", caseRoutes(master));
   app.post("/jobs/:job/cancel", async (c) => c.json(await master.cancelJob(c.req.param("job"))));
 
   app.get("/jobs/:job/log", async (c) => {

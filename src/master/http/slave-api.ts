@@ -2,13 +2,23 @@ import { Hono } from "hono";
 import { DtError } from "../../common/errors.ts";
 import { readBodyLimited, readJsonLimited } from "../../common/http.ts";
 import { parseOutputsRef } from "../../isolate/outputs/outputs-ref.ts";
+import { parseReportCases } from "../cases/case-report.ts";
 import type { Master } from "../master.ts";
 import { type ClaimRequest, type HeartbeatRequest, type LeaseRequest, type LeaseResponse, type ResultReport, type SlaveHold, type SlaveIdentity, type SlavePhase, outputKey } from "../protocol.ts";
 
 /** What one request of a slave may carry, per kind of body. */
 export interface SlaveBodyLimits {
-  /** Lease, heartbeat and result requests: a few hundred bytes each, a heartbeat of 1,024 slots a few KiB. */
+  /** Lease, heartbeat and claim requests: a few hundred bytes each, a heartbeat of 1,024 slots a few KiB. */
   maxJsonBytes: number;
+  /**
+   * A result report, which carries the attempt's test cases: ~150 bytes of
+   * JSON per case, so googletest's own suite (1,100 cases) is ~170 KiB and
+   * a binary of 100,000 cases ~15 MiB; failures add up to 4 KiB of message
+   * each. 64 MiB (as a job submission) holds MAX_REPORTED_CASES (200,000)
+   * typical cases, or 15,000 failures with full messages; the master holds
+   * one such body in memory per report being read.
+   */
+  maxResultBytes: number;
   /** One log chunk: slaves send at most 64 KiB a second; 4 MiB leaves room for bursts. */
   maxLogChunkBytes: number;
   /**
@@ -21,7 +31,7 @@ export interface SlaveBodyLimits {
   maxOutputBytes: number;
 }
 
-export const DEFAULT_SLAVE_BODY_LIMITS: SlaveBodyLimits = { maxJsonBytes: 1 * 2 ** 20, maxLogChunkBytes: 4 * 2 ** 20, maxOutputBytes: 2 * 2 ** 30 };
+export const DEFAULT_SLAVE_BODY_LIMITS: SlaveBodyLimits = { maxJsonBytes: 1 * 2 ** 20, maxResultBytes: 64 * 2 ** 20, maxLogChunkBytes: 4 * 2 ** 20, maxOutputBytes: 2 * 2 ** 30 };
 
 /**
  * `body`, failing with `too_large` as soon as more than `limit` bytes came
@@ -82,7 +92,7 @@ function leaseIdOf(value: string | undefined): string {
 
 /** The slave protocol of protocol.ts, under /api/v1/slave. */
 export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SLAVE_BODY_LIMITS): Hono {
-  const { maxJsonBytes, maxLogChunkBytes, maxOutputBytes } = limits;
+  const { maxJsonBytes, maxResultBytes, maxLogChunkBytes, maxOutputBytes } = limits;
   const app = new Hono();
   /**
    * The attempt a lease's output belongs to, refused (404) when the master
@@ -173,7 +183,7 @@ export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SL
   app.get("/queue", (c) => c.json(master.queueInfo()));
 
   app.post("/result", async (c) => {
-    const body = object(await readJsonLimited(c.req.raw, maxJsonBytes, "POST result"), "result");
+    const body = object(await readJsonLimited(c.req.raw, maxResultBytes, "POST result"), "result");
     return c.json(await master.dispatcher.report(parseReport(body)));
   });
 
@@ -229,5 +239,6 @@ export function parseReport(body: Record<string, unknown>): ResultReport {
     artifact_missing: body.artifact_missing === true,
     outputs_ref: parseOutputsRef(body.outputs_ref, "outputs_ref"),
     ...(body.slave === undefined || body.slave === null ? {} : { slave: slaveName(body.slave) }),
+    ...parseReportCases(body),
   };
 }

@@ -262,6 +262,8 @@ export function validateJobRequest(raw: unknown): ValidJob {
         index,
         description: sharded ? `${t.description}.${shard}` : t.description,
         env: sharded ? { ...t.env, GTEST_SHARD_INDEX: String(shard), GTEST_TOTAL_SHARDS: String(shards) } : t.env,
+        shardIndex: sharded ? shard : null,
+        shardCount: sharded ? shards : null,
       });
     }
   }

@@ -88,6 +88,11 @@ export class ChangeTracker {
               await value.call(target, attempt);
               bump(attempt.jobId);
             };
+          case "storeCases":
+            return async (at: { jobId: string }, ...rest: unknown[]) => {
+              await value.call(target, at, ...rest);
+              bump(at.jobId);
+            };
           case "transaction":
             return async (fn: (tx: Repo) => Promise<unknown>) => {
               const inTx = new Set<string>();

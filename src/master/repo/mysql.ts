@@ -24,8 +24,13 @@ import { DtError, isDtError } from "../../common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../model.ts";
 import { applyMysqlMigrations } from "./migrate-mysql.ts";
 import { driverError, ER_DUP_ENTRY, insertChunked, isConnectionLost, type MysqlPool, openMysqlPool, parseMysqlUrl } from "./mysql-connection.ts";
-import type { AttemptPatch, JobFilter, Repo } from "./repo.ts";
+import type { CaseResult } from "../../results/model.ts";
+import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
+import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps } from "./mysql-cases.ts";
+import type { JobCaseCounts } from "../protocol.ts";
+import type { AttemptPatch, JobCaseQuery, JobFilter, Repo } from "./repo.ts";
 import { attempts, durations, jobs, slaves, tasks } from "./schema-mysql.ts";
+import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
@@ -265,6 +270,26 @@ export class MysqlRepo implements Repo {
           },
         }),
     );
+  }
+
+  async storeCases(at: CaseAttempt, list: readonly CaseResult[]): Promise<void> {
+    // One transaction (a savepoint inside the caller's) for all batches: the attempt's cases are stored whole or not at all.
+    await this.transaction((tx) => {
+      const repo = tx as MysqlRepo;
+      return storeCasesWith(mysqlCaseStoreOps(repo.scope!.conn, this.shared.pool, at, (body) => repo.exec("storeCases", false, body)), at, list);
+    });
+  }
+
+  listJobCases(jobId: string, query: JobCaseQuery): Promise<JobCaseRow[]> {
+    return this.read("listJobCases", (db) => listJobCasesOn(db, jobId, query));
+  }
+
+  jobCaseCounts(jobId: string): Promise<JobCaseCounts> {
+    return this.read("jobCaseCounts", (db) => jobCaseCountsOn(db, jobId));
+  }
+
+  caseHistory(caseKey: string, limit: number): Promise<CaseRow[]> {
+    return this.read("caseHistory", (db) => caseHistoryOn(db, caseKey, limit));
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {

@@ -1,4 +1,8 @@
+import type { CaseResult } from "../../results/model.ts";
+import type { CaseAttempt } from "../cases/case-store.ts";
 import type { Attempt, AttemptState, Job, SlaveInfo, Task } from "../model.ts";
+import type { JobCaseCounts, JobCaseStatus } from "../protocol.ts";
+import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
 
 export interface JobFilter {
   user?: string;
@@ -8,6 +12,15 @@ export interface JobFilter {
   until?: number;
   /** Newest first; default 100. */
   limit?: number;
+}
+
+/** A page of a job's cases: in the order first reported (seq), after the cursor. */
+export interface JobCaseQuery {
+  /** Only cases whose merged status is one of these; all when absent. */
+  statuses?: readonly JobCaseStatus[];
+  /** The last seq of the previous page. */
+  afterSeq?: number;
+  limit: number;
 }
 
 /** Fields of an attempt that change after it is created. */
@@ -66,6 +79,20 @@ export interface Repo {
   expectedDurations(keys: readonly string[]): Promise<Map<string, number>>;
   /** Folds a measured duration into the key's history: new = 0.7 · old + 0.3 · measured (dist_test's EWMA). */
   recordDuration(key: string, ms: number, at: number): Promise<void>;
+  /**
+   * Stores one attempt's test cases (a few thousand rows per statement,
+   * yielding between them) and merges each into the job's row for that
+   * case (cases/case-merge.ts). Call it once per attempt, inside the
+   * transaction that ends the attempt: storing it twice would count its
+   * runs twice.
+   */
+  storeCases(at: CaseAttempt, cases: readonly CaseResult[]): Promise<void>;
+  /** A page of the job's cases, one row per case (binary, suite, name), by seq. */
+  listJobCases(jobId: string, query: JobCaseQuery): Promise<JobCaseRow[]>;
+  /** The job's cases counted by merged status; all zero when it has none. */
+  jobCaseCounts(jobId: string): Promise<JobCaseCounts>;
+  /** The latest `limit` runs of one case (by case key, cases/case-key.ts) over all jobs, newest first. */
+  caseHistory(caseKey: string, limit: number): Promise<CaseRow[]>;
   upsertSlave(slave: SlaveInfo): Promise<void>;
   listSlaves(): Promise<SlaveInfo[]>;
   /**

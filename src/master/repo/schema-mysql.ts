@@ -11,6 +11,7 @@
 import type { InferInsertModel, InferSelectModel, Table } from "drizzle-orm";
 import { bigint, boolean, customType, double, foreignKey, index, int, mysqlTable, primaryKey, text, varchar } from "drizzle-orm/mysql-core";
 import type { OutputsRef } from "../../isolate/outputs/outputs-ref.ts";
+import { CASE_STATUSES, JOB_CASE_STATUSES } from "../cases/case-merge.ts";
 import { ATTEMPT_STATES, type CacheCounts } from "../model.ts";
 import type * as sqlite from "./schema-sqlite.ts";
 import { SLAVE_STATES } from "./schema-sqlite.ts";
@@ -62,6 +63,8 @@ export const tasks = mysqlTable(
     env: jsonText<Record<string, string>>("env").notNull(),
     dimensions: jsonText<Record<string, string>>("dimensions").notNull(),
     priority: int("priority").notNull(),
+    shardIndex: int("shard_index"),
+    shardCount: int("shard_count"),
   },
   (t) => [primaryKey({ name: "tasks_pk", columns: [t.jobId, t.taskId] }), index("tasks_job_index_idx").on(t.jobId, t.index)],
 );
@@ -119,6 +122,67 @@ export const slaves = mysqlTable("slaves", {
   registeredAt: epochMs("registered_at").notNull(),
 });
 
+export const cases = mysqlTable(
+  "cases",
+  {
+    jobId: varchar("job_id", { length: 100 }).notNull(),
+    taskId: varchar("task_id", { length: 200 }).notNull(),
+    attempt: int("attempt").notNull(),
+    caseIndex: int("case_index").notNull(),
+    caseKey: varchar("case_key", { length: 32 }).notNull(),
+    binary: varchar("test_binary", { length: 255 }).notNull(),
+    suite: text("suite").notNull(),
+    name: text("name").notNull(),
+    status: varchar("status", { length: 8, enum: CASE_STATUSES }).notNull(),
+    durationMs: int("duration_ms"),
+    message: text("message"),
+    file: text("file"),
+    line: int("line"),
+    flakyFailures: int("flaky_failures").notNull(),
+    reportedAt: epochMs("reported_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "cases_pk", columns: [t.jobId, t.taskId, t.attempt, t.caseIndex] }),
+    index("cases_job_key_idx").on(t.jobId, t.caseKey),
+    index("cases_history_idx").on(t.caseKey, t.reportedAt),
+  ],
+);
+
+export const jobCases = mysqlTable(
+  "job_cases",
+  {
+    jobId: varchar("job_id", { length: 100 }).notNull(),
+    caseKey: varchar("case_key", { length: 32 }).notNull(),
+    seq: int("seq").notNull(),
+    binary: varchar("test_binary", { length: 255 }).notNull(),
+    suite: text("suite").notNull(),
+    name: text("name").notNull(),
+    status: varchar("status", { length: 8, enum: JOB_CASE_STATUSES }).notNull(),
+    taskId: varchar("task_id", { length: 200 }).notNull(),
+    attempt: int("attempt").notNull(),
+    durationMs: int("duration_ms"),
+    message: text("message"),
+    file: text("file"),
+    line: int("line"),
+    runs: int("runs").notNull(),
+    failures: int("failures").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "job_cases_pk", columns: [t.jobId, t.caseKey] }),
+    index("job_cases_seq_idx").on(t.jobId, t.seq),
+    index("job_cases_status_idx").on(t.jobId, t.status, t.seq),
+  ],
+);
+
+export const jobCaseCounts = mysqlTable("job_case_counts", {
+  jobId: varchar("job_id", { length: 100 }).primaryKey(),
+  passed: int("passed").notNull(),
+  failed: int("failed").notNull(),
+  crashed: int("crashed").notNull(),
+  flaky: int("flaky").notNull(),
+  skipped: int("skipped").notNull(),
+});
+
 /** True when A and B are the same type, property modifiers included (plain mutual assignability would let `readonly` or `any` through). */
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
@@ -131,4 +195,7 @@ export type RowsMatchSqlite = [
   Assert<SameRows<typeof attempts, typeof sqlite.attempts>>,
   Assert<SameRows<typeof durations, typeof sqlite.durations>>,
   Assert<SameRows<typeof slaves, typeof sqlite.slaves>>,
+  Assert<SameRows<typeof cases, typeof sqlite.cases>>,
+  Assert<SameRows<typeof jobCases, typeof sqlite.jobCases>>,
+  Assert<SameRows<typeof jobCaseCounts, typeof sqlite.jobCaseCounts>>,
 ];

@@ -20,6 +20,7 @@
  */
 import { foreignKey, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { OutputsRef } from "../../isolate/outputs/outputs-ref.ts";
+import { CASE_STATUSES, JOB_CASE_STATUSES } from "../cases/case-merge.ts";
 import { ATTEMPT_STATES, type Attempt, type CacheCounts, type Job, type SlaveInfo, type Task } from "../model.ts";
 
 /** Slave states as a tuple, for the column's enum type. */
@@ -67,6 +68,9 @@ export const tasks = sqliteTable(
     env: text("env", { mode: "json" }).$type<Record<string, string>>().notNull(),
     dimensions: text("dimensions", { mode: "json" }).$type<Record<string, string>>().notNull(),
     priority: integer("priority").notNull(),
+    /** Null for a task that is not a shard (and for tasks stored before shards were recorded). */
+    shardIndex: integer("shard_index"),
+    shardCount: integer("shard_count"),
   },
   (t) => [
     primaryKey({ name: "tasks_pk", columns: [t.jobId, t.taskId] }),
@@ -146,11 +150,117 @@ export const slaves = sqliteTable("slaves", {
   registeredAt: integer("registered_at").notNull(),
 });
 
+/**
+ * Each attempt's test cases, as its slave reported them: the history of
+ * every test. `case_key` names the test's identity (binary, suite, name) in
+ * 32 hex digits (cases/case-key.ts), so that history is one short index
+ * whatever the names' lengths (MySQL cannot index long text).
+ */
+export const cases = sqliteTable(
+  "cases",
+  {
+    /** varchar(100) */
+    jobId: text("job_id").notNull(),
+    /** varchar(200) */
+    taskId: text("task_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    /** The case's place in its report. */
+    caseIndex: integer("case_index").notNull(),
+    /** varchar(32) */
+    caseKey: text("case_key").notNull(),
+    /** varchar(255): a task's description is at most 255 characters. `binary` is reserved in MySQL. */
+    binary: text("test_binary").notNull(),
+    /** text */
+    suite: text("suite").notNull(),
+    /** text */
+    name: text("name").notNull(),
+    /** varchar(8) */
+    status: text("status", { enum: CASE_STATUSES }).notNull(),
+    durationMs: integer("duration_ms"),
+    /** text: at most MAX_CASE_MESSAGE_CHARS. */
+    message: text("message"),
+    /** text */
+    file: text("file"),
+    line: integer("line"),
+    flakyFailures: integer("flaky_failures").notNull(),
+    /** When the attempt was reported: the history's order. */
+    reportedAt: integer("reported_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "cases_pk", columns: [t.jobId, t.taskId, t.attempt, t.caseIndex] }),
+    // Merging a case's runs within a job (storeCases).
+    index("cases_job_key_idx").on(t.jobId, t.caseKey),
+    // A test's history, newest first.
+    index("cases_history_idx").on(t.caseKey, t.reportedAt),
+  ],
+);
+
+/**
+ * A job's test cases, one row per identity, with its runs over attempts and
+ * shards merged (cases/case-merge.ts): what GET jobs/:job/cases pages
+ * through and the job's case counts count. Rewritten by each report that
+ * runs the case again.
+ */
+export const jobCases = sqliteTable(
+  "job_cases",
+  {
+    /** varchar(100) */
+    jobId: text("job_id").notNull(),
+    /** varchar(32) */
+    caseKey: text("case_key").notNull(),
+    /** The order in which the job's cases were first reported: the listing's order and cursor. */
+    seq: integer("seq").notNull(),
+    /** varchar(255) */
+    binary: text("test_binary").notNull(),
+    /** text */
+    suite: text("suite").notNull(),
+    /** text */
+    name: text("name").notNull(),
+    /** varchar(8) */
+    status: text("status", { enum: JOB_CASE_STATUSES }).notNull(),
+    /** varchar(200) */
+    taskId: text("task_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    durationMs: integer("duration_ms"),
+    /** text */
+    message: text("message"),
+    /** text */
+    file: text("file"),
+    line: integer("line"),
+    runs: integer("runs").notNull(),
+    failures: integer("failures").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "job_cases_pk", columns: [t.jobId, t.caseKey] }),
+    index("job_cases_seq_idx").on(t.jobId, t.seq),
+    // Pages of one status, and the counts by status.
+    index("job_cases_status_idx").on(t.jobId, t.status, t.seq),
+  ],
+);
+
+/**
+ * A job's cases counted by merged status, kept by each report that writes
+ * job_cases (the same transaction), so a job's summary reads one row rather
+ * than counting a million (60 ms on SQLite, measured).
+ */
+export const jobCaseCounts = sqliteTable("job_case_counts", {
+  /** varchar(100) */
+  jobId: text("job_id").primaryKey(),
+  passed: integer("passed").notNull(),
+  failed: integer("failed").notNull(),
+  crashed: integer("crashed").notNull(),
+  flaky: integer("flaky").notNull(),
+  skipped: integer("skipped").notNull(),
+});
+
 export type JobRow = typeof jobs.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type AttemptRow = typeof attempts.$inferSelect;
 export type DurationRow = typeof durations.$inferSelect;
 export type SlaveRow = typeof slaves.$inferSelect;
+export type CaseRow = typeof cases.$inferSelect;
+export type JobCaseRow = typeof jobCases.$inferSelect;
+export type JobCaseCountsRow = typeof jobCaseCounts.$inferSelect;
 
 /** Compile-time proof that a row is its model type, so rows need no mapping. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

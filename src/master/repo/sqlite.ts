@@ -16,8 +16,12 @@ import { type Clock, systemClock } from "../../common/clock.ts";
 import { yieldToEventLoop } from "../../common/concurrency.ts";
 import { DtError } from "../../common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../model.ts";
-import type { AttemptPatch, JobFilter, Repo } from "./repo.ts";
-import { attempts, durations, jobs, slaves, tasks } from "./schema-sqlite.ts";
+import type { CaseResult } from "../../results/model.ts";
+import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
+import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps } from "./sqlite-cases.ts";
+import type { JobCaseCounts } from "../protocol.ts";
+import type { AttemptPatch, JobCaseQuery, JobFilter, Repo } from "./repo.ts";
+import { attempts, type CaseRow, durations, type JobCaseRow, jobs, slaves, tasks } from "./schema-sqlite.ts";
 import { type Connection, insertChunked, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
@@ -208,6 +212,23 @@ export class SqliteRepo implements Repo {
         })
         .run(),
     );
+  }
+
+  async storeCases(at: CaseAttempt, list: readonly CaseResult[]): Promise<void> {
+    // One transaction (a savepoint inside the caller's) for all batches: the attempt's cases are stored whole or not at all.
+    await this.transaction((tx) => storeCasesWith(sqliteCaseStoreOps(this.conn, at, (body) => (tx as SqliteRepo).exec(body)), at, list));
+  }
+
+  listJobCases(jobId: string, query: JobCaseQuery): Promise<JobCaseRow[]> {
+    return this.exec((db) => listJobCasesOn(db, jobId, query));
+  }
+
+  jobCaseCounts(jobId: string): Promise<JobCaseCounts> {
+    return this.exec((db) => jobCaseCountsOn(db, jobId));
+  }
+
+  caseHistory(caseKey: string, limit: number): Promise<CaseRow[]> {
+    return this.exec((db) => caseHistoryOn(db, caseKey, limit));
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
-import { ACTIVE_STATES, type Attempt, type AttemptState, type Job, type Task } from "../model.ts";
+import { caseFromWire } from "../cases/case-report.ts";
+import { ACTIVE_STATES, type Attempt, type AttemptState, type Job, type Task, taskBinary } from "../model.ts";
 import type { ClaimRequest, ClaimResponse, HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultReport, ResultResponse, SlaveCommand, SlavePhase } from "../protocol.ts";
 import { yieldToEventLoop } from "../../common/concurrency.ts";
 import { DEFAULT_RESULT_GLOBS } from "../../results/collect.ts";
@@ -554,6 +555,11 @@ export class Dispatcher {
         stdoutKey: report.stdout_key, stderrKey: report.stderr_key, artifactKey: report.artifact_key, artifactMissing: report.artifact_missing,
         outputsRef: report.outputs_ref ?? null, leaseExpiresAt: null,
       }, [...ACTIVE_STATES]);
+      // With the attempt's ending, in the same transaction: a repeated report finds the attempt ended and stores them no second time.
+      if (changed && report.cases && report.cases.length > 0) {
+        const owner = task ?? (await repo.getTask(lease.jobId, lease.taskId));
+        if (owner) await repo.storeCases({ jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, binary: taskBinary(owner), reportedAt: now }, report.cases.map(caseFromWire));
+      }
       if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0 };
       if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
         await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
@@ -569,6 +575,11 @@ export class Dispatcher {
       this.observer?.attemptEnded({
         jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, slave: lease.slave, state: report.state,
         queuedAt: lease.queuedAt, leasedAt: lease.leasedAt, times: report.times, cache: report.cache, reportedAt: now,
+      });
+    }
+    if (outcome.changed && report.result_notes && report.result_notes.length > 0) {
+      this.log.info(`attempt ${lease.attempt} of ${lease.taskId} in job ${lease.jobId}: reading its test results (${report.result_format ?? "unknown format"}): ${report.result_notes.join("; ")}`, {
+        job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt,
       });
     }
     if (outcome.changed) {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { MAX_CASE_MESSAGE_CHARS } from "../../src/results/model.ts";
 import { boundMessage } from "../../src/results/parser.ts";
-import { NO_NAME, NO_SUITE, WIRE_CASE_LIMITS, countCases, toWireCase } from "../../src/results/wire.ts";
+import { NO_NAME, NO_SUITE, WIRE_CASE_LIMITS, countCases, toWireCase } from "../../src/results/to-wire.ts";
 
 const base = { suite: "S", name: "n", status: "failed" as const, durationMs: null, message: null, file: null, line: null };
 
@@ -38,4 +38,18 @@ describe("toWireCase holds a parser's case to the master's bounds", () => {
   test("countCases", () => {
     expect(countCases([{ status: "passed" }, { status: "crashed" }, { status: "passed" }])).toEqual({ total: 3, passed: 2, failed: 0, skipped: 0, crashed: 1 });
   });
+});
+
+test("the wire's bounds are the master's: a case toWireCase makes is one the master stores", async () => {
+  const { CASE_LIMITS } = await import("../../src/master/cases/case-report.ts");
+  expect({
+    suite: WIRE_CASE_LIMITS.maxSuiteChars, name: WIRE_CASE_LIMITS.maxNameChars, message: WIRE_CASE_LIMITS.maxMessageChars, file: WIRE_CASE_LIMITS.maxFileChars,
+    duration: WIRE_CASE_LIMITS.maxInt, line: WIRE_CASE_LIMITS.maxInt, flaky: WIRE_CASE_LIMITS.maxFlakyFailures,
+  }).toEqual({
+    suite: CASE_LIMITS.maxSuiteChars, name: CASE_LIMITS.maxNameChars, message: CASE_LIMITS.maxMessageChars, file: CASE_LIMITS.maxFileChars,
+    duration: CASE_LIMITS.maxDurationMs, line: CASE_LIMITS.maxLine, flaky: CASE_LIMITS.maxFlakyFailures,
+  });
+  const { parseReportCases } = await import("../../src/master/cases/case-report.ts");
+  const hostile = toWireCase({ suite: "", name: "\0".repeat(5_000), status: "crashed", durationMs: 1e20, message: `${"\ud800".repeat(10)}${"m".repeat(9_000)}`, file: "f".repeat(5_000), line: -1, flakyFailures: 1e9 });
+  expect(() => parseReportCases({ cases: [hostile] })).not.toThrow();
 });

@@ -1,0 +1,102 @@
+/**
+ * The native API's test-case reads: a job's cases, paged, and one case's
+ * history over jobs. Queries are checked strictly: an unknown or malformed
+ * parameter is a 400 naming it.
+ */
+import { Hono } from "hono";
+import { DtError } from "../../common/errors.ts";
+import { caseKey } from "../cases/case-key.ts";
+import { mergeRuns } from "../cases/case-merge.ts";
+import { CASE_LIMITS } from "../cases/case-report.ts";
+import type { Master } from "../master.ts";
+import type { CaseHistory, JobCasesPage, JobCaseStatus } from "../protocol.ts";
+import type { CaseRow } from "../repo/schema-sqlite.ts";
+
+/** A page of cases: 1,000 by default (~300 KB of JSON), 10,000 at most. */
+export const CASE_PAGE = { default: 1_000, max: 10_000 } as const;
+/** Results of one history answer: the last 50 runs by default, 1,000 at most. */
+export const HISTORY_PAGE = { default: 50, max: 1_000 } as const;
+
+/** `failed` lists crashed cases too, as the job's counts count them. */
+const STATUS_FILTERS: Record<string, readonly JobCaseStatus[] | undefined> = {
+  all: undefined, failed: ["failed", "crashed"], crashed: ["crashed"], flaky: ["flaky"], passed: ["passed"], skipped: ["skipped"],
+};
+
+function checkKnown(query: Record<string, string>, known: readonly string[]): void {
+  for (const key of Object.keys(query)) {
+    if (!known.includes(key)) throw new DtError("invalid_input", `${key}: is not a parameter of this request (known: ${known.join(", ")})`);
+  }
+}
+
+function limitOf(value: string | undefined, bounds: { default: number; max: number }): number {
+  if (value === undefined) return bounds.default;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > bounds.max) throw new DtError("invalid_input", `limit: must be an integer from 1 to ${bounds.max}, got ${JSON.stringify(value.slice(0, 40))}`);
+  return n;
+}
+
+function required(value: string | undefined, name: string, max: number): string {
+  if (value === undefined || value === "") throw new DtError("invalid_input", `${name}: is required (the test's ${name === "case" ? "case name" : name})`);
+  if (value.length > max) throw new DtError("invalid_input", `${name}: is ${value.length} characters; at most ${max}`);
+  return value;
+}
+
+/** The share of the tasks among `rows` whose runs merge to flaky; null without any. */
+function flakeRate(rows: readonly CaseRow[]): number | null {
+  const byTask = new Map<string, CaseRow[]>();
+  for (const r of rows) {
+    const key = `${r.jobId}\0${r.taskId}`;
+    (byTask.get(key) ?? byTask.set(key, []).get(key)!).push(r);
+  }
+  if (byTask.size === 0) return null;
+  let flaky = 0;
+  for (const runs of byTask.values()) if (mergeRuns(runs).status === "flaky") flaky++;
+  return flaky / byTask.size;
+}
+
+/** GET jobs/:job/cases and GET tests/history, to mount under /api/v1. */
+export function caseRoutes(master: Master): Hono {
+  const app = new Hono();
+  const { repo } = master.deps;
+
+  app.get("/jobs/:job/cases", async (c) => {
+    const query = c.req.query();
+    checkKnown(query, ["status", "limit", "cursor"]);
+    const status = query.status ?? "all";
+    if (!(status in STATUS_FILTERS)) throw new DtError("invalid_input", `status: must be one of ${Object.keys(STATUS_FILTERS).join(", ")}, got ${JSON.stringify(status.slice(0, 40))}`);
+    const limit = limitOf(query.limit, CASE_PAGE);
+    const cursor = query.cursor;
+    if (cursor !== undefined && !/^\d{1,10}$/.test(cursor)) throw new DtError("invalid_input", "cursor: must be the next_cursor of a previous page");
+    const jobId = c.req.param("job");
+    await master.requireJob(jobId);
+    const rows = await repo.listJobCases(jobId, { statuses: STATUS_FILTERS[status], afterSeq: cursor === undefined ? undefined : Number(cursor), limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    const body: JobCasesPage = {
+      job_id: jobId,
+      cases: page.map((r) => ({
+        binary: r.binary, suite: r.suite, name: r.name, status: r.status, task_id: r.taskId, attempt: r.attempt,
+        duration_ms: r.durationMs, message: r.message, file: r.file, line: r.line, runs: r.runs, failures: r.failures,
+      })),
+      // Seqs never change once given, so a cursor stays valid while later reports add and rewrite cases.
+      next_cursor: rows.length > limit ? String(page[page.length - 1]!.seq) : null,
+    };
+    return c.json(body);
+  });
+
+  app.get("/tests/history", async (c) => {
+    const query = c.req.query();
+    checkKnown(query, ["binary", "suite", "case", "limit"]);
+    const binary = required(query.binary, "binary", 255);
+    const suite = required(query.suite, "suite", CASE_LIMITS.maxSuiteChars);
+    const name = required(query.case, "case", CASE_LIMITS.maxNameChars);
+    const rows = await repo.caseHistory(caseKey(binary, suite, name), limitOf(query.limit, HISTORY_PAGE));
+    const body: CaseHistory = {
+      binary, suite, case: name,
+      results: rows.map((r) => ({ job_id: r.jobId, task_id: r.taskId, attempt: r.attempt, status: r.status, duration_ms: r.durationMs, reported_at: r.reportedAt })),
+      flake_rate: flakeRate(rows),
+    };
+    return c.json(body);
+  });
+
+  return app;
+}

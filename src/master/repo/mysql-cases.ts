@@ -1,0 +1,88 @@
+/** The test-case tables on MySQL/MariaDB: the storage primitives of cases/case-store.ts and the reads, for MysqlRepo. */
+import { and, asc, desc, eq, gt, inArray, sql } from "drizzle-orm";
+import type { MySql2Database } from "drizzle-orm/mysql2";
+import type { PoolConnection } from "mysql2/promise";
+import { DtError } from "../../common/errors.ts";
+import { caseCounts } from "../cases/case-merge.ts";
+import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
+import type { JobCaseCounts } from "../protocol.ts";
+import { driverError, insertChunked, isConnectionLost, type MysqlPool } from "./mysql-connection.ts";
+import type { JobCaseQuery } from "./repo.ts";
+import type { MySqlColumn } from "drizzle-orm/mysql-core";
+import { cases, jobCaseCounts, jobCases, jobs } from "./schema-mysql.ts";
+import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
+
+/**
+ * The primitives on the transaction's connection `conn`; `run` is the
+ * repo's way onto it. The job's row is locked to the commit, so a second
+ * report of the job merging the same cases waits, then reads what this one
+ * stored; the reads lock too, since a locking read sees the latest commit
+ * where a plain one may see the transaction's older snapshot.
+ */
+export function mysqlCaseStoreOps(conn: PoolConnection, pool: MysqlPool, at: CaseAttempt, run: <T>(body: (db: MySql2Database) => Promise<T>) => Promise<T>): CaseStoreOps {
+  const insert = async (table: typeof cases | typeof jobCases, rows: readonly object[]) => {
+    try {
+      await insertChunked(conn, table, rows, pool.maxPacket);
+    } catch (err) {
+      if (isConnectionLost(err)) throw pool.lost("storeCases", err, "the transaction is rolled back");
+      throw new DtError("internal", `storing the cases of attempt ${at.attempt} of task ${at.taskId} in job ${at.jobId} failed: ${driverError(err).message}`, { cause: err });
+    }
+  };
+  return {
+    lockJob: async (jobId) => void (await run((db) => db.select({ id: jobs.id }).from(jobs).where(eq(jobs.id, jobId)).for("update"))),
+    nextSeq: async (jobId) => {
+      const [row] = await run((db) => db.select({ n: sql<number | null>`max(${jobCases.seq})` }).from(jobCases).where(eq(jobCases.jobId, jobId)).for("update"));
+      return (row?.n === null || row?.n === undefined ? -1 : Number(row.n)) + 1;
+    },
+    insertCases: (rows) => insert(cases, rows),
+    runsOf: (jobId, keys) =>
+      run((db) =>
+        db
+          .select({ caseKey: cases.caseKey, taskId: cases.taskId, attempt: cases.attempt, caseIndex: cases.caseIndex, status: cases.status, flakyFailures: cases.flakyFailures, durationMs: cases.durationMs, message: cases.message, file: cases.file, line: cases.line })
+          .from(cases)
+          .where(and(eq(cases.jobId, jobId), inArray(cases.caseKey, [...keys])))
+          .for("update"),
+      ),
+    seqsOf: async (jobId, keys) => {
+      const rows = await run((db) =>
+        db
+          .select({ key: jobCases.caseKey, seq: jobCases.seq, status: jobCases.status })
+          .from(jobCases)
+          .where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...keys])))
+          .for("update"),
+      );
+      return new Map(rows.map((r) => [r.key, { seq: r.seq, status: r.status }]));
+    },
+    writeJobCases: async (jobId, replaced, rows) => {
+      if (replaced.length > 0) await run((db) => db.delete(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...replaced]))));
+      await insert(jobCases, rows);
+    },
+    addCounts: async (jobId, d) => {
+      // Each column reads only its own old value, as MySQL evaluates them left to right.
+      const add = (column: MySqlColumn) => sql`${sql.identifier(column.name)} + VALUES(${sql.identifier(column.name)})`;
+      await run((db) =>
+        db
+          .insert(jobCaseCounts)
+          .values({ jobId, ...d })
+          .onDuplicateKeyUpdate({
+            set: { passed: add(jobCaseCounts.passed), failed: add(jobCaseCounts.failed), crashed: add(jobCaseCounts.crashed), flaky: add(jobCaseCounts.flaky), skipped: add(jobCaseCounts.skipped) },
+          }),
+      );
+    },
+  };
+}
+
+export function listJobCasesOn(db: MySql2Database, jobId: string, query: JobCaseQuery): Promise<JobCaseRow[]> {
+  const conditions = [eq(jobCases.jobId, jobId), query.statuses ? inArray(jobCases.status, [...query.statuses]) : undefined, query.afterSeq !== undefined ? gt(jobCases.seq, query.afterSeq) : undefined];
+  return db.select().from(jobCases).where(and(...conditions)).orderBy(asc(jobCases.seq)).limit(Math.max(0, query.limit));
+}
+
+export async function jobCaseCountsOn(db: MySql2Database, jobId: string): Promise<JobCaseCounts> {
+  const [found] = await db.select().from(jobCaseCounts).where(eq(jobCaseCounts.jobId, jobId));
+  const { jobId: _, ...row } = found ?? { jobId };
+  return caseCounts(new Map(Object.entries(row)));
+}
+
+export function caseHistoryOn(db: MySql2Database, caseKey: string, limit: number): Promise<CaseRow[]> {
+  return db.select().from(cases).where(eq(cases.caseKey, caseKey)).orderBy(desc(cases.reportedAt), desc(cases.attempt)).limit(Math.max(0, limit));
+}

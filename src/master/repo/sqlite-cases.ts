@@ -1,0 +1,78 @@
+/** The test-case tables on SQLite: the storage primitives of cases/case-store.ts and the reads, for SqliteRepo. */
+import { and, asc, desc, eq, gt, inArray, sql } from "drizzle-orm";
+import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { DtError } from "../../common/errors.ts";
+import { caseCounts } from "../cases/case-merge.ts";
+import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
+import type { JobCaseCounts } from "../protocol.ts";
+import type { JobCaseQuery } from "./repo.ts";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import { type CaseRow, cases, jobCaseCounts, type JobCaseRow, jobCases } from "./schema-sqlite.ts";
+import { type Connection, insertRows, sqliteMessage } from "./sqlite-connection.ts";
+
+/** The primitives on `conn`; `run` is the repo's way onto the connection (a transaction's, as storeCases calls it). */
+export function sqliteCaseStoreOps(conn: Connection, at: CaseAttempt, run: <T>(body: (db: BunSQLiteDatabase) => T) => Promise<T>): CaseStoreOps {
+  return {
+    lockJob: async () => {
+      // BEGIN IMMEDIATE and the gate serialize every writer already.
+    },
+    nextSeq: (jobId) => run((db) => (db.select({ n: sql<number | null>`max(${jobCases.seq})` }).from(jobCases).where(eq(jobCases.jobId, jobId)).get()?.n ?? -1) + 1),
+    insertCases: async (rows) => {
+      try {
+        await run(() => insertRows(conn, cases, rows));
+      } catch (err) {
+        throw new DtError("internal", `storing the cases of attempt ${at.attempt} of task ${at.taskId} in job ${at.jobId} failed: ${sqliteMessage(err)}`, { cause: err });
+      }
+    },
+    runsOf: (jobId, keys) =>
+      run((db) =>
+        db
+          .select({ caseKey: cases.caseKey, taskId: cases.taskId, attempt: cases.attempt, caseIndex: cases.caseIndex, status: cases.status, flakyFailures: cases.flakyFailures, durationMs: cases.durationMs, message: cases.message, file: cases.file, line: cases.line })
+          .from(cases)
+          .where(and(eq(cases.jobId, jobId), inArray(cases.caseKey, [...keys])))
+          .all(),
+      ),
+    seqsOf: (jobId, keys) =>
+      run((db) =>
+        new Map(
+          db
+            .select({ key: jobCases.caseKey, seq: jobCases.seq, status: jobCases.status })
+            .from(jobCases)
+            .where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...keys])))
+            .all()
+            .map((r) => [r.key, { seq: r.seq, status: r.status }]),
+        ),
+      ),
+    writeJobCases: async (jobId, replaced, rows) => {
+      if (replaced.length > 0) await run((db) => db.delete(jobCases).where(and(eq(jobCases.jobId, jobId), inArray(jobCases.caseKey, [...replaced]))).run());
+      await run(() => insertRows(conn, jobCases, rows));
+    },
+    addCounts: async (jobId, d) => {
+      const add = (column: SQLiteColumn) => sql`${column} + excluded.${sql.identifier(column.name)}`;
+      await run((db) =>
+        db
+          .insert(jobCaseCounts)
+          .values({ jobId, ...d })
+          .onConflictDoUpdate({
+            target: jobCaseCounts.jobId,
+            set: { passed: add(jobCaseCounts.passed), failed: add(jobCaseCounts.failed), crashed: add(jobCaseCounts.crashed), flaky: add(jobCaseCounts.flaky), skipped: add(jobCaseCounts.skipped) },
+          })
+          .run(),
+      );
+    },
+  };
+}
+
+export function listJobCasesOn(db: BunSQLiteDatabase, jobId: string, query: JobCaseQuery): JobCaseRow[] {
+  const conditions = [eq(jobCases.jobId, jobId), query.statuses ? inArray(jobCases.status, [...query.statuses]) : undefined, query.afterSeq !== undefined ? gt(jobCases.seq, query.afterSeq) : undefined];
+  return db.select().from(jobCases).where(and(...conditions)).orderBy(asc(jobCases.seq)).limit(Math.max(0, query.limit)).all();
+}
+
+export function jobCaseCountsOn(db: BunSQLiteDatabase, jobId: string): JobCaseCounts {
+  const { jobId: _, ...row } = db.select().from(jobCaseCounts).where(eq(jobCaseCounts.jobId, jobId)).get() ?? { jobId };
+  return caseCounts(new Map(Object.entries(row)));
+}
+
+export function caseHistoryOn(db: BunSQLiteDatabase, caseKey: string, limit: number): CaseRow[] {
+  return db.select().from(cases).where(eq(cases.caseKey, caseKey)).orderBy(desc(cases.reportedAt), desc(cases.attempt)).limit(Math.max(0, limit)).all();
+}
