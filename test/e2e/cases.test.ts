@@ -1,16 +1,17 @@
 /**
  * Test cases on real processes: `dt master`, a `dt slave` and `dt submit`.
  * The slave reads each attempt's cases (a gtest XML report in the outputs,
- * gtest's stdout) and reports them with its result; the master takes the
- * report and keeps the attempt's message, which says what the cases add to
- * the exit code. Storing the cases themselves is the master side's (see
- * docs/api.md); here the master only has to accept the reports whole, and
- * no attempt may become an infrastructure failure over its cases.
+ * gtest's stdout) and reports them with its result; the master stores them
+ * (GET jobs/:id/cases, the job's case counts) and keeps the attempt's
+ * message, which says what the cases add to the exit code. No attempt may
+ * become an infrastructure failure over its cases.
  */
 import { expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EXIT } from "../../src/commands/exit-codes.ts";
+import type { JobCasesPage } from "../../src/master/protocol.ts";
+import { gtestXmlParser } from "../../src/results/junit-xml.ts";
 import { shellScript } from "../helpers/tree.ts";
 import { E2E_TEST_TIMEOUT_MS, taskNamed, useCluster } from "./cluster.ts";
 
@@ -22,7 +23,7 @@ const SUITE = {
   "xml.sh": shellScript('cp full.xml "$ISOLATED_OUTDIR/gtest.xml"\nexit 1'),
   "passed.sh": shellScript("echo '[ RUN      ] A.one'\necho '[       OK ] A.one (1 ms)'\necho '[ RUN      ] A.two'\necho '[       OK ] A.two (2 ms)'\nexit 2"),
   "crash.sh": shellScript("echo '[ RUN      ] Crash.Aborts'\nkill -ABRT $$"),
-  "garbage.sh": shellScript(`printf '<testsuites><testsuite name="S"><testcase name="x" <<&&' > "$ISOLATED_OUTDIR/TEST-g.xml"`),
+  "garbage.sh": shellScript(`printf '<testsuites><testsuite name="S"><testcase classname="S" name="ok"/><testcase name="x" <<&&' > "$ISOLATED_OUTDIR/TEST-g.xml"`),
 };
 
 test("a slave reports cases to a real master: the reports are taken, the messages say what the cases add, nothing is an infrastructure failure", async () => {
@@ -52,6 +53,15 @@ test("a slave reports cases to a real master: the reports are taken, the message
   const garbage = only("garbage");
   expect(garbage.state).toBe("SUCCEEDED");
   expect(garbage.message).toStartWith("results: TEST-g.xml: ");
+  // Stored per case by the master: the XML's cases, the stdout ones, the crashed one, and the one case read from the garbage file.
+  const xmlCases = (await gtestXmlParser.parse(join(import.meta.dir, "../fixtures/results/gtest/full.xml"))).cases;
+  const page = await c.api.get<JobCasesPage>(`/api/v1/jobs/${jobId}/cases?status=all&limit=1000`);
+  const key = (binary: string, suite: string, name: string) => `${binary} ${suite}.${name}`;
+  const stored = new Map(page.cases.map((v) => [key(v.binary, v.suite, v.name), v.status]));
+  expect(stored.size).toBe(xmlCases.length + 2 + 1 + 1);
+  for (const x of xmlCases) expect(stored.get(key("gtest_xml", x.suite, x.name))).toBe(x.status === "crashed" ? "failed" : x.status);
+  expect([stored.get(key("all_passed", "A", "one")), stored.get(key("all_passed", "A", "two")), stored.get(key("crash", "Crash", "Aborts")), stored.get(key("garbage", "S", "ok"))]).toEqual(["passed", "passed", "crashed", "passed"]);
+  expect((await c.api.job(jobId)).counts.cases?.total).toBe(stored.size);
   const slave = await c.api.get<{ state: string; infra_failures: unknown[]; hold: unknown }>("/api/v1/slaves/s1");
   expect(slave).toMatchObject({ infra_failures: [], hold: null });
 }, E2E_TEST_TIMEOUT_MS);
