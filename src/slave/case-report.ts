@@ -73,6 +73,7 @@ export function withCases(state: ReportedState, message: string | null, results:
   if (results.verdict && state !== "TIMED_OUT") said = results.verdict;
   const crashed = results.cases.find((c) => c.status === "crashed");
   if (crashed && state === "FAILED") said = join(said, `crashed in ${crashed.suite}.${crashed.name}`);
+  if (crashed && state === "TIMED_OUT") said = join(said, `it was running ${crashed.suite}.${crashed.name}`);
   if (notes.length > 0) said = join(said, `results: ${wireText(notes[0]!, MAX_MESSAGE_NOTE_CHARS)}${notes.length > 1 ? ` (and ${notes.length - 1} more notes)` : ""}`);
   return { fields, message: said };
 }

@@ -64,6 +64,20 @@ describe("dt slave reports the attempt's test cases", () => {
     ]);
   }, TEST_TIMEOUT_MS);
 
+  test("a binary killed by its timeout in a case: TIMED_OUT, the message names the case, which is crashed with the timeout in its message", async () => {
+    const s = await setup();
+    const script = `${gtestLines([["Slow.Before", "OK"]])}\necho '[ RUN      ] Slow.Hangs'\nsleep 30`;
+    const hash = await s.archive({ "t.sh": shellScript(script) }, { command: ["./t.sh"] });
+    const [lease] = s.master.push({ isolate_hash: hash, timeout: 1 });
+    s.startSlave();
+    const report = await resultOf(s.master, lease!.lease_id, 20_000);
+    expect(report).toMatchObject({ state: "TIMED_OUT", message: "timed out after 1 s and was killed (SIGTERM); it was running Slow.Hangs" });
+    expect(report.cases!.map((c) => [c.name, c.status, c.message])).toEqual([
+      ["Before", "passed", null],
+      ["Hangs", "crashed", "timed out after 1 s; crashed (signal 15, SIGTERM)"],
+    ]);
+  }, TEST_TIMEOUT_MS);
+
   test("a non-zero exit with every case passed is FAILED with a message saying so; exit 0 beside a failed case stays SUCCEEDED, saying so", async () => {
     const s = await setup();
     const allPassed = await s.archive({ "t.sh": shellScript(`${gtestLines([["A.one", "OK"], ["A.two", "OK"]])}\nexit 3`) }, { command: ["./t.sh"] });
