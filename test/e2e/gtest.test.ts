@@ -6,7 +6,9 @@
  * `dt local`, sharded and unsharded, whose tasks pass and fail as local runs
  * of the binary do and whose kept stdout logs hold every case exactly once;
  * and a job on a master and a slave, sharded with the XML and without it,
- * whose outputs and logs (`dt fetch -o -l`) give every case exactly once.
+ * whose outputs and logs (`dt fetch -o -l`) give every case exactly once, as
+ * do the cases the slave reported and the master stored; and the binary
+ * aborting mid-case on a slave, stored as crashed with the signal.
  * What is expected comes from running the binary here, not from dt.
  */
 import { afterEach, describe, expect, test } from "bun:test";
@@ -18,6 +20,7 @@ import { archiveTargets, targetFromPaths } from "../../src/isolate/archive/archi
 import { CasClient } from "../../src/isolate/cas/client.ts";
 import { parseIsolated } from "../../src/isolate/manifest.ts";
 import type { RunIsolatedResult } from "../../src/isolate/run/run-isolated.ts";
+import type { JobCasesPage } from "../../src/master/protocol.ts";
 import { readResults } from "../../src/results/collect.ts";
 import type { CaseResult, CaseStatus } from "../../src/results/model.ts";
 import { type TestCas, startCas } from "../helpers/cas.ts";
@@ -199,5 +202,29 @@ describe.skipIf(MISSING !== undefined)("the real gtest binary through dt", () =>
     for (const [binary, cases] of Object.entries(union)) {
       expect({ binary, cases: sorted(statusMap(cases)) }).toEqual({ binary, cases: sorted(full.statuses) });
     }
+    // What the slave reported, as the master stored it: per binary (the shards' union), the local run's cases and statuses.
+    const page = await c.api.get<JobCasesPage>(`/api/v1/jobs/${jobId}/cases?status=all&limit=10000`);
+    expect(page.next_cursor).toBeNull();
+    for (const binary of ["sample_xml", "sample_stdout"]) {
+      const stored = page.cases.filter((v) => v.binary === binary).map((v) => ({ suite: v.suite, name: v.name, status: v.status as CaseStatus }));
+      expect({ binary, cases: sorted(statusMap(stored as CaseResult[])) }).toEqual({ binary, cases: sorted(full.statuses) });
+    }
+  }, E2E_TEST_TIMEOUT_MS);
+
+  test("dt master + dt slave, the binary aborting mid-case (DT_SAMPLE_ABORT): the attempt FAILED saying where, the master stores the case as crashed with the signal", async () => {
+    const bin = gtestBin()!;
+    const c = await setupCluster();
+    await c.startMaster();
+    await c.startSlave("s1", 1);
+    const suite = suiteDir(c.dir, bin);
+    const { results } = await archiveTargets([targetFromPaths({ root: suite, paths: ["sample_test"], command: ["./sample_test", "--gtest_output=xml:${ISOLATED_OUTDIR}/"] })], {
+      cas: new CasClient(c.master!.url), log: createLogger({ level: "silent" }),
+    });
+    const jobId = await c.submitNoWait([{ isolate_hash: results[0]!.digest.hash, description: "sample_abort", env: { DT_SAMPLE_ABORT: "1" } }]);
+    await c.api.waitFinished(jobId);
+    const [task] = await c.api.tasks(jobId);
+    expect(task!.attempts.map((a) => [a.state, a.exit_code, a.message])).toEqual([["FAILED", 134, "killed by SIGABRT; crashed in CrashTest.AbortsWhenAsked"]]);
+    const page = await c.api.get<JobCasesPage>(`/api/v1/jobs/${jobId}/cases?status=crashed`);
+    expect(page.cases.map((v) => [v.binary, v.suite, v.name, v.status, v.message])).toEqual([["sample_abort", "CrashTest", "AbortsWhenAsked", "crashed", "crashed (signal 6, SIGABRT)"]]);
   }, E2E_TEST_TIMEOUT_MS);
 });
