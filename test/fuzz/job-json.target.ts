@@ -30,7 +30,7 @@ export const JOB_SEEDS: readonly Json[] = [
     tasks: [
       {
         isolate_hash: HASH_A, description: "tablet-test", timeout: 600, max_retries: 2, artifact_archive_globs: ["build/test-logs/*", "**/*.xml"],
-        env: { KUDU_ALLOW_SLOW_TESTS: "1", ["__proto__"]: "kept" }, dimensions: { os: "linux", pool: "big" }, priority: -3, shards: 4,
+        result_globs: ["reports/**/TEST-*.xml", "gtest.xml"], env: { KUDU_ALLOW_SLOW_TESTS: "1", ["__proto__"]: "kept" }, dimensions: { os: "linux", pool: "big" }, priority: -3, shards: 4,
       },
     ],
   },
@@ -39,7 +39,7 @@ export const JOB_SEEDS: readonly Json[] = [
 
 /** Every key the validator knows, and a few it must refuse. */
 export const JOB_KEYS: readonly string[] = [
-  "job_id", "name", "user", "priority", "tasks", "isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "env",
+  "job_id", "name", "user", "priority", "tasks", "isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "result_globs", "env",
   "dimensions", "shards", "docker_image", "attempt", "GTEST_SHARD_INDEX", "GTEST_TOTAL_SHARDS", "isolated_hash", "timout", HASH_A, "..", "/etc/*",
 ];
 
