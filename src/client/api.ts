@@ -1,6 +1,6 @@
 import { errorOfResponse } from "../common/http.ts";
 import { DtError, type DtErrorCode } from "../common/errors.ts";
-import type { JobCreated, JobRequest, JobSummary, SlaveCommand, SlaveView, TaskView } from "../master/protocol.ts";
+import type { JobCaseStatus, JobCasesPage, JobCreated, JobRequest, JobSummary, SlaveCommand, SlaveView, TaskView } from "../master/protocol.ts";
 import { type Credentials, digestFetch } from "../common/auth/digest-fetch.ts";
 import type { JobFilter } from "../master/repo/repo.ts";
 import { DIST_TEST_RETRY, type RetryPolicy, abortableSleep } from "./io.ts";
@@ -114,6 +114,17 @@ export class MasterClient {
     const res = await this.call(`failed tasks of job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}/tasks?${query}`, undefined, options, jobId);
     const body = (await res.json()) as { tasks: TaskView[]; more?: boolean };
     return { tasks: body.tasks, more: body.more === true };
+  }
+
+  /** One page of the job's test cases (GET jobs/:job/cases); `status` "failed" includes crashed ones. */
+  async jobCases(jobId: string, query: { status?: JobCaseStatus | "all"; limit?: number; cursor?: string | null } = {}): Promise<JobCasesPage> {
+    const params = new URLSearchParams();
+    if (query.status !== undefined) params.set("status", query.status);
+    if (query.limit !== undefined) params.set("limit", String(query.limit));
+    if (query.cursor) params.set("cursor", query.cursor);
+    const qs = params.size > 0 ? `?${params}` : "";
+    const res = await this.call(`test cases of job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}/cases${qs}`, undefined, {}, jobId);
+    return (await res.json()) as JobCasesPage;
   }
 
   async cancelJob(jobId: string): Promise<JobSummary> {

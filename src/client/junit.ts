@@ -1,25 +1,67 @@
-import type { AttemptView, JobSummary, TaskView } from "../master/protocol.ts";
+import type { AttemptView, JobCaseView, JobSummary, TaskView } from "../master/protocol.ts";
+import { caseSuites, tasksWithoutCases } from "./junit-cases.ts";
 
 /**
- * The job as JUnit XML, for CI systems that show test reports: one
- * testsuite for the job, one testcase per task group (name = description,
- * classname = job id). Failed groups carry a `failure` with the exit code
- * and the stderr link; flaky groups pass with a note in `system-out`;
- * canceled (or unfinished) groups are `skipped`. `link` makes the master's
- * links absolute.
+ * The job as JUnit XML, for CI systems that show test reports.
+ *
+ * Without test cases (`cases` empty): one testsuite for the job, one
+ * testcase per task group (name = description, classname = job id). Failed
+ * groups carry a `failure` with the exit code and the stderr link; flaky
+ * groups pass with a note in `system-out`; canceled (or unfinished) groups
+ * are `skipped`.
+ *
+ * With cases: one testsuite per binary and one testcase per case (see
+ * junit-cases.ts); the tasks whose binary reported no cases, and failed
+ * tasks no failed case accounts for (a shard that died before its first
+ * case), stay one testcase each in a testsuite named for the job, so no
+ * failure goes missing. `link` makes the master's links absolute.
  */
-export function junitXml(summary: JobSummary, tasks: readonly TaskView[], link: (l: string) => string): string {
-  let failures = 0;
-  let skipped = 0;
-  let totalSec = 0;
-  const cases: string[] = [];
+export function junitXml(summary: JobSummary, tasks: readonly TaskView[], link: (l: string) => string, cases: readonly JobCaseView[] = []): string {
+  const suites: SuiteXml[] = cases.length > 0 ? caseSuites(cases, tasks, link) : [];
+  const left = cases.length > 0 ? tasksWithoutCases(tasks, cases) : tasks;
+  const timestamp = new Date(summary.created_at).toISOString().replace(/\.\d+Z$/, "");
+  if (left.length > 0 || suites.length === 0) suites.push(taskSuite(summary.job_id, left, link));
+  const total = { tests: 0, failures: 0, skipped: 0, sec: 0 };
+  for (const s of suites) {
+    total.tests += s.tests;
+    total.failures += s.failures;
+    total.skipped += s.skipped;
+    total.sec += s.sec;
+  }
+  return [
+    `<?xml version="1.0" encoding="UTF-8"?>`,
+    `<testsuites name="dt" ${countAttrs(total)}>`,
+    ...suites.flatMap((s) => [`  <testsuite name="${escapeXml(s.name)}" ${countAttrs(s)} timestamp="${timestamp}">`, ...s.cases, "  </testsuite>"]),
+    "</testsuites>",
+    "",
+  ].join("\n");
+}
+
+/** One `<testsuite>`'s name, counts and testcase elements. */
+export interface SuiteXml {
+  name: string;
+  tests: number;
+  failures: number;
+  skipped: number;
+  sec: number;
+  cases: string[];
+}
+
+function countAttrs(c: { tests: number; failures: number; skipped: number; sec: number }): string {
+  return `tests="${c.tests}" failures="${c.failures}" errors="0" skipped="${c.skipped}" time="${c.sec.toFixed(3)}"`;
+}
+
+/** The job's tasks as testcases, one per task group, as dt wrote them before test cases. */
+function taskSuite(jobId: string, tasks: readonly TaskView[], link: (l: string) => string): SuiteXml {
+  const suite: SuiteXml = { name: jobId, tests: tasks.length, failures: 0, skipped: 0, sec: 0, cases: [] };
+  const cases = suite.cases;
   for (const task of tasks) {
     const last = task.attempts.at(-1);
     const sec = last ? commandSeconds(last) : 0;
-    totalSec += sec;
-    const open = `    <testcase name="${escapeXml(task.description)}" classname="${escapeXml(summary.job_id)}" time="${sec.toFixed(3)}"`;
+    suite.sec += sec;
+    const open = `    <testcase name="${escapeXml(task.description)}" classname="${escapeXml(jobId)}" time="${sec.toFixed(3)}"`;
     if (task.group === "failed") {
-      failures++;
+      suite.failures++;
       const failed = [...task.attempts].reverse().find((a) => a.state !== "SUCCEEDED") ?? last;
       const message = failed ? failureMessage(failed) : "failed";
       const body = task.attempts.map((a) => attemptText(a, link)).join("\n");
@@ -30,22 +72,12 @@ export function junitXml(summary: JobSummary, tasks: readonly TaskView[], link: 
     } else if (task.group === "succeeded") {
       cases.push(`${open}/>`);
     } else {
-      skipped++;
+      suite.skipped++;
       const why = task.group === "canceled" ? "canceled" : `not finished (${task.group})`;
       cases.push(`${open}>\n      <skipped message="${escapeXml(why)}"/>\n    </testcase>`);
     }
   }
-  const counts = `tests="${tasks.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${totalSec.toFixed(3)}"`;
-  const timestamp = new Date(summary.created_at).toISOString().replace(/\.\d+Z$/, "");
-  return [
-    `<?xml version="1.0" encoding="UTF-8"?>`,
-    `<testsuites name="dt" ${counts}>`,
-    `  <testsuite name="${escapeXml(summary.job_id)}" ${counts} timestamp="${timestamp}">`,
-    ...cases,
-    "  </testsuite>",
-    "</testsuites>",
-    "",
-  ].join("\n");
+  return suite;
 }
 
 /** The last attempt's command time; 0 when it never ran. */

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { DtError } from "../common/errors.ts";
 import type { JobSummary, TaskView } from "../master/protocol.ts";
+import { caseCounts, caseReport, readAllCases, readListedCases } from "./cases.ts";
 import { FailureFeed } from "./failures.ts";
 import { junitXml } from "./junit.ts";
 import { type LinkPolicy, masterLinks } from "./links.ts";
@@ -26,8 +27,9 @@ export type WatchReport =
 
 /**
  * Watches a job to its end (shared by submit, watch and loop), then prints
- * the failed, canceled and flaky groups with their log links, and writes
- * the JUnit report if asked. Ctrl-C stops the watch, not the job.
+ * the failed, canceled and flaky groups with their log links, then (for a
+ * job whose tasks reported test cases) the failed and flaky cases by name
+ * and the case counts, and writes the JUnit report if asked. Ctrl-C stops the watch, not the job.
  */
 export async function watchAndReport(session: ClientSession, jobId: string, options: WatchReportOptions): Promise<WatchReport> {
   const { io, api, log } = session;
@@ -43,12 +45,21 @@ export async function watchAndReport(session: ClientSession, jobId: string, opti
   }
   const summary = result.summary;
   const c = summary.counts;
-  const needTasks = c.failed + c.flaky + c.canceled > 0 || options.junitPath !== undefined;
+  // Cases only when the master counted some: a job without them (or a master from before them) reports as it always did.
+  const listed = await readListedCases(api, summary, log);
+  const needTasks = c.failed + c.flaky + c.canceled > 0 || options.junitPath !== undefined || listed !== undefined;
   const tasks = needTasks ? await api.jobTasks(jobId) : undefined;
   if (tasks) await links.prepare?.(tasks);
   const link = (l: string) => links.link(l);
   if (tasks && c.failed + c.flaky + c.canceled > 0) io.stdout.write(`${failureReport(summary, tasks, link).join("\n")}\n`);
-  if (options.junitPath !== undefined && tasks) writeJunit(options.junitPath, junitXml(summary, tasks, link));
+  if (tasks && listed) {
+    const moreAt = (status: string) => `${options.junitPath !== undefined ? `the JUnit report ${options.junitPath} has them all, or ` : ""}${link(`/api/v1/jobs/${encodeURIComponent(jobId)}/cases?status=${status}`)}`;
+    io.stdout.write(`${caseReport(listed, tasks, link, moreAt).join("\n")}\n`);
+  }
+  if (options.junitPath !== undefined && tasks) {
+    const cases = caseCounts(summary) ? await readAllCases(api, jobId) : [];
+    writeJunit(options.junitPath, junitXml(summary, tasks, link, cases));
+  }
   return { outcome: jobOutcome(summary), summary, tasks };
 }
 

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import type { AttemptView, JobCounts, JobCreated, JobRequest, JobSummary, TaskView } from "../../src/master/protocol.ts";
+import type { AttemptView, JobCaseView, JobCounts, JobCreated, JobRequest, JobSummary, TaskView } from "../../src/master/protocol.ts";
 
 /** How a job moves: GET /jobs/:job returns frames[0], frames[1], … and then the last one for good. */
 export interface ScriptedJob {
@@ -7,6 +7,8 @@ export interface ScriptedJob {
   tasks: TaskView[];
   /** What GET /jobs/:job/tasks?trouble_since= answers while frames[i] is current; none: no trouble to tell. */
   troubles?: TaskView[][];
+  /** What GET /jobs/:job/cases pages through (cursor = index of the next case); none: the route answers 404, as a master from before cases. */
+  cases?: JobCaseView[];
 }
 
 interface StoredJob extends ScriptedJob {
@@ -118,6 +120,20 @@ export class FakeMaster {
       }
       return c.json({ tasks: job.tasks });
     })
+    .get("/api/v1/jobs/:job/cases", (c) => {
+      const jobId = c.req.param("job");
+      const job = this.jobs.get(jobId);
+      if (!job?.cases) return c.json({ error: "not found", code: "not_found" }, 404);
+      const status = c.req.query("status") ?? "all";
+      const limit = Number(c.req.query("limit") ?? 1000);
+      const from = Number(c.req.query("cursor") ?? 0);
+      const matches = (v: JobCaseView) => status === "all" || v.status === status || (status === "failed" && v.status === "crashed");
+      const picked: JobCaseView[] = [];
+      let i = from;
+      for (; i < job.cases.length && picked.length < limit; i++) if (matches(job.cases[i]!)) picked.push(job.cases[i]!);
+      const more = job.cases.slice(i).some(matches);
+      return c.json({ job_id: jobId, cases: picked, next_cursor: more ? String(i) : null });
+    })
     .post("/api/v1/jobs/:job/cancel", (c) => {
       const jobId = c.req.param("job");
       const job = this.jobs.get(jobId);
@@ -192,4 +208,16 @@ export function attemptOf(attempt: number, state: AttemptView["state"], extra: P
 
 export function taskOf(taskId: string, description: string, group: TaskView["group"], attempts: AttemptView[]): TaskView {
   return { task_id: taskId, description, group, max_retries: Math.max(0, attempts.length - 1), timeout: 0, dimensions: {}, attempts };
+}
+
+/** A case of a job as GET /jobs/:job/cases gives it. */
+export function caseOf(binary: string, suite: string, name: string, status: JobCaseView["status"], extra: Partial<JobCaseView> = {}): JobCaseView {
+  const failing = status === "failed" || status === "crashed" || status === "flaky";
+  return { binary, suite, name, status, task_id: "h.0", attempt: 0, duration_ms: 12, message: null, file: null, line: null, runs: 1, failures: failing ? 1 : 0, ...extra };
+}
+
+/** JobCaseCounts of a list of cases, counted as the master does (failed includes crashed). */
+export function caseCountsOf(cases: readonly JobCaseView[]) {
+  const count = (...s: string[]) => cases.filter((c) => s.includes(c.status)).length;
+  return { total: cases.length, passed: count("passed"), failed: count("failed", "crashed"), flaky: count("flaky"), skipped: count("skipped") };
 }

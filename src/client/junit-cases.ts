@@ -1,0 +1,61 @@
+import type { JobCaseView, TaskView } from "../master/protocol.ts";
+import { caseLogLink, firstLine } from "./cases.ts";
+import { type SuiteXml, escapeXml } from "./junit.ts";
+
+/**
+ * A job's test cases as JUnit testsuites: one per binary, one testcase per
+ * case with classname = the case's suite (gtest's test suite, JUnit's
+ * classname: stable across runs, so a CI system's history of a case holds)
+ * and `time` its own duration in seconds. A failed or crashed case carries
+ * a `failure` with its message and its log link; a flaky one passes with
+ * Surefire's `flakyFailure` (what Jenkins and GitLab show as flaky); a
+ * skipped one is `skipped`.
+ */
+export function caseSuites(cases: readonly JobCaseView[], tasks: readonly TaskView[], link: (l: string) => string): SuiteXml[] {
+  const byBinary = new Map<string, SuiteXml>();
+  for (const c of cases) {
+    let suite = byBinary.get(c.binary);
+    if (!suite) byBinary.set(c.binary, (suite = { name: c.binary, tests: 0, failures: 0, skipped: 0, sec: 0, cases: [] }));
+    const sec = (c.duration_ms ?? 0) / 1000;
+    suite.tests++;
+    suite.sec += sec;
+    const open = `    <testcase name="${escapeXml(c.name)}" classname="${escapeXml(c.suite)}" time="${sec.toFixed(3)}"`;
+    const message = `message="${escapeXml(firstLine(c.message))}"`;
+    if (c.status === "failed" || c.status === "crashed") {
+      suite.failures++;
+      suite.cases.push(`${open}>\n      <failure ${message} type="${c.status}">${escapeXml(detail(c, tasks, link))}</failure>\n    </testcase>`);
+    } else if (c.status === "flaky") {
+      // Surefire's schema gives flakyFailure no text of its own: the detail goes in its stackTrace.
+      suite.cases.push(`${open}>\n      <flakyFailure ${message} type="flaky"><stackTrace>${escapeXml(detail(c, tasks, link))}</stackTrace></flakyFailure>\n    </testcase>`);
+    } else if (c.status === "skipped") {
+      suite.skipped++;
+      suite.cases.push(c.message ? `${open}>\n      <skipped ${message}/>\n    </testcase>` : `${open}>\n      <skipped/>\n    </testcase>`);
+    } else {
+      suite.cases.push(`${open}/>`);
+    }
+  }
+  return [...byBinary.values()];
+}
+
+/**
+ * The tasks the case suites do not speak for, listed as one testcase each:
+ * those of a binary that reported no cases, and those that did not pass
+ * (failed, canceled, unfinished) without a failed case of their own — a
+ * shard that crashed before its first case, or never ran, must not vanish
+ * from the report.
+ */
+export function tasksWithoutCases(tasks: readonly TaskView[], cases: readonly JobCaseView[]): TaskView[] {
+  const binaries = new Set(cases.map((c) => c.binary));
+  const failing = new Set(cases.filter((c) => c.status === "failed" || c.status === "crashed").map((c) => c.task_id));
+  return tasks.filter((t) => !binaries.has(t.binary ?? t.description) || (t.group !== "succeeded" && t.group !== "flaky" && !failing.has(t.task_id)));
+}
+
+/** A failure's whole message, where it is, and the log of the attempt that decided it. */
+function detail(c: JobCaseView, tasks: readonly TaskView[], link: (l: string) => string): string {
+  const parts: string[] = [];
+  if (c.message) parts.push(c.message);
+  if (c.file) parts.push(`at ${c.file}${c.line !== null ? `:${c.line}` : ""}`);
+  const log = caseLogLink(c, tasks);
+  parts.push(`log: ${log ? link(log) : "none"} (task ${c.task_id}, attempt ${c.attempt})`);
+  return parts.join("\n");
+}
