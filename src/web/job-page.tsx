@@ -3,6 +3,7 @@ import type { DistTestJobStatus } from "../master/jobs/status.ts";
 import { ACTIVE_STATES, type Job } from "../master/model.ts";
 import type { AttemptView } from "../master/protocol.ts";
 import { Page, attemptDurationMs, formatDuration, formatTime, pageLink } from "./layout.tsx";
+import { CaseCounts, FailedCases, type JobPageCases } from "./case-list.tsx";
 import { ROW_FILTERS, type RowFilter, type TaskRow } from "./task-rows.ts";
 
 /** What the job page shows: Master.distTestStatus() and the rows of Master.jobTasks(). */
@@ -13,6 +14,8 @@ export interface JobPageData {
   rows: readonly TaskRow[];
   filter: RowFilter | null;
   now: number;
+  /** The job's test cases, when its tasks reported any: counts in the header, failed cases above the tasks. */
+  cases?: JobPageCases;
 }
 
 /** dist_test's words for a job with no rows; its client and users look for them. */
@@ -78,7 +81,7 @@ function Progress({ status }: { status: DistTestJobStatus }) {
 }
 
 /** `/job?job_id=X[&status=F]`: dist_test's task table, one row per attempt, filtered on the server. */
-export function JobPage({ job, status, rows, filter, now }: JobPageData) {
+export function JobPage({ job, status, rows, filter, now, cases }: JobPageData) {
   const shown = filter ? rows.filter(ROW_FILTERS[filter]) : rows;
   const ends = rows.flatMap((r) => (r.attempt.reported_at === null ? [] : [r.attempt.reported_at]));
   const runtime = (status.status === "finished" && ends.length > 0 ? Math.max(...ends) : now) - job.createdAt;
@@ -94,11 +97,18 @@ export function JobPage({ job, status, rows, filter, now }: JobPageData) {
         <strong>Runtime: {formatDuration(runtime)}</strong>
         <br />
         Groups: {status.total_groups}, finished {status.finished_groups}, succeeded {status.succeeded_groups}, failed {status.failed_groups}, flaky {status.flaky_groups}; attempts: {status.total_tasks}, retried {status.retried_tasks}
+        {cases ? (
+          <>
+            <br />
+            <CaseCounts counts={cases.counts} />
+          </>
+        ) : null}
       </p>
       <p>
         <a href="./">Back to home</a> <a href={pageLink("trace", { job_id: job.id })}>Trace view</a>{" "}
         <a href={pageLink("job_status", { job_id: job.id })}>job_status (JSON)</a> <a href={pageLink("tasks", { job_id: job.id })}>tasks (JSON)</a>
       </p>
+      {cases ? <FailedCases jobId={job.id} cases={cases} /> : null}
       <div class="filters">
         Show: {filter === null ? <strong>all ({rows.length})</strong> : <a href={pageLink("job", { job_id: job.id })}>all ({rows.length})</a>}
         {(Object.keys(FILTER_LABELS) as RowFilter[]).map((f) => {

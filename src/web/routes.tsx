@@ -5,6 +5,9 @@ import { SMALL_FORM_BYTES, attemptParam, noCache, requestParams, requireParam } 
 import type { Master } from "../master/master.ts";
 import { IndexPage } from "./index-page.tsx";
 import { JobPage, NoTasksPage } from "./job-page.tsx";
+import { type JobPageCases, MAX_PAGE_CASES } from "./case-list.tsx";
+import { jobCaseView } from "../master/http/case-api.ts";
+import type { JobCaseStatus } from "../master/protocol.ts";
 import { Page, sendPage } from "./layout.tsx";
 import { LOG_MESSAGES, LiveLogPage, type LogRef, ViewLogPage, wholeUtf8Length } from "./log-pages.tsx";
 import { catapultTrace, TracePage } from "./trace-page.tsx";
@@ -52,6 +55,15 @@ async function readLogHead(master: Master, log: LogRef, limit: number): Promise<
  * `/job`, `/trace`, `/view_log`, and dt's live `/log`. Mounted at "/"
  * through distTestRoutes. Every value in a page is escaped by the JSX.
  */
+/** The job's case counts and its first failed and flaky cases; undefined for a job whose tasks reported none. */
+async function pageCases(master: Master, jobId: string): Promise<JobPageCases | undefined> {
+  const { repo } = master.deps;
+  const counts = await repo.jobCaseCounts(jobId);
+  if (counts.total === 0) return undefined;
+  const list = async (statuses: JobCaseStatus[], n: number) => (n > 0 ? (await repo.listJobCases(jobId, { statuses, limit: MAX_PAGE_CASES })).map(jobCaseView) : []);
+  return { counts, failed: await list(["failed", "crashed"], counts.failed), flaky: await list(["flaky"], counts.flaky) };
+}
+
 export function webRoutes(master: Master): Hono {
   const app = new Hono();
 
@@ -71,7 +83,8 @@ export function webRoutes(master: Master): Hono {
     const status = await master.distTestStatus(jobId);
     if (!status) return sendPage(c, <NoTasksPage jobId={jobId} />, 404);
     const { job, tasks } = await master.jobTasks(jobId);
-    return sendPage(c, <JobPage job={job} status={status} rows={taskRows(job, tasks)} filter={filter} now={master.deps.clock.now()} />);
+    const cases = await pageCases(master, jobId);
+    return sendPage(c, <JobPage job={job} status={status} rows={taskRows(job, tasks)} filter={filter} now={master.deps.clock.now()} cases={cases} />);
   });
 
   app.on(METHODS, "/trace", noCache, async (c) => {

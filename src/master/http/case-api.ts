@@ -9,8 +9,8 @@ import { caseKey } from "../cases/case-key.ts";
 import { mergeRuns } from "../cases/case-merge.ts";
 import { CASE_LIMITS } from "../cases/case-report.ts";
 import type { Master } from "../master.ts";
-import type { CaseHistory, JobCasesPage, JobCaseStatus } from "../protocol.ts";
-import type { CaseRow } from "../repo/schema-sqlite.ts";
+import type { CaseHistory, JobCasesPage, JobCaseStatus, JobCaseView } from "../protocol.ts";
+import type { CaseRow, JobCaseRow } from "../repo/schema-sqlite.ts";
 
 /** A page of cases: 1,000 by default (~300 KB of JSON), 10,000 at most. */
 export const CASE_PAGE = { default: 1_000, max: 10_000 } as const;
@@ -54,6 +54,14 @@ function flakeRate(rows: readonly CaseRow[]): number | null {
   return flaky / byTask.size;
 }
 
+/** A stored case of a job as the API (and the job page) shows it. */
+export function jobCaseView(r: JobCaseRow): JobCaseView {
+  return {
+    binary: r.binary, suite: r.suite, name: r.name, status: r.status, task_id: r.taskId, attempt: r.attempt,
+    duration_ms: r.durationMs, message: r.message, file: r.file, line: r.line, runs: r.runs, failures: r.failures,
+  };
+}
+
 /** GET jobs/:job/cases and GET tests/history, to mount under /api/v1. */
 export function caseRoutes(master: Master): Hono {
   const app = new Hono();
@@ -73,10 +81,7 @@ export function caseRoutes(master: Master): Hono {
     const page = rows.slice(0, limit);
     const body: JobCasesPage = {
       job_id: jobId,
-      cases: page.map((r) => ({
-        binary: r.binary, suite: r.suite, name: r.name, status: r.status, task_id: r.taskId, attempt: r.attempt,
-        duration_ms: r.durationMs, message: r.message, file: r.file, line: r.line, runs: r.runs, failures: r.failures,
-      })),
+      cases: page.map(jobCaseView),
       // Seqs never change once given, so a cursor stays valid while later reports add and rewrite cases.
       next_cursor: rows.length > limit ? String(page[page.length - 1]!.seq) : null,
     };
