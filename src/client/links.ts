@@ -9,10 +9,21 @@ import type { MasterClient } from "./api.ts";
 export interface LinkPolicy {
   /** Stream name → where to read it, for an attempt printed as it fails. */
   attempt(task: TaskView, attempt: AttemptView): Promise<[string, string][]>;
-  /** Before the final report and JUnit file: whatever their links need (a local run copies the logs). */
-  prepare?(tasks: readonly TaskView[]): Promise<void>;
+  /**
+   * Before the final report and JUnit file: whatever their links need (a
+   * local run copies the logs). `caseAttempts`: attempts a listed test case
+   * points at beyond the failed and flaky tasks' (a case that passed on its
+   * runner's own rerun, in a task that passed).
+   */
+  prepare?(tasks: readonly TaskView[], caseAttempts?: readonly CaseAttempt[]): Promise<void>;
   /** A link of the master, as the final report and the JUnit file print it. */
   link(masterLink: string): string;
+}
+
+/** An attempt a test case in the report points at. */
+export interface CaseAttempt {
+  task_id: string;
+  attempt: number;
 }
 
 /** The master's own links, made absolute: they live as long as the master keeps its artifacts. */

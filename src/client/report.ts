@@ -49,7 +49,7 @@ export async function watchAndReport(session: ClientSession, jobId: string, opti
   const listed = await readListedCases(api, summary, log);
   const needTasks = c.failed + c.flaky + c.canceled > 0 || options.junitPath !== undefined || listed !== undefined;
   const tasks = needTasks ? await api.jobTasks(jobId) : undefined;
-  if (tasks) await links.prepare?.(tasks);
+  if (tasks) await links.prepare?.(tasks, listed ? [...listed.failed, ...listed.flaky] : []);
   const link = (l: string) => links.link(l);
   if (tasks && c.failed + c.flaky + c.canceled > 0) io.stdout.write(`${failureReport(summary, tasks, link).join("\n")}\n`);
   if (tasks && listed) {

@@ -3,7 +3,7 @@ import { join, relative, resolve } from "node:path";
 import type { Logger } from "../common/log.ts";
 import type { MasterClient } from "../client/api.ts";
 import { attemptPrefix } from "../client/fetch.ts";
-import { type LinkPolicy, linksOf } from "../client/links.ts";
+import { type CaseAttempt, type LinkPolicy, linksOf } from "../client/links.ts";
 import type { AttemptView, TaskView } from "../master/protocol.ts";
 
 /** Where `dt local` keeps what its report points at when no --data-dir is given: one folder per job, under the working directory. */
@@ -61,11 +61,18 @@ export class KeptLogs implements LinkPolicy {
     return linksOf(attempt).map(([name, l]) => [name, this.link(l)]);
   }
 
-  /** Every attempt of the groups the report and the JUnit file list (failed, flaky, canceled), passing retries of flaky ones included. */
-  async prepare(tasks: readonly TaskView[]): Promise<void> {
+  /** Every attempt of the groups the report and the JUnit file list (failed, flaky, canceled), passing retries of flaky ones included, and the attempts of the listed test cases. */
+  async prepare(tasks: readonly TaskView[], caseAttempts: readonly CaseAttempt[] = []): Promise<void> {
     for (const task of tasks) {
       if (task.group !== "failed" && task.group !== "flaky" && task.group !== "canceled") continue;
       for (const attempt of task.attempts) await this.keep(task, attempt);
+    }
+    // Already kept ones are skipped by keep(); these are the attempts of cases in tasks that passed.
+    const byId = new Map(tasks.map((t) => [t.task_id, t]));
+    for (const c of caseAttempts) {
+      const task = byId.get(c.task_id);
+      const attempt = task?.attempts.find((a) => a.attempt === c.attempt);
+      if (task && attempt) await this.keep(task, attempt);
     }
   }
 

@@ -96,3 +96,17 @@ test("a folder that cannot be made is warned about once, not once per file, and 
   expect(kept.link("/api/v1/artifacts/b")).toStartWith(`(not kept: ${join(dir, "kept", "job")} cannot be made: `);
   expect(kept.size).toBe(0);
 });
+
+test("prepare keeps the logs of the attempts the listed cases point at, in tasks that passed too, and only those", async () => {
+  const dir = await temps.make("dt-kept-");
+  const url = serveArtifacts({ "a.stdout": "rerun passed\n", "b.stdout": "all passed\n" });
+  const kept = new KeptLogs(new MasterClient(url), join(dir, "kept"), recordingLog().log, dir);
+  // A case that passed on its runner's own rerun: its task passed, so only the case makes its log worth keeping.
+  const rerun = taskOf("h.0", "rerun", "succeeded", [attemptOf(0, "SUCCEEDED", { stdout_link: "/api/v1/artifacts/a.stdout" })]);
+  const quiet = taskOf("h.1", "quiet", "succeeded", [attemptOf(0, "SUCCEEDED", { stdout_link: "/api/v1/artifacts/b.stdout" })]);
+  await kept.prepare([rerun, quiet], [{ task_id: "h.0", attempt: 0 }, { task_id: "h.9", attempt: 0 }, { task_id: "h.1", attempt: 7 }]);
+  expect(kept.link("/api/v1/artifacts/a.stdout")).toBe("kept/h_0.0.rerun.stdout");
+  expect(readFileSync(join(dir, "kept/h_0.0.rerun.stdout"), "utf8")).toBe("rerun passed\n");
+  expect(kept.link("/api/v1/artifacts/b.stdout")).toStartWith("(not kept:");
+  expect(kept.size).toBe(1);
+});
