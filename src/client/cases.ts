@@ -73,9 +73,22 @@ export function caseDuration(ms: number | null): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-/** The first non-empty line of a failure message, bounded. */
+/**
+ * gtest opens every failure with where it is (`foo_test.cc:41: Failure`,
+ * or `unknown file: Failure`); the case's file and line say that already.
+ */
+const GTEST_PLACE_LINE = /^.*(?::\d+|unknown file): Failure$/;
+
+/**
+ * The first line of a failure message that says what failed, bounded:
+ * the first non-empty one, past gtest's place line when more follows.
+ *
+ * @example
+ *   firstLine("foo_test.cc:41: Failure\nExpected equality of these values:\n  1") // "Expected equality of these values:"
+ */
 export function firstLine(message: string | null): string {
-  const line = (message ?? "").split("\n").find((l) => l.trim() !== "")?.trim() ?? "";
+  const lines = (message ?? "").split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const line = (lines.length > 1 && GTEST_PLACE_LINE.test(lines[0]!) ? lines[1] : lines[0]) ?? "";
   return line.length > MESSAGE_CHARS ? `${line.slice(0, MESSAGE_CHARS)}…` : line;
 }
 

@@ -2,6 +2,7 @@ import { expect, test } from "bun:test";
 import watch from "../../src/commands/watch.ts";
 import type { JobCaseView } from "../../src/master/protocol.ts";
 import { attemptOf, caseCountsOf, caseOf, summaryOf, taskOf } from "./fake-master.ts";
+import { firstLine } from "../../src/client/cases.ts";
 import { useClientWorld } from "./harness.ts";
 
 const world = useClientWorld();
@@ -111,4 +112,13 @@ test("a passing job with cases ends with its case counts only", async () => {
   expect(r.code).toBe(0);
   expect(r.stdout.trimEnd().split("\n").at(-1)).toBe("2 cases: 1 passed, 0 failed, 1 skipped");
   expect(r.stdout).not.toContain("FAILED");
+});
+
+test("a case's first line skips gtest's place line when more follows, and is bounded", () => {
+  expect(firstLine("/src/foo_test.cc:41: Failure\nExpected equality of these values:\n  1")).toBe("Expected equality of these values:");
+  expect(firstLine("unknown file: Failure\nC++ exception thrown")).toBe("C++ exception thrown");
+  expect(firstLine("foo_test.cc:41: Failure")).toBe("foo_test.cc:41: Failure");
+  expect(firstLine("\n\n  Value of: x  \nActual: 2")).toBe("Value of: x");
+  expect(firstLine(null)).toBe("");
+  expect(firstLine("y".repeat(500))).toBe(`${"y".repeat(200)}…`);
 });

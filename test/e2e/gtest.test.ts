@@ -22,6 +22,7 @@ import { parseIsolated } from "../../src/isolate/manifest.ts";
 import type { RunIsolatedResult } from "../../src/isolate/run/run-isolated.ts";
 import type { JobCasesPage } from "../../src/master/protocol.ts";
 import { readResults } from "../../src/results/collect.ts";
+import { junitXmlParser } from "../../src/results/junit-xml.ts";
 import type { CaseResult, CaseStatus } from "../../src/results/model.ts";
 import { type TestCas, startCas } from "../helpers/cas.ts";
 import { cliEnv, killRunningClis, runCli } from "../helpers/cli.ts";
@@ -132,7 +133,8 @@ describe.skipIf(MISSING !== undefined)("the real gtest binary through dt", () =>
       }),
     );
     const env = cliEnv(join(dir, "home"), { USER: "e2e", TMPDIR: dir });
-    const r = await runCli(["local", join(suite, "tasks.json"), "--slaves", "2", "--slots", "1"], { cwd: dir, env, deadlineMs: 50_000 });
+    const junit = join(dir, "junit.xml");
+    const r = await runCli(["local", join(suite, "tasks.json"), "--slaves", "2", "--slots", "1", "--junit", junit], { cwd: dir, env, deadlineMs: 50_000 });
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(88);
     const jobId = /^Job (local\.e2e\.\d+\.\d+):/m.exec(r.stdout)?.[1];
     expect(r.stdout).toMatch(/^Job local\.e2e\.\d+\.\d+: 2 of 6 tasks passed; 4 failed$/m);
@@ -154,6 +156,25 @@ describe.skipIf(MISSING !== undefined)("the real gtest binary through dt", () =>
     }
     expect(sorted(statusMap(union))).toEqual(sorted(full.statuses));
     expect(union.map(caseKey).sort()).toEqual([...full.statuses.keys()].sort());
+
+    // The report ends with each failed case by name, per binary (the 3 shards' cases one set), each with its kept log, then the counts.
+    const failedKeys = [...full.statuses].filter(([, s]) => s === "failed" || s === "crashed").map(([key]) => key).sort();
+    expect(failedKeys.length).toBeGreaterThan(0);
+    const caseLines = [...r.stdout.matchAll(/^(?:FAILED |CRASHED) (\S+) › (\S+)(?: {2}.*)?\n {2}log: (\S+)$/gm)];
+    for (const binary of ["sample_test", "sample_test_xml"]) {
+      expect({ binary, cases: caseLines.filter((m) => m[1] === binary).map((m) => m[2]).sort() }).toEqual({ binary, cases: failedKeys });
+    }
+    for (const m of caseLines) expect(readdirSync(kept)).toContain(m[3]!.split("/").at(-1)!);
+    const count = (s: CaseStatus) => [...full.statuses.values()].filter((v) => v === s).length;
+    const total = 2 * full.statuses.size + passing.length;
+    expect(r.stdout).toContain(`${total} cases: ${2 * count("passed") + passing.length} passed, ${2 * (count("failed") + count("crashed"))} failed${count("skipped") > 0 ? `, ${2 * count("skipped")} skipped` : ""}\n`);
+
+    // The JUnit file has every case of every binary once, with the local runs' statuses (crashed reads back as failed).
+    const junitCases = (await junitXmlParser.parse(junit)).cases;
+    const asJunit = (s: CaseStatus) => (s === "crashed" ? "failed" : s);
+    const expectedCases = [...[...full.statuses, ...full.statuses].map(([key, s]) => `${key} ${asJunit(s)}`), ...passing.map((key) => `${key} passed`)].sort();
+    expect(junitCases.map((c) => `${caseKey(c)} ${c.status}`).sort()).toEqual(expectedCases);
+    expect(Bun.spawnSync(["xmllint", "--noout", junit]).exitCode).toBe(0);
   }, E2E_TEST_TIMEOUT_MS);
 
   test("dt master + dt slave, 3 shards with --gtest_output=xml and 3 without: dt fetch -o gives each XML shard's report, dt fetch -l each stdout; both unions are the local run's cases, each exactly once", async () => {
