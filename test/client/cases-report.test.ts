@@ -2,8 +2,11 @@ import { expect, test } from "bun:test";
 import watch from "../../src/commands/watch.ts";
 import type { JobCaseView } from "../../src/master/protocol.ts";
 import { attemptOf, caseCountsOf, caseOf, summaryOf, taskOf } from "./fake-master.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { firstLine } from "../../src/client/cases.ts";
 import { useClientWorld } from "./harness.ts";
+import { findAll, parseXml } from "./xml-check.ts";
 
 const world = useClientWorld();
 const JOB = "ci.alice.1700000000.13";
@@ -97,9 +100,13 @@ test("a job whose tasks reported no cases, or a master without the cases API, is
   // Counts that say cases, but the route is a 404 (no `cases` in the script): the task report alone, same exit code.
   const gone = "ci.alice.1700000000.15";
   w.master.addJob(gone, { ...plain, frames: [summaryOf(gone, { total_tasks: 2, finished: 2, failed: 1, flaky: 1, retries: 1, cases: { total: 3, passed: 2, failed: 1, flaky: 0, skipped: 0 } })] });
-  const r404 = await w.run(watch, [gone]);
+  const junit = join(w.dir, "junit.xml");
+  const r404 = await w.run(watch, ["--junit", junit, gone]);
   expect(r404.code).toBe(baseline.code);
   expect(r404.stdout.replaceAll(gone, JOB)).toBe(baseline.stdout);
+  // The JUnit file lists the tasks, as before cases, and a warning says why.
+  expect(findAll(parseXml(readFileSync(junit, "utf8")), "testcase").map((c) => c.attrs.name)).toEqual(["gtest_unittest.0", "gtest_unittest.1"]);
+  expect(r404.stderr).toContain(`the JUnit report lists tasks, not test cases: reading the cases of job ${gone} failed`);
   expect(w.master.requests.some((q) => q.path.includes(`/jobs/${gone}/cases`))).toBe(true);
 });
 
