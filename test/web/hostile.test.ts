@@ -70,8 +70,10 @@ beforeAll(async () => {
     times: { fetch_done_at: t, map_done_at: t, command_start_at: t, command_end_at: t + 1000, upload_done_at: t + 1000 },
     stdout_key: outputKey(finished.job_id, finished.task_id, finished.attempt, "stdout"), stderr_key: outputKey(finished.job_id, finished.task_id, finished.attempt, "stderr"),
     artifact_key: null, artifact_missing: false,
+    // Test cases with markup in every field the job page shows of them.
+    cases: [{ suite: HOSTILE, name: IMG, status: "failed", duration_ms: 1, message: LOG, file: `${IMG}.cc`, line: 1 }], result_format: "gtest-xml",
   });
-  expect(reported.status).toBe(200);
+  expect(reported.status, await reported.clone().text()).toBe(200);
 });
 afterAll(async () => {
   await server.stop(true);
@@ -130,6 +132,10 @@ describe("every page over a hostile job", () => {
     expect(job).toContain(`<td>${escape(HOSTILE)}</td>`);
     expect(job).toContain(`<div class="note">${escape(HOSTILE)}</div>`);
     expect(job).toContain(escape(`live ${IMG}`));
+    // The reported case, in the failed cases above the tasks: its suite, name, message and place.
+    expect(job).toContain(`${escape(HOSTILE)} › ${escape(HOSTILE)}.${escape(IMG)}`);
+    expect(job).toContain(`<pre class="note">${escape(LOG.split("\n").slice(0, 5).join("\n"))}`);
+    expect(job).toContain(escape(`${IMG}.cc:1`));
     expect(html[withQuery("/job", { job_id: FORM_JOB })]).toContain(escape(`form ${SCRIPT}`));
     expect(html[withQuery("/trace", { job_id: NATIVE_JOB })]).toContain(escape(HOSTILE));
     expect(html[q("/view_log", finished, "stdout")]).toContain(`<pre id="log">${escape(LOG)}</pre>`);
