@@ -103,9 +103,14 @@ export function caseCountLine(c: JobCaseCounts): string {
   return `${n(c.total)} case${c.total === 1 ? "" : "s"}: ${parts.join(", ")}`;
 }
 
+/** A job's tasks by id: a JUnit file of 10,000 failed cases over 10,000 tasks looks each up at once. */
+export type TasksById = ReadonlyMap<string, TaskView>;
+
+export const tasksById = (tasks: readonly TaskView[]): TasksById => new Map(tasks.map((t) => [t.task_id, t]));
+
 /** The log of the case's deciding attempt (stdout, where gtest writes; else stderr), as a master link. */
-export function caseLogLink(c: JobCaseView, tasks: readonly TaskView[]): string | null {
-  const attempt = tasks.find((t) => t.task_id === c.task_id)?.attempts.find((a) => a.attempt === c.attempt);
+export function caseLogLink(c: JobCaseView, tasks: TasksById): string | null {
+  const attempt = tasks.get(c.task_id)?.attempts.find((a) => a.attempt === c.attempt);
   return attempt?.stdout_link ?? attempt?.stderr_link ?? null;
 }
 
@@ -122,6 +127,7 @@ export function caseLogLink(c: JobCaseView, tasks: readonly TaskView[]): string 
  */
 export function caseReport(listed: ListedCases, tasks: readonly TaskView[], link: (l: string) => string, moreAt: (status: "failed" | "flaky") => string): string[] {
   const lines: string[] = [];
+  const byId = tasksById(tasks);
   const groups = [
     { cases: listed.failed, total: listed.counts.failed, status: "failed" as const },
     { cases: listed.flaky, total: listed.counts.flaky, status: "flaky" as const },
@@ -131,7 +137,7 @@ export function caseReport(listed: ListedCases, tasks: readonly TaskView[], link
       const label = c.status === "crashed" ? "CRASHED" : status === "flaky" ? "FLAKY  " : "FAILED ";
       const rest = [caseDuration(c.duration_ms), printable(firstLine(c.message))].filter((s) => s !== "");
       lines.push([`${label} ${printable(caseTitle(c))}`, ...rest].join("  "));
-      const log = caseLogLink(c, tasks);
+      const log = caseLogLink(c, byId);
       if (log) lines.push(`  log: ${link(log)}`);
     }
     const more = total - cases.length;

@@ -1,5 +1,5 @@
 import type { JobCaseView, TaskView } from "../master/protocol.ts";
-import { caseLogLink, firstLine } from "./cases.ts";
+import { type TasksById, caseLogLink, firstLine, tasksById } from "./cases.ts";
 import { type SuiteXml, escapeXml } from "./junit.ts";
 
 /**
@@ -13,6 +13,7 @@ import { type SuiteXml, escapeXml } from "./junit.ts";
  */
 export function caseSuites(cases: readonly JobCaseView[], tasks: readonly TaskView[], link: (l: string) => string): SuiteXml[] {
   const byBinary = new Map<string, SuiteXml>();
+  const byId = tasksById(tasks);
   for (const c of cases) {
     let suite = byBinary.get(c.binary);
     if (!suite) byBinary.set(c.binary, (suite = { name: c.binary, tests: 0, failures: 0, skipped: 0, sec: 0, cases: [] }));
@@ -23,10 +24,10 @@ export function caseSuites(cases: readonly JobCaseView[], tasks: readonly TaskVi
     const message = `message="${escapeXml(firstLine(c.message))}"`;
     if (c.status === "failed" || c.status === "crashed") {
       suite.failures++;
-      suite.cases.push(`${open}>\n      <failure ${message} type="${c.status}">${escapeXml(detail(c, tasks, link))}</failure>\n    </testcase>`);
+      suite.cases.push(`${open}>\n      <failure ${message} type="${c.status}">${escapeXml(detail(c, byId, link))}</failure>\n    </testcase>`);
     } else if (c.status === "flaky") {
       // Surefire's schema gives flakyFailure no text of its own: the detail goes in its stackTrace.
-      suite.cases.push(`${open}>\n      <flakyFailure ${message} type="flaky"><stackTrace>${escapeXml(detail(c, tasks, link))}</stackTrace></flakyFailure>\n    </testcase>`);
+      suite.cases.push(`${open}>\n      <flakyFailure ${message} type="flaky"><stackTrace>${escapeXml(detail(c, byId, link))}</stackTrace></flakyFailure>\n    </testcase>`);
     } else if (c.status === "skipped") {
       suite.skipped++;
       suite.cases.push(c.message ? `${open}>\n      <skipped ${message}/>\n    </testcase>` : `${open}>\n      <skipped/>\n    </testcase>`);
@@ -51,7 +52,7 @@ export function tasksWithoutCases(tasks: readonly TaskView[], cases: readonly Jo
 }
 
 /** A failure's whole message, where it is, and the log of the attempt that decided it. */
-function detail(c: JobCaseView, tasks: readonly TaskView[], link: (l: string) => string): string {
+function detail(c: JobCaseView, tasks: TasksById, link: (l: string) => string): string {
   const parts: string[] = [];
   if (c.message) parts.push(c.message);
   if (c.file) parts.push(`at ${c.file}${c.line !== null ? `:${c.line}` : ""}`);
