@@ -126,6 +126,32 @@ function suite(db: "sqlite" | "mysql") {
     });
   });
 
+  test("merges of hostile reports: a case twice in one report, shards that each ran every case, a retry of some cases, names differing in case or Unicode normalization", async () => {
+    await withServer(db, async (api) => {
+      await api.submit("cases-merge", [{ description: "bin", shards: 2, max_retries: 1 }]);
+      const first = byDescription(await api.lease(2));
+      const nfc = "caf\u00e9";
+      const nfd = "cafe\u0301";
+      // Shard 0: A reported twice (the later entry, a failure, is its last run); Foo and foo, and two spellings of café, are four cases.
+      await api.report(first.get("bin.0")!, "FAILED", [pass("S", "A"), fail("S", "A", "second run"), pass("S", "Foo"), fail("S", "foo", "lower"), pass("S", nfc), pass("S", nfd)]);
+      // Shard 1 ignored the shard variables and ran every case.
+      await api.report(first.get("bin.1")!, "SUCCEEDED", [pass("S", "A"), pass("S", "Foo"), pass("S", "foo"), pass("S", nfc), pass("S", nfd)]);
+      // The retry of shard 0 reran only foo, twice in its report (fail, then pass).
+      const [retry] = await api.lease(1);
+      expect(retry).toMatchObject({ description: "bin.0", attempt: 1 });
+      await api.report(retry!, "SUCCEEDED", [fail("S", "foo", "again"), pass("S", "foo")]);
+
+      const summary: JobSummary = await api.json("/api/v1/jobs/cases-merge");
+      expect(summary.counts.cases).toEqual({ total: 5, passed: 3, failed: 1, flaky: 1, skipped: 0 });
+      const all = await api.allCases("cases-merge", "all", 100);
+      expect(all.cases.map((c) => [c.name, c.status, c.runs, c.failures, c.message])).toEqual([
+        ["A", "failed", 3, 1, "second run"], ["Foo", "passed", 2, 0, null], ["foo", "flaky", 4, 2, "again"], [nfc, "passed", 2, 0, null], [nfd, "passed", 2, 0, null],
+      ]);
+      const history: CaseHistory = await api.json(`/api/v1/tests/history?binary=bin&suite=S&case=${encodeURIComponent(nfd)}`);
+      expect(history.results).toHaveLength(2);
+    });
+  });
+
   test("cases reported with results: counts, flaky across attempts, a sharded binary as one, paging and history", async () => {
     await withServer(db, async (api) => {
       await api.submit("cases-1", [{ description: "unit_tests", shards: 2, max_retries: 1 }, { description: "other" }]);
