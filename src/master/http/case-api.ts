@@ -76,24 +76,37 @@ export function caseRoutes(master: Master): Hono {
     if (cursor !== undefined && !/^\d{1,10}$/.test(cursor)) throw new DtError("invalid_input", "cursor: must be the next_cursor of a previous page");
     const jobId = c.req.param("job");
     await master.requireJob(jobId);
-    const rows = await repo.listJobCases(jobId, { statuses: STATUS_FILTERS.get(status), afterSeq: cursor === undefined ? undefined : Number(cursor), limit: limit + 1 });
+    const statuses = STATUS_FILTERS.get(status);
     const cases: JobCasesPage["cases"] = [];
     let bytes = 0;
-    for (const r of rows.slice(0, limit)) {
-      const view = {
-        binary: r.binary, suite: r.suite, name: r.name, status: r.status, task_id: r.taskId, attempt: r.attempt,
-        duration_ms: r.durationMs, message: r.message, file: r.file, line: r.line, runs: r.runs, failures: r.failures,
-      };
-      bytes += JSON.stringify(view).length;
-      // At least one case a page, so that paging always moves on.
-      if (cases.length > 0 && bytes > CASE_PAGE.maxBytes) break;
-      cases.push(view);
+    let afterSeq = cursor === undefined ? undefined : Number(cursor);
+    let more = false;
+    // Read in chunks, not the whole limit at once: 10,000 rows of long messages and names are ~160 MB before the byte bound would cut them.
+    page: while (cases.length < limit) {
+      const want = Math.min(limit - cases.length, CASE_PAGE.default);
+      const rows = await repo.listJobCases(jobId, { statuses, afterSeq, limit: want + 1 });
+      for (const r of rows.slice(0, want)) {
+        const view = {
+          binary: r.binary, suite: r.suite, name: r.name, status: r.status, task_id: r.taskId, attempt: r.attempt,
+          duration_ms: r.durationMs, message: r.message, file: r.file, line: r.line, runs: r.runs, failures: r.failures,
+        };
+        bytes += JSON.stringify(view).length;
+        // At least one case a page, so that paging always moves on.
+        if (cases.length > 0 && bytes > CASE_PAGE.maxBytes) {
+          more = true;
+          break page;
+        }
+        cases.push(view);
+        afterSeq = r.seq;
+      }
+      more = rows.length > want;
+      if (!more) break;
     }
     const body: JobCasesPage = {
       job_id: jobId,
       cases,
       // Seqs never change once given, so a cursor stays valid while later reports add and rewrite cases.
-      next_cursor: rows.length > cases.length ? String(rows[cases.length - 1]!.seq) : null,
+      next_cursor: more ? String(afterSeq) : null,
     };
     return c.json(body);
   });
