@@ -61,7 +61,7 @@ function stringEnd(text: string, start: number): number {
  * could see two different documents). Never throws and always ends, on any
  * input: text that is not JSON is left to JSON.parse to name.
  */
-function scan(text: string, maxDepth: number, root: string): { tooDeep?: string; duplicate?: string } {
+function scan(text: string, maxDepth: number, root: string, maxKeys: number): { tooDeep?: string; tooMany?: string; duplicate?: string } {
   const stack: Frame[] = [];
   let duplicate: string | undefined;
   let expectKey = false;
@@ -81,6 +81,8 @@ function scan(text: string, maxDepth: number, root: string): { tooDeep?: string;
           }
         }
         top.key = key;
+        // Stops before the rest is read: the caller bounds the work, not just the answer.
+        if ((Array.isArray(top.keys) ? top.keys.length : top.keys.size) >= maxKeys) return { tooMany: pathOf(stack.slice(0, -1), root) };
         if (duplicate === undefined) {
           let seen: boolean;
           if (Array.isArray(top.keys)) {
@@ -144,15 +146,18 @@ function syntaxMessage(text: string, what: string, file: string | undefined, err
  *
  * @example parseStrictJson('{"a": 1, "a": 2}', { what: "POST jobs body" }) // throws "POST jobs body: a: appears twice …"
  */
-export function parseStrictJson(input: string, options: { what: string; root?: string; maxDepth?: number; file?: string }): unknown {
-  const { what, root = "", maxDepth = MAX_JSON_DEPTH, file } = options;
+export function parseStrictJson(input: string, options: { what: string; root?: string; maxDepth?: number; file?: string; maxKeys?: number }): unknown {
+  const { what, root = "", maxDepth = MAX_JSON_DEPTH, file, maxKeys = Number.POSITIVE_INFINITY } = options;
   // A byte order mark, as Windows editors write one: RFC 8259 lets a reader ignore it, and a
   // request decoded by TextDecoder has it dropped already; JSON.parse alone would refuse it.
   const text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
   const at = (path: string) => (root === "" ? `${what}: ${path}` : path);
-  const found = scan(text, maxDepth, root);
+  const found = scan(text, maxDepth, root, maxKeys);
   if (found.tooDeep !== undefined) {
     throw new DtError("invalid_input", `${at(found.tooDeep)}: nested deeper than ${maxDepth} levels`);
+  }
+  if (found.tooMany !== undefined) {
+    throw new DtError("too_large", `${at(found.tooMany)}: an object has more than ${maxKeys} keys`);
   }
   let value: unknown;
   try {

@@ -15,6 +15,7 @@ import { OutputsPage } from "./outputs-page.tsx";
 import { checkBytesMatch } from "../isolate/digest.ts";
 import { type IsolatedEntry, parseIsolated } from "../isolate/manifest.ts";
 import type { OutputsRef } from "../isolate/outputs/outputs-ref.ts";
+import { DEFAULT_MAX_OUTPUTS_FILES } from "../isolate/outputs/upload-outputs.ts";
 import { isRowFilter, taskRows } from "./task-rows.ts";
 
 /** dist_test's index listed the jobs of the last day. */
@@ -140,7 +141,8 @@ async function listOutputs(master: Master, ref: OutputsRef): Promise<{ files: [s
     const bytes = await reader.read(ref.isolated);
     if (!bytes) return { files: null, why: `The CAS does not have the manifest (evicted?), or it is too big to list here.` };
     checkBytesMatch(bytes, { hash: ref.isolated, size: bytes.byteLength }, `outputs manifest ${ref.isolated}`);
-    const files = Object.entries(parseIsolated(bytes, `outputs manifest ${ref.isolated}`).files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    // No more entries than a slave uploads (the page lists 10,000 of them): a million tiny ones would hold the event loop for seconds on each view.
+    const files = Object.entries(parseIsolated(bytes, `outputs manifest ${ref.isolated}`, { maxFiles: DEFAULT_MAX_OUTPUTS_FILES }).files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return { files, why: null };
   } catch (err) {
     return { files: null, why: `Cannot list the outputs: ${(err as Error).message}` };

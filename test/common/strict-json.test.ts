@@ -58,3 +58,17 @@ test("fieldPath writes identifiers with a dot and other keys in brackets", () =>
   expect(fieldPath("", "a b")).toBe('["a b"]');
   expect(fieldPath("x", "k".repeat(100))).toBe(`x.${"k".repeat(80)}…`);
 });
+
+test("maxKeys: an object with more keys is too_large, named by its path, before the rest is read; at the bound it parses", () => {
+  expect(parseStrictJson('{"files": {"a": 1, "b": 2}}', { what: "m", maxKeys: 2 })).toEqual({ files: { a: 1, b: 2 } });
+  let err: unknown;
+  try {
+    // Past the third key the text is not even JSON: the scan stopped before it, so the bound is what is reported.
+    parseStrictJson('{"files": {"a": 1, "b": 2, "c": 3, !!!', { what: "m", maxKeys: 2 });
+  } catch (e) {
+    err = e;
+  }
+  expect(isDtError(err, "too_large")).toBe(true);
+  expect((err as Error).message).toBe("m: files: an object has more than 2 keys");
+  expect(() => parseStrictJson('{"a": 1, "b": 2, "c": 3}', { what: "m", maxKeys: 2 })).toThrow("m: (top level): an object has more than 2 keys");
+});

@@ -29,7 +29,7 @@ import { type MasterFixture, hashOf, makeMaster } from "../web/fixture.ts";
 const MIB = 2 ** 20;
 /** The native API's and dist_test's job bodies (native-api.ts, dist-test-api.ts). */
 const JOB_BODY_LIMIT = 64 * MIB;
-const SMALL = { maxJsonBytes: 1000, maxResultBytes: 1000, maxLogChunkBytes: 1000, maxOutputBytes: 1000 };
+const SMALL = { maxJsonBytes: 1000, maxResultBytes: 1000, maxLogChunkBytes: 1000, maxOutputBytes: 1000, maxResultBytesInFlight: 1000 };
 
 const temps = new TempDirs();
 let fx: MasterFixture;

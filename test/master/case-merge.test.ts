@@ -1,6 +1,6 @@
 /** How a job's runs of one case merge into its status (src/master/cases/case-merge.ts). */
 import { describe, expect, test } from "bun:test";
-import { type CaseRun, caseCounts, mergeRuns } from "../../src/master/cases/case-merge.ts";
+import { type CaseRun, MAX_MERGED_FAILURES, caseCounts, mergeRuns } from "../../src/master/cases/case-merge.ts";
 import { caseKey, caseKeyer } from "../../src/master/cases/case-key.ts";
 
 const run = (taskId: string, attempt: number, status: CaseRun["status"], over: Partial<CaseRun> = {}): CaseRun => ({
@@ -31,6 +31,12 @@ describe("mergeRuns", () => {
       }
     }
     expect(mergeRuns([run("a", 0, "passed"), run("b", 0, "failed")])).toMatchObject({ taskId: "b", runs: 2 });
+  });
+
+  test("failures stop at MySQL's INT, however many reruns hostile reports claim", () => {
+    const claimed = Array.from({ length: 300_000 }, (_, i) => run("t", 0, "passed", { caseIndex: i, flakyFailures: 10_000 }));
+    expect(mergeRuns(claimed)).toMatchObject({ status: "flaky", runs: 300_000, failures: MAX_MERGED_FAILURES });
+    expect(MAX_MERGED_FAILURES).toBe(2 ** 31 - 1);
   });
 
   test("one case reported twice in one attempt: the later entry is its last run", () => {

@@ -15,6 +15,8 @@ import { createLogger } from "../../src/common/log.ts";
 import { type CaseHistory, type CaseReport, type JobCasesPage, type JobSummary, type Lease, MAX_REPORTED_CASES, type TaskView } from "../../src/master/protocol.ts";
 import { startMasterServer } from "../../src/master/server.ts";
 import { putManifest, slave } from "./helpers.ts";
+import { CASE_PAGE } from "../../src/master/http/case-api.ts";
+import { MAX_CASE_MESSAGE_CHARS } from "../../src/results/model.ts";
 
 const mysqlUrl = process.env.DT_TEST_MYSQL_URL;
 if (!mysqlUrl) console.warn("SKIP test/master/cases-api.test.ts on MySQL: DT_TEST_MYSQL_URL is not set (e.g. mysql://root@127.0.0.1:3306/dt_test)");
@@ -102,6 +104,54 @@ async function expect400(res: Response, field: RegExp): Promise<void> {
 const byDescription = (leases: Lease[]) => new Map(leases.map((l) => [l.description, l]));
 
 function suite(db: "sqlite" | "mysql") {
+  test(`a page of cases ends past ${CASE_PAGE.maxBytes / 2 ** 20} MiB of JSON, whatever its limit; the pages hold every case once`, async () => {
+    await withServer(db, async (api) => {
+      await api.submit("cases-big", [{ description: "verbose" }]);
+      const [lease] = await api.lease(1);
+      // 1,500 failures with a message at the bound, control characters in it: ~6 MiB of strings, ~9 MiB of JSON.
+      const message = "\u0001".repeat(100) + "m".repeat(MAX_CASE_MESSAGE_CHARS - 100);
+      const n = 1_500;
+      await api.report(lease!, "FAILED", Array.from({ length: n }, (_, i) => fail("Big", `case${i}`, message)));
+      const res = await fetch(`${api.url}/api/v1/jobs/cases-big/cases?limit=10000`);
+      const text = await res.text();
+      const first = JSON.parse(text) as JobCasesPage;
+      expect(first.cases.length).toBeGreaterThan(0);
+      expect(first.cases.length).toBeLessThan(n);
+      expect(first.next_cursor).not.toBeNull();
+      expect(text.length).toBeLessThan(CASE_PAGE.maxBytes + 64 * 1024);
+      const { pages, cases } = await api.allCases("cases-big", "failed", 10_000);
+      expect(pages).toBeGreaterThan(1);
+      expect(new Set(cases.map((c) => c.name)).size).toBe(n);
+      expect(cases).toHaveLength(n);
+    });
+  });
+
+  test("merges of hostile reports: a case twice in one report, shards that each ran every case, a retry of some cases, names differing in case or Unicode normalization", async () => {
+    await withServer(db, async (api) => {
+      await api.submit("cases-merge", [{ description: "bin", shards: 2, max_retries: 1 }]);
+      const first = byDescription(await api.lease(2));
+      const nfc = "caf\u00e9";
+      const nfd = "cafe\u0301";
+      // Shard 0: A reported twice (the later entry, a failure, is its last run); Foo and foo, and two spellings of café, are four cases.
+      await api.report(first.get("bin.0")!, "FAILED", [pass("S", "A"), fail("S", "A", "second run"), pass("S", "Foo"), fail("S", "foo", "lower"), pass("S", nfc), pass("S", nfd)]);
+      // Shard 1 ignored the shard variables and ran every case.
+      await api.report(first.get("bin.1")!, "SUCCEEDED", [pass("S", "A"), pass("S", "Foo"), pass("S", "foo"), pass("S", nfc), pass("S", nfd)]);
+      // The retry of shard 0 reran only foo, twice in its report (fail, then pass).
+      const [retry] = await api.lease(1);
+      expect(retry).toMatchObject({ description: "bin.0", attempt: 1 });
+      await api.report(retry!, "SUCCEEDED", [fail("S", "foo", "again"), pass("S", "foo")]);
+
+      const summary: JobSummary = await api.json("/api/v1/jobs/cases-merge");
+      expect(summary.counts.cases).toEqual({ total: 5, passed: 3, failed: 1, flaky: 1, skipped: 0 });
+      const all = await api.allCases("cases-merge", "all", 100);
+      expect(all.cases.map((c) => [c.name, c.status, c.runs, c.failures, c.message])).toEqual([
+        ["A", "failed", 3, 1, "second run"], ["Foo", "passed", 2, 0, null], ["foo", "flaky", 4, 2, "again"], [nfc, "passed", 2, 0, null], [nfd, "passed", 2, 0, null],
+      ]);
+      const history: CaseHistory = await api.json(`/api/v1/tests/history?binary=bin&suite=S&case=${encodeURIComponent(nfd)}`);
+      expect(history.results).toHaveLength(2);
+    });
+  });
+
   test("cases reported with results: counts, flaky across attempts, a sharded binary as one, paging and history", async () => {
     await withServer(db, async (api) => {
       await api.submit("cases-1", [{ description: "unit_tests", shards: 2, max_retries: 1 }, { description: "other" }]);
@@ -210,6 +260,12 @@ function suite(db: "sqlite" | "mysql") {
       await expect400(await get("/api/v1/jobs/cases-4/cases?limit=0"), /^limit: must be an integer from 1 to 10000/);
       await expect400(await get("/api/v1/jobs/cases-4/cases?limit=1e3"), /^limit:/);
       await expect400(await get("/api/v1/jobs/cases-4/cases?cursor=abc"), /^cursor:/);
+      await expect400(await get("/api/v1/jobs/cases-4/cases?cursor=-1"), /^cursor:/);
+      await expect400(await get("/api/v1/jobs/cases-4/cases?cursor=99999999999"), /^cursor:/);
+      // Names on Object.prototype are not filters (they were a 500).
+      for (const status of ["toString", "__proto__", "constructor", "hasOwnProperty"]) {
+        await expect400(await get(`/api/v1/jobs/cases-4/cases?status=${status}`), /^status: must be one of/);
+      }
       await expect400(await get("/api/v1/jobs/cases-4/cases?stauts=failed"), /^stauts: is not a parameter/);
       expect((await get("/api/v1/jobs/nope/cases")).status).toBe(404);
       await expect400(await get("/api/v1/tests/history?binary=b&suite=s"), /^case: is required/);

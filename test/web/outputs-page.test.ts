@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { CasClient } from "../../src/isolate/cas/client.ts";
 import { digestOfBytes } from "../../src/isolate/digest.ts";
 import { casOutputsReader } from "../../src/master/outputs-reader.ts";
+import { DEFAULT_MAX_OUTPUTS_FILES } from "../../src/isolate/outputs/upload-outputs.ts";
+import { MAX_LISTED_OUTPUTS } from "../../src/web/outputs-page.tsx";
 import type { Lease } from "../../src/master/protocol.ts";
 import { type TestCas, startCas } from "../helpers/cas.ts";
 import { TempDirs } from "../helpers/temp.ts";
@@ -104,5 +106,30 @@ describe("the outputs page", () => {
     const job = await (await fetch(`${s.base}/job?job_id=j`)).text();
     for (const lease of leases.slice(0, 2)) expect(job).toContain(`<a href="${Bun.escapeHTML(withQuery("outputs", { job_id: "j", task_id: lease.task_id, attempt: 0 }))}">files</a>`);
     expect(job.split(">files</a>").length - 1).toBe(2);
+  });
+
+  test(`a manifest of more entries than a slave uploads (${DEFAULT_MAX_OUTPUTS_FILES}) is not listed, refused before it is parsed whole; one at the cap lists ${MAX_LISTED_OUTPUTS} rows`, async () => {
+    const s = await setup();
+    // Symlinks are the smallest entries: a million of them fit in MAX_LISTED_MANIFEST_BYTES, and took 4 s of the event loop to list (measured).
+    const links = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${i.toString(36)}`, { l: "x" }]));
+    const over = await putManifest(s.cas, links(DEFAULT_MAX_OUTPUTS_FILES + 1));
+    const at = await putManifest(s.cas, links(DEFAULT_MAX_OUTPUTS_FILES));
+    await s.fx.master.submitJob({ job_id: "many", tasks: [{ isolate_hash: hashOf("a"), description: "a" }, { isolate_hash: hashOf("b"), description: "b" }] });
+    const leased = await s.post("/api/v1/slave/lease", { slave: { name: "s1", slots: 2, dimensions: {}, version: "t" }, free: 2, wait_ms: 0 });
+    const leases = ((await leased.json()) as { leases: Lease[] }).leases.sort((x, y) => x.description.localeCompare(y.description));
+    for (const [i, lease] of leases.entries()) {
+      const res = await s.post("/api/v1/slave/result", {
+        lease_id: lease.lease_id, job_id: lease.job_id, task_id: lease.task_id, attempt: 0, state: "SUCCEEDED", exit_code: 0, message: null,
+        times: {}, stdout_key: null, stderr_key: null, artifact_key: null, artifact_missing: false, outputs_ref: { isolated: [over, at][i], isolatedserver: s.cas.url, namespace: "sha-256" },
+      });
+      expect(res.status).toBe(200);
+    }
+    const html = async (lease: Lease) => (await fetch(`${s.base}${withQuery("/outputs", { job_id: "many", task_id: lease.task_id, attempt: 0 })}`)).text();
+    const refused = await html(leases[0]!);
+    expect(refused).toContain(`Cannot list the outputs: outputs manifest ${over}: files: an object has more than ${DEFAULT_MAX_OUTPUTS_FILES} keys`);
+    expect(refused).not.toContain("<tr><td");
+    const listed = await html(leases[1]!);
+    expect(listed.split("<tr><td").length - 1).toBe(MAX_LISTED_OUTPUTS);
+    expect(listed).toContain(`and ${DEFAULT_MAX_OUTPUTS_FILES - MAX_LISTED_OUTPUTS} more files not listed`);
   });
 });

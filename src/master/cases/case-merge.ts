@@ -41,6 +41,14 @@ export interface MergedCase {
 }
 
 const SEVERITY: Record<JobCaseStatus, number> = { crashed: 4, failed: 3, flaky: 2, passed: 1, skipped: 0 };
+
+/**
+ * The most `failures` a merged case records: MySQL's INT. Each run may add
+ * 10,000 reruns (CASE_LIMITS.maxFlakyFailures) and a report may repeat a
+ * case 200,000 times, so two such reports would overflow the column, and on
+ * a strict server every later report of the job would fail with a 500.
+ */
+export const MAX_MERGED_FAILURES = 2 ** 31 - 1;
 const isFailure = (s: CaseStatus) => s === "failed" || s === "crashed";
 
 /** The merge of one case's runs (at least one). */
@@ -62,7 +70,7 @@ export function mergeRuns(runs: readonly CaseRun[]): MergedCase {
     if (!best || SEVERITY[status] > SEVERITY[best.status]) best = { status, last, shown };
   }
   const { status, last, shown } = best!;
-  return { status, taskId: last.taskId, attempt: last.attempt, durationMs: last.durationMs, message: shown.message, file: shown.file, line: shown.line, runs: runs.length, failures };
+  return { status, taskId: last.taskId, attempt: last.attempt, durationMs: last.durationMs, message: shown.message, file: shown.file, line: shown.line, runs: runs.length, failures: Math.min(failures, MAX_MERGED_FAILURES) };
 }
 
 /** A job's counts from its cases' statuses counted (`failed` includes crashed). */

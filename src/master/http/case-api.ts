@@ -12,15 +12,21 @@ import type { Master } from "../master.ts";
 import type { CaseHistory, JobCasesPage, JobCaseStatus, JobCaseView } from "../protocol.ts";
 import type { CaseRow, JobCaseRow } from "../repo/schema-sqlite.ts";
 
-/** A page of cases: 1,000 by default (~300 KB of JSON), 10,000 at most. */
-export const CASE_PAGE = { default: 1_000, max: 10_000 } as const;
+/**
+ * A page of cases: 1,000 by default (~300 KB of JSON), 10,000 at most, and
+ * ends early past 4 MiB of JSON: a case may carry 8,000 characters of
+ * strings (a 4,096-character message, a 2,000-character name...), which
+ * JSON's \u escapes can make six times longer, so 10,000 of them would be
+ * a response of hundreds of MB built in the master's memory.
+ */
+export const CASE_PAGE = { default: 1_000, max: 10_000, maxBytes: 4 * 2 ** 20 } as const;
 /** Results of one history answer: the last 50 runs by default, 1,000 at most. */
 export const HISTORY_PAGE = { default: 50, max: 1_000 } as const;
 
 /** `failed` lists crashed cases too, as the job's counts count them. */
-const STATUS_FILTERS: Record<string, readonly JobCaseStatus[] | undefined> = {
-  all: undefined, failed: ["failed", "crashed"], crashed: ["crashed"], flaky: ["flaky"], passed: ["passed"], skipped: ["skipped"],
-};
+const STATUS_FILTERS: ReadonlyMap<string, readonly JobCaseStatus[] | undefined> = new Map([
+  ["all", undefined], ["failed", ["failed", "crashed"]], ["crashed", ["crashed"]], ["flaky", ["flaky"]], ["passed", ["passed"]], ["skipped", ["skipped"]],
+]);
 
 function checkKnown(query: Record<string, string>, known: readonly string[]): void {
   for (const key of Object.keys(query)) {
@@ -71,19 +77,41 @@ export function caseRoutes(master: Master): Hono {
     const query = c.req.query();
     checkKnown(query, ["status", "limit", "cursor"]);
     const status = query.status ?? "all";
-    if (!(status in STATUS_FILTERS)) throw new DtError("invalid_input", `status: must be one of ${Object.keys(STATUS_FILTERS).join(", ")}, got ${JSON.stringify(status.slice(0, 40))}`);
+    // A Map, not an object's keys: "toString" or "__proto__" must not find Object.prototype's.
+    if (!STATUS_FILTERS.has(status)) throw new DtError("invalid_input", `status: must be one of ${[...STATUS_FILTERS.keys()].join(", ")}, got ${JSON.stringify(status.slice(0, 40))}`);
     const limit = limitOf(query.limit, CASE_PAGE);
     const cursor = query.cursor;
     if (cursor !== undefined && !/^\d{1,10}$/.test(cursor)) throw new DtError("invalid_input", "cursor: must be the next_cursor of a previous page");
     const jobId = c.req.param("job");
     await master.requireJob(jobId);
-    const rows = await repo.listJobCases(jobId, { statuses: STATUS_FILTERS[status], afterSeq: cursor === undefined ? undefined : Number(cursor), limit: limit + 1 });
-    const page = rows.slice(0, limit);
+    const statuses = STATUS_FILTERS.get(status);
+    const cases: JobCasesPage["cases"] = [];
+    let bytes = 0;
+    let afterSeq = cursor === undefined ? undefined : Number(cursor);
+    let more = false;
+    // Read in chunks, not the whole limit at once: 10,000 rows of long messages and names are ~160 MB before the byte bound would cut them.
+    page: while (cases.length < limit) {
+      const want = Math.min(limit - cases.length, CASE_PAGE.default);
+      const rows = await repo.listJobCases(jobId, { statuses, afterSeq, limit: want + 1 });
+      for (const r of rows.slice(0, want)) {
+        const view = jobCaseView(r);
+        bytes += JSON.stringify(view).length;
+        // At least one case a page, so that paging always moves on.
+        if (cases.length > 0 && bytes > CASE_PAGE.maxBytes) {
+          more = true;
+          break page;
+        }
+        cases.push(view);
+        afterSeq = r.seq;
+      }
+      more = rows.length > want;
+      if (!more) break;
+    }
     const body: JobCasesPage = {
       job_id: jobId,
-      cases: page.map(jobCaseView),
+      cases,
       // Seqs never change once given, so a cursor stays valid while later reports add and rewrite cases.
-      next_cursor: rows.length > limit ? String(page[page.length - 1]!.seq) : null,
+      next_cursor: more ? String(afterSeq) : null,
     };
     return c.json(body);
   });

@@ -4,6 +4,7 @@ import { readBodyLimited, readJsonLimited } from "../../common/http.ts";
 import { parseOutputsRef } from "../../isolate/outputs/outputs-ref.ts";
 import { parseReportCases } from "../cases/case-report.ts";
 import type { Master } from "../master.ts";
+import { ByteBudget } from "./byte-budget.ts";
 import { type ClaimRequest, type HeartbeatRequest, type LeaseRequest, type LeaseResponse, type ResultReport, type SlaveHold, type SlaveIdentity, type SlavePhase, outputKey } from "../protocol.ts";
 
 /** What one request of a slave may carry, per kind of body. */
@@ -29,9 +30,28 @@ export interface SlaveBodyLimits {
    * the attempt without that output.
    */
   maxOutputBytes: number;
+  /**
+   * Result bodies being read, parsed or stored at once, in body bytes (by
+   * Content-Length; a body without one counts as maxResultBytes): a report
+   * costs the master ~4-5 times its body while its cases are parsed and
+   * stored (a 60 MiB report of 200,000 cases: ~300 MiB, measured with
+   * bench/big-report-stall.ts), so without a bound a few slaves reporting
+   * big binaries at once take gigabytes. 128 MiB lets two of the biggest in
+   * together (~600 MiB) and never holds back ordinary reports of a few MiB
+   * unless big ones fill it; the others wait unread, in order.
+   */
+  maxResultBytesInFlight: number;
 }
 
-export const DEFAULT_SLAVE_BODY_LIMITS: SlaveBodyLimits = { maxJsonBytes: 1 * 2 ** 20, maxResultBytes: 64 * 2 ** 20, maxLogChunkBytes: 4 * 2 ** 20, maxOutputBytes: 2 * 2 ** 30 };
+export const DEFAULT_SLAVE_BODY_LIMITS: SlaveBodyLimits = {
+  maxJsonBytes: 1 * 2 ** 20, maxResultBytes: 64 * 2 ** 20, maxLogChunkBytes: 4 * 2 ** 20, maxOutputBytes: 2 * 2 ** 30, maxResultBytesInFlight: 128 * 2 ** 20,
+};
+
+/** What a result body counts against the budget: its declared length, or the most it may be. */
+function resultWeight(contentLength: string | undefined, maxResultBytes: number): number {
+  const declared = Number(contentLength);
+  return contentLength !== undefined && Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, maxResultBytes) : maxResultBytes;
+}
 
 /**
  * `body`, failing with `too_large` as soon as more than `limit` bytes came
@@ -91,7 +111,7 @@ function leaseIdOf(value: string | undefined): string {
 }
 
 /** The slave protocol of protocol.ts, under /api/v1/slave. */
-export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SLAVE_BODY_LIMITS): Hono {
+export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SLAVE_BODY_LIMITS, resultBudget = new ByteBudget(limits.maxResultBytesInFlight)): Hono {
   const { maxJsonBytes, maxResultBytes, maxLogChunkBytes, maxOutputBytes } = limits;
   const app = new Hono();
   /**
@@ -183,8 +203,14 @@ export function slaveRoutes(master: Master, limits: SlaveBodyLimits = DEFAULT_SL
   app.get("/queue", (c) => c.json(master.queueInfo()));
 
   app.post("/result", async (c) => {
-    const body = object(await readJsonLimited(c.req.raw, maxResultBytes, "POST result"), "result");
-    return c.json(await master.dispatcher.report(parseReport(body)));
+    // Held from reading the body to the answer: the parsed cases live until they are stored.
+    const release = await resultBudget.take(resultWeight(c.req.header("content-length"), maxResultBytes), c.req.raw.signal, "POST result");
+    try {
+      const body = object(await readJsonLimited(c.req.raw, maxResultBytes, "POST result"), "result");
+      return c.json(await master.dispatcher.report(parseReport(body)));
+    } finally {
+      release();
+    }
   });
 
   return app;
