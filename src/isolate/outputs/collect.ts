@@ -1,6 +1,7 @@
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { checkLinkTarget } from "../manifest.ts";
+import type { FileIdentity } from "./open-checked.ts";
 
 /** A regular file of the outputs. */
 export interface OutputFile {
@@ -10,6 +11,8 @@ export interface OutputFile {
   abs: string;
   size: number;
   mode: number;
+  /** The file as listed: it is hashed and uploaded only if it is still this one (openChecked). */
+  identity: FileIdentity;
 }
 
 /** A symlink whose target stays inside the outputs. */
@@ -78,7 +81,7 @@ export async function collectOutputs(root: string, limits: OutputLimits): Promis
         continue;
       }
       out.bytes += st.size;
-      out.entries.push({ kind: "file", rel, abs, size: st.size, mode: st.mode & 0o777 });
+      out.entries.push({ kind: "file", rel, abs, size: st.size, mode: st.mode & 0o777, identity: { dev: st.dev, ino: st.ino, size: st.size } });
     }
   }
   if (out.bytes > limits.maxBytes) out.overLimit = { files: false, bytes: true };

@@ -64,7 +64,7 @@ export async function uploadOutputs(dir: string, o: UploadOutputsOptions): Promi
   const pool = new HashPool(Math.min(4, Math.max(1, Math.ceil(files.length / 64))));
   let digests;
   try {
-    digests = await pool.hashAll(files.map((f) => f.abs));
+    digests = await pool.hashAll(files.map((f) => f.abs), files.map((f) => f.identity));
   } finally {
     pool.close();
   }
@@ -79,7 +79,7 @@ export async function uploadOutputs(dir: string, o: UploadOutputsOptions): Promi
   const manifest = encodeIsolated({ algo: "sha-256", version: ISOLATED_VERSION, files: entries } satisfies Isolated);
 
   // The blobs first, the manifest after: a manifest on the CAS always names blobs that are there.
-  const upload = await uploadMissing(o.cas, files.map((f, i) => ({ digest: digests[i]!, path: f.abs })), o.log);
+  const upload = await uploadMissing(o.cas, files.map((f, i) => ({ digest: digests[i]!, path: f.abs, identity: f.identity })), o.log);
   const manifestUpload = await uploadMissing(o.cas, [{ digest: manifest.digest, bytes: manifest.bytes }], o.log);
   upload.checked += manifestUpload.checked;
   upload.uploadedItems += manifestUpload.uploadedItems;
