@@ -12,8 +12,9 @@
  *   results.cases; // CaseResult[] for the report
  *   results.notes; // "…/TEST-x.xml: the file ends inside <testsuite><testcase> (truncated…"
  */
-import { lstat } from "node:fs/promises";
-import { join, normalize } from "node:path";
+import { closeSync, constants, fstatSync, openSync, readlinkSync, realpathSync } from "node:fs";
+import { join, normalize, sep } from "node:path";
+import { pathOfFd } from "../isolate/outputs/open-checked.ts";
 import { gtestStdoutParser } from "./gtest-stdout.ts";
 import { gtestXmlParser, junitXmlParser } from "./junit-xml.ts";
 import type { CaseResult, ParseOutcome, ResultFormat } from "./model.ts";
@@ -94,13 +95,44 @@ async function findResultFiles(dir: string, globs: readonly string[], notes: str
   return files.slice(0, MAX_RESULT_FILES);
 }
 
+/**
+ * Opens a result file only if it is a regular file inside `realRoot`; null
+ * otherwise. A glob such as `link/*.xml` goes through a symlinked directory,
+ * and a process of the test that outlived it can swap a file (or a parent
+ * directory) for a symlink or a fifo after the glob saw it: so no following
+ * the last component, no blocking on a fifo, and the open file's own path
+ * (/proc/self/fd) must lie under the outputs.
+ */
+function openResultFile(path: string, realRoot: string): number | null {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    return null;
+  }
+  if (!readlinkSync(pathOfFd(fd)).startsWith(realRoot + sep)) {
+    closeSync(fd);
+    throw new Error("it lies outside the outputs (reached through a symlinked directory); not read");
+  }
+  return fd;
+}
+
 /** Parses one file with the parser its head names; null when it is no test report (any other XML is an output like another). */
-async function parseFile(path: string, options: ParseOptions): Promise<ParseOutcome | null> {
-  const info = await lstat(path).catch(() => null);
-  if (!info?.isFile()) return null;
-  const head = await readHead(path);
-  const parser = FILE_PARSERS.find((p) => p.detect(head));
-  return parser ? parser.parse(path, options) : null;
+async function parseFile(path: string, realRoot: string, options: ParseOptions): Promise<ParseOutcome | null> {
+  const fd = openResultFile(path, realRoot);
+  if (fd === null) return null;
+  try {
+    // Read through the fd's own path: the file checked, whatever is at its name now.
+    const head = await readHead(pathOfFd(fd));
+    const parser = FILE_PARSERS.find((p) => p.detect(head));
+    return parser ? await parser.parse(pathOfFd(fd), options) : null;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -115,9 +147,15 @@ export async function readResults(options: ReadResultsOptions): Promise<AttemptR
   const budget = () => ({ ...options, maxCases: Math.max(0, (options.maxCases ?? MAX_CASES_PER_ATTEMPT) - fromFiles.length) });
   if (options.outputsDir) {
     const outputsDir = options.outputsDir;
+    let realRoot = outputsDir;
+    try {
+      realRoot = realpathSync(outputsDir);
+    } catch {
+      // Missing or unreadable: the globs below say so in their notes.
+    }
     for (const rel of await findResultFiles(outputsDir, options.resultGlobs ?? DEFAULT_RESULT_GLOBS, notes)) {
       try {
-        const outcome = await parseFile(join(outputsDir, rel), budget());
+        const outcome = await parseFile(join(outputsDir, rel), realRoot, budget());
         if (!outcome) continue;
         sources.push({ path: rel, format: outcome.format, cases: outcome.cases.length });
         fromFiles.push(...outcome.cases);

@@ -111,3 +111,40 @@ describe("taskVerdict", () => {
     expect(taskVerdict(0, null, [fail("b")])).toEqual({ failed: false, message: "exited 0 although 1 of its 1 cases failed" });
   });
 });
+
+describe("readResults on a hostile outputs directory", () => {
+  test("a glob through a symlinked directory reads nothing outside the outputs, and says so", async () => {
+    const dir = await outputs({ "a/report.xml": "pytest/report.xml" });
+    const elsewhere = await outputs({ "secret.xml": "jest-junit/junit.xml" });
+    await symlink(elsewhere, join(dir, "link"));
+    const results = await readResults({ outputsDir: dir, stdoutLog: null, resultGlobs: ["link/*.xml", "**/*.xml"] });
+    expect(results.sources.map((s) => s.path)).toEqual(["a/report.xml"]);
+    expect(results.notes).toEqual(["link/secret.xml: could not be read: it lies outside the outputs (reached through a symlinked directory); not read"]);
+  });
+
+  test("a result file whose directory is swapped for a symlink after the glob saw it is not read from where the symlink points", async () => {
+    const dir = await outputs({ "a/report.xml": "pytest/report.xml", "b/report.xml": "pytest/report.xml" });
+    const elsewhere = await outputs({ "report.xml": "jest-junit/junit.xml" });
+    const { rmSync, symlinkSync } = await import("node:fs");
+    // The parse of a/ runs before b/ is opened: the swap lands between b/'s glob and its read, as a test's surviving process would.
+    const { gtestXmlParser } = await import("../../src/results/junit-xml.ts");
+    const detect = gtestXmlParser.detect;
+    let swapped = false;
+    gtestXmlParser.detect = (head) => {
+      if (!swapped) {
+        swapped = true;
+        rmSync(join(dir, "b"), { recursive: true });
+        symlinkSync(elsewhere, join(dir, "b"));
+      }
+      return detect(head);
+    };
+    try {
+      const results = await readResults({ outputsDir: dir, stdoutLog: null });
+      expect(swapped).toBe(true);
+      expect(results.sources.map((s) => s.path)).toEqual(["a/report.xml"]);
+      expect(results.notes).toEqual(["b/report.xml: could not be read: it lies outside the outputs (reached through a symlinked directory); not read"]);
+    } finally {
+      gtestXmlParser.detect = detect;
+    }
+  });
+});
