@@ -147,4 +147,18 @@ describe("readResults on a hostile outputs directory", () => {
       gtestXmlParser.detect = detect;
     }
   });
+
+  test("result files are read up to a byte budget per attempt: a huge one is cut with a note, the ones after it are not read", async () => {
+    const dir = await temps.make("dt-outputs-");
+    const testcase = (i: number) => `<testcase classname="s" name="c${i}" time="0"><failure message="m">${"x".repeat(900)}</failure></testcase>\n`;
+    const cases = Array.from({ length: 100 }, (_, i) => testcase(i)).join("");
+    await writeFile(join(dir, "a.xml"), `<testsuites><testsuite name="s">${cases}</testsuite></testsuites>`);
+    await writeFile(join(dir, "b.xml"), `<testsuites><testsuite name="s">${testcase(100)}</testsuite></testsuites>`);
+    const results = await readResults({ outputsDir: dir, stdoutLog: null, maxResultBytes: 50_000 });
+    // ~1 KB a case: about the first 50 of a.xml, none of b.xml.
+    expect(results.cases.length).toBeGreaterThan(40);
+    expect(results.cases.length).toBeLessThan(55);
+    expect(results.notes[0]).toMatch(/^a\.xml: only its first 50000 of \d+ bytes were read/);
+    expect(results.notes.at(-1)).toBe("1 result files (from b.xml) were not read: the attempt's result files are read up to 50000 bytes");
+  });
 });
