@@ -32,7 +32,7 @@ export interface CollectedOutputs {
   /** Entries left out, each with why: fifos, sockets, devices, symlinks leaving the tree. */
   skipped: string[];
   /** Set when a limit was passed: the outputs must not be uploaded. */
-  overLimit: { files: boolean; bytes: boolean } | null;
+  overLimit: { files: boolean; bytes: boolean; dirs?: boolean } | null;
 }
 
 export interface OutputLimits {
@@ -55,6 +55,8 @@ export async function collectOutputs(root: string, limits: OutputLimits): Promis
   const out: CollectedOutputs = { entries: [], bytes: 0, skipped: [], overLimit: null };
   // Explicit stack, not recursion: a hostile test can nest directories thousands deep.
   const dirs = [root];
+  // Directories count against maxFiles too: a million empty ones would otherwise cost minutes of readdir and never reach a limit.
+  let dirsSeen = 0;
   while (dirs.length > 0) {
     const dir = dirs.pop()!;
     const names = (await readdir(dir)).sort();
@@ -63,6 +65,10 @@ export async function collectOutputs(root: string, limits: OutputLimits): Promis
       const rel = relative(root, abs).split(sep).join("/");
       const st = await lstat(abs);
       if (st.isDirectory()) {
+        if (++dirsSeen > limits.maxFiles) {
+          out.overLimit = { files: false, bytes: out.bytes > limits.maxBytes, dirs: true };
+          return out;
+        }
         dirs.push(abs);
         continue;
       }

@@ -53,7 +53,9 @@ export async function uploadOutputs(dir: string, o: UploadOutputsOptions): Promi
   const skippedNote = collected.skipped.length === 0 ? null
     : `left out of the outputs: ${collected.skipped.slice(0, 3).join(", ")}${collected.skipped.length > 3 ? ` and ${collected.skipped.length - 3} more` : ""}`;
   if (collected.overLimit) {
-    const why = collected.overLimit.files
+    const why = collected.overLimit.dirs
+      ? `outputs of more than ${o.limits.maxFiles} directories exceed the ${o.limits.maxFiles} an attempt may upload`
+      : collected.overLimit.files
       ? `outputs of more than ${o.limits.maxFiles} files exceed the ${o.limits.maxFiles} an attempt may upload`
       : `outputs of ${formatBytes(collected.bytes)} exceed ${o.capName}`;
     return { ref: null, files: collected.entries.length, bytes: collected.bytes, upload: null, note: `${why}; nothing uploaded` };
