@@ -72,7 +72,8 @@ export async function collectOutputs(root: string, limits: OutputLimits): Promis
         dirs.push(abs);
         continue;
       }
-      if (out.entries.length >= limits.maxFiles) {
+      // What is left out counts too: a million fifos or outward symlinks are as long a walk, and as long a list.
+      if (out.entries.length + out.skipped.length >= limits.maxFiles) {
         out.overLimit = { files: true, bytes: out.bytes > limits.maxBytes };
         return out;
       }
