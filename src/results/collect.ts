@@ -125,7 +125,8 @@ function openResultFile(path: string, realRoot: string): number | null {
     closeSync(fd);
     return null;
   }
-  if (!readlinkSync(pathOfFd(fd)).startsWith(realRoot + sep)) {
+  const opened = pathOfFd(fd, path);
+  if (!(opened === path ? realpathSync(path) : readlinkSync(opened)).startsWith(realRoot + sep)) {
     closeSync(fd);
     throw new Error("it lies outside the outputs (reached through a symlinked directory); not read");
   }
@@ -149,8 +150,9 @@ async function parseFile(path: string, realRoot: string, maxBytes: number, optio
   if (fd === null) return null;
   try {
     // Read through the fd's own path: the file checked, whatever is at its name now.
-    const file = Bun.file(pathOfFd(fd));
-    const head = await readHead(pathOfFd(fd));
+    const readable = pathOfFd(fd, path);
+    const file = Bun.file(readable);
+    const head = await readHead(readable);
     const parser = FILE_PARSERS.find((p) => p.detect(head));
     if (!parser) return null;
     const size = fstatSync(fd).size;

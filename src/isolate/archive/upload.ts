@@ -58,7 +58,7 @@ export async function uploadMissing(cas: CasClient, sources: readonly UploadSour
       }
       const fd = openChecked(blob.path!, blob.identity);
       try {
-        await cas.putBlob(blob.digest, Bun.file(pathOfFd(fd)).slice(0, blob.digest.size));
+        await cas.putBlob(blob.digest, Bun.file(pathOfFd(fd, blob.path!)).slice(0, blob.digest.size));
       } finally {
         closeSync(fd);
       }

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, openSync } from "node:fs";
 import { DtError } from "../../common/errors.ts";
 
 /** What the outputs walk saw of a regular file: the file that may be read, and how much of it. */
@@ -47,5 +47,9 @@ export function openChecked(path: string, expected: FileIdentity): number {
  * A path that reads the open file `fd` itself, whatever is now at its
  * name: Linux's /proc magic link, re-opened afresh by each reader (so a
  * retried upload reads from the start again), pinned to the inode checked.
+ * Without /proc (not Linux) it is `path` again: the checks at the open
+ * still hold, only the window between them and the read stays open.
  */
-export const pathOfFd = (fd: number): string => `/proc/self/fd/${fd}`;
+export function pathOfFd(fd: number, path: string): string {
+  return existsSync("/proc/self/fd") ? `/proc/self/fd/${fd}` : path;
+}
