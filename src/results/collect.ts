@@ -12,8 +12,9 @@
  *   results.cases; // CaseResult[] for the report
  *   results.notes; // "…/TEST-x.xml: the file ends inside <testsuite><testcase> (truncated…"
  */
-import { lstat } from "node:fs/promises";
-import { join, normalize } from "node:path";
+import { closeSync, constants, fstatSync, openSync, readlinkSync, realpathSync } from "node:fs";
+import { join, normalize, sep } from "node:path";
+import { pathOfFd } from "../isolate/outputs/open-checked.ts";
 import { gtestStdoutParser } from "./gtest-stdout.ts";
 import { gtestXmlParser, junitXmlParser } from "./junit-xml.ts";
 import type { CaseResult, ParseOutcome, ResultFormat } from "./model.ts";
@@ -27,6 +28,15 @@ export const MAX_RESULT_FILES = 1_000;
 
 /** Cases per attempt, over all its files: the same bound as one file, so many small files cost no more than one big one. */
 export const MAX_CASES_PER_ATTEMPT = 200_000;
+
+/**
+ * Bytes of result files read per attempt, over all its files. The parse
+ * costs ~3 bytes of memory and ~20 ns per byte read (a 500 MB report of
+ * 100,000 failed cases took 1.4 GB and 11 s), and no real report comes near
+ * (googletest's own suite writes ~300 KB): past this the rest is a test
+ * filling its outputs, not a report to read.
+ */
+export const MAX_RESULT_BYTES = 128 * 2 ** 20;
 
 /** Notes per attempt over all its files: what went wrong, not a log. */
 export const MAX_ATTEMPT_NOTES = 50;
@@ -44,6 +54,8 @@ export interface ReadResultsOptions extends ParseOptions {
   resultGlobs?: readonly string[];
   /** The attempt's stdout log on disk; null when there is none. */
   stdoutLog: string | null;
+  /** Bytes of result files read, over all of them; default MAX_RESULT_BYTES. */
+  maxResultBytes?: number;
 }
 
 /** One report that gave cases or notes. */
@@ -94,13 +106,61 @@ async function findResultFiles(dir: string, globs: readonly string[], notes: str
   return files.slice(0, MAX_RESULT_FILES);
 }
 
-/** Parses one file with the parser its head names; null when it is no test report (any other XML is an output like another). */
-async function parseFile(path: string, options: ParseOptions): Promise<ParseOutcome | null> {
-  const info = await lstat(path).catch(() => null);
-  if (!info?.isFile()) return null;
-  const head = await readHead(path);
-  const parser = FILE_PARSERS.find((p) => p.detect(head));
-  return parser ? parser.parse(path, options) : null;
+/**
+ * Opens a result file only if it is a regular file inside `realRoot`; null
+ * otherwise. A glob such as `link/*.xml` goes through a symlinked directory,
+ * and a process of the test that outlived it can swap a file (or a parent
+ * directory) for a symlink or a fifo after the glob saw it: so no following
+ * the last component, no blocking on a fifo, and the open file's own path
+ * (/proc/self/fd) must lie under the outputs.
+ */
+function openResultFile(path: string, realRoot: string): number | null {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    return null;
+  }
+  const opened = pathOfFd(fd, path);
+  if (!(opened === path ? realpathSync(path) : readlinkSync(opened)).startsWith(realRoot + sep)) {
+    closeSync(fd);
+    throw new Error("it lies outside the outputs (reached through a symlinked directory); not read");
+  }
+  return fd;
+}
+
+/** A parse of one file and the bytes of it that were read. */
+interface FileParse {
+  outcome: ParseOutcome;
+  bytesRead: number;
+  size: number;
+}
+
+/**
+ * Parses one file with the parser its head names, reading at most
+ * `maxBytes` of it; null when it is no test report (any other XML is an
+ * output like another).
+ */
+async function parseFile(path: string, realRoot: string, maxBytes: number, options: ParseOptions): Promise<FileParse | null> {
+  const fd = openResultFile(path, realRoot);
+  if (fd === null) return null;
+  try {
+    // Read through the fd's own path: the file checked, whatever is at its name now.
+    const readable = pathOfFd(fd, path);
+    const file = Bun.file(readable);
+    const head = await readHead(readable);
+    const parser = FILE_PARSERS.find((p) => p.detect(head));
+    if (!parser) return null;
+    const size = fstatSync(fd).size;
+    const bytesRead = Math.min(size, maxBytes);
+    return { outcome: await parser.parse(file.slice(0, bytesRead).stream(), options), bytesRead, size };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -115,12 +175,29 @@ export async function readResults(options: ReadResultsOptions): Promise<AttemptR
   const budget = () => ({ ...options, maxCases: Math.max(0, (options.maxCases ?? MAX_CASES_PER_ATTEMPT) - fromFiles.length) });
   if (options.outputsDir) {
     const outputsDir = options.outputsDir;
-    for (const rel of await findResultFiles(outputsDir, options.resultGlobs ?? DEFAULT_RESULT_GLOBS, notes)) {
+    let realRoot = outputsDir;
+    try {
+      realRoot = realpathSync(outputsDir);
+    } catch {
+      // Missing or unreadable: the globs below say so in their notes.
+    }
+    let bytesLeft = options.maxResultBytes ?? MAX_RESULT_BYTES;
+    const files = await findResultFiles(outputsDir, options.resultGlobs ?? DEFAULT_RESULT_GLOBS, notes);
+    for (const [i, rel] of files.entries()) {
+      if (bytesLeft === 0) {
+        notes.push(`${files.length - i} result files (from ${rel}) were not read: the attempt's result files are read up to ${options.maxResultBytes ?? MAX_RESULT_BYTES} bytes`);
+        break;
+      }
       try {
-        const outcome = await parseFile(join(outputsDir, rel), budget());
-        if (!outcome) continue;
+        const parsed = await parseFile(join(outputsDir, rel), realRoot, bytesLeft, budget());
+        if (!parsed) continue;
+        const { outcome } = parsed;
+        bytesLeft -= parsed.bytesRead;
         sources.push({ path: rel, format: outcome.format, cases: outcome.cases.length });
         fromFiles.push(...outcome.cases);
+        if (parsed.bytesRead < parsed.size) {
+          notes.push(`${rel}: only its first ${parsed.bytesRead} of ${parsed.size} bytes were read (the attempt's result files are read up to ${options.maxResultBytes ?? MAX_RESULT_BYTES} bytes); the cases before that point are kept`);
+        }
         for (const note of outcome.notes) notes.push(`${rel}: ${note}`);
       } catch (err) {
         notes.push(`${rel}: could not be read: ${describeProblem(err)}`);

@@ -111,3 +111,54 @@ describe("taskVerdict", () => {
     expect(taskVerdict(0, null, [fail("b")])).toEqual({ failed: false, message: "exited 0 although 1 of its 1 cases failed" });
   });
 });
+
+describe("readResults on a hostile outputs directory", () => {
+  test("a glob through a symlinked directory reads nothing outside the outputs, and says so", async () => {
+    const dir = await outputs({ "a/report.xml": "pytest/report.xml" });
+    const elsewhere = await outputs({ "secret.xml": "jest-junit/junit.xml" });
+    await symlink(elsewhere, join(dir, "link"));
+    const results = await readResults({ outputsDir: dir, stdoutLog: null, resultGlobs: ["link/*.xml", "**/*.xml"] });
+    expect(results.sources.map((s) => s.path)).toEqual(["a/report.xml"]);
+    expect(results.notes).toEqual(["link/secret.xml: could not be read: it lies outside the outputs (reached through a symlinked directory); not read"]);
+  });
+
+  test("a result file whose directory is swapped for a symlink after the glob saw it is not read from where the symlink points", async () => {
+    const dir = await outputs({ "a/report.xml": "pytest/report.xml", "b/report.xml": "pytest/report.xml" });
+    const elsewhere = await outputs({ "report.xml": "jest-junit/junit.xml" });
+    const { rmSync, symlinkSync } = await import("node:fs");
+    // The parse of a/ runs before b/ is opened: the swap lands between b/'s glob and its read, as a test's surviving process would.
+    const { gtestXmlParser } = await import("../../src/results/junit-xml.ts");
+    const detect = gtestXmlParser.detect;
+    let swapped = false;
+    gtestXmlParser.detect = (head) => {
+      if (!swapped) {
+        swapped = true;
+        rmSync(join(dir, "b"), { recursive: true });
+        symlinkSync(elsewhere, join(dir, "b"));
+      }
+      return detect(head);
+    };
+    try {
+      const results = await readResults({ outputsDir: dir, stdoutLog: null });
+      expect(swapped).toBe(true);
+      expect(results.sources.map((s) => s.path)).toEqual(["a/report.xml"]);
+      expect(results.notes).toEqual(["b/report.xml: could not be read: it lies outside the outputs (reached through a symlinked directory); not read"]);
+    } finally {
+      gtestXmlParser.detect = detect;
+    }
+  });
+
+  test("result files are read up to a byte budget per attempt: a huge one is cut with a note, the ones after it are not read", async () => {
+    const dir = await temps.make("dt-outputs-");
+    const testcase = (i: number) => `<testcase classname="s" name="c${i}" time="0"><failure message="m">${"x".repeat(900)}</failure></testcase>\n`;
+    const cases = Array.from({ length: 100 }, (_, i) => testcase(i)).join("");
+    await writeFile(join(dir, "a.xml"), `<testsuites><testsuite name="s">${cases}</testsuite></testsuites>`);
+    await writeFile(join(dir, "b.xml"), `<testsuites><testsuite name="s">${testcase(100)}</testsuite></testsuites>`);
+    const results = await readResults({ outputsDir: dir, stdoutLog: null, maxResultBytes: 50_000 });
+    // ~1 KB a case: about the first 50 of a.xml, none of b.xml.
+    expect(results.cases.length).toBeGreaterThan(40);
+    expect(results.cases.length).toBeLessThan(55);
+    expect(results.notes[0]).toMatch(/^a\.xml: only its first 50000 of \d+ bytes were read/);
+    expect(results.notes.at(-1)).toBe("1 result files (from b.xml) were not read: the attempt's result files are read up to 50000 bytes");
+  });
+});

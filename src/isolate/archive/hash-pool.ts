@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { DtError } from "../../common/errors.ts";
 import type { Digest } from "../digest.ts";
+import type { FileIdentity } from "../outputs/open-checked.ts";
 import type { HashReply, HashRequest } from "./hash-worker.ts";
 
 /**
@@ -24,8 +25,11 @@ export class HashPool {
     this.workers = Array.from({ length: size }, () => new Worker(hashWorkerSpecifier()));
   }
 
-  /** Digests of `paths`, in order. A file that cannot be read is a DtError naming it. */
-  hashAll(paths: readonly string[]): Promise<Digest[]> {
+  /**
+   * Digests of `paths`, in order. A file that cannot be read is a DtError naming it.
+   * With `identities` (one per path), each file is read only if it is still the one listed (openChecked).
+   */
+  hashAll(paths: readonly string[], identities?: readonly FileIdentity[]): Promise<Digest[]> {
     const results: Digest[] = new Array(paths.length);
     if (paths.length === 0) return Promise.resolve(results);
     return new Promise((resolvePromise, reject) => {
@@ -33,7 +37,10 @@ export class HashPool {
       let done = 0;
       let failed = false;
       const feed = (worker: Worker) => {
-        if (next < paths.length) worker.postMessage({ id: next, path: paths[next++]! } satisfies HashRequest);
+        if (next < paths.length) {
+          const id = next++;
+          worker.postMessage({ id, path: paths[id]!, expect: identities?.[id] } satisfies HashRequest);
+        }
       };
       for (const worker of this.workers) {
         worker.onmessage = (event: MessageEvent<HashReply>) => {

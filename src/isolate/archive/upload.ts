@@ -1,16 +1,19 @@
-import { readFileSync } from "node:fs";
+import { closeSync, readFileSync, readSync } from "node:fs";
 import { mapLimit } from "../../common/concurrency.ts";
 import { DtError } from "../../common/errors.ts";
 import type { Logger } from "../../common/log.ts";
 import { type BatchEntry, SMALL_BLOB_BYTES, groupIntoBatches } from "../cas/batch.ts";
 import type { CasClient } from "../cas/client.ts";
 import type { Digest } from "../digest.ts";
+import { type FileIdentity, openChecked, pathOfFd } from "../outputs/open-checked.ts";
 
 /** Something to upload: a file on disk, or bytes in memory (manifests). */
 export interface UploadSource {
   digest: Digest;
   path?: string;
   bytes?: Uint8Array;
+  /** Set for a file the uploader does not trust (a test's outputs): read only if it is still the file listed, and no more of it than its digest's size. */
+  identity?: FileIdentity;
 }
 
 export interface UploadStats {
@@ -48,11 +51,21 @@ export async function uploadMissing(cas: CasClient, sources: readonly UploadSour
   const jobs: Job[] = [...large.sort((a, b) => b.digest.size - a.digest.size).map((blob) => ({ blob })), ...batches.map((batch) => ({ batch }))];
   await mapLimit(jobs, UPLOAD_CONCURRENCY, async (job) => {
     if ("blob" in job) {
-      await cas.putBlob(job.blob.digest, job.blob.bytes ?? Bun.file(job.blob.path!));
+      const { blob } = job;
+      if (blob.bytes || !blob.identity) {
+        await cas.putBlob(blob.digest, blob.bytes ?? Bun.file(blob.path!));
+        return;
+      }
+      const fd = openChecked(blob.path!, blob.identity);
+      try {
+        await cas.putBlob(blob.digest, Bun.file(pathOfFd(fd, blob.path!)).slice(0, blob.digest.size));
+      } finally {
+        closeSync(fd);
+      }
       return;
     }
     // Small files read synchronously: microseconds each, cheaper than a promise per file.
-    const entries: BatchEntry[] = job.batch.map((s) => ({ digest: s.digest, bytes: s.bytes ?? readFileSync(s.path!) }));
+    const entries: BatchEntry[] = job.batch.map((s) => ({ digest: s.digest, bytes: s.bytes ?? readSmall(s) }));
     await cas.putBatch(entries);
   });
   return {
@@ -61,4 +74,19 @@ export async function uploadMissing(cas: CasClient, sources: readonly UploadSour
     uploadedBytes: missing.reduce((sum, d) => sum + d.size, 0),
     batches: batches.length,
   };
+}
+
+/** A small source's bytes; an untrusted file through openChecked (never blocking: a fifo is refused before any read). */
+function readSmall(s: UploadSource): Uint8Array {
+  if (!s.identity) return readFileSync(s.path!);
+  const fd = openChecked(s.path!, s.identity);
+  try {
+    const bytes = new Uint8Array(s.digest.size);
+    let at = 0;
+    for (let n; at < bytes.length && (n = readSync(fd, bytes, at, bytes.length - at, at)) > 0; ) at += n;
+    if (at < bytes.length) throw new DtError("invalid_input", `${s.path} shrank after it was hashed (${s.digest.size} → ${at} bytes); not uploaded`);
+    return bytes;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,6 +1,7 @@
 import { DtError } from "../../common/errors.ts";
 import { dtErrorOfResponse } from "../../common/http.ts";
 import type { Digest } from "../digest.ts";
+import { MAX_MANIFEST_BYTES } from "../manifest.ts";
 import { BATCH_CONTENT_TYPE, type BatchEntry, decodeBatch, encodeBatch } from "./batch.ts";
 import { DEFAULT_CAS_LIMITS } from "./limits.ts";
 
@@ -117,9 +118,29 @@ export class CasClient {
     return res.body;
   }
 
-  async getBytes(hash: string): Promise<Uint8Array> {
+  /**
+   * A small blob (a manifest) whole in memory, refused past `maxBytes`
+   * while it streams: the server is named by whoever wrote the ref (an
+   * outputs_ref comes from a slave's report), and a rogue one answering
+   * endless bytes must not exhaust the reader's memory before the digest
+   * check could refuse them.
+   */
+  async getBytes(hash: string, maxBytes: number = MAX_MANIFEST_BYTES): Promise<Uint8Array> {
     const res = await this.request(`GET blob ${hash}`, `/blobs/${hash}`, { method: "GET" });
-    return new Uint8Array(await res.arrayBuffer());
+    const tooLarge = () => new DtError("too_large", `GET ${this.base}/blobs/${hash}: the blob is larger than ${maxBytes} bytes, more than any manifest may be; refusing it`);
+    if (Number(res.headers.get("content-length") ?? 0) > maxBytes) {
+      await res.body?.cancel();
+      throw tooLarge();
+    }
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of res.body ?? []) {
+      size += chunk.byteLength;
+      // Throwing out of the loop cancels the body: the rest is never read.
+      if (size > maxBytes) throw tooLarge();
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks, size);
   }
 
   async stats(): Promise<Record<string, number>> {

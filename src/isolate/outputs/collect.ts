@@ -1,6 +1,7 @@
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { checkLinkTarget } from "../manifest.ts";
+import type { FileIdentity } from "./open-checked.ts";
 
 /** A regular file of the outputs. */
 export interface OutputFile {
@@ -10,6 +11,8 @@ export interface OutputFile {
   abs: string;
   size: number;
   mode: number;
+  /** The file as listed: it is hashed and uploaded only if it is still this one (openChecked). */
+  identity: FileIdentity;
 }
 
 /** A symlink whose target stays inside the outputs. */
@@ -29,7 +32,7 @@ export interface CollectedOutputs {
   /** Entries left out, each with why: fifos, sockets, devices, symlinks leaving the tree. */
   skipped: string[];
   /** Set when a limit was passed: the outputs must not be uploaded. */
-  overLimit: { files: boolean; bytes: boolean } | null;
+  overLimit: { files: boolean; bytes: boolean; dirs?: boolean } | null;
 }
 
 export interface OutputLimits {
@@ -52,6 +55,8 @@ export async function collectOutputs(root: string, limits: OutputLimits): Promis
   const out: CollectedOutputs = { entries: [], bytes: 0, skipped: [], overLimit: null };
   // Explicit stack, not recursion: a hostile test can nest directories thousands deep.
   const dirs = [root];
+  // Directories count against maxFiles too: a million empty ones would otherwise cost minutes of readdir and never reach a limit.
+  let dirsSeen = 0;
   while (dirs.length > 0) {
     const dir = dirs.pop()!;
     const names = (await readdir(dir)).sort();
@@ -60,10 +65,15 @@ export async function collectOutputs(root: string, limits: OutputLimits): Promis
       const rel = relative(root, abs).split(sep).join("/");
       const st = await lstat(abs);
       if (st.isDirectory()) {
+        if (++dirsSeen > limits.maxFiles) {
+          out.overLimit = { files: false, bytes: out.bytes > limits.maxBytes, dirs: true };
+          return out;
+        }
         dirs.push(abs);
         continue;
       }
-      if (out.entries.length >= limits.maxFiles) {
+      // What is left out counts too: a million fifos or outward symlinks are as long a walk, and as long a list.
+      if (out.entries.length + out.skipped.length >= limits.maxFiles) {
         out.overLimit = { files: true, bytes: out.bytes > limits.maxBytes };
         return out;
       }
@@ -78,7 +88,7 @@ export async function collectOutputs(root: string, limits: OutputLimits): Promis
         continue;
       }
       out.bytes += st.size;
-      out.entries.push({ kind: "file", rel, abs, size: st.size, mode: st.mode & 0o777 });
+      out.entries.push({ kind: "file", rel, abs, size: st.size, mode: st.mode & 0o777, identity: { dev: st.dev, ino: st.ino, size: st.size } });
     }
   }
   if (out.bytes > limits.maxBytes) out.overLimit = { files: false, bytes: true };

@@ -53,7 +53,9 @@ export async function uploadOutputs(dir: string, o: UploadOutputsOptions): Promi
   const skippedNote = collected.skipped.length === 0 ? null
     : `left out of the outputs: ${collected.skipped.slice(0, 3).join(", ")}${collected.skipped.length > 3 ? ` and ${collected.skipped.length - 3} more` : ""}`;
   if (collected.overLimit) {
-    const why = collected.overLimit.files
+    const why = collected.overLimit.dirs
+      ? `outputs of more than ${o.limits.maxFiles} directories exceed the ${o.limits.maxFiles} an attempt may upload`
+      : collected.overLimit.files
       ? `outputs of more than ${o.limits.maxFiles} files exceed the ${o.limits.maxFiles} an attempt may upload`
       : `outputs of ${formatBytes(collected.bytes)} exceed ${o.capName}`;
     return { ref: null, files: collected.entries.length, bytes: collected.bytes, upload: null, note: `${why}; nothing uploaded` };
@@ -64,7 +66,7 @@ export async function uploadOutputs(dir: string, o: UploadOutputsOptions): Promi
   const pool = new HashPool(Math.min(4, Math.max(1, Math.ceil(files.length / 64))));
   let digests;
   try {
-    digests = await pool.hashAll(files.map((f) => f.abs));
+    digests = await pool.hashAll(files.map((f) => f.abs), files.map((f) => f.identity));
   } finally {
     pool.close();
   }
@@ -79,7 +81,7 @@ export async function uploadOutputs(dir: string, o: UploadOutputsOptions): Promi
   const manifest = encodeIsolated({ algo: "sha-256", version: ISOLATED_VERSION, files: entries } satisfies Isolated);
 
   // The blobs first, the manifest after: a manifest on the CAS always names blobs that are there.
-  const upload = await uploadMissing(o.cas, files.map((f, i) => ({ digest: digests[i]!, path: f.abs })), o.log);
+  const upload = await uploadMissing(o.cas, files.map((f, i) => ({ digest: digests[i]!, path: f.abs, identity: f.identity })), o.log);
   const manifestUpload = await uploadMissing(o.cas, [{ digest: manifest.digest, bytes: manifest.bytes }], o.log);
   upload.checked += manifestUpload.checked;
   upload.uploadedItems += manifestUpload.uploadedItems;

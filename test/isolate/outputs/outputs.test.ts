@@ -129,6 +129,24 @@ describe("outputs trees", () => {
     expect(capped).toMatchObject({ ref: null, files: 500 });
   }, 60_000);
 
+  test("empty directories count against the file cap: thousands of them stop the walk, not only files", async () => {
+    const s = await setup();
+    const out = join(s.dir, "out");
+    for (let d = 0; d < 300; d++) mkdirSync(join(out, `d${d}`, "e"), { recursive: true });
+    const r = await s.upload(out, { maxBytes: 2 ** 30, maxFiles: 100 });
+    expect(r).toMatchObject({ ref: null, files: 0, note: "outputs of more than 100 directories exceed the 100 an attempt may upload; nothing uploaded" });
+    expect(s.cas.requests).toEqual([]);
+  });
+
+  test("entries left out (symlinks leaving the outputs) count against the file cap: the list of them is bounded too", async () => {
+    const s = await setup();
+    const out = join(s.dir, "out");
+    mkdirSync(out, { recursive: true });
+    for (let i = 0; i < 150; i++) symlinkSync("/etc/passwd", join(out, `l${i}`));
+    const r = await s.upload(out, { maxBytes: 2 ** 30, maxFiles: 100 });
+    expect(r).toMatchObject({ ref: null, note: "outputs of more than 100 files exceed the 100 an attempt may upload; nothing uploaded" });
+  });
+
   test("download refuses a manifest whose entries would leave the destination, before writing anything", async () => {
     const s = await setup();
     const cas = new CasClient(s.cas.url);
