@@ -11,7 +11,7 @@
  * aborting mid-case on a slave, stored as crashed with the signal.
  * What is expected comes from running the binary here, not from dt.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { attemptPrefix, outputsDir } from "../../src/client/fetch.ts";
@@ -24,22 +24,16 @@ import type { JobCasesPage } from "../../src/master/protocol.ts";
 import { readResults } from "../../src/results/collect.ts";
 import { junitXmlParser } from "../../src/results/junit-xml.ts";
 import type { CaseResult, CaseStatus } from "../../src/results/model.ts";
-import { type TestCas, startCas } from "../helpers/cas.ts";
-import { cliEnv, killRunningClis, runCli } from "../helpers/cli.ts";
+import { startCas } from "../helpers/cas.ts";
+import { cliEnv, runCli } from "../helpers/cli.ts";
 import { caseKey, gtestBin, gtestBinMissing, runGtest, statusMap } from "../helpers/gtest.ts";
-import { TempDirs } from "../helpers/temp.ts";
+import { useCliCleanup } from "../helpers/scratch.ts";
 import { E2E_TEST_TIMEOUT_MS, useCluster } from "./cluster.ts";
 
 const MISSING = gtestBinMissing();
 if (MISSING) console.warn(`SKIP test/e2e/gtest.test.ts: ${MISSING}`);
 
-const temps = new TempDirs();
-const servers: TestCas[] = [];
-afterEach(async () => {
-  killRunningClis();
-  for (const s of servers.splice(0)) await s.stop();
-  await temps.cleanup();
-});
+const { temps, servers } = useCliCleanup();
 
 const setupCluster = useCluster("dt-e2e-gtest-cluster-");
 

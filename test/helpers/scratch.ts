@@ -14,11 +14,11 @@ export interface Scratch {
 }
 
 /**
- * For a test file that runs dt against a CAS: registers an afterEach that
- * kills leftover dt processes, stops the servers and removes the temp dirs,
- * and returns the function that makes a fresh scratch for one test.
+ * For a test file that runs dt against CAS servers it starts itself:
+ * registers an afterEach that kills leftover dt processes, stops the
+ * servers pushed onto `servers` and removes the dirs made with `temps`.
  */
-export function useScratch(prefix: string): () => Promise<Scratch> {
+export function useCliCleanup(): { temps: TempDirs; servers: TestCas[] } {
   const temps = new TempDirs();
   const servers: TestCas[] = [];
   afterEach(async () => {
@@ -26,6 +26,16 @@ export function useScratch(prefix: string): () => Promise<Scratch> {
     for (const s of servers.splice(0)) await s.stop();
     await temps.cleanup();
   });
+  return { temps, servers };
+}
+
+/**
+ * For a test file that runs dt against a CAS: registers an afterEach that
+ * kills leftover dt processes, stops the servers and removes the temp dirs,
+ * and returns the function that makes a fresh scratch for one test.
+ */
+export function useScratch(prefix: string): () => Promise<Scratch> {
+  const { temps, servers } = useCliCleanup();
   return async () => {
     const dir = await temps.make(prefix);
     const cas = await startCas(join(dir, "cas"));

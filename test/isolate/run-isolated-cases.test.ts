@@ -3,26 +3,19 @@
  * the list and the notes in --json, the failed ones by name on stderr; its
  * exit code stays the command's.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../src/common/log.ts";
 import { archiveTargets, targetFromPaths } from "../../src/isolate/archive/archive.ts";
 import { CasClient } from "../../src/isolate/cas/client.ts";
 import type { RunIsolatedResult } from "../../src/isolate/run/run-isolated.ts";
-import { type TestCas, startCas } from "../helpers/cas.ts";
-import { CLI_TEST_TIMEOUT_MS, cliEnv, killRunningClis, runCli } from "../helpers/cli.ts";
-import { TempDirs } from "../helpers/temp.ts";
+import { startCas } from "../helpers/cas.ts";
+import { CLI_TEST_TIMEOUT_MS, cliEnv, runCli } from "../helpers/cli.ts";
+import { useCliCleanup } from "../helpers/scratch.ts";
 import { shellScript, writeTree } from "../helpers/tree.ts";
 
-const temps = new TempDirs();
-const servers: TestCas[] = [];
-
-afterEach(async () => {
-  killRunningClis();
-  for (const s of servers.splice(0)) await s.stop();
-  await temps.cleanup();
-});
+const { temps, servers } = useCliCleanup();
 
 const JUNIT = `<?xml version="1.0" encoding="UTF-8"?>
 <testsuite name="com.example.T" tests="3">

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger } from "../../../src/common/log.ts";
@@ -6,19 +6,12 @@ import { archiveTargets, targetFromPaths } from "../../../src/isolate/archive/ar
 import { CasClient } from "../../../src/isolate/cas/client.ts";
 import { parseIsolated } from "../../../src/isolate/manifest.ts";
 import type { RunIsolatedResult } from "../../../src/isolate/run/run-isolated.ts";
-import { type TestCas, startCas } from "../../helpers/cas.ts";
-import { CLI_TEST_TIMEOUT_MS, cliEnv, killRunningClis, runCli } from "../../helpers/cli.ts";
-import { TempDirs } from "../../helpers/temp.ts";
+import { startCas } from "../../helpers/cas.ts";
+import { CLI_TEST_TIMEOUT_MS, cliEnv, runCli } from "../../helpers/cli.ts";
+import { useCliCleanup } from "../../helpers/scratch.ts";
 import { shellScript, writeTree } from "../../helpers/tree.ts";
 
-const temps = new TempDirs();
-const servers: TestCas[] = [];
-
-afterEach(async () => {
-  killRunningClis();
-  for (const s of servers.splice(0)) await s.stop();
-  await temps.cleanup();
-});
+const { temps, servers } = useCliCleanup();
 
 /** A tree whose command writes two files into $ISOLATED_OUTDIR and exits with $1. */
 async function setup() {
