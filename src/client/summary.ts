@@ -18,7 +18,7 @@ const LISTED = { failed: "FAILED", canceled: "CANCELED", flaky: "FLAKY" } as con
  * attempts that did not pass. `link` makes the master's links absolute.
  *
  * @example
- *   FAILED foo-test.0 (task 3f…a1.0, 2 attempts)
+ *   FAILED foo-test.0 (task 3f…a1.0, shard 1 of 3 of foo-test, 2 attempts)
  *     attempt 0: FAILED, exit 1
  *       stdout: http://master/api/v1/artifacts/…stdout
  */
@@ -33,11 +33,17 @@ export function failureReport(summary: JobSummary, tasks: readonly TaskView[], l
   for (const group of ["failed", "canceled", "flaky"] as const) {
     for (const task of tasks.filter((t) => t.group === group)) {
       const n = task.attempts.length;
-      lines.push(`${LISTED[group]} ${printable(task.description)} (task ${task.task_id}, ${n} attempt${n === 1 ? "" : "s"})`);
+      lines.push(`${LISTED[group]} ${printable(task.description)} (task ${task.task_id}${shardOf(task)}, ${n} attempt${n === 1 ? "" : "s"})`);
       for (const attempt of task.attempts.filter((a) => a.state !== "SUCCEEDED")) lines.push(...attemptLines(attempt, link));
     }
   }
   return lines;
+}
+
+/** A shard names its binary and its place among the binary's shards: the shards are one binary, not N tests. */
+function shardOf(task: TaskView): string {
+  if (task.shard_index == null || task.shard_count == null || task.binary === undefined) return "";
+  return `, shard ${task.shard_index + 1} of ${task.shard_count} of ${printable(task.binary)}`;
 }
 
 function attemptLines(attempt: AttemptView, link: (l: string) => string): string[] {

@@ -132,8 +132,11 @@ describe.skipIf(MISSING !== undefined)("the real gtest binary through dt", () =>
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(88);
     const jobId = /^Job (local\.e2e\.\d+\.\d+):/m.exec(r.stdout)?.[1];
     expect(r.stdout).toMatch(/^Job local\.e2e\.\d+\.\d+: 2 of 6 tasks passed; 4 failed$/m);
-    const failedLines = r.stdout.match(/^FAILED \S+ \(task \S+, 1 attempt\)$/gm) ?? [];
+    const failedLines = r.stdout.match(/^FAILED \S+ \(task \S+(?:, shard \d of 3 of sample_test)?, 1 attempt\)$/gm) ?? [];
     expect(failedLines.map((l) => l.split(" ")[1]).sort()).toEqual(["sample_test.0", "sample_test.1", "sample_test.2", "sample_test_xml"].sort());
+    // A shard is named as one of its binary's shards, not as a test of its own.
+    expect(r.stdout).toMatch(/^FAILED sample_test\.1 \(task \S+, shard 2 of 3 of sample_test, 1 attempt\)$/m);
+    expect(r.stdout).toMatch(/^FAILED sample_test_xml \(task \S+, 1 attempt\)$/m);
 
     // The kept stdout logs of the three failed shards: each shard's cases as its local run, their union the unsharded run, each once.
     const kept = join(dir, "dt-local-results", jobId!);
