@@ -1,0 +1,36 @@
+import { ACTIVE_STATES } from "../../model.ts";
+import type { HeartbeatRequest, HeartbeatResponse } from "../../protocol.ts";
+import type { DispatchState } from "../dispatch-state.ts";
+import { claim } from "./claim.ts";
+
+/** Extends the named leases, records phases, and says which to kill. */
+export async function heartbeat(state: DispatchState, request: HeartbeatRequest): Promise<HeartbeatResponse> {
+  const now = state.clock.now();
+  const command = state.slaves.seen(request.slave, now);
+  const response: HeartbeatResponse = { cancel: [], unknown: [], ...(command ? { command } : {}) };
+  for (const { lease_id, phase } of request.leases) {
+    const lease = state.leases.get(lease_id) ?? (await claim(state, lease_id, request.slave.name, phase));
+    if (!lease || lease.slave !== request.slave.name) {
+      response.unknown.push(lease_id);
+      continue;
+    }
+    lease.expiresAt = now + state.config.leaseTtlMs;
+    if (state.open.get(lease.jobId)?.job.canceledAt != null) response.cancel.push(lease_id);
+    if (phase !== lease.phase) {
+      lease.phase = phase;
+      await state.repo.updateAttempt(lease.jobId, lease.taskId, lease.attempt, { state: phase, leaseExpiresAt: lease.expiresAt }, [...ACTIVE_STATES]);
+    }
+  }
+  return response;
+}
+
+/**
+ * A log append or an output upload for a lease comes from the slave
+ * running it, so it proves the lease alive as a heartbeat does: a slave
+ * busy streaming a chatty task's output keeps the lease even when a
+ * heartbeat is late. In memory only, as a heartbeat without a phase change.
+ */
+export function extendLease(state: DispatchState, leaseId: string): void {
+  const lease = state.leases.get(leaseId);
+  if (lease) lease.expiresAt = Math.max(lease.expiresAt, state.clock.now() + state.config.leaseTtlMs);
+}

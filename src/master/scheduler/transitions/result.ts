@@ -1,0 +1,160 @@
+import { caseFromWire } from "../../cases/case-report.ts";
+import { ACTIVE_STATES, type Attempt, type AttemptState, type Task, taskBinary } from "../../model.ts";
+import type { ResultReport, ResultResponse } from "../../protocol.ts";
+import type { Repo } from "../../repo/repo.ts";
+import { type ActiveLease, type DispatchState, type OpenJob, newAttempt, queueItem, settle } from "../dispatch-state.ts";
+import { claim } from "./claim.ts";
+import { wake } from "./lease.ts";
+
+/** Stores a slave's result, once per lease, and queues what follows (a retry). */
+export async function report(state: DispatchState, report: ResultReport): Promise<ResultResponse> {
+  // A slave retrying a report still in progress waits for it: one attempt, one answer.
+  const inFlight = state.reporting.get(report.lease_id);
+  if (inFlight) {
+    await inFlight.catch(() => {});
+    return { ok: true, duplicate: true, stale: false };
+  }
+  let lease = state.leases.get(report.lease_id);
+  // A short task reserved from the external queue can report before any heartbeat claimed it.
+  if (!lease && report.slave) lease = (await claim(state, report.lease_id, report.slave, "LEASED")) ?? undefined;
+  if (lease && report.slave && lease.slave !== report.slave) {
+    // beanstalkd handed the job to a second slave (after a restart of it, or a lapsed TTR): the first one's result counts.
+    state.log.warn(`result for lease ${report.lease_id} from slave ${report.slave}, which does not hold it (${lease.slave} does); kept out of the job`, { job_id: report.job_id, task_id: report.task_id, attempt: report.attempt });
+    return { ok: true, duplicate: false, stale: true };
+  }
+  if (!lease) {
+    const stored = await state.repo.findAttemptByLease(report.lease_id);
+    const stale = stored?.state === "SLAVE_LOST" || stored === null;
+    if (stale) state.log.warn(`result for lease ${report.lease_id} arrived after the lease was taken back; kept out of the job`, { job_id: report.job_id, task_id: report.task_id, attempt: report.attempt });
+    return { ok: true, duplicate: !stale, stale };
+  }
+  const work = applyReport(state, lease, report);
+  state.reporting.set(report.lease_id, work);
+  try {
+    return await work;
+  } finally {
+    state.reporting.delete(report.lease_id);
+  }
+}
+
+async function applyReport(state: DispatchState, lease: ActiveLease, report: ResultReport): Promise<ResultResponse> {
+  const now = state.clock.now();
+  const open = state.open.get(lease.jobId);
+  const task = open?.tasks.get(lease.taskId);
+  const times = report.times;
+  const outcome = await state.repo.transaction(async (repo) => {
+    const changed = await repo.updateAttempt(lease.jobId, lease.taskId, lease.attempt, {
+      state: report.state, exitCode: report.exit_code, message: report.message, reportedAt: now,
+      fetchDoneAt: times.fetch_done_at, mapDoneAt: times.map_done_at, commandStartAt: times.command_start_at,
+      commandEndAt: times.command_end_at, uploadDoneAt: times.upload_done_at, cache: report.cache,
+      stdoutKey: report.stdout_key, stderrKey: report.stderr_key, artifactKey: report.artifact_key, artifactMissing: report.artifact_missing,
+      outputsRef: report.outputs_ref ?? null, leaseExpiresAt: null,
+    }, [...ACTIVE_STATES]);
+    // With the attempt's ending, in the same transaction: a repeated report finds the attempt ended and stores them no second time.
+    if (changed && report.cases && report.cases.length > 0) {
+      const owner = task ?? (await repo.getTask(lease.jobId, lease.taskId));
+      if (owner) await repo.storeCases({ jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, binary: taskBinary(owner), reportedAt: now }, report.cases.map(caseFromWire));
+    }
+    if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0 };
+    if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
+      await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
+    }
+    const next = await nextAttempt(state, repo, lease, task, report.state, now);
+    if (next) await repo.insertAttempt(next);
+    const expectedMs = next ? ((await repo.expectedDurations([task.description])).get(task.description) ?? 0) : 0;
+    return { changed, next, expectedMs };
+  });
+  // Only test results tell the job's pace; a lost slave or a slave's own failure says nothing of the tests.
+  if (outcome.changed && (report.state === "SUCCEEDED" || report.state === "FAILED")) state.paces.record(lease.jobId, lease.expectedMs, now - lease.leasedAt);
+  if (outcome.changed) {
+    state.observer?.attemptEnded({
+      jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, slave: lease.slave, state: report.state,
+      queuedAt: lease.queuedAt, leasedAt: lease.leasedAt, times: report.times, cache: report.cache, reportedAt: now,
+    });
+  }
+  if (outcome.changed && report.result_notes && report.result_notes.length > 0) {
+    state.log.info(`attempt ${lease.attempt} of ${lease.taskId} in job ${lease.jobId}: reading its test results (${report.result_format ?? "unknown format"}): ${report.result_notes.join("; ")}`, {
+      job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt,
+    });
+  }
+  if (outcome.changed) {
+    // Per attempt: a pass is routine (debug); anything else an operator may be asked about.
+    const level = report.state === "SUCCEEDED" ? "debug" : "info";
+    state.log[level](`attempt ${lease.attempt} of ${lease.taskId} in job ${lease.jobId}: ${report.state} on ${lease.slave}${outcome.next ? `; attempt ${outcome.next.attempt} queued` : ""}`, {
+      job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt, slave: lease.slave, state: report.state,
+    });
+  }
+  if (report.state === "INFRA_FAILED" && outcome.changed) {
+    state.slaves.infraFailure(lease.slave, { at: now, job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt, state: "INFRA_FAILED", message: report.message });
+  }
+  // The sweep may have taken the lease back meanwhile (it skips leases being reported, but not a restart's): count it once.
+  if (state.leases.delete(lease.leaseId)) state.queue.finished(lease.user, lease.jobId);
+  if (outcome.next && open && task) await requeue(state, open, task, outcome.next, outcome.expectedMs, now);
+  else settle(state, lease.jobId);
+  return { ok: true, duplicate: !outcome.changed, stale: false };
+}
+
+/**
+ * Queues an attempt just stored; unless the job was canceled while it was
+ * being stored, in which case it ends CANCELED instead of waiting forever.
+ */
+export async function requeue(state: DispatchState, open: OpenJob, task: Task, next: Attempt, expectedMs: number, now: number): Promise<void> {
+  if (open.job.canceledAt !== null) {
+    await state.repo.updateAttempt(next.jobId, next.taskId, next.attempt, { state: "CANCELED", message: "[canceled]", reportedAt: now }, ["QUEUED"]);
+    settle(state, next.jobId);
+    return;
+  }
+  // One attempt ended, the next is queued: the job's active count is unchanged.
+  state.queue.put([queueItem(state, open.job, task, next, expectedMs)]);
+  wake(state);
+  // In beanstalkd before the report is answered: the slave that sent it reserves again at once, and the retry must be there to go first.
+  await state.feeder?.idle();
+}
+
+/**
+ * The attempt after one that ended in `state`, or null: a failed test is
+ * retried while retries remain; an infrastructure failure is requeued
+ * without spending one, a bounded number of times.
+ */
+export async function nextAttempt(dispatch: DispatchState, repo: Repo, lease: ActiveLease, task: Task, state: AttemptState, now: number): Promise<Attempt | null> {
+  let retry: number;
+  if (state === "FAILED" || state === "TIMED_OUT") {
+    if (lease.retry >= task.maxRetries) return null;
+    retry = lease.retry + 1;
+  } else if (state === "INFRA_FAILED" || state === "SLAVE_LOST") {
+    // The task's own attempts only: the whole job's, read per lost lease, held the master for a second on a 100,000-task job.
+    const attempts = (await repo.getAttempts(lease.jobId, { from: task.index, to: task.index + 1 })).filter((a) => a.taskId === lease.taskId);
+    const infra = attempts.filter((a) => a.state === "INFRA_FAILED" || a.state === "SLAVE_LOST").length;
+    if (infra > dispatch.config.maxInfraRequeues) return null;
+    retry = lease.retry;
+  } else {
+    return null;
+  }
+  return newAttempt(lease.jobId, lease.taskId, lease.attempt + 1, retry, now);
+}
+
+/**
+ * dist_test's /retry_task: queues another attempt of a task whose latest
+ * attempt failed, if retries remain and none is queued or running. Returns
+ * whether it did; asking twice never makes two attempts. dt's master
+ * retries failed attempts itself as they are reported, so for its own
+ * slaves this finds nothing to do; it is kept for dist_test's callers.
+ */
+export async function retryTask(state: DispatchState, jobId: string, taskId: string): Promise<boolean> {
+  const open = state.open.get(jobId);
+  const task = open?.tasks.get(taskId);
+  if (!open || !task || open.job.canceledAt !== null) return false;
+  const now = state.clock.now();
+  const next = await state.repo.transaction(async (repo) => {
+    const group = (await repo.getAttempts(jobId, { from: task.index, to: task.index + 1 })).filter((a) => a.taskId === taskId);
+    const last = group[group.length - 1];
+    if (!last || (last.state !== "FAILED" && last.state !== "TIMED_OUT") || last.retry >= task.maxRetries) return null;
+    const attempt = newAttempt(jobId, taskId, last.attempt + 1, last.retry + 1, now);
+    await repo.insertAttempt(attempt);
+    return attempt;
+  });
+  if (!next) return false;
+  open.active++;
+  await requeue(state, open, task, next, 0, now);
+  return true;
+}
