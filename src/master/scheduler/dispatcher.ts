@@ -32,9 +32,10 @@ export interface ExternalQueue {
  * first, so a restarted master rebuilds the same state (`rebuild`).
  *
  * With an external queue, slaves reserve from it instead of long-polling:
- * the feeder moves attempts into it just in time, and a slave's first
- * heartbeat or result naming an offer claims it (`claim`); from then on the
- * lease is the same as one handed out over HTTP.
+ * the feeder moves attempts into it just in time, and a slave claims each
+ * offer it reserved before it runs it (`claimOffer`; slaves older than that
+ * call claim with their first heartbeat or result); from then on the lease
+ * is the same as one handed out over HTTP.
  *
  * This class is the facade: each transition is a module of ./transitions/
  * (lease, claim, heartbeat, result, cancel-expiry, rebuild), a function of
