@@ -11,19 +11,8 @@
  *   const wire = toWireCase({ suite: "A", name: "b", status: "passed", durationMs: 1.5, message: null, file: null, line: null });
  *   // { suite: "A", name: "b", status: "passed", duration_ms: 2, message: null, file: null, line: null }
  */
-import { type CaseResult, type CaseStatus, MAX_CASE_MESSAGE_CHARS } from "./model.ts";
-import type { CaseReport } from "./wire.ts";
-
-/** The master's bounds on one case (master/cases/case-report.ts CASE_LIMITS, which a test holds these equal to): what it stores, more than a real runner writes. */
-export const WIRE_CASE_LIMITS = {
-  maxSuiteChars: 1_000,
-  maxNameChars: 2_000,
-  maxMessageChars: MAX_CASE_MESSAGE_CHARS,
-  maxFileChars: 1_000,
-  /** A MySQL INT. */
-  maxInt: 2 ** 31 - 1,
-  maxFlakyFailures: 10_000,
-} as const;
+import type { CaseResult, CaseStatus } from "./model.ts";
+import { CASE_LIMITS, type CaseReport } from "./wire.ts";
 
 /** What an empty suite or name is sent as: the master requires both (JUnit's classname is optional, and a testcase may have no name). */
 export const NO_SUITE = "(no suite)";
@@ -40,23 +29,23 @@ export function wireText(text: string, max: number): string {
   return `${clean.slice(0, end)}…`;
 }
 
-function wireInt(value: number | null | undefined, min: number): number | null {
+function wireInt(value: number | null | undefined, min: number, max: number): number | null {
   if (value === null || value === undefined || !Number.isFinite(value)) return null;
   const n = Math.round(value);
-  return n < min ? null : Math.min(n, WIRE_CASE_LIMITS.maxInt);
+  return n < min ? null : Math.min(n, max);
 }
 
 /** One case in the wire's shape and bounds. */
 export function toWireCase(c: CaseResult): CaseReport {
-  const L = WIRE_CASE_LIMITS;
+  const L = CASE_LIMITS;
   const wire: CaseReport = {
     suite: wireText(c.suite, L.maxSuiteChars) || NO_SUITE,
     name: wireText(c.name, L.maxNameChars) || NO_NAME,
     status: c.status,
-    duration_ms: wireInt(c.durationMs, 0),
+    duration_ms: wireInt(c.durationMs, 0, L.maxDurationMs),
     message: c.message === null ? null : wireText(c.message, L.maxMessageChars),
     file: c.file === null ? null : wireText(c.file, L.maxFileChars) || null,
-    line: wireInt(c.line, 1),
+    line: wireInt(c.line, 1, L.maxLine),
   };
   if (c.flakyFailures && c.flakyFailures > 0) wire.flaky_failures = Math.min(Math.round(c.flakyFailures), L.maxFlakyFailures);
   return wire;

@@ -4,7 +4,7 @@
  * reports with an attempt's result, and what the master's native API
  * answers about a job's cases and a case's history.
  */
-import type { CaseStatus } from "./model.ts";
+import { type CaseStatus, MAX_CASE_MESSAGE_CHARS } from "./model.ts";
 
 /**
  * A job's test cases, each counted once by its identity (binary, suite,
@@ -88,6 +88,24 @@ export interface CaseHistory {
    */
   flake_rate: number | null;
 }
+
+/**
+ * Bounds on one case's strings and numbers: what the master stores for each
+ * (it refuses a report whole past them), and what a slave holds its cases to
+ * before sending them; more than any real runner writes.
+ */
+export const CASE_LIMITS = {
+  /** gtest's `Suite/Param`, a JUnit classname (a Java package path), a pytest module path. */
+  maxSuiteChars: 1_000,
+  /** A parameterized name (gtest's `Case/17`, pytest's `test_x[a-b-c]`) can be long; longer is a generated id, not a name. */
+  maxNameChars: 2_000,
+  maxMessageChars: MAX_CASE_MESSAGE_CHARS,
+  maxFileChars: 1_000,
+  /** 24 days in ms: a MySQL INT; a test longer than that is a timeout, not a duration. */
+  maxDurationMs: 2 ** 31 - 1,
+  maxLine: 2 ** 31 - 1,
+  maxFlakyFailures: 10_000,
+} as const;
 
 /** Cases one result report may carry: googletest's own suite has ~1,100; the largest single binaries in the wild a few 10,000s. */
 export const MAX_REPORTED_CASES = 200_000;

@@ -4,22 +4,11 @@
  * whole (400 naming the field) and nothing of it is stored.
  */
 import { DtError } from "../../common/errors.ts";
-import { MAX_CASE_MESSAGE_CHARS, type CaseResult, type CaseStatus, type ResultFormat } from "../../results/model.ts";
+import type { CaseResult, CaseStatus, ResultFormat } from "../../results/model.ts";
+import { CASE_LIMITS } from "../../results/wire.ts";
 import { type CaseReport, MAX_REPORTED_CASES, MAX_RESULT_NOTE_CHARS, MAX_RESULT_NOTES, type ResultReport } from "../protocol.ts";
 
-/** Bounds on one case's strings: what the database keeps for each, and more than any real runner writes. */
-export const CASE_LIMITS = {
-  /** gtest's `Suite/Param`, a JUnit classname (a Java package path), a pytest module path. */
-  maxSuiteChars: 1_000,
-  /** A parameterized name (gtest's `Case/17`, pytest's `test_x[a-b-c]`) can be long; longer is a generated id, not a name. */
-  maxNameChars: 2_000,
-  maxMessageChars: MAX_CASE_MESSAGE_CHARS,
-  maxFileChars: 1_000,
-  /** 24 days in ms: a MySQL INT; a test longer than that is a timeout, not a duration. */
-  maxDurationMs: 2 ** 31 - 1,
-  maxLine: 2 ** 31 - 1,
-  maxFlakyFailures: 10_000,
-} as const;
+export { CASE_LIMITS };
 
 const STATUSES: ReadonlySet<string> = new Set<CaseStatus>(["passed", "failed", "skipped", "crashed"]);
 const FORMATS: ReadonlySet<string> = new Set<ResultFormat>(["gtest-xml", "junit-xml", "gtest-stdout"]);
