@@ -7,7 +7,7 @@
  */
 import { afterEach, expect, test } from "bun:test";
 import { join } from "node:path";
-import { ManualClock, systemClock } from "../../src/common/clock.ts";
+import { type Clock, ManualClock, systemClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
 import { encodeIsolated } from "../../src/isolate/manifest.ts";
 import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
@@ -32,6 +32,26 @@ afterEach(async () => {
 const DISPATCH = { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, maxWaitMs: 1_000, maxInfraRequeues: 3 };
 /** Far above a batch of 50 rows even on a loaded machine; far below the whole cancel's time on one blocked event loop. */
 const HEALTHZ_BOUND_MS = 1_000;
+
+/** `repo` with `method` replaced by `wrap(original)`, every other member as it is: how a test holds or counts one kind of call. */
+function withMethod<R extends object, K extends keyof R>(repo: R, method: K, wrap: (original: R[K]) => R[K]): R {
+  return new Proxy(repo, {
+    get(target, prop, receiver) {
+      if (prop === method) return wrap((target[method] as (...args: unknown[]) => unknown).bind(target) as R[K]);
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/** A Master on `repo`, its artifacts and live logs in `dir`. */
+function masterOn(repo: Repo, dir: string, options: { clock?: Clock; bulkBatchRows?: number } = {}): Master {
+  return new Master({
+    repo, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")),
+    clock: options.clock ?? systemClock, log: createLogger({ level: "silent" }), newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
+    dispatch: { ...DISPATCH, isolateServer: "http://dt.test", ...(options.bulkBatchRows === undefined ? {} : { bulkBatchRows: options.bulkBatchRows }) },
+  });
+}
 
 test("/healthz answers while a 5,000-task cancel is being written, and the cancel is complete after", async () => {
   const server = await startMasterServer({
@@ -87,24 +107,12 @@ test("a restarted master serves /healthz and reads at once, /readyz says 503 whi
   let release!: () => void;
   const gate = new Promise<void>((resolve) => (release = resolve));
   let batches = 0;
-  const slowRepo = new Proxy(repo, {
-    get(target, prop, receiver) {
-      if (prop === "cancelQueuedAttempts") {
-        return async (...args: Parameters<Repo["cancelQueuedAttempts"]>) => {
-          batches++;
-          await gate;
-          return target.cancelQueuedAttempts(...args);
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
+  const slowRepo = withMethod<Repo, "cancelQueuedAttempts">(repo, "cancelQueuedAttempts", (cancelQueued) => async (...args) => {
+    batches++;
+    await gate;
+    return cancelQueued(...args);
   });
-  const master = new Master({
-    repo: slowRepo, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")),
-    clock: systemClock, log: createLogger({ level: "silent" }), newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
-    dispatch: { ...DISPATCH, isolateServer: "http://dt.test", bulkBatchRows: 100 },
-  });
+  const master = masterOn(slowRepo, dir, { bulkBatchRows: 100 });
   const app = masterApp({ master, log: createLogger({ level: "silent" }), readiness: [{ name: "database", check: () => repo.ping() }], rebuildWaitMs: 50 });
   const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: app.fetch });
   const url = `http://127.0.0.1:${server.port}`;
@@ -155,27 +163,15 @@ test("between a cancel's batches, a result is stored once, no new lease is grant
   const gate = new Promise<void>((resolve) => (release = resolve));
   let reached!: () => void;
   const midCancel = new Promise<void>((resolve) => (reached = resolve));
-  const heldRepo = new Proxy(repo, {
-    get(target, prop, receiver) {
-      if (prop === "cancelQueuedAttempts") {
-        return async (...args: Parameters<Repo["cancelQueuedAttempts"]>) => {
-          // The second batch waits: the first is written, the rest still QUEUED.
-          if (++calls === 2) {
-            reached();
-            await gate;
-          }
-          return target.cancelQueuedAttempts(...args);
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
+  const heldRepo = withMethod<Repo, "cancelQueuedAttempts">(repo, "cancelQueuedAttempts", (cancelQueued) => async (...args) => {
+    // The second batch waits: the first is written, the rest still QUEUED.
+    if (++calls === 2) {
+      reached();
+      await gate;
+    }
+    return cancelQueued(...args);
   });
-  const master = new Master({
-    repo: heldRepo, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")),
-    clock: systemClock, log: createLogger({ level: "silent" }), newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
-    dispatch: { ...DISPATCH, isolateServer: "http://dt.test", bulkBatchRows: 10 },
-  });
+  const master = masterOn(heldRepo, dir, { bulkBatchRows: 10 });
   stops.push(async () => {
     release();
     await master.stop();
@@ -234,23 +230,19 @@ test("a job's task list and its troubles read a 12,000-task job 5,000 tasks at a
   };
   setImmediate(tick);
   const reads: { what: string; tasks: number; turn: number }[] = [];
-  const counting = new Proxy(repo, {
-    get(target, prop, receiver) {
-      if (prop === "getAttempts" || prop === "getTasks") {
-        return (jobId: string, slice?: { from: number; to: number }) => {
-          reads.push({ what: prop, tasks: slice ? slice.to - slice.from : Number.POSITIVE_INFINITY, turn: turns });
-          return (target[prop] as (j: string, s?: { from: number; to: number }) => Promise<unknown>)(jobId, slice);
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
+  const width = (slice?: { from: number; to: number }) => (slice ? slice.to - slice.from : Number.POSITIVE_INFINITY);
+  const counting = withMethod<Repo, "getTasks">(
+    withMethod<Repo, "getAttempts">(repo, "getAttempts", (getAttempts) => (jobId, slice) => {
+      reads.push({ what: "getAttempts", tasks: width(slice), turn: turns });
+      return getAttempts(jobId, slice);
+    }),
+    "getTasks",
+    (getTasks) => (jobId, slice) => {
+      reads.push({ what: "getTasks", tasks: width(slice), turn: turns });
+      return getTasks(jobId, slice);
     },
-  });
-  const master = new Master({
-    repo: counting, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")),
-    clock: systemClock, log: createLogger({ level: "silent" }), newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
-    dispatch: { ...DISPATCH, isolateServer: "http://dt.test" },
-  });
+  );
+  const master = masterOn(counting, dir);
   stops.push(async () => {
     ticking = false;
     await repo.close();
@@ -275,38 +267,17 @@ test("a lost lease, an infrastructure failure and dist_test's retry_task read th
   const dir = await temps.make("dt-task-reads-");
   const repo = await SqliteRepo.open(join(dir, "dt.sqlite"));
   const widths: number[] = [];
-  const counting = new Proxy(repo, {
-    get(target, prop, receiver) {
-      if (prop === "getAttempts") {
-        return (jobId: string, slice?: { from: number; to: number }) => {
-          widths.push(slice ? slice.to - slice.from : Number.POSITIVE_INFINITY);
-          return target.getAttempts(jobId, slice);
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
+  const countingWidths = <R extends Repo>(r: R): R =>
+    withMethod<R, "getAttempts">(r, "getAttempts", (getAttempts) => ((jobId: string, slice?: { from: number; to: number }) => {
+      widths.push(slice ? slice.to - slice.from : Number.POSITIVE_INFINITY);
+      return getAttempts(jobId, slice);
+    }) as R["getAttempts"]);
+  const counting = countingWidths(repo);
   // Inside transaction() the callback gets the transaction's repo: that one is counted too.
   const transaction = repo.transaction.bind(repo);
-  repo.transaction = (fn) => transaction((tx) => fn(new Proxy(tx, {
-    get(target, prop, receiver) {
-      if (prop === "getAttempts") {
-        return (jobId: string, slice?: { from: number; to: number }) => {
-          widths.push(slice ? slice.to - slice.from : Number.POSITIVE_INFINITY);
-          return target.getAttempts(jobId, slice);
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  })));
+  repo.transaction = (fn) => transaction((tx) => fn(countingWidths(tx)));
   const clock = new ManualClock();
-  const master = new Master({
-    repo: counting, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")),
-    clock, log: createLogger({ level: "silent" }), newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
-    dispatch: { ...DISPATCH, isolateServer: "http://dt.test" },
-  });
+  const master = masterOn(counting, dir, { clock });
   stops.push(async () => {
     master.dispatcher.close();
     await repo.close();
