@@ -1,3 +1,5 @@
+import { yieldToEventLoop } from "./concurrency.ts";
+
 /**
  * Turns for the event loop during a long run of synchronous steps (file
  * writes, links, copies): timers and sockets (a slave's heartbeat, other
@@ -15,11 +17,8 @@ export function loopTurns(everyMs: number): () => Promise<void> | undefined {
   let at = performance.now();
   return () => {
     if (performance.now() - at < everyMs) return undefined;
-    return new Promise<void>((resolve) =>
-      setImmediate(() => {
-        at = performance.now();
-        resolve();
-      }),
-    );
+    return yieldToEventLoop().then(() => {
+      at = performance.now();
+    });
   };
 }
