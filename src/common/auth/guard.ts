@@ -12,6 +12,11 @@ export type Access = "read" | "write";
 const SLAVE_API = /^\/api\/v1\/slave(?:\/|$)/;
 /** dist_test's writes, which its client and slaves call with GET as often as POST. */
 const DIST_TEST_WRITES = /^\/(?:submit_job|cancel_job|retry_task)$/;
+
+/** Whether `path` is one of dist_test's calls that change the queue: CherryPy answered them to GET as to POST (its client cancels with a GET), so the method does not tell. */
+export function isDistTestWrite(path: string): boolean {
+  return DIST_TEST_WRITES.test(path);
+}
 /** POSTs that only read: CAS lookups, and dist_test's reads and pages, which CherryPy answered on either method. */
 const READ_ONLY_POSTS = /^\/(?:api\/cas\/v1\/(?:missing|batch-read)|job_status|tasks|failed_tasks|job|trace|view_log|log)?$/;
 
@@ -24,7 +29,7 @@ const READ_ONLY_POSTS = /^\/(?:api\/cas\/v1\/(?:missing|batch-read)|job_status|t
  *   accessOf("POST", "/api/cas/v1/missing"); // "read"
  */
 export function accessOf(method: string, path: string): Access {
-  if (SLAVE_API.test(path) || DIST_TEST_WRITES.test(path)) return "write";
+  if (SLAVE_API.test(path) || isDistTestWrite(path)) return "write";
   if (method === "GET" || method === "HEAD" || method === "OPTIONS") return "read";
   return method === "POST" && READ_ONLY_POSTS.test(path) ? "read" : "write";
 }

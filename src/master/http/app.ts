@@ -1,5 +1,5 @@
 import { Hono, type MiddlewareHandler } from "hono";
-import type { AuthGuard } from "../../common/auth/guard.ts";
+import { type AuthGuard, isDistTestWrite } from "../../common/auth/guard.ts";
 import { errorBody, httpStatusOf, securityHeaders } from "../../common/http.ts";
 import type { Logger } from "../../common/log.ts";
 import { httpMetrics, metricsHandler } from "../../common/metrics/http.ts";
@@ -7,7 +7,6 @@ import { type ReadinessCheck, readinessHandler } from "../../common/metrics/read
 import type { Registry } from "../../common/metrics/registry.ts";
 import type { Master } from "../master.ts";
 import { autoscaleRoutes } from "./autoscale-api.ts";
-import { DIST_TEST_WRITE_PATHS } from "./dist-test-api.ts";
 import { nativeRoutes } from "./native-api.ts";
 import { slaveRoutes } from "./slave-api.ts";
 
@@ -49,7 +48,7 @@ const REBUILD_RETRY_AFTER_SEC = 2;
  */
 function untilRebuilt(master: Master, waitMs: number, exempt: readonly string[]): MiddlewareHandler {
   return async (c, next) => {
-    const read = (c.req.method === "GET" || c.req.method === "HEAD") && !DIST_TEST_WRITE_PATHS.includes(c.req.path);
+    const read = (c.req.method === "GET" || c.req.method === "HEAD") && !isDistTestWrite(c.req.path);
     if (master.ready || read || exempt.some((p) => c.req.path.startsWith(p))) return next();
     if (await master.whenReady(waitMs)) return next();
     const why = await master.checkRebuilt().then(() => "", (err: Error) => err.message);

@@ -11,12 +11,6 @@ import { SMALL_FORM_BYTES, noCache, requestParams, requireParam } from "./cherry
 
 /** A 100,000-task job is about 25 MB of JSON, form-encoded a little more; as the native API. */
 const MAX_JOB_FORM_BYTES = 64 * 2 ** 20;
-/**
- * dist_test's calls that change the queue. CherryPy answered them to GET as
- * to POST, and dist_test's client cancels with a GET, so the method does not
- * tell a write from a read here (see untilRebuilt in app.ts).
- */
-export const DIST_TEST_WRITE_PATHS: readonly string[] = ["/submit_job", "/cancel_job", "/retry_task"];
 
 /** Both of dist_test's methods: CherryPy's handlers answered either. */
 const METHODS = ["GET", "POST"];
