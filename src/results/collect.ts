@@ -12,8 +12,9 @@
  *   results.cases; // CaseResult[] for the report
  *   results.notes; // "…/TEST-x.xml: the file ends inside <testsuite><testcase> (truncated…"
  */
-import { closeSync, constants, fstatSync, openSync, readlinkSync, realpathSync } from "node:fs";
+import { closeSync, fstatSync, readlinkSync, realpathSync } from "node:fs";
 import { join, normalize, sep } from "node:path";
+import { openNoFollow } from "../common/open-no-follow.ts";
 import { pathOfFd } from "../isolate/outputs/open-checked.ts";
 import { gtestStdoutParser } from "./gtest-stdout.ts";
 import { gtestXmlParser, junitXmlParser } from "./junit-xml.ts";
@@ -115,18 +116,19 @@ async function findResultFiles(dir: string, globs: readonly string[], notes: str
  * (/proc/self/fd) must lie under the outputs.
  */
 function openResultFile(path: string, realRoot: string): number | null {
-  let fd: number;
+  let opened: ReturnType<typeof openNoFollow>;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    opened = openNoFollow(path);
   } catch {
     return null;
   }
-  if (!fstatSync(fd).isFile()) {
+  const { fd, stat } = opened;
+  if (!stat.isFile()) {
     closeSync(fd);
     return null;
   }
-  const opened = pathOfFd(fd, path);
-  if (!(opened === path ? realpathSync(path) : readlinkSync(opened)).startsWith(realRoot + sep)) {
+  const fdPath = pathOfFd(fd, path);
+  if (!(fdPath === path ? realpathSync(path) : readlinkSync(fdPath)).startsWith(realRoot + sep)) {
     closeSync(fd);
     throw new Error("it lies outside the outputs (reached through a symlinked directory); not read");
   }

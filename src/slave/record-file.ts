@@ -1,4 +1,5 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, readSync } from "node:fs";
+import { openNoFollow } from "../common/open-no-follow.ts";
 
 /**
  * The most a slave's own small files (run records, owner.json) hold, bytes:
@@ -14,15 +15,14 @@ export const MAX_RECORD_BYTES = 64 * 1024;
  * would block the read forever), or bigger than MAX_RECORD_BYTES.
  */
 export function readRecordFile(path: string): string | null {
-  let fd: number;
+  let opened: ReturnType<typeof openNoFollow>;
   try {
-    // O_NONBLOCK: opening a FIFO with no writer would otherwise wait for one.
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    opened = openNoFollow(path);
   } catch {
     return null;
   }
+  const { fd, stat } = opened;
   try {
-    const stat = fstatSync(fd);
     if (!stat.isFile() || stat.size > MAX_RECORD_BYTES) return null;
     const buffer = Buffer.alloc(stat.size);
     let read = 0;

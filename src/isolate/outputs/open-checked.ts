@@ -1,4 +1,5 @@
-import { closeSync, constants, existsSync, fstatSync, openSync } from "node:fs";
+import { closeSync, existsSync } from "node:fs";
+import { openNoFollow } from "../../common/open-no-follow.ts";
 import { DtError } from "../../common/errors.ts";
 
 /** What the outputs walk saw of a regular file: the file that may be read, and how much of it. */
@@ -22,17 +23,17 @@ export interface FileIdentity {
  * @example const fd = openChecked(f.abs, f.identity); try { ... } finally { closeSync(fd); }
  */
 export function openChecked(path: string, expected: FileIdentity): number {
-  let fd: number;
+  let opened: ReturnType<typeof openNoFollow>;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    opened = openNoFollow(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ELOOP") throw new DtError("invalid_input", `${path} became a symbolic link after the outputs were listed; not read`);
     if (code === "ENOENT") throw new DtError("not_found", `${path} was removed after the outputs were listed`);
     throw err;
   }
+  const { fd, stat: st } = opened;
   try {
-    const st = fstatSync(fd);
     if (!st.isFile()) throw new DtError("invalid_input", `${path} is no longer a regular file (replaced after the outputs were listed); not read`);
     if (st.dev !== expected.dev || st.ino !== expected.ino) throw new DtError("invalid_input", `${path} was replaced by another file after the outputs were listed; not read`);
     if (st.size !== expected.size) throw new DtError("invalid_input", `${path} changed size after the outputs were listed (${expected.size} → ${st.size} bytes); not read`);
