@@ -3,6 +3,7 @@
  * client. Times are epoch milliseconds; ids are strings.
  */
 import type { OutputsRef } from "../isolate/outputs/outputs-ref.ts";
+import type { CaseFilterSpec, CaseSelection } from "./cases/case-filter.ts";
 
 /** Where one attempt of a task is. Terminal states end with the attempt's report. */
 export const ATTEMPT_STATES = [
@@ -62,7 +63,16 @@ export interface Task {
    */
   shardIndex: number | null;
   shardCount: number | null;
+  /** How the runner takes a case filter (the task's `case_filter`); null: googletest's GTEST_FILTER. */
+  caseFilter: CaseFilterSpec | null;
+  /** The cases this task runs (an auto shard's); null: all of them, or its numeric shard's. */
+  caseSelection: CaseSelection | null;
+  /** What a retry runs: only the failed cases (`cases`, the default) or the whole task again (`task`). */
+  retryMode: RetryMode;
 }
+
+export const RETRY_MODES = ["cases", "task"] as const;
+export type RetryMode = (typeof RETRY_MODES)[number];
 
 /**
  * The test binary a task runs: its description, without the shard suffix
@@ -119,6 +129,8 @@ export interface Attempt extends AttemptTimes {
   outputsRef: OutputsRef | null;
   /** Why the attempt ended as it did when that is not the exit code: infra error text, "[canceled]", … */
   message: string | null;
+  /** The cases this attempt runs when not its task's: a retry's failed cases. */
+  caseSelection: CaseSelection | null;
 }
 
 export interface SlaveInfo {

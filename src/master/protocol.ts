@@ -67,6 +67,14 @@ export interface TaskRequest {
   priority?: number;
   /** dt: expands into N tasks with GTEST_SHARD_INDEX / GTEST_TOTAL_SHARDS. */
   shards?: number;
+  /**
+   * dt: how the runner takes a list of cases to run, for auto shards and
+   * retries of only the failed cases; absent: googletest's GTEST_FILTER.
+   * See cases/case-filter.ts CaseFilterSpec.
+   */
+  case_filter?: { env?: string; arg?: string; separator?: string; case?: string; exclude?: string };
+  /** dt: what a failed attempt's retry runs: only its failed cases (`cases`, the default) or the whole task (`task`). */
+  retry?: "cases" | "task";
 }
 
 export interface JobRequest {
@@ -300,6 +308,8 @@ export interface Lease {
   /** Globs over the outputs that name the attempt's result files; absent from masters before test cases (the slave then uses `["**\/*.xml"]`). */
   result_globs?: string[];
   env: Record<string, string>;
+  /** Arguments to append to the manifest's command (a case filter of a runner that takes one on its command line); absent: none. */
+  extra_args?: string[];
   /** The lease expires this long after the last heartbeat that named it. */
   lease_ttl_ms: number;
   heartbeat_interval_ms: number;

@@ -253,5 +253,6 @@ export function parseLease(text: string): Lease {
   if (!Array.isArray(v.artifact_archive_globs) || typeof v.env !== "object" || v.env === null) throw new DtError("invalid_input", "artifact_archive_globs or env is missing");
   // Absent from masters before test cases: the slave then reads the default globs.
   if (v.result_globs !== undefined && (!Array.isArray(v.result_globs) || v.result_globs.some((g) => typeof g !== "string"))) throw new DtError("invalid_input", "result_globs is not a list of strings");
+  if (v.extra_args !== undefined && (!Array.isArray(v.extra_args) || v.extra_args.some((a) => typeof a !== "string"))) throw new DtError("invalid_input", "extra_args is not a list of strings");
   return value as Lease;
 }

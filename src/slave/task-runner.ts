@@ -208,7 +208,7 @@ export class TaskRun {
         env: recorded ? { ...lease.env, [RUN_ID_ENV]: recorded.runId } : lease.env,
         baseEnv: config.baseEnv,
         logDir,
-        extraArgs: [],
+        extraArgs: lease.extra_args ?? [],
         outputs: config.outputs,
         results: { globs: lease.result_globs ?? DEFAULT_RESULT_GLOBS },
         log: config.log,

@@ -3,7 +3,7 @@ import { FairQueue, type QueueItem, dimensionsMatch } from "../../src/master/sch
 
 function items(queue: FairQueue, jobId: string, user: string, n: number, extra: Partial<QueueItem> = {}): QueueItem[] {
   return Array.from({ length: n }, (_, i) => ({
-    jobId, taskId: `t${i}`, attempt: 0, retry: 0, user, priority: 0, isRetry: false, expectedMs: 0, seq: queue.seq(), queuedAt: 0, dimensions: {}, ...extra,
+    jobId, taskId: `t${i}`, attempt: 0, retry: 0, user, priority: 0, isRetry: false, expectedMs: 0, seq: queue.seq(), queuedAt: 0, dimensions: {}, caseSelection: null, ...extra,
   }));
 }
 

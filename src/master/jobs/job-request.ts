@@ -2,7 +2,8 @@ import { DtError } from "../../common/errors.ts";
 import { fieldPath } from "../../common/strict-json.ts";
 import { closestMatch } from "../../common/suggest.ts";
 import { isHash } from "../../isolate/digest.ts";
-import type { Task } from "../model.ts";
+import { parseCaseFilter } from "../cases/case-filter.ts";
+import { RETRY_MODES, type RetryMode, type Task } from "../model.ts";
 import type { JobRequest, TaskRequest } from "../protocol.ts";
 
 /** Bounds on what one job may ask for; each with why. */
@@ -49,7 +50,7 @@ const JOB_KEYS: ReadonlySet<string> = new Set<keyof JobRequest>(["job_id", "name
  * table lists it) and `attempt` (dt numbers attempts itself).
  */
 export const TASK_KEYS: ReadonlySet<string> = new Set<keyof TaskRequest | "docker_image" | "attempt">([
-  "isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "result_globs", "env", "dimensions", "priority", "shards", "docker_image", "attempt",
+  "isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "result_globs", "env", "dimensions", "priority", "shards", "case_filter", "retry", "docker_image", "attempt",
 ]);
 
 /** A job request checked and normalized; nothing about it is trusted before this. */
@@ -187,6 +188,11 @@ function taskFields(raw: unknown, field: string) {
   // Absent: the default, decided when leased (null keeps it out of every task row of a 100,000-task job).
   const resultGlobs = t.result_globs === undefined || t.result_globs === null ? null : globList(t.result_globs, `${field}.result_globs`, "the task's outputs (ISOLATED_OUTDIR)");
   const dimensions = stringMap(t.dimensions, `${field}.dimensions`, JOB_LIMITS.maxDimensions, dimensionEntry);
+  const caseFilter = parseCaseFilter(t.case_filter, `${field}.case_filter`);
+  if (t.retry !== undefined && t.retry !== null && !RETRY_MODES.includes(t.retry as RetryMode)) {
+    fail(`${field}.retry`, `must be "cases" (a retry runs only the failed cases, the default) or "task" (the whole task again), got ${shown(t.retry)}`);
+  }
+  const retryMode = (t.retry ?? "cases") as RetryMode;
   for (const [key, value] of [["env", env], ["dimensions", dimensions], ["artifact_archive_globs", artifactGlobs], ["result_globs", resultGlobs]] as const) fitsColumn(value, `${field}.${key}`);
   return {
     isolateHash: t.isolate_hash,
@@ -199,6 +205,9 @@ function taskFields(raw: unknown, field: string) {
     dimensions,
     priority: integer(t.priority, `${field}.priority`, -1000, 1000, 0),
     shards: integer(t.shards, `${field}.shards`, 1, JOB_LIMITS.maxShards, 1),
+    caseFilter,
+    caseSelection: null,
+    retryMode,
   };
 }
 

@@ -12,7 +12,8 @@ import type { InferInsertModel, InferSelectModel, Table } from "drizzle-orm";
 import { bigint, boolean, customType, double, foreignKey, index, int, mysqlTable, primaryKey, text, varchar } from "drizzle-orm/mysql-core";
 import type { OutputsRef } from "../../isolate/outputs/outputs-ref.ts";
 import { CASE_STATUSES, JOB_CASE_STATUSES } from "../cases/case-merge.ts";
-import { ATTEMPT_STATES, type CacheCounts } from "../model.ts";
+import type { CaseFilterSpec, CaseSelection } from "../cases/case-filter.ts";
+import { ATTEMPT_STATES, type CacheCounts, RETRY_MODES } from "../model.ts";
 import type * as sqlite from "./schema-sqlite.ts";
 import { SLAVE_STATES } from "./schema-sqlite.ts";
 
@@ -25,6 +26,14 @@ import { SLAVE_STATES } from "./schema-sqlite.ts";
 const jsonText = <T>(name: string) =>
   customType<{ data: T; driverData: string }>({
     dataType: () => "text",
+    toDriver: (value) => JSON.stringify(value),
+    fromDriver: (value) => JSON.parse(value) as T,
+  })(name);
+
+/** A JSON value that may pass TEXT's 64 KiB: a case selection holds up to MAX_FILTER_BYTES of names, plus JSON's quoting. MEDIUMTEXT holds 16 MiB. */
+const jsonMediumText = <T>(name: string) =>
+  customType<{ data: T; driverData: string }>({
+    dataType: () => "mediumtext",
     toDriver: (value) => JSON.stringify(value),
     fromDriver: (value) => JSON.parse(value) as T,
   })(name);
@@ -65,6 +74,9 @@ export const tasks = mysqlTable(
     priority: int("priority").notNull(),
     shardIndex: int("shard_index"),
     shardCount: int("shard_count"),
+    caseFilter: jsonText<CaseFilterSpec>("case_filter"),
+    caseSelection: jsonMediumText<CaseSelection>("case_selection"),
+    retryMode: varchar("retry_mode", { length: 8, enum: RETRY_MODES }).notNull().default("cases"),
   },
   (t) => [primaryKey({ name: "tasks_pk", columns: [t.jobId, t.taskId] }), index("tasks_job_index_idx").on(t.jobId, t.index)],
 );
@@ -88,6 +100,7 @@ export const attempts = mysqlTable(
     cache: jsonText<CacheCounts>("cache"),
     outputsRef: jsonText<OutputsRef>("outputs_ref"),
     message: text("message"),
+    caseSelection: jsonMediumText<CaseSelection>("case_selection"),
     queuedAt: epochMs("queued_at").notNull(),
     leasedAt: epochMs("leased_at"),
     fetchDoneAt: epochMs("fetch_done_at"),
@@ -145,6 +158,7 @@ export const cases = mysqlTable(
     primaryKey({ name: "cases_pk", columns: [t.jobId, t.taskId, t.attempt, t.caseIndex] }),
     index("cases_job_key_idx").on(t.jobId, t.caseKey),
     index("cases_history_idx").on(t.caseKey, t.reportedAt),
+    index("cases_binary_idx").on(t.binary, t.reportedAt),
   ],
 );
 
@@ -183,6 +197,20 @@ export const jobCaseCounts = mysqlTable("job_case_counts", {
   skipped: int("skipped").notNull(),
 });
 
+export const jobFlags = mysqlTable(
+  "job_flags",
+  {
+    id: int("id").autoincrement().primaryKey(),
+    jobId: varchar("job_id", { length: 100 }).notNull(),
+    taskId: varchar("task_id", { length: 200 }).notNull(),
+    attempt: int("attempt").notNull(),
+    kind: varchar("kind", { length: 32 }).notNull(),
+    text: text("text").notNull(),
+    createdAt: epochMs("created_at").notNull(),
+  },
+  (t) => [index("job_flags_job_idx").on(t.jobId, t.id)],
+);
+
 /** True when A and B are the same type, property modifiers included (plain mutual assignability would let `readonly` or `any` through). */
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
@@ -198,4 +226,5 @@ export type RowsMatchSqlite = [
   Assert<SameRows<typeof cases, typeof sqlite.cases>>,
   Assert<SameRows<typeof jobCases, typeof sqlite.jobCases>>,
   Assert<SameRows<typeof jobCaseCounts, typeof sqlite.jobCaseCounts>>,
+  Assert<SameRows<typeof jobFlags, typeof sqlite.jobFlags>>,
 ];

@@ -21,7 +21,8 @@
 import { foreignKey, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import type { OutputsRef } from "../../isolate/outputs/outputs-ref.ts";
 import { CASE_STATUSES, JOB_CASE_STATUSES } from "../cases/case-merge.ts";
-import { ATTEMPT_STATES, type Attempt, type CacheCounts, type Job, type SlaveInfo, type Task } from "../model.ts";
+import type { CaseFilterSpec, CaseSelection } from "../cases/case-filter.ts";
+import { ATTEMPT_STATES, type Attempt, type CacheCounts, type Job, RETRY_MODES, type SlaveInfo, type Task } from "../model.ts";
 
 /** Slave states as a tuple, for the column's enum type. */
 export const SLAVE_STATES = ["idle", "busy", "draining", "lost"] as const satisfies readonly SlaveInfo["state"][];
@@ -71,6 +72,12 @@ export const tasks = sqliteTable(
     /** Null for a task that is not a shard (and for tasks stored before shards were recorded). */
     shardIndex: integer("shard_index"),
     shardCount: integer("shard_count"),
+    /** JSON text; null: googletest. */
+    caseFilter: text("case_filter", { mode: "json" }).$type<CaseFilterSpec>(),
+    /** JSON text (MySQL mediumtext): an auto shard's cases, up to MAX_FILTER_BYTES of names. */
+    caseSelection: text("case_selection", { mode: "json" }).$type<CaseSelection>(),
+    /** varchar(8) */
+    retryMode: text("retry_mode", { enum: RETRY_MODES }).notNull().default("cases"),
   },
   (t) => [
     primaryKey({ name: "tasks_pk", columns: [t.jobId, t.taskId] }),
@@ -108,6 +115,8 @@ export const attempts = sqliteTable(
     outputsRef: text("outputs_ref", { mode: "json" }).$type<OutputsRef>(),
     /** text */
     message: text("message"),
+    /** JSON text (MySQL mediumtext): a retry's cases; null: the task's. */
+    caseSelection: text("case_selection", { mode: "json" }).$type<CaseSelection>(),
     queuedAt: integer("queued_at").notNull(),
     leasedAt: integer("leased_at"),
     fetchDoneAt: integer("fetch_done_at"),
@@ -192,6 +201,8 @@ export const cases = sqliteTable(
     index("cases_job_key_idx").on(t.jobId, t.caseKey),
     // A test's history, newest first.
     index("cases_history_idx").on(t.caseKey, t.reportedAt),
+    // A binary's latest runs: the shard planner's case durations.
+    index("cases_binary_idx").on(t.binary, t.reportedAt),
   ],
 );
 
@@ -253,6 +264,29 @@ export const jobCaseCounts = sqliteTable("job_case_counts", {
   skipped: integer("skipped").notNull(),
 });
 
+/**
+ * What the master found wrong with a job's runs that is no test's failure:
+ * a shard that ran cases outside its filter or missed some of it. Shown
+ * with the job (its summary, page and the client's report).
+ */
+export const jobFlags = sqliteTable(
+  "job_flags",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    /** varchar(100) */
+    jobId: text("job_id").notNull(),
+    /** varchar(200) */
+    taskId: text("task_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    /** varchar(32): what kind of finding (see JobFlagKind). */
+    kind: text("kind").notNull(),
+    /** text */
+    text: text("text").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("job_flags_job_idx").on(t.jobId, t.id)],
+);
+
 export type JobRow = typeof jobs.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type AttemptRow = typeof attempts.$inferSelect;
@@ -261,6 +295,7 @@ export type SlaveRow = typeof slaves.$inferSelect;
 export type CaseRow = typeof cases.$inferSelect;
 export type JobCaseRow = typeof jobCases.$inferSelect;
 export type JobCaseCountsRow = typeof jobCaseCounts.$inferSelect;
+export type JobFlagRow = typeof jobFlags.$inferSelect;
 
 /** Compile-time proof that a row is its model type, so rows need no mapping. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

@@ -124,7 +124,7 @@ export function queueItem(state: DispatchState, job: Job, task: Task, attempt: A
   return {
     jobId: job.id, taskId: task.taskId, attempt: attempt.attempt, retry: attempt.retry, user: job.user,
     priority: job.priority + task.priority, isRetry: attempt.attempt > 0, expectedMs,
-    seq: state.queue.seq(), queuedAt: attempt.queuedAt, dimensions: task.dimensions,
+    seq: state.queue.seq(), queuedAt: attempt.queuedAt, dimensions: task.dimensions, caseSelection: attempt.caseSelection,
   };
 }
 
@@ -156,6 +156,6 @@ export function newAttempt(jobId: string, taskId: string, attempt: number, retry
   return {
     jobId, taskId, attempt, retry, state: "QUEUED", slave: null, leaseId: null, leaseExpiresAt: null,
     queuedAt: now, leasedAt: null, fetchDoneAt: null, mapDoneAt: null, commandStartAt: null, commandEndAt: null, uploadDoneAt: null, reportedAt: null,
-    exitCode: null, stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, outputsRef: null, message: null,
+    exitCode: null, stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, outputsRef: null, message: null, caseSelection: null,
   };
 }

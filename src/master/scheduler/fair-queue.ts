@@ -1,3 +1,4 @@
+import type { CaseSelection } from "../cases/case-filter.ts";
 /**
  * The in-process queue of attempts waiting for a slave, in the scheduler's
  * order:
@@ -27,6 +28,8 @@ export interface QueueItem {
   /** When the attempt was queued; NO_RESOURCE is decided from it. */
   queuedAt: number;
   dimensions: Record<string, string>;
+  /** The attempt's own cases (a retry's failed ones); null: its task's. */
+  caseSelection: CaseSelection | null;
 }
 
 /** True when a slave with `slaveDims` may run an item needing `itemDims`. */

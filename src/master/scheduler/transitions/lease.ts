@@ -3,6 +3,13 @@ import type { Lease, LeaseRequest, SlaveCommand } from "../../protocol.ts";
 import { DEFAULT_RESULT_GLOBS } from "../../../results/collect.ts";
 import { type DispatchState, type Waiter, dropTaken, untake } from "../dispatch-state.ts";
 import type { QueueItem } from "../fair-queue.ts";
+import { renderCaseFilter } from "../../cases/case-filter.ts";
+
+function withoutKeys(env: Readonly<Record<string, string>>, keys: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = { ...env };
+  for (const key of keys) delete out[key];
+  return out;
+}
 
 /** Up to `free` leases for the slave, waiting up to `wait_ms` when nothing fits now. */
 export async function lease(state: DispatchState, request: LeaseRequest, signal?: AbortSignal): Promise<Lease[]> {
@@ -108,14 +115,23 @@ async function grant(state: DispatchState, item: QueueItem, slave: string): Prom
   return leaseBody(state, item, task!, leaseId);
 }
 
-/** What a slave is told of an attempt it is to run. */
+/**
+ * What a slave is told of an attempt it is to run. A selection of cases
+ * (an auto shard's, a retry's) becomes the runner's filter here, so that
+ * what is stored is the cases, not one runner's syntax.
+ */
 export function leaseBody(state: DispatchState, item: QueueItem, task: Task, leaseId: string): Lease {
+  const selection = item.caseSelection ?? task.caseSelection;
+  // Checked when the selection was made (planned, or a retry chosen): it fits.
+  const filter = selection ? renderCaseFilter(task.caseFilter, selection, task.env) : null;
+  const env = filter ? { ...withoutKeys(task.env, filter.dropEnv), ...filter.env } : task.env;
   return {
     lease_id: leaseId, job_id: item.jobId, task_id: item.taskId, attempt: item.attempt,
     isolate_hash: task.isolateHash, isolate_server: state.config.isolateServer, description: task.description,
     timeout: task.timeoutSec, artifact_archive_globs: task.artifactGlobs, result_globs: task.resultGlobs ?? [...DEFAULT_RESULT_GLOBS],
     // Tests and wrappers can tell which try they are (a flaky test's retry, a log's name).
-    env: { ...task.env, DT_JOB_ID: item.jobId, DT_TASK_ID: item.taskId, DT_ATTEMPT: String(item.attempt) },
+    env: { ...env, DT_JOB_ID: item.jobId, DT_TASK_ID: item.taskId, DT_ATTEMPT: String(item.attempt) },
+    ...(filter && filter.args.length > 0 ? { extra_args: filter.args } : {}),
     lease_ttl_ms: state.config.leaseTtlMs, heartbeat_interval_ms: state.config.heartbeatIntervalMs,
   };
 }
