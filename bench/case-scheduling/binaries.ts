@@ -21,10 +21,16 @@ const GTEST_HEADER = "/usr/include/gtest/gtest.h";
 /** Thrown when the machine cannot build the binaries; the message says how to fix it. */
 export class ToolchainMissing extends Error {}
 
-function checkToolchain(): void {
+/** Where to look for the compiler and the header: the machine's own unless a test says otherwise. */
+export interface Toolchain {
+  path: string;
+  gtestHeader: string;
+}
+
+function checkToolchain(toolchain: Toolchain): void {
   const missing: string[] = [];
-  if (Bun.which("g++") === null) missing.push("g++");
-  if (!existsSync(GTEST_HEADER)) missing.push(`googletest (${GTEST_HEADER}, Debian's libgtest-dev)`);
+  if (Bun.which("g++", { PATH: toolchain.path }) === null) missing.push("g++");
+  if (!existsSync(toolchain.gtestHeader)) missing.push(`googletest (${toolchain.gtestHeader}, Debian's libgtest-dev)`);
   if (missing.length > 0) {
     throw new ToolchainMissing(`cannot build the bench's gtest binaries: ${missing.join(" and ")} missing; scripts/services/gtest.sh installs them (apt-get, as root), then run the bench again`);
   }
@@ -34,7 +40,7 @@ function checkToolchain(): void {
  * Every binary of `specs` built in `dir` (its `.cc` beside it), two at a
  * time (the machine has two cores); returns their paths by file name.
  */
-export async function buildBinaries(specs: readonly BinarySpec[], dir: string): Promise<Map<string, string>> {
+export async function buildBinaries(specs: readonly BinarySpec[], dir: string, toolchain: Toolchain = { path: process.env.PATH ?? "", gtestHeader: GTEST_HEADER }): Promise<Map<string, string>> {
   mkdirSync(dir, { recursive: true });
   const paths = new Map<string, string>();
   const stale: { spec: BinarySpec; source: string; key: string }[] = [];
@@ -48,12 +54,12 @@ export async function buildBinaries(specs: readonly BinarySpec[], dir: string): 
     stale.push({ spec, source, key });
   }
   if (stale.length === 0) return paths;
-  checkToolchain();
+  checkToolchain(toolchain);
   const build = async ({ spec, source, key }: (typeof stale)[number]) => {
     const binary = paths.get(spec.file)!;
     writeFileSync(`${binary}.cc`, source);
     const started = performance.now();
-    await timedRun(["g++", "-o", binary, `${binary}.cc`, ...COMPILE_FLAGS], { timeoutMs: COMPILE_TIMEOUT_MS });
+    await timedRun([Bun.which("g++", { PATH: toolchain.path })!, "-o", binary, `${binary}.cc`, ...COMPILE_FLAGS], { timeoutMs: COMPILE_TIMEOUT_MS });
     writeFileSync(`${binary}.key`, key);
     console.log(`bench: built ${spec.file} (${spec.cases.length} cases) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   };

@@ -59,9 +59,20 @@ export async function submitJob(api: MasterApi, name: string, tasks: readonly Ta
   const postedAt = Date.now();
   const response = await fetch(`${api.url}/api/v1/jobs`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name, tasks }) });
   const text = await response.text();
-  if (response.status >= 400 && response.status < 500) throw new JobRefused(`HTTP ${response.status}: ${text.slice(0, 400)}`);
+  if (response.status >= 400 && response.status < 500) throw new JobRefused(`HTTP ${response.status}: ${errorMessage(text)}`);
   if (!response.ok) throw new Error(`POST /api/v1/jobs (${name}): HTTP ${response.status}: ${text.slice(0, 500)}`);
   return { jobId: (JSON.parse(text) as { job_id: string }).job_id, postedAt };
+}
+
+/** The `error` of dt's error body, or the body's start when it is not one. */
+function errorMessage(body: string): string {
+  try {
+    const error = (JSON.parse(body) as { error?: unknown }).error;
+    if (typeof error === "string") return error.slice(0, 400);
+  } catch {
+    // Not JSON: a proxy's page, say.
+  }
+  return body.slice(0, 400);
 }
 
 /** Waits, through the job's long-poll, until it reads finished; throws after `deadlineMs`. Retries are expected here. */
