@@ -59,7 +59,7 @@ function parseArgs(argv: string[]) {
     else fail(`unknown flag ${flag}; ${USAGE}`);
   }
   if (!Number.isInteger(options.runs) || options.runs < 1) fail("--runs must be a positive integer");
-  if (!(options.shardSeconds > 0)) fail("--shard-seconds must be a positive number of seconds");
+  if (!Number.isInteger(options.shardSeconds) || options.shardSeconds < 1) fail("--shard-seconds must be a positive whole number of seconds (the master takes whole seconds)");
   if (options.maxShards !== undefined && (!Number.isInteger(options.maxShards) || options.maxShards < 1)) fail("--max-shards must be a positive integer");
   return options;
 }
