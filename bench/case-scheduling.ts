@@ -21,7 +21,7 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ToolchainMissing, buildBinaries } from "./case-scheduling/binaries.ts";
-import { type AutoOptions, type Refusals, measureRun } from "./case-scheduling/measure.ts";
+import { type AutoOptions, type Skipped, measureRun } from "./case-scheduling/measure.ts";
 import { resultTables } from "./case-scheduling/report.ts";
 import { benchBinaries } from "./case-scheduling/workload.ts";
 import { killCluster } from "./cluster/procs.ts";
@@ -88,13 +88,13 @@ async function main(): Promise<number> {
 
   const auto: AutoOptions = { shardSeconds: options.shardSeconds, maxShards: options.maxShards };
   const samples = new Samples();
-  const refusals: Refusals = new Map();
+  const skipped: Skipped = new Map();
   let runsDone = 0;
   for (let run = 1; run <= options.runs; run++) {
     const started = performance.now();
     const dir = join(scratch, `run-${run}`);
     try {
-      await measureRun(dt, dir, binaries, samples, refusals, auto);
+      await measureRun(dt, dir, binaries, samples, skipped, auto);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -105,7 +105,7 @@ async function main(): Promise<number> {
   const flags = [`--runs ${options.runs}`, options.shardSeconds !== 9 && `--shard-seconds ${options.shardSeconds}`, options.maxShards !== undefined && `--max-shards ${options.maxShards}`];
   const command = `bun bench/case-scheduling.ts ${flags.filter(Boolean).join(" ")}`;
   const header = `${new Date().toISOString().slice(0, 10)}, ${version}, \`${command}\`\n${machineDescription()}\n`;
-  return publishResults(header, resultTables(samples, refusals, runsDone), samples.failures, options.work);
+  return publishResults(header, resultTables(samples, skipped, runsDone), samples.failures, options.work);
 }
 
 async function cleanUp(): Promise<void> {

@@ -63,10 +63,16 @@ function autoKeys(o: AutoOptions): Record<string, unknown> {
   return { shards: "auto", shard_seconds: o.shardSeconds, ...(o.maxShards === undefined ? {} : { max_shards: o.maxShards }) };
 }
 
-/** What the runs learned that is not a number: a mode the master refused, and why. */
-export type Refusals = Map<string, string>;
+/**
+ * Modes not measured (any more), by key (`auto1`, `retry cases`…): one the
+ * master refused at submit (a key this build does not know: it refuses
+ * again), or one that failed (a stuck job, a figure that could not be
+ * taken: a bug is not noise, and a stuck job costs minutes). Either is
+ * not tried again in later runs.
+ */
+export type Skipped = Map<string, { refused: boolean; why: string }>;
 
-export async function measureRun(dt: string, dir: string, binaries: Map<string, string>, samples: Samples, refusals: Refusals, auto: AutoOptions): Promise<void> {
+export async function measureRun(dt: string, dir: string, binaries: Map<string, string>, samples: Samples, skipped: Skipped, auto: AutoOptions): Promise<void> {
   const specs = benchBinaries();
   const paths = [specs.longtail, ...specs.short, specs.flaky].map((s) => binaries.get(s.file)!);
   const [main, retry] = await Promise.all([
@@ -80,10 +86,12 @@ export async function measureRun(dt: string, dir: string, binaries: Map<string, 
     ]);
     const overheads: number[] = [];
     const [, retries] = await Promise.all([
-      measureModes(main, mainDigests, specs, samples, refusals, auto, overheads),
-      measureRetries(retry, retryDigests, specs.flaky, samples, refusals, overheads),
+      measureModes(main, mainDigests, specs, samples, skipped, auto, overheads),
+      measureRetries(retry, retryDigests, specs.flaky, samples, skipped, overheads),
     ]);
     // dt's per-task overhead in this run, from every attempt that ran once: what a retry costs beyond its command.
+    // No attempt ran once only when every job failed; each failure is already reported.
+    if (overheads.length === 0) return;
     const overhead = median(overheads);
     samples.record("overhead", overhead);
     for (const [key, f] of retries) {
@@ -100,71 +108,82 @@ export async function measureRun(dt: string, dir: string, binaries: Map<string, 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[values.length >> 1] ?? Number.NaN;
 const caseIds = (spec: BinarySpec) => spec.cases.map((c) => `${c.suite}.${c.name}`);
 
-async function measureModes(cluster: Cluster, digests: Map<string, string>, specs: ReturnType<typeof benchBinaries>, samples: Samples, refusals: Refusals, auto: AutoOptions, overheads: number[]): Promise<void> {
-  const slots = SETUP.slaves * SETUP.slotsPerSlave;
+async function measureModes(cluster: Cluster, digests: Map<string, string>, specs: ReturnType<typeof benchBinaries>, samples: Samples, skipped: Skipped, auto: AutoOptions, overheads: number[]): Promise<void> {
   for (const mode of MODES) {
-    if (refusals.has(mode.key)) continue;
-    if (mode.key === "auto2" && refusals.has("auto1")) {
-      refusals.set("auto2", "not run: the 1st auto submit was refused");
+    if (skipped.has(mode.key)) continue;
+    if (mode.key === "auto2" && skipped.has("auto1")) {
+      skipped.set("auto2", { refused: skipped.get("auto1")!.refused, why: "not run: the 1st auto submit was not measured" });
       continue;
     }
-    const description = (spec: BinarySpec) => `${spec.file}-${mode.suffix}`;
-    // The dominant binary first: without history the queue runs in submission order.
-    const tasks: TaskJson[] = [specs.longtail, ...specs.short].map((spec) => ({
-      isolate_hash: digests.get(spec.file)!,
-      description: description(spec),
-      timeout: SETUP.taskTimeoutSec,
-      ...(spec === specs.longtail ? mode.keys(auto) : {}),
-    }));
-    let job;
     try {
-      job = await runJob(cluster.api, `bench-cases-${mode.key}`, tasks, SETUP.makespanDeadlineMs);
+      await measureMode(cluster, digests, specs, mode, samples, auto, overheads);
     } catch (err) {
-      if (!(err instanceof JobRefused)) throw err;
-      refusals.set(mode.key, `the master refused the job: ${err.message}`);
-      console.log(`bench: ${mode.key}: ${refusals.get(mode.key)}`);
-      continue;
+      skip(skipped, samples, mode.key, err);
     }
-    samples.check(job.summary.counts.succeeded === job.summary.counts.total_tasks, `${mode.key}: ${job.summary.counts.succeeded} of ${job.summary.counts.total_tasks} tasks succeeded`);
-    for (const spec of [specs.longtail, ...specs.short]) {
-      for (const problem of caseCoverageProblems(job.cases, description(spec), caseIds(spec))) samples.check(false, `${mode.key}: ${problem}`);
-    }
-    const f = makespanFigures(job, description(specs.longtail), slots);
-    samples.record(`makespan ${mode.key}`, f.makespanMs);
-    samples.record(`bound ${mode.key}`, f.lowerBoundMs);
-    samples.record(`ratio ${mode.key}`, f.ratio);
-    samples.record(`shards ${mode.key}`, f.shards);
-    samples.record(`case sum ${mode.key}`, f.caseSumMs);
-    samples.record(`longest case ${mode.key}`, f.longestCaseMs);
-    overheads.push(...overheadsMs(job.tasks));
   }
 }
 
-async function measureRetries(cluster: Cluster, digests: Map<string, string>, flaky: BinarySpec, samples: Samples, refusals: Refusals, overheads: number[]): Promise<Map<RetryKey, RetryFigures>> {
+/** Notes a mode that was not measured, and why; a failure (not a refusal) also fails the bench's checks. */
+function skip(skipped: Skipped, samples: Samples, key: string, err: unknown): void {
+  const refused = err instanceof JobRefused;
+  const why = refused ? `the master refused the job: ${(err as Error).message}` : `failed: ${(err as Error).message.split("\n", 1)[0]}`;
+  skipped.set(key, { refused, why });
+  if (refused) console.log(`bench: ${key}: ${why}`);
+  else samples.check(false, `${key}: ${why} (not tried again)`);
+}
+
+async function measureMode(cluster: Cluster, digests: Map<string, string>, specs: ReturnType<typeof benchBinaries>, mode: (typeof MODES)[number], samples: Samples, auto: AutoOptions, overheads: number[]): Promise<void> {
+  const slots = SETUP.slaves * SETUP.slotsPerSlave;
+  const description = (spec: BinarySpec) => `${spec.file}-${mode.suffix}`;
+  // The dominant binary first: without history the queue runs in submission order.
+  const tasks: TaskJson[] = [specs.longtail, ...specs.short].map((spec) => ({
+    isolate_hash: digests.get(spec.file)!,
+    description: description(spec),
+    timeout: SETUP.taskTimeoutSec,
+    ...(spec === specs.longtail ? mode.keys(auto) : {}),
+  }));
+  const job = await runJob(cluster.api, `bench-cases-${mode.key}`, tasks, SETUP.makespanDeadlineMs);
+  samples.check(job.summary.counts.succeeded === job.summary.counts.total_tasks, `${mode.key}: ${job.summary.counts.succeeded} of ${job.summary.counts.total_tasks} tasks succeeded`);
+  for (const spec of [specs.longtail, ...specs.short]) {
+    for (const problem of caseCoverageProblems(job.cases, description(spec), caseIds(spec))) samples.check(false, `${mode.key}: ${problem}`);
+  }
+  const f = makespanFigures(job, description(specs.longtail), slots);
+  samples.record(`makespan ${mode.key}`, f.makespanMs);
+  samples.record(`bound ${mode.key}`, f.lowerBoundMs);
+  samples.record(`ratio ${mode.key}`, f.ratio);
+  samples.record(`shards ${mode.key}`, f.shards);
+  samples.record(`case sum ${mode.key}`, f.caseSumMs);
+  samples.record(`longest case ${mode.key}`, f.longestCaseMs);
+  overheads.push(...overheadsMs(job.tasks));
+}
+
+async function measureRetries(cluster: Cluster, digests: Map<string, string>, flaky: BinarySpec, samples: Samples, skipped: Skipped, overheads: number[]): Promise<Map<RetryKey, RetryFigures>> {
   const flakyCase = flaky.cases.find((c) => c.flaky)!;
   const figures = new Map<RetryKey, RetryFigures>();
   await Promise.all(RETRY_MODES.map(async (mode) => {
-    if (refusals.has(`retry ${mode.key}`)) return;
+    const key = `retry ${mode.key}`;
+    if (skipped.has(key)) return;
     const task: TaskJson = { isolate_hash: digests.get(flaky.file)!, description: `${flaky.file}-${mode.key}`, timeout: SETUP.taskTimeoutSec, max_retries: SETUP.maxRetries, ...mode.keys };
-    let job;
     try {
-      job = await runJob(cluster.api, `bench-retry-${mode.key}`, [task], SETUP.retryDeadlineMs);
+      figures.set(mode.key, await measureRetry(cluster, task, mode.key, `${flakyCase.suite}.${flakyCase.name}`, samples, overheads));
     } catch (err) {
-      if (!(err instanceof JobRefused)) throw err;
-      refusals.set(`retry ${mode.key}`, `the master refused the job: ${err.message}`);
-      return;
+      skip(skipped, samples, key, err);
     }
-    samples.check(job.summary.counts.flaky === 1, `retry ${mode.key}: the flaky task's group is not flaky: ${JSON.stringify(job.summary.counts)}`);
-    const f = retryFigures(job, `${flakyCase.suite}.${flakyCase.name}`);
-    samples.record(`retry command ${mode.key}`, f.retryCommandMs);
-    samples.record(`retry lease→report ${mode.key}`, f.retryLeaseToReportMs);
-    samples.record(`retry overhead ${mode.key}`, f.retryOverheadMs);
-    samples.record(`retry added ${mode.key}`, f.retryAddedMs);
-    samples.record(`retry case runs ${mode.key}`, f.retryCaseRuns);
-    samples.record(`retry makespan ${mode.key}`, f.makespanMs);
-    samples.record("flaky case", f.flakyCaseMs);
-    overheads.push(...overheadsMs(job.tasks));
-    figures.set(mode.key, f);
   }));
   return figures;
+}
+
+async function measureRetry(cluster: Cluster, task: TaskJson, key: RetryKey, flakyCase: string, samples: Samples, overheads: number[]): Promise<RetryFigures> {
+  const job = await runJob(cluster.api, `bench-retry-${key}`, [task], SETUP.retryDeadlineMs);
+  samples.check(job.summary.counts.flaky === 1, `retry ${key}: the flaky task's group is not flaky: ${JSON.stringify(job.summary.counts)}`);
+  const f = retryFigures(job, flakyCase);
+  samples.record(`retry command ${key}`, f.retryCommandMs);
+  samples.record(`retry lease→report ${key}`, f.retryLeaseToReportMs);
+  samples.record(`retry overhead ${key}`, f.retryOverheadMs);
+  samples.record(`retry added ${key}`, f.retryAddedMs);
+  samples.record(`retry case runs ${key}`, f.retryCaseRuns);
+  samples.record(`retry makespan ${key}`, f.makespanMs);
+  samples.record("flaky case", f.flakyCaseMs);
+  overheads.push(...overheadsMs(job.tasks));
+  return f;
 }

@@ -7,7 +7,7 @@
 import { formatSummary } from "../cluster/report.ts";
 import type { Samples } from "../cluster/samples.ts";
 import { markdownTable, summarize } from "../isolate/report.ts";
-import { MODES, RETRY_MODES, type Refusals, SETUP } from "./measure.ts";
+import { MODES, RETRY_MODES, type Skipped, SETUP } from "./measure.ts";
 
 /** The issue's target for auto shards with history: makespan ÷ case-level lower bound. */
 export const AUTO_TARGET_RATIO = 1.15;
@@ -18,7 +18,9 @@ export const AUTO_TARGET_RATIO = 1.15;
  */
 export const CASE_RETRY_TARGET_RATIO = 1.5;
 
-export function resultTables(samples: Samples, refusals: Refusals, runsDone: number): string {
+const label = (skip: { refused: boolean } | undefined) => (skip === undefined ? "not run" : skip.refused ? "not available (below)" : "failed (below)");
+
+export function resultTables(samples: Samples, skipped: Skipped, runsDone: number): string {
   const s = (name: string) => summarize(samples.get(name));
   const has = (name: string) => samples.get(name).length > 0;
   const counts = (name: string) => [...new Set(samples.get(name))].sort((a, b) => a - b).join(", ") || "n/a";
@@ -27,7 +29,7 @@ export function resultTables(samples: Samples, refusals: Refusals, runsDone: num
   const noneMakespan = s("makespan none").median;
 
   const modeRows = MODES.map((m) => {
-    if (!has(`makespan ${m.key}`)) return [m.label, refusals.has(m.key) ? "not available (below)" : "not run", "", "", "", "", "", ""];
+    if (!has(`makespan ${m.key}`)) return [m.label, label(skipped.get(m.key)), "", "", "", "", "", ""];
     const ratio = s(`ratio ${m.key}`);
     const target = m.key === "auto2" ? `≤ ${AUTO_TARGET_RATIO}` : "—";
     return [
@@ -42,7 +44,7 @@ export function resultTables(samples: Samples, refusals: Refusals, runsDone: num
   );
 
   const retryRows = RETRY_MODES.map((m) => {
-    if (!has(`retry added ${m.key}`)) return [m.label, refusals.has(`retry ${m.key}`) ? "not available (below)" : "not run", "", "", "", "", "", "", "", ""];
+    if (!has(`retry added ${m.key}`)) return [m.label, label(skipped.get(`retry ${m.key}`)), "", "", "", "", "", "", "", ""];
     const ratio = s(`retry ratio ${m.key}`);
     return [
       m.label, counts(`retry case runs ${m.key}`), formatSummary(s(`retry command ${m.key}`), "s"), formatSummary(s(`retry lease→report ${m.key}`), "s"),
@@ -59,7 +61,7 @@ export function resultTables(samples: Samples, refusals: Refusals, runsDone: num
     `Medians of ${runsDone} run(s); min–max over runs in parentheses. makespan ÷ bound and adds ÷ that are the median of each run's own ratio.`,
     `The bound is each job's own: from the duration_ms of its cases (GET /api/v1/jobs/:id/cases), Σ ${formatSummary(s("case sum none"), "s")} and longest ${formatSummary(s("longest case none"), "s")} in the unsharded job; ${slots} slots (${SETUP.slaves} slaves × ${SETUP.slotsPerSlave}).`,
     `flaky case (Flaky60s.FailsOnFirstAttempt, the passing run): ${formatSummary(s("flaky case"), "ms")}; dt's per-task overhead (lease → report minus the command, median over the run's attempts that ran once): ${formatSummary(s("overhead"), "ms")}.`,
-    ...[...refusals].map(([key, why]) => `${key}: ${why}`),
+    ...[...skipped].map(([key, { why }]) => `${key}: ${why}`),
   ];
   // Both retry modes re-running every case: this build retries whole tasks whatever the task says.
   const allCases = Math.min(...samples.get("retry case runs cases"));

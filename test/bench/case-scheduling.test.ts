@@ -28,12 +28,12 @@ describe("longTailDurationsMs", () => {
     expect(d.slice(0, 4)).toEqual([287, 216, 449, 55]);
   });
 
-  test("is long-tailed: the mean well above the median, a tenth of the cases holding a third of the time", () => {
+  test("is long-tailed: the mean well above the median, a tenth of the cases holding two fifths of the time", () => {
     const sorted = longTailDurationsMs().sort((a, b) => b - a);
     const total = sorted.reduce((a, b) => a + b, 0);
     const median = sorted[100]!;
     expect(total / sorted.length).toBeGreaterThan(1.4 * median);
-    expect(sorted.slice(0, 20).reduce((a, b) => a + b, 0) / total).toBeGreaterThan(0.3);
+    expect(sorted.slice(0, 20).reduce((a, b) => a + b, 0) / total).toBeGreaterThan(0.4);
     expect(sorted.at(-1)!).toBeGreaterThanOrEqual(1);
   });
 
