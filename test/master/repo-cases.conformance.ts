@@ -5,7 +5,7 @@
 import { expect, test } from "bun:test";
 import { caseKey } from "../../src/master/cases/case-key.ts";
 import { CASES_PER_BATCH, type CaseAttempt } from "../../src/master/cases/case-store.ts";
-import type { Repo } from "../../src/master/repo/repo.ts";
+import type { Repo, TaskCaseRun } from "../../src/master/repo/repo.ts";
 import type { CaseResult } from "../../src/results/model.ts";
 
 const T0 = 1_700_000_000_000;
@@ -104,7 +104,7 @@ export function repoTaskCaseRunsConformance(repo: () => Repo, seedJob: (id: stri
       await tx.storeCases(at("runs.1", "t0", 1), [run("S", "b", "passed"), run("T", "c", "skipped")]);
       return tx.taskCaseRuns("runs.1", "t0");
     });
-    const expected = [
+    const expected: TaskCaseRun[] = [
       { attempt: 0, suite: "S", name: "b", status: "failed" }, { attempt: 0, suite: "S", name: "a", status: "passed" }, { attempt: 0, suite: "T", name: "c", status: "crashed" },
       { attempt: 1, suite: "S", name: "b", status: "passed" }, { attempt: 1, suite: "T", name: "c", status: "skipped" },
     ];

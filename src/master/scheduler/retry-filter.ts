@@ -101,7 +101,9 @@ function afterCrash(input: RetryInput): CaseSelection | { run: "task"; why: Whol
   if (base && "include" in base) return { include: base.include.filter((c) => !doneKeys.has(keyOf(c))) };
   if (base === null && input.task.shardCount !== null) return { run: "task", why: "numeric-shard" };
   if (!canExclude(input.task.caseFilter)) return { run: "task", why: "no-exclude" };
-  return { exclude: unique([...(base?.exclude ?? []), ...done]) };
+  // The task's own exclusion (an auto shard's last) always stays: an attempt's is built on it, but need not say so.
+  const taskExcluded = input.task.caseSelection && "exclude" in input.task.caseSelection ? input.task.caseSelection.exclude : [];
+  return { exclude: unique([...taskExcluded, ...(base?.exclude ?? []), ...done]) };
 }
 
 /** The cases once each, as CaseNames (a runner's reruns report a case more than once). */
