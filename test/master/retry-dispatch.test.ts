@@ -6,7 +6,8 @@
  * shard, what the API's views show, and the job page's note, escaped.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import type { CaseReport, Lease, ReportedState } from "../../src/master/protocol.ts";
+import type { ReportedState } from "../../src/master/model.ts";
+import type { CaseReport, CaseSelectionView, Lease } from "../../src/master/protocol.ts";
 import { type MasterFixture, call, hashOf, makeMaster, withQuery } from "../web/fixture.ts";
 
 let fx: MasterFixture;
@@ -57,7 +58,7 @@ test("a failed attempt's retry is leased with GTEST_FILTER naming its failed cas
 
   const { tasks } = await fx.master.jobTasks(jobId);
   const selections = tasks[0]!.attempts.map((a) => [a.attempt, a.retry, a.case_selection]);
-  const ran = { mode: "include", count: 2, names: ["A.bad", `${HOSTILE}.worse`] };
+  const ran: CaseSelectionView = { mode: "include", count: 2, names: ["A.bad", `${HOSTILE}.worse`] };
   expect(selections).toEqual([[0, 0, null], [1, 1, ran], [2, 1, ran]]);
   // One of them passes now: the last retry names the other alone.
   await reportOn(requeued, "FAILED", [kase("A", "bad", "passed"), kase(HOSTILE, "worse", "failed")]);
@@ -91,11 +92,11 @@ test('"retry": "task" and an attempt without cases retry the whole task; a numer
   // All four leased before any reports, so that no retry, which goes first, is leased among them.
   for (const lease of await leaseAll(4)) await reportOn(lease, "FAILED", cases[lease.description]);
   const retries = new Map((await leaseAll(4)).map((lease) => [lease.description, lease] as const));
-  const filterAndShard = (d: string) => [retries.get(d)!.attempt, retries.get(d)!.env.GTEST_FILTER, retries.get(d)!.env.GTEST_SHARD_INDEX];
-  expect(filterAndShard("whole")).toEqual([1, undefined, undefined]);
-  expect(filterAndShard("silent")).toEqual([1, undefined, undefined]);
-  expect(filterAndShard("sharded.0")).toEqual([1, undefined, "0"]);
-  expect(filterAndShard("sharded.1")).toEqual([1, "S.bad1", undefined]);
+  const filterAndShard = (d: string): (string | number | null)[] => [retries.get(d)!.attempt, retries.get(d)!.env.GTEST_FILTER ?? null, retries.get(d)!.env.GTEST_SHARD_INDEX ?? null];
+  expect(filterAndShard("whole")).toEqual([1, null, null]);
+  expect(filterAndShard("silent")).toEqual([1, null, null]);
+  expect(filterAndShard("sharded.0")).toEqual([1, null, "0"]);
+  expect(filterAndShard("sharded.1")).toEqual([1, "S.bad1", null]);
   const { tasks } = await fx.master.jobTasks(jobId);
   expect(tasks.map((t) => [t.description, t.attempts[1]!.case_selection?.count ?? null])).toEqual([["whole", null], ["silent", null], ["sharded.0", null], ["sharded.1", 1]]);
 });
