@@ -65,10 +65,10 @@ async function ranOf(attempt: AttemptView) {
 const commandMs = (a: AttemptView) => a.command_end_at! - a.command_start_at!;
 
 describe.skipIf("missing" in FLAKY)("retries run only the failed cases: dt master + dt slave with a real gtest binary", () => {
-  test("the retry of a flaky case runs that case alone (the task ends flaky, the case flaky, the others passed once); retry: task reruns all; a crash before any case reruns all; a crash mid-run reruns all but what passed", async () => {
+  test("the retry of a flaky case runs that case alone (the task ends flaky, the case flaky, the others passed once); retry: task reruns all; a crash before any case reruns all; a crash mid-run or a timeout reruns all but what passed", async () => {
     const bin = (FLAKY as { bin: string }).bin;
     const all = await listTests(bin);
-    expect(all).toHaveLength(7);
+    expect(all).toHaveLength(8);
     const c = await setupCluster();
     await c.startMaster();
     await c.startSlave("s1", 2);
@@ -82,13 +82,15 @@ describe.skipIf("missing" in FLAKY)("retries run only the failed cases: dt maste
       { isolate_hash: hash, description: "whole", max_retries: 1, retry: "task" },
       { isolate_hash: hash, description: "crash_at_start", max_retries: 1, env: { DT_FLAKY_CRASH_AT_START: "1" } },
       { isolate_hash: hash, description: "crash_mid_run", max_retries: 1, env: { DT_FLAKY_CRASH_CASE: "1" } },
+      // 3 s: past the first attempt's 0.9 s of SlowTest, short of HangTest's 120 s.
+      { isolate_hash: hash, description: "timed_out", max_retries: 1, timeout: 3, env: { DT_FLAKY_HANG_CASE: "1" } },
     ]);
     const summary = await c.api.waitFinished(jobId);
-    expect(summary.counts).toMatchObject({ total_tasks: 4, flaky: 4, failed: 0 });
+    expect(summary.counts).toMatchObject({ total_tasks: 5, flaky: 5, failed: 0 });
     const tasks = new Map((await c.api.tasks(jobId)).map((t) => [t.description, t] as const));
-    const attemptsOf = (name: string): AttemptView[] => {
+    const attemptsOf = (name: string, failed: AttemptView["state"] = "FAILED"): AttemptView[] => {
       const task: TaskView | undefined = tasks.get(name);
-      expect({ name, states: task?.attempts.map((a) => a.state) }).toEqual({ name, states: ["FAILED", "SUCCEEDED"] });
+      expect({ name, states: task?.attempts.map((a) => a.state) }).toEqual({ name, states: [failed, "SUCCEEDED"] });
       expect({ name, group: task!.group }).toEqual({ name, group: "flaky" });
       return task!.attempts;
     };
@@ -98,7 +100,7 @@ describe.skipIf("missing" in FLAKY)("retries run only the failed cases: dt maste
     const [first, retry] = attemptsOf("cases");
     expect(first!.case_selection).toBeNull();
     expect(retry!.case_selection).toEqual({ mode: "include", count: 1, names: [THE_FLAKY_CASE] });
-    expect(await ranOf(first!)).toMatchObject({ filter: null, ran: 7 });
+    expect(await ranOf(first!)).toMatchObject({ filter: null, ran: all.length });
     expect(await ranOf(retry!)).toEqual({ filter: THE_FLAKY_CASE, ran: 1, cases: [`${THE_FLAKY_CASE} passed`] });
     // The first attempt slept 900 ms in its SlowTest cases; the retry ran none of them.
     expect(commandMs(first!)).toBeGreaterThanOrEqual(900);
@@ -108,23 +110,23 @@ describe.skipIf("missing" in FLAKY)("retries run only the failed cases: dt maste
     // retry: task, the whole binary again.
     const [, wholeRetry] = attemptsOf("whole");
     expect(wholeRetry!.case_selection).toBeNull();
-    expect(await ranOf(wholeRetry!)).toEqual({ filter: null, ran: 7, cases: everyCasePassed });
+    expect(await ranOf(wholeRetry!)).toEqual({ filter: null, ran: all.length, cases: everyCasePassed });
 
     // Died in a global constructor: no case to go by, so the whole task again.
     const [crashedAtStart, afterStartCrash] = attemptsOf("crash_at_start");
     expect(crashedAtStart!.exit_code).toBe(134);
     expect(await ranOf(crashedAtStart!)).toEqual({ filter: null, ran: Number.NaN, cases: [] });
     expect(afterStartCrash!.case_selection).toBeNull();
-    expect(await ranOf(afterStartCrash!)).toEqual({ filter: null, ran: 7, cases: everyCasePassed });
+    expect(await ranOf(afterStartCrash!)).toEqual({ filter: null, ran: all.length, cases: everyCasePassed });
 
     // Died in CrashTest: ZLastTest never ran, so the retry excludes what passed rather than naming what failed.
     const [crashedMid, afterMidCrash] = attemptsOf("crash_mid_run");
     expect((await ranOf(crashedMid!)).cases).toEqual([
       "CrashTest.AbortsOnFirstAttemptWhenAsked crashed", "FlakyTest.FailsOnFirstAttempt failed", "FlakyTest.PassesAlways passed",
-      "SlowTest.SleepsA passed", "SlowTest.SleepsB passed", "SlowTest.SleepsC passed",
+      "HangTest.HangsOnFirstAttemptWhenAsked passed", "SlowTest.SleepsA passed", "SlowTest.SleepsB passed", "SlowTest.SleepsC passed",
     ]);
-    const passedBefore = ["FlakyTest.PassesAlways", "SlowTest.SleepsA", "SlowTest.SleepsB", "SlowTest.SleepsC"];
-    expect(afterMidCrash!.case_selection).toEqual({ mode: "exclude", count: 4, names: passedBefore });
+    const passedBefore = ["FlakyTest.PassesAlways", "SlowTest.SleepsA", "SlowTest.SleepsB", "SlowTest.SleepsC", "HangTest.HangsOnFirstAttemptWhenAsked"];
+    expect(afterMidCrash!.case_selection).toEqual({ mode: "exclude", count: 5, names: passedBefore });
     expect(await ranOf(afterMidCrash!)).toEqual({
       filter: `*-${passedBefore.join(":")}`, ran: 3,
       cases: ["CrashTest.AbortsOnFirstAttemptWhenAsked passed", `${THE_FLAKY_CASE} passed`, "ZLastTest.RunsAfterTheCrash passed"],
@@ -139,10 +141,25 @@ describe.skipIf("missing" in FLAKY)("retries run only the failed cases: dt maste
     const rerun = new Set([THE_FLAKY_CASE, "CrashTest.AbortsOnFirstAttemptWhenAsked"]);
     expect(byBinary("crash_mid_run")).toEqual(all.map((key) => (rerun.has(key) ? `${key} flaky 2` : `${key} passed 1`)).sort());
 
+    // Timed out in HangTest: the case running at the timeout is crashed, the cases after it never ran; the retry is the crash's.
+    const [timedOut, afterTimeout] = attemptsOf("timed_out", "TIMED_OUT");
+    expect((await ranOf(timedOut!)).cases).toEqual([
+      "FlakyTest.FailsOnFirstAttempt failed", "FlakyTest.PassesAlways passed", "HangTest.HangsOnFirstAttemptWhenAsked crashed",
+      "SlowTest.SleepsA passed", "SlowTest.SleepsB passed", "SlowTest.SleepsC passed",
+    ]);
+    const passedBeforeHang = passedBefore.slice(0, 4);
+    expect(afterTimeout!.case_selection).toEqual({ mode: "exclude", count: 4, names: passedBeforeHang });
+    expect(await ranOf(afterTimeout!)).toEqual({
+      filter: `*-${passedBeforeHang.join(":")}`, ran: 4,
+      cases: ["CrashTest.AbortsOnFirstAttemptWhenAsked passed", `${THE_FLAKY_CASE} passed`, "HangTest.HangsOnFirstAttemptWhenAsked passed", "ZLastTest.RunsAfterTheCrash passed"],
+    });
+    const hungOrFailed = new Set([THE_FLAKY_CASE, "HangTest.HangsOnFirstAttemptWhenAsked"]);
+    expect(byBinary("timed_out")).toEqual(all.map((key) => (hungOrFailed.has(key) ? `${key} flaky 2` : `${key} passed 1`)).sort());
+
     // dt's own report of the job says what the retry ran.
     const report = await c.dt(["watch", jobId]);
     expect(report.exitCode, report.stderr).toBe(0);
     expect(report.stdout).toContain(`attempt 1: SUCCEEDED (retry ran 1 case: ${THE_FLAKY_CASE})`);
-    expect(report.stdout).toContain("attempt 1: SUCCEEDED (retry ran every case not yet passed (4 left out))");
+    expect(report.stdout).toContain("attempt 1: SUCCEEDED (retry ran every case not yet passed (5 left out))");
   }, E2E_TEST_TIMEOUT_MS);
 });
