@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CI: builds dt's own small gtest suite (test/fixtures/gtest/) against
+# CI: builds dt's own small gtest suites (test/fixtures/gtest/: sample_test, and
+# flaky_test beside it for the retry tests) against
 # Debian's googletest, for the tests that read DT_TEST_GTEST_BIN (they skip,
 # saying so, without it). Installs what is missing from Debian first
 # (libgtest-dev, which brings the googletest sources; g++, cmake, make).
@@ -51,6 +52,12 @@ bin="$build/sample_test"
 if ! "$bin" --gtest_list_tests >"$dir/list.txt" 2>&1 || ! grep -q '^MathTest\.$' "$dir/list.txt"; then
   cat "$dir/list.txt" >&2
   echo "$bin does not list its tests (output above)" >&2
+  exit 1
+fi
+# The retry fixture (docs/retries.md) beside it, where the tests look for it.
+if ! "$build/flaky_test" --gtest_list_tests >"$dir/flaky-list.txt" 2>&1 || ! grep -q '^FlakyTest\.$' "$dir/flaky-list.txt"; then
+  cat "$dir/flaky-list.txt" >&2
+  echo "$build/flaky_test does not list its tests (output above)" >&2
   exit 1
 fi
 gtest_from="$(grep -m1 '^GTest_DIR:PATH=' "$build/CMakeCache.txt" | cut -d= -f2)"

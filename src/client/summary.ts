@@ -1,4 +1,4 @@
-import type { AttemptView, JobSummary, TaskView } from "../master/protocol.ts";
+import type { AttemptView, CaseSelectionView, JobSummary, TaskView } from "../master/protocol.ts";
 import { printable } from "./printable.ts";
 
 /** How a finished job went, as the exit code will tell it. */
@@ -34,7 +34,8 @@ export function failureReport(summary: JobSummary, tasks: readonly TaskView[], l
     for (const task of tasks.filter((t) => t.group === group)) {
       const n = task.attempts.length;
       lines.push(`${LISTED[group]} ${printable(task.description)} (task ${task.task_id}${shardOf(task)}, ${n} attempt${n === 1 ? "" : "s"})`);
-      for (const attempt of task.attempts.filter((a) => a.state !== "SUCCEEDED")) lines.push(...attemptLines(attempt, link));
+      // A retry that ran some cases is listed even when it passed: what it ran is what the flaky verdict rests on.
+      for (const attempt of task.attempts.filter((a) => a.state !== "SUCCEEDED" || a.case_selection)) lines.push(...attemptLines(attempt, link));
     }
   }
   return lines;
@@ -46,10 +47,27 @@ function shardOf(task: TaskView): string {
   return `, shard ${task.shard_index + 1} of ${task.shard_count} of ${printable(task.binary)}`;
 }
 
+/** Names a report line shows of a retry's cases; the API's view has up to 50, the rest is counted. */
+const NOTE_NAMES = 3;
+
+/**
+ * What a retry of some cases ran, in words.
+ *
+ * @example
+ *   selectionNote({ mode: "include", count: 1, names: ["FlakyTest.FailsOnFirstAttempt"] }); // "retry ran 1 case: FlakyTest.FailsOnFirstAttempt"
+ */
+export function selectionNote(selection: CaseSelectionView): string {
+  if (selection.mode === "exclude") return `retry ran every case not yet passed (${selection.count} left out)`;
+  const shown = selection.names.slice(0, NOTE_NAMES).map(printable).join(", ");
+  const more = selection.count > NOTE_NAMES ? `, and ${selection.count - NOTE_NAMES} more` : "";
+  return `retry ran ${selection.count} case${selection.count === 1 ? "" : "s"}: ${shown}${more}`;
+}
+
 function attemptLines(attempt: AttemptView, link: (l: string) => string): string[] {
   // A lost slave or a slave's own failure is no verdict on the test, and cost it no retry.
   const infra = attempt.state === "SLAVE_LOST" || attempt.state === "INFRA_FAILED";
   const what: string[] = [infra ? `${attempt.state} (infrastructure, not a test failure)` : attempt.state];
+  if (attempt.case_selection) what[0] += ` (${selectionNote(attempt.case_selection)})`;
   if (attempt.exit_code !== null) what.push(`exit ${attempt.exit_code}`);
   if (attempt.message) what.push(printable(attempt.message));
   if (attempt.slave) what.push(`on ${attempt.slave}`);

@@ -134,6 +134,9 @@ export function parseTasks(json: unknown, source: string): TasksFile {
       task.shards = nonNegative(t.shards, `${where}.shards`, true);
       if (task.shards < 1) throw new DtError("invalid_input", `${where}.shards must be at least 1`);
     }
+    // Passed as written: checkAsMaster below checks them as the master does.
+    if (t.retry !== undefined) task.retry = t.retry as TaskRequest["retry"];
+    if (t.case_filter !== undefined) task.case_filter = t.case_filter as TaskRequest["case_filter"];
     return task;
   });
   checkAsMaster(tasks, source);

@@ -11,6 +11,7 @@ import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJ
 import { type Attempt, type Job, type Task, TERMINAL_STATES, taskBinary } from "./model.ts";
 import { type AttemptView, type JobCounts, type JobCreated, type JobSummary, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
 import { DecisionLog } from "./autoscale/decision-log.ts";
+import { caseSelectionView } from "./cases/selection-view.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
 import { type ChangeWaitLimits, ChangeWaiters } from "./jobs/change-waiters.ts";
 import type { JobFilter, Repo } from "./repo/repo.ts";
@@ -415,7 +416,7 @@ export class Master {
       command_start_at: a.commandStartAt, command_end_at: a.commandEndAt, upload_done_at: a.uploadDoneAt, reported_at: a.reportedAt,
       stdout_link: stdout, stderr_link: stderr, artifact_archive_link: archive,
       stdout_master_link: masterLink(a.stdoutKey), stderr_master_link: masterLink(a.stderrKey), artifact_archive_master_link: masterLink(a.artifactKey),
-      artifact_missing: a.artifactMissing, cache: a.cache, outputs_ref: a.outputsRef,
+      artifact_missing: a.artifactMissing, cache: a.cache, outputs_ref: a.outputsRef, case_selection: caseSelectionView(a.caseSelection),
     };
   }
 

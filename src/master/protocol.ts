@@ -171,7 +171,25 @@ export interface AttemptView {
    * older than outputs.
    */
   outputs_ref?: OutputsRef | null;
+  /**
+   * The cases this attempt was told to run, when it was not all of its
+   * task's: a retry of only the failed cases (docs/retries.md). null: the
+   * task's cases. Absent from masters before retries of cases.
+   */
+  case_selection?: CaseSelectionView | null;
 }
+
+/** How many cases names an attempt's selection, with the first of them. */
+export interface CaseSelectionView {
+  /** include: only these ran; exclude: every case of the task but these (after a crash: the cases that had passed). */
+  mode: "include" | "exclude";
+  count: number;
+  /** `Suite.name`, the first CASE_SELECTION_NAMES of them. */
+  names: string[];
+}
+
+/** Names a CaseSelectionView lists: enough to read at a glance, few enough to keep a 100,000-task job's view small. */
+export const CASE_SELECTION_NAMES = 50;
 
 export type GroupState = "queued" | "running" | "succeeded" | "failed" | "flaky" | "canceled" | "retrying";
 

@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { DistTestJobStatus } from "../master/jobs/status.ts";
 import { ACTIVE_STATES, type Job } from "../master/model.ts";
-import type { AttemptView } from "../master/protocol.ts";
+import type { AttemptView, CaseSelectionView } from "../master/protocol.ts";
 import { Page, attemptDurationMs, formatDuration, formatTime, pageLink } from "./layout.tsx";
 import { CaseCounts, FailedCases, type JobPageCases } from "./case-list.tsx";
 import { ROW_FILTERS, type RowFilter, type TaskRow } from "./task-rows.ts";
@@ -66,8 +66,18 @@ function StateCell({ attempt }: { attempt: AttemptView }) {
       {attempt.state}
       {attempt.exit_code !== null && attempt.state !== "SUCCEEDED" ? ` (exit ${attempt.exit_code})` : ""}
       {attempt.message ? <div class="note">{attempt.message}</div> : null}
+      {attempt.case_selection ? <RetryCases selection={attempt.case_selection} /> : null}
     </>
   );
+}
+
+/** What a retry of some cases ran (docs/retries.md): its count, with the first names on hover. */
+function RetryCases({ selection }: { selection: CaseSelectionView }) {
+  const more = selection.count > selection.names.length ? `\n… and ${selection.count - selection.names.length} more` : "";
+  const text = selection.mode === "include"
+    ? `retry: ${selection.count} failed case${selection.count === 1 ? "" : "s"}`
+    : `retry: every case not yet passed (${selection.count} left out)`;
+  return <div class="note retry-cases" title={`${selection.mode === "include" ? "ran" : "left out"}:\n${selection.names.join("\n")}${more}`}>{text}</div>;
 }
 
 function Progress({ status }: { status: DistTestJobStatus }) {

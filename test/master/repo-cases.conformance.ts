@@ -5,7 +5,7 @@
 import { expect, test } from "bun:test";
 import { caseKey } from "../../src/master/cases/case-key.ts";
 import { CASES_PER_BATCH, type CaseAttempt } from "../../src/master/cases/case-store.ts";
-import type { Repo } from "../../src/master/repo/repo.ts";
+import type { Repo, TaskCaseRun } from "../../src/master/repo/repo.ts";
 import type { CaseResult } from "../../src/results/model.ts";
 
 const T0 = 1_700_000_000_000;
@@ -88,5 +88,30 @@ export function repoCaseConformance(repo: () => Repo, seedJob: (id: string) => P
     })).rejects.toBe(boom);
     expect(await r.jobCaseCounts("cases.tx")).toEqual({ total: 0, passed: 0, failed: 0, flaky: 0, skipped: 0 });
     expect(await r.caseHistory(caseKey("bin", "S", "a"), 10)).toEqual([]);
+  });
+}
+
+/** Adds the tests of what a retry of only the failed cases reads; `repo` gives the repo that beforeEach opened. */
+export function repoTaskCaseRunsConformance(repo: () => Repo, seedJob: (id: string) => Promise<void>): void {
+  test("taskCaseRuns gives one task's runs by attempt then report order, no other task's or job's; inside the transaction that stored them too", async () => {
+    const r = repo();
+    await seedJob("runs.1");
+    await seedJob("runs.2");
+    await r.storeCases(at("runs.1", "t0", 0), [run("S", "b", "failed"), run("S", "a", "passed"), run("T", "c", "crashed")]);
+    await r.storeCases(at("runs.1", "t1", 0), [run("S", "a", "failed")]);
+    await r.storeCases(at("runs.2", "t0", 0), [run("S", "z", "passed")]);
+    const seen = await r.transaction(async (tx) => {
+      await tx.storeCases(at("runs.1", "t0", 1), [run("S", "b", "passed"), run("T", "c", "skipped")]);
+      return tx.taskCaseRuns("runs.1", "t0");
+    });
+    const expected: TaskCaseRun[] = [
+      { attempt: 0, suite: "S", name: "b", status: "failed" }, { attempt: 0, suite: "S", name: "a", status: "passed" }, { attempt: 0, suite: "T", name: "c", status: "crashed" },
+      { attempt: 1, suite: "S", name: "b", status: "passed" }, { attempt: 1, suite: "T", name: "c", status: "skipped" },
+    ];
+    expect(seen).toEqual(expected);
+    expect(await r.taskCaseRuns("runs.1", "t0")).toEqual(expected);
+    expect(await r.taskCaseRuns("runs.1", "t1")).toEqual([{ attempt: 0, suite: "S", name: "a", status: "failed" }]);
+    expect(await r.taskCaseRuns("runs.1", "nope")).toEqual([]);
+    expect(await r.taskCaseRuns("nope", "t0")).toEqual([]);
   });
 }

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { isDtError } from "../../src/common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../../src/master/model.ts";
 import type { Repo } from "../../src/master/repo/repo.ts";
-import { repoCaseConformance } from "./repo-cases.conformance.ts";
+import { repoCaseConformance, repoTaskCaseRunsConformance } from "./repo-cases.conformance.ts";
 
 /** A fresh, empty repo; `reopen` opens the same store again after `repo.close()`, where the store outlives its connection. */
 export type RepoOpener = () => Promise<{ repo: Repo; reopen?: () => Promise<Repo>; cleanup: () => Promise<void> }>;
@@ -79,6 +79,21 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
     repoCaseConformance(() => repo, async (id) => {
       const { job, tasks, attempts } = makeJobWithTasks(id, 1);
       await repo.createJob(job, tasks, attempts);
+    });
+    repoTaskCaseRunsConformance(() => repo, async (id) => {
+      const { job, tasks, attempts } = makeJobWithTasks(id, 1);
+      await repo.createJob(job, tasks, attempts);
+    });
+
+    test("an attempt keeps its own case selection (a retry's cases), include or exclude, names as given", async () => {
+      const { job, tasks, attempts } = makeJobWithTasks("sel.1", 1);
+      await repo.createJob(job, tasks, attempts);
+      const include = { include: [{ suite: "Süite/1", name: "a:b-c ✓" }, { suite: "S", name: "x" }] };
+      const exclude = { exclude: [{ suite: "S", name: "passed" }] };
+      await repo.insertAttempt(makeAttempt(tasks[0]!, { attempt: 1, retry: 1, caseSelection: include }));
+      await repo.insertAttempt(makeAttempt(tasks[0]!, { attempt: 2, retry: 2, caseSelection: exclude }));
+      expect((await repo.getAttempt("sel.1", tasks[0]!.taskId, 1))?.caseSelection).toEqual(include);
+      expect((await repo.getAttempts("sel.1")).map((a) => a.caseSelection)).toEqual([null, include, exclude]);
     });
 
     test("ping answers while the repo is open, and rejects with DtError unreachable once it is closed", async () => {

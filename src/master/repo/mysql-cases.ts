@@ -7,7 +7,7 @@ import { caseCounts } from "../cases/case-merge.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import { driverError, insertChunked, isConnectionLost, type MysqlPool } from "./mysql-connection.ts";
-import type { JobCaseQuery } from "./repo.ts";
+import type { JobCaseQuery, TaskCaseRun } from "./repo.ts";
 import type { MySqlColumn } from "drizzle-orm/mysql-core";
 import { cases, jobCaseCounts, jobCases, jobs } from "./schema-mysql.ts";
 import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
@@ -85,4 +85,12 @@ export async function jobCaseCountsOn(db: MySql2Database, jobId: string): Promis
 
 export function caseHistoryOn(db: MySql2Database, caseKey: string, limit: number): Promise<CaseRow[]> {
   return db.select().from(cases).where(eq(cases.caseKey, caseKey)).orderBy(desc(cases.reportedAt), desc(cases.attempt)).limit(Math.max(0, limit));
+}
+
+export function taskCaseRunsOn(db: MySql2Database, jobId: string, taskId: string): Promise<TaskCaseRun[]> {
+  return db
+    .select({ attempt: cases.attempt, suite: cases.suite, name: cases.name, status: cases.status })
+    .from(cases)
+    .where(and(eq(cases.jobId, jobId), eq(cases.taskId, taskId)))
+    .orderBy(asc(cases.attempt), asc(cases.caseIndex));
 }

@@ -26,9 +26,9 @@ import { applyMysqlMigrations } from "./migrate-mysql.ts";
 import { driverError, ER_DUP_ENTRY, insertChunked, isConnectionLost, type MysqlPool, openMysqlPool, parseMysqlUrl } from "./mysql-connection.ts";
 import type { CaseResult } from "../../results/model.ts";
 import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
-import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps } from "./mysql-cases.ts";
+import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps, taskCaseRunsOn } from "./mysql-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { AttemptPatch, JobCaseQuery, JobFilter, Repo } from "./repo.ts";
+import type { AttemptPatch, JobCaseQuery, JobFilter, Repo, TaskCaseRun } from "./repo.ts";
 import { attempts, durations, jobs, slaves, tasks } from "./schema-mysql.ts";
 import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
 import { checkJobParts } from "./job-parts.ts";
@@ -290,6 +290,10 @@ export class MysqlRepo implements Repo {
 
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]> {
     return this.read("caseHistory", (db) => caseHistoryOn(db, caseKey, limit));
+  }
+
+  taskCaseRuns(jobId: string, taskId: string): Promise<TaskCaseRun[]> {
+    return this.read("taskCaseRuns", (db) => taskCaseRunsOn(db, jobId, taskId));
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {

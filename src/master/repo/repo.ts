@@ -1,4 +1,4 @@
-import type { CaseResult } from "../../results/model.ts";
+import type { CaseResult, CaseStatus } from "../../results/model.ts";
 import type { CaseAttempt } from "../cases/case-store.ts";
 import type { Attempt, AttemptState, Job, SlaveInfo, Task } from "../model.ts";
 import type { JobCaseCounts, JobCaseStatus } from "../protocol.ts";
@@ -21,6 +21,14 @@ export interface JobCaseQuery {
   /** The last seq of the previous page. */
   afterSeq?: number;
   limit: number;
+}
+
+/** One run of a case by one attempt of a task: what a retry's choice of cases reads (scheduler/retry-filter.ts). */
+export interface TaskCaseRun {
+  attempt: number;
+  suite: string;
+  name: string;
+  status: CaseStatus;
 }
 
 /** Fields of an attempt that change after it is created. */
@@ -91,6 +99,12 @@ export interface Repo {
   listJobCases(jobId: string, query: JobCaseQuery): Promise<JobCaseRow[]>;
   /** The job's cases counted by merged status; all zero when it has none. */
   jobCaseCounts(jobId: string): Promise<JobCaseCounts>;
+  /**
+   * Every case run of one task's attempts, by attempt then report order: a
+   * failed attempt's retry reads them to run only what failed. One index
+   * range (the cases' primary key starts with job, task, attempt).
+   */
+  taskCaseRuns(jobId: string, taskId: string): Promise<TaskCaseRun[]>;
   /** The latest `limit` runs of one case (by case key, cases/case-key.ts) over all jobs, newest first. */
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]>;
   upsertSlave(slave: SlaveInfo): Promise<void>;

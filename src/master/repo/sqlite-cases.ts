@@ -5,7 +5,7 @@ import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { JobCaseQuery } from "./repo.ts";
+import type { JobCaseQuery, TaskCaseRun } from "./repo.ts";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import { type CaseRow, cases, jobCaseCounts, type JobCaseRow, jobCases } from "./schema-sqlite.ts";
 import { type Connection, insertRows, sqliteMessage } from "./sqlite-connection.ts";
@@ -75,4 +75,13 @@ export function jobCaseCountsOn(db: BunSQLiteDatabase, jobId: string): JobCaseCo
 
 export function caseHistoryOn(db: BunSQLiteDatabase, caseKey: string, limit: number): CaseRow[] {
   return db.select().from(cases).where(eq(cases.caseKey, caseKey)).orderBy(desc(cases.reportedAt), desc(cases.attempt)).limit(Math.max(0, limit)).all();
+}
+
+export function taskCaseRunsOn(db: BunSQLiteDatabase, jobId: string, taskId: string): TaskCaseRun[] {
+  return db
+    .select({ attempt: cases.attempt, suite: cases.suite, name: cases.name, status: cases.status })
+    .from(cases)
+    .where(and(eq(cases.jobId, jobId), eq(cases.taskId, taskId)))
+    .orderBy(asc(cases.attempt), asc(cases.caseIndex))
+    .all();
 }

@@ -18,9 +18,9 @@ import { DtError } from "../../common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../model.ts";
 import type { CaseResult } from "../../results/model.ts";
 import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
-import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps } from "./sqlite-cases.ts";
+import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps, taskCaseRunsOn } from "./sqlite-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { AttemptPatch, JobCaseQuery, JobFilter, Repo } from "./repo.ts";
+import type { AttemptPatch, JobCaseQuery, JobFilter, Repo, TaskCaseRun } from "./repo.ts";
 import { attempts, type CaseRow, durations, type JobCaseRow, jobs, slaves, tasks } from "./schema-sqlite.ts";
 import { type Connection, insertChunked, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
 import { checkJobParts } from "./job-parts.ts";
@@ -229,6 +229,10 @@ export class SqliteRepo implements Repo {
 
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]> {
     return this.exec((db) => caseHistoryOn(db, caseKey, limit));
+  }
+
+  taskCaseRuns(jobId: string, taskId: string): Promise<TaskCaseRun[]> {
+    return this.exec((db) => taskCaseRunsOn(db, jobId, taskId));
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {

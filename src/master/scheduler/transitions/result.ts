@@ -2,6 +2,8 @@ import { caseFromWire } from "../../cases/case-report.ts";
 import { ACTIVE_STATES, type Attempt, type AttemptState, type Task, taskBinary } from "../../model.ts";
 import type { ResultReport, ResultResponse } from "../../protocol.ts";
 import type { Repo } from "../../repo/repo.ts";
+import type { CaseName, CaseSelection } from "../../cases/case-filter.ts";
+import { chooseRetry } from "../retry-filter.ts";
 import { type ActiveLease, type DispatchState, type OpenJob, newAttempt, queueItem, settle } from "../dispatch-state.ts";
 import { claim } from "./claim.ts";
 import { wake } from "./lease.ts";
@@ -112,25 +114,43 @@ export async function requeue(state: DispatchState, open: OpenJob, task: Task, n
 }
 
 /**
+ * Whether a case's failure fails the job. Quarantine (issue 14 §3) is not
+ * there yet: every case counts, so a retry never skips one. Wire the
+ * quarantine list here.
+ */
+const quarantinedCase = (_c: CaseName): boolean => false;
+
+/**
  * The attempt after one that ended in `state`, or null: a failed test is
- * retried while retries remain; an infrastructure failure is requeued
- * without spending one, a bounded number of times.
+ * retried while retries remain, running only its failed cases when its
+ * report named them (scheduler/retry-filter.ts); an infrastructure failure
+ * is requeued without spending one, a bounded number of times, with the
+ * same cases as the attempt it replaces (a lost retry of failed cases
+ * reruns those cases, not the whole task).
  */
 export async function nextAttempt(dispatch: DispatchState, repo: Repo, lease: ActiveLease, task: Task, state: AttemptState, now: number): Promise<Attempt | null> {
-  let retry: number;
+  // The task's own attempts only: the whole job's, read per lost lease, held the master for a second on a 100,000-task job.
+  const taskAttempts = async () => (await repo.getAttempts(lease.jobId, { from: task.index, to: task.index + 1 })).filter((a) => a.taskId === lease.taskId);
   if (state === "FAILED" || state === "TIMED_OUT") {
     if (lease.retry >= task.maxRetries) return null;
-    retry = lease.retry + 1;
-  } else if (state === "INFRA_FAILED" || state === "SLAVE_LOST") {
-    // The task's own attempts only: the whole job's, read per lost lease, held the master for a second on a 100,000-task job.
-    const attempts = (await repo.getAttempts(lease.jobId, { from: task.index, to: task.index + 1 })).filter((a) => a.taskId === lease.taskId);
+    let selection: CaseSelection | null = null;
+    if (task.retryMode === "cases") {
+      const failed = await repo.getAttempt(lease.jobId, lease.taskId, lease.attempt);
+      const runs = await repo.taskCaseRuns(lease.jobId, lease.taskId);
+      const choice = chooseRetry({ task, failedAttempt: lease.attempt, attemptSelection: failed?.caseSelection ?? null, runs, quarantined: quarantinedCase });
+      if (choice.run === "nothing") return null;
+      if (choice.run === "cases") selection = choice.selection;
+    }
+    return { ...newAttempt(lease.jobId, lease.taskId, lease.attempt + 1, lease.retry + 1, now), caseSelection: selection };
+  }
+  if (state === "INFRA_FAILED" || state === "SLAVE_LOST") {
+    const attempts = await taskAttempts();
     const infra = attempts.filter((a) => a.state === "INFRA_FAILED" || a.state === "SLAVE_LOST").length;
     if (infra > dispatch.config.maxInfraRequeues) return null;
-    retry = lease.retry;
-  } else {
-    return null;
+    const replaced = attempts.find((a) => a.attempt === lease.attempt);
+    return { ...newAttempt(lease.jobId, lease.taskId, lease.attempt + 1, lease.retry, now), caseSelection: replaced?.caseSelection ?? null };
   }
-  return newAttempt(lease.jobId, lease.taskId, lease.attempt + 1, retry, now);
+  return null;
 }
 
 /**
@@ -139,6 +159,8 @@ export async function nextAttempt(dispatch: DispatchState, repo: Repo, lease: Ac
  * whether it did; asking twice never makes two attempts. dt's master
  * retries failed attempts itself as they are reported, so for its own
  * slaves this finds nothing to do; it is kept for dist_test's callers.
+ * Its retry runs the whole task (no case selection), as dist_test's
+ * client, which asks for it to rerun a test binary, expects.
  */
 export async function retryTask(state: DispatchState, jobId: string, taskId: string): Promise<boolean> {
   const open = state.open.get(jobId);

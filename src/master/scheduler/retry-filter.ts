@@ -1,0 +1,114 @@
+/**
+ * What a failed attempt's retry runs: only the cases that failed, when the
+ * attempt's report says which, through the same filter auto shards use
+ * (cases/case-filter.ts); the whole task when it cannot say, or cannot be
+ * told. Pure: the dispatcher reads the task's case runs and passes them in.
+ *
+ * @example
+ *   const choice = chooseRetry({ task, attemptSelection: null, failedAttempt: 0, runs, quarantined: () => false });
+ *   // { run: "cases", selection: { include: [{ suite: "FlakyTest", name: "FailsOnFirstAttempt" }] } }
+ */
+import type { CaseStatus } from "../../results/model.ts";
+import { type CaseName, type CaseSelection, canExclude, fitsFilter } from "../cases/case-filter.ts";
+import type { Task } from "../model.ts";
+import type { TaskCaseRun } from "../repo/repo.ts";
+
+export type { TaskCaseRun };
+
+/** Why a retry runs the whole task rather than some of its cases. */
+export type WholeTaskReason =
+  /** The task asked for it: `"retry": "task"`. */
+  | "retry-mode"
+  /** The attempt reported no case: it died before its first (a crash at start-up, a missing library), or its runner's output was not read. */
+  | "no-cases"
+  /** Every case it reported passed or was skipped, yet it failed (a leak checker, a non-zero exit at the end): only a whole run tells. */
+  | "no-failed-case"
+  /** A crash left cases unrun, and the task is a numeric shard: a filter drops GTEST_SHARD_INDEX, so an exclusion would run other shards' cases. */
+  | "numeric-shard"
+  /** A crash left cases unrun, and the runner's case_filter has no exclusion form to name "all but these". */
+  | "no-exclude"
+  /** The filter would not fit in one environment variable or the command line. */
+  | "too-long";
+
+/** The next attempt's cases. */
+export type RetryChoice =
+  | { run: "task"; why: WholeTaskReason }
+  | { run: "cases"; selection: CaseSelection }
+  /** Every failure is of a quarantined case: a retry would spend a slave on what cannot fail the job. */
+  | { run: "nothing" };
+
+export interface RetryInput {
+  task: Pick<Task, "caseFilter" | "caseSelection" | "retryMode" | "shardCount" | "env">;
+  /** The failed attempt's number and its own selection (a retry's; null: the task's cases). */
+  failedAttempt: number;
+  attemptSelection: CaseSelection | null;
+  /** Every case run the task's attempts reported so far, the failed one's included, in attempt order. */
+  runs: readonly TaskCaseRun[];
+  /** True for a case whose failure does not fail the job (quarantine, docs/retries.md). */
+  quarantined: (c: CaseName) => boolean;
+}
+
+const isFailure = (s: CaseStatus) => s === "failed" || s === "crashed";
+/** Cases whose latest run in the task settles them: a crash retry need not run them again. */
+const isSettled = (s: CaseStatus) => s === "passed" || s === "skipped";
+const keyOf = (c: CaseName) => `${c.suite}\u0000${c.name}`;
+
+/**
+ * Decides the retry of attempt `failedAttempt` (FAILED or TIMED_OUT) of a
+ * task; see docs/retries.md for the rules, in the order tried here.
+ */
+export function chooseRetry(input: RetryInput): RetryChoice {
+  const { task } = input;
+  if (task.retryMode === "task") return { run: "task", why: "retry-mode" };
+  const reported = input.runs.filter((r) => r.attempt === input.failedAttempt);
+  if (reported.length === 0) return { run: "task", why: "no-cases" };
+  const failures = reported.filter((r) => isFailure(r.status));
+  if (failures.length === 0) return { run: "task", why: "no-failed-case" };
+  const crashed = failures.some((r) => r.status === "crashed");
+  // A crash left the cases after it unrun, so even a quarantined crash calls for a retry of the rest.
+  if (!crashed && failures.every((r) => input.quarantined(r))) return { run: "nothing" };
+
+  let selection: CaseSelection;
+  if (crashed) {
+    const chosen = afterCrash(input);
+    if ("run" in chosen) return chosen;
+    // Nothing left but quarantined cases; an empty include list would be no filter at all (gtest reads "" as "*").
+    if ("include" in chosen && chosen.include.length === 0) return { run: "nothing" };
+    selection = chosen;
+  } else {
+    selection = { include: unique(failures.filter((r) => !input.quarantined(r))) };
+  }
+  if (!fitsFilter(task.caseFilter, selection, task.env)) return { run: "task", why: "too-long" };
+  return { run: "cases", selection };
+}
+
+/**
+ * After a crash: every case of the crashed attempt's selection not yet
+ * settled in this task (its latest run passed or was skipped), nor
+ * quarantined and failing. An include list stays one; otherwise the cases
+ * not to run again are excluded, so the cases the crash kept from running,
+ * which no report names, run too.
+ */
+function afterCrash(input: RetryInput): CaseSelection | { run: "task"; why: WholeTaskReason } {
+  const latest = new Map<string, TaskCaseRun>();
+  for (const r of input.runs) {
+    const seen = latest.get(keyOf(r));
+    if (!seen || r.attempt >= seen.attempt) latest.set(keyOf(r), r);
+  }
+  const done = [...latest.values()].filter((r) => isSettled(r.status) || (isFailure(r.status) && input.quarantined(r)));
+  const doneKeys = new Set(done.map(keyOf));
+  const base = input.attemptSelection ?? input.task.caseSelection;
+  if (base && "include" in base) return { include: base.include.filter((c) => !doneKeys.has(keyOf(c))) };
+  if (base === null && input.task.shardCount !== null) return { run: "task", why: "numeric-shard" };
+  if (!canExclude(input.task.caseFilter)) return { run: "task", why: "no-exclude" };
+  // The task's own exclusion (an auto shard's last) always stays: an attempt's is built on it, but need not say so.
+  const taskExcluded = input.task.caseSelection && "exclude" in input.task.caseSelection ? input.task.caseSelection.exclude : [];
+  return { exclude: unique([...taskExcluded, ...(base?.exclude ?? []), ...done]) };
+}
+
+/** The cases once each, as CaseNames (a runner's reruns report a case more than once). */
+function unique(cases: readonly CaseName[]): CaseName[] {
+  const byKey = new Map<string, CaseName>();
+  for (const c of cases) if (!byKey.has(keyOf(c))) byKey.set(keyOf(c), { suite: c.suite, name: c.name });
+  return [...byKey.values()];
+}
