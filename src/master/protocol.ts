@@ -104,6 +104,11 @@ export interface JobCounts {
   failed: number;
   /** Failed at least once, then passed. */
   flaky: number;
+  /**
+   * Failed, but every failing case was quarantined when reported: finished
+   * and not failed (the job passes). Absent from masters before quarantine.
+   */
+  quarantined?: number;
   canceled: number;
   finished: number;
   /** Test retries over all groups: attempts after a FAILED or TIMED_OUT one, each spending one of the task's max_retries. */
@@ -171,9 +176,12 @@ export interface AttemptView {
    * older than outputs.
    */
   outputs_ref?: OutputsRef | null;
+  /** A failure whose failing cases were all quarantined when it was reported: it fails nothing and was not retried. Absent from masters before quarantine. */
+  quarantined?: boolean;
 }
 
-export type GroupState = "queued" | "running" | "succeeded" | "failed" | "flaky" | "canceled" | "retrying";
+/** `quarantined`: the last attempt failed, but only by quarantined cases (Attempt.quarantined); finished, not failed. */
+export type GroupState = "queued" | "running" | "succeeded" | "failed" | "flaky" | "quarantined" | "canceled" | "retrying";
 
 export interface TaskView {
   task_id: string;

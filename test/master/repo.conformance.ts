@@ -26,7 +26,7 @@ export function makeTask(jobId: string, index: number, over: Partial<Task> = {})
 export function makeAttempt(task: Task, over: Partial<Attempt> = {}): Attempt {
   return {
     ...{ jobId: task.jobId, taskId: task.taskId, attempt: 0, retry: 0, state: "QUEUED", slave: null, leaseId: null, leaseExpiresAt: null, exitCode: null },
-    ...{ stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, outputsRef: null, message: null, caseSelection: null, queuedAt: T0, leasedAt: null },
+    ...{ stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, outputsRef: null, message: null, caseSelection: null, quarantined: false, queuedAt: T0, leasedAt: null },
     ...{ fetchDoneAt: null, mapDoneAt: null, commandStartAt: null, commandEndAt: null, uploadDoneAt: null, reportedAt: null },
     ...over,
   };

@@ -1,4 +1,5 @@
 import { caseFromWire } from "../../cases/case-report.ts";
+import { applyQuarantine } from "../../quarantine/verdict.ts";
 import { ACTIVE_STATES, type Attempt, type AttemptState, type Task, taskBinary } from "../../model.ts";
 import type { ResultReport, ResultResponse } from "../../protocol.ts";
 import type { Repo } from "../../repo/repo.ts";
@@ -51,15 +52,20 @@ async function applyReport(state: DispatchState, lease: ActiveLease, report: Res
       outputsRef: report.outputs_ref ?? null, leaseExpiresAt: null,
     }, [...ACTIVE_STATES]);
     // With the attempt's ending, in the same transaction: a repeated report finds the attempt ended and stores them no second time.
+    let quarantined = false;
     if (changed && report.cases && report.cases.length > 0) {
       const owner = task ?? (await repo.getTask(lease.jobId, lease.taskId));
-      if (owner) await repo.storeCases({ jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, binary: taskBinary(owner), reportedAt: now }, report.cases.map(caseFromWire));
+      const at = owner && { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, binary: taskBinary(owner), reportedAt: now };
+      const cases = report.cases.map(caseFromWire);
+      if (at) await repo.storeCases(at, cases);
+      // A failure all of whose failing cases are quarantined fails nothing, so it is not retried either.
+      if (at) quarantined = await applyQuarantine(repo, at, report.state, cases);
     }
     if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0 };
     if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
       await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
     }
-    const next = await nextAttempt(state, repo, lease, task, report.state, now);
+    const next = quarantined ? null : await nextAttempt(state, repo, lease, task, report.state, now);
     if (next) await repo.insertAttempt(next);
     const expectedMs = next ? ((await repo.expectedDurations([task.description])).get(task.description) ?? 0) : 0;
     return { changed, next, expectedMs };
