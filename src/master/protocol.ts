@@ -449,3 +449,38 @@ export function outputKey(jobId: string, taskId: string, attempt: number, kind: 
   const base = `${jobId}.${taskId}.${attempt}`;
   return kind === "artifacts" ? `${base}-artifacts.zip` : `${base}.${kind}`;
 }
+
+/** POST /api/v1/quarantine: quarantine a test case (see docs/quarantine.md). */
+export interface QuarantineRequest {
+  /** The task's binary (its description without a shard suffix); absent or null: the case in any binary. */
+  binary?: string | null;
+  suite: string;
+  name: string;
+  /** Why; default `quarantined by USER`. */
+  reason?: string | null;
+  /** Epoch ms after which the entry is inactive by itself; absent or null: until removed. */
+  until?: number | null;
+  /** Who asks, for created_by; default "unknown". */
+  user?: string | null;
+}
+
+/** A quarantine entry as GET /api/v1/quarantine lists it. */
+export interface QuarantineView {
+  id: number;
+  binary: string | null;
+  suite: string;
+  name: string;
+  reason: string;
+  created_at: number;
+  /** A user, or "auto" for the master's own (`dt master --auto-quarantine`). */
+  created_by: string;
+  until: number | null;
+  removed_at: number | null;
+  removed_by: string | null;
+  /** Active now: not removed and not past `until`. */
+  active: boolean;
+}
+
+export interface QuarantineList {
+  entries: QuarantineView[];
+}
