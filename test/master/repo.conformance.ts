@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { repoQuarantineConformance } from "./repo-quarantine.conformance.ts";
 import { isDtError } from "../../src/common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../../src/master/model.ts";
 import type { Repo } from "../../src/master/repo/repo.ts";
@@ -79,6 +80,12 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
     repoCaseConformance(() => repo, async (id) => {
       const { job, tasks, attempts } = makeJobWithTasks(id, 1);
       await repo.createJob(job, tasks, attempts);
+    });
+
+    repoQuarantineConformance(() => repo, async (id) => {
+      const { job, tasks, attempts } = makeJobWithTasks(id, 1);
+      await repo.createJob(job, tasks, attempts);
+      return tasks[0]!.taskId;
     });
 
     test("ping answers while the repo is open, and rejects with DtError unreachable once it is closed", async () => {
