@@ -46,7 +46,7 @@ function endpoints(routes: { method: string; path: string }[]): { method: string
   const out: { method: string; path: string }[] = [];
   for (const { method, path } of routes) {
     if (method === "ALL") continue;
-    const concrete = path.replace(":job", "nobody.1.2").replace(":hash", "a".repeat(64)).replace(":key", "nothing.txt");
+    const concrete = path.replace(":job", "nobody.1.2").replace(":hash", "a".repeat(64)).replace(":key", "nothing.txt").replace(":id", "1");
     if (seen.has(`${method} ${concrete}`)) continue;
     seen.add(`${method} ${concrete}`);
     out.push({ method, path: concrete });
@@ -61,6 +61,8 @@ const ask = (base: string, e: { method: string; path: string }, extra: string[] 
 const MUST_BE_PROTECTED = [
   "POST /api/v1/jobs",
   "POST /api/v1/jobs/nobody.1.2/cancel",
+  "POST /api/v1/quarantine",
+  "DELETE /api/v1/quarantine/1",
   "GET /submit_job",
   "POST /submit_job",
   "GET /cancel_job",
