@@ -9,7 +9,7 @@ export function statusText(summary: JobSummary, link: (l: string) => string): st
   const state = summary.canceled_at !== null ? `${summary.status} (canceled)` : summary.status;
   const lines = [
     `Job ${summary.job_id} (${who}): ${state}`,
-    `  ${c.finished}/${c.total_tasks} tasks finished: ${c.succeeded} succeeded, ${c.failed} failed, ${c.flaky} flaky, ${c.canceled} canceled`,
+    `  ${c.finished}/${c.total_tasks} tasks finished: ${c.succeeded} succeeded, ${c.failed} failed, ${c.flaky} flaky, ${c.quarantined ? `${c.quarantined} quarantined, ` : ""}${c.canceled} canceled`,
     `  ${c.running} running, ${c.queued} queued, ${c.retries} retries`,
   ];
   if (summary.status === "running" && summary.estimated_remaining_sec !== null) lines.push(`  about ${formatDuration(summary.estimated_remaining_sec * 1000)} left`);

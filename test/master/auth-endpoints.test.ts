@@ -106,6 +106,23 @@ describe("every route of the master", () => {
     }
   });
 
+  test("a quarantine added or removed with an account is by that account, whatever the body's user says", async () => {
+    const server = await master();
+    const post = ["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", JSON.stringify({ suite: "S", name: "n", user: "mallory" })];
+    expect((await curl([...OUTSIDE, ...post, `${server.url}/api/v1/quarantine`])).status).toBe(401);
+    const added = await curl([...OUTSIDE, "--digest", "-u", "alice:s3cret", ...post, `${server.url}/api/v1/quarantine`]);
+    expect(added.status, added.body).toBe(201);
+    const entry = JSON.parse(added.body) as { id: number; created_by: string };
+    expect(entry.created_by).toBe("alice");
+    const removed = await curl([...OUTSIDE, "--digest", "-u", "alice:s3cret", "-X", "DELETE", `${server.url}/api/v1/quarantine/${entry.id}?user=mallory`]);
+    expect(removed.status, removed.body).toBe(200);
+    expect(JSON.parse(removed.body)).toMatchObject({ removed_by: "alice", active: false });
+    // From the allowed address, no account: the client's word is all there is.
+    const local = await curl(["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", JSON.stringify({ suite: "S", name: "n", user: "carol" }), `${server.url}/api/v1/quarantine`]);
+    expect(local.status, local.body).toBe(201);
+    expect(JSON.parse(local.body)).toMatchObject({ created_by: "carol" });
+  });
+
   test("read_requires_auth: every route but /healthz answers 401 without credentials", async () => {
     const server = await master(true);
     for (const e of endpoints(server.routes)) {

@@ -5,6 +5,7 @@
  * method but GET and HEAD is.
  */
 import { Hono } from "hono";
+import { admittedUser } from "../../common/auth/guard.ts";
 import { DtError } from "../../common/errors.ts";
 import { readBodyLimited } from "../../common/http.ts";
 import { parseStrictJson } from "../../common/strict-json.ts";
@@ -35,14 +36,16 @@ export function quarantineRoutes(master: Master): Hono {
   app.post("/quarantine", async (c) => {
     const bytes = await readBodyLimited(c.req.raw, MAX_BODY_BYTES, "POST quarantine");
     const body = parseStrictJson(new TextDecoder().decode(bytes), { what: "POST quarantine body" });
-    const entry = await addQuarantine(deps, validateQuarantineRequest(body, deps.clock.now()));
+    const request = validateQuarantineRequest(body, deps.clock.now());
+    // An account's name is who it is; the body's user is only what an unauthenticated client (an allowed address) says.
+    const entry = await addQuarantine(deps, { ...request, user: admittedUser(c) ?? request.user });
     return c.json(quarantineView(entry, deps.clock.now()), 201);
   });
 
   app.delete("/quarantine/:id", async (c) => {
     const raw = c.req.param("id");
     if (!/^\d{1,9}$/.test(raw)) throw new DtError("invalid_input", `quarantine id: must be a positive integer (as dt quarantine list shows), got ${JSON.stringify(raw.slice(0, 40))}`);
-    const user = c.req.query("user") ?? "unknown";
+    const user = admittedUser(c) ?? c.req.query("user") ?? "unknown";
     if (user.length > MAX_USER_CHARS || user === "") throw new DtError("invalid_input", `user: must be 1 to ${MAX_USER_CHARS} characters`);
     const entry = await removeQuarantine(deps, Number(raw), user);
     return c.json(quarantineView(entry, deps.clock.now()));

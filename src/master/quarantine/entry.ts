@@ -36,3 +36,16 @@ export function entryFor(entries: readonly QuarantineEntry[], binary: string, su
   }
   return any;
 }
+
+/**
+ * A predicate over one binary's cases: whether an entry among `entries`
+ * (the active ones, read once) covers it. For callers deciding per case,
+ * such as a retry that runs only the failed cases and may leave out the
+ * quarantined ones.
+ *
+ * @example const quarantined = quarantinedIn(await repo.listQuarantine({ activeAt: now, limit: MAX_ACTIVE_ENTRIES }), "foo_test");
+ *          quarantined("MathTest", "FailsOnPurpose") // true when an entry covers it
+ */
+export function quarantinedIn(entries: readonly QuarantineEntry[], binary: string): (suite: string, name: string) => boolean {
+  return (suite, name) => entryFor(entries, binary, suite, name) !== undefined;
+}
