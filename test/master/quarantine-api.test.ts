@@ -127,7 +127,7 @@ test("add, list and remove entries; malformed bodies are a 400 naming the field;
 
 test("a job failed only by quarantined cases finishes passed and is not retried; its cases and tasks say quarantined; a failure beside them still fails the job; removing the entry fails the next job", async () => {
   await withServer(async (api) => {
-    const entry = await api.add({ suite: "S", name: "flaky", reason: "tracked in BUG-1" });
+    const entry = await api.add({ suite: "S", name: "flaky", reason: "<script>alert(1)</script> BUG-1" });
     await api.submit("q1", 2);
     await api.report(await api.lease(), "FAILED", [pass("S", "ok"), fail("S", "flaky")]);
     const s1 = await api.json<JobSummary>("/api/v1/jobs/q1");
@@ -137,7 +137,7 @@ test("a job failed only by quarantined cases finishes passed and is not retried;
     expect(tasks[0]!.group).toBe("quarantined");
     expect(tasks[0]!.attempts.map((a) => [a.state, a.quarantined])).toEqual([["FAILED", true]]);
     const page = await api.json<JobCasesPage>("/api/v1/jobs/q1/cases?status=failed");
-    expect(page.cases.map((c) => [c.name, c.quarantined])).toEqual([["flaky", { id: entry.id, reason: "tracked in BUG-1", until: null }]]);
+    expect(page.cases.map((c) => [c.name, c.quarantined])).toEqual([["flaky", { id: entry.id, reason: "<script>alert(1)</script> BUG-1", until: null }]]);
     const dist = await api.json<Record<string, unknown>>("/job_status?job_id=q1");
     expect(dist).toMatchObject({ status: "finished", failed_groups: 0, succeeded_groups: 1, succeeded_tasks: 1, failed_tasks: 0 });
 
@@ -159,12 +159,13 @@ test("a job failed only by quarantined cases finishes passed and is not retried;
     // The job page shows it apart, in words, escaped.
     const html = await (await fetch(`${api.url}/job?job_id=q1`)).text();
     expect(html).toContain("Quarantined failures");
-    expect(html).toContain("quarantined (entry");
+    expect(html).toContain(`quarantined (entry ${entry.id}): &lt;script&gt;alert(1)&lt;/script&gt; BUG-1`);
+    expect(html).not.toContain("<script>alert(1)");
   });
 });
 
 test("auto-quarantine: a case flaky in at least the rate of its recent runs is quarantined by the master with a reason and an expiry; below the minimum of runs, or below the rate, nothing is", async () => {
-  const config: AutoQuarantineConfig = { rate: 0.5, expiryMs: 2 * 86_400_000, windowMs: AUTO_QUARANTINE_DEFAULTS.windowMs, minRuns: 3 };
+  const config: AutoQuarantineConfig = { rate: 0.6, expiryMs: 2 * 86_400_000, windowMs: AUTO_QUARANTINE_DEFAULTS.windowMs, minRuns: 3 };
   await withServer(async (api) => {
     /** A job of one task that fails S.flaky, then passes it in its retry: flaky in that job. */
     const flakyJob = async (id: string) => {
@@ -176,22 +177,28 @@ test("auto-quarantine: a case flaky in at least the rate of its recent runs is q
       await api.submit(id, 1);
       await api.report(await api.lease(), "SUCCEEDED", [pass("S", "ok"), pass("S", "flaky")]);
     };
+    const none = async () => expect((await api.json<QuarantineList>("/api/v1/quarantine?all=1")).entries).toEqual([]);
     await flakyJob("a1");
     await cleanJob("a2");
-    // 1 flaky of 2 task runs: at the rate but under the minimum of 3 runs.
-    expect((await api.json<QuarantineList>("/api/v1/quarantine")).entries).toEqual([]);
+    // 1 flaky of 2 task runs: under the minimum of 3 runs.
+    await none();
+    await cleanJob("a3");
+    await none();
+    // 2 of 4: 50%, under the rate.
+    await flakyJob("a4");
+    await none();
     const before = Date.now();
-    await flakyJob("a3");
-    // 2 of 3: 67% ≥ 50%.
+    await flakyJob("a5");
+    // 3 of 5: 60% ≥ 60%.
     const entries = (await api.json<QuarantineList>("/api/v1/quarantine")).entries;
     expect(entries.map((e) => [e.binary, e.suite, e.name, e.created_by])).toEqual([["bin", "S", "flaky", "auto"]]);
-    expect(entries[0]!.reason).toMatch(/flake rate 67% \(2 of 3 runs flaky in the last 7 days\)/);
+    expect(entries[0]!.reason).toMatch(/^flake rate 60% \(3 of 5 runs flaky in the last 7 days\) ≥ 60%/);
     expect(entries[0]!.until).toBeGreaterThanOrEqual(before + config.expiryMs);
     expect(entries[0]!.until).toBeLessThanOrEqual(Date.now() + config.expiryMs);
     // Failing it again: quarantined now, so the job passes without a retry, and no second entry is made.
-    await api.submit("a4", 1);
+    await api.submit("a6", 1);
     await api.report(await api.lease(), "FAILED", [pass("S", "ok"), fail("S", "flaky")]);
-    expect((await api.json<JobSummary>("/api/v1/jobs/a4")).counts).toMatchObject({ failed: 0, quarantined: 1, retries: 0, finished: 1 });
+    expect((await api.json<JobSummary>("/api/v1/jobs/a6")).counts).toMatchObject({ failed: 0, quarantined: 1, retries: 0, finished: 1 });
     expect((await api.json<QuarantineList>("/api/v1/quarantine?all=1")).entries.length).toBe(1);
   }, config);
 });

@@ -61,8 +61,9 @@ export function flakeRateOf(runs: readonly CaseRow[]): { rate: number; taskRuns:
 export async function autoQuarantine(deps: QuarantineDeps, config: AutoQuarantineConfig, at: CaseAttempt, cases: readonly CaseResult[]): Promise<number[]> {
   try {
     const keyOf = caseKeyer(at.binary);
-    // A flaky case's last run passed: only this report's passes can have made one.
-    const passed = new Set(cases.filter((c) => c.status === "passed").map((c) => keyOf(c.suite, c.name)));
+    // A case turns flaky in a job only by a pass after a failure: in a later attempt of its task, or after the runner's own failed reruns.
+    // A first attempt's plain passes cannot, so most reports cost nothing here.
+    const passed = new Set(cases.filter((c) => c.status === "passed" && (at.attempt > 0 || (c.flakyFailures ?? 0) > 0)).map((c) => keyOf(c.suite, c.name)));
     if (passed.size === 0) return [];
     const flaky = (await deps.repo.listJobCases(at.jobId, { statuses: ["flaky"], limit: 10_000 })).filter((c) => passed.has(c.caseKey)).slice(0, MAX_CANDIDATES);
     if (flaky.length === 0) return [];
