@@ -125,7 +125,7 @@ test("add, list and remove entries; malformed bodies are a 400 naming the field;
   });
 });
 
-test("a job failed only by quarantined cases finishes passed and is not retried; its cases and tasks say quarantined; a failure beside them still fails the job; removing the entry fails the next job", async () => {
+test("a job failed only by quarantined cases finishes passed and is not retried (unless one crashed); its cases and tasks say quarantined; a failure beside them still fails the job; removing the entry fails the next job", async () => {
   await withServer(async (api) => {
     const entry = await api.add({ suite: "S", name: "flaky", reason: "<script>alert(1)</script> BUG-1" });
     await api.submit("q1", 2);
@@ -155,6 +155,15 @@ test("a job failed only by quarantined cases finishes passed and is not retried;
     expect((await api.json<JobSummary>("/api/v1/jobs/q3")).counts).toMatchObject({ failed: 1, quarantined: 0 });
     expect((await api.json<JobSummary>("/api/v1/jobs/q1")).counts).toMatchObject({ failed: 0, quarantined: 1 });
     expect((await api.json<JobCasesPage>("/api/v1/jobs/q1/cases?status=failed")).cases[0]!.quarantined?.id).toBe(entry.id);
+
+    // A quarantined crash left the cases after it unrun: still retried, and the retry's pass decides.
+    await api.add({ suite: "S", name: "dies", reason: "crashes at random" });
+    await api.submit("q4", 1);
+    await api.report(await api.lease(), "FAILED", [pass("S", "ok"), { ...fail("S", "dies"), status: "crashed" }]);
+    const retry = await api.lease();
+    expect([retry.job_id, retry.attempt]).toEqual(["q4", 1]);
+    await api.report(retry, "SUCCEEDED", [pass("S", "ok"), pass("S", "later")]);
+    expect((await api.json<JobSummary>("/api/v1/jobs/q4")).counts).toMatchObject({ succeeded: 1, failed: 0, quarantined: 0, flaky: 0, retries: 1 });
 
     // The job page shows it apart, in words, escaped.
     const html = await (await fetch(`${api.url}/job?job_id=q1`)).text();

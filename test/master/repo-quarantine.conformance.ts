@@ -49,7 +49,8 @@ export function repoQuarantineConformance(repo: () => Repo, seedJob: (id: string
     const at: CaseAttempt = { jobId: "q.alice.1700000000.1", taskId: task, attempt: 0, binary: "bin", reportedAt: T0 + 1 };
     const cases = [run("S", "ok", "passed"), run("S", "flaky", "failed"), run("S", "binonly", "crashed")];
     await r.storeCases(at, cases);
-    expect(await r.transaction((tx) => applyQuarantine(tx, at, "FAILED", cases))).toBe(true);
+    // A quarantined crash: quarantined, and said to have crashed (a retry is still wanted for the cases after it).
+    expect(await r.transaction((tx) => applyQuarantine(tx, at, "FAILED", cases))).toEqual({ quarantined: true, crashed: true });
     expect((await r.getAttempt(at.jobId, task, 0))?.quarantined).toBe(true);
     const marks = await r.jobQuarantines(at.jobId, [caseKey("bin", "S", "flaky"), caseKey("bin", "S", "binonly"), caseKey("bin", "S", "ok")]);
     expect([...marks.entries()].map(([k, v]) => [k, v.id]).sort()).toEqual([[caseKey("bin", "S", "flaky"), e.id], [caseKey("bin", "S", "binonly"), binOnly.id]].sort());
@@ -58,15 +59,15 @@ export function repoQuarantineConformance(repo: () => Repo, seedJob: (id: string
     const task2 = await seedJob("q.alice.1700000000.2");
     const at2: CaseAttempt = { ...at, jobId: "q.alice.1700000000.2", taskId: task2 };
     const cases2 = [run("S", "flaky", "failed"), run("S", "wrongbin", "failed")];
-    expect(await applyQuarantine(r, at2, "FAILED", cases2)).toBe(false);
+    expect(await applyQuarantine(r, at2, "FAILED", cases2)).toEqual({ quarantined: false, crashed: false });
     expect((await r.getAttempt(at2.jobId, task2, 0))?.quarantined).toBe(false);
     expect([...(await r.jobQuarantines(at2.jobId, [caseKey("bin", "S", "flaky"), caseKey("bin", "S", "wrongbin")])).keys()]).toEqual([caseKey("bin", "S", "flaky")]);
 
     // No failing case (a crash before any case): never quarantined. Nor after the entry is removed.
     const task3 = await seedJob("q.alice.1700000000.3");
-    expect(await applyQuarantine(r, { ...at, jobId: "q.alice.1700000000.3", taskId: task3 }, "FAILED", [run("S", "ok", "passed")])).toBe(false);
+    expect(await applyQuarantine(r, { ...at, jobId: "q.alice.1700000000.3", taskId: task3 }, "FAILED", [run("S", "ok", "passed")])).toEqual({ quarantined: false, crashed: false });
     await r.removeQuarantine(e.id, T0 + 2, "bob");
-    expect(await applyQuarantine(r, { ...at, jobId: "q.alice.1700000000.3", taskId: task3, reportedAt: T0 + 3 }, "FAILED", [run("S", "flaky", "failed")])).toBe(false);
+    expect(await applyQuarantine(r, { ...at, jobId: "q.alice.1700000000.3", taskId: task3, reportedAt: T0 + 3 }, "FAILED", [run("S", "flaky", "failed")])).toEqual({ quarantined: false, crashed: false });
     expect((await r.getAttempt("q.alice.1700000000.3", task3, 0))?.quarantined).toBe(false);
     // The first job's verdict and marks are as they were.
     expect((await r.getAttempt(at.jobId, task, 0))?.quarantined).toBe(true);

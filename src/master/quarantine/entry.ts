@@ -2,6 +2,7 @@
  * A test quarantine entry and what "active" means for one. Pure, shared by
  * both Repo dialects, the report-time verdict and the API.
  */
+import type { CaseName } from "../cases/case-filter.ts";
 import type { QuarantineRow } from "../repo/schema-sqlite.ts";
 
 /** One entry: a test (binary optional: null matches the case in any binary), why, by whom, until when. */
@@ -44,8 +45,8 @@ export function entryFor(entries: readonly QuarantineEntry[], binary: string, su
  * quarantined ones.
  *
  * @example const quarantined = quarantinedIn(await repo.listQuarantine({ activeAt: now, limit: MAX_ACTIVE_ENTRIES }), "foo_test");
- *          quarantined("MathTest", "FailsOnPurpose") // true when an entry covers it
+ *          quarantined({ suite: "MathTest", name: "FailsOnPurpose" }) // true when an entry covers it
  */
-export function quarantinedIn(entries: readonly QuarantineEntry[], binary: string): (suite: string, name: string) => boolean {
-  return (suite, name) => entryFor(entries, binary, suite, name) !== undefined;
+export function quarantinedIn(entries: readonly QuarantineEntry[], binary: string): (c: CaseName) => boolean {
+  return (c) => entryFor(entries, binary, c.suite, c.name) !== undefined;
 }

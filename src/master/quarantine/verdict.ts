@@ -23,8 +23,22 @@ export const MAX_ACTIVE_ENTRIES = 10_000;
 
 const isFailure = (c: CaseResult) => c.status === "failed" || c.status === "crashed";
 
+/** What the quarantine made of one reported attempt. */
+export interface QuarantineVerdict {
+  /** The attempt fails nothing: Attempt.quarantined. */
+  quarantined: boolean;
+  /**
+   * One of its quarantined failures is a crash: the binary died in it, so
+   * the cases after it never ran, and a retry is still wanted for them
+   * (the retry filter leaves the quarantined case out of it).
+   */
+  crashed: boolean;
+}
+
+const NOTHING: QuarantineVerdict = { quarantined: false, crashed: false };
+
 /**
- * Records the attempt's quarantined failures and returns whether the whole
+ * Records the attempt's quarantined failures and says whether the whole
  * attempt is quarantined: it FAILED or TIMED_OUT, reported at least one
  * failed or crashed case, and every one of them was quarantined at
  * `at.reportedAt`. A failure with no failing case (a crash before any case,
@@ -32,25 +46,27 @@ const isFailure = (c: CaseResult) => c.status === "failed" || c.status === "cras
  * it is the quarantined test's. Call inside the transaction that ends the
  * attempt; reads nothing for a report without failures.
  */
-export async function applyQuarantine(repo: Repo, at: CaseAttempt, state: AttemptState, cases: readonly CaseResult[]): Promise<boolean> {
+export async function applyQuarantine(repo: Repo, at: CaseAttempt, state: AttemptState, cases: readonly CaseResult[]): Promise<QuarantineVerdict> {
   const failures = cases.filter(isFailure);
-  if (failures.length === 0) return false;
+  if (failures.length === 0) return NOTHING;
   const entries = await repo.listQuarantine({ activeAt: at.reportedAt, limit: MAX_ACTIVE_ENTRIES });
-  if (entries.length === 0) return false;
+  if (entries.length === 0) return NOTHING;
   const keyOf = caseKeyer(at.binary);
   const rows = new Map<string, QuarantinedCaseRow>();
   let all = true;
+  let crashed = false;
   for (const c of failures) {
     const entry = entryFor(entries, at.binary, c.suite, c.name);
     if (!entry) {
       all = false;
       continue;
     }
+    if (c.status === "crashed") crashed = true;
     const caseKey = keyOf(c.suite, c.name);
     rows.set(caseKey, { jobId: at.jobId, taskId: at.taskId, attempt: at.attempt, caseKey, quarantineId: entry.id });
   }
   if (rows.size > 0) await repo.recordQuarantinedCases([...rows.values()]);
   const quarantined = all && (state === "FAILED" || state === "TIMED_OUT");
   if (quarantined) await repo.updateAttempt(at.jobId, at.taskId, at.attempt, { quarantined: true });
-  return quarantined;
+  return { quarantined, crashed: quarantined && crashed };
 }

@@ -1,7 +1,7 @@
 import { caseFromWire } from "../../cases/case-report.ts";
 import type { CaseAttempt } from "../../cases/case-store.ts";
 import { autoQuarantine } from "../../quarantine/auto.ts";
-import { applyQuarantine } from "../../quarantine/verdict.ts";
+import { type QuarantineVerdict, applyQuarantine } from "../../quarantine/verdict.ts";
 import type { CaseResult } from "../../../results/model.ts";
 import { ACTIVE_STATES, type Attempt, type AttemptState, type Task, taskBinary } from "../../model.ts";
 import type { ResultReport, ResultResponse } from "../../protocol.ts";
@@ -55,20 +55,20 @@ async function applyReport(state: DispatchState, lease: ActiveLease, report: Res
       outputsRef: report.outputs_ref ?? null, leaseExpiresAt: null,
     }, [...ACTIVE_STATES]);
     // With the attempt's ending, in the same transaction: a repeated report finds the attempt ended and stores them no second time.
-    let quarantined = false;
+    let quarantine: QuarantineVerdict = { quarantined: false, crashed: false };
     let stored: { at: CaseAttempt; cases: CaseResult[] } | null = null;
     if (changed && report.cases && report.cases.length > 0) {
       const owner = task ?? (await repo.getTask(lease.jobId, lease.taskId));
       if (owner) stored = { at: { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, binary: taskBinary(owner), reportedAt: now }, cases: report.cases.map(caseFromWire) };
       if (stored) await repo.storeCases(stored.at, stored.cases);
-      // A failure all of whose failing cases are quarantined fails nothing, so it is not retried either.
-      if (stored) quarantined = await applyQuarantine(repo, stored.at, report.state, stored.cases);
+      if (stored) quarantine = await applyQuarantine(repo, stored.at, report.state, stored.cases);
     }
     if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0, stored };
     if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
       await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
     }
-    const next = quarantined ? null : await nextAttempt(state, repo, lease, task, report.state, now);
+    // A failure all of whose failing cases are quarantined fails nothing, so it is not retried; unless one crashed, leaving cases unrun.
+    const next = quarantine.quarantined && !quarantine.crashed ? null : await nextAttempt(state, repo, lease, task, report.state, now);
     if (next) await repo.insertAttempt(next);
     const expectedMs = next ? ((await repo.expectedDurations([task.description])).get(task.description) ?? 0) : 0;
     return { changed, next, expectedMs, stored };
