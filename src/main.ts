@@ -38,6 +38,7 @@ export const subCommands: Record<string, Lazy> = {
   "run-isolated": () => load(import("./commands/run-isolated.ts")),
   "account-digest": () => load(import("./commands/account-digest.ts")),
   slaves: () => load(import("./commands/slaves.ts")),
+  quarantine: () => load(import("./commands/quarantine.ts")),
   "systemd-units": () => load(import("./commands/systemd-units.ts")),
   autoscale: () => load(import("./commands/autoscale.ts")),
 };

@@ -1,6 +1,6 @@
 import { errorOfResponse } from "../common/http.ts";
 import { DtError, type DtErrorCode } from "../common/errors.ts";
-import type { JobCaseStatus, JobCasesPage, JobCreated, JobRequest, JobSummary, SlaveCommand, SlaveView, TaskView } from "../master/protocol.ts";
+import type { JobCaseStatus, JobCasesPage, JobCreated, JobRequest, JobSummary, QuarantineList, QuarantineRequest, QuarantineView, SlaveCommand, SlaveView, TaskView } from "../master/protocol.ts";
 import { type Credentials, digestFetch } from "../common/auth/digest-fetch.ts";
 import type { JobFilter } from "../master/repo/repo.ts";
 import { DIST_TEST_RETRY, type RetryPolicy, abortableSleep } from "./io.ts";
@@ -154,6 +154,23 @@ export class MasterClient {
   async commandSlave(name: string, command: SlaveCommand): Promise<SlaveView> {
     const res = await this.call(`${command.action} slave ${name}`, "POST", `/slaves/${encodeURIComponent(name)}/${command.action}`, JSON.stringify({ reason: command.reason }));
     return (await res.json()) as SlaveView;
+  }
+
+  /** The active quarantine entries; with `all`, the removed and expired ones too (newest first). */
+  async listQuarantine(all = false): Promise<QuarantineView[]> {
+    const res = await this.call("quarantine list", "GET", `/quarantine${all ? "?all=1" : ""}`);
+    return ((await res.json()) as QuarantineList).entries;
+  }
+
+  async addQuarantine(request: QuarantineRequest): Promise<QuarantineView> {
+    const res = await this.call(`quarantine ${request.suite}.${request.name}`, "POST", "/quarantine", JSON.stringify(request));
+    return (await res.json()) as QuarantineView;
+  }
+
+  /** Ends entry `id` now; the master keeps it (removed) for history. */
+  async removeQuarantine(id: number, user: string): Promise<QuarantineView> {
+    const res = await this.call(`remove quarantine entry ${id}`, "DELETE", `/quarantine/${id}?${new URLSearchParams({ user })}`);
+    return (await res.json()) as QuarantineView;
   }
 
   /** A link from the master (a log, an archive) made absolute; it may point elsewhere (S3). */

@@ -47,11 +47,12 @@ export async function watchAndReport(session: ClientSession, jobId: string, opti
   const c = summary.counts;
   // Cases only when the master counted some: a job without them (or a master from before them) reports as it always did.
   const listed = await readListedCases(api, summary, log);
-  const needTasks = c.failed + c.flaky + c.canceled > 0 || options.junitPath !== undefined || listed !== undefined;
+  const troubles = c.failed + c.flaky + c.canceled + (c.quarantined ?? 0);
+  const needTasks = troubles > 0 || options.junitPath !== undefined || listed !== undefined;
   const tasks = needTasks ? await api.jobTasks(jobId) : undefined;
   if (tasks) await links.prepare?.(tasks, listed ? [...listed.failed, ...listed.flaky] : []);
   const link = (l: string) => links.link(l);
-  if (tasks && c.failed + c.flaky + c.canceled > 0) io.stdout.write(`${failureReport(summary, tasks, link).join("\n")}\n`);
+  if (tasks && troubles > 0) io.stdout.write(`${failureReport(summary, tasks, link).join("\n")}\n`);
   if (tasks && listed) {
     const moreAt = (status: string) => `${options.junitPath !== undefined ? `the JUnit report ${options.junitPath} has them all, or ` : ""}${link(`/api/v1/jobs/${encodeURIComponent(jobId)}/cases?status=${status}`)}`;
     io.stdout.write(`${caseReport(listed, tasks, link, moreAt).join("\n")}\n`);

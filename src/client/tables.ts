@@ -1,4 +1,5 @@
-import type { JobSummary, SlaveView } from "../master/protocol.ts";
+import type { JobSummary, QuarantineView, SlaveView } from "../master/protocol.ts";
+import { printable } from "./printable.ts";
 import { formatDuration } from "./progress.ts";
 
 /** `dt status`: a job's counts, for people. */
@@ -8,7 +9,7 @@ export function statusText(summary: JobSummary, link: (l: string) => string): st
   const state = summary.canceled_at !== null ? `${summary.status} (canceled)` : summary.status;
   const lines = [
     `Job ${summary.job_id} (${who}): ${state}`,
-    `  ${c.finished}/${c.total_tasks} tasks finished: ${c.succeeded} succeeded, ${c.failed} failed, ${c.flaky} flaky, ${c.canceled} canceled`,
+    `  ${c.finished}/${c.total_tasks} tasks finished: ${c.succeeded} succeeded, ${c.failed} failed, ${c.flaky} flaky, ${c.quarantined ? `${c.quarantined} quarantined, ` : ""}${c.canceled} canceled`,
     `  ${c.running} running, ${c.queued} queued, ${c.retries} retries`,
   ];
   if (summary.status === "running" && summary.estimated_remaining_sec !== null) lines.push(`  about ${formatDuration(summary.estimated_remaining_sec * 1000)} left`);
@@ -48,4 +49,15 @@ function columns(rows: readonly string[][]): string {
 /** `2024-01-02 15:04:05Z`: UTC, so that CI logs from different hosts line up. */
 function formatTime(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")}Z`;
+}
+
+/** `dt quarantine list`: one row per entry, newest first. */
+export function quarantineTable(entries: readonly QuarantineView[]): string {
+  if (entries.length === 0) return "No quarantined tests.\n";
+  const rows = [["ID", "TEST", "BINARY", "UNTIL", "BY", "STATE", "REASON"]];
+  for (const e of entries) {
+    const state = e.active ? "active" : e.removed_at !== null ? `removed by ${e.removed_by ?? "?"}` : "expired";
+    rows.push([String(e.id), printable(`${e.suite}.${e.name}`), e.binary === null ? "(any)" : printable(e.binary), e.until === null ? "-" : formatTime(e.until), printable(e.created_by), state, printable(e.reason)]);
+  }
+  return columns(rows);
 }

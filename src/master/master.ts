@@ -416,7 +416,7 @@ export class Master {
       command_start_at: a.commandStartAt, command_end_at: a.commandEndAt, upload_done_at: a.uploadDoneAt, reported_at: a.reportedAt,
       stdout_link: stdout, stderr_link: stderr, artifact_archive_link: archive,
       stdout_master_link: masterLink(a.stdoutKey), stderr_master_link: masterLink(a.stderrKey), artifact_archive_master_link: masterLink(a.artifactKey),
-      artifact_missing: a.artifactMissing, cache: a.cache, outputs_ref: a.outputsRef, case_selection: caseSelectionView(a.caseSelection),
+      artifact_missing: a.artifactMissing, cache: a.cache, outputs_ref: a.outputsRef, case_selection: caseSelectionView(a.caseSelection), quarantined: a.quarantined,
     };
   }
 

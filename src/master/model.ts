@@ -131,6 +131,14 @@ export interface Attempt extends AttemptTimes {
   message: string | null;
   /** The cases this attempt runs when not its task's: a retry's failed cases. */
   caseSelection: CaseSelection | null;
+  /**
+   * Set when the attempt FAILED or TIMED_OUT and every failed or crashed case
+   * it reported (at least one) was quarantined when it was reported: its
+   * group then ends "quarantined" (finished, not failed) and it is not
+   * retried. Decided once, at report time, so removing or expiring the
+   * quarantine later does not change the job's verdict.
+   */
+  quarantined: boolean;
 }
 
 export interface SlaveInfo {

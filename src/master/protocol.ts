@@ -104,6 +104,11 @@ export interface JobCounts {
   failed: number;
   /** Failed at least once, then passed. */
   flaky: number;
+  /**
+   * Failed, but every failing case was quarantined when reported: finished
+   * and not failed (the job passes). Absent from masters before quarantine.
+   */
+  quarantined?: number;
   canceled: number;
   finished: number;
   /** Test retries over all groups: attempts after a FAILED or TIMED_OUT one, each spending one of the task's max_retries. */
@@ -177,6 +182,8 @@ export interface AttemptView {
    * task's cases. Absent from masters before retries of cases.
    */
   case_selection?: CaseSelectionView | null;
+  /** A failure whose failing cases were all quarantined when it was reported: it fails nothing and was not retried. Absent from masters before quarantine. */
+  quarantined?: boolean;
 }
 
 /** How many cases names an attempt's selection, with the first of them. */
@@ -191,7 +198,8 @@ export interface CaseSelectionView {
 /** Names a CaseSelectionView lists: enough to read at a glance, few enough to keep a 100,000-task job's view small. */
 export const CASE_SELECTION_NAMES = 50;
 
-export type GroupState = "queued" | "running" | "succeeded" | "failed" | "flaky" | "canceled" | "retrying";
+/** `quarantined`: the last attempt failed, but only by quarantined cases (Attempt.quarantined); finished, not failed. */
+export type GroupState = "queued" | "running" | "succeeded" | "failed" | "flaky" | "quarantined" | "canceled" | "retrying";
 
 export interface TaskView {
   task_id: string;
@@ -458,4 +466,39 @@ export interface ResultResponse {
 export function outputKey(jobId: string, taskId: string, attempt: number, kind: "stdout" | "stderr" | "artifacts"): string {
   const base = `${jobId}.${taskId}.${attempt}`;
   return kind === "artifacts" ? `${base}-artifacts.zip` : `${base}.${kind}`;
+}
+
+/** POST /api/v1/quarantine: quarantine a test case (see docs/quarantine.md). */
+export interface QuarantineRequest {
+  /** The task's binary (its description without a shard suffix); absent or null: the case in any binary. */
+  binary?: string | null;
+  suite: string;
+  name: string;
+  /** Why; default `quarantined by USER`. */
+  reason?: string | null;
+  /** Epoch ms after which the entry is inactive by itself; absent or null: until removed. */
+  until?: number | null;
+  /** Who asks, for created_by; default "unknown". */
+  user?: string | null;
+}
+
+/** A quarantine entry as GET /api/v1/quarantine lists it. */
+export interface QuarantineView {
+  id: number;
+  binary: string | null;
+  suite: string;
+  name: string;
+  reason: string;
+  created_at: number;
+  /** A user, or "auto" for the master's own (`dt master --auto-quarantine`). */
+  created_by: string;
+  until: number | null;
+  removed_at: number | null;
+  removed_by: string | null;
+  /** Active now: not removed and not past `until`. */
+  active: boolean;
+}
+
+export interface QuarantineList {
+  entries: QuarantineView[];
 }

@@ -55,6 +55,12 @@ export interface JobCaseView {
   /** Runs of the case in this job (over attempts and shards), and how many of them failed or crashed (plus a runner's own failed reruns). */
   runs: number;
   failures: number;
+  /**
+   * Set on a failed or crashed case whose failure was quarantined when it
+   * was reported (see docs/quarantine.md): it did not fail the job. Absent
+   * otherwise, and from masters before quarantine.
+   */
+  quarantined?: { id: number; reason: string; until: number | null };
 }
 
 export interface JobCasesPage {

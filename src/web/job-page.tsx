@@ -42,6 +42,7 @@ const FILTER_LABELS: Record<RowFilter, string> = {
 function rowClass(r: TaskRow): string {
   if (!r.ended) return "running";
   if (r.attempt.state === "SUCCEEDED") return "succeeded";
+  if (r.attempt.quarantined) return "quarantined";
   return ROW_FILTERS.flaky(r) ? "flaky" : "failed";
 }
 
@@ -65,6 +66,7 @@ function StateCell({ attempt }: { attempt: AttemptView }) {
     <>
       {attempt.state}
       {attempt.exit_code !== null && attempt.state !== "SUCCEEDED" ? ` (exit ${attempt.exit_code})` : ""}
+      {attempt.quarantined ? ", quarantined: its failing cases are quarantined, so it fails nothing" : ""}
       {attempt.message ? <div class="note">{attempt.message}</div> : null}
       {attempt.case_selection ? <RetryCases selection={attempt.case_selection} /> : null}
     </>

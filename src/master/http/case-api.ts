@@ -11,6 +11,7 @@ import { CASE_LIMITS } from "../cases/case-report.ts";
 import type { Master } from "../master.ts";
 import type { CaseHistory, JobCasesPage, JobCaseStatus, JobCaseView } from "../protocol.ts";
 import type { CaseRow, JobCaseRow } from "../repo/schema-sqlite.ts";
+import { markQuarantined } from "../quarantine/case-views.ts";
 
 /**
  * A page of cases: 1,000 by default (~300 KB of JSON), 10,000 at most, and
@@ -86,6 +87,7 @@ export function caseRoutes(master: Master): Hono {
     await master.requireJob(jobId);
     const statuses = STATUS_FILTERS.get(status);
     const cases: JobCasesPage["cases"] = [];
+    const shown: JobCaseRow[] = [];
     let bytes = 0;
     let afterSeq = cursor === undefined ? undefined : Number(cursor);
     let more = false;
@@ -102,11 +104,13 @@ export function caseRoutes(master: Master): Hono {
           break page;
         }
         cases.push(view);
+        shown.push(r);
         afterSeq = r.seq;
       }
       more = rows.length > want;
       if (!more) break;
     }
+    await markQuarantined(repo, jobId, shown, cases);
     const body: JobCasesPage = {
       job_id: jobId,
       cases,

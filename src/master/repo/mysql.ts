@@ -28,9 +28,11 @@ import type { CaseResult } from "../../results/model.ts";
 import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
 import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps, taskCaseRunsOn } from "./mysql-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { AttemptPatch, JobCaseQuery, JobFilter, Repo, TaskCaseRun } from "./repo.ts";
+import type { AttemptPatch, JobCaseQuery, JobFilter, QuarantineQuery, Repo, TaskCaseRun } from "./repo.ts";
+import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
+import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./mysql-quarantine.ts";
 import { attempts, durations, jobs, slaves, tasks } from "./schema-mysql.ts";
-import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
+import type { CaseRow, JobCaseRow, QuarantinedCaseRow } from "./schema-sqlite.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
@@ -294,6 +296,26 @@ export class MysqlRepo implements Repo {
 
   taskCaseRuns(jobId: string, taskId: string): Promise<TaskCaseRun[]> {
     return this.read("taskCaseRuns", (db) => taskCaseRunsOn(db, jobId, taskId));
+  }
+
+  addQuarantine(entry: NewQuarantineEntry): Promise<QuarantineEntry> {
+    return this.exec("addQuarantine", false, (db) => addQuarantineOn(db, entry));
+  }
+
+  removeQuarantine(id: number, at: number, by: string): Promise<QuarantineEntry | null> {
+    return this.exec("removeQuarantine", true, (db) => removeQuarantineOn(db, id, at, by));
+  }
+
+  listQuarantine(query: QuarantineQuery): Promise<QuarantineEntry[]> {
+    return this.read("listQuarantine", (db) => listQuarantineOn(db, query));
+  }
+
+  async recordQuarantinedCases(rows: readonly QuarantinedCaseRow[]): Promise<void> {
+    await this.exec("recordQuarantinedCases", true, (db) => recordQuarantinedCasesOn(db, rows));
+  }
+
+  jobQuarantines(jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>> {
+    return this.read("jobQuarantines", (db) => jobQuarantinesOn(db, jobId, caseKeys));
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {

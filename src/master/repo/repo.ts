@@ -2,7 +2,8 @@ import type { CaseResult, CaseStatus } from "../../results/model.ts";
 import type { CaseAttempt } from "../cases/case-store.ts";
 import type { Attempt, AttemptState, Job, SlaveInfo, Task } from "../model.ts";
 import type { JobCaseCounts, JobCaseStatus } from "../protocol.ts";
-import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
+import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
+import type { CaseRow, JobCaseRow, QuarantinedCaseRow } from "./schema-sqlite.ts";
 
 export interface JobFilter {
   user?: string;
@@ -29,6 +30,13 @@ export interface TaskCaseRun {
   suite: string;
   name: string;
   status: CaseStatus;
+}
+
+/** Which quarantine entries to list: newest first (by id). */
+export interface QuarantineQuery {
+  /** Only those active at this time (not removed by then, not past their `until`); all when absent. */
+  activeAt?: number;
+  limit: number;
 }
 
 /** Fields of an attempt that change after it is created. */
@@ -107,6 +115,19 @@ export interface Repo {
   taskCaseRuns(jobId: string, taskId: string): Promise<TaskCaseRun[]>;
   /** The latest `limit` runs of one case (by case key, cases/case-key.ts) over all jobs, newest first. */
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]>;
+  /** Stores a quarantine entry; returns it with its id. */
+  addQuarantine(entry: NewQuarantineEntry): Promise<QuarantineEntry>;
+  /**
+   * Marks the entry removed at `at` by `by` (the row stays, for history and
+   * for past jobs' verdicts); a second removal keeps the first's time.
+   * Returns the entry, or null when there is no entry `id`.
+   */
+  removeQuarantine(id: number, at: number, by: string): Promise<QuarantineEntry | null>;
+  listQuarantine(query: QuarantineQuery): Promise<QuarantineEntry[]>;
+  /** Records failed runs that were quarantined when reported (repeats are kept once). */
+  recordQuarantinedCases(rows: readonly QuarantinedCaseRow[]): Promise<void>;
+  /** The entry that quarantined a run of each of these cases in the job, by case key; cases without one are absent. */
+  jobQuarantines(jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>>;
   upsertSlave(slave: SlaveInfo): Promise<void>;
   listSlaves(): Promise<SlaveInfo[]>;
   /**

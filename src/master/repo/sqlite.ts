@@ -20,8 +20,10 @@ import type { CaseResult } from "../../results/model.ts";
 import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
 import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps, taskCaseRunsOn } from "./sqlite-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { AttemptPatch, JobCaseQuery, JobFilter, Repo, TaskCaseRun } from "./repo.ts";
-import { attempts, type CaseRow, durations, type JobCaseRow, jobs, slaves, tasks } from "./schema-sqlite.ts";
+import type { AttemptPatch, JobCaseQuery, JobFilter, QuarantineQuery, Repo, TaskCaseRun } from "./repo.ts";
+import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
+import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./sqlite-quarantine.ts";
+import { attempts, type CaseRow, type QuarantinedCaseRow, durations, type JobCaseRow, jobs, slaves, tasks } from "./schema-sqlite.ts";
 import { type Connection, insertChunked, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
@@ -233,6 +235,26 @@ export class SqliteRepo implements Repo {
 
   taskCaseRuns(jobId: string, taskId: string): Promise<TaskCaseRun[]> {
     return this.exec((db) => taskCaseRunsOn(db, jobId, taskId));
+  }
+
+  addQuarantine(entry: NewQuarantineEntry): Promise<QuarantineEntry> {
+    return this.exec((db) => addQuarantineOn(db, entry));
+  }
+
+  removeQuarantine(id: number, at: number, by: string): Promise<QuarantineEntry | null> {
+    return this.exec((db) => removeQuarantineOn(db, id, at, by));
+  }
+
+  listQuarantine(query: QuarantineQuery): Promise<QuarantineEntry[]> {
+    return this.exec((db) => listQuarantineOn(db, query));
+  }
+
+  async recordQuarantinedCases(rows: readonly QuarantinedCaseRow[]): Promise<void> {
+    await this.exec((db) => recordQuarantinedCasesOn(db, rows));
+  }
+
+  jobQuarantines(jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>> {
+    return this.exec((db) => jobQuarantinesOn(db, jobId, caseKeys));
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {
