@@ -1,9 +1,12 @@
 /** The test-case tables on MySQL/MariaDB: the storage primitives of cases/case-store.ts and the reads, for MysqlRepo. */
-import { and, asc, desc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, lt, sql } from "drizzle-orm";
 import type { MySql2Database } from "drizzle-orm/mysql2";
 import type { PoolConnection } from "mysql2/promise";
 import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
+import { durationRowBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
+import { binaryKeyPrefix } from "../cases/case-key.ts";
+import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import { driverError, insertChunked, isConnectionLost, type MysqlPool } from "./mysql-connection.ts";
@@ -85,4 +88,23 @@ export async function jobCaseCountsOn(db: MySql2Database, jobId: string): Promis
 
 export function caseHistoryOn(db: MySql2Database, caseKey: string, limit: number): Promise<CaseRow[]> {
   return db.select().from(cases).where(eq(cases.caseKey, caseKey)).orderBy(desc(cases.reportedAt), desc(cases.attempt)).limit(Math.max(0, limit));
+}
+
+/** Repo.binaryCaseDurations on MySQL: three indexed reads (see cases/case-durations.ts). */
+export async function binaryCaseDurationsOn(db: MySql2Database, binary: string): Promise<KnownCase[]> {
+  const [latest] = await db.select({ jobId: cases.jobId }).from(cases).where(eq(cases.binary, binary)).orderBy(desc(cases.reportedAt)).limit(1);
+  if (!latest) return [];
+  // The binary's cases in that job are one range of (job_id, case_key): the key starts with the binary's hash.
+  const prefix = binaryKeyPrefix(binary);
+  const known = await db
+    .selectDistinct({ caseKey: cases.caseKey, suite: cases.suite, name: cases.name })
+    .from(cases)
+    .where(and(eq(cases.jobId, latest.jobId), gte(cases.caseKey, prefix), lt(cases.caseKey, `${prefix}g`), eq(cases.binary, binary)));
+  const runs = await db
+    .select({ caseKey: cases.caseKey, durationMs: cases.durationMs })
+    .from(cases)
+    .where(and(eq(cases.binary, binary), inArray(cases.status, [...TIMED_STATUSES]), isNotNull(cases.durationMs)))
+    .orderBy(desc(cases.reportedAt))
+    .limit(durationRowBudget(known.length));
+  return expectedCaseDurations(known, runs);
 }

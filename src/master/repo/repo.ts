@@ -1,6 +1,7 @@
 import type { CaseResult } from "../../results/model.ts";
 import type { CaseAttempt } from "../cases/case-store.ts";
-import type { Attempt, AttemptState, Job, SlaveInfo, Task } from "../model.ts";
+import type { Attempt, AttemptState, Job, JobFlag, SlaveInfo, Task } from "../model.ts";
+import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts, JobCaseStatus } from "../protocol.ts";
 import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
 
@@ -93,6 +94,16 @@ export interface Repo {
   jobCaseCounts(jobId: string): Promise<JobCaseCounts>;
   /** The latest `limit` runs of one case (by case key, cases/case-key.ts) over all jobs, newest first. */
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]>;
+  /**
+   * The binary's known cases with their expected durations, for the shard
+   * planner (cases/case-durations.ts says which and how). Bounded: three
+   * indexed reads, at most MAX_DURATION_ROWS rows of history.
+   */
+  binaryCaseDurations(binary: string): Promise<KnownCase[]>;
+  /** Records a finding on the job (JobFlag). */
+  addJobFlag(flag: JobFlag): Promise<void>;
+  /** The job's first `limit` flags, oldest first. */
+  listJobFlags(jobId: string, limit: number): Promise<JobFlag[]>;
   upsertSlave(slave: SlaveInfo): Promise<void>;
   listSlaves(): Promise<SlaveInfo[]>;
   /**

@@ -1,8 +1,11 @@
 /** The test-case tables on SQLite: the storage primitives of cases/case-store.ts and the reads, for SqliteRepo. */
-import { and, asc, desc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, lt, sql } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
+import { durationRowBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
+import { binaryKeyPrefix } from "../cases/case-key.ts";
+import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { JobCaseQuery } from "./repo.ts";
@@ -75,4 +78,25 @@ export function jobCaseCountsOn(db: BunSQLiteDatabase, jobId: string): JobCaseCo
 
 export function caseHistoryOn(db: BunSQLiteDatabase, caseKey: string, limit: number): CaseRow[] {
   return db.select().from(cases).where(eq(cases.caseKey, caseKey)).orderBy(desc(cases.reportedAt), desc(cases.attempt)).limit(Math.max(0, limit)).all();
+}
+
+/** Repo.binaryCaseDurations on SQLite: three indexed reads (see cases/case-durations.ts). */
+export function binaryCaseDurationsOn(db: BunSQLiteDatabase, binary: string): KnownCase[] {
+  const latest = db.select({ jobId: cases.jobId }).from(cases).where(eq(cases.binary, binary)).orderBy(desc(cases.reportedAt)).limit(1).get();
+  if (!latest) return [];
+  // The binary's cases in that job are one range of (job_id, case_key): the key starts with the binary's hash.
+  const prefix = binaryKeyPrefix(binary);
+  const known = db
+    .selectDistinct({ caseKey: cases.caseKey, suite: cases.suite, name: cases.name })
+    .from(cases)
+    .where(and(eq(cases.jobId, latest.jobId), gte(cases.caseKey, prefix), lt(cases.caseKey, `${prefix}g`), eq(cases.binary, binary)))
+    .all();
+  const runs = db
+    .select({ caseKey: cases.caseKey, durationMs: cases.durationMs })
+    .from(cases)
+    .where(and(eq(cases.binary, binary), inArray(cases.status, [...TIMED_STATUSES]), isNotNull(cases.durationMs)))
+    .orderBy(desc(cases.reportedAt))
+    .limit(durationRowBudget(known.length))
+    .all();
+  return expectedCaseDurations(known, runs);
 }

@@ -1,4 +1,5 @@
 import { caseFromWire } from "../../cases/case-report.ts";
+import { checkCaseSelection } from "../../cases/selection-check.ts";
 import { ACTIVE_STATES, type Attempt, type AttemptState, type Task, taskBinary } from "../../model.ts";
 import type { ResultReport, ResultResponse } from "../../protocol.ts";
 import type { Repo } from "../../repo/repo.ts";
@@ -55,6 +56,8 @@ async function applyReport(state: DispatchState, lease: ActiveLease, report: Res
       const owner = task ?? (await repo.getTask(lease.jobId, lease.taskId));
       if (owner) await repo.storeCases({ jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, binary: taskBinary(owner), reportedAt: now }, report.cases.map(caseFromWire));
     }
+    // Every case exactly once: a shard that strayed from its selection is flagged on the job (cases/selection-check.ts).
+    if (changed && task) await checkCaseSelection(repo, task, { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, state: report.state, cases: report.cases ?? [], at: now });
     if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0 };
     if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
       await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
