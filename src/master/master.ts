@@ -353,6 +353,11 @@ export class Master {
     return Promise.all(jobs.map((j) => this.jobSummary(j.id)));
   }
 
+  /** The job's flags as its summary lists them (none for an unknown job). */
+  async jobFlags(jobId: string): Promise<JobFlagView[]> {
+    return (await this.jobStatus(jobId))?.flags ?? [];
+  }
+
   /** dist_test's `/job_status` summary. */
   async distTestStatus(jobId: string): Promise<DistTestJobStatus | null> {
     return (await this.jobStatus(jobId))?.distTest ?? null;
