@@ -303,12 +303,15 @@ export function validateJobRequest(raw: unknown): ValidJob {
   const tasks: Omit<Task, "jobId">[] = [];
   const autoShards = new Map<number, AutoShardSpec>();
   let chars = 0;
+  let expanded = 0;
   for (const [i, rawTask] of r.tasks.entries()) {
     const { shards, auto, ...t } = taskFields(rawTask, `tasks[${i}]`);
     if (shards > 1 && `${t.description}.${shards - 1}`.length > JOB_LIMITS.maxDescription) {
       fail(`tasks[${i}].description`, `with the shard suffix (.${shards - 1}) is longer than ${JOB_LIMITS.maxDescription} characters`);
     }
-    if (tasks.length + shards > JOB_LIMITS.maxTasks) fail(`tasks[${i}].shards`, `expands the job to more than ${JOB_LIMITS.maxTasks} tasks`);
+    // An auto task is one entry here until planned, but may become max_shards tasks.
+    if (expanded + shards > JOB_LIMITS.maxTasks) fail(`tasks[${i}].shards`, `expands the job to more than ${JOB_LIMITS.maxTasks} tasks`);
+    expanded += shards;
     chars += taskChars(t) * shards;
     if (chars > JOB_LIMITS.maxExpandedChars) fail(`tasks[${i}]`, `with its shards, the job's descriptions, globs, env and dimensions exceed ${JOB_LIMITS.maxExpandedChars} characters; use fewer shards or a smaller env`);
     if (auto) {
