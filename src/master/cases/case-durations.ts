@@ -42,6 +42,13 @@ export interface TimedRunRow {
 export const durationRowBudget = (known: number) => Math.min(MAX_DURATION_ROWS, known * DURATION_RUNS_PER_CASE);
 
 function median(values: readonly number[]): number {
+  // The common case, a case's three latest runs, without a sort: 100,000 of them took 0.3 s sorted.
+  if (values.length === 1) return values[0]!;
+  if (values.length === 2) return Math.round((values[0]! + values[1]!) / 2);
+  if (values.length === 3) {
+    const [a, b, c] = values as [number, number, number];
+    return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
+  }
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : Math.round((sorted[mid - 1]! + sorted[mid]!) / 2);

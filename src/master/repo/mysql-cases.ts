@@ -97,7 +97,7 @@ export async function binaryCaseDurationsOn(db: MySql2Database, binary: string):
   // The binary's cases in that job are one range of (job_id, case_key): the key starts with the binary's hash.
   const prefix = binaryKeyPrefix(binary);
   const known = await db
-    .selectDistinct({ caseKey: cases.caseKey, suite: cases.suite, name: cases.name })
+    .select({ caseKey: cases.caseKey, suite: cases.suite, name: cases.name })
     .from(cases)
     .where(and(eq(cases.jobId, latest.jobId), gte(cases.caseKey, prefix), lt(cases.caseKey, `${prefix}g`), eq(cases.binary, binary)));
   const runs = await db
