@@ -4,7 +4,7 @@ import type { MySql2Database } from "drizzle-orm/mysql2";
 import type { PoolConnection } from "mysql2/promise";
 import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
-import { durationRowBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
+import { olderRunBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
 import { binaryKeyPrefix } from "../cases/case-key.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
@@ -97,14 +97,18 @@ export async function binaryCaseDurationsOn(db: MySql2Database, binary: string):
   // The binary's cases in that job are one range of (job_id, case_key): the key starts with the binary's hash.
   const prefix = binaryKeyPrefix(binary);
   const known = await db
-    .select({ caseKey: cases.caseKey, suite: cases.suite, name: cases.name })
+    .select({ caseKey: cases.caseKey, suite: cases.suite, name: cases.name, status: cases.status, durationMs: cases.durationMs, reportedAt: cases.reportedAt })
     .from(cases)
     .where(and(eq(cases.jobId, latest.jobId), gte(cases.caseKey, prefix), lt(cases.caseKey, `${prefix}g`), eq(cases.binary, binary)));
+  // Runs before the latest job's first report: its own rows came with the known cases, and the index skips them
+  // (so does an older job's run reported while the latest one ran: a run fewer in a median).
+  if (known.length === 0) return [];
+  const before = known.reduce((min, c) => Math.min(min, c.reportedAt), Infinity);
   const runs = await db
     .select({ caseKey: cases.caseKey, durationMs: cases.durationMs })
     .from(cases)
-    .where(and(eq(cases.binary, binary), inArray(cases.status, [...TIMED_STATUSES]), isNotNull(cases.durationMs)))
+    .where(and(eq(cases.binary, binary), lt(cases.reportedAt, before), inArray(cases.status, [...TIMED_STATUSES]), isNotNull(cases.durationMs)))
     .orderBy(desc(cases.reportedAt))
-    .limit(durationRowBudget(known.length));
+    .limit(olderRunBudget(known.length));
   return expectedCaseDurations(known, runs);
 }

@@ -97,7 +97,8 @@ export interface Repo {
   /**
    * The binary's known cases with their expected durations, for the shard
    * planner (cases/case-durations.ts says which and how). Bounded: three
-   * indexed reads, at most MAX_DURATION_ROWS rows of history.
+   * indexed reads, the latest job's rows of the binary and at most
+   * MAX_OLDER_RUN_ROWS older ones.
    */
   binaryCaseDurations(binary: string): Promise<KnownCase[]>;
   /** Records a finding on the job (JobFlag). */
