@@ -77,3 +77,13 @@ test("a job without auto tasks is returned as it is, without reading the databas
   const unread = { binaryCaseDurations: () => Promise.reject(new Error("read")), expectedDurations: () => Promise.reject(new Error("read")) };
   expect(await expandAutoShards(valid, unread)).toBe(valid);
 });
+
+test("past the job's bytes of case lists, later auto tasks get numeric shards of the planned count", async () => {
+  await history("bin", [40_000, 30_000, 30_000, 10_000, 10_000, 5_000, 5_000]);
+  const valid = validateJobRequest({ tasks: [0, 1, 2].map(() => ({ isolate_hash: HASH, description: "bin", shards: "auto", shard_seconds: 40 })) });
+  // One task's lists: the 3 cases of its include lists, named again in the exclusion, ~27 bytes each: about 160 bytes.
+  const tasks = (await expandAutoShards(valid, repo, undefined, 400)).tasks;
+  expect(tasks.map((t): (string | null)[] => [t.description, t.caseSelection === null ? "numeric" : "cases", t.env.GTEST_TOTAL_SHARDS ?? null])).toEqual([
+    ...[0, 1, 2, 3].map((i) => [`bin.${i}`, "cases", null]), ...[0, 1, 2, 3].map((i) => [`bin.${i}`, "cases", null]), ...[0, 1, 2, 3].map((i) => [`bin.${i}`, "numeric", "4"]),
+  ]);
+});

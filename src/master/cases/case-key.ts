@@ -18,15 +18,9 @@ export function caseKey(binary: string, suite: string, name: string): string {
   return caseKeyer(binary)(suite, name);
 }
 
-/**
- * The first 8 hex digits of every case key of `binary`: a job's cases of
- * one binary are one range of the (job_id, case_key) index.
- */
-export const binaryKeyPrefix = (binary: string) => sha256Hex(binary).slice(0, 8);
-
 /** caseKey for many cases of one binary: the binary's and each suite's hash computed once. */
 export function caseKeyer(binary: string): (suite: string, name: string) => string {
-  const binaryPart = binaryKeyPrefix(binary);
+  const binaryPart = sha256Hex(binary).slice(0, 8);
   const suites = new Map<string, string>();
   return (suite, name) => {
     let prefix = suites.get(suite);

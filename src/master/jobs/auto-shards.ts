@@ -18,6 +18,25 @@ import type { AutoShardSpec, ValidJob } from "./job-request.ts";
 
 type ValidTask = Omit<Task, "jobId">;
 
+/**
+ * Bytes of case lists one job's auto shards may store together (JSON in
+ * tasks.case_selection): a thousand auto tasks of one 100,000-case binary
+ * would otherwise write gigabytes. Half of the job's expanded-text limit;
+ * past it, a task's shards are numeric, which store none.
+ */
+export const MAX_JOB_SELECTION_BYTES = 64 * 2 ** 20;
+
+/** About what a selection takes as JSON: each name with its quotes and keys. */
+function selectionBytes(plan: ShardPlan): number {
+  if (plan.kind === "numeric") return 0;
+  let bytes = 0;
+  for (const shard of plan.shards) {
+    const list = shard.selection === null ? [] : "include" in shard.selection ? shard.selection.include : shard.selection.exclude;
+    for (const c of list) bytes += c.suite.length + c.name.length + 24;
+  }
+  return bytes;
+}
+
 /** What a task's plan was, for the submit's log line. */
 export interface AutoShardOutcome {
   description: string;
@@ -29,16 +48,22 @@ export interface AutoShardOutcome {
  * numbered again (index, and the task id made from it). Reads each auto
  * binary's history once.
  */
-export async function expandAutoShards(valid: ValidJob, repo: Pick<Repo, "binaryCaseDurations" | "expectedDurations">, log?: Logger): Promise<ValidJob> {
+export async function expandAutoShards(valid: ValidJob, repo: Pick<Repo, "binaryCaseDurations" | "expectedDurations">, log?: Logger, maxSelectionBytes = MAX_JOB_SELECTION_BYTES): Promise<ValidJob> {
   if (valid.autoShards.size === 0) return valid;
   const out: ValidTask[] = [];
+  let bytes = 0;
   for (const [i, task] of valid.tasks.entries()) {
     const spec = valid.autoShards.get(i);
     if (!spec) {
       out.push(task);
       continue;
     }
-    const plan = await planTask(task, spec, repo);
+    let plan = await planTask(task, spec, repo);
+    bytes += selectionBytes(plan);
+    if (plan.kind === "cases" && bytes > maxSelectionBytes) {
+      bytes -= selectionBytes(plan);
+      plan = { kind: "numeric", count: plan.shards.length, reason: `the job's case lists would pass ${maxSelectionBytes} bytes` };
+    }
     log?.info(`auto shards of ${task.description}: ${describePlan(plan)}`, { description: task.description });
     out.push(...shardTasks(task, plan));
   }

@@ -1,10 +1,9 @@
 /** The test-case tables on SQLite: the storage primitives of cases/case-store.ts and the reads, for SqliteRepo. */
-import { and, asc, desc, eq, gt, gte, inArray, isNotNull, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNotNull, lt, sql } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
-import { olderRunBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
-import { binaryKeyPrefix } from "../cases/case-key.ts";
+import { type KnownCaseRow, olderRunBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
 import type { JobCaseCounts } from "../protocol.ts";
@@ -80,17 +79,18 @@ export function caseHistoryOn(db: BunSQLiteDatabase, caseKey: string, limit: num
   return db.select().from(cases).where(eq(cases.caseKey, caseKey)).orderBy(desc(cases.reportedAt), desc(cases.attempt)).limit(Math.max(0, limit)).all();
 }
 
-/** Repo.binaryCaseDurations on SQLite: three indexed reads (see cases/case-durations.ts). */
+/** Repo.binaryCaseDurations on SQLite: three indexed reads (see cases/case-durations.ts), about 0.5 s for 100,000 cases (bench/shard-plan.ts). */
 export function binaryCaseDurationsOn(db: BunSQLiteDatabase, binary: string): KnownCase[] {
   const latest = db.select({ jobId: cases.jobId }).from(cases).where(eq(cases.binary, binary)).orderBy(desc(cases.reportedAt)).limit(1).get();
   if (!latest) return [];
-  // The binary's cases in that job are one range of (job_id, case_key): the key starts with the binary's hash.
-  const prefix = binaryKeyPrefix(binary);
-  const known = db
-    .select({ caseKey: cases.caseKey, suite: cases.suite, name: cases.name, status: cases.status, durationMs: cases.durationMs, reportedAt: cases.reportedAt })
-    .from(cases)
-    .where(and(eq(cases.jobId, latest.jobId), gte(cases.caseKey, prefix), lt(cases.caseKey, `${prefix}g`), eq(cases.binary, binary)))
-    .all();
+  // The job's rows in the primary key's order, which is the order they were stored in: a sequential read of the job. The
+  // (job_id, case_key) index would name only this binary's rows, but in hash order, each a random read of the table (5 times
+  // slower for 100,000 cases, measured); (test_binary) would read every job's rows of the binary. Named, so that SQLite's
+  // planner, which prefers the binary's index here, cannot choose another.
+  const known = db.all<KnownCaseRow & { reportedAt: number }>(sql`
+    SELECT case_key AS caseKey, suite, name, status, duration_ms AS durationMs, reported_at AS reportedAt
+    FROM cases INDEXED BY sqlite_autoindex_cases_1
+    WHERE job_id = ${latest.jobId} AND test_binary = ${binary}`);
   // Runs before the latest job's first report: its own rows came with the known cases, and the index skips them
   // (so does an older job's run reported while the latest one ran: a run fewer in a median).
   if (known.length === 0) return [];
