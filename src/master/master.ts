@@ -255,7 +255,9 @@ export class Master {
     const tasks: Task[] = valid.tasks.map((t) => ({ ...t, jobId }));
     const attempts = tasks.map((t) => newAttempt(jobId, t.taskId, 0, 0, now));
     await this.deps.repo.createJob(job, tasks, attempts);
-    await this.dispatcher.addJob(job, tasks, attempts);
+    // An auto shard's planned time orders the queue (longest first) and feeds the job's ETA.
+    const plannedMs = valid.plannedMs && new Map([...valid.plannedMs].map(([index, ms]) => [tasks[index]!.taskId, ms]));
+    await this.dispatcher.addJob(job, tasks, attempts, plannedMs);
     this.deps.log.info(`job ${jobId}: ${tasks.length} tasks queued`, { job_id: jobId, tasks: tasks.length, user });
     return { job_id: jobId, url: this.jobUrl(jobId), tasks: tasks.length };
   }

@@ -53,7 +53,10 @@ test("no case history, a known duration: as many numeric shards as the duration 
 
 test("with history: shards with case selections, the exclusion last, descriptions and shard fields as numeric shards have them", async () => {
   await history("bin", [40_000, 30_000, 30_000, 10_000, 10_000, 5_000, 5_000]);
-  const tasks = (await expandAutoShards(validateJobRequest({ tasks: [{ isolate_hash: HASH, description: "bin", shards: "auto", shard_seconds: 40, env: { GTEST_SHARD_INDEX: "9" } }] }), repo)).tasks;
+  const expanded = await expandAutoShards(validateJobRequest({ tasks: [{ isolate_hash: OTHER, description: "first" }, { isolate_hash: HASH, description: "bin", shards: "auto", shard_seconds: 40, env: { GTEST_SHARD_INDEX: "9" } }] }), repo);
+  const tasks = expanded.tasks.slice(1);
+  // Each shard's planned time, by its index in the job, seeds the queue (longest first) and the ETA.
+  expect([...expanded.plannedMs!]).toEqual([[1, 40_000], [2, 30_000], [3, 30_000], [4, 30_000]]);
   // 130 s over shards of at most 40 s: 4.
   expect(tasks.map((t) => [t.description, t.shardIndex, t.shardCount, taskBinary(t)])).toEqual([0, 1, 2, 3].map((i) => [`bin.${i}`, i, 4, "bin"]));
   expect(tasks.slice(0, 3).every((t) => t.caseSelection !== null && "include" in t.caseSelection)).toBe(true);

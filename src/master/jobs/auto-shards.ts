@@ -50,12 +50,12 @@ export interface AutoShardOutcome {
  */
 export async function expandAutoShards(valid: ValidJob, repo: Pick<Repo, "binaryCaseDurations" | "expectedDurations">, log?: Logger, maxSelectionBytes = MAX_JOB_SELECTION_BYTES): Promise<ValidJob> {
   if (valid.autoShards.size === 0) return valid;
-  const out: ValidTask[] = [];
+  const out: (ValidTask & { plannedMs: number | null })[] = [];
   let bytes = 0;
   for (const [i, task] of valid.tasks.entries()) {
     const spec = valid.autoShards.get(i);
     if (!spec) {
-      out.push(task);
+      out.push({ ...task, plannedMs: null });
       continue;
     }
     let plan = await planTask(task, spec, repo);
@@ -67,7 +67,10 @@ export async function expandAutoShards(valid: ValidJob, repo: Pick<Repo, "binary
     log?.info(`auto shards of ${task.description}: ${describePlan(plan)}`, { description: task.description });
     out.push(...shardTasks(task, plan));
   }
-  return { ...valid, tasks: out.map((t, index) => ({ ...t, index, taskId: `${t.isolateHash}.${index}` })), autoShards: new Map() };
+  const plannedMs = new Map<number, number>();
+  // 0 (cases that took no measurable time) says less than the description's history.
+  for (const [index, t] of out.entries()) if (t.plannedMs !== null && t.plannedMs > 0) plannedMs.set(index, t.plannedMs);
+  return { ...valid, tasks: out.map(({ plannedMs: _, ...t }, index) => ({ ...t, index, taskId: `${t.isolateHash}.${index}` })), autoShards: new Map(), plannedMs };
 }
 
 async function planTask(task: ValidTask, spec: AutoShardSpec, repo: Pick<Repo, "binaryCaseDurations" | "expectedDurations">): Promise<ShardPlan> {
@@ -90,24 +93,26 @@ export function describePlan(plan: ShardPlan): string {
  * GTEST_SHARD_INDEX variables); another runner's task without a usable plan
  * runs whole, once, and its cases become the history.
  */
-function shardTasks(task: ValidTask, plan: ShardPlan): ValidTask[] {
+function shardTasks(task: ValidTask, plan: ShardPlan): (ValidTask & { plannedMs: number | null })[] {
   if (plan.kind === "numeric") {
     const count = task.caseFilter === null ? plan.count : 1;
-    if (count === 1) return [task];
+    if (count === 1) return [{ ...task, plannedMs: null }];
     return Array.from({ length: count }, (_, shard) => ({
       ...task,
       description: `${task.description}.${shard}`,
       env: { ...task.env, GTEST_SHARD_INDEX: String(shard), GTEST_TOTAL_SHARDS: String(count) },
       shardIndex: shard,
       shardCount: count,
+      plannedMs: null,
     }));
   }
-  if (plan.shards.length === 1) return [task];
+  if (plan.shards.length === 1) return [{ ...task, plannedMs: plan.shards[0]!.expectedMs }];
   return plan.shards.map((shard: PlannedShard, index) => ({
     ...task,
     description: `${task.description}.${index}`,
     shardIndex: index,
     shardCount: plan.shards.length,
     caseSelection: shard.selection,
+    plannedMs: shard.expectedMs,
   }));
 }

@@ -88,6 +88,8 @@ export interface ValidJob {
   tasks: Omit<Task, "jobId">[];
   /** The auto-sharded tasks, by their index in `tasks`; jobs/auto-shards.ts expands them. */
   autoShards: Map<number, AutoShardSpec>;
+  /** After expansion: what each planned auto shard's cases are expected to take, by its index in `tasks`. */
+  plannedMs?: Map<number, number>;
 }
 
 /**
