@@ -66,13 +66,15 @@ function median(values: readonly number[]): number {
 /** Each known case (duplicates once) with its expected ms; see the module's comment. */
 export function expectedCaseDurations(known: readonly KnownCaseRow[], olderRunsNewestFirst: readonly TimedRunRow[]): KnownCase[] {
   const runs = new Map<string, number[]>();
-  const timed = new Set<string>(TIMED_STATUSES);
-  const latest = known.filter((c) => timed.has(c.status));
-  for (const run of [...latest, ...olderRunsNewestFirst]) {
-    if (run.durationMs === null || run.durationMs < 0) continue;
+  const add = (run: TimedRunRow) => {
+    if (run.durationMs === null || run.durationMs < 0) return;
     const list = runs.get(run.caseKey) ?? runs.set(run.caseKey, []).get(run.caseKey)!;
     if (list.length < DURATION_RUNS_PER_CASE) list.push(run.durationMs);
-  }
+  };
+  // The latest job's runs first: they are the newest.
+  const timed = new Set<string>(TIMED_STATUSES);
+  for (const c of known) if (timed.has(c.status)) add(c);
+  for (const run of olderRunsNewestFirst) add(run);
   const unique = new Map<string, KnownCaseRow>();
   for (const c of known) if (!unique.has(c.caseKey)) unique.set(c.caseKey, c);
   const medians = new Map<string, number>();

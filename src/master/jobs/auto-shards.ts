@@ -37,12 +37,6 @@ function selectionBytes(plan: ShardPlan): number {
   return bytes;
 }
 
-/** What a task's plan was, for the submit's log line. */
-export interface AutoShardOutcome {
-  description: string;
-  plan: ShardPlan;
-}
-
 /**
  * `valid` with its auto tasks replaced by their shards and every task
  * numbered again (index, and the task id made from it). Reads each auto
@@ -80,8 +74,8 @@ async function planTask(task: ValidTask, spec: AutoShardSpec, repo: Pick<Repo, "
   return planShards({ cases, targetMs: spec.targetMs, maxShards: spec.maxShards, wholeTaskMs, fits: (selection) => fitsFilter(task.caseFilter, selection, task.env) });
 }
 
-/** A plan's one-line summary. */
-export function describePlan(plan: ShardPlan): string {
+/** A plan's one-line summary, for the submit's log. */
+function describePlan(plan: ShardPlan): string {
   if (plan.kind === "numeric") return `${plan.count} numeric shards (${plan.reason})`;
   const cases = plan.shards.reduce((n, s) => n + s.cases, 0);
   const longest = Math.max(...plan.shards.map((s) => s.expectedMs));
