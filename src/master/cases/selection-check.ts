@@ -9,7 +9,8 @@
  * A missing case is only looked for when the attempt ran to its end: a
  * crashed case, or a failed attempt that reported nothing (it died before
  * its first case), explains the ones after it. A timed-out or lost attempt
- * is not checked for missing cases at all.
+ * is not checked for missing cases at all, nor is a report the slave had to
+ * cut (more cases than one report holds).
  */
 import type { CaseReport } from "../../results/wire.ts";
 import type { AttemptState, JobFlag, Task } from "../model.ts";
@@ -28,8 +29,13 @@ export interface ReportedAttempt {
   attempt: number;
   state: AttemptState;
   cases: readonly Pick<CaseReport, "suite" | "name" | "status">[];
+  /** The report's result notes: one says when the slave left cases out of a full report. */
+  notes: readonly string[];
   at: number;
 }
+
+/** The note of slave/case-report.ts fitCases when a report could not hold every case: then a missing case may have run. */
+const LEFT_OUT_NOTE = /cases were not reported: a report holds at most/;
 
 const keyOf = (c: CaseName) => `${c.suite}\0${c.name}`;
 const shown = (c: CaseName) => `${c.suite}.${c.name}`;
@@ -50,7 +56,8 @@ export function selectionFlag(selection: CaseSelection, reported: ReportedAttemp
   }
   const ranToEnd = reported.state === "SUCCEEDED" || (reported.state === "FAILED" && reported.cases.length > 0);
   const crashed = reported.cases.some((c) => c.status === "crashed");
-  const missing = "include" in selection && ranToEnd && !crashed ? selection.include.filter((c) => !seen.has(keyOf(c))) : [];
+  const leftOut = reported.notes.some((n) => LEFT_OUT_NOTE.test(n));
+  const missing = "include" in selection && ranToEnd && !crashed && !leftOut ? selection.include.filter((c) => !seen.has(keyOf(c))) : [];
   if (outside.length === 0 && missing.length === 0) return null;
   const parts: string[] = [];
   if (outside.length > 0) parts.push(`ran ${outside.length} case${outside.length === 1 ? "" : "s"} outside its filter: ${names(outside)}`);

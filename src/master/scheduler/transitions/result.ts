@@ -57,7 +57,7 @@ async function applyReport(state: DispatchState, lease: ActiveLease, report: Res
       if (owner) await repo.storeCases({ jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, binary: taskBinary(owner), reportedAt: now }, report.cases.map(caseFromWire));
     }
     // Every case exactly once: a shard that strayed from its selection is flagged on the job (cases/selection-check.ts).
-    if (changed && task) await checkCaseSelection(repo, task, { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, state: report.state, cases: report.cases ?? [], at: now });
+    if (changed && task) await checkCaseSelection(repo, task, { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, state: report.state, cases: report.cases ?? [], notes: report.result_notes ?? [], at: now });
     if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0 };
     if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
       await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
