@@ -52,7 +52,12 @@ describe.skipIf(MISSING !== undefined)('shards: "auto" with the real gtest binar
       return results[0]!.digest.hash;
     };
     const hash = await archive(["./sample_test"]);
-    const db = () => new Database(join(c.dataDir, "dt.sqlite"));
+    const db = () => {
+      const d = new Database(join(c.dataDir, "dt.sqlite"));
+      // The master writes too (slaves' heartbeats): wait for its transaction rather than fail with SQLITE_BUSY.
+      d.run("PRAGMA busy_timeout = 10000");
+      return d;
+    };
     const casesOf = async (jobId: string): Promise<JobCaseView[]> => {
       const page = await c.api.get<JobCasesPage>(`/api/v1/jobs/${jobId}/cases?status=all&limit=10000`);
       expect(page.next_cursor).toBeNull();
