@@ -8,7 +8,7 @@ import { junitXml } from "./junit.ts";
 import { type LinkPolicy, masterLinks } from "./links.ts";
 import { ProgressPrinter } from "./progress.ts";
 import type { ClientSession } from "./session.ts";
-import { type JobOutcome, failureReport, jobOutcome } from "./summary.ts";
+import { type JobOutcome, failureReport, flagReport, jobOutcome } from "./summary.ts";
 import { DEFAULT_HOLD_MS, type WatchBackoff, watchJob } from "./watch.ts";
 
 export interface WatchReportOptions {
@@ -57,6 +57,8 @@ export async function watchAndReport(session: ClientSession, jobId: string, opti
     const moreAt = (status: string) => `${options.junitPath !== undefined ? `the JUnit report ${options.junitPath} has them all, or ` : ""}${link(`/api/v1/jobs/${encodeURIComponent(jobId)}/cases?status=${status}`)}`;
     io.stdout.write(`${caseReport(listed, tasks, link, moreAt).join("\n")}\n`);
   }
+  const flags = flagReport(summary);
+  if (flags.length > 0) io.stdout.write(`${flags.join("\n")}\n`);
   if (options.junitPath !== undefined && tasks) {
     const cases = caseCounts(summary) ? await readAllCases(api, jobId).catch((err: Error) => {
       // The job's tasks are known: a file of them beats none, and the warning says what it lacks.

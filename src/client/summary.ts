@@ -80,3 +80,15 @@ function attemptLines(attempt: AttemptView, link: (l: string) => string): string
   if (attempt.artifact_archive_link) lines.push(`    artifacts: ${link(attempt.artifact_archive_link)}`);
   return lines;
 }
+
+/**
+ * The job's flags (what the master found wrong with its runs that is no
+ * test's failure), one line each, for after the summary; none when it has
+ * none or the master is older than flags.
+ *
+ * @example
+ *   FLAG case_selection: attempt 0 of 3f…a1.2 ran 2 cases outside its filter: A.x, B.y
+ */
+export function flagReport(summary: JobSummary): string[] {
+  return (summary.flags ?? []).map((f) => `FLAG ${printable(f.kind)}: ${printable(f.text)}`);
+}

@@ -71,6 +71,24 @@ export interface Task {
   retryMode: RetryMode;
 }
 
+/**
+ * Something the master found wrong with a job's runs that is no test's
+ * failure; shown with the job. `case_selection`: a shard ran cases outside
+ * its filter, or missed cases of it (cases/selection-check.ts).
+ */
+export interface JobFlag {
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  kind: JobFlagKind;
+  /** At most MAX_FLAG_TEXT characters. */
+  text: string;
+  createdAt: number;
+}
+
+export const JOB_FLAG_KINDS = ["case_selection"] as const;
+export type JobFlagKind = (typeof JOB_FLAG_KINDS)[number];
+
 export const RETRY_MODES = ["cases", "task"] as const;
 export type RetryMode = (typeof RETRY_MODES)[number];
 

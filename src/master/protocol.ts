@@ -65,8 +65,16 @@ export interface TaskRequest {
   dimensions?: Record<string, string>;
   /** dt: higher runs first within a job's fair share. Default 0. */
   priority?: number;
-  /** dt: expands into N tasks with GTEST_SHARD_INDEX / GTEST_TOTAL_SHARDS. */
-  shards?: number;
+  /**
+   * dt: expands into N tasks with GTEST_SHARD_INDEX / GTEST_TOTAL_SHARDS;
+   * "auto": into shards of about equal time planned from the binary's case
+   * history (docs/sharding.md).
+   */
+  shards?: number | "auto";
+  /** dt, with shards "auto": the time a shard should take, in seconds; default 60. */
+  shard_seconds?: number;
+  /** dt, with shards "auto": at most this many shards; default 32. */
+  max_shards?: number;
   /**
    * dt: how the runner takes a list of cases to run, for auto shards and
    * retries of only the failed cases; absent: googletest's GTEST_FILTER.
@@ -141,6 +149,24 @@ export interface JobSummary {
    * masters older than the long-poll.
    */
   change_version?: string;
+  /**
+   * What the master found wrong with the job's runs that is no test's
+   * failure (a shard that ran cases outside its filter or missed some),
+   * oldest first, at most MAX_SHOWN_FLAGS. Absent from older masters.
+   */
+  flags?: JobFlagView[];
+}
+
+/** Flags a summary lists at most: a job whose every shard strays says so in the first hundred. */
+export const MAX_SHOWN_FLAGS = 100;
+
+export interface JobFlagView {
+  task_id: string;
+  attempt: number;
+  /** `case_selection`: a shard kept not to its case filter. */
+  kind: string;
+  text: string;
+  created_at: number;
 }
 
 export interface AttemptView {

@@ -92,7 +92,8 @@ export function webRoutes(master: Master): Hono {
     if (!status) return sendPage(c, <NoTasksPage jobId={jobId} />, 404);
     const { job, tasks } = await master.jobTasks(jobId);
     const cases = await pageCases(master, jobId);
-    return sendPage(c, <JobPage job={job} status={status} rows={taskRows(job, tasks)} filter={filter} now={master.deps.clock.now()} cases={cases} />);
+    const flags = await master.jobFlags(jobId);
+    return sendPage(c, <JobPage job={job} status={status} rows={taskRows(job, tasks)} filter={filter} now={master.deps.clock.now()} cases={cases} flags={flags} />);
   });
 
   app.on(METHODS, "/trace", noCache, async (c) => {

@@ -1,9 +1,11 @@
 /** The test-case tables on MySQL/MariaDB: the storage primitives of cases/case-store.ts and the reads, for MysqlRepo. */
-import { and, asc, desc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNotNull, lt, sql } from "drizzle-orm";
 import type { MySql2Database } from "drizzle-orm/mysql2";
 import type { PoolConnection } from "mysql2/promise";
 import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
+import { olderRunBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
+import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import { driverError, insertChunked, isConnectionLost, type MysqlPool } from "./mysql-connection.ts";
@@ -93,4 +95,27 @@ export function taskCaseRunsOn(db: MySql2Database, jobId: string, taskId: string
     .from(cases)
     .where(and(eq(cases.jobId, jobId), eq(cases.taskId, taskId)))
     .orderBy(asc(cases.attempt), asc(cases.caseIndex));
+}
+
+/** Repo.binaryCaseDurations on MySQL: three indexed reads (see cases/case-durations.ts). */
+export async function binaryCaseDurationsOn(db: MySql2Database, binary: string): Promise<KnownCase[]> {
+  const [latest] = await db.select({ jobId: cases.jobId }).from(cases).where(eq(cases.binary, binary)).orderBy(desc(cases.reportedAt)).limit(1);
+  if (!latest) return [];
+  // The job's rows by the clustered primary key (job_id, …): a sequential read of the job, where the (job_id, case_key)
+  // index would give them in hash order, each a random read of the table.
+  const known = await db
+    .select({ caseKey: cases.caseKey, suite: cases.suite, name: cases.name, status: cases.status, durationMs: cases.durationMs, reportedAt: cases.reportedAt })
+    .from(cases)
+    .where(and(eq(cases.jobId, latest.jobId), eq(cases.binary, binary)));
+  // Runs before the latest job's first report: its own rows came with the known cases, and the index skips them
+  // (so does an older job's run reported while the latest one ran: a run fewer in a median).
+  if (known.length === 0) return [];
+  const before = known.reduce((min, c) => Math.min(min, c.reportedAt), Infinity);
+  const runs = await db
+    .select({ caseKey: cases.caseKey, durationMs: cases.durationMs })
+    .from(cases)
+    .where(and(eq(cases.binary, binary), lt(cases.reportedAt, before), inArray(cases.status, [...TIMED_STATUSES]), isNotNull(cases.durationMs)))
+    .orderBy(desc(cases.reportedAt))
+    .limit(olderRunBudget(known.length));
+  return expectedCaseDurations(known, runs);
 }

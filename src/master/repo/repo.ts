@@ -1,6 +1,7 @@
 import type { CaseResult, CaseStatus } from "../../results/model.ts";
 import type { CaseAttempt } from "../cases/case-store.ts";
-import type { Attempt, AttemptState, Job, SlaveInfo, Task } from "../model.ts";
+import type { Attempt, AttemptState, Job, JobFlag, SlaveInfo, Task } from "../model.ts";
+import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts, JobCaseStatus } from "../protocol.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
 import type { CaseRow, JobCaseRow, QuarantinedCaseRow } from "./schema-sqlite.ts";
@@ -128,6 +129,17 @@ export interface Repo {
   recordQuarantinedCases(rows: readonly QuarantinedCaseRow[]): Promise<void>;
   /** The entry that quarantined a run of each of these cases in the job, by case key; cases without one are absent. */
   jobQuarantines(jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>>;
+  /**
+   * The binary's known cases with their expected durations, for the shard
+   * planner (cases/case-durations.ts says which and how). Bounded: three
+   * indexed reads, the latest job's rows of the binary and at most
+   * MAX_OLDER_RUN_ROWS older ones.
+   */
+  binaryCaseDurations(binary: string): Promise<KnownCase[]>;
+  /** Records a finding on the job (JobFlag). */
+  addJobFlag(flag: JobFlag): Promise<void>;
+  /** The job's first `limit` flags, oldest first. */
+  listJobFlags(jobId: string, limit: number): Promise<JobFlag[]>;
   upsertSlave(slave: SlaveInfo): Promise<void>;
   listSlaves(): Promise<SlaveInfo[]>;
   /**

@@ -4,6 +4,7 @@ import { autoQuarantine } from "../../quarantine/auto.ts";
 import { quarantinedIn } from "../../quarantine/entry.ts";
 import { MAX_ACTIVE_ENTRIES, type QuarantineVerdict, applyQuarantine } from "../../quarantine/verdict.ts";
 import type { CaseResult } from "../../../results/model.ts";
+import { checkCaseSelection } from "../../cases/selection-check.ts";
 import { ACTIVE_STATES, type Attempt, type AttemptState, type Task, taskBinary } from "../../model.ts";
 import type { ResultReport, ResultResponse } from "../../protocol.ts";
 import type { Repo } from "../../repo/repo.ts";
@@ -66,6 +67,8 @@ async function applyReport(state: DispatchState, lease: ActiveLease, report: Res
       if (stored) await repo.storeCases(stored.at, stored.cases);
       if (stored) quarantine = await applyQuarantine(repo, stored.at, report.state, stored.cases);
     }
+    // Every case exactly once: a shard that strayed from its selection is flagged on the job (cases/selection-check.ts).
+    if (changed && task) await checkCaseSelection(repo, task, { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, state: report.state, cases: report.cases ?? [], notes: report.result_notes ?? [], at: now });
     if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0, stored };
     if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
       await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
