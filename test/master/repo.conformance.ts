@@ -3,6 +3,7 @@ import { isDtError } from "../../src/common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../../src/master/model.ts";
 import type { Repo } from "../../src/master/repo/repo.ts";
 import { repoCaseConformance } from "./repo-cases.conformance.ts";
+import { repoFlakyConformance } from "./repo-flaky.conformance.ts";
 
 /** A fresh, empty repo; `reopen` opens the same store again after `repo.close()`, where the store outlives its connection. */
 export type RepoOpener = () => Promise<{ repo: Repo; reopen?: () => Promise<Repo>; cleanup: () => Promise<void> }>;
@@ -78,6 +79,10 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
 
     repoCaseConformance(() => repo, async (id) => {
       const { job, tasks, attempts } = makeJobWithTasks(id, 1);
+      await repo.createJob(job, tasks, attempts);
+    });
+    repoFlakyConformance(() => repo, async (id, createdAt) => {
+      const { job, tasks, attempts } = makeJobWithTasks(id, 1, { createdAt });
       await repo.createJob(job, tasks, attempts);
     });
 

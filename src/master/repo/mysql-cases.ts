@@ -1,10 +1,11 @@
 /** The test-case tables on MySQL/MariaDB: the storage primitives of cases/case-store.ts and the reads, for MysqlRepo. */
-import { and, asc, desc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, ne, or, sql } from "drizzle-orm";
 import type { MySql2Database } from "drizzle-orm/mysql2";
 import type { PoolConnection } from "mysql2/promise";
 import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
+import type { FlakyOps } from "../cases/flaky-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import { driverError, insertChunked, isConnectionLost, type MysqlPool } from "./mysql-connection.ts";
 import type { JobCaseQuery } from "./repo.ts";
@@ -85,4 +86,50 @@ export async function jobCaseCountsOn(db: MySql2Database, jobId: string): Promis
 
 export function caseHistoryOn(db: MySql2Database, caseKey: string, limit: number): Promise<CaseRow[]> {
   return db.select().from(cases).where(eq(cases.caseKey, caseKey)).orderBy(desc(cases.reportedAt), desc(cases.attempt)).limit(Math.max(0, limit));
+}
+
+/** findFlakyCases' reads (see FlakyOps for the indexes each one uses); `read` is the repo's way onto the pool. */
+export function mysqlFlakyOps(read: <T>(what: string, body: (db: MySql2Database) => Promise<T>) => Promise<T>): FlakyOps {
+  return {
+    candidates: (since, binary) =>
+      read("flakyCases", (db) =>
+        db
+          .selectDistinct({ caseKey: jobCases.caseKey, binary: jobCases.binary, suite: jobCases.suite, name: jobCases.name })
+          .from(jobs)
+          .innerJoin(jobCases, and(eq(jobCases.jobId, jobs.id), eq(jobCases.status, "flaky")))
+          .where(and(gte(jobs.createdAt, since), binary === undefined ? undefined : eq(jobCases.binary, binary))),
+      ),
+    counts: async (keys, since) => {
+      const rows = await read("flakyCases", (db) => {
+        // Each job once per case, however many runs it had: the merged row holds the job's verdict.
+        const ran = db.selectDistinct({ jobId: cases.jobId, caseKey: cases.caseKey }).from(cases).where(and(inArray(cases.caseKey, [...keys]), gte(cases.reportedAt, since))).as("ran");
+        return db
+          .select({
+            caseKey: jobCases.caseKey,
+            jobs: sql<unknown>`count(*)`,
+            runs: sql<unknown>`sum(${jobCases.runs})`,
+            failures: sql<unknown>`sum(${jobCases.failures})`,
+            flaky: sql<unknown>`sum(case when ${jobCases.status} = 'flaky' then 1 else 0 end)`,
+          })
+          .from(ran)
+          .innerJoin(jobCases, and(eq(jobCases.jobId, ran.jobId), eq(jobCases.caseKey, ran.caseKey)))
+          .innerJoin(jobs, eq(jobs.id, jobCases.jobId))
+          .where(and(gte(jobs.createdAt, since), ne(jobCases.status, "skipped")))
+          .groupBy(jobCases.caseKey);
+      });
+      // mysql2 hands SUM back as a DECIMAL string and COUNT as a number.
+      return rows.map((r) => ({ caseKey: r.caseKey, jobs: Number(r.jobs), runs: Number(r.runs), failures: Number(r.failures), flaky: Number(r.flaky) }));
+    },
+    lastFailure: async (caseKey, since) => {
+      const [row] = await read("flakyCases", (db) =>
+        db
+          .select()
+          .from(cases)
+          .where(and(eq(cases.caseKey, caseKey), gte(cases.reportedAt, since), or(inArray(cases.status, ["failed", "crashed"]), gt(cases.flakyFailures, 0))))
+          .orderBy(desc(cases.reportedAt), desc(cases.attempt))
+          .limit(1),
+      );
+      return row ?? null;
+    },
+  };
 }

@@ -26,7 +26,8 @@ import { applyMysqlMigrations } from "./migrate-mysql.ts";
 import { driverError, ER_DUP_ENTRY, insertChunked, isConnectionLost, type MysqlPool, openMysqlPool, parseMysqlUrl } from "./mysql-connection.ts";
 import type { CaseResult } from "../../results/model.ts";
 import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
-import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps } from "./mysql-cases.ts";
+import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/flaky-cases.ts";
+import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlFlakyOps, mysqlCaseStoreOps } from "./mysql-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { AttemptPatch, JobCaseQuery, JobFilter, Repo } from "./repo.ts";
 import { attempts, durations, jobs, slaves, tasks } from "./schema-mysql.ts";
@@ -290,6 +291,10 @@ export class MysqlRepo implements Repo {
 
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]> {
     return this.read("caseHistory", (db) => caseHistoryOn(db, caseKey, limit));
+  }
+
+  flakyCases(query: FlakyQuery): Promise<FlakyCaseStats[]> {
+    return findFlakyCases(mysqlFlakyOps((what, body) => this.read(what, body)), query);
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {

@@ -1,5 +1,6 @@
 import type { CaseResult } from "../../results/model.ts";
 import type { CaseAttempt } from "../cases/case-store.ts";
+import type { FlakyCaseStats, FlakyQuery } from "../cases/flaky-cases.ts";
 import type { Attempt, AttemptState, Job, SlaveInfo, Task } from "../model.ts";
 import type { JobCaseCounts, JobCaseStatus } from "../protocol.ts";
 import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
@@ -93,6 +94,14 @@ export interface Repo {
   jobCaseCounts(jobId: string): Promise<JobCaseCounts>;
   /** The latest `limit` runs of one case (by case key, cases/case-key.ts) over all jobs, newest first. */
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]>;
+  /**
+   * The cases flaky in at least one job created since `query.since`, by
+   * flake rate (flaky jobs ÷ jobs that ran them), highest first, then by
+   * flaky jobs; at most `query.limit`, each with its latest failure
+   * (cases/flaky-cases.ts). Reads the flaky cases' runs only, never the
+   * whole history.
+   */
+  flakyCases(query: FlakyQuery): Promise<FlakyCaseStats[]>;
   upsertSlave(slave: SlaveInfo): Promise<void>;
   listSlaves(): Promise<SlaveInfo[]>;
   /**

@@ -1,13 +1,14 @@
 /** The test-case tables on SQLite: the storage primitives of cases/case-store.ts and the reads, for SqliteRepo. */
-import { and, asc, desc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, ne, or, sql } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
+import type { FlakyOps } from "../cases/flaky-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { JobCaseQuery } from "./repo.ts";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
-import { type CaseRow, cases, jobCaseCounts, type JobCaseRow, jobCases } from "./schema-sqlite.ts";
+import { type CaseRow, cases, jobCaseCounts, type JobCaseRow, jobCases, jobs } from "./schema-sqlite.ts";
 import { type Connection, insertRows, sqliteMessage } from "./sqlite-connection.ts";
 
 /** The primitives on `conn`; `run` is the repo's way onto the connection (a transaction's, as storeCases calls it). */
@@ -75,4 +76,49 @@ export function jobCaseCountsOn(db: BunSQLiteDatabase, jobId: string): JobCaseCo
 
 export function caseHistoryOn(db: BunSQLiteDatabase, caseKey: string, limit: number): CaseRow[] {
   return db.select().from(cases).where(eq(cases.caseKey, caseKey)).orderBy(desc(cases.reportedAt), desc(cases.attempt)).limit(Math.max(0, limit)).all();
+}
+
+/** findFlakyCases' reads (see FlakyOps for the indexes each one uses); `run` is the repo's way onto the connection. */
+export function sqliteFlakyOps(run: <T>(body: (db: BunSQLiteDatabase) => T) => Promise<T>): FlakyOps {
+  return {
+    candidates: (since, binary) =>
+      run((db) =>
+        db
+          .selectDistinct({ caseKey: jobCases.caseKey, binary: jobCases.binary, suite: jobCases.suite, name: jobCases.name })
+          .from(jobs)
+          .innerJoin(jobCases, and(eq(jobCases.jobId, jobs.id), eq(jobCases.status, "flaky")))
+          .where(and(gte(jobs.createdAt, since), binary === undefined ? undefined : eq(jobCases.binary, binary)))
+          .all(),
+      ),
+    counts: (keys, since) =>
+      run((db) => {
+        // Each job once per case, however many runs it had: the merged row holds the job's verdict.
+        const ran = db.selectDistinct({ jobId: cases.jobId, caseKey: cases.caseKey }).from(cases).where(and(inArray(cases.caseKey, [...keys]), gte(cases.reportedAt, since))).as("ran");
+        return db
+          .select({
+            caseKey: jobCases.caseKey,
+            jobs: sql<number>`count(*)`,
+            runs: sql<number>`sum(${jobCases.runs})`,
+            failures: sql<number>`sum(${jobCases.failures})`,
+            flaky: sql<number>`sum(case when ${jobCases.status} = 'flaky' then 1 else 0 end)`,
+          })
+          .from(ran)
+          .innerJoin(jobCases, and(eq(jobCases.jobId, ran.jobId), eq(jobCases.caseKey, ran.caseKey)))
+          .innerJoin(jobs, eq(jobs.id, jobCases.jobId))
+          .where(and(gte(jobs.createdAt, since), ne(jobCases.status, "skipped")))
+          .groupBy(jobCases.caseKey)
+          .all();
+      }),
+    lastFailure: (caseKey, since) =>
+      run(
+        (db) =>
+          db
+            .select()
+            .from(cases)
+            .where(and(eq(cases.caseKey, caseKey), gte(cases.reportedAt, since), or(inArray(cases.status, ["failed", "crashed"]), gt(cases.flakyFailures, 0))))
+            .orderBy(desc(cases.reportedAt), desc(cases.attempt))
+            .limit(1)
+            .get() ?? null,
+      ),
+  };
 }

@@ -18,7 +18,8 @@ import { DtError } from "../../common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../model.ts";
 import type { CaseResult } from "../../results/model.ts";
 import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
-import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps } from "./sqlite-cases.ts";
+import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/flaky-cases.ts";
+import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteFlakyOps, sqliteCaseStoreOps } from "./sqlite-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { AttemptPatch, JobCaseQuery, JobFilter, Repo } from "./repo.ts";
 import { attempts, type CaseRow, durations, type JobCaseRow, jobs, slaves, tasks } from "./schema-sqlite.ts";
@@ -229,6 +230,10 @@ export class SqliteRepo implements Repo {
 
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]> {
     return this.exec((db) => caseHistoryOn(db, caseKey, limit));
+  }
+
+  flakyCases(query: FlakyQuery): Promise<FlakyCaseStats[]> {
+    return findFlakyCases(sqliteFlakyOps((body) => this.exec(body)), query);
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {
