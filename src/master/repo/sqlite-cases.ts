@@ -85,9 +85,10 @@ export function sqliteFlakyOps(run: <T>(body: (db: BunSQLiteDatabase) => T) => P
       run((db) =>
         db
           .selectDistinct({ caseKey: jobCases.caseKey, binary: jobCases.binary, suite: jobCases.suite, name: jobCases.name })
-          .from(jobs)
-          .innerJoin(jobCases, and(eq(jobCases.jobId, jobs.id), eq(jobCases.status, "flaky")))
-          .where(and(gte(jobs.createdAt, since), binary === undefined ? undefined : eq(jobCases.binary, binary)))
+          .from(jobCases)
+          // IN, not a join: SQLite, without statistics, scanned all of job_cases for the join (64 ms for 50 jobs); this walks the
+          // window's jobs (jobs_created_at_idx) and reads each one's flaky rows (job_cases_status_idx), 0.3 ms.
+          .where(and(inArray(jobCases.jobId, db.select({ id: jobs.id }).from(jobs).where(gte(jobs.createdAt, since))), eq(jobCases.status, "flaky"), binary === undefined ? undefined : eq(jobCases.binary, binary)))
           .all(),
       ),
     counts: (keys, since) =>
