@@ -28,13 +28,15 @@ const STATUS_FILTERS: ReadonlyMap<string, readonly JobCaseStatus[] | undefined> 
   ["all", undefined], ["failed", ["failed", "crashed"]], ["crashed", ["crashed"]], ["flaky", ["flaky"]], ["passed", ["passed"]], ["skipped", ["skipped"]],
 ]);
 
-function checkKnown(query: Record<string, string>, known: readonly string[]): void {
+/** Refuses a query parameter not in `known`, naming it and the known ones. */
+export function checkKnown(query: Record<string, string>, known: readonly string[]): void {
   for (const key of Object.keys(query)) {
     if (!known.includes(key)) throw new DtError("invalid_input", `${key}: is not a parameter of this request (known: ${known.join(", ")})`);
   }
 }
 
-function limitOf(value: string | undefined, bounds: { default: number; max: number }): number {
+/** `limit`: an integer from 1 to `bounds.max`, `bounds.default` when absent. */
+export function limitOf(value: string | undefined, bounds: { default: number; max: number }): number {
   if (value === undefined) return bounds.default;
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > bounds.max) throw new DtError("invalid_input", `limit: must be an integer from 1 to ${bounds.max}, got ${JSON.stringify(value.slice(0, 40))}`);
