@@ -2,9 +2,11 @@
 import { Hono } from "hono";
 import { isDtError } from "../common/errors.ts";
 import { noCache } from "../master/http/cherrypy.ts";
+import { caseHistory } from "../master/http/case-api.ts";
 import { flakyCases, readFlakyQuery } from "../master/http/flaky-api.ts";
 import type { Master } from "../master/master.ts";
 import type { FlakyCase, FlakyCases } from "../master/protocol.ts";
+import { HistoryPage } from "./history-page.tsx";
 import { Page, formatTime, pageLink, sendPage } from "./layout.tsx";
 
 /** The windows the page offers one click away; any other is `?since=` (as the API takes it). */
@@ -12,8 +14,9 @@ const WINDOWS = ["1d", "7d", "30d"] as const;
 
 /**
  * `/flaky`: GET tests/flaky for people, with the same parameters (since,
- * min_runs, limit, binary). Each case links to its history (JSON) and its
- * latest failure's log. Links are relative, so the page works behind a path
+ * min_runs, limit, binary). Each case links to its history (the
+ * `/tests/history` page, GET tests/history for people) and its latest
+ * failure's log. Links are relative, so the page works behind a path
  * prefix; every name is escaped by the JSX.
  */
 export function flakyPageRoutes(master: Master): Hono {
@@ -28,6 +31,17 @@ export function flakyPageRoutes(master: Master): Hono {
       return sendPage(c, <Page title="dt: flaky test cases"><p id="error">{err.message}</p></Page>, 400);
     }
     return sendPage(c, <FlakyPage answer={await flakyCases(master, query)} window={c.req.query("since") ?? null} />);
+  });
+  app.get("/tests/history", noCache, async (c) => {
+    const query = c.req.query();
+    let history;
+    try {
+      history = await caseHistory(master.deps.repo, query);
+    } catch (err) {
+      if (!isDtError(err, "invalid_input")) throw err;
+      return sendPage(c, <Page title="dt: test history"><p id="error">{err.message}</p></Page>, 400);
+    }
+    return sendPage(c, <HistoryPage history={history} query={query} />);
   });
   return app;
 }
@@ -101,7 +115,7 @@ function FlakyRow({ c }: { c: FlakyCase }) {
         )}
       </td>
       <td>
-        <a href={pageLink("api/v1/tests/history", { binary: c.binary, suite: c.suite, case: c.name })}>history</a>
+        <a href={pageLink("tests/history", { binary: c.binary, suite: c.suite, case: c.name })}>history</a>
       </td>
     </tr>
   );

@@ -2,7 +2,7 @@
  * `/flaky`: the flaky cases for people, over HTTP on a master whose history
  * was stored through Repo.storeCases (the master's storage path) with
  * markup in every name and message: everything is escaped, the links (the
- * failing attempt's log, the case's history) lead where they say, a
+ * failing attempt's log, the case's history page and its JSON) lead where they say, a
  * malformed parameter is a 400 page naming it, and the index links here.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -67,7 +67,7 @@ test("lists the flaky case with every name, id and message escaped, under the pa
   expect(html).toContain(`>${escape(JOB)}</a> (failed)`);
 });
 
-test("the log and history links lead to the failing attempt's log and the case's history", async () => {
+test("the log and history links lead to the failing attempt's log and the case's history page, which links its runs' jobs and logs", async () => {
   const html = await (await fetch(`${base}/flaky`)).text();
   const hrefs = [...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1]!.replaceAll("&amp;", "&"));
   const log = hrefs.find((h) => h.startsWith("view_log?"))!;
@@ -75,12 +75,27 @@ test("the log and history links lead to the failing attempt's log and the case's
   expect([params.get("job_id"), params.get("task_id"), params.get("attempt"), params.get("log")]).toEqual([JOB, `${"a".repeat(64)}.0`, "0", "stdout"]);
   const job = hrefs.find((h) => h.startsWith("job?"))!;
   expect(new URL(job, base).searchParams.get("job_id")).toBe(JOB);
-  const history = hrefs.find((h) => h.startsWith("api/v1/tests/history?"))!;
-  const res = await fetch(new URL(history, `${base}/`));
-  expect(res.status).toBe(200);
-  const body = (await res.json()) as CaseHistory;
+  const history = hrefs.find((h) => h.startsWith("tests/history?"))!;
+  const page = await fetch(new URL(history, `${base}/`));
+  expect(page.status).toBe(200);
+  expect(page.headers.get("content-security-policy")).toContain("default-src 'none'");
+  const text = await page.text();
+  for (const raw of [SCRIPT, "<img", "<b>", "<job>"]) expect(text).not.toContain(raw);
+  expect(text).toContain(`<h1 class="mono">${escape(`${BINARY} › ${SUITE}.${NAME}`)}</h1>`);
+  expect(text).toContain("The latest 3 runs, newest first; flaky in 50.0% of their tasks.");
+  // Its links climb back to the root's pages, and its JSON link is the API's answer for the same case.
+  const links = [...text.matchAll(/href="([^"]*)"/g)].map((m) => new URL(m[1]!.replaceAll("&amp;", "&"), page.url));
+  expect(links.filter((l) => l.pathname === "/view_log").map((l) => [l.searchParams.get("job_id"), l.searchParams.get("attempt")])).toEqual([["calm.2", "0"], [JOB, "1"], [JOB, "0"]]);
+  expect(links.filter((l) => l.pathname === "/job").map((l) => l.searchParams.get("job_id"))).toEqual(["calm.2", JOB, JOB]);
+  const json = links.find((l) => l.pathname === "/api/v1/tests/history")!;
+  const body = (await (await fetch(json)).json()) as CaseHistory;
   expect([body.binary, body.suite, body.case]).toEqual([BINARY, SUITE, NAME]);
   expect(body.results.map((r) => [r.job_id, r.status])).toEqual([["calm.2", "passed"], [JOB, "passed"], [JOB, "failed"]]);
+  const missing = await fetch(`${base}/tests/history?binary=x&suite=${encodeURIComponent(SCRIPT)}`);
+  expect(missing.status).toBe(400);
+  const missingText = await missing.text();
+  expect(missingText).toContain("case: is required");
+  expect(missingText).not.toContain(SCRIPT);
   // The windows one click away keep the other filters.
   expect(hrefs).toContain("flaky?since=30d");
   expect((await (await fetch(`${base}/flaky?since=30d&min_runs=2`)).text())).toContain(`href="flaky?since=1d&amp;min_runs=2"`);

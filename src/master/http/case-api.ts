@@ -10,6 +10,7 @@ import { mergeRuns } from "../cases/case-merge.ts";
 import { CASE_LIMITS } from "../cases/case-report.ts";
 import type { Master } from "../master.ts";
 import type { CaseHistory, JobCasesPage, JobCaseStatus, JobCaseView } from "../protocol.ts";
+import type { Repo } from "../repo/repo.ts";
 import type { CaseRow, JobCaseRow } from "../repo/schema-sqlite.ts";
 
 /**
@@ -70,6 +71,20 @@ export function jobCaseView(r: JobCaseRow): JobCaseView {
   };
 }
 
+/** GET tests/history's answer to `query` (binary, suite, case, limit), checked as the API checks it; the /tests/history page shows the same. */
+export async function caseHistory(repo: Repo, query: Record<string, string>): Promise<CaseHistory> {
+  checkKnown(query, ["binary", "suite", "case", "limit"]);
+  const binary = required(query.binary, "binary", 255);
+  const suite = required(query.suite, "suite", CASE_LIMITS.maxSuiteChars);
+  const name = required(query.case, "case", CASE_LIMITS.maxNameChars);
+  const rows = await repo.caseHistory(caseKey(binary, suite, name), limitOf(query.limit, HISTORY_PAGE));
+  return {
+    binary, suite, case: name,
+    results: rows.map((r) => ({ job_id: r.jobId, task_id: r.taskId, attempt: r.attempt, status: r.status, duration_ms: r.durationMs, reported_at: r.reportedAt })),
+    flake_rate: flakeRate(rows),
+  };
+}
+
 /** GET jobs/:job/cases and GET tests/history, to mount under /api/v1. */
 export function caseRoutes(master: Master): Hono {
   const app = new Hono();
@@ -118,20 +133,7 @@ export function caseRoutes(master: Master): Hono {
     return c.json(body);
   });
 
-  app.get("/tests/history", async (c) => {
-    const query = c.req.query();
-    checkKnown(query, ["binary", "suite", "case", "limit"]);
-    const binary = required(query.binary, "binary", 255);
-    const suite = required(query.suite, "suite", CASE_LIMITS.maxSuiteChars);
-    const name = required(query.case, "case", CASE_LIMITS.maxNameChars);
-    const rows = await repo.caseHistory(caseKey(binary, suite, name), limitOf(query.limit, HISTORY_PAGE));
-    const body: CaseHistory = {
-      binary, suite, case: name,
-      results: rows.map((r) => ({ job_id: r.jobId, task_id: r.taskId, attempt: r.attempt, status: r.status, duration_ms: r.durationMs, reported_at: r.reportedAt })),
-      flake_rate: flakeRate(rows),
-    };
-    return c.json(body);
-  });
+  app.get("/tests/history", async (c) => c.json(await caseHistory(repo, c.req.query())));
 
   return app;
 }
