@@ -91,20 +91,17 @@ export function caseHistoryOn(db: MySql2Database, caseKey: string, limit: number
 /** findFlakyCases' reads (see FlakyOps for the indexes each one uses); `read` is the repo's way onto the pool. */
 export function mysqlFlakyOps(read: <T>(what: string, body: (db: MySql2Database) => Promise<T>) => Promise<T>): FlakyOps {
   return {
-    candidates: (since, binary) =>
+    windowJobs: async (since) => (await read("flakyCases", (db) => db.select({ id: jobs.id }).from(jobs).where(gte(jobs.createdAt, since)))).map((r) => r.id),
+    candidates: (jobIds, binary) =>
       read("flakyCases", (db) =>
         db
           .selectDistinct({ caseKey: jobCases.caseKey, binary: jobCases.binary, suite: jobCases.suite, name: jobCases.name })
           .from(jobCases)
-          // IN, not a join: SQLite, without statistics, scanned all of job_cases for the join (64 ms for 50 jobs); this walks the
-          // window's jobs (jobs_created_at_idx) and reads each one's flaky rows (job_cases_status_idx), 0.3 ms.
-          .where(and(inArray(jobCases.jobId, db.select({ id: jobs.id }).from(jobs).where(gte(jobs.createdAt, since))), eq(jobCases.status, "flaky"), binary === undefined ? undefined : eq(jobCases.binary, binary))),
+          .where(and(inArray(jobCases.jobId, [...jobIds]), eq(jobCases.status, "flaky"), binary === undefined ? undefined : eq(jobCases.binary, binary))),
       ),
-    counts: async (keys, since) => {
-      const rows = await read("flakyCases", (db) => {
-        // Each job once per case, however many runs it had: the merged row holds the job's verdict.
-        const ran = db.selectDistinct({ jobId: cases.jobId, caseKey: cases.caseKey }).from(cases).where(and(inArray(cases.caseKey, [...keys]), gte(cases.reportedAt, since))).as("ran");
-        return db
+    counts: async (jobIds, keys) => {
+      const rows = await read("flakyCases", (db) =>
+        db
           .select({
             caseKey: jobCases.caseKey,
             jobs: sql<unknown>`count(*)`,
@@ -112,12 +109,11 @@ export function mysqlFlakyOps(read: <T>(what: string, body: (db: MySql2Database)
             failures: sql<unknown>`sum(${jobCases.failures})`,
             flaky: sql<unknown>`sum(case when ${jobCases.status} = 'flaky' then 1 else 0 end)`,
           })
-          .from(ran)
-          .innerJoin(jobCases, and(eq(jobCases.jobId, ran.jobId), eq(jobCases.caseKey, ran.caseKey)))
-          .innerJoin(jobs, eq(jobs.id, jobCases.jobId))
-          .where(and(gte(jobs.createdAt, since), ne(jobCases.status, "skipped")))
-          .groupBy(jobCases.caseKey);
-      });
+          .from(jobCases)
+          // Both lists on the primary key (job, case key): one point lookup per pair.
+          .where(and(inArray(jobCases.jobId, [...jobIds]), inArray(jobCases.caseKey, [...keys]), ne(jobCases.status, "skipped")))
+          .groupBy(jobCases.caseKey),
+      );
       // mysql2 hands SUM back as a DECIMAL string and COUNT as a number.
       return rows.map((r) => ({ caseKey: r.caseKey, jobs: Number(r.jobs), runs: Number(r.runs), failures: Number(r.failures), flaky: Number(r.flaky) }));
     },

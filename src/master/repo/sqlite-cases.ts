@@ -81,21 +81,18 @@ export function caseHistoryOn(db: BunSQLiteDatabase, caseKey: string, limit: num
 /** findFlakyCases' reads (see FlakyOps for the indexes each one uses); `run` is the repo's way onto the connection. */
 export function sqliteFlakyOps(run: <T>(body: (db: BunSQLiteDatabase) => T) => Promise<T>): FlakyOps {
   return {
-    candidates: (since, binary) =>
+    windowJobs: (since) => run((db) => db.select({ id: jobs.id }).from(jobs).where(gte(jobs.createdAt, since)).all().map((r) => r.id)),
+    candidates: (jobIds, binary) =>
       run((db) =>
         db
           .selectDistinct({ caseKey: jobCases.caseKey, binary: jobCases.binary, suite: jobCases.suite, name: jobCases.name })
           .from(jobCases)
-          // IN, not a join: SQLite, without statistics, scanned all of job_cases for the join (64 ms for 50 jobs); this walks the
-          // window's jobs (jobs_created_at_idx) and reads each one's flaky rows (job_cases_status_idx), 0.3 ms.
-          .where(and(inArray(jobCases.jobId, db.select({ id: jobs.id }).from(jobs).where(gte(jobs.createdAt, since))), eq(jobCases.status, "flaky"), binary === undefined ? undefined : eq(jobCases.binary, binary)))
+          .where(and(inArray(jobCases.jobId, [...jobIds]), eq(jobCases.status, "flaky"), binary === undefined ? undefined : eq(jobCases.binary, binary)))
           .all(),
       ),
-    counts: (keys, since) =>
-      run((db) => {
-        // Each job once per case, however many runs it had: the merged row holds the job's verdict.
-        const ran = db.selectDistinct({ jobId: cases.jobId, caseKey: cases.caseKey }).from(cases).where(and(inArray(cases.caseKey, [...keys]), gte(cases.reportedAt, since))).as("ran");
-        return db
+    counts: (jobIds, keys) =>
+      run((db) =>
+        db
           .select({
             caseKey: jobCases.caseKey,
             jobs: sql<number>`count(*)`,
@@ -103,13 +100,12 @@ export function sqliteFlakyOps(run: <T>(body: (db: BunSQLiteDatabase) => T) => P
             failures: sql<number>`sum(${jobCases.failures})`,
             flaky: sql<number>`sum(case when ${jobCases.status} = 'flaky' then 1 else 0 end)`,
           })
-          .from(ran)
-          .innerJoin(jobCases, and(eq(jobCases.jobId, ran.jobId), eq(jobCases.caseKey, ran.caseKey)))
-          .innerJoin(jobs, eq(jobs.id, jobCases.jobId))
-          .where(and(gte(jobs.createdAt, since), ne(jobCases.status, "skipped")))
+          .from(jobCases)
+          // Both lists on the primary key (job, case key): one point lookup per pair.
+          .where(and(inArray(jobCases.jobId, [...jobIds]), inArray(jobCases.caseKey, [...keys]), ne(jobCases.status, "skipped")))
           .groupBy(jobCases.caseKey)
-          .all();
-      }),
+          .all(),
+      ),
     lastFailure: (caseKey, since) =>
       run(
         (db) =>
