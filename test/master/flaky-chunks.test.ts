@@ -1,15 +1,17 @@
 /**
- * Repo.flakyCases past one statement's share of the work
- * (JOBS_PER_STATEMENT jobs × KEYS_PER_STATEMENT cases): the counts of a
- * case add up over every chunk of jobs, and every chunk of cases is
- * counted. The chunking is findFlakyCases' own (cases/flaky-cases.ts),
- * the same code on both dialects, so it runs on SQLite (a file), where
- * storing the ~50,000 runs it needs takes seconds; repo.conformance.ts
- * covers each dialect's statements.
+ * Repo.flakyCases past one statement's share of the work, both ways it
+ * reads: point lookups (JOBS_PER_STATEMENT jobs × KEYS_PER_STATEMENT cases
+ * a statement), when the flaky cases are few beside the jobs' others, and
+ * reading every row of the jobs (ROWS_PER_STATEMENT a statement), when
+ * they are many. Either way a case's counts add up over every chunk and
+ * every chunk of cases is counted. The chunking is findFlakyCases' own
+ * (cases/flaky-cases.ts), the same code on both dialects, so it runs on
+ * SQLite (a file), where storing the ~80,000 runs it needs takes seconds;
+ * repo.conformance.ts runs each dialect's statements both ways.
  */
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { JOBS_PER_STATEMENT, KEYS_PER_STATEMENT } from "../../src/master/cases/flaky-cases.ts";
+import { JOBS_PER_STATEMENT, KEYS_PER_STATEMENT, ROWS_PER_STATEMENT } from "../../src/master/cases/flaky-cases.ts";
 import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
 import type { CaseResult } from "../../src/results/model.ts";
 import { TempDirs } from "../helpers/temp.ts";
@@ -18,39 +20,52 @@ import { makeJobWithTasks } from "./repo.conformance.ts";
 const temps = new TempDirs();
 afterAll(() => temps.cleanup());
 
-test(`flakyCases over ${JOBS_PER_STATEMENT * 2 + 30} jobs and ${KEYS_PER_STATEMENT + 10} flaky cases: every chunk counted, counts summed over chunks`, async () => {
+const JOBS = JOBS_PER_STATEMENT + 10;
+/** More than a statement's cases; two flake in each job, so each flakes once or twice. */
+const FLAKY = KEYS_PER_STATEMENT + 10;
+
+/**
+ * JOBS jobs running FLAKY cases and `steady` more that always pass; in job
+ * i, cases 2i and 2i + 1 (mod FLAKY) fail, then pass on the retry. Checks
+ * flakyCases against the counts kept while storing, over the whole window
+ * and over the jobs from the second chunk on.
+ */
+async function checkChunks(steady: number): Promise<void> {
   const repo = await SqliteRepo.open(join(await temps.make("dt-flaky-chunks-"), "dt.db"));
   try {
-    const jobs = JOBS_PER_STATEMENT * 2 + 30;
-    const caseCount = KEYS_PER_STATEMENT + 10;
-    const kase = (k: number, status: CaseResult["status"]): CaseResult => ({ suite: "S", name: `c${k}`, status, durationMs: 1, message: null, file: null, line: null });
-    for (let i = 0; i < jobs; i++) {
+    const kase = (name: string, status: CaseResult["status"]): CaseResult => ({ suite: "S", name, status, durationMs: 1, message: null, file: null, line: null });
+    /** Per case, the indexes of the jobs it flaked in. */
+    const flakedIn = new Map<string, number[]>();
+    for (let i = 0; i < JOBS; i++) {
       const { job, tasks, attempts } = makeJobWithTasks(`chunk.${i}`, 1, { createdAt: 1_000 + i });
       await repo.createJob(job, tasks, attempts);
-      // In job i, case i mod caseCount fails, then passes on the retry: cases below jobs - caseCount flake twice, the others once.
-      const flaky = i % caseCount;
+      const flaky = new Set([`f${(2 * i) % FLAKY}`, `f${(2 * i + 1) % FLAKY}`]);
+      for (const name of flaky) flakedIn.set(name, [...(flakedIn.get(name) ?? []), i]);
       const at = (attempt: number) => ({ jobId: job.id, taskId: tasks[0]!.taskId, attempt, binary: "bin", reportedAt: 2_000 + i * 10 + attempt });
-      await repo.storeCases(at(0), Array.from({ length: caseCount }, (_, k) => kase(k, k === flaky ? "failed" : "passed")));
-      await repo.storeCases(at(1), [kase(flaky, "passed")]);
+      const names = [...Array.from({ length: FLAKY }, (_, k) => `f${k}`), ...Array.from({ length: steady }, (_, k) => `s${k}`)];
+      await repo.storeCases(at(0), names.map((name) => kase(name, flaky.has(name) ? "failed" : "passed")));
+      await repo.storeCases(at(1), [...flaky].map((name) => kase(name, "passed")));
     }
-    const twice = jobs - caseCount;
-    const rows = await repo.flakyCases({ since: 0, minRuns: 1, limit: 1_000 });
-    expect(rows).toHaveLength(caseCount);
-    for (const r of rows) {
-      const k = Number(r.name.slice(1));
-      const flaky = k < twice ? 2 : 1;
-      expect([r.name, r.jobs, r.runs, r.failures, r.flaky, r.flakeRate]).toEqual([r.name, jobs, jobs + flaky, flaky, flaky, flaky / jobs]);
-      // Its latest failure is in the last job where it failed.
-      expect(r.lastFailure?.jobId).toBe(`chunk.${k + (flaky - 1) * caseCount}`);
+    for (const from of [0, JOBS_PER_STATEMENT]) {
+      const rows = await repo.flakyCases({ since: 1_000 + from, minRuns: 1, limit: 1_000 });
+      const expected = [...flakedIn].map(([name, jobs]) => [name, jobs.filter((i) => i >= from)] as const).filter(([, jobs]) => jobs.length > 0);
+      expect(rows.map((r) => r.name).sort()).toEqual(expected.map(([name]) => name).sort());
+      const window = JOBS - from;
+      for (const [name, jobs] of expected) {
+        const r = rows.find((row) => row.name === name)!;
+        expect([name, r.jobs, r.runs, r.failures, r.flaky, r.flakeRate, r.lastFailure?.jobId]).toEqual([name, window, window + jobs.length, jobs.length, jobs.length, jobs.length / window, `chunk.${jobs.at(-1)}`]);
+      }
     }
-    expect(rows.slice(0, twice).map((r) => r.name).sort()).toEqual(Array.from({ length: twice }, (_, k) => `c${k}`).sort());
-    // A window from the second chunk of jobs on: the first chunk's flakes are out.
-    const later = await repo.flakyCases({ since: 1_000 + JOBS_PER_STATEMENT, minRuns: 1, limit: 1_000 });
-    expect(later.every((r) => r.jobs === jobs - JOBS_PER_STATEMENT)).toBe(true);
-    expect(later.map((r) => Number(r.name.slice(1))).sort((a, b) => a - b)).toEqual(
-      [...new Set(Array.from({ length: jobs - JOBS_PER_STATEMENT }, (_, j) => (j + JOBS_PER_STATEMENT) % caseCount))].sort((a, b) => a - b),
-    );
   } finally {
     await repo.close();
   }
+}
+
+test(`point lookups: ${FLAKY} flaky cases beside 450 steady ones in ${JOBS} jobs, over chunks of jobs and of cases`, async () => {
+  await checkChunks(450);
+}, 60_000);
+
+test(`reading every row: ${FLAKY} flaky cases alone in ${JOBS} jobs, ${JOBS * FLAKY} rows over chunks of ${ROWS_PER_STATEMENT}`, async () => {
+  expect(JOBS * FLAKY).toBeGreaterThan(ROWS_PER_STATEMENT);
+  await checkChunks(0);
 }, 60_000);

@@ -24,13 +24,23 @@ export function repoFlakyConformance(repo: () => Repo, seedJob: (id: string, cre
   /** Stores a job's attempts: per attempt of task "t" (binary "bin") its cases; `extra` other tasks' attempts. */
   async function job(id: string, createdAt: number, attempts: CaseResult[][], extra: { task: string; binary: string; attempts: CaseResult[][] }[] = []): Promise<void> {
     await seedJob(id, createdAt);
+    if (steady > 0) attempts = [[...attempts[0]!, ...Array.from({ length: steady }, (_, k) => run(`steady${k}`, "passed"))], ...attempts.slice(1)];
     const at = (taskId: string, attempt: number, binary: string): CaseAttempt => ({ jobId: id, taskId, attempt, binary, reportedAt: createdAt + 100 + attempt });
     for (const [i, list] of attempts.entries()) await repo().storeCases(at("t", i, "bin"), list);
     for (const e of extra) for (const [i, list] of e.attempts.entries()) await repo().storeCases(at(e.task, i, e.binary), list);
   }
 
-  /** The history every test reads: see each case's comment for what it shows. */
-  async function seedHistory(): Promise<void> {
+  /** Cases that always pass, added to each job's first attempt (seedHistory's `steady`). */
+  let steady = 0;
+
+  /**
+   * The history every test reads: see each case's comment for what it
+   * shows. `steadyCases` always-passing cases beside them in each job make
+   * the flaky ones few among the jobs' cases, so flakyCases reads them by
+   * point lookups rather than reading every row (cases/flaky-cases.ts).
+   */
+  async function seedHistory(steadyCases = 0): Promise<void> {
+    steady = steadyCases;
     // Before the window: S.flip was flaky there too, which a window from W must not count.
     await job("old", T0, [[run("flip", "failed")], [run("flip", "passed")]]);
     await job("j1", W + 1, [
@@ -49,20 +59,23 @@ export function repoFlakyConformance(repo: () => Repo, seedJob: (id: string, cre
   const query = (over: Partial<FlakyQuery> = {}): FlakyQuery => ({ since: W, minRuns: 1, limit: 50, ...over });
   const summary = (rows: FlakyCaseStats[]) => rows.map((r) => [`${r.binary}:${r.name}`, r.jobs, r.runs, r.failures, r.flaky, r.flakeRate]);
 
+  /** What the whole window holds (see seedHistory), flakiest first. */
+  const WINDOW = [
+    // Flaky in j1 (two failed attempts, then a pass), skipped in the others: one job ran it, so its rate is 1.
+    ["bin:skipped", 1, 3, 2, 1, 1],
+    // Crashed, then passed, in the only job that ran it.
+    ["bin:once", 1, 2, 1, 1, 1],
+    ["other:flip", 1, 2, 1, 1, 1],
+    // Flaky in j1 and j3 of the four jobs that ran it; the old job's flake is outside the window.
+    ["bin:flip", 4, 6, 2, 2, 0.5],
+    // Passed after three failed reruns of its runner in j1, passed in j2.
+    ["bin:rerun", 2, 2, 3, 1, 0.5],
+  ];
+
   test("flakyCases: only cases flaky in a job of the window, by rate, then flaky jobs, failures and name; a job counts once, skips not at all", async () => {
     await seedHistory();
     const rows = await repo().flakyCases(query());
-    expect(summary(rows)).toEqual([
-      // Flaky in j1 (two failed attempts, then a pass), skipped in the others: one job ran it, so its rate is 1.
-      ["bin:skipped", 1, 3, 2, 1, 1],
-      // Crashed, then passed, in the only job that ran it.
-      ["bin:once", 1, 2, 1, 1, 1],
-      ["other:flip", 1, 2, 1, 1, 1],
-      // Flaky in j1 and j3 of the four jobs that ran it; the old job's flake is outside the window.
-      ["bin:flip", 4, 6, 2, 2, 0.5],
-      // Passed after three failed reruns of its runner in j1, passed in j2.
-      ["bin:rerun", 2, 2, 3, 1, 0.5],
-    ]);
+    expect(summary(rows)).toEqual(WINDOW);
     // always failed and ok passed: neither is flaky.
     const flip = rows.find((r) => r.binary === "bin" && r.name === "flip")!;
     expect(flip).toMatchObject({ suite: "S", caseKey: expect.stringMatching(/^[0-9a-f]{32}$/) });
@@ -85,6 +98,13 @@ export function repoFlakyConformance(repo: () => Repo, seedJob: (id: string, cre
     // Only j4 (created at W + 4): S.once alone was flaky in it.
     expect(summary(await repo().flakyCases(query({ since: W + 4 })))).toEqual([["bin:once", 1, 2, 1, 1, 1]]);
     expect(await repo().flakyCases(query({ since: W + DAY }))).toEqual([]);
+  });
+
+  test("flakyCases among 40 steady cases a job (read by point lookups) counts the same as alone (read row by row)", async () => {
+    await seedHistory(40);
+    expect(summary(await repo().flakyCases(query()))).toEqual(WINDOW);
+    expect(summary(await repo().flakyCases(query({ since: T0, minRuns: 2 })))).toEqual([["bin:flip", 5, 8, 3, 3, 0.6], ["bin:rerun", 2, 2, 3, 1, 0.5]]);
+    expect(summary(await repo().flakyCases(query({ binary: "other" })))).toEqual([["other:flip", 1, 2, 1, 1, 1]]);
   });
 
   test("flakyCases on a repo without cases is empty", async () => {

@@ -66,26 +66,45 @@ export interface CaseJobCounts {
   flaky: number;
 }
 
+/** A job of the window, with how many merged rows (cases) it holds. */
+export interface WindowJob {
+  id: string;
+  cases: number;
+}
+
 /** The reads a dialect gives findFlakyCases. */
 export interface FlakyOps {
-  /** The ids of the jobs created at or after `since`. */
-  windowJobs(since: number): Promise<string[]>;
+  /** The jobs created at or after `since`, each with its number of cases (job_case_counts). */
+  windowJobs(since: number): Promise<WindowJob[]>;
   /** The cases flaky in these jobs (of `binary` only, when given); a case flaky in several comes once per job. */
   candidates(jobIds: readonly string[], binary: string | undefined): Promise<FlakyCandidate[]>;
-  /** These cases' counts over these jobs, from their merged rows (skips aside); a case none of them ran is absent. */
-  counts(jobIds: readonly string[], caseKeys: readonly string[]): Promise<CaseJobCounts[]>;
+  /**
+   * Cases' counts over these jobs, from their merged rows (skips aside); a
+   * case none of them ran is absent. With `caseKeys`, those cases' rows by
+   * point lookups; with null, every row of the jobs, grouped.
+   */
+  counts(jobIds: readonly string[], caseKeys: readonly string[] | null): Promise<CaseJobCounts[]>;
   /** The case's latest run reported at or after `since` that failed, crashed, or passed after failed reruns; null without one. */
   lastFailure(caseKey: string, since: number): Promise<CaseRow | null>;
 }
 
 /**
- * A statement's share of the work: 100 jobs × 200 cases are 20,000 point
- * lookups in job_cases' primary key, about 60 ms of SQLite on a loaded
- * 2-core machine (measured, bench/flaky-query.ts), and SQLite holds the
- * event loop while it reads; the loop turns between statements.
+ * A statement's share of the work, SQLite holding the event loop while it
+ * reads (the loop turns between statements): 100 jobs × 200 cases are
+ * 20,000 point lookups in job_cases' primary key, or 20,000 rows read in
+ * a row, each about 60 ms on a loaded 2-core machine (measured,
+ * bench/flaky-query.ts).
  */
 export const JOBS_PER_STATEMENT = 100;
 export const KEYS_PER_STATEMENT = 200;
+export const ROWS_PER_STATEMENT = 20_000;
+/**
+ * A point lookup costs about as much as reading 2.6 rows in a row (5.5
+ * against 2.1 µs, bench/flaky-query.ts): when the flaky cases are more than
+ * a third or so of the cases the jobs hold (a binary whose every case
+ * failed once in an outage), reading all the jobs' rows is cheaper.
+ */
+const LOOKUP_COST_IN_ROWS = 2.5;
 
 /** Latest-failure lookups between two turns of the event loop. */
 const LOOKUPS_PER_TURN = 50;
@@ -99,32 +118,20 @@ const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The `query.limit` flakiest cases of the window, flakiest first, each with its latest failure. */
 export async function findFlakyCases(ops: FlakyOps, query: FlakyQuery): Promise<FlakyCaseStats[]> {
-  const jobIds = await ops.windowJobs(query.since);
-  const jobChunks: string[][] = [];
-  for (let from = 0; from < jobIds.length; from += JOBS_PER_STATEMENT) jobChunks.push(jobIds.slice(from, from + JOBS_PER_STATEMENT));
+  const jobs = await ops.windowJobs(query.since);
+  const jobIds = jobs.map((j) => j.id);
   const identities = new Map<string, FlakyCandidate>();
-  for (const chunk of jobChunks) {
+  for (let from = 0; from < jobIds.length; from += JOBS_PER_STATEMENT) {
     await yieldToEventLoop();
-    for (const c of await ops.candidates(chunk, query.binary)) identities.set(c.caseKey, c);
+    for (const c of await ops.candidates(jobIds.slice(from, from + JOBS_PER_STATEMENT), query.binary)) identities.set(c.caseKey, c);
   }
-  // Counts add up over the chunks of jobs: each job holds one merged row per case.
-  const totals = new Map<string, CaseJobCounts>();
-  const keys = [...identities.keys()];
-  for (let from = 0; from < keys.length; from += KEYS_PER_STATEMENT) {
-    const keyChunk = keys.slice(from, from + KEYS_PER_STATEMENT);
-    for (const chunk of jobChunks) {
-      await yieldToEventLoop();
-      for (const n of await ops.counts(chunk, keyChunk)) {
-        const t = totals.get(n.caseKey);
-        if (t) for (const field of ["jobs", "runs", "failures", "flaky"] as const) t[field] += n[field];
-        else totals.set(n.caseKey, { ...n });
-      }
-    }
-  }
+  const totals = identities.size === 0 ? new Map<string, CaseJobCounts>() : await countOver(ops, jobs, [...identities.keys()]);
   const found: FlakyCaseStats[] = [];
   for (const n of totals.values()) {
-    if (n.jobs < query.minRuns || n.flaky === 0) continue;
-    const { binary, suite, name } = identities.get(n.caseKey)!;
+    const identity = identities.get(n.caseKey);
+    // A scan counts every case of the jobs; only the flaky ones are asked about.
+    if (!identity || n.jobs < query.minRuns || n.flaky === 0) continue;
+    const { binary, suite, name } = identity;
     found.push({ ...n, binary, suite, name, flakeRate: n.flaky / n.jobs, lastFailure: null });
   }
   const top = found.sort(byFlakiness).slice(0, query.limit);
@@ -134,4 +141,40 @@ export async function findFlakyCases(ops: FlakyOps, query: FlakyQuery): Promise<
     c.lastFailure = await ops.lastFailure(c.caseKey, query.since);
   }
   return top;
+}
+
+/**
+ * `keys`' counts over `jobs`, summed over statements (each job holds one
+ * merged row per case): by point lookups, or by reading all the jobs' rows
+ * when that is cheaper (LOOKUP_COST_IN_ROWS). Either way each statement
+ * stays within its share of the work.
+ */
+async function countOver(ops: FlakyOps, jobs: readonly WindowJob[], keys: readonly string[]): Promise<Map<string, CaseJobCounts>> {
+  const totals = new Map<string, CaseJobCounts>();
+  const add = (counts: readonly CaseJobCounts[]) => {
+    for (const n of counts) {
+      const t = totals.get(n.caseKey);
+      if (t) for (const field of ["jobs", "runs", "failures", "flaky"] as const) t[field] += n[field];
+      else totals.set(n.caseKey, { ...n });
+    }
+  };
+  const rows = jobs.reduce((sum, j) => sum + j.cases, 0);
+  if (rows <= LOOKUP_COST_IN_ROWS * jobs.length * keys.length) {
+    // Jobs in chunks of about ROWS_PER_STATEMENT rows; a job bigger than that is a statement of its own.
+    for (let from = 0; from < jobs.length; ) {
+      let to = from + 1;
+      for (let chunkRows = jobs[from]!.cases; to < jobs.length && chunkRows + jobs[to]!.cases <= ROWS_PER_STATEMENT; to++) chunkRows += jobs[to]!.cases;
+      await yieldToEventLoop();
+      add(await ops.counts(jobs.slice(from, to).map((j) => j.id), null));
+      from = to;
+    }
+    return totals;
+  }
+  for (let k = 0; k < keys.length; k += KEYS_PER_STATEMENT) {
+    for (let from = 0; from < jobs.length; from += JOBS_PER_STATEMENT) {
+      await yieldToEventLoop();
+      add(await ops.counts(jobs.slice(from, from + JOBS_PER_STATEMENT).map((j) => j.id), keys.slice(k, k + KEYS_PER_STATEMENT)));
+    }
+  }
+  return totals;
 }

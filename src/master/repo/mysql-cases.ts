@@ -91,7 +91,16 @@ export function caseHistoryOn(db: MySql2Database, caseKey: string, limit: number
 /** findFlakyCases' reads (see FlakyOps for the indexes each one uses); `read` is the repo's way onto the pool. */
 export function mysqlFlakyOps(read: <T>(what: string, body: (db: MySql2Database) => Promise<T>) => Promise<T>): FlakyOps {
   return {
-    windowJobs: async (since) => (await read("flakyCases", (db) => db.select({ id: jobs.id }).from(jobs).where(gte(jobs.createdAt, since)))).map((r) => r.id),
+    windowJobs: async (since) => {
+      const rows = await read("flakyCases", (db) =>
+        db
+          .select({ id: jobs.id, cases: sql<unknown>`coalesce(${jobCaseCounts.passed} + ${jobCaseCounts.failed} + ${jobCaseCounts.crashed} + ${jobCaseCounts.flaky} + ${jobCaseCounts.skipped}, 0)` })
+          .from(jobs)
+          .leftJoin(jobCaseCounts, eq(jobCaseCounts.jobId, jobs.id))
+          .where(gte(jobs.createdAt, since)),
+      );
+      return rows.map((r) => ({ id: r.id, cases: Number(r.cases) }));
+    },
     candidates: (jobIds, binary) =>
       read("flakyCases", (db) =>
         db
@@ -110,8 +119,8 @@ export function mysqlFlakyOps(read: <T>(what: string, body: (db: MySql2Database)
             flaky: sql<unknown>`sum(case when ${jobCases.status} = 'flaky' then 1 else 0 end)`,
           })
           .from(jobCases)
-          // Both lists on the primary key (job, case key): one point lookup per pair.
-          .where(and(inArray(jobCases.jobId, [...jobIds]), inArray(jobCases.caseKey, [...keys]), ne(jobCases.status, "skipped")))
+          // On the primary key (job, case key): with keys, one point lookup per pair; without, each job's rows in a row.
+          .where(and(inArray(jobCases.jobId, [...jobIds]), keys === null ? undefined : inArray(jobCases.caseKey, [...keys]), ne(jobCases.status, "skipped")))
           .groupBy(jobCases.caseKey),
       );
       // mysql2 hands SUM back as a DECIMAL string and COUNT as a number.

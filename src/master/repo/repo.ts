@@ -98,8 +98,8 @@ export interface Repo {
    * The cases flaky in at least one job created since `query.since`, by
    * flake rate (flaky jobs ÷ jobs that ran them), highest first, then by
    * flaky jobs; at most `query.limit`, each with its latest failure
-   * (cases/flaky-cases.ts). Reads the flaky cases' runs only, never the
-   * whole history.
+   * (cases/flaky-cases.ts). Reads the window's jobs' merged rows of the
+   * flaky cases only, never the whole history.
    */
   flakyCases(query: FlakyQuery): Promise<FlakyCaseStats[]>;
   upsertSlave(slave: SlaveInfo): Promise<void>;

@@ -81,7 +81,15 @@ export function caseHistoryOn(db: BunSQLiteDatabase, caseKey: string, limit: num
 /** findFlakyCases' reads (see FlakyOps for the indexes each one uses); `run` is the repo's way onto the connection. */
 export function sqliteFlakyOps(run: <T>(body: (db: BunSQLiteDatabase) => T) => Promise<T>): FlakyOps {
   return {
-    windowJobs: (since) => run((db) => db.select({ id: jobs.id }).from(jobs).where(gte(jobs.createdAt, since)).all().map((r) => r.id)),
+    windowJobs: (since) =>
+      run((db) =>
+        db
+          .select({ id: jobs.id, cases: sql<number>`coalesce(${jobCaseCounts.passed} + ${jobCaseCounts.failed} + ${jobCaseCounts.crashed} + ${jobCaseCounts.flaky} + ${jobCaseCounts.skipped}, 0)` })
+          .from(jobs)
+          .leftJoin(jobCaseCounts, eq(jobCaseCounts.jobId, jobs.id))
+          .where(gte(jobs.createdAt, since))
+          .all(),
+      ),
     candidates: (jobIds, binary) =>
       run((db) =>
         db
@@ -101,8 +109,8 @@ export function sqliteFlakyOps(run: <T>(body: (db: BunSQLiteDatabase) => T) => P
             flaky: sql<number>`sum(case when ${jobCases.status} = 'flaky' then 1 else 0 end)`,
           })
           .from(jobCases)
-          // Both lists on the primary key (job, case key): one point lookup per pair.
-          .where(and(inArray(jobCases.jobId, [...jobIds]), inArray(jobCases.caseKey, [...keys]), ne(jobCases.status, "skipped")))
+          // On the primary key (job, case key): with keys, one point lookup per pair; without, each job's rows in a row.
+          .where(and(inArray(jobCases.jobId, [...jobIds]), keys === null ? undefined : inArray(jobCases.caseKey, [...keys]), ne(jobCases.status, "skipped")))
           .groupBy(jobCases.caseKey)
           .all(),
       ),
