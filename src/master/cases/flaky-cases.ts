@@ -15,9 +15,11 @@
  * (jobs_created_at_idx), their flaky rows by job_cases_status_idx (job,
  * status), then each flaky case's merged row in each of those jobs by
  * job_cases' primary key (job, case key): jobs × flaky cases point
- * lookups, in statements of JOBS_PER_STATEMENT × KEYS_PER_STATEMENT. A
- * case that never flaked is not read at all. Each listed case's latest
- * failure is one short walk back along cases_history_idx (case key, time).
+ * lookups, in statements of JOBS_PER_STATEMENT × KEYS_PER_STATEMENT; a
+ * case that never flaked is not read at all. When the flaky cases are many
+ * among the jobs' cases, every row of the jobs is read instead, whichever
+ * costs less (countOver). Each listed case's latest failure is one short
+ * walk back along cases_history_idx (case key, time).
  */
 import { yieldToEventLoop } from "../../common/concurrency.ts";
 import type { CaseRow } from "../repo/schema-sqlite.ts";
