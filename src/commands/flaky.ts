@@ -17,7 +17,7 @@ function positive(value: string, flag: string, max: number): number {
 }
 
 export default defineCommand({
-  meta: { name: "flaky", description: "List the test cases flaky in the most jobs lately: flake rate, runs, failures, latest failure and its log" },
+  meta: { name: "flaky", description: "List the flakiest test cases lately (flaky jobs ÷ jobs that ran them), each with its latest failure and log" },
   args: {
     since: { type: "string", default: "7d", description: "Jobs created since then: a duration back from now (7d, 12h), an ISO date (2024-01-02) or epoch ms" },
     "min-runs": { type: "string", default: "1", description: "Only cases that ran in at least this many jobs" },
