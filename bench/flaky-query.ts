@@ -43,8 +43,8 @@ const flakyCases = option("flaky", 20);
 const days = option("days", 30);
 const windowDays = option("window-days", 7);
 const dbArg = process.argv.indexOf("--db");
-const dir = mkdtempSync(join(tmpdir(), "dt-flaky-bench-"));
-const path = dbArg >= 0 ? process.argv[dbArg + 1]! : join(dir, "dt.db");
+const dir = dbArg >= 0 ? null : mkdtempSync(join(tmpdir(), "dt-flaky-bench-"));
+const path = dir === null ? process.argv[dbArg + 1]! : join(dir, "dt.db");
 
 /** mulberry32: the same history on every run. */
 function random(seed: number): () => number {
@@ -131,4 +131,4 @@ for (const [name, statement] of plans) {
 }
 db.close();
 await repo.close();
-if (dbArg < 0) rmSync(dir, { recursive: true, force: true });
+if (dir !== null) rmSync(dir, { recursive: true, force: true });
