@@ -31,6 +31,7 @@ export const subCommands: Record<string, Lazy> = {
   cancel: () => load(import("./commands/cancel.ts")),
   status: () => load(import("./commands/status.ts")),
   jobs: () => load(import("./commands/jobs.ts")),
+  flaky: () => load(import("./commands/flaky.ts")),
   loop: () => load(import("./commands/loop.ts")),
   archive: () => load(import("./commands/archive.ts")),
   batcharchive: () => load(import("./commands/batcharchive.ts")),

@@ -1,6 +1,6 @@
 import { errorOfResponse } from "../common/http.ts";
 import { DtError, type DtErrorCode } from "../common/errors.ts";
-import type { JobCaseStatus, JobCasesPage, JobCreated, JobRequest, JobSummary, QuarantineList, QuarantineRequest, QuarantineView, SlaveCommand, SlaveView, TaskView } from "../master/protocol.ts";
+import type { FlakyCases, JobCaseStatus, JobCasesPage, JobCreated, JobRequest, JobSummary, QuarantineList, QuarantineRequest, QuarantineView, SlaveCommand, SlaveView, TaskView } from "../master/protocol.ts";
 import { type Credentials, digestFetch } from "../common/auth/digest-fetch.ts";
 import type { JobFilter } from "../master/repo/repo.ts";
 import { DIST_TEST_RETRY, type RetryPolicy, abortableSleep } from "./io.ts";
@@ -125,6 +125,18 @@ export class MasterClient {
     const qs = params.size > 0 ? `?${params}` : "";
     const res = await this.call(`test cases of job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}/cases${qs}`, undefined, {}, jobId);
     return (await res.json()) as JobCasesPage;
+  }
+
+  /** GET tests/flaky: `since` as the master reads it (7d, epoch ms, an ISO date), so a duration counts back from the master's clock. */
+  async flakyCases(query: { since?: string; minRuns?: number; limit?: number; binary?: string } = {}): Promise<FlakyCases> {
+    const params = new URLSearchParams();
+    if (query.since !== undefined) params.set("since", query.since);
+    if (query.minRuns !== undefined) params.set("min_runs", String(query.minRuns));
+    if (query.limit !== undefined) params.set("limit", String(query.limit));
+    if (query.binary !== undefined) params.set("binary", query.binary);
+    const qs = params.size > 0 ? `?${params}` : "";
+    const res = await this.call("flaky test cases", "GET", `/tests/flaky${qs}`);
+    return (await res.json()) as FlakyCases;
   }
 
   async cancelJob(jobId: string): Promise<JobSummary> {

@@ -1,4 +1,5 @@
-import type { JobSummary, QuarantineView, SlaveView } from "../master/protocol.ts";
+import type { FlakyCases, JobSummary, QuarantineView, SlaveView } from "../master/protocol.ts";
+import { caseTitle } from "./cases.ts";
 import { printable } from "./printable.ts";
 import { formatDuration } from "./progress.ts";
 
@@ -38,6 +39,29 @@ export function slavesTable(slaves: readonly SlaveView[], now: number): string {
     rows.push([s.name, s.state, String(s.slots), String(s.running.length), `${Math.max(0, Math.round((now - s.last_seen_at) / 1000))} s ago`, s.version, why]);
   }
   return columns(rows);
+}
+
+/** A flake rate for people: `50%`, `33.3%`, `0.1%`. */
+export function formatRate(rate: number): string {
+  const percent = rate * 100;
+  return `${Number.isInteger(percent) ? percent : percent.toFixed(1)}%`;
+}
+
+/**
+ * `dt flaky`: one row per case, flakiest first as the master sent them,
+ * with its latest failure's time, job and log (`link` makes the master's
+ * links absolute). Names come from test runners: printed on one line,
+ * their control characters escaped.
+ */
+export function flakyTable(answer: FlakyCases, link: (l: string) => string): string {
+  const window = `since ${formatTime(answer.since)}${answer.min_runs > 1 ? `, in at least ${answer.min_runs} jobs` : ""}${answer.binary === null ? "" : `, binary ${printable(answer.binary)}`}`;
+  if (answer.cases.length === 0) return `No flaky test cases ${window}.\n`;
+  const rows = [["TEST", "JOBS", "RUNS", "FAILURES", "FLAKY", "RATE", "LAST FAILURE", "JOB", "LOG"]];
+  for (const c of answer.cases) {
+    const f = c.last_failure;
+    rows.push([printable(caseTitle(c)), String(c.jobs), String(c.runs), String(c.failures), String(c.flaky), formatRate(c.flake_rate), f ? formatTime(f.reported_at) : "", f ? printable(f.job_id) : "", f ? link(f.log_link) : ""]);
+  }
+  return `Flaky test cases ${window} (rate: flaky jobs ÷ jobs that ran the case):\n${columns(rows)}`;
 }
 
 /** Rows as aligned columns, two spaces apart; the last column is not padded. */

@@ -23,6 +23,9 @@
  *   GET  jobs/:job/cases?status=failed|flaky|passed|skipped|crashed|all&limit=&cursor=
  *        → JobCasesPage: the job's test cases (one per binary/suite/name), with their final status
  *   GET  tests/history?binary=&suite=&case=&limit=  → CaseHistory: a case's latest results over all jobs
+ *   GET  tests/flaky?since=7d|MS|ISO-DATE&min_runs=N&limit=N&binary=  → FlakyCases: over the jobs created
+ *        since then, the cases with the highest flake rate (jobs flaky ÷ jobs that ran them), each with its
+ *        latest failure (defaults: 7d, min_runs 1, limit 50 of at most 1,000)
  *   POST jobs/:job/cancel         → JobSummary
  *   GET  jobs/:job/log?task=&attempt=&stream=stdout|stderr&offset=N
  *        → the log's bytes from offset (text/plain), headers X-Log-Size (bytes so far)
@@ -42,7 +45,7 @@ import type { ResultFormat } from "../results/model.ts";
 import type { CaseReport, JobCaseCounts } from "../results/wire.ts";
 
 /** The test-case layer's wire types live beside its model, where client, slave and master all reach them. */
-export type { CaseHistory, CaseHistoryEntry, CaseReport, JobCaseCounts, JobCasesPage, JobCaseStatus, JobCaseView } from "../results/wire.ts";
+export type { CaseHistory, CaseHistoryEntry, CaseReport, FlakyCase, FlakyCaseFailure, FlakyCases, JobCaseCounts, JobCasesPage, JobCaseStatus, JobCaseView } from "../results/wire.ts";
 export { MAX_REPORTED_CASES, MAX_RESULT_NOTE_CHARS, MAX_RESULT_NOTES } from "../results/wire.ts";
 import type { AttemptState, CacheCounts, ReportedState } from "./model.ts";
 

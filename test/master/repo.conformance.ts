@@ -4,6 +4,7 @@ import { isDtError } from "../../src/common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../../src/master/model.ts";
 import type { Repo } from "../../src/master/repo/repo.ts";
 import { repoCaseConformance, repoTaskCaseRunsConformance } from "./repo-cases.conformance.ts";
+import { repoFlakyConformance } from "./repo-flaky.conformance.ts";
 
 /** A fresh, empty repo; `reopen` opens the same store again after `repo.close()`, where the store outlives its connection. */
 export type RepoOpener = () => Promise<{ repo: Repo; reopen?: () => Promise<Repo>; cleanup: () => Promise<void> }>;
@@ -101,6 +102,11 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
       const { job, tasks, attempts } = makeJobWithTasks(id, 1);
       await repo.createJob(job, tasks, attempts);
       return tasks[0]!.taskId;
+    });
+
+    repoFlakyConformance(() => repo, async (id, createdAt) => {
+      const { job, tasks, attempts } = makeJobWithTasks(id, 1, { createdAt });
+      await repo.createJob(job, tasks, attempts);
     });
 
     test("ping answers while the repo is open, and rejects with DtError unreachable once it is closed", async () => {

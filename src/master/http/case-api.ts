@@ -10,6 +10,7 @@ import { mergeRuns } from "../cases/case-merge.ts";
 import { CASE_LIMITS } from "../cases/case-report.ts";
 import type { Master } from "../master.ts";
 import type { CaseHistory, JobCasesPage, JobCaseStatus, JobCaseView } from "../protocol.ts";
+import type { Repo } from "../repo/repo.ts";
 import type { CaseRow, JobCaseRow } from "../repo/schema-sqlite.ts";
 import { markQuarantined } from "../quarantine/case-views.ts";
 
@@ -29,13 +30,15 @@ const STATUS_FILTERS: ReadonlyMap<string, readonly JobCaseStatus[] | undefined> 
   ["all", undefined], ["failed", ["failed", "crashed"]], ["crashed", ["crashed"]], ["flaky", ["flaky"]], ["passed", ["passed"]], ["skipped", ["skipped"]],
 ]);
 
-function checkKnown(query: Record<string, string>, known: readonly string[]): void {
+/** Refuses a query parameter not in `known`, naming it and the known ones. */
+export function checkKnown(query: Record<string, string>, known: readonly string[]): void {
   for (const key of Object.keys(query)) {
     if (!known.includes(key)) throw new DtError("invalid_input", `${key}: is not a parameter of this request (known: ${known.join(", ")})`);
   }
 }
 
-function limitOf(value: string | undefined, bounds: { default: number; max: number }): number {
+/** `limit`: an integer from 1 to `bounds.max`, `bounds.default` when absent. */
+export function limitOf(value: string | undefined, bounds: { default: number; max: number }): number {
   if (value === undefined) return bounds.default;
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > bounds.max) throw new DtError("invalid_input", `limit: must be an integer from 1 to ${bounds.max}, got ${JSON.stringify(value.slice(0, 40))}`);
@@ -66,6 +69,20 @@ export function jobCaseView(r: JobCaseRow): JobCaseView {
   return {
     binary: r.binary, suite: r.suite, name: r.name, status: r.status, task_id: r.taskId, attempt: r.attempt,
     duration_ms: r.durationMs, message: r.message, file: r.file, line: r.line, runs: r.runs, failures: r.failures,
+  };
+}
+
+/** GET tests/history's answer to `query` (binary, suite, case, limit), checked as the API checks it; the /tests/history page shows the same. */
+export async function caseHistory(repo: Repo, query: Record<string, string>): Promise<CaseHistory> {
+  checkKnown(query, ["binary", "suite", "case", "limit"]);
+  const binary = required(query.binary, "binary", 255);
+  const suite = required(query.suite, "suite", CASE_LIMITS.maxSuiteChars);
+  const name = required(query.case, "case", CASE_LIMITS.maxNameChars);
+  const rows = await repo.caseHistory(caseKey(binary, suite, name), limitOf(query.limit, HISTORY_PAGE));
+  return {
+    binary, suite, case: name,
+    results: rows.map((r) => ({ job_id: r.jobId, task_id: r.taskId, attempt: r.attempt, status: r.status, duration_ms: r.durationMs, reported_at: r.reportedAt })),
+    flake_rate: flakeRate(rows),
   };
 }
 
@@ -120,20 +137,7 @@ export function caseRoutes(master: Master): Hono {
     return c.json(body);
   });
 
-  app.get("/tests/history", async (c) => {
-    const query = c.req.query();
-    checkKnown(query, ["binary", "suite", "case", "limit"]);
-    const binary = required(query.binary, "binary", 255);
-    const suite = required(query.suite, "suite", CASE_LIMITS.maxSuiteChars);
-    const name = required(query.case, "case", CASE_LIMITS.maxNameChars);
-    const rows = await repo.caseHistory(caseKey(binary, suite, name), limitOf(query.limit, HISTORY_PAGE));
-    const body: CaseHistory = {
-      binary, suite, case: name,
-      results: rows.map((r) => ({ job_id: r.jobId, task_id: r.taskId, attempt: r.attempt, status: r.status, duration_ms: r.durationMs, reported_at: r.reportedAt })),
-      flake_rate: flakeRate(rows),
-    };
-    return c.json(body);
-  });
+  app.get("/tests/history", async (c) => c.json(await caseHistory(repo, c.req.query())));
 
   return app;
 }

@@ -1,5 +1,5 @@
 /** The test-case tables on MySQL/MariaDB: the storage primitives of cases/case-store.ts and the reads, for MysqlRepo. */
-import { and, asc, desc, eq, gt, inArray, isNotNull, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, lt, ne, or, sql } from "drizzle-orm";
 import type { MySql2Database } from "drizzle-orm/mysql2";
 import type { PoolConnection } from "mysql2/promise";
 import { DtError } from "../../common/errors.ts";
@@ -7,6 +7,7 @@ import { caseCounts } from "../cases/case-merge.ts";
 import { olderRunBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
+import type { FlakyOps } from "../cases/flaky-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import { driverError, insertChunked, isConnectionLost, type MysqlPool } from "./mysql-connection.ts";
 import type { JobCaseQuery, TaskCaseRun } from "./repo.ts";
@@ -118,4 +119,56 @@ export async function binaryCaseDurationsOn(db: MySql2Database, binary: string):
     .orderBy(desc(cases.reportedAt))
     .limit(olderRunBudget(known.length));
   return expectedCaseDurations(known, runs);
+}
+
+/** findFlakyCases' reads (see FlakyOps for the indexes each one uses); `read` is the repo's way onto the pool. */
+export function mysqlFlakyOps(read: <T>(what: string, body: (db: MySql2Database) => Promise<T>) => Promise<T>): FlakyOps {
+  return {
+    windowJobs: async (since) => {
+      const rows = await read("flakyCases", (db) =>
+        db
+          .select({ id: jobs.id, cases: sql<unknown>`coalesce(${jobCaseCounts.passed} + ${jobCaseCounts.failed} + ${jobCaseCounts.crashed} + ${jobCaseCounts.flaky} + ${jobCaseCounts.skipped}, 0)` })
+          .from(jobs)
+          .leftJoin(jobCaseCounts, eq(jobCaseCounts.jobId, jobs.id))
+          .where(gte(jobs.createdAt, since)),
+      );
+      return rows.map((r) => ({ id: r.id, cases: Number(r.cases) }));
+    },
+    candidates: (jobIds, binary) =>
+      read("flakyCases", (db) =>
+        db
+          .selectDistinct({ caseKey: jobCases.caseKey, binary: jobCases.binary, suite: jobCases.suite, name: jobCases.name })
+          .from(jobCases)
+          .where(and(inArray(jobCases.jobId, [...jobIds]), eq(jobCases.status, "flaky"), binary === undefined ? undefined : eq(jobCases.binary, binary))),
+      ),
+    counts: async (jobIds, keys) => {
+      const rows = await read("flakyCases", (db) =>
+        db
+          .select({
+            caseKey: jobCases.caseKey,
+            jobs: sql<unknown>`count(*)`,
+            runs: sql<unknown>`sum(${jobCases.runs})`,
+            failures: sql<unknown>`sum(${jobCases.failures})`,
+            flaky: sql<unknown>`sum(case when ${jobCases.status} = 'flaky' then 1 else 0 end)`,
+          })
+          .from(jobCases)
+          // On the primary key (job, case key): with keys, one point lookup per pair; without, each job's rows in a row.
+          .where(and(inArray(jobCases.jobId, [...jobIds]), keys === null ? undefined : inArray(jobCases.caseKey, [...keys]), ne(jobCases.status, "skipped")))
+          .groupBy(jobCases.caseKey),
+      );
+      // mysql2 hands SUM back as a DECIMAL string and COUNT as a number.
+      return rows.map((r) => ({ caseKey: r.caseKey, jobs: Number(r.jobs), runs: Number(r.runs), failures: Number(r.failures), flaky: Number(r.flaky) }));
+    },
+    lastFailure: async (caseKey, since) => {
+      const [row] = await read("flakyCases", (db) =>
+        db
+          .select()
+          .from(cases)
+          .where(and(eq(cases.caseKey, caseKey), gte(cases.reportedAt, since), or(inArray(cases.status, ["failed", "crashed"]), gt(cases.flakyFailures, 0))))
+          .orderBy(desc(cases.reportedAt), desc(cases.attempt))
+          .limit(1),
+      );
+      return row ?? null;
+    },
+  };
 }

@@ -26,7 +26,8 @@ import { applyMysqlMigrations } from "./migrate-mysql.ts";
 import { driverError, ER_DUP_ENTRY, insertChunked, isConnectionLost, type MysqlPool, openMysqlPool, parseMysqlUrl } from "./mysql-connection.ts";
 import type { CaseResult } from "../../results/model.ts";
 import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
-import { binaryCaseDurationsOn, caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps, taskCaseRunsOn } from "./mysql-cases.ts";
+import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/flaky-cases.ts";
+import { binaryCaseDurationsOn, caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps, mysqlFlakyOps, taskCaseRunsOn } from "./mysql-cases.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { AttemptPatch, JobCaseQuery, JobFilter, QuarantineQuery, Repo, TaskCaseRun } from "./repo.ts";
@@ -317,7 +318,7 @@ export class MysqlRepo implements Repo {
 
   jobQuarantines(jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>> {
     return this.read("jobQuarantines", (db) => jobQuarantinesOn(db, jobId, caseKeys));
-}
+  }
 
   binaryCaseDurations(binary: string): Promise<KnownCase[]> {
     return this.read("binaryCaseDurations", (db) => binaryCaseDurationsOn(db, binary));
@@ -337,6 +338,10 @@ export class MysqlRepo implements Repo {
         .orderBy(asc(jobFlags.id))
         .limit(Math.max(0, limit))) as JobFlag[],
     );
+  }
+
+  flakyCases(query: FlakyQuery): Promise<FlakyCaseStats[]> {
+    return findFlakyCases(mysqlFlakyOps((what, body) => this.read(what, body)), query);
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {

@@ -1,5 +1,6 @@
 import type { CaseResult, CaseStatus } from "../../results/model.ts";
 import type { CaseAttempt } from "../cases/case-store.ts";
+import type { FlakyCaseStats, FlakyQuery } from "../cases/flaky-cases.ts";
 import type { Attempt, AttemptState, Job, JobFlag, SlaveInfo, Task } from "../model.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts, JobCaseStatus } from "../protocol.ts";
@@ -140,6 +141,14 @@ export interface Repo {
   addJobFlag(flag: JobFlag): Promise<void>;
   /** The job's first `limit` flags, oldest first. */
   listJobFlags(jobId: string, limit: number): Promise<JobFlag[]>;
+  /**
+   * The cases flaky in at least one job created since `query.since`, by
+   * flake rate (flaky jobs ÷ jobs that ran them), highest first, then by
+   * flaky jobs; at most `query.limit`, each with its latest failure
+   * (cases/flaky-cases.ts). Reads the window's jobs' merged rows of the
+   * flaky cases only, never the whole history.
+   */
+  flakyCases(query: FlakyQuery): Promise<FlakyCaseStats[]>;
   upsertSlave(slave: SlaveInfo): Promise<void>;
   listSlaves(): Promise<SlaveInfo[]>;
   /**

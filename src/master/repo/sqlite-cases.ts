@@ -1,15 +1,16 @@
 /** The test-case tables on SQLite: the storage primitives of cases/case-store.ts and the reads, for SqliteRepo. */
-import { and, asc, desc, eq, gt, inArray, isNotNull, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, lt, ne, or, sql } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
 import { type KnownCaseRow, olderRunBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
+import type { FlakyOps } from "../cases/flaky-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { JobCaseQuery, TaskCaseRun } from "./repo.ts";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
-import { type CaseRow, cases, jobCaseCounts, type JobCaseRow, jobCases } from "./schema-sqlite.ts";
+import { type CaseRow, cases, jobCaseCounts, type JobCaseRow, jobCases, jobs } from "./schema-sqlite.ts";
 import { type Connection, insertRows, sqliteMessage } from "./sqlite-connection.ts";
 
 /** The primitives on `conn`; `run` is the repo's way onto the connection (a transaction's, as storeCases calls it). */
@@ -112,4 +113,54 @@ export function binaryCaseDurationsOn(db: BunSQLiteDatabase, binary: string): Kn
     .limit(olderRunBudget(known.length))
     .all();
   return expectedCaseDurations(known, runs);
+}
+
+/** findFlakyCases' reads (see FlakyOps for the indexes each one uses); `run` is the repo's way onto the connection. */
+export function sqliteFlakyOps(run: <T>(body: (db: BunSQLiteDatabase) => T) => Promise<T>): FlakyOps {
+  return {
+    windowJobs: (since) =>
+      run((db) =>
+        db
+          .select({ id: jobs.id, cases: sql<number>`coalesce(${jobCaseCounts.passed} + ${jobCaseCounts.failed} + ${jobCaseCounts.crashed} + ${jobCaseCounts.flaky} + ${jobCaseCounts.skipped}, 0)` })
+          .from(jobs)
+          .leftJoin(jobCaseCounts, eq(jobCaseCounts.jobId, jobs.id))
+          .where(gte(jobs.createdAt, since))
+          .all(),
+      ),
+    candidates: (jobIds, binary) =>
+      run((db) =>
+        db
+          .selectDistinct({ caseKey: jobCases.caseKey, binary: jobCases.binary, suite: jobCases.suite, name: jobCases.name })
+          .from(jobCases)
+          .where(and(inArray(jobCases.jobId, [...jobIds]), eq(jobCases.status, "flaky"), binary === undefined ? undefined : eq(jobCases.binary, binary)))
+          .all(),
+      ),
+    counts: (jobIds, keys) =>
+      run((db) =>
+        db
+          .select({
+            caseKey: jobCases.caseKey,
+            jobs: sql<number>`count(*)`,
+            runs: sql<number>`sum(${jobCases.runs})`,
+            failures: sql<number>`sum(${jobCases.failures})`,
+            flaky: sql<number>`sum(case when ${jobCases.status} = 'flaky' then 1 else 0 end)`,
+          })
+          .from(jobCases)
+          // On the primary key (job, case key): with keys, one point lookup per pair; without, each job's rows in a row.
+          .where(and(inArray(jobCases.jobId, [...jobIds]), keys === null ? undefined : inArray(jobCases.caseKey, [...keys]), ne(jobCases.status, "skipped")))
+          .groupBy(jobCases.caseKey)
+          .all(),
+      ),
+    lastFailure: (caseKey, since) =>
+      run(
+        (db) =>
+          db
+            .select()
+            .from(cases)
+            .where(and(eq(cases.caseKey, caseKey), gte(cases.reportedAt, since), or(inArray(cases.status, ["failed", "crashed"]), gt(cases.flakyFailures, 0))))
+            .orderBy(desc(cases.reportedAt), desc(cases.attempt))
+            .limit(1)
+            .get() ?? null,
+      ),
+  };
 }

@@ -18,7 +18,8 @@ import { DtError } from "../../common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type JobFlag, type SlaveInfo, type Task } from "../model.ts";
 import type { CaseResult } from "../../results/model.ts";
 import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
-import { binaryCaseDurationsOn, caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps, taskCaseRunsOn } from "./sqlite-cases.ts";
+import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/flaky-cases.ts";
+import { binaryCaseDurationsOn, caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps, sqliteFlakyOps, taskCaseRunsOn } from "./sqlite-cases.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { AttemptPatch, JobCaseQuery, JobFilter, QuarantineQuery, Repo, TaskCaseRun } from "./repo.ts";
@@ -256,7 +257,7 @@ export class SqliteRepo implements Repo {
 
   jobQuarantines(jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>> {
     return this.exec((db) => jobQuarantinesOn(db, jobId, caseKeys));
-}
+  }
 
   binaryCaseDurations(binary: string): Promise<KnownCase[]> {
     return this.exec((db) => binaryCaseDurationsOn(db, binary));
@@ -276,6 +277,10 @@ export class SqliteRepo implements Repo {
         .limit(Math.max(0, limit))
         .all() as JobFlag[],
     );
+  }
+
+  flakyCases(query: FlakyQuery): Promise<FlakyCaseStats[]> {
+    return findFlakyCases(sqliteFlakyOps((body) => this.exec(body)), query);
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {
