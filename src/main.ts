@@ -31,6 +31,7 @@ export const subCommands: Record<string, Lazy> = {
   cancel: () => load(import("./commands/cancel.ts")),
   status: () => load(import("./commands/status.ts")),
   jobs: () => load(import("./commands/jobs.ts")),
+  flaky: () => load(import("./commands/flaky.ts")),
   loop: () => load(import("./commands/loop.ts")),
   archive: () => load(import("./commands/archive.ts")),
   batcharchive: () => load(import("./commands/batcharchive.ts")),
@@ -38,6 +39,7 @@ export const subCommands: Record<string, Lazy> = {
   "run-isolated": () => load(import("./commands/run-isolated.ts")),
   "account-digest": () => load(import("./commands/account-digest.ts")),
   slaves: () => load(import("./commands/slaves.ts")),
+  quarantine: () => load(import("./commands/quarantine.ts")),
   "systemd-units": () => load(import("./commands/systemd-units.ts")),
   autoscale: () => load(import("./commands/autoscale.ts")),
 };

@@ -14,12 +14,14 @@ import m0000 from "./0000_init.sql" with { type: "text" };
 import m0001 from "./0001_outputs_and_cases.sql" with { type: "text" };
 import m0002 from "./0002_task_result_globs.sql" with { type: "text" };
 import m0003 from "./0003_case_scheduling.sql" with { type: "text" };
+import m0004 from "./0004_quarantine.sql" with { type: "text" };
 
 const SQL_BY_TAG: Readonly<Record<string, string>> = {
   "0000_init": m0000,
   "0001_outputs_and_cases": m0001,
   "0002_task_result_globs": m0002,
   "0003_case_scheduling": m0003,
+  "0004_quarantine": m0004,
 };
 
 /** Every migration in the journal's order, with its SQL. */

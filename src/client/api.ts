@@ -1,6 +1,6 @@
 import { errorOfResponse } from "../common/http.ts";
 import { DtError, type DtErrorCode } from "../common/errors.ts";
-import type { JobCaseStatus, JobCasesPage, JobCreated, JobRequest, JobSummary, SlaveCommand, SlaveView, TaskView } from "../master/protocol.ts";
+import type { FlakyCases, JobCaseStatus, JobCasesPage, JobCreated, JobRequest, JobSummary, QuarantineList, QuarantineRequest, QuarantineView, SlaveCommand, SlaveView, TaskView } from "../master/protocol.ts";
 import { type Credentials, digestFetch } from "../common/auth/digest-fetch.ts";
 import type { JobFilter } from "../master/repo/repo.ts";
 import { DIST_TEST_RETRY, type RetryPolicy, abortableSleep } from "./io.ts";
@@ -127,6 +127,18 @@ export class MasterClient {
     return (await res.json()) as JobCasesPage;
   }
 
+  /** GET tests/flaky: `since` as the master reads it (7d, epoch ms, an ISO date), so a duration counts back from the master's clock. */
+  async flakyCases(query: { since?: string; minRuns?: number; limit?: number; binary?: string } = {}): Promise<FlakyCases> {
+    const params = new URLSearchParams();
+    if (query.since !== undefined) params.set("since", query.since);
+    if (query.minRuns !== undefined) params.set("min_runs", String(query.minRuns));
+    if (query.limit !== undefined) params.set("limit", String(query.limit));
+    if (query.binary !== undefined) params.set("binary", query.binary);
+    const qs = params.size > 0 ? `?${params}` : "";
+    const res = await this.call("flaky test cases", "GET", `/tests/flaky${qs}`);
+    return (await res.json()) as FlakyCases;
+  }
+
   async cancelJob(jobId: string): Promise<JobSummary> {
     const res = await this.call(`cancel job ${jobId}`, "POST", `/jobs/${encodeURIComponent(jobId)}/cancel`, undefined, {}, jobId);
     return (await res.json()) as JobSummary;
@@ -154,6 +166,23 @@ export class MasterClient {
   async commandSlave(name: string, command: SlaveCommand): Promise<SlaveView> {
     const res = await this.call(`${command.action} slave ${name}`, "POST", `/slaves/${encodeURIComponent(name)}/${command.action}`, JSON.stringify({ reason: command.reason }));
     return (await res.json()) as SlaveView;
+  }
+
+  /** The active quarantine entries; with `all`, the removed and expired ones too (newest first). */
+  async listQuarantine(all = false): Promise<QuarantineView[]> {
+    const res = await this.call("quarantine list", "GET", `/quarantine${all ? "?all=1" : ""}`);
+    return ((await res.json()) as QuarantineList).entries;
+  }
+
+  async addQuarantine(request: QuarantineRequest): Promise<QuarantineView> {
+    const res = await this.call(`quarantine ${request.suite}.${request.name}`, "POST", "/quarantine", JSON.stringify(request));
+    return (await res.json()) as QuarantineView;
+  }
+
+  /** Ends entry `id` now; the master keeps it (removed) for history. */
+  async removeQuarantine(id: number, user: string): Promise<QuarantineView> {
+    const res = await this.call(`remove quarantine entry ${id}`, "DELETE", `/quarantine/${id}?${new URLSearchParams({ user })}`);
+    return (await res.json()) as QuarantineView;
   }
 
   /** A link from the master (a log, an archive) made absolute; it may point elsewhere (S3). */

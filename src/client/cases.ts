@@ -96,8 +96,8 @@ export function firstLine(message: string | null): string {
 const n = (x: number) => x.toLocaleString("en-US");
 
 /** `1,097 cases: 1,085 passed, 11 failed, 1 flaky, 1 skipped` (flaky and skipped when there are any). */
-export function caseCountLine(c: JobCaseCounts): string {
-  const parts = [`${n(c.passed)} passed`, `${n(c.failed)} failed`];
+export function caseCountLine(c: JobCaseCounts, quarantined = 0): string {
+  const parts = [`${n(c.passed)} passed`, `${n(c.failed)} failed${quarantined > 0 ? ` (${n(quarantined)} of them quarantined)` : ""}`];
   if (c.flaky > 0) parts.push(`${n(c.flaky)} flaky`);
   if (c.skipped > 0) parts.push(`${n(c.skipped)} skipped`);
   return `${n(c.total)} case${c.total === 1 ? "" : "s"}: ${parts.join(", ")}`;
@@ -128,8 +128,11 @@ export function caseLogLink(c: JobCaseView, tasks: TasksById): string | null {
 export function caseReport(listed: ListedCases, tasks: readonly TaskView[], link: (l: string) => string, moreAt: (status: "failed" | "flaky") => string): string[] {
   const lines: string[] = [];
   const byId = tasksById(tasks);
+  // Quarantined failures are listed apart, below: they failed, but fail nothing.
+  const quarantined = listed.failed.filter((c) => c.quarantined);
+  const failed = listed.failed.filter((c) => !c.quarantined);
   const groups = [
-    { cases: listed.failed, total: listed.counts.failed, status: "failed" as const },
+    { cases: failed, total: listed.counts.failed - quarantined.length, status: "failed" as const },
     { cases: listed.flaky, total: listed.counts.flaky, status: "flaky" as const },
   ];
   for (const { cases, total, status } of groups) {
@@ -143,6 +146,17 @@ export function caseReport(listed: ListedCases, tasks: readonly TaskView[], link
     const more = total - cases.length;
     if (more > 0) lines.push(`and ${n(more)} more ${status} case${more === 1 ? "" : "s"}: ${moreAt(status)}`);
   }
-  lines.push(caseCountLine(listed.counts));
+  if (quarantined.length > 0) {
+    lines.push("quarantined failures:");
+    for (const c of quarantined) {
+      const rest = [caseDuration(c.duration_ms), printable(firstLine(c.message))].filter((s) => s !== "");
+      lines.push([`QUARANTINED ${c.status === "crashed" ? "CRASHED" : "FAILED"} ${printable(caseTitle(c))}`, ...rest].join("  "));
+      const until = c.quarantined!.until === null ? "" : `, until ${new Date(c.quarantined!.until).toISOString()}`;
+      lines.push(`  reason: ${printable(c.quarantined!.reason)} (entry ${c.quarantined!.id}${until})`);
+      const log = caseLogLink(c, byId);
+      if (log) lines.push(`  log: ${link(log)}`);
+    }
+  }
+  lines.push(caseCountLine(listed.counts, quarantined.length));
   return lines;
 }

@@ -148,8 +148,9 @@ function headline(task: TaskView, attempt: AttemptView, next: AttemptView | unde
   let then: string;
   if (infra) then = next ? "requeued, not one of the test's retries" : "not requeued: too many infrastructure losses for this task";
   else if (attempt.state === "NO_RESOURCE") then = "no slave could run it";
+  else if (attempt.quarantined) then = "its failing cases are quarantined: not a failure of the job, not retried";
   else if (next) then = `retry ${next.retry} of ${task.max_retries} queued`;
   else then = task.max_retries > 0 ? "no retries left" : "no retries";
-  const label = infra ? `INFRASTRUCTURE ${attempt.state}` : attempt.state;
+  const label = infra ? `INFRASTRUCTURE ${attempt.state}` : attempt.quarantined ? `QUARANTINED ${attempt.state}` : attempt.state;
   return `${label} ${printable(task.description)} (task ${task.task_id}), attempt ${attempt.attempt}: ${what.length > 0 ? `${what.join(", ")}; ` : ""}${then}`;
 }

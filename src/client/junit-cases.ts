@@ -9,7 +9,8 @@ import { type SuiteXml, escapeXml } from "./junit.ts";
  * and `time` its own duration in seconds. A failed or crashed case carries
  * a `failure` with its message and its log link; a flaky one passes with
  * Surefire's `flakyFailure` (what Jenkins and GitLab show as flaky); a
- * skipped one is `skipped`.
+ * skipped one is `skipped`; a failure that was quarantined is `skipped`
+ * with message `quarantined: REASON`, its failure text in `system-out`.
  */
 export function caseSuites(cases: readonly JobCaseView[], tasks: readonly TaskView[], link: (l: string) => string): SuiteXml[] {
   const byBinary = new Map<string, SuiteXml>();
@@ -22,7 +23,13 @@ export function caseSuites(cases: readonly JobCaseView[], tasks: readonly TaskVi
     suite.sec += sec;
     const open = `    <testcase name="${escapeXml(c.name)}" classname="${escapeXml(c.suite)}" time="${sec.toFixed(3)}"`;
     const message = `message="${escapeXml(firstLine(c.message))}"`;
-    if (c.status === "failed" || c.status === "crashed") {
+    if ((c.status === "failed" || c.status === "crashed") && c.quarantined) {
+      // Quarantined: not a failure of the job, so skipped with the entry's reason; the failure's text is kept, in system-out.
+      suite.skipped++;
+      const why = `quarantined: ${c.quarantined.reason}`;
+      const kept = `${c.status} (quarantined, entry ${c.quarantined.id})\n${detail(c, byId, link)}`;
+      suite.cases.push(`${open}>\n      <skipped message="${escapeXml(why)}"/>\n      <system-out>${escapeXml(kept)}</system-out>\n    </testcase>`);
+    } else if (c.status === "failed" || c.status === "crashed") {
       suite.failures++;
       suite.cases.push(`${open}>\n      <failure ${message} type="${c.status}">${escapeXml(detail(c, byId, link))}</failure>\n    </testcase>`);
     } else if (c.status === "flaky") {
@@ -48,7 +55,7 @@ export function caseSuites(cases: readonly JobCaseView[], tasks: readonly TaskVi
 export function tasksWithoutCases(tasks: readonly TaskView[], cases: readonly JobCaseView[]): TaskView[] {
   const binaries = new Set(cases.map((c) => c.binary));
   const failing = new Set(cases.filter((c) => c.status === "failed" || c.status === "crashed").map((c) => c.task_id));
-  return tasks.filter((t) => !binaries.has(t.binary ?? t.description) || (t.group !== "succeeded" && t.group !== "flaky" && !failing.has(t.task_id)));
+  return tasks.filter((t) => !binaries.has(t.binary ?? t.description) || (t.group !== "succeeded" && t.group !== "flaky" && t.group !== "quarantined" && !failing.has(t.task_id)));
 }
 
 /** A failure's whole message, where it is, and the log of the attempt that decided it. */

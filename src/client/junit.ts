@@ -69,6 +69,11 @@ function taskSuite(jobId: string, tasks: readonly TaskView[], link: (l: string) 
     } else if (task.group === "flaky") {
       const note = `flaky: passed after ${task.attempts.length - 1} failed attempt(s) of task ${task.task_id}\n${task.attempts.map((a) => attemptText(a, link)).join("\n")}`;
       cases.push(`${open}>\n      <system-out>${escapeXml(note)}</system-out>\n    </testcase>`);
+    } else if (task.group === "quarantined") {
+      // Every failing case of it was quarantined: not a failure of the job; what it did is kept in system-out.
+      suite.skipped++;
+      const body = task.attempts.map((a) => attemptText(a, link)).join("\n");
+      cases.push(`${open}>\n      <skipped message="quarantined: its failing cases are quarantined"/>\n      <system-out>${escapeXml(body)}</system-out>\n    </testcase>`);
     } else if (task.group === "succeeded") {
       cases.push(`${open}/>`);
     } else {

@@ -8,7 +8,7 @@ import { junitXml } from "./junit.ts";
 import { type LinkPolicy, masterLinks } from "./links.ts";
 import { ProgressPrinter } from "./progress.ts";
 import type { ClientSession } from "./session.ts";
-import { type JobOutcome, failureReport, jobOutcome } from "./summary.ts";
+import { type JobOutcome, failureReport, flagReport, jobOutcome } from "./summary.ts";
 import { DEFAULT_HOLD_MS, type WatchBackoff, watchJob } from "./watch.ts";
 
 export interface WatchReportOptions {
@@ -47,15 +47,18 @@ export async function watchAndReport(session: ClientSession, jobId: string, opti
   const c = summary.counts;
   // Cases only when the master counted some: a job without them (or a master from before them) reports as it always did.
   const listed = await readListedCases(api, summary, log);
-  const needTasks = c.failed + c.flaky + c.canceled > 0 || options.junitPath !== undefined || listed !== undefined;
+  const troubles = c.failed + c.flaky + c.canceled + (c.quarantined ?? 0);
+  const needTasks = troubles > 0 || options.junitPath !== undefined || listed !== undefined;
   const tasks = needTasks ? await api.jobTasks(jobId) : undefined;
   if (tasks) await links.prepare?.(tasks, listed ? [...listed.failed, ...listed.flaky] : []);
   const link = (l: string) => links.link(l);
-  if (tasks && c.failed + c.flaky + c.canceled > 0) io.stdout.write(`${failureReport(summary, tasks, link).join("\n")}\n`);
+  if (tasks && troubles > 0) io.stdout.write(`${failureReport(summary, tasks, link).join("\n")}\n`);
   if (tasks && listed) {
     const moreAt = (status: string) => `${options.junitPath !== undefined ? `the JUnit report ${options.junitPath} has them all, or ` : ""}${link(`/api/v1/jobs/${encodeURIComponent(jobId)}/cases?status=${status}`)}`;
     io.stdout.write(`${caseReport(listed, tasks, link, moreAt).join("\n")}\n`);
   }
+  const flags = flagReport(summary);
+  if (flags.length > 0) io.stdout.write(`${flags.join("\n")}\n`);
   if (options.junitPath !== undefined && tasks) {
     const cases = caseCounts(summary) ? await readAllCases(api, jobId).catch((err: Error) => {
       // The job's tasks are known: a file of them beats none, and the warning says what it lacks.

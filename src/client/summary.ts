@@ -10,7 +10,7 @@ export function jobOutcome(summary: JobSummary): JobOutcome {
 }
 
 /** Groups worth a line in the summary, worst first. */
-const LISTED = { failed: "FAILED", canceled: "CANCELED", flaky: "FLAKY" } as const;
+const LISTED = { failed: "FAILED", canceled: "CANCELED", flaky: "FLAKY", quarantined: "QUARANTINED" } as const;
 
 /**
  * The end-of-watch report: a count line, then each failed, canceled and
@@ -28,9 +28,12 @@ export function failureReport(summary: JobSummary, tasks: readonly TaskView[], l
   // A flaky task passed in the end: it counts among the passed, as for the exit code.
   const parts = [`${c.failed} failed`];
   if (c.canceled > 0) parts.push(`${c.canceled} canceled`);
-  const flaky = c.flaky > 0 ? ` (${c.flaky} flaky)` : "";
-  lines.push(`Job ${summary.job_id}: ${c.succeeded + c.flaky} of ${c.total_tasks} tasks passed${flaky}; ${parts.join(", ")}`);
-  for (const group of ["failed", "canceled", "flaky"] as const) {
+  // A quarantined task failed only by quarantined cases: it passes too, and says so.
+  const quarantined = c.quarantined ?? 0;
+  const notes = [c.flaky > 0 ? `${c.flaky} flaky` : "", quarantined > 0 ? `${quarantined} quarantined` : ""].filter((x) => x !== "");
+  const note = notes.length > 0 ? ` (${notes.join(", ")})` : "";
+  lines.push(`Job ${summary.job_id}: ${c.succeeded + c.flaky + quarantined} of ${c.total_tasks} tasks passed${note}; ${parts.join(", ")}`);
+  for (const group of ["failed", "canceled", "flaky", "quarantined"] as const) {
     for (const task of tasks.filter((t) => t.group === group)) {
       const n = task.attempts.length;
       lines.push(`${LISTED[group]} ${printable(task.description)} (task ${task.task_id}${shardOf(task)}, ${n} attempt${n === 1 ? "" : "s"})`);
@@ -76,4 +79,16 @@ function attemptLines(attempt: AttemptView, link: (l: string) => string): string
   if (attempt.stderr_link) lines.push(`    stderr: ${link(attempt.stderr_link)}`);
   if (attempt.artifact_archive_link) lines.push(`    artifacts: ${link(attempt.artifact_archive_link)}`);
   return lines;
+}
+
+/**
+ * The job's flags (what the master found wrong with its runs that is no
+ * test's failure), one line each, for after the summary; none when it has
+ * none or the master is older than flags.
+ *
+ * @example
+ *   FLAG case_selection: attempt 0 of 3f…a1.2 ran 2 cases outside its filter: A.x, B.y
+ */
+export function flagReport(summary: JobSummary): string[] {
+  return (summary.flags ?? []).map((f) => `FLAG ${printable(f.kind)}: ${printable(f.text)}`);
 }

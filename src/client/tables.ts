@@ -1,4 +1,6 @@
-import type { JobSummary, SlaveView } from "../master/protocol.ts";
+import type { FlakyCases, JobSummary, QuarantineView, SlaveView } from "../master/protocol.ts";
+import { caseTitle } from "./cases.ts";
+import { printable } from "./printable.ts";
 import { formatDuration } from "./progress.ts";
 
 /** `dt status`: a job's counts, for people. */
@@ -8,7 +10,7 @@ export function statusText(summary: JobSummary, link: (l: string) => string): st
   const state = summary.canceled_at !== null ? `${summary.status} (canceled)` : summary.status;
   const lines = [
     `Job ${summary.job_id} (${who}): ${state}`,
-    `  ${c.finished}/${c.total_tasks} tasks finished: ${c.succeeded} succeeded, ${c.failed} failed, ${c.flaky} flaky, ${c.canceled} canceled`,
+    `  ${c.finished}/${c.total_tasks} tasks finished: ${c.succeeded} succeeded, ${c.failed} failed, ${c.flaky} flaky, ${c.quarantined ? `${c.quarantined} quarantined, ` : ""}${c.canceled} canceled`,
     `  ${c.running} running, ${c.queued} queued, ${c.retries} retries`,
   ];
   if (summary.status === "running" && summary.estimated_remaining_sec !== null) lines.push(`  about ${formatDuration(summary.estimated_remaining_sec * 1000)} left`);
@@ -39,6 +41,29 @@ export function slavesTable(slaves: readonly SlaveView[], now: number): string {
   return columns(rows);
 }
 
+/** A flake rate for people: `50%`, `33.3%`, `0.1%`. */
+export function formatRate(rate: number): string {
+  const percent = rate * 100;
+  return `${Number.isInteger(percent) ? percent : percent.toFixed(1)}%`;
+}
+
+/**
+ * `dt flaky`: one row per case, flakiest first as the master sent them,
+ * with its latest failure's time, job and log (`link` makes the master's
+ * links absolute). Names come from test runners: printed on one line,
+ * their control characters escaped.
+ */
+export function flakyTable(answer: FlakyCases, link: (l: string) => string): string {
+  const window = `since ${formatTime(answer.since)}${answer.min_runs > 1 ? `, in at least ${answer.min_runs} jobs` : ""}${answer.binary === null ? "" : `, binary ${printable(answer.binary)}`}`;
+  if (answer.cases.length === 0) return `No flaky test cases ${window}.\n`;
+  const rows = [["TEST", "JOBS", "RUNS", "FAILURES", "FLAKY", "RATE", "LAST FAILURE", "JOB", "LOG"]];
+  for (const c of answer.cases) {
+    const f = c.last_failure;
+    rows.push([printable(caseTitle(c)), String(c.jobs), String(c.runs), String(c.failures), String(c.flaky), formatRate(c.flake_rate), f ? formatTime(f.reported_at) : "", f ? printable(f.job_id) : "", f ? link(f.log_link) : ""]);
+  }
+  return `Flaky test cases ${window} (rate: flaky jobs ÷ jobs that ran the case):\n${columns(rows)}`;
+}
+
 /** Rows as aligned columns, two spaces apart; the last column is not padded. */
 function columns(rows: readonly string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -48,4 +73,15 @@ function columns(rows: readonly string[][]): string {
 /** `2024-01-02 15:04:05Z`: UTC, so that CI logs from different hosts line up. */
 function formatTime(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19).replace("T", " ")}Z`;
+}
+
+/** `dt quarantine list`: one row per entry, newest first. */
+export function quarantineTable(entries: readonly QuarantineView[]): string {
+  if (entries.length === 0) return "No quarantined tests.\n";
+  const rows = [["ID", "TEST", "BINARY", "UNTIL", "BY", "STATE", "REASON"]];
+  for (const e of entries) {
+    const state = e.active ? "active" : e.removed_at !== null ? `removed by ${e.removed_by ?? "?"}` : "expired";
+    rows.push([String(e.id), printable(`${e.suite}.${e.name}`), e.binary === null ? "(any)" : printable(e.binary), e.until === null ? "-" : formatTime(e.until), printable(e.created_by), state, printable(e.reason)]);
+  }
+  return columns(rows);
 }

@@ -130,12 +130,16 @@ export function parseTasks(json: unknown, source: string): TasksFile {
     if (t.env !== undefined) task.env = stringMap(t.env, `${where}.env`);
     if (t.dimensions !== undefined) task.dimensions = stringMap(t.dimensions, `${where}.dimensions`);
     if (t.priority !== undefined) task.priority = integer(t.priority, `${where}.priority`);
-    if (t.shards !== undefined) {
+    if (t.shards === "auto") task.shards = "auto";
+    else if (t.shards !== undefined) {
       task.shards = nonNegative(t.shards, `${where}.shards`, true);
-      if (task.shards < 1) throw new DtError("invalid_input", `${where}.shards must be at least 1`);
+      if (task.shards < 1) throw new DtError("invalid_input", `${where}.shards must be at least 1 (or "auto")`);
     }
     // Passed as written: checkAsMaster below checks them as the master does.
     if (t.retry !== undefined) task.retry = t.retry as TaskRequest["retry"];
+    // Checked by the master's own rules below (checkAsMaster), which name the key.
+    if (t.shard_seconds !== undefined) task.shard_seconds = t.shard_seconds as number;
+    if (t.max_shards !== undefined) task.max_shards = t.max_shards as number;
     if (t.case_filter !== undefined) task.case_filter = t.case_filter as TaskRequest["case_filter"];
     return task;
   });

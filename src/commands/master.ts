@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { loadAuthPolicy } from "../common/auth/policy.ts";
 import { DtError } from "../common/errors.ts";
 import { parseDuration } from "../common/units.ts";
+import { autoQuarantineConfig } from "../master/quarantine/auto.ts";
 import { startMasterServer } from "../master/server.ts";
 import { ReloadablePolicy, reloadAuthPolicyOnHangup } from "../service/policy-reload.ts";
 import { commandContext, defaultDataDir, logArgs } from "./context.ts";
@@ -28,6 +29,11 @@ export const masterArgs = {
   "no-resource-timeout": { type: "string", description: "A task no live slave can run for this long ends NO_RESOURCE", default: "10m" },
   artifacts: { type: "string", description: "s3://BUCKET/PREFIX: keep logs and artifacts in S3, linked by presigned URLs (default: <data-dir>/artifacts)" },
   "cas-store": { type: "string", description: "s3://BUCKET/PREFIX: keep the CAS this master serves in S3 (default: <data-dir>/cas)" },
+  "auto-quarantine": { type: "string", description: "Quarantine a case by itself when its flake rate over the last 7 days (at least --auto-quarantine-min-runs runs) reaches RATE (0-1, e.g. 0.2); off by default" },
+  // A week: the next week's builds tell whether the case was fixed, and the entry ends by itself.
+  "auto-quarantine-days": { type: "string", description: "How long an automatic quarantine lasts, in days", default: "7" },
+  // Five: one flaky run of two is 50% by chance; five runs make a rate worth acting on.
+  "auto-quarantine-min-runs": { type: "string", description: "Task runs of a case in the window before its flake rate counts", default: "5" },
   ...s3EndpointArg,
   ...logArgs,
 } as const;
@@ -44,6 +50,7 @@ export default defineCommand({
     if (heartbeatIntervalMs * 2 > leaseTtlMs) throw new DtError("invalid_input", `--heartbeat-interval (${args["heartbeat-interval"]}) must be at most half of --lease-ttl (${args["lease-ttl"]}), or one late heartbeat loses a task`);
     for (const flag of ["public-url", "isolate-server"] as const) if (args[flag] !== undefined) httpUrl(args[flag], `--${flag}`);
     const noResourceTimeoutMs = parseDuration(args["no-resource-timeout"], "--no-resource-timeout");
+    const autoQuarantine = autoQuarantineConfig(args["auto-quarantine"], args["auto-quarantine-days"], args["auto-quarantine-min-runs"]);
     const auth = new ReloadablePolicy(loadAuthPolicy(ctx.config));
     // SIGHUP (systemctl reload) re-reads the config's access policy; connections and everything else stay.
     const stopReloading = reloadAuthPolicyOnHangup({ env: ctx.env, log: ctx.log, apply: (policy) => auth.set(policy), current: () => auth });
@@ -64,6 +71,7 @@ export default defineCommand({
           noResourceTimeoutMs,
           maxWaitMs: 30_000,
           maxInfraRequeues: 3,
+          autoQuarantine,
         },
         ...masterStoreOptions(args, ctx.env),
         auth,
@@ -71,6 +79,7 @@ export default defineCommand({
         log: ctx.log,
       });
       ctx.log.info(`master listening on ${server.url} (port ${server.port})`, { url: server.url, port: server.port });
+      if (autoQuarantine) ctx.log.info(`auto-quarantine on: cases flaky in ${autoQuarantine.rate * 100}% or more of at least ${autoQuarantine.minRuns} runs in 7 days are quarantined for ${args["auto-quarantine-days"]} days`);
       await new Promise<void>((resolveStop) => {
         process.once("SIGTERM", () => resolveStop());
         process.once("SIGINT", () => resolveStop());

@@ -54,3 +54,43 @@ export function formatBytes(bytes: number): string {
   }
   return `${i === 0 ? value : value.toFixed(1)} ${units[i]}`;
 }
+
+/** `2024-01-02`, `2024-01-02T15:04`, `2024-01-02T15:04:05.123Z`, `…+02:00`: what parseSince reads as a date. */
+const ISO_DATE_RE = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)(Z|[+-]\d{2}:\d{2})?)?$/;
+
+/**
+ * A moment as a user names where a look back starts (epoch ms): a duration
+ * before `now` (`7d`, `12h`, `1h30m`, with its unit: parseDuration), epoch
+ * milliseconds (a bare integer, as the API's other `since` parameters take),
+ * or an ISO date or date-time (UTC unless it names a zone, so that the same
+ * text means the same moment on every host).
+ *
+ * @example parseSince("7d", "--since", now) // now - 604800000
+ * @example parseSince("2024-01-02", "since", now) // 1704153600000
+ */
+export function parseSince(text: string, what: string, now: number): number {
+  const value = text.trim();
+  const fail = (): never => {
+    throw new DtError("invalid_input", `${what}: cannot read ${JSON.stringify(text.slice(0, 60))} as a time; write a duration back from now (7d, 12h, 1h30m), epoch milliseconds (1700000000000) or an ISO date (2024-01-02, 2024-01-02T15:04:05Z)`);
+  };
+  if (/^\d+$/.test(value)) {
+    const ms = Number(value);
+    return Number.isSafeInteger(ms) ? ms : fail();
+  }
+  const date = ISO_DATE_RE.exec(value);
+  if (date) {
+    const [, day, time, zone] = date;
+    const ms = Date.parse(time === undefined ? `${day}T00:00:00Z` : `${day}T${time}${zone ?? "Z"}`);
+    // Date.parse takes 2024-02-31 as March 2nd; a date that does not exist is a typo.
+    if (!Number.isFinite(ms) || new Date(Date.parse(`${day}T00:00:00Z`)).toISOString().slice(0, 10) !== day) fail();
+    return Math.max(0, ms);
+  }
+  if (!/^[\d.\s]+(ms|min|s|m|h|d)/.test(value)) fail();
+  let back: number;
+  try {
+    back = parseDuration(value, what);
+  } catch {
+    return fail();
+  }
+  return Number.isFinite(back) ? Math.max(0, now - back) : fail();
+}

@@ -6,10 +6,11 @@ import { type ArtifactStore, masterArtifactLink } from "./artifacts/artifact-sto
 import type { OutputsReader } from "./outputs-reader.ts";
 import type { LiveLogs } from "./artifacts/live-logs.ts";
 import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
+import { expandAutoShards } from "./jobs/auto-shards.ts";
 import { type ManifestCheck, checkJobManifests } from "./jobs/manifest-check.ts";
 import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
 import { type Attempt, type Job, type Task, TERMINAL_STATES, taskBinary } from "./model.ts";
-import { type AttemptView, type JobCounts, type JobCreated, type JobSummary, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
+import { type AttemptView, type JobCounts, type JobCreated, type JobFlagView, type JobSummary, MAX_SHOWN_FLAGS, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
 import { DecisionLog } from "./autoscale/decision-log.ts";
 import { caseSelectionView } from "./cases/selection-view.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
@@ -57,6 +58,7 @@ interface JobStatusEntry {
   job: Job;
   counts: JobCounts;
   distTest: DistTestJobStatus;
+  flags: JobFlagView[];
   eta?: { at: number; sec: number | null };
 }
 
@@ -143,7 +145,8 @@ export class Master {
     const groups = groupAttempts(await this.allAttempts(jobId));
     // Counted in the database over the job's per-case rows, which each report keeps merged: no case is read here.
     const counts: JobCounts = { ...jobCounts(groups, job), cases: await this.deps.repo.jobCaseCounts(jobId) };
-    const entry = { version, job, counts, distTest: distTestJobStatus(groups, job) };
+    const flags = (await this.deps.repo.listJobFlags(jobId, MAX_SHOWN_FLAGS)).map((f) => ({ task_id: f.taskId, attempt: f.attempt, kind: f.kind, text: f.text, created_at: f.createdAt }));
+    const entry = { version, job, counts, distTest: distTestJobStatus(groups, job), flags };
     this.summaries.delete(jobId);
     this.summaries.set(jobId, entry);
     if (this.summaries.size > 100) this.summaries.delete(this.summaries.keys().next().value!);
@@ -236,7 +239,9 @@ export class Master {
   }
 
   /** submitJob for a request already checked by validateJobRequest (dist_test's adapter names its fields itself). */
-  async submitValidJob(valid: ValidJob, defaults: { user?: string } = {}): Promise<JobCreated> {
+  async submitValidJob(checked: ValidJob, defaults: { user?: string } = {}): Promise<JobCreated> {
+    // `shards: "auto"` tasks become their planned shards (jobs/auto-shards.ts): that needs the binaries' case history.
+    const valid = await expandAutoShards(checked, this.deps.repo, this.deps.log);
     const now = this.deps.clock.now();
     // A user read out of a dist_test job id is not checked like a given one: keep it to the database's 64 characters.
     const user = (valid.user ?? defaults.user ?? "anonymous").slice(0, 64);
@@ -251,7 +256,9 @@ export class Master {
     const tasks: Task[] = valid.tasks.map((t) => ({ ...t, jobId }));
     const attempts = tasks.map((t) => newAttempt(jobId, t.taskId, 0, 0, now));
     await this.deps.repo.createJob(job, tasks, attempts);
-    await this.dispatcher.addJob(job, tasks, attempts);
+    // An auto shard's planned time orders the queue (longest first) and feeds the job's ETA.
+    const plannedMs = valid.plannedMs && new Map([...valid.plannedMs].map(([index, ms]) => [tasks[index]!.taskId, ms]));
+    await this.dispatcher.addJob(job, tasks, attempts, plannedMs);
     this.deps.log.info(`job ${jobId}: ${tasks.length} tasks queued`, { job_id: jobId, tasks: tasks.length, user });
     return { job_id: jobId, url: this.jobUrl(jobId), tasks: tasks.length };
   }
@@ -320,13 +327,14 @@ export class Master {
     const version = this.changeVersion(jobId);
     const found = await this.jobStatus(jobId);
     if (!found) throw new DtError("not_found", `no job ${JSON.stringify(jobId)}; check the id (dt jobs lists recent ones)`);
-    const { job, counts } = found;
+    const { job, counts, flags } = found;
     return {
       change_version: version,
       job_id: job.id, user: job.user, name: job.name, priority: job.priority, created_at: job.createdAt, canceled_at: job.canceledAt,
       status: counts.finished === counts.total_tasks ? "finished" : "running", counts,
       estimated_remaining_sec: counts.finished === counts.total_tasks ? 0 : this.estimateOf(jobId, found),
       url: this.jobUrl(jobId),
+      flags,
     };
   }
 
@@ -346,6 +354,11 @@ export class Master {
   async listJobs(filter: JobFilter): Promise<JobSummary[]> {
     const jobs = await this.deps.repo.listJobs(filter);
     return Promise.all(jobs.map((j) => this.jobSummary(j.id)));
+  }
+
+  /** The job's flags as its summary lists them (none for an unknown job). */
+  async jobFlags(jobId: string): Promise<JobFlagView[]> {
+    return (await this.jobStatus(jobId))?.flags ?? [];
   }
 
   /** dist_test's `/job_status` summary. */
@@ -416,7 +429,7 @@ export class Master {
       command_start_at: a.commandStartAt, command_end_at: a.commandEndAt, upload_done_at: a.uploadDoneAt, reported_at: a.reportedAt,
       stdout_link: stdout, stderr_link: stderr, artifact_archive_link: archive,
       stdout_master_link: masterLink(a.stdoutKey), stderr_master_link: masterLink(a.stderrKey), artifact_archive_master_link: masterLink(a.artifactKey),
-      artifact_missing: a.artifactMissing, cache: a.cache, outputs_ref: a.outputsRef, case_selection: caseSelectionView(a.caseSelection),
+      artifact_missing: a.artifactMissing, cache: a.cache, outputs_ref: a.outputsRef, case_selection: caseSelectionView(a.caseSelection), quarantined: a.quarantined,
     };
   }
 

@@ -71,6 +71,24 @@ export interface Task {
   retryMode: RetryMode;
 }
 
+/**
+ * Something the master found wrong with a job's runs that is no test's
+ * failure; shown with the job. `case_selection`: a shard ran cases outside
+ * its filter, or missed cases of it (cases/selection-check.ts).
+ */
+export interface JobFlag {
+  jobId: string;
+  taskId: string;
+  attempt: number;
+  kind: JobFlagKind;
+  /** At most MAX_FLAG_TEXT characters. */
+  text: string;
+  createdAt: number;
+}
+
+export const JOB_FLAG_KINDS = ["case_selection"] as const;
+export type JobFlagKind = (typeof JOB_FLAG_KINDS)[number];
+
 export const RETRY_MODES = ["cases", "task"] as const;
 export type RetryMode = (typeof RETRY_MODES)[number];
 
@@ -131,6 +149,14 @@ export interface Attempt extends AttemptTimes {
   message: string | null;
   /** The cases this attempt runs when not its task's: a retry's failed cases. */
   caseSelection: CaseSelection | null;
+  /**
+   * Set when the attempt FAILED or TIMED_OUT and every failed or crashed case
+   * it reported (at least one) was quarantined when it was reported: its
+   * group then ends "quarantined" (finished, not failed) and it is not
+   * retried. Decided once, at report time, so removing or expiring the
+   * quarantine later does not change the job's verdict.
+   */
+  quarantined: boolean;
 }
 
 export interface SlaveInfo {

@@ -23,6 +23,9 @@
  *   GET  jobs/:job/cases?status=failed|flaky|passed|skipped|crashed|all&limit=&cursor=
  *        → JobCasesPage: the job's test cases (one per binary/suite/name), with their final status
  *   GET  tests/history?binary=&suite=&case=&limit=  → CaseHistory: a case's latest results over all jobs
+ *   GET  tests/flaky?since=7d|MS|ISO-DATE&min_runs=N&limit=N&binary=  → FlakyCases: over the jobs created
+ *        since then, the cases with the highest flake rate (jobs flaky ÷ jobs that ran them), each with its
+ *        latest failure (defaults: 7d, min_runs 1, limit 50 of at most 1,000)
  *   POST jobs/:job/cancel         → JobSummary
  *   GET  jobs/:job/log?task=&attempt=&stream=stdout|stderr&offset=N
  *        → the log's bytes from offset (text/plain), headers X-Log-Size (bytes so far)
@@ -42,7 +45,7 @@ import type { ResultFormat } from "../results/model.ts";
 import type { CaseReport, JobCaseCounts } from "../results/wire.ts";
 
 /** The test-case layer's wire types live beside its model, where client, slave and master all reach them. */
-export type { CaseHistory, CaseHistoryEntry, CaseReport, JobCaseCounts, JobCasesPage, JobCaseStatus, JobCaseView } from "../results/wire.ts";
+export type { CaseHistory, CaseHistoryEntry, CaseReport, FlakyCase, FlakyCaseFailure, FlakyCases, JobCaseCounts, JobCasesPage, JobCaseStatus, JobCaseView } from "../results/wire.ts";
 export { MAX_REPORTED_CASES, MAX_RESULT_NOTE_CHARS, MAX_RESULT_NOTES } from "../results/wire.ts";
 import type { AttemptState, CacheCounts, ReportedState } from "./model.ts";
 
@@ -65,8 +68,16 @@ export interface TaskRequest {
   dimensions?: Record<string, string>;
   /** dt: higher runs first within a job's fair share. Default 0. */
   priority?: number;
-  /** dt: expands into N tasks with GTEST_SHARD_INDEX / GTEST_TOTAL_SHARDS. */
-  shards?: number;
+  /**
+   * dt: expands into N tasks with GTEST_SHARD_INDEX / GTEST_TOTAL_SHARDS;
+   * "auto": into shards of about equal time planned from the binary's case
+   * history (docs/sharding.md).
+   */
+  shards?: number | "auto";
+  /** dt, with shards "auto": the time a shard should take, in seconds; default 60. */
+  shard_seconds?: number;
+  /** dt, with shards "auto": at most this many shards; default 32. */
+  max_shards?: number;
   /**
    * dt: how the runner takes a list of cases to run, for auto shards and
    * retries of only the failed cases; absent: googletest's GTEST_FILTER.
@@ -104,6 +115,11 @@ export interface JobCounts {
   failed: number;
   /** Failed at least once, then passed. */
   flaky: number;
+  /**
+   * Failed, but every failing case was quarantined when reported: finished
+   * and not failed (the job passes). Absent from masters before quarantine.
+   */
+  quarantined?: number;
   canceled: number;
   finished: number;
   /** Test retries over all groups: attempts after a FAILED or TIMED_OUT one, each spending one of the task's max_retries. */
@@ -136,6 +152,24 @@ export interface JobSummary {
    * masters older than the long-poll.
    */
   change_version?: string;
+  /**
+   * What the master found wrong with the job's runs that is no test's
+   * failure (a shard that ran cases outside its filter or missed some),
+   * oldest first, at most MAX_SHOWN_FLAGS. Absent from older masters.
+   */
+  flags?: JobFlagView[];
+}
+
+/** Flags a summary lists at most: a job whose every shard strays says so in the first hundred. */
+export const MAX_SHOWN_FLAGS = 100;
+
+export interface JobFlagView {
+  task_id: string;
+  attempt: number;
+  /** `case_selection`: a shard kept not to its case filter. */
+  kind: string;
+  text: string;
+  created_at: number;
 }
 
 export interface AttemptView {
@@ -177,6 +211,8 @@ export interface AttemptView {
    * task's cases. Absent from masters before retries of cases.
    */
   case_selection?: CaseSelectionView | null;
+  /** A failure whose failing cases were all quarantined when it was reported: it fails nothing and was not retried. Absent from masters before quarantine. */
+  quarantined?: boolean;
 }
 
 /** How many cases names an attempt's selection, with the first of them. */
@@ -191,7 +227,8 @@ export interface CaseSelectionView {
 /** Names a CaseSelectionView lists: enough to read at a glance, few enough to keep a 100,000-task job's view small. */
 export const CASE_SELECTION_NAMES = 50;
 
-export type GroupState = "queued" | "running" | "succeeded" | "failed" | "flaky" | "canceled" | "retrying";
+/** `quarantined`: the last attempt failed, but only by quarantined cases (Attempt.quarantined); finished, not failed. */
+export type GroupState = "queued" | "running" | "succeeded" | "failed" | "flaky" | "quarantined" | "canceled" | "retrying";
 
 export interface TaskView {
   task_id: string;
@@ -458,4 +495,39 @@ export interface ResultResponse {
 export function outputKey(jobId: string, taskId: string, attempt: number, kind: "stdout" | "stderr" | "artifacts"): string {
   const base = `${jobId}.${taskId}.${attempt}`;
   return kind === "artifacts" ? `${base}-artifacts.zip` : `${base}.${kind}`;
+}
+
+/** POST /api/v1/quarantine: quarantine a test case (see docs/quarantine.md). */
+export interface QuarantineRequest {
+  /** The task's binary (its description without a shard suffix); absent or null: the case in any binary. */
+  binary?: string | null;
+  suite: string;
+  name: string;
+  /** Why; default `quarantined by USER`. */
+  reason?: string | null;
+  /** Epoch ms after which the entry is inactive by itself; absent or null: until removed. */
+  until?: number | null;
+  /** Who asks, for created_by; default "unknown". */
+  user?: string | null;
+}
+
+/** A quarantine entry as GET /api/v1/quarantine lists it. */
+export interface QuarantineView {
+  id: number;
+  binary: string | null;
+  suite: string;
+  name: string;
+  reason: string;
+  created_at: number;
+  /** A user, or "auto" for the master's own (`dt master --auto-quarantine`). */
+  created_by: string;
+  until: number | null;
+  removed_at: number | null;
+  removed_by: string | null;
+  /** Active now: not removed and not past `until`. */
+  active: boolean;
+}
+
+export interface QuarantineList {
+  entries: QuarantineView[];
 }

@@ -55,6 +55,12 @@ export interface JobCaseView {
   /** Runs of the case in this job (over attempts and shards), and how many of them failed or crashed (plus a runner's own failed reruns). */
   runs: number;
   failures: number;
+  /**
+   * Set on a failed or crashed case whose failure was quarantined when it
+   * was reported (see docs/quarantine.md): it did not fail the job. Absent
+   * otherwise, and from masters before quarantine.
+   */
+  quarantined?: { id: number; reason: string; until: number | null };
 }
 
 export interface JobCasesPage {
@@ -87,6 +93,56 @@ export interface CaseHistory {
    * passed after the runner's reruns); null when there are none.
    */
   flake_rate: number | null;
+}
+
+/** A flaky case's latest failing run (GET tests/flaky): where to read why it failed. */
+export interface FlakyCaseFailure {
+  job_id: string;
+  task_id: string;
+  attempt: number;
+  /** failed or crashed; passed for a run that passed only after its runner's own failed reruns. */
+  status: CaseStatus;
+  /** When the attempt was reported (epoch ms). */
+  reported_at: number;
+  message: string | null;
+  /** The master's page of that attempt's stdout (`view_log`), absolute. */
+  log_link: string;
+}
+
+/**
+ * One test case's flakiness over the jobs created since the query's
+ * `since` (GET tests/flaky). A job counts once whatever its attempts and
+ * shards, by the case's merged status in it (JobCaseStatus); jobs that only
+ * skipped the case do not count.
+ */
+export interface FlakyCase {
+  binary: string;
+  suite: string;
+  name: string;
+  /** Jobs that ran the case. */
+  jobs: number;
+  /** Its runs in those jobs, over attempts and shards. */
+  runs: number;
+  /** Runs that failed or crashed, plus runners' own failed reruns (as JobCaseView's `failures`). */
+  failures: number;
+  /** Jobs in which the case was flaky: it failed or crashed and then passed in a later attempt of the same task, or passed after its runner's reruns. */
+  flaky: number;
+  /** flaky ÷ jobs: the share of the jobs that ran the case in which it was flaky. */
+  flake_rate: number;
+  /** Its latest failing run reported since `since`; null when none is stored (cannot happen for a flaky case unless its runs were deleted). */
+  last_failure: FlakyCaseFailure | null;
+  /** The case's history (GET tests/history), absolute. */
+  history_link: string;
+}
+
+/** GET tests/flaky: the cases with the highest flake rate, highest first (then most flaky jobs). */
+export interface FlakyCases {
+  /** The window's start (epoch ms): jobs created at or after it. */
+  since: number;
+  min_runs: number;
+  /** Only this binary's cases; null for all. */
+  binary: string | null;
+  cases: FlakyCase[];
 }
 
 /**

@@ -44,15 +44,60 @@ export function CaseCounts({ counts }: { counts: JobCaseCounts }) {
   );
 }
 
+function CaseRow({ jobId, c }: { jobId: string; c: JobCaseView }) {
+  return (
+    <tr class={c.quarantined ? "quarantined" : c.status === "flaky" ? "flaky" : "failed"}>
+      <td class="mono">
+        {c.binary} › {c.suite ? `${c.suite}.` : ""}
+        {c.name}
+      </td>
+      <td>{c.quarantined ? `${c.status}, quarantined` : c.status}</td>
+      <td>{duration(c.duration_ms)}</td>
+      <td>
+        {c.quarantined ? <div class="note">{`quarantined (entry ${c.quarantined.id}): ${c.quarantined.reason}`}</div> : null}
+        <pre class="note">{messageHead(c.message)}</pre>
+        {c.file ? <div class="note">{`${c.file}${c.line !== null ? `:${c.line}` : ""}`}</div> : null}
+      </td>
+      <td>
+        <a href={pageLink("view_log", { job_id: jobId, task_id: c.task_id, attempt: c.attempt, log: "stdout" })}>attempt {c.attempt}</a>
+      </td>
+    </tr>
+  );
+}
+
+function CaseTable({ id, jobId, rows }: { id: string; jobId: string; rows: readonly JobCaseView[] }) {
+  return (
+    <table id={id}>
+      <thead>
+        <tr>
+          <th>case</th>
+          <th>status</th>
+          <th>time</th>
+          <th>message</th>
+          <th>log</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((c) => (
+          <CaseRow jobId={jobId} c={c} />
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 /**
  * The failed cases, then the flaky ones, above the task table: binary ›
  * suite.name, status, duration, the message's first lines and a link to
- * the log of the attempt that decided the case. Everything a test wrote is
- * text here: hono/jsx escapes it.
+ * the log of the attempt that decided the case; then, apart and marked in
+ * words (not by colour alone), the quarantined failures with their
+ * entries' reasons: they failed but did not fail the job. Everything a test
+ * or an operator wrote is text here: hono/jsx escapes it.
  */
 export function FailedCases({ jobId, cases }: { jobId: string; cases: JobPageCases }) {
-  const rows = [...cases.failed, ...cases.flaky];
-  if (rows.length === 0) return null;
+  const quarantined = cases.failed.filter((c) => c.quarantined);
+  const rows = [...cases.failed.filter((c) => !c.quarantined), ...cases.flaky];
+  if (rows.length === 0 && quarantined.length === 0) return null;
   const more = (status: "failed" | "flaky", shown: number, total: number) =>
     total > shown ? (
       <p class="note">
@@ -61,39 +106,20 @@ export function FailedCases({ jobId, cases }: { jobId: string; cases: JobPageCas
     ) : null;
   return (
     <section id="failed-cases">
-      <h2>Failed test cases</h2>
-      <table id="cases">
-        <thead>
-          <tr>
-            <th>case</th>
-            <th>status</th>
-            <th>time</th>
-            <th>message</th>
-            <th>log</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((c) => (
-            <tr class={c.status === "flaky" ? "flaky" : "failed"}>
-              <td class="mono">
-                {c.binary} › {c.suite ? `${c.suite}.` : ""}
-                {c.name}
-              </td>
-              <td>{c.status}</td>
-              <td>{duration(c.duration_ms)}</td>
-              <td>
-                <pre class="note">{messageHead(c.message)}</pre>
-                {c.file ? <div class="note">{`${c.file}${c.line !== null ? `:${c.line}` : ""}`}</div> : null}
-              </td>
-              <td>
-                <a href={pageLink("view_log", { job_id: jobId, task_id: c.task_id, attempt: c.attempt, log: "stdout" })}>attempt {c.attempt}</a>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      {rows.length > 0 ? (
+        <>
+          <h2>Failed test cases</h2>
+          <CaseTable id="cases" jobId={jobId} rows={rows} />
+        </>
+      ) : null}
       {more("failed", cases.failed.length, cases.counts.failed)}
       {more("flaky", cases.flaky.length, cases.counts.flaky)}
+      {quarantined.length > 0 ? (
+        <>
+          <h2>Quarantined failures (did not fail the job)</h2>
+          <CaseTable id="quarantined-cases" jobId={jobId} rows={quarantined} />
+        </>
+      ) : null}
     </section>
   );
 }

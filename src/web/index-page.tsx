@@ -22,6 +22,9 @@ export function IndexPage({ stats, decisions = [], jobs }: IndexData) {
   const tasks = jobs.reduce((n, j) => n + j.counts.total_tasks, 0);
   return (
     <Page title="dt: distributed tests">
+      <p id="nav">
+        <a href="flaky">flaky tests</a> <a href="slaves">slaves</a>
+      </p>
       <h1>Stats</h1>
       <p>
         <code id="stats">{`Queue length: ${stats.queued} Running: ${stats.running} Idle slaves: ${stats.idleSlaves}`}</code>

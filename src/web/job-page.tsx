@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { DistTestJobStatus } from "../master/jobs/status.ts";
 import { ACTIVE_STATES, type Job } from "../master/model.ts";
-import type { AttemptView, CaseSelectionView } from "../master/protocol.ts";
+import type { AttemptView, CaseSelectionView, JobFlagView } from "../master/protocol.ts";
 import { Page, attemptDurationMs, formatDuration, formatTime, pageLink } from "./layout.tsx";
 import { CaseCounts, FailedCases, type JobPageCases } from "./case-list.tsx";
 import { ROW_FILTERS, type RowFilter, type TaskRow } from "./task-rows.ts";
@@ -16,6 +16,8 @@ export interface JobPageData {
   now: number;
   /** The job's test cases, when its tasks reported any: counts in the header, failed cases above the tasks. */
   cases?: JobPageCases;
+  /** What the master found wrong with the job's runs (a shard that strayed from its case filter). */
+  flags?: readonly JobFlagView[];
 }
 
 /** dist_test's words for a job with no rows; its client and users look for them. */
@@ -42,6 +44,7 @@ const FILTER_LABELS: Record<RowFilter, string> = {
 function rowClass(r: TaskRow): string {
   if (!r.ended) return "running";
   if (r.attempt.state === "SUCCEEDED") return "succeeded";
+  if (r.attempt.quarantined) return "quarantined";
   return ROW_FILTERS.flaky(r) ? "flaky" : "failed";
 }
 
@@ -65,6 +68,7 @@ function StateCell({ attempt }: { attempt: AttemptView }) {
     <>
       {attempt.state}
       {attempt.exit_code !== null && attempt.state !== "SUCCEEDED" ? ` (exit ${attempt.exit_code})` : ""}
+      {attempt.quarantined ? ", quarantined: its failing cases are quarantined, so it fails nothing" : ""}
       {attempt.message ? <div class="note">{attempt.message}</div> : null}
       {attempt.case_selection ? <RetryCases selection={attempt.case_selection} /> : null}
     </>
@@ -91,7 +95,23 @@ function Progress({ status }: { status: DistTestJobStatus }) {
 }
 
 /** `/job?job_id=X[&status=F]`: dist_test's task table, one row per attempt, filtered on the server. */
-export function JobPage({ job, status, rows, filter, now, cases }: JobPageData) {
+/** The job's flags, above its tasks: each breaks the promise that every case ran exactly once. */
+function Flags({ flags }: { flags: readonly JobFlagView[] }) {
+  return (
+    <div id="flags">
+      <h2>Flags ({flags.length})</h2>
+      <ul>
+        {flags.map((f) => (
+          <li class="flag">
+            <span class="mono">{f.kind}</span>: {f.text}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+export function JobPage({ job, status, rows, filter, now, cases, flags }: JobPageData) {
   const shown = filter ? rows.filter(ROW_FILTERS[filter]) : rows;
   const ends = rows.flatMap((r) => (r.attempt.reported_at === null ? [] : [r.attempt.reported_at]));
   const runtime = (status.status === "finished" && ends.length > 0 ? Math.max(...ends) : now) - job.createdAt;
@@ -118,6 +138,7 @@ export function JobPage({ job, status, rows, filter, now, cases }: JobPageData) 
         <a href="./">Back to home</a> <a href={pageLink("trace", { job_id: job.id })}>Trace view</a>{" "}
         <a href={pageLink("job_status", { job_id: job.id })}>job_status (JSON)</a> <a href={pageLink("tasks", { job_id: job.id })}>tasks (JSON)</a>
       </p>
+      {flags && flags.length > 0 ? <Flags flags={flags} /> : null}
       {cases ? <FailedCases jobId={job.id} cases={cases} /> : null}
       <div class="filters">
         Show: {filter === null ? <strong>all ({rows.length})</strong> : <a href={pageLink("job", { job_id: job.id })}>all ({rows.length})</a>}

@@ -23,7 +23,7 @@ pre { background: #f7f7f7; border: 1px solid #ddd; padding: 0.5em; white-space: 
 .bar { display: flex; width: 80%; height: 14px; border: 1px solid #666; background: #eee; }
 .bar .ok { background: #3c3; } .bar .bad { background: #d33; }
 tr.running td { background: #ffa; } tr.succeeded td { background: #afa; }
-tr.failed td { background: #faa; } tr.flaky td { background: #fc9; }
+tr.failed td { background: #faa; } tr.flaky td { background: #fc9; } tr.quarantined td { background: #ddd; }
 .note { color: #555; }
 `;
 

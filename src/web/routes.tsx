@@ -1,4 +1,5 @@
 /** @jsxImportSource hono/jsx */
+import { markQuarantined } from "../master/quarantine/case-views.ts";
 import { Hono } from "hono";
 import { DtError, isDtError } from "../common/errors.ts";
 import { SMALL_FORM_BYTES, attemptParam, noCache, requestParams, requireParam } from "../master/http/cherrypy.ts";
@@ -61,7 +62,13 @@ async function pageCases(master: Master, jobId: string): Promise<JobPageCases | 
   const { repo } = master.deps;
   const counts = await repo.jobCaseCounts(jobId);
   if (counts.total === 0) return undefined;
-  const list = async (statuses: JobCaseStatus[], n: number) => (n > 0 ? (await repo.listJobCases(jobId, { statuses, limit: MAX_PAGE_CASES })).map(jobCaseView) : []);
+  const list = async (statuses: JobCaseStatus[], n: number) => {
+    if (n === 0) return [];
+    const rows = await repo.listJobCases(jobId, { statuses, limit: MAX_PAGE_CASES });
+    const views = rows.map(jobCaseView);
+    await markQuarantined(repo, jobId, rows, views);
+    return views;
+  };
   return { counts, failed: await list(["failed", "crashed"], counts.failed), flaky: await list(["flaky"], counts.flaky) };
 }
 
@@ -85,7 +92,8 @@ export function webRoutes(master: Master): Hono {
     if (!status) return sendPage(c, <NoTasksPage jobId={jobId} />, 404);
     const { job, tasks } = await master.jobTasks(jobId);
     const cases = await pageCases(master, jobId);
-    return sendPage(c, <JobPage job={job} status={status} rows={taskRows(job, tasks)} filter={filter} now={master.deps.clock.now()} cases={cases} />);
+    const flags = await master.jobFlags(jobId);
+    return sendPage(c, <JobPage job={job} status={status} rows={taskRows(job, tasks)} filter={filter} now={master.deps.clock.now()} cases={cases} flags={flags} />);
   });
 
   app.on(METHODS, "/trace", noCache, async (c) => {

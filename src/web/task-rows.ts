@@ -15,7 +15,9 @@ export function taskRows(job: Pick<Job, "canceledAt">, tasks: readonly TaskView[
   return tasks.flatMap((task) => task.attempts.map((attempt) => ({ task, attempt, ended: TERMINAL_STATES.has(attempt.state) || job.canceledAt !== null })));
 }
 
-const failed = (r: TaskRow) => r.ended && r.attempt.state !== "SUCCEEDED";
+/** A quarantined failure counts as a success, as job_status counts it (jobs/status.ts). */
+const succeeded = (r: TaskRow) => r.attempt.state === "SUCCEEDED" || r.attempt.quarantined === true;
+const failed = (r: TaskRow) => r.ended && !succeeded(r);
 
 /**
  * The row filters of `/tasks?status=` and of the job page. Failed is
@@ -24,7 +26,7 @@ const failed = (r: TaskRow) => r.ended && r.attempt.state !== "SUCCEEDED";
  */
 export const ROW_FILTERS = {
   failed,
-  succeeded: (r: TaskRow) => r.attempt.state === "SUCCEEDED",
+  succeeded,
   finished: (r: TaskRow) => r.ended,
   running: (r: TaskRow) => !r.ended,
   timedout: (r: TaskRow) => r.attempt.state === "TIMED_OUT",

@@ -171,3 +171,12 @@ test("firstInvalidUtf8 agrees with the UTF-8 decoder on random bytes", () => {
     if (!valid) expect(() => decoder.decode(bytes.subarray(0, at))).not.toThrow();
   }
 });
+
+test('shards "auto" with its keys and a case_filter reach the request; a mistake in them is refused as the master refuses it', () => {
+  const caseFilter = { arg: "-Dtest={cases}", separator: ",", case: "{suite}#{name}", exclude: "-Dtest=!{cases}" };
+  const { tasks } = parseTasks({ tasks: [{ isolate_hash: HASH, description: "a", shards: "auto", shard_seconds: 30, max_shards: 4, case_filter: caseFilter }] }, "t.json");
+  expect(tasks).toEqual([{ isolate_hash: HASH, description: "a", shards: "auto", shard_seconds: 30, max_shards: 4, case_filter: caseFilter }]);
+  expect(refusal(() => parseTasks({ tasks: [{ isolate_hash: HASH, description: "a", max_shards: 4 }] }, "t.json"))).toStartWith('t.json: tasks[0].max_shards: only applies to "shards": "auto"');
+  expect(refusal(() => parseTasks({ tasks: [{ isolate_hash: HASH, description: "a", shards: "auto", case_filter: { env: "T" } }] }, "t.json"))).toStartWith("t.json: tasks[0].case_filter: has no \"exclude\" form");
+  expect(refusal(() => parseTasks({ tasks: [{ isolate_hash: HASH, description: "a", shards: "many" }] }, "t.json"))).toContain("tasks[0].shards");
+});

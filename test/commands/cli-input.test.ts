@@ -236,6 +236,9 @@ test(
       [["master", "--port", "0", "--data-dir", data, "--public-url", "dt-master:8081"], 'dt master: --public-url "dt-master:8081": write an http(s) URL'],
       [["master", "--port", "0", "--data-dir", data, "--isolate-server", "cas.example"], 'dt master: --isolate-server "cas.example": write an http(s) URL'],
       [["master", "--port", "0", "--data-dir", data, "--s3-endpoint", "minio:9000"], 'dt master: --s3-endpoint "minio:9000": write the server\'s http(s) URL'],
+      [["master", "--port", "0", "--data-dir", data, "--auto-quarantine", "1.5"], 'dt master: --auto-quarantine "1.5": must be a flake rate above 0 and at most 1'],
+      [["master", "--port", "0", "--data-dir", data, "--auto-quarantine", "0.2", "--auto-quarantine-days", "0"], 'dt master: --auto-quarantine-days "0": must be a number of days'],
+      [["master", "--port", "0", "--data-dir", data, "--auto-quarantine", "0.2", "--auto-quarantine-min-runs", "2.5"], 'dt master: --auto-quarantine-min-runs "2.5": must be an integer'],
       [["isolate-server", "--port", "0", "--data-dir", data, "--min-age", "an hour"], 'dt isolate-server: --min-age: cannot read "an hour" as a duration'],
     ];
     requests = [];

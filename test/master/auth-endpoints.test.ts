@@ -46,7 +46,7 @@ function endpoints(routes: { method: string; path: string }[]): { method: string
   const out: { method: string; path: string }[] = [];
   for (const { method, path } of routes) {
     if (method === "ALL") continue;
-    const concrete = path.replace(":job", "nobody.1.2").replace(":hash", "a".repeat(64)).replace(":key", "nothing.txt");
+    const concrete = path.replace(":job", "nobody.1.2").replace(":hash", "a".repeat(64)).replace(":key", "nothing.txt").replace(":id", "1");
     if (seen.has(`${method} ${concrete}`)) continue;
     seen.add(`${method} ${concrete}`);
     out.push({ method, path: concrete });
@@ -61,6 +61,8 @@ const ask = (base: string, e: { method: string; path: string }, extra: string[] 
 const MUST_BE_PROTECTED = [
   "POST /api/v1/jobs",
   "POST /api/v1/jobs/nobody.1.2/cancel",
+  "POST /api/v1/quarantine",
+  "DELETE /api/v1/quarantine/1",
   "GET /submit_job",
   "POST /submit_job",
   "GET /cancel_job",
@@ -102,6 +104,23 @@ describe("every route of the master", () => {
       const res = await ask(server.url, e);
       expect([e.path, res.status === 401 || res.status === 403 || res.status >= 500]).toEqual([e.path, false]);
     }
+  });
+
+  test("a quarantine added or removed with an account is by that account, whatever the body's user says", async () => {
+    const server = await master();
+    const post = ["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", JSON.stringify({ suite: "S", name: "n", user: "mallory" })];
+    expect((await curl([...OUTSIDE, ...post, `${server.url}/api/v1/quarantine`])).status).toBe(401);
+    const added = await curl([...OUTSIDE, "--digest", "-u", "alice:s3cret", ...post, `${server.url}/api/v1/quarantine`]);
+    expect(added.status, added.body).toBe(201);
+    const entry = JSON.parse(added.body) as { id: number; created_by: string };
+    expect(entry.created_by).toBe("alice");
+    const removed = await curl([...OUTSIDE, "--digest", "-u", "alice:s3cret", "-X", "DELETE", `${server.url}/api/v1/quarantine/${entry.id}?user=mallory`]);
+    expect(removed.status, removed.body).toBe(200);
+    expect(JSON.parse(removed.body)).toMatchObject({ removed_by: "alice", active: false });
+    // From the allowed address, no account: the client's word is all there is.
+    const local = await curl(["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", JSON.stringify({ suite: "S", name: "n", user: "carol" }), `${server.url}/api/v1/quarantine`]);
+    expect(local.status, local.body).toBe(201);
+    expect(JSON.parse(local.body)).toMatchObject({ created_by: "carol" });
   });
 
   test("read_requires_auth: every route but /healthz answers 401 without credentials", async () => {

@@ -104,6 +104,18 @@ describe("a bad job is a 400 naming the field, through both APIs, and nothing is
     ["more tasks than a job may have", jobText({ tasks: new Array(JOB_LIMITS.maxTasks + 1).fill(0) }), "tasks"],
     ["shards expanding past the task limit", jobText({ tasks: [task({ shards: JOB_LIMITS.maxShards }), ...Array.from({ length: 19 }, () => task({ shards: JOB_LIMITS.maxShards })), task({ shards: 2 })] }), "tasks[20].shards"],
     ["too many shards", jobText({ tasks: [task({ shards: JOB_LIMITS.maxShards + 1 })] }), "tasks[0].shards"],
+    // shards: "auto".
+    ["shards as another string", jobText({ tasks: [task({ shards: "balanced" })] }), "tasks[0].shards"],
+    ["shards \"Auto\" (case matters)", jobText({ tasks: [task({ shards: "Auto" })] }), "tasks[0].shards"],
+    ["shard_seconds without auto", jobText({ tasks: [task({ shard_seconds: 30 })] }), "tasks[0].shard_seconds"],
+    ["max_shards with numeric shards", jobText({ tasks: [task({ shards: 4, max_shards: 8 })] }), "tasks[0].max_shards"],
+    ["a zero shard_seconds", jobText({ tasks: [task({ shards: "auto", shard_seconds: 0 })] }), "tasks[0].shard_seconds"],
+    ["a fractional shard_seconds", jobText({ tasks: [task({ shards: "auto", shard_seconds: 0.5 })] }), "tasks[0].shard_seconds"],
+    ["a string shard_seconds", jobText({ tasks: [task({ shards: "auto", shard_seconds: "60" })] }), "tasks[0].shard_seconds"],
+    ["max_shards past its limit", jobText({ tasks: [task({ shards: "auto", max_shards: JOB_LIMITS.maxAutoShards + 1 })] }), "tasks[0].max_shards"],
+    ["a negative max_shards", jobText({ tasks: [task({ shards: "auto", max_shards: -1 })] }), "tasks[0].max_shards"],
+    ["auto with a case_filter that cannot exclude", jobText({ tasks: [task({ shards: "auto", case_filter: { env: "TESTS" } })] }), "tasks[0].case_filter"],
+    ["an auto description too long for its shards' suffix", jobText({ tasks: [task({ description: "d".repeat(JOB_LIMITS.maxDescription - 2), shards: "auto", max_shards: 100 })] }), "tasks[0].description"],
     ["a sharded description past the limit", jobText({ tasks: [task({ description: "d".repeat(JOB_LIMITS.maxDescription - 1), shards: 10 })] }), "tasks[0].description"],
     ["an env copied past the job's size by shards", jobText({ tasks: [task({ env: { BIG: "x".repeat(60_000) }, shards: JOB_LIMITS.maxShards })] }), "tasks[0]"],
     ["too many globs", jobText({ tasks: [task({ artifact_archive_globs: new Array(JOB_LIMITS.maxGlobs + 1).fill("*.log") })] }), "tasks[0].artifact_archive_globs"],
@@ -295,5 +307,23 @@ describe("what dt's client and dist_test's client send is accepted", () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: "SUCCESS" });
     expect((await fx.master.deps.repo.getTasks(jobId)).map((t) => [t.description, t.timeoutSec, t.maxRetries])).toEqual([["foo-test.0", 930, 0], ["grind-test", 600, 1]]);
+  });
+});
+
+describe('shards: "auto" is checked at submit and left for the planner', () => {
+  test("defaults, given values, and the task kept once with its settings", () => {
+    const valid = validateJobRequest({ tasks: [task({ description: "a" }), task({ description: "b", shards: "auto" }), task({ description: "c", shards: "auto", shard_seconds: 5, max_shards: 3, case_filter: { arg: "{case}", exclude: "--deselect={case}" } })] });
+    expect(valid.tasks.map((t) => [t.index, t.description, t.shardIndex, t.caseSelection])).toEqual([[0, "a", null, null], [1, "b", null, null], [2, "c", null, null]]);
+    expect([...valid.autoShards]).toEqual([[1, { targetMs: 60_000, maxShards: 32 }], [2, { targetMs: 5_000, maxShards: 3 }]]);
+  });
+
+  test("the message says what to do", () => {
+    expect(() => validateJobRequest({ tasks: [task({ shard_seconds: 30 })] })).toThrow('tasks[0].shard_seconds: only applies to "shards": "auto"');
+    expect(() => validateJobRequest({ tasks: [task({ shards: "auto", case_filter: { env: "TESTS" } })] })).toThrow(/has no "exclude" form, which "shards": "auto" needs.*add one/);
+  });
+
+  test("an auto task counts as max_shards against the job's task limit", () => {
+    const many = Array.from({ length: Math.floor(JOB_LIMITS.maxTasks / 1000) }, () => task({ shards: "auto", max_shards: 1000 }));
+    expect(() => validateJobRequest({ tasks: [...many, task({ shards: "auto", max_shards: 1 })] })).toThrow("expands the job to more than");
   });
 });

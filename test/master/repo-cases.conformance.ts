@@ -89,6 +89,45 @@ export function repoCaseConformance(repo: () => Repo, seedJob: (id: string) => P
     expect(await r.jobCaseCounts("cases.tx")).toEqual({ total: 0, passed: 0, failed: 0, flaky: 0, skipped: 0 });
     expect(await r.caseHistory(caseKey("bin", "S", "a"), 10)).toEqual([]);
   });
+
+  test("binaryCaseDurations: the latest job's cases of the binary, each with the median of its latest timed runs", async () => {
+    const r = repo();
+    expect(await r.binaryCaseDurations("planned")).toEqual([]);
+    await seedJob("dur.1");
+    await seedJob("dur.2");
+    await r.storeCases(at("dur.1", "t0", 0, "planned", T0), [run("S", "a", "passed", { durationMs: 10 }), run("S", "b", "passed", { durationMs: 20 }), run("S", "gone", "passed", { durationMs: 5 })]);
+    // Another binary in the same job, and one whose name extends this one's: neither is this binary's.
+    await r.storeCases(at("dur.2", "t9", 0, "planned.0", T0 + 100), [run("S", "a", "passed", { durationMs: 999 }), run("S", "other", "passed")]);
+    await r.storeCases(at("dur.2", "t1", 0, "planned", T0 + 100), [
+      run("S", "a", "passed", { durationMs: 30 }), run("S", "b", "skipped", { durationMs: 1 }), run("S", "new", "failed", { durationMs: 40 }), run("S", "c", "crashed", { durationMs: null }),
+    ]);
+    const known = (await r.binaryCaseDurations("planned")).sort((x, y) => x.name.localeCompare(y.name));
+    // gone: not in the latest job; b: a skip says nothing of its time; c: no timed run, so the median of the others (20, 20, 40).
+    expect(known).toEqual([
+      { suite: "S", name: "a", expectedMs: 20 }, { suite: "S", name: "b", expectedMs: 20 }, { suite: "S", name: "c", expectedMs: 20 }, { suite: "S", name: "new", expectedMs: 40 },
+    ]);
+    // Only the latest DURATION_RUNS_PER_CASE (3) runs count: a fourth, older one of 1,000 ms does not move the median.
+    await seedJob("dur.0");
+    await r.storeCases(at("dur.0", "t0", 0, "planned", T0 - 100), [run("S", "a", "passed", { durationMs: 1_000 })]);
+    await seedJob("dur.3");
+    await r.storeCases(at("dur.3", "t0", 0, "planned", T0 + 200), [
+      run("S", "a", "passed", { durationMs: 50 }), run("S", "b", "passed", { durationMs: 20 }), run("S", "c", "passed", { durationMs: 10 }), run("S", "new", "passed", { durationMs: 40 }),
+    ]);
+    // a: 50, 30, 10 (not the 1,000 before them); b: 20, 20; c: 10; new: 40, 40.
+    expect((await r.binaryCaseDurations("planned")).sort((x, y) => x.name.localeCompare(y.name)).map((c) => [c.name, c.expectedMs])).toEqual([["a", 30], ["b", 20], ["c", 10], ["new", 40]]);
+  });
+
+  test("job flags: added and listed oldest first, per job, up to the limit", async () => {
+    const r = repo();
+    const flag = (jobId: string, n: number) => ({ jobId, taskId: `t${n}`, attempt: n, kind: "case_selection" as const, text: `flag ${n} ü ${"x".repeat(n * 1000)}`, createdAt: T0 + n });
+    expect(await r.listJobFlags("flags.1", 10)).toEqual([]);
+    await r.addJobFlag(flag("flags.1", 1));
+    await r.addJobFlag(flag("flags.2", 2));
+    await r.addJobFlag(flag("flags.1", 3));
+    expect(await r.listJobFlags("flags.1", 10)).toEqual([flag("flags.1", 1), flag("flags.1", 3)]);
+    expect(await r.listJobFlags("flags.1", 1)).toEqual([flag("flags.1", 1)]);
+    expect(await r.listJobFlags("flags.2", 10)).toEqual([flag("flags.2", 2)]);
+  });
 }
 
 /** Adds the tests of what a retry of only the failed cases reads; `repo` gives the repo that beforeEach opened. */

@@ -1,8 +1,10 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { repoQuarantineConformance } from "./repo-quarantine.conformance.ts";
 import { isDtError } from "../../src/common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../../src/master/model.ts";
 import type { Repo } from "../../src/master/repo/repo.ts";
 import { repoCaseConformance, repoTaskCaseRunsConformance } from "./repo-cases.conformance.ts";
+import { repoFlakyConformance } from "./repo-flaky.conformance.ts";
 
 /** A fresh, empty repo; `reopen` opens the same store again after `repo.close()`, where the store outlives its connection. */
 export type RepoOpener = () => Promise<{ repo: Repo; reopen?: () => Promise<Repo>; cleanup: () => Promise<void> }>;
@@ -26,7 +28,7 @@ export function makeTask(jobId: string, index: number, over: Partial<Task> = {})
 export function makeAttempt(task: Task, over: Partial<Attempt> = {}): Attempt {
   return {
     ...{ jobId: task.jobId, taskId: task.taskId, attempt: 0, retry: 0, state: "QUEUED", slave: null, leaseId: null, leaseExpiresAt: null, exitCode: null },
-    ...{ stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, outputsRef: null, message: null, caseSelection: null, queuedAt: T0, leasedAt: null },
+    ...{ stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, outputsRef: null, message: null, caseSelection: null, quarantined: false, queuedAt: T0, leasedAt: null },
     ...{ fetchDoneAt: null, mapDoneAt: null, commandStartAt: null, commandEndAt: null, uploadDoneAt: null, reportedAt: null },
     ...over,
   };
@@ -94,6 +96,17 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
       await repo.insertAttempt(makeAttempt(tasks[0]!, { attempt: 2, retry: 2, caseSelection: exclude }));
       expect((await repo.getAttempt("sel.1", tasks[0]!.taskId, 1))?.caseSelection).toEqual(include);
       expect((await repo.getAttempts("sel.1")).map((a) => a.caseSelection)).toEqual([null, include, exclude]);
+    });
+
+    repoQuarantineConformance(() => repo, async (id) => {
+      const { job, tasks, attempts } = makeJobWithTasks(id, 1);
+      await repo.createJob(job, tasks, attempts);
+      return tasks[0]!.taskId;
+    });
+
+    repoFlakyConformance(() => repo, async (id, createdAt) => {
+      const { job, tasks, attempts } = makeJobWithTasks(id, 1, { createdAt });
+      await repo.createJob(job, tasks, attempts);
     });
 
     test("ping answers while the repo is open, and rejects with DtError unreachable once it is closed", async () => {

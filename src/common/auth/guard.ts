@@ -8,6 +8,15 @@ import type { AuthPolicy } from "./policy.ts";
 
 export type Access = "read" | "write";
 
+/** The context variable holding the account a request was admitted by (HTTP Digest), when it was. */
+const ADMITTED_USER = "dtAdmittedUser";
+
+/** The account that signed the request, when the guard admitted it by one: who an entry a write makes is by, rather than what the client says. */
+export function admittedUser(c: Context): string | undefined {
+  const user: unknown = c.get(ADMITTED_USER);
+  return typeof user === "string" ? user : undefined;
+}
+
 /** The slave protocol: every call changes state (leases, logs, results), its GET /queue included, which names the beanstalkd server. */
 const SLAVE_API = /^\/api\/v1\/slave(?:\/|$)/;
 /** dist_test's writes, which its client and slaves call with GET as often as POST. */
@@ -74,6 +83,7 @@ export class AuthGuard {
     return async (c, next) => {
       const admission = this.admit(c);
       if (admission instanceof Response) return admission;
+      if (admission.via === "account") c.set(ADMITTED_USER, admission.user);
       await next();
     };
   }

@@ -10,7 +10,9 @@ import { mergeRuns } from "../cases/case-merge.ts";
 import { CASE_LIMITS } from "../cases/case-report.ts";
 import type { Master } from "../master.ts";
 import type { CaseHistory, JobCasesPage, JobCaseStatus, JobCaseView } from "../protocol.ts";
+import type { Repo } from "../repo/repo.ts";
 import type { CaseRow, JobCaseRow } from "../repo/schema-sqlite.ts";
+import { markQuarantined } from "../quarantine/case-views.ts";
 
 /**
  * A page of cases: 1,000 by default (~300 KB of JSON), 10,000 at most, and
@@ -28,13 +30,15 @@ const STATUS_FILTERS: ReadonlyMap<string, readonly JobCaseStatus[] | undefined> 
   ["all", undefined], ["failed", ["failed", "crashed"]], ["crashed", ["crashed"]], ["flaky", ["flaky"]], ["passed", ["passed"]], ["skipped", ["skipped"]],
 ]);
 
-function checkKnown(query: Record<string, string>, known: readonly string[]): void {
+/** Refuses a query parameter not in `known`, naming it and the known ones. */
+export function checkKnown(query: Record<string, string>, known: readonly string[]): void {
   for (const key of Object.keys(query)) {
     if (!known.includes(key)) throw new DtError("invalid_input", `${key}: is not a parameter of this request (known: ${known.join(", ")})`);
   }
 }
 
-function limitOf(value: string | undefined, bounds: { default: number; max: number }): number {
+/** `limit`: an integer from 1 to `bounds.max`, `bounds.default` when absent. */
+export function limitOf(value: string | undefined, bounds: { default: number; max: number }): number {
   if (value === undefined) return bounds.default;
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > bounds.max) throw new DtError("invalid_input", `limit: must be an integer from 1 to ${bounds.max}, got ${JSON.stringify(value.slice(0, 40))}`);
@@ -68,6 +72,20 @@ export function jobCaseView(r: JobCaseRow): JobCaseView {
   };
 }
 
+/** GET tests/history's answer to `query` (binary, suite, case, limit), checked as the API checks it; the /tests/history page shows the same. */
+export async function caseHistory(repo: Repo, query: Record<string, string>): Promise<CaseHistory> {
+  checkKnown(query, ["binary", "suite", "case", "limit"]);
+  const binary = required(query.binary, "binary", 255);
+  const suite = required(query.suite, "suite", CASE_LIMITS.maxSuiteChars);
+  const name = required(query.case, "case", CASE_LIMITS.maxNameChars);
+  const rows = await repo.caseHistory(caseKey(binary, suite, name), limitOf(query.limit, HISTORY_PAGE));
+  return {
+    binary, suite, case: name,
+    results: rows.map((r) => ({ job_id: r.jobId, task_id: r.taskId, attempt: r.attempt, status: r.status, duration_ms: r.durationMs, reported_at: r.reportedAt })),
+    flake_rate: flakeRate(rows),
+  };
+}
+
 /** GET jobs/:job/cases and GET tests/history, to mount under /api/v1. */
 export function caseRoutes(master: Master): Hono {
   const app = new Hono();
@@ -86,6 +104,7 @@ export function caseRoutes(master: Master): Hono {
     await master.requireJob(jobId);
     const statuses = STATUS_FILTERS.get(status);
     const cases: JobCasesPage["cases"] = [];
+    const shown: JobCaseRow[] = [];
     let bytes = 0;
     let afterSeq = cursor === undefined ? undefined : Number(cursor);
     let more = false;
@@ -102,11 +121,13 @@ export function caseRoutes(master: Master): Hono {
           break page;
         }
         cases.push(view);
+        shown.push(r);
         afterSeq = r.seq;
       }
       more = rows.length > want;
       if (!more) break;
     }
+    await markQuarantined(repo, jobId, shown, cases);
     const body: JobCasesPage = {
       job_id: jobId,
       cases,
@@ -116,20 +137,7 @@ export function caseRoutes(master: Master): Hono {
     return c.json(body);
   });
 
-  app.get("/tests/history", async (c) => {
-    const query = c.req.query();
-    checkKnown(query, ["binary", "suite", "case", "limit"]);
-    const binary = required(query.binary, "binary", 255);
-    const suite = required(query.suite, "suite", CASE_LIMITS.maxSuiteChars);
-    const name = required(query.case, "case", CASE_LIMITS.maxNameChars);
-    const rows = await repo.caseHistory(caseKey(binary, suite, name), limitOf(query.limit, HISTORY_PAGE));
-    const body: CaseHistory = {
-      binary, suite, case: name,
-      results: rows.map((r) => ({ job_id: r.jobId, task_id: r.taskId, attempt: r.attempt, status: r.status, duration_ms: r.durationMs, reported_at: r.reportedAt })),
-      flake_rate: flakeRate(rows),
-    };
-    return c.json(body);
-  });
+  app.get("/tests/history", async (c) => c.json(await caseHistory(repo, c.req.query())));
 
   return app;
 }

@@ -2,7 +2,7 @@ import { DtError } from "../../common/errors.ts";
 import { fieldPath } from "../../common/strict-json.ts";
 import { closestMatch } from "../../common/suggest.ts";
 import { isHash } from "../../isolate/digest.ts";
-import { parseCaseFilter } from "../cases/case-filter.ts";
+import { canExclude, parseCaseFilter } from "../cases/case-filter.ts";
 import { RETRY_MODES, type RetryMode, type Task } from "../model.ts";
 import type { JobRequest, TaskRequest } from "../protocol.ts";
 
@@ -20,6 +20,13 @@ export const JOB_LIMITS = {
   /** A dimension is matched against a slave's; os=linux, pool=… are a few characters. */
   maxDimensionLength: 256,
   maxShards: 10_000,
+  /**
+   * Largest `max_shards` of a `shards: "auto"` task: each auto shard carries
+   * a case list of up to MAX_FILTER_BYTES, so 1,000 of them are at most
+   * ~100 MB stored for the task, and far more slots than one binary's cases
+   * keep busy.
+   */
+  maxAutoShards: 1_000,
   maxRetries: 100,
   /** A week: longer is a mistake, not a test. */
   maxTimeoutSec: 7 * 86_400,
@@ -50,8 +57,23 @@ const JOB_KEYS: ReadonlySet<string> = new Set<keyof JobRequest>(["job_id", "name
  * table lists it) and `attempt` (dt numbers attempts itself).
  */
 export const TASK_KEYS: ReadonlySet<string> = new Set<keyof TaskRequest | "docker_image" | "attempt">([
-  "isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "result_globs", "env", "dimensions", "priority", "shards", "case_filter", "retry", "docker_image", "attempt",
+  "isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "result_globs", "env", "dimensions", "priority", "shards", "shard_seconds", "max_shards", "case_filter", "retry", "docker_image", "attempt",
 ]);
+
+/**
+ * A `shards: "auto"` task's settings: the master splits its binary's known
+ * cases into shards of about `targetMs` each, at most `maxShards`
+ * (scheduler/shard-planner.ts), once the request is valid.
+ */
+export interface AutoShardSpec {
+  targetMs: number;
+  maxShards: number;
+}
+
+/** `shard_seconds`' default: a minute per shard is long enough that a shard's fixed cost (fetch, start) is small beside it. */
+export const DEFAULT_SHARD_SECONDS = 60;
+/** `max_shards`' default: enough for a long binary on a mid-sized pool, few enough that one binary does not take all of a large one. */
+export const DEFAULT_MAX_SHARDS = 32;
 
 /** A job request checked and normalized; nothing about it is trusted before this. */
 export interface ValidJob {
@@ -59,8 +81,15 @@ export interface ValidJob {
   name: string | null;
   user: string | undefined;
   priority: number;
-  /** Tasks after shard expansion, without job id. */
+  /**
+   * Tasks after numeric shard expansion, without job id. A `shards: "auto"`
+   * task is here once, unexpanded, with its entry in `autoShards`.
+   */
   tasks: Omit<Task, "jobId">[];
+  /** The auto-sharded tasks, by their index in `tasks`; jobs/auto-shards.ts expands them. */
+  autoShards: Map<number, AutoShardSpec>;
+  /** After expansion: what each planned auto shard's cases are expected to take, by its index in `tasks`. */
+  plannedMs?: Map<number, number>;
 }
 
 /**
@@ -204,11 +233,32 @@ function taskFields(raw: unknown, field: string) {
     env,
     dimensions,
     priority: integer(t.priority, `${field}.priority`, -1000, 1000, 0),
-    shards: integer(t.shards, `${field}.shards`, 1, JOB_LIMITS.maxShards, 1),
+    ...shardFields(t, field, caseFilter),
     caseFilter,
     caseSelection: null,
     retryMode,
   };
+}
+
+/**
+ * `shards`: a count (numeric sharding), or "auto" with optional
+ * `shard_seconds` and `max_shards`, which mean nothing without it. For the
+ * job's limits an auto task counts as its cap of shards.
+ */
+function shardFields(t: Record<string, unknown>, field: string, caseFilter: ReturnType<typeof parseCaseFilter>): { shards: number; auto: AutoShardSpec | null } {
+  if (t.shards !== "auto") {
+    for (const key of ["shard_seconds", "max_shards"] as const) {
+      if (t[key] !== undefined && t[key] !== null) fail(`${field}.${key}`, `only applies to "shards": "auto" (this task has ${t.shards === undefined ? "no shards" : `shards ${shown(t.shards)}`}); remove it or set "shards": "auto"`);
+    }
+    if (typeof t.shards === "string") fail(`${field}.shards`, `must be an integer from 1 to ${JOB_LIMITS.maxShards} or "auto", got ${shown(t.shards)}`);
+    return { shards: integer(t.shards, `${field}.shards`, 1, JOB_LIMITS.maxShards, 1), auto: null };
+  }
+  if (!canExclude(caseFilter)) {
+    fail(`${field}.case_filter`, 'has no "exclude" form, which "shards": "auto" needs: one shard runs every case the others do not name, so a new case is never skipped; add one (e.g. "exclude": "--exclude={cases}") or use "shards": N');
+  }
+  const seconds = integer(t.shard_seconds, `${field}.shard_seconds`, 1, JOB_LIMITS.maxTimeoutSec, DEFAULT_SHARD_SECONDS);
+  const maxShards = integer(t.max_shards, `${field}.max_shards`, 1, JOB_LIMITS.maxAutoShards, Math.min(DEFAULT_MAX_SHARDS, JOB_LIMITS.maxAutoShards));
+  return { shards: maxShards, auto: { targetMs: seconds * 1000, maxShards } };
 }
 
 /**
@@ -253,15 +303,25 @@ export function validateJobRequest(raw: unknown): ValidJob {
   if (r.tasks.length > JOB_LIMITS.maxTasks) fail("tasks", `has ${r.tasks.length} tasks; at most ${JOB_LIMITS.maxTasks} per job`);
   const priority = integer(r.priority, "priority", -1000, 1000, 0);
   const tasks: Omit<Task, "jobId">[] = [];
+  const autoShards = new Map<number, AutoShardSpec>();
   let chars = 0;
+  let expanded = 0;
   for (const [i, rawTask] of r.tasks.entries()) {
-    const { shards, ...t } = taskFields(rawTask, `tasks[${i}]`);
+    const { shards, auto, ...t } = taskFields(rawTask, `tasks[${i}]`);
     if (shards > 1 && `${t.description}.${shards - 1}`.length > JOB_LIMITS.maxDescription) {
       fail(`tasks[${i}].description`, `with the shard suffix (.${shards - 1}) is longer than ${JOB_LIMITS.maxDescription} characters`);
     }
-    if (tasks.length + shards > JOB_LIMITS.maxTasks) fail(`tasks[${i}].shards`, `expands the job to more than ${JOB_LIMITS.maxTasks} tasks`);
+    // An auto task is one entry here until planned, but may become max_shards tasks.
+    if (expanded + shards > JOB_LIMITS.maxTasks) fail(`tasks[${i}].shards`, `expands the job to more than ${JOB_LIMITS.maxTasks} tasks`);
+    expanded += shards;
     chars += taskChars(t) * shards;
     if (chars > JOB_LIMITS.maxExpandedChars) fail(`tasks[${i}]`, `with its shards, the job's descriptions, globs, env and dimensions exceed ${JOB_LIMITS.maxExpandedChars} characters; use fewer shards or a smaller env`);
+    if (auto) {
+      // Planned once the job is valid (jobs/auto-shards.ts): it needs the binary's case history.
+      autoShards.set(tasks.length, auto);
+      tasks.push({ ...t, taskId: `${t.isolateHash}.${tasks.length}`, index: tasks.length, shardIndex: null, shardCount: null });
+      continue;
+    }
     for (let shard = 0; shard < shards; shard++) {
       const index = tasks.length;
       const sharded = shards > 1;
@@ -282,5 +342,6 @@ export function validateJobRequest(raw: unknown): ValidJob {
     user: r.user as string | undefined,
     priority,
     tasks,
+    autoShards,
   };
 }

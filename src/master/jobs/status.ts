@@ -17,7 +17,10 @@ export function groupAttempts(attempts: readonly Attempt[]): Map<string, Attempt
  * failure, no slave able to run it) are not: a task they hit and that then
  * passes is not flaky.
  */
-const isFailure = (a: Attempt) => a.state === "FAILED" || a.state === "TIMED_OUT";
+const isFailure = (a: Attempt) => (a.state === "FAILED" || a.state === "TIMED_OUT") && !a.quarantined;
+
+/** A failure whose failing cases were all quarantined when reported (Attempt.quarantined): the operator's decision that it fails nothing. */
+const isQuarantinedFailure = (a: Attempt) => (a.state === "FAILED" || a.state === "TIMED_OUT") && a.quarantined;
 
 /**
  * Where a group stands. A canceled job's unfinished groups read canceled at
@@ -30,6 +33,8 @@ export function groupState(group: Group, job: Pick<Job, "canceledAt">): GroupSta
   if (succeeded) return failed ? "flaky" : "succeeded";
   const last = group[group.length - 1]!;
   if (last.state === "CANCELED") return "canceled";
+  // Not retried, so a quarantined failure is its group's last attempt: finished, and not failed.
+  if (isQuarantinedFailure(last)) return "quarantined";
   // Ended for good before any cancel: still failed, whatever happened to the job after.
   if (TERMINAL_STATES.has(last.state)) return "failed";
   if (job.canceledAt !== null) return "canceled";
@@ -40,7 +45,7 @@ export function groupState(group: Group, job: Pick<Job, "canceledAt">): GroupSta
 
 /** True once a group will change no more. */
 export function groupFinished(state: GroupState): boolean {
-  return state === "succeeded" || state === "flaky" || state === "failed" || state === "canceled";
+  return state === "succeeded" || state === "flaky" || state === "quarantined" || state === "failed" || state === "canceled";
 }
 
 /**
@@ -55,7 +60,7 @@ export function isTestRetry(attempt: Attempt, previous: Attempt | undefined): bo
 
 /** The native API's counts. Queued and running apart, which dist_test could not tell; test retries and infrastructure requeues apart. */
 export function jobCounts(groups: Map<string, Attempt[]>, job: Pick<Job, "canceledAt">): JobCounts {
-  const counts: JobCounts = { total_tasks: groups.size, queued: 0, running: 0, succeeded: 0, failed: 0, flaky: 0, canceled: 0, finished: 0, retries: 0, requeues: 0 };
+  const counts: JobCounts = { total_tasks: groups.size, queued: 0, running: 0, succeeded: 0, failed: 0, flaky: 0, quarantined: 0, canceled: 0, finished: 0, retries: 0, requeues: 0 };
   for (const group of groups.values()) {
     group.forEach((a, i) => {
       if (i === 0) return;
@@ -69,6 +74,7 @@ export function jobCounts(groups: Map<string, Attempt[]>, job: Pick<Job, "cancel
     else if (state === "running" || state === "retrying") counts.running++;
     else if (state === "succeeded") counts.succeeded++;
     else if (state === "flaky") counts.flaky++;
+    else if (state === "quarantined") counts.quarantined = (counts.quarantined ?? 0) + 1;
     else if (state === "failed") counts.failed++;
     else if (state === "canceled") counts.canceled++;
   }
@@ -94,7 +100,9 @@ export interface DistTestJobStatus {
 }
 
 /**
- * The summary dist_test's client polls. Groups: succeeded (a success),
+ * The summary dist_test's client polls. Groups: succeeded (a success, or
+ * a quarantined failure: dist_test had no quarantine, and its clients must
+ * pass the build as dt's do),
  * flaky (a success and a failure, or failures with a retry pending), failed
  * (no success and nothing more coming, canceled included, so a canceled job
  * exits 88 and finishes), finished = succeeded or failed.
@@ -113,11 +121,12 @@ export function distTestJobStatus(groups: Map<string, Attempt[]>, job: Pick<Job,
       // dist_test counted rows with attempt > 0, which only a test retry made (a lost slave's task ran again in the same row): requeues are left out here too.
       if (isTestRetry(a, group[i - 1])) s.retried_tasks++;
       if (a.state === "TIMED_OUT") s.timedout_tasks++;
-      if (a.state === "SUCCEEDED") s.succeeded_tasks++;
+      // A quarantined failure counts as a success here: dist_test's clients (Kudu's) then pass the build, as dt's do; it is the operator's decision.
+      if (a.state === "SUCCEEDED" || isQuarantinedFailure(a)) s.succeeded_tasks++;
       else if (TERMINAL_STATES.has(a.state) || canceledByJob) s.failed_tasks++;
     }
     const state = groupState(group, job);
-    if (state === "succeeded") s.succeeded_groups++;
+    if (state === "succeeded" || state === "quarantined") s.succeeded_groups++;
     if (state === "flaky") {
       s.succeeded_groups++;
       s.flaky_groups++;

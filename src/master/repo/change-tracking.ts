@@ -89,6 +89,7 @@ export class ChangeTracker {
               bump(attempt.jobId);
             };
           case "storeCases":
+          case "addJobFlag":
             return async (at: { jobId: string }, ...rest: unknown[]) => {
               await value.call(target, at, ...rest);
               bump(at.jobId);

@@ -1,10 +1,13 @@
 /** The test-case tables on MySQL/MariaDB: the storage primitives of cases/case-store.ts and the reads, for MysqlRepo. */
-import { and, asc, desc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, lt, ne, or, sql } from "drizzle-orm";
 import type { MySql2Database } from "drizzle-orm/mysql2";
 import type { PoolConnection } from "mysql2/promise";
 import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
+import { olderRunBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
+import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
+import type { FlakyOps } from "../cases/flaky-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import { driverError, insertChunked, isConnectionLost, type MysqlPool } from "./mysql-connection.ts";
 import type { JobCaseQuery, TaskCaseRun } from "./repo.ts";
@@ -93,4 +96,79 @@ export function taskCaseRunsOn(db: MySql2Database, jobId: string, taskId: string
     .from(cases)
     .where(and(eq(cases.jobId, jobId), eq(cases.taskId, taskId)))
     .orderBy(asc(cases.attempt), asc(cases.caseIndex));
+}
+
+/** Repo.binaryCaseDurations on MySQL: three indexed reads (see cases/case-durations.ts). */
+export async function binaryCaseDurationsOn(db: MySql2Database, binary: string): Promise<KnownCase[]> {
+  const [latest] = await db.select({ jobId: cases.jobId }).from(cases).where(eq(cases.binary, binary)).orderBy(desc(cases.reportedAt)).limit(1);
+  if (!latest) return [];
+  // The job's rows by the clustered primary key (job_id, …): a sequential read of the job, where the (job_id, case_key)
+  // index would give them in hash order, each a random read of the table.
+  const known = await db
+    .select({ caseKey: cases.caseKey, suite: cases.suite, name: cases.name, status: cases.status, durationMs: cases.durationMs, reportedAt: cases.reportedAt })
+    .from(cases)
+    .where(and(eq(cases.jobId, latest.jobId), eq(cases.binary, binary)));
+  // Runs before the latest job's first report: its own rows came with the known cases, and the index skips them
+  // (so does an older job's run reported while the latest one ran: a run fewer in a median).
+  if (known.length === 0) return [];
+  const before = known.reduce((min, c) => Math.min(min, c.reportedAt), Infinity);
+  const runs = await db
+    .select({ caseKey: cases.caseKey, durationMs: cases.durationMs })
+    .from(cases)
+    .where(and(eq(cases.binary, binary), lt(cases.reportedAt, before), inArray(cases.status, [...TIMED_STATUSES]), isNotNull(cases.durationMs)))
+    .orderBy(desc(cases.reportedAt))
+    .limit(olderRunBudget(known.length));
+  return expectedCaseDurations(known, runs);
+}
+
+/** findFlakyCases' reads (see FlakyOps for the indexes each one uses); `read` is the repo's way onto the pool. */
+export function mysqlFlakyOps(read: <T>(what: string, body: (db: MySql2Database) => Promise<T>) => Promise<T>): FlakyOps {
+  return {
+    windowJobs: async (since) => {
+      const rows = await read("flakyCases", (db) =>
+        db
+          .select({ id: jobs.id, cases: sql<unknown>`coalesce(${jobCaseCounts.passed} + ${jobCaseCounts.failed} + ${jobCaseCounts.crashed} + ${jobCaseCounts.flaky} + ${jobCaseCounts.skipped}, 0)` })
+          .from(jobs)
+          .leftJoin(jobCaseCounts, eq(jobCaseCounts.jobId, jobs.id))
+          .where(gte(jobs.createdAt, since)),
+      );
+      return rows.map((r) => ({ id: r.id, cases: Number(r.cases) }));
+    },
+    candidates: (jobIds, binary) =>
+      read("flakyCases", (db) =>
+        db
+          .selectDistinct({ caseKey: jobCases.caseKey, binary: jobCases.binary, suite: jobCases.suite, name: jobCases.name })
+          .from(jobCases)
+          .where(and(inArray(jobCases.jobId, [...jobIds]), eq(jobCases.status, "flaky"), binary === undefined ? undefined : eq(jobCases.binary, binary))),
+      ),
+    counts: async (jobIds, keys) => {
+      const rows = await read("flakyCases", (db) =>
+        db
+          .select({
+            caseKey: jobCases.caseKey,
+            jobs: sql<unknown>`count(*)`,
+            runs: sql<unknown>`sum(${jobCases.runs})`,
+            failures: sql<unknown>`sum(${jobCases.failures})`,
+            flaky: sql<unknown>`sum(case when ${jobCases.status} = 'flaky' then 1 else 0 end)`,
+          })
+          .from(jobCases)
+          // On the primary key (job, case key): with keys, one point lookup per pair; without, each job's rows in a row.
+          .where(and(inArray(jobCases.jobId, [...jobIds]), keys === null ? undefined : inArray(jobCases.caseKey, [...keys]), ne(jobCases.status, "skipped")))
+          .groupBy(jobCases.caseKey),
+      );
+      // mysql2 hands SUM back as a DECIMAL string and COUNT as a number.
+      return rows.map((r) => ({ caseKey: r.caseKey, jobs: Number(r.jobs), runs: Number(r.runs), failures: Number(r.failures), flaky: Number(r.flaky) }));
+    },
+    lastFailure: async (caseKey, since) => {
+      const [row] = await read("flakyCases", (db) =>
+        db
+          .select()
+          .from(cases)
+          .where(and(eq(cases.caseKey, caseKey), gte(cases.reportedAt, since), or(inArray(cases.status, ["failed", "crashed"]), gt(cases.flakyFailures, 0))))
+          .orderBy(desc(cases.reportedAt), desc(cases.attempt))
+          .limit(1),
+      );
+      return row ?? null;
+    },
+  };
 }

@@ -21,16 +21,20 @@ import type { PoolConnection } from "mysql2/promise";
 import { mysqlMigrations } from "../../../drizzle/mysql/index.ts";
 import { type Clock, systemClock } from "../../common/clock.ts";
 import { DtError, isDtError } from "../../common/errors.ts";
-import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../model.ts";
+import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type JobFlag, type SlaveInfo, type Task } from "../model.ts";
 import { applyMysqlMigrations } from "./migrate-mysql.ts";
 import { driverError, ER_DUP_ENTRY, insertChunked, isConnectionLost, type MysqlPool, openMysqlPool, parseMysqlUrl } from "./mysql-connection.ts";
 import type { CaseResult } from "../../results/model.ts";
 import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
-import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps, taskCaseRunsOn } from "./mysql-cases.ts";
+import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/flaky-cases.ts";
+import { binaryCaseDurationsOn, caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps, mysqlFlakyOps, taskCaseRunsOn } from "./mysql-cases.ts";
+import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { AttemptPatch, JobCaseQuery, JobFilter, Repo, TaskCaseRun } from "./repo.ts";
-import { attempts, durations, jobs, slaves, tasks } from "./schema-mysql.ts";
-import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
+import type { AttemptPatch, JobCaseQuery, JobFilter, QuarantineQuery, Repo, TaskCaseRun } from "./repo.ts";
+import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
+import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./mysql-quarantine.ts";
+import { attempts, durations, jobFlags, jobs, slaves, tasks } from "./schema-mysql.ts";
+import type { CaseRow, JobCaseRow, QuarantinedCaseRow } from "./schema-sqlite.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
@@ -294,6 +298,50 @@ export class MysqlRepo implements Repo {
 
   taskCaseRuns(jobId: string, taskId: string): Promise<TaskCaseRun[]> {
     return this.read("taskCaseRuns", (db) => taskCaseRunsOn(db, jobId, taskId));
+  }
+
+  addQuarantine(entry: NewQuarantineEntry): Promise<QuarantineEntry> {
+    return this.exec("addQuarantine", false, (db) => addQuarantineOn(db, entry));
+  }
+
+  removeQuarantine(id: number, at: number, by: string): Promise<QuarantineEntry | null> {
+    return this.exec("removeQuarantine", true, (db) => removeQuarantineOn(db, id, at, by));
+  }
+
+  listQuarantine(query: QuarantineQuery): Promise<QuarantineEntry[]> {
+    return this.read("listQuarantine", (db) => listQuarantineOn(db, query));
+  }
+
+  async recordQuarantinedCases(rows: readonly QuarantinedCaseRow[]): Promise<void> {
+    await this.exec("recordQuarantinedCases", true, (db) => recordQuarantinedCasesOn(db, rows));
+  }
+
+  jobQuarantines(jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>> {
+    return this.read("jobQuarantines", (db) => jobQuarantinesOn(db, jobId, caseKeys));
+  }
+
+  binaryCaseDurations(binary: string): Promise<KnownCase[]> {
+    return this.read("binaryCaseDurations", (db) => binaryCaseDurationsOn(db, binary));
+  }
+
+  async addJobFlag(flag: JobFlag): Promise<void> {
+    // Not retried: a lost connection after the insert reached the server would store the flag twice.
+    await this.exec("addJobFlag", false, (db) => db.insert(jobFlags).values(flag));
+  }
+
+  listJobFlags(jobId: string, limit: number): Promise<JobFlag[]> {
+    return this.read("listJobFlags", async (db) =>
+      (await db
+        .select({ jobId: jobFlags.jobId, taskId: jobFlags.taskId, attempt: jobFlags.attempt, kind: jobFlags.kind, text: jobFlags.text, createdAt: jobFlags.createdAt })
+        .from(jobFlags)
+        .where(eq(jobFlags.jobId, jobId))
+        .orderBy(asc(jobFlags.id))
+        .limit(Math.max(0, limit))) as JobFlag[],
+    );
+  }
+
+  flakyCases(query: FlakyQuery): Promise<FlakyCaseStats[]> {
+    return findFlakyCases(mysqlFlakyOps((what, body) => this.read(what, body)), query);
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {

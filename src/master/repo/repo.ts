@@ -1,8 +1,11 @@
 import type { CaseResult, CaseStatus } from "../../results/model.ts";
 import type { CaseAttempt } from "../cases/case-store.ts";
-import type { Attempt, AttemptState, Job, SlaveInfo, Task } from "../model.ts";
+import type { FlakyCaseStats, FlakyQuery } from "../cases/flaky-cases.ts";
+import type { Attempt, AttemptState, Job, JobFlag, SlaveInfo, Task } from "../model.ts";
+import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts, JobCaseStatus } from "../protocol.ts";
-import type { CaseRow, JobCaseRow } from "./schema-sqlite.ts";
+import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
+import type { CaseRow, JobCaseRow, QuarantinedCaseRow } from "./schema-sqlite.ts";
 
 export interface JobFilter {
   user?: string;
@@ -29,6 +32,13 @@ export interface TaskCaseRun {
   suite: string;
   name: string;
   status: CaseStatus;
+}
+
+/** Which quarantine entries to list: newest first (by id). */
+export interface QuarantineQuery {
+  /** Only those active at this time (not removed by then, not past their `until`); all when absent. */
+  activeAt?: number;
+  limit: number;
 }
 
 /** Fields of an attempt that change after it is created. */
@@ -107,6 +117,38 @@ export interface Repo {
   taskCaseRuns(jobId: string, taskId: string): Promise<TaskCaseRun[]>;
   /** The latest `limit` runs of one case (by case key, cases/case-key.ts) over all jobs, newest first. */
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]>;
+  /** Stores a quarantine entry; returns it with its id. */
+  addQuarantine(entry: NewQuarantineEntry): Promise<QuarantineEntry>;
+  /**
+   * Marks the entry removed at `at` by `by` (the row stays, for history and
+   * for past jobs' verdicts); a second removal keeps the first's time.
+   * Returns the entry, or null when there is no entry `id`.
+   */
+  removeQuarantine(id: number, at: number, by: string): Promise<QuarantineEntry | null>;
+  listQuarantine(query: QuarantineQuery): Promise<QuarantineEntry[]>;
+  /** Records failed runs that were quarantined when reported (repeats are kept once). */
+  recordQuarantinedCases(rows: readonly QuarantinedCaseRow[]): Promise<void>;
+  /** The entry that quarantined a run of each of these cases in the job, by case key; cases without one are absent. */
+  jobQuarantines(jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>>;
+  /**
+   * The binary's known cases with their expected durations, for the shard
+   * planner (cases/case-durations.ts says which and how). Bounded: three
+   * indexed reads, the latest job's rows of the binary and at most
+   * MAX_OLDER_RUN_ROWS older ones.
+   */
+  binaryCaseDurations(binary: string): Promise<KnownCase[]>;
+  /** Records a finding on the job (JobFlag). */
+  addJobFlag(flag: JobFlag): Promise<void>;
+  /** The job's first `limit` flags, oldest first. */
+  listJobFlags(jobId: string, limit: number): Promise<JobFlag[]>;
+  /**
+   * The cases flaky in at least one job created since `query.since`, by
+   * flake rate (flaky jobs ÷ jobs that ran them), highest first, then by
+   * flaky jobs; at most `query.limit`, each with its latest failure
+   * (cases/flaky-cases.ts). Reads the window's jobs' merged rows of the
+   * flaky cases only, never the whole history.
+   */
+  flakyCases(query: FlakyQuery): Promise<FlakyCaseStats[]>;
   upsertSlave(slave: SlaveInfo): Promise<void>;
   listSlaves(): Promise<SlaveInfo[]>;
   /**

@@ -101,6 +101,7 @@ export const attempts = mysqlTable(
     outputsRef: jsonText<OutputsRef>("outputs_ref"),
     message: text("message"),
     caseSelection: jsonMediumText<CaseSelection>("case_selection"),
+    quarantined: boolean("quarantined").notNull().default(false),
     queuedAt: epochMs("queued_at").notNull(),
     leasedAt: epochMs("leased_at"),
     fetchDoneAt: epochMs("fetch_done_at"),
@@ -211,6 +212,35 @@ export const jobFlags = mysqlTable(
   (t) => [index("job_flags_job_idx").on(t.jobId, t.id)],
 );
 
+export const quarantine = mysqlTable(
+  "quarantine",
+  {
+    id: int("id").autoincrement().primaryKey(),
+    binary: varchar("test_binary", { length: 255 }),
+    suite: text("suite").notNull(),
+    name: text("name").notNull(),
+    reason: text("reason").notNull(),
+    createdAt: epochMs("created_at").notNull(),
+    createdBy: varchar("created_by", { length: 64 }).notNull(),
+    until: epochMs("expires_at"),
+    removedAt: epochMs("removed_at"),
+    removedBy: varchar("removed_by", { length: 64 }),
+  },
+  (t) => [index("quarantine_removed_at_idx").on(t.removedAt)],
+);
+
+export const quarantinedCases = mysqlTable(
+  "quarantined_cases",
+  {
+    jobId: varchar("job_id", { length: 100 }).notNull(),
+    caseKey: varchar("case_key", { length: 32 }).notNull(),
+    taskId: varchar("task_id", { length: 200 }).notNull(),
+    attempt: int("attempt").notNull(),
+    quarantineId: int("quarantine_id").notNull(),
+  },
+  (t) => [primaryKey({ name: "quarantined_cases_pk", columns: [t.jobId, t.caseKey, t.taskId, t.attempt] })],
+);
+
 /** True when A and B are the same type, property modifiers included (plain mutual assignability would let `readonly` or `any` through). */
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
@@ -227,4 +257,6 @@ export type RowsMatchSqlite = [
   Assert<SameRows<typeof jobCases, typeof sqlite.jobCases>>,
   Assert<SameRows<typeof jobCaseCounts, typeof sqlite.jobCaseCounts>>,
   Assert<SameRows<typeof jobFlags, typeof sqlite.jobFlags>>,
+  Assert<SameRows<typeof quarantine, typeof sqlite.quarantine>>,
+  Assert<SameRows<typeof quarantinedCases, typeof sqlite.quarantinedCases>>,
 ];

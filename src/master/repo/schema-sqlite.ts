@@ -117,6 +117,8 @@ export const attempts = sqliteTable(
     message: text("message"),
     /** JSON text (MySQL mediumtext): a retry's cases; null: the task's. */
     caseSelection: text("case_selection", { mode: "json" }).$type<CaseSelection>(),
+    /** See Attempt.quarantined. */
+    quarantined: integer("quarantined", { mode: "boolean" }).notNull().default(false),
     queuedAt: integer("queued_at").notNull(),
     leasedAt: integer("leased_at"),
     fetchDoneAt: integer("fetch_done_at"),
@@ -287,6 +289,57 @@ export const jobFlags = sqliteTable(
   (t) => [index("job_flags_job_idx").on(t.jobId, t.id)],
 );
 
+/**
+ * Test quarantine entries (src/master/quarantine/): a case whose failure
+ * does not fail a job while its entry is active. Entries are never deleted:
+ * a removal sets removed_at, so the history of who quarantined what stays.
+ */
+export const quarantine = sqliteTable(
+  "quarantine",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    /** varchar(255); null: the case in any binary. */
+    binary: text("test_binary"),
+    /** text */
+    suite: text("suite").notNull(),
+    /** text */
+    name: text("name").notNull(),
+    /** text */
+    reason: text("reason").notNull(),
+    createdAt: integer("created_at").notNull(),
+    /** varchar(64): the user who added it, or "auto". */
+    createdBy: text("created_by").notNull(),
+    /** Inactive from this time on; null: until removed. */
+    until: integer("expires_at"),
+    removedAt: integer("removed_at"),
+    /** varchar(64) */
+    removedBy: text("removed_by"),
+  },
+  (t) => [
+    // The active entries: those not removed (a few hundred at most, read whole per failing report).
+    index("quarantine_removed_at_idx").on(t.removedAt),
+  ],
+);
+
+/**
+ * Which failed runs of a job were quarantined when reported, and by which
+ * entry: what the job's cases and page show as quarantined failures.
+ */
+export const quarantinedCases = sqliteTable(
+  "quarantined_cases",
+  {
+    /** varchar(100) */
+    jobId: text("job_id").notNull(),
+    /** varchar(32) */
+    caseKey: text("case_key").notNull(),
+    /** varchar(200) */
+    taskId: text("task_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    quarantineId: integer("quarantine_id").notNull(),
+  },
+  (t) => [primaryKey({ name: "quarantined_cases_pk", columns: [t.jobId, t.caseKey, t.taskId, t.attempt] })],
+);
+
 export type JobRow = typeof jobs.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type AttemptRow = typeof attempts.$inferSelect;
@@ -296,6 +349,8 @@ export type CaseRow = typeof cases.$inferSelect;
 export type JobCaseRow = typeof jobCases.$inferSelect;
 export type JobCaseCountsRow = typeof jobCaseCounts.$inferSelect;
 export type JobFlagRow = typeof jobFlags.$inferSelect;
+export type QuarantineRow = typeof quarantine.$inferSelect;
+export type QuarantinedCaseRow = typeof quarantinedCases.$inferSelect;
 
 /** Compile-time proof that a row is its model type, so rows need no mapping. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

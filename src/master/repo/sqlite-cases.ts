@@ -1,13 +1,16 @@
 /** The test-case tables on SQLite: the storage primitives of cases/case-store.ts and the reads, for SqliteRepo. */
-import { and, asc, desc, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, lt, ne, or, sql } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
+import { type KnownCaseRow, olderRunBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
+import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
+import type { FlakyOps } from "../cases/flaky-cases.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { JobCaseQuery, TaskCaseRun } from "./repo.ts";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
-import { type CaseRow, cases, jobCaseCounts, type JobCaseRow, jobCases } from "./schema-sqlite.ts";
+import { type CaseRow, cases, jobCaseCounts, type JobCaseRow, jobCases, jobs } from "./schema-sqlite.ts";
 import { type Connection, insertRows, sqliteMessage } from "./sqlite-connection.ts";
 
 /** The primitives on `conn`; `run` is the repo's way onto the connection (a transaction's, as storeCases calls it). */
@@ -84,4 +87,80 @@ export function taskCaseRunsOn(db: BunSQLiteDatabase, jobId: string, taskId: str
     .where(and(eq(cases.jobId, jobId), eq(cases.taskId, taskId)))
     .orderBy(asc(cases.attempt), asc(cases.caseIndex))
     .all();
+}
+
+/** Repo.binaryCaseDurations on SQLite: three indexed reads (see cases/case-durations.ts), 0.45 s for 100,000 cases with 3 jobs of history (bench/shard-plan.ts). */
+export function binaryCaseDurationsOn(db: BunSQLiteDatabase, binary: string): KnownCase[] {
+  const latest = db.select({ jobId: cases.jobId }).from(cases).where(eq(cases.binary, binary)).orderBy(desc(cases.reportedAt)).limit(1).get();
+  if (!latest) return [];
+  // The job's rows in the primary key's order, which is the order they were stored in: a sequential read of the job. The
+  // (job_id, case_key) index would name only this binary's rows, but in hash order, each a random read of the table (5 times
+  // slower for 100,000 cases, measured); (test_binary) would read every job's rows of the binary. Named, so that SQLite's
+  // planner, which prefers the binary's index here, cannot choose another.
+  const known = db.all<KnownCaseRow & { reportedAt: number }>(sql`
+    SELECT case_key AS caseKey, suite, name, status, duration_ms AS durationMs, reported_at AS reportedAt
+    FROM cases INDEXED BY sqlite_autoindex_cases_1
+    WHERE job_id = ${latest.jobId} AND test_binary = ${binary}`);
+  // Runs before the latest job's first report: its own rows came with the known cases, and the index skips them
+  // (so does an older job's run reported while the latest one ran: a run fewer in a median).
+  if (known.length === 0) return [];
+  const before = known.reduce((min, c) => Math.min(min, c.reportedAt), Infinity);
+  const runs = db
+    .select({ caseKey: cases.caseKey, durationMs: cases.durationMs })
+    .from(cases)
+    .where(and(eq(cases.binary, binary), lt(cases.reportedAt, before), inArray(cases.status, [...TIMED_STATUSES]), isNotNull(cases.durationMs)))
+    .orderBy(desc(cases.reportedAt))
+    .limit(olderRunBudget(known.length))
+    .all();
+  return expectedCaseDurations(known, runs);
+}
+
+/** findFlakyCases' reads (see FlakyOps for the indexes each one uses); `run` is the repo's way onto the connection. */
+export function sqliteFlakyOps(run: <T>(body: (db: BunSQLiteDatabase) => T) => Promise<T>): FlakyOps {
+  return {
+    windowJobs: (since) =>
+      run((db) =>
+        db
+          .select({ id: jobs.id, cases: sql<number>`coalesce(${jobCaseCounts.passed} + ${jobCaseCounts.failed} + ${jobCaseCounts.crashed} + ${jobCaseCounts.flaky} + ${jobCaseCounts.skipped}, 0)` })
+          .from(jobs)
+          .leftJoin(jobCaseCounts, eq(jobCaseCounts.jobId, jobs.id))
+          .where(gte(jobs.createdAt, since))
+          .all(),
+      ),
+    candidates: (jobIds, binary) =>
+      run((db) =>
+        db
+          .selectDistinct({ caseKey: jobCases.caseKey, binary: jobCases.binary, suite: jobCases.suite, name: jobCases.name })
+          .from(jobCases)
+          .where(and(inArray(jobCases.jobId, [...jobIds]), eq(jobCases.status, "flaky"), binary === undefined ? undefined : eq(jobCases.binary, binary)))
+          .all(),
+      ),
+    counts: (jobIds, keys) =>
+      run((db) =>
+        db
+          .select({
+            caseKey: jobCases.caseKey,
+            jobs: sql<number>`count(*)`,
+            runs: sql<number>`sum(${jobCases.runs})`,
+            failures: sql<number>`sum(${jobCases.failures})`,
+            flaky: sql<number>`sum(case when ${jobCases.status} = 'flaky' then 1 else 0 end)`,
+          })
+          .from(jobCases)
+          // On the primary key (job, case key): with keys, one point lookup per pair; without, each job's rows in a row.
+          .where(and(inArray(jobCases.jobId, [...jobIds]), keys === null ? undefined : inArray(jobCases.caseKey, [...keys]), ne(jobCases.status, "skipped")))
+          .groupBy(jobCases.caseKey)
+          .all(),
+      ),
+    lastFailure: (caseKey, since) =>
+      run(
+        (db) =>
+          db
+            .select()
+            .from(cases)
+            .where(and(eq(cases.caseKey, caseKey), gte(cases.reportedAt, since), or(inArray(cases.status, ["failed", "crashed"]), gt(cases.flakyFailures, 0))))
+            .orderBy(desc(cases.reportedAt), desc(cases.attempt))
+            .limit(1)
+            .get() ?? null,
+      ),
+  };
 }

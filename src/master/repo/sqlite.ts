@@ -15,13 +15,17 @@ import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { type Clock, systemClock } from "../../common/clock.ts";
 import { yieldToEventLoop } from "../../common/concurrency.ts";
 import { DtError } from "../../common/errors.ts";
-import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../model.ts";
+import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type JobFlag, type SlaveInfo, type Task } from "../model.ts";
 import type { CaseResult } from "../../results/model.ts";
 import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
-import { caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps, taskCaseRunsOn } from "./sqlite-cases.ts";
+import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/flaky-cases.ts";
+import { binaryCaseDurationsOn, caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps, sqliteFlakyOps, taskCaseRunsOn } from "./sqlite-cases.ts";
+import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { AttemptPatch, JobCaseQuery, JobFilter, Repo, TaskCaseRun } from "./repo.ts";
-import { attempts, type CaseRow, durations, type JobCaseRow, jobs, slaves, tasks } from "./schema-sqlite.ts";
+import type { AttemptPatch, JobCaseQuery, JobFilter, QuarantineQuery, Repo, TaskCaseRun } from "./repo.ts";
+import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
+import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./sqlite-quarantine.ts";
+import { attempts, type CaseRow, type QuarantinedCaseRow, durations, type JobCaseRow, jobFlags, jobs, slaves, tasks } from "./schema-sqlite.ts";
 import { type Connection, insertChunked, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
@@ -233,6 +237,50 @@ export class SqliteRepo implements Repo {
 
   taskCaseRuns(jobId: string, taskId: string): Promise<TaskCaseRun[]> {
     return this.exec((db) => taskCaseRunsOn(db, jobId, taskId));
+  }
+
+  addQuarantine(entry: NewQuarantineEntry): Promise<QuarantineEntry> {
+    return this.exec((db) => addQuarantineOn(db, entry));
+  }
+
+  removeQuarantine(id: number, at: number, by: string): Promise<QuarantineEntry | null> {
+    return this.exec((db) => removeQuarantineOn(db, id, at, by));
+  }
+
+  listQuarantine(query: QuarantineQuery): Promise<QuarantineEntry[]> {
+    return this.exec((db) => listQuarantineOn(db, query));
+  }
+
+  async recordQuarantinedCases(rows: readonly QuarantinedCaseRow[]): Promise<void> {
+    await this.exec((db) => recordQuarantinedCasesOn(db, rows));
+  }
+
+  jobQuarantines(jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>> {
+    return this.exec((db) => jobQuarantinesOn(db, jobId, caseKeys));
+  }
+
+  binaryCaseDurations(binary: string): Promise<KnownCase[]> {
+    return this.exec((db) => binaryCaseDurationsOn(db, binary));
+  }
+
+  async addJobFlag(flag: JobFlag): Promise<void> {
+    await this.exec((db) => db.insert(jobFlags).values(flag).run());
+  }
+
+  listJobFlags(jobId: string, limit: number): Promise<JobFlag[]> {
+    return this.exec((db) =>
+      db
+        .select({ jobId: jobFlags.jobId, taskId: jobFlags.taskId, attempt: jobFlags.attempt, kind: jobFlags.kind, text: jobFlags.text, createdAt: jobFlags.createdAt })
+        .from(jobFlags)
+        .where(eq(jobFlags.jobId, jobId))
+        .orderBy(asc(jobFlags.id))
+        .limit(Math.max(0, limit))
+        .all() as JobFlag[],
+    );
+  }
+
+  flakyCases(query: FlakyQuery): Promise<FlakyCaseStats[]> {
+    return findFlakyCases(sqliteFlakyOps((body) => this.exec(body)), query);
   }
 
   async upsertSlave(slave: SlaveInfo): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
 import type { Attempt, AttemptState, Job, Task } from "../model.ts";
+import type { AutoQuarantineConfig } from "../quarantine/auto.ts";
 import type { Lease, LeaseRequest, ResultReport, ResultResponse, SlavePhase } from "../protocol.ts";
 import type { Repo } from "../repo/repo.ts";
 import type { Feeder } from "../queue/feeder.ts";
@@ -26,6 +27,8 @@ export interface DispatcherConfig {
    * DEFAULT_BULK_BATCH_ROWS.
    */
   bulkBatchRows?: number;
+  /** `dt master --auto-quarantine`: quarantine cases whose flake rate reaches a rate (quarantine/auto.ts); off when absent. */
+  autoQuarantine?: AutoQuarantineConfig;
 }
 
 /**
@@ -156,6 +159,6 @@ export function newAttempt(jobId: string, taskId: string, attempt: number, retry
   return {
     jobId, taskId, attempt, retry, state: "QUEUED", slave: null, leaseId: null, leaseExpiresAt: null,
     queuedAt: now, leasedAt: null, fetchDoneAt: null, mapDoneAt: null, commandStartAt: null, commandEndAt: null, uploadDoneAt: null, reportedAt: null,
-    exitCode: null, stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, outputsRef: null, message: null, caseSelection: null,
+    exitCode: null, stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, outputsRef: null, message: null, caseSelection: null, quarantined: false,
   };
 }

@@ -89,12 +89,16 @@ export class Dispatcher {
     this.feeder?.start();
   }
 
-  /** Queues the first attempts of a job just stored. */
-  async addJob(job: Job, tasks: readonly Task[], attempts: readonly Attempt[]): Promise<void> {
+  /**
+   * Queues the first attempts of a job just stored. `plannedMs` (by task id)
+   * is what an auto shard's cases are expected to take, which says more than
+   * the history of its description (an earlier plan's shard of that name).
+   */
+  async addJob(job: Job, tasks: readonly Task[], attempts: readonly Attempt[], plannedMs?: ReadonlyMap<string, number>): Promise<void> {
     this.state.open.set(job.id, { job, tasks: new Map(tasks.map((t) => [t.taskId, t])), active: attempts.length });
     const expected = await this.state.repo.expectedDurations([...new Set(tasks.map((t) => t.description))]);
     const byId = new Map(tasks.map((t) => [t.taskId, t]));
-    this.queue.put(attempts.map((a) => queueItem(this.state, job, byId.get(a.taskId)!, a, expected.get(byId.get(a.taskId)!.description) ?? 0)));
+    this.queue.put(attempts.map((a) => queueItem(this.state, job, byId.get(a.taskId)!, a, plannedMs?.get(a.taskId) ?? expected.get(byId.get(a.taskId)!.description) ?? 0)));
     wake(this.state);
   }
 

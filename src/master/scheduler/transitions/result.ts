@@ -1,8 +1,14 @@
 import { caseFromWire } from "../../cases/case-report.ts";
+import type { CaseAttempt } from "../../cases/case-store.ts";
+import { autoQuarantine } from "../../quarantine/auto.ts";
+import { quarantinedIn } from "../../quarantine/entry.ts";
+import { MAX_ACTIVE_ENTRIES, type QuarantineVerdict, applyQuarantine } from "../../quarantine/verdict.ts";
+import type { CaseResult } from "../../../results/model.ts";
+import { checkCaseSelection } from "../../cases/selection-check.ts";
 import { ACTIVE_STATES, type Attempt, type AttemptState, type Task, taskBinary } from "../../model.ts";
 import type { ResultReport, ResultResponse } from "../../protocol.ts";
 import type { Repo } from "../../repo/repo.ts";
-import type { CaseName, CaseSelection } from "../../cases/case-filter.ts";
+import type { CaseSelection } from "../../cases/case-filter.ts";
 import { chooseRetry } from "../retry-filter.ts";
 import { type ActiveLease, type DispatchState, type OpenJob, newAttempt, queueItem, settle } from "../dispatch-state.ts";
 import { claim } from "./claim.ts";
@@ -53,19 +59,28 @@ async function applyReport(state: DispatchState, lease: ActiveLease, report: Res
       outputsRef: report.outputs_ref ?? null, leaseExpiresAt: null,
     }, [...ACTIVE_STATES]);
     // With the attempt's ending, in the same transaction: a repeated report finds the attempt ended and stores them no second time.
+    let quarantine: QuarantineVerdict = { quarantined: false, crashed: false };
+    let stored: { at: CaseAttempt; cases: CaseResult[] } | null = null;
     if (changed && report.cases && report.cases.length > 0) {
       const owner = task ?? (await repo.getTask(lease.jobId, lease.taskId));
-      if (owner) await repo.storeCases({ jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, binary: taskBinary(owner), reportedAt: now }, report.cases.map(caseFromWire));
+      if (owner) stored = { at: { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, binary: taskBinary(owner), reportedAt: now }, cases: report.cases.map(caseFromWire) };
+      if (stored) await repo.storeCases(stored.at, stored.cases);
+      if (stored) quarantine = await applyQuarantine(repo, stored.at, report.state, stored.cases);
     }
-    if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0 };
+    // Every case exactly once: a shard that strayed from its selection is flagged on the job (cases/selection-check.ts).
+    if (changed && task) await checkCaseSelection(repo, task, { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, state: report.state, cases: report.cases ?? [], notes: report.result_notes ?? [], at: now });
+    if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0, stored };
     if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
       await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
     }
-    const next = await nextAttempt(state, repo, lease, task, report.state, now);
+    // A failure all of whose failing cases are quarantined fails nothing, so it is not retried; unless one crashed, leaving cases unrun.
+    const next = quarantine.quarantined && !quarantine.crashed ? null : await nextAttempt(state, repo, lease, task, report.state, now);
     if (next) await repo.insertAttempt(next);
     const expectedMs = next ? ((await repo.expectedDurations([task.description])).get(task.description) ?? 0) : 0;
-    return { changed, next, expectedMs };
+    return { changed, next, expectedMs, stored };
   });
+  const auto = state.config.autoQuarantine;
+  if (auto && outcome.stored) await autoQuarantine({ repo: state.repo, clock: state.clock, log: state.log }, auto, outcome.stored.at, outcome.stored.cases);
   // Only test results tell the job's pace; a lost slave or a slave's own failure says nothing of the tests.
   if (outcome.changed && (report.state === "SUCCEEDED" || report.state === "FAILED")) state.paces.record(lease.jobId, lease.expectedMs, now - lease.leasedAt);
   if (outcome.changed) {
@@ -114,13 +129,6 @@ export async function requeue(state: DispatchState, open: OpenJob, task: Task, n
 }
 
 /**
- * Whether a case's failure fails the job. Quarantine (issue 14 §3) is not
- * there yet: every case counts, so a retry never skips one. Wire the
- * quarantine list here.
- */
-const quarantinedCase = (_c: CaseName): boolean => false;
-
-/**
  * The attempt after one that ended in `state`, or null: a failed test is
  * retried while retries remain, running only its failed cases when its
  * report named them (scheduler/retry-filter.ts); an infrastructure failure
@@ -137,7 +145,10 @@ export async function nextAttempt(dispatch: DispatchState, repo: Repo, lease: Ac
     if (task.retryMode === "cases") {
       const failed = await repo.getAttempt(lease.jobId, lease.taskId, lease.attempt);
       const runs = await repo.taskCaseRuns(lease.jobId, lease.taskId);
-      const choice = chooseRetry({ task, failedAttempt: lease.attempt, attemptSelection: failed?.caseSelection ?? null, runs, quarantined: quarantinedCase });
+      // A quarantined case's failure fails nothing (quarantine/verdict.ts): its retry would be paid for nothing, so the retry leaves it out.
+      const entries = await repo.listQuarantine({ activeAt: now, limit: MAX_ACTIVE_ENTRIES });
+      const quarantined = entries.length === 0 ? () => false : quarantinedIn(entries, taskBinary(task));
+      const choice = chooseRetry({ task, failedAttempt: lease.attempt, attemptSelection: failed?.caseSelection ?? null, runs, quarantined });
       if (choice.run === "nothing") return null;
       if (choice.run === "cases") selection = choice.selection;
     }

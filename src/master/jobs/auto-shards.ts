@@ -1,0 +1,112 @@
+/**
+ * Expanding a valid job's `shards: "auto"` tasks into shards planned from
+ * their binaries' case history (scheduler/shard-planner.ts). A step of its
+ * own after validation, which stays pure: this one reads the database.
+ *
+ * Shards are tasks `<description>.<i>` with shardIndex / shardCount set as
+ * numeric shards have them, so taskBinary() gives the binary and all its
+ * shards' cases are one history. An auto shard carries its selection, which
+ * the lease renders as the runner's filter; a numeric fallback carries
+ * GTEST_SHARD_INDEX / GTEST_TOTAL_SHARDS.
+ */
+import type { Logger } from "../../common/log.ts";
+import { fitsFilter } from "../cases/case-filter.ts";
+import type { Task } from "../model.ts";
+import type { Repo } from "../repo/repo.ts";
+import { type PlannedShard, type ShardPlan, planShards } from "../scheduler/shard-planner.ts";
+import type { AutoShardSpec, ValidJob } from "./job-request.ts";
+
+type ValidTask = Omit<Task, "jobId">;
+
+/**
+ * Bytes of case lists one job's auto shards may store together (JSON in
+ * tasks.case_selection): a thousand auto tasks of one 100,000-case binary
+ * would otherwise write gigabytes. Half of the job's expanded-text limit;
+ * past it, a task's shards are numeric, which store none.
+ */
+export const MAX_JOB_SELECTION_BYTES = 64 * 2 ** 20;
+
+/** About what a selection takes as JSON: each name with its quotes and keys. */
+function selectionBytes(plan: ShardPlan): number {
+  if (plan.kind === "numeric") return 0;
+  let bytes = 0;
+  for (const shard of plan.shards) {
+    const list = shard.selection === null ? [] : "include" in shard.selection ? shard.selection.include : shard.selection.exclude;
+    for (const c of list) bytes += c.suite.length + c.name.length + 24;
+  }
+  return bytes;
+}
+
+/**
+ * `valid` with its auto tasks replaced by their shards and every task
+ * numbered again (index, and the task id made from it). Reads each auto
+ * binary's history once.
+ */
+export async function expandAutoShards(valid: ValidJob, repo: Pick<Repo, "binaryCaseDurations" | "expectedDurations">, log?: Logger, maxSelectionBytes = MAX_JOB_SELECTION_BYTES): Promise<ValidJob> {
+  if (valid.autoShards.size === 0) return valid;
+  const out: (ValidTask & { plannedMs: number | null })[] = [];
+  let bytes = 0;
+  for (const [i, task] of valid.tasks.entries()) {
+    const spec = valid.autoShards.get(i);
+    if (!spec) {
+      out.push({ ...task, plannedMs: null });
+      continue;
+    }
+    let plan = await planTask(task, spec, repo);
+    bytes += selectionBytes(plan);
+    if (plan.kind === "cases" && bytes > maxSelectionBytes) {
+      bytes -= selectionBytes(plan);
+      plan = { kind: "numeric", count: plan.shards.length, reason: `the job's case lists would pass ${maxSelectionBytes} bytes` };
+    }
+    log?.info(`auto shards of ${task.description}: ${describePlan(plan)}`, { description: task.description });
+    out.push(...shardTasks(task, plan));
+  }
+  const plannedMs = new Map<number, number>();
+  // 0 (cases that took no measurable time) says less than the description's history.
+  for (const [index, t] of out.entries()) if (t.plannedMs !== null && t.plannedMs > 0) plannedMs.set(index, t.plannedMs);
+  return { ...valid, tasks: out.map(({ plannedMs: _, ...t }, index) => ({ ...t, index, taskId: `${t.isolateHash}.${index}` })), autoShards: new Map(), plannedMs };
+}
+
+async function planTask(task: ValidTask, spec: AutoShardSpec, repo: Pick<Repo, "binaryCaseDurations" | "expectedDurations">): Promise<ShardPlan> {
+  // The template is unsharded: its description is its binary.
+  const cases = await repo.binaryCaseDurations(task.description);
+  const wholeTaskMs = cases.length > 0 ? null : ((await repo.expectedDurations([task.description])).get(task.description) ?? null);
+  return planShards({ cases, targetMs: spec.targetMs, maxShards: spec.maxShards, wholeTaskMs, fits: (selection) => fitsFilter(task.caseFilter, selection, task.env) });
+}
+
+/** A plan's one-line summary, for the submit's log. */
+function describePlan(plan: ShardPlan): string {
+  if (plan.kind === "numeric") return `${plan.count} numeric shards (${plan.reason})`;
+  const cases = plan.shards.reduce((n, s) => n + s.cases, 0);
+  const longest = Math.max(...plan.shards.map((s) => s.expectedMs));
+  return `${plan.shards.length} shards over ${cases} known cases, the longest expected to take ${(longest / 1000).toFixed(1)} s`;
+}
+
+/**
+ * The tasks of a plan. Numeric sharding exists only for googletest (the
+ * GTEST_SHARD_INDEX variables); another runner's task without a usable plan
+ * runs whole, once, and its cases become the history.
+ */
+function shardTasks(task: ValidTask, plan: ShardPlan): (ValidTask & { plannedMs: number | null })[] {
+  if (plan.kind === "numeric") {
+    const count = task.caseFilter === null ? plan.count : 1;
+    if (count === 1) return [{ ...task, plannedMs: null }];
+    return Array.from({ length: count }, (_, shard) => ({
+      ...task,
+      description: `${task.description}.${shard}`,
+      env: { ...task.env, GTEST_SHARD_INDEX: String(shard), GTEST_TOTAL_SHARDS: String(count) },
+      shardIndex: shard,
+      shardCount: count,
+      plannedMs: null,
+    }));
+  }
+  if (plan.shards.length === 1) return [{ ...task, plannedMs: plan.shards[0]!.expectedMs }];
+  return plan.shards.map((shard: PlannedShard, index) => ({
+    ...task,
+    description: `${task.description}.${index}`,
+    shardIndex: index,
+    shardCount: plan.shards.length,
+    caseSelection: shard.selection,
+    plannedMs: shard.expectedMs,
+  }));
+}

@@ -1,0 +1,57 @@
+/** @jsxImportSource hono/jsx */
+import type { CaseHistory } from "../master/protocol.ts";
+import { Page, formatDuration, formatTime, pageLink } from "./layout.tsx";
+
+/** The page sits one level down (`/tests/history`): its links climb back to the pages at the root, relative still, for a master behind a path prefix. */
+const UP = "../";
+
+/**
+ * `/tests/history?binary=&suite=&case=[&limit=]`: GET tests/history for
+ * people: one case's latest runs over all jobs, newest first, each with its
+ * job and that attempt's log, and the flake rate among them.
+ */
+export function HistoryPage({ history, query }: { history: CaseHistory; query: Record<string, string> }) {
+  const title = `${history.binary} › ${history.suite ? `${history.suite}.` : ""}${history.case}`;
+  return (
+    <Page title={`dt: ${title}`}>
+      <p>
+        <a href={UP}>jobs</a> <a href={`${UP}flaky`}>flaky tests</a>
+      </p>
+      <h1 class="mono">{title}</h1>
+      <p id="summary">
+        {`The latest ${history.results.length} runs, newest first; flaky in ${history.flake_rate === null ? "—" : `${(history.flake_rate * 100).toFixed(1)}%`} of their tasks. `}
+        <a href={pageLink(`${UP}api/v1/tests/history`, query)}>JSON</a>
+      </p>
+      <table id="history">
+        <thead>
+          <tr>
+            <th>Reported</th>
+            <th>Job</th>
+            <th>Task</th>
+            <th>Attempt</th>
+            <th>Status</th>
+            <th>Time</th>
+            <th>Log</th>
+          </tr>
+        </thead>
+        <tbody>
+          {history.results.map((r) => (
+            <tr class={r.status === "passed" ? "succeeded" : r.status === "skipped" ? "" : "failed"}>
+              <td>{formatTime(r.reported_at)}</td>
+              <td class="mono">
+                <a href={pageLink(`${UP}job`, { job_id: r.job_id })}>{r.job_id}</a>
+              </td>
+              <td class="mono">{r.task_id}</td>
+              <td>{r.attempt}</td>
+              <td>{r.status}</td>
+              <td>{r.duration_ms === null ? "" : formatDuration(r.duration_ms)}</td>
+              <td>
+                <a href={pageLink(`${UP}view_log`, { job_id: r.job_id, task_id: r.task_id, attempt: r.attempt, log: "stdout" })}>stdout</a>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Page>
+  );
+}
