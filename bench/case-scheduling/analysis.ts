@@ -8,8 +8,26 @@
 import type { AttemptView, JobCaseView, TaskView } from "../../src/master/protocol.ts";
 import { caseLowerBoundMs } from "./workload.ts";
 
+/** What the figures are taken from: a finished job's times, tasks and cases (jobs.ts FinishedJob). */
+export interface JobRecord {
+  postedAt: number;
+  observedMs: number;
+  tasks: readonly TaskView[];
+  cases: readonly JobCaseView[];
+}
+
+/**
+ * How far the two makespans may differ before the bench distrusts them: the
+ * long-poll answers within ms of the last report, so seconds mean the wall
+ * clock (the attempts' timestamps) stepped during the job.
+ */
+export const CLOCK_TOLERANCE_MS = 2_000;
+
 export interface MakespanFigures {
+  /** POST to finished, on the bench's monotonic clock. */
   makespanMs: number;
+  /** POST to the last report, on the wall clock (the master's timestamps): within CLOCK_TOLERANCE_MS of makespanMs unless the clock moved. */
+  reportedSpanMs: number;
   lowerBoundMs: number;
   /** makespan ÷ lower bound. */
   ratio: number;
@@ -26,23 +44,24 @@ const attemptsOf = (tasks: readonly TaskView[]): AttemptView[] => tasks.flatMap(
 export const binaryOf = (t: TaskView): string => t.binary ?? t.description.replace(/\.\d+$/, "");
 
 /**
- * The job's makespan, from `postedAt` (the bench's clock before the POST)
- * to the last report (the master's clock: the same machine), against
+ * The job's makespan, POST to finished as the bench saw it (and, to check
+ * it, `postedAt` to the last report on the wall clock), against
  * max(longest case, Σ case durations ÷ slots) from the cases it reported.
  * Throws when a case has no duration or an attempt was never reported:
  * then there is no figure to give.
  */
-export function makespanFigures(job: { postedAt: number; tasks: readonly TaskView[]; cases: readonly JobCaseView[] }, dominantBinary: string, slots: number): MakespanFigures {
+export function makespanFigures(job: JobRecord, dominantBinary: string, slots: number): MakespanFigures {
   const reported = attemptsOf(job.tasks).map((a) => a.reported_at);
   if (reported.length === 0 || reported.some((r) => r === null)) throw new Error("makespanFigures: an attempt of the job was never reported");
   const durations = job.cases.map((c) => {
     if (c.duration_ms === null) throw new Error(`makespanFigures: case ${c.binary} ${c.suite}.${c.name} reported no duration`);
     return c.duration_ms;
   });
-  const makespanMs = Math.max(...(reported as number[])) - job.postedAt;
+  const makespanMs = job.observedMs;
   const lowerBoundMs = caseLowerBoundMs(durations, slots);
   return {
     makespanMs,
+    reportedSpanMs: Math.max(...(reported as number[])) - job.postedAt,
     lowerBoundMs,
     ratio: makespanMs / lowerBoundMs,
     longestCaseMs: Math.max(0, ...durations),
@@ -85,7 +104,10 @@ export interface RetryFigures {
   retryCaseRuns: number;
   /** The flaky case's own duration, as the job reports it (the run that passed). */
   flakyCaseMs: number;
+  /** POST to finished, on the bench's monotonic clock. */
   makespanMs: number;
+  /** POST to the last report, on the wall clock: a check of makespanMs (CLOCK_TOLERANCE_MS). */
+  reportedSpanMs: number;
 }
 
 /**
@@ -95,7 +117,7 @@ export interface RetryFigures {
  * unless exactly one task was retried exactly once and the flaky case is
  * reported flaky.
  */
-export function retryFigures(job: { postedAt: number; tasks: readonly TaskView[]; cases: readonly JobCaseView[] }, flakyCase: string): RetryFigures {
+export function retryFigures(job: JobRecord, flakyCase: string): RetryFigures {
   const retried = job.tasks.filter((t) => t.attempts.length > 1);
   if (retried.length !== 1 || retried[0]!.attempts.length !== 2) {
     throw new Error(`retryFigures: expected one task with two attempts, got ${job.tasks.map((t) => `${t.description}: ${t.attempts.map((a) => a.state).join(",")}`).join("; ")}`);
@@ -120,8 +142,16 @@ export function retryFigures(job: { postedAt: number; tasks: readonly TaskView[]
     retryAddedMs: need(retry, "reported_at") - need(first, "reported_at"),
     retryCaseRuns: cases.reduce((sum, c) => sum + c.runs, 0) - cases.length,
     flakyCaseMs: flaky.duration_ms,
-    makespanMs: Math.max(...reported) - job.postedAt,
+    makespanMs: job.observedMs,
+    reportedSpanMs: Math.max(...reported) - job.postedAt,
   };
+}
+
+/** Why the two makespans of a job disagree, or null when they agree within CLOCK_TOLERANCE_MS. */
+export function clockProblem(f: { makespanMs: number; reportedSpanMs: number }): string | null {
+  const gap = f.makespanMs - f.reportedSpanMs;
+  if (Math.abs(gap) <= CLOCK_TOLERANCE_MS) return null;
+  return `POST → finished took ${(f.makespanMs / 1000).toFixed(2)} s on the monotonic clock but POST → last report ${(f.reportedSpanMs / 1000).toFixed(2)} s on the wall clock: the wall clock moved during the job, so its attempts' spans are not to be trusted`;
 }
 
 /**

@@ -110,7 +110,10 @@ export async function jobCases(api: MasterApi, jobId: string): Promise<JobCaseVi
 /** A finished job as the bench reads it. */
 export interface FinishedJob {
   jobId: string;
+  /** The bench's wall clock (epoch ms) just before the POST: the attempts' timestamps are on the same clock. */
   postedAt: number;
+  /** The POST to the long-poll's answer that the job finished, on the bench's monotonic clock: the makespan as a client sees it. */
+  observedMs: number;
   summary: JobSummary;
   tasks: TaskView[];
   cases: JobCaseView[];
@@ -118,7 +121,9 @@ export interface FinishedJob {
 
 /** Submits, waits and reads the job's tasks and cases. */
 export async function runJob(api: MasterApi, name: string, tasks: readonly TaskJson[], deadlineMs: number): Promise<FinishedJob> {
+  const started = performance.now();
   const { jobId, postedAt } = await submitJob(api, name, tasks);
   const summary = await waitFinished(api, jobId, deadlineMs);
-  return { jobId, postedAt, summary, tasks: await api.tasks(jobId), cases: await jobCases(api, jobId) };
+  const observedMs = performance.now() - started;
+  return { jobId, postedAt, observedMs, summary, tasks: await api.tasks(jobId), cases: await jobCases(api, jobId) };
 }

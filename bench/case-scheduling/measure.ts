@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { embeddedBackend } from "../cluster/backends.ts";
 import { type Cluster, startCluster } from "../cluster/cluster.ts";
 import type { Samples } from "../cluster/samples.ts";
-import { type RetryFigures, caseCoverageProblems, makespanFigures, overheadsMs, retryFigures } from "./analysis.ts";
+import { type RetryFigures, caseCoverageProblems, clockProblem, makespanFigures, overheadsMs, retryFigures } from "./analysis.ts";
 import { JobRefused, type TaskJson, archiveBinaries, runJob } from "./jobs.ts";
 import { type BinarySpec, benchBinaries } from "./workload.ts";
 
@@ -148,6 +148,8 @@ async function measureMode(cluster: Cluster, digests: Map<string, string>, specs
     for (const problem of caseCoverageProblems(job.cases, description(spec), caseIds(spec))) samples.check(false, `${mode.key}: ${problem}`);
   }
   const f = makespanFigures(job, description(specs.longtail), slots);
+  const clock = clockProblem(f);
+  if (clock) samples.check(false, `${mode.key}: ${clock}`);
   samples.record(`makespan ${mode.key}`, f.makespanMs);
   samples.record(`bound ${mode.key}`, f.lowerBoundMs);
   samples.record(`ratio ${mode.key}`, f.ratio);
@@ -177,6 +179,8 @@ async function measureRetry(cluster: Cluster, task: TaskJson, key: RetryKey, fla
   const job = await runJob(cluster.api, `bench-retry-${key}`, [task], SETUP.retryDeadlineMs);
   samples.check(job.summary.counts.flaky === 1, `retry ${key}: the flaky task's group is not flaky: ${JSON.stringify(job.summary.counts)}`);
   const f = retryFigures(job, flakyCase);
+  const clock = clockProblem(f);
+  if (clock) samples.check(false, `retry ${key}: ${clock}`);
   samples.record(`retry command ${key}`, f.retryCommandMs);
   samples.record(`retry lease→report ${key}`, f.retryLeaseToReportMs);
   samples.record(`retry overhead ${key}`, f.retryOverheadMs);

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { caseCoverageProblems, makespanFigures, overheadsMs, retryFigures } from "../../bench/case-scheduling/analysis.ts";
+import { caseCoverageProblems, clockProblem, makespanFigures, overheadsMs, retryFigures } from "../../bench/case-scheduling/analysis.ts";
 import { ToolchainMissing, buildBinaries } from "../../bench/case-scheduling/binaries.ts";
 import { FLAKY, LONGTAIL, benchBinaries, caseLowerBoundMs, gtestSource, longTailDurationsMs } from "../../bench/case-scheduling/workload.ts";
 import type { AttemptView, JobCaseView, TaskView } from "../../src/master/protocol.ts";
@@ -130,19 +130,28 @@ describe("makespanFigures", () => {
       task("small", [attempt({ attempt: 0, reported_at: 3_000 })], "small"),
     ];
     const cases = [jobCase("big", "A", 3_000), jobCase("big", "B", 4_000), jobCase("small", "C", 1_000)];
-    const f = makespanFigures({ postedAt: 1_000, tasks, cases }, "big", 2);
-    expect(f).toEqual({ makespanMs: 10_000, lowerBoundMs: 4_000, ratio: 2.5, longestCaseMs: 4_000, caseSumMs: 8_000, shards: 2 });
+    const f = makespanFigures({ postedAt: 1_000, observedMs: 10_020, tasks, cases }, "big", 2);
+    expect(f).toEqual({ makespanMs: 10_020, reportedSpanMs: 10_000, lowerBoundMs: 4_000, ratio: 2.505, longestCaseMs: 4_000, caseSumMs: 8_000, shards: 2 });
+    expect(clockProblem(f)).toBeNull();
   });
 
   test("tells a shard from its binary by the description when the master gives no binary", () => {
     const tasks = [task("big.0", [attempt({ attempt: 0 })]), task("big.1", [attempt({ attempt: 0 })]), task("big2", [attempt({ attempt: 0 })])];
-    expect(makespanFigures({ postedAt: 0, tasks, cases: [] }, "big", 8).shards).toBe(2);
+    expect(makespanFigures({ postedAt: 0, observedMs: 2_060, tasks, cases: [] }, "big", 8).shards).toBe(2);
   });
 
   test("refuses a job with an unreported attempt or a case without a duration", () => {
-    expect(() => makespanFigures({ postedAt: 0, tasks: [task("t", [attempt({ attempt: 0, reported_at: null })])], cases: [] }, "t", 8)).toThrow(/never reported/);
-    expect(() => makespanFigures({ postedAt: 0, tasks: [task("t", [attempt({ attempt: 0 })])], cases: [jobCase("t", "X", null)] }, "t", 8)).toThrow(/t S\.X reported no duration/);
+    expect(() => makespanFigures({ postedAt: 0, observedMs: 1, tasks: [task("t", [attempt({ attempt: 0, reported_at: null })])], cases: [] }, "t", 8)).toThrow(/never reported/);
+    expect(() => makespanFigures({ postedAt: 0, observedMs: 1, tasks: [task("t", [attempt({ attempt: 0 })])], cases: [jobCase("t", "X", null)] }, "t", 8)).toThrow(/t S\.X reported no duration/);
   });
+});
+
+test("clockProblem: the monotonic makespan and the wall-clock span seconds apart mean the clock moved", () => {
+  expect(clockProblem({ makespanMs: 47_460, reportedSpanMs: 30_200 })).toBe(
+    "POST → finished took 47.46 s on the monotonic clock but POST → last report 30.20 s on the wall clock: the wall clock moved during the job, so its attempts' spans are not to be trusted",
+  );
+  expect(clockProblem({ makespanMs: 30_200, reportedSpanMs: 47_460 })).toMatch(/took 30\.20 s .* 47\.46 s/);
+  expect(clockProblem({ makespanMs: 10_000, reportedSpanMs: 8_000 })).toBeNull();
 });
 
 describe("caseCoverageProblems", () => {
@@ -167,17 +176,17 @@ describe("retryFigures and overheadsMs", () => {
   ], "f");
 
   test("the retry's command, slot time, overhead and what it added, with the case runs it made", () => {
-    expect(retryFigures({ postedAt: 1_000, tasks: [retried], cases: flakyCases(1) }, "S.Flaky")).toEqual({
-      retryCommandMs: 310, retryLeaseToReportMs: 400, retryOverheadMs: 90, retryAddedMs: 420, retryCaseRuns: 1, flakyCaseMs: 300, makespanMs: 1_820,
+    expect(retryFigures({ postedAt: 1_000, observedMs: 1_830, tasks: [retried], cases: flakyCases(1) }, "S.Flaky")).toEqual({
+      retryCommandMs: 310, retryLeaseToReportMs: 400, retryOverheadMs: 90, retryAddedMs: 420, retryCaseRuns: 1, flakyCaseMs: 300, makespanMs: 1_830, reportedSpanMs: 1_820,
     });
     // A whole-task retry ran every case again.
-    expect(retryFigures({ postedAt: 1_000, tasks: [retried], cases: flakyCases(2) }, "S.Flaky").retryCaseRuns).toBe(2);
+    expect(retryFigures({ postedAt: 1_000, observedMs: 1_830, tasks: [retried], cases: flakyCases(2) }, "S.Flaky").retryCaseRuns).toBe(2);
   });
 
   test("refuses a job whose retry is not the one expected", () => {
-    expect(() => retryFigures({ postedAt: 0, tasks: [task("f", [attempt({ attempt: 0 })])], cases: flakyCases(1) }, "S.Flaky")).toThrow(/expected one task with two attempts, got f: SUCCEEDED/);
-    expect(() => retryFigures({ postedAt: 0, tasks: [retried], cases: [jobCase("f", "Flaky", 300)] }, "S.Flaky")).toThrow(/S\.Flaky is passed \(300 ms\), not flaky/);
-    expect(() => retryFigures({ postedAt: 0, tasks: [retried], cases: [] }, "S.Flaky")).toThrow(/not among the job's cases/);
+    expect(() => retryFigures({ postedAt: 0, observedMs: 1, tasks: [task("f", [attempt({ attempt: 0 })])], cases: flakyCases(1) }, "S.Flaky")).toThrow(/expected one task with two attempts, got f: SUCCEEDED/);
+    expect(() => retryFigures({ postedAt: 0, observedMs: 1, tasks: [retried], cases: [jobCase("f", "Flaky", 300)] }, "S.Flaky")).toThrow(/S\.Flaky is passed \(300 ms\), not flaky/);
+    expect(() => retryFigures({ postedAt: 0, observedMs: 1, tasks: [retried], cases: [] }, "S.Flaky")).toThrow(/not among the job's cases/);
   });
 
   test("overheadsMs: lease to report minus the command, for attempts that ran once", () => {
