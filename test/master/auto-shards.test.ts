@@ -90,3 +90,13 @@ test("past the job's bytes of case lists, later auto tasks get numeric shards of
     ...[0, 1, 2, 3].map((i) => [`bin.${i}`, "cases", null]), ...[0, 1, 2, 3].map((i) => [`bin.${i}`, "cases", null]), ...[0, 1, 2, 3].map((i) => [`bin.${i}`, "numeric", "4"]),
   ]);
 });
+
+test("a task's own GTEST_FILTER: include lists name only the cases it runs; a filter too costly to check gets numeric shards", async () => {
+  await history("bin", [40_000, 30_000, 30_000, 10_000, 10_000, 5_000, 5_000]);
+  const expand = async (filter: string) => (await expandAutoShards(validateJobRequest({ tasks: [{ isolate_hash: HASH, description: "bin", shards: "auto", shard_seconds: 10, env: { GTEST_FILTER: filter } }] }), repo)).tasks;
+  const included = (await expand("-S.c0:S.c3")).flatMap((t) => (t.caseSelection && "include" in t.caseSelection ? t.caseSelection.include.map((c) => c.name) : []));
+  expect(included.length).toBeGreaterThan(0);
+  expect(included.filter((n) => n === "c0" || n === "c3")).toEqual([]);
+  const costly = await expand(`${"*x".repeat(1_000)}`);
+  expect(costly.map((t) => [t.caseSelection, t.env.GTEST_TOTAL_SHARDS])).toEqual(costly.map(() => [null, String(costly.length)]));
+});

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { isDtError } from "../../src/common/errors.ts";
-import { CaseFilterError, type CaseFilterSpec, MAX_FILTER_BYTES, canExclude, fitsFilter, parseCaseFilter, renderCaseFilter } from "../../src/master/cases/case-filter.ts";
+import { CaseFilterError, type CaseFilterSpec, MAX_FILTER_BYTES, MAX_MATCHED_WILDCARD_CHARS, canExclude, fitsFilter, gtestFilterMatcher, parseCaseFilter, renderCaseFilter } from "../../src/master/cases/case-filter.ts";
 
 const c = (suite: string, name: string) => ({ suite, name });
 const drop = ["GTEST_SHARD_INDEX", "GTEST_TOTAL_SHARDS"];
@@ -102,4 +102,19 @@ test("parseCaseFilter refuses hostile and mistaken input, naming the field and w
     expect({ raw, ok: isDtError(error, "invalid_input") }).toEqual({ raw, ok: true });
     expect((error as Error).message).toContain(message);
   }
+});
+
+test("gtestFilterMatcher reads a GTEST_FILTER as gtest does: ':' patterns, '*' and '?', the first '-' starts the negative part", () => {
+  const runs = (filter: string, names: string[]) => names.filter((n) => gtestFilterMatcher(filter)!({ suite: n.slice(0, n.indexOf(".")), name: n.slice(n.indexOf(".") + 1) }));
+  const all = ["A.x", "A.xy", "B.y", "P/S.c/1", "P/S.c/12"];
+  expect(runs("-A.x", all)).toEqual(["A.xy", "B.y", "P/S.c/1", "P/S.c/12"]);
+  expect(runs("A.*", all)).toEqual(["A.x", "A.xy"]);
+  expect(runs("A.?:P/*/1", all)).toEqual(["A.x", "P/S.c/1"]);
+  expect(runs("*-A.*:*12", all)).toEqual(["B.y", "P/S.c/1"]);
+  expect(runs("*x*y*-", all)).toEqual(["A.xy"]);
+  // An empty filter runs nothing in gtest; an empty positive part before '-' is '*'.
+  expect(runs("", all)).toEqual([]);
+  // Wildcard patterns too long to check 100,000 cases against: null, and the planner uses numeric shards.
+  expect(gtestFilterMatcher(`${"*a".repeat(MAX_MATCHED_WILDCARD_CHARS)}`)).toBeNull();
+  expect(gtestFilterMatcher(`-${"A.b:".repeat(MAX_MATCHED_WILDCARD_CHARS)}`)).not.toBeNull();
 });

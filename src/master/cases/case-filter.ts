@@ -93,6 +93,64 @@ function gtestFilter(selection: CaseSelection, userFilter: string | undefined): 
   return negative.length === 0 ? positive : `${positive}-${negative.join(":")}`;
 }
 
+/**
+ * Characters of wildcard patterns gtestFilterMatcher checks every known case
+ * against: a match costs up to a pattern's length times a name's, and a
+ * user's filter is a few patterns ("-*Slow*:*Flaky*"), not 64 KiB of them.
+ */
+export const MAX_MATCHED_WILDCARD_CHARS = 1_000;
+
+/** gtest's wildcard match of a whole name: `*` any run of characters, `?` any one; linear but for backtracking to the last `*`. */
+function globMatches(pattern: string, text: string): boolean {
+  let p = 0;
+  let t = 0;
+  let star = -1;
+  let resume = 0;
+  while (t < text.length) {
+    if (p < pattern.length && (pattern[p] === "?" || pattern[p] === text[t])) {
+      p++;
+      t++;
+    } else if (p < pattern.length && pattern[p] === "*") {
+      star = p++;
+      resume = t;
+    } else if (star !== -1) {
+      p = star + 1;
+      t = ++resume;
+    } else return false;
+  }
+  while (p < pattern.length && pattern[p] === "*") p++;
+  return p === pattern.length;
+}
+
+function patternSet(patterns: string): (name: string) => boolean {
+  const exact = new Set<string>();
+  const wild: string[] = [];
+  for (const pattern of patterns.split(":")) {
+    if (pattern.includes("*") || pattern.includes("?")) wild.push(pattern);
+    else exact.add(pattern);
+  }
+  return (name) => exact.has(name) || wild.some((pattern) => globMatches(pattern, name));
+}
+
+/**
+ * Whether gtest runs a case under `filter` (a task's own GTEST_FILTER,
+ * `POSITIVE[-NEGATIVE]`), read as gtest reads it: an empty positive part
+ * before a '-' is `*`. The planner keeps a shard's include list within it,
+ * since an include list replaces it. Null when its wildcard patterns are
+ * longer than MAX_MATCHED_WILDCARD_CHARS.
+ */
+export function gtestFilterMatcher(filter: string): ((c: CaseName) => boolean) | null {
+  const wildChars = filter.split(/[:-]/).filter((p) => p.includes("*") || p.includes("?")).reduce((n, p) => n + p.length, 0);
+  if (wildChars > MAX_MATCHED_WILDCARD_CHARS) return null;
+  const dash = filter.indexOf("-");
+  const positive = patternSet(dash === -1 ? filter : filter.slice(0, dash) || "*");
+  const negative = dash === -1 ? null : patternSet(filter.slice(dash + 1));
+  return (c) => {
+    const name = `${c.suite}.${c.name}`;
+    return positive(name) && !(negative?.(name) ?? false);
+  };
+}
+
 function fill(template: string, spec: CaseFilterSpec, cases: readonly CaseName[]): string[] {
   if (template.includes("{case}")) return cases.map((c) => template.replaceAll("{case}", formatCase(spec, c)));
   return [template.replaceAll("{cases}", cases.map((c) => formatCase(spec, c)).join(spec.separator))];
