@@ -118,3 +118,15 @@ test("gtestFilterMatcher reads a GTEST_FILTER as gtest does: ':' patterns, '*' a
   expect(gtestFilterMatcher(`${"*a".repeat(MAX_MATCHED_WILDCARD_CHARS)}`)).toBeNull();
   expect(gtestFilterMatcher(`-${"A.b:".repeat(MAX_MATCHED_WILDCARD_CHARS)}`)).not.toBeNull();
 });
+
+test("a hostile case template is refused as soon as the filter passes the limit, not after building gigabytes", () => {
+  // 76 copies of a 250-character case: 19 KB per case, 1.9 GB for 100,000 (20 s of the master's thread to build).
+  const cases = Array.from({ length: 100_000 }, (_, i) => c("S".repeat(100), `n${i}`.padEnd(150, "x")));
+  for (const raw of [{ env: "T", case: "{suite}{name}".repeat(76), exclude: "{cases}" }, { arg: "{case}", case: "{suite}{name}".repeat(76), exclude: "--deselect={case}" }]) {
+    const spec = parseCaseFilter(raw, "f")!;
+    const started = performance.now();
+    expect(fitsFilter(spec, { exclude: cases }, {})).toBe(false);
+    expect(() => renderCaseFilter(spec, { include: cases }, {})).toThrow(/the filter for 100000 cases takes more than/);
+    expect(performance.now() - started).toBeLessThan(3_000);
+  }
+});
