@@ -109,7 +109,7 @@ test("auto shards stored by a master that restarts lease with their filters afte
     await h.master.submitJob({ job_id: "j", tasks: [{ isolate_hash: TEST_HASH, description: "bin", shards: "auto", shard_seconds: 40, env: { GTEST_SHARD_INDEX: "1", GTEST_TOTAL_SHARDS: "2", KEEP: "1" } }] });
     const restarted = await h.restart();
     const leases = await restarted.dispatcher.lease({ slave: slave("s1", {}, 8), free: 8, wait_ms: 0 });
-    expect(leases.map((l) => [l.description, l.env.GTEST_FILTER, l.env.GTEST_SHARD_INDEX ?? null, l.env.KEEP]).sort()).toEqual([
+    expect(leases.map((l): (string | null)[] => [l.description, l.env.GTEST_FILTER, l.env.GTEST_SHARD_INDEX ?? null, l.env.KEEP]).sort()).toEqual([
       ["bin.0", "S.c0", null, "1"], ["bin.1", "S.c2", null, "1"], ["bin.2", "*-S.c0:S.c2", null, "1"],
     ]);
   } finally {
