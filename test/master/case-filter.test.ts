@@ -91,6 +91,10 @@ test("parseCaseFilter refuses hostile and mistaken input, naming the field and w
     [{ env: "X", case: "{suite}" }, "f.case: must hold {name}"],
     [{ env: "X", __proto__: 1, filter: "a" }, 'f.filter: is not a key of case_filter'],
     [{ env: "X", separator: "" }, "f.separator: must be a non-empty string"],
+    // Set after the filter (by the lease, the slave, run-isolated): the filter would be lost and the shard run every case.
+    [{ env: "DT_TASK_ID" }, "f.env: DT_TASK_ID is set by dt itself"],
+    [{ env: "ISOLATED_OUTDIR" }, "f.env: ISOLATED_OUTDIR is set by dt itself"],
+    [{ env: "DT_SLAVE_RUN_ID" }, "f.env: DT_SLAVE_RUN_ID is set by dt itself"],
   ];
   for (const [raw, message] of refused) {
     let error: unknown;

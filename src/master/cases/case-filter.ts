@@ -232,6 +232,13 @@ export const canExclude = (spec: CaseFilterSpec | null) => spec === null || spec
 /** The keys of a task's `case_filter`. */
 const SPEC_KEYS = new Set(["env", "arg", "separator", "case", "exclude"]);
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/**
+ * Variables dt sets after the filter: the lease (DT_JOB_ID, DT_TASK_ID,
+ * DT_ATTEMPT), the slave (DT_SLAVE_RUN_ID, slave/run-ledger.ts) and
+ * run-isolated (ISOLATED_OUTDIR). A filter in one of them would be
+ * overwritten, and the shard would run every case.
+ */
+const DT_ENV = new Set(["DT_JOB_ID", "DT_TASK_ID", "DT_ATTEMPT", "DT_SLAVE_RUN_ID", "ISOLATED_OUTDIR"]);
 
 /**
  * Checks a task's `case_filter`: `{"env": "NAME"}` or `{"arg": "--flag={cases}"}`,
@@ -256,6 +263,7 @@ export function parseCaseFilter(raw: unknown, field: string): CaseFilterSpec | n
   const arg = text("arg", null);
   if ((env === null) === (arg === null)) fail(field, 'needs exactly one of "env" (a variable\'s name) and "arg" (an argument\'s template)');
   if (env !== null && !ENV_NAME_RE.test(env)) fail(fieldPath(field, "env"), "must be an environment variable's name (letters, digits, '_', not starting with a digit)");
+  if (env !== null && DT_ENV.has(env)) fail(fieldPath(field, "env"), `${env} is set by dt itself, which would overwrite the filter; name the variable your runner reads`);
   if (arg !== null && !arg.includes("{cases}") && !arg.includes("{case}")) fail(fieldPath(field, "arg"), 'must hold {cases} (every case, joined) or {case} (one argument per case)');
   const exclude = text("exclude", null);
   if (exclude !== null && !exclude.includes("{cases}") && !(arg !== null && exclude.includes("{case}"))) {
