@@ -12,6 +12,7 @@ import { validateJobRequest } from "../../src/master/jobs/job-request.ts";
 import { taskBinary } from "../../src/master/model.ts";
 import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
 import { DEFAULT_FIRST_RUN_SHARDS } from "../../src/master/scheduler/shard-planner.ts";
+import { HASH as TEST_HASH, slave, testMaster } from "./helpers.ts";
 
 const HASH = "a".repeat(64);
 const OTHER = "b".repeat(64);
@@ -89,4 +90,29 @@ test("past the job's bytes of case lists, later auto tasks get numeric shards of
   expect(tasks.map((t): (string | null)[] => [t.description, t.caseSelection === null ? "numeric" : "cases", t.env.GTEST_TOTAL_SHARDS ?? null])).toEqual([
     ...[0, 1, 2, 3].map((i) => [`bin.${i}`, "cases", null]), ...[0, 1, 2, 3].map((i) => [`bin.${i}`, "cases", null]), ...[0, 1, 2, 3].map((i) => [`bin.${i}`, "numeric", "4"]),
   ]);
+});
+
+test("a task's own GTEST_FILTER: include lists name only the cases it runs; a filter too costly to check gets numeric shards", async () => {
+  await history("bin", [40_000, 30_000, 30_000, 10_000, 10_000, 5_000, 5_000]);
+  const expand = async (filter: string) => (await expandAutoShards(validateJobRequest({ tasks: [{ isolate_hash: HASH, description: "bin", shards: "auto", shard_seconds: 10, env: { GTEST_FILTER: filter } }] }), repo)).tasks;
+  const included = (await expand("-S.c0:S.c3")).flatMap((t) => (t.caseSelection && "include" in t.caseSelection ? t.caseSelection.include.map((c) => c.name) : []));
+  expect(included.length).toBeGreaterThan(0);
+  expect(included.filter((n) => n === "c0" || n === "c3")).toEqual([]);
+  const costly = await expand(`${"*x".repeat(1_000)}`);
+  expect(costly.map((t) => [t.caseSelection, t.env.GTEST_TOTAL_SHARDS])).toEqual(costly.map(() => [null, String(costly.length)]));
+});
+
+test("auto shards stored by a master that restarts lease with their filters after the rebuild; numeric variables dropped", async () => {
+  const h = await testMaster();
+  try {
+    await h.master.deps.repo.storeCases({ jobId: "old", taskId: "t", attempt: 0, binary: "bin", reportedAt: 1 }, [40_000, 30_000, 30_000, 10_000].map((durationMs, i) => ({ suite: "S", name: `c${i}`, status: "passed" as const, durationMs, message: null, file: null, line: null })));
+    await h.master.submitJob({ job_id: "j", tasks: [{ isolate_hash: TEST_HASH, description: "bin", shards: "auto", shard_seconds: 40, env: { GTEST_SHARD_INDEX: "1", GTEST_TOTAL_SHARDS: "2", KEEP: "1" } }] });
+    const restarted = await h.restart();
+    const leases = await restarted.dispatcher.lease({ slave: slave("s1", {}, 8), free: 8, wait_ms: 0 });
+    expect(leases.map((l): (string | null)[] => [l.description, l.env.GTEST_FILTER, l.env.GTEST_SHARD_INDEX ?? null, l.env.KEEP]).sort()).toEqual([
+      ["bin.0", "S.c0", null, "1"], ["bin.1", "S.c2", null, "1"], ["bin.2", "*-S.c0:S.c2", null, "1"],
+    ]);
+  } finally {
+    await h.cleanup();
+  }
 });

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { isDtError } from "../../src/common/errors.ts";
-import { CaseFilterError, type CaseFilterSpec, MAX_FILTER_BYTES, canExclude, fitsFilter, parseCaseFilter, renderCaseFilter } from "../../src/master/cases/case-filter.ts";
+import { CaseFilterError, type CaseFilterSpec, MAX_FILTER_BYTES, MAX_MATCHED_WILDCARD_CHARS, canExclude, fitsFilter, gtestFilterMatcher, parseCaseFilter, renderCaseFilter } from "../../src/master/cases/case-filter.ts";
 
 const c = (suite: string, name: string) => ({ suite, name });
 const drop = ["GTEST_SHARD_INDEX", "GTEST_TOTAL_SHARDS"];
@@ -91,6 +91,10 @@ test("parseCaseFilter refuses hostile and mistaken input, naming the field and w
     [{ env: "X", case: "{suite}" }, "f.case: must hold {name}"],
     [{ env: "X", __proto__: 1, filter: "a" }, 'f.filter: is not a key of case_filter'],
     [{ env: "X", separator: "" }, "f.separator: must be a non-empty string"],
+    // Set after the filter (by the lease, the slave, run-isolated): the filter would be lost and the shard run every case.
+    [{ env: "DT_TASK_ID" }, "f.env: DT_TASK_ID is set by dt itself"],
+    [{ env: "ISOLATED_OUTDIR" }, "f.env: ISOLATED_OUTDIR is set by dt itself"],
+    [{ env: "DT_SLAVE_RUN_ID" }, "f.env: DT_SLAVE_RUN_ID is set by dt itself"],
   ];
   for (const [raw, message] of refused) {
     let error: unknown;
@@ -101,5 +105,32 @@ test("parseCaseFilter refuses hostile and mistaken input, naming the field and w
     }
     expect({ raw, ok: isDtError(error, "invalid_input") }).toEqual({ raw, ok: true });
     expect((error as Error).message).toContain(message);
+  }
+});
+
+test("gtestFilterMatcher reads a GTEST_FILTER as gtest does: ':' patterns, '*' and '?', the first '-' starts the negative part", () => {
+  const runs = (filter: string, names: string[]) => names.filter((n) => gtestFilterMatcher(filter)!({ suite: n.slice(0, n.indexOf(".")), name: n.slice(n.indexOf(".") + 1) }));
+  const all = ["A.x", "A.xy", "B.y", "P/S.c/1", "P/S.c/12"];
+  expect(runs("-A.x", all)).toEqual(["A.xy", "B.y", "P/S.c/1", "P/S.c/12"]);
+  expect(runs("A.*", all)).toEqual(["A.x", "A.xy"]);
+  expect(runs("A.?:P/*/1", all)).toEqual(["A.x", "P/S.c/1"]);
+  expect(runs("*-A.*:*12", all)).toEqual(["B.y", "P/S.c/1"]);
+  expect(runs("*x*y*-", all)).toEqual(["A.xy"]);
+  // An empty filter runs nothing in gtest; an empty positive part before '-' is '*'.
+  expect(runs("", all)).toEqual([]);
+  // Wildcard patterns too long to check 100,000 cases against: null, and the planner uses numeric shards.
+  expect(gtestFilterMatcher(`${"*a".repeat(MAX_MATCHED_WILDCARD_CHARS)}`)).toBeNull();
+  expect(gtestFilterMatcher(`-${"A.b:".repeat(MAX_MATCHED_WILDCARD_CHARS)}`)).not.toBeNull();
+});
+
+test("a hostile case template is refused as soon as the filter passes the limit, not after building gigabytes", () => {
+  // 76 copies of a 250-character case: 19 KB per case, 1.9 GB for 100,000 (20 s of the master's thread to build).
+  const cases = Array.from({ length: 100_000 }, (_, i) => c("S".repeat(100), `n${i}`.padEnd(150, "x")));
+  for (const raw of [{ env: "T", case: "{suite}{name}".repeat(76), exclude: "{cases}" }, { arg: "{case}", case: "{suite}{name}".repeat(76), exclude: "--deselect={case}" }]) {
+    const spec = parseCaseFilter(raw, "f")!;
+    const started = performance.now();
+    expect(fitsFilter(spec, { exclude: cases }, {})).toBe(false);
+    expect(() => renderCaseFilter(spec, { include: cases }, {})).toThrow(/the filter for 100000 cases takes more than/);
+    expect(performance.now() - started).toBeLessThan(3_000);
   }
 });

@@ -1,6 +1,11 @@
 import { expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Task } from "../../src/master/model.ts";
+import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
 import { fitCases } from "../../src/slave/case-report.ts";
-import { FLAG_NAMES_SHOWN, MAX_FLAG_TEXT, type ReportedAttempt, selectionFlag } from "../../src/master/cases/selection-check.ts";
+import { FLAG_NAMES_SHOWN, MAX_FLAGS_PER_JOB, MAX_FLAG_TEXT, type ReportedAttempt, checkCaseSelection, selectionFlag } from "../../src/master/cases/selection-check.ts";
 
 const c = (suite: string, name: string) => ({ suite, name });
 const ran = (names: string[], over: Partial<ReportedAttempt> = {}, status: "passed" | "crashed" = "passed"): ReportedAttempt => ({
@@ -44,4 +49,26 @@ test("a flag names the first FLAG_NAMES_SHOWN cases and counts the rest, within 
   expect(flag.text).toContain(`ran 5000 cases outside its filter`);
   expect(flag.text).toContain(`and ${5_000 - FLAG_NAMES_SHOWN} more`);
   expect(flag.text.length).toBeLessThanOrEqual(MAX_FLAG_TEXT);
+});
+
+test("a job whose every shard strays stores at most MAX_FLAGS_PER_JOB flags, the last saying that later ones are not kept", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "dt-selection-check-"));
+  const repo = await SqliteRepo.open(join(dir, "dt.sqlite"));
+  try {
+    const shards = MAX_FLAGS_PER_JOB + 50;
+    for (let i = 0; i < shards; i++) {
+      const task = { taskId: `h.${i}`, caseSelection: { include: [c("S", `own${i}`)] } } as Task;
+      await checkCaseSelection(repo, task, ran(["stray"], { taskId: task.taskId }));
+    }
+    // Another job still gets its own.
+    await checkCaseSelection(repo, { taskId: "h.0", caseSelection: { include: [c("S", "a")] } } as Task, ran(["stray"], { jobId: "other" }));
+    const flags = await repo.listJobFlags("j", shards * 2);
+    expect(flags.length).toBe(MAX_FLAGS_PER_JOB);
+    expect(flags.at(-1)!.text).toContain("later flags of this job are not recorded");
+    expect(flags.at(-2)!.text).not.toContain("not recorded");
+    expect((await repo.listJobFlags("other", 10)).length).toBe(1);
+  } finally {
+    await repo.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -93,9 +93,92 @@ function gtestFilter(selection: CaseSelection, userFilter: string | undefined): 
   return negative.length === 0 ? positive : `${positive}-${negative.join(":")}`;
 }
 
+/**
+ * Characters of wildcard patterns gtestFilterMatcher checks every known case
+ * against: a match costs up to a pattern's length times a name's, and a
+ * user's filter is a few patterns ("-*Slow*:*Flaky*"), not 64 KiB of them.
+ */
+export const MAX_MATCHED_WILDCARD_CHARS = 1_000;
+
+/** gtest's wildcard match of a whole name: `*` any run of characters, `?` any one; linear but for backtracking to the last `*`. */
+function globMatches(pattern: string, text: string): boolean {
+  let p = 0;
+  let t = 0;
+  let star = -1;
+  let resume = 0;
+  while (t < text.length) {
+    if (p < pattern.length && (pattern[p] === "?" || pattern[p] === text[t])) {
+      p++;
+      t++;
+    } else if (p < pattern.length && pattern[p] === "*") {
+      star = p++;
+      resume = t;
+    } else if (star !== -1) {
+      p = star + 1;
+      t = ++resume;
+    } else return false;
+  }
+  while (p < pattern.length && pattern[p] === "*") p++;
+  return p === pattern.length;
+}
+
+function patternSet(patterns: string): (name: string) => boolean {
+  const exact = new Set<string>();
+  const wild: string[] = [];
+  for (const pattern of patterns.split(":")) {
+    if (pattern.includes("*") || pattern.includes("?")) wild.push(pattern);
+    else exact.add(pattern);
+  }
+  return (name) => exact.has(name) || wild.some((pattern) => globMatches(pattern, name));
+}
+
+/**
+ * Whether gtest runs a case under `filter` (a task's own GTEST_FILTER,
+ * `POSITIVE[-NEGATIVE]`), read as gtest reads it: an empty positive part
+ * before a '-' is `*`. The planner keeps a shard's include list within it,
+ * since an include list replaces it. Null when its wildcard patterns are
+ * longer than MAX_MATCHED_WILDCARD_CHARS.
+ */
+export function gtestFilterMatcher(filter: string): ((c: CaseName) => boolean) | null {
+  const wildChars = filter.split(/[:-]/).filter((p) => p.includes("*") || p.includes("?")).reduce((n, p) => n + p.length, 0);
+  if (wildChars > MAX_MATCHED_WILDCARD_CHARS) return null;
+  const dash = filter.indexOf("-");
+  const positive = patternSet(dash === -1 ? filter : filter.slice(0, dash) || "*");
+  const negative = dash === -1 ? null : patternSet(filter.slice(dash + 1));
+  return (c) => {
+    const name = `${c.suite}.${c.name}`;
+    return positive(name) && !(negative?.(name) ?? false);
+  };
+}
+
+/**
+ * The template filled with `cases`, refused as soon as it grows past the
+ * limits rather than once built: a `case` template of 1,000 characters
+ * repeating {name} makes 100,000 cases' exclusion gigabytes, which took the
+ * master's one thread 20 s to build per check.
+ */
 function fill(template: string, spec: CaseFilterSpec, cases: readonly CaseName[]): string[] {
-  if (template.includes("{case}")) return cases.map((c) => template.replaceAll("{case}", formatCase(spec, c)));
-  return [template.replaceAll("{cases}", cases.map((c) => formatCase(spec, c)).join(spec.separator))];
+  if (template.includes("{case}")) {
+    const args: string[] = [];
+    let total = 0;
+    for (const c of cases) {
+      const arg = template.replaceAll("{case}", formatCase(spec, c));
+      total += Buffer.byteLength(arg) + 1;
+      if (total > MAX_FILTER_ARGS_BYTES) throw new CaseFilterError(`the filter for ${cases.length} cases takes more than ${total} bytes of arguments, more than the ${MAX_FILTER_ARGS_BYTES} a command line holds safely`);
+      args.push(arg);
+    }
+    return args;
+  }
+  const parts: string[] = [];
+  const separatorBytes = Buffer.byteLength(spec.separator);
+  let bytes = Buffer.byteLength(template);
+  for (const c of cases) {
+    const part = formatCase(spec, c);
+    bytes += Buffer.byteLength(part) + separatorBytes;
+    if (bytes > MAX_FILTER_BYTES) throw new CaseFilterError(`the filter for ${cases.length} cases takes more than ${bytes} bytes, more than the ${MAX_FILTER_BYTES} one environment variable or argument holds (Linux refuses past 128 KiB)`);
+    parts.push(part);
+  }
+  return [template.replaceAll("{cases}", parts.join(spec.separator))];
 }
 
 /**
@@ -149,6 +232,13 @@ export const canExclude = (spec: CaseFilterSpec | null) => spec === null || spec
 /** The keys of a task's `case_filter`. */
 const SPEC_KEYS = new Set(["env", "arg", "separator", "case", "exclude"]);
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/**
+ * Variables dt sets after the filter: the lease (DT_JOB_ID, DT_TASK_ID,
+ * DT_ATTEMPT), the slave (DT_SLAVE_RUN_ID, slave/run-ledger.ts) and
+ * run-isolated (ISOLATED_OUTDIR). A filter in one of them would be
+ * overwritten, and the shard would run every case.
+ */
+const DT_ENV = new Set(["DT_JOB_ID", "DT_TASK_ID", "DT_ATTEMPT", "DT_SLAVE_RUN_ID", "ISOLATED_OUTDIR"]);
 
 /**
  * Checks a task's `case_filter`: `{"env": "NAME"}` or `{"arg": "--flag={cases}"}`,
@@ -173,6 +263,7 @@ export function parseCaseFilter(raw: unknown, field: string): CaseFilterSpec | n
   const arg = text("arg", null);
   if ((env === null) === (arg === null)) fail(field, 'needs exactly one of "env" (a variable\'s name) and "arg" (an argument\'s template)');
   if (env !== null && !ENV_NAME_RE.test(env)) fail(fieldPath(field, "env"), "must be an environment variable's name (letters, digits, '_', not starting with a digit)");
+  if (env !== null && DT_ENV.has(env)) fail(fieldPath(field, "env"), `${env} is set by dt itself, which would overwrite the filter; name the variable your runner reads`);
   if (arg !== null && !arg.includes("{cases}") && !arg.includes("{case}")) fail(fieldPath(field, "arg"), 'must hold {cases} (every case, joined) or {case} (one argument per case)');
   const exclude = text("exclude", null);
   if (exclude !== null && !exclude.includes("{cases}") && !(arg !== null && exclude.includes("{case}"))) {

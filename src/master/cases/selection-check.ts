@@ -22,6 +22,14 @@ export const FLAG_NAMES_SHOWN = 20;
 /** A flag's text at most: 20 names of a few hundred characters each fit, a 100,000-case list does not. */
 export const MAX_FLAG_TEXT = 8_000;
 
+/**
+ * Flags one job stores at most: a command line that overrides the filter
+ * makes every shard and retry of a 10,000-shard job stray, and the summary
+ * shows the first hundred (protocol.ts MAX_SHOWN_FLAGS) anyway.
+ */
+export const MAX_FLAGS_PER_JOB = 100;
+const LAST_FLAG_NOTE = "; later flags of this job are not recorded";
+
 /** Where the report came from. */
 export interface ReportedAttempt {
   jobId: string;
@@ -85,5 +93,10 @@ export async function checkCaseSelection(repo: Repo, task: Task, reported: Repor
   const selection = own ?? task.caseSelection;
   if (!selection) return;
   const flag = selectionFlag(selection, reported);
-  if (flag) await repo.addJobFlag(flag);
+  if (!flag) return;
+  // Read only when a flag is due, which a job that keeps to its filters never is.
+  const stored = (await repo.listJobFlags(reported.jobId, MAX_FLAGS_PER_JOB)).length;
+  if (stored >= MAX_FLAGS_PER_JOB) return;
+  if (stored === MAX_FLAGS_PER_JOB - 1) flag.text = `${flag.text.slice(0, MAX_FLAG_TEXT - LAST_FLAG_NOTE.length)}${LAST_FLAG_NOTE}`;
+  await repo.addJobFlag(flag);
 }

@@ -10,10 +10,10 @@
  * GTEST_SHARD_INDEX / GTEST_TOTAL_SHARDS.
  */
 import type { Logger } from "../../common/log.ts";
-import { fitsFilter } from "../cases/case-filter.ts";
+import { MAX_MATCHED_WILDCARD_CHARS, fitsFilter, gtestFilterMatcher } from "../cases/case-filter.ts";
 import type { Task } from "../model.ts";
 import type { Repo } from "../repo/repo.ts";
-import { type PlannedShard, type ShardPlan, planShards } from "../scheduler/shard-planner.ts";
+import { DEFAULT_FIRST_RUN_SHARDS, type PlannedShard, type ShardPlan, planShards } from "../scheduler/shard-planner.ts";
 import type { AutoShardSpec, ValidJob } from "./job-request.ts";
 
 type ValidTask = Omit<Task, "jobId">;
@@ -69,7 +69,15 @@ export async function expandAutoShards(valid: ValidJob, repo: Pick<Repo, "binary
 
 async function planTask(task: ValidTask, spec: AutoShardSpec, repo: Pick<Repo, "binaryCaseDurations" | "expectedDurations">): Promise<ShardPlan> {
   // The template is unsharded: its description is its binary.
-  const cases = await repo.binaryCaseDurations(task.description);
+  let cases = await repo.binaryCaseDurations(task.description);
+  const userFilter = task.caseFilter === null ? task.env.GTEST_FILTER : undefined;
+  if (userFilter !== undefined && cases.length > 0) {
+    // An include list replaces the task's GTEST_FILTER (gtest cannot AND two filters): it names only the cases the filter runs.
+    // The exclusion shard keeps the filter, so the ones it leaves out still run nowhere.
+    const runs = gtestFilterMatcher(userFilter);
+    if (runs === null) return { kind: "numeric", count: Math.min(spec.maxShards, DEFAULT_FIRST_RUN_SHARDS), reason: `the task's GTEST_FILTER has more than ${MAX_MATCHED_WILDCARD_CHARS} characters of wildcard patterns to check its cases against` };
+    cases = cases.filter(runs);
+  }
   const wholeTaskMs = cases.length > 0 ? null : ((await repo.expectedDurations([task.description])).get(task.description) ?? null);
   return planShards({ cases, targetMs: spec.targetMs, maxShards: spec.maxShards, wholeTaskMs, fits: (selection) => fitsFilter(task.caseFilter, selection, task.env) });
 }

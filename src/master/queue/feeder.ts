@@ -1,4 +1,5 @@
 import type { Clock } from "../../common/clock.ts";
+import { isDtError } from "../../common/errors.ts";
 import type { Logger } from "../../common/log.ts";
 import type { Lease } from "../protocol.ts";
 import type { Repo } from "../repo/repo.ts";
@@ -42,6 +43,8 @@ export interface FeederHost {
   untake(item: QueueItem): void;
   /** An item taken from the queue ended without running (canceled meanwhile). */
   drop(item: QueueItem): void;
+  /** An item taken from the queue that beanstalkd will never take ends INFRA_FAILED with `message`. */
+  refuse(item: QueueItem, message: string): Promise<void>;
 }
 
 /** Unclaimed offers this old are checked against their tube: beanstalkd may have lost them. */
@@ -142,7 +145,14 @@ export class Feeder {
     try {
       offer.handle = await this.sink.put(tube, JSON.stringify(lease), { priority: beanstalkPriority(item), delaySec: 0, ttrSec: this.config.ttrSec });
     } catch (err) {
-      if (await takeBack(null)) this.host.untake(item);
+      if (!(await takeBack(null))) throw err;
+      // Too big for beanstalkd (-z; an auto shard's filter can take 100 KB): put again, it would stop every pass here for good.
+      if (isDtError(err, "too_large")) {
+        this.log.warn(`task ${item.taskId} of job ${item.jobId} not offered: ${(err as Error).message}`, { job_id: item.jobId, task_id: item.taskId, attempt: item.attempt });
+        await this.host.refuse(item, (err as Error).message);
+        return false;
+      }
+      this.host.untake(item);
       throw err;
     }
     let recorded: boolean;

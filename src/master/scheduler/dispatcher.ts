@@ -75,6 +75,10 @@ export class Dispatcher {
         },
         untake: (item) => untake(state, item),
         drop: (item) => dropTaken(state, item),
+        refuse: async (item, message) => {
+          dropTaken(state, item);
+          await repo.updateAttempt(item.jobId, item.taskId, item.attempt, { state: "INFRA_FAILED", reportedAt: clock.now(), message }, ["QUEUED"]);
+        },
       }, external.feeder, clock, log, newId);
     }
   }
