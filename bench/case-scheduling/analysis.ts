@@ -35,6 +35,8 @@ export interface MakespanFigures {
   caseSumMs: number;
   /** Tasks the dominant binary ran as (1 unsharded). */
   shards: number;
+  /** The longest command among them: the makespan minus this is what queueing and dt added. */
+  longestShardMs: number;
 }
 
 /** Every attempt of the job, in no particular order. */
@@ -58,6 +60,7 @@ export function makespanFigures(job: JobRecord, dominantBinary: string, slots: n
     return c.duration_ms;
   });
   const makespanMs = job.observedMs;
+  const dominant = job.tasks.filter((t) => binaryOf(t) === dominantBinary);
   const lowerBoundMs = caseLowerBoundMs(durations, slots);
   return {
     makespanMs,
@@ -66,7 +69,8 @@ export function makespanFigures(job: JobRecord, dominantBinary: string, slots: n
     ratio: makespanMs / lowerBoundMs,
     longestCaseMs: Math.max(0, ...durations),
     caseSumMs: durations.reduce((a, b) => a + b, 0),
-    shards: job.tasks.filter((t) => binaryOf(t) === dominantBinary).length,
+    shards: dominant.length,
+    longestShardMs: Math.max(0, ...dominant.flatMap((t) => t.attempts).map((a) => (a.command_end_at ?? 0) - (a.command_start_at ?? 0))),
   };
 }
 

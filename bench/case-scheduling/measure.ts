@@ -154,6 +154,7 @@ async function measureMode(cluster: Cluster, digests: Map<string, string>, specs
   samples.record(`bound ${mode.key}`, f.lowerBoundMs);
   samples.record(`ratio ${mode.key}`, f.ratio);
   samples.record(`shards ${mode.key}`, f.shards);
+  samples.record(`longest shard ${mode.key}`, f.longestShardMs);
   samples.record(`case sum ${mode.key}`, f.caseSumMs);
   samples.record(`longest case ${mode.key}`, f.longestCaseMs);
   overheads.push(...overheadsMs(job.tasks));

@@ -125,13 +125,13 @@ function jobCase(binary: string, name: string, duration: number | null, extra: P
 describe("makespanFigures", () => {
   test("makespan from the POST to the last report, against the bound from the cases' durations, with the dominant binary's shards", () => {
     const tasks = [
-      task("big.0", [attempt({ attempt: 0, reported_at: 9_000 })], "big"),
+      task("big.0", [attempt({ attempt: 0, command_start_at: 1_040, command_end_at: 8_040, reported_at: 9_000 })], "big"),
       task("big.1", [attempt({ attempt: 0, reported_at: 11_000 })], "big"),
       task("small", [attempt({ attempt: 0, reported_at: 3_000 })], "small"),
     ];
     const cases = [jobCase("big", "A", 3_000), jobCase("big", "B", 4_000), jobCase("small", "C", 1_000)];
     const f = makespanFigures({ postedAt: 1_000, observedMs: 10_020, tasks, cases }, "big", 2);
-    expect(f).toEqual({ makespanMs: 10_020, reportedSpanMs: 10_000, lowerBoundMs: 4_000, ratio: 2.505, longestCaseMs: 4_000, caseSumMs: 8_000, shards: 2 });
+    expect(f).toEqual({ makespanMs: 10_020, reportedSpanMs: 10_000, lowerBoundMs: 4_000, ratio: 2.505, longestCaseMs: 4_000, caseSumMs: 8_000, shards: 2, longestShardMs: 7_000 });
     expect(clockProblem(f)).toBeNull();
   });
 
