@@ -5,9 +5,20 @@
  * task's attempts, and concurrent reports under --auto-quarantine.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ManualClock } from "../../src/common/clock.ts";
+import { createLogger } from "../../src/common/log.ts";
+import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
+import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
+import { Master } from "../../src/master/master.ts";
+import { AUTO_QUARANTINE_DEFAULTS, type AutoQuarantineConfig } from "../../src/master/quarantine/auto.ts";
+import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
 import type { ReportedState } from "../../src/master/model.ts";
 import type { CaseReport, JobCasesPage, Lease } from "../../src/master/protocol.ts";
 import { type MasterFixture, call, hashOf, makeMaster } from "../web/fixture.ts";
+import { HASH, report, slave, testMaster } from "./helpers.ts";
 
 let fx: MasterFixture;
 beforeEach(async () => {
@@ -93,4 +104,57 @@ test("a quarantined case and another fail: the retry runs the other alone; its p
   expect((await fx.master.distTestStatus(jobId))).toMatchObject({ failed_groups: 0, succeeded_groups: 1, flaky_groups: 1, status: "finished" });
   const q = (await jobCases(jobId)).find((c) => c.name === "q")!;
   expect([q.status, q.quarantined?.id]).toEqual(["failed", id]);
+});
+
+test("a retry of some cases keeps them through a master restart (queued, rebuilt from the database) and a lost lease (the sweep's requeue)", async () => {
+  const m = await testMaster();
+  try {
+    const jobId = "edges.alice.1700000000.4";
+    await m.master.submitJob({ job_id: jobId, tasks: [{ isolate_hash: HASH, description: "unit_test", max_retries: 1 }] });
+    const [first] = await m.master.dispatcher.lease({ slave: slave(), free: 1, wait_ms: 0 });
+    await m.master.dispatcher.report({ ...report(first!, "FAILED", m.clock.now()), slave: "s1", cases: [kase("S", "ok", "passed"), kase("S", "bad", "failed")], result_format: "gtest-xml" });
+    // The retry is queued, not leased, when the master restarts.
+    await m.restart();
+    const [retry] = await m.master.dispatcher.lease({ slave: slave(), free: 1, wait_ms: 0 });
+    expect([retry!.attempt, retry!.env.GTEST_FILTER]).toEqual([1, "S.bad"]);
+    // Its slave goes silent past the lease's TTL: the requeue runs the same case, no retry spent.
+    m.clock.advance(31_000);
+    await m.master.dispatcher.sweep();
+    const [requeued] = await m.master.dispatcher.lease({ slave: slave("s2"), free: 1, wait_ms: 0 });
+    expect([requeued!.attempt, requeued!.env.GTEST_FILTER]).toEqual([2, "S.bad"]);
+    // And once more across a restart, now leased: adopted, it reports, and the case merges flaky.
+    await m.restart();
+    await m.master.dispatcher.report({ ...report(requeued!, "SUCCEEDED", m.clock.now()), slave: "s2", cases: [kase("S", "bad", "passed")], result_format: "gtest-xml" });
+    expect((await m.master.jobSummary(jobId)).counts).toMatchObject({ flaky: 1, retries: 1, requeues: 1, finished: 1 });
+  } finally {
+    await m.cleanup();
+  }
+});
+
+test("auto-quarantine: reports of two jobs that make the same case flaky at once add one entry, not two (removing it must end the quarantine)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "dt-edges-"));
+  const clock = new ManualClock(1_700_000_000_000);
+  const repo = await SqliteRepo.open(":memory:", { clock });
+  const autoQuarantine: AutoQuarantineConfig = { rate: 0.5, expiryMs: 86_400_000, windowMs: AUTO_QUARANTINE_DEFAULTS.windowMs, minRuns: 1 };
+  const master = new Master({
+    repo, artifacts: new FsArtifactStore(`${dir}/artifacts`), liveLogs: new LiveLogs(`${dir}/live`), clock, log: createLogger({ level: "silent" }),
+    newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
+    dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, isolateServer: "http://dt.test", maxWaitMs: 30_000, maxInfraRequeues: 3, autoQuarantine },
+  });
+  try {
+    const leaseN = (n: number) => master.dispatcher.lease({ slave: slave("s1", {}, n), free: n, wait_ms: 0 });
+    const send = (lease: Lease, state: "FAILED" | "SUCCEEDED", status: CaseReport["status"]) =>
+      master.dispatcher.report({ ...report(lease, state, clock.now()), slave: "s1", cases: [kase("S", "flaky", status)], result_format: "gtest-xml" });
+    for (const id of ["edges.alice.1700000000.5", "edges.alice.1700000000.6"]) await master.submitJob({ job_id: id, tasks: [{ isolate_hash: HASH, description: "bin", max_retries: 1 }] });
+    for (const lease of await leaseN(2)) await send(lease, "FAILED", "failed");
+    const retries = await leaseN(2);
+    expect(retries.map((l) => l.attempt)).toEqual([1, 1]);
+    await Promise.all(retries.map((l) => send(l, "SUCCEEDED", "passed")));
+    const entries = await repo.listQuarantine({ limit: 10 });
+    expect(entries.map((e) => [e.binary, e.suite, e.name, e.createdBy])).toEqual([["bin", "S", "flaky", "auto"]]);
+  } finally {
+    master.dispatcher.close();
+    await repo.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -80,7 +80,7 @@ async function applyReport(state: DispatchState, lease: ActiveLease, report: Res
     return { changed, next, expectedMs, stored };
   });
   const auto = state.config.autoQuarantine;
-  if (auto && outcome.stored) await autoQuarantine({ repo: state.repo, clock: state.clock, log: state.log }, auto, outcome.stored.at, outcome.stored.cases);
+  if (auto && outcome.stored) await autoQuarantine({ repo: state.repo, clock: state.clock, log: state.log }, auto, outcome.stored.at, outcome.stored.cases, state.autoQuarantineLock);
   // Only test results tell the job's pace; a lost slave or a slave's own failure says nothing of the tests.
   if (outcome.changed && (report.state === "SUCCEEDED" || report.state === "FAILED")) state.paces.record(lease.jobId, lease.expectedMs, now - lease.leasedAt);
   if (outcome.changed) {
