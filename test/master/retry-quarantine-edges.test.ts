@@ -158,3 +158,22 @@ test("auto-quarantine: reports of two jobs that make the same case flaky at once
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a retry of some cases that passes without reporting them (its command line shards the filtered list to nothing, as dist_test's -e GTEST_SHARD_INDEX does) is no pass: the whole task runs next", async () => {
+  const jobId = "edges.alice.1700000000.7";
+  await fx.master.submitJob({ job_id: jobId, tasks: [{ isolate_hash: hashOf("t"), description: "kudu-test.2", max_retries: 2 }] });
+  await reportOn(await leaseOne(), "FAILED", [kase("S", "ok", "passed"), kase("S", "bad", "failed")]);
+  const retry = await leaseOne();
+  expect(retry.env.GTEST_FILTER).toBe("S.bad");
+  // gtest ran 0 of 0 tests in this shard and exited 0.
+  await reportOn(retry, "SUCCEEDED", []);
+  expect((await fx.master.jobSummary(jobId)).counts).toMatchObject({ flaky: 0, succeeded: 0, finished: 0 });
+  const whole = await leaseOne();
+  expect([whole.attempt, whole.env.GTEST_FILTER ?? "(none)"]).toEqual([2, "(none)"]);
+  const { tasks } = await fx.master.jobTasks(jobId);
+  expect(tasks[0]!.attempts[1]).toMatchObject({ state: "FAILED" });
+  expect(tasks[0]!.attempts[1]!.message).toMatch(/reported 0 of the 1 case/);
+  // The whole task reports its cases: the group is flaky.
+  await reportOn(whole, "SUCCEEDED", [kase("S", "ok", "passed"), kase("S", "bad", "passed")]);
+  expect((await fx.master.jobSummary(jobId)).counts).toMatchObject({ flaky: 1, finished: 1 });
+});

@@ -9,7 +9,7 @@ import { ACTIVE_STATES, type Attempt, type AttemptState, type Task, taskBinary }
 import type { ResultReport, ResultResponse } from "../../protocol.ts";
 import type { Repo } from "../../repo/repo.ts";
 import type { CaseSelection } from "../../cases/case-filter.ts";
-import { chooseRetry } from "../retry-filter.ts";
+import { chooseRetry, unprovenRetry } from "../retry-filter.ts";
 import { type ActiveLease, type DispatchState, type OpenJob, newAttempt, queueItem, settle } from "../dispatch-state.ts";
 import { claim } from "./claim.ts";
 import { wake } from "./lease.ts";
@@ -45,10 +45,11 @@ export async function report(state: DispatchState, report: ResultReport): Promis
   }
 }
 
-async function applyReport(state: DispatchState, lease: ActiveLease, report: ResultReport): Promise<ResultResponse> {
+async function applyReport(state: DispatchState, lease: ActiveLease, reported: ResultReport): Promise<ResultResponse> {
   const now = state.clock.now();
   const open = state.open.get(lease.jobId);
   const task = open?.tasks.get(lease.taskId);
+  const report = task && reported.state === "SUCCEEDED" && lease.attempt > 0 ? await provenRetry(state.repo, lease, reported) : reported;
   const times = report.times;
   const outcome = await state.repo.transaction(async (repo) => {
     const changed = await repo.updateAttempt(lease.jobId, lease.taskId, lease.attempt, {
@@ -109,6 +110,25 @@ async function applyReport(state: DispatchState, lease: ActiveLease, report: Res
   if (outcome.next && open && task) await requeue(state, open, task, outcome.next, outcome.expectedMs, now);
   else settle(state, lease.jobId);
   return { ok: true, duplicate: !outcome.changed, stale: false };
+}
+
+/**
+ * The report of a retry of some cases that exited 0, as FAILED when it did
+ * not report the cases it was to run (retry-filter.ts unprovenRetry): then
+ * the next attempt runs the whole task. Reads the attempt's selection, and
+ * the task's earlier runs only when cases are missing.
+ */
+async function provenRetry(repo: Repo, lease: ActiveLease, report: ResultReport): Promise<ResultReport> {
+  const selection = (await repo.getAttempt(lease.jobId, lease.taskId, lease.attempt))?.caseSelection ?? null;
+  if (!selection || !("include" in selection)) return report;
+  const cases = report.cases ?? [];
+  const notes = report.result_notes ?? [];
+  // Every case of it reported, as a retry's report is but for this: nothing more to read.
+  const asIfRan = selection.include.map((c) => ({ suite: c.suite, name: c.name, attempt: 0, status: "failed" as const }));
+  if (unprovenRetry(selection, cases, notes, asIfRan) === null) return report;
+  const earlier = (await repo.taskCaseRuns(lease.jobId, lease.taskId)).filter((r) => r.attempt < lease.attempt);
+  const why = unprovenRetry(selection, cases, notes, earlier);
+  return why === null ? report : { ...report, state: "FAILED", message: report.message ? `${why}; ${report.message}` : why };
 }
 
 /**
