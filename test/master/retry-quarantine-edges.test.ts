@@ -177,3 +177,18 @@ test("a retry of some cases that passes without reporting them (its command line
   await reportOn(whole, "SUCCEEDED", [kase("S", "ok", "passed"), kase("S", "bad", "passed")]);
   expect((await fx.master.jobSummary(jobId)).counts).toMatchObject({ flaky: 1, finished: 1 });
 });
+
+test("POST quarantine refuses an until past year 9999 (a date no client can print: it stored the entry, then answered 500); DELETE refuses a user with NUL, as POST does", async () => {
+  const post = (body: unknown) => call(fx, "/api/v1/quarantine", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  for (const until of [9e15, Date.UTC(10_000, 0, 1)]) {
+    const res = await post({ suite: "S", name: "n", until });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toMatch(/^POST quarantine: until: .*9999/);
+  }
+  expect((await fx.master.deps.repo.listQuarantine({ limit: 10 })).length).toBe(0);
+  const id = await quarantine({ suite: "S", name: "n", until: Date.UTC(9999, 11, 31) });
+  const nul = await call(fx, `/api/v1/quarantine/${id}?user=%00x`, { method: "DELETE" });
+  expect([nul.status, ((await nul.json()) as { error: string }).error]).toEqual([400, expect.stringMatching(/^user: .*NUL/)]);
+  const res = await call(fx, `/api/v1/quarantine/${id}?user=bob`, { method: "DELETE" });
+  expect([res.status, ((await res.json()) as { removed_by: string }).removed_by]).toEqual([200, "bob"]);
+});
