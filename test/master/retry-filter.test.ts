@@ -109,6 +109,15 @@ describe("chooseRetry", () => {
   });
 });
 
+describe("chooseRetry after a timeout", () => {
+  test("a timed-out attempt with a failed case and none crashed (a hang outside any case) is retried as a crash: every case not settled; a numeric shard whole", () => {
+    const runs = [ran(0, "ok", "passed"), ran(0, "bad", "failed")];
+    expect(chooseRetry(input({ runs, timedOut: true }))).toEqual({ run: "cases", selection: { exclude: [c("S", "ok")] } });
+    expect(chooseRetry(input({ runs, timedOut: true, task: { shardCount: 2 } }))).toEqual({ run: "task", why: "numeric-shard" });
+    expect(chooseRetry(input({ runs }))).toEqual({ run: "cases", selection: { include: [c("S", "bad")] } });
+  });
+});
+
 describe("unprovenRetry", () => {
   const selection = { include: [c("S", "a"), c("S", "b"), c("S", "gone")] };
   const earlier = [ran(0, "a", "failed"), ran(0, "b", "failed")];

@@ -192,3 +192,18 @@ test("POST quarantine refuses an until past year 9999 (a date no client can prin
   const res = await call(fx, `/api/v1/quarantine/${id}?user=bob`, { method: "DELETE" });
   expect([res.status, ((await res.json()) as { removed_by: string }).removed_by]).toEqual([200, "bob"]);
 });
+
+test("a timed-out attempt that failed a case and then hung outside any case (a suite's set-up): its retry runs every case not yet passed, not the failed one alone, since the cases after the hang never ran", async () => {
+  const jobId = "edges.alice.1700000000.8";
+  await fx.master.submitJob({ job_id: jobId, tasks: [{ isolate_hash: hashOf("t"), description: "unit_test", max_retries: 1 }] });
+  await reportOn(await leaseOne(), "TIMED_OUT", [kase("S", "ok", "passed"), kase("S", "bad", "failed")]);
+  const retry = await leaseOne();
+  expect(retry.env.GTEST_FILTER).toBe("*-S.ok");
+  // Quarantined, the failed case is left out of it, and a retry is still made for the cases the hang kept from running.
+  const jobId2 = "edges.alice.1700000000.9";
+  await quarantine({ suite: "S", name: "bad", reason: "known flaky" });
+  await fx.master.submitJob({ job_id: jobId2, tasks: [{ isolate_hash: hashOf("t"), description: "unit_test", max_retries: 1 }] });
+  await reportOn(await leaseOne(), "TIMED_OUT", [kase("S", "ok", "passed"), kase("S", "bad", "failed")]);
+  const retry2 = await leaseOne();
+  expect([retry2.job_id, retry2.env.GTEST_FILTER]).toEqual([jobId2, "*-S.ok:S.bad"]);
+});

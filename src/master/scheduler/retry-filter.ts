@@ -43,6 +43,12 @@ export interface RetryInput {
   /** The failed attempt's number and its own selection (a retry's; null: the task's cases). */
   failedAttempt: number;
   attemptSelection: CaseSelection | null;
+  /**
+   * The failed attempt was killed at its timeout: like a crash, it left the
+   * cases after the hang unrun, even when the hang was outside any case (a
+   * suite's set-up) and no case is reported crashed.
+   */
+  timedOut?: boolean;
   /** Every case run the task's attempts reported so far, the failed one's included, in attempt order. */
   runs: readonly TaskCaseRun[];
   /** True for a case whose failure does not fail the job (quarantine, docs/retries.md). */
@@ -65,8 +71,8 @@ export function chooseRetry(input: RetryInput): RetryChoice {
   if (reported.length === 0) return { run: "task", why: "no-cases" };
   const failures = reported.filter((r) => isFailure(r.status));
   if (failures.length === 0) return { run: "task", why: "no-failed-case" };
-  const crashed = failures.some((r) => r.status === "crashed");
-  // A crash left the cases after it unrun, so even a quarantined crash calls for a retry of the rest.
+  const crashed = input.timedOut === true || failures.some((r) => r.status === "crashed");
+  // A crash (or a timeout) left the cases after it unrun, so even a quarantined crash calls for a retry of the rest.
   if (!crashed && failures.every((r) => input.quarantined(r))) return { run: "nothing" };
 
   let selection: CaseSelection;

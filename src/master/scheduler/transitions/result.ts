@@ -168,7 +168,7 @@ export async function nextAttempt(dispatch: DispatchState, repo: Repo, lease: Ac
       // A quarantined case's failure fails nothing (quarantine/verdict.ts): its retry would be paid for nothing, so the retry leaves it out.
       const entries = await repo.listQuarantine({ activeAt: now, limit: MAX_ACTIVE_ENTRIES });
       const quarantined = entries.length === 0 ? () => false : quarantinedIn(entries, taskBinary(task));
-      const choice = chooseRetry({ task, failedAttempt: lease.attempt, attemptSelection: failed?.caseSelection ?? null, runs, quarantined });
+      const choice = chooseRetry({ task, failedAttempt: lease.attempt, attemptSelection: failed?.caseSelection ?? null, runs, quarantined, timedOut: state === "TIMED_OUT" });
       if (choice.run === "nothing") return null;
       if (choice.run === "cases") selection = choice.selection;
     }
