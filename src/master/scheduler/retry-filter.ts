@@ -144,5 +144,5 @@ export function unprovenRetry(selection: CaseSelection | null, reported: readonl
   const names = missing.slice(0, UNPROVEN_NAMES).map((c) => `${c.suite}.${c.name}`).join(", ");
   const more = missing.length > UNPROVEN_NAMES ? ` and ${missing.length - UNPROVEN_NAMES} more` : "";
   return `the retry of ${n} case${n === 1 ? "" : "s"} exited 0 but reported ${got} of the ${n} case${n === 1 ? "" : "s"} it was to run (not: ${names}${more}): ` +
-    "its filter did not reach them (a command line that sets GTEST_SHARD_INDEX itself shards the filtered list), so it is no pass; the whole task runs next";
+    "its filter did not reach them (a command line that sets GTEST_SHARD_INDEX itself shards the filtered list), so it is no pass; the whole task runs next, spending no retry";
 }

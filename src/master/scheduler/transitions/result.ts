@@ -50,6 +50,7 @@ async function applyReport(state: DispatchState, lease: ActiveLease, reported: R
   const open = state.open.get(lease.jobId);
   const task = open?.tasks.get(lease.taskId);
   const report = task && reported.state === "SUCCEEDED" && lease.attempt > 0 ? await provenRetry(state.repo, lease, reported) : reported;
+  const unproven = report !== reported;
   const times = report.times;
   const outcome = await state.repo.transaction(async (repo) => {
     const changed = await repo.updateAttempt(lease.jobId, lease.taskId, lease.attempt, {
@@ -75,7 +76,7 @@ async function applyReport(state: DispatchState, lease: ActiveLease, reported: R
       await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
     }
     // A failure all of whose failing cases are quarantined fails nothing, so it is not retried; unless one crashed, leaving cases unrun.
-    const next = quarantine.quarantined && !quarantine.crashed ? null : await nextAttempt(state, repo, lease, task, report.state, now);
+    const next = quarantine.quarantined && !quarantine.crashed ? null : await nextAttempt(state, repo, lease, task, report.state, now, unproven);
     if (next) await repo.insertAttempt(next);
     const expectedMs = next ? ((await repo.expectedDurations([task.description])).get(task.description) ?? 0) : 0;
     return { changed, next, expectedMs, stored };
@@ -115,7 +116,7 @@ async function applyReport(state: DispatchState, lease: ActiveLease, reported: R
 /**
  * The report of a retry of some cases that exited 0, as FAILED when it did
  * not report the cases it was to run (retry-filter.ts unprovenRetry): then
- * the next attempt runs the whole task. Reads the attempt's selection, and
+ * the next attempt runs the whole task, without spending a retry. Reads the attempt's selection, and
  * the task's earlier runs only when cases are missing.
  */
 async function provenRetry(repo: Repo, lease: ActiveLease, report: ResultReport): Promise<ResultReport> {
@@ -156,9 +157,12 @@ export async function requeue(state: DispatchState, open: OpenJob, task: Task, n
  * same cases as the attempt it replaces (a lost retry of failed cases
  * reruns those cases, not the whole task).
  */
-export async function nextAttempt(dispatch: DispatchState, repo: Repo, lease: ActiveLease, task: Task, state: AttemptState, now: number): Promise<Attempt | null> {
+export async function nextAttempt(dispatch: DispatchState, repo: Repo, lease: ActiveLease, task: Task, state: AttemptState, now: number, unproven = false): Promise<Attempt | null> {
   // The task's own attempts only: the whole job's, read per lost lease, held the master for a second on a 100,000-task job.
   const taskAttempts = async () => (await repo.getAttempts(lease.jobId, { from: task.index, to: task.index + 1 })).filter((a) => a.taskId === lease.taskId);
+  // A retry whose filter did not reach its cases (provenRetry) told nothing of the test: the whole task runs, and it costs no retry.
+  // Bounded: the whole task has no selection of its own, so it cannot be unproven in turn.
+  if (unproven) return newAttempt(lease.jobId, lease.taskId, lease.attempt + 1, lease.retry, now);
   if (state === "FAILED" || state === "TIMED_OUT") {
     if (lease.retry >= task.maxRetries) return null;
     let selection: CaseSelection | null = null;
