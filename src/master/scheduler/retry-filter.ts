@@ -125,24 +125,30 @@ const UNPROVEN_NAMES = 5;
 
 /**
  * Why a retry of some cases that exited 0 is no pass, or null when it is
- * one: it did not report every case of its include list that an earlier
- * attempt of the task ran (those exist in the binary, so the filter did not
- * reach them). A command line that shards on its own (dist_test's clients
- * pass `-e GTEST_SHARD_INDEX=…` to their wrapper, out of the master's
- * sight) has gtest shard the filtered list, and a shard of a one-case list
- * runs nothing and passes. A report the slave had to cut proves nothing.
- * `earlier`: the task's case runs before this attempt.
+ * one: it did not report every case it selects that an earlier attempt of
+ * the task ran (those exist in the binary, so the filter did not reach
+ * them): of an include list, its cases; of an exclusion (after a crash),
+ * the earlier cases it does not leave out. A command line that shards on
+ * its own (dist_test's clients pass `-e GTEST_SHARD_INDEX=…` to their
+ * wrapper, out of the master's sight) has gtest shard the filtered list,
+ * and a shard of a one-case list runs nothing and passes. A report the
+ * slave had to cut proves nothing. `earlier`: the task's case runs before
+ * this attempt.
  */
 export function unprovenRetry(selection: CaseSelection | null, reported: readonly CaseName[], notes: readonly string[], earlier: readonly TaskCaseRun[]): string | null {
-  if (!selection || !("include" in selection) || notes.some((n) => LEFT_OUT_NOTE.test(n))) return null;
+  if (!selection || notes.some((n) => LEFT_OUT_NOTE.test(n))) return null;
   const seen = new Set(reported.map(keyOf));
   const ranBefore = new Set(earlier.map(keyOf));
-  const missing = selection.include.filter((c) => !seen.has(keyOf(c)) && ranBefore.has(keyOf(c)));
+  let expected: CaseName[];
+  if ("exclude" in selection) {
+    const left = new Set(selection.exclude.map(keyOf));
+    expected = unique(earlier).filter((c) => !left.has(keyOf(c)));
+  } else expected = selection.include.filter((c) => ranBefore.has(keyOf(c)));
+  const missing = expected.filter((c) => !seen.has(keyOf(c)));
   if (missing.length === 0) return null;
-  const n = selection.include.length;
-  const got = selection.include.filter((c) => seen.has(keyOf(c))).length;
+  const n = expected.length;
   const names = missing.slice(0, UNPROVEN_NAMES).map((c) => `${c.suite}.${c.name}`).join(", ");
   const more = missing.length > UNPROVEN_NAMES ? ` and ${missing.length - UNPROVEN_NAMES} more` : "";
-  return `the retry of ${n} case${n === 1 ? "" : "s"} exited 0 but reported ${got} of the ${n} case${n === 1 ? "" : "s"} it was to run (not: ${names}${more}): ` +
+  return `the retry exited 0 but did not report ${missing.length} of the ${n} case${n === 1 ? "" : "s"} it was to run again (${names}${more}): ` +
     "its filter did not reach them (a command line that sets GTEST_SHARD_INDEX itself shards the filtered list), so it is no pass; the whole task runs next, spending no retry";
 }

@@ -121,12 +121,12 @@ async function applyReport(state: DispatchState, lease: ActiveLease, reported: R
  */
 async function provenRetry(repo: Repo, lease: ActiveLease, report: ResultReport): Promise<ResultReport> {
   const selection = (await repo.getAttempt(lease.jobId, lease.taskId, lease.attempt))?.caseSelection ?? null;
-  if (!selection || !("include" in selection)) return report;
+  if (!selection) return report;
   const cases = report.cases ?? [];
   const notes = report.result_notes ?? [];
-  // Every case of it reported, as a retry's report is but for this: nothing more to read.
-  const asIfRan = selection.include.map((c) => ({ suite: c.suite, name: c.name, attempt: 0, status: "failed" as const }));
-  if (unprovenRetry(selection, cases, notes, asIfRan) === null) return report;
+  // Every case of an include list reported, as a retry's report is but for this: nothing more to read. (An exclusion, after a crash, is rarer.)
+  const asIfRan = "include" in selection ? selection.include.map((c) => ({ suite: c.suite, name: c.name, attempt: 0, status: "failed" as const })) : null;
+  if (asIfRan && unprovenRetry(selection, cases, notes, asIfRan) === null) return report;
   const earlier = (await repo.taskCaseRuns(lease.jobId, lease.taskId)).filter((r) => r.attempt < lease.attempt);
   const why = unprovenRetry(selection, cases, notes, earlier);
   return why === null ? report : { ...report, state: "FAILED", message: report.message ? `${why}; ${report.message}` : why };
