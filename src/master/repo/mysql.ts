@@ -317,7 +317,7 @@ export class MysqlRepo implements Repo {
 
   jobQuarantines(jobId: string, runs: readonly CaseRunKey[]): Promise<Map<string, QuarantineEntry>> {
     return this.read("jobQuarantines", (db) => jobQuarantinesOn(db, jobId, runs));
-}
+  }
 
   binaryCaseDurations(binary: string): Promise<KnownCase[]> {
     return this.read("binaryCaseDurations", (db) => binaryCaseDurationsOn(db, binary));

@@ -256,7 +256,7 @@ export class SqliteRepo implements Repo {
 
   jobQuarantines(jobId: string, runs: readonly CaseRunKey[]): Promise<Map<string, QuarantineEntry>> {
     return this.exec((db) => jobQuarantinesOn(db, jobId, runs));
-}
+  }
 
   binaryCaseDurations(binary: string): Promise<KnownCase[]> {
     return this.exec((db) => binaryCaseDurationsOn(db, binary));
