@@ -15,8 +15,8 @@ import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
 import { Master } from "../../src/master/master.ts";
 import { AUTO_QUARANTINE_DEFAULTS, type AutoQuarantineConfig } from "../../src/master/quarantine/auto.ts";
 import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
-import type { ReportedState } from "../../src/master/model.ts";
 import type { CaseReport, JobCasesPage, Lease } from "../../src/master/protocol.ts";
+import { playedSlave } from "./played-slave.ts";
 import { type MasterFixture, call, hashOf, makeMaster } from "../web/fixture.ts";
 import { HASH, report, slave, testMaster } from "./helpers.ts";
 
@@ -28,24 +28,8 @@ afterEach(() => fx.close());
 
 const kase = (suite: string, name: string, status: CaseReport["status"]): CaseReport => ({ suite, name, status, duration_ms: 5, message: status === "passed" ? null : `${name} ${status}`, file: null, line: null });
 
-async function leaseAll(n: number): Promise<Lease[]> {
-  const leases = await fx.master.dispatcher.lease({ slave: { name: "s1", dimensions: {}, slots: n, version: "t" }, free: n, wait_ms: 0 });
-  if (leases.length !== n) throw new Error(`${leases.length} leases, expected ${n}`);
-  return leases;
-}
-const leaseOne = async () => (await leaseAll(1))[0]!;
+const { leaseAll, leaseOne, reportOn } = playedSlave(() => fx);
 const nothingQueued = async () => expect(await fx.master.dispatcher.lease({ slave: { name: "s1", dimensions: {}, slots: 1, version: "t" }, free: 1, wait_ms: 0 })).toEqual([]);
-
-async function reportOn(lease: Lease, state: ReportedState, cases?: CaseReport[]): Promise<void> {
-  const now = fx.clock.now();
-  await fx.master.dispatcher.report({
-    lease_id: lease.lease_id, job_id: lease.job_id, task_id: lease.task_id, attempt: lease.attempt, state,
-    exit_code: state === "SUCCEEDED" ? 0 : state === "FAILED" ? 1 : null, message: null,
-    times: { fetch_done_at: now, map_done_at: now, command_start_at: now, command_end_at: now + 10, upload_done_at: now + 10 },
-    cache: null, stdout_key: null, stderr_key: null, artifact_key: null, artifact_missing: false, slave: "s1",
-    ...(cases ? { cases, result_format: "gtest-xml" as const } : {}),
-  });
-}
 
 async function jobCases(jobId: string): Promise<JobCasesPage["cases"]> {
   const res = await call(fx, `/api/v1/jobs/${jobId}/cases`);
