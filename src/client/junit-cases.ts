@@ -50,11 +50,13 @@ export function caseSuites(cases: readonly JobCaseView[], tasks: readonly TaskVi
  * those of a binary that reported no cases, and those that did not pass
  * (failed, canceled, unfinished) without a failed case of their own — a
  * shard that crashed before its first case, or never ran, must not vanish
- * from the report.
+ * from the report, nor a task whose only failed cases are quarantined
+ * (skipped there) and that failed anyway.
  */
 export function tasksWithoutCases(tasks: readonly TaskView[], cases: readonly JobCaseView[]): TaskView[] {
   const binaries = new Set(cases.map((c) => c.binary));
-  const failing = new Set(cases.filter((c) => c.status === "failed" || c.status === "crashed").map((c) => c.task_id));
+  // A quarantined failure, skipped in the report, accounts for no failure of its task: a task failed without another failed case stays one.
+  const failing = new Set(cases.filter((c) => (c.status === "failed" || c.status === "crashed") && !c.quarantined).map((c) => c.task_id));
   return tasks.filter((t) => !binaries.has(t.binary ?? t.description) || (t.group !== "succeeded" && t.group !== "flaky" && t.group !== "quarantined" && !failing.has(t.task_id)));
 }
 

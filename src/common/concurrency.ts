@@ -37,3 +37,21 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/**
+ * Runs the works given to it one at a time, in the order given: for a
+ * check-then-write that must not interleave with another's (two callers
+ * each finding no row, then each adding one). A failed work does not stop
+ * the next.
+ *
+ * @example const lock = new SerialLock(); await lock.run(async () => { if (!(await find())) await add(); });
+ */
+export class SerialLock {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(work, work);
+    this.tail = result.catch(() => {});
+    return result;
+  }
+}

@@ -8,6 +8,7 @@ import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import watch from "../../src/commands/watch.ts";
+import { junitXml } from "../../src/client/junit.ts";
 import type { JobCaseView } from "../../src/master/protocol.ts";
 import { attemptOf, caseCountsOf, caseOf, summaryOf, taskOf } from "./fake-master.ts";
 import { useClientWorld } from "./harness.ts";
@@ -68,4 +69,24 @@ test("a failure beside the quarantined one: exit 88; the failure is listed as FA
   expect(r.stdout).toMatch(/^FAILED  math_test › MathTest\.Real {2}12 ms {2}real failure$/m);
   expect(r.stdout).not.toMatch(/^FAILED  math_test › MathTest\.FailsOnPurpose/m);
   expect(r.stdout).toMatch(/quarantined failures:\nQUARANTINED FAILED math_test › MathTest\.FailsOnPurpose/);
+});
+
+test("JUnit: a failed task whose only failed case is quarantined (its retry failed without a failing case) stays a failure; hostile failure text stays well-formed", async () => {
+  const nasty = `]]><x>\u0000\u0007 & "q" \ud800 ]]>`;
+  const cases: JobCaseView[] = [
+    caseOf("math_test", "MathTest", "Quarantined", "failed", { message: nasty, quarantined: { id: 3, reason: `reason ]]> ${nasty}`, until: null } }),
+    // Its retry ran this case alone, which passed, but the attempt still failed (a leak checker's exit): no failed case to blame.
+    caseOf("math_test", "MathTest", "Other", "flaky", { attempt: 1, runs: 2 }),
+  ];
+  const task = taskOf("h.0", "math_test", "failed", [attemptOf(0, "FAILED"), attemptOf(1, "FAILED", { message: "exited 1 with every one of its 1 cases passed" })]);
+  task.binary = "math_test";
+  const xml = junitXml(summaryOf(JOB, { total_tasks: 1, finished: 1, failed: 1, cases: caseCountsOf(cases) }), [task], (l) => l, cases);
+  const root = parseXml(xml);
+  const [all] = findAll(root, "testsuites");
+  expect(Number(all!.attrs.failures)).toBe(1);
+  const failedTask = findAll(root, "testcase").find((c) => c.attrs.name === "math_test")!;
+  expect(findAll(failedTask, "failure").length).toBe(1);
+  const quarantined = findAll(root, "testcase").find((c) => c.attrs.name === "Quarantined")!;
+  expect(findAll(quarantined, "skipped")[0]!.attrs.message).toStartWith("quarantined: reason ]]> ]]><x>\ufffd\ufffd & \"q\" \ufffd ]]>");
+  expect(findAll(quarantined, "system-out")[0]!.text).toContain("]]><x>\ufffd\ufffd & \"q\"");
 });

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { mapLimit } from "../../src/common/concurrency.ts";
+import { SerialLock, mapLimit } from "../../src/common/concurrency.ts";
 
 test("keeps order and never exceeds the limit", async () => {
   let inFlight = 0;
@@ -39,4 +39,19 @@ test("after a failure starts nothing new, waits for calls in flight, then reject
   await expect(promise).rejects.toThrow("failed 1");
   expect(finished).toBe(1);
   expect(started).toEqual([0, 1]);
+});
+
+test("SerialLock runs works one at a time, in order; a failed one does not stop the next", async () => {
+  const lock = new SerialLock();
+  const log: string[] = [];
+  const work = (name: string, fail = false) => async () => {
+    log.push(`${name} in`);
+    await new Promise((r) => setImmediate(r));
+    log.push(`${name} out`);
+    if (fail) throw new Error(`${name} failed`);
+    return name;
+  };
+  const results = await Promise.allSettled([lock.run(work("a")), lock.run(work("b", true)), lock.run(work("c"))]);
+  expect(log).toEqual(["a in", "a out", "b in", "b out", "c in", "c out"]);
+  expect(results.map((r) => (r.status === "fulfilled" ? r.value : (r.reason as Error).message))).toEqual(["a", "b failed", "c"]);
 });

@@ -1,5 +1,5 @@
-import { expect, test } from "bun:test";
-import { MAX_OLDER_RUN_ROWS, expectedCaseDurations, olderRunBudget } from "../../src/master/cases/case-durations.ts";
+import { describe, expect, test } from "bun:test";
+import { MAX_OLDER_RUN_ROWS, chooseKnownJob, expectedCaseDurations, olderRunBudget } from "../../src/master/cases/case-durations.ts";
 
 const known = (key: string, status = "passed", durationMs: number | null = null) => ({ caseKey: key, suite: "S", name: key, status, durationMs });
 const run = (key: string, durationMs: number | null) => ({ caseKey: key, durationMs });
@@ -28,4 +28,17 @@ test("a case the latest job ran twice (a retry) is one known case; older runs of
 test("older rows read: two per known case, at most MAX_OLDER_RUN_ROWS", () => {
   expect(olderRunBudget(10)).toBe(20);
   expect(olderRunBudget(1_000_000)).toBe(MAX_OLDER_RUN_ROWS);
+});
+
+describe("chooseKnownJob", () => {
+  const job = (jobId: string, runs: number) => ({ jobId, runs, firstReportedAt: 0 });
+  test("the newest job with at least 90% of the most cases any candidate reported", () => {
+    expect(chooseKnownJob([])).toBeNull();
+    expect(chooseKnownJob([job("new", 100), job("old", 100)])?.jobId).toBe("new");
+    // Two cases removed from the binary: the latest still names its cases.
+    expect(chooseKnownJob([job("new", 98), job("old", 100)])?.jobId).toBe("new");
+    // Still running, or filtered: an older job that ran the whole binary names them.
+    expect(chooseKnownJob([job("running", 12), job("whole", 100), job("older", 100)])?.jobId).toBe("whole");
+    expect(chooseKnownJob([job("a", 0), job("b", 0)])?.jobId).toBe("a");
+  });
 });

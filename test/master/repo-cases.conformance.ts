@@ -115,6 +115,11 @@ export function repoCaseConformance(repo: () => Repo, seedJob: (id: string) => P
     ]);
     // a: 50, 30, 10 (not the 1,000 before them); b: 20, 20; c: 10; new: 40, 40.
     expect((await r.binaryCaseDurations("planned")).sort((x, y) => x.name.localeCompare(y.name)).map((c) => [c.name, c.expectedMs])).toEqual([["a", 30], ["b", 20], ["c", 10], ["new", 40]]);
+    // A newer job that reported only one case so far (still running, or run with a narrow filter) does not make the others unknown:
+    // the newest of the latest three jobs with about the most cases (dur.3) names them.
+    await seedJob("dur.4");
+    await r.storeCases(at("dur.4", "t0", 0, "planned", T0 + 300), [run("S", "a", "passed", { durationMs: 70 })]);
+    expect((await r.binaryCaseDurations("planned")).map((c) => c.name).sort()).toEqual(["a", "b", "c", "new"]);
   });
 
   test("job flags: added and listed oldest first, per job, up to the limit", async () => {

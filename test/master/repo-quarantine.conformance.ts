@@ -14,6 +14,8 @@ const T0 = 1_700_000_000_000;
 const HOUR = 3_600_000;
 
 const run = (suite: string, name: string, status: CaseResult["status"]): CaseResult => ({ suite, name, status, durationMs: 3, message: status === "passed" ? null : `${name} ${status}`, file: null, line: null });
+/** The run of case S.`name` of binary "bin" in attempt `at`, as jobQuarantines asks for it. */
+const runOf = (at: Pick<CaseAttempt, "taskId" | "attempt">, name: string) => ({ caseKey: caseKey("bin", "S", name), taskId: at.taskId, attempt: at.attempt });
 const entry = (over: Partial<Parameters<Repo["addQuarantine"]>[0]> = {}) => ({ binary: null, suite: "S", name: "flaky", reason: "known flaky", createdAt: T0, createdBy: "alice", until: null, ...over });
 
 /** Adds the quarantine tests; `repo` gives the repo that beforeEach opened; `seedJob` makes a job with one task and its attempt 0, returning the task id. */
@@ -52,7 +54,7 @@ export function repoQuarantineConformance(repo: () => Repo, seedJob: (id: string
     // A quarantined crash: quarantined, and said to have crashed (a retry is still wanted for the cases after it).
     expect(await r.transaction((tx) => applyQuarantine(tx, at, "FAILED", cases))).toEqual({ quarantined: true, crashed: true });
     expect((await r.getAttempt(at.jobId, task, 0))?.quarantined).toBe(true);
-    const marks = await r.jobQuarantines(at.jobId, [caseKey("bin", "S", "flaky"), caseKey("bin", "S", "binonly"), caseKey("bin", "S", "ok")]);
+    const marks = await r.jobQuarantines(at.jobId, [runOf(at, "flaky"), runOf(at, "binonly"), runOf(at, "ok")]);
     expect([...marks.entries()].map(([k, v]) => [k, v.id]).sort()).toEqual([[caseKey("bin", "S", "flaky"), e.id], [caseKey("bin", "S", "binonly"), binOnly.id]].sort());
 
     // Another job: one failure the entries do not cover (wrong binary) keeps the attempt failed; the covered one is still marked.
@@ -61,7 +63,7 @@ export function repoQuarantineConformance(repo: () => Repo, seedJob: (id: string
     const cases2 = [run("S", "flaky", "failed"), run("S", "wrongbin", "failed")];
     expect(await applyQuarantine(r, at2, "FAILED", cases2)).toEqual({ quarantined: false, crashed: false });
     expect((await r.getAttempt(at2.jobId, task2, 0))?.quarantined).toBe(false);
-    expect([...(await r.jobQuarantines(at2.jobId, [caseKey("bin", "S", "flaky"), caseKey("bin", "S", "wrongbin")])).keys()]).toEqual([caseKey("bin", "S", "flaky")]);
+    expect([...(await r.jobQuarantines(at2.jobId, [runOf(at2, "flaky"), runOf(at2, "wrongbin")])).keys()]).toEqual([caseKey("bin", "S", "flaky")]);
 
     // No failing case (a crash before any case): never quarantined. Nor after the entry is removed.
     const task3 = await seedJob("q.alice.1700000000.3");
@@ -71,7 +73,9 @@ export function repoQuarantineConformance(repo: () => Repo, seedJob: (id: string
     expect((await r.getAttempt("q.alice.1700000000.3", task3, 0))?.quarantined).toBe(false);
     // The first job's verdict and marks are as they were.
     expect((await r.getAttempt(at.jobId, task, 0))?.quarantined).toBe(true);
-    expect((await r.jobQuarantines(at.jobId, [caseKey("bin", "S", "flaky")])).get(caseKey("bin", "S", "flaky"))?.id).toBe(e.id);
+    expect((await r.jobQuarantines(at.jobId, [runOf(at, "flaky")])).get(caseKey("bin", "S", "flaky"))?.id).toBe(e.id);
+    // Another attempt's run of the same case is not the quarantined one: its failure came after (or without) the entry.
+    expect(await r.jobQuarantines(at.jobId, [runOf({ ...at, attempt: 1 }, "flaky"), runOf({ ...at, taskId: `${task}-other` }, "flaky")])).toEqual(new Map());
     expect(await r.jobQuarantines(at.jobId, [])).toEqual(new Map());
   });
 }

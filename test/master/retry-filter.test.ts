@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { type CaseFilterSpec, type CaseName, MAX_FILTER_BYTES, renderCaseFilter } from "../../src/master/cases/case-filter.ts";
-import { type RetryInput, type TaskCaseRun, chooseRetry } from "../../src/master/scheduler/retry-filter.ts";
+import { type RetryInput, type TaskCaseRun, chooseRetry, unprovenRetry } from "../../src/master/scheduler/retry-filter.ts";
 import type { CaseStatus } from "../../src/results/model.ts";
 
 const c = (suite: string, name: string): CaseName => ({ suite, name });
@@ -106,5 +106,37 @@ describe("chooseRetry", () => {
     const failed = chooseRetry(input({ task: { caseFilter: ENV_RUNNER }, runs: [ran(0, "f", "failed", "pkg"), ran(0, "g", "failed", "pkg")] }));
     if (failed.run !== "cases") throw new Error(`expected cases, got ${JSON.stringify(failed)}`);
     expect(renderCaseFilter(ENV_RUNNER, failed.selection, {}).env).toEqual({ TESTS: "pkg::f,pkg::g" });
+  });
+});
+
+describe("chooseRetry after a timeout", () => {
+  test("a timed-out attempt with a failed case and none crashed (a hang outside any case) is retried as a crash: every case not settled; a numeric shard whole", () => {
+    const runs = [ran(0, "ok", "passed"), ran(0, "bad", "failed")];
+    expect(chooseRetry(input({ runs, timedOut: true }))).toEqual({ run: "cases", selection: { exclude: [c("S", "ok")] } });
+    expect(chooseRetry(input({ runs, timedOut: true, task: { shardCount: 2 } }))).toEqual({ run: "task", why: "numeric-shard" });
+    expect(chooseRetry(input({ runs }))).toEqual({ run: "cases", selection: { include: [c("S", "bad")] } });
+  });
+});
+
+describe("unprovenRetry", () => {
+  const selection = { include: [c("S", "a"), c("S", "b"), c("S", "gone")] };
+  const earlier = [ran(0, "a", "failed"), ran(0, "b", "failed")];
+  test("every case of it reported, an exclusion, or no selection: a pass is a pass", () => {
+    expect(unprovenRetry(selection, [c("S", "a"), c("S", "b"), c("S", "gone")], [], earlier)).toBeNull();
+    expect(unprovenRetry({ exclude: [c("S", "a"), c("S", "b")] }, [], [], earlier)).toBeNull();
+    expect(unprovenRetry(null, [], [], earlier)).toBeNull();
+  });
+  test("a case that ran before and was not reported: no pass, naming it; one that never ran in the task (gone from the binary since the history) proves nothing", () => {
+    expect(unprovenRetry(selection, [c("S", "a")], [], earlier)).toMatch(/^the retry exited 0 but did not report 1 of the 2 cases it was to run again \(S\.b\)/);
+    expect(unprovenRetry(selection, [c("S", "a"), c("S", "b")], [], earlier)).toBeNull();
+  });
+  test("an exclusion (a retry after a crash): the cases that ran before and it does not leave out must be reported", () => {
+    const runs = [ran(0, "ok", "passed"), ran(0, "died", "crashed"), ran(0, "bad", "failed")];
+    const exclusion = { exclude: [c("S", "ok")] };
+    expect(unprovenRetry(exclusion, [c("S", "died"), c("S", "bad"), c("S", "new")], [], runs)).toBeNull();
+    expect(unprovenRetry(exclusion, [c("S", "new")], [], runs)).toMatch(/did not report 2 of the 2 cases it was to run again \(S\.died, S\.bad\)/);
+  });
+  test("a report the slave had to cut proves nothing", () => {
+    expect(unprovenRetry(selection, [], ["5 of 9 cases were not reported: a report holds at most 4 cases and 100 bytes of them (failed cases were kept first)"], earlier)).toBeNull();
   });
 });

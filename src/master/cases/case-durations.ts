@@ -2,9 +2,11 @@
  * What each of a binary's cases is expected to take, for the shard planner,
  * from rows both dialects read the same way (Repo.binaryCaseDurations).
  *
- * The known cases are those of the binary in the latest job that reported
- * any of them, so a case removed from the binary drops out after one run
- * (one added since runs in the exclusion shard). A case's duration is the
+ * The known cases are those of the binary in its latest job that ran about
+ * all of them (chooseKnownJob), so a case removed from the binary drops out
+ * after one run (one added since runs in the exclusion shard), while a job
+ * still running, or one run with a narrow filter, does not leave most cases
+ * unknown and so in the exclusion shard. A case's duration is the
  * median of its latest DURATION_RUNS_PER_CASE timed runs (passed or failed:
  * a failure's time is still the case's time; skipped and crashed runs say
  * nothing of it), so one slow run on a loaded slave does not move it. A case
@@ -18,6 +20,52 @@
  * with 100,000 cases and three jobs of history: see docs/sharding.md.
  */
 import type { KnownCase } from "../scheduler/shard-planner.ts";
+
+/** The binary's latest jobs looked at to choose the one whose cases are known. */
+export const KNOWN_JOB_CANDIDATES = 3;
+/** Share of the most cases among the candidates a job must have reported to be chosen: a removed case or two does not disqualify the latest. */
+export const KNOWN_JOB_SHARE = 0.9;
+
+/** One of the binary's latest jobs: how many runs of the binary it reported so far, and when its first one came. */
+export interface KnownJobCandidate {
+  jobId: string;
+  runs: number;
+  firstReportedAt: number;
+}
+
+/**
+ * The newest of the candidates (newest first) that reported at least
+ * KNOWN_JOB_SHARE of the most runs any of them did: the latest job, unless
+ * it is still running, was filtered, or crashed early, and an older one saw
+ * the whole binary.
+ */
+export function chooseKnownJob(candidates: readonly KnownJobCandidate[]): KnownJobCandidate | null {
+  const most = candidates.reduce((n, c) => Math.max(n, c.runs), 0);
+  return candidates.find((c) => c.runs >= most * KNOWN_JOB_SHARE) ?? null;
+}
+
+/**
+ * The binary's latest KNOWN_JOB_CANDIDATES jobs, newest first, by a
+ * dialect's two reads: the job of the latest run before a time (the
+ * (test_binary, reported_at) index), and a job's count and first report of
+ * the binary (its rows by the primary key). A job reported while a newer
+ * one ran is skipped: the next step looks before the newer one's first report.
+ */
+export async function knownJobCandidates(
+  latestJobBefore: (before: number) => Promise<string | null>,
+  jobRuns: (jobId: string) => Promise<{ runs: number; firstReportedAt: number }>,
+): Promise<KnownJobCandidate[]> {
+  const out: KnownJobCandidate[] = [];
+  let before = Number.MAX_SAFE_INTEGER;
+  while (out.length < KNOWN_JOB_CANDIDATES) {
+    const jobId = await latestJobBefore(before);
+    if (jobId === null || out.some((c) => c.jobId === jobId)) break;
+    const stats = await jobRuns(jobId);
+    out.push({ jobId, ...stats });
+    before = stats.firstReportedAt;
+  }
+  return out;
+}
 
 /** Runs per case the median is taken over. */
 export const DURATION_RUNS_PER_CASE = 3;

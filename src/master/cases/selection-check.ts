@@ -43,7 +43,7 @@ export interface ReportedAttempt {
 }
 
 /** The note of slave/case-report.ts fitCases when a report could not hold every case: then a missing case may have run. */
-const LEFT_OUT_NOTE = /cases were not reported: a report holds at most/;
+export const LEFT_OUT_NOTE = /cases were not reported: a report holds at most/;
 
 const keyOf = (c: CaseName) => `${c.suite}\0${c.name}`;
 const shown = (c: CaseName) => `${c.suite}.${c.name}`;

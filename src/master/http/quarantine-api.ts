@@ -47,6 +47,8 @@ export function quarantineRoutes(master: Master): Hono {
     if (!/^\d{1,9}$/.test(raw)) throw new DtError("invalid_input", `quarantine id: must be a positive integer (as dt quarantine list shows), got ${JSON.stringify(raw.slice(0, 40))}`);
     const user = admittedUser(c) ?? c.req.query("user") ?? "unknown";
     if (user.length > MAX_USER_CHARS || user === "") throw new DtError("invalid_input", `user: must be 1 to ${MAX_USER_CHARS} characters`);
+    // As POST's user: removed_by is shown by dt quarantine list and stored in a text column.
+    if (user.includes("\0") || !user.isWellFormed()) throw new DtError("invalid_input", "user: must not contain NUL or a lone UTF-16 surrogate");
     const entry = await removeQuarantine(deps, Number(raw), user);
     return c.json(quarantineView(entry, deps.clock.now()));
   });

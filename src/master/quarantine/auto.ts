@@ -9,6 +9,7 @@
  * merged to flaky (failed, then passed in a retry or a runner's rerun). A
  * case that always fails is broken, not flaky, and is never quarantined so.
  */
+import type { SerialLock } from "../../common/concurrency.ts";
 import { DtError } from "../../common/errors.ts";
 import type { CaseResult } from "../../results/model.ts";
 import { caseKeyer } from "../cases/case-key.ts";
@@ -58,34 +59,40 @@ export function flakeRateOf(runs: readonly CaseRow[]): { rate: number; taskRuns:
  * Returns the entries it added. Never throws: a failure here is logged and
  * the report stands.
  */
-export async function autoQuarantine(deps: QuarantineDeps, config: AutoQuarantineConfig, at: CaseAttempt, cases: readonly CaseResult[]): Promise<number[]> {
+export async function autoQuarantine(deps: QuarantineDeps, config: AutoQuarantineConfig, at: CaseAttempt, cases: readonly CaseResult[], lock?: SerialLock): Promise<number[]> {
   try {
     const keyOf = caseKeyer(at.binary);
     // A case turns flaky in a job only by a pass after a failure: in a later attempt of its task, or after the runner's own failed reruns.
     // A first attempt's plain passes cannot, so most reports cost nothing here.
     const passed = new Set(cases.filter((c) => c.status === "passed" && (at.attempt > 0 || (c.flakyFailures ?? 0) > 0)).map((c) => keyOf(c.suite, c.name)));
     if (passed.size === 0) return [];
-    const flaky = (await deps.repo.listJobCases(at.jobId, { statuses: ["flaky"], limit: 10_000 })).filter((c) => passed.has(c.caseKey)).slice(0, MAX_CANDIDATES);
-    if (flaky.length === 0) return [];
-    const now = at.reportedAt;
-    const active = await deps.repo.listQuarantine({ activeAt: now, limit: MAX_ACTIVE_ENTRIES });
-    const added: number[] = [];
-    for (const c of flaky) {
-      if (entryFor(active, c.binary, c.suite, c.name)) continue;
-      const history = (await deps.repo.caseHistory(c.caseKey, HISTORY_RUNS)).filter((r) => r.reportedAt >= now - config.windowMs);
-      const found = flakeRateOf(history);
-      if (!found || found.taskRuns < config.minRuns || found.rate < config.rate) continue;
-      const days = Math.round(config.windowMs / DAY_MS);
-      const reason = `flake rate ${(found.rate * 100).toFixed(0)}% (${found.flaky} of ${found.taskRuns} runs flaky in the last ${days} days) ≥ ${(config.rate * 100).toFixed(0)}%: quarantined by the master (--auto-quarantine)`;
-      const entry = await deps.repo.addQuarantine({ binary: c.binary, suite: c.suite, name: c.name, reason, createdAt: now, createdBy: AUTO_QUARANTINE_USER, until: now + config.expiryMs });
-      added.push(entry.id);
-      deps.log.info(`auto-quarantine: entry ${entry.id}: ${testName(entry)} until ${new Date(entry.until!).toISOString()}: ${reason}`, { quarantine_id: entry.id, job_id: at.jobId });
-    }
-    return added;
+    // From reading the active entries to adding one, one report at a time (`lock`): concurrent ones would each add the case.
+    return await (lock ? lock.run(() => quarantineFlaky(deps, config, at, passed)) : quarantineFlaky(deps, config, at, passed));
   } catch (err) {
     deps.log.error(`auto-quarantine after attempt ${at.attempt} of ${at.taskId} in job ${at.jobId} failed; the report stands:`, err);
     return [];
   }
+}
+
+/** The job's cases flaky in it and passed in this report (`passed`, by case key) whose flake rate is at or above the rate, quarantined. */
+async function quarantineFlaky(deps: QuarantineDeps, config: AutoQuarantineConfig, at: CaseAttempt, passed: ReadonlySet<string>): Promise<number[]> {
+  const flaky = (await deps.repo.listJobCases(at.jobId, { statuses: ["flaky"], limit: 10_000 })).filter((c) => passed.has(c.caseKey)).slice(0, MAX_CANDIDATES);
+  if (flaky.length === 0) return [];
+  const now = at.reportedAt;
+  const active = await deps.repo.listQuarantine({ activeAt: now, limit: MAX_ACTIVE_ENTRIES });
+  const added: number[] = [];
+  for (const c of flaky) {
+    if (entryFor(active, c.binary, c.suite, c.name)) continue;
+    const history = (await deps.repo.caseHistory(c.caseKey, HISTORY_RUNS)).filter((r) => r.reportedAt >= now - config.windowMs);
+    const found = flakeRateOf(history);
+    if (!found || found.taskRuns < config.minRuns || found.rate < config.rate) continue;
+    const days = Math.round(config.windowMs / DAY_MS);
+    const reason = `flake rate ${(found.rate * 100).toFixed(0)}% (${found.flaky} of ${found.taskRuns} runs flaky in the last ${days} days) ≥ ${(config.rate * 100).toFixed(0)}%: quarantined by the master (--auto-quarantine)`;
+    const entry = await deps.repo.addQuarantine({ binary: c.binary, suite: c.suite, name: c.name, reason, createdAt: now, createdBy: AUTO_QUARANTINE_USER, until: now + config.expiryMs });
+    added.push(entry.id);
+    deps.log.info(`auto-quarantine: entry ${entry.id}: ${testName(entry)} until ${new Date(entry.until!).toISOString()}: ${reason}`, { quarantine_id: entry.id, job_id: at.jobId });
+  }
+  return added;
 }
 
 /**

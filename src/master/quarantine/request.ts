@@ -10,6 +10,12 @@ import type { QuarantineRequest } from "../protocol.ts";
 export const MAX_REASON_CHARS = 2_000;
 /** The created_by column (varchar(64)). */
 export const MAX_USER_CHARS = 64;
+/**
+ * The latest `until`: the end of year 9999. Past it a date has no
+ * four-digit year, and past 8.64e15 ms none at all (Date throws), so no
+ * client could print the entry.
+ */
+export const MAX_UNTIL_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 /** A task's description, which a case's binary is, is at most 255 characters. */
 export const MAX_BINARY_CHARS = 255;
 
@@ -46,6 +52,7 @@ export function validateQuarantineRequest(body: unknown, now: number): ValidQuar
   let until: number | null = null;
   if (b.until !== undefined && b.until !== null) {
     if (typeof b.until !== "number" || !Number.isSafeInteger(b.until) || b.until < 0) fail("until", "must be epoch milliseconds (a non-negative integer) or null");
+    if (b.until > MAX_UNTIL_MS) fail("until", `must be at most ${MAX_UNTIL_MS} (the end of year 9999), or null for no end`);
     if (b.until <= now) fail("until", `${new Date(b.until).toISOString()} is not in the future; the entry would never be active`);
     until = b.until;
   }

@@ -28,9 +28,10 @@ export interface QuarantineVerdict {
   /** The attempt fails nothing: Attempt.quarantined. */
   quarantined: boolean;
   /**
-   * One of its quarantined failures is a crash: the binary died in it, so
-   * the cases after it never ran, and a retry is still wanted for them
-   * (the retry filter leaves the quarantined case out of it).
+   * One of its quarantined failures is a crash, or the attempt timed out:
+   * the binary died in it (or hung), so the cases after it never ran, and a
+   * retry is still wanted for them (the retry filter leaves the
+   * quarantined case out of it).
    */
   crashed: boolean;
 }
@@ -68,5 +69,6 @@ export async function applyQuarantine(repo: Repo, at: CaseAttempt, state: Attemp
   if (rows.size > 0) await repo.recordQuarantinedCases([...rows.values()]);
   const quarantined = all && (state === "FAILED" || state === "TIMED_OUT");
   if (quarantined) await repo.updateAttempt(at.jobId, at.taskId, at.attempt, { quarantined: true });
-  return { quarantined, crashed: quarantined && crashed };
+  // A timeout, like a crash, may have kept cases from running (a hang outside any case reports none crashed): they still want a retry.
+  return { quarantined, crashed: quarantined && (crashed || state === "TIMED_OUT") };
 }

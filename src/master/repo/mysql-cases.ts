@@ -4,7 +4,7 @@ import type { MySql2Database } from "drizzle-orm/mysql2";
 import type { PoolConnection } from "mysql2/promise";
 import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
-import { olderRunBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
+import { chooseKnownJob, knownJobCandidates, olderRunBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
 import type { FlakyOps } from "../cases/flaky-cases.ts";
@@ -100,7 +100,17 @@ export function taskCaseRunsOn(db: MySql2Database, jobId: string, taskId: string
 
 /** Repo.binaryCaseDurations on MySQL: three indexed reads (see cases/case-durations.ts). */
 export async function binaryCaseDurationsOn(db: MySql2Database, binary: string): Promise<KnownCase[]> {
-  const [latest] = await db.select({ jobId: cases.jobId }).from(cases).where(eq(cases.binary, binary)).orderBy(desc(cases.reportedAt)).limit(1);
+  const candidates = await knownJobCandidates(
+    async (before) => {
+      const [row] = await db.select({ jobId: cases.jobId }).from(cases).where(and(eq(cases.binary, binary), lt(cases.reportedAt, before))).orderBy(desc(cases.reportedAt)).limit(1);
+      return row?.jobId ?? null;
+    },
+    async (jobId) => {
+      const [row] = await db.select({ runs: sql<unknown>`count(*)`, first: sql<unknown>`min(${cases.reportedAt})` }).from(cases).where(and(eq(cases.jobId, jobId), eq(cases.binary, binary)));
+      return { runs: Number(row?.runs ?? 0), firstReportedAt: Number(row?.first ?? 0) };
+    },
+  );
+  const latest = chooseKnownJob(candidates);
   if (!latest) return [];
   // The job's rows by the clustered primary key (job_id, …): a sequential read of the job, where the (job_id, case_key)
   // index would give them in hash order, each a random read of the table.

@@ -3,7 +3,8 @@ import { and, desc, eq, gt, inArray, isNull, or, sql } from "drizzle-orm";
 import type { MySql2Database } from "drizzle-orm/mysql2";
 import { DtError } from "../../common/errors.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
-import type { QuarantineQuery } from "./repo.ts";
+import type { CaseRunKey, QuarantineQuery } from "./repo.ts";
+import { runsQuarantined } from "./quarantine-runs.ts";
 import { quarantine, quarantinedCases } from "./schema-mysql.ts";
 import type { QuarantinedCaseRow } from "./schema-sqlite.ts";
 
@@ -30,14 +31,14 @@ export function listQuarantineOn(db: MySql2Database, query: QuarantineQuery): Pr
   return db.select().from(quarantine).where(active).orderBy(desc(quarantine.id)).limit(Math.max(0, query.limit));
 }
 
-export async function jobQuarantinesOn(db: MySql2Database, jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>> {
-  if (caseKeys.length === 0) return new Map();
+export async function jobQuarantinesOn(db: MySql2Database, jobId: string, runs: readonly CaseRunKey[]): Promise<Map<string, QuarantineEntry>> {
+  if (runs.length === 0) return new Map();
   const rows = await db
-    .select({ caseKey: quarantinedCases.caseKey, entry: quarantine })
+    .select({ caseKey: quarantinedCases.caseKey, taskId: quarantinedCases.taskId, attempt: quarantinedCases.attempt, entry: quarantine })
     .from(quarantinedCases)
     .innerJoin(quarantine, eq(quarantine.id, quarantinedCases.quarantineId))
-    .where(and(eq(quarantinedCases.jobId, jobId), inArray(quarantinedCases.caseKey, [...caseKeys])));
-  return new Map(rows.map((r) => [r.caseKey, r.entry]));
+    .where(and(eq(quarantinedCases.jobId, jobId), inArray(quarantinedCases.caseKey, [...new Set(runs.map((r) => r.caseKey))])));
+  return runsQuarantined(rows, runs);
 }
 
 export async function recordQuarantinedCasesOn(db: MySql2Database, rows: readonly QuarantinedCaseRow[]): Promise<void> {

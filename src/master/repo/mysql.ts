@@ -30,7 +30,7 @@ import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/f
 import { binaryCaseDurationsOn, caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps, mysqlFlakyOps, taskCaseRunsOn } from "./mysql-cases.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { AttemptPatch, JobCaseQuery, JobFilter, QuarantineQuery, Repo, TaskCaseRun } from "./repo.ts";
+import type { AttemptPatch, CaseRunKey, JobCaseQuery, JobFilter, QuarantineQuery, Repo, TaskCaseRun } from "./repo.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
 import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./mysql-quarantine.ts";
 import { attempts, durations, jobFlags, jobs, slaves, tasks } from "./schema-mysql.ts";
@@ -316,8 +316,8 @@ export class MysqlRepo implements Repo {
     await this.exec("recordQuarantinedCases", true, (db) => recordQuarantinedCasesOn(db, rows));
   }
 
-  jobQuarantines(jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>> {
-    return this.read("jobQuarantines", (db) => jobQuarantinesOn(db, jobId, caseKeys));
+  jobQuarantines(jobId: string, runs: readonly CaseRunKey[]): Promise<Map<string, QuarantineEntry>> {
+    return this.read("jobQuarantines", (db) => jobQuarantinesOn(db, jobId, runs));
   }
 
   binaryCaseDurations(binary: string): Promise<KnownCase[]> {

@@ -35,6 +35,13 @@ export interface TaskCaseRun {
 }
 
 /** Which quarantine entries to list: newest first (by id). */
+/** One run of a job's case: the attempt of the task that ran it (a job_cases row's deciding run). */
+export interface CaseRunKey {
+  caseKey: string;
+  taskId: string;
+  attempt: number;
+}
+
 export interface QuarantineQuery {
   /** Only those active at this time (not removed by then, not past their `until`); all when absent. */
   activeAt?: number;
@@ -128,8 +135,12 @@ export interface Repo {
   listQuarantine(query: QuarantineQuery): Promise<QuarantineEntry[]>;
   /** Records failed runs that were quarantined when reported (repeats are kept once). */
   recordQuarantinedCases(rows: readonly QuarantinedCaseRow[]): Promise<void>;
-  /** The entry that quarantined a run of each of these cases in the job, by case key; cases without one are absent. */
-  jobQuarantines(jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>>;
+  /**
+   * The entry that quarantined each of these runs of the job's cases, by
+   * case key; runs not quarantined are absent. A run, not any run of the
+   * case: a later attempt's failure after the entry ended is not quarantined.
+   */
+  jobQuarantines(jobId: string, runs: readonly CaseRunKey[]): Promise<Map<string, QuarantineEntry>>;
   /**
    * The binary's known cases with their expected durations, for the shard
    * planner (cases/case-durations.ts says which and how). Bounded: three

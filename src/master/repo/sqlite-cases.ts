@@ -3,7 +3,7 @@ import { and, asc, desc, eq, gt, gte, inArray, isNotNull, lt, ne, or, sql } from
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { DtError } from "../../common/errors.ts";
 import { caseCounts } from "../cases/case-merge.ts";
-import { type KnownCaseRow, olderRunBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
+import { KNOWN_JOB_CANDIDATES, type KnownCaseRow, type KnownJobCandidate, chooseKnownJob, olderRunBudget, expectedCaseDurations, TIMED_STATUSES } from "../cases/case-durations.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { CaseAttempt, CaseStoreOps } from "../cases/case-store.ts";
 import type { FlakyOps } from "../cases/flaky-cases.ts";
@@ -91,7 +91,21 @@ export function taskCaseRunsOn(db: BunSQLiteDatabase, jobId: string, taskId: str
 
 /** Repo.binaryCaseDurations on SQLite: three indexed reads (see cases/case-durations.ts), 0.45 s for 100,000 cases with 3 jobs of history (bench/shard-plan.ts). */
 export function binaryCaseDurationsOn(db: BunSQLiteDatabase, binary: string): KnownCase[] {
-  const latest = db.select({ jobId: cases.jobId }).from(cases).where(eq(cases.binary, binary)).orderBy(desc(cases.reportedAt)).limit(1).get();
+  const candidates: KnownJobCandidate[] = [];
+  // knownJobCandidates' steps, synchronous as bun:sqlite is: up to three index seeks and counts.
+  let until = Number.MAX_SAFE_INTEGER;
+  while (candidates.length < KNOWN_JOB_CANDIDATES) {
+    const row = db.select({ jobId: cases.jobId }).from(cases).where(and(eq(cases.binary, binary), lt(cases.reportedAt, until))).orderBy(desc(cases.reportedAt)).limit(1).get();
+    if (!row || candidates.some((c) => c.jobId === row.jobId)) break;
+    // db.all, not db.get: drizzle's get on raw SQL gives the row's values as an array.
+    const [stats] = db.all<{ runs: number; first: number }>(sql`
+      SELECT count(*) AS runs, min(reported_at) AS first FROM cases INDEXED BY sqlite_autoindex_cases_1
+      WHERE job_id = ${row.jobId} AND test_binary = ${binary}`);
+    if (!stats) break;
+    candidates.push({ jobId: row.jobId, runs: stats.runs, firstReportedAt: stats.first });
+    until = stats.first;
+  }
+  const latest = chooseKnownJob(candidates);
   if (!latest) return [];
   // The job's rows in the primary key's order, which is the order they were stored in: a sequential read of the job. The
   // (job_id, case_key) index would name only this binary's rows, but in hash order, each a random read of the table (5 times

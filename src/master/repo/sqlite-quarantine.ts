@@ -3,7 +3,8 @@ import { and, desc, eq, gt, inArray, isNull, or } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
 import { type QuarantinedCaseRow, quarantine, quarantinedCases } from "./schema-sqlite.ts";
-import type { QuarantineQuery } from "./repo.ts";
+import type { CaseRunKey, QuarantineQuery } from "./repo.ts";
+import { runsQuarantined } from "./quarantine-runs.ts";
 
 export function addQuarantineOn(db: BunSQLiteDatabase, entry: NewQuarantineEntry): QuarantineEntry {
   return db.insert(quarantine).values({ ...entry, removedAt: null, removedBy: null }).returning().get();
@@ -20,15 +21,15 @@ export function listQuarantineOn(db: BunSQLiteDatabase, query: QuarantineQuery):
   return db.select().from(quarantine).where(active).orderBy(desc(quarantine.id)).limit(Math.max(0, query.limit)).all();
 }
 
-export function jobQuarantinesOn(db: BunSQLiteDatabase, jobId: string, caseKeys: readonly string[]): Map<string, QuarantineEntry> {
-  if (caseKeys.length === 0) return new Map();
+export function jobQuarantinesOn(db: BunSQLiteDatabase, jobId: string, runs: readonly CaseRunKey[]): Map<string, QuarantineEntry> {
+  if (runs.length === 0) return new Map();
   const rows = db
-    .select({ caseKey: quarantinedCases.caseKey, entry: quarantine })
+    .select({ caseKey: quarantinedCases.caseKey, taskId: quarantinedCases.taskId, attempt: quarantinedCases.attempt, entry: quarantine })
     .from(quarantinedCases)
     .innerJoin(quarantine, eq(quarantine.id, quarantinedCases.quarantineId))
-    .where(and(eq(quarantinedCases.jobId, jobId), inArray(quarantinedCases.caseKey, [...caseKeys])))
+    .where(and(eq(quarantinedCases.jobId, jobId), inArray(quarantinedCases.caseKey, [...new Set(runs.map((r) => r.caseKey))])))
     .all();
-  return new Map(rows.map((r) => [r.caseKey, r.entry]));
+  return runsQuarantined(rows, runs);
 }
 
 export function recordQuarantinedCasesOn(db: BunSQLiteDatabase, rows: readonly QuarantinedCaseRow[]): void {

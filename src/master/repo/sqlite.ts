@@ -22,7 +22,7 @@ import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/f
 import { binaryCaseDurationsOn, caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps, sqliteFlakyOps, taskCaseRunsOn } from "./sqlite-cases.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { AttemptPatch, JobCaseQuery, JobFilter, QuarantineQuery, Repo, TaskCaseRun } from "./repo.ts";
+import type { AttemptPatch, CaseRunKey, JobCaseQuery, JobFilter, QuarantineQuery, Repo, TaskCaseRun } from "./repo.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
 import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./sqlite-quarantine.ts";
 import { attempts, type CaseRow, type QuarantinedCaseRow, durations, type JobCaseRow, jobFlags, jobs, slaves, tasks } from "./schema-sqlite.ts";
@@ -255,8 +255,8 @@ export class SqliteRepo implements Repo {
     await this.exec((db) => recordQuarantinedCasesOn(db, rows));
   }
 
-  jobQuarantines(jobId: string, caseKeys: readonly string[]): Promise<Map<string, QuarantineEntry>> {
-    return this.exec((db) => jobQuarantinesOn(db, jobId, caseKeys));
+  jobQuarantines(jobId: string, runs: readonly CaseRunKey[]): Promise<Map<string, QuarantineEntry>> {
+    return this.exec((db) => jobQuarantinesOn(db, jobId, runs));
   }
 
   binaryCaseDurations(binary: string): Promise<KnownCase[]> {

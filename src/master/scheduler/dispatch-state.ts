@@ -1,4 +1,5 @@
 import type { Clock } from "../../common/clock.ts";
+import type { SerialLock } from "../../common/concurrency.ts";
 import type { Logger } from "../../common/log.ts";
 import type { Attempt, AttemptState, Job, Task } from "../model.ts";
 import type { AutoQuarantineConfig } from "../quarantine/auto.ts";
@@ -115,6 +116,12 @@ export interface DispatchState {
   readonly claiming: Map<string, Promise<ActiveLease | null>>;
   /** What open jobs' finished attempts took against history, for their estimates. */
   readonly paces: EtaObservations;
+  /**
+   * The auto-quarantine's decisions, one at a time (quarantine/auto.ts):
+   * two reports making the same case flaky at once would each find no entry
+   * and add one, and removing one would leave the case quarantined.
+   */
+  readonly autoQuarantineLock: SerialLock;
   readonly repo: Repo;
   readonly clock: Clock;
   readonly config: DispatcherConfig;

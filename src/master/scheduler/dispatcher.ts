@@ -1,3 +1,4 @@
+import { SerialLock } from "../../common/concurrency.ts";
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
 import type { Attempt, Job, Task } from "../model.ts";
@@ -60,7 +61,7 @@ export class Dispatcher {
     this.slaves = new SlaveRegistry(config.maxWaitMs + config.leaseTtlMs);
     const state: DispatchState = {
       queue: this.queue, slaves: this.slaves, leases: new Map(), waiters: new Set(), reporting: new Map(), open: new Map(),
-      unmatchedSince: new Map(), feeder: undefined, claiming: new Map(), paces: new EtaObservations(),
+      unmatchedSince: new Map(), feeder: undefined, claiming: new Map(), paces: new EtaObservations(), autoQuarantineLock: new SerialLock(),
       repo, clock, config, log, newId, observer,
     };
     this.state = state;

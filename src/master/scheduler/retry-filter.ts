@@ -10,6 +10,7 @@
  */
 import type { CaseStatus } from "../../results/model.ts";
 import { type CaseName, type CaseSelection, canExclude, fitsFilter } from "../cases/case-filter.ts";
+import { LEFT_OUT_NOTE } from "../cases/selection-check.ts";
 import type { Task } from "../model.ts";
 import type { TaskCaseRun } from "../repo/repo.ts";
 
@@ -42,6 +43,12 @@ export interface RetryInput {
   /** The failed attempt's number and its own selection (a retry's; null: the task's cases). */
   failedAttempt: number;
   attemptSelection: CaseSelection | null;
+  /**
+   * The failed attempt was killed at its timeout: like a crash, it left the
+   * cases after the hang unrun, even when the hang was outside any case (a
+   * suite's set-up) and no case is reported crashed.
+   */
+  timedOut?: boolean;
   /** Every case run the task's attempts reported so far, the failed one's included, in attempt order. */
   runs: readonly TaskCaseRun[];
   /** True for a case whose failure does not fail the job (quarantine, docs/retries.md). */
@@ -64,8 +71,8 @@ export function chooseRetry(input: RetryInput): RetryChoice {
   if (reported.length === 0) return { run: "task", why: "no-cases" };
   const failures = reported.filter((r) => isFailure(r.status));
   if (failures.length === 0) return { run: "task", why: "no-failed-case" };
-  const crashed = failures.some((r) => r.status === "crashed");
-  // A crash left the cases after it unrun, so even a quarantined crash calls for a retry of the rest.
+  const crashed = input.timedOut === true || failures.some((r) => r.status === "crashed");
+  // A crash (or a timeout) left the cases after it unrun, so even a quarantined crash calls for a retry of the rest.
   if (!crashed && failures.every((r) => input.quarantined(r))) return { run: "nothing" };
 
   let selection: CaseSelection;
@@ -111,4 +118,37 @@ function unique(cases: readonly CaseName[]): CaseName[] {
   const byKey = new Map<string, CaseName>();
   for (const c of cases) if (!byKey.has(keyOf(c))) byKey.set(keyOf(c), { suite: c.suite, name: c.name });
   return [...byKey.values()];
+}
+
+/** Names an unproven retry's message lists; the rest are counted. */
+const UNPROVEN_NAMES = 5;
+
+/**
+ * Why a retry of some cases that exited 0 is no pass, or null when it is
+ * one: it did not report every case it selects that an earlier attempt of
+ * the task ran (those exist in the binary, so the filter did not reach
+ * them): of an include list, its cases; of an exclusion (after a crash),
+ * the earlier cases it does not leave out. A command line that shards on
+ * its own (dist_test's clients pass `-e GTEST_SHARD_INDEX=…` to their
+ * wrapper, out of the master's sight) has gtest shard the filtered list,
+ * and a shard of a one-case list runs nothing and passes. A report the
+ * slave had to cut proves nothing. `earlier`: the task's case runs before
+ * this attempt.
+ */
+export function unprovenRetry(selection: CaseSelection | null, reported: readonly CaseName[], notes: readonly string[], earlier: readonly TaskCaseRun[]): string | null {
+  if (!selection || notes.some((n) => LEFT_OUT_NOTE.test(n))) return null;
+  const seen = new Set(reported.map(keyOf));
+  const ranBefore = new Set(earlier.map(keyOf));
+  let expected: CaseName[];
+  if ("exclude" in selection) {
+    const left = new Set(selection.exclude.map(keyOf));
+    expected = unique(earlier).filter((c) => !left.has(keyOf(c)));
+  } else expected = selection.include.filter((c) => ranBefore.has(keyOf(c)));
+  const missing = expected.filter((c) => !seen.has(keyOf(c)));
+  if (missing.length === 0) return null;
+  const n = expected.length;
+  const names = missing.slice(0, UNPROVEN_NAMES).map((c) => `${c.suite}.${c.name}`).join(", ");
+  const more = missing.length > UNPROVEN_NAMES ? ` and ${missing.length - UNPROVEN_NAMES} more` : "";
+  return `the retry exited 0 but did not report ${missing.length} of the ${n} case${n === 1 ? "" : "s"} it was to run again (${names}${more}): ` +
+    "its filter did not reach them (a command line that sets GTEST_SHARD_INDEX itself shards the filtered list), so it is no pass; the whole task runs next, spending no retry";
 }

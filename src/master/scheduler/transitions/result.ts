@@ -9,7 +9,7 @@ import { ACTIVE_STATES, type Attempt, type AttemptState, type Task, taskBinary }
 import type { ResultReport, ResultResponse } from "../../protocol.ts";
 import type { Repo } from "../../repo/repo.ts";
 import type { CaseSelection } from "../../cases/case-filter.ts";
-import { chooseRetry } from "../retry-filter.ts";
+import { chooseRetry, unprovenRetry } from "../retry-filter.ts";
 import { type ActiveLease, type DispatchState, type OpenJob, newAttempt, queueItem, settle } from "../dispatch-state.ts";
 import { claim } from "./claim.ts";
 import { wake } from "./lease.ts";
@@ -45,10 +45,12 @@ export async function report(state: DispatchState, report: ResultReport): Promis
   }
 }
 
-async function applyReport(state: DispatchState, lease: ActiveLease, report: ResultReport): Promise<ResultResponse> {
+async function applyReport(state: DispatchState, lease: ActiveLease, reported: ResultReport): Promise<ResultResponse> {
   const now = state.clock.now();
   const open = state.open.get(lease.jobId);
   const task = open?.tasks.get(lease.taskId);
+  const report = task && reported.state === "SUCCEEDED" && lease.attempt > 0 ? await provenRetry(state.repo, lease, reported) : reported;
+  const unproven = report !== reported;
   const times = report.times;
   const outcome = await state.repo.transaction(async (repo) => {
     const changed = await repo.updateAttempt(lease.jobId, lease.taskId, lease.attempt, {
@@ -74,13 +76,13 @@ async function applyReport(state: DispatchState, lease: ActiveLease, report: Res
       await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
     }
     // A failure all of whose failing cases are quarantined fails nothing, so it is not retried; unless one crashed, leaving cases unrun.
-    const next = quarantine.quarantined && !quarantine.crashed ? null : await nextAttempt(state, repo, lease, task, report.state, now);
+    const next = quarantine.quarantined && !quarantine.crashed ? null : await nextAttempt(state, repo, lease, task, report.state, now, unproven);
     if (next) await repo.insertAttempt(next);
     const expectedMs = next ? ((await repo.expectedDurations([task.description])).get(task.description) ?? 0) : 0;
     return { changed, next, expectedMs, stored };
   });
   const auto = state.config.autoQuarantine;
-  if (auto && outcome.stored) await autoQuarantine({ repo: state.repo, clock: state.clock, log: state.log }, auto, outcome.stored.at, outcome.stored.cases);
+  if (auto && outcome.stored) await autoQuarantine({ repo: state.repo, clock: state.clock, log: state.log }, auto, outcome.stored.at, outcome.stored.cases, state.autoQuarantineLock);
   // Only test results tell the job's pace; a lost slave or a slave's own failure says nothing of the tests.
   if (outcome.changed && (report.state === "SUCCEEDED" || report.state === "FAILED")) state.paces.record(lease.jobId, lease.expectedMs, now - lease.leasedAt);
   if (outcome.changed) {
@@ -112,6 +114,25 @@ async function applyReport(state: DispatchState, lease: ActiveLease, report: Res
 }
 
 /**
+ * The report of a retry of some cases that exited 0, as FAILED when it did
+ * not report the cases it was to run (retry-filter.ts unprovenRetry): then
+ * the next attempt runs the whole task, without spending a retry. Reads the attempt's selection, and
+ * the task's earlier runs only when cases are missing.
+ */
+async function provenRetry(repo: Repo, lease: ActiveLease, report: ResultReport): Promise<ResultReport> {
+  const selection = (await repo.getAttempt(lease.jobId, lease.taskId, lease.attempt))?.caseSelection ?? null;
+  if (!selection) return report;
+  const cases = report.cases ?? [];
+  const notes = report.result_notes ?? [];
+  // Every case of an include list reported, as a retry's report is but for this: nothing more to read. (An exclusion, after a crash, is rarer.)
+  const asIfRan = "include" in selection ? selection.include.map((c) => ({ suite: c.suite, name: c.name, attempt: 0, status: "failed" as const })) : null;
+  if (asIfRan && unprovenRetry(selection, cases, notes, asIfRan) === null) return report;
+  const earlier = (await repo.taskCaseRuns(lease.jobId, lease.taskId)).filter((r) => r.attempt < lease.attempt);
+  const why = unprovenRetry(selection, cases, notes, earlier);
+  return why === null ? report : { ...report, state: "FAILED", message: report.message ? `${why}; ${report.message}` : why };
+}
+
+/**
  * Queues an attempt just stored; unless the job was canceled while it was
  * being stored, in which case it ends CANCELED instead of waiting forever.
  */
@@ -136,9 +157,12 @@ export async function requeue(state: DispatchState, open: OpenJob, task: Task, n
  * same cases as the attempt it replaces (a lost retry of failed cases
  * reruns those cases, not the whole task).
  */
-export async function nextAttempt(dispatch: DispatchState, repo: Repo, lease: ActiveLease, task: Task, state: AttemptState, now: number): Promise<Attempt | null> {
+export async function nextAttempt(dispatch: DispatchState, repo: Repo, lease: ActiveLease, task: Task, state: AttemptState, now: number, unproven = false): Promise<Attempt | null> {
   // The task's own attempts only: the whole job's, read per lost lease, held the master for a second on a 100,000-task job.
   const taskAttempts = async () => (await repo.getAttempts(lease.jobId, { from: task.index, to: task.index + 1 })).filter((a) => a.taskId === lease.taskId);
+  // A retry whose filter did not reach its cases (provenRetry) told nothing of the test: the whole task runs, and it costs no retry.
+  // Bounded: the whole task has no selection of its own, so it cannot be unproven in turn.
+  if (unproven) return newAttempt(lease.jobId, lease.taskId, lease.attempt + 1, lease.retry, now);
   if (state === "FAILED" || state === "TIMED_OUT") {
     if (lease.retry >= task.maxRetries) return null;
     let selection: CaseSelection | null = null;
@@ -148,7 +172,7 @@ export async function nextAttempt(dispatch: DispatchState, repo: Repo, lease: Ac
       // A quarantined case's failure fails nothing (quarantine/verdict.ts): its retry would be paid for nothing, so the retry leaves it out.
       const entries = await repo.listQuarantine({ activeAt: now, limit: MAX_ACTIVE_ENTRIES });
       const quarantined = entries.length === 0 ? () => false : quarantinedIn(entries, taskBinary(task));
-      const choice = chooseRetry({ task, failedAttempt: lease.attempt, attemptSelection: failed?.caseSelection ?? null, runs, quarantined });
+      const choice = chooseRetry({ task, failedAttempt: lease.attempt, attemptSelection: failed?.caseSelection ?? null, runs, quarantined, timedOut: state === "TIMED_OUT" });
       if (choice.run === "nothing") return null;
       if (choice.run === "cases") selection = choice.selection;
     }
