@@ -241,7 +241,7 @@ export class Master {
   /** submitJob for a request already checked by validateJobRequest (dist_test's adapter names its fields itself). */
   async submitValidJob(checked: ValidJob, defaults: { user?: string } = {}): Promise<JobCreated> {
     // `shards: "auto"` tasks become their planned shards (jobs/auto-shards.ts): that needs the binaries' case history.
-    const valid = await expandAutoShards(checked, this.deps.repo, this.deps.log);
+    const valid = await expandAutoShards(checked, this.deps.repo, this.deps.log, undefined, (dimensions) => this.dispatcher.slaves.liveSlots(this.deps.clock.now(), dimensions));
     const now = this.deps.clock.now();
     // A user read out of a dist_test job id is not checked like a given one: keep it to the database's 64 characters.
     const user = (valid.user ?? defaults.user ?? "anonymous").slice(0, 64);

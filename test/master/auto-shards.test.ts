@@ -116,3 +116,18 @@ test("auto shards stored by a master that restarts lease with their filters afte
     await h.cleanup();
   }
 });
+
+test("the pool: a binary with most of the job's work gets that share of the slots, rounded down, so the other tasks keep one", async () => {
+  await history("bin", Array.from({ length: 200 }, () => 300)); // 60 s
+  await repo.recordDuration("short", 4_000, 1);
+  const job = validateJobRequest({ tasks: [{ isolate_hash: HASH, description: "bin", shards: "auto", dimensions: { pool: "a" } }, { isolate_hash: OTHER, description: "short" }] });
+  const asked: Record<string, string>[] = [];
+  const slotsFor = (dimensions: Record<string, string>) => (asked.push(dimensions), 8);
+  const tasks = (await expandAutoShards(job, repo, undefined, undefined, slotsFor)).tasks;
+  // 8 slots × 60 ÷ 64 s of work = 7.5: 7 shards of about 8.6 s, and the short task takes the eighth slot.
+  expect(tasks.filter((t) => taskBinary(t) === "bin").length).toBe(7);
+  expect(asked).toEqual([{ pool: "a" }]);
+  // No live slot (or no pool given): the 60 s target alone, one task.
+  expect((await expandAutoShards(job, repo, undefined, undefined, () => 0)).tasks.length).toBe(2);
+  expect((await expandAutoShards(job, repo)).tasks.length).toBe(2);
+});

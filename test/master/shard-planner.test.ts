@@ -109,3 +109,16 @@ test("no history: numeric shards, DEFAULT_FIRST_RUN_SHARDS or sized by the binar
   expect(plan([], { wholeTaskMs: 10_000_000 })).toMatchObject({ kind: "numeric", count: 32 });
   expect(plan([], { wholeTaskMs: 0 })).toMatchObject({ kind: "numeric", count: 1 });
 });
+
+test("the pool splits further than the target, down to the longest case, never past max_shards", () => {
+  // 60 s over 20 cases of 3 s: the 60 s target allows one shard; a share of 7 slots makes 7, of 40 slots no more than 20 (60 ÷ 3).
+  const cases = known(Array.from({ length: 20 }, () => 3_000));
+  expect(plan(cases)).toMatchObject({ kind: "cases", shards: [{ selection: null }] });
+  const seven = casesPlan(plan(cases, { poolShards: 7 }));
+  expect(seven.length).toBe(7);
+  expect(Math.max(...seven.map((s) => s.expectedMs))).toBe(9_000);
+  expect(casesPlan(plan(cases, { poolShards: 40 })).length).toBe(20);
+  expect(casesPlan(plan(cases, { poolShards: 40, maxShards: 5 })).length).toBe(5);
+  // A pool smaller than what the target needs changes nothing.
+  expect(casesPlan(plan(cases, { targetMs: 10_000, poolShards: 2 })).length).toBe(6);
+});

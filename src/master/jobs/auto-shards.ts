@@ -13,7 +13,7 @@ import type { Logger } from "../../common/log.ts";
 import { MAX_MATCHED_WILDCARD_CHARS, fitsFilter, gtestFilterMatcher } from "../cases/case-filter.ts";
 import type { Task } from "../model.ts";
 import type { Repo } from "../repo/repo.ts";
-import { DEFAULT_FIRST_RUN_SHARDS, type PlannedShard, type ShardPlan, planShards } from "../scheduler/shard-planner.ts";
+import { DEFAULT_FIRST_RUN_SHARDS, type KnownCase, type PlannedShard, type ShardPlan, planShards } from "../scheduler/shard-planner.ts";
 import type { AutoShardSpec, ValidJob } from "./job-request.ts";
 
 type ValidTask = Omit<Task, "jobId">;
@@ -37,13 +37,22 @@ function selectionBytes(plan: ShardPlan): number {
   return bytes;
 }
 
+/** The slots that could run a task's shards now: the live slaves' that have its dimensions (SlaveRegistry.liveSlots). */
+export type SlotsFor = (dimensions: Record<string, string>) => number;
+
+type HistoryReads = Pick<Repo, "binaryCaseDurations" | "expectedDurations">;
+
 /**
  * `valid` with its auto tasks replaced by their shards and every task
  * numbered again (index, and the task id made from it). Reads each auto
- * binary's history once.
+ * binary's history once, and the other tasks' expected durations in one
+ * read: a binary's share of the job's work sizes its share of the slots.
  */
-export async function expandAutoShards(valid: ValidJob, repo: Pick<Repo, "binaryCaseDurations" | "expectedDurations">, log?: Logger, maxSelectionBytes = MAX_JOB_SELECTION_BYTES): Promise<ValidJob> {
+export async function expandAutoShards(valid: ValidJob, repo: HistoryReads, log?: Logger, maxSelectionBytes = MAX_JOB_SELECTION_BYTES, slotsFor?: SlotsFor): Promise<ValidJob> {
   if (valid.autoShards.size === 0) return valid;
+  const histories = new Map<number, KnownCase[] | null>();
+  for (const i of valid.autoShards.keys()) histories.set(i, await caseHistory(valid.tasks[i]!, repo));
+  const jobWorkMs = slotsFor ? await expectedJobWork(valid, histories, repo) : 0;
   const out: (ValidTask & { plannedMs: number | null })[] = [];
   let bytes = 0;
   for (const [i, task] of valid.tasks.entries()) {
@@ -52,7 +61,11 @@ export async function expandAutoShards(valid: ValidJob, repo: Pick<Repo, "binary
       out.push({ ...task, plannedMs: null });
       continue;
     }
-    let plan = await planTask(task, spec, repo);
+    const cases = histories.get(i) ?? null;
+    const binaryMs = (cases ?? []).reduce((n, c) => n + c.expectedMs, 0);
+    // floor: the job's other tasks keep what is left of the slots.
+    const poolShards = slotsFor && jobWorkMs > 0 ? Math.floor((slotsFor(task.dimensions) * binaryMs) / jobWorkMs) : 0;
+    let plan = await planTask(task, spec, cases, poolShards, repo);
     bytes += selectionBytes(plan);
     if (plan.kind === "cases" && bytes > maxSelectionBytes) {
       bytes -= selectionBytes(plan);
@@ -67,19 +80,37 @@ export async function expandAutoShards(valid: ValidJob, repo: Pick<Repo, "binary
   return { ...valid, tasks: out.map(({ plannedMs: _, ...t }, index) => ({ ...t, index, taskId: `${t.isolateHash}.${index}` })), autoShards: new Map(), plannedMs };
 }
 
-async function planTask(task: ValidTask, spec: AutoShardSpec, repo: Pick<Repo, "binaryCaseDurations" | "expectedDurations">): Promise<ShardPlan> {
-  // The template is unsharded: its description is its binary.
-  let cases = await repo.binaryCaseDurations(task.description);
+/**
+ * The binary's known cases that the task runs (the template is unsharded:
+ * its description is its binary). An include list replaces the task's
+ * GTEST_FILTER (gtest cannot AND two filters), so it names only the cases
+ * the filter runs; the exclusion shard keeps the filter, so the ones it
+ * leaves out still run nowhere. null: the filter is too costly to check.
+ */
+async function caseHistory(task: ValidTask, repo: HistoryReads): Promise<KnownCase[] | null> {
+  const cases = await repo.binaryCaseDurations(task.description);
   const userFilter = task.caseFilter === null ? task.env.GTEST_FILTER : undefined;
-  if (userFilter !== undefined && cases.length > 0) {
-    // An include list replaces the task's GTEST_FILTER (gtest cannot AND two filters): it names only the cases the filter runs.
-    // The exclusion shard keeps the filter, so the ones it leaves out still run nowhere.
-    const runs = gtestFilterMatcher(userFilter);
-    if (runs === null) return { kind: "numeric", count: Math.min(spec.maxShards, DEFAULT_FIRST_RUN_SHARDS), reason: `the task's GTEST_FILTER has more than ${MAX_MATCHED_WILDCARD_CHARS} characters of wildcard patterns to check its cases against` };
-    cases = cases.filter(runs);
+  if (userFilter === undefined || cases.length === 0) return cases;
+  const runs = gtestFilterMatcher(userFilter);
+  return runs === null ? null : cases.filter(runs);
+}
+
+/** What the job's tasks are expected to take together: the auto binaries' known cases, the others' duration history (unknown: 0). */
+async function expectedJobWork(valid: ValidJob, histories: ReadonlyMap<number, KnownCase[] | null>, repo: HistoryReads): Promise<number> {
+  const others = valid.tasks.filter((_, i) => !histories.has(i)).map((t) => t.description);
+  const expected = others.length > 0 ? await repo.expectedDurations([...new Set(others)]) : new Map<string, number>();
+  let ms = 0;
+  for (const [i, task] of valid.tasks.entries()) {
+    const history = histories.get(i);
+    ms += history === undefined ? (expected.get(task.description) ?? 0) : (history ?? []).reduce((n, c) => n + c.expectedMs, 0);
   }
+  return ms;
+}
+
+async function planTask(task: ValidTask, spec: AutoShardSpec, cases: KnownCase[] | null, poolShards: number, repo: HistoryReads): Promise<ShardPlan> {
+  if (cases === null) return { kind: "numeric", count: Math.min(spec.maxShards, DEFAULT_FIRST_RUN_SHARDS), reason: `the task's GTEST_FILTER has more than ${MAX_MATCHED_WILDCARD_CHARS} characters of wildcard patterns to check its cases against` };
   const wholeTaskMs = cases.length > 0 ? null : ((await repo.expectedDurations([task.description])).get(task.description) ?? null);
-  return planShards({ cases, targetMs: spec.targetMs, maxShards: spec.maxShards, wholeTaskMs, fits: (selection) => fitsFilter(task.caseFilter, selection, task.env) });
+  return planShards({ cases, targetMs: spec.targetMs, maxShards: spec.maxShards, wholeTaskMs, poolShards, fits: (selection) => fitsFilter(task.caseFilter, selection, task.env) });
 }
 
 /** A plan's one-line summary, for the submit's log. */

@@ -9,6 +9,14 @@
  * shorter than its longest case, and shards shorter than the target would
  * each pay a task's fixed cost (fetch, start) for little work.
  *
+ * The pool may split further: a binary that holds a share of the job's
+ * expected work gets that share of the slots that can run it (rounded down,
+ * so the job's other tasks keep a slot), each shard still at least as long
+ * as the longest case. A 60 s binary of a job on 8 free slots so takes 7
+ * shards of about 8.6 s rather than the one that a 60 s target allows: the
+ * job's answer then comes in about the time of its slowest case or its
+ * work ÷ slots, whichever is longer.
+ *
  * One shard runs with an exclusion of every case the others name rather
  * than a list of its own, so a case added since the history was read runs
  * there and is never skipped. It is the shard with the most cases, which
@@ -46,6 +54,8 @@ export interface ShardPlanInput {
   fits: (selection: CaseSelection) => boolean;
   /** The whole binary's expected duration from the task-level history, when it has one: sizes the numeric shards of a first run. */
   wholeTaskMs: number | null;
+  /** The binary's share of the slots that can run it (see the module's comment); absent or 0: the target alone sizes the shards. */
+  poolShards?: number;
 }
 
 /**
@@ -64,7 +74,10 @@ export function planShards(input: ShardPlanInput): ShardPlan {
   }
   const sorted = [...cases].sort((a, b) => b.expectedMs - a.expectedMs || compareNames(a, b));
   const total = sorted.reduce((n, c) => n + c.expectedMs, 0);
-  const planned = Math.min(shardCount(total, sorted[0]!.expectedMs, targetMs, maxShards), sorted.length);
+  const longest = sorted[0]!.expectedMs;
+  // More shards than total ÷ longest cannot be shorter than the longest case: they would only add starts.
+  const byPool = Math.min(input.poolShards ?? 0, Math.ceil(total / Math.max(longest, 1)));
+  const planned = Math.min(Math.max(shardCount(total, longest, targetMs, maxShards), byPool), maxShards, sorted.length);
   if (planned === 1) return { kind: "cases", shards: [{ selection: null, expectedMs: total, cases: sorted.length }] };
   // A list too long for the runner: more shards make each include list shorter (but the exclusion longer).
   for (let n = planned; ; n = Math.min(maxShards, sorted.length, Math.max(n + 1, Math.ceil(n * 1.5)))) {

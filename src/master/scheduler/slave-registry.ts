@@ -122,10 +122,12 @@ export class SlaveRegistry {
     return `every live slave with the dimensions ${dimensionsKey} is held: ${named.join("; ")}${more}`;
   }
 
-  /** Slots of the live slaves that take work. */
-  liveSlots(now: number): number {
+  /** Slots of the live slaves that take work; with `dimensions`, of those that have all of them. */
+  liveSlots(now: number, dimensions?: Record<string, string>): number {
     let slots = 0;
-    for (const s of this.slaves.values()) if (takesWork(s) && this.isLive(s, now)) slots += s.identity.slots;
+    for (const s of this.slaves.values()) {
+      if (takesWork(s) && this.isLive(s, now) && (!dimensions || dimensionsMatch(dimensions, s.identity.dimensions))) slots += s.identity.slots;
+    }
     return slots;
   }
 }
