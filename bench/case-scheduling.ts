@@ -38,11 +38,11 @@ function parseArgs(argv: string[]) {
     // A run takes ~2.5 minutes (the whole-task retry's ~120 s beside the four makespan jobs' ~100 s): 3 fit in ~8 minutes.
     runs: 3,
     /**
-     * The auto shards' target, s. The issue's default (60 s) would keep a
-     * 60 s binary in one shard; 9 s, a little over Σ ÷ 8 slots (~8 s),
-     * asks for 7 shards of ~8.6 s and leaves a slot to the short binaries.
+     * The auto shards' `shard_seconds`; unset: the master's default (60 s).
+     * The master also gives a binary its share of the pool's slots, so the
+     * default already splits this 60 s binary over 7 of the 8 slots.
      */
-    shardSeconds: 9,
+    shardSeconds: undefined as number | undefined,
     /** Unset: the master's own cap. */
     maxShards: undefined as number | undefined,
     work: join(repo, "bench", ".work", "case-scheduling"),
@@ -59,7 +59,7 @@ function parseArgs(argv: string[]) {
     else fail(`unknown flag ${flag}; ${USAGE}`);
   }
   if (!Number.isInteger(options.runs) || options.runs < 1) fail("--runs must be a positive integer");
-  if (!Number.isInteger(options.shardSeconds) || options.shardSeconds < 1) fail("--shard-seconds must be a positive whole number of seconds (the master takes whole seconds)");
+  if (options.shardSeconds !== undefined && (!Number.isInteger(options.shardSeconds) || options.shardSeconds < 1)) fail("--shard-seconds must be a positive whole number of seconds (the master takes whole seconds)");
   if (options.maxShards !== undefined && (!Number.isInteger(options.maxShards) || options.maxShards < 1)) fail("--max-shards must be a positive integer");
   return options;
 }
@@ -102,7 +102,7 @@ async function main(): Promise<number> {
     console.log(`bench: run ${run}/${options.runs} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
 
-  const flags = [`--runs ${options.runs}`, options.shardSeconds !== 9 && `--shard-seconds ${options.shardSeconds}`, options.maxShards !== undefined && `--max-shards ${options.maxShards}`];
+  const flags = [`--runs ${options.runs}`, options.shardSeconds !== undefined && `--shard-seconds ${options.shardSeconds}`, options.maxShards !== undefined && `--max-shards ${options.maxShards}`];
   const command = `bun bench/case-scheduling.ts ${flags.filter(Boolean).join(" ")}`;
   const header = `${new Date().toISOString().slice(0, 10)}, ${version}, \`${command}\`\n${machineDescription()}\n`;
   return publishResults(header, resultTables(samples, skipped, runsDone), samples.failures, options.work);

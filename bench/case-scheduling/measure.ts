@@ -55,12 +55,13 @@ export const RETRY_MODES: readonly { key: RetryKey; label: string; keys: Record<
 
 /** The auto shards' knobs as the bench passes them (see case-scheduling.ts for the defaults' reasons). */
 export interface AutoOptions {
-  shardSeconds: number;
+  /** Unset: the master's default. */
+  shardSeconds: number | undefined;
   maxShards: number | undefined;
 }
 
 function autoKeys(o: AutoOptions): Record<string, unknown> {
-  return { shards: "auto", shard_seconds: o.shardSeconds, ...(o.maxShards === undefined ? {} : { max_shards: o.maxShards }) };
+  return { shards: "auto", ...(o.shardSeconds === undefined ? {} : { shard_seconds: o.shardSeconds }), ...(o.maxShards === undefined ? {} : { max_shards: o.maxShards }) };
 }
 
 /**
