@@ -35,7 +35,7 @@ const USAGE = "usage: bun bench/case-scheduling.ts [--runs N] [--shard-seconds S
 
 function parseArgs(argv: string[]) {
   const options = {
-    // A run takes ~2.5 minutes (the whole-task retry's ~120 s beside the four makespan jobs' ~100 s): 3 fit in ~8 minutes.
+    // A run takes ~2 minutes (the whole-task retry's ~120 s, beside the four makespan jobs' ~90 s): 3 fit in ~6 minutes.
     runs: 3,
     /**
      * The auto shards' `shard_seconds`; unset: the master's default (60 s).
