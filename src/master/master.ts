@@ -2,17 +2,18 @@ import type { Clock } from "../common/clock.ts";
 import { yieldToEventLoop } from "../common/concurrency.ts";
 import { DtError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
-import { type ArtifactStore, masterArtifactLink } from "./artifacts/artifact-store.ts";
+import type { ArtifactStore } from "./artifacts/artifact-store.ts";
 import type { OutputsReader } from "./outputs-reader.ts";
 import type { LiveLogs } from "./artifacts/live-logs.ts";
+import { readAttemptLog } from "./artifacts/attempt-log.ts";
 import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { expandAutoShards } from "./jobs/auto-shards.ts";
 import { type ManifestCheck, checkJobManifests } from "./jobs/manifest-check.ts";
-import { distTestJobStatus, groupAttempts, groupState, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
-import { type Attempt, type Job, type Task, TERMINAL_STATES, taskBinary } from "./model.ts";
-import { type AttemptView, type JobCounts, type JobCreated, type JobFlagView, type JobSummary, MAX_SHOWN_FLAGS, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView, outputKey } from "./protocol.ts";
+import { distTestJobStatus, groupAttempts, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
+import type { Attempt, Job, Task } from "./model.ts";
+import { type AttemptView, type JobCounts, type JobCreated, type JobFlagView, type JobSummary, MAX_SHOWN_FLAGS, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView } from "./protocol.ts";
 import { DecisionLog } from "./autoscale/decision-log.ts";
-import { caseSelectionView } from "./cases/selection-view.ts";
+import { attemptView, taskView } from "./jobs/task-views.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
 import { type ChangeWaitLimits, ChangeWaiters } from "./jobs/change-waiters.ts";
 import type { JobFilter, Repo } from "./repo/repo.ts";
@@ -45,9 +46,6 @@ export interface MasterDeps {
 
 /** Endings a watching client is told of as they happen. */
 const TROUBLE_STATES: ReadonlySet<string> = new Set(["FAILED", "TIMED_OUT", "SLAVE_LOST", "INFRA_FAILED", "NO_RESOURCE"]);
-
-/** Largest slice of a log one read returns, as LiveLogs does: a client follows a huge log page by page. */
-const MAX_LOG_READ_BYTES = 4 * 2 ** 20;
 
 /** Tasks whose attempts one read of a job's summary takes: 5,000 rows cost SQLite ~30 ms, so a poll of a huge job lets other requests in between. */
 const SUMMARY_SLICE_TASKS = 5_000;
@@ -374,13 +372,7 @@ export class Master {
     // Views are built a slice at a time with the event loop free between: 100,000 tasks in one piece held it for seconds.
     for (let from = 0; from < tasks.length; from += SUMMARY_SLICE_TASKS) {
       if (from > 0) await yieldToEventLoop();
-      views.push(...(await Promise.all(tasks.slice(from, from + SUMMARY_SLICE_TASKS).map(async (t) => {
-        const group = groups.get(t.taskId) ?? [];
-        return {
-          task_id: t.taskId, description: t.description, binary: taskBinary(t), shard_index: t.shardIndex, shard_count: t.shardCount, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
-          dimensions: t.dimensions, attempts: await Promise.all(group.map((a) => this.attemptView(a))),
-        };
-      }))));
+      views.push(...(await Promise.all(tasks.slice(from, from + SUMMARY_SLICE_TASKS).map((t) => taskView(t, groups.get(t.taskId) ?? [], job, (a) => this.attemptView(a))))));
     }
     return { job, tasks: views };
   }
@@ -407,54 +399,21 @@ export class Master {
       : (await Promise.all(hit.map(([id]) => this.deps.repo.getTask(jobId, id)))).filter((t): t is Task => t !== null);
     const order = new Map(hit.map(([id], i) => [id, i]));
     tasks.sort((a, b) => order.get(a.taskId)! - order.get(b.taskId)!);
-    const views = await Promise.all(tasks.map(async (t) => {
-      const group = groups.get(t.taskId)!;
-      return {
-        task_id: t.taskId, description: t.description, binary: taskBinary(t), shard_index: t.shardIndex, shard_count: t.shardCount, group: groupState(group, job), max_retries: t.maxRetries, timeout: t.timeoutSec,
-        dimensions: t.dimensions, attempts: await Promise.all(group.map((a) => this.attemptView(a))),
-      };
-    }));
+    const views = await Promise.all(tasks.map((t) => taskView(t, groups.get(t.taskId)!, job, (a) => this.attemptView(a))));
     return { tasks: views, more: all.length > hit.length };
   }
 
-  /** Links are the store's (presigned for S3); the `*_master_link`s go through this master, for clients that cannot reach the store. */
-  async attemptView(a: Attempt): Promise<AttemptView> {
-    const { artifacts, publicUrl } = this.deps;
-    const link = async (key: string | null) => (key ? artifacts.link(key, publicUrl) : null);
-    const masterLink = (key: string | null) => (key ? masterArtifactLink(key, publicUrl) : null);
-    const [stdout, stderr, archive] = await Promise.all([link(a.stdoutKey), link(a.stderrKey), link(a.artifactKey)]);
-    return {
-      attempt: a.attempt, retry: a.retry, state: a.state, slave: a.slave, exit_code: a.exitCode, message: a.message,
-      queued_at: a.queuedAt, leased_at: a.leasedAt, fetch_done_at: a.fetchDoneAt, map_done_at: a.mapDoneAt,
-      command_start_at: a.commandStartAt, command_end_at: a.commandEndAt, upload_done_at: a.uploadDoneAt, reported_at: a.reportedAt,
-      stdout_link: stdout, stderr_link: stderr, artifact_archive_link: archive,
-      stdout_master_link: masterLink(a.stdoutKey), stderr_master_link: masterLink(a.stderrKey), artifact_archive_master_link: masterLink(a.artifactKey),
-      artifact_missing: a.artifactMissing, cache: a.cache, outputs_ref: a.outputsRef, case_selection: caseSelectionView(a.caseSelection), quarantined: a.quarantined,
-    };
+  /** An attempt as the native API shows it (jobs/task-views.ts). */
+  attemptView(a: Attempt): Promise<AttemptView> {
+    return attemptView(a, this.deps.artifacts, this.deps.publicUrl);
   }
 
   /**
    * A log of an attempt from `offset`: the live log while it runs (or when
    * no upload happened), the uploaded log once there is one.
    */
-  async readLog(jobId: string, taskId: string, attempt: number, stream: "stdout" | "stderr", offset: number): Promise<{ bytes: Uint8Array; size: number; complete: boolean }> {
-    const a = await this.deps.repo.getAttempt(jobId, taskId, attempt);
-    if (!a) throw new DtError("not_found", `no attempt ${attempt} of task ${taskId} in job ${jobId}`);
-    const complete = TERMINAL_STATES.has(a.state);
-    const uploaded = stream === "stdout" ? a.stdoutKey : a.stderrKey;
-    if (complete && uploaded) {
-      const object = await this.deps.artifacts.get(uploaded);
-      if (object) {
-        const start = Math.min(offset, object.size);
-        const end = Math.min(object.size, start + MAX_LOG_READ_BYTES);
-        // A file-backed object is read for the slice asked only; a stream (a remote store) as it comes.
-        const part = object.body instanceof Blob ? object.body.slice(start, end) : new Response(object.body);
-        const bytes = new Uint8Array(await part.arrayBuffer());
-        return { bytes: object.body instanceof Blob ? bytes : bytes.subarray(start, end), size: object.size, complete };
-      }
-    }
-    const { bytes, size } = this.deps.liveLogs.read(outputKey(jobId, taskId, attempt, stream), offset);
-    return { bytes, size, complete };
+  readLog(jobId: string, taskId: string, attempt: number, stream: "stdout" | "stderr", offset: number): Promise<{ bytes: Uint8Array; size: number; complete: boolean }> {
+    return readAttemptLog(this.deps, jobId, taskId, attempt, stream, offset);
   }
 
   /** Every slave the master has heard from, with its state now. */
