@@ -2,7 +2,6 @@ import { expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Task } from "../../src/master/model.ts";
 import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
 import { fitCases } from "../../src/slave/case-report.ts";
 import { FLAG_NAMES_SHOWN, MAX_FLAGS_PER_JOB, MAX_FLAG_TEXT, type ReportedAttempt, checkCaseSelection, selectionFlag } from "../../src/master/cases/selection-check.ts";
@@ -57,11 +56,10 @@ test("a job whose every shard strays stores at most MAX_FLAGS_PER_JOB flags, the
   try {
     const shards = MAX_FLAGS_PER_JOB + 50;
     for (let i = 0; i < shards; i++) {
-      const task = { taskId: `h.${i}`, caseSelection: { include: [c("S", `own${i}`)] } } as Task;
-      await checkCaseSelection(repo, task, ran(["stray"], { taskId: task.taskId }));
+      await checkCaseSelection(repo, { include: [c("S", `own${i}`)] }, ran(["stray"], { taskId: `h.${i}` }));
     }
     // Another job still gets its own.
-    await checkCaseSelection(repo, { taskId: "h.0", caseSelection: { include: [c("S", "a")] } } as Task, ran(["stray"], { jobId: "other" }));
+    await checkCaseSelection(repo, { include: [c("S", "a")] }, ran(["stray"], { jobId: "other" }));
     const flags = await repo.listJobFlags("j", shards * 2);
     expect(flags.length).toBe(MAX_FLAGS_PER_JOB);
     expect(flags.at(-1)!.text).toContain("later flags of this job are not recorded");

@@ -13,7 +13,7 @@
  * cut (more cases than one report holds).
  */
 import type { CaseReport } from "../../results/wire.ts";
-import type { AttemptState, JobFlag, Task } from "../model.ts";
+import type { AttemptState, JobFlag } from "../model.ts";
 import type { Repo } from "../repo/repo.ts";
 import type { CaseName, CaseSelection } from "./case-filter.ts";
 
@@ -83,14 +83,11 @@ function names(list: readonly CaseName[]): string {
 }
 
 /**
- * Checks an attempt of `task` that just ended, in the transaction that ends
- * it. Its selection is its own (a retry's) or its task's (an auto shard's);
- * without one there is nothing to check. The attempt's own is read only
- * for attempts after the first, which are the only ones that can have one.
+ * Checks an attempt that just ended, in the transaction that ends it,
+ * against its selection: its own (a retry's) or its task's (an auto
+ * shard's); without one there is nothing to check.
  */
-export async function checkCaseSelection(repo: Repo, task: Task, reported: ReportedAttempt): Promise<void> {
-  const own = reported.attempt > 0 ? ((await repo.getAttempt(reported.jobId, reported.taskId, reported.attempt))?.caseSelection ?? null) : null;
-  const selection = own ?? task.caseSelection;
+export async function checkCaseSelection(repo: Repo, selection: CaseSelection | null, reported: ReportedAttempt): Promise<void> {
   if (!selection) return;
   const flag = selectionFlag(selection, reported);
   if (!flag) return;

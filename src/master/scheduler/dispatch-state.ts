@@ -1,3 +1,4 @@
+import type { CaseSelection } from "../cases/case-filter.ts";
 import type { Clock } from "../../common/clock.ts";
 import type { SerialLock } from "../../common/concurrency.ts";
 import type { Logger } from "../../common/log.ts";
@@ -53,6 +54,8 @@ export interface ActiveLease {
   leasedAt: number;
   /** From duration history when queued (0: none), for the job's estimate of time left. */
   expectedMs: number;
+  /** The cases the attempt runs when they are not its task's (a retry's; Attempt.caseSelection), so a report needs no read of the row for them. */
+  caseSelection: CaseSelection | null;
   /** The slave process that claimed it (ClaimRequest.life); unknown for leases handed out over HTTP, claimed by an older slave, or adopted after a restart. */
   life?: string;
 }

@@ -38,7 +38,7 @@ async function applyClaim(state: DispatchState, offer: Offer, slave: string, pha
     dropTaken(state, item);
     return null;
   }
-  const lease: ActiveLease = { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase, queuedAt: item.queuedAt, leasedAt: now, expectedMs: item.expectedMs, life };
+  const lease: ActiveLease = { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase, queuedAt: item.queuedAt, leasedAt: now, expectedMs: item.expectedMs, caseSelection: item.caseSelection, life };
   state.leases.set(leaseId, lease);
   // A tube just lost a ready job: top it up.
   state.feeder?.kick();
@@ -60,7 +60,7 @@ async function claimThatLanded(state: DispatchState, offer: Offer): Promise<Acti
   const lease: ActiveLease = {
     leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user,
     slave: row.slave, expiresAt: state.clock.now() + state.config.leaseTtlMs, phase: row.state as SlavePhase | "LEASED",
-    queuedAt: item.queuedAt, leasedAt: row.leasedAt ?? state.clock.now(), expectedMs: item.expectedMs,
+    queuedAt: item.queuedAt, leasedAt: row.leasedAt ?? state.clock.now(), expectedMs: item.expectedMs, caseSelection: item.caseSelection,
   };
   state.leases.set(leaseId, lease);
   state.log.warn(`lease ${leaseId} was stored for slave ${row.slave} by a claim whose answer was lost; it stands`, { job_id: item.jobId, task_id: item.taskId, attempt: item.attempt });

@@ -111,7 +111,7 @@ async function grant(state: DispatchState, item: QueueItem, slave: string): Prom
     dropTaken(state, item);
     return null;
   }
-  state.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase: "LEASED", queuedAt: item.queuedAt, leasedAt: now, expectedMs: item.expectedMs });
+  state.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase: "LEASED", queuedAt: item.queuedAt, leasedAt: now, expectedMs: item.expectedMs, caseSelection: item.caseSelection });
   return leaseBody(state, item, task!, leaseId);
 }
 

@@ -82,7 +82,7 @@ function adoptLease(state: DispatchState, a: Attempt, job: Job, now: number, exp
   state.leases.set(a.leaseId!, {
     leaseId: a.leaseId!, jobId: a.jobId, taskId: a.taskId, attempt: a.attempt, retry: a.retry, user: job.user,
     slave: a.slave ?? "?", expiresAt: Math.max(a.leaseExpiresAt ?? 0, now + state.config.leaseTtlMs), phase: a.state === "LEASED" ? "LEASED" : (a.state as SlavePhase),
-    queuedAt: a.queuedAt, leasedAt: a.leasedAt ?? now, expectedMs,
+    queuedAt: a.queuedAt, leasedAt: a.leasedAt ?? now, expectedMs, caseSelection: a.caseSelection,
   });
   state.queue.started(job.user, job.id);
 }

@@ -70,7 +70,7 @@ async function applyReport(state: DispatchState, lease: ActiveLease, reported: R
       if (stored) quarantine = await applyQuarantine(repo, stored.at, report.state, stored.cases);
     }
     // Every case exactly once: a shard that strayed from its selection is flagged on the job (cases/selection-check.ts).
-    if (changed && task) await checkCaseSelection(repo, task, { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, state: report.state, cases: report.cases ?? [], notes: report.result_notes ?? [], at: now });
+    if (changed && task) await checkCaseSelection(repo, lease.caseSelection ?? task.caseSelection, { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, state: report.state, cases: report.cases ?? [], notes: report.result_notes ?? [], at: now });
     if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0, stored };
     if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
       await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
@@ -120,7 +120,7 @@ async function applyReport(state: DispatchState, lease: ActiveLease, reported: R
  * the task's earlier runs only when cases are missing.
  */
 async function provenRetry(repo: Repo, lease: ActiveLease, report: ResultReport): Promise<ResultReport> {
-  const selection = (await repo.getAttempt(lease.jobId, lease.taskId, lease.attempt))?.caseSelection ?? null;
+  const selection = lease.caseSelection;
   if (!selection) return report;
   const cases = report.cases ?? [];
   const notes = report.result_notes ?? [];
@@ -167,12 +167,11 @@ export async function nextAttempt(dispatch: DispatchState, repo: Repo, lease: Ac
     if (lease.retry >= task.maxRetries) return null;
     let selection: CaseSelection | null = null;
     if (task.retryMode === "cases") {
-      const failed = await repo.getAttempt(lease.jobId, lease.taskId, lease.attempt);
       const runs = await repo.taskCaseRuns(lease.jobId, lease.taskId);
       // A quarantined case's failure fails nothing (quarantine/verdict.ts): its retry would be paid for nothing, so the retry leaves it out.
       const entries = await repo.listQuarantine({ activeAt: now, limit: MAX_ACTIVE_ENTRIES });
       const quarantined = entries.length === 0 ? () => false : quarantinedIn(entries, taskBinary(task));
-      const choice = chooseRetry({ task, failedAttempt: lease.attempt, attemptSelection: failed?.caseSelection ?? null, runs, quarantined, timedOut: state === "TIMED_OUT" });
+      const choice = chooseRetry({ task, failedAttempt: lease.attempt, attemptSelection: lease.caseSelection, runs, quarantined, timedOut: state === "TIMED_OUT" });
       if (choice.run === "nothing") return null;
       if (choice.run === "cases") selection = choice.selection;
     }
@@ -182,8 +181,7 @@ export async function nextAttempt(dispatch: DispatchState, repo: Repo, lease: Ac
     const attempts = await taskAttempts();
     const infra = attempts.filter((a) => a.state === "INFRA_FAILED" || a.state === "SLAVE_LOST").length;
     if (infra > dispatch.config.maxInfraRequeues) return null;
-    const replaced = attempts.find((a) => a.attempt === lease.attempt);
-    return { ...newAttempt(lease.jobId, lease.taskId, lease.attempt + 1, lease.retry, now), caseSelection: replaced?.caseSelection ?? null };
+    return { ...newAttempt(lease.jobId, lease.taskId, lease.attempt + 1, lease.retry, now), caseSelection: lease.caseSelection };
   }
   return null;
 }
