@@ -79,3 +79,20 @@ export function caseCounts(byStatus: ReadonlyMap<string, number | unknown>): Job
   const counts = { passed: n("passed"), failed: n("failed") + n("crashed"), flaky: n("flaky"), skipped: n("skipped") };
   return { total: counts.passed + counts.failed + counts.flaky + counts.skipped, ...counts };
 }
+
+/**
+ * The flake rate of a case's runs (rows of any jobs): flaky task runs ÷ task
+ * runs, a task's runs merged as in its job; null for none. What
+ * tests/history shows and --auto-quarantine compares with its rate.
+ */
+export function taskFlakeRate(runs: readonly (CaseRun & { jobId: string })[]): { rate: number; taskRuns: number; flaky: number } | null {
+  const byTask = new Map<string, CaseRun[]>();
+  for (const r of runs) {
+    const key = `${r.jobId}\0${r.taskId}`;
+    (byTask.get(key) ?? byTask.set(key, []).get(key)!).push(r);
+  }
+  if (byTask.size === 0) return null;
+  let flaky = 0;
+  for (const taskRuns of byTask.values()) if (mergeRuns(taskRuns).status === "flaky") flaky++;
+  return { rate: flaky / byTask.size, taskRuns: byTask.size, flaky };
+}

@@ -6,12 +6,12 @@
 import { Hono } from "hono";
 import { DtError } from "../../common/errors.ts";
 import { caseKey } from "../cases/case-key.ts";
-import { mergeRuns } from "../cases/case-merge.ts";
+import { taskFlakeRate } from "../cases/case-merge.ts";
 import { CASE_LIMITS } from "../cases/case-report.ts";
 import type { Master } from "../master.ts";
 import type { CaseHistory, JobCasesPage, JobCaseStatus, JobCaseView } from "../protocol.ts";
 import type { Repo } from "../repo/repo.ts";
-import type { CaseRow, JobCaseRow } from "../repo/schema-sqlite.ts";
+import type { JobCaseRow } from "../repo/schema-sqlite.ts";
 import { markQuarantined } from "../quarantine/case-views.ts";
 
 /**
@@ -51,19 +51,6 @@ function required(value: string | undefined, name: string, max: number): string 
   return value;
 }
 
-/** The share of the tasks among `rows` whose runs merge to flaky; null without any. */
-function flakeRate(rows: readonly CaseRow[]): number | null {
-  const byTask = new Map<string, CaseRow[]>();
-  for (const r of rows) {
-    const key = `${r.jobId}\0${r.taskId}`;
-    (byTask.get(key) ?? byTask.set(key, []).get(key)!).push(r);
-  }
-  if (byTask.size === 0) return null;
-  let flaky = 0;
-  for (const runs of byTask.values()) if (mergeRuns(runs).status === "flaky") flaky++;
-  return flaky / byTask.size;
-}
-
 /** A stored case of a job as the API (and the job page) shows it. */
 export function jobCaseView(r: JobCaseRow): JobCaseView {
   return {
@@ -82,7 +69,7 @@ export async function caseHistory(repo: Repo, query: Record<string, string>): Pr
   return {
     binary, suite, case: name,
     results: rows.map((r) => ({ job_id: r.jobId, task_id: r.taskId, attempt: r.attempt, status: r.status, duration_ms: r.durationMs, reported_at: r.reportedAt })),
-    flake_rate: flakeRate(rows),
+    flake_rate: taskFlakeRate(rows)?.rate ?? null,
   };
 }
 

@@ -13,9 +13,8 @@ import type { SerialLock } from "../../common/concurrency.ts";
 import { DtError } from "../../common/errors.ts";
 import type { CaseResult } from "../../results/model.ts";
 import { caseKeyer } from "../cases/case-key.ts";
-import { mergeRuns } from "../cases/case-merge.ts";
+import { taskFlakeRate } from "../cases/case-merge.ts";
 import type { CaseAttempt } from "../cases/case-store.ts";
-import type { CaseRow } from "../repo/schema-sqlite.ts";
 import { AUTO_QUARANTINE_USER, entryFor } from "./entry.ts";
 import { type QuarantineDeps, testName } from "./quarantine.ts";
 import { MAX_ACTIVE_ENTRIES } from "./verdict.ts";
@@ -39,19 +38,6 @@ export const AUTO_QUARANTINE_DEFAULTS = { expiryMs: 7 * DAY_MS, windowMs: 7 * DA
 const HISTORY_RUNS = 1_000;
 /** Flaky cases of one report looked at: a report that turns hundreds flaky is an infrastructure problem, not hundreds of flaky tests. */
 const MAX_CANDIDATES = 50;
-
-/** The flake rate of a case's runs: flaky task runs / task runs, with the count; null for none. */
-export function flakeRateOf(runs: readonly CaseRow[]): { rate: number; taskRuns: number; flaky: number } | null {
-  const byTask = new Map<string, CaseRow[]>();
-  for (const r of runs) {
-    const key = `${r.jobId}\0${r.taskId}`;
-    (byTask.get(key) ?? byTask.set(key, []).get(key)!).push(r);
-  }
-  if (byTask.size === 0) return null;
-  let flaky = 0;
-  for (const taskRuns of byTask.values()) if (mergeRuns(taskRuns).status === "flaky") flaky++;
-  return { rate: flaky / byTask.size, taskRuns: byTask.size, flaky };
-}
 
 /**
  * After an attempt's cases are stored: quarantines those of them that are
@@ -84,7 +70,7 @@ async function quarantineFlaky(deps: QuarantineDeps, config: AutoQuarantineConfi
   for (const c of flaky) {
     if (entryFor(active, c.binary, c.suite, c.name)) continue;
     const history = (await deps.repo.caseHistory(c.caseKey, HISTORY_RUNS)).filter((r) => r.reportedAt >= now - config.windowMs);
-    const found = flakeRateOf(history);
+    const found = taskFlakeRate(history);
     if (!found || found.taskRuns < config.minRuns || found.rate < config.rate) continue;
     const days = Math.round(config.windowMs / DAY_MS);
     const reason = `flake rate ${(found.rate * 100).toFixed(0)}% (${found.flaky} of ${found.taskRuns} runs flaky in the last ${days} days) ≥ ${(config.rate * 100).toFixed(0)}%: quarantined by the master (--auto-quarantine)`;
