@@ -3,7 +3,7 @@
  * or --suite/--name, --binary optional) and an `--until` date or duration.
  */
 import { DtError } from "../common/errors.ts";
-import { parseDuration } from "../common/units.ts";
+import { parseDuration, parseIsoDate } from "../common/units.ts";
 
 /**
  * A test given as `SUITE.NAME`, split at the last '.': gtest's suites hold
@@ -34,12 +34,13 @@ export function testOf(args: { test?: string; suite?: string; name?: string }): 
 
 /**
  * `--until`: a duration from now (`7d`, `12h`) or a date (`2026-12-31`,
- * midnight UTC, or an ISO time `2026-12-31T18:00:00Z`); epoch ms.
+ * midnight UTC, or an ISO time `2026-12-31T18:00:00Z`, UTC without a zone:
+ * parseIsoDate, as `dt flaky --since` reads one); epoch ms.
  */
 export function untilOf(value: string, now: number): number {
   if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
-    const ms = Date.parse(value);
-    if (!Number.isFinite(ms)) throw new DtError("invalid_input", `--until ${JSON.stringify(value)}: not a date; write e.g. 2026-12-31, 2026-12-31T18:00:00Z or a duration such as 7d`);
+    const ms = parseIsoDate(value);
+    if (ms === null) throw new DtError("invalid_input", `--until ${JSON.stringify(value)}: not a date; write e.g. 2026-12-31, 2026-12-31T18:00:00Z or a duration such as 7d`);
     if (ms <= now) throw new DtError("invalid_input", `--until ${value}: is in the past; the entry would never be active`);
     return ms;
   }

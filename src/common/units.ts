@@ -59,6 +59,23 @@ export function formatBytes(bytes: number): string {
 const ISO_DATE_RE = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)(Z|[+-]\d{2}:\d{2})?)?$/;
 
 /**
+ * An ISO date or date-time as epoch ms: UTC unless it names a zone, so that
+ * the same text means the same moment on every host; null when it is not
+ * one, or names a day that does not exist (Date.parse takes 2024-02-31 as
+ * March 2nd: a typo, not a date).
+ *
+ * @example parseIsoDate("2024-01-02") // 1704153600000
+ */
+export function parseIsoDate(text: string): number | null {
+  const date = ISO_DATE_RE.exec(text.trim());
+  if (!date) return null;
+  const [, day, time, zone] = date;
+  const ms = Date.parse(time === undefined ? `${day}T00:00:00Z` : `${day}T${time}${zone ?? "Z"}`);
+  if (!Number.isFinite(ms) || new Date(Date.parse(`${day}T00:00:00Z`)).toISOString().slice(0, 10) !== day) return null;
+  return ms;
+}
+
+/**
  * A moment as a user names where a look back starts (epoch ms): a duration
  * before `now` (`7d`, `12h`, `1h30m`, with its unit: parseDuration), epoch
  * milliseconds (a bare integer, as the API's other `since` parameters take),
@@ -77,14 +94,7 @@ export function parseSince(text: string, what: string, now: number): number {
     const ms = Number(value);
     return Number.isSafeInteger(ms) ? ms : fail();
   }
-  const date = ISO_DATE_RE.exec(value);
-  if (date) {
-    const [, day, time, zone] = date;
-    const ms = Date.parse(time === undefined ? `${day}T00:00:00Z` : `${day}T${time}${zone ?? "Z"}`);
-    // Date.parse takes 2024-02-31 as March 2nd; a date that does not exist is a typo.
-    if (!Number.isFinite(ms) || new Date(Date.parse(`${day}T00:00:00Z`)).toISOString().slice(0, 10) !== day) fail();
-    return Math.max(0, ms);
-  }
+  if (ISO_DATE_RE.test(value)) return Math.max(0, parseIsoDate(value) ?? fail());
   if (!/^[\d.\s]+(ms|min|s|m|h|d)/.test(value)) fail();
   let back: number;
   try {

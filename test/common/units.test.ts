@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
-import { formatBytes, parseDuration, parseSince, parseSize } from "../../src/common/units.ts";
+import { untilOf } from "../../src/client/quarantine-args.ts";
+import { formatBytes, parseDuration, parseIsoDate, parseSince, parseSize } from "../../src/common/units.ts";
 
 test("parseSize reads decimal and binary units", () => {
   expect(parseSize("500", "x")).toBe(500);
@@ -54,4 +55,16 @@ test("parseSince refuses what it cannot read, naming the input and what to write
     expect(() => parseSince(bad, "--since", 1_700_000_000_000), bad).toThrow(/--since: cannot read .* write a duration back from now \(7d/);
   }
   expect(() => parseSince("9".repeat(400) + "d", "--since", 0)).toThrow("--since");
+});
+
+test("dt quarantine's --until reads dates as dt flaky's --since does: UTC without a zone, no day that does not exist", () => {
+  const now = Date.parse("2026-12-07T00:00:00Z");
+  expect(untilOf("2026-12-31", now)).toBe(Date.parse("2026-12-31T00:00:00Z"));
+  expect(untilOf("2026-12-31T18:00", now)).toBe(Date.parse("2026-12-31T18:00:00Z"));
+  expect(untilOf("2026-12-31T18:00:00+02:00", now)).toBe(Date.parse("2026-12-31T16:00:00Z"));
+  expect(untilOf("7d", now)).toBe(now + 7 * 86_400_000);
+  expect(() => untilOf("2027-02-31", now)).toThrow(/not a date/);
+  expect(() => untilOf("2026-01-01", now)).toThrow(/in the past/);
+  expect(parseIsoDate("2024-02-30")).toBeNull();
+  expect(parseIsoDate("yesterday")).toBeNull();
 });
