@@ -81,7 +81,7 @@ for (let j = 0; j < jobs && existing.length === 0; j++) {
   const createdAt = now - days * DAY + Math.floor((j * days * DAY) / jobs);
   const taskId = `${"b".repeat(64)}.0`;
   await repo.createJob({ id: jobId, user: "bench", name: null, priority: 0, createdAt, canceledAt: null }, [
-    { jobId, taskId, index: 0, isolateHash: "b".repeat(64), description: "big_test", timeoutSec: 0, maxRetries: 1, artifactGlobs: [], resultGlobs: null, env: {}, dimensions: {}, priority: 0, shardIndex: null, shardCount: null, caseFilter: null, caseSelection: null, retryMode: "cases" },
+    { jobId, taskId, index: 0, isolateHash: "b".repeat(64), description: "big_test", timeoutSec: 0, maxRetries: 1, artifactGlobs: [], resultGlobs: null, env: {}, dimensions: {}, priority: 0, shardIndex: null, shardCount: null, caseFilter: null, caseSelection: null, retryMode: "cases", idempotent: false, taskKey: null },
   ], []);
   const failing = new Set<number>();
   for (let c = 0; c < flakyCases; c++) if (rand() < 0.1) failing.add(c);

@@ -69,6 +69,33 @@ export interface Task {
   caseSelection: CaseSelection | null;
   /** What a retry runs: only the failed cases (`cases`, the default) or the whole task again (`task`). */
   retryMode: RetryMode;
+  /**
+   * The task's result may be reused: a SUCCEEDED first attempt of a task
+   * with the same key, or one running now in another job, stands for it
+   * (docs/reuse.md). Set by the task's `idempotent` or the job's `reuse`.
+   */
+  idempotent: boolean;
+  /** The digest of what decides the task's result (reuse/task-key.ts), for an idempotent task; null otherwise. */
+  taskKey: string | null;
+}
+
+/** One attempt of one task of one job. */
+export interface RunRef {
+  jobId: string;
+  taskId: string;
+  attempt: number;
+}
+
+/**
+ * The attempt whose result an attempt took instead of running
+ * (docs/reuse.md): its logs, outputs, artifacts and cases are that one's.
+ * On a QUEUED attempt it names the attempt of another job it waits for.
+ */
+export interface ReuseOrigin extends RunRef {
+  /** What running it took (command start to end, ms): the time the reuse saved; 0 while waiting. */
+  savedMs: number;
+  /** The origin ran while this attempt waited for it (an identical task of another job in flight), rather than before it was submitted. */
+  inFlight: boolean;
 }
 
 /**
@@ -157,6 +184,13 @@ export interface Attempt extends AttemptTimes {
    * quarantine later does not change the job's verdict.
    */
   quarantined: boolean;
+  /**
+   * SUCCEEDED: the attempt never ran, it took this attempt's result (a
+   * reuse, or an identical task's run in another job it waited for).
+   * QUEUED: it waits for this attempt of another job (in flight). Null for
+   * an attempt that runs.
+   */
+  reusedFrom: ReuseOrigin | null;
 }
 
 export interface SlaveInfo {

@@ -86,6 +86,12 @@ export interface TaskRequest {
   case_filter?: { env?: string; arg?: string; separator?: string; case?: string; exclude?: string };
   /** dt: what a failed attempt's retry runs: only its failed cases (`cases`, the default) or the whole task (`task`). */
   retry?: "cases" | "task";
+  /**
+   * dt: the task's result depends only on its key's inputs (docs/reuse.md),
+   * so a SUCCEEDED first attempt of an identical task, or one running now in
+   * another job, may stand for it. Default false.
+   */
+  idempotent?: boolean;
 }
 
 export interface JobRequest {
@@ -95,6 +101,8 @@ export interface JobRequest {
   user?: string;
   priority?: number;
   tasks: TaskRequest[];
+  /** dt: true: every task is idempotent; false: run every task, reusing nothing; absent: each task's `idempotent` decides (docs/reuse.md). */
+  reuse?: boolean;
 }
 
 export interface JobCreated {
@@ -132,6 +140,19 @@ export interface JobCounts {
   requeues: number;
   /** Test cases the slaves reported (see JobCaseCounts); all zero for a job whose tasks reported none. */
   cases?: JobCaseCounts;
+  /**
+   * Tasks that did not run but took an identical task's SUCCEEDED result
+   * (docs/reuse.md): a past run (reuse) or one that ran meanwhile in
+   * another job (in flight). Counted in `succeeded` too. Absent from masters
+   * before reuse.
+   */
+  reused?: number;
+  /** Of those, the ones that waited for a run in another job. */
+  coalesced?: number;
+  /** Tasks waiting now for an identical task running in another job; counted in `queued` too. */
+  waiting?: number;
+  /** What the reused results' runs took, summed (ms): the time reuse saved the job. */
+  saved_ms?: number;
 }
 
 export interface JobSummary {
@@ -213,6 +234,26 @@ export interface AttemptView {
   case_selection?: CaseSelectionView | null;
   /** A failure whose failing cases were all quarantined when it was reported: it fails nothing and was not retried. Absent from masters before quarantine. */
   quarantined?: boolean;
+  /**
+   * SUCCEEDED: the attempt did not run; it is this attempt's result
+   * (docs/reuse.md), and its links are that attempt's logs and archive.
+   * QUEUED: it waits for this attempt of another job. Absent for an attempt
+   * that runs, and from masters before reuse.
+   */
+  reused_from?: ReusedFromView;
+}
+
+/** The attempt a reused attempt's result is (AttemptView.reused_from). */
+export interface ReusedFromView {
+  job_id: string;
+  task_id: string;
+  attempt: number;
+  /** What that run took (ms); 0 while waiting. */
+  saved_ms: number;
+  /** The run happened while this attempt waited for it, in another job, rather than before it was submitted. */
+  in_flight: boolean;
+  /** The original job's page. */
+  url: string;
 }
 
 /** How many cases names an attempt's selection, with the first of them. */

@@ -61,6 +61,12 @@ export interface JobCaseView {
    * otherwise, and from masters before quarantine.
    */
   quarantined?: { id: number; reason: string; until: number | null };
+  /**
+   * Set when the case's task did not run but reused an identical task's
+   * result (docs/reuse.md): the run of that job this case's result is.
+   * Absent otherwise, and from masters before reuse.
+   */
+  reused_from?: { job_id: string; task_id: string; attempt: number };
 }
 
 export interface JobCasesPage {

@@ -14,7 +14,7 @@ import type { JobCaseRow } from "../../src/master/repo/schema-sqlite.ts";
 const TOTAL = 2_500;
 const rows: JobCaseRow[] = Array.from({ length: TOTAL }, (_, i) => ({
   jobId: "j", caseKey: i.toString(16).padStart(32, "0"), seq: i * 2, binary: "b", suite: "S", name: `c${i}`, status: "passed",
-  taskId: "t", attempt: 0, durationMs: 1, message: null, file: null, line: null, runs: 1, failures: 0,
+  taskId: "t", attempt: 0, durationMs: 1, message: null, file: null, line: null, runs: 1, failures: 0, reusedFrom: null,
 }));
 const reads: number[] = [];
 const repo = {

@@ -18,7 +18,7 @@ test("a write inside a transaction changes the job's version again once it commi
   const tracker = new ChangeTracker();
   const repo = tracker.wrap(await SqliteRepo.open(join(dir, "dt.sqlite")));
   const job = { id: "j", user: "u", name: null, priority: 0, createdAt: 1, canceledAt: null };
-  const task: Task = { jobId: "j", taskId: "t", index: 0, isolateHash: "a".repeat(64), description: "t", timeoutSec: 0, maxRetries: 0, artifactGlobs: [], resultGlobs: null, env: {}, dimensions: {}, priority: 0, shardIndex: null, shardCount: null, caseFilter: null, caseSelection: null, retryMode: "cases" };
+  const task: Task = { jobId: "j", taskId: "t", index: 0, isolateHash: "a".repeat(64), description: "t", timeoutSec: 0, maxRetries: 0, artifactGlobs: [], resultGlobs: null, env: {}, dimensions: {}, priority: 0, shardIndex: null, shardCount: null, caseFilter: null, caseSelection: null, retryMode: "cases", idempotent: false, taskKey: null };
   await repo.createJob(job, [task], [newAttempt("j", "t", 0, 0, 1)]);
   let seenInside = -1;
   await repo.transaction(async (tx) => {

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { repoQuarantineConformance } from "./repo-quarantine.conformance.ts";
+import { repoReuseConformance } from "./repo-reuse.conformance.ts";
 import { isDtError } from "../../src/common/errors.ts";
 import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type SlaveInfo, type Task } from "../../src/master/model.ts";
 import type { Repo } from "../../src/master/repo/repo.ts";
@@ -22,13 +23,13 @@ export function makeJob(id: string, over: Partial<Job> = {}): Job {
 
 export function makeTask(jobId: string, index: number, over: Partial<Task> = {}): Task {
   const hash = index.toString(16).padStart(64, "a");
-  return { jobId, taskId: `${hash}.${index}`, index, isolateHash: hash, description: `test ${index}`, timeoutSec: 0, maxRetries: 0, artifactGlobs: [], resultGlobs: null, env: {}, dimensions: {}, priority: 0, shardIndex: null, shardCount: null, caseFilter: null, caseSelection: null, retryMode: "cases", ...over };
+  return { jobId, taskId: `${hash}.${index}`, index, isolateHash: hash, description: `test ${index}`, timeoutSec: 0, maxRetries: 0, artifactGlobs: [], resultGlobs: null, env: {}, dimensions: {}, priority: 0, shardIndex: null, shardCount: null, caseFilter: null, caseSelection: null, retryMode: "cases", idempotent: false, taskKey: null, ...over };
 }
 
 export function makeAttempt(task: Task, over: Partial<Attempt> = {}): Attempt {
   return {
     ...{ jobId: task.jobId, taskId: task.taskId, attempt: 0, retry: 0, state: "QUEUED", slave: null, leaseId: null, leaseExpiresAt: null, exitCode: null },
-    ...{ stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, outputsRef: null, message: null, caseSelection: null, quarantined: false, queuedAt: T0, leasedAt: null },
+    ...{ stdoutKey: null, stderrKey: null, artifactKey: null, artifactMissing: false, cache: null, outputsRef: null, message: null, caseSelection: null, quarantined: false, reusedFrom: null, queuedAt: T0, leasedAt: null },
     ...{ fetchDoneAt: null, mapDoneAt: null, commandStartAt: null, commandEndAt: null, uploadDoneAt: null, reportedAt: null },
     ...over,
   };
@@ -103,6 +104,8 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
       await repo.createJob(job, tasks, attempts);
       return tasks[0]!.taskId;
     });
+
+    repoReuseConformance(() => repo);
 
     repoFlakyConformance(() => repo, async (id, createdAt) => {
       const { job, tasks, attempts } = makeJobWithTasks(id, 1, { createdAt });

@@ -34,7 +34,7 @@ beforeAll(async () => {
   for (const [i, jobId] of [JOB, "calm.2"].entries()) {
     const taskId = `${"a".repeat(64)}.0`;
     await repo.createJob({ id: jobId, user: "alice", name: null, priority: 0, createdAt: now - 3_600_000 + i, canceledAt: null }, [
-      { jobId, taskId, index: 0, isolateHash: "a".repeat(64), description: BINARY, timeoutSec: 0, maxRetries: 1, artifactGlobs: [], resultGlobs: null, env: {}, dimensions: {}, priority: 0, shardIndex: null, shardCount: null, caseFilter: null, caseSelection: null, retryMode: "cases" },
+      { jobId, taskId, index: 0, isolateHash: "a".repeat(64), description: BINARY, timeoutSec: 0, maxRetries: 1, artifactGlobs: [], resultGlobs: null, env: {}, dimensions: {}, priority: 0, shardIndex: null, shardCount: null, caseFilter: null, caseSelection: null, retryMode: "cases", idempotent: false, taskKey: null },
     ], []);
     const at = (attempt: number) => ({ jobId, taskId, attempt, binary: BINARY, reportedAt: now - 1_000 + i * 10 + attempt });
     if (jobId === JOB) {

@@ -87,7 +87,7 @@ export async function storeCasesWith(ops: CaseStoreOps, at: CaseAttempt, cases: 
     const merged: JobCaseRow[] = keys.map((key) => {
       const identity = byKey.get(key)!;
       const before = seqs.get(key);
-      const row: JobCaseRow = { jobId: at.jobId, caseKey: key, seq: before?.seq ?? seq++, binary: identity.binary, suite: identity.suite, name: identity.name, ...mergeRuns(runs.get(key)!) };
+      const row: JobCaseRow = { jobId: at.jobId, caseKey: key, seq: before?.seq ?? seq++, binary: identity.binary, suite: identity.suite, name: identity.name, ...mergeRuns(runs.get(key)!), reusedFrom: null };
       if (before) delta[before.status]--;
       delta[row.status]++;
       return row;

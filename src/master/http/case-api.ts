@@ -56,6 +56,7 @@ export function jobCaseView(r: JobCaseRow): JobCaseView {
   return {
     binary: r.binary, suite: r.suite, name: r.name, status: r.status, task_id: r.taskId, attempt: r.attempt,
     duration_ms: r.durationMs, message: r.message, file: r.file, line: r.line, runs: r.runs, failures: r.failures,
+    ...(r.reusedFrom ? { reused_from: { job_id: r.reusedFrom.jobId, task_id: r.reusedFrom.taskId, attempt: r.reusedFrom.attempt } } : {}),
   };
 }
 

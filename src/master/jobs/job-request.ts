@@ -48,7 +48,7 @@ const USER_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 
 /** The keys of a job request (protocol.ts JobRequest); any other is refused, so a typo is a 400 rather than a default. */
-const JOB_KEYS: ReadonlySet<string> = new Set<keyof JobRequest>(["job_id", "name", "user", "priority", "tasks"]);
+const JOB_KEYS: ReadonlySet<string> = new Set<keyof JobRequest>(["job_id", "name", "user", "priority", "tasks", "reuse"]);
 
 /**
  * The keys of a task: dt's (protocol.ts TaskRequest) and two more that
@@ -57,7 +57,7 @@ const JOB_KEYS: ReadonlySet<string> = new Set<keyof JobRequest>(["job_id", "name
  * table lists it) and `attempt` (dt numbers attempts itself).
  */
 export const TASK_KEYS: ReadonlySet<string> = new Set<keyof TaskRequest | "docker_image" | "attempt">([
-  "isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "result_globs", "env", "dimensions", "priority", "shards", "shard_seconds", "max_shards", "case_filter", "retry", "docker_image", "attempt",
+  "isolate_hash", "description", "timeout", "max_retries", "artifact_archive_globs", "result_globs", "env", "dimensions", "priority", "shards", "shard_seconds", "max_shards", "case_filter", "retry", "idempotent", "docker_image", "attempt",
 ]);
 
 /**
@@ -90,6 +90,13 @@ export interface ValidJob {
   autoShards: Map<number, AutoShardSpec>;
   /** After expansion: what each planned auto shard's cases are expected to take, by its index in `tasks`. */
   plannedMs?: Map<number, number>;
+  /**
+   * The job's `reuse` (docs/reuse.md): true makes every task idempotent
+   * (done here, in `tasks`); false runs every task, reusing nothing (its
+   * idempotent tasks' results are still kept for later jobs); null: each
+   * task's `idempotent` decides.
+   */
+  reuse: boolean | null;
 }
 
 /**
@@ -222,6 +229,9 @@ function taskFields(raw: unknown, field: string) {
     fail(`${field}.retry`, `must be "cases" (a retry runs only the failed cases, the default) or "task" (the whole task again), got ${shown(t.retry)}`);
   }
   const retryMode = (t.retry ?? "cases") as RetryMode;
+  if (t.idempotent !== undefined && t.idempotent !== null && typeof t.idempotent !== "boolean") {
+    fail(`${field}.idempotent`, `must be true (the task's result may be reused by a later identical task) or false, got ${shown(t.idempotent)}`);
+  }
   for (const [key, value] of [["env", env], ["dimensions", dimensions], ["artifact_archive_globs", artifactGlobs], ["result_globs", resultGlobs]] as const) fitsColumn(value, `${field}.${key}`);
   return {
     isolateHash: t.isolate_hash,
@@ -237,6 +247,9 @@ function taskFields(raw: unknown, field: string) {
     caseFilter,
     caseSelection: null,
     retryMode,
+    idempotent: t.idempotent === true,
+    // Computed once the task is final (auto shards planned): Master.submitValidJob.
+    taskKey: null,
   };
 }
 
@@ -302,12 +315,17 @@ export function validateJobRequest(raw: unknown): ValidJob {
   if (!Array.isArray(r.tasks) || r.tasks.length === 0) fail("tasks", "must be a non-empty list");
   if (r.tasks.length > JOB_LIMITS.maxTasks) fail("tasks", `has ${r.tasks.length} tasks; at most ${JOB_LIMITS.maxTasks} per job`);
   const priority = integer(r.priority, "priority", -1000, 1000, 0);
+  if (r.reuse !== undefined && r.reuse !== null && typeof r.reuse !== "boolean") {
+    fail("reuse", `must be true (reuse identical tasks' results: every task idempotent), false (run every task) or absent (each task's "idempotent" decides), got ${shown(r.reuse)}`);
+  }
+  const reuse = (r.reuse as boolean | null | undefined) ?? null;
   const tasks: Omit<Task, "jobId">[] = [];
   const autoShards = new Map<number, AutoShardSpec>();
   let chars = 0;
   let expanded = 0;
   for (const [i, rawTask] of r.tasks.entries()) {
-    const { shards, auto, ...t } = taskFields(rawTask, `tasks[${i}]`);
+    const { shards, auto, ...fields } = taskFields(rawTask, `tasks[${i}]`);
+    const t = reuse === true ? { ...fields, idempotent: true } : fields;
     if (shards > 1 && `${t.description}.${shards - 1}`.length > JOB_LIMITS.maxDescription) {
       fail(`tasks[${i}].description`, `with the shard suffix (.${shards - 1}) is longer than ${JOB_LIMITS.maxDescription} characters`);
     }
@@ -343,5 +361,6 @@ export function validateJobRequest(raw: unknown): ValidJob {
     priority,
     tasks,
     autoShards,
+    reuse,
   };
 }

@@ -60,8 +60,15 @@ export function isTestRetry(attempt: Attempt, previous: Attempt | undefined): bo
 
 /** The native API's counts. Queued and running apart, which dist_test could not tell; test retries and infrastructure requeues apart. */
 export function jobCounts(groups: Map<string, Attempt[]>, job: Pick<Job, "canceledAt">): JobCounts {
-  const counts: JobCounts = { total_tasks: groups.size, queued: 0, running: 0, succeeded: 0, failed: 0, flaky: 0, quarantined: 0, canceled: 0, finished: 0, retries: 0, requeues: 0 };
+  const counts: JobCounts = { total_tasks: groups.size, queued: 0, running: 0, succeeded: 0, failed: 0, flaky: 0, quarantined: 0, canceled: 0, finished: 0, retries: 0, requeues: 0, reused: 0, coalesced: 0, waiting: 0, saved_ms: 0 };
   for (const group of groups.values()) {
+    const first = group[0]!;
+    // Only a first attempt takes another's result: a reused task has one attempt, and a waiting one is released to run as it is.
+    if (first.reusedFrom && first.state === "SUCCEEDED") {
+      counts.reused!++;
+      counts.saved_ms! += first.reusedFrom.savedMs;
+      if (first.reusedFrom.inFlight) counts.coalesced!++;
+    } else if (first.reusedFrom && first.state === "QUEUED") counts.waiting!++;
     group.forEach((a, i) => {
       if (i === 0) return;
       if (isTestRetry(a, group[i - 1])) counts.retries++;

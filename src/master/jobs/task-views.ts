@@ -21,6 +21,7 @@ export async function attemptView(a: Attempt, artifacts: ArtifactStore, publicUr
     stdout_link: stdout, stderr_link: stderr, artifact_archive_link: archive,
     stdout_master_link: masterLink(a.stdoutKey), stderr_master_link: masterLink(a.stderrKey), artifact_archive_master_link: masterLink(a.artifactKey),
     artifact_missing: a.artifactMissing, cache: a.cache, outputs_ref: a.outputsRef, case_selection: caseSelectionView(a.caseSelection), quarantined: a.quarantined,
+    ...(a.reusedFrom ? { reused_from: { job_id: a.reusedFrom.jobId, task_id: a.reusedFrom.taskId, attempt: a.reusedFrom.attempt, saved_ms: a.reusedFrom.savedMs, in_flight: a.reusedFrom.inFlight, url: `${publicUrl}/job?job_id=${encodeURIComponent(a.reusedFrom.jobId)}` } } : {}),
   };
 }
 

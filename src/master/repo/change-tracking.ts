@@ -78,6 +78,7 @@ export class ChangeTracker {
           case "setJobCanceled":
           case "updateAttempt":
           case "cancelQueuedAttempts":
+          case "linkReusedCases":
             return async (jobId: string, ...rest: unknown[]) => {
               const result = await value.call(target, jobId, ...rest);
               bump(jobId);

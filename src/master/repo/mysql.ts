@@ -30,11 +30,13 @@ import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/f
 import { binaryCaseDurationsOn, caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps, mysqlFlakyOps, taskCaseRunsOn } from "./mysql-cases.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { AttemptPatch, CaseRunKey, JobCaseQuery, JobFilter, QuarantineQuery, Repo, TaskCaseRun } from "./repo.ts";
+import type { AttemptPatch, CaseRunKey, JobCaseQuery, JobFilter, QuarantineQuery, Repo, ReusableResult, TaskCaseRun } from "./repo.ts";
+import type { CaseLink } from "../reuse/linked-cases.ts";
+import { findReusableOn, linkReusedCasesOn, recordReusableOn } from "./mysql-reuse.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
 import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./mysql-quarantine.ts";
 import { attempts, durations, jobFlags, jobs, slaves, tasks } from "./schema-mysql.ts";
-import type { CaseRow, JobCaseRow, QuarantinedCaseRow } from "./schema-sqlite.ts";
+import type { CaseRow, JobCaseRow, QuarantinedCaseRow, ReusableResultRow } from "./schema-sqlite.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
@@ -281,6 +283,23 @@ export class MysqlRepo implements Repo {
     await this.transaction((tx) => {
       const repo = tx as MysqlRepo;
       return storeCasesWith(mysqlCaseStoreOps(repo.scope!.conn, this.shared.pool, at, (body) => repo.exec("storeCases", false, body)), at, list);
+    });
+  }
+
+  recordReusable(row: ReusableResultRow): Promise<void> {
+    return this.exec("recordReusable", true, (db) => recordReusableOn(db, row));
+  }
+
+  findReusable(keys: readonly string[], since: number): Promise<Map<string, ReusableResult>> {
+    return findReusableOn((body) => this.read("findReusable", body), keys, since);
+  }
+
+  async linkReusedCases(jobId: string, links: readonly CaseLink[]): Promise<void> {
+    const at = { jobId, taskId: "", attempt: 0, binary: "", reportedAt: 0 };
+    await this.transaction((tx) => {
+      const repo = tx as MysqlRepo;
+      const run = <T>(body: (db: MySql2Database) => Promise<T>) => repo.exec("linkReusedCases", false, body);
+      return linkReusedCasesOn(mysqlCaseStoreOps(repo.scope!.conn, this.shared.pool, at, run), run, jobId, links);
     });
   }
 

@@ -5,7 +5,14 @@ import type { Attempt, AttemptState, Job, JobFlag, SlaveInfo, Task } from "../mo
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts, JobCaseStatus } from "../protocol.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
-import type { CaseRow, JobCaseRow, QuarantinedCaseRow } from "./schema-sqlite.ts";
+import type { CaseRow, JobCaseRow, QuarantinedCaseRow, ReusableResultRow } from "./schema-sqlite.ts";
+import type { CaseLink } from "../reuse/linked-cases.ts";
+
+/** A result a task with its key may take (docs/reuse.md): the attempt that ran, and what running it took. */
+export interface ReusableResult {
+  origin: Attempt;
+  savedMs: number;
+}
 
 export interface JobFilter {
   user?: string;
@@ -160,6 +167,20 @@ export interface Repo {
    * flaky cases only, never the whole history.
    */
   flakyCases(query: FlakyQuery): Promise<FlakyCaseStats[]>;
+  /** Keeps a SUCCEEDED first attempt of an idempotent task for later identical tasks (one row per task: a second call replaces it). */
+  recordReusable(row: ReusableResultRow): Promise<void>;
+  /**
+   * The newest result recorded at or after `since` for each of these keys
+   * that has one, with the attempt it came from: one indexed read per key,
+   * KEYS_PER_LOOKUP keys a statement, the event loop free between them.
+   */
+  findReusable(keys: readonly string[], since: number): Promise<Map<string, ReusableResult>>;
+  /**
+   * Gives the job rows for the cases of the attempts its tasks took results
+   * from (reuse/linked-cases.ts); runs inside the caller's transaction, as
+   * storeCases does.
+   */
+  linkReusedCases(jobId: string, links: readonly CaseLink[]): Promise<void>;
   upsertSlave(slave: SlaveInfo): Promise<void>;
   listSlaves(): Promise<SlaveInfo[]>;
   /**

@@ -13,7 +13,7 @@ import { bigint, boolean, customType, double, foreignKey, index, int, mysqlTable
 import type { OutputsRef } from "../../isolate/outputs/outputs-ref.ts";
 import { CASE_STATUSES, JOB_CASE_STATUSES } from "../cases/case-merge.ts";
 import type { CaseFilterSpec, CaseSelection } from "../cases/case-filter.ts";
-import { ATTEMPT_STATES, type CacheCounts, RETRY_MODES } from "../model.ts";
+import { ATTEMPT_STATES, type CacheCounts, RETRY_MODES, type ReuseOrigin, type RunRef } from "../model.ts";
 import type * as sqlite from "./schema-sqlite.ts";
 import { SLAVE_STATES } from "./schema-sqlite.ts";
 
@@ -77,6 +77,8 @@ export const tasks = mysqlTable(
     caseFilter: jsonText<CaseFilterSpec>("case_filter"),
     caseSelection: jsonMediumText<CaseSelection>("case_selection"),
     retryMode: varchar("retry_mode", { length: 8, enum: RETRY_MODES }).notNull().default("cases"),
+    idempotent: boolean("idempotent").notNull().default(false),
+    taskKey: varchar("task_key", { length: 64 }),
   },
   (t) => [primaryKey({ name: "tasks_pk", columns: [t.jobId, t.taskId] }), index("tasks_job_index_idx").on(t.jobId, t.index)],
 );
@@ -102,6 +104,7 @@ export const attempts = mysqlTable(
     message: text("message"),
     caseSelection: jsonMediumText<CaseSelection>("case_selection"),
     quarantined: boolean("quarantined").notNull().default(false),
+    reusedFrom: jsonText<ReuseOrigin>("reused_from"),
     queuedAt: epochMs("queued_at").notNull(),
     leasedAt: epochMs("leased_at"),
     fetchDoneAt: epochMs("fetch_done_at"),
@@ -181,6 +184,7 @@ export const jobCases = mysqlTable(
     line: int("line"),
     runs: int("runs").notNull(),
     failures: int("failures").notNull(),
+    reusedFrom: jsonText<RunRef>("reused_from"),
   },
   (t) => [
     primaryKey({ name: "job_cases_pk", columns: [t.jobId, t.caseKey] }),
@@ -241,6 +245,24 @@ export const quarantinedCases = mysqlTable(
   (t) => [primaryKey({ name: "quarantined_cases_pk", columns: [t.jobId, t.caseKey, t.taskId, t.attempt] })],
 );
 
+export const reusableResults = mysqlTable(
+  "reusable_results",
+  {
+    taskKey: varchar("task_key", { length: 64 }).notNull(),
+    jobId: varchar("job_id", { length: 100 })
+      .notNull()
+      .references(() => jobs.id, { onDelete: "cascade" }),
+    taskId: varchar("task_id", { length: 200 }).notNull(),
+    attempt: int("attempt").notNull(),
+    reportedAt: epochMs("reported_at").notNull(),
+    savedMs: int("saved_ms").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "reusable_results_pk", columns: [t.jobId, t.taskId] }),
+    index("reusable_results_key_idx").on(t.taskKey, t.reportedAt),
+  ],
+);
+
 /** True when A and B are the same type, property modifiers included (plain mutual assignability would let `readonly` or `any` through). */
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
@@ -259,4 +281,5 @@ export type RowsMatchSqlite = [
   Assert<SameRows<typeof jobFlags, typeof sqlite.jobFlags>>,
   Assert<SameRows<typeof quarantine, typeof sqlite.quarantine>>,
   Assert<SameRows<typeof quarantinedCases, typeof sqlite.quarantinedCases>>,
+  Assert<SameRows<typeof reusableResults, typeof sqlite.reusableResults>>,
 ];

@@ -22,7 +22,7 @@ import { foreignKey, index, integer, primaryKey, real, sqliteTable, text } from 
 import type { OutputsRef } from "../../isolate/outputs/outputs-ref.ts";
 import { CASE_STATUSES, JOB_CASE_STATUSES } from "../cases/case-merge.ts";
 import type { CaseFilterSpec, CaseSelection } from "../cases/case-filter.ts";
-import { ATTEMPT_STATES, type Attempt, type CacheCounts, type Job, RETRY_MODES, type SlaveInfo, type Task } from "../model.ts";
+import { ATTEMPT_STATES, type Attempt, type CacheCounts, type Job, RETRY_MODES, type ReuseOrigin, type RunRef, type SlaveInfo, type Task } from "../model.ts";
 
 /** Slave states as a tuple, for the column's enum type. */
 export const SLAVE_STATES = ["idle", "busy", "draining", "lost"] as const satisfies readonly SlaveInfo["state"][];
@@ -78,6 +78,9 @@ export const tasks = sqliteTable(
     caseSelection: text("case_selection", { mode: "json" }).$type<CaseSelection>(),
     /** varchar(8) */
     retryMode: text("retry_mode", { enum: RETRY_MODES }).notNull().default("cases"),
+    idempotent: integer("idempotent", { mode: "boolean" }).notNull().default(false),
+    /** varchar(64): reuse/task-key.ts; null for a task that is not idempotent. */
+    taskKey: text("task_key"),
   },
   (t) => [
     primaryKey({ name: "tasks_pk", columns: [t.jobId, t.taskId] }),
@@ -119,6 +122,8 @@ export const attempts = sqliteTable(
     caseSelection: text("case_selection", { mode: "json" }).$type<CaseSelection>(),
     /** See Attempt.quarantined. */
     quarantined: integer("quarantined", { mode: "boolean" }).notNull().default(false),
+    /** JSON text: see Attempt.reusedFrom. */
+    reusedFrom: text("reused_from", { mode: "json" }).$type<ReuseOrigin>(),
     queuedAt: integer("queued_at").notNull(),
     leasedAt: integer("leased_at"),
     fetchDoneAt: integer("fetch_done_at"),
@@ -242,6 +247,8 @@ export const jobCases = sqliteTable(
     line: integer("line"),
     runs: integer("runs").notNull(),
     failures: integer("failures").notNull(),
+    /** JSON text: the run of another job this case's result is, for a task that reused it (docs/reuse.md); null: run here. */
+    reusedFrom: text("reused_from", { mode: "json" }).$type<RunRef>(),
   },
   (t) => [
     primaryKey({ name: "job_cases_pk", columns: [t.jobId, t.caseKey] }),
@@ -340,6 +347,33 @@ export const quarantinedCases = sqliteTable(
   (t) => [primaryKey({ name: "quarantined_cases_pk", columns: [t.jobId, t.caseKey, t.taskId, t.attempt] })],
 );
 
+/**
+ * Results that may stand for a later identical task (docs/reuse.md): the
+ * SUCCEEDED first attempts of idempotent tasks, by task key. A submit looks
+ * its idempotent tasks' keys up here, one indexed read per key.
+ */
+export const reusableResults = sqliteTable(
+  "reusable_results",
+  {
+    /** varchar(64) */
+    taskKey: text("task_key").notNull(),
+    /** varchar(100) */
+    jobId: text("job_id")
+      .notNull()
+      .references(() => jobs.id, { onDelete: "cascade" }),
+    /** varchar(200) */
+    taskId: text("task_id").notNull(),
+    attempt: integer("attempt").notNull(),
+    reportedAt: integer("reported_at").notNull(),
+    /** What the run took, command start to end: what each reuse of it saves. */
+    savedMs: integer("saved_ms").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "reusable_results_pk", columns: [t.jobId, t.taskId] }),
+    index("reusable_results_key_idx").on(t.taskKey, t.reportedAt),
+  ],
+);
+
 export type JobRow = typeof jobs.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type AttemptRow = typeof attempts.$inferSelect;
@@ -351,6 +385,7 @@ export type JobCaseCountsRow = typeof jobCaseCounts.$inferSelect;
 export type JobFlagRow = typeof jobFlags.$inferSelect;
 export type QuarantineRow = typeof quarantine.$inferSelect;
 export type QuarantinedCaseRow = typeof quarantinedCases.$inferSelect;
+export type ReusableResultRow = typeof reusableResults.$inferSelect;
 
 /** Compile-time proof that a row is its model type, so rows need no mapping. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

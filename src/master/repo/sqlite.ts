@@ -22,10 +22,12 @@ import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/f
 import { binaryCaseDurationsOn, caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps, sqliteFlakyOps, taskCaseRunsOn } from "./sqlite-cases.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { AttemptPatch, CaseRunKey, JobCaseQuery, JobFilter, QuarantineQuery, Repo, TaskCaseRun } from "./repo.ts";
+import type { AttemptPatch, CaseRunKey, JobCaseQuery, JobFilter, QuarantineQuery, Repo, ReusableResult, TaskCaseRun } from "./repo.ts";
+import type { CaseLink } from "../reuse/linked-cases.ts";
+import { findReusableOn, linkReusedCasesOn, recordReusableOn } from "./sqlite-reuse.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
 import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./sqlite-quarantine.ts";
-import { attempts, type CaseRow, type QuarantinedCaseRow, durations, type JobCaseRow, jobFlags, jobs, slaves, tasks } from "./schema-sqlite.ts";
+import { attempts, type CaseRow, type QuarantinedCaseRow, type ReusableResultRow, durations, type JobCaseRow, jobFlags, jobs, slaves, tasks } from "./schema-sqlite.ts";
 import { type Connection, insertChunked, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
@@ -221,6 +223,22 @@ export class SqliteRepo implements Repo {
   async storeCases(at: CaseAttempt, list: readonly CaseResult[]): Promise<void> {
     // One transaction (a savepoint inside the caller's) for all batches: the attempt's cases are stored whole or not at all.
     await this.transaction((tx) => storeCasesWith(sqliteCaseStoreOps(this.conn, at, (body) => (tx as SqliteRepo).exec(body)), at, list));
+  }
+
+  recordReusable(row: ReusableResultRow): Promise<void> {
+    return this.exec((db) => recordReusableOn(db, row));
+  }
+
+  findReusable(keys: readonly string[], since: number): Promise<Map<string, ReusableResult>> {
+    return findReusableOn((body) => this.exec(body), keys, since);
+  }
+
+  async linkReusedCases(jobId: string, links: readonly CaseLink[]): Promise<void> {
+    const at = { jobId, taskId: "", attempt: 0, binary: "", reportedAt: 0 };
+    await this.transaction((tx) => {
+      const run = <T>(body: (db: BunSQLiteDatabase) => T) => (tx as SqliteRepo).exec(body);
+      return linkReusedCasesOn(sqliteCaseStoreOps(this.conn, at, run), run, jobId, links);
+    });
   }
 
   listJobCases(jobId: string, query: JobCaseQuery): Promise<JobCaseRow[]> {

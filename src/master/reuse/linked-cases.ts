@@ -1,0 +1,75 @@
+/**
+ * A reused task's cases in its job (docs/reuse.md): the job's per-case rows
+ * (job_cases) name the original run's cases, and no run of them is stored
+ * again. The `cases` table keeps each case's runs, its history: a reuse ran
+ * nothing, so it adds no run there (nor to a flake rate's count of runs),
+ * and the job's rows point at the original's logs, outputs and artifacts.
+ */
+import { type SQL, sql } from "drizzle-orm";
+import { yieldToEventLoop } from "../../common/concurrency.ts";
+import type { JobCaseStatus } from "../protocol.ts";
+import type { CaseStoreOps } from "../cases/case-store.ts";
+import { JOB_CASE_STATUSES } from "../cases/case-merge.ts";
+import type { RunRef } from "../model.ts";
+
+/** A task of the job that took another attempt's result: its own attempt, and the one it took. */
+export interface CaseLink {
+  taskId: string;
+  attempt: number;
+  origin: RunRef;
+}
+
+/** Links per statement: five parameters each, far under either database's limit, and a few thousand cases. */
+export const LINKS_PER_STATEMENT = 500;
+
+/** What linking needs beyond storeCases' primitives; all in the caller's transaction. */
+export interface LinkOps extends Pick<CaseStoreOps, "lockJob" | "nextSeq" | "addCounts"> {
+  run(statement: SQL): Promise<void>;
+  /** The job's rows counted by merged status. */
+  statusCounts(jobId: string): Promise<Map<string, number>>;
+}
+
+/**
+ * Inserts the job's rows for the origins' cases, LINKS_PER_STATEMENT links
+ * a statement, each copying the case rows in the database (no row crosses
+ * to the master). A case the job already has a row for keeps it (a job
+ * runs each case once; two identical tasks in one job show the first). The
+ * job's counts are brought to what its rows now say.
+ */
+export async function linkCasesWith(ops: LinkOps, dialect: "sqlite" | "mysql", jobId: string, links: readonly CaseLink[]): Promise<void> {
+  if (links.length === 0) return;
+  await ops.lockJob(jobId);
+  const before = await ops.statusCounts(jobId);
+  for (let from = 0; from < links.length; from += LINKS_PER_STATEMENT) {
+    if (from > 0) await yieldToEventLoop();
+    const seq = await ops.nextSeq(jobId);
+    await ops.run(linkStatement(dialect, jobId, seq, links.slice(from, from + LINKS_PER_STATEMENT)));
+  }
+  const after = await ops.statusCounts(jobId);
+  const delta = Object.fromEntries(JOB_CASE_STATUSES.map((s) => [s, (after.get(s) ?? 0) - (before.get(s) ?? 0)])) as Record<JobCaseStatus, number>;
+  await ops.addCounts(jobId, delta);
+}
+
+/**
+ * One INSERT … SELECT over a derived table of the links, the same SQL on
+ * SQLite and MariaDB but for how a duplicate key is ignored. Seqs follow
+ * the links' order, then each origin's report order (row_number: SQLite
+ * 3.25, MariaDB 10.2).
+ */
+function linkStatement(dialect: "sqlite" | "mysql", jobId: string, seq: number, links: readonly CaseLink[]): SQL {
+  const rows = links.map((l, i) =>
+    i === 0
+      ? sql`SELECT ${i} AS n, ${l.taskId} AS task_id, ${l.attempt} AS attempt, ${l.origin.jobId} AS oj, ${l.origin.taskId} AS ot, ${l.origin.attempt} AS oa`
+      : sql`SELECT ${i}, ${l.taskId}, ${l.attempt}, ${l.origin.jobId}, ${l.origin.taskId}, ${l.origin.attempt}`,
+  );
+  const insert = dialect === "sqlite" ? sql.raw("INSERT OR IGNORE INTO") : sql.raw("INSERT IGNORE INTO");
+  return sql`${insert} job_cases (job_id, case_key, seq, test_binary, suite, name, status, task_id, attempt, duration_ms, message, file, line, runs, failures, reused_from)
+    SELECT ${jobId}, c.case_key, ${seq - 1} + row_number() OVER (ORDER BY l.n, c.case_index), c.test_binary, c.suite, c.name,
+      CASE WHEN c.status = 'passed' AND c.flaky_failures > 0 THEN 'flaky' ELSE c.status END,
+      l.task_id, l.attempt, c.duration_ms, c.message, c.file, c.line, 1,
+      CASE WHEN c.status IN ('failed', 'crashed') THEN 1 ELSE 0 END + c.flaky_failures,
+      json_object('jobId', c.job_id, 'taskId', c.task_id, 'attempt', c.attempt)
+    FROM (${sql.join(rows, sql` UNION ALL `)}) l
+    JOIN cases c ON c.job_id = l.oj AND c.task_id = l.ot AND c.attempt = l.oa
+    WHERE 1 = 1`;
+}
