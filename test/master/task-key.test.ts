@@ -1,5 +1,6 @@
 /** A task's key (src/master/reuse/task-key.ts, docs/reuse.md): what changes it and what does not. */
 import { expect, test } from "bun:test";
+import { parseCaseFilter } from "../../src/master/cases/case-filter.ts";
 import { canonicalJson, taskKey, type KeyedTask } from "../../src/master/reuse/task-key.ts";
 
 const base: KeyedTask = {
@@ -22,7 +23,7 @@ test("every property of the key changes it", () => {
     ["isolate", { isolateHash: "b".repeat(64) }], ["env value", { env: { A: "1", B: "3" } }], ["env key", { env: { A: "1", C: "2" } }],
     ["no env", { env: {} }], ["dimensions", { dimensions: { os: "mac" } }], ["timeout", { timeoutSec: 61 }],
     ["shard", { shardIndex: 0, shardCount: 2 }], ["other shard", { shardIndex: 1, shardCount: 2 }],
-    ["case filter", { caseFilter: { env: "F", separator: ":", case: "{suite}.{name}" } as KeyedTask["caseFilter"] }],
+    ["case filter", { caseFilter: parseCaseFilter({ env: "MY_FILTER" }, "case_filter") }],
     ["case selection", { caseSelection: { include: [{ suite: "S", name: "a" }] } }], ["exclusion", { caseSelection: { exclude: [{ suite: "S", name: "a" }] } }],
     ["artifact globs", { artifactGlobs: ["*.txt"] }], ["artifact glob order", { artifactGlobs: ["*.log", "*.txt"] }], ["result globs", { resultGlobs: [] }],
   ];
