@@ -184,10 +184,13 @@ export class Master {
     const plan = await planReuse(this.deps.repo, this.dispatcher.inFlight, { jobId, tasks, attempts: tasks.map((t) => newAttempt(jobId, t.taskId, 0, 0, now)), reuse: valid.reuse, maxAgeMs, now });
     const { attempts } = plan;
     // The job and its reused tasks' cases together: a restart never finds a reused task without its cases.
-    await this.deps.repo.transaction(async (repo) => {
-      await repo.createJob(job, tasks, attempts);
-      await repo.linkReusedCases(jobId, plan.links);
-    });
+    if (plan.links.length === 0) await this.deps.repo.createJob(job, tasks, attempts);
+    else {
+      await this.deps.repo.transaction(async (repo) => {
+        await repo.createJob(job, tasks, attempts);
+        await repo.linkReusedCases(jobId, plan.links);
+      });
+    }
     if (plan.hits + plan.misses > 0) this.deps.observer?.reuseCounted?.({ hits: plan.hits, misses: plan.misses, coalesced: 0 });
     // An auto shard's planned time orders the queue (longest first) and feeds the job's ETA.
     const plannedMs = valid.plannedMs && new Map([...valid.plannedMs].map(([index, ms]) => [tasks[index]!.taskId, ms]));
