@@ -1,5 +1,5 @@
 /** Reuse's tables on MySQL/MariaDB (docs/reuse.md): for MysqlRepo. */
-import { and, desc, eq, gte, inArray, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, type SQL, sql } from "drizzle-orm";
 import type { MySql2Database } from "drizzle-orm/mysql2";
 import { type CaseLink, type LinkOps, linkCasesWith } from "../reuse/linked-cases.ts";
 import { findReusableWith } from "../reuse/reuse-lookup.ts";
@@ -34,6 +34,7 @@ export function linkReusedCasesOn(ops: CaseStoreOps, run: <T>(body: (db: MySql2D
     nextSeq: ops.nextSeq,
     addCounts: ops.addCounts,
     run: (statement) => run(async (db) => void (await db.execute(statement))),
+    rows: <T>(statement: SQL) => run(async (db) => (await db.execute(statement))[0] as unknown as T[]),
     statusCounts: (id) =>
       run(async (db) => new Map((await db.select({ status: jobCases.status, n: sql<number>`count(*)` }).from(jobCases).where(eq(jobCases.jobId, id)).groupBy(jobCases.status)).map((r) => [r.status, Number(r.n)]))),
   };

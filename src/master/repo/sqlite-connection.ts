@@ -6,16 +6,13 @@ import { Database, type SQLQueryBindings, type Statement } from "bun:sqlite";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { type Column, getTableColumns, getTableName, sql } from "drizzle-orm";
+import { type Column, getTableColumns, getTableName } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import { sqliteMigrations } from "../../../drizzle/sqlite/index.ts";
 import type { Clock } from "../../common/clock.ts";
 import { DtError } from "../../common/errors.ts";
 import { applySqliteMigrations } from "./migrate-sqlite.ts";
-
-/** Bound parameters per statement: SQLITE_MAX_VARIABLE_NUMBER in the SQLite that Bun ships. */
-export const MAX_VARIABLES = 32_766;
 
 /** Runs one piece of work at a time on the connection, in call order. */
 export class Gate {
@@ -73,54 +70,24 @@ export async function openConnection(path: string, clock: Clock): Promise<Connec
 }
 
 /**
- * Multi-row INSERTs of as many rows as the variable limit allows. drizzle
- * writes each statement's SQL once, for a chunk of placeholders; the rows'
- * values are encoded here by the columns' own encoders. Building 100,000 rows
- * through drizzle's query builder takes 2.5 times as long as SQLite takes to
- * store them (2.2 s against 0.9 s here). `between` runs between
- * statements (a yield to the event loop, for a huge job).
+ * insertRows in slices of `perSlice` rows, with `between` (the event loop
+ * free) after each: a 100,000-task job never holds it for more than a
+ * slice (~15 ms).
  */
-export async function insertChunked(conn: Connection, table: SQLiteTable, rows: readonly object[], between: () => Promise<void> = async () => {}): Promise<void> {
-  const columns = getTableColumns(table);
-  const keys = Object.keys(columns);
-  const perStatement = Math.floor(MAX_VARIABLES / keys.length);
-  const statements = new Map<number, { statement: Statement; slots: [row: number, key: string][] }>();
-  const statementFor = (count: number) => {
-    const placeholders = Array.from({ length: count }, (_, row) => Object.fromEntries(keys.map((key) => [key, sql.placeholder(`${row}:${key}`)])));
-    const query = conn.db.insert(table).values(placeholders).toSQL();
-    // Where drizzle put each parameter, read from the placeholders' names rather than assumed.
-    const slots = query.params.map((p) => {
-      const name = (p as { value: { name: string } }).value.name;
-      const colon = name.indexOf(":");
-      return [Number(name.slice(0, colon)), name.slice(colon + 1)] as [number, string];
-    });
-    return { statement: conn.client.prepare(query.sql), slots };
-  };
-  try {
-    for (let i = 0; i < rows.length; i += perStatement) {
-      // A statement of ~3,000 rows takes SQLite tens of ms; the caller may let other work in between.
-      if (i > 0) await between();
-      const chunk = rows.slice(i, i + perStatement) as Record<string, unknown>[];
-      let prepared = statements.get(chunk.length);
-      if (!prepared) statements.set(chunk.length, (prepared = statementFor(chunk.length)));
-      const params = prepared.slots.map(([row, key]) => {
-        const value = chunk[row]![key];
-        // As drizzle does: null stays SQL NULL rather than going through a JSON column's encoder as "null".
-        return value === undefined || value === null ? null : (columns[key]!.mapToDriverValue(value) as SQLQueryBindings);
-      });
-      prepared.statement.run(...params);
-    }
-  } finally {
-    for (const { statement } of statements.values()) statement.finalize();
+export async function insertSliced(conn: Connection, table: SQLiteTable, rows: readonly object[], between: () => Promise<void>, perSlice = 5_000): Promise<void> {
+  for (let i = 0; i < rows.length; i += perSlice) {
+    if (i > 0) await between();
+    insertRows(conn, table, rows.slice(i, i + perSlice));
   }
 }
 
 /**
  * Rows inserted one by one through one prepared statement per table, kept
- * on the connection: for the many small batches of test cases (a report
- * each) this costs SQLite's work only, ~3 µs a row, where insertChunked
- * builds a multi-row statement through drizzle for each call (~25 µs a
- * row for a batch of 1,000). Inside a transaction, as the caller's is.
+ * on the connection: SQLite's work only, ~3 µs a row. A multi-row INSERT
+ * built through drizzle for each call cost ~25 µs a row for a batch of
+ * 1,000 (a 2,000-task job's createJob took 120 ms that way, 30 ms this
+ * way; 100,000 tasks ~1.2 s either way). Inside a transaction, as the
+ * caller's is.
  */
 export function insertRows(conn: Connection, table: SQLiteTable, rows: readonly object[]): void {
   const name = getTableName(table);

@@ -1,5 +1,5 @@
 /** Reuse's tables on SQLite (docs/reuse.md): for SqliteRepo. */
-import { and, desc, eq, gte, inArray, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, type SQL, sql } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { type CaseLink, type LinkOps, linkCasesWith } from "../reuse/linked-cases.ts";
 import { findReusableWith } from "../reuse/reuse-lookup.ts";
@@ -34,6 +34,7 @@ export function linkReusedCasesOn(ops: CaseStoreOps, run: <T>(body: (db: BunSQLi
     nextSeq: ops.nextSeq,
     addCounts: ops.addCounts,
     run: (statement) => run((db) => void db.run(statement)),
+    rows: <T>(statement: SQL) => run((db) => db.all<T>(statement)),
     statusCounts: (id) =>
       run((db) => new Map(db.select({ status: jobCases.status, n: sql<number>`count(*)` }).from(jobCases).where(eq(jobCases.jobId, id)).groupBy(jobCases.status).all().map((r) => [r.status, Number(r.n)]))),
   };

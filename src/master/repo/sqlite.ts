@@ -28,7 +28,7 @@ import { findReusableOn, linkReusedCasesOn, recordReusableOn } from "./sqlite-re
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
 import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./sqlite-quarantine.ts";
 import { attempts, type CaseRow, type QuarantinedCaseRow, type ReusableResultRow, durations, type JobCaseRow, jobFlags, jobs, slaves, tasks } from "./schema-sqlite.ts";
-import { type Connection, insertChunked, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
+import { type Connection, insertSliced, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
 import { checkJobParts } from "./job-parts.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
@@ -73,8 +73,8 @@ export class SqliteRepo implements Repo {
       try {
         db.insert(jobs).values(job).run();
         // bun:sqlite blocks the event loop while it writes: a huge job goes in statements of a few thousand rows, with other requests answered between them.
-        await insertChunked(this.conn, tasks, taskList, yieldToEventLoop);
-        await insertChunked(this.conn, attempts, attemptList, yieldToEventLoop);
+        await insertSliced(this.conn, tasks, taskList, yieldToEventLoop);
+        await insertSliced(this.conn, attempts, attemptList, yieldToEventLoop);
       } catch (err) {
         throw new DtError("internal", `storing job ${job.id} failed: ${sqliteMessage(err)}`, { cause: err });
       }
