@@ -7,7 +7,7 @@ import type { CaseStoreOps } from "../cases/case-store.ts";
 import type { ReusableResult } from "./repo.ts";
 import { attempts, jobCases, reusableResults } from "./schema-mysql.ts";
 import type { ReusableResultRow } from "./schema-sqlite.ts";
-import { KEYS_PER_LOOKUP } from "./sqlite-reuse.ts";
+import { KEYS_PER_LOOKUP, countStatuses } from "./sqlite-reuse.ts";
 
 export async function recordReusableOn(db: MySql2Database, row: ReusableResultRow): Promise<void> {
   const { jobId: _j, taskId: _t, ...rest } = row;
@@ -40,8 +40,9 @@ export function linkReusedCasesOn(ops: CaseStoreOps, run: <T>(body: (db: MySql2D
     nextSeq: ops.nextSeq,
     addCounts: ops.addCounts,
     run: (statement) => run(async (db) => void (await db.execute(statement))),
-    statusCounts: (id) =>
-      run(async (db) => new Map((await db.select({ status: jobCases.status, n: sql<number>`count(*)` }).from(jobCases).where(eq(jobCases.jobId, id)).groupBy(jobCases.status)).map((r) => [r.status, Number(r.n)]))),
+    // Rows read and counted here, in seq order, as on SQLite (sqlite-reuse.ts): an index range over the rows just linked.
+    statusCountsFrom: (id, fromSeq) =>
+      run(async (db) => countStatuses(await db.select({ status: jobCases.status }).from(jobCases).where(and(eq(jobCases.jobId, id), gte(jobCases.seq, fromSeq))).orderBy(jobCases.seq))),
   };
   return linkCasesWith(linkOps, "mysql", jobId, links);
 }
