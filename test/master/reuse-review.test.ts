@@ -215,6 +215,28 @@ for (const firstSeed of [12345, 7, 2024, 31337, 99, 4242]) test(`a random interl
   expect(fx.master.dispatcher.inFlight.size).toEqual({ leaders: 0, followers: 0 });
 });
 
+test("concurrent submits that each reuse results all succeed (MariaDB: each locks the end of job_cases for its new job's rows)", async () => {
+  await start();
+  await submit("seed.1", [task("c1"), task("c2")]);
+  for (const l of await leaseAll(2)) await reportOn(l, "SUCCEEDED", [kase("a"), kase("b")]);
+  for (let round = 0; round < 5; round++) {
+    const ids = Array.from({ length: 4 }, (_, i) => `conc.${round}.${i}`);
+    const outcomes = await Promise.allSettled(ids.map((id) => submit(id, [task("c1"), task("c2")])));
+    expect(outcomes.map((o) => (o.status === "rejected" ? String(o.reason) : "ok"))).toEqual(ids.map(() => "ok"));
+    for (const id of ids) expect(await counts(id)).toMatchObject({ reused: 2, finished: 2 });
+  }
+});
+
+test("concurrent first reports of four jobs all stand at once (MariaDB: each locks the end of job_cases for its job's first rows)", async () => {
+  await start();
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 4; i++) await submit(`first.${round}.${i}`, [task(`f${round}.${i}`, { idempotent: false })]);
+    const leases = await leaseAll(4);
+    const outcomes = await Promise.allSettled(leases.map((l) => reportOn(l, "SUCCEEDED", [kase("a")])));
+    expect(outcomes.map((o) => (o.status === "rejected" ? String(o.reason) : "ok"))).toEqual(["ok", "ok", "ok", "ok"]);
+  }
+});
+
 test("dist_test's /job_status and /tasks see a job whose every task was reused at submit as finished and succeeded", async () => {
   await start();
   await submit("dt.1", [task("x"), task("y")]);
