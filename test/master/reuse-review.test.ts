@@ -237,6 +237,16 @@ test("concurrent first reports of four jobs all stand at once (MariaDB: each loc
   }
 });
 
+test("KNOWN GAP: a task that reuses the result of an identical task described otherwise shows its cases under the original's binary, not its own", async () => {
+  await start();
+  await submit("named.1", [task("bin", { description: "old_name" })]);
+  await reportOn(await leaseOne(), "SUCCEEDED", [kase("a")]);
+  await submit("named.2", [task("bin", { description: "new_name" })]);
+  expect((await counts("named.2")).reused).toBe(1);
+  const rows = await fx.master.deps.repo.listJobCases("named.2", { limit: 10 });
+  expect(rows.map((c) => c.binary)).toEqual(["new_name"]);
+});
+
 test("dist_test's /job_status and /tasks see a job whose every task was reused at submit as finished and succeeded", async () => {
   await start();
   await submit("dt.1", [task("x"), task("y")]);
