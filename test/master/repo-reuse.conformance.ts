@@ -38,6 +38,14 @@ export function repoReuseConformance(repo: () => Repo): void {
     expect((await r.findReusable([...many, key("a")], 0)).size).toBe(1);
   });
 
+  test("forgetReusable drops every result of its key, and only of its key", async () => {
+    const r = repo();
+    await seedRan(r, "forget.1", ["g", "h"], T0);
+    await seedRan(r, "forget.2", ["g"], T0 + 1);
+    await r.forgetReusable(key("g"));
+    expect([...(await r.findReusable([key("g"), key("h")], 0)).keys()]).toEqual([key("h")]);
+  });
+
   test("findReusable skips a recorded attempt that is not SUCCEEDED (a row left by a result rewritten since)", async () => {
     const r = repo();
     const [task] = await seedRan(r, "reuse.gone", ["d"], T0);

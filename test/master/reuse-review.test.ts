@@ -127,7 +127,7 @@ test("the same when the leader failed meanwhile: the waiting task is queued at o
   expect((await leaseOne()).job_id).toBe("follow.3");
 });
 
-test("KNOWN GAP: an identical task's first run that fails after a success proves the success flaky; it is reused all the same", async () => {
+test("an identical task's first run that fails, or passes only on a rerun, after a success proves the success flaky: it is reused no more, until a later run passes again", async () => {
   await start();
   await submit("ok.1", [task("det")]);
   await reportOn(await leaseOne(), "SUCCEEDED", [kase("a")]);
@@ -136,6 +136,20 @@ test("KNOWN GAP: an identical task's first run that fails after a success proves
   await reportOn(await leaseOne(), "FAILED", [kase("a", "failed")]);
   await submit("again.1", [task("det")]);
   expect((await counts("again.1")).reused).toBe(0);
+  // That run passes: it is the result kept now.
+  await reportOn(await leaseOne(), "SUCCEEDED", [kase("a")]);
+  await submit("again.2", [task("det")]);
+  expect((await fx.master.jobTasks("again.2")).tasks[0]!.attempts[0]!.reused_from?.job_id).toBe("again.1");
+  // Passing only on a rerun (a flaky case) proves the same; a lost slave proves nothing.
+  await submit("forced.2", [task("det")], { reuse: false });
+  await reportOn(await leaseOne(), "SUCCEEDED", [{ ...kase("a"), flaky_failures: 1 }]);
+  await submit("again.3", [task("det")]);
+  expect((await counts("again.3")).reused).toBe(0);
+  await reportOn(await leaseOne(), "SUCCEEDED", [kase("a")]);
+  await submit("forced.3", [task("det")], { reuse: false });
+  await reportOn(await leaseOne(), "INFRA_FAILED");
+  await submit("again.4", [task("det")]);
+  expect((await counts("again.4")).reused).toBe(1);
 });
 
 test("KNOWN GAP: an unchanged auto-sharded idempotent job reuses nothing on its first re-submit (the first run's numeric shards wrote the history that plans case shards: other keys); from the second re-submit on, all", async () => {

@@ -14,6 +14,10 @@ export async function recordReusableOn(db: MySql2Database, row: ReusableResultRo
   await db.insert(reusableResults).values(row).onDuplicateKeyUpdate({ set: rest });
 }
 
+export async function forgetReusableOn(db: MySql2Database, taskKey: string): Promise<void> {
+  await db.delete(reusableResults).where(eq(reusableResults.taskKey, taskKey));
+}
+
 /** Repo.findReusable on MySQL; `read` is the repo's way onto a connection. */
 export async function findReusableOn(read: <T>(body: (db: MySql2Database) => Promise<T>) => Promise<T>, keys: readonly string[], since: number): Promise<Map<string, ReusableResult>> {
   const found = new Map<string, ReusableResult>();

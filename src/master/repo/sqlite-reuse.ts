@@ -15,6 +15,10 @@ export function recordReusableOn(db: BunSQLiteDatabase, row: ReusableResultRow):
   db.insert(reusableResults).values(row).onConflictDoUpdate({ target: [reusableResults.jobId, reusableResults.taskId], set: rest }).run();
 }
 
+export function forgetReusableOn(db: BunSQLiteDatabase, taskKey: string): void {
+  db.delete(reusableResults).where(eq(reusableResults.taskKey, taskKey)).run();
+}
+
 /** Repo.findReusable on SQLite; `run` is the repo's way onto the connection. */
 export async function findReusableOn(run: <T>(body: (db: BunSQLiteDatabase) => T) => Promise<T>, keys: readonly string[], since: number): Promise<Map<string, ReusableResult>> {
   const found = new Map<string, ReusableResult>();

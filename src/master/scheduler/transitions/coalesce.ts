@@ -30,6 +30,19 @@ export function isReusableRun(task: Task, attempt: { retry: number; caseSelectio
 }
 
 /**
+ * A first try of an idempotent task (no retry spent, all of it run) whose
+ * test verdict is not a reusable success: it failed, timed out or passed
+ * only on a rerun. Identical inputs gave another answer before, so the
+ * results kept for its key are flaky and are reused no more (docs/reuse.md:
+ * a flaky original is never reused). Infrastructure endings prove nothing.
+ */
+export function provesFlaky(task: Task, attempt: { retry: number; caseSelection: unknown }, state: string, cases: readonly Pick<CaseReport, "status" | "flaky_failures">[] | undefined): boolean {
+  if (!task.idempotent || task.taskKey === null || attempt.retry !== 0 || attempt.caseSelection !== null) return false;
+  if (state === "FAILED" || state === "TIMED_OUT") return true;
+  return state === "SUCCEEDED" && !isReusableRun(task, attempt, state, cases);
+}
+
+/**
  * Registers a job's first attempts just queued (or rebuilt): a waiting one
  * follows its leader; a runnable one of an idempotent task leads its key,
  * unless another attempt already does. Returns the followers, which the
