@@ -3,8 +3,10 @@
  * with a played slave, over SQLite and MariaDB: the in-flight waiting list
  * against fair share, a database error while waiting tasks are told, a
  * leader that ends while a job that waits for it is being stored, a
- * success proven flaky by a later identical run, auto shards, dist_test's
- * view of reused tasks and hostile `idempotent` / `reuse` fields.
+ * success proven flaky by a later identical run, auto shards, a reused
+ * task described otherwise, concurrent submits and reports (MariaDB
+ * deadlocks), a seeded random interleaving drained to an empty dispatcher,
+ * dist_test's view of reused tasks and hostile `idempotent` / `reuse`.
  *
  * Tests named "KNOWN GAP:" fail on purpose: each shows a finding left for
  * the lead (see the review's report); the rest guard fixed or sound paths.
