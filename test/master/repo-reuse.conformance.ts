@@ -38,6 +38,14 @@ export function repoReuseConformance(repo: () => Repo): void {
     expect((await r.findReusable([...many, key("a")], 0)).size).toBe(1);
   });
 
+  test("forgetReusable drops every result of its key, and only of its key", async () => {
+    const r = repo();
+    await seedRan(r, "forget.1", ["g", "h"], T0);
+    await seedRan(r, "forget.2", ["g"], T0 + 1);
+    await r.forgetReusable(key("g"));
+    expect([...(await r.findReusable([key("g"), key("h")], 0)).keys()]).toEqual([key("h")]);
+  });
+
   test("findReusable skips a recorded attempt that is not SUCCEEDED (a row left by a result rewritten since)", async () => {
     const r = repo();
     const [task] = await seedRan(r, "reuse.gone", ["d"], T0);
@@ -82,6 +90,22 @@ export function repoReuseConformance(repo: () => Repo): void {
     const rows = await r.listJobCases(user.job.id, { limit: 1_000 });
     expect(rows.map((c) => c.name)).toEqual(tasks.map((t) => `c${t.index}`));
     expect((await r.jobCaseCounts(user.job.id)).passed).toBe(620);
+  });
 
+  test("linkReusedCases counts only the rows it inserted: not a case linked twice in one call, not one the job had, not the job's other rows", async () => {
+    const r = repo();
+    const [origin] = await seedRan(r, "link.twice.origin", ["f"], T0);
+    await r.storeCases({ jobId: "link.twice.origin", taskId: origin!, attempt: 0, binary: "bin", reportedAt: T0 }, [pass("one"), pass("two"), pass("gone", "skipped")]);
+    const { job, tasks, attempts } = makeJobWithTasks("link.twice.user", 4, { createdAt: T0 + 5 });
+    await r.createJob(job, tasks, attempts);
+    // Rows of its own first (another binary), and one of the origin's cases run by its task 3.
+    await r.storeCases({ jobId: job.id, taskId: tasks[2]!.taskId, attempt: 0, binary: "other", reportedAt: T0 + 6 }, [pass("x"), { ...pass("y"), status: "failed" }]);
+    await r.storeCases({ jobId: job.id, taskId: tasks[3]!.taskId, attempt: 0, binary: "bin", reportedAt: T0 + 6 }, [{ ...pass("two"), status: "failed" }]);
+    const link = (i: number) => ({ taskId: tasks[i]!.taskId, attempt: 0, origin: { jobId: "link.twice.origin", taskId: origin!, attempt: 0 } });
+    await r.transaction((tx) => tx.linkReusedCases(job.id, [link(0), link(1)]));
+    await r.transaction((tx) => tx.linkReusedCases(job.id, [link(1)]));
+    const rows = await r.listJobCases(job.id, { limit: 10 });
+    expect(rows.length).toBe(5);
+    expect(await r.jobCaseCounts(job.id)).toEqual({ total: 5, passed: 2, failed: 2, flaky: 0, skipped: 1 });
   });
 }

@@ -6,83 +6,16 @@
  * the master while one waits.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import { ManualClock } from "../../src/common/clock.ts";
-import { createLogger } from "../../src/common/log.ts";
-import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
-import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
-import { Master } from "../../src/master/master.ts";
 import type { CaseReport, JobRequest, TaskRequest } from "../../src/master/protocol.ts";
-import { MysqlRepo } from "../../src/master/repo/mysql.ts";
-import type { Repo } from "../../src/master/repo/repo.ts";
-import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
-import { TempDirs } from "../helpers/temp.ts";
 import { playedSlave } from "./played-slave.ts";
+import { type ReuseFixture, reuseDialects } from "./reuse-fixture.ts";
 import { type MasterFixture, hashOf } from "../web/fixture.ts";
 
-const T0 = 1_700_000_000_000;
-const mysqlUrl = process.env.DT_TEST_MYSQL_URL;
-if (!mysqlUrl) console.warn("SKIP reuse on MySQL: DT_TEST_MYSQL_URL is not set (e.g. mysql://root@127.0.0.1:3306/dt_test)");
-
-/** A master over `openRepo` on a manual clock; `restart` opens a new Master (and repo) on the same database, as a restarted process would. */
-interface Fixture extends Pick<MasterFixture, "master" | "clock"> {
-  /** Stops the master, runs `whileDown` on the database, starts a new one on it. */
-  restart(whileDown?: (repo: Repo) => Promise<void>): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function fixture(openRepo: () => Promise<Repo>, dropDatabase?: () => void): Promise<Fixture> {
-  const temps = new TempDirs();
-  const dir = await temps.make("dt-reuse-");
-  const clock = new ManualClock(T0);
-  const start = async () => {
-    const master = new Master({
-      repo: await openRepo(), artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")), clock, log: createLogger({ level: "silent" }),
-      newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
-      dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, isolateServer: "http://dt.test", maxWaitMs: 30_000, maxInfraRequeues: 3 },
-    });
-    await master.dispatcher.rebuild();
-    return master;
-  };
-  const f: Fixture = {
-    clock,
-    master: await start(),
-    async restart(whileDown) {
-      f.master.dispatcher.close();
-      await f.master.deps.repo.close();
-      if (whileDown) {
-        const repo = await openRepo();
-        await whileDown(repo);
-        await repo.close();
-      }
-      f.master = await start();
-    },
-    async close() {
-      f.master.dispatcher.close();
-      await f.master.deps.repo.close();
-      dropDatabase?.();
-      await temps.cleanup();
-    },
-  };
-  return f;
-}
-
-const dialects: [string, () => Promise<Fixture>, boolean][] = [
-  ["SQLite", async () => {
-    const temps = new TempDirs();
-    const path = join(await temps.make("dt-reuse-db-"), "dt.sqlite");
-    return fixture(() => SqliteRepo.open(path), () => void temps.cleanup());
-  }, false],
-  ["MySQL/MariaDB", async () => {
-    const database = `dt_reuse_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    const url = mysqlUrl!.replace(/\/[^/?]*(\?|$)/, `/${database}$1`);
-    return fixture(() => MysqlRepo.open(url), () => void Bun.spawnSync(["mariadb", "-uroot", "-e", `DROP DATABASE IF EXISTS ${database}`]));
-  }, !mysqlUrl],
-];
+const dialects = reuseDialects("reuse");
 
 for (const [dialect, open, skip] of dialects) {
 describe.skipIf(skip)(`reuse on ${dialect}`, () => {
-let fx: Fixture;
+let fx: ReuseFixture;
 beforeEach(async () => {
   fx = await open();
 });

@@ -125,6 +125,10 @@ function createPool(target: MysqlTarget): Pool {
     conn.on("error", () => {});
     // Queued before the statement that asked for the connection, so it runs first.
     conn.query(`SET SESSION sql_mode = '${SESSION_SQL_MODE}'`, () => {});
+    // READ COMMITTED: a locking read locks the rows it finds, not the gaps between them. Writers of one job's cases are serialized by
+    // the lock on its job row (mysql-cases.ts lockJob); under REPEATABLE READ, two new jobs' `max(seq) … FOR UPDATE` both locked the gap
+    // at the end of job_cases and their inserts deadlocked (concurrent submits that reuse results, concurrent first reports).
+    conn.query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", () => {});
   });
   return pool;
 }

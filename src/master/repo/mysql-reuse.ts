@@ -1,12 +1,17 @@
 /** Reuse's tables on MySQL/MariaDB (docs/reuse.md): for MysqlRepo. */
-import { and, desc, eq, gte, inArray, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, type SQL } from "drizzle-orm";
 import type { MySql2Database } from "drizzle-orm/mysql2";
 import { type CaseLink, type LinkOps, linkCasesWith } from "../reuse/linked-cases.ts";
 import { findReusableWith } from "../reuse/reuse-lookup.ts";
+import { countStatuses } from "./sqlite-reuse.ts";
 import type { CaseStoreOps } from "../cases/case-store.ts";
 import type { ReusableResult } from "./repo.ts";
 import { attempts, jobCases, reusableResults } from "./schema-mysql.ts";
 import type { ReusableResultRow } from "./schema-sqlite.ts";
+
+export async function forgetReusableOn(db: MySql2Database, taskKey: string): Promise<void> {
+  await db.delete(reusableResults).where(eq(reusableResults.taskKey, taskKey));
+}
 
 export async function recordReusableOn(db: MySql2Database, row: ReusableResultRow): Promise<void> {
   const { jobId: _j, taskId: _t, ...rest } = row;
@@ -35,8 +40,8 @@ export function linkReusedCasesOn(ops: CaseStoreOps, run: <T>(body: (db: MySql2D
     addCounts: ops.addCounts,
     run: (statement) => run(async (db) => void (await db.execute(statement))),
     rows: <T>(statement: SQL) => run(async (db) => (await db.execute(statement))[0] as unknown as T[]),
-    statusCounts: (id) =>
-      run(async (db) => new Map((await db.select({ status: jobCases.status, n: sql<number>`count(*)` }).from(jobCases).where(eq(jobCases.jobId, id)).groupBy(jobCases.status)).map((r) => [r.status, Number(r.n)]))),
+    statusCountsFrom: (id, fromSeq) =>
+      run(async (db) => countStatuses(await db.select({ status: jobCases.status }).from(jobCases).where(and(eq(jobCases.jobId, id), gte(jobCases.seq, fromSeq))).orderBy(jobCases.seq))),
   };
   return linkCasesWith(linkOps, "mysql", jobId, links);
 }

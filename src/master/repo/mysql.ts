@@ -32,7 +32,7 @@ import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { AttemptPatch, CaseRunKey, JobCaseQuery, JobFilter, QuarantineQuery, Repo, ReusableResult, TaskCaseRun } from "./repo.ts";
 import type { CaseLink } from "../reuse/linked-cases.ts";
-import { findReusableOn, linkReusedCasesOn, recordReusableOn } from "./mysql-reuse.ts";
+import { findReusableOn, forgetReusableOn, linkReusedCasesOn, recordReusableOn } from "./mysql-reuse.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
 import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./mysql-quarantine.ts";
 import { attempts, durations, jobFlags, jobs, slaves, tasks } from "./schema-mysql.ts";
@@ -288,6 +288,10 @@ export class MysqlRepo implements Repo {
 
   recordReusable(row: ReusableResultRow): Promise<void> {
     return this.exec("recordReusable", true, (db) => recordReusableOn(db, row));
+  }
+
+  forgetReusable(taskKey: string): Promise<void> {
+    return this.exec("forgetReusable", true, (db) => forgetReusableOn(db, taskKey));
   }
 
   findReusable(keys: readonly string[], since: number): Promise<Map<string, ReusableResult>> {

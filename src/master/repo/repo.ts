@@ -169,6 +169,8 @@ export interface Repo {
   flakyCases(query: FlakyQuery): Promise<FlakyCaseStats[]>;
   /** Keeps a SUCCEEDED first attempt of an idempotent task for later identical tasks (one row per task: a second call replaces it). */
   recordReusable(row: ReusableResultRow): Promise<void>;
+  /** Drops every result kept for `taskKey`: an identical task's first run just proved them flaky (it failed, or passed only on a rerun). */
+  forgetReusable(taskKey: string): Promise<void>;
   /**
    * The newest result recorded at or after `since` for each of these keys
    * that has one, with the attempt it came from: one indexed read per key,

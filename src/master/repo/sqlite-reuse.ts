@@ -1,11 +1,16 @@
 /** Reuse's tables on SQLite (docs/reuse.md): for SqliteRepo. */
-import { and, desc, eq, gte, inArray, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, type SQL } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { type CaseLink, type LinkOps, linkCasesWith } from "../reuse/linked-cases.ts";
 import { findReusableWith } from "../reuse/reuse-lookup.ts";
 import type { ReusableResult } from "./repo.ts";
 import { attempts, jobCases, type ReusableResultRow, reusableResults } from "./schema-sqlite.ts";
 import type { CaseStoreOps } from "../cases/case-store.ts";
+
+/** Drops every result kept for the key: an identical run gave another answer (see Repo.forgetReusable). */
+export function forgetReusableOn(db: BunSQLiteDatabase, taskKey: string): void {
+  db.delete(reusableResults).where(eq(reusableResults.taskKey, taskKey)).run();
+}
 
 export function recordReusableOn(db: BunSQLiteDatabase, row: ReusableResultRow): void {
   const { jobId: _j, taskId: _t, ...rest } = row;
@@ -35,8 +40,16 @@ export function linkReusedCasesOn(ops: CaseStoreOps, run: <T>(body: (db: BunSQLi
     addCounts: ops.addCounts,
     run: (statement) => run((db) => void db.run(statement)),
     rows: <T>(statement: SQL) => run((db) => db.all<T>(statement)),
-    statusCounts: (id) =>
-      run((db) => new Map(db.select({ status: jobCases.status, n: sql<number>`count(*)` }).from(jobCases).where(eq(jobCases.jobId, id)).groupBy(jobCases.status).all().map((r) => [r.status, Number(r.n)]))),
+    // Rows read and counted here, in seq order: grouped in SQL, SQLite took the (job, status, seq) index and read all of the job's rows.
+    statusCountsFrom: (id, fromSeq) =>
+      run((db) => countStatuses(db.select({ status: jobCases.status }).from(jobCases).where(and(eq(jobCases.jobId, id), gte(jobCases.seq, fromSeq))).orderBy(jobCases.seq).all())),
   };
   return linkCasesWith(linkOps, "sqlite", jobId, links);
+}
+
+/** Rows counted by status. */
+export function countStatuses(rows: readonly { status: string }[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  return counts;
 }

@@ -24,7 +24,7 @@ import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts } from "../protocol.ts";
 import type { AttemptPatch, CaseRunKey, JobCaseQuery, JobFilter, QuarantineQuery, Repo, ReusableResult, TaskCaseRun } from "./repo.ts";
 import type { CaseLink } from "../reuse/linked-cases.ts";
-import { findReusableOn, linkReusedCasesOn, recordReusableOn } from "./sqlite-reuse.ts";
+import { findReusableOn, forgetReusableOn, linkReusedCasesOn, recordReusableOn } from "./sqlite-reuse.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
 import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./sqlite-quarantine.ts";
 import { attempts, type CaseRow, type QuarantinedCaseRow, type ReusableResultRow, durations, type JobCaseRow, jobFlags, jobs, slaves, tasks } from "./schema-sqlite.ts";
@@ -227,6 +227,10 @@ export class SqliteRepo implements Repo {
 
   recordReusable(row: ReusableResultRow): Promise<void> {
     return this.exec((db) => recordReusableOn(db, row));
+  }
+
+  forgetReusable(taskKey: string): Promise<void> {
+    return this.exec((db) => forgetReusableOn(db, taskKey));
   }
 
   findReusable(keys: readonly string[], since: number): Promise<Map<string, ReusableResult>> {

@@ -57,12 +57,13 @@ export class InFlight {
    * to run on their own: a cancel of one job cancels no other), and its own
    * followers stop waiting (returned apart, for the caller to count).
    */
-  endJob(jobId: string): { released: Follower[]; dropped: Follower[] } {
-    const released: Follower[] = [];
+  endJob(jobId: string): { released: { leader: RunRef; followers: Follower[] }[]; dropped: Follower[] } {
+    const released: { leader: RunRef; followers: Follower[] }[] = [];
     for (const [taskKey, leader] of this.leaders) {
       if (leader.jobId !== jobId) continue;
       this.leaders.delete(taskKey);
-      released.push(...this.end(null, leader));
+      const followers = this.end(null, leader);
+      if (followers.length > 0) released.push({ leader, followers });
     }
     const dropped: Follower[] = [];
     for (const [key, list] of this.followers) {

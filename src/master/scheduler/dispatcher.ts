@@ -11,7 +11,7 @@ import { EtaObservations, MAX_REPLAYED, estimateRemainingMs } from "./eta.ts";
 import { FairQueue } from "./fair-queue.ts";
 import { SlaveRegistry } from "./slave-registry.ts";
 import { InFlight } from "../reuse/in-flight.ts";
-import { leaderEnded, registerAttempts } from "./transitions/coalesce.ts";
+import { leaderEnded, registerAttempts, releaseStranded } from "./transitions/coalesce.ts";
 import { cancelJob, sweep } from "./transitions/cancel-expiry.ts";
 import { claimOffer } from "./transitions/claim.ts";
 import { extendLease, heartbeat } from "./transitions/heartbeat.ts";
@@ -113,6 +113,9 @@ export class Dispatcher {
     const expected = await this.state.repo.expectedDurations([...new Set(runnable.map((a) => byId.get(a.taskId)!.description))]);
     this.queue.put(runnable.map((a) => queueItem(this.state, job, byId.get(a.taskId)!, a, plannedMs?.get(a.taskId) ?? expected.get(byId.get(a.taskId)!.description) ?? 0)));
     wake(this.state);
+    // A leader may have ended while the job was being stored (planned to wait, then stored): its result, or a run, now rather than at the next sweep.
+    const late = attempts.some((a) => a.state === "QUEUED" && a.reusedFrom !== null && !this.state.inFlight.isLeader(byId.get(a.taskId)!.taskKey!, a.reusedFrom));
+    if (late) await releaseStranded(this.state);
   }
 
   /** Identical idempotent tasks running now and those waiting for them, for metrics and tests. */

@@ -30,6 +30,19 @@ export function isReusableRun(task: Task, attempt: { retry: number; caseSelectio
 }
 
 /**
+ * A first try of an idempotent task (no retry spent, all of it run) whose
+ * test verdict is not a reusable success: it failed, timed out or passed
+ * only on a rerun. Identical inputs gave another answer before, so the
+ * results kept for its key are flaky and are reused no more (docs/reuse.md:
+ * a flaky original is never reused). Infrastructure endings prove nothing.
+ */
+export function provesFlaky(task: Task, attempt: { retry: number; caseSelection: unknown }, state: string, cases: readonly Pick<CaseReport, "status" | "flaky_failures">[] | undefined): boolean {
+  if (!task.idempotent || task.taskKey === null || attempt.retry !== 0 || attempt.caseSelection !== null) return false;
+  if (state === "FAILED" || state === "TIMED_OUT") return true;
+  return state === "SUCCEEDED" && !isReusableRun(task, attempt, state, cases);
+}
+
+/**
  * Registers a job's first attempts just queued (or rebuilt): a waiting one
  * follows its leader; a runnable one of an idempotent task leads its key,
  * unless another attempt already does. Returns the followers, which the
@@ -56,40 +69,56 @@ export function registerAttempts(state: DispatchState, tasks: ReadonlyMap<string
 export async function leaderEnded(state: DispatchState, task: Task | undefined, ref: RunRef, result: LeaderResult | null): Promise<void> {
   if (!task?.taskKey) return;
   const followers = state.inFlight.end(task.taskKey, ref);
-  if (followers.length > 0) await resolveFollowers(state, followers, result);
+  if (followers.length > 0) await resolveFollowers(state, ref, followers, result);
 }
 
-/** Ends each follower with `result`, or queues it to run. A follower whose attempt is no longer QUEUED (its job was canceled meanwhile) only settles. */
-export async function resolveFollowers(state: DispatchState, followers: readonly Follower[], result: LeaderResult | null): Promise<void> {
-  const now = state.clock.now();
+/**
+ * Ends each follower of `leader` (which leads no more) with `result`, or
+ * queues it to run. A follower whose attempt is no longer QUEUED (its job
+ * was canceled meanwhile) only settles. Never throws: a follower the
+ * database failed for waits on for `leader` again, which the sweep finds
+ * leading nothing (releaseStranded) and tries again; the caller (a
+ * leader's report, the sweep) goes on with its own work.
+ */
+export async function resolveFollowers(state: DispatchState, leader: RunRef, followers: readonly Follower[], result: LeaderResult | null): Promise<void> {
   for (const f of followers) {
-    const open = state.open.get(f.jobId);
-    const task = open?.tasks.get(f.taskId);
-    if (!open || !task) continue;
-    if (result) {
-      const origin = { jobId: result.attempt.jobId, taskId: result.attempt.taskId, attempt: result.attempt.attempt };
-      const changed = await state.repo.transaction(async (repo) => {
-        const ok = await repo.updateAttempt(f.jobId, f.taskId, f.attempt, reusedFields(result.attempt, result.savedMs, true, now), ["QUEUED"]);
-        if (ok) await repo.linkReusedCases(f.jobId, [{ taskId: f.taskId, attempt: f.attempt, origin }]);
-        return ok;
-      });
-      if (changed) state.observer?.reuseCounted?.({ hits: 0, misses: 0, coalesced: 1 });
-      settle(state, f.jobId);
-      continue;
+    try {
+      await resolveFollower(state, f, result);
+    } catch (err) {
+      state.log.error(`task ${f.taskId} of job ${f.jobId}: taking the result of the identical task it waited for failed; the sweep tries again`, err);
+      state.inFlight.follow(leader, f);
     }
-    const released = await state.repo.updateAttempt(f.jobId, f.taskId, f.attempt, { reusedFrom: null }, ["QUEUED"]);
-    if (!released) {
-      settle(state, f.jobId);
-      continue;
-    }
-    const attempt = await state.repo.getAttempt(f.jobId, f.taskId, f.attempt);
-    if (!attempt) continue;
-    // It runs now: identical tasks submitted after this may wait for it in turn.
-    state.inFlight.lead(f.taskKey, attempt);
-    const expected = (await state.repo.expectedDurations([task.description])).get(task.description) ?? 0;
-    state.queue.put([queueItem(state, open.job, task, attempt, expected)]);
-    wake(state);
   }
+}
+
+async function resolveFollower(state: DispatchState, f: Follower, result: LeaderResult | null): Promise<void> {
+  const now = state.clock.now();
+  const open = state.open.get(f.jobId);
+  const task = open?.tasks.get(f.taskId);
+  if (!open || !task) return;
+  if (result) {
+    const origin = { jobId: result.attempt.jobId, taskId: result.attempt.taskId, attempt: result.attempt.attempt };
+    const changed = await state.repo.transaction(async (repo) => {
+      const ok = await repo.updateAttempt(f.jobId, f.taskId, f.attempt, reusedFields(result.attempt, result.savedMs, true, now), ["QUEUED"]);
+      if (ok) await repo.linkReusedCases(f.jobId, [{ taskId: f.taskId, attempt: f.attempt, origin }]);
+      return ok;
+    });
+    if (changed) state.observer?.reuseCounted?.({ hits: 0, misses: 0, coalesced: 1 });
+    settle(state, f.jobId);
+    return;
+  }
+  const released = await state.repo.updateAttempt(f.jobId, f.taskId, f.attempt, { reusedFrom: null }, ["QUEUED"]);
+  if (!released) {
+    settle(state, f.jobId);
+    return;
+  }
+  const attempt = await state.repo.getAttempt(f.jobId, f.taskId, f.attempt);
+  if (!attempt) return;
+  const expected = (await state.repo.expectedDurations([task.description])).get(task.description) ?? 0;
+  // It runs now: identical tasks submitted after this may wait for it in turn. (After the last read: a failed read leaves it leading nothing.)
+  state.inFlight.lead(f.taskKey, attempt);
+  state.queue.put([queueItem(state, open.job, task, attempt, expected)]);
+  wake(state);
 }
 
 /**
@@ -101,7 +130,7 @@ export async function resolveFollowers(state: DispatchState, followers: readonly
 export async function cancelJobFollowers(state: DispatchState, jobId: string): Promise<void> {
   const { released, dropped } = state.inFlight.endJob(jobId);
   if (dropped.length > 0) settle(state, jobId, dropped.length);
-  if (released.length > 0) await resolveFollowers(state, released, null);
+  for (const { leader, followers } of released) await resolveFollowers(state, leader, followers, null);
 }
 
 /**
@@ -116,6 +145,6 @@ export async function releaseStranded(state: DispatchState): Promise<void> {
     if (followers.length === 0) continue;
     const found = maxAge > 0 ? await state.repo.findReusable([followers[0]!.taskKey], state.clock.now() - maxAge) : new Map();
     const hit = found.get(followers[0]!.taskKey);
-    await resolveFollowers(state, followers, hit ? { attempt: hit.origin, savedMs: hit.savedMs } : null);
+    await resolveFollowers(state, leader, followers, hit ? { attempt: hit.origin, savedMs: hit.savedMs } : null);
   }
 }

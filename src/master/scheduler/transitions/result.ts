@@ -12,7 +12,7 @@ import type { CaseSelection } from "../../cases/case-filter.ts";
 import { chooseRetry, unprovenRetry } from "../retry-filter.ts";
 import { type ActiveLease, type DispatchState, type OpenJob, newAttempt, queueItem, settle } from "../dispatch-state.ts";
 import { claim } from "./claim.ts";
-import { isReusableRun, type LeaderResult, leaderEnded } from "./coalesce.ts";
+import { isReusableRun, type LeaderResult, leaderEnded, provesFlaky } from "./coalesce.ts";
 import { wake } from "./lease.ts";
 
 /** Stores a slave's result, once per lease, and queues what follows (a retry). */
@@ -73,6 +73,7 @@ async function applyReport(state: DispatchState, lease: ActiveLease, reported: R
     // Kept for identical tasks to come (docs/reuse.md), with the attempt's ending: a result is reusable once it is stored.
     let reusable: LeaderResult | null = null;
     const keyed = changed ? (task ?? (await repo.getTask(lease.jobId, lease.taskId))) : null;
+    if (keyed && provesFlaky(keyed, lease, report.state, report.cases)) await repo.forgetReusable(keyed.taskKey!);
     if (keyed && !unproven && isReusableRun(keyed, lease, report.state, report.cases)) {
       const savedMs = times.command_start_at !== null && times.command_end_at !== null ? Math.max(0, times.command_end_at - times.command_start_at) : Math.max(0, now - lease.leasedAt);
       await repo.recordReusable({ taskKey: keyed.taskKey!, jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, reportedAt: now, savedMs });
