@@ -98,27 +98,40 @@ test("what is never reused: a result older than --reuse-max-age, a flaky or retr
   expect((await counts("all.1")).reused).toBe(1);
 });
 
-test("identical tasks in flight run once: the second job waits for the first's attempt and takes its result", async () => {
+test("identical tasks in flight run once: queued together, the first given a slave runs and its twin in the other job waits for it; submitted while one runs, a task waits at once", async () => {
   await submit("lead.1", [task("f1"), task("f2")]);
   await submit("follow.1", [task("f1"), task("f2")]);
-  expect(queued()).toBe(2);
-  expect(await counts("follow.1")).toMatchObject({ waiting: 2, queued: 2, finished: 0 });
-  const views = (await fx.master.jobTasks("follow.1")).tasks.map((t) => t.attempts[0]!.reused_from?.job_id);
-  expect(views).toEqual(["lead.1", "lead.1"]);
-  await runAll(2);
+  // Both jobs keep their place in the queue until one copy is given a slave.
+  expect(queued()).toBe(4);
+  expect(await counts("follow.1")).toMatchObject({ waiting: 0, queued: 2 });
+  // Fair share takes one task of each job; each job's other task waits for the other job's copy.
+  const leases = await leaseAll(2);
+  expect(leases.map((l) => l.job_id).sort()).toEqual(["follow.1", "lead.1"]);
   expect(queued()).toBe(0);
-  const follow = await fx.master.jobSummary("follow.1");
-  expect(follow.status).toBe("finished");
-  expect(follow.counts).toMatchObject({ succeeded: 2, reused: 2, coalesced: 2, waiting: 0 });
-  expect(follow.counts.cases).toMatchObject({ total: 4, passed: 4 });
+  expect(await counts("lead.1")).toMatchObject({ waiting: 1, running: 1 });
+  const waitingFor = (await fx.master.jobTasks("follow.1")).tasks.map((t) => t.attempts[0]!.reused_from?.job_id).filter(Boolean);
+  expect(waitingFor).toEqual(["lead.1"]);
+  // A third job submitted now waits for the running copies from the start.
+  await submit("late.1", [task("f1"), task("f2")]);
+  expect(await counts("late.1")).toMatchObject({ waiting: 2, queued: 2 });
+  expect(queued()).toBe(0);
+  for (const l of leases) await reportOn(l, "SUCCEEDED", [kase("a"), kase("b")]);
+  for (const jobId of ["lead.1", "follow.1", "late.1"]) {
+    const summary = await fx.master.jobSummary(jobId);
+    expect({ jobId, status: summary.status }).toEqual({ jobId, status: "finished" });
+    expect(summary.counts.cases).toMatchObject({ total: 4, passed: 4 });
+  }
+  expect(await counts("follow.1")).toMatchObject({ succeeded: 2, reused: 1, coalesced: 1, waiting: 0 });
+  expect(await counts("late.1")).toMatchObject({ succeeded: 2, reused: 2, coalesced: 2, waiting: 0 });
+  expect(fx.master.dispatcher.inFlight.size).toEqual({ leaders: 0, followers: 0 });
 });
 
 test("in flight: a first attempt that fails, is lost or is canceled with its job makes the waiting task run on its own", async () => {
   await submit("lead.2", [task("g1"), task("g2")]);
   await submit("lead.3", [task("g3")]);
-  await submit("follow.2", [task("g1"), task("g2"), task("g3")]);
-  expect(queued()).toBe(3);
   const leases = await leaseAll(3);
+  await submit("follow.2", [task("g1"), task("g2"), task("g3")]);
+  expect(queued()).toBe(0);
   const byTask = new Map(leases.map((l) => [l.job_id === "lead.3" ? "g3" : l.task_id.endsWith(".0") ? "g1" : "g2", l]));
   await reportOn(byTask.get("g1")!, "FAILED", [kase("a", "failed")]);
   await reportOn(byTask.get("g2")!, "INFRA_FAILED");
@@ -127,30 +140,35 @@ test("in flight: a first attempt that fails, is lost or is canceled with its job
   expect(waiting).toBe(1);
   await fx.master.cancelJob("lead.3");
   expect((await counts("follow.2")).waiting).toBe(0);
-  const next = await leaseAll(4);
-  expect(next.filter((l) => l.job_id === "follow.2").length).toBe(3);
+  // Queued: follow.2's three, and lead.2's g2 again (a lost run is requeued). Its g2 and follow.2's are identical: the first given a
+  // slave runs, the other waits for it, so three leases run all four.
+  const next = await leaseAll(3);
+  expect(queued()).toBe(0);
   for (const l of next) await reportOn(l, "SUCCEEDED", [kase("a")]);
   const follow = await fx.master.jobSummary("follow.2");
-  expect(follow.counts).toMatchObject({ succeeded: 3, reused: 0, canceled: 0 });
+  expect(follow.status).toBe("finished");
+  expect(follow.counts).toMatchObject({ succeeded: 3, canceled: 0 });
+  expect((await counts("lead.2")).finished).toBe(2);
   // The canceled leader's job says canceled, the follower's job does not.
   expect((await counts("lead.3")).canceled).toBe(1);
 });
 
 test("a canceled waiting job ends canceled, and its leader's result still finishes others", async () => {
   await submit("lead.4", [task("h")]);
+  const [lease] = await leaseAll(1);
   await submit("follow.4", [task("h")]);
   await submit("follow.5", [task("h")]);
   await fx.master.cancelJob("follow.4");
   expect(await counts("follow.4")).toMatchObject({ canceled: 1, finished: 1 });
-  await runAll(1);
+  await reportOn(lease!, "SUCCEEDED", [kase("a")]);
   expect(await counts("follow.5")).toMatchObject({ reused: 1, coalesced: 1, finished: 1 });
   expect(await counts("follow.4")).toMatchObject({ canceled: 1, reused: 0 });
 });
 
 test("a master restarted while tasks wait: one whose leader ended in the crash window (stored, followers not yet told) takes the stored result at the first sweep; one whose leader still runs takes its result when it reports", async () => {
   await submit("lead.6", [task("r1"), task("r2")]);
-  await submit("follow.6", [task("r1"), task("r2")]);
   const leases = await leaseAll(2);
+  await submit("follow.6", [task("r1"), task("r2")]);
   const [l1, l2] = [leases.find((l) => l.task_id.endsWith(".0"))!, leases.find((l) => l.task_id.endsWith(".1"))!];
   await fx.restart(async (repo) => {
     // What the previous master stored of r2's report before it died, before it could tell r2's follower.
@@ -169,8 +187,8 @@ test("a master restarted while tasks wait: one whose leader ended in the crash w
 
 test("a follower whose leader's run left nothing to reuse when the master restarted runs on its own at the first sweep", async () => {
   await submit("lead.7", [task("s1")]);
-  await submit("follow.7", [task("s1")]);
   const [lease] = await leaseAll(1);
+  await submit("follow.7", [task("s1")]);
   await fx.restart((repo) => repo.updateAttempt("lead.7", lease!.task_id, 0, { state: "FAILED", exitCode: 1, reportedAt: fx.clock.now() }).then(() => {}));
   await fx.master.dispatcher.sweep();
   expect(await counts("follow.7")).toMatchObject({ waiting: 0, queued: 1 });

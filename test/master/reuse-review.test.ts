@@ -75,19 +75,25 @@ const task = (word: string, over: Partial<TaskRequest> = {}): TaskRequest => ({ 
 const submit = (job_id: string, tasks: TaskRequest[], over: Partial<JobRequest> = {}) => fx.master.submitJob({ job_id, tasks, ...over });
 const counts = async (jobId: string) => (await fx.master.jobSummary(jobId)).counts;
 
-test("KNOWN GAP: a waiting task keeps no fair share: another user's identical task queued at the end of that user's big job holds it back until the big job drains", async () => {
+test("identical tasks queued in two jobs each keep their job's fair share: the first one given a slave runs, and the other waits for it, not the other way round", async () => {
   await start();
   // Alice's job: nine tasks of her own, then one that Bob's job also has, last in her job's order.
   const fillers = Array.from({ length: 9 }, (_, i) => task(`alice-${i}`, { idempotent: false }));
   await submit("alice.1", [...fillers, task("shared")], { user: "alice" });
   await submit("bob.1", [task("shared")], { user: "bob" });
-  // One slot: without the waiting list, fair share gives Bob (no task running) the first or second slot.
-  let leases = 0;
-  while ((await fx.master.jobSummary("bob.1")).status !== "finished" && leases < 10) {
-    await reportOn(await leaseOne(), "SUCCEEDED", [kase("a")]);
-    leases++;
-  }
-  expect({ leasesUntilBobFinished: leases }).toEqual({ leasesUntilBobFinished: 2 });
+  // Nothing runs yet: both are queued, neither waits for the other.
+  expect((await counts("bob.1")).waiting).toBe(0);
+  // Two slots: Alice's first task, then Bob's (fair share: he runs nothing), which runs the shared task for both.
+  const [first, second] = await leaseAll(2);
+  expect([first!.job_id, second!.job_id]).toEqual(["alice.1", "bob.1"]);
+  expect(await counts("alice.1")).toMatchObject({ waiting: 1, queued: 9 });
+  await reportOn(second!, "SUCCEEDED", [kase("a")]);
+  expect((await fx.master.jobSummary("bob.1")).status).toBe("finished");
+  // Alice's copy took Bob's result: nine more leases finish her job, not ten.
+  await reportOn(first!, "SUCCEEDED", [kase("a")]);
+  for (const l of await leaseAll(8)) await reportOn(l, "SUCCEEDED", [kase("a")]);
+  expect(await counts("alice.1")).toMatchObject({ finished: 10, reused: 1, coalesced: 1 });
+  expect(fx.master.queueStats().queued).toBe(0);
 });
 
 test("a database error while a leader's failure is told to the tasks waiting for it loses neither the leader's retry nor the waiting task", async () => {

@@ -45,6 +45,8 @@ export interface FeederHost {
   drop(item: QueueItem): void;
   /** An item taken from the queue that beanstalkd will never take ends INFRA_FAILED with `message`. */
   refuse(item: QueueItem, message: string): Promise<void>;
+  /** An item is offered in beanstalkd, recorded in the database: for the master, it runs now. */
+  offered?(item: QueueItem): Promise<void>;
 }
 
 /** Unclaimed offers this old are checked against their tube: beanstalkd may have lost them. */
@@ -167,6 +169,7 @@ export class Feeder {
       this.host.drop(item);
       return false;
     }
+    await this.host.offered?.(item);
     return true;
   }
 

@@ -9,14 +9,19 @@ const refKey = (r: RunRef) => `${r.jobId}\u0000${r.taskId}\u0000${r.attempt}`;
 
 /**
  * Identical idempotent tasks queued or running now (docs/reuse.md): per task
- * key, the one attempt that runs (the leader), and the tasks of other jobs
- * waiting for its result (followers). In memory only: the database says it
- * too (a follower's QUEUED attempt names its leader), so a restarted master
- * rebuilds it (transitions/rebuild.ts).
+ * key, the one attempt that runs (the leader: taken from the queue for a
+ * slave), the tasks of other jobs waiting for its result (followers), and
+ * the first attempts still queued (candidates). Identical tasks queued
+ * together each keep their job's place in the fair queue; the first taken
+ * leads, and the others leave the queue to wait for it, so a job's share
+ * is never spent waiting behind another job's backlog. In memory only: the
+ * database says it too (a follower's QUEUED attempt names its leader), so a
+ * restarted master rebuilds it (transitions/rebuild.ts).
  */
 export class InFlight {
   private readonly leaders = new Map<string, RunRef>();
   private readonly followers = new Map<string, Follower[]>();
+  private readonly candidates = new Map<string, RunRef[]>();
 
   /** The attempt running `taskKey` now, unless it is of `jobId` (a job's identical tasks each run: they are what it asked for). */
   leaderFor(taskKey: string, jobId: string): RunRef | undefined {
@@ -27,6 +32,33 @@ export class InFlight {
   /** Makes `ref` the attempt that runs `taskKey`, unless one already does. */
   lead(taskKey: string, ref: RunRef): void {
     if (!this.leaders.has(taskKey)) this.leaders.set(taskKey, { jobId: ref.jobId, taskId: ref.taskId, attempt: ref.attempt });
+  }
+
+  /** `ref`, a first attempt of an idempotent task, waits in the queue. */
+  candidate(taskKey: string, ref: RunRef): void {
+    (this.candidates.get(taskKey) ?? this.candidates.set(taskKey, []).get(taskKey)!).push({ jobId: ref.jobId, taskId: ref.taskId, attempt: ref.attempt });
+  }
+
+  /**
+   * `ref` left the queue for a slave. Unless an attempt already runs the key,
+   * `ref` leads it, and the candidates of other jobs are returned: the
+   * caller takes them out of the queue to wait for it.
+   */
+  taken(taskKey: string, ref: RunRef): RunRef[] {
+    const queued = (this.candidates.get(taskKey) ?? []).filter((c) => refKey(c) !== refKey(ref));
+    if (this.leaders.has(taskKey)) {
+      this.setCandidates(taskKey, queued);
+      return [];
+    }
+    this.leaders.set(taskKey, { jobId: ref.jobId, taskId: ref.taskId, attempt: ref.attempt });
+    // The leader's own job's identical tasks stay queued: a job's identical tasks each run.
+    this.setCandidates(taskKey, queued.filter((c) => c.jobId === ref.jobId));
+    return queued.filter((c) => c.jobId !== ref.jobId);
+  }
+
+  private setCandidates(taskKey: string, list: RunRef[]): void {
+    if (list.length === 0) this.candidates.delete(taskKey);
+    else this.candidates.set(taskKey, list);
   }
 
   /** True when `ref` is the leader of some key now. */
@@ -46,6 +78,7 @@ export class InFlight {
    */
   end(taskKey: string | null, ref: RunRef): Follower[] {
     if (taskKey !== null && this.isLeader(taskKey, ref)) this.leaders.delete(taskKey);
+    if (taskKey !== null && this.candidates.has(taskKey)) this.setCandidates(taskKey, this.candidates.get(taskKey)!.filter((c) => refKey(c) !== refKey(ref)));
     const key = refKey(ref);
     const waiting = this.followers.get(key) ?? [];
     this.followers.delete(key);
@@ -65,6 +98,7 @@ export class InFlight {
       const followers = this.end(null, leader);
       if (followers.length > 0) released.push({ leader, followers });
     }
+    for (const [taskKey, list] of this.candidates) this.setCandidates(taskKey, list.filter((c) => c.jobId !== jobId));
     const dropped: Follower[] = [];
     for (const [key, list] of this.followers) {
       const kept = list.filter((f) => f.jobId !== jobId);
@@ -95,6 +129,13 @@ export class InFlight {
     let followers = 0;
     for (const list of this.followers.values()) followers += list.length;
     return { leaders: this.leaders.size, followers };
+  }
+
+  /** First attempts of idempotent tasks queued now (tests, metrics). */
+  get queuedCandidates(): number {
+    let n = 0;
+    for (const list of this.candidates.values()) n += list.length;
+    return n;
   }
 }
 

@@ -11,7 +11,7 @@ import { EtaObservations, MAX_REPLAYED, estimateRemainingMs } from "./eta.ts";
 import { FairQueue } from "./fair-queue.ts";
 import { SlaveRegistry } from "./slave-registry.ts";
 import { InFlight } from "../reuse/in-flight.ts";
-import { leaderEnded, registerAttempts, releaseStranded } from "./transitions/coalesce.ts";
+import { joinIdentical, leaderEnded, registerAttempts, releaseStranded } from "./transitions/coalesce.ts";
 import { cancelJob, sweep } from "./transitions/cancel-expiry.ts";
 import { claimOffer } from "./transitions/claim.ts";
 import { extendLease, heartbeat } from "./transitions/heartbeat.ts";
@@ -78,6 +78,8 @@ export class Dispatcher {
         },
         untake: (item) => untake(state, item),
         drop: (item) => dropTaken(state, item),
+        // An offer runs, as far as identical tasks of other jobs are concerned: they wait for it (transitions/coalesce.ts).
+        offered: (item) => joinIdentical(state, item),
         refuse: async (item, message) => {
           const task = state.open.get(item.jobId)?.tasks.get(item.taskId);
           dropTaken(state, item);

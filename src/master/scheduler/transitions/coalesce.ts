@@ -11,6 +11,7 @@ import type { CaseReport } from "../../protocol.ts";
 import type { Follower } from "../../reuse/in-flight.ts";
 import { DEFAULT_REUSE_MAX_AGE_MS, reusedFields } from "../../reuse/submit-reuse.ts";
 import { type DispatchState, queueItem, settle } from "../dispatch-state.ts";
+import type { QueueItem } from "../fair-queue.ts";
 import { wake } from "./lease.ts";
 
 /** The result a follower takes: the leader's attempt as stored, and what running it took. */
@@ -44,22 +45,53 @@ export function provesFlaky(task: Task, attempt: { retry: number; caseSelection:
 
 /**
  * Registers a job's first attempts just queued (or rebuilt): a waiting one
- * follows its leader; a runnable one of an idempotent task leads its key,
- * unless another attempt already does. Returns the followers, which the
- * job's active count includes but the fair queue does not hold.
+ * follows its leader; a queued one of an idempotent task is a candidate for
+ * its key; one a slave holds (or an offer in beanstalkd) leads it, unless
+ * another attempt already does. Returns the followers, which the job's
+ * active count includes but the fair queue does not hold.
  */
 export function registerAttempts(state: DispatchState, tasks: ReadonlyMap<string, Task>, attempts: readonly Attempt[]): Follower[] {
   const followers: Follower[] = [];
   for (const a of attempts) {
     const task = tasks.get(a.taskId);
-    if (!task?.taskKey || a.state === "SUCCEEDED" || TERMINAL_STATES.has(a.state)) continue;
+    if (!task?.taskKey || TERMINAL_STATES.has(a.state)) continue;
     if (a.state === "QUEUED" && a.reusedFrom) {
       const follower = { jobId: a.jobId, taskId: a.taskId, attempt: a.attempt, taskKey: task.taskKey };
       state.inFlight.follow(a.reusedFrom, follower);
       followers.push(follower);
-    } else if (a.retry === 0 && a.caseSelection === null) state.inFlight.lead(task.taskKey, a);
+    } else if (a.retry === 0 && a.caseSelection === null) {
+      if (a.state === "QUEUED" && a.leaseId === null) state.inFlight.candidate(task.taskKey, a);
+      else state.inFlight.lead(task.taskKey, a);
+    }
   }
   return followers;
+}
+
+/**
+ * `item` left the queue for a slave (leased, or offered in beanstalkd). If
+ * it is the first of its key to, it leads it, and the identical tasks of
+ * other jobs still queued leave the queue to wait for it: whichever of them
+ * the fair queue gave a slave first runs, the others take its result.
+ */
+export async function joinIdentical(state: DispatchState, item: QueueItem): Promise<void> {
+  const task = state.open.get(item.jobId)?.tasks.get(item.taskId);
+  if (!task?.taskKey || item.retry !== 0 || item.caseSelection !== null) return;
+  const leader: RunRef = { jobId: item.jobId, taskId: item.taskId, attempt: item.attempt };
+  let joined = false;
+  for (const c of state.inFlight.taken(task.taskKey, leader)) {
+    // Not in the queue any more: taken for a slave meanwhile (it runs), or its job canceled.
+    if (!state.queue.remove(c.jobId, c.taskId, c.attempt)) continue;
+    try {
+      await state.repo.updateAttempt(c.jobId, c.taskId, c.attempt, { reusedFrom: { ...leader, savedMs: 0, inFlight: true } }, ["QUEUED"]);
+    } catch (err) {
+      // Waits in memory all the same; the database says QUEUED, which a restart reads as a task to run.
+      state.log.error(`task ${c.taskId} of job ${c.jobId}: recording that it waits for job ${item.jobId}'s identical task failed`, err);
+    }
+    state.inFlight.follow(leader, { ...c, taskKey: task.taskKey });
+    joined = true;
+  }
+  // The leader may have ended while the database was written: the joined tasks take what it left, or run.
+  if (joined && !state.inFlight.isLeader(task.taskKey, leader)) await releaseStranded(state);
 }
 
 /**
@@ -115,8 +147,8 @@ async function resolveFollower(state: DispatchState, f: Follower, result: Leader
   const attempt = await state.repo.getAttempt(f.jobId, f.taskId, f.attempt);
   if (!attempt) return;
   const expected = (await state.repo.expectedDurations([task.description])).get(task.description) ?? 0;
-  // It runs now: identical tasks submitted after this may wait for it in turn. (After the last read: a failed read leaves it leading nothing.)
-  state.inFlight.lead(f.taskKey, attempt);
+  // Queued again: the first of its identical tasks taken for a slave leads them. (After the last read: a failed read leaves it in no list.)
+  state.inFlight.candidate(f.taskKey, attempt);
   state.queue.put([queueItem(state, open.job, task, attempt, expected)]);
   wake(state);
 }

@@ -1,6 +1,7 @@
 import type { Task } from "../../model.ts";
 import type { Lease, LeaseRequest, SlaveCommand } from "../../protocol.ts";
 import { DEFAULT_RESULT_GLOBS } from "../../../results/collect.ts";
+import { joinIdentical } from "./coalesce.ts";
 import { type DispatchState, type Waiter, dropTaken, untake } from "../dispatch-state.ts";
 import type { QueueItem } from "../fair-queue.ts";
 import { renderCaseFilter } from "../../cases/case-filter.ts";
@@ -112,6 +113,8 @@ async function grant(state: DispatchState, item: QueueItem, slave: string): Prom
     return null;
   }
   state.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase: "LEASED", queuedAt: item.queuedAt, leasedAt: now, expectedMs: item.expectedMs, caseSelection: item.caseSelection });
+  // Identical tasks of other jobs still queued now wait for this one (transitions/coalesce.ts).
+  await joinIdentical(state, item);
   return leaseBody(state, item, task!, leaseId);
 }
 
