@@ -55,7 +55,7 @@ beforeAll(async () => {
     ran(T0 + 100_000, 3_000),
   ];
   await repo.createJob(again.job, again.tasks, again.tasks.map((t, i) => makeAttempt(t, attempts[i]!)));
-  await repo.linkReusedCases(JOB, [0, 1].map((i) => ({ taskId: jobTasks[i]!, attempt: 0, origin: { jobId: ORIGIN, taskId: originTasks[i]!, attempt: 0 } })));
+  await repo.linkReusedCases(JOB, [0, 1].map((i) => ({ taskId: jobTasks[i]!, attempt: 0, binary: `bin${i}`, origin: { jobId: ORIGIN, taskId: originTasks[i]!, attempt: 0 } })));
 });
 
 afterAll(async () => {

@@ -61,7 +61,7 @@ export function repoReuseConformance(repo: () => Repo): void {
     await r.createJob(job, tasks, attempts);
     // Task 1 ran "one" itself first: it keeps its own row.
     await r.storeCases({ jobId: "link.user", taskId: tasks[1]!.taskId, attempt: 0, binary: "bin", reportedAt: T0 + 6 }, [{ ...pass("one"), status: "failed", message: "own" }]);
-    await r.transaction((tx) => tx.linkReusedCases("link.user", [{ taskId: tasks[0]!.taskId, attempt: 0, origin: { jobId: "link.origin", taskId: origin!, attempt: 0 } }]));
+    await r.transaction((tx) => tx.linkReusedCases("link.user", [{ taskId: tasks[0]!.taskId, attempt: 0, binary: "bin", origin: { jobId: "link.origin", taskId: origin!, attempt: 0 } }]));
     const rows = await r.listJobCases("link.user", { limit: 10 });
     expect(rows.map((c) => [c.name, c.status, c.taskId, c.reusedFrom])).toEqual([
       ["one", "failed", tasks[1]!.taskId, null],
@@ -86,7 +86,7 @@ export function repoReuseConformance(repo: () => Repo): void {
     for (const t of tasks) await r.storeCases({ jobId: job.id, taskId: t.taskId, attempt: 0, binary: `bin${t.index}`, reportedAt: T0 }, [pass(`c${t.index}`)]);
     const user = makeJobWithTasks("link.big.user", 620, { createdAt: T0 + 1 });
     await r.createJob(user.job, user.tasks, user.attempts);
-    await r.linkReusedCases(user.job.id, user.tasks.map((t, i) => ({ taskId: t.taskId, attempt: 0, origin: { jobId: job.id, taskId: tasks[i]!.taskId, attempt: 0 } })));
+    await r.linkReusedCases(user.job.id, user.tasks.map((t, i) => ({ taskId: t.taskId, attempt: 0, binary: `bin${t.index}`, origin: { jobId: job.id, taskId: tasks[i]!.taskId, attempt: 0 } })));
     const rows = await r.listJobCases(user.job.id, { limit: 1_000 });
     expect(rows.map((c) => c.name)).toEqual(tasks.map((t) => `c${t.index}`));
     expect((await r.jobCaseCounts(user.job.id)).passed).toBe(620);
@@ -101,7 +101,7 @@ export function repoReuseConformance(repo: () => Repo): void {
     // Rows of its own first (another binary), and one of the origin's cases run by its task 3.
     await r.storeCases({ jobId: job.id, taskId: tasks[2]!.taskId, attempt: 0, binary: "other", reportedAt: T0 + 6 }, [pass("x"), { ...pass("y"), status: "failed" }]);
     await r.storeCases({ jobId: job.id, taskId: tasks[3]!.taskId, attempt: 0, binary: "bin", reportedAt: T0 + 6 }, [{ ...pass("two"), status: "failed" }]);
-    const link = (i: number) => ({ taskId: tasks[i]!.taskId, attempt: 0, origin: { jobId: "link.twice.origin", taskId: origin!, attempt: 0 } });
+    const link = (i: number) => ({ taskId: tasks[i]!.taskId, attempt: 0, binary: "bin", origin: { jobId: "link.twice.origin", taskId: origin!, attempt: 0 } });
     await r.transaction((tx) => tx.linkReusedCases(job.id, [link(0), link(1)]));
     await r.transaction((tx) => tx.linkReusedCases(job.id, [link(1)]));
     const rows = await r.listJobCases(job.id, { limit: 10 });

@@ -65,7 +65,7 @@ beforeAll(async () => {
     ran(T0 + 90_000),
   ];
   userTasks = await seed(USER, 4, (i) => userAttempts[i]!, T0 + 90_000);
-  await repo.linkReusedCases(USER, [{ taskId: userTasks[0]!, attempt: 0, origin: { jobId: ORIGIN, taskId: originTasks[0]!, attempt: 0 } }]);
+  await repo.linkReusedCases(USER, [{ taskId: userTasks[0]!, attempt: 0, binary: "bin", origin: { jobId: ORIGIN, taskId: originTasks[0]!, attempt: 0 } }]);
   await seed(PLAIN, 1, () => ran(T0));
 });
 

@@ -38,6 +38,8 @@ export function linkReusedCasesOn(ops: CaseStoreOps, run: <T>(body: (db: MySql2D
     lockJob: ops.lockJob,
     nextSeq: ops.nextSeq,
     addCounts: ops.addCounts,
+    seqsOf: ops.seqsOf,
+    writeJobCases: ops.writeJobCases,
     run: (statement) => run(async (db) => void (await db.execute(statement))),
     rows: <T>(statement: SQL) => run(async (db) => (await db.execute(statement))[0] as unknown as T[]),
     statusCountsFrom: (id, fromSeq) =>

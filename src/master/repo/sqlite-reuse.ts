@@ -38,6 +38,8 @@ export function linkReusedCasesOn(ops: CaseStoreOps, run: <T>(body: (db: BunSQLi
     lockJob: ops.lockJob,
     nextSeq: ops.nextSeq,
     addCounts: ops.addCounts,
+    seqsOf: ops.seqsOf,
+    writeJobCases: ops.writeJobCases,
     run: (statement) => run((db) => void db.run(statement)),
     rows: <T>(statement: SQL) => run((db) => db.all<T>(statement)),
     // Rows read and counted here, in seq order: grouped in SQL, SQLite took the (job, status, seq) index and read all of the job's rows.

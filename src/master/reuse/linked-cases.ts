@@ -10,12 +10,16 @@ import { yieldToEventLoop } from "../../common/concurrency.ts";
 import type { JobCaseStatus } from "../protocol.ts";
 import type { CaseStoreOps } from "../cases/case-store.ts";
 import { JOB_CASE_STATUSES } from "../cases/case-merge.ts";
+import { caseKeyer } from "../cases/case-key.ts";
 import type { RunRef } from "../model.ts";
+import type { CaseStatus } from "../../results/model.ts";
+import type { JobCaseRow } from "../repo/schema-sqlite.ts";
 
-/** A task of the job that took another attempt's result: its own attempt, and the one it took. */
+/** A task of the job that took another attempt's result: its own attempt and binary (model.ts taskBinary), and the attempt it took. */
 export interface CaseLink {
   taskId: string;
   attempt: number;
+  binary: string;
   origin: RunRef;
 }
 
@@ -23,7 +27,7 @@ export interface CaseLink {
 export const LINKS_PER_STATEMENT = 500;
 
 /** What linking needs beyond storeCases' primitives; all in the caller's transaction. */
-export interface LinkOps extends Pick<CaseStoreOps, "lockJob" | "nextSeq" | "addCounts"> {
+export interface LinkOps extends Pick<CaseStoreOps, "lockJob" | "nextSeq" | "addCounts" | "seqsOf" | "writeJobCases"> {
   run(statement: SQL): Promise<void>;
   /** The rows a SELECT gives, by column name. */
   rows<T>(statement: SQL): Promise<T[]>;
@@ -47,15 +51,20 @@ export async function linkCasesWith(ops: LinkOps, dialect: "sqlite" | "mysql", j
     const batch = links.slice(from, from + LINKS_PER_STATEMENT);
     // Each link's cases get the seqs after the previous link's: its offset is the cases reported before it (by case_index, which
     // numbers a report's cases from 0). A window function (row_number) did this in the INSERT at twice the statement's cost.
-    const spans = new Map((await ops.rows<{ n: number; span: number }>(spanStatement(batch))).map((r) => [Number(r.n), Number(r.span)]));
+    const spans = new Map((await ops.rows<{ n: number; span: number; renamed: number }>(spanStatement(batch))).map((r) => [Number(r.n), { span: Number(r.span), renamed: Number(r.renamed) > 0 }]));
     const first = await ops.nextSeq(jobId);
     let next = first;
     const offsets = batch.map((_, i) => {
       const offset = next;
-      next += spans.get(i) ?? 0;
+      next += spans.get(i)?.span ?? 0;
       return offset;
     });
-    await ops.run(linkStatement(dialect, jobId, batch, offsets));
+    // A task described otherwise than the one it reused shows the cases under its own binary: their keys change, which SQL cannot
+    // compute (a case key is a SHA-256 of binary, suite and name), so those few links go through here.
+    const renamed = batch.flatMap((l, i) => (spans.get(i)?.renamed ? [i] : []));
+    const same = batch.flatMap((l, i) => (spans.get(i)?.renamed ? [] : [i]));
+    if (same.length > 0) await ops.run(linkStatement(dialect, jobId, same.map((i) => batch[i]!), same.map((i) => offsets[i]!)));
+    for (const i of renamed) await linkRenamed(ops, jobId, batch[i]!, offsets[i]!);
     // The rows this statement inserted are those from `first` on (the job is locked, and an ignored row changes none): counted alone,
     // not the job's every row before and after, which made a 2,000-task job's waiting tasks, linked one by one, cost 23 s (quadratic).
     for (const [status, n] of await ops.statusCountsFrom(jobId, first)) if (status in delta) delta[status as JobCaseStatus] += n;
@@ -63,19 +72,23 @@ export async function linkCasesWith(ops: LinkOps, dialect: "sqlite" | "mysql", j
   await ops.addCounts(jobId, delta);
 }
 
-/** The links as a derived table `l` (n, task_id, attempt, oj, ot, oa, off): plain SELECTs joined by UNION ALL, which both databases read. */
+/** The links as a derived table `l` (n, task_id, attempt, bin, oj, ot, oa, off): plain SELECTs joined by UNION ALL, which both databases read. */
 function linkTable(links: readonly CaseLink[], offsets?: readonly number[]): SQL {
   const rows = links.map((l, i) =>
     i === 0
-      ? sql`SELECT ${i} AS n, ${l.taskId} AS task_id, ${l.attempt} AS attempt, ${l.origin.jobId} AS oj, ${l.origin.taskId} AS ot, ${l.origin.attempt} AS oa, ${offsets?.[i] ?? 0} AS off`
-      : sql`SELECT ${i}, ${l.taskId}, ${l.attempt}, ${l.origin.jobId}, ${l.origin.taskId}, ${l.origin.attempt}, ${offsets?.[i] ?? 0}`,
+      ? sql`SELECT ${i} AS n, ${l.taskId} AS task_id, ${l.attempt} AS attempt, ${l.binary} AS bin, ${l.origin.jobId} AS oj, ${l.origin.taskId} AS ot, ${l.origin.attempt} AS oa, ${offsets?.[i] ?? 0} AS off`
+      : sql`SELECT ${i}, ${l.taskId}, ${l.attempt}, ${l.binary}, ${l.origin.jobId}, ${l.origin.taskId}, ${l.origin.attempt}, ${offsets?.[i] ?? 0}`,
   );
   return sql`(${sql.join(rows, sql` UNION ALL `)}) l`;
 }
 
-/** How many case indexes each link's origin used (its largest case_index + 1), by link number: an index-only read of the cases' primary key. */
+/**
+ * How many case indexes each link's origin used (its largest case_index +
+ * 1), and whether its cases are of another binary than the link's task, by
+ * link number: a read of the origins' rows by primary key.
+ */
 function spanStatement(links: readonly CaseLink[]): SQL {
-  return sql`SELECT l.n AS n, max(c.case_index) + 1 AS span FROM ${linkTable(links)}
+  return sql`SELECT l.n AS n, max(c.case_index) + 1 AS span, max(CASE WHEN c.test_binary = l.bin THEN 0 ELSE 1 END) AS renamed FROM ${linkTable(links)}
     JOIN cases c ON c.job_id = l.oj AND c.task_id = l.ot AND c.attempt = l.oa
     GROUP BY l.n`;
 }
@@ -96,4 +109,43 @@ function linkStatement(dialect: "sqlite" | "mysql", jobId: string, links: readon
     FROM ${linkTable(links, offsets)}
     JOIN cases c ON c.job_id = l.oj AND c.task_id = l.ot AND c.attempt = l.oa
     WHERE 1 = 1`;
+}
+
+/** An origin's case row as linkRenamed reads it. */
+interface OriginCase {
+  case_index: number;
+  suite: string;
+  name: string;
+  status: CaseStatus;
+  duration_ms: number | null;
+  message: string | null;
+  file: string | null;
+  line: number | null;
+  flaky_failures: number;
+}
+
+/**
+ * The job's rows for one link whose task has another binary than its
+ * origin's cases: read, keyed anew under the task's binary, and inserted
+ * but for the cases the job has (and repeats in the report: the first).
+ */
+async function linkRenamed(ops: LinkOps, jobId: string, link: CaseLink, offset: number): Promise<void> {
+  const cases = await ops.rows<OriginCase>(sql`SELECT case_index, suite, name, status, duration_ms, message, file, line, flaky_failures FROM cases
+    WHERE job_id = ${link.origin.jobId} AND task_id = ${link.origin.taskId} AND attempt = ${link.origin.attempt} ORDER BY case_index`);
+  const keyOf = caseKeyer(link.binary);
+  const rows = new Map<string, JobCaseRow>();
+  for (const c of cases) {
+    const caseKey = keyOf(c.suite, c.name);
+    if (rows.has(caseKey)) continue;
+    const flaky = Number(c.flaky_failures);
+    rows.set(caseKey, {
+      jobId, caseKey, seq: offset + Number(c.case_index), binary: link.binary, suite: c.suite, name: c.name,
+      status: c.status === "passed" && flaky > 0 ? "flaky" : c.status, taskId: link.taskId, attempt: link.attempt,
+      durationMs: c.duration_ms === null ? null : Number(c.duration_ms), message: c.message, file: c.file, line: c.line === null ? null : Number(c.line),
+      runs: 1, failures: (c.status === "failed" || c.status === "crashed" ? 1 : 0) + flaky, reusedFrom: link.origin,
+    });
+  }
+  const known = await ops.seqsOf(jobId, [...rows.keys()]);
+  const fresh = [...rows.values()].filter((r) => !known.has(r.caseKey));
+  if (fresh.length > 0) await ops.writeJobCases(jobId, [], fresh);
 }

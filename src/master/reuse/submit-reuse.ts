@@ -3,7 +3,7 @@
  * young enough SUCCEEDED first attempt takes that result now; one whose key
  * runs now in another job waits for it. The rest run.
  */
-import type { Attempt, ReuseOrigin, Task } from "../model.ts";
+import { type Attempt, type ReuseOrigin, type Task, taskBinary } from "../model.ts";
 import type { Repo } from "../repo/repo.ts";
 import type { InFlight } from "./in-flight.ts";
 import type { CaseLink } from "./linked-cases.ts";
@@ -50,7 +50,7 @@ export async function planReuse(repo: Pick<Repo, "findReusable">, inFlight: InFl
     const hit = found.get(task.taskKey!);
     if (hit) {
       plan.attempts[i] = { ...plan.attempts[i]!, ...reusedFields(hit.origin, hit.savedMs, false, input.now) };
-      plan.links.push({ taskId: task.taskId, attempt: 0, origin: { jobId: hit.origin.jobId, taskId: hit.origin.taskId, attempt: hit.origin.attempt } });
+      plan.links.push({ taskId: task.taskId, attempt: 0, binary: taskBinary(task), origin: { jobId: hit.origin.jobId, taskId: hit.origin.taskId, attempt: hit.origin.attempt } });
       plan.hits++;
       continue;
     }

@@ -6,7 +6,7 @@
  * on its own. The waiting lists live in reuse/in-flight.ts; these are the
  * transitions that fill and end them.
  */
-import { TERMINAL_STATES, type Attempt, type RunRef, type Task } from "../../model.ts";
+import { TERMINAL_STATES, type Attempt, type RunRef, type Task, taskBinary } from "../../model.ts";
 import type { CaseReport } from "../../protocol.ts";
 import type { Follower } from "../../reuse/in-flight.ts";
 import { DEFAULT_REUSE_MAX_AGE_MS, reusedFields } from "../../reuse/submit-reuse.ts";
@@ -132,7 +132,7 @@ async function resolveFollower(state: DispatchState, f: Follower, result: Leader
     const origin = { jobId: result.attempt.jobId, taskId: result.attempt.taskId, attempt: result.attempt.attempt };
     const changed = await state.repo.transaction(async (repo) => {
       const ok = await repo.updateAttempt(f.jobId, f.taskId, f.attempt, reusedFields(result.attempt, result.savedMs, true, now), ["QUEUED"]);
-      if (ok) await repo.linkReusedCases(f.jobId, [{ taskId: f.taskId, attempt: f.attempt, origin }]);
+      if (ok) await repo.linkReusedCases(f.jobId, [{ taskId: f.taskId, attempt: f.attempt, binary: taskBinary(task), origin }]);
       return ok;
     });
     if (changed) state.observer?.reuseCounted?.({ hits: 0, misses: 0, coalesced: 1 });
