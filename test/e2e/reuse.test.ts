@@ -1,0 +1,56 @@
+/**
+ * Issue 15 end to end (reuse of identical idempotent tasks): a real `dt
+ * master` and `dt slave`, an idempotent job submitted twice with `dt
+ * submit`. The second finishes with every task reused from the first and
+ * nothing run: the master says so (counts, `reused_from` on each attempt)
+ * and so does the slave side (each run of the script leaves a file).
+ */
+import { expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import type { TaskRequest, TaskView } from "../../src/master/protocol.ts";
+import { shellScript } from "../helpers/tree.ts";
+import { E2E_TEST_TIMEOUT_MS, useCluster } from "./cluster.ts";
+
+const setup = useCluster("dt-e2e-reuse-");
+
+/**
+ * Leaves `<job>.<task>.ran` in $PID_DIR (the cluster's; slaves hand their
+ * environment to tasks, so it is in no task's key) and prints its input.
+ */
+const SUITE = { "task.sh": shellScript('touch "$PID_DIR/$DT_JOB_ID.$DT_TASK_ID.ran"\necho "ran $N"') };
+
+/** How many runs the slave made for `jobId`, from the files the script left. */
+const runsOf = (pidDir: string, jobId: string) => readdirSync(pidDir).filter((f) => f.startsWith(`${jobId}.`) && f.endsWith(".ran")).length;
+
+const byDescription = (tasks: TaskView[]) => new Map(tasks.map((t) => [t.description, t]));
+
+test("an idempotent job submitted twice: the second reuses every task's result and runs nothing", async () => {
+  const c = await setup();
+  await c.startMaster();
+  await c.startSlave("s1", 2);
+  const hash = await c.archive(SUITE, ["./task.sh"]);
+  const tasks: TaskRequest[] = [0, 1, 2].map((n) => ({ isolate_hash: hash, description: `reusable_${n}`, env: { N: String(n) }, idempotent: true }));
+
+  const firstJob = await c.submitNoWait(tasks);
+  const first = await c.api.waitFinished(firstJob);
+  expect(first.counts).toMatchObject({ total_tasks: 3, succeeded: 3, reused: 0 });
+  expect(runsOf(c.pidDir, firstJob)).toBe(3);
+  const originals = byDescription(await c.api.tasks(firstJob));
+
+  const secondJob = await c.submitNoWait(tasks);
+  const second = await c.api.waitFinished(secondJob, 10_000);
+  expect(second.counts).toMatchObject({ total_tasks: 3, succeeded: 3, reused: 3, coalesced: 0, waiting: 0 });
+  expect(second.counts.saved_ms).toBeGreaterThan(0);
+  expect(runsOf(c.pidDir, secondJob)).toBe(0);
+  for (const task of await c.api.tasks(secondJob)) {
+    const original = originals.get(task.description)!;
+    // One attempt, which is the original's result, logs included.
+    expect(task.attempts).toHaveLength(1);
+    const [attempt] = task.attempts;
+    expect(attempt!.state).toBe("SUCCEEDED");
+    expect(attempt!.reused_from).toMatchObject({ job_id: firstJob, task_id: original.task_id, attempt: 0, in_flight: false });
+    expect(await (await fetch(attempt!.stdout_master_link!)).text()).toBe(`ran ${task.description.slice(-1)}\n`);
+  }
+  // Nothing ran for the second job meanwhile, on the slave's side either.
+  expect(runsOf(c.pidDir, firstJob)).toBe(3);
+}, E2E_TEST_TIMEOUT_MS);
