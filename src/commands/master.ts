@@ -34,6 +34,8 @@ export const masterArgs = {
   "auto-quarantine-days": { type: "string", description: "How long an automatic quarantine lasts, in days", default: "7" },
   // Five: one flaky run of two is 50% by chance; five runs make a rate worth acting on.
   "auto-quarantine-min-runs": { type: "string", description: "Task runs of a case in the window before its flake rate counts", default: "5" },
+  // A week: as long as a CI system re-runs a branch's pipeline; older results stay stored, and are only no longer reused.
+  "reuse-max-age": { type: "string", description: "Oldest result an idempotent task may reuse (docs/reuse.md), e.g. 7d or 12h; 0 turns reuse off", default: "7d" },
   ...s3EndpointArg,
   ...logArgs,
 } as const;
@@ -51,6 +53,7 @@ export default defineCommand({
     for (const flag of ["public-url", "isolate-server"] as const) if (args[flag] !== undefined) httpUrl(args[flag], `--${flag}`);
     const noResourceTimeoutMs = parseDuration(args["no-resource-timeout"], "--no-resource-timeout");
     const autoQuarantine = autoQuarantineConfig(args["auto-quarantine"], args["auto-quarantine-days"], args["auto-quarantine-min-runs"]);
+    const reuseMaxAgeMs = parseDuration(args["reuse-max-age"], "--reuse-max-age");
     const auth = new ReloadablePolicy(loadAuthPolicy(ctx.config));
     // SIGHUP (systemctl reload) re-reads the config's access policy; connections and everything else stay.
     const stopReloading = reloadAuthPolicyOnHangup({ env: ctx.env, log: ctx.log, apply: (policy) => auth.set(policy), current: () => auth });
@@ -72,6 +75,7 @@ export default defineCommand({
           maxWaitMs: 30_000,
           maxInfraRequeues: 3,
           autoQuarantine,
+          reuseMaxAgeMs,
         },
         ...masterStoreOptions(args, ctx.env),
         auth,

@@ -8,6 +8,8 @@ import type { LiveLogs } from "./artifacts/live-logs.ts";
 import { readAttemptLog } from "./artifacts/attempt-log.ts";
 import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { expandAutoShards } from "./jobs/auto-shards.ts";
+import { taskKey } from "./reuse/task-key.ts";
+import { DEFAULT_REUSE_MAX_AGE_MS, planReuse } from "./reuse/submit-reuse.ts";
 import { type ManifestCheck, checkJobManifests } from "./jobs/manifest-check.ts";
 import { distTestJobStatus, groupAttempts, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
 import type { Attempt, Job, Task } from "./model.ts";
@@ -251,13 +253,22 @@ export class Master {
       if (unchecked > 0) this.deps.log.warn(`job ${jobId}: ${unchecked} of its ${manifests} manifests not checked in the CAS (out of time); slaves fail a task whose manifest is missing`, { job_id: jobId });
     }
     const job: Job = { id: jobId, user, name: valid.name, priority: valid.priority, createdAt: now, canceledAt: null };
-    const tasks: Task[] = valid.tasks.map((t) => ({ ...t, jobId }));
-    const attempts = tasks.map((t) => newAttempt(jobId, t.taskId, 0, 0, now));
-    await this.deps.repo.createJob(job, tasks, attempts);
+    // The key of what decides an idempotent task's result, once the task is final (auto shards planned): reuse/task-key.ts.
+    const tasks: Task[] = valid.tasks.map((t) => ({ ...t, jobId, taskKey: t.idempotent ? taskKey(t) : null }));
+    const maxAgeMs = this.deps.dispatch.reuseMaxAgeMs ?? DEFAULT_REUSE_MAX_AGE_MS;
+    const plan = await planReuse(this.deps.repo, this.dispatcher.inFlight, { jobId, tasks, attempts: tasks.map((t) => newAttempt(jobId, t.taskId, 0, 0, now)), reuse: valid.reuse, maxAgeMs, now });
+    const { attempts } = plan;
+    // The job and its reused tasks' cases together: a restart never finds a reused task without its cases.
+    await this.deps.repo.transaction(async (repo) => {
+      await repo.createJob(job, tasks, attempts);
+      await repo.linkReusedCases(jobId, plan.links);
+    });
+    if (plan.hits + plan.misses > 0) this.deps.observer?.reuseCounted?.({ hits: plan.hits, misses: plan.misses, coalesced: 0 });
     // An auto shard's planned time orders the queue (longest first) and feeds the job's ETA.
     const plannedMs = valid.plannedMs && new Map([...valid.plannedMs].map(([index, ms]) => [tasks[index]!.taskId, ms]));
     await this.dispatcher.addJob(job, tasks, attempts, plannedMs);
-    this.deps.log.info(`job ${jobId}: ${tasks.length} tasks queued`, { job_id: jobId, tasks: tasks.length, user });
+    const reused = plan.hits > 0 || plan.waiting > 0 ? ` (${plan.hits} reused, ${plan.waiting} waiting for identical tasks in flight)` : "";
+    this.deps.log.info(`job ${jobId}: ${tasks.length} tasks queued${reused}`, { job_id: jobId, tasks: tasks.length, user, reused: plan.hits, waiting: plan.waiting });
     return { job_id: jobId, url: this.jobUrl(jobId), tasks: tasks.length };
   }
 

@@ -16,6 +16,7 @@ import type { AttemptState, CacheCounts } from "./model.ts";
 import type { QueueDemand, ReportedTimes, SlaveState } from "./protocol.ts";
 import { queueDemand } from "./scheduler/demand.ts";
 import type { AttemptEnded, DispatcherObserver } from "./scheduler/dispatcher.ts";
+import type { ReuseCounts } from "./scheduler/dispatch-state.ts";
 
 /**
  * Task and phase durations (s): from 50 ms (a unit test's fetch of a warm
@@ -126,12 +127,18 @@ export function dimensionsText(dimensions: Record<string, string>): string {
  */
 export class MasterMetrics implements DispatcherObserver {
   private readonly tasks: TaskMetrics;
+  private readonly reuse: Counter;
   private master: Master | undefined;
   /** Computed once per scrape, for the gauges that share it. */
   private demand: QueueDemand | undefined;
 
   constructor(registry: Registry) {
     this.tasks = new TaskMetrics(registry);
+    this.reuse = registry.counter({
+      name: "dt_reuse_tasks_total",
+      help: "Idempotent tasks submitted, by what reuse did (docs/reuse.md): hit (took a stored result), miss (found none: ran or waited), coalesced (took the result of an identical task that ran in another job while it waited).",
+      labelNames: ["result"],
+    });
     registry.beforeCollect(() => {
       this.demand = this.master ? queueDemand(this.master.dispatcher) : undefined;
     });
@@ -175,5 +182,11 @@ export class MasterMetrics implements DispatcherObserver {
 
   attemptEnded(event: AttemptEnded): void {
     this.tasks.record(event);
+  }
+
+  reuseCounted(counts: ReuseCounts): void {
+    if (counts.hits > 0) this.reuse.with({ result: "hit" }).inc(counts.hits);
+    if (counts.misses > 0) this.reuse.with({ result: "miss" }).inc(counts.misses);
+    if (counts.coalesced > 0) this.reuse.with({ result: "coalesced" }).inc(counts.coalesced);
   }
 }

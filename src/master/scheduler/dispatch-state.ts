@@ -6,6 +6,7 @@ import type { Attempt, AttemptState, Job, Task } from "../model.ts";
 import type { AutoQuarantineConfig } from "../quarantine/auto.ts";
 import type { Lease, LeaseRequest, ResultReport, ResultResponse, SlavePhase } from "../protocol.ts";
 import type { Repo } from "../repo/repo.ts";
+import type { InFlight } from "../reuse/in-flight.ts";
 import type { Feeder } from "../queue/feeder.ts";
 import type { EtaObservations } from "./eta.ts";
 import type { FairQueue, QueueItem } from "./fair-queue.ts";
@@ -31,6 +32,8 @@ export interface DispatcherConfig {
   bulkBatchRows?: number;
   /** `dt master --auto-quarantine`: quarantine cases whose flake rate reaches a rate (quarantine/auto.ts); off when absent. */
   autoQuarantine?: AutoQuarantineConfig;
+  /** `dt master --reuse-max-age`: the oldest result an idempotent task may reuse (ms); 0 turns reuse off; default DEFAULT_REUSE_MAX_AGE_MS. */
+  reuseMaxAgeMs?: number;
 }
 
 /**
@@ -75,9 +78,17 @@ export interface AttemptEnded {
   reportedAt: number;
 }
 
+/** Idempotent tasks' lookups (docs/reuse.md): found a result, found none, took the result of a run in flight. */
+export interface ReuseCounts {
+  hits: number;
+  misses: number;
+  coalesced: number;
+}
+
 /** Told of what the dispatcher does, for metrics; must not throw. */
 export interface DispatcherObserver {
   attemptEnded(event: AttemptEnded): void;
+  reuseCounted?(counts: ReuseCounts): void;
 }
 
 export interface Waiter {
@@ -125,6 +136,8 @@ export interface DispatchState {
    * and add one, and removing one would leave the case quarantined.
    */
   readonly autoQuarantineLock: SerialLock;
+  /** Identical idempotent tasks running now and the tasks waiting for them (reuse/in-flight.ts). */
+  readonly inFlight: InFlight;
   readonly repo: Repo;
   readonly clock: Clock;
   readonly config: DispatcherConfig;

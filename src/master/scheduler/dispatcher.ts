@@ -10,6 +10,8 @@ import { type DispatchState, type DispatcherConfig, type DispatcherObserver, typ
 import { EtaObservations, MAX_REPLAYED, estimateRemainingMs } from "./eta.ts";
 import { FairQueue } from "./fair-queue.ts";
 import { SlaveRegistry } from "./slave-registry.ts";
+import { InFlight } from "../reuse/in-flight.ts";
+import { leaderEnded, registerAttempts } from "./transitions/coalesce.ts";
 import { cancelJob, sweep } from "./transitions/cancel-expiry.ts";
 import { claimOffer } from "./transitions/claim.ts";
 import { extendLease, heartbeat } from "./transitions/heartbeat.ts";
@@ -61,7 +63,7 @@ export class Dispatcher {
     this.slaves = new SlaveRegistry(config.maxWaitMs + config.leaseTtlMs);
     const state: DispatchState = {
       queue: this.queue, slaves: this.slaves, leases: new Map(), waiters: new Set(), reporting: new Map(), open: new Map(),
-      unmatchedSince: new Map(), feeder: undefined, claiming: new Map(), paces: new EtaObservations(), autoQuarantineLock: new SerialLock(),
+      unmatchedSince: new Map(), feeder: undefined, claiming: new Map(), paces: new EtaObservations(), autoQuarantineLock: new SerialLock(), inFlight: new InFlight(),
       repo, clock, config, log, newId, observer,
     };
     this.state = state;
@@ -77,8 +79,10 @@ export class Dispatcher {
         untake: (item) => untake(state, item),
         drop: (item) => dropTaken(state, item),
         refuse: async (item, message) => {
+          const task = state.open.get(item.jobId)?.tasks.get(item.taskId);
           dropTaken(state, item);
           await repo.updateAttempt(item.jobId, item.taskId, item.attempt, { state: "INFRA_FAILED", reportedAt: clock.now(), message }, ["QUEUED"]);
+          await leaderEnded(state, task, item, null);
         },
       }, external.feeder, clock, log, newId);
     }
@@ -100,11 +104,20 @@ export class Dispatcher {
    * the history of its description (an earlier plan's shard of that name).
    */
   async addJob(job: Job, tasks: readonly Task[], attempts: readonly Attempt[], plannedMs?: ReadonlyMap<string, number>): Promise<void> {
-    this.state.open.set(job.id, { job, tasks: new Map(tasks.map((t) => [t.taskId, t])), active: attempts.length });
-    const expected = await this.state.repo.expectedDurations([...new Set(tasks.map((t) => t.description))]);
     const byId = new Map(tasks.map((t) => [t.taskId, t]));
-    this.queue.put(attempts.map((a) => queueItem(this.state, job, byId.get(a.taskId)!, a, plannedMs?.get(a.taskId) ?? expected.get(byId.get(a.taskId)!.description) ?? 0)));
+    // A reused attempt is finished already; one waiting for another job's run is not queued (transitions/coalesce.ts).
+    const runnable = attempts.filter((a) => a.state === "QUEUED" && a.reusedFrom === null);
+    const followers = registerAttempts(this.state, byId, attempts);
+    if (runnable.length + followers.length === 0) return;
+    this.state.open.set(job.id, { job, tasks: byId, active: runnable.length + followers.length });
+    const expected = await this.state.repo.expectedDurations([...new Set(runnable.map((a) => byId.get(a.taskId)!.description))]);
+    this.queue.put(runnable.map((a) => queueItem(this.state, job, byId.get(a.taskId)!, a, plannedMs?.get(a.taskId) ?? expected.get(byId.get(a.taskId)!.description) ?? 0)));
     wake(this.state);
+  }
+
+  /** Identical idempotent tasks running now and those waiting for them, for metrics and tests. */
+  get inFlight(): InFlight {
+    return this.state.inFlight;
   }
 
   /** Rebuilds queue and leases from the Repo after a (re)start (transitions/rebuild.ts). */

@@ -3,11 +3,14 @@ import { ACTIVE_STATES } from "../../model.ts";
 import { DEFAULT_BULK_BATCH_ROWS, type DispatchState, settle } from "../dispatch-state.ts";
 import type { QueueItem } from "../fair-queue.ts";
 import { nextAttempt, requeue } from "./result.ts";
+import { cancelJobFollowers, leaderEnded, releaseStranded } from "./coalesce.ts";
 
 /** Cancel: waiting attempts end CANCELED now; running ones are killed through their slaves' next heartbeat. */
 export async function cancelJob(state: DispatchState, jobId: string, now: number): Promise<void> {
   const open = state.open.get(jobId);
   if (open) open.job = { ...open.job, canceledAt: now };
+  // First, with no await before it: a leader of this job ending meanwhile must not hand its followers a canceled run.
+  const followers = cancelJobFollowers(state, jobId).catch((err) => state.log.error(`job ${jobId}: starting the tasks of other jobs that waited for its runs failed; the sweep retries`, err));
   const removed = state.queue.removeJob(jobId);
   // Offers too: taken from the queue, but no slave claimed them yet.
   const withdrawn = (await state.feeder?.withdraw((o) => o.item.jobId === jobId)) ?? [];
@@ -15,6 +18,7 @@ export async function cancelJob(state: DispatchState, jobId: string, now: number
   // Every attempt still QUEUED in the database is one of those, or one whose lease or retry is being stored now and, seeing the cancel, ends it itself.
   await cancelQueued(state, jobId, now);
   settle(state, jobId, removed.length + withdrawn.length);
+  await followers;
 }
 
 /** Ends every QUEUED attempt of the job CANCELED, a batch per statement, yielding between batches. */
@@ -53,10 +57,13 @@ export async function sweep(state: DispatchState): Promise<void> {
       queuedAt: lease.queuedAt, leasedAt: lease.leasedAt, times: { fetch_done_at: null, map_done_at: null, command_start_at: null, command_end_at: null, upload_done_at: null }, cache: null, reportedAt: now,
     });
     state.log.warn(`lease ${lease.leaseId} of slave ${lease.slave} expired; ${next ? "task queued again" : "not requeued"}`, { job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt });
+    // Tasks of other jobs waiting for this run do not wait for its requeue: they run now (docs/reuse.md).
+    await leaderEnded(state, task, lease, null);
     if (next && open && task) await requeue(state, open, task, next, 0, now);
     else settle(state, lease.jobId);
   }
   await expireUnrunnable(state, now);
+  await releaseStranded(state);
   if (state.feeder) await state.feeder.recoverLost().catch((err) => state.log.debug(`checking beanstalkd for lost offers failed: ${(err as Error).message}`));
 }
 
@@ -87,11 +94,13 @@ async function expireUnrunnable(state: DispatchState, now: number): Promise<void
   for (const item of victims) state.queue.remove(item.jobId, item.taskId, item.attempt);
   const why = new Map<string, string>();
   for (const item of [...withdrawn.map((o) => o.item), ...victims]) {
+    const task = state.open.get(item.jobId)?.tasks.get(item.taskId);
     settle(state, item.jobId);
     const key = state.queue.dimensionsKeyOf(item);
     if (!why.has(key)) why.set(key, state.slaves.whyNoneCanRun(item.dimensions, key, now));
     await state.repo.updateAttempt(item.jobId, item.taskId, item.attempt, {
       state: "NO_RESOURCE", reportedAt: now, message: `${why.get(key)} (waited ${Math.round((now - item.queuedAt) / 1000)} s)`,
     }, ["QUEUED"]);
+    await leaderEnded(state, task, item, null);
   }
 }

@@ -4,6 +4,7 @@ import type { SlavePhase } from "../../protocol.ts";
 import { type DispatchState, type OpenJob, queueItem } from "../dispatch-state.ts";
 import type { QueueItem } from "../fair-queue.ts";
 import { cancelQueued } from "./cancel-expiry.ts";
+import { registerAttempts } from "./coalesce.ts";
 
 /** Where a restart's rebuild is: jobs with open attempts rebuilt so far, of how many. */
 export interface RebuildProgress {
@@ -63,10 +64,15 @@ async function rebuildJob(state: DispatchState, jobId: string, attempts: readonl
       state.feeder.adopt(queueItem(state, job, task, a, expected.get(task.description) ?? 0), a.leaseId);
       state.queue.started(job.user, job.id);
       offered++;
+    } else if (a.state === "QUEUED" && a.reusedFrom) {
+      // Waits for an identical task's run in another job: registered below, and out of the queue.
     } else if (a.state === "QUEUED") queued.push(queueItem(state, job, task, a, expected.get(task.description) ?? 0));
     else if (a.leaseId) adoptLease(state, a, job, now, expected.get(task.description) ?? 0);
   }
-  openJob.active = queued.length + offered + leasesOfJob(state, jobId);
+  // Leaders and followers of identical tasks in flight, whichever job comes first: a follower whose leader ended while the master was
+  // down is found by the sweep (coalesce.ts releaseStranded), which gives it that result or runs it.
+  const followers = registerAttempts(state, openJob.tasks, attempts).length;
+  openJob.active = queued.length + offered + followers + leasesOfJob(state, jobId);
   if (openJob.active === 0) state.open.delete(jobId);
   state.queue.put(queued);
 }

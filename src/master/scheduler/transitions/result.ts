@@ -12,6 +12,7 @@ import type { CaseSelection } from "../../cases/case-filter.ts";
 import { chooseRetry, unprovenRetry } from "../retry-filter.ts";
 import { type ActiveLease, type DispatchState, type OpenJob, newAttempt, queueItem, settle } from "../dispatch-state.ts";
 import { claim } from "./claim.ts";
+import { isReusableRun, type LeaderResult, leaderEnded } from "./coalesce.ts";
 import { wake } from "./lease.ts";
 
 /** Stores a slave's result, once per lease, and queues what follows (a retry). */
@@ -69,9 +70,23 @@ async function applyReport(state: DispatchState, lease: ActiveLease, reported: R
       if (stored) await repo.storeCases(stored.at, stored.cases);
       if (stored) quarantine = await applyQuarantine(repo, stored.at, report.state, stored.cases);
     }
+    // Kept for identical tasks to come (docs/reuse.md), with the attempt's ending: a result is reusable once it is stored.
+    let reusable: LeaderResult | null = null;
+    const keyed = changed ? (task ?? (await repo.getTask(lease.jobId, lease.taskId))) : null;
+    if (keyed && !unproven && isReusableRun(keyed, lease, report.state, report.cases)) {
+      const savedMs = times.command_start_at !== null && times.command_end_at !== null ? Math.max(0, times.command_end_at - times.command_start_at) : Math.max(0, now - lease.leasedAt);
+      await repo.recordReusable({ taskKey: keyed.taskKey!, jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, reportedAt: now, savedMs });
+      reusable = {
+        savedMs,
+        attempt: {
+          ...newAttempt(lease.jobId, lease.taskId, lease.attempt, lease.retry, lease.queuedAt), state: "SUCCEEDED", exitCode: report.exit_code,
+          stdoutKey: report.stdout_key, stderrKey: report.stderr_key, artifactKey: report.artifact_key, artifactMissing: report.artifact_missing, outputsRef: report.outputs_ref ?? null,
+        },
+      };
+    }
     // Every case exactly once: a shard that strayed from its selection is flagged on the job (cases/selection-check.ts).
     if (changed && task) await checkCaseSelection(repo, lease.caseSelection ?? task.caseSelection, { jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, state: report.state, cases: report.cases ?? [], notes: report.result_notes ?? [], at: now });
-    if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0, stored };
+    if (!changed || !task || !open || open.job.canceledAt !== null) return { changed, next: null, expectedMs: 0, stored, reusable, keyed };
     if ((report.state === "SUCCEEDED" || report.state === "FAILED") && times.command_start_at !== null && times.command_end_at !== null) {
       await repo.recordDuration(task.description, times.command_end_at - times.command_start_at, now);
     }
@@ -79,8 +94,10 @@ async function applyReport(state: DispatchState, lease: ActiveLease, reported: R
     const next = quarantine.quarantined && !quarantine.crashed ? null : await nextAttempt(state, repo, lease, task, report.state, now, unproven);
     if (next) await repo.insertAttempt(next);
     const expectedMs = next ? ((await repo.expectedDurations([task.description])).get(task.description) ?? 0) : 0;
-    return { changed, next, expectedMs, stored };
+    return { changed, next, expectedMs, stored, reusable, keyed };
   });
+  // Tasks of other jobs waiting for this run take its result, or run now if it has none to give (transitions/coalesce.ts).
+  if (outcome.changed && outcome.keyed) await leaderEnded(state, outcome.keyed, lease, outcome.reusable);
   const auto = state.config.autoQuarantine;
   if (auto && outcome.stored) await autoQuarantine({ repo: state.repo, clock: state.clock, log: state.log }, auto, outcome.stored.at, outcome.stored.cases, state.autoQuarantineLock);
   // Only test results tell the job's pace; a lost slave or a slave's own failure says nothing of the tests.

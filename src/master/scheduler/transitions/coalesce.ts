@@ -1,0 +1,121 @@
+/**
+ * Identical idempotent tasks in flight, run once (docs/reuse.md): a task
+ * whose key runs now in another job waits for that attempt (the leader) and
+ * takes its result; if the leader ends any other way than a reusable
+ * success (fails, is lost, is canceled with its job), the waiting task runs
+ * on its own. The waiting lists live in reuse/in-flight.ts; these are the
+ * transitions that fill and end them.
+ */
+import { TERMINAL_STATES, type Attempt, type RunRef, type Task } from "../../model.ts";
+import type { CaseReport } from "../../protocol.ts";
+import type { Follower } from "../../reuse/in-flight.ts";
+import { DEFAULT_REUSE_MAX_AGE_MS, reusedFields } from "../../reuse/submit-reuse.ts";
+import { type DispatchState, queueItem, settle } from "../dispatch-state.ts";
+import { wake } from "./lease.ts";
+
+/** The result a follower takes: the leader's attempt as stored, and what running it took. */
+export interface LeaderResult {
+  attempt: Attempt;
+  savedMs: number;
+}
+
+/**
+ * A run whose result may stand for identical tasks: a SUCCEEDED first try
+ * (no test retry spent, no selection of cases: all of the task ran), that is
+ * not flaky (no case failed, crashed or needed a rerun to pass).
+ */
+export function isReusableRun(task: Task, attempt: { retry: number; caseSelection: unknown }, state: string, cases: readonly Pick<CaseReport, "status" | "flaky_failures">[] | undefined): boolean {
+  if (!task.idempotent || task.taskKey === null || state !== "SUCCEEDED" || attempt.retry !== 0 || attempt.caseSelection !== null) return false;
+  return (cases ?? []).every((c) => (c.status === "passed" || c.status === "skipped") && !(c.flaky_failures ?? 0));
+}
+
+/**
+ * Registers a job's first attempts just queued (or rebuilt): a waiting one
+ * follows its leader; a runnable one of an idempotent task leads its key,
+ * unless another attempt already does. Returns the followers, which the
+ * job's active count includes but the fair queue does not hold.
+ */
+export function registerAttempts(state: DispatchState, tasks: ReadonlyMap<string, Task>, attempts: readonly Attempt[]): Follower[] {
+  const followers: Follower[] = [];
+  for (const a of attempts) {
+    const task = tasks.get(a.taskId);
+    if (!task?.taskKey || a.state === "SUCCEEDED" || TERMINAL_STATES.has(a.state)) continue;
+    if (a.state === "QUEUED" && a.reusedFrom) {
+      const follower = { jobId: a.jobId, taskId: a.taskId, attempt: a.attempt, taskKey: task.taskKey };
+      state.inFlight.follow(a.reusedFrom, follower);
+      followers.push(follower);
+    } else if (a.retry === 0 && a.caseSelection === null) state.inFlight.lead(task.taskKey, a);
+  }
+  return followers;
+}
+
+/**
+ * The leader `ref` of `task` ended: its followers take `result` when it is
+ * reusable, else run on their own. Call it wherever an attempt ends.
+ */
+export async function leaderEnded(state: DispatchState, task: Task | undefined, ref: RunRef, result: LeaderResult | null): Promise<void> {
+  if (!task?.taskKey) return;
+  const followers = state.inFlight.end(task.taskKey, ref);
+  if (followers.length > 0) await resolveFollowers(state, followers, result);
+}
+
+/** Ends each follower with `result`, or queues it to run. A follower whose attempt is no longer QUEUED (its job was canceled meanwhile) only settles. */
+export async function resolveFollowers(state: DispatchState, followers: readonly Follower[], result: LeaderResult | null): Promise<void> {
+  const now = state.clock.now();
+  for (const f of followers) {
+    const open = state.open.get(f.jobId);
+    const task = open?.tasks.get(f.taskId);
+    if (!open || !task) continue;
+    if (result) {
+      const origin = { jobId: result.attempt.jobId, taskId: result.attempt.taskId, attempt: result.attempt.attempt };
+      const changed = await state.repo.transaction(async (repo) => {
+        const ok = await repo.updateAttempt(f.jobId, f.taskId, f.attempt, reusedFields(result.attempt, result.savedMs, true, now), ["QUEUED"]);
+        if (ok) await repo.linkReusedCases(f.jobId, [{ taskId: f.taskId, attempt: f.attempt, origin }]);
+        return ok;
+      });
+      if (changed) state.observer?.reuseCounted?.({ hits: 0, misses: 0, coalesced: 1 });
+      settle(state, f.jobId);
+      continue;
+    }
+    const released = await state.repo.updateAttempt(f.jobId, f.taskId, f.attempt, { reusedFrom: null }, ["QUEUED"]);
+    if (!released) {
+      settle(state, f.jobId);
+      continue;
+    }
+    const attempt = await state.repo.getAttempt(f.jobId, f.taskId, f.attempt);
+    if (!attempt) continue;
+    // It runs now: identical tasks submitted after this may wait for it in turn.
+    state.inFlight.lead(f.taskKey, attempt);
+    const expected = (await state.repo.expectedDurations([task.description])).get(task.description) ?? 0;
+    state.queue.put([queueItem(state, open.job, task, attempt, expected)]);
+    wake(state);
+  }
+}
+
+/**
+ * A job's cancel: the tasks of other jobs waiting for its attempts run on
+ * their own (a cancel of one job cancels no other); its own waiting tasks
+ * stop waiting, and are counted off its active attempts (the cancel ends
+ * them in the database with its other QUEUED ones).
+ */
+export async function cancelJobFollowers(state: DispatchState, jobId: string): Promise<void> {
+  const { released, dropped } = state.inFlight.endJob(jobId);
+  if (dropped.length > 0) settle(state, jobId, dropped.length);
+  if (released.length > 0) await resolveFollowers(state, released, null);
+}
+
+/**
+ * The sweep's check: followers of a leader that ended by a path that did
+ * not say so, or whose job no longer runs, take a young enough result of
+ * their key if one exists (the leader's, most often), else run.
+ */
+export async function releaseStranded(state: DispatchState): Promise<void> {
+  const maxAge = state.config.reuseMaxAgeMs ?? DEFAULT_REUSE_MAX_AGE_MS;
+  for (const { taskKey, leader } of state.inFlight.stranded((jobId) => state.open.has(jobId))) {
+    const followers = state.inFlight.end(taskKey, leader);
+    if (followers.length === 0) continue;
+    const found = maxAge > 0 ? await state.repo.findReusable([followers[0]!.taskKey], state.clock.now() - maxAge) : new Map();
+    const hit = found.get(followers[0]!.taskKey);
+    await resolveFollowers(state, followers, hit ? { attempt: hit.origin, savedMs: hit.savedMs } : null);
+  }
+}
