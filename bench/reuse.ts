@@ -31,7 +31,7 @@ const USAGE = "usage: bun bench/reuse.ts [--runs N] [--work DIR] [--dt PATH]";
 
 function parseArgs(argv: string[]) {
   const options = {
-    // A run takes ~40 s (the first 2,000-task run ~20 s of it, plus starting and stopping five processes): 3 fit in ~2-3 minutes.
+    // A run takes ~35-40 s (the first 2,000-task run ~25 s of it, plus starting and stopping five processes): 3 fit in ~2 minutes.
     runs: 3,
     work: join(repo, "bench", ".work", "reuse"),
     /** Unset: this checkout's source (`bun src/main.ts`), so the bench measures the tree it sits in with no build step. */
