@@ -1,6 +1,6 @@
 import type { JobCaseView, TaskView } from "../master/protocol.ts";
 import { type TasksById, caseLogLink, firstLine, tasksById } from "./cases.ts";
-import { type SuiteXml, escapeXml } from "./junit.ts";
+import { type SuiteXml, escapeXml, reusedProperties, testcaseXml } from "./junit.ts";
 
 /**
  * A job's test cases as JUnit testsuites: one per binary, one testcase per
@@ -10,7 +10,9 @@ import { type SuiteXml, escapeXml } from "./junit.ts";
  * a `failure` with its message and its log link; a flaky one passes with
  * Surefire's `flakyFailure` (what Jenkins and GitLab show as flaky); a
  * skipped one is `skipped`; a failure that was quarantined is `skipped`
- * with message `quarantined: REASON`, its failure text in `system-out`.
+ * with message `quarantined: REASON`, its failure text in `system-out`. A
+ * case whose task reused another run's result (docs/reuse.md) names that
+ * run in a `dt.reused_from` property.
  */
 export function caseSuites(cases: readonly JobCaseView[], tasks: readonly TaskView[], link: (l: string) => string): SuiteXml[] {
   const byBinary = new Map<string, SuiteXml>();
@@ -22,24 +24,26 @@ export function caseSuites(cases: readonly JobCaseView[], tasks: readonly TaskVi
     suite.tests++;
     suite.sec += sec;
     const open = `    <testcase name="${escapeXml(c.name)}" classname="${escapeXml(c.suite)}" time="${sec.toFixed(3)}"`;
+    const properties = reusedProperties(c.reused_from);
+    const testcase = (...children: string[]) => suite.cases.push(testcaseXml(open, [...properties, ...children]));
     const message = `message="${escapeXml(firstLine(c.message))}"`;
     if ((c.status === "failed" || c.status === "crashed") && c.quarantined) {
       // Quarantined: not a failure of the job, so skipped with the entry's reason; the failure's text is kept, in system-out.
       suite.skipped++;
       const why = `quarantined: ${c.quarantined.reason}`;
       const kept = `${c.status} (quarantined, entry ${c.quarantined.id})\n${detail(c, byId, link)}`;
-      suite.cases.push(`${open}>\n      <skipped message="${escapeXml(why)}"/>\n      <system-out>${escapeXml(kept)}</system-out>\n    </testcase>`);
+      testcase(`<skipped message="${escapeXml(why)}"/>`, `<system-out>${escapeXml(kept)}</system-out>`);
     } else if (c.status === "failed" || c.status === "crashed") {
       suite.failures++;
-      suite.cases.push(`${open}>\n      <failure ${message} type="${c.status}">${escapeXml(detail(c, byId, link))}</failure>\n    </testcase>`);
+      testcase(`<failure ${message} type="${c.status}">${escapeXml(detail(c, byId, link))}</failure>`);
     } else if (c.status === "flaky") {
       // Surefire's schema gives flakyFailure no text of its own: the detail goes in its stackTrace.
-      suite.cases.push(`${open}>\n      <flakyFailure ${message} type="flaky"><stackTrace>${escapeXml(detail(c, byId, link))}</stackTrace></flakyFailure>\n    </testcase>`);
+      testcase(`<flakyFailure ${message} type="flaky"><stackTrace>${escapeXml(detail(c, byId, link))}</stackTrace></flakyFailure>`);
     } else if (c.status === "skipped") {
       suite.skipped++;
-      suite.cases.push(c.message ? `${open}>\n      <skipped ${message}/>\n    </testcase>` : `${open}>\n      <skipped/>\n    </testcase>`);
+      testcase(c.message ? `<skipped ${message}/>` : "<skipped/>");
     } else {
-      suite.cases.push(`${open}/>`);
+      testcase();
     }
   }
   return [...byBinary.values()];

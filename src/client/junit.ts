@@ -1,4 +1,4 @@
-import type { AttemptView, JobCaseView, JobSummary, TaskView } from "../master/protocol.ts";
+import type { AttemptView, JobCaseView, JobSummary, ReusedFromView, TaskView } from "../master/protocol.ts";
 import { caseSuites, tasksWithoutCases } from "./junit-cases.ts";
 
 /**
@@ -60,29 +60,53 @@ function taskSuite(jobId: string, tasks: readonly TaskView[], link: (l: string) 
     const sec = last ? commandSeconds(last) : 0;
     suite.sec += sec;
     const open = `    <testcase name="${escapeXml(task.description)}" classname="${escapeXml(jobId)}" time="${sec.toFixed(3)}"`;
+    // A reused task's one attempt is the SUCCEEDED one that names the run it took.
+    const properties = reusedProperties(task.attempts.find((a) => a.state === "SUCCEEDED")?.reused_from);
+    const testcase = (...children: string[]) => cases.push(testcaseXml(open, [...properties, ...children]));
     if (task.group === "failed") {
       suite.failures++;
       const failed = [...task.attempts].reverse().find((a) => a.state !== "SUCCEEDED") ?? last;
       const message = failed ? failureMessage(failed) : "failed";
       const body = task.attempts.map((a) => attemptText(a, link)).join("\n");
-      cases.push(`${open}>\n      <failure message="${escapeXml(message)}" type="${escapeXml(failed?.state ?? "FAILED")}">${escapeXml(body)}</failure>\n    </testcase>`);
+      testcase(`<failure message="${escapeXml(message)}" type="${escapeXml(failed?.state ?? "FAILED")}">${escapeXml(body)}</failure>`);
     } else if (task.group === "flaky") {
       const note = `flaky: passed after ${task.attempts.length - 1} failed attempt(s) of task ${task.task_id}\n${task.attempts.map((a) => attemptText(a, link)).join("\n")}`;
-      cases.push(`${open}>\n      <system-out>${escapeXml(note)}</system-out>\n    </testcase>`);
+      testcase(`<system-out>${escapeXml(note)}</system-out>`);
     } else if (task.group === "quarantined") {
       // Every failing case of it was quarantined: not a failure of the job; what it did is kept in system-out.
       suite.skipped++;
       const body = task.attempts.map((a) => attemptText(a, link)).join("\n");
-      cases.push(`${open}>\n      <skipped message="quarantined: its failing cases are quarantined"/>\n      <system-out>${escapeXml(body)}</system-out>\n    </testcase>`);
+      testcase(`<skipped message="quarantined: its failing cases are quarantined"/>`, `<system-out>${escapeXml(body)}</system-out>`);
     } else if (task.group === "succeeded") {
-      cases.push(`${open}/>`);
+      testcase();
     } else {
       suite.skipped++;
       const why = task.group === "canceled" ? "canceled" : `not finished (${task.group})`;
-      cases.push(`${open}>\n      <skipped message="${escapeXml(why)}"/>\n    </testcase>`);
+      testcase(`<skipped message="${escapeXml(why)}"/>`);
     }
   }
   return suite;
+}
+
+/**
+ * A testcase element: `open` (its start tag up to its attributes' end),
+ * then each child on a line of its own; `<testcase …/>` without children.
+ */
+export function testcaseXml(open: string, children: readonly string[]): string {
+  if (children.length === 0) return `${open}/>`;
+  return `${open}>\n${children.map((c) => `      ${c}`).join("\n")}\n    </testcase>`;
+}
+
+/**
+ * The `properties` of a testcase whose result was taken from another run
+ * (docs/reuse.md), naming that run as JOB/TASK/ATTEMPT; none for a result
+ * that ran, whose testcase reads as before reuse. It goes first among the
+ * testcase's children, where pytest's record_property puts a testcase's
+ * properties.
+ */
+export function reusedProperties(from: Pick<ReusedFromView, "job_id" | "task_id" | "attempt"> | undefined): string[] {
+  if (!from) return [];
+  return [`<properties><property name="dt.reused_from" value="${escapeXml(`${from.job_id}/${from.task_id}/${from.attempt}`)}"/></properties>`];
 }
 
 /** The last attempt's command time; 0 when it never ran. */

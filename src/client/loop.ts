@@ -28,6 +28,8 @@ export function loopBaseTask(target: string, overrides: LoopOverrides): { task: 
     task = { ...file.tasks[0]! };
     ignoredKeys = file.ignoredKeys;
   }
+  // A loop measures how often the task fails: every copy must run, not take the first one's (or an earlier job's) result.
+  delete task.idempotent;
   if (overrides.description !== undefined) task.description = overrides.description;
   if (overrides.maxRetries !== undefined) task.max_retries = overrides.maxRetries;
   if (overrides.timeout !== undefined) task.timeout = overrides.timeout;

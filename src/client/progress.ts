@@ -22,10 +22,17 @@ export function plainLine(counts: JobCounts, elapsedMs: number): string {
 
 function extras(counts: JobCounts): string {
   let text = "";
+  if ((counts.reused ?? 0) > 0) text += ` (${counts.reused} reused)`;
   if ((counts.requeues ?? 0) > 0) text += ` (${counts.requeues} requeued after infrastructure losses)`;
   if (counts.canceled > 0) text += ` (${counts.canceled} canceled)`;
-  if (counts.running > 0 || counts.queued > 0) text += ` (${counts.running} running, ${counts.queued} queued)`;
+  if (counts.running > 0 || counts.queued > 0) text += ` (${counts.running} running, ${counts.queued} queued${waitingNote(counts)})`;
   return text;
+}
+
+/** Waiting tasks are queued ones (protocol.ts JobCounts): said among them, so the counts still add up. */
+function waitingNote(counts: JobCounts): string {
+  const waiting = counts.waiting ?? 0;
+  return waiting > 0 ? `, ${waiting} of them waiting for identical tasks in other jobs` : "";
 }
 
 /** The line rewritten in place on a terminal; `color` paints failures red, retries yellow, and the final line. */
@@ -39,7 +46,8 @@ export function ttyLine(summary: JobSummary, elapsedMs: number, color: boolean):
   ];
   if ((c.requeues ?? 0) > 0) parts.push(paint(YELLOW, `${c.requeues} requeued (infrastructure)`));
   if (c.canceled > 0) parts.push(paint(RED, `${c.canceled} canceled`));
-  parts.push(`${c.running} running`, `${c.queued} queued`, formatDuration(elapsedMs));
+  if ((c.reused ?? 0) > 0) parts.push(`${c.reused} reused`);
+  parts.push(`${c.running} running`, `${c.queued} queued${(c.waiting ?? 0) > 0 ? ` (${c.waiting} waiting for other jobs)` : ""}`, formatDuration(elapsedMs));
   if (summary.status === "running" && summary.estimated_remaining_sec !== null) parts.push(`~${formatDuration(summary.estimated_remaining_sec * 1000)} left`);
   const line = parts.join(", ");
   if (summary.status !== "finished" || !color) return line;

@@ -8,7 +8,7 @@ import { junitXml } from "./junit.ts";
 import { type LinkPolicy, masterLinks } from "./links.ts";
 import { ProgressPrinter } from "./progress.ts";
 import type { ClientSession } from "./session.ts";
-import { type JobOutcome, failureReport, flagReport, jobOutcome } from "./summary.ts";
+import { type JobOutcome, failureReport, flagReport, jobOutcome, reuseReport } from "./summary.ts";
 import { DEFAULT_HOLD_MS, type WatchBackoff, watchJob } from "./watch.ts";
 
 export interface WatchReportOptions {
@@ -29,7 +29,8 @@ export type WatchReport =
  * Watches a job to its end (shared by submit, watch and loop), then prints
  * the failed, canceled and flaky groups with their log links, then (for a
  * job whose tasks reported test cases) the failed and flaky cases by name
- * and the case counts, and writes the JUnit report if asked. Ctrl-C stops the watch, not the job.
+ * and the case counts, then what reuse saved (when the job reused any
+ * task), and writes the JUnit report if asked. Ctrl-C stops the watch, not the job.
  */
 export async function watchAndReport(session: ClientSession, jobId: string, options: WatchReportOptions): Promise<WatchReport> {
   const { io, api, log } = session;
@@ -57,6 +58,9 @@ export async function watchAndReport(session: ClientSession, jobId: string, opti
     const moreAt = (status: string) => `${options.junitPath !== undefined ? `the JUnit report ${options.junitPath} has them all, or ` : ""}${link(`/api/v1/jobs/${encodeURIComponent(jobId)}/cases?status=${status}`)}`;
     io.stdout.write(`${caseReport(listed, tasks, link, moreAt).join("\n")}\n`);
   }
+  // Only when the job reused something: the lines of a job without reuse are as they were.
+  const reuse = reuseReport(summary);
+  if (reuse.length > 0) io.stdout.write(`${reuse.join("\n")}\n`);
   const flags = flagReport(summary);
   if (flags.length > 0) io.stdout.write(`${flags.join("\n")}\n`);
   if (options.junitPath !== undefined && tasks) {

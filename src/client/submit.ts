@@ -6,6 +6,8 @@ export interface SubmitOptions {
   /** `-n NAME`: the job id's prefix. */
   name?: string;
   priority?: number;
+  /** `--reuse` / `--no-reuse`: the job's `reuse` (docs/reuse.md); undefined sends none, and each task's `idempotent` decides. */
+  reuse?: boolean;
   /** The master stops when the watch ends (`dt local`): its job view is offered for the run only. */
   masterStopsAfter?: boolean;
 }
@@ -23,6 +25,7 @@ export async function submitTasks(session: ClientSession, tasks: TaskRequest[], 
   const request: JobRequest = { job_id: jobId, user, tasks };
   if (options.name !== undefined) request.name = options.name;
   if (options.priority !== undefined) request.priority = options.priority;
+  if (options.reuse !== undefined) request.reuse = options.reuse;
   const created = await api.submitJob(request);
   if (options.masterStopsAfter) log.info(`Job view while this runs (it stops with it): ${api.resolveLink(created.url)}`);
   else log.info(`Watch your results at ${api.resolveLink(created.url)}`);

@@ -1,5 +1,6 @@
 import type { AttemptView, CaseSelectionView, JobSummary, TaskView } from "../master/protocol.ts";
 import { printable } from "./printable.ts";
+import { formatDuration } from "./progress.ts";
 
 /** How a finished job went, as the exit code will tell it. */
 export type JobOutcome = "passed" | "failed";
@@ -91,4 +92,27 @@ function attemptLines(attempt: AttemptView, link: (l: string) => string): string
  */
 export function flagReport(summary: JobSummary): string[] {
   return (summary.flags ?? []).map((f) => `FLAG ${printable(f.kind)}: ${printable(f.text)}`);
+}
+
+/** `2,000`: the report's counts as cases.ts writes them. */
+const n = (x: number) => x.toLocaleString("en-US");
+
+/**
+ * What reuse did for the job (docs/reuse.md), one line for after the
+ * summary; none when it reused nothing, so a job without reuse (or from a
+ * master before it) reports as before. Reused tasks are among the
+ * succeeded; the rest ran, but for the canceled, which are said apart.
+ *
+ * @example
+ *   reuseReport(summary) // ["2,000 tasks: 1,820 reused (12 from runs in flight), 180 ran; reuse saved 5h12m of runs"]
+ */
+export function reuseReport(summary: JobSummary): string[] {
+  const c = summary.counts;
+  const reused = c.reused ?? 0;
+  if (reused === 0) return [];
+  const coalesced = c.coalesced ?? 0;
+  const parts = [`${n(reused)} reused${coalesced > 0 ? ` (${n(coalesced)} from runs in flight)` : ""}`, `${n(Math.max(0, c.total_tasks - reused - c.canceled))} ran`];
+  if (c.canceled > 0) parts.push(`${n(c.canceled)} canceled`);
+  const saved = (c.saved_ms ?? 0) > 0 ? `; reuse saved ${formatDuration(c.saved_ms!)} of runs` : "";
+  return [`${n(c.total_tasks)} task${c.total_tasks === 1 ? "" : "s"}: ${parts.join(", ")}${saved}`];
 }

@@ -13,6 +13,12 @@ export function statusText(summary: JobSummary, link: (l: string) => string): st
     `  ${c.finished}/${c.total_tasks} tasks finished: ${c.succeeded} succeeded, ${c.failed} failed, ${c.flaky} flaky, ${c.quarantined ? `${c.quarantined} quarantined, ` : ""}${c.canceled} canceled`,
     `  ${c.running} running, ${c.queued} queued, ${c.retries} retries`,
   ];
+  // Reuse (docs/reuse.md) only when there was some: the text of a job without it is as it was.
+  const reuse = [
+    (c.reused ?? 0) > 0 ? `${c.reused} reused${c.coalesced ? ` (${c.coalesced} from runs in flight)` : ""}${c.saved_ms ? `, saving ${formatDuration(c.saved_ms)} of runs` : ""}` : "",
+    (c.waiting ?? 0) > 0 ? `${c.waiting} of the queued waiting for identical tasks in other jobs` : "",
+  ].filter((x) => x !== "");
+  if (reuse.length > 0) lines.push(`  ${reuse.join("; ")}`);
   if (summary.status === "running" && summary.estimated_remaining_sec !== null) lines.push(`  about ${formatDuration(summary.estimated_remaining_sec * 1000)} left`);
   lines.push(`  ${link(summary.url)}`);
   return `${lines.join("\n")}\n`;

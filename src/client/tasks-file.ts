@@ -91,7 +91,8 @@ export function taskObjects(json: unknown, source: string, extraKeys: readonly s
   // A job's own settings come from flags (-n, --priority); one written beside "tasks" would be dropped unseen.
   const other = Object.keys(json).find((k) => k !== "tasks");
   if (other !== undefined) {
-    throw new DtError("invalid_input", `${source}: ${JSON.stringify(other)} is not read from a tasks file, which holds only {"tasks": [...]}; give a job's name and priority with -n and --priority`);
+    const how = other === "reuse" ? "give a job's reuse with --reuse or --no-reuse, or set \"idempotent\": true on a task" : "give a job's name and priority with -n and --priority";
+    throw new DtError("invalid_input", `${source}: ${JSON.stringify(other)} is not read from a tasks file, which holds only {"tasks": [...]}; ${how}`);
   }
   if (list.length === 0) throw new DtError("invalid_input", `${source}: "tasks" is empty; a job needs at least one task`);
   const known = new Set([...TASK_KEYS, ...extraKeys]);
@@ -141,6 +142,7 @@ export function parseTasks(json: unknown, source: string): TasksFile {
     if (t.shard_seconds !== undefined) task.shard_seconds = t.shard_seconds as number;
     if (t.max_shards !== undefined) task.max_shards = t.max_shards as number;
     if (t.case_filter !== undefined) task.case_filter = t.case_filter as TaskRequest["case_filter"];
+    if (t.idempotent !== undefined) task.idempotent = t.idempotent as boolean;
     return task;
   });
   checkAsMaster(tasks, source);

@@ -16,6 +16,7 @@ import { printFailureOutput } from "../local/failure-output.ts";
 import { startMasterServer } from "../master/server.ts";
 import { commandContext, logArgs, splitAtDashDash } from "./context.ts";
 import type { ArgvPolicy } from "./argv.ts";
+import { reuseArgs, reuseOf } from "./reuse-args.ts";
 import { exitCodeOfReport, pollMs } from "./watch.ts";
 
 export const argvPolicy: ArgvPolicy = { afterDashDash: "with --dir, the commands to run, one task each (sh -c)" };
@@ -35,10 +36,13 @@ export default defineCommand({
     "data-dir": { type: "string", description: "Keep the master's database, logs and artifacts here (default: a temporary directory, removed after)" },
     "poll-interval": { type: "string", description: "Seconds between progress updates", default: "0.5" },
     junit: { type: "string", description: "Write a JUnit XML report here" },
+    // Reuse finds only what this master ran before: with --data-dir, an earlier dt local's results.
+    ...reuseArgs,
     ...logArgs,
   },
   async run({ args, rawArgs }) {
     const ctx = commandContext(args);
+    const reuse = reuseOf(rawArgs, "dt local");
     const slaveCount = Number(args.slaves);
     if (!Number.isInteger(slaveCount) || slaveCount < 1 || slaveCount > 64) throw new DtError("invalid_input", `--slaves: ${JSON.stringify(args.slaves)} must be an integer from 1 to 64`);
     const slots = args.slots === undefined ? Math.max(1, Math.floor(availableParallelism() / slaveCount)) : Number(args.slots);
@@ -79,7 +83,7 @@ export default defineCommand({
       // The last-job file belongs to the user's real master; a local job's id goes beside its data.
       const io = { ...processIo(), env: { ...process.env, DIST_TEST_JOB_PATH: join(dataDir, "last-job") } };
       const session = openSession({ master: server.url, "log-level": args["log-level"], "log-format": args["log-format"] }, io);
-      const created = await submitTasks(session, tasks, { name: "local", masterStopsAfter: true });
+      const created = await submitTasks(session, tasks, { name: "local", masterStopsAfter: true, reuse });
       // This master stops when the job ends: the report points at copies, in --data-dir or under the working directory.
       const keptDir = args["data-dir"] ? join(dataDir, "results", created.job_id) : resolve(LOCAL_RESULTS_DIR, created.job_id);
       const kept = new KeptLogs(session.api, keptDir, ctx.log);

@@ -7,6 +7,7 @@ import { watchAndReport } from "../client/report.ts";
 import { openSession } from "../client/session.ts";
 import { submitTasks } from "../client/submit.ts";
 import { ignoredKeysWarning, readTasksFile } from "../client/tasks-file.ts";
+import { reuseArgs, reuseOf } from "./reuse-args.ts";
 import { exitCodeOfReport, clientArgs, pollMs, watchArgs } from "./watch.ts";
 
 /** dist_test's default output directory for fetched results. */
@@ -22,11 +23,13 @@ export default defineCommand({
     logs: { type: "boolean", alias: "l", default: false, description: "After the watch, fetch the logs of finished attempts" },
     artifacts: { type: "boolean", alias: "a", default: false, description: "After the watch, fetch and extract the artifact archives" },
     priority: { type: "string", description: "Job priority; higher runs first within the fair share (default 0)" },
+    ...reuseArgs,
     ...watchArgs,
     ...clientArgs,
   },
-  async run({ args, data }) {
+  async run({ args, data, rawArgs }) {
     const io = ioFrom(data);
+    const reuse = reuseOf(rawArgs, "dt submit");
     const priority = args.priority === undefined ? undefined : Number(args.priority);
     if (priority !== undefined && !Number.isSafeInteger(priority)) throw new DtError("invalid_input", `--priority: ${JSON.stringify(args.priority)} is not an integer`);
     const interval = pollMs(args["poll-interval"]);
@@ -37,7 +40,7 @@ export default defineCommand({
     const { log } = session;
     if (file.ignoredKeys.length > 0) log.warn(ignoredKeysWarning(args.tasks, file.ignoredKeys));
 
-    const created = await submitTasks(session, file.tasks, { name: args.name, priority });
+    const created = await submitTasks(session, file.tasks, { name: args.name, priority, reuse });
     if (!args.wait) {
       if (args.logs || args.artifacts) log.warn(`-l/-a do nothing with --no-wait; fetch later with dt fetch ${created.job_id}`);
       io.stdout.write(`${created.job_id}\n`);

@@ -11,9 +11,10 @@ import { expandAutoShards } from "./jobs/auto-shards.ts";
 import { taskKey } from "./reuse/task-key.ts";
 import { DEFAULT_REUSE_MAX_AGE_MS, planReuse } from "./reuse/submit-reuse.ts";
 import { type ManifestCheck, checkJobManifests } from "./jobs/manifest-check.ts";
-import { distTestJobStatus, groupAttempts, jobCounts, type DistTestJobStatus } from "./jobs/status.ts";
+import { groupAttempts, type DistTestJobStatus } from "./jobs/status.ts";
+import { type JobStatusEntry, JobStatusCache, SUMMARY_SLICE_TASKS, readAllAttempts, readAllTasks } from "./jobs/status-cache.ts";
 import type { Attempt, Job, Task } from "./model.ts";
-import { type AttemptView, type JobCounts, type JobCreated, type JobFlagView, type JobSummary, MAX_SHOWN_FLAGS, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView } from "./protocol.ts";
+import { type AttemptView, type JobCreated, type JobFlagView, type JobSummary, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView } from "./protocol.ts";
 import { DecisionLog } from "./autoscale/decision-log.ts";
 import { attemptView, taskView } from "./jobs/task-views.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
@@ -48,19 +49,6 @@ export interface MasterDeps {
 
 /** Endings a watching client is told of as they happen. */
 const TROUBLE_STATES: ReadonlySet<string> = new Set(["FAILED", "TIMED_OUT", "SLAVE_LOST", "INFRA_FAILED", "NO_RESOURCE"]);
-
-/** Tasks whose attempts one read of a job's summary takes: 5,000 rows cost SQLite ~30 ms, so a poll of a huge job lets other requests in between. */
-const SUMMARY_SLICE_TASKS = 5_000;
-
-/** A job's counts as last read, under the change version they were read at, with the ETA last computed for them. */
-interface JobStatusEntry {
-  version: number;
-  job: Job;
-  counts: JobCounts;
-  distTest: DistTestJobStatus;
-  flags: JobFlagView[];
-  eta?: { at: number; sec: number | null };
-}
 
 /**
  * An ETA is reused this long for an unchanged job: well under a second, so a
@@ -98,9 +86,8 @@ export class Master {
 
   /** Counts writes per job, so summaries are recomputed only when something changed. */
   private readonly changes = new ChangeTracker();
-  private readonly summaries = new Map<string, JobStatusEntry>();
-  /** Summaries being read, by job and version. */
-  private readonly reading = new Map<string, Promise<JobStatusEntry | null>>();
+  /** Each job's counts as last read, by its change version (jobs/status-cache.ts). */
+  private readonly statuses: JobStatusCache;
   /** Job status requests held until their job changes. */
   readonly changeWaiters: ChangeWaiters;
   /**
@@ -113,71 +100,9 @@ export class Master {
   constructor(readonly deps: MasterDeps) {
     this.deps = { ...deps, repo: this.changes.wrap(deps.repo) };
     this.changeWaiters = new ChangeWaiters(this.changes, deps.changeWaits);
+    this.statuses = new JobStatusCache(this.deps.repo, this.changes);
     this.bootId = deps.newId().replace(/[^A-Za-z0-9]/g, "").slice(0, 8) || "0";
     this.dispatcher = new Dispatcher(this.deps.repo, deps.clock, deps.dispatch, deps.log, deps.newId, deps.externalQueue, deps.observer);
-  }
-
-  /**
-   * A job's counts, from memory while nothing of the job was written since
-   * they were computed (a 100,000-task job's poll then costs no database
-   * read). The most recently used 100 jobs are kept.
-   */
-  private async jobStatus(jobId: string): Promise<JobStatusEntry | null> {
-    const version = this.changes.version(jobId);
-    const cached = this.summaries.get(jobId);
-    if (cached && cached.version === version) {
-      this.summaries.delete(jobId);
-      this.summaries.set(jobId, cached);
-      return cached;
-    }
-    // Every watcher of a job is woken by the same change: they share one read of it.
-    const key = `${jobId}\u0000${version}`;
-    const pending = this.reading.get(key);
-    if (pending) return pending;
-    const read = this.readJobStatus(jobId, version).finally(() => this.reading.delete(key));
-    this.reading.set(key, read);
-    return read;
-  }
-
-  private async readJobStatus(jobId: string, version: number): Promise<JobStatusEntry | null> {
-    const job = await this.deps.repo.getJob(jobId);
-    if (!job) return null;
-    const groups = groupAttempts(await this.allAttempts(jobId));
-    // Counted in the database over the job's per-case rows, which each report keeps merged: no case is read here.
-    const counts: JobCounts = { ...jobCounts(groups, job), cases: await this.deps.repo.jobCaseCounts(jobId) };
-    const flags = (await this.deps.repo.listJobFlags(jobId, MAX_SHOWN_FLAGS)).map((f) => ({ task_id: f.taskId, attempt: f.attempt, kind: f.kind, text: f.text, created_at: f.createdAt }));
-    const entry = { version, job, counts, distTest: distTestJobStatus(groups, job), flags };
-    this.summaries.delete(jobId);
-    this.summaries.set(jobId, entry);
-    if (this.summaries.size > 100) this.summaries.delete(this.summaries.keys().next().value!);
-    return entry;
-  }
-
-  /**
-   * Every attempt of a job, read SUMMARY_SLICE_TASKS tasks at a time with
-   * the event loop free between slices: one read of a 100,000-task job
-   * holds it for a second or more (SQLite reads, mysql2 decodes, drizzle
-   * maps rows synchronously).
-   */
-  private async allAttempts(jobId: string): Promise<Attempt[]> {
-    const all: Attempt[] = [];
-    for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
-      if (from > 0) await yieldToEventLoop();
-      const slice = await this.deps.repo.getAttempts(jobId, { from, to: from + SUMMARY_SLICE_TASKS });
-      if (slice.length === 0) return all;
-      for (const a of slice) all.push(a);
-    }
-  }
-
-  /** Every task of a job, read as allAttempts reads attempts. */
-  private async allTasks(jobId: string): Promise<Task[]> {
-    const all: Task[] = [];
-    for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
-      if (from > 0) await yieldToEventLoop();
-      const slice = await this.deps.repo.getTasks(jobId, { from, to: from + SUMMARY_SLICE_TASKS });
-      for (const t of slice) all.push(t);
-      if (slice.length < SUMMARY_SLICE_TASKS) return all;
-    }
   }
 
   /**
@@ -259,10 +184,13 @@ export class Master {
     const plan = await planReuse(this.deps.repo, this.dispatcher.inFlight, { jobId, tasks, attempts: tasks.map((t) => newAttempt(jobId, t.taskId, 0, 0, now)), reuse: valid.reuse, maxAgeMs, now });
     const { attempts } = plan;
     // The job and its reused tasks' cases together: a restart never finds a reused task without its cases.
-    await this.deps.repo.transaction(async (repo) => {
-      await repo.createJob(job, tasks, attempts);
-      await repo.linkReusedCases(jobId, plan.links);
-    });
+    if (plan.links.length === 0) await this.deps.repo.createJob(job, tasks, attempts);
+    else {
+      await this.deps.repo.transaction(async (repo) => {
+        await repo.createJob(job, tasks, attempts);
+        await repo.linkReusedCases(jobId, plan.links);
+      });
+    }
     if (plan.hits + plan.misses > 0) this.deps.observer?.reuseCounted?.({ hits: plan.hits, misses: plan.misses, coalesced: 0 });
     // An auto shard's planned time orders the queue (longest first) and feeds the job's ETA.
     const plannedMs = valid.plannedMs && new Map([...valid.plannedMs].map(([index, ms]) => [tasks[index]!.taskId, ms]));
@@ -334,7 +262,7 @@ export class Master {
 
   async jobSummary(jobId: string): Promise<JobSummary> {
     const version = this.changeVersion(jobId);
-    const found = await this.jobStatus(jobId);
+    const found = await this.statuses.get(jobId);
     if (!found) throw new DtError("not_found", `no job ${JSON.stringify(jobId)}; check the id (dt jobs lists recent ones)`);
     const { job, counts, flags } = found;
     return {
@@ -367,18 +295,18 @@ export class Master {
 
   /** The job's flags as its summary lists them (none for an unknown job). */
   async jobFlags(jobId: string): Promise<JobFlagView[]> {
-    return (await this.jobStatus(jobId))?.flags ?? [];
+    return (await this.statuses.get(jobId))?.flags ?? [];
   }
 
   /** dist_test's `/job_status` summary. */
   async distTestStatus(jobId: string): Promise<DistTestJobStatus | null> {
-    return (await this.jobStatus(jobId))?.distTest ?? null;
+    return (await this.statuses.get(jobId))?.distTest ?? null;
   }
 
   async jobTasks(jobId: string): Promise<{ job: Job; tasks: TaskView[] }> {
     const job = await this.requireJob(jobId);
-    const tasks = await this.allTasks(jobId);
-    const groups = groupAttempts(await this.allAttempts(jobId));
+    const tasks = await readAllTasks(this.deps.repo, jobId);
+    const groups = groupAttempts(await readAllAttempts(this.deps.repo, jobId));
     const views: TaskView[] = [];
     // Views are built a slice at a time with the event loop free between: 100,000 tasks in one piece held it for seconds.
     for (let from = 0; from < tasks.length; from += SUMMARY_SLICE_TASKS) {
@@ -397,7 +325,7 @@ export class Master {
   async jobTroubles(jobId: string, sinceMs: number, limit = MAX_TROUBLES): Promise<{ tasks: TaskView[]; more: boolean }> {
     const job = await this.requireJob(jobId);
     // Sliced as a summary is: a watcher asks this whenever something failed, and a whole 100,000-task job read in one piece held the master for seconds.
-    const groups = groupAttempts(await this.allAttempts(jobId));
+    const groups = groupAttempts(await readAllAttempts(this.deps.repo, jobId));
     // The earliest trouble at or after sinceMs first: a client reading pages (or stopping at a cap) misses none before the last it got.
     const firstTrouble = (g: Attempt[]) => Math.min(...g.filter((a) => TROUBLE_STATES.has(a.state) && (a.reportedAt ?? 0) >= sinceMs).map((a) => a.reportedAt ?? 0));
     const all = [...groups.entries()].map(([id, g]) => [id, g, firstTrouble(g)] as const).filter(([, , at]) => at !== Infinity);
@@ -406,7 +334,7 @@ export class Master {
     const hitIds = new Set(hit.map(([id]) => id));
     // A burst of failures reads all tasks once rather than each apart.
     const tasks = hit.length > 50
-      ? (await this.allTasks(jobId)).filter((t) => hitIds.has(t.taskId))
+      ? (await readAllTasks(this.deps.repo, jobId)).filter((t) => hitIds.has(t.taskId))
       : (await Promise.all(hit.map(([id]) => this.deps.repo.getTask(jobId, id)))).filter((t): t is Task => t !== null);
     const order = new Map(hit.map(([id], i) => [id, i]));
     tasks.sort((a, b) => order.get(a.taskId)! - order.get(b.taskId)!);

@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { JobCaseCounts, JobCaseView } from "../master/protocol.ts";
 import { pageLink } from "./layout.tsx";
+import { CaseReuseMark } from "./reuse-marks.tsx";
 
 /**
  * Failed and flaky cases the job page lists, each at most: the page of a
@@ -55,6 +56,7 @@ function CaseRow({ jobId, c }: { jobId: string; c: JobCaseView }) {
       <td>{duration(c.duration_ms)}</td>
       <td>
         {c.quarantined ? <div class="note">{`quarantined (entry ${c.quarantined.id}): ${c.quarantined.reason}`}</div> : null}
+        <CaseReuseMark c={c} />
         <pre class="note">{messageHead(c.message)}</pre>
         {c.file ? <div class="note">{`${c.file}${c.line !== null ? `:${c.line}` : ""}`}</div> : null}
       </td>

@@ -4,6 +4,7 @@ import { ACTIVE_STATES, type Job } from "../master/model.ts";
 import type { AttemptView, CaseSelectionView, JobFlagView } from "../master/protocol.ts";
 import { Page, attemptDurationMs, formatDuration, formatTime, pageLink } from "./layout.tsx";
 import { CaseCounts, FailedCases, type JobPageCases } from "./case-list.tsx";
+import { ReuseCounts, ReuseMark } from "./reuse-marks.tsx";
 import { ROW_FILTERS, type RowFilter, type TaskRow } from "./task-rows.ts";
 
 /** What the job page shows: Master.distTestStatus() and the rows of Master.jobTasks(). */
@@ -69,6 +70,7 @@ function StateCell({ attempt }: { attempt: AttemptView }) {
       {attempt.state}
       {attempt.exit_code !== null && attempt.state !== "SUCCEEDED" ? ` (exit ${attempt.exit_code})` : ""}
       {attempt.quarantined ? ", quarantined: its failing cases are quarantined, so it fails nothing" : ""}
+      {attempt.reused_from ? <ReuseMark from={attempt.reused_from} state={attempt.state} /> : null}
       {attempt.message ? <div class="note">{attempt.message}</div> : null}
       {attempt.case_selection ? <RetryCases selection={attempt.case_selection} /> : null}
     </>
@@ -127,6 +129,7 @@ export function JobPage({ job, status, rows, filter, now, cases, flags }: JobPag
         <strong>Runtime: {formatDuration(runtime)}</strong>
         <br />
         Groups: {status.total_groups}, finished {status.finished_groups}, succeeded {status.succeeded_groups}, failed {status.failed_groups}, flaky {status.flaky_groups}; attempts: {status.total_tasks}, retried {status.retried_tasks}
+        <ReuseCounts rows={rows} />
         {cases ? (
           <>
             <br />

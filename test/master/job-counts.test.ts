@@ -89,7 +89,7 @@ async function countsScenario(served: Served): Promise<void> {
   expect(await counts()).toMatchObject({ retries: 1, requeues: 2 });
   // Attempt 3: passes.
   await end(await leaseOne(), "SUCCEEDED");
-  expect(await counts()).toEqual({ total_tasks: 1, queued: 0, running: 0, succeeded: 0, failed: 0, flaky: 1, quarantined: 0, canceled: 0, finished: 1, retries: 1, requeues: 2, cases: { total: 0, passed: 0, failed: 0, flaky: 0, skipped: 0 } });
+  expect(await counts()).toEqual({ total_tasks: 1, queued: 0, running: 0, succeeded: 0, failed: 0, flaky: 1, quarantined: 0, canceled: 0, finished: 1, retries: 1, requeues: 2, reused: 0, coalesced: 0, waiting: 0, saved_ms: 0, cases: { total: 0, passed: 0, failed: 0, flaky: 0, skipped: 0 } });
   expect(await distTest()).toMatchObject({ total_tasks: 4, retried_tasks: 1, flaky_groups: 1, finished_groups: 1, status: "finished" });
   const attempts = (await h.master.jobTasks("counts.1.1")).tasks[0]!.attempts.map((a) => [a.state, a.retry]);
   expect(attempts).toEqual([["SLAVE_LOST", 0], ["INFRA_FAILED", 0], ["FAILED", 0], ["SUCCEEDED", 1]]);

@@ -96,6 +96,11 @@ describe("a bad job is a 400 naming the field, through both APIs, and nothing is
     ["a task priority out of range", jobText({ tasks: [task({ priority: 1e9 })] }), "tasks[0].priority"],
     ["a job priority that is not a number", jobText({ tasks: [task()], priority: "high" }), "priority"],
     ["a bad attempt", jobText({ tasks: [task({ attempt: -1 })] }), "tasks[0].attempt"],
+    // Reuse (docs/reuse.md): booleans only, so "false" or 1 is not read as whatever JavaScript makes of it.
+    ["idempotent as a string", jobText({ tasks: [task({ idempotent: "false" })] }), "tasks[0].idempotent"],
+    ["idempotent as a number", jobText({ tasks: [task(), task({ idempotent: 1 })] }), "tasks[1].idempotent"],
+    ["reuse as a string", jobText({ tasks: [task()], reuse: "yes" }), "reuse"],
+    ["reuse as an object", jobText({ tasks: [task()], reuse: { on: true } }), "reuse"],
     ["a docker_image that is not a string", jobText({ tasks: [task({ docker_image: ["x"] })] }), "tasks[0].docker_image"],
     ["a name with markup", jobText({ tasks: [task()], name: "<script>alert(1)</script>" }), "name"],
     ["a user with markup", jobText({ tasks: [task()], user: `"><img src=x onerror=alert(1)>` }), "user"],

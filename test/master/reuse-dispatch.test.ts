@@ -1,21 +1,94 @@
 /**
- * Reuse of identical tasks' results (docs/reuse.md) on a real Master over
- * SQLite with a played slave: a hit at submit, the misses, an expired or
- * flaky original, and identical tasks in flight (the first succeeds, fails,
- * is lost, is canceled).
+ * Reuse of identical tasks' results (docs/reuse.md) on a real Master with a
+ * played slave, over SQLite and over MariaDB (DT_TEST_MYSQL_URL): a hit at
+ * submit, the misses, an expired or flaky original, identical tasks in
+ * flight (the first succeeds, fails, is lost, is canceled) and a restart of
+ * the master while one waits.
  */
-import { afterEach, beforeEach, expect, test } from "bun:test";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { ManualClock } from "../../src/common/clock.ts";
+import { createLogger } from "../../src/common/log.ts";
+import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
+import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
+import { Master } from "../../src/master/master.ts";
 import type { CaseReport, JobRequest, TaskRequest } from "../../src/master/protocol.ts";
+import { MysqlRepo } from "../../src/master/repo/mysql.ts";
+import type { Repo } from "../../src/master/repo/repo.ts";
+import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
+import { TempDirs } from "../helpers/temp.ts";
 import { playedSlave } from "./played-slave.ts";
-import { type MasterFixture, hashOf, makeMaster } from "../web/fixture.ts";
+import { type MasterFixture, hashOf } from "../web/fixture.ts";
 
-let fx: MasterFixture;
+const T0 = 1_700_000_000_000;
+const mysqlUrl = process.env.DT_TEST_MYSQL_URL;
+if (!mysqlUrl) console.warn("SKIP reuse on MySQL: DT_TEST_MYSQL_URL is not set (e.g. mysql://root@127.0.0.1:3306/dt_test)");
+
+/** A master over `openRepo` on a manual clock; `restart` opens a new Master (and repo) on the same database, as a restarted process would. */
+interface Fixture extends Pick<MasterFixture, "master" | "clock"> {
+  /** Stops the master, runs `whileDown` on the database, starts a new one on it. */
+  restart(whileDown?: (repo: Repo) => Promise<void>): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function fixture(openRepo: () => Promise<Repo>, dropDatabase?: () => void): Promise<Fixture> {
+  const temps = new TempDirs();
+  const dir = await temps.make("dt-reuse-");
+  const clock = new ManualClock(T0);
+  const start = async () => {
+    const master = new Master({
+      repo: await openRepo(), artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")), clock, log: createLogger({ level: "silent" }),
+      newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
+      dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, isolateServer: "http://dt.test", maxWaitMs: 30_000, maxInfraRequeues: 3 },
+    });
+    await master.dispatcher.rebuild();
+    return master;
+  };
+  const f: Fixture = {
+    clock,
+    master: await start(),
+    async restart(whileDown) {
+      f.master.dispatcher.close();
+      await f.master.deps.repo.close();
+      if (whileDown) {
+        const repo = await openRepo();
+        await whileDown(repo);
+        await repo.close();
+      }
+      f.master = await start();
+    },
+    async close() {
+      f.master.dispatcher.close();
+      await f.master.deps.repo.close();
+      dropDatabase?.();
+      await temps.cleanup();
+    },
+  };
+  return f;
+}
+
+const dialects: [string, () => Promise<Fixture>, boolean][] = [
+  ["SQLite", async () => {
+    const temps = new TempDirs();
+    const path = join(await temps.make("dt-reuse-db-"), "dt.sqlite");
+    return fixture(() => SqliteRepo.open(path), () => void temps.cleanup());
+  }, false],
+  ["MySQL/MariaDB", async () => {
+    const database = `dt_reuse_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const url = mysqlUrl!.replace(/\/[^/?]*(\?|$)/, `/${database}$1`);
+    return fixture(() => MysqlRepo.open(url), () => void Bun.spawnSync(["mariadb", "-uroot", "-e", `DROP DATABASE IF EXISTS ${database}`]));
+  }, !mysqlUrl],
+];
+
+for (const [dialect, open, skip] of dialects) {
+describe.skipIf(skip)(`reuse on ${dialect}`, () => {
+let fx: Fixture;
 beforeEach(async () => {
-  fx = await makeMaster();
+  fx = await open();
 });
 afterEach(() => fx.close());
 
-const { leaseAll, leaseOne, reportOn } = playedSlave(() => fx);
+const { leaseAll, leaseOne, reportOn } = playedSlave(() => fx as unknown as MasterFixture);
 const kase = (name: string, status: CaseReport["status"] = "passed", flaky_failures?: number): CaseReport => ({ suite: "S", name, status, duration_ms: 5, message: null, file: null, line: null, ...(flaky_failures ? { flaky_failures } : {}) });
 const task = (word: string, over: Partial<TaskRequest> = {}): TaskRequest => ({ isolate_hash: hashOf(word), description: word, idempotent: true, ...over });
 const submit = (job_id: string, tasks: TaskRequest[], over: Partial<JobRequest> = {}) => fx.master.submitJob({ job_id, tasks, ...over });
@@ -140,3 +213,36 @@ test("a canceled waiting job ends canceled, and its leader's result still finish
   expect(await counts("follow.5")).toMatchObject({ reused: 1, coalesced: 1, finished: 1 });
   expect(await counts("follow.4")).toMatchObject({ canceled: 1, reused: 0 });
 });
+
+test("a master restarted while tasks wait: one whose leader ended in the crash window (stored, followers not yet told) takes the stored result at the first sweep; one whose leader still runs takes its result when it reports", async () => {
+  await submit("lead.6", [task("r1"), task("r2")]);
+  await submit("follow.6", [task("r1"), task("r2")]);
+  const leases = await leaseAll(2);
+  const [l1, l2] = [leases.find((l) => l.task_id.endsWith(".0"))!, leases.find((l) => l.task_id.endsWith(".1"))!];
+  await fx.restart(async (repo) => {
+    // What the previous master stored of r2's report before it died, before it could tell r2's follower.
+    await repo.updateAttempt("lead.6", l2.task_id, 0, { state: "SUCCEEDED", exitCode: 0, reportedAt: fx.clock.now() });
+    const key = (await repo.getTask("lead.6", l2.task_id))!.taskKey!;
+    await repo.recordReusable({ taskKey: key, jobId: "lead.6", taskId: l2.task_id, attempt: 0, reportedAt: fx.clock.now(), savedMs: 42 });
+  });
+  expect(await counts("follow.6")).toMatchObject({ waiting: 2 });
+  await fx.master.dispatcher.sweep();
+  expect(await counts("follow.6")).toMatchObject({ waiting: 1, reused: 1, saved_ms: 42 });
+  // r1's leader reports to the restarted master: its follower takes the result at once.
+  await reportOn(l1, "SUCCEEDED", [kase("a")]);
+  expect(await counts("follow.6")).toMatchObject({ waiting: 0, reused: 2, coalesced: 2, finished: 2 });
+  expect(queued()).toBe(0);
+});
+
+test("a follower whose leader's run left nothing to reuse when the master restarted runs on its own at the first sweep", async () => {
+  await submit("lead.7", [task("s1")]);
+  await submit("follow.7", [task("s1")]);
+  const [lease] = await leaseAll(1);
+  await fx.restart((repo) => repo.updateAttempt("lead.7", lease!.task_id, 0, { state: "FAILED", exitCode: 1, reportedAt: fx.clock.now() }).then(() => {}));
+  await fx.master.dispatcher.sweep();
+  expect(await counts("follow.7")).toMatchObject({ waiting: 0, queued: 1 });
+  const [run] = await leaseAll(1);
+  expect(run!.job_id).toBe("follow.7");
+});
+});
+}

@@ -1,36 +1,30 @@
 /** Reuse's tables on MySQL/MariaDB (docs/reuse.md): for MysqlRepo. */
 import { and, desc, eq, gte, inArray, sql } from "drizzle-orm";
 import type { MySql2Database } from "drizzle-orm/mysql2";
-import { yieldToEventLoop } from "../../common/concurrency.ts";
 import { type CaseLink, type LinkOps, linkCasesWith } from "../reuse/linked-cases.ts";
+import { findReusableWith } from "../reuse/reuse-lookup.ts";
 import type { CaseStoreOps } from "../cases/case-store.ts";
 import type { ReusableResult } from "./repo.ts";
 import { attempts, jobCases, reusableResults } from "./schema-mysql.ts";
 import type { ReusableResultRow } from "./schema-sqlite.ts";
-import { KEYS_PER_LOOKUP } from "./sqlite-reuse.ts";
 
 export async function recordReusableOn(db: MySql2Database, row: ReusableResultRow): Promise<void> {
   const { jobId: _j, taskId: _t, ...rest } = row;
   await db.insert(reusableResults).values(row).onDuplicateKeyUpdate({ set: rest });
 }
 
-/** Repo.findReusable on MySQL; `read` is the repo's way onto a connection. */
-export async function findReusableOn(read: <T>(body: (db: MySql2Database) => Promise<T>) => Promise<T>, keys: readonly string[], since: number): Promise<Map<string, ReusableResult>> {
-  const found = new Map<string, ReusableResult>();
-  const unique = [...new Set(keys)];
-  for (let i = 0; i < unique.length; i += KEYS_PER_LOOKUP) {
-    if (i > 0) await yieldToEventLoop();
-    const rows = await read((db) =>
+/** Repo.findReusable on MySQL: each batch one indexed read per key; `read` is the repo's way onto a connection. */
+export function findReusableOn(read: <T>(body: (db: MySql2Database) => Promise<T>) => Promise<T>, keys: readonly string[], since: number): Promise<Map<string, ReusableResult>> {
+  return findReusableWith(keys, (batch) =>
+    read((db) =>
       db
         .select({ key: reusableResults.taskKey, savedMs: reusableResults.savedMs, origin: attempts })
         .from(reusableResults)
         .innerJoin(attempts, and(eq(attempts.jobId, reusableResults.jobId), eq(attempts.taskId, reusableResults.taskId), eq(attempts.attempt, reusableResults.attempt)))
-        .where(and(inArray(reusableResults.taskKey, unique.slice(i, i + KEYS_PER_LOOKUP)), gte(reusableResults.reportedAt, since), eq(attempts.state, "SUCCEEDED")))
+        .where(and(inArray(reusableResults.taskKey, batch), gte(reusableResults.reportedAt, since), eq(attempts.state, "SUCCEEDED")))
         .orderBy(desc(reusableResults.reportedAt)),
-    );
-    for (const r of rows) if (!found.has(r.key)) found.set(r.key, { origin: r.origin, savedMs: r.savedMs });
-  }
-  return found;
+    ),
+  );
 }
 
 /** Repo.linkReusedCases on MySQL, over storeCases' primitives (which lock the job's row to the commit). */

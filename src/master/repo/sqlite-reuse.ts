@@ -1,39 +1,30 @@
 /** Reuse's tables on SQLite (docs/reuse.md): for SqliteRepo. */
 import { and, desc, eq, gte, inArray, sql } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
-import { yieldToEventLoop } from "../../common/concurrency.ts";
 import { type CaseLink, type LinkOps, linkCasesWith } from "../reuse/linked-cases.ts";
+import { findReusableWith } from "../reuse/reuse-lookup.ts";
 import type { ReusableResult } from "./repo.ts";
 import { attempts, jobCases, type ReusableResultRow, reusableResults } from "./schema-sqlite.ts";
 import type { CaseStoreOps } from "../cases/case-store.ts";
-
-/** Keys one lookup statement names: a thousand index seeks, a few ms. */
-export const KEYS_PER_LOOKUP = 1_000;
 
 export function recordReusableOn(db: BunSQLiteDatabase, row: ReusableResultRow): void {
   const { jobId: _j, taskId: _t, ...rest } = row;
   db.insert(reusableResults).values(row).onConflictDoUpdate({ target: [reusableResults.jobId, reusableResults.taskId], set: rest }).run();
 }
 
-/** Repo.findReusable on SQLite; `run` is the repo's way onto the connection. */
-export async function findReusableOn(run: <T>(body: (db: BunSQLiteDatabase) => T) => Promise<T>, keys: readonly string[], since: number): Promise<Map<string, ReusableResult>> {
-  const found = new Map<string, ReusableResult>();
-  const unique = [...new Set(keys)];
-  for (let i = 0; i < unique.length; i += KEYS_PER_LOOKUP) {
-    if (i > 0) await yieldToEventLoop();
-    const rows = await run((db) =>
+/** Repo.findReusable on SQLite: each batch one indexed read per key; `run` is the repo's way onto the connection. */
+export function findReusableOn(run: <T>(body: (db: BunSQLiteDatabase) => T) => Promise<T>, keys: readonly string[], since: number): Promise<Map<string, ReusableResult>> {
+  return findReusableWith(keys, (batch) =>
+    run((db) =>
       db
         .select({ key: reusableResults.taskKey, savedMs: reusableResults.savedMs, origin: attempts })
         .from(reusableResults)
         .innerJoin(attempts, and(eq(attempts.jobId, reusableResults.jobId), eq(attempts.taskId, reusableResults.taskId), eq(attempts.attempt, reusableResults.attempt)))
-        .where(and(inArray(reusableResults.taskKey, unique.slice(i, i + KEYS_PER_LOOKUP)), gte(reusableResults.reportedAt, since), eq(attempts.state, "SUCCEEDED")))
+        .where(and(inArray(reusableResults.taskKey, batch), gte(reusableResults.reportedAt, since), eq(attempts.state, "SUCCEEDED")))
         .orderBy(desc(reusableResults.reportedAt))
         .all(),
-    );
-    // Newest first: the first row of a key is its newest result.
-    for (const r of rows) if (!found.has(r.key)) found.set(r.key, { origin: r.origin, savedMs: r.savedMs });
-  }
-  return found;
+    ),
+  );
 }
 
 /** Repo.linkReusedCases on SQLite, over storeCases' primitives. */

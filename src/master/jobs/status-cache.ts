@@ -1,0 +1,101 @@
+/**
+ * A job's counts as its watchers read them, kept while nothing of the job
+ * changes, and the sliced reads of a whole job that computing them takes.
+ */
+import { yieldToEventLoop } from "../../common/concurrency.ts";
+import type { Attempt, Job, Task } from "../model.ts";
+import type { JobCounts, JobFlagView } from "../protocol.ts";
+import { MAX_SHOWN_FLAGS } from "../protocol.ts";
+import type { ChangeTracker } from "../repo/change-tracking.ts";
+import type { Repo } from "../repo/repo.ts";
+import { type DistTestJobStatus, distTestJobStatus, groupAttempts, jobCounts } from "./status.ts";
+
+/** Tasks whose attempts one read of a job's summary takes: 5,000 rows cost SQLite ~30 ms, so a poll of a huge job lets other requests in between. */
+export const SUMMARY_SLICE_TASKS = 5_000;
+
+/** Jobs whose counts are kept: the most recently used. */
+const KEPT_JOBS = 100;
+
+/** A job's counts as last read, under the change version they were read at, with the ETA last computed for them. */
+export interface JobStatusEntry {
+  version: number;
+  job: Job;
+  counts: JobCounts;
+  distTest: DistTestJobStatus;
+  flags: JobFlagView[];
+  eta?: { at: number; sec: number | null };
+}
+
+/**
+ * Every attempt of a job, read SUMMARY_SLICE_TASKS tasks at a time with
+ * the event loop free between slices: one read of a 100,000-task job
+ * holds it for a second or more (SQLite reads, mysql2 decodes, drizzle
+ * maps rows synchronously).
+ */
+export async function readAllAttempts(repo: Repo, jobId: string): Promise<Attempt[]> {
+  const all: Attempt[] = [];
+  for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
+    if (from > 0) await yieldToEventLoop();
+    const slice = await repo.getAttempts(jobId, { from, to: from + SUMMARY_SLICE_TASKS });
+    if (slice.length === 0) return all;
+    for (const a of slice) all.push(a);
+  }
+}
+
+/** Every task of a job, read as readAllAttempts reads attempts. */
+export async function readAllTasks(repo: Repo, jobId: string): Promise<Task[]> {
+  const all: Task[] = [];
+  for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
+    if (from > 0) await yieldToEventLoop();
+    const slice = await repo.getTasks(jobId, { from, to: from + SUMMARY_SLICE_TASKS });
+    for (const t of slice) all.push(t);
+    if (slice.length < SUMMARY_SLICE_TASKS) return all;
+  }
+}
+
+/**
+ * A job's counts, from memory while nothing of the job was written since
+ * they were computed (a 100,000-task job's poll then costs no database
+ * read). The most recently used KEPT_JOBS jobs are kept.
+ */
+export class JobStatusCache {
+  private readonly entries = new Map<string, JobStatusEntry>();
+  /** Reads in progress, by job and version. */
+  private readonly reading = new Map<string, Promise<JobStatusEntry | null>>();
+
+  constructor(
+    private readonly repo: Repo,
+    private readonly changes: ChangeTracker,
+  ) {}
+
+  async get(jobId: string): Promise<JobStatusEntry | null> {
+    const version = this.changes.version(jobId);
+    const cached = this.entries.get(jobId);
+    if (cached && cached.version === version) {
+      this.entries.delete(jobId);
+      this.entries.set(jobId, cached);
+      return cached;
+    }
+    // Every watcher of a job is woken by the same change: they share one read of it.
+    const key = `${jobId}\u0000${version}`;
+    const pending = this.reading.get(key);
+    if (pending) return pending;
+    const read = this.read(jobId, version).finally(() => this.reading.delete(key));
+    this.reading.set(key, read);
+    return read;
+  }
+
+  private async read(jobId: string, version: number): Promise<JobStatusEntry | null> {
+    const job = await this.repo.getJob(jobId);
+    if (!job) return null;
+    const groups = groupAttempts(await readAllAttempts(this.repo, jobId));
+    // Counted in the database over the job's per-case rows, which each report keeps merged: no case is read here.
+    const counts: JobCounts = { ...jobCounts(groups, job), cases: await this.repo.jobCaseCounts(jobId) };
+    const flags = (await this.repo.listJobFlags(jobId, MAX_SHOWN_FLAGS)).map((f) => ({ task_id: f.taskId, attempt: f.attempt, kind: f.kind, text: f.text, created_at: f.createdAt }));
+    const entry = { version, job, counts, distTest: distTestJobStatus(groups, job), flags };
+    this.entries.delete(jobId);
+    this.entries.set(jobId, entry);
+    if (this.entries.size > KEPT_JOBS) this.entries.delete(this.entries.keys().next().value!);
+    return entry;
+  }
+}
