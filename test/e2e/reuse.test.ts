@@ -1,18 +1,17 @@
 /**
  * Issue 15 end to end (reuse of identical idempotent tasks), on a real `dt
- * master` and `dt slave`, jobs POSTed to the native API as a client sends
- * them (`dt submit` passing a tasks file's `idempotent` on is the client's
- * to test):
- * - an idempotent job twice: the second finishes with every task reused
- *   from the first and nothing run;
- * - two identical idempotent jobs at once: the second waits for the
- *   first's runs and takes their results.
+ * master` and `dt slave`:
+ * - an idempotent tasks file through `dt submit`, twice: the second job
+ *   finishes with every task reused from the first and nothing run, and
+ *   the client says so;
+ * - two identical idempotent jobs POSTed at once to the native API: the
+ *   second waits for the first's runs and takes their results.
  * "Nothing run" is what the master says (counts, `reused_from` on each
  * attempt) and what the slave side shows: each run of the script leaves
  * a file.
  */
 import { expect, test } from "bun:test";
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { JobCreated, TaskRequest, TaskView } from "../../src/master/protocol.ts";
 import { shellScript } from "../helpers/tree.ts";
@@ -38,21 +37,27 @@ async function submit(masterUrl: string, tasks: TaskRequest[]): Promise<string> 
 
 const byDescription = (tasks: TaskView[]) => new Map(tasks.map((t) => [t.description, t]));
 
-test("an idempotent job submitted twice: the second reuses every task's result and runs nothing", async () => {
+test("an idempotent job submitted twice with dt submit: the second reuses every task's result and runs nothing", async () => {
   const c = await setup();
-  const master = await c.startMaster();
+  await c.startMaster();
   await c.startSlave("s1", 2);
   const hash = await c.archive(SUITE, ["./task.sh"]);
   const tasks: TaskRequest[] = [0, 1, 2].map((n) => ({ isolate_hash: hash, description: `reusable_${n}`, env: { N: String(n) }, idempotent: true }));
 
-  const firstJob = await submit(master.url, tasks);
+  const firstJob = await c.submitNoWait(tasks);
   const first = await c.api.waitFinished(firstJob);
   expect(first.counts).toMatchObject({ total_tasks: 3, succeeded: 3, reused: 0 });
   expect(runsOf(c.pidDir, firstJob)).toBe(3);
   const originals = byDescription(await c.api.tasks(firstJob));
 
-  const secondJob = await submit(master.url, tasks);
-  const second = await c.api.waitFinished(secondJob, 10_000);
+  // The same tasks file again, waited for: the client's own account of it.
+  writeFileSync(join(c.dir, "again.json"), JSON.stringify({ tasks }));
+  const again = await c.dt(["submit", "again.json", "--poll-interval", "0.2"]);
+  expect(again.exitCode, again.stderr).toBe(0);
+  expect(`${again.stdout}${again.stderr}`).toContain("3 tasks: 3 reused, 0 ran");
+  const secondJob = readFileSync(join(c.env.HOME!, ".dist-test-last-job"), "utf8").trim();
+  expect(secondJob).not.toBe(firstJob);
+  const second = await c.api.job(secondJob);
   expect(second.counts).toMatchObject({ total_tasks: 3, succeeded: 3, reused: 3, coalesced: 0, waiting: 0 });
   expect(second.counts.saved_ms).toBeGreaterThan(0);
   expect(runsOf(c.pidDir, secondJob)).toBe(0);
