@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { MasterApi } from "./api.ts";
 import type { Backend } from "./backends.ts";
-import { type Service, processCpuMs, startMaster, startSlaves } from "./procs.ts";
+import { type DtCommand, type Service, processCpuMs, startMaster, startSlaves } from "./procs.ts";
 
 /** Slaves register on their first lease request, within a second of starting; 30 s means something is wrong. */
 const REGISTER_TIMEOUT_MS = 30_000;
@@ -28,7 +28,7 @@ export const SERVER_PREFIX = "server:";
  * under `dir`, then `slaveCount` slaves with `slots` each, and returns once
  * every slave is registered and asking for work.
  */
-export async function startCluster(dt: string, dir: string, slaveCount: number, slots: number, backend: Backend): Promise<Cluster> {
+export async function startCluster(dt: DtCommand, dir: string, slaveCount: number, slots: number, backend: Backend): Promise<Cluster> {
   mkdirSync(dir, { recursive: true });
   const stores = await backend.forMaster();
   let master;
