@@ -79,6 +79,9 @@ export interface Task {
   taskKey: string | null;
 }
 
+/** What of an attempt another takes when it reuses its result (reuse/submit-reuse.ts reusedFields). */
+export type ReusedResultFields = Pick<Attempt, "jobId" | "taskId" | "attempt" | "state" | "exitCode" | "stdoutKey" | "stderrKey" | "artifactKey" | "artifactMissing" | "outputsRef">;
+
 /** One attempt of one task of one job. */
 export interface RunRef {
   jobId: string;

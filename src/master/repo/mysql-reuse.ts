@@ -18,12 +18,18 @@ export async function recordReusableOn(db: MySql2Database, row: ReusableResultRo
   await db.insert(reusableResults).values(row).onDuplicateKeyUpdate({ set: rest });
 }
 
+/** What a reuse takes of the original attempt: these columns only, not the whole row (a 2,000-task lookup maps 2,000 of them). */
+const reusedColumns = {
+  jobId: attempts.jobId, taskId: attempts.taskId, attempt: attempts.attempt, state: attempts.state, exitCode: attempts.exitCode, stdoutKey: attempts.stdoutKey,
+  stderrKey: attempts.stderrKey, artifactKey: attempts.artifactKey, artifactMissing: attempts.artifactMissing, outputsRef: attempts.outputsRef,
+};
+
 /** Repo.findReusable on MySQL: each batch one indexed read per key; `read` is the repo's way onto a connection. */
 export function findReusableOn(read: <T>(body: (db: MySql2Database) => Promise<T>) => Promise<T>, keys: readonly string[], since: number): Promise<Map<string, ReusableResult>> {
   return findReusableWith(keys, (batch) =>
     read((db) =>
       db
-        .select({ key: reusableResults.taskKey, savedMs: reusableResults.savedMs, origin: attempts })
+        .select({ key: reusableResults.taskKey, savedMs: reusableResults.savedMs, origin: reusedColumns })
         .from(reusableResults)
         .innerJoin(attempts, and(eq(attempts.jobId, reusableResults.jobId), eq(attempts.taskId, reusableResults.taskId), eq(attempts.attempt, reusableResults.attempt)))
         .where(and(inArray(reusableResults.taskKey, batch), gte(reusableResults.reportedAt, since), eq(attempts.state, "SUCCEEDED")))

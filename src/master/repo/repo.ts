@@ -1,7 +1,7 @@
 import type { CaseResult, CaseStatus } from "../../results/model.ts";
 import type { CaseAttempt } from "../cases/case-store.ts";
 import type { FlakyCaseStats, FlakyQuery } from "../cases/flaky-cases.ts";
-import type { Attempt, AttemptState, Job, JobFlag, SlaveInfo, Task } from "../model.ts";
+import type { Attempt, AttemptState, Job, JobFlag, ReusedResultFields, SlaveInfo, Task } from "../model.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts, JobCaseStatus } from "../protocol.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
@@ -10,7 +10,7 @@ import type { CaseLink } from "../reuse/linked-cases.ts";
 
 /** A result a task with its key may take (docs/reuse.md): the attempt that ran, and what running it took. */
 export interface ReusableResult {
-  origin: Attempt;
+  origin: ReusedResultFields;
   savedMs: number;
 }
 

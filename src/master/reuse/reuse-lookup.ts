@@ -1,5 +1,5 @@
 import { yieldToEventLoop } from "../../common/concurrency.ts";
-import type { Attempt } from "../model.ts";
+import type { ReusedResultFields } from "../model.ts";
 import type { ReusableResult } from "../repo/repo.ts";
 
 /** Keys one lookup statement names: a thousand index seeks, a few ms on either database. */
@@ -9,7 +9,7 @@ export const KEYS_PER_LOOKUP = 1_000;
 export interface ReusableRow {
   key: string;
   savedMs: number;
-  origin: Attempt;
+  origin: ReusedResultFields;
 }
 
 /**

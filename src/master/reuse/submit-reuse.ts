@@ -3,7 +3,7 @@
  * young enough SUCCEEDED first attempt takes that result now; one whose key
  * runs now in another job waits for it. The rest run.
  */
-import { type Attempt, type ReuseOrigin, type Task, taskBinary } from "../model.ts";
+import { type Attempt, type ReusedResultFields, type ReuseOrigin, type Task, taskBinary } from "../model.ts";
 import type { Repo } from "../repo/repo.ts";
 import type { InFlight } from "./in-flight.ts";
 import type { CaseLink } from "./linked-cases.ts";
@@ -27,7 +27,7 @@ export interface ReusePlan {
  * with its exit code, logs, archive and outputs, never leased, timed as not
  * run (no command times: it feeds no duration history and no pace).
  */
-export function reusedFields(origin: Attempt, savedMs: number, inFlight: boolean, now: number): Pick<Attempt, "state" | "exitCode" | "stdoutKey" | "stderrKey" | "artifactKey" | "artifactMissing" | "outputsRef" | "message" | "reportedAt" | "reusedFrom"> {
+export function reusedFields(origin: ReusedResultFields, savedMs: number, inFlight: boolean, now: number): Pick<Attempt, "state" | "exitCode" | "stdoutKey" | "stderrKey" | "artifactKey" | "artifactMissing" | "outputsRef" | "message" | "reportedAt" | "reusedFrom"> {
   const reusedFrom: ReuseOrigin = { jobId: origin.jobId, taskId: origin.taskId, attempt: origin.attempt, savedMs, inFlight };
   return {
     state: "SUCCEEDED", exitCode: origin.exitCode, stdoutKey: origin.stdoutKey, stderrKey: origin.stderrKey, artifactKey: origin.artifactKey,

@@ -6,7 +6,7 @@
  * on its own. The waiting lists live in reuse/in-flight.ts; these are the
  * transitions that fill and end them.
  */
-import { TERMINAL_STATES, type Attempt, type RunRef, type Task, taskBinary } from "../../model.ts";
+import { TERMINAL_STATES, type Attempt, type ReusedResultFields, type RunRef, type Task, taskBinary } from "../../model.ts";
 import type { CaseReport } from "../../protocol.ts";
 import type { Follower } from "../../reuse/in-flight.ts";
 import { DEFAULT_REUSE_MAX_AGE_MS, reusedFields } from "../../reuse/submit-reuse.ts";
@@ -16,7 +16,7 @@ import { wake } from "./lease.ts";
 
 /** The result a follower takes: the leader's attempt as stored, and what running it took. */
 export interface LeaderResult {
-  attempt: Attempt;
+  attempt: ReusedResultFields;
   savedMs: number;
 }
 
