@@ -12,7 +12,7 @@ import type { CaseStoreOps } from "../cases/case-store.ts";
 import { JOB_CASE_STATUSES } from "../cases/case-merge.ts";
 import { caseKeyer } from "../cases/case-key.ts";
 import type { RunRef } from "../model.ts";
-import type { CaseStatus } from "../../results/model.ts";
+import type { CaseReport } from "../../results/wire.ts";
 import type { JobCaseRow } from "../repo/schema-sqlite.ts";
 
 /** A task of the job that took another attempt's result: its own attempt and binary (model.ts taskBinary), and the attempt it took. */
@@ -124,18 +124,8 @@ function linkStatement(dialect: Dialect, jobId: string, links: readonly CaseLink
     WHERE 1 = 1`;
 }
 
-/** An origin's case row as linkRenamed reads it. */
-interface OriginCase {
-  case_index: number;
-  suite: string;
-  name: string;
-  status: CaseStatus;
-  duration_ms: number | null;
-  message: string | null;
-  file: string | null;
-  line: number | null;
-  flaky_failures: number;
-}
+/** An origin's case row as linkRenamed reads it: the columns the wire form names alike, and its place in the report. */
+type OriginCase = Required<CaseReport> & { case_index: number };
 
 /**
  * The job's rows for one link whose task has another binary than its
