@@ -119,6 +119,25 @@ describe("a job through the slave protocol", () => {
     expect(sample(text, "process_start_time_seconds")).toBeGreaterThan(1_600_000_000);
   });
 
+  test("reuse: hits, misses and coalesced idempotent tasks are counted (docs/reuse.md)", async () => {
+    const { server, post, scrape } = await master();
+    const [one, two] = [await putManifest(server.url, "r1"), await putManifest(server.url, "r2")];
+    const tasks = [{ isolate_hash: one, description: "one", idempotent: true }, { isolate_hash: two, description: "two", idempotent: true }];
+    expect((await post("/api/v1/jobs", { job_id: "reuse.1.1", tasks })).status).toBe(201);
+    let text = await scrape();
+    expect([sample(text, 'dt_reuse_tasks_total{result="miss"}'), sample(text, 'dt_reuse_tasks_total{result="hit"}')]).toEqual([2, undefined]);
+    // Task "one" runs; a second job submitted meanwhile waits for it, and finds nothing stored for "two" either.
+    const { leases } = (await (await post("/api/v1/slave/lease", { slave: { ...worker, dimensions: {} }, free: 1, wait_ms: 0 })).json()) as { leases: Lease[] };
+    expect((await post("/api/v1/jobs", { job_id: "reuse.1.2", tasks })).status).toBe(201);
+    expect((await post("/api/v1/slave/result", result(leases[0]!, "SUCCEEDED", null))).status).toBe(200);
+    text = await scrape();
+    expect([sample(text, 'dt_reuse_tasks_total{result="miss"}'), sample(text, 'dt_reuse_tasks_total{result="coalesced"}')]).toEqual([4, 1]);
+    // A third job: "one" has a stored result now.
+    expect((await post("/api/v1/jobs", { job_id: "reuse.1.3", tasks })).status).toBe(201);
+    text = await scrape();
+    expect([sample(text, 'dt_reuse_tasks_total{result="hit"}'), sample(text, 'dt_reuse_tasks_total{result="miss"}')]).toEqual([1, 5]);
+  });
+
   test.skipIf(!!NO_PROMTOOL)(`promtool check metrics accepts the master's /metrics, every kind of series present${NO_PROMTOOL ? ` [skipped: ${NO_PROMTOOL}]` : ""}`, async () => {
     const { server, post, scrape } = await master();
     const [c, d] = [await putManifest(server.url, "c"), await putManifest(server.url, "d")];
