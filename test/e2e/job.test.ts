@@ -62,7 +62,7 @@ describe("dt submit on a master with two slaves", () => {
     expect(status.stderr).toContain(`Using most recently submitted job id: ${jobId}`);
     const summary = JSON.parse(status.stdout) as JobSummary;
     expect(summary).toMatchObject({ job_id: jobId, user: "e2e", status: "finished", canceled_at: null });
-    expect(summary.counts).toEqual({ total_tasks: 7, queued: 0, running: 0, succeeded: 4, failed: 2, flaky: 1, quarantined: 0, canceled: 0, finished: 7, retries: 1, requeues: 0, cases: { total: 0, passed: 0, failed: 0, flaky: 0, skipped: 0 } });
+    expect(summary.counts).toEqual({ total_tasks: 7, queued: 0, running: 0, succeeded: 4, failed: 2, flaky: 1, quarantined: 0, canceled: 0, finished: 7, retries: 1, requeues: 0, reused: 0, coalesced: 0, waiting: 0, saved_ms: 0, cases: { total: 0, passed: 0, failed: 0, flaky: 0, skipped: 0 } });
 
     const views = await c.api.tasks(jobId);
     checkAttempts(views);
