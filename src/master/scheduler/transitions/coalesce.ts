@@ -77,15 +77,22 @@ export async function joinIdentical(state: DispatchState, item: QueueItem): Prom
   const task = state.open.get(item.jobId)?.tasks.get(item.taskId);
   if (!task?.taskKey || item.retry !== 0 || item.caseSelection !== null) return;
   const leader: RunRef = { jobId: item.jobId, taskId: item.taskId, attempt: item.attempt };
+  // All out of the queue before the first write: a slave asking meanwhile must not be given one of them to run again.
+  // Not in the queue any more: taken for a slave meanwhile (it runs), or its job canceled.
+  const joining = state.inFlight.taken(task.taskKey, leader).filter((c) => state.queue.remove(c.jobId, c.taskId, c.attempt));
   let joined = false;
-  for (const c of state.inFlight.taken(task.taskKey, leader)) {
-    // Not in the queue any more: taken for a slave meanwhile (it runs), or its job canceled.
-    if (!state.queue.remove(c.jobId, c.taskId, c.attempt)) continue;
+  for (const c of joining) {
+    let recorded = true;
     try {
-      await state.repo.updateAttempt(c.jobId, c.taskId, c.attempt, { reusedFrom: { ...leader, savedMs: 0, inFlight: true } }, ["QUEUED"]);
+      recorded = await state.repo.updateAttempt(c.jobId, c.taskId, c.attempt, { reusedFrom: { ...leader, savedMs: 0, inFlight: true } }, ["QUEUED"]);
     } catch (err) {
       // Waits in memory all the same; the database says QUEUED, which a restart reads as a task to run.
       state.log.error(`task ${c.taskId} of job ${c.jobId}: recording that it waits for job ${item.jobId}'s identical task failed`, err);
+    }
+    // Its job was canceled meanwhile (the cancel counted what was queued then, not this one): it ends here, not when the leader does.
+    if (!recorded || state.open.get(c.jobId)?.job.canceledAt !== null) {
+      settle(state, c.jobId);
+      continue;
     }
     state.inFlight.follow(leader, { ...c, taskKey: task.taskKey });
     joined = true;
