@@ -154,6 +154,11 @@ async function resolveFollower(state: DispatchState, f: Follower, result: Leader
   const attempt = await state.repo.getAttempt(f.jobId, f.taskId, f.attempt);
   if (!attempt) return;
   const expected = (await state.repo.expectedDurations([task.description])).get(task.description) ?? 0;
+  // Its job was canceled during those reads: the cancel found it in no list, so it ends here, not in a queue nothing drains.
+  if (open.job.canceledAt !== null) {
+    settle(state, f.jobId);
+    return;
+  }
   // Queued again: the first of its identical tasks taken for a slave leads them. (After the last read: a failed read leaves it in no list.)
   state.inFlight.candidate(f.taskKey, attempt);
   state.queue.put([queueItem(state, open.job, task, attempt, expected)]);
