@@ -133,6 +133,21 @@ test("tasks released by a failed leader join the first of them given a slave, an
   expect(drained()).toEqual(empty);
 });
 
+test("a leader lost with its slave is queued again as a candidate like its released twin: whichever of the two a slave takes first, the other waits for it", async () => {
+  await start();
+  await submit("a.10", [task("lost")]);
+  await submit("b.10", [task("lost")]);
+  await leaseOne();
+  fx.clock.advance(31_000);
+  await fx.master.dispatcher.sweep();
+  // a.10's next attempt (a requeue, no retry spent) and b.10's released twin are both queued: one runs.
+  const leases = await leaseFor("s2", 2);
+  expect(leases.length).toBe(1);
+  await reportOn(leases[0]!, "SUCCEEDED", [kase("a")]);
+  for (const id of ["a.10", "b.10"]) expect((await fx.master.jobSummary(id)).status).toBe("finished");
+  expect(drained()).toEqual(empty);
+});
+
 test("a restart with tasks that joined at lease time and twins of the leader's own job: the leader's result finishes the joined, its own twin runs", async () => {
   await start();
   await submit("a.6", [task("rs"), task("rs", { description: "rs-twin" })]);
