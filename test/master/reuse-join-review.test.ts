@@ -141,7 +141,7 @@ test("a leader lost with its slave is queued again as a candidate like its relea
   fx.clock.advance(31_000);
   await fx.master.dispatcher.sweep();
   // a.10's next attempt (a requeue, no retry spent) and b.10's released twin are both queued: one runs.
-  const leases = await leaseFor("s2", 2);
+  const leases = await leaseFor("s1", 2);
   expect(leases.length).toBe(1);
   await reportOn(leases[0]!, "SUCCEEDED", [kase("a")]);
   for (const id of ["a.10", "b.10"]) expect((await fx.master.jobSummary(id)).status).toBe("finished");
