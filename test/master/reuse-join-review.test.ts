@@ -19,11 +19,12 @@ import { playedSlave } from "./played-slave.ts";
 import { type FixtureOptions, type ReuseFixture, reuseDialects } from "./reuse-fixture.ts";
 import { type MasterFixture, hashOf } from "../web/fixture.ts";
 
-/** Runs `act` once, before the next call of `method` on the master's repo whose arguments `when` accepts. */
+/** Runs `act` once, before (or, with `after`, after) the next call of `method` on the master's repo whose arguments `when` accepts. */
 interface BeforeHook {
   method: string;
   when: (args: unknown[]) => boolean;
   act: () => Promise<unknown>;
+  after?: boolean;
 }
 
 function hooked(hooks: BeforeHook[]): FixtureOptions {
@@ -35,8 +36,11 @@ function hooked(hooks: BeforeHook[]): FixtureOptions {
           if (typeof value !== "function") return value;
           return async (...args: unknown[]) => {
             const i = hooks.findIndex((h) => h.method === prop && h.when(args));
-            if (i >= 0) await hooks.splice(i, 1)[0]!.act();
-            return value.apply(target, args);
+            const hook = i >= 0 ? hooks.splice(i, 1)[0] : undefined;
+            if (hook && !hook.after) await hook.act();
+            const result = await value.apply(target, args);
+            if (hook?.after) await hook.act();
+            return result;
           };
         },
       }),
@@ -104,6 +108,22 @@ test("a job canceled while its twin's wait is being written ends: its entry, and
   expect({ open: [...openJobs().keys()], followers: fx.master.dispatcher.inFlight.size.followers }).toEqual({ open: ["lead.3"], followers: 0 });
   await reportOn(lease, "SUCCEEDED", [kase("a")]);
   expect(await counts("gone.3")).toMatchObject({ canceled: 1, reused: 0 });
+  expect(drained()).toEqual(empty);
+});
+
+test("a task leased just as its job is canceled leads no twin of another job: the twin runs, it does not wait for a run being killed", async () => {
+  await start();
+  await submit("gone.11", [task("kill")]);
+  await submit("b.11", [task("kill")]);
+  // The lease is stored, then the job is canceled, before the twins are joined to it.
+  hooks.push({ method: "updateAttempt", when: (args) => args[0] === "gone.11" && (args[3] as { state?: string }).state === "LEASED", act: () => fx.master.cancelJob("gone.11"), after: true });
+  const doomed = await leaseOne();
+  expect(doomed.job_id).toBe("gone.11");
+  expect((await counts("b.11")).waiting).toBe(0);
+  const next = await leaseOne();
+  expect(next.job_id).toBe("b.11");
+  await reportOn(next, "SUCCEEDED", [kase("a")]);
+  await reportOn(doomed, "CANCELED");
   expect(drained()).toEqual(empty);
 });
 
