@@ -74,8 +74,10 @@ export function registerAttempts(state: DispatchState, tasks: ReadonlyMap<string
  * the fair queue gave a slave first runs, the others take its result.
  */
 export async function joinIdentical(state: DispatchState, item: QueueItem): Promise<void> {
-  const task = state.open.get(item.jobId)?.tasks.get(item.taskId);
-  if (!task?.taskKey || item.retry !== 0 || item.caseSelection !== null) return;
+  const open = state.open.get(item.jobId);
+  const task = open?.tasks.get(item.taskId);
+  // A job canceled while the lease was stored: its run is being killed, twins of other jobs must not wait for it.
+  if (!task?.taskKey || item.retry !== 0 || item.caseSelection !== null || open!.job.canceledAt !== null) return;
   const leader: RunRef = { jobId: item.jobId, taskId: item.taskId, attempt: item.attempt };
   // All out of the queue before the first write: a slave asking meanwhile must not be given one of them to run again.
   // Not in the queue any more: taken for a slave meanwhile (it runs), or its job canceled.
