@@ -108,6 +108,20 @@ test("a twin is not given to a second slave while the first slave's lease of its
   expect({ first: first.job_id, second: second.map((l) => l.job_id) }).toEqual({ first: "a.13", second: [] });
 });
 
+test("a task planned while no copy ran, stored after a copy in another job was given a slave, waits for that copy instead of running again", async () => {
+  await start();
+  await submit("a.14", [task("late")]);
+  let first: Lease | undefined;
+  // b.14 found no copy running when planned; a.14's copy is leased before b.14 is stored and queued.
+  hooks.push({ method: "createJob", when: (args) => (args[0] as { id?: string }).id === "b.14", act: async () => void (first = await leaseOne()) });
+  await submit("b.14", [task("late")]);
+  expect(first?.job_id).toBe("a.14");
+  expect({ waiting: (await counts("b.14")).waiting, leased: (await leaseFor("s2", 1)).map((l) => l.job_id) }).toEqual({ waiting: 1, leased: [] });
+  await reportOn(first!, "SUCCEEDED", [kase("a")]);
+  expect(await counts("b.14")).toMatchObject({ reused: 1, coalesced: 1, finished: 1 });
+  expect(drained()).toEqual(empty);
+});
+
 test("a job canceled while its twin's wait is being written ends: its entry, and the wait, go at once, not when the leader ends", async () => {
   await start();
   await submit("lead.3", [task("cx")]);
