@@ -81,26 +81,33 @@ export async function joinIdentical(state: DispatchState, item: QueueItem): Prom
   const leader: RunRef = { jobId: item.jobId, taskId: item.taskId, attempt: item.attempt };
   // All out of the queue before the first write: a slave asking meanwhile must not be given one of them to run again.
   // Not in the queue any more: taken for a slave meanwhile (it runs), or its job canceled.
-  const joining = state.inFlight.taken(task.taskKey, leader).filter((c) => state.queue.remove(c.jobId, c.taskId, c.attempt));
+  await joinLeader(state, leader, task.taskKey, state.inFlight.taken(task.taskKey, leader).filter((c) => state.queue.remove(c.jobId, c.taskId, c.attempt)));
+}
+
+/**
+ * `twins`, first tries of `taskKey` out of the queue (or never in it),
+ * wait for `leader`: the database says so, and the leader's ending ends them.
+ */
+export async function joinLeader(state: DispatchState, leader: RunRef, taskKey: string, twins: readonly RunRef[]): Promise<void> {
   let joined = false;
-  for (const c of joining) {
+  for (const c of twins) {
     let recorded = true;
     try {
       recorded = await state.repo.updateAttempt(c.jobId, c.taskId, c.attempt, { reusedFrom: { ...leader, savedMs: 0, inFlight: true } }, ["QUEUED"]);
     } catch (err) {
       // Waits in memory all the same; the database says QUEUED, which a restart reads as a task to run.
-      state.log.error(`task ${c.taskId} of job ${c.jobId}: recording that it waits for job ${item.jobId}'s identical task failed`, err);
+      state.log.error(`task ${c.taskId} of job ${c.jobId}: recording that it waits for job ${leader.jobId}'s identical task failed`, err);
     }
     // Its job was canceled meanwhile (the cancel counted what was queued then, not this one): it ends here, not when the leader does.
     if (!recorded || state.open.get(c.jobId)?.job.canceledAt !== null) {
       settle(state, c.jobId);
       continue;
     }
-    state.inFlight.follow(leader, { ...c, taskKey: task.taskKey });
+    state.inFlight.follow(leader, { jobId: c.jobId, taskId: c.taskId, attempt: c.attempt, taskKey });
     joined = true;
   }
   // The leader may have ended while the database was written: the joined tasks take what it left, or run.
-  if (joined && !state.inFlight.isLeader(task.taskKey, leader)) await releaseStranded(state);
+  if (joined && !state.inFlight.isLeader(taskKey, leader)) await releaseStranded(state);
 }
 
 /**
