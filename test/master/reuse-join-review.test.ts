@@ -9,8 +9,8 @@
  * tasks, leaks of candidates after many jobs, the ETA of a job that only
  * waits, and binaries that differ only in case or trailing space.
  *
- * Tests named "KNOWN GAP:" fail on purpose: each shows a finding left for
- * the lead (see the review's report); the rest guard fixed or sound paths.
+ * Each test failed before its fix (see the review's report), or guards a
+ * sound path.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { CaseReport, JobRequest, Lease, TaskRequest } from "../../src/master/protocol.ts";
@@ -287,7 +287,7 @@ test("slaves long-polling when twins of six jobs are submitted at once are given
   expect(drained()).toEqual(empty);
 });
 
-test("KNOWN GAP: a job whose only task left waits for another job's run estimates 0 s left, though the run it waits for has minutes to go", async () => {
+test("a job whose only task left waits for another job's run estimates what that run has left, not 0 s", async () => {
   await start();
   // History: "slow" takes ten minutes.
   await submit("hist.7", [task("slow", { idempotent: false })]);

@@ -153,6 +153,13 @@ export class InFlight {
     return out;
   }
 
+  /** The attempts the tasks of `jobId` wait for, one per waiting task. */
+  awaitedBy(jobId: string): RunRef[] {
+    const out: RunRef[] = [];
+    for (const [key, list] of this.followers) for (const f of list) if (f.jobId === jobId) out.push(parseRef(key));
+    return out;
+  }
+
   get size(): { leaders: number; followers: number } {
     let followers = 0;
     for (const list of this.followers.values()) followers += list.length;

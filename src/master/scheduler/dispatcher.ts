@@ -230,8 +230,9 @@ export class Dispatcher {
   /**
    * Seconds left in a job (see eta.ts): its running attempts and its queued
    * ones (offers in beanstalkd first, then the fair queue's order), on its
-   * own slots plus the live ones no other job holds. Null when nothing of
-   * the job has a known or observed duration.
+   * own slots plus the live ones no other job holds, and no less than what
+   * the leased runs its waiting tasks wait for have left. Null when nothing
+   * of the job has a known or observed duration.
    */
   estimateRemainingSec(jobId: string): number | null {
     const now = this.state.clock.now();
@@ -246,7 +247,18 @@ export class Dispatcher {
       else othersHold++;
     }
     const slots = Math.max(running.length, this.slaves.liveSlots(now) - othersHold);
-    const ms = estimateRemainingMs({ now, queuedMs: [...queued, ...waiting].map((i) => i.expectedMs), running, slots, observed: this.state.paces.get(jobId) });
+    const own = estimateRemainingMs({ now, queuedMs: [...queued, ...waiting].map((i) => i.expectedMs), running, slots, observed: this.state.paces.get(jobId) });
+    // Its tasks waiting for another job's run end when that run does: the estimate of that attempt alone, on its own slot.
+    // One pass over the leases, however many tasks wait (a 2,000-task job may wait for 2,000 runs).
+    const awaited = new Set(this.state.inFlight.awaitedBy(jobId).map((r) => `${r.jobId}\0${r.taskId}\0${r.attempt}`));
+    let ms = own;
+    if (awaited.size > 0) {
+      for (const l of this.state.leases.values()) {
+        if (!awaited.has(`${l.jobId}\0${l.taskId}\0${l.attempt}`)) continue;
+        const left = estimateRemainingMs({ now, queuedMs: [], running: [{ expectedMs: l.expectedMs, leasedAt: l.leasedAt }], slots: 1, observed: this.state.paces.get(l.jobId) });
+        if (left !== null) ms = Math.max(ms ?? 0, left);
+      }
+    }
     return ms === null ? null : ms / 1000;
   }
 
