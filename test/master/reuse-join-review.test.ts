@@ -122,6 +122,18 @@ test("a task planned while no copy ran, stored after a copy in another job was g
   expect(drained()).toEqual(empty);
 });
 
+test("a job canceled while it is being queued (after it is stored) leaves nothing queued, waiting or open", async () => {
+  await start();
+  await submit("a.15", [task("q")]);
+  const lease = await leaseOne();
+  // gone.15's second task waits for a.15's run from the plan on; its first is queued. The cancel comes between store and queue.
+  hooks.push({ method: "expectedDurations", when: () => openJobs().has("gone.15"), act: () => fx.master.cancelJob("gone.15") });
+  await submit("gone.15", [task("other"), task("q")]);
+  expect((await fx.master.jobSummary("gone.15")).status).toBe("finished");
+  await reportOn(lease, "SUCCEEDED", [kase("a")]);
+  expect(drained()).toEqual(empty);
+});
+
 test("a job canceled while its twin's wait is being written ends: its entry, and the wait, go at once, not when the leader ends", async () => {
   await start();
   await submit("lead.3", [task("cx")]);
