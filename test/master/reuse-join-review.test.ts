@@ -350,6 +350,24 @@ test("a renamed link of an origin with hostile suite and case names (long, quote
   const linked = (await counts("r.9")).cases!;
   expect(linked.total).toBe(2 * originCounts!.total);
   expect(linked.total).toBe(8);
+  // Each case as the origin's job shows it, under the new binary, and with no rename (the INSERT … SELECT path).
+  const shown = async (jobId: string, binary?: string) =>
+    (await fx.master.deps.repo.listJobCases(jobId, { limit: 50 })).filter((r) => (!binary || r.binary === binary) && r.name !== "x").map((r) => `${r.suite.slice(0, 20)}/${r.name}: ${r.status}`).sort();
+  expect(await shown("r.9", "new")).toEqual(await shown("o.9"));
+  await submit("s.9", [task("hostile", { description: "old" })]);
+  expect(await shown("s.9")).toEqual(await shown("o.9"));
+});
+
+test("KNOWN GAP: a case reported twice by its origin (skipped, then passed) shows in a reusing job as its first report (skipped, one run), not as the origin's job shows it (passed, two runs)", async () => {
+  await start();
+  await submit("o.16", [task("twice", { description: "old" })]);
+  await reportOn(await leaseOne(), "SUCCEEDED", [kase("x", "skipped"), kase("x", "passed")]);
+  await submit("same.16", [task("twice", { description: "old" })]);
+  await submit("renamed.16", [task("twice", { description: "new" })]);
+  const shown = async (jobId: string) => (await fx.master.deps.repo.listJobCases(jobId, { limit: 5 })).map((r) => `${r.name}: ${r.status} x${r.runs}`);
+  const origin = await shown("o.16");
+  expect(origin).toEqual(["x: passed x2"]);
+  expect({ same: await shown("same.16"), renamed: await shown("renamed.16") }).toEqual({ same: origin, renamed: origin });
 });
 });
 }
