@@ -22,6 +22,8 @@ export class InFlight {
   private readonly leaders = new Map<string, RunRef>();
   private readonly followers = new Map<string, Follower[]>();
   private readonly candidates = new Map<string, RunRef[]>();
+  /** Keys first tries of which are being leased now (their writes pending): the job they are of, and how many. */
+  private readonly beingLeased = new Map<string, { jobId: string; n: number }>();
 
   /** The attempt running `taskKey` now, unless it is of `jobId` (a job's identical tasks each run: they are what it asked for). */
   leaderFor(taskKey: string, jobId: string): RunRef | undefined {
@@ -32,6 +34,32 @@ export class InFlight {
   /** Makes `ref` the attempt that runs `taskKey`, unless one already does. */
   lead(taskKey: string, ref: RunRef): void {
     if (!this.leaders.has(taskKey)) this.leaders.set(taskKey, { jobId: ref.jobId, taskId: ref.taskId, attempt: ref.attempt });
+  }
+
+  /**
+   * A first try of `taskKey` in `jobId` was taken for a slave, and its lease
+   * is being stored: until `leased`, the key's queued copies in other jobs
+   * are given to no slave (`heldFor`), for they are to wait for it.
+   */
+  leasing(taskKey: string, jobId: string): void {
+    const now = this.beingLeased.get(taskKey);
+    if (now) now.n++;
+    else this.beingLeased.set(taskKey, { jobId, n: 1 });
+  }
+
+  leased(taskKey: string): void {
+    const now = this.beingLeased.get(taskKey);
+    if (now && --now.n <= 0) this.beingLeased.delete(taskKey);
+  }
+
+  /** True when a copy of `taskKey` in another job than `jobId` is being leased now. */
+  heldFor(taskKey: string, jobId: string): boolean {
+    const by = this.beingLeased.get(taskKey);
+    return by !== undefined && by.jobId !== jobId;
+  }
+
+  get anyLeasing(): boolean {
+    return this.beingLeased.size > 0;
   }
 
   /** `ref`, a first attempt of an idempotent task, waits in the queue. */
@@ -122,6 +150,13 @@ export class InFlight {
       if (!isOpen(leader.jobId)) out.push({ taskKey, leader });
     }
     for (const key of this.followers.keys()) if (!led.has(key)) out.push({ taskKey: null, leader: parseRef(key) });
+    return out;
+  }
+
+  /** The attempts the tasks of `jobId` wait for, one per waiting task. */
+  awaitedBy(jobId: string): RunRef[] {
+    const out: RunRef[] = [];
+    for (const [key, list] of this.followers) for (const f of list) if (f.jobId === jobId) out.push(parseRef(key));
     return out;
   }
 

@@ -1,17 +1,17 @@
 import { SerialLock } from "../../common/concurrency.ts";
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
-import type { Attempt, Job, Task } from "../model.ts";
+import type { Attempt, Job, RunRef, Task } from "../model.ts";
 import type { ClaimRequest, ClaimResponse, HeartbeatRequest, HeartbeatResponse, Lease, LeaseRequest, ResultReport, ResultResponse, SlaveCommand } from "../protocol.ts";
 import type { Repo } from "../repo/repo.ts";
 import { Feeder, type FeederConfig } from "../queue/feeder.ts";
 import type { OfferSink } from "../queue/offer-sink.ts";
-import { type DispatchState, type DispatcherConfig, type DispatcherObserver, type Waiter, dropTaken, queueItem, untake } from "./dispatch-state.ts";
+import { type DispatchState, type DispatcherConfig, type DispatcherObserver, type Waiter, dropTaken, queueItem, settle, untake } from "./dispatch-state.ts";
 import { EtaObservations, MAX_REPLAYED, estimateRemainingMs } from "./eta.ts";
 import { FairQueue } from "./fair-queue.ts";
 import { SlaveRegistry } from "./slave-registry.ts";
 import { InFlight } from "../reuse/in-flight.ts";
-import { joinIdentical, leaderEnded, registerAttempts, releaseStranded } from "./transitions/coalesce.ts";
+import { joinIdentical, joinLeader, leaderEnded, registerAttempts, releaseStranded } from "./transitions/coalesce.ts";
 import { cancelJob, sweep } from "./transitions/cancel-expiry.ts";
 import { claimOffer } from "./transitions/claim.ts";
 import { extendLease, heartbeat } from "./transitions/heartbeat.ts";
@@ -108,13 +108,30 @@ export class Dispatcher {
   async addJob(job: Job, tasks: readonly Task[], attempts: readonly Attempt[], plannedMs?: ReadonlyMap<string, number>): Promise<void> {
     const byId = new Map(tasks.map((t) => [t.taskId, t]));
     // A reused attempt is finished already; one waiting for another job's run is not queued (transitions/coalesce.ts).
-    const runnable = attempts.filter((a) => a.state === "QUEUED" && a.reusedFrom === null);
-    const followers = registerAttempts(this.state, byId, attempts);
-    if (runnable.length + followers.length === 0) return;
-    this.state.open.set(job.id, { job, tasks: byId, active: runnable.length + followers.length });
-    const expected = await this.state.repo.expectedDurations([...new Set(runnable.map((a) => byId.get(a.taskId)!.description))]);
+    const fresh = attempts.filter((a) => a.state === "QUEUED" && a.reusedFrom === null);
+    const planned = attempts.filter((a) => a.state === "QUEUED" && a.reusedFrom !== null).length;
+    if (fresh.length + planned === 0) return;
+    const open = { job, tasks: byId, active: fresh.length + planned };
+    this.state.open.set(job.id, open);
+    const expected = await this.state.repo.expectedDurations([...new Set(fresh.map((a) => byId.get(a.taskId)!.description))]);
+    // Canceled meanwhile: the cancel found none of its attempts queued, and ended them all in the database.
+    if (open.job.canceledAt !== null) {
+      settle(this.state, job.id, open.active);
+      return;
+    }
+    // After the last await, with none before queueing: a copy in another job given a slave since the job was planned is waited for (queued, it
+    // would run again), and a copy given one later finds these queued, candidates of their key.
+    const joining = new Map<Attempt, RunRef>();
+    for (const a of fresh) {
+      const key = a.retry === 0 && a.caseSelection === null ? byId.get(a.taskId)?.taskKey : null;
+      const leader = key ? this.state.inFlight.leaderFor(key, job.id) : undefined;
+      if (leader) joining.set(a, leader);
+    }
+    const runnable = fresh.filter((a) => !joining.has(a));
+    registerAttempts(this.state, byId, attempts.filter((a) => !joining.has(a)));
     this.queue.put(runnable.map((a) => queueItem(this.state, job, byId.get(a.taskId)!, a, plannedMs?.get(a.taskId) ?? expected.get(byId.get(a.taskId)!.description) ?? 0)));
     wake(this.state);
+    for (const [a, leader] of joining) await joinLeader(this.state, leader, byId.get(a.taskId)!.taskKey!, [a]);
     // A leader may have ended while the job was being stored (planned to wait, then stored): its result, or a run, now rather than at the next sweep.
     const late = attempts.some((a) => a.state === "QUEUED" && a.reusedFrom !== null && !this.state.inFlight.isLeader(byId.get(a.taskId)!.taskKey!, a.reusedFrom));
     if (late) await releaseStranded(this.state);
@@ -213,8 +230,9 @@ export class Dispatcher {
   /**
    * Seconds left in a job (see eta.ts): its running attempts and its queued
    * ones (offers in beanstalkd first, then the fair queue's order), on its
-   * own slots plus the live ones no other job holds. Null when nothing of
-   * the job has a known or observed duration.
+   * own slots plus the live ones no other job holds, and no less than what
+   * the leased runs its waiting tasks wait for have left. Null when nothing
+   * of the job has a known or observed duration.
    */
   estimateRemainingSec(jobId: string): number | null {
     const now = this.state.clock.now();
@@ -229,7 +247,18 @@ export class Dispatcher {
       else othersHold++;
     }
     const slots = Math.max(running.length, this.slaves.liveSlots(now) - othersHold);
-    const ms = estimateRemainingMs({ now, queuedMs: [...queued, ...waiting].map((i) => i.expectedMs), running, slots, observed: this.state.paces.get(jobId) });
+    const own = estimateRemainingMs({ now, queuedMs: [...queued, ...waiting].map((i) => i.expectedMs), running, slots, observed: this.state.paces.get(jobId) });
+    // Its tasks waiting for another job's run end when that run does: the estimate of that attempt alone, on its own slot.
+    // One pass over the leases, however many tasks wait (a 2,000-task job may wait for 2,000 runs).
+    const awaited = new Set(this.state.inFlight.awaitedBy(jobId).map((r) => `${r.jobId}\0${r.taskId}\0${r.attempt}`));
+    let ms = own;
+    if (awaited.size > 0) {
+      for (const l of this.state.leases.values()) {
+        if (!awaited.has(`${l.jobId}\0${l.taskId}\0${l.attempt}`)) continue;
+        const left = estimateRemainingMs({ now, queuedMs: [], running: [{ expectedMs: l.expectedMs, leasedAt: l.leasedAt }], slots: 1, observed: this.state.paces.get(l.jobId) });
+        if (left !== null) ms = Math.max(ms ?? 0, left);
+      }
+    }
     return ms === null ? null : ms / 1000;
   }
 

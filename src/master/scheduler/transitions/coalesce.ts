@@ -74,24 +74,40 @@ export function registerAttempts(state: DispatchState, tasks: ReadonlyMap<string
  * the fair queue gave a slave first runs, the others take its result.
  */
 export async function joinIdentical(state: DispatchState, item: QueueItem): Promise<void> {
-  const task = state.open.get(item.jobId)?.tasks.get(item.taskId);
-  if (!task?.taskKey || item.retry !== 0 || item.caseSelection !== null) return;
+  const open = state.open.get(item.jobId);
+  const task = open?.tasks.get(item.taskId);
+  // A job canceled while the lease was stored: its run is being killed, twins of other jobs must not wait for it.
+  if (!task?.taskKey || item.retry !== 0 || item.caseSelection !== null || open!.job.canceledAt !== null) return;
   const leader: RunRef = { jobId: item.jobId, taskId: item.taskId, attempt: item.attempt };
+  // All out of the queue before the first write: a slave asking meanwhile must not be given one of them to run again.
+  // Not in the queue any more: taken for a slave meanwhile (it runs), or its job canceled.
+  await joinLeader(state, leader, task.taskKey, state.inFlight.taken(task.taskKey, leader).filter((c) => state.queue.remove(c.jobId, c.taskId, c.attempt)));
+}
+
+/**
+ * `twins`, first tries of `taskKey` out of the queue (or never in it),
+ * wait for `leader`: the database says so, and the leader's ending ends them.
+ */
+export async function joinLeader(state: DispatchState, leader: RunRef, taskKey: string, twins: readonly RunRef[]): Promise<void> {
   let joined = false;
-  for (const c of state.inFlight.taken(task.taskKey, leader)) {
-    // Not in the queue any more: taken for a slave meanwhile (it runs), or its job canceled.
-    if (!state.queue.remove(c.jobId, c.taskId, c.attempt)) continue;
+  for (const c of twins) {
+    let recorded = true;
     try {
-      await state.repo.updateAttempt(c.jobId, c.taskId, c.attempt, { reusedFrom: { ...leader, savedMs: 0, inFlight: true } }, ["QUEUED"]);
+      recorded = await state.repo.updateAttempt(c.jobId, c.taskId, c.attempt, { reusedFrom: { ...leader, savedMs: 0, inFlight: true } }, ["QUEUED"]);
     } catch (err) {
       // Waits in memory all the same; the database says QUEUED, which a restart reads as a task to run.
-      state.log.error(`task ${c.taskId} of job ${c.jobId}: recording that it waits for job ${item.jobId}'s identical task failed`, err);
+      state.log.error(`task ${c.taskId} of job ${c.jobId}: recording that it waits for job ${leader.jobId}'s identical task failed`, err);
     }
-    state.inFlight.follow(leader, { ...c, taskKey: task.taskKey });
+    // Its job was canceled meanwhile (the cancel counted what was queued then, not this one): it ends here, not when the leader does.
+    if (!recorded || state.open.get(c.jobId)?.job.canceledAt !== null) {
+      settle(state, c.jobId);
+      continue;
+    }
+    state.inFlight.follow(leader, { jobId: c.jobId, taskId: c.taskId, attempt: c.attempt, taskKey });
     joined = true;
   }
   // The leader may have ended while the database was written: the joined tasks take what it left, or run.
-  if (joined && !state.inFlight.isLeader(task.taskKey, leader)) await releaseStranded(state);
+  if (joined && !state.inFlight.isLeader(taskKey, leader)) await releaseStranded(state);
 }
 
 /**
@@ -147,6 +163,11 @@ async function resolveFollower(state: DispatchState, f: Follower, result: Leader
   const attempt = await state.repo.getAttempt(f.jobId, f.taskId, f.attempt);
   if (!attempt) return;
   const expected = (await state.repo.expectedDurations([task.description])).get(task.description) ?? 0;
+  // Its job was canceled during those reads: the cancel found it in no list, so it ends here, not in a queue nothing drains.
+  if (open.job.canceledAt !== null) {
+    settle(state, f.jobId);
+    return;
+  }
   // Queued again: the first of its identical tasks taken for a slave leads them. (After the last read: a failed read leaves it in no list.)
   state.inFlight.candidate(f.taskKey, attempt);
   state.queue.put([queueItem(state, open.job, task, attempt, expected)]);

@@ -83,8 +83,13 @@ function arm(state: DispatchState, waiter: Waiter): void {
 async function takeFor(state: DispatchState, request: LeaseRequest): Promise<Lease[]> {
   const leases: Lease[] = [];
   if (state.slaves.holds(request.slave.name)) return leases;
+  // A copy of a task whose twin in another job is being leased now is to wait for it (transitions/coalesce.ts joinIdentical), not run.
+  const free = (item: QueueItem) => {
+    const key = firstTryKey(state, item);
+    return key === null || !state.inFlight.heldFor(key, item.jobId);
+  };
   while (leases.length < request.free) {
-    const item = state.queue.take(request.slave.dimensions);
+    const item = state.queue.take(request.slave.dimensions, state.inFlight.anyLeasing ? free : undefined);
     if (!item) break;
     const lease = await grant(state, item, request.slave.name);
     if (lease) leases.push(lease);
@@ -100,22 +105,40 @@ async function grant(state: DispatchState, item: QueueItem, slave: string): Prom
   const leaseId = state.newId();
   const expiresAt = now + state.config.leaseTtlMs;
   let ok: boolean;
+  const key = firstTryKey(state, item);
+  if (key !== null) state.inFlight.leasing(key, item.jobId);
   try {
     ok = task !== undefined && open!.job.canceledAt === null &&
       (await state.repo.updateAttempt(item.jobId, item.taskId, item.attempt, { state: "LEASED", slave, leaseId, leasedAt: now, leaseExpiresAt: expiresAt }, ["QUEUED"]));
   } catch (err) {
     // The database failed: the attempt is still QUEUED there, so it goes back in the queue.
     untake(state, item);
+    if (key !== null) leaseFell(state, key);
     throw err;
   }
   if (!ok) {
     dropTaken(state, item);
+    if (key !== null) leaseFell(state, key);
     return null;
   }
+  // Before joinIdentical, with no await between: it takes the twins out of the queue at once.
+  if (key !== null) state.inFlight.leased(key);
   state.leases.set(leaseId, { leaseId, jobId: item.jobId, taskId: item.taskId, attempt: item.attempt, retry: item.retry, user: item.user, slave, expiresAt, phase: "LEASED", queuedAt: item.queuedAt, leasedAt: now, expectedMs: item.expectedMs, caseSelection: item.caseSelection });
   // Identical tasks of other jobs still queued now wait for this one (transitions/coalesce.ts).
   await joinIdentical(state, item);
   return leaseBody(state, item, task!, leaseId);
+}
+
+/** The key of a first try (no retry spent, all of the task run) of an idempotent task; null for any other item. */
+function firstTryKey(state: DispatchState, item: QueueItem): string | null {
+  if (item.retry !== 0 || item.caseSelection !== null) return null;
+  return state.open.get(item.jobId)?.tasks.get(item.taskId)?.taskKey ?? null;
+}
+
+/** A lease that did not happen: its twins may run, and slaves refused them meanwhile are served again. */
+function leaseFell(state: DispatchState, key: string): void {
+  state.inFlight.leased(key);
+  wake(state);
 }
 
 /**

@@ -12,7 +12,7 @@ import type { CaseSelection } from "../../cases/case-filter.ts";
 import { chooseRetry, unprovenRetry } from "../retry-filter.ts";
 import { type ActiveLease, type DispatchState, type OpenJob, newAttempt, queueItem, settle } from "../dispatch-state.ts";
 import { claim } from "./claim.ts";
-import { isReusableRun, type LeaderResult, leaderEnded, provesFlaky } from "./coalesce.ts";
+import { isReusableRun, type LeaderResult, leaderEnded, provesFlaky, registerAttempts } from "./coalesce.ts";
 import { wake } from "./lease.ts";
 
 /** Stores a slave's result, once per lease, and queues what follows (a retry). */
@@ -160,7 +160,9 @@ export async function requeue(state: DispatchState, open: OpenJob, task: Task, n
     settle(state, next.jobId);
     return;
   }
-  // One attempt ended, the next is queued: the job's active count is unchanged.
+  // One attempt ended, the next is queued: the job's active count is unchanged. A requeue of a first try (a lost slave's, no retry
+  // spent) is a candidate for its key like any first try queued, as a restart's rebuild reads it: a twin taken first leads it.
+  registerAttempts(state, open.tasks, [next]);
   state.queue.put([queueItem(state, open.job, task, next, expectedMs)]);
   wake(state);
   // In beanstalkd before the report is answered: the slave that sent it reserves again at once, and the retry must be there to go first.
