@@ -9,9 +9,8 @@
  * tasks, leaks of candidates after many jobs, the ETA of a job that only
  * waits, and binaries that differ only in case or trailing space.
  *
- * Tests named "KNOWN GAP:" fail on purpose: each shows a finding left for
- * the lead (see the review's report); the others failed before their fix,
- * or guard a sound path.
+ * Each test failed before its fix (see the review's report), or guards a
+ * sound path.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { CaseReport, JobRequest, Lease, TaskRequest } from "../../src/master/protocol.ts";
@@ -359,7 +358,7 @@ test("a renamed link of an origin with hostile suite and case names (long, quote
   expect(await shown("s.9")).toEqual(await shown("o.9"));
 });
 
-test("KNOWN GAP: a case reported twice by its origin (skipped, then passed) shows in a reusing job as its first report (skipped, one run), not as the origin's job shows it (passed, two runs)", async () => {
+test("a case reported twice by its origin (skipped, then passed) shows in a reusing job as the origin's job shows it (passed, two runs), described alike or otherwise", async () => {
   await start();
   await submit("o.16", [task("twice", { description: "old" })]);
   await reportOn(await leaseOne(), "SUCCEEDED", [kase("x", "skipped"), kase("x", "passed")]);

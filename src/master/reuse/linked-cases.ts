@@ -9,7 +9,7 @@ import { type SQL, sql } from "drizzle-orm";
 import { yieldToEventLoop } from "../../common/concurrency.ts";
 import type { JobCaseStatus } from "../protocol.ts";
 import type { CaseStoreOps } from "../cases/case-store.ts";
-import { JOB_CASE_STATUSES } from "../cases/case-merge.ts";
+import { type CaseRun, JOB_CASE_STATUSES, mergeRuns } from "../cases/case-merge.ts";
 import { caseKeyer } from "../cases/case-key.ts";
 import type { RunRef } from "../model.ts";
 import type { CaseReport } from "../../results/wire.ts";
@@ -53,7 +53,7 @@ export async function linkCasesWith(ops: LinkOps, dialect: Dialect, jobId: strin
     const batch = links.slice(from, from + LINKS_PER_STATEMENT);
     // Each link's cases get the seqs after the previous link's: its offset is the cases reported before it (by case_index, which
     // numbers a report's cases from 0). A window function (row_number) did this in the INSERT at twice the statement's cost.
-    const spans = new Map((await ops.rows<{ n: number; span: number; renamed: number }>(spanStatement(dialect, batch))).map((r) => [Number(r.n), { span: Number(r.span), renamed: Number(r.renamed) > 0 }]));
+    const spans = new Map((await ops.rows<{ n: number; span: number; renamed: number; repeats: number }>(spanStatement(dialect, batch))).map((r) => [Number(r.n), { span: Number(r.span), inMaster: Number(r.renamed) > 0 || Number(r.repeats) > 0 }]));
     const first = await ops.nextSeq(jobId);
     let next = first;
     const offsets = batch.map((_, i) => {
@@ -61,12 +61,13 @@ export async function linkCasesWith(ops: LinkOps, dialect: Dialect, jobId: strin
       next += spans.get(i)?.span ?? 0;
       return offset;
     });
-    // A task described otherwise than the one it reused shows the cases under its own binary: their keys change, which SQL cannot
-    // compute (a case key is a SHA-256 of binary, suite and name), so those few links go through here.
-    const renamed = batch.flatMap((l, i) => (spans.get(i)?.renamed ? [i] : []));
-    const same = batch.flatMap((l, i) => (spans.get(i)?.renamed ? [] : [i]));
-    if (same.length > 0) await ops.run(linkStatement(dialect, jobId, same.map((i) => batch[i]!), same.map((i) => offsets[i]!)));
-    for (const i of renamed) await linkRenamed(ops, jobId, batch[i]!, offsets[i]!);
+    // Two kinds of link the statement cannot copy row for row, merged here instead: a task described otherwise than the one it
+    // reused, whose cases take its own binary and so other keys (a SHA-256 that SQL cannot compute), and an origin that reported a
+    // case more than once, whose runs merge into one row as its own job merged them.
+    const inMaster = batch.flatMap((l, i) => (spans.get(i)?.inMaster ? [i] : []));
+    const plain = batch.flatMap((l, i) => (spans.get(i)?.inMaster ? [] : [i]));
+    if (plain.length > 0) await ops.run(linkStatement(dialect, jobId, plain.map((i) => batch[i]!), plain.map((i) => offsets[i]!)));
+    if (inMaster.length > 0) await linkMerged(ops, dialect, jobId, inMaster.map((i) => batch[i]!), inMaster.map((i) => offsets[i]!));
     // The rows this statement inserted are those from `first` on (the job is locked, and an ignored row changes none): counted alone,
     // not the job's every row before and after, which made a 2,000-task job's waiting tasks, linked one by one, cost 23 s (quadratic).
     for (const [status, n] of await ops.statusCountsFrom(jobId, first)) if (status in delta) delta[status as JobCaseStatus] += n;
@@ -97,11 +98,13 @@ function linkTable(dialect: Dialect, links: readonly CaseLink[], offsets?: reado
 
 /**
  * How many case indexes each link's origin used (its largest case_index +
- * 1), and whether its cases are of another binary than the link's task, by
- * link number: a read of the origins' rows by primary key.
+ * 1), whether its cases are of another binary than the link's task, and
+ * how many of its rows repeat a case, by link number: a read of the
+ * origins' rows by primary key.
  */
 function spanStatement(dialect: Dialect, links: readonly CaseLink[]): SQL {
-  return sql`SELECT l.n AS n, max(c.case_index) + 1 AS span, max(CASE WHEN c.test_binary = l.bin THEN 0 ELSE 1 END) AS renamed FROM ${linkTable(dialect, links)}
+  return sql`SELECT l.n AS n, max(c.case_index) + 1 AS span, max(CASE WHEN c.test_binary = l.bin THEN 0 ELSE 1 END) AS renamed,
+      count(*) - count(DISTINCT c.case_key) AS repeats FROM ${linkTable(dialect, links)}
     JOIN cases c ON c.job_id = l.oj AND c.task_id = l.ot AND c.attempt = l.oa
     GROUP BY l.n`;
 }
@@ -124,31 +127,50 @@ function linkStatement(dialect: Dialect, jobId: string, links: readonly CaseLink
     WHERE 1 = 1`;
 }
 
-/** An origin's case row as linkRenamed reads it: the columns the wire form names alike, and its place in the report. */
-type OriginCase = Required<CaseReport> & { case_index: number };
+/** An origin's case row as linkMerged reads it: the columns the wire form names alike, its link and its place in the report. */
+type OriginCase = Required<CaseReport> & { n: number; case_index: number };
+
+/** Keys one seqsOf names: the job's rows are read by primary key, a thousand a statement. */
+const KEYS_PER_READ = 1_000;
 
 /**
- * The job's rows for one link whose task has another binary than its
- * origin's cases: read, keyed anew under the task's binary, and inserted
- * but for the cases the job has (and repeats in the report: the first).
+ * The job's rows for links that need the master (see linkCasesWith): their
+ * origins' cases read in one statement, keyed under each link's binary,
+ * each case's runs merged as its origin's job merged them (cases/case-merge.ts),
+ * and inserted but for the cases the job has (or an earlier link gave it).
  */
-async function linkRenamed(ops: LinkOps, jobId: string, link: CaseLink, offset: number): Promise<void> {
-  const cases = await ops.rows<OriginCase>(sql`SELECT case_index, suite, name, status, duration_ms, message, file, line, flaky_failures FROM cases
-    WHERE job_id = ${link.origin.jobId} AND task_id = ${link.origin.taskId} AND attempt = ${link.origin.attempt} ORDER BY case_index`);
-  const keyOf = caseKeyer(link.binary);
+async function linkMerged(ops: LinkOps, dialect: Dialect, jobId: string, links: readonly CaseLink[], offsets: readonly number[]): Promise<void> {
+  const cases = await ops.rows<OriginCase>(sql`SELECT l.n AS n, c.case_index, c.suite, c.name, c.status, c.duration_ms, c.message, c.file, c.line, c.flaky_failures
+    FROM ${linkTable(dialect, links)} JOIN cases c ON c.job_id = l.oj AND c.task_id = l.ot AND c.attempt = l.oa
+    ORDER BY l.n, c.case_index`);
+  const byLink = new Map<number, OriginCase[]>();
+  for (const c of cases) (byLink.get(Number(c.n)) ?? byLink.set(Number(c.n), []).get(Number(c.n))!).push(c);
   const rows = new Map<string, JobCaseRow>();
-  for (const c of cases) {
-    const caseKey = keyOf(c.suite, c.name);
-    if (rows.has(caseKey)) continue;
-    const flaky = Number(c.flaky_failures);
-    rows.set(caseKey, {
-      jobId, caseKey, seq: offset + Number(c.case_index), binary: link.binary, suite: c.suite, name: c.name,
-      status: c.status === "passed" && flaky > 0 ? "flaky" : c.status, taskId: link.taskId, attempt: link.attempt,
-      durationMs: c.duration_ms === null ? null : Number(c.duration_ms), message: c.message, file: c.file, line: c.line === null ? null : Number(c.line),
-      runs: 1, failures: (c.status === "failed" || c.status === "crashed" ? 1 : 0) + flaky, reusedFrom: link.origin,
-    });
+  for (const [n, list] of byLink) {
+    const link = links[n]!;
+    const keyOf = caseKeyer(link.binary);
+    const runs = new Map<string, { first: OriginCase; runs: CaseRun[] }>();
+    for (const c of list) {
+      const key = keyOf(c.suite, c.name);
+      const run: CaseRun = {
+        taskId: link.taskId, attempt: link.attempt, caseIndex: Number(c.case_index), status: c.status, flakyFailures: Number(c.flaky_failures),
+        durationMs: c.duration_ms === null ? null : Number(c.duration_ms), message: c.message, file: c.file, line: c.line === null ? null : Number(c.line),
+      };
+      const entry = runs.get(key);
+      if (entry) entry.runs.push(run);
+      else runs.set(key, { first: c, runs: [run] });
+    }
+    for (const [caseKey, { first, runs: caseRuns }] of runs) {
+      if (rows.has(caseKey)) continue;
+      // Its seq is its first report's place: unique within the link's span of seqs.
+      rows.set(caseKey, { jobId, caseKey, seq: offsets[n]! + Number(first.case_index), binary: link.binary, suite: first.suite, name: first.name, ...mergeRuns(caseRuns), reusedFrom: link.origin });
+    }
   }
-  const known = await ops.seqsOf(jobId, [...rows.keys()]);
-  const fresh = [...rows.values()].filter((r) => !known.has(r.caseKey));
-  if (fresh.length > 0) await ops.writeJobCases(jobId, [], fresh);
+  const keys = [...rows.keys()];
+  for (let i = 0; i < keys.length; i += KEYS_PER_READ) {
+    const slice = keys.slice(i, i + KEYS_PER_READ);
+    const known = await ops.seqsOf(jobId, slice);
+    const fresh = slice.filter((k) => !known.has(k)).map((k) => rows.get(k)!);
+    if (fresh.length > 0) await ops.writeJobCases(jobId, [], fresh);
+  }
 }
