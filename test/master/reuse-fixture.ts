@@ -1,9 +1,9 @@
 /**
  * A real Master on a manual clock over SQLite or MariaDB (DT_TEST_MYSQL_URL),
  * restartable on the same database: the reuse suites' fixture
- * (reuse-dispatch.test.ts, reuse-review.test.ts). `wrap` may put a Proxy
- * around each repo opened, for a test that needs to act between two of the
- * master's writes.
+ * (reuse-dispatch, reuse-review, reuse-join-review). `wrap` may put a
+ * Proxy around each repo opened (`hooked`), for a test that needs to act
+ * between two of the master's writes.
  */
 import { join } from "node:path";
 import { ManualClock } from "../../src/common/clock.ts";
@@ -83,4 +83,34 @@ export function reuseDialects(suite: string): [string, (options?: FixtureOptions
       return fixture(() => MysqlRepo.open(url), () => void Bun.spawnSync(["mariadb", "-uroot", "-e", `DROP DATABASE IF EXISTS ${database}`]), options);
     }, !mysqlUrl],
   ];
+}
+
+/** Runs `act` once, before (or, with `after`, after) the next call of `method` on the master's repo whose arguments `when` accepts; an `act` that throws fails that call. */
+export interface RepoHook {
+  /** A Repo method, or any of several. */
+  method: string | readonly string[];
+  when?: (args: unknown[]) => boolean;
+  act: () => Promise<unknown>;
+  after?: boolean;
+}
+
+/** FixtureOptions whose repos run the first matching hook of `hooks` (taking it out) around each call: a test acts between two of the master's writes. */
+export function hooked(hooks: RepoHook[]): FixtureOptions {
+  return {
+    wrap: (repo: Repo) =>
+      new Proxy(repo, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver);
+          if (typeof value !== "function") return value;
+          return async (...args: unknown[]) => {
+            const i = hooks.findIndex((h) => (typeof h.method === "string" ? h.method === prop : h.method.includes(prop as string)) && (h.when?.(args) ?? true));
+            const hook = i >= 0 ? hooks.splice(i, 1)[0] : undefined;
+            if (hook && !hook.after) await hook.act();
+            const result = await value.apply(target, args);
+            if (hook?.after) await hook.act();
+            return result;
+          };
+        },
+      }),
+  };
 }

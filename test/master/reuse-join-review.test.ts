@@ -14,38 +14,9 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { CaseReport, JobRequest, Lease, TaskRequest } from "../../src/master/protocol.ts";
-import type { Repo } from "../../src/master/repo/repo.ts";
 import { playedSlave } from "./played-slave.ts";
-import { type FixtureOptions, type ReuseFixture, reuseDialects } from "./reuse-fixture.ts";
+import { type RepoHook, type ReuseFixture, hooked, reuseDialects } from "./reuse-fixture.ts";
 import { type MasterFixture, hashOf } from "../web/fixture.ts";
-
-/** Runs `act` once, before (or, with `after`, after) the next call of `method` on the master's repo whose arguments `when` accepts. */
-interface BeforeHook {
-  method: string;
-  when: (args: unknown[]) => boolean;
-  act: () => Promise<unknown>;
-  after?: boolean;
-}
-
-function hooked(hooks: BeforeHook[]): FixtureOptions {
-  return {
-    wrap: (repo: Repo) =>
-      new Proxy(repo, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver);
-          if (typeof value !== "function") return value;
-          return async (...args: unknown[]) => {
-            const i = hooks.findIndex((h) => h.method === prop && h.when(args));
-            const hook = i >= 0 ? hooks.splice(i, 1)[0] : undefined;
-            if (hook && !hook.after) await hook.act();
-            const result = await value.apply(target, args);
-            if (hook?.after) await hook.act();
-            return result;
-          };
-        },
-      }),
-  };
-}
 
 /** updateAttempt(jobId, …, patch) writing that a task waits for another job's identical run. */
 const joinWrite = (jobId: string) => (args: unknown[]) => args[0] === jobId && (args[3] as { reusedFrom?: { inFlight?: boolean } | null })?.reusedFrom?.inFlight === true;
@@ -53,7 +24,7 @@ const joinWrite = (jobId: string) => (args: unknown[]) => args[0] === jobId && (
 for (const [dialect, open, skip] of reuseDialects("reuse join review")) {
 describe.skipIf(skip)(`reuse join review on ${dialect}`, () => {
 let fx: ReuseFixture;
-const hooks: BeforeHook[] = [];
+const hooks: RepoHook[] = [];
 const start = async () => {
   fx = await open(hooked(hooks));
 };
@@ -62,7 +33,7 @@ afterEach(async () => {
   await fx?.close();
 });
 
-const { leaseAll, leaseOne, reportOn } = playedSlave(() => fx as unknown as MasterFixture);
+const { leaseOne, reportOn } = playedSlave(() => fx as unknown as MasterFixture);
 const leaseFor = (slave: string, free: number) => fx.master.dispatcher.lease({ slave: { name: slave, dimensions: {}, slots: free, version: "t" }, free, wait_ms: 0 });
 const kase = (name: string, status: CaseReport["status"] = "passed", suite = "S"): CaseReport => ({ suite, name, status, duration_ms: 5, message: null, file: null, line: null });
 const task = (word: string, over: Partial<TaskRequest> = {}): TaskRequest => ({ isolate_hash: hashOf(word), description: word, idempotent: true, ...over });

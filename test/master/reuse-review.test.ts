@@ -13,60 +13,23 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { CaseReport, JobRequest, Lease, TaskRequest } from "../../src/master/protocol.ts";
-import type { Repo } from "../../src/master/repo/repo.ts";
 import { playedSlave } from "./played-slave.ts";
 import { caseKey } from "../../src/master/cases/case-key.ts";
-import { type FixtureOptions, type ReuseFixture, reuseDialects } from "./reuse-fixture.ts";
+import { type RepoHook, type ReuseFixture, hooked, reuseDialects } from "./reuse-fixture.ts";
 import { type MasterFixture, hashOf } from "../web/fixture.ts";
 
-/** Hooks a test sets on the repo under the master: `afterTransaction` runs once, after the next transaction (or createJob) commits; `failGetAttempt` makes the next getAttempt throw. */
-interface Hooks {
-  afterTransaction?: () => Promise<void>;
-  failGetAttempt?: boolean;
-}
-
-function hooked(hooks: Hooks): FixtureOptions {
-  return {
-    wrap: (repo: Repo) =>
-      new Proxy(repo, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver);
-          if (typeof value !== "function") return value;
-          // A job is stored by createJob alone, or in a transaction with its reused tasks' cases.
-          if (prop === "transaction" || prop === "createJob") {
-            return async (...args: unknown[]) => {
-              const after = hooks.afterTransaction;
-              hooks.afterTransaction = undefined;
-              const result = await value.apply(target, args);
-              if (after) await after();
-              return result;
-            };
-          }
-          if (prop === "getAttempt") {
-            return (...args: unknown[]) => {
-              if (hooks.failGetAttempt) {
-                hooks.failGetAttempt = false;
-                return Promise.reject(new Error("injected: the database went away"));
-              }
-              return value.apply(target, args);
-            };
-          }
-          return value.bind(target);
-        },
-      }),
-  };
-}
+/** The next job stored (createJob, alone or in a transaction with its reused cases) is followed by `act`. */
+const afterNextJobStored = (act: () => Promise<unknown>): RepoHook => ({ method: ["createJob", "transaction"], act, after: true });
 
 for (const [dialect, open, skip] of reuseDialects("reuse review")) {
 describe.skipIf(skip)(`reuse review on ${dialect}`, () => {
 let fx: ReuseFixture;
-const hooks: Hooks = {};
+const hooks: RepoHook[] = [];
 const start = async () => {
   fx = await open(hooked(hooks));
 };
 afterEach(async () => {
-  hooks.afterTransaction = undefined;
-  hooks.failGetAttempt = false;
+  hooks.splice(0);
   await fx?.close();
 });
 
@@ -102,7 +65,7 @@ test("a database error while a leader's failure is told to the tasks waiting for
   await submit("lead.1", [task("k", { max_retries: 1 })]);
   await submit("follow.1", [task("k")]);
   const lease = await leaseOne();
-  hooks.failGetAttempt = true;
+  hooks.push({ method: "getAttempt", act: () => Promise.reject(new Error("injected: the database went away")) });
   // The release of the waiting task fails half-way; the leader's report still stands and is answered.
   await reportOn(lease, "FAILED", [kase("a", "failed")]).catch(() => {});
   // The slave's retry of its report, if the first answer was an error.
@@ -121,7 +84,7 @@ test("a task that chose to wait for a leader which ended while its job was being
   await submit("lead.2", [task("race")]);
   const lease = await leaseOne();
   // After follow.2 is planned (waiting for lead.2's attempt) and stored, before it is queued: the leader reports.
-  hooks.afterTransaction = () => reportOn(lease, "SUCCEEDED", [kase("a")]);
+  hooks.push(afterNextJobStored(() => reportOn(lease, "SUCCEEDED", [kase("a")])));
   await submit("follow.2", [task("race")]);
   expect(await counts("follow.2")).toMatchObject({ waiting: 0, reused: 1, coalesced: 1, finished: 1 });
   expect(fx.master.dispatcher.inFlight.size).toEqual({ leaders: 0, followers: 0 });
@@ -131,7 +94,7 @@ test("the same when the leader failed meanwhile: the waiting task is queued at o
   await start();
   await submit("lead.3", [task("race-fail")]);
   const lease = await leaseOne();
-  hooks.afterTransaction = () => reportOn(lease, "FAILED", [kase("a", "failed")]);
+  hooks.push(afterNextJobStored(() => reportOn(lease, "FAILED", [kase("a", "failed")])));
   await submit("follow.3", [task("race-fail")]);
   expect(await counts("follow.3")).toMatchObject({ waiting: 0, queued: 1 });
   expect((await leaseOne()).job_id).toBe("follow.3");
