@@ -16,7 +16,7 @@
  * duplicated, job unfinished or process left, 2 on a bad flag. See
  * bench/README.md.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type ChaosBackend, BACKEND_NAMES, type ChaosBackendName, embeddedChaosBackend, mysqlChaosBackend } from "./chaos/backends.ts";
 import { beanstalkdRestart, masterKill, mysqlRestart, s3Restart, slaveKill } from "./chaos/faults.ts";
@@ -24,8 +24,9 @@ import { chaosTable } from "./chaos/report.ts";
 import { type Row, type RunTracker, runScenario } from "./chaos/runner.ts";
 import type { Scenario } from "./chaos/scenario.ts";
 import { big, cancel, chatty, tmpfsCache } from "./chaos/stress.ts";
-import { type DtCommand, killCluster } from "./cluster/procs.ts";
-import { killAll, privateBinary, runBench, timedRun } from "./isolate/procs.ts";
+import { killCluster } from "./cluster/procs.ts";
+import { killAll, runBench, timedRun } from "./isolate/procs.ts";
+import { dtUnderTest } from "./dt-under-test.ts";
 import { machineDescription, publishResults } from "./isolate/report.ts";
 
 const repo = resolve(import.meta.dir, "..");
@@ -87,16 +88,7 @@ async function main(): Promise<number> {
   rmSync(scratch, { recursive: true, force: true });
   rmSync(join(options.work, "failures"), { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true });
-  // The source by default: the bench tests the checkout it sits in, with no build step.
-  let dt: DtCommand = [process.execPath, join(repo, "src", "main.ts")];
-  let version: string;
-  if (options.dt) {
-    if (!existsSync(options.dt)) fail(`--dt ${options.dt} does not exist; run \`bun run build\` first`);
-    ({ dt, version } = await privateBinary(options.dt, scratch));
-  } else {
-    const commit = (await timedRun(["git", "-C", repo, "describe", "--always", "--dirty", "--abbrev=12"], { timeoutMs: 10_000 })).stdout.trim();
-    version = `${(await timedRun([...dt, "--version"], { timeoutMs: 30_000 })).stdout.trim()} (source at ${commit})`;
-  }
+  const { dt, version } = await dtUnderTest(options.dt, scratch, fail);
   console.log(`bench: ${new Date().toISOString()}; ${version}; ${machineDescription()}`);
 
   const rows: Row[] = [];

@@ -16,11 +16,12 @@
  * did not succeed, attempts run other than expected, the master's count
  * and the slaves' disagreeing), 2 on bad flags. See bench/README.md.
  */
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type DtCommand, killCluster } from "./cluster/procs.ts";
+import { killCluster } from "./cluster/procs.ts";
 import { Samples } from "./cluster/samples.ts";
-import { killAll, privateBinary, runBench, timedRun } from "./isolate/procs.ts";
+import { killAll, runBench } from "./isolate/procs.ts";
+import { dtUnderTest } from "./dt-under-test.ts";
 import { machineDescription, publishResults } from "./isolate/report.ts";
 import { measureRun } from "./reuse/measure.ts";
 import { resultTable } from "./reuse/report.ts";
@@ -59,15 +60,7 @@ async function main(): Promise<number> {
   const scratch = join(options.work, "scratch");
   rmSync(scratch, { recursive: true, force: true });
   mkdirSync(scratch, { recursive: true });
-  let dt: DtCommand = [process.execPath, join(repo, "src", "main.ts")];
-  let version: string;
-  if (options.dt) {
-    if (!existsSync(options.dt)) fail(`--dt ${options.dt} does not exist; run \`bun run build\` first`);
-    ({ dt, version } = await privateBinary(options.dt, scratch));
-  } else {
-    const commit = (await timedRun(["git", "-C", repo, "describe", "--always", "--dirty", "--abbrev=12"], { timeoutMs: 10_000 })).stdout.trim();
-    version = `${(await timedRun([...dt, "--version"], { timeoutMs: 30_000 })).stdout.trim()} (source at ${commit})`;
-  }
+  const { dt, version } = await dtUnderTest(options.dt, scratch, fail);
   console.log(`bench: ${new Date().toISOString()}; ${version}; ${machineDescription()}`);
 
   const samples = new Samples();
