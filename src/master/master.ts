@@ -179,7 +179,8 @@ export class Master {
     }
     const job: Job = { id: jobId, user, name: valid.name, priority: valid.priority, createdAt: now, canceledAt: null };
     // The key of what decides an idempotent task's result, once the task is final (auto shards planned): reuse/task-key.ts.
-    const tasks: Task[] = valid.tasks.map((t) => ({ ...t, jobId, taskKey: t.idempotent ? taskKey(t) : null }));
+    // A job's `reuse: false` runs every task: its idempotent tasks' results are kept, but none takes another's.
+    const tasks: Task[] = valid.tasks.map((t) => ({ ...t, jobId, taskKey: t.idempotent ? taskKey(t) : null, idempotent: t.idempotent && valid.reuse !== false }));
     const maxAgeMs = this.deps.dispatch.reuseMaxAgeMs ?? DEFAULT_REUSE_MAX_AGE_MS;
     const plan = await planReuse(this.deps.repo, this.dispatcher.inFlight, { jobId, tasks, attempts: tasks.map((t) => newAttempt(jobId, t.taskId, 0, 0, now)), reuse: valid.reuse, maxAgeMs, now });
     const { attempts } = plan;

@@ -70,12 +70,19 @@ export interface Task {
   /** What a retry runs: only the failed cases (`cases`, the default) or the whole task again (`task`). */
   retryMode: RetryMode;
   /**
-   * The task's result may be reused: a SUCCEEDED first attempt of a task
-   * with the same key, or one running now in another job, stands for it
-   * (docs/reuse.md). Set by the task's `idempotent` or the job's `reuse`.
+   * The task may take another's result instead of running: a SUCCEEDED
+   * first attempt of a task with the same key, or one running now in
+   * another job (docs/reuse.md). Set by the task's `idempotent` or the
+   * job's `reuse: true`; false in a job with `reuse: false`, which runs
+   * every task.
    */
   idempotent: boolean;
-  /** The digest of what decides the task's result (reuse/task-key.ts), for an idempotent task; null otherwise. */
+  /**
+   * The digest of what decides the task's result (reuse/task-key.ts), for a
+   * task its submitter called idempotent (in a `reuse: false` job too): its
+   * reusable results are kept for later tasks, and its run may stand for
+   * identical tasks in flight. Null otherwise.
+   */
   taskKey: string | null;
 }
 

@@ -165,6 +165,21 @@ test("a canceled waiting job ends canceled, and its leader's result still finish
   expect(await counts("follow.4")).toMatchObject({ canceled: 1, reused: 0 });
 });
 
+test("a job with reuse false runs every task: it neither waits for a running copy nor joins one given a slave first; its results are still kept", async () => {
+  await submit("lead.8", [task("n1"), task("n2")]);
+  const [running] = await leaseAll(1);
+  await submit("forced.8", [task("n1"), task("n2")], { reuse: false });
+  expect(await counts("forced.8")).toMatchObject({ waiting: 0, queued: 2 });
+  // lead.8's other copy is given a slave before forced.8's: forced.8 runs its own all the same.
+  const rest = await leaseAll(3);
+  expect(rest.filter((l) => l.job_id === "forced.8").length).toBe(2);
+  for (const l of [running!, ...rest]) await reportOn(l, "SUCCEEDED", [kase("a")]);
+  expect(await counts("forced.8")).toMatchObject({ succeeded: 2, reused: 0 });
+  // Kept: a later job reuses a result (forced.8's or lead.8's).
+  await submit("later.8", [task("n1"), task("n2")]);
+  expect((await counts("later.8")).reused).toBe(2);
+});
+
 test("a master restarted while tasks wait: one whose leader ended in the crash window (stored, followers not yet told) takes the stored result at the first sweep; one whose leader still runs takes its result when it reports", async () => {
   await submit("lead.6", [task("r1"), task("r2")]);
   const leases = await leaseAll(2);

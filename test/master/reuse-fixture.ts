@@ -29,6 +29,8 @@ export interface ReuseFixture extends Pick<MasterFixture, "master" | "clock"> {
 
 export interface FixtureOptions {
   wrap?: (repo: Repo) => Repo;
+  /** `dt master --reuse-max-age` in ms; the default (7 days) when absent. */
+  reuseMaxAgeMs?: number;
 }
 
 async function fixture(openRepo: () => Promise<Repo>, dropDatabase: (() => void) | undefined, options: FixtureOptions): Promise<ReuseFixture> {
@@ -40,7 +42,7 @@ async function fixture(openRepo: () => Promise<Repo>, dropDatabase: (() => void)
     const master = new Master({
       repo: options.wrap ? options.wrap(repo) : repo, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")), clock, log: createLogger({ level: "silent" }),
       newId: () => crypto.randomUUID(), publicUrl: "http://dt.test",
-      dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, isolateServer: "http://dt.test", maxWaitMs: 30_000, maxInfraRequeues: 3 },
+      dispatch: { leaseTtlMs: 30_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, isolateServer: "http://dt.test", maxWaitMs: 30_000, maxInfraRequeues: 3, reuseMaxAgeMs: options.reuseMaxAgeMs },
     });
     await master.dispatcher.rebuild();
     return master;

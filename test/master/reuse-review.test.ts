@@ -262,5 +262,16 @@ test("hostile idempotent and reuse fields are refused, naming the field, and sto
     expect(await fx.master.deps.repo.getJob(raw.job_id)).toBeNull();
   }
 });
+test("--reuse-max-age 0 turns reuse off: identical idempotent jobs each run every task, queued together or not, and look nothing up", async () => {
+  fx = await open({ reuseMaxAgeMs: 0 });
+  await submit("off.1", [task("z1"), task("z2")]);
+  await submit("off.2", [task("z1"), task("z2")]);
+  const leases = await leaseAll(4);
+  expect(leases.length).toBe(4);
+  for (const l of leases) await reportOn(l, "SUCCEEDED", [kase("a")]);
+  await submit("off.3", [task("z1"), task("z2")]);
+  expect(await counts("off.3")).toMatchObject({ reused: 0, waiting: 0, queued: 2 });
+  expect(fx.master.dispatcher.inFlight.size.followers).toBe(0);
+});
 });
 }

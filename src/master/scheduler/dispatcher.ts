@@ -11,7 +11,7 @@ import { EtaObservations, MAX_REPLAYED, estimateRemainingMs } from "./eta.ts";
 import { FairQueue } from "./fair-queue.ts";
 import { SlaveRegistry } from "./slave-registry.ts";
 import { InFlight } from "../reuse/in-flight.ts";
-import { joinIdentical, joinLeader, leaderEnded, registerAttempts, releaseStranded } from "./transitions/coalesce.ts";
+import { joinIdentical, joinLeader, leaderEnded, mayWait, registerAttempts, releaseStranded } from "./transitions/coalesce.ts";
 import { cancelJob, sweep } from "./transitions/cancel-expiry.ts";
 import { claimOffer } from "./transitions/claim.ts";
 import { extendLease, heartbeat } from "./transitions/heartbeat.ts";
@@ -123,7 +123,8 @@ export class Dispatcher {
     // would run again), and a copy given one later finds these queued, candidates of their key.
     const joining = new Map<Attempt, RunRef>();
     for (const a of fresh) {
-      const key = a.retry === 0 && a.caseSelection === null ? byId.get(a.taskId)?.taskKey : null;
+      const task = byId.get(a.taskId)!;
+      const key = a.retry === 0 && a.caseSelection === null && mayWait(this.state, task) ? task.taskKey : null;
       const leader = key ? this.state.inFlight.leaderFor(key, job.id) : undefined;
       if (leader) joining.set(a, leader);
     }

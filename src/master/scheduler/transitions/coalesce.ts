@@ -26,7 +26,7 @@ export interface LeaderResult {
  * not flaky (no case failed, crashed or needed a rerun to pass).
  */
 export function isReusableRun(task: Task, attempt: { retry: number; caseSelection: unknown }, state: string, cases: readonly Pick<CaseReport, "status" | "flaky_failures">[] | undefined): boolean {
-  if (!task.idempotent || task.taskKey === null || state !== "SUCCEEDED" || attempt.retry !== 0 || attempt.caseSelection !== null) return false;
+  if (task.taskKey === null || state !== "SUCCEEDED" || attempt.retry !== 0 || attempt.caseSelection !== null) return false;
   return (cases ?? []).every((c) => (c.status === "passed" || c.status === "skipped") && !(c.flaky_failures ?? 0));
 }
 
@@ -38,9 +38,14 @@ export function isReusableRun(task: Task, attempt: { retry: number; caseSelectio
  * a flaky original is never reused). Infrastructure endings prove nothing.
  */
 export function provesFlaky(task: Task, attempt: { retry: number; caseSelection: unknown }, state: string, cases: readonly Pick<CaseReport, "status" | "flaky_failures">[] | undefined): boolean {
-  if (!task.idempotent || task.taskKey === null || attempt.retry !== 0 || attempt.caseSelection !== null) return false;
+  if (task.taskKey === null || attempt.retry !== 0 || attempt.caseSelection !== null) return false;
   if (state === "FAILED" || state === "TIMED_OUT") return true;
   return state === "SUCCEEDED" && !isReusableRun(task, attempt, state, cases);
+}
+
+/** True when `task` may wait for an identical task's run and take its result: it is idempotent in its job, and reuse is on (`--reuse-max-age` not 0). */
+export function mayWait(state: DispatchState, task: Task): boolean {
+  return task.idempotent && task.taskKey !== null && (state.config.reuseMaxAgeMs ?? DEFAULT_REUSE_MAX_AGE_MS) > 0;
 }
 
 /**
@@ -60,8 +65,10 @@ export function registerAttempts(state: DispatchState, tasks: ReadonlyMap<string
       state.inFlight.follow(a.reusedFrom, follower);
       followers.push(follower);
     } else if (a.retry === 0 && a.caseSelection === null) {
-      if (a.state === "QUEUED" && a.leaseId === null) state.inFlight.candidate(task.taskKey, a);
-      else state.inFlight.lead(task.taskKey, a);
+      // Only a task that may take another's result waits in line for one; any keyed run may stand for others.
+      if (a.state === "QUEUED" && a.leaseId === null) {
+        if (mayWait(state, task)) state.inFlight.candidate(task.taskKey, a);
+      } else state.inFlight.lead(task.taskKey, a);
     }
   }
   return followers;

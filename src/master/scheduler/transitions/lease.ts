@@ -1,7 +1,7 @@
 import type { Task } from "../../model.ts";
 import type { Lease, LeaseRequest, SlaveCommand } from "../../protocol.ts";
 import { DEFAULT_RESULT_GLOBS } from "../../../results/collect.ts";
-import { joinIdentical } from "./coalesce.ts";
+import { joinIdentical, mayWait } from "./coalesce.ts";
 import { type DispatchState, type Waiter, dropTaken, untake } from "../dispatch-state.ts";
 import type { QueueItem } from "../fair-queue.ts";
 import { renderCaseFilter } from "../../cases/case-filter.ts";
@@ -86,7 +86,9 @@ async function takeFor(state: DispatchState, request: LeaseRequest): Promise<Lea
   // A copy of a task whose twin in another job is being leased now is to wait for it (transitions/coalesce.ts joinIdentical), not run.
   const free = (item: QueueItem) => {
     const key = firstTryKey(state, item);
-    return key === null || !state.inFlight.heldFor(key, item.jobId);
+    const task = key === null ? undefined : state.open.get(item.jobId)?.tasks.get(item.taskId);
+    // A task that may not wait (its job's reuse is false) runs whatever its twins do.
+    return key === null || !task || !mayWait(state, task) || !state.inFlight.heldFor(key, item.jobId);
   };
   while (leases.length < request.free) {
     const item = state.queue.take(request.slave.dimensions, state.inFlight.anyLeasing ? free : undefined);
