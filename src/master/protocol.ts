@@ -317,6 +317,8 @@ export interface InfraFailureView {
   attempt: number;
   state: "INFRA_FAILED" | "SLAVE_LOST";
   message: string | null;
+  /** The task's description (its name), when the master knew it. Absent from masters before it. */
+  description?: string;
 }
 
 export interface SlaveView {
@@ -332,7 +334,8 @@ export interface SlaveView {
   registered_at: number;
   /** The slave's last call (lease, heartbeat or result): its heartbeat. */
   last_seen_at: number;
-  running: { job_id: string; task_id: string; attempt: number }[];
+  /** The attempts it holds; `description` is the task's name (absent from masters before it). */
+  running: { job_id: string; task_id: string; attempt: number; description?: string }[];
   /** The latest infrastructure failures of attempts on this slave, newest first. */
   infra_failures: InfraFailureView[];
   /** Where the slave serves /metrics, when it does. */

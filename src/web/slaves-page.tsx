@@ -8,9 +8,10 @@ import { Page, formatTime, pageLink, sendPage } from "./layout.tsx";
 /**
  * `/slaves`: the master's registry for people: each slave's state, why it
  * takes no work (a drain or quarantine, by whom, since when), what it runs,
- * when it last called, and its latest infrastructure failures. Drain,
- * quarantine and resume are `dt slaves` or the API: a page that changes
- * things would need the CSRF defences the rest of the UI does without.
+ * when it last called (tasks by name, linked to their logs and jobs), and
+ * its latest infrastructure failures. Drain, quarantine and resume are
+ * `dt slaves` or the API, which each row names: a page that changes things
+ * would need the CSRF defences the rest of the UI does without.
  */
 export function slavesPageRoutes(master: Master): Hono {
   const app = new Hono();
@@ -52,13 +53,17 @@ export function SlavesPage({ slaves, now }: { slaves: readonly SlaveView[]; now:
               <td>
                 {s.hold ? `${s.hold.kind} by ${s.hold.by} since ${formatTime(s.hold.since)}: ${s.hold.reason}` : ""}
                 {s.pending_command ? ` (${s.pending_command.action} requested: ${s.pending_command.reason})` : ""}
+                <div class="note">
+                  <code>{s.hold || s.state === "lost" ? `dt slaves resume ${s.name}` : `dt slaves drain ${s.name} --reason "…"`}</code>
+                </div>
               </td>
               <td>{s.slots}</td>
-              <td class="mono">
+              <td>
                 {s.running.map((r) => (
                   <div>
-                    <a href={pageLink("job", { job_id: r.job_id })}>{r.task_id}</a>
-                    {` attempt ${r.attempt}`}
+                    <a href={pageLink("log", { job_id: r.job_id, task_id: r.task_id, attempt: String(r.attempt), log: "stdout" })} title={r.task_id}>{r.description ?? r.task_id}</a>
+                    {` attempt ${r.attempt} of job `}
+                    <a href={pageLink("job", { job_id: r.job_id })}>{r.job_id}</a>
                   </div>
                 ))}
               </td>
@@ -69,7 +74,9 @@ export function SlavesPage({ slaves, now }: { slaves: readonly SlaveView[]; now:
                 {s.infra_failures.map((f) => (
                   <div>
                     {`${formatTime(f.at)} ${f.state} `}
-                    <a href={pageLink("job", { job_id: f.job_id })}>{`${f.task_id}/${f.attempt}`}</a>
+                    <a href={pageLink("log", { job_id: f.job_id, task_id: f.task_id, attempt: String(f.attempt), log: "stdout" })} title={f.task_id}>{`${f.description ?? f.task_id} attempt ${f.attempt}`}</a>
+                    {" of job "}
+                    <a href={pageLink("job", { job_id: f.job_id })}>{f.job_id}</a>
                     {f.message ? `: ${f.message}` : ""}
                   </div>
                 ))}

@@ -131,8 +131,8 @@ describe("slave registry", () => {
     const view = await get<SlaveView>("/slaves/s1");
     expect(view.state).toBe("lost");
     expect(view.infra_failures).toEqual([
-      { at: h.clock.now(), job_id: jobId, task_id: second!.task_id, attempt: 0, state: "SLAVE_LOST", message: "slave s1 stopped heartbeating" },
-      { at: h.clock.now() - 31_000, job_id: jobId, task_id: first!.task_id, attempt: 0, state: "INFRA_FAILED", message: "fetch failed: 503" },
+      { at: h.clock.now(), job_id: jobId, task_id: second!.task_id, attempt: 0, state: "SLAVE_LOST", message: "slave s1 stopped heartbeating", description: "b" },
+      { at: h.clock.now() - 31_000, job_id: jobId, task_id: first!.task_id, attempt: 0, state: "INFRA_FAILED", message: "fetch failed: 503", description: "a" },
     ]);
   });
 

@@ -28,10 +28,16 @@ describe("/slaves", () => {
     const html = await res.text();
     expect(html).toContain("idle 0, busy 1, draining 0, quarantined 1, lost 0");
     expect(html).toMatch(/<td class="mono">busy-1<\/td><td>busy<\/td>/);
-    expect(html).toContain(`${second!.task_id}</a> attempt 0`);
+    // Running and failed attempts by their task's name, linked to the log (the hash on hover) and to the job.
+    expect(html).toContain(`title="${second!.task_id}">b</a> attempt 0 of job <a href="job?job_id=${encodeURIComponent(created.job_id)}">${created.job_id}</a>`);
+    expect(html).toContain(`log?job_id=${encodeURIComponent(created.job_id)}&amp;task_id=${encodeURIComponent(second!.task_id)}&amp;attempt=0&amp;log=stdout`);
+    expect(html).toContain(`title="${first!.task_id}">a attempt 0</a> of job`);
     expect(html).toContain("INFRA_FAILED");
+    // What an operator types: a drain for a slave at work, a resume for a held one.
+    expect(html).toContain("<code>dt slaves drain busy-1 --reason &quot;…&quot;</code>");
+    expect(html).toContain("<code>dt slaves resume sick-1</code>");
     expect(html).toContain("fetch failed: &lt;b&gt;503&lt;/b&gt;");
-    expect(html).toMatch(/<td>quarantined<\/td><td>quarantine by self since [^<]+: disk: &lt;script&gt;alert\(1\)&lt;\/script&gt;<\/td>/);
+    expect(html).toMatch(/<td>quarantined<\/td><td>quarantine by self since [^<]+: disk: &lt;script&gt;alert\(1\)&lt;\/script&gt;<div class="note">/);
     expect(html).toContain("gpu=1");
     expect(html).not.toContain("<script>");
     expect(html).toContain(`job?job_id=${encodeURIComponent(created.job_id)}`);

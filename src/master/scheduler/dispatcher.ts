@@ -224,8 +224,11 @@ export class Dispatcher {
   }
 
   /** The leases on a slave, for the slaves view. */
-  leasesOf(slave: string): { job_id: string; task_id: string; attempt: number }[] {
-    return [...this.state.leases.values()].filter((l) => l.slave === slave).map((l) => ({ job_id: l.jobId, task_id: l.taskId, attempt: l.attempt }));
+  leasesOf(slave: string): { job_id: string; task_id: string; attempt: number; description?: string }[] {
+    return [...this.state.leases.values()].filter((l) => l.slave === slave).map((l) => {
+      const description = this.state.open.get(l.jobId)?.tasks.get(l.taskId)?.description;
+      return { job_id: l.jobId, task_id: l.taskId, attempt: l.attempt, ...(description === undefined ? {} : { description }) };
+    });
   }
 
   /**

@@ -40,9 +40,11 @@ export async function sweep(state: DispatchState): Promise<void> {
     state.leases.delete(lease.leaseId);
     state.queue.finished(lease.user, lease.jobId);
     state.slaves.markLost(lease.slave);
-    state.slaves.infraFailure(lease.slave, { at: now, job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt, state: "SLAVE_LOST", message: `slave ${lease.slave} stopped heartbeating` });
     const open = state.open.get(lease.jobId);
     const task = open?.tasks.get(lease.taskId);
+    state.slaves.infraFailure(lease.slave, {
+      at: now, job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt, state: "SLAVE_LOST", message: `slave ${lease.slave} stopped heartbeating`, ...(task ? { description: task.description } : {}),
+    });
     const next = await state.repo.transaction(async (repo) => {
       const changed = await repo.updateAttempt(lease.jobId, lease.taskId, lease.attempt, {
         state: "SLAVE_LOST", message: `slave ${lease.slave} stopped heartbeating`, reportedAt: now, leaseExpiresAt: null,

@@ -122,7 +122,7 @@ async function applyReport(state: DispatchState, lease: ActiveLease, reported: R
     });
   }
   if (report.state === "INFRA_FAILED" && outcome.changed) {
-    state.slaves.infraFailure(lease.slave, { at: now, job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt, state: "INFRA_FAILED", message: report.message });
+    state.slaves.infraFailure(lease.slave, { at: now, job_id: lease.jobId, task_id: lease.taskId, attempt: lease.attempt, state: "INFRA_FAILED", message: report.message, ...(task ? { description: task.description } : {}) });
   }
   // The sweep may have taken the lease back meanwhile (it skips leases being reported, but not a restart's): count it once.
   if (state.leases.delete(lease.leaseId)) state.queue.finished(lease.user, lease.jobId);
