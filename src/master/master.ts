@@ -271,6 +271,7 @@ export class Master {
       job_id: job.id, user: job.user, name: job.name, priority: job.priority, created_at: job.createdAt, canceled_at: job.canceledAt,
       status: counts.finished === counts.total_tasks ? "finished" : "running", counts,
       estimated_remaining_sec: counts.finished === counts.total_tasks ? 0 : this.estimateOf(jobId, found),
+      finished_at: counts.finished === counts.total_tasks ? found.lastChangeAt : null,
       url: this.jobUrl(jobId),
       flags,
     };

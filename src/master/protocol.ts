@@ -166,6 +166,8 @@ export interface JobSummary {
   counts: JobCounts;
   /** Seconds of work left by duration history, spread over the live slots; null when unknown. */
   estimated_remaining_sec: number | null;
+  /** When the job finished (its last attempt's report, or its cancel); null while it runs. Absent from masters before it. */
+  finished_at?: number | null;
   url: string;
   /**
    * Opaque; changes whenever anything of the job does. Pass it back as

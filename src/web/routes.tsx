@@ -77,8 +77,12 @@ export function webRoutes(master: Master): Hono {
 
   app.on(METHODS, "/", noCache, async (c) => {
     const now = master.deps.clock.now();
-    const jobs = await master.listJobs({ since: now - RECENT_JOBS_MS, limit: RECENT_JOBS_LIMIT });
-    return sendPage(c, <IndexPage stats={master.queueStats()} decisions={master.decisions.list()} jobs={jobs} />);
+    const params = await requestParams(c, SMALL_FORM_BYTES);
+    // Empty fields (the form sends them) filter nothing; anything else is matched exactly, as `dt jobs --user/--name` does.
+    const user = params.get("user")?.trim() || undefined;
+    const name = params.get("name")?.trim() || undefined;
+    const jobs = await master.listJobs({ since: now - RECENT_JOBS_MS, limit: RECENT_JOBS_LIMIT, user, name });
+    return sendPage(c, <IndexPage stats={master.queueStats()} decisions={master.decisions.list()} jobs={jobs} filter={{ user, name }} now={now} />);
   });
 
   app.on(METHODS, "/job", noCache, async (c) => {

@@ -155,6 +155,34 @@ describe("pages over jobs in every state", () => {
     expect([missing.status, await missing.text()]).toEqual([404, "Could not find requested task"]);
   });
 
+  test("index: each job's state in words and colour, duration, tasks and test cases; filtered by user and name; links to slaves, flaky tests and metrics", async () => {
+    const own = await makeMaster();
+    try {
+      await own.master.submitJob({ job_id: "nightly.alice.1700000000.1", user: "alice", name: "nightly", tasks: [{ isolate_hash: "a".repeat(64), description: "good" }] });
+      await own.master.submitJob({ job_id: "bob.1700000000.2", user: "bob", tasks: [{ isolate_hash: "b".repeat(64), description: "bad" }] });
+      await drive(own, "s1", (description) => (description === "bad" ? "FAILED" : "SUCCEEDED"), { runMs: 65_000 });
+      await own.master.submitJob({ job_id: "running.alice.1700000000.3", user: "alice", tasks: [{ isolate_hash: "c".repeat(64), description: "slow" }] });
+      const html = await page(own, "/");
+      expect(html).toContain('<a href="flaky">flaky tests</a> <a href="slaves">slaves</a> <a href="metrics">metrics</a>');
+      const row = (jobId: string) => new RegExp(`<tr class="(\\w+)"><td class="mono"><a href="job\\?job_id=${jobId.replaceAll(".", "\\.")}">[^<]+</a></td><td>([^<]+)</td><td>[^<]+</td><td>[^<]+</td><td>([^<]+)</td>`).exec(html)?.slice(1);
+      expect(row("nightly.alice.1700000000.1")).toEqual(["succeeded", "passed", "1 m 05 s"]);
+      expect(row("bob.1700000000.2")).toEqual(["failed", "failed", expect.stringMatching(/ s$/)]);
+      expect(row("running.alice.1700000000.3")?.slice(0, 2)).toEqual(["running", "running"]);
+      // By user, by name, and both; empty fields filter nothing.
+      const shown = async (query: Record<string, string>) => [...(await page(own, withQuery("/", query))).matchAll(/<a href="job\?job_id=([^"]+)">/g)].map((m) => m[1]).sort();
+      expect(await shown({ user: "alice" })).toEqual(["nightly.alice.1700000000.1", "running.alice.1700000000.3"]);
+      expect(await shown({ name: "nightly" })).toEqual(["nightly.alice.1700000000.1"]);
+      expect(await shown({ user: "bob", name: "nightly" })).toEqual([]);
+      expect((await shown({ user: "", name: " " })).length).toBe(3);
+      // A hostile filter is shown back escaped, in the field it came from.
+      const hostile = await page(own, withQuery("/", { user: `"><script>alert(1)</script>` }));
+      expect(hostile).toContain('value="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"');
+      expectNoInjection(hostile);
+    } finally {
+      await own.close();
+    }
+  });
+
   test("index leaves out jobs older than a day", async () => {
     const old = await makeMaster();
     try {

@@ -23,6 +23,8 @@ export interface JobStatusEntry {
   counts: JobCounts;
   distTest: DistTestJobStatus;
   flags: JobFlagView[];
+  /** The latest report of any of its attempts (or its cancel): when it finished, once it has. */
+  lastChangeAt: number;
   eta?: { at: number; sec: number | null };
 }
 
@@ -88,11 +90,14 @@ export class JobStatusCache {
   private async read(jobId: string, version: number): Promise<JobStatusEntry | null> {
     const job = await this.repo.getJob(jobId);
     if (!job) return null;
-    const groups = groupAttempts(await readAllAttempts(this.repo, jobId));
+    const attempts = await readAllAttempts(this.repo, jobId);
+    let lastChangeAt = job.canceledAt ?? job.createdAt;
+    for (const a of attempts) if (a.reportedAt !== null && a.reportedAt > lastChangeAt) lastChangeAt = a.reportedAt;
+    const groups = groupAttempts(attempts);
     // Counted in the database over the job's per-case rows, which each report keeps merged: no case is read here.
     const counts: JobCounts = { ...jobCounts(groups, job), cases: await this.repo.jobCaseCounts(jobId) };
     const flags = (await this.repo.listJobFlags(jobId, MAX_SHOWN_FLAGS)).map((f) => ({ task_id: f.taskId, attempt: f.attempt, kind: f.kind, text: f.text, created_at: f.createdAt }));
-    const entry = { version, job, counts, distTest: distTestJobStatus(groups, job), flags };
+    const entry = { version, job, counts, distTest: distTestJobStatus(groups, job), flags, lastChangeAt };
     this.entries.delete(jobId);
     this.entries.set(jobId, entry);
     if (this.entries.size > KEPT_JOBS) this.entries.delete(this.entries.keys().next().value!);
