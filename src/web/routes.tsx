@@ -111,7 +111,14 @@ export function webRoutes(master: Master): Hono {
       return c.json(catapultTrace(found.tasks));
     }
     if (!found) return sendPage(c, <NoTasksPage jobId={jobId} />, 404);
-    return sendPage(c, <TracePage jobId={jobId} tasks={found.tasks} />);
+    const seconds = (name: string) => {
+      const text = params.get(name);
+      if (text === undefined || text === null || text === "") return undefined;
+      const value = Number(text);
+      if (!Number.isFinite(value) || value < 0) throw new DtError("invalid_input", `${name} must be a number of seconds since the job's first queued attempt, got ${JSON.stringify(text.slice(0, 40))}`);
+      return value;
+    };
+    return sendPage(c, <TracePage jobId={jobId} tasks={found.tasks} now={master.deps.clock.now()} window={{ fromSec: seconds("from"), toSec: seconds("to") }} />);
   });
 
   // dist_test sent view_log without its no_caching tool: a finished attempt's log never changes.

@@ -129,8 +129,12 @@ describe("pages over jobs in every state", () => {
 
   test("trace page: an inline SVG timeline, one row per slave, and the JSON for Perfetto", async () => {
     const html = await page(fx, withQuery("/trace", { job_id: JOBS.trace }));
-    expect(count(html, "<svg")).toBe(1);
-    expect(count(html, "<rect")).toBe(2);
+    const timeline = (text: string) => /<svg id="timeline"[\s\S]*?<\/svg>/.exec(text)?.[0] ?? "";
+    expect(count(html, '<svg id="timeline"')).toBe(1);
+    expect(count(timeline(html), "<rect")).toBe(2);
+    // A legend in words, and each bar a link to its attempt's log.
+    for (const words of ["passed", "failed or timed out", "lost, infrastructure failure or canceled (not the test&#39;s)", "running"]) expect(html).toContain(words);
+    expect(count(timeline(html), `<a href="log?job_id=${JOBS.trace}&amp;task_id=`)).toBe(2);
     expect(html).toContain("<title>s-a</title>");
     expect(html).toContain("<title>s-b</title>");
     expect(html).toMatch(/<title>alpha — 5\.0 s \(SUCCEEDED; task [0-9a-f]{64}\.0, attempt 0\)<\/title>/);
@@ -138,8 +142,29 @@ describe("pages over jobs in every state", () => {
     expect(html).toContain("does not ship");
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
     const mixed = await page(fx, withQuery("/trace", { job_id: JOBS.mixed }));
-    expect(count(mixed, "<rect")).toBe(6);
-    expect(await page(fx, withQuery("/trace", { job_id: JOBS.canceled }))).toContain("No completed attempts yet.");
+    expect(count(timeline(mixed), "<rect")).toBe(6);
+    // A running attempt is drawn, up to now, and says so.
+    const live = await page(fx, withQuery("/trace", { job_id: JOBS.live }));
+    expect(count(timeline(live), "<rect")).toBe(1);
+    expect(live).toMatch(/<title>tail me — [^<]+ so far \(running: LEASED; task/);
+    expect(live).toContain("0 completed attempts and 1 running");
+    // Zoom: a window of the job, with links out of it; a bad bound is a 400 naming it.
+    const zoomed = await page(fx, withQuery("/trace", { job_id: JOBS.trace, from: "0", to: "1" }));
+    expect(zoomed).toContain("Showing 0 ms to 1.0 s of");
+    expect(zoomed).toContain(">zoom out</a>");
+    expect(zoomed).toContain(">whole job</a>");
+    expect(html).not.toContain(">zoom out</a>");
+    const bad = await call(fx, withQuery("/trace", { job_id: JOBS.trace, from: "-1" }));
+    expect([bad.status, (await bad.text()).includes("from must be a number of seconds")]).toEqual([400, true]);
+    // A canceled job's attempt still on its slave (killed at its next heartbeat) runs until it reports.
+    expect(await page(fx, withQuery("/trace", { job_id: JOBS.canceled }))).toContain("0 completed attempts and 1 running");
+    const empty = await makeMaster();
+    try {
+      await submit(empty, "queued.1700000000.9", [{ description: "q" }]);
+      expect(await page(empty, withQuery("/trace", { job_id: "queued.1700000000.9" }))).toContain("No attempt has run yet.");
+    } finally {
+      await empty.close();
+    }
     expect(await page(fx, withQuery("/trace", { job_id: "nobody.1.2" }), 404)).toContain("No tasks found for specified job_id nobody.1.2");
   });
 
