@@ -61,7 +61,8 @@ function CaseRow({ jobId, c }: { jobId: string; c: JobCaseView }) {
         {c.file ? <div class="note">{`${c.file}${c.line !== null ? `:${c.line}` : ""}`}</div> : null}
       </td>
       <td>
-        <a href={pageLink("view_log", { job_id: jobId, task_id: c.task_id, attempt: c.attempt, log: "stdout" })}>attempt {c.attempt}</a>
+        <a href={pageLink("view_log", { job_id: jobId, task_id: c.task_id, attempt: c.attempt, log: "stdout" })}>attempt {c.attempt}</a>{" "}
+        <a href={pageLink("tests/history", { binary: c.binary, suite: c.suite, case: c.name })}>history</a>
       </td>
     </tr>
   );

@@ -22,6 +22,7 @@ export function HistoryPage({ history, query }: { history: CaseHistory; query: R
         {`The latest ${history.results.length} runs, newest first; flaky in ${history.flake_rate === null ? "—" : `${(history.flake_rate * 100).toFixed(1)}%`} of their tasks. `}
         <a href={pageLink(`${UP}api/v1/tests/history`, query)}>JSON</a>
       </p>
+      <RunStrip results={history.results} />
       <table id="history">
         <thead>
           <tr>
@@ -53,5 +54,33 @@ export function HistoryPage({ history, query }: { history: CaseHistory; query: R
         </tbody>
       </table>
     </Page>
+  );
+}
+
+/** A run's status as one letter beside its colour: the strip is read without colour too. */
+const LETTER: Record<string, string> = { passed: "P", failed: "F", crashed: "C", skipped: "S" };
+const FILL: Record<string, string> = { passed: "#6c6", failed: "#d55", crashed: "#a33", skipped: "#ccc" };
+
+/**
+ * The runs as a strip, oldest to newest (as a build history reads), each
+ * cell a letter and a colour with its job and time on hover, then the
+ * durations of the timed runs: fastest, median, slowest.
+ */
+function RunStrip({ results }: { results: CaseHistory["results"] }) {
+  if (results.length === 0) return <p id="strip">No run of this case is stored.</p>;
+  const timed = results.map((r) => r.duration_ms).filter((d): d is number => d !== null).sort((a, b) => a - b);
+  return (
+    <>
+      <p id="strip" aria-label="runs, oldest to newest">
+        {[...results].reverse().map((r) => (
+          <span title={`${r.status} in job ${r.job_id} at ${formatTime(r.reported_at)}${r.duration_ms === null ? "" : `, ${formatDuration(r.duration_ms)}`}`} style={`display: inline-block; width: 1.3em; text-align: center; margin-right: 1px; background: ${FILL[r.status] ?? "#eee"}`}>
+            {LETTER[r.status] ?? "?"}
+          </span>
+        ))}
+      </p>
+      {timed.length > 0 && (
+        <p id="durations">{`Durations of ${timed.length} timed runs: fastest ${formatDuration(timed[0]!)}, median ${formatDuration(timed[Math.floor((timed.length - 1) / 2)]!)}, slowest ${formatDuration(timed[timed.length - 1]!)}.`}</p>
+      )}
+    </>
   );
 }

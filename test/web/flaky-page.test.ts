@@ -83,6 +83,9 @@ test("the log and history links lead to the failing attempt's log and the case's
   for (const raw of [SCRIPT, "<img", "<b>", "<job>"]) expect(text).not.toContain(raw);
   expect(text).toContain(`<h1 class="mono">${escape(`${BINARY} › ${SUITE}.${NAME}`)}</h1>`);
   expect(text).toContain("The latest 3 runs, newest first; flaky in 50.0% of their tasks.");
+  // The strip reads oldest to newest, a letter per run beside its colour; then the durations.
+  expect([...text.matchAll(/<span title="(\w+) in job [^"]*"[^>]*>(\w)<\/span>/g)].map((m) => `${m[1]}:${m[2]}`)).toEqual(["failed:F", "passed:P", "passed:P"]);
+  expect(text).toMatch(/<p id="durations">Durations of 3 timed runs: fastest [^,]+, median [^,]+, slowest [^<]+\.<\/p>/);
   // Its links climb back to the root's pages, and its JSON link is the API's answer for the same case.
   const links = [...text.matchAll(/href="([^"]*)"/g)].map((m) => new URL(m[1]!.replaceAll("&amp;", "&"), page.url));
   expect(links.filter((l) => l.pathname === "/view_log").map((l) => [l.searchParams.get("job_id"), l.searchParams.get("attempt")])).toEqual([["calm.2", "0"], [JOB, "1"], [JOB, "0"]]);

@@ -85,6 +85,11 @@ test("the job page lists failed cases first, above the tasks, with status, time,
   expect(table).toContain("l5\n…</pre>");
   expect(table).not.toContain("l6 hidden");
   expect(table).toContain(`href="view_log?job_id=${CASES_JOB}&amp;task_id=${encodeURIComponent(casesLease.task_id)}&amp;attempt=0&amp;log=stdout"`);
+  // Each case links to its history over all jobs, which answers.
+  const history = [...table.matchAll(/href="(tests\/history\?[^"]+)">history</g)].map((m) => m[1]!.replaceAll("&amp;", "&"));
+  expect(history).toHaveLength(2);
+  expect(history[0]).toStartWith("tests/history?binary=gtest_unittest&suite=");
+  for (const link of history) expect((await fetch(`${base}/${link}`)).status).toBe(200);
 });
 
 test("markup in case names and messages comes out escaped, and the page still runs no script", async () => {
