@@ -32,6 +32,7 @@ try {
     // Written either way: a reviewer wants to see the broken page too.
     for (const problem of visit.problems()) console.error(`${name}: ${problem}`);
     problems += visit.problems().length;
+    await visit.close();
     console.log(`${file}  ${url}`);
   }
 } finally {

@@ -57,6 +57,8 @@ export interface PageVisit {
   failedRequests: string[];
   /** consoleErrors and failedRequests together: what a test expects to be empty. */
   problems(): string[];
+  /** Closes the page and its context, ending whatever it still polls or streams. */
+  close(): Promise<void>;
 }
 
 /**
@@ -105,7 +107,7 @@ export class TestBrowser {
     });
     const response = await page.goto(url, { waitUntil: "load" });
     if (!response) throw new Error(`${url}: no response (a same-document navigation?)`);
-    return { page, status: response.status(), consoleErrors, failedRequests, problems: () => [...consoleErrors, ...failedRequests] };
+    return { page, status: response.status(), consoleErrors, failedRequests, problems: () => [...consoleErrors, ...failedRequests], close: () => context.close() };
   }
 
   /** Closes every page and the browser process. */

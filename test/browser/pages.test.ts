@@ -5,7 +5,7 @@
  * requests, shows its heading, and every link on it answers 200. Skips,
  * saying why, without a chromium (DT_TEST_CHROMIUM or `chromium` on the PATH).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { type PageVisit, TestBrowser, chromiumMissing, linksOn } from "./browser.ts";
 import { FAIL_TASK, PASS_TASK, SLAVE_NAME, type SampleJob, startSampleJob } from "./sample-job.ts";
 
@@ -25,6 +25,11 @@ describe.skipIf(!!missing)("dt's pages in headless Chromium", () => {
     await browser?.close();
     await sample?.close();
   });
+  // A page left open keeps polling the master while the next test runs.
+  const visits: PageVisit[] = [];
+  afterEach(async () => {
+    for (const visit of visits.splice(0)) await visit.close();
+  });
 
   /**
    * Opens the page, checks it loaded cleanly, then that every link on it
@@ -34,6 +39,7 @@ describe.skipIf(!!missing)("dt's pages in headless Chromium", () => {
    */
   async function openClean(url: string, hasLinks = true): Promise<PageVisit> {
     const visit = await browser.visit(url);
+    visits.push(visit);
     expect(visit.status).toBe(200);
     expect(visit.problems()).toEqual([]);
     const links = await linksOn(visit.page);
