@@ -32,18 +32,22 @@ describe.skipIf(!!missing)("dt's pages in headless Chromium", () => {
   });
 
   /**
-   * Opens the page, checks it loaded cleanly, then that every link on it
-   * answers 200; returns the visit for page-specific checks. `hasLinks`:
-   * whether the page must have any (a test that fetched none would pass
-   * whatever the links were).
+   * Opens the page and checks it loaded cleanly, has a title and (unless
+   * told otherwise) a main heading, and that every link on it answers 200;
+   * returns the visit for page-specific checks. `bare`: today's view_log is a
+   * bare <pre>, with no heading and no links; the log viewer of issue 16 gives
+   * it both (then drop the flag). A page that must have links is checked to
+   * have some: a test that fetched none would pass whatever the links were.
    */
-  async function openClean(url: string, hasLinks = true): Promise<PageVisit> {
+  async function openClean(url: string, bare = false): Promise<PageVisit> {
     const visit = await browser.visit(url);
     visits.push(visit);
     expect(visit.status).toBe(200);
     expect(visit.problems()).toEqual([]);
+    expect((await visit.page.title()).trim()).not.toBe("");
+    if (!bare) expect((await visit.page.locator("h1").first().innerText()).trim()).not.toBe("");
     const links = await linksOn(visit.page);
-    if (hasLinks) expect(links.length).toBeGreaterThan(0);
+    if (!bare) expect(links.length).toBeGreaterThan(0);
     const statuses = await Promise.all(links.map(async (link) => `${(await fetch(link, { redirect: "manual" })).status} ${link}`));
     expect(statuses.filter((s) => !s.startsWith("200 "))).toEqual([]);
     return visit;
@@ -53,7 +57,6 @@ describe.skipIf(!!missing)("dt's pages in headless Chromium", () => {
 
   test("index lists the job", async () => {
     const visit = await openClean(sample.pages.index);
-    expect(await visit.page.title()).not.toBe("");
     expect(await visit.page.locator(`a[href*="${sample.jobId}"]`).count()).toBeGreaterThan(0);
   });
 
@@ -66,20 +69,20 @@ describe.skipIf(!!missing)("dt's pages in headless Chromium", () => {
   });
 
   test("log page shows the failing task's output", async () => {
-    // Today's view_log is a bare <pre> with no links; the log viewer of issue 16 adds a header of them (then drop `false`).
-    const visit = await openClean(sample.pages.log, false);
-    expect(await visit.page.title()).not.toBe("");
+    const visit = await openClean(sample.pages.log, true);
     expect(await visit.page.locator("body").innerText()).toContain(`line 5 of ${FAIL_TASK}`);
   });
 
   test("trace draws the job's attempts", async () => {
     const visit = await openClean(sample.pages.trace);
     expect(await heading(visit)).toContain(sample.jobId);
+    // Drawn, not only in the markup: each of the two attempts is a bar the browser laid out with a width.
+    const widths = await visit.page.locator("svg rect").evaluateAll((bars) => bars.map((bar) => bar.getBoundingClientRect().width));
+    expect(widths.filter((w) => w > 0).length).toBeGreaterThanOrEqual(sample.tasks.length);
   });
 
   test("slaves page lists the slave", async () => {
     const visit = await openClean(sample.pages.slaves);
-    expect(await heading(visit)).not.toBe("");
     expect(await visit.page.locator("body").innerText()).toContain(SLAVE_NAME);
   });
 });
