@@ -1,6 +1,10 @@
 /** @jsxImportSource hono/jsx */
+import { raw } from "hono/html";
 import { FOLLOW_SCRIPT } from "./follow-script.ts";
 import { Page, pageLink } from "./layout.tsx";
+import { LogHeader, type LogContext } from "./log-header.tsx";
+import { ANSI_CSS } from "./log-render.ts";
+import type { LogWindow } from "./log-window.ts";
 
 /** One log of one attempt, as view_log's and /log's parameters name it. */
 export interface LogRef {
@@ -28,38 +32,90 @@ export function wholeUtf8Length(bytes: Uint8Array): number {
   return n - lead < length ? lead : n;
 }
 
-/** `/view_log`: the whole log, escaped, as dist_test's job page loaded it. */
-export function ViewLogPage({ log, text }: { log: LogRef; text: string }) {
+/**
+ * The viewer's rules. Line numbers are CSS generated content, so the
+ * text of `<pre id="log">` (what a scraper of dist_test's view_log reads,
+ * and what a user copies) is the log's text alone. A constant.
+ */
+const LOG_CSS = `
+pre.log { white-space: pre-wrap; word-break: break-all; padding: 0.5em 0; background: #fbfbfb; }
+pre.log .line { display: block; position: relative; padding-left: 7.5em; min-height: 1.4em; }
+pre.log .ln { position: absolute; left: 0; width: 6.5em; text-align: right; color: #777; text-decoration: none; user-select: none; }
+pre.log .ln::before { content: attr(data-n); }
+pre.log .ln:hover { color: #14b; text-decoration: underline; }
+pre.log .line:target { background: #fff3b0; outline: 1px solid #d9b400; }
+.log-nav a, .log-nav button { margin-right: 1em; }
+.state { font-weight: bold; padding: 0 0.3em; border: 1px solid #999; }
+${ANSI_CSS}
+`;
+
+/** The HTML of one numbered line: its anchor `#L<n>` links to itself. `html` is rendered and escaped by log-render. */
+export function lineHtml(n: number, html: string): string {
+  return `<span class="line" id="L${n}"><a class="ln" href="#L${n}" data-n="${n}" aria-label="line ${n}"></a>${html}\n</span>`;
+}
+
+/** The lines of a window as HTML (for the page and for the live page's polls). */
+export function linesHtml(firstLine: number, lines: readonly string[]): string {
+  return lines.map((html, i) => lineHtml(firstLine + i, html)).join("");
+}
+
+const kib = (bytes: number) => `${Math.ceil(bytes / 1024).toLocaleString("en")} KB`;
+
+/** Where the shown slice sits in the log, with links to the slices before and after it; plain links, so they work without scripts. */
+function RangeNav({ page, log, win, lines }: { page: string; log: LogRef; win: LogWindow; lines: number }) {
+  const query = { job_id: log.jobId, task_id: log.taskId, attempt: log.attempt, log: log.stream };
+  const last = win.firstLine + Math.max(lines, 1) - 1;
+  const whole = win.start === 0 && win.end >= win.size;
   return (
-    <Page title={`dt: ${log.taskId}.${log.attempt}.${log.stream}`}>
-      <pre id="log">{text}</pre>
-    </Page>
+    <nav class="log-nav" aria-label="Parts of the log">
+      <p>
+        {lines === 0 ? "No lines yet" : whole ? `All ${lines.toLocaleString("en")} lines` : `Lines ${win.firstLine.toLocaleString("en")}–${last.toLocaleString("en")}`}
+        {` (${kib(win.size)} in all).`}{" "}
+        {win.start > 0 ? <a id="log-earlier" rel="prev" href={pageLink(page, { ...query, before: win.start })}>Earlier lines</a> : null}
+        {win.start > 0 ? <a href={pageLink(page, { ...query, after: 0 })}>First lines</a> : null}
+        {win.end < win.size ? <a id="log-later" rel="next" href={pageLink(page, { ...query, after: win.end })}>Later lines</a> : null}
+        {win.end < win.size ? <a href={pageLink(page, query)}>Last lines</a> : null}
+      </p>
+    </nav>
   );
 }
 
 /**
- * `/log`: a log as it grows. `text` is the first `offset` bytes, decoded;
- * `complete` when those are all there will ever be.
+ * `/view_log` and `/log`: a header saying whose log it is, then one slice
+ * of the log (the end by default) with numbered, linkable lines and its
+ * colours. A running log's page follows the log (FOLLOW_SCRIPT, with a
+ * pause); without scripts it offers a refresh link instead.
  */
-export function LiveLogPage({ log, text, offset, complete }: { log: LogRef; text: string; offset: number; complete: boolean }) {
+export function LogViewerPage({ page, ctx, win, lines }: { page: string; ctx: LogContext; win: LogWindow; lines: string[] }) {
+  const { log } = ctx;
+  const query = { job_id: log.jobId, task_id: log.taskId, attempt: log.attempt, log: log.stream };
+  const following = !win.complete && win.end >= win.size - LOG_FOLLOW_SLACK;
   return (
-    <Page title={`dt: ${log.taskId}.${log.attempt}.${log.stream} (live)`}>
-      <p>
-        <a href={pageLink("job", { job_id: log.jobId })}>Job</a> task <span class="mono">{log.taskId}</span> attempt {log.attempt}, {log.stream}.{" "}
-        <span id="log-status">{complete ? "The attempt has ended; this is the whole log." : "Following the log…"}</span>
-      </p>
+    <Page title={`dt: ${ctx.description} attempt ${log.attempt} ${log.stream}`} css={LOG_CSS}>
+      <LogHeader ctx={ctx} page={page} />
+      <RangeNav page={page} log={log} win={win} lines={lines.length} />
+      {win.complete ? null : (
+        <p id="log-live">
+          <span id="log-status" role="status">{following ? "The attempt is running; new lines appear below." : "The attempt is running."}</span>{" "}
+          <button type="button" id="log-pause" hidden>Pause</button>{" "}
+          <a href={`${pageLink(page, query)}#log-end`}>Refresh</a>
+        </p>
+      )}
       <pre
         id="log"
-        data-api={`api/v1/jobs/${encodeURIComponent(log.jobId)}/log`}
-        data-task={log.taskId}
-        data-attempt={String(log.attempt)}
-        data-stream={log.stream}
-        data-offset={String(offset)}
-        data-complete={String(complete)}
+        class="log"
+        data-src={pageLink("log", { ...query, format: "lines" })}
+        data-end={String(win.end)}
+        data-next-line={String(win.firstLine + lines.length)}
+        data-follow={String(following)}
       >
-        {text}
+        {raw(linesHtml(win.firstLine, lines))}
       </pre>
-      <script dangerouslySetInnerHTML={{ __html: FOLLOW_SCRIPT }} />
+      <p id="log-end" class="note">{win.complete && win.end >= win.size ? "End of the log." : ""}</p>
+      {following ? <script dangerouslySetInnerHTML={{ __html: FOLLOW_SCRIPT }} /> : null}
     </Page>
   );
 }
+
+/** A running log's page follows when it shows the end, give or take a line written while the page was made. */
+const LOG_FOLLOW_SLACK = 64 * 1024;

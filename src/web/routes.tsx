@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import { markQuarantined } from "../master/quarantine/case-views.ts";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { DtError, isDtError } from "../common/errors.ts";
 import { SMALL_FORM_BYTES, attemptParam, noCache, requestParams, requireParam } from "../master/http/cherrypy.ts";
 import type { Master } from "../master/master.ts";
@@ -9,8 +9,12 @@ import { JobPage, NoTasksPage } from "./job-page.tsx";
 import { type JobPageCases, MAX_PAGE_CASES } from "./case-list.tsx";
 import { jobCaseView } from "../master/http/case-api.ts";
 import type { JobCaseStatus } from "../master/protocol.ts";
-import { Page, sendPage } from "./layout.tsx";
-import { LOG_MESSAGES, LiveLogPage, type LogRef, ViewLogPage, wholeUtf8Length } from "./log-pages.tsx";
+import { PAGE_SECURITY_POLICY, Page, sendPage } from "./layout.tsx";
+import { LOG_MESSAGES, LogViewerPage, type LogRef, linesHtml, wholeUtf8Length } from "./log-pages.tsx";
+import { logContext } from "./log-header.tsx";
+import { renderLogLines } from "./log-render.ts";
+import { type LogRange, readLogWindow } from "./log-window.ts";
+import type { Attempt } from "../master/model.ts";
 import { catapultTrace, TracePage } from "./trace-page.tsx";
 import { OutputsPage } from "./outputs-page.tsx";
 import { checkBytesMatch } from "../isolate/digest.ts";
@@ -23,33 +27,53 @@ import { isRowFilter, taskRows } from "./task-rows.ts";
 const RECENT_JOBS_MS = 86_400_000;
 /** Each listed job costs a read of its attempts; a day of a busy master's jobs stays well under this. */
 const RECENT_JOBS_LIMIT = 500;
-/** A log page renders at most this much at once (the live page follows the rest); a browser struggles beyond. */
-const MAX_PAGE_LOG_BYTES = 16 * 2 ** 20;
 /** Both of dist_test's methods: CherryPy's handlers answered either. */
 const METHODS = ["GET", "POST"];
 
-/** The log a request names, or which of dist_test's messages answers it: no such attempt, or no such log type (checked in that order, as dist_test did). */
-async function logRef(master: Master, params: ReadonlyMap<string, string>): Promise<LogRef | "noTask" | "unknownLog"> {
+/** The log a request names and its attempt, or which of dist_test's messages answers it: no such attempt, or no such log type (checked in that order, as dist_test did). */
+async function logRef(master: Master, params: ReadonlyMap<string, string>): Promise<{ log: LogRef; attempt: Attempt } | "noTask" | "unknownLog"> {
   const ref = { jobId: requireParam(params, "job_id"), taskId: requireParam(params, "task_id"), attempt: attemptParam(params) };
-  if (!(await master.deps.repo.getAttempt(ref.jobId, ref.taskId, ref.attempt))) return "noTask";
+  const attempt = await master.deps.repo.getAttempt(ref.jobId, ref.taskId, ref.attempt);
+  if (!attempt) return "noTask";
   const stream = params.get("log");
   if (stream !== "stdout" && stream !== "stderr") return "unknownLog";
-  return { ...ref, stream };
+  return { log: { ...ref, stream }, attempt };
 }
 
-/** Up to `limit` bytes of a log from its start, in as many reads as the store needs. */
-async function readLogHead(master: Master, log: LogRef, limit: number): Promise<{ bytes: Uint8Array; size: number; complete: boolean }> {
-  const parts: Uint8Array[] = [];
-  let offset = 0;
-  for (;;) {
-    const read = await master.readLog(log.jobId, log.taskId, log.attempt, log.stream, offset);
-    parts.push(read.bytes);
-    offset += read.bytes.byteLength;
-    if (read.bytes.byteLength === 0 || offset >= read.size || offset >= limit) {
-      const bytes = Buffer.concat(parts);
-      return { bytes: bytes.subarray(0, Math.min(bytes.byteLength, limit)), size: read.size, complete: read.complete };
-    }
+/** A byte offset or line number from the query, or undefined when absent; a bad one is a 400 naming it. */
+function offsetParam(params: ReadonlyMap<string, string>, name: string, min = 0): number | undefined {
+  const text = params.get(name);
+  if (text === undefined || text === "") return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) throw new DtError("invalid_input", `${name} must be an integer of at least ${min}, got ${JSON.stringify(text.slice(0, 40))}`);
+  return n;
+}
+
+/** Which slice of the log a request asks for (see LogRange). */
+function logRange(params: ReadonlyMap<string, string>): LogRange {
+  return { before: offsetParam(params, "before"), after: offsetParam(params, "after"), line: offsetParam(params, "line", 1), firstLine: offsetParam(params, "first_line", 1) };
+}
+
+/**
+ * `/view_log` and `/log`: the log viewer (LogViewerPage) on one slice of the
+ * log; with `format=lines` (the live page's polls), only the slice's lines
+ * as HTML, and where they end in headers.
+ */
+async function logPage(c: Context, master: Master, page: "view_log" | "log"): Promise<Response> {
+  const params = await requestParams(c, SMALL_FORM_BYTES);
+  const found = await logRef(master, params);
+  if (found === "noTask" || found === "unknownLog") return c.text(LOG_MESSAGES[found], found === "noTask" ? 404 : 400);
+  const win = await readLogWindow(master.readLog.bind(master), found.log, logRange(params));
+  const whole = win.complete ? win.bytes : win.bytes.subarray(0, wholeUtf8Length(win.bytes));
+  const shown = { ...win, end: win.start + whole.byteLength, bytes: whole };
+  const lines = renderLogLines(new TextDecoder().decode(whole));
+  if (params.get("format") === "lines") {
+    const headers = { "Content-Security-Policy": PAGE_SECURITY_POLICY, "X-Log-End": String(shown.end), "X-Log-Size": String(win.size), "X-Log-Complete": String(win.complete), "X-Log-Lines": String(lines.length) };
+    return c.html(linesHtml(shown.firstLine, lines), 200, headers);
   }
+  const ctx = await logContext(master, found.log, found.attempt);
+  if (!ctx) return c.text(LOG_MESSAGES.noTask, 404);
+  return sendPage(c, <LogViewerPage page={page} ctx={ctx} win={shown} lines={lines} />);
 }
 
 /**
@@ -111,21 +135,8 @@ export function webRoutes(master: Master): Hono {
   });
 
   // dist_test sent view_log without its no_caching tool: a finished attempt's log never changes.
-  app.on(METHODS, "/view_log", async (c) => {
-    const log = await logRef(master, await requestParams(c, SMALL_FORM_BYTES));
-    if (log === "noTask" || log === "unknownLog") return c.text(LOG_MESSAGES[log], log === "noTask" ? 404 : 400);
-    const { bytes } = await readLogHead(master, log, MAX_PAGE_LOG_BYTES);
-    return sendPage(c, <ViewLogPage log={log} text={new TextDecoder().decode(bytes)} />);
-  });
-
-  app.on(METHODS, "/log", noCache, async (c) => {
-    const log = await logRef(master, await requestParams(c, SMALL_FORM_BYTES));
-    if (log === "noTask" || log === "unknownLog") return c.text(LOG_MESSAGES[log], log === "noTask" ? 404 : 400);
-    const head = await readLogHead(master, log, MAX_PAGE_LOG_BYTES);
-    const whole = head.bytes.subarray(0, wholeUtf8Length(head.bytes));
-    const complete = head.complete && whole.byteLength >= head.size;
-    return sendPage(c, <LiveLogPage log={log} text={new TextDecoder().decode(whole)} offset={whole.byteLength} complete={complete} />);
-  });
+  app.on(METHODS, "/view_log", (c) => logPage(c, master, "view_log"));
+  app.on(METHODS, "/log", noCache, (c) => logPage(c, master, "log"));
 
   app.on(METHODS, "/outputs", noCache, async (c) => {
     const params = await requestParams(c, SMALL_FORM_BYTES);

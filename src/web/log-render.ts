@@ -1,0 +1,89 @@
+/**
+ * A log's text as HTML, one string per line, colours and all. A log is
+ * hostile input: ansi_up escapes every character of the text it outputs
+ * (& < > " '), and only SGR sequences (colours, bold, …) ever reach it,
+ * complete: ansi_up keeps an unfinished sequence for its next call, so an
+ * unterminated OSC (`ESC ]` with no end) would otherwise swallow the rest
+ * of the log, and its OSC 8 hyperlinks would put a log's URLs in hrefs.
+ */
+import { AnsiUp } from "ansi_up";
+
+/** SGR: `ESC [ params m`. Longer parameter lists than any terminal sends are not colours; they are shown as text. */
+const SGR = /\x1b\[[0-9;:]{0,64}m/y;
+/** Other control sequences: CSI (cursor moves, erases), OSC (titles, hyperlinks) ended by BEL or ST, and two-byte escapes. */
+const OTHER_ESCAPE = /\x1b(?:\[[0-?]{0,64}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)|[@-Z\\-_])/y;
+/** Shown in place of what the browser could not show: a lone ESC, and NUL, which HTML turns into U+FFFD. */
+const VISIBLE_ESC = "␛";
+const VISIBLE_NUL = "␀";
+
+/**
+ * `line` with only complete SGR sequences left: other escape sequences are
+ * dropped (a browser cannot move a cursor), a lone or unfinished ESC is
+ * shown as ␛, and NUL as ␀.
+ */
+export function sanitizeAnsi(line: string): string {
+  if (!line.includes("\x1b") && !line.includes("\0")) return line;
+  let out = "";
+  let at = 0;
+  while (at < line.length) {
+    const next = line.indexOf("\x1b", at);
+    const text = line.slice(at, next === -1 ? line.length : next);
+    out += text.replaceAll("\0", VISIBLE_NUL);
+    if (next === -1) break;
+    SGR.lastIndex = next;
+    const sgr = SGR.exec(line);
+    if (sgr) {
+      out += sgr[0];
+      at = SGR.lastIndex;
+      continue;
+    }
+    OTHER_ESCAPE.lastIndex = next;
+    if (OTHER_ESCAPE.exec(line)) {
+      at = OTHER_ESCAPE.lastIndex;
+      continue;
+    }
+    out += VISIBLE_ESC;
+    at = next + 1;
+  }
+  return out;
+}
+
+/**
+ * The HTML of each line of `text` (split at \n; a final \n ends the last
+ * line, it does not start an empty one). Colours carry over from line to
+ * line as in a terminal; each line's HTML closes its own spans. Colours are
+ * classes (ansi-red-fg, ansi-bright-blue-bg, ansi-bold…) for the 16
+ * colours and styles, inline `style` for 256-colour and true-colour.
+ */
+export function renderLogLines(text: string): string[] {
+  const ansi = new AnsiUp();
+  ansi.use_classes = true;
+  ansi.url_allowlist = {};
+  const lines = text.split("\n");
+  if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
+  return lines.map((line) => ansi.ansi_to_html(sanitizeAnsi(lastOverwrite(line))));
+}
+
+/**
+ * What a terminal shows of a line that rewrites itself with \r (a progress
+ * bar): the text after the last \r. Left in, HTML would turn each \r into
+ * a line break that has no number. A line's own \r\n ending is dropped.
+ */
+function lastOverwrite(line: string): string {
+  const trimmed = line.endsWith("\r") ? line.slice(0, -1) : line;
+  const cr = trimmed.lastIndexOf("\r");
+  return cr === -1 ? trimmed : trimmed.slice(cr + 1);
+}
+
+/** The classes renderLogLines uses, as CSS: the 16 colours in a palette readable on a light background. */
+export const ANSI_CSS = (() => {
+  const names = ["black", "red", "green", "yellow", "blue", "magenta", "cyan", "white"];
+  const normal = ["#000", "#b21", "#173", "#860", "#14b", "#a2a", "#077", "#aaa"];
+  const bright = ["#666", "#e33", "#2a4", "#b90", "#36e", "#d3d", "#1aa", "#fff"];
+  const rules: string[] = [];
+  names.forEach((name, i) => {
+    rules.push(`.ansi-${name}-fg{color:${normal[i]}}.ansi-${name}-bg{background:${normal[i]}}`);
+    rules.push(`.ansi-bright-${name}-fg{color:${bright[i]}}.ansi-bright-${name}-bg{background:${bright[i]}}`);
+  });
+  return rules.join("\n");
+})();
