@@ -59,22 +59,25 @@ export function linesHtml(firstLine: number, lines: readonly string[]): string {
   return lines.map((html, i) => lineHtml(firstLine + i, html)).join("");
 }
 
-const kib = (bytes: number) => `${Math.ceil(bytes / 1024).toLocaleString("en")} KB`;
+const size = (bytes: number) => (bytes < 1024 ? `${bytes} bytes` : `${Math.ceil(bytes / 1024).toLocaleString("en")} KB`);
+const num = (n: number) => n.toLocaleString("en");
 
 /** Where the shown slice sits in the log, with links to the slices before and after it; plain links, so they work without scripts. */
-function RangeNav({ page, log, win, lines }: { page: string; log: LogRef; win: LogWindow; lines: number }) {
+function RangeNav({ page, log, win, lines, following }: { page: string; log: LogRef; win: LogWindow; lines: number; following: boolean }) {
   const query = { job_id: log.jobId, task_id: log.taskId, attempt: log.attempt, log: log.stream };
   const last = win.firstLine + Math.max(lines, 1) - 1;
-  const whole = win.start === 0 && win.end >= win.size;
+  const whole = win.start === 0 && (win.end >= win.size || following);
+  // A followed log's unfinished last line is not "later": the script adds it once it ends.
+  const later = win.end < win.size && !following;
   return (
     <nav class="log-nav" aria-label="Parts of the log">
       <p>
-        {lines === 0 ? "No lines yet" : whole ? `All ${lines.toLocaleString("en")} lines` : `Lines ${win.firstLine.toLocaleString("en")}–${last.toLocaleString("en")}`}
-        {` (${kib(win.size)} in all).`}{" "}
+        {lines === 0 ? "No lines yet" : whole ? `All ${num(lines)} lines` : lines === 1 ? `Line ${num(last)}` : `Lines ${num(win.firstLine)}–${num(last)}`}
+        {` (${size(win.size)} in all).`}{" "}
         {win.start > 0 ? <a id="log-earlier" rel="prev" href={pageLink(page, { ...query, before: win.start })}>Earlier lines</a> : null}
         {win.start > 0 ? <a href={pageLink(page, { ...query, after: 0 })}>First lines</a> : null}
-        {win.end < win.size ? <a id="log-later" rel="next" href={pageLink(page, { ...query, after: win.end })}>Later lines</a> : null}
-        {win.end < win.size ? <a href={pageLink(page, query)}>Last lines</a> : null}
+        {later ? <a id="log-later" rel="next" href={pageLink(page, { ...query, after: win.end })}>Later lines</a> : null}
+        {later ? <a href={pageLink(page, query)}>Last lines</a> : null}
       </p>
     </nav>
   );
@@ -93,7 +96,7 @@ export function LogViewerPage({ page, ctx, win, lines }: { page: string; ctx: Lo
   return (
     <Page title={`dt: ${ctx.description} attempt ${log.attempt} ${log.stream}`} css={LOG_CSS}>
       <LogHeader ctx={ctx} page={page} />
-      <RangeNav page={page} log={log} win={win} lines={lines.length} />
+      <RangeNav page={page} log={log} win={win} lines={lines.length} following={following} />
       {win.complete ? null : (
         <p id="log-live">
           <span id="log-status" role="status">{following ? "The attempt is running; new lines appear below." : "The attempt is running."}</span>{" "}

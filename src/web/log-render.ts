@@ -59,6 +59,7 @@ export function renderLogLines(text: string): string[] {
   const ansi = new AnsiUp();
   ansi.use_classes = true;
   ansi.url_allowlist = {};
+  if (text === "") return [];
   const lines = text.split("\n");
   if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
   return lines.map((line) => ansi.ansi_to_html(sanitizeAnsi(lastOverwrite(line))));
