@@ -3,7 +3,7 @@ import { raw } from "hono/html";
 import { FOLLOW_SCRIPT } from "./follow-script.ts";
 import { Page, pageLink } from "./layout.tsx";
 import { LogHeader, type LogContext } from "./log-header.tsx";
-import { ANSI_CSS } from "./log-render.ts";
+import { ANSI_CSS, type RenderedLine } from "./log-render.ts";
 import type { LogWindow } from "./log-window.ts";
 
 /** One log of one attempt, as view_log's and /log's parameters name it. */
@@ -33,30 +33,33 @@ export function wholeUtf8Length(bytes: Uint8Array): number {
 }
 
 /**
- * The viewer's rules. Line numbers are CSS generated content, so the
- * text of `<pre id="log">` (what a scraper of dist_test's view_log reads,
- * and what a user copies) is the log's text alone. A constant.
+ * The viewer's rules. Line numbers are a CSS counter (the page sets where
+ * it starts), so the text of `<pre id="log">` (what a scraper of
+ * dist_test's view_log reads, and what a user copies) is the log's text
+ * alone, and a line costs ~40 bytes of markup. A constant.
  */
 const LOG_CSS = `
 pre.log { white-space: pre-wrap; word-break: break-all; padding: 0.5em 0; background: #fbfbfb; }
-pre.log .line { display: block; position: relative; padding-left: 7.5em; min-height: 1.4em; }
-pre.log .ln { position: absolute; left: 0; width: 6.5em; text-align: right; color: #777; text-decoration: none; user-select: none; }
-pre.log .ln::before { content: attr(data-n); }
-pre.log .ln:hover { color: #14b; text-decoration: underline; }
-pre.log .line:target { background: #fff3b0; outline: 1px solid #d9b400; }
+pre.log > span { display: block; position: relative; padding-left: 7.5em; min-height: 1.4em; counter-increment: ln; }
+pre.log > span > a:first-child { position: absolute; left: 0; width: 6.5em; text-align: right; color: #777; text-decoration: none; user-select: none; }
+pre.log > span > a:first-child::before { content: counter(ln); }
+pre.log > span > a:first-child:hover { color: #14b; text-decoration: underline; }
+pre.log > span:target { background: #fff3b0; outline: 1px solid #d9b400; }
 .log-nav a, .log-nav button { margin-right: 1em; }
 .state { font-weight: bold; padding: 0 0.3em; border: 1px solid #999; }
 ${ANSI_CSS}
 `;
 
-/** The HTML of one numbered line: its anchor `#L<n>` links to itself. `html` is rendered and escaped by log-render. */
-export function lineHtml(n: number, html: string): string {
-  return `<span class="line" id="L${n}"><a class="ln" href="#L${n}" data-n="${n}" aria-label="line ${n}"></a>${html}\n</span>`;
-}
+/**
+ * The HTML of numbered lines from line `firstLine`: each a block whose
+ * anchor `#L<n>` links to itself; its number is the CSS counter. `html` is
+ * rendered and escaped by log-render. For the page and the live page's polls.
+ */
+/** What linesHtml adds around a line, at most (numbers up to 10 digits), for the page's budget. */
+export const LINE_MARKUP_CHARS = 60;
 
-/** The lines of a window as HTML (for the page and for the live page's polls). */
-export function linesHtml(firstLine: number, lines: readonly string[]): string {
-  return lines.map((html, i) => lineHtml(firstLine + i, html)).join("");
+export function linesHtml(firstLine: number, lines: readonly RenderedLine[]): string {
+  return lines.map((line, i) => `<span id="L${firstLine + i}"><a href="#L${firstLine + i}"></a>${line.html}\n</span>`).join("");
 }
 
 const size = (bytes: number) => (bytes < 1024 ? `${bytes} bytes` : `${Math.ceil(bytes / 1024).toLocaleString("en")} KB`);
@@ -89,7 +92,7 @@ function RangeNav({ page, log, win, lines, following }: { page: string; log: Log
  * colours. A running log's page follows the log (FOLLOW_SCRIPT, with a
  * pause); without scripts it offers a refresh link instead.
  */
-export function LogViewerPage({ page, ctx, win, lines }: { page: string; ctx: LogContext; win: LogWindow; lines: string[] }) {
+export function LogViewerPage({ page, ctx, win, lines }: { page: string; ctx: LogContext; win: LogWindow; lines: RenderedLine[] }) {
   const { log } = ctx;
   const query = { job_id: log.jobId, task_id: log.taskId, attempt: log.attempt, log: log.stream };
   const following = !win.complete && win.end >= win.size - LOG_FOLLOW_SLACK;
@@ -107,6 +110,7 @@ export function LogViewerPage({ page, ctx, win, lines }: { page: string; ctx: Lo
       <pre
         id="log"
         class="log"
+        style={`counter-reset: ln ${win.firstLine - 1}`}
         data-src={pageLink("log", { ...query, format: "lines" })}
         data-end={String(win.end)}
         data-next-line={String(win.firstLine + lines.length)}

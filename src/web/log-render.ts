@@ -10,8 +10,8 @@ import { AnsiUp } from "ansi_up";
 
 /** SGR: `ESC [ params m`. Longer parameter lists than any terminal sends are not colours; they are shown as text. */
 const SGR = /\x1b\[[0-9;:]{0,64}m/y;
-/** Other control sequences: CSI (cursor moves, erases), OSC (titles, hyperlinks) ended by BEL or ST, and two-byte escapes. */
-const OTHER_ESCAPE = /\x1b(?:\[[0-?]{0,64}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)|[@-Z\\-_])/y;
+/** Other control sequences: CSI (cursor moves, erases), OSC (titles, hyperlinks) ended by BEL or ST, and two-byte escapes (not ESC [ or ESC ], which start the others). */
+const OTHER_ESCAPE = /\x1b(?:\[[0-?]{0,64}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)|[@-Z\\^_])/y;
 /** Shown in place of what the browser could not show: a lone ESC, and NUL, which HTML turns into U+FFFD. */
 const VISIBLE_ESC = "␛";
 const VISIBLE_NUL = "␀";
@@ -48,21 +48,57 @@ export function sanitizeAnsi(line: string): string {
   return out;
 }
 
+/** One line of a log: its HTML and how many bytes of the log it spans (its newline included). */
+export interface RenderedLine {
+  html: string;
+  bytes: number;
+}
+
+const NEWLINE = 10;
+
 /**
- * The HTML of each line of `text` (split at \n; a final \n ends the last
- * line, it does not start an empty one). Colours carry over from line to
- * line as in a terminal; each line's HTML closes its own spans. Colours are
- * classes (ansi-red-fg, ansi-bright-blue-bg, ansi-bold…) for the 16
- * colours and styles, inline `style` for 256-colour and true-colour.
+ * Each line of `bytes` as HTML (split at \n; a final \n ends the last line,
+ * it does not start an empty one), each decoded on its own so that invalid
+ * UTF-8 costs only its own characters (U+FFFD) and byte offsets stay exact.
+ * Colours carry over from line to line as in a terminal; each line's HTML
+ * closes its own spans. Colours are classes (ansi-red-fg,
+ * ansi-bright-blue-bg…) for the 16 colours, inline `style` for bold,
+ * 256-colour and true colour.
  */
-export function renderLogLines(text: string): string[] {
+export function renderLogLines(bytes: Uint8Array): RenderedLine[] {
   const ansi = new AnsiUp();
   ansi.use_classes = true;
   ansi.url_allowlist = {};
-  if (text === "") return [];
-  const lines = text.split("\n");
-  if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
-  return lines.map((line) => ansi.ansi_to_html(sanitizeAnsi(lastOverwrite(line))));
+  const decoder = new TextDecoder();
+  const lines: RenderedLine[] = [];
+  let at = 0;
+  while (at < bytes.byteLength) {
+    const newline = bytes.indexOf(NEWLINE, at);
+    const end = newline === -1 ? bytes.byteLength : newline;
+    const text = decoder.decode(bytes.subarray(at, end));
+    lines.push({ html: ansi.ansi_to_html(sanitizeAnsi(lastOverwrite(text))), bytes: (newline === -1 ? end : end + 1) - at });
+    at += lines[lines.length - 1]!.bytes;
+  }
+  return lines;
+}
+
+/**
+ * The most lines whose HTML (plus `perLine` characters of markup around
+ * each) fits in `budget` characters, from the end (`fromEnd`) or from the
+ * start; always at least one, so a huge line is shown rather than nothing.
+ */
+export function fitLines(lines: readonly RenderedLine[], budget: number, fromEnd: boolean, perLine = 0): { kept: RenderedLine[]; droppedBytes: number; droppedLines: number } {
+  let used = 0;
+  let n = 0;
+  while (n < lines.length) {
+    const line = lines[fromEnd ? lines.length - 1 - n : n]!;
+    if (n > 0 && used + line.html.length + perLine > budget) break;
+    used += line.html.length + perLine;
+    n++;
+  }
+  const kept = fromEnd ? lines.slice(lines.length - n) : lines.slice(0, n);
+  const dropped = fromEnd ? lines.slice(0, lines.length - n) : lines.slice(n);
+  return { kept, droppedBytes: dropped.reduce((sum, l) => sum + l.bytes, 0), droppedLines: dropped.length };
 }
 
 /**

@@ -10,9 +10,9 @@ import { type JobPageCases, MAX_PAGE_CASES } from "./case-list.tsx";
 import { jobCaseView } from "../master/http/case-api.ts";
 import type { JobCaseStatus } from "../master/protocol.ts";
 import { PAGE_SECURITY_POLICY, Page, sendPage } from "./layout.tsx";
-import { LOG_MESSAGES, LogViewerPage, type LogRef, linesHtml, wholeUtf8Length } from "./log-pages.tsx";
+import { LINE_MARKUP_CHARS, LOG_MESSAGES, LogViewerPage, type LogRef, linesHtml, wholeUtf8Length } from "./log-pages.tsx";
 import { logContext } from "./log-header.tsx";
-import { renderLogLines } from "./log-render.ts";
+import { fitLines, renderLogLines } from "./log-render.ts";
 import { type LogRange, readLogWindow } from "./log-window.ts";
 import type { Attempt } from "../master/model.ts";
 import { catapultTrace, TracePage } from "./trace-page.tsx";
@@ -27,6 +27,13 @@ import { isRowFilter, taskRows } from "./task-rows.ts";
 const RECENT_JOBS_MS = 86_400_000;
 /** Each listed job costs a read of its attempts; a day of a busy master's jobs stays well under this. */
 const RECENT_JOBS_LIMIT = 500;
+/**
+ * The HTML a log page spends on lines: with the header and styles, a page
+ * stays under ~210 KB however the log looks (escapes and colour spans can
+ * make a line's HTML several times its bytes), unless one line alone is
+ * bigger. The bytes read for a page (LOG_WINDOW_BYTES) bound the work.
+ */
+const MAX_LOG_HTML_CHARS = 200_000;
 /** Both of dist_test's methods: CherryPy's handlers answered either. */
 const METHODS = ["GET", "POST"];
 
@@ -63,17 +70,22 @@ async function logPage(c: Context, master: Master, page: "view_log" | "log"): Pr
   const params = await requestParams(c, SMALL_FORM_BYTES);
   const found = await logRef(master, params);
   if (found === "noTask" || found === "unknownLog") return c.text(LOG_MESSAGES[found], found === "noTask" ? 404 : 400);
-  const win = await readLogWindow(master.readLog.bind(master), found.log, logRange(params));
+  const range = logRange(params);
+  const win = await readLogWindow(master.readLog.bind(master), found.log, range);
   const whole = win.complete ? win.bytes : win.bytes.subarray(0, wholeUtf8Length(win.bytes));
-  const shown = { ...win, end: win.start + whole.byteLength, bytes: whole };
-  const lines = renderLogLines(new TextDecoder().decode(whole));
+  // Keep what fits the page's budget of HTML, at the side the reader came from: the end unless they asked for what follows an offset or a line.
+  const fromEnd = range.after === undefined && range.line === undefined;
+  const { kept, droppedBytes, droppedLines } = fitLines(renderLogLines(whole), MAX_LOG_HTML_CHARS, fromEnd, LINE_MARKUP_CHARS);
+  const shown = fromEnd
+    ? { ...win, start: win.start + droppedBytes, end: win.start + whole.byteLength, firstLine: win.firstLine + droppedLines }
+    : { ...win, end: win.start + whole.byteLength - droppedBytes };
   if (params.get("format") === "lines") {
-    const headers = { "Content-Security-Policy": PAGE_SECURITY_POLICY, "X-Log-End": String(shown.end), "X-Log-Size": String(win.size), "X-Log-Complete": String(win.complete), "X-Log-Lines": String(lines.length) };
-    return c.html(linesHtml(shown.firstLine, lines), 200, headers);
+    const headers = { "Content-Security-Policy": PAGE_SECURITY_POLICY, "X-Log-End": String(shown.end), "X-Log-Size": String(win.size), "X-Log-Complete": String(win.complete), "X-Log-Lines": String(kept.length) };
+    return c.html(linesHtml(shown.firstLine, kept), 200, headers);
   }
   const ctx = await logContext(master, found.log, found.attempt);
   if (!ctx) return c.text(LOG_MESSAGES.noTask, 404);
-  return sendPage(c, <LogViewerPage page={page} ctx={ctx} win={shown} lines={lines} />);
+  return sendPage(c, <LogViewerPage page={page} ctx={ctx} win={shown} lines={kept} />);
 }
 
 /**

@@ -232,7 +232,7 @@ describe("live log page", () => {
     await follow.nextPoll();
     await waitUntil(() => follow.timers.length > 0, "the second poll");
     expect(follow.text()).toBe("“quoted” red\n");
-    expect(follow.appended.join("")).toContain(`<span class="line" id="L2"><a class="ln" href="#L2" data-n="2" aria-label="line 2"></a>`);
+    expect(follow.appended.join("")).toContain(`<span id="L2"><a href="#L2"></a>`);
     expect(follow.appended.join("")).toContain(`<span class="ansi-red-fg">red</span>`);
 
     // Paused, the script polls no more; resumed, it polls at once.
