@@ -71,7 +71,7 @@ async function logPage(c: Context, master: Master, page: "view_log" | "log"): Pr
   const found = await logRef(master, params);
   if (found === "noTask" || found === "unknownLog") return c.text(LOG_MESSAGES[found], found === "noTask" ? 404 : 400);
   const range = logRange(params);
-  const win = await readLogWindow(master.readLog.bind(master), found.log, range);
+  const win = await readLogWindow(master, found.log, range);
   const whole = win.complete ? win.bytes : win.bytes.subarray(0, wholeUtf8Length(win.bytes));
   // Keep what fits the page's budget of HTML, at the side the reader came from: the end unless they asked for what follows an offset or a line.
   const fromEnd = range.after === undefined && range.line === undefined;
