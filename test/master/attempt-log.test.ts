@@ -3,13 +3,18 @@
  * S3 does: a slice reads the object only up to the slice's end, a scan
  * reads the prefix once, and both give the bytes a file-backed store gives.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { ManualClock } from "../../src/common/clock.ts";
 import { readAttemptLog, scanAttemptLog, type LogSources } from "../../src/master/artifacts/attempt-log.ts";
 import type { ArtifactStore } from "../../src/master/artifacts/artifact-store.ts";
 import { FsArtifactStore } from "../../src/master/artifacts/fs-artifact-store.ts";
 import { LiveLogs } from "../../src/master/artifacts/live-logs.ts";
 import type { Attempt } from "../../src/master/model.ts";
+import { S3ArtifactStore } from "../../src/master/artifacts/s3-artifact-store.ts";
+import { TEST_S3_ENDPOINT, testS3Client, useTestBucket, warnIfNoS3 } from "../helpers/s3.ts";
 import { TempDirs } from "../helpers/temp.ts";
+
+warnIfNoS3("test/master/attempt-log.test.ts (logs in S3)");
 
 const KEY = "j.t.0.stdout";
 const SIZE = 10 * 2 ** 20;
@@ -82,4 +87,21 @@ test("a scan hands over [0, end) once, in order, and stops when asked", async ()
     await scanAttemptLog(sources(store, dir), "j", "t", 0, "stdout", SIZE, () => ++calls === 1);
     expect(calls).toBe(1);
   }
+});
+
+describe.skipIf(!TEST_S3_ENDPOINT)("over S3", () => {
+  const bucket = useTestBucket(TEST_S3_ENDPOINT ?? "", "dt-attempt-log");
+
+  test("slices and a scan of a log in S3 are the file's bytes", async () => {
+    const store = await S3ArtifactStore.open(await testS3Client(TEST_S3_ENDPOINT!), { bucket: bucket.name, prefix: "logs" }, new ManualClock(Date.now()));
+    await store.put(KEY, LOG);
+    const from = sources(store, dir);
+    for (const offset of [0, 4 * 2 ** 20 + 3, SIZE - 1, SIZE]) {
+      const read = await readAttemptLog(from, "j", "t", 0, "stdout", offset);
+      expect({ offset, size: read.size, same: Buffer.from(read.bytes).equals(Buffer.from(LOG.subarray(offset, offset + 4 * 2 ** 20))) }).toEqual({ offset, size: SIZE, same: true });
+    }
+    const parts: Buffer[] = [];
+    await scanAttemptLog(from, "j", "t", 0, "stdout", 5_000_001, (chunk) => void parts.push(Buffer.from(chunk)));
+    expect(Buffer.concat(parts).equals(Buffer.from(LOG.subarray(0, 5_000_001)))).toBe(true);
+  });
 });
