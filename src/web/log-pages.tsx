@@ -39,7 +39,7 @@ export function wholeUtf8Length(bytes: Uint8Array): number {
  * alone, and a line costs ~40 bytes of markup. A constant.
  */
 const LOG_CSS = `
-pre.log { white-space: pre-wrap; word-break: break-all; padding: 0.5em 0; background: #fbfbfb; }
+pre.log { white-space: pre-wrap; overflow-wrap: anywhere; padding: 0.5em 0; background: #fbfbfb; }
 pre.log > span { display: block; position: relative; padding-left: 7.5em; min-height: 1.4em; counter-increment: ln; }
 pre.log > span > a:first-child { position: absolute; left: 0; width: 6.5em; text-align: right; color: #777; text-decoration: none; user-select: none; }
 pre.log > span > a:first-child::before { content: counter(ln); }
