@@ -10,8 +10,8 @@ import { AnsiUp } from "ansi_up";
 
 /** SGR: `ESC [ params m`. Longer parameter lists than any terminal sends are not colours; they are shown as text. */
 const SGR = /\x1b\[[0-9;:]{0,64}m/y;
-/** Other control sequences: CSI (cursor moves, erases), OSC (titles, hyperlinks) ended by BEL or ST, and two-byte escapes (not ESC [ or ESC ], which start the others). */
-const OTHER_ESCAPE = /\x1b(?:\[[0-?]{0,64}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)|[@-Z\\^_])/y;
+/** Other control sequences: CSI (cursor moves, erases), OSC (titles, hyperlinks) ended by BEL or ST, character set designations (ESC ( B; not every nF escape, lest a lone ESC before " here" eat its " h"), and two-byte escapes (not ESC [ or ESC ], which start the others). */
+const OTHER_ESCAPE = /\x1b(?:\[[0-?]{0,64}[ -/]{0,8}[@-~]|\][^\x07\x1b\n]{0,4096}(?:\x07|\x1b\\)|[()*+\-./][0-~]|[@-Z\\^_])/y;
 /** Shown in place of what the browser could not show: a lone ESC, and NUL, which HTML turns into U+FFFD. */
 const VISIBLE_ESC = "␛";
 const VISIBLE_NUL = "␀";
