@@ -5,7 +5,7 @@ import type { Logger } from "../common/log.ts";
 import type { ArtifactStore } from "./artifacts/artifact-store.ts";
 import type { OutputsReader } from "./outputs-reader.ts";
 import type { LiveLogs } from "./artifacts/live-logs.ts";
-import { readAttemptLog } from "./artifacts/attempt-log.ts";
+import { readAttemptLog, scanAttemptLog } from "./artifacts/attempt-log.ts";
 import { type ValidJob, validateJobRequest } from "./jobs/job-request.ts";
 import { expandAutoShards } from "./jobs/auto-shards.ts";
 import { taskKey } from "./reuse/task-key.ts";
@@ -355,6 +355,11 @@ export class Master {
    */
   readLog(jobId: string, taskId: string, attempt: number, stream: "stdout" | "stderr", offset: number): Promise<{ bytes: Uint8Array; size: number; complete: boolean }> {
     return readAttemptLog(this.deps, jobId, taskId, attempt, stream, offset);
+  }
+
+  /** Hands `visit` a log's bytes in [0, end) in order, from one read (see scanAttemptLog): for counting a log's lines. */
+  scanLog(jobId: string, taskId: string, attempt: number, stream: "stdout" | "stderr", end: number, visit: (chunk: Uint8Array, at: number) => boolean | void): Promise<void> {
+    return scanAttemptLog(this.deps, jobId, taskId, attempt, stream, end, visit);
   }
 
   /** Every slave the master has heard from, with its state now. */

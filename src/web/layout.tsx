@@ -27,8 +27,8 @@ tr.failed td { background: #faa; } tr.flaky td { background: #fc9; } tr.quaranti
 .note { color: #555; }
 `;
 
-/** The page shell every view renders into. */
-export function Page(props: { title: string; children?: Child }) {
+/** The page shell every view renders into; `css`, a constant, adds a page's own rules. */
+export function Page(props: { title: string; css?: string; children?: Child }) {
   return (
     <>
       {raw("<!DOCTYPE html>\n")}
@@ -36,7 +36,7 @@ export function Page(props: { title: string; children?: Child }) {
       <head>
         <meta charset="utf-8" />
         <title>{props.title}</title>
-        <style dangerouslySetInnerHTML={{ __html: CSS }} />
+        <style dangerouslySetInnerHTML={{ __html: CSS + (props.css ?? "") }} />
       </head>
       <body>{props.children}</body>
       </html>

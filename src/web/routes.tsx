@@ -10,7 +10,8 @@ import { type JobPageCases, MAX_PAGE_CASES } from "./case-list.tsx";
 import { jobCaseView } from "../master/http/case-api.ts";
 import type { JobCaseStatus } from "../master/protocol.ts";
 import { Page, sendPage } from "./layout.tsx";
-import { LOG_MESSAGES, LiveLogPage, type LogRef, ViewLogPage, wholeUtf8Length } from "./log-pages.tsx";
+import { LOG_MESSAGES } from "./log-pages.tsx";
+import { logPage } from "./log-route.tsx";
 import { catapultTrace, TracePage } from "./trace-page.tsx";
 import { OutputsPage } from "./outputs-page.tsx";
 import { checkBytesMatch } from "../isolate/digest.ts";
@@ -23,34 +24,8 @@ import { isRowFilter, taskRows } from "./task-rows.ts";
 const RECENT_JOBS_MS = 86_400_000;
 /** Each listed job costs a read of its attempts; a day of a busy master's jobs stays well under this. */
 const RECENT_JOBS_LIMIT = 500;
-/** A log page renders at most this much at once (the live page follows the rest); a browser struggles beyond. */
-const MAX_PAGE_LOG_BYTES = 16 * 2 ** 20;
 /** Both of dist_test's methods: CherryPy's handlers answered either. */
 const METHODS = ["GET", "POST"];
-
-/** The log a request names, or which of dist_test's messages answers it: no such attempt, or no such log type (checked in that order, as dist_test did). */
-async function logRef(master: Master, params: ReadonlyMap<string, string>): Promise<LogRef | "noTask" | "unknownLog"> {
-  const ref = { jobId: requireParam(params, "job_id"), taskId: requireParam(params, "task_id"), attempt: attemptParam(params) };
-  if (!(await master.deps.repo.getAttempt(ref.jobId, ref.taskId, ref.attempt))) return "noTask";
-  const stream = params.get("log");
-  if (stream !== "stdout" && stream !== "stderr") return "unknownLog";
-  return { ...ref, stream };
-}
-
-/** Up to `limit` bytes of a log from its start, in as many reads as the store needs. */
-async function readLogHead(master: Master, log: LogRef, limit: number): Promise<{ bytes: Uint8Array; size: number; complete: boolean }> {
-  const parts: Uint8Array[] = [];
-  let offset = 0;
-  for (;;) {
-    const read = await master.readLog(log.jobId, log.taskId, log.attempt, log.stream, offset);
-    parts.push(read.bytes);
-    offset += read.bytes.byteLength;
-    if (read.bytes.byteLength === 0 || offset >= read.size || offset >= limit) {
-      const bytes = Buffer.concat(parts);
-      return { bytes: bytes.subarray(0, Math.min(bytes.byteLength, limit)), size: read.size, complete: read.complete };
-    }
-  }
-}
 
 /**
  * dist_test's HTML views, for people: `/` (what gce-autoscale.py scraped),
@@ -122,21 +97,8 @@ export function webRoutes(master: Master): Hono {
   });
 
   // dist_test sent view_log without its no_caching tool: a finished attempt's log never changes.
-  app.on(METHODS, "/view_log", async (c) => {
-    const log = await logRef(master, await requestParams(c, SMALL_FORM_BYTES));
-    if (log === "noTask" || log === "unknownLog") return c.text(LOG_MESSAGES[log], log === "noTask" ? 404 : 400);
-    const { bytes } = await readLogHead(master, log, MAX_PAGE_LOG_BYTES);
-    return sendPage(c, <ViewLogPage log={log} text={new TextDecoder().decode(bytes)} />);
-  });
-
-  app.on(METHODS, "/log", noCache, async (c) => {
-    const log = await logRef(master, await requestParams(c, SMALL_FORM_BYTES));
-    if (log === "noTask" || log === "unknownLog") return c.text(LOG_MESSAGES[log], log === "noTask" ? 404 : 400);
-    const head = await readLogHead(master, log, MAX_PAGE_LOG_BYTES);
-    const whole = head.bytes.subarray(0, wholeUtf8Length(head.bytes));
-    const complete = head.complete && whole.byteLength >= head.size;
-    return sendPage(c, <LiveLogPage log={log} text={new TextDecoder().decode(whole)} offset={whole.byteLength} complete={complete} />);
-  });
+  app.on(METHODS, "/view_log", (c) => logPage(c, master, "view_log"));
+  app.on(METHODS, "/log", noCache, (c) => logPage(c, master, "log"));
 
   app.on(METHODS, "/outputs", noCache, async (c) => {
     const params = await requestParams(c, SMALL_FORM_BYTES);

@@ -34,20 +34,18 @@ describe.skipIf(!!missing)("dt's pages in headless Chromium", () => {
   /**
    * Opens the page and checks it loaded cleanly, has a title and (unless
    * told otherwise) a main heading, and that every link on it answers 200;
-   * returns the visit for page-specific checks. `bare`: today's view_log is a
-   * bare <pre>, with no heading and no links; the log viewer of issue 16 gives
-   * it both (then drop the flag). A page that must have links is checked to
-   * have some: a test that fetched none would pass whatever the links were.
+   * returns the visit for page-specific checks. A page must have links: a
+   * test that fetched none would pass whatever the links were.
    */
-  async function openClean(url: string, bare = false): Promise<PageVisit> {
+  async function openClean(url: string): Promise<PageVisit> {
     const visit = await browser.visit(url);
     visits.push(visit);
     expect(visit.status).toBe(200);
     expect(visit.problems()).toEqual([]);
     expect((await visit.page.title()).trim()).not.toBe("");
-    if (!bare) expect((await visit.page.locator("h1").first().innerText()).trim()).not.toBe("");
+    expect((await visit.page.locator("h1").first().innerText()).trim()).not.toBe("");
     const links = await linksOn(visit.page);
-    if (!bare) expect(links.length).toBeGreaterThan(0);
+    expect(links.length).toBeGreaterThan(0);
     const statuses = await Promise.all(links.map(async (link) => `${(await fetch(link, { redirect: "manual" })).status} ${link}`));
     expect(statuses.filter((s) => !s.startsWith("200 "))).toEqual([]);
     return visit;
@@ -68,9 +66,15 @@ describe.skipIf(!!missing)("dt's pages in headless Chromium", () => {
     expect(body).toContain(FAIL_TASK);
   });
 
-  test("log page shows the failing task's output", async () => {
-    const visit = await openClean(sample.pages.log, true);
-    expect(await visit.page.locator("body").innerText()).toContain(`line 5 of ${FAIL_TASK}`);
+  test("log page shows the failing task's output, its colours rendered, and a line anchor scrolls to its line", async () => {
+    const visit = await openClean(sample.pages.log);
+    const text = await visit.page.locator("#log").innerText();
+    expect(text).toContain(`line 5 of ${FAIL_TASK}`);
+    // The ANSI codes became colour, not text.
+    expect(text).not.toContain("\u001b");
+    expect(await visit.page.locator('#log span[class^="ansi-"], #log span[style*="color"]').count()).toBeGreaterThan(0);
+    const anchored = await openClean(`${sample.pages.log}&line=3#L3`);
+    expect(await anchored.page.evaluate(() => document.querySelector(":target")?.id)).toBe("L3");
   });
 
   test("trace draws the job's attempts", async () => {

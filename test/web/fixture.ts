@@ -179,3 +179,18 @@ export async function buildScenarios(fx: MasterFixture): Promise<Scenarios> {
 
   return { taskIds: { mixed, canceled, live, trace, retrying }, traceLeases: [...first, ...second] };
 }
+
+/**
+ * The text of a log page's `<pre id="log">` as a browser shows it (tags
+ * dropped, entities decoded; line numbers are CSS, not text): what a
+ * scraper of dist_test's view_log or a user copying the log gets.
+ */
+export function preText(html: string): string {
+  const pre = /<pre id="log"[^>]*>([\s\S]*?)<\/pre>/.exec(html);
+  if (!pre) throw new Error(`no <pre id="log"> in the page: ${html.slice(0, 200)}`);
+  return pre[1]!
+    .replace(/<[^>]*>/g, "")
+    .replace(/&(#x[0-9a-f]+|#\d+|quot|amp|lt|gt);/gi, (_, e: string) =>
+      e[0] === "#" ? String.fromCodePoint(e[1] === "x" || e[1] === "X" ? parseInt(e.slice(2), 16) : Number(e.slice(1))) : ({ quot: '"', amp: "&", lt: "<", gt: ">" } as Record<string, string>)[e.toLowerCase()]!,
+    );
+}

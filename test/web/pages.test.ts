@@ -3,7 +3,7 @@ import { outputKey } from "../../src/master/protocol.ts";
 import { wholeUtf8Length } from "../../src/web/log-pages.tsx";
 import { waitUntil } from "../helpers/wait.ts";
 import {
-  HOSTILE_DESCRIPTION, HOSTILE_MESSAGE, HOSTILE_SLAVE, JOBS, LIVE_LOG, type MasterFixture, PUBLIC_URL, type Scenarios, buildScenarios, call, drive, logText, makeMaster, submit, withQuery,
+  HOSTILE_DESCRIPTION, HOSTILE_MESSAGE, HOSTILE_SLAVE, JOBS, LIVE_LOG, type MasterFixture, PUBLIC_URL, type Scenarios, buildScenarios, call, drive, logText, makeMaster, preText, submit, withQuery,
 } from "./fixture.ts";
 
 async function page(fx: MasterFixture, path: string, status = 200): Promise<string> {
@@ -108,7 +108,7 @@ describe("pages over jobs in every state", () => {
     expect(job).toContain(`<td>${Bun.escapeHTML(HOSTILE_DESCRIPTION)}</td>`);
     expect(job).toContain(Bun.escapeHTML(HOSTILE_MESSAGE));
     expect(pages[2]).toContain(Bun.escapeHTML(HOSTILE_SLAVE));
-    expect(pages[3]).toContain(Bun.escapeHTML(logText({ description: HOSTILE_DESCRIPTION, attempt: 0 }, "stdout")));
+    expect(preText(pages[3]!)).toBe(logText({ description: HOSTILE_DESCRIPTION, attempt: 0 }, "stdout"));
     // No page runs a script but the live log's own.
     expect(pages.map((html) => count(html, "<script"))).toEqual([0, 0, 0, 0, 1, 0]);
   });
@@ -170,11 +170,11 @@ describe("pages over jobs in every state", () => {
 
   test("live log page: the log so far, escaped, and where the script takes over", async () => {
     const html = await page(fx, withQuery("/log", { job_id: JOBS.live, task_id: s.taskIds.live[0]!, attempt: 0, log: "stdout" }));
-    expect(html).toContain(`>${Bun.escapeHTML(LIVE_LOG)}</pre>`);
-    expect(html).toContain(`data-api="api/v1/jobs/${JOBS.live}/log"`);
-    expect(html).toContain(`data-offset="${new TextEncoder().encode(LIVE_LOG).byteLength}"`);
-    expect(html).toContain(`data-complete="false"`);
-    expect(html).toContain("textContent");
+    expect(preText(html)).toBe(LIVE_LOG);
+    expect(html).toContain(`data-src="${withQuery("log", { job_id: JOBS.live, task_id: s.taskIds.live[0]!, attempt: 0, log: "stdout", format: "lines" }).replaceAll("&", "&amp;")}"`);
+    expect(html).toContain(`data-end="${new TextEncoder().encode(LIVE_LOG).byteLength}"`);
+    expect(html).toContain(`data-next-line="3"`);
+    expect(html).toContain(`data-follow="true"`);
     expect(html).not.toContain("innerHTML");
     const missing = await call(fx, withQuery("/log", { job_id: JOBS.live, task_id: s.taskIds.live[0]!, attempt: 3, log: "stdout" }));
     expect([missing.status, await missing.text()]).toEqual([404, "Could not find requested task"]);
@@ -227,17 +227,27 @@ describe("pages over jobs in every state", () => {
 function runFollowScript(fx: MasterFixture, html: string, pageUrl: string) {
   const script = /<script>([\s\S]*?)<\/script>/.exec(html)![1]!;
   const unescape = (v: string) => v.replaceAll("&quot;", '"').replaceAll("&#39;", "'").replaceAll("&lt;", "<").replaceAll("&gt;", ">").replaceAll("&amp;", "&");
-  const dataset = Object.fromEntries([...html.matchAll(/data-(\w+)="([^"]*)"/g)].map((m) => [m[1]!, unescape(m[2]!)]));
+  const preTag = /<pre id="log"[^>]*>/.exec(html)![0];
+  const camel = (name: string) => name.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+  const dataset = Object.fromEntries([...preTag.matchAll(/data-([\w-]+)="([^"]*)"/g)].map((m) => [camel(m[1]!), unescape(m[2]!)]));
   const appended: string[] = [];
   const status = { textContent: "" };
+  const listeners: (() => void)[] = [];
+  const pause = { hidden: true, textContent: "Pause", addEventListener: (_: string, fn: () => void) => listeners.push(fn), setAttribute: () => {} };
   const timers: (() => void)[] = [];
-  const pre = { dataset, appendChild: (el: { textContent: string }) => appended.push(el.textContent) };
-  const document = { getElementById: (id: string) => (id === "log" ? pre : status), createElement: () => ({ textContent: "" }), body: { scrollHeight: 0 } };
+  const pre = { dataset, insertAdjacentHTML: (where: string, added: string) => appended.push(`${where}:${added}`) };
+  const elements: Record<string, unknown> = { log: pre, "log-status": status, "log-pause": pause };
+  const document = { getElementById: (id: string) => elements[id], body: { scrollHeight: 0 } };
   const window = { innerHeight: 0, scrollY: 0, scrollTo: () => {} };
   const fetchFromApp = (url: string, init?: RequestInit) => Promise.resolve(fx.app.request(new Request(new URL(url, pageUrl).href, init)));
-  new Function("document", "window", "fetch", "setTimeout", script)(document, window, fetchFromApp, (fn: () => void) => timers.push(fn));
+  const setTimeout = (fn: () => void) => timers.push(fn);
+  const clearTimeout = () => timers.splice(0);
+  new Function("document", "window", "location", "fetch", "setTimeout", "clearTimeout", script)(document, window, { hash: "" }, fetchFromApp, setTimeout, clearTimeout);
   return {
-    appended, status, timers,
+    appended, status, timers, pause,
+    /** The text the appended lines show (tags dropped, entities decoded). */
+    text: () => preText(`<pre id="log">${appended.map((a) => a.replace(/^beforeend:/, "")).join("")}</pre>`),
+    clickPause: () => listeners.forEach((fn) => fn()),
     /** Waits for the script to schedule its next poll, then runs it. */
     async nextPoll(): Promise<void> {
       await waitUntil(() => timers.length > 0, "the script to schedule a poll");
@@ -250,48 +260,59 @@ describe("live log page", () => {
   let fx: MasterFixture;
   afterEach(() => fx.close());
 
-  test("follows a running attempt's output as it grows, across a split character, to its end", async () => {
+  test("follows a running attempt's lines as they come, an unfinished line (and a split character) waiting for its newline, with a pause, to the end", async () => {
     fx = await makeMaster();
     const jobId = "follow.1700000000.1";
     const [taskId] = await submit(fx, jobId, [{ description: "grow" }]);
     const [lease] = await drive(fx, "s1", () => "hold");
     const key = outputKey(jobId, taskId!, 0, "stdout");
-    const full = new TextEncoder().encode("abc “quoted” <i>\nmore & more\n");
-    const cut = 6; // inside the 3 bytes of “
+    const full = new TextEncoder().encode("abc <i>\n“quoted” \x1b[31mred\x1b[0m\nmore & more\n");
+    const cut = 10; // line 2 begins at 8; 10 is inside the 3 bytes of “
     fx.master.deps.liveLogs.append(key, 0, full.subarray(0, cut));
 
     const url = `${PUBLIC_URL}${withQuery("/log", { job_id: jobId, task_id: taskId!, attempt: 0, log: "stdout" })}`;
     const html = await page(fx, url.slice(PUBLIC_URL.length));
-    expect(html).toContain(`>abc </pre>`);
-    expect(html).toContain(`data-offset="4"`);
+    expect(preText(html)).toBe("abc <i>\n");
+    expect(html).toContain(`data-end="8"`);
+    expect(html).toContain(`<button type="button" id="log-pause" hidden="">Pause</button>`);
     const follow = runFollowScript(fx, html, url);
+    expect(follow.pause.hidden).toBe(false);
 
-    // The first poll gets the two bytes of the split character and holds them.
+    // The first poll finds only the unfinished line 2 and shows nothing of it.
     await waitUntil(() => follow.timers.length > 0, "the first poll");
-    expect(follow.appended.join("")).toBe("");
-    fx.master.deps.liveLogs.append(key, cut, full.subarray(cut, 20));
+    expect(follow.text()).toBe("");
+    fx.master.deps.liveLogs.append(key, cut, full.subarray(cut, 40));
     await follow.nextPoll();
     await waitUntil(() => follow.timers.length > 0, "the second poll");
-    expect(follow.appended.join("")).toBe(new TextDecoder().decode(full.subarray(4, 20)));
+    expect(follow.text()).toBe("“quoted” red\n");
+    expect(follow.appended.join("")).toContain(`<span id="L2"><a href="#L2"></a>`);
+    expect(follow.appended.join("")).toContain(`<span class="ansi-red-fg">red</span>`);
+
+    // Paused, the script polls no more; resumed, it polls at once.
+    follow.clickPause();
+    expect(follow.timers).toHaveLength(0);
+    expect(follow.status.textContent).toBe("Paused at line 2.");
+    expect(follow.pause.textContent).toBe("Resume");
 
     // The attempt ends: the uploaded log replaces the live one and the script stops.
-    fx.master.deps.liveLogs.append(key, 20, full.subarray(20));
     await fx.master.deps.artifacts.put(key, full);
     await fx.master.dispatcher.report({
       lease_id: lease!.lease_id, job_id: jobId, task_id: taskId!, attempt: 0, state: "SUCCEEDED", exit_code: 0, message: null,
       times: { fetch_done_at: null, map_done_at: null, command_start_at: null, command_end_at: null, upload_done_at: null },
       cache: null, stdout_key: key, stderr_key: null, artifact_key: null, artifact_missing: false,
     });
-    await follow.nextPoll();
+    follow.clickPause();
     await waitUntil(() => follow.status.textContent.includes("ended"), "the script to see the end");
-    expect(follow.appended.join("")).toBe(new TextDecoder().decode(full.subarray(4)));
+    expect(follow.text()).toBe("“quoted” red\nmore & more\n");
+    expect(follow.appended.join("")).toContain(`id="L3"`);
     expect(follow.appended.join("")).not.toContain("\uFFFD");
     expect(follow.timers).toHaveLength(0);
 
-    // Once ended, the page shows the whole log and runs no poll.
+    // Once ended, the page shows the whole log and runs no script.
     const ended = await page(fx, url.slice(PUBLIC_URL.length));
-    expect(ended).toContain(`data-complete="true"`);
-    expect(ended).toContain(`>${Bun.escapeHTML(new TextDecoder().decode(full))}</pre>`);
+    expect(ended).toContain(`data-follow="false"`);
+    expect(ended).not.toContain("<script");
+    expect(preText(ended)).toBe("abc <i>\n“quoted” red\nmore & more\n");
   });
 });
 

@@ -29,12 +29,64 @@ export async function readAttemptLog(from: LogSources, jobId: string, taskId: st
     if (object) {
       const start = Math.min(offset, object.size);
       const end = Math.min(object.size, start + MAX_LOG_READ_BYTES);
-      // A file-backed object is read for the slice asked only; a stream (a remote store) as it comes.
-      const part = object.body instanceof Blob ? object.body.slice(start, end) : new Response(object.body);
-      const bytes = new Uint8Array(await part.arrayBuffer());
-      return { bytes: object.body instanceof Blob ? bytes : bytes.subarray(start, end), size: object.size, complete };
+      // A file-backed object is read for the slice asked only; a stream (a remote store) up to the slice's end, then let go.
+      if (start === end) {
+        if (!(object.body instanceof Blob)) await object.body.cancel().catch(() => {});
+        return { bytes: new Uint8Array(0), size: object.size, complete };
+      }
+      if (object.body instanceof Blob) return { bytes: new Uint8Array(await object.body.slice(start, end).arrayBuffer()), size: object.size, complete };
+      const parts: Uint8Array[] = [];
+      await scanStream(object.body, end, (chunk, at) => {
+        if (at + chunk.byteLength > start) parts.push(chunk.subarray(Math.max(0, start - at)));
+      });
+      return { bytes: Buffer.concat(parts).subarray(0, end - start), size: object.size, complete };
     }
   }
   const { bytes, size } = from.liveLogs.read(outputKey(jobId, taskId, attempt, stream), offset);
   return { bytes, size, complete };
+}
+
+/**
+ * Hands `visit` the log's bytes in [0, end) in order, chunk by chunk, from
+ * one read of wherever the log is: what counting a huge log's lines needs,
+ * where readAttemptLog's 4 MiB slices would fetch a remote object once per
+ * slice. `visit` returns true to stop early.
+ */
+export async function scanAttemptLog(
+  from: LogSources, jobId: string, taskId: string, attempt: number, stream: "stdout" | "stderr", end: number, visit: (chunk: Uint8Array, at: number) => boolean | void,
+): Promise<void> {
+  const a = await from.repo.getAttempt(jobId, taskId, attempt);
+  if (!a) throw new DtError("not_found", `no attempt ${attempt} of task ${taskId} in job ${jobId}`);
+  const uploaded = stream === "stdout" ? a.stdoutKey : a.stderrKey;
+  if (TERMINAL_STATES.has(a.state) && uploaded) {
+    const object = await from.artifacts.get(uploaded);
+    if (object) {
+      const body = object.body instanceof Blob ? object.body.slice(0, Math.min(end, object.size)).stream() : object.body;
+      return scanStream(body, end, visit);
+    }
+  }
+  const key = outputKey(jobId, taskId, attempt, stream);
+  for (let at = 0; at < end; ) {
+    const { bytes } = from.liveLogs.read(key, at);
+    if (bytes.byteLength === 0) return;
+    const chunk = bytes.subarray(0, Math.min(bytes.byteLength, end - at));
+    if (visit(chunk, at)) return;
+    at += chunk.byteLength;
+  }
+}
+
+/** Reads `body` up to byte `end` (then cancels it), handing each chunk and its offset to `visit`. */
+async function scanStream(body: ReadableStream<Uint8Array>, end: number, visit: (chunk: Uint8Array, at: number) => boolean | void): Promise<void> {
+  const reader = body.getReader();
+  try {
+    for (let at = 0; at < end; ) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      const chunk = value.subarray(0, Math.min(value.byteLength, end - at));
+      if (visit(chunk, at)) return;
+      at += chunk.byteLength;
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
 }
