@@ -3,10 +3,9 @@ import { and, desc, eq, gte, inArray, type SQL } from "drizzle-orm";
 import type { MySql2Database } from "drizzle-orm/mysql2";
 import { type CaseLink, type LinkOps, linkCasesWith } from "../reuse/linked-cases.ts";
 import { findReusableWith } from "../reuse/reuse-lookup.ts";
-import { countStatuses } from "./sqlite-reuse.ts";
 import type { CaseStoreOps } from "../cases/case-store.ts";
 import type { ReusableResult } from "./repo.ts";
-import { attempts, jobCases, reusableResults } from "./schema-mysql.ts";
+import { attempts, reusableResults } from "./schema-mysql.ts";
 import type { ReusableResultRow } from "./schema-sqlite.ts";
 
 export async function forgetReusableOn(db: MySql2Database, taskKey: string): Promise<void> {
@@ -41,15 +40,9 @@ export function findReusableOn(read: <T>(body: (db: MySql2Database) => Promise<T
 /** Repo.linkReusedCases on MySQL, over storeCases' primitives (which lock the job's row to the commit). */
 export function linkReusedCasesOn(ops: CaseStoreOps, run: <T>(body: (db: MySql2Database) => Promise<T>) => Promise<T>, jobId: string, links: readonly CaseLink[]): Promise<void> {
   const linkOps: LinkOps = {
-    lockJob: ops.lockJob,
-    nextSeq: ops.nextSeq,
-    addCounts: ops.addCounts,
-    seqsOf: ops.seqsOf,
-    writeJobCases: ops.writeJobCases,
+    ...ops,
     run: (statement) => run(async (db) => void (await db.execute(statement))),
     rows: <T>(statement: SQL) => run(async (db) => (await db.execute(statement))[0] as unknown as T[]),
-    statusCountsFrom: (id, fromSeq) =>
-      run(async (db) => countStatuses(await db.select({ status: jobCases.status }).from(jobCases).where(and(eq(jobCases.jobId, id), gte(jobCases.seq, fromSeq))).orderBy(jobCases.seq))),
   };
   return linkCasesWith(linkOps, "mysql", jobId, links);
 }

@@ -4,7 +4,7 @@ import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { type CaseLink, type LinkOps, linkCasesWith } from "../reuse/linked-cases.ts";
 import { findReusableWith } from "../reuse/reuse-lookup.ts";
 import type { ReusableResult } from "./repo.ts";
-import { attempts, jobCases, type ReusableResultRow, reusableResults } from "./schema-sqlite.ts";
+import { attempts, type ReusableResultRow, reusableResults } from "./schema-sqlite.ts";
 import type { CaseStoreOps } from "../cases/case-store.ts";
 
 /** Drops every result kept for the key: an identical run gave another answer (see Repo.forgetReusable). */
@@ -41,23 +41,9 @@ export function findReusableOn(run: <T>(body: (db: BunSQLiteDatabase) => T) => P
 /** Repo.linkReusedCases on SQLite, over storeCases' primitives. */
 export function linkReusedCasesOn(ops: CaseStoreOps, run: <T>(body: (db: BunSQLiteDatabase) => T) => Promise<T>, jobId: string, links: readonly CaseLink[]): Promise<void> {
   const linkOps: LinkOps = {
-    lockJob: ops.lockJob,
-    nextSeq: ops.nextSeq,
-    addCounts: ops.addCounts,
-    seqsOf: ops.seqsOf,
-    writeJobCases: ops.writeJobCases,
+    ...ops,
     run: (statement) => run((db) => void db.run(statement)),
     rows: <T>(statement: SQL) => run((db) => db.all<T>(statement)),
-    // Rows read and counted here, in seq order: grouped in SQL, SQLite took the (job, status, seq) index and read all of the job's rows.
-    statusCountsFrom: (id, fromSeq) =>
-      run((db) => countStatuses(db.select({ status: jobCases.status }).from(jobCases).where(and(eq(jobCases.jobId, id), gte(jobCases.seq, fromSeq))).orderBy(jobCases.seq).all())),
   };
   return linkCasesWith(linkOps, "sqlite", jobId, links);
-}
-
-/** Rows counted by status. */
-export function countStatuses(rows: readonly { status: string }[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const r of rows) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
-  return counts;
 }

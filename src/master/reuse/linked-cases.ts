@@ -33,8 +33,20 @@ export interface LinkOps extends Pick<CaseStoreOps, "lockJob" | "nextSeq" | "add
   run(statement: SQL): Promise<void>;
   /** The rows a SELECT gives, by column name. */
   rows<T>(statement: SQL): Promise<T[]>;
-  /** The job's rows from seq `fromSeq` on, counted by merged status (an indexed range: only the rows just linked). */
-  statusCountsFrom(jobId: string, fromSeq: number): Promise<Map<string, number>>;
+}
+
+/**
+ * The job's rows from seq `fromSeq` on (only the rows just linked: an
+ * indexed range of job_cases_seq_idx), counted by merged status. Read and
+ * counted here, in seq order: grouped in SQL, SQLite took the (job, status,
+ * seq) index and read all of the job's rows.
+ */
+async function statusCountsFrom(ops: LinkOps, jobId: string, fromSeq: number): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const r of await ops.rows<{ status: string }>(sql`SELECT status FROM job_cases WHERE job_id = ${jobId} AND seq >= ${fromSeq} ORDER BY seq`)) {
+    counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  }
+  return counts;
 }
 
 /**
@@ -70,7 +82,7 @@ export async function linkCasesWith(ops: LinkOps, dialect: Dialect, jobId: strin
     if (inMaster.length > 0) await linkMerged(ops, dialect, jobId, inMaster.map((i) => batch[i]!), inMaster.map((i) => offsets[i]!));
     // The rows this statement inserted are those from `first` on (the job is locked, and an ignored row changes none): counted alone,
     // not the job's every row before and after, which made a 2,000-task job's waiting tasks, linked one by one, cost 23 s (quadratic).
-    for (const [status, n] of await ops.statusCountsFrom(jobId, first)) if (status in delta) delta[status as JobCaseStatus] += n;
+    for (const [status, n] of await statusCountsFrom(ops, jobId, first)) if (status in delta) delta[status as JobCaseStatus] += n;
   }
   await ops.addCounts(jobId, delta);
 }
