@@ -5,7 +5,8 @@ export interface Follower extends RunRef {
   taskKey: string;
 }
 
-const refKey = (r: RunRef) => `${r.jobId}\u0000${r.taskId}\u0000${r.attempt}`;
+/** An attempt as one string: the key of the maps below, and of awaitedBy's answer. */
+export const refKey = (r: RunRef) => `${r.jobId}\u0000${r.taskId}\u0000${r.attempt}`;
 
 /**
  * Identical idempotent tasks queued or running now (docs/reuse.md): per task
@@ -153,10 +154,10 @@ export class InFlight {
     return out;
   }
 
-  /** The attempts the tasks of `jobId` wait for, one per waiting task. */
-  awaitedBy(jobId: string): RunRef[] {
-    const out: RunRef[] = [];
-    for (const [key, list] of this.followers) for (const f of list) if (f.jobId === jobId) out.push(parseRef(key));
+  /** The attempts the tasks of `jobId` wait for, by refKey. */
+  awaitedBy(jobId: string): Set<string> {
+    const out = new Set<string>();
+    for (const [key, list] of this.followers) if (list.some((f) => f.jobId === jobId)) out.add(key);
     return out;
   }
 

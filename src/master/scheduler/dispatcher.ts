@@ -10,8 +10,8 @@ import { type DispatchState, type DispatcherConfig, type DispatcherObserver, typ
 import { EtaObservations, MAX_REPLAYED, estimateRemainingMs } from "./eta.ts";
 import { FairQueue } from "./fair-queue.ts";
 import { SlaveRegistry } from "./slave-registry.ts";
-import { InFlight } from "../reuse/in-flight.ts";
-import { joinIdentical, joinLeader, leaderEnded, mayWait, registerAttempts, releaseStranded } from "./transitions/coalesce.ts";
+import { InFlight, refKey } from "../reuse/in-flight.ts";
+import { isFirstTry, joinIdentical, joinLeader, leaderEnded, mayWait, registerAttempts, releaseStranded } from "./transitions/coalesce.ts";
 import { cancelJob, sweep } from "./transitions/cancel-expiry.ts";
 import { claimOffer } from "./transitions/claim.ts";
 import { extendLease, heartbeat } from "./transitions/heartbeat.ts";
@@ -124,7 +124,7 @@ export class Dispatcher {
     const joining = new Map<Attempt, RunRef>();
     for (const a of fresh) {
       const task = byId.get(a.taskId)!;
-      const key = a.retry === 0 && a.caseSelection === null && mayWait(this.state, task) ? task.taskKey : null;
+      const key = isFirstTry(a) && mayWait(this.state, task) ? task.taskKey : null;
       const leader = key ? this.state.inFlight.leaderFor(key, job.id) : undefined;
       if (leader) joining.set(a, leader);
     }
@@ -254,11 +254,11 @@ export class Dispatcher {
     const own = estimateRemainingMs({ now, queuedMs: [...queued, ...waiting].map((i) => i.expectedMs), running, slots, observed: this.state.paces.get(jobId) });
     // Its tasks waiting for another job's run end when that run does: the estimate of that attempt alone, on its own slot.
     // One pass over the leases, however many tasks wait (a 2,000-task job may wait for 2,000 runs).
-    const awaited = new Set(this.state.inFlight.awaitedBy(jobId).map((r) => `${r.jobId}\0${r.taskId}\0${r.attempt}`));
+    const awaited = this.state.inFlight.awaitedBy(jobId);
     let ms = own;
     if (awaited.size > 0) {
       for (const l of this.state.leases.values()) {
-        if (!awaited.has(`${l.jobId}\0${l.taskId}\0${l.attempt}`)) continue;
+        if (!awaited.has(refKey(l))) continue;
         const left = estimateRemainingMs({ now, queuedMs: [], running: [{ expectedMs: l.expectedMs, leasedAt: l.leasedAt }], slots: 1, observed: this.state.paces.get(l.jobId) });
         if (left !== null) ms = Math.max(ms ?? 0, left);
       }

@@ -21,12 +21,27 @@ export interface LeaderResult {
 }
 
 /**
+ * A first try: no test retry spent, and all of the task run (no selection of
+ * cases). Only such an attempt's result may stand for an identical task's,
+ * and only such an attempt leads, waits for or joins identical tasks.
+ */
+export function isFirstTry(attempt: { retry: number; caseSelection: unknown }): boolean {
+  return attempt.retry === 0 && attempt.caseSelection === null;
+}
+
+/** The task key of `item` when it is a first try of a keyed task of an open job; null otherwise. */
+export function firstTryKey(state: DispatchState, item: QueueItem): string | null {
+  if (!isFirstTry(item)) return null;
+  return state.open.get(item.jobId)?.tasks.get(item.taskId)?.taskKey ?? null;
+}
+
+/**
  * A run whose result may stand for identical tasks: a SUCCEEDED first try
  * (no test retry spent, no selection of cases: all of the task ran), that is
  * not flaky (no case failed, crashed or needed a rerun to pass).
  */
 export function isReusableRun(task: Task, attempt: { retry: number; caseSelection: unknown }, state: string, cases: readonly Pick<CaseReport, "status" | "flaky_failures">[] | undefined): boolean {
-  if (task.taskKey === null || state !== "SUCCEEDED" || attempt.retry !== 0 || attempt.caseSelection !== null) return false;
+  if (task.taskKey === null || state !== "SUCCEEDED" || !isFirstTry(attempt)) return false;
   return (cases ?? []).every((c) => (c.status === "passed" || c.status === "skipped") && !(c.flaky_failures ?? 0));
 }
 
@@ -38,7 +53,7 @@ export function isReusableRun(task: Task, attempt: { retry: number; caseSelectio
  * a flaky original is never reused). Infrastructure endings prove nothing.
  */
 export function provesFlaky(task: Task, attempt: { retry: number; caseSelection: unknown }, state: string, cases: readonly Pick<CaseReport, "status" | "flaky_failures">[] | undefined): boolean {
-  if (task.taskKey === null || attempt.retry !== 0 || attempt.caseSelection !== null) return false;
+  if (task.taskKey === null || !isFirstTry(attempt)) return false;
   if (state === "FAILED" || state === "TIMED_OUT") return true;
   return state === "SUCCEEDED" && !isReusableRun(task, attempt, state, cases);
 }
@@ -64,7 +79,7 @@ export function registerAttempts(state: DispatchState, tasks: ReadonlyMap<string
       const follower = { jobId: a.jobId, taskId: a.taskId, attempt: a.attempt, taskKey: task.taskKey };
       state.inFlight.follow(a.reusedFrom, follower);
       followers.push(follower);
-    } else if (a.retry === 0 && a.caseSelection === null) {
+    } else if (isFirstTry(a)) {
       // Only a task that may take another's result waits in line for one; any keyed run may stand for others.
       if (a.state === "QUEUED" && a.leaseId === null) {
         if (mayWait(state, task)) state.inFlight.candidate(task.taskKey, a);
@@ -81,14 +96,13 @@ export function registerAttempts(state: DispatchState, tasks: ReadonlyMap<string
  * the fair queue gave a slave first runs, the others take its result.
  */
 export async function joinIdentical(state: DispatchState, item: QueueItem): Promise<void> {
-  const open = state.open.get(item.jobId);
-  const task = open?.tasks.get(item.taskId);
+  const key = firstTryKey(state, item);
   // A job canceled while the lease was stored: its run is being killed, twins of other jobs must not wait for it.
-  if (!task?.taskKey || item.retry !== 0 || item.caseSelection !== null || open!.job.canceledAt !== null) return;
+  if (key === null || state.open.get(item.jobId)!.job.canceledAt !== null) return;
   const leader: RunRef = { jobId: item.jobId, taskId: item.taskId, attempt: item.attempt };
   // All out of the queue before the first write: a slave asking meanwhile must not be given one of them to run again.
   // Not in the queue any more: taken for a slave meanwhile (it runs), or its job canceled.
-  await joinLeader(state, leader, task.taskKey, state.inFlight.taken(task.taskKey, leader).filter((c) => state.queue.remove(c.jobId, c.taskId, c.attempt)));
+  await joinLeader(state, leader, key, state.inFlight.taken(key, leader).filter((c) => state.queue.remove(c.jobId, c.taskId, c.attempt)));
 }
 
 /**

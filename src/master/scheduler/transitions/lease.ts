@@ -1,7 +1,7 @@
 import type { Task } from "../../model.ts";
 import type { Lease, LeaseRequest, SlaveCommand } from "../../protocol.ts";
 import { DEFAULT_RESULT_GLOBS } from "../../../results/collect.ts";
-import { joinIdentical, mayWait } from "./coalesce.ts";
+import { firstTryKey, joinIdentical, mayWait } from "./coalesce.ts";
 import { type DispatchState, type Waiter, dropTaken, untake } from "../dispatch-state.ts";
 import type { QueueItem } from "../fair-queue.ts";
 import { renderCaseFilter } from "../../cases/case-filter.ts";
@@ -129,12 +129,6 @@ async function grant(state: DispatchState, item: QueueItem, slave: string): Prom
   // Identical tasks of other jobs still queued now wait for this one (transitions/coalesce.ts).
   await joinIdentical(state, item);
   return leaseBody(state, item, task!, leaseId);
-}
-
-/** The key of a first try (no retry spent, all of the task run) of an idempotent task; null for any other item. */
-function firstTryKey(state: DispatchState, item: QueueItem): string | null {
-  if (item.retry !== 0 || item.caseSelection !== null) return null;
-  return state.open.get(item.jobId)?.tasks.get(item.taskId)?.taskKey ?? null;
 }
 
 /** A lease that did not happen: its twins may run, and slaves refused them meanwhile are served again. */

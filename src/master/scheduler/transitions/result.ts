@@ -80,7 +80,7 @@ async function applyReport(state: DispatchState, lease: ActiveLease, reported: R
       reusable = {
         savedMs,
         attempt: {
-          ...newAttempt(lease.jobId, lease.taskId, lease.attempt, lease.retry, lease.queuedAt), state: "SUCCEEDED", exitCode: report.exit_code,
+          jobId: lease.jobId, taskId: lease.taskId, attempt: lease.attempt, state: "SUCCEEDED", exitCode: report.exit_code,
           stdoutKey: report.stdout_key, stderrKey: report.stderr_key, artifactKey: report.artifact_key, artifactMissing: report.artifact_missing, outputsRef: report.outputs_ref ?? null,
         },
       };
