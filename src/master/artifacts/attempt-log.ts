@@ -19,28 +19,35 @@ export interface LogSources {
   liveLogs: LiveLogs;
 }
 
-export async function readAttemptLog(from: LogSources, jobId: string, taskId: string, attempt: number, stream: "stdout" | "stderr", offset: number): Promise<{ bytes: Uint8Array; size: number; complete: boolean }> {
+/**
+ * Where the attempt's log is: its uploaded object once the attempt ended and
+ * one was stored (null otherwise: the live log is read), and whether the
+ * attempt ended. A not_found DtError for an unknown attempt.
+ */
+async function locateLog(from: LogSources, jobId: string, taskId: string, attempt: number, stream: "stdout" | "stderr"): Promise<{ complete: boolean; object: Awaited<ReturnType<ArtifactStore["get"]>> }> {
   const a = await from.repo.getAttempt(jobId, taskId, attempt);
   if (!a) throw new DtError("not_found", `no attempt ${attempt} of task ${taskId} in job ${jobId}`);
   const complete = TERMINAL_STATES.has(a.state);
   const uploaded = stream === "stdout" ? a.stdoutKey : a.stderrKey;
-  if (complete && uploaded) {
-    const object = await from.artifacts.get(uploaded);
-    if (object) {
-      const start = Math.min(offset, object.size);
-      const end = Math.min(object.size, start + MAX_LOG_READ_BYTES);
-      // A file-backed object is read for the slice asked only; a stream (a remote store) up to the slice's end, then let go.
-      if (start === end) {
-        if (!(object.body instanceof Blob)) await object.body.cancel().catch(() => {});
-        return { bytes: new Uint8Array(0), size: object.size, complete };
-      }
-      if (object.body instanceof Blob) return { bytes: new Uint8Array(await object.body.slice(start, end).arrayBuffer()), size: object.size, complete };
-      const parts: Uint8Array[] = [];
-      await scanStream(object.body, end, (chunk, at) => {
-        if (at + chunk.byteLength > start) parts.push(chunk.subarray(Math.max(0, start - at)));
-      });
-      return { bytes: Buffer.concat(parts).subarray(0, end - start), size: object.size, complete };
+  return { complete, object: complete && uploaded ? await from.artifacts.get(uploaded) : null };
+}
+
+export async function readAttemptLog(from: LogSources, jobId: string, taskId: string, attempt: number, stream: "stdout" | "stderr", offset: number): Promise<{ bytes: Uint8Array; size: number; complete: boolean }> {
+  const { complete, object } = await locateLog(from, jobId, taskId, attempt, stream);
+  if (object) {
+    const start = Math.min(offset, object.size);
+    const end = Math.min(object.size, start + MAX_LOG_READ_BYTES);
+    // A file-backed object is read for the slice asked only; a stream (a remote store) up to the slice's end, then let go.
+    if (start === end) {
+      if (!(object.body instanceof Blob)) await object.body.cancel().catch(() => {});
+      return { bytes: new Uint8Array(0), size: object.size, complete };
     }
+    if (object.body instanceof Blob) return { bytes: new Uint8Array(await object.body.slice(start, end).arrayBuffer()), size: object.size, complete };
+    const parts: Uint8Array[] = [];
+    await scanStream(object.body, end, (chunk, at) => {
+      if (at + chunk.byteLength > start) parts.push(chunk.subarray(Math.max(0, start - at)));
+    });
+    return { bytes: Buffer.concat(parts).subarray(0, end - start), size: object.size, complete };
   }
   const { bytes, size } = from.liveLogs.read(outputKey(jobId, taskId, attempt, stream), offset);
   return { bytes, size, complete };
@@ -55,15 +62,10 @@ export async function readAttemptLog(from: LogSources, jobId: string, taskId: st
 export async function scanAttemptLog(
   from: LogSources, jobId: string, taskId: string, attempt: number, stream: "stdout" | "stderr", end: number, visit: (chunk: Uint8Array, at: number) => boolean | void,
 ): Promise<void> {
-  const a = await from.repo.getAttempt(jobId, taskId, attempt);
-  if (!a) throw new DtError("not_found", `no attempt ${attempt} of task ${taskId} in job ${jobId}`);
-  const uploaded = stream === "stdout" ? a.stdoutKey : a.stderrKey;
-  if (TERMINAL_STATES.has(a.state) && uploaded) {
-    const object = await from.artifacts.get(uploaded);
-    if (object) {
-      const body = object.body instanceof Blob ? object.body.slice(0, Math.min(end, object.size)).stream() : object.body;
-      return scanStream(body, end, visit);
-    }
+  const { object } = await locateLog(from, jobId, taskId, attempt, stream);
+  if (object) {
+    const body = object.body instanceof Blob ? object.body.slice(0, Math.min(end, object.size)).stream() : object.body;
+    return scanStream(body, end, visit);
   }
   const key = outputKey(jobId, taskId, attempt, stream);
   for (let at = 0; at < end; ) {
