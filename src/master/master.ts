@@ -14,7 +14,7 @@ import { type ManifestCheck, checkJobManifests } from "./jobs/manifest-check.ts"
 import { groupAttempts, type DistTestJobStatus } from "./jobs/status.ts";
 import { type JobStatusEntry, JobStatusCache, SUMMARY_SLICE_TASKS, readAllAttempts, readAllTasks } from "./jobs/status-cache.ts";
 import type { Attempt, Job, Task } from "./model.ts";
-import { type AttemptView, type JobCreated, type JobFlagView, type JobSummary, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView } from "./protocol.ts";
+import { type AttemptView, type JobCounts, type JobCreated, type JobFlagView, type JobSummary, type QueueInfo, type SlaveCommand, type SlaveState, type SlaveView, type TaskView } from "./protocol.ts";
 import { DecisionLog } from "./autoscale/decision-log.ts";
 import { attemptView, taskView } from "./jobs/task-views.ts";
 import { ChangeTracker } from "./repo/change-tracking.ts";
@@ -303,6 +303,11 @@ export class Master {
   /** dist_test's `/job_status` summary. */
   async distTestStatus(jobId: string): Promise<DistTestJobStatus | null> {
     return (await this.statuses.get(jobId))?.distTest ?? null;
+  }
+
+  /** The native API's counts of the job, read as its summary reads them (null for an unknown job), without the summary's ETA. */
+  async jobCounts(jobId: string): Promise<JobCounts | null> {
+    return (await this.statuses.get(jobId))?.counts ?? null;
   }
 
   async jobTasks(jobId: string): Promise<{ job: Job; tasks: TaskView[] }> {

@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { DistTestJobStatus } from "../master/jobs/status.ts";
 import { ACTIVE_STATES, type Job } from "../master/model.ts";
-import type { AttemptView, CaseSelectionView, JobFlagView } from "../master/protocol.ts";
+import type { AttemptView, CaseSelectionView, JobCounts, JobFlagView } from "../master/protocol.ts";
 import { Page, attemptDurationMs, formatDuration, formatTime, pageLink } from "./layout.tsx";
 import { CaseCounts, FailedCases, type JobPageCases } from "./case-list.tsx";
 import { ReuseCounts, ReuseMark } from "./reuse-marks.tsx";
@@ -19,6 +19,8 @@ export interface JobPageData {
   cases?: JobPageCases;
   /** What the master found wrong with the job's runs (a shard that strayed from its case filter). */
   flags?: readonly JobFlagView[];
+  /** The API's counts of the job (Master.jobCounts): the header's reuse line reads them. */
+  counts?: JobCounts;
 }
 
 /** dist_test's words for a job with no rows; its client and users look for them. */
@@ -113,7 +115,7 @@ function Flags({ flags }: { flags: readonly JobFlagView[] }) {
   );
 }
 
-export function JobPage({ job, status, rows, filter, now, cases, flags }: JobPageData) {
+export function JobPage({ job, status, rows, filter, now, cases, flags, counts }: JobPageData) {
   const shown = filter ? rows.filter(ROW_FILTERS[filter]) : rows;
   const ends = rows.flatMap((r) => (r.attempt.reported_at === null ? [] : [r.attempt.reported_at]));
   const runtime = (status.status === "finished" && ends.length > 0 ? Math.max(...ends) : now) - job.createdAt;
@@ -129,7 +131,7 @@ export function JobPage({ job, status, rows, filter, now, cases, flags }: JobPag
         <strong>Runtime: {formatDuration(runtime)}</strong>
         <br />
         Groups: {status.total_groups}, finished {status.finished_groups}, succeeded {status.succeeded_groups}, failed {status.failed_groups}, flaky {status.flaky_groups}; attempts: {status.total_tasks}, retried {status.retried_tasks}
-        <ReuseCounts rows={rows} />
+        {counts ? <ReuseCounts counts={counts} /> : null}
         {cases ? (
           <>
             <br />

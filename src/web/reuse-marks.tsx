@@ -1,7 +1,6 @@
 /** @jsxImportSource hono/jsx */
-import type { JobCaseView, ReusedFromView } from "../master/protocol.ts";
+import type { JobCaseView, JobCounts, ReusedFromView } from "../master/protocol.ts";
 import { formatDuration, pageLink } from "./layout.tsx";
-import type { TaskRow } from "./task-rows.ts";
 
 /** The run a result came from: its job, task and attempt. */
 type RunRef = Pick<ReusedFromView, "job_id" | "task_id" | "attempt">;
@@ -56,24 +55,9 @@ export function CaseReuseMark({ c }: { c: JobCaseView }) {
   );
 }
 
-/** What reuse did for a job, from its attempts, counted as the API's counts are (jobs/status.ts jobCounts): by each task's first attempt. */
-export function reuseCounts(rows: readonly TaskRow[]): { reused: number; coalesced: number; waiting: number; savedMs: number } {
-  const counts = { reused: 0, coalesced: 0, waiting: 0, savedMs: 0 };
-  for (const task of new Set(rows.map((r) => r.task))) {
-    const first = task.attempts[0];
-    if (!first?.reused_from) continue;
-    if (first.state === "SUCCEEDED") {
-      counts.reused++;
-      counts.savedMs += first.reused_from.saved_ms;
-      if (first.reused_from.in_flight) counts.coalesced++;
-    } else if (first.state === "QUEUED") counts.waiting++;
-  }
-  return counts;
-}
-
 /** The header's reuse line, `Reused: 1,820 (12 from runs in flight), saving 5 h 02 m; …`; nothing for a job that reused nothing. */
-export function ReuseCounts({ rows }: { rows: readonly TaskRow[] }) {
-  const c = reuseCounts(rows);
+export function ReuseCounts({ counts }: { counts: JobCounts }) {
+  const c = { reused: counts.reused ?? 0, coalesced: counts.coalesced ?? 0, waiting: counts.waiting ?? 0, savedMs: counts.saved_ms ?? 0 };
   if (c.reused === 0 && c.waiting === 0) return null;
   const n = (x: number) => x.toLocaleString("en-US");
   const parts: string[] = [];

@@ -72,7 +72,8 @@ export function webRoutes(master: Master): Hono {
     const { job, tasks } = await master.jobTasks(jobId);
     const cases = await pageCases(master, jobId);
     const flags = await master.jobFlags(jobId);
-    return sendPage(c, <JobPage job={job} status={status} rows={taskRows(job, tasks)} filter={filter} now={master.deps.clock.now()} cases={cases} flags={flags} />);
+    const counts = (await master.jobCounts(jobId)) ?? undefined;
+    return sendPage(c, <JobPage job={job} status={status} rows={taskRows(job, tasks)} filter={filter} now={master.deps.clock.now()} cases={cases} flags={flags} counts={counts} />);
   });
 
   app.on(METHODS, "/trace", noCache, async (c) => {
