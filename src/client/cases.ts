@@ -92,8 +92,9 @@ export function firstLine(message: string | null): string {
   return line.length > MESSAGE_CHARS ? `${line.slice(0, MESSAGE_CHARS)}…` : line;
 }
 
-/** `1,097` */
-const n = (x: number) => x.toLocaleString("en-US");
+/** `1,097`: a count as the client's reports write it. */
+export const formatCount = (x: number) => x.toLocaleString("en-US");
+const n = formatCount;
 
 /** `1,097 cases: 1,085 passed, 11 failed, 1 flaky, 1 skipped` (flaky and skipped when there are any). */
 export function caseCountLine(c: JobCaseCounts, quarantined = 0): string {

@@ -1,6 +1,7 @@
 import type { AttemptView, CaseSelectionView, JobSummary, TaskView } from "../master/protocol.ts";
 import { printable } from "./printable.ts";
 import { formatDuration } from "./progress.ts";
+import { formatCount } from "./cases.ts";
 
 /** How a finished job went, as the exit code will tell it. */
 export type JobOutcome = "passed" | "failed";
@@ -94,8 +95,7 @@ export function flagReport(summary: JobSummary): string[] {
   return (summary.flags ?? []).map((f) => `FLAG ${printable(f.kind)}: ${printable(f.text)}`);
 }
 
-/** `2,000`: the report's counts as cases.ts writes them. */
-const n = (x: number) => x.toLocaleString("en-US");
+const n = formatCount;
 
 /**
  * What reuse did for the job (docs/reuse.md), one line for after the

@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { JobCaseCounts, JobCaseView } from "../master/protocol.ts";
-import { pageLink } from "./layout.tsx";
+import { formatCount, pageLink } from "./layout.tsx";
 import { CaseReuseMark } from "./reuse-marks.tsx";
 
 /**
@@ -37,7 +37,7 @@ function duration(ms: number | null): string {
 
 /** `Cases: 1,097 (1,085 passed, 11 failed, 1 flaky, 1 skipped)` for the page's header. */
 export function CaseCounts({ counts }: { counts: JobCaseCounts }) {
-  const n = (x: number) => x.toLocaleString("en-US");
+  const n = formatCount;
   return (
     <span id="case-counts">
       Cases: {n(counts.total)} ({n(counts.passed)} passed, {n(counts.failed)} failed, {n(counts.flaky)} flaky, {n(counts.skipped)} skipped)
@@ -104,7 +104,7 @@ export function FailedCases({ jobId, cases }: { jobId: string; cases: JobPageCas
   const more = (status: "failed" | "flaky", shown: number, total: number) =>
     total > shown ? (
       <p class="note">
-        and {(total - shown).toLocaleString("en-US")} more {status} cases: <a href={`api/v1/jobs/${encodeURIComponent(jobId)}/cases?status=${status}`}>all of them (JSON)</a>
+        and {formatCount(total - shown)} more {status} cases: <a href={`api/v1/jobs/${encodeURIComponent(jobId)}/cases?status=${status}`}>all of them (JSON)</a>
       </p>
     ) : null;
   return (

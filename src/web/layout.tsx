@@ -76,6 +76,9 @@ export function formatTime(ms: number): string {
   return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
 }
 
+/** `1,097`: a count as the pages write it. */
+export const formatCount = (x: number) => x.toLocaleString("en-US");
+
 /** `850 ms`, `12.3 s`, `4 m 05 s`, `2 h 03 m`. */
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;

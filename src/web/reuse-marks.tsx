@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { JobCaseView, JobCounts, ReusedFromView } from "../master/protocol.ts";
-import { formatDuration, pageLink } from "./layout.tsx";
+import { formatCount, formatDuration, pageLink } from "./layout.tsx";
 
 /** The run a result came from: its job, task and attempt. */
 type RunRef = Pick<ReusedFromView, "job_id" | "task_id" | "attempt">;
@@ -59,7 +59,7 @@ export function CaseReuseMark({ c }: { c: JobCaseView }) {
 export function ReuseCounts({ counts }: { counts: JobCounts }) {
   const c = { reused: counts.reused ?? 0, coalesced: counts.coalesced ?? 0, waiting: counts.waiting ?? 0, savedMs: counts.saved_ms ?? 0 };
   if (c.reused === 0 && c.waiting === 0) return null;
-  const n = (x: number) => x.toLocaleString("en-US");
+  const n = formatCount;
   const parts: string[] = [];
   if (c.reused > 0) parts.push(`Reused: ${n(c.reused)}${c.coalesced > 0 ? ` (${n(c.coalesced)} from runs in flight)` : ""}${c.savedMs > 0 ? `, saving ${formatDuration(c.savedMs)} of runs` : ""}`);
   if (c.waiting > 0) parts.push(`waiting for identical tasks in other jobs: ${n(c.waiting)}`);
