@@ -6,6 +6,7 @@ import type { Child } from "hono/jsx";
 import type { JSX } from "hono/jsx/jsx-runtime";
 import type { AttemptView } from "../master/protocol.ts";
 import { FOLLOW_SCRIPT } from "./follow-script.ts";
+import { LIVE_SCRIPT } from "./live-script.ts";
 
 /**
  * A few rules instead of dist_test's Bootstrap from a CDN: dt's pages load
@@ -49,14 +50,14 @@ const sha256Source = (script: string) => `'sha256-${new Bun.CryptoHasher("sha256
 /**
  * What a page may load and run. The JSX escapes every value, so no markup
  * from a job or a log reaches a page; should an escape ever be missed, the
- * browser still runs no script but the live log's own (allowed by its
- * hash), loads nothing from elsewhere, sends no form off the master, and
+ * browser still runs no script but dt's own two (the live log's and the
+ * live regions', allowed by their hashes), loads nothing from elsewhere, sends no form off the master, and
  * shows the page in no other site's frame. Inline styles stay allowed: the
  * CSS above and the progress bar's widths.
  */
 export const PAGE_SECURITY_POLICY = [
   "default-src 'none'",
-  `script-src ${sha256Source(FOLLOW_SCRIPT)}`,
+  `script-src ${[FOLLOW_SCRIPT, LIVE_SCRIPT].map(sha256Source).join(" ")}`,
   "style-src 'unsafe-inline'",
   // The live log polls the master's own API.
   "connect-src 'self'",
