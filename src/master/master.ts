@@ -256,8 +256,8 @@ export class Master {
     return this.jobSummary(jobId);
   }
 
-  /** The opaque token a summary carries as `change_version`. */
-  private changeVersion(jobId: string): string {
+  /** The opaque token a summary carries as `change_version`: it changes whenever anything of the job is written, and with every master start. */
+  changeVersion(jobId: string): string {
     return `${this.bootId}.${this.changes.version(jobId)}`;
   }
 

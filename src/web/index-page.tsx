@@ -16,7 +16,7 @@ export interface IndexData {
 }
 
 /** A job's state in a word, and the row class that colours it (the word is always shown: colour alone says nothing to some readers). */
-export function jobState(j: JobSummary): { word: string; row: string } {
+export function jobState(j: Pick<JobSummary, "status" | "canceled_at"> & { counts: Pick<JobSummary["counts"], "failed" | "canceled" | "flaky"> }): { word: string; row: string } {
   if (j.status === "running") return { word: j.counts.failed > 0 ? "running, failing" : "running", row: j.counts.failed > 0 ? "failed" : "running" };
   if (j.canceled_at !== null) return { word: "canceled", row: "quarantined" };
   if (j.counts.failed > 0 || j.counts.canceled > 0) return { word: "failed", row: "failed" };

@@ -10,6 +10,8 @@ import { logContext } from "./log-header.tsx";
 import { LINE_MARKUP_CHARS, LOG_MESSAGES, LogViewerPage, type LogRef, linesHtml, wholeUtf8Length } from "./log-pages.tsx";
 import { fitLines, renderLogLines } from "./log-render.ts";
 import { type LogRange, readLogWindow } from "./log-window.ts";
+import { findCaseLine } from "./log-find.ts";
+import { pageLink } from "./layout.tsx";
 
 /**
  * The HTML a log page spends on lines: with the header and styles, a page
@@ -52,6 +54,8 @@ export async function logPage(c: Context, master: Master, page: "view_log" | "lo
   const params = await requestParams(c, SMALL_FORM_BYTES);
   const found = await logRef(master, params);
   if (found === "noTask" || found === "unknownLog") return c.text(LOG_MESSAGES[found], found === "noTask" ? 404 : 400);
+  const caseName = params.get("case");
+  if (caseName) return redirectToCase(c, master, page, found.log, caseName, params.get("at") || null);
   const range = logRange(params);
   const win = await readLogWindow(master, found.log, range);
   const whole = win.complete ? win.bytes : win.bytes.subarray(0, wholeUtf8Length(win.bytes));
@@ -68,4 +72,27 @@ export async function logPage(c: Context, master: Master, page: "view_log" | "lo
   const ctx = await logContext(master, found.log, found.attempt);
   if (!ctx) return c.text(LOG_MESSAGES.noTask, 404);
   return sendPage(c, <LogViewerPage page={page} ctx={ctx} win={shown} lines={kept} />);
+}
+
+/** Lines of a case's output a failure link shows above the failing line, at most. */
+const CONTEXT_LINES = 200;
+
+/** The longest case name a link may ask for: a suite and a parameterised name fit many times over. */
+const MAX_CASE_NAME = 1_000;
+
+/**
+ * `case=Suite.Name[&at=file.cc:12]`: the same log page at the line the
+ * case failed on (log-find.ts), as `line=N#LN` so the browser scrolls to it
+ * and the address is one a user can pass on; at the log's end when the log
+ * never names the case.
+ */
+async function redirectToCase(c: Context, master: Master, page: "view_log" | "log", log: LogRef, caseName: string, place: string | null): Promise<Response> {
+  if (caseName.length > MAX_CASE_NAME || (place?.length ?? 0) > MAX_CASE_NAME) throw new DtError("invalid_input", `case and at must be at most ${MAX_CASE_NAME} characters`);
+  const { size } = await master.readLog(log.jobId, log.taskId, log.attempt, log.stream, Number.MAX_SAFE_INTEGER);
+  const found = await findCaseLine(master, log, size, caseName, place);
+  const query = { job_id: log.jobId, task_id: log.taskId, attempt: log.attempt, log: log.stream };
+  if (!found) return c.redirect(pageLink(page, query), 302);
+  // The page starts where the case's output does, so the reader sees what led to the failure above it, unless that is too far up for one page.
+  const start = Math.max(found.caseLine, found.line - CONTEXT_LINES);
+  return c.redirect(`${pageLink(page, { ...query, line: start })}#L${found.line}`, 302);
 }

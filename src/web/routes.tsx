@@ -1,14 +1,12 @@
 /** @jsxImportSource hono/jsx */
-import { markQuarantined } from "../master/quarantine/case-views.ts";
 import { Hono } from "hono";
 import { DtError, isDtError } from "../common/errors.ts";
 import { SMALL_FORM_BYTES, attemptParam, noCache, requestParams, requireParam } from "../master/http/cherrypy.ts";
 import type { Master } from "../master/master.ts";
 import { IndexPage } from "./index-page.tsx";
-import { JobPage, NoTasksPage } from "./job-page.tsx";
-import { type JobPageCases, MAX_PAGE_CASES } from "./case-list.tsx";
-import { jobCaseView } from "../master/http/case-api.ts";
-import type { JobCaseStatus } from "../master/protocol.ts";
+import { NoTasksPage } from "./job/job-page.tsx";
+import { jobRoute } from "./job/job-route.tsx";
+import { JobPageCache } from "./job/page-data.ts";
 import { Page, sendPage } from "./layout.tsx";
 import { LOG_MESSAGES } from "./log-pages.tsx";
 import { logPage } from "./log-route.tsx";
@@ -18,7 +16,6 @@ import { checkBytesMatch } from "../isolate/digest.ts";
 import { type IsolatedEntry, parseIsolated } from "../isolate/manifest.ts";
 import type { OutputsRef } from "../isolate/outputs/outputs-ref.ts";
 import { DEFAULT_MAX_OUTPUTS_FILES } from "../isolate/outputs/upload-outputs.ts";
-import { isRowFilter, taskRows } from "./task-rows.ts";
 
 /** dist_test's index listed the jobs of the last day. */
 const RECENT_JOBS_MS = 86_400_000;
@@ -32,21 +29,6 @@ const METHODS = ["GET", "POST"];
  * `/job`, `/trace`, `/view_log`, and dt's live `/log`. Mounted at "/"
  * through distTestRoutes. Every value in a page is escaped by the JSX.
  */
-/** The job's case counts and its first failed and flaky cases; undefined for a job whose tasks reported none. */
-async function pageCases(master: Master, jobId: string): Promise<JobPageCases | undefined> {
-  const { repo } = master.deps;
-  const counts = await repo.jobCaseCounts(jobId);
-  if (counts.total === 0) return undefined;
-  const list = async (statuses: JobCaseStatus[], n: number) => {
-    if (n === 0) return [];
-    const rows = await repo.listJobCases(jobId, { statuses, limit: MAX_PAGE_CASES });
-    const views = rows.map(jobCaseView);
-    await markQuarantined(repo, jobId, rows, views);
-    return views;
-  };
-  return { counts, failed: await list(["failed", "crashed"], counts.failed), flaky: await list(["flaky"], counts.flaky) };
-}
-
 export function webRoutes(master: Master): Hono {
   const app = new Hono();
 
@@ -60,21 +42,8 @@ export function webRoutes(master: Master): Hono {
     return sendPage(c, <IndexPage stats={master.queueStats()} decisions={master.decisions.list()} jobs={jobs} filter={{ user, name }} now={now} />);
   });
 
-  app.on(METHODS, "/job", noCache, async (c) => {
-    const params = await requestParams(c, SMALL_FORM_BYTES);
-    const jobId = requireParam(params, "job_id");
-    const filter = params.get("status") || null;
-    if (filter !== null && !isRowFilter(filter)) {
-      return sendPage(c, <Page title="dt: bad filter"><p>{`Unknown status type ${filter}`}</p></Page>, 400);
-    }
-    const status = await master.distTestStatus(jobId);
-    if (!status) return sendPage(c, <NoTasksPage jobId={jobId} />, 404);
-    const { job, tasks } = await master.jobTasks(jobId);
-    const cases = await pageCases(master, jobId);
-    const flags = await master.jobFlags(jobId);
-    const counts = (await master.jobCounts(jobId)) ?? undefined;
-    return sendPage(c, <JobPage job={job} status={status} rows={taskRows(job, tasks)} filter={filter} now={master.deps.clock.now()} cases={cases} flags={flags} counts={counts} />);
-  });
+  const jobPages = new JobPageCache(master);
+  app.on(METHODS, "/job", noCache, (c) => jobRoute(c, master, jobPages));
 
   app.on(METHODS, "/trace", noCache, async (c) => {
     const params = await requestParams(c, SMALL_FORM_BYTES);

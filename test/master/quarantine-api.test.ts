@@ -167,7 +167,8 @@ test("a job failed only by quarantined cases finishes passed and is not retried 
 
     // The job page shows it apart, in words, escaped.
     const html = await (await fetch(`${api.url}/job?job_id=q1`)).text();
-    expect(html).toContain("Quarantined failures");
+    expect(html).toContain('<li class="failed-case quarantined"><span class="mono">S.flaky</span> <strong>failed, quarantined</strong>');
+    expect(html).toContain('<td class="state">failed, quarantined</td>');
     expect(html).toContain(`quarantined (entry ${entry.id}): &lt;script&gt;alert(1)&lt;/script&gt; BUG-1`);
     expect(html).not.toContain("<script>alert(1)");
   });

@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type Lease, outputKey } from "../../src/master/protocol.ts";
 import { FOLLOW_SCRIPT } from "../../src/web/follow-script.ts";
+import { LIVE_SCRIPT } from "../../src/web/live-script.ts";
 import { type MasterFixture, hashOf, makeMaster, preText, withQuery } from "./fixture.ts";
 
 const SCRIPT = "<script>alert(1)</script>";
@@ -110,9 +111,10 @@ describe("every page over a hostile job", () => {
     const q = (path: string, lease: Lease, log: string) => withQuery(path, { job_id: lease.job_id, task_id: lease.task_id, attempt: lease.attempt, log });
     const pages: [string, number, number][] = [
       ["/", 200, 0],
-      [withQuery("/job", { job_id: NATIVE_JOB }), 200, 0],
-      [withQuery("/job", { job_id: NATIVE_JOB, status: "failed" }), 200, 0],
-      [withQuery("/job", { job_id: FORM_JOB }), 200, 0],
+      // Jobs still running: their pages' live region is the one script.
+      [withQuery("/job", { job_id: NATIVE_JOB }), 200, 1],
+      [withQuery("/job", { job_id: NATIVE_JOB, status: "failed" }), 200, 1],
+      [withQuery("/job", { job_id: FORM_JOB }), 200, 1],
       [withQuery("/job", { job_id: HOSTILE }), 404, 0],
       [withQuery("/job", { job_id: NATIVE_JOB, status: HOSTILE }), 400, 0],
       [withQuery("/trace", { job_id: NATIVE_JOB }), 200, 0],
@@ -130,11 +132,11 @@ describe("every page over a hostile job", () => {
     }
     // The values did reach the pages, escaped.
     const job = html[withQuery("/job", { job_id: NATIVE_JOB })]!;
-    expect(job).toContain(`<td>${escape(HOSTILE)}</td>`);
+    expect(job).toContain(`<span class="task-name">${escape(HOSTILE)}</span>`);
     expect(job).toContain(`<div class="note">${escape(HOSTILE)}</div>`);
     expect(job).toContain(escape(`live ${IMG}`));
-    // The reported case, in the failed cases above the tasks: its suite, name, message and place.
-    expect(job).toContain(`${escape(HOSTILE)} › ${escape(HOSTILE)}.${escape(IMG)}`);
+    // The reported case, under its failed task: its suite, name, message and place.
+    expect(job).toContain(`<span class="mono">${escape(HOSTILE)}.${escape(IMG)}</span>`);
     expect(job).toContain(`<pre class="note">${escape(LOG.split("\n").slice(0, 5).join("\n"))}`);
     expect(job).toContain(escape(`${IMG}.cc:1`));
     expect(html[withQuery("/job", { job_id: FORM_JOB })]).toContain(escape(`form ${SCRIPT}`));
@@ -145,20 +147,27 @@ describe("every page over a hostile job", () => {
     }
     // The header names the task by its description, escaped.
     expect(html[q("/view_log", finished, "stdout")]).toContain(`<h1>${escape(HOSTILE)} <small>`);
-    expect(html[withQuery("/job", { job_id: NATIVE_JOB, status: HOSTILE })]).toContain(escape(`Unknown status type ${HOSTILE}`));
+    expect(html[withQuery("/job", { job_id: NATIVE_JOB, status: HOSTILE })]).toContain(escape(`Unknown status ${JSON.stringify(HOSTILE.slice(0, 40))}`));
     // The env is shown nowhere, escaped or not.
     for (const text of Object.values(html)) expect(text).not.toContain("X_Y");
   });
 
-  test("the live log's script is exactly the one the policy allows by hash", async () => {
-    const res = await fetch(`${base}${withQuery("/log", { job_id: running.job_id, task_id: running.task_id, attempt: running.attempt, log: "stdout" })}`);
-    const policy = res.headers.get("content-security-policy")!;
-    const inline = /<script>([\s\S]*?)<\/script>/.exec(await res.text())![1]!;
-    expect(inline).toBe(FOLLOW_SCRIPT);
-    const hash = new Bun.CryptoHasher("sha256").update(inline).digest("base64");
-    expect(policy).toContain(`script-src 'sha256-${hash}';`);
-    expect(policy).not.toContain("unsafe-inline'; script");
-    expect(policy).toContain("connect-src 'self'");
+  test("the live log's and the live job page's scripts are exactly the ones the policy allows by hash", async () => {
+    const pages: [string, string][] = [
+      [withQuery("/log", { job_id: running.job_id, task_id: running.task_id, attempt: running.attempt, log: "stdout" }), FOLLOW_SCRIPT],
+      [withQuery("/job", { job_id: NATIVE_JOB }), LIVE_SCRIPT],
+    ];
+    for (const [path, script] of pages) {
+      const res = await fetch(`${base}${path}`);
+      const policy = res.headers.get("content-security-policy")!;
+      const inline = /<script>([\s\S]*?)<\/script>/.exec(await res.text())![1]!;
+      expect(inline).toBe(script);
+      const hash = new Bun.CryptoHasher("sha256").update(inline).digest("base64");
+      expect(policy).toMatch(new RegExp(`^default-src 'none'; script-src [^;]*'sha256-${hash.replace(/[+/=]/g, "\\$&")}'[^;]*;`));
+      expect(policy).not.toContain("unsafe-inline'; script");
+      expect(policy).not.toMatch(/script-src [^;]*unsafe/);
+      expect(policy).toContain("connect-src 'self'");
+    }
   });
 
   test("raw logs are text/plain with nosniff, byte for byte, never HTML", async () => {

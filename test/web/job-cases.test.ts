@@ -1,9 +1,9 @@
 /**
  * The job page's test cases, end to end over HTTP: a slave reports cases
  * through the slave API (markup in names and messages), and the page lists
- * the failed ones first, above the task table, escaped, with the case
- * counts in the header and a link to each case's attempt log; a job whose
- * tasks reported no cases shows the page as before.
+ * the failed ones under their task's row, escaped, with the case counts in
+ * the header and a link to each case's failure in its attempt's log; a job
+ * whose tasks reported no cases shows the page as before.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { CaseReport, Lease } from "../../src/master/protocol.ts";
@@ -66,27 +66,29 @@ const page = async (jobId: string) => {
   return { html: await res.text(), csp: res.headers.get("content-security-policy") };
 };
 
-test("the job page lists failed cases first, above the tasks, with status, time, message, place and log link, and the case counts", async () => {
+/** The failed-case items of a page, in order. */
+const caseItems = (html: string) => [...html.matchAll(/<li class="failed-case (\w+)">([\s\S]*?)<\/li>/g)].map((m) => ({ status: m[1]!, html: m[2]! }));
+
+test("the failed task's row lists its failed cases, with status, time, message, place, a link to the log at the failure and the case's history; the header counts the cases", async () => {
   const { html } = await page(CASES_JOB);
-  const casesAt = html.indexOf('<table id="cases">');
-  expect(casesAt).toBeGreaterThan(0);
-  expect(casesAt).toBeLessThan(html.indexOf('<table id="tasks">'));
   expect(html).toContain('<span id="case-counts">Cases: 4 (1 passed, 2 failed, 0 flaky, 1 skipped)</span>');
-  const table = html.slice(casesAt, html.indexOf("</table>", casesAt));
-  // The failed and the crashed case, not the passed or skipped ones.
-  expect(table.match(/<tr class="failed">/g)).toHaveLength(2);
-  expect(table).not.toContain("Passes");
-  expect(table).not.toContain("Full");
-  expect(table).toContain("gtest_unittest › ExpectTest.Precedence&lt;script&gt;alert(1)&lt;/script&gt;");
-  expect(table).toContain("<td>failed</td><td>12 ms</td>");
-  expect(table).toContain("<td>crashed</td><td></td>");
-  expect(table).toContain("gtest_unittest.cc:42");
+  const row = html.slice(html.indexOf('<tr class="task failed"'), html.indexOf("<details", html.indexOf('<tr class="task failed"')));
+  expect(row).toContain('data-name="gtest_unittest"');
+  // The failed and the crashed case, not the passed or skipped ones, under the task's name.
+  const items = caseItems(row);
+  expect(items.map((c) => c.status)).toEqual(["failed", "crashed"]);
+  expect(html).not.toContain("Passes");
+  expect(html).not.toContain("Full");
+  expect(items[0]!.html).toContain('<span class="mono">ExpectTest.Precedence&lt;script&gt;alert(1)&lt;/script&gt;</span> <strong>failed</strong> in 12 ms');
+  expect(items[1]!.html).toContain("<strong>crashed</strong> <a");
+  expect(items[0]!.html).toContain("gtest_unittest.cc:42");
   // The first five lines of the message, the sixth left to the log.
-  expect(table).toContain("l5\n…</pre>");
-  expect(table).not.toContain("l6 hidden");
-  expect(table).toContain(`href="view_log?job_id=${CASES_JOB}&amp;task_id=${encodeURIComponent(casesLease.task_id)}&amp;attempt=0&amp;log=stdout"`);
+  expect(items[0]!.html).toContain("l5\n…</pre>");
+  expect(html).not.toContain("l6 hidden");
+  const logLink = new URLSearchParams(/<a class="case-log" href="view_log\?([^"]+)">log at the failure<\/a>/.exec(items[0]!.html)![1]!.replaceAll("&amp;", "&"));
+  expect(Object.fromEntries(logLink)).toEqual({ job_id: CASES_JOB, task_id: casesLease.task_id, attempt: "0", log: "stdout", case: `ExpectTest.Precedence${SCRIPT}`, at: "gtest_unittest.cc:42" });
   // Each case links to its history over all jobs, which answers.
-  const history = [...table.matchAll(/href="(tests\/history\?[^"]+)">history</g)].map((m) => m[1]!.replaceAll("&amp;", "&"));
+  const history = [...row.matchAll(/href="(tests\/history\?[^"]+)">history</g)].map((m) => m[1]!.replaceAll("&amp;", "&"));
   expect(history).toHaveLength(2);
   expect(history[0]).toStartWith("tests/history?binary=gtest_unittest&suite=");
   for (const link of history) expect((await fetch(`${base}/${link}`)).status).toBe(200);
@@ -103,9 +105,8 @@ test("markup in case names and messages comes out escaped, and the page still ru
 
 test("past the page's cap, the rest of the failed cases is a link to the API", async () => {
   const { html } = await page(MANY_JOB);
-  const table = html.slice(html.indexOf('<table id="cases">'), html.indexOf("</table>", html.indexOf('<table id="cases">')));
-  expect(table.match(/<tr class="failed">/g)).toHaveLength(MAX_PAGE_CASES);
-  expect(html).toContain(`and 7 more failed cases: <a href="api/v1/jobs/${MANY_JOB}/cases?status=failed">all of them (JSON)</a>`);
+  expect(caseItems(html)).toHaveLength(MAX_PAGE_CASES);
+  expect(html).toContain(`7 more failed cases are not listed under their tasks: <a href="api/v1/jobs/${MANY_JOB}/cases?status=failed">all of them (JSON)</a>`);
   const api = (await (await fetch(`${base}/api/v1/jobs/${MANY_JOB}/cases?status=failed&limit=100`)).json()) as { cases: unknown[] };
   expect(api.cases).toHaveLength(MAX_PAGE_CASES + 7);
 });
@@ -113,6 +114,6 @@ test("past the page's cap, the rest of the failed cases is a link to the API", a
 test("a job whose tasks reported no cases shows no case counts and no case table", async () => {
   const { html } = await page(PLAIN_JOB);
   expect(html).not.toContain("case-counts");
-  expect(html).not.toContain('id="cases"');
+  expect(html).not.toContain('<li class="failed-case');
   expect(html).toContain('<table id="tasks">');
 });

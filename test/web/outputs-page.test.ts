@@ -104,8 +104,9 @@ describe("the outputs page", () => {
     expect((await fetch(`${s.base}${withQuery("/outputs", { job_id: "j", task_id: leases[0]!.task_id, attempt: "x" })}`)).status).toBe(400);
 
     const job = await (await fetch(`${s.base}/job?job_id=j`)).text();
-    for (const lease of leases.slice(0, 2)) expect(job).toContain(`<a href="${Bun.escapeHTML(withQuery("outputs", { job_id: "j", task_id: lease.task_id, attempt: 0 }))}">files</a>`);
-    expect(job.split(">files</a>").length - 1).toBe(2);
+    // Each in the task's row (its latest attempt) and in its attempts' table.
+    for (const lease of leases.slice(0, 2)) expect(job.split(`<a href="${Bun.escapeHTML(withQuery("outputs", { job_id: "j", task_id: lease.task_id, attempt: 0 }))}">outputs</a>`).length - 1).toBe(2);
+    expect(job.split(">outputs</a>").length - 1).toBe(4);
   });
 
   test(`a manifest of more entries than a slave uploads (${DEFAULT_MAX_OUTPUTS_FILES}) is not listed, refused before it is parsed whole; one at the cap lists ${MAX_LISTED_OUTPUTS} rows`, async () => {

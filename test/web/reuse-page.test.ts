@@ -80,11 +80,12 @@ async function page(jobId: string): Promise<string> {
   return res.text();
 }
 
-/** The task table's row of a task, from its opening tag to its end. */
+/** The task table's row of a task: its state cell (what a reader sees without opening the row). */
 function rowOf(html: string, taskId: string): string {
-  const at = html.indexOf(`<td class="mono">${taskId}</td>`, html.indexOf('<table id="tasks">'));
+  const at = html.indexOf(`data-key="${taskId}"`, html.indexOf('<table id="tasks">'));
   expect(at).toBeGreaterThan(0);
-  return html.slice(html.lastIndexOf("<tr", at), html.indexOf("</tr>", at));
+  const state = html.indexOf('<td class="state">', at);
+  return html.slice(html.lastIndexOf("<tr", at), html.indexOf("</td>", state));
 }
 
 const q = (params: Record<string, string | number>) => new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString().replaceAll("&", "&amp;");
@@ -92,7 +93,7 @@ const q = (params: Record<string, string | number>) => new URLSearchParams(Objec
 test("a reused attempt is marked in words, linked to the original job and its log, with the time it saved", async () => {
   const html = await page(USER);
   const row = rowOf(html, userTasks[0]!);
-  expect(row).toStartWith('<tr class="succeeded">');
+  expect(row).toStartWith('<tr class="task passed"');
   expect(row).toContain("reused: did not run; the result of job ");
   expect(row).toContain(`<a class="mono" href="job?${q({ job_id: ORIGIN })}">${ORIGIN}</a> (task <span class="mono">${originTasks[0]}</span>, attempt 0,`);
   expect(row).toContain(`<a href="view_log?${q({ job_id: ORIGIN, task_id: originTasks[0]!, attempt: 0, log: "stdout" })}">log</a>)`);
@@ -106,7 +107,7 @@ test("a result taken from a run in flight says so; a waiting attempt names the r
   const html = await page(USER);
   expect(rowOf(html, userTasks[1]!)).toContain(", which ran while this waited; saved 5.0 s");
   const waiting = rowOf(html, userTasks[2]!);
-  expect(waiting).toStartWith('<tr class="running">');
+  expect(waiting).toStartWith('<tr class="task queued"');
   expect(waiting).toContain(`waiting for job <a class="mono" href="job?${q({ job_id: RUNNING })}">${RUNNING}</a> (task <span class="mono">${runningTasks[0]}</span>, attempt 0,`);
   // The run it waits for is going on: its live log, not the finished log's page.
   expect(waiting).toContain(`<a href="log?${q({ job_id: RUNNING, task_id: runningTasks[0]!, attempt: 0, log: "stdout" })}">live log</a>), an identical task running there`);
@@ -120,11 +121,11 @@ test("the header counts the reused tasks, those from runs in flight, the time sa
 
 test("the reused task's cases are listed with a mark naming the original run", async () => {
   const html = await page(USER);
-  const table = html.slice(html.indexOf('<table id="cases">'), html.indexOf("</table>", html.indexOf('<table id="cases">')));
-  expect(table).toContain("bin › S.Wobbles");
-  expect(table).toContain(`reused: the result of job <a class="mono" href="job?${q({ job_id: ORIGIN })}">${ORIGIN}</a>`);
+  const item = /<li class="failed-case flaky">([\s\S]*?)<\/li>/.exec(html)![1]!;
+  expect(item).toContain('<span class="mono">S.Wobbles</span> <strong>flaky</strong>');
+  expect(item).toContain(`reused: the result of job <a class="mono" href="job?${q({ job_id: ORIGIN })}">${ORIGIN}</a>`);
   // The case's log link is its own job's attempt, whose logs are the original's.
-  expect(table).toContain(`href="view_log?${q({ job_id: USER, task_id: userTasks[0]!, attempt: 0, log: "stdout" })}">attempt 0</a>`);
+  expect(item).toContain(`href="view_log?${q({ job_id: USER, task_id: userTasks[0]!, attempt: 0, log: "stdout", case: "S.Wobbles" })}">log at the failure</a>`);
 });
 
 test("an original job id holding markup and quotes is URL-encoded in links and escaped in text", async () => {

@@ -7,7 +7,7 @@ import type { Attempt, Job, Task } from "../model.ts";
 import type { JobCounts, JobFlagView } from "../protocol.ts";
 import { MAX_SHOWN_FLAGS } from "../protocol.ts";
 import type { ChangeTracker } from "../repo/change-tracking.ts";
-import type { Repo } from "../repo/repo.ts";
+import type { Repo, TaskHeadRow } from "../repo/repo.ts";
 import { type DistTestJobStatus, distTestJobStatus, groupAttempts, jobCounts } from "./status.ts";
 
 /** Tasks whose attempts one read of a job's summary takes: 5,000 rows cost SQLite ~30 ms, so a poll of a huge job lets other requests in between. */
@@ -45,14 +45,36 @@ export async function readAllAttempts(repo: Repo, jobId: string): Promise<Attemp
 }
 
 /** Every task of a job, read as readAllAttempts reads attempts. */
-export async function readAllTasks(repo: Repo, jobId: string): Promise<Task[]> {
-  const all: Task[] = [];
+export function readAllTasks(repo: Repo, jobId: string): Promise<Task[]> {
+  return readTaskSlices((slice) => repo.getTasks(jobId, slice));
+}
+
+/** What names every task of a job (Repo.getTaskHeads), read as readAllTasks reads the tasks. */
+export function readAllTaskHeads(repo: Repo, jobId: string): Promise<TaskHeadRow[]> {
+  return readTaskSlices((slice) => repo.getTaskHeads(jobId, slice));
+}
+
+/** Rows of one per task, read SUMMARY_SLICE_TASKS tasks at a time with the event loop free between slices. */
+async function readTaskSlices<T>(read: (slice: { from: number; to: number }) => Promise<T[]>): Promise<T[]> {
+  const all: T[] = [];
   for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
     if (from > 0) await yieldToEventLoop();
-    const slice = await repo.getTasks(jobId, { from, to: from + SUMMARY_SLICE_TASKS });
+    const slice = await read({ from, to: from + SUMMARY_SLICE_TASKS });
     for (const t of slice) all.push(t);
     if (slice.length < SUMMARY_SLICE_TASKS) return all;
   }
+}
+
+/** The latest report of any of the job's attempts, or its cancel, or its submit: when it finished, once it has. */
+export function lastChangeAt(job: Job, attempts: readonly Attempt[]): number {
+  let at = job.canceledAt ?? job.createdAt;
+  for (const a of attempts) if (a.reportedAt !== null && a.reportedAt > at) at = a.reportedAt;
+  return at;
+}
+
+/** The job's first MAX_SHOWN_FLAGS flags, as the API shows them. */
+export async function readJobFlags(repo: Repo, jobId: string): Promise<JobFlagView[]> {
+  return (await repo.listJobFlags(jobId, MAX_SHOWN_FLAGS)).map((f) => ({ task_id: f.taskId, attempt: f.attempt, kind: f.kind, text: f.text, created_at: f.createdAt }));
 }
 
 /**
@@ -91,13 +113,10 @@ export class JobStatusCache {
     const job = await this.repo.getJob(jobId);
     if (!job) return null;
     const attempts = await readAllAttempts(this.repo, jobId);
-    let lastChangeAt = job.canceledAt ?? job.createdAt;
-    for (const a of attempts) if (a.reportedAt !== null && a.reportedAt > lastChangeAt) lastChangeAt = a.reportedAt;
     const groups = groupAttempts(attempts);
     // Counted in the database over the job's per-case rows, which each report keeps merged: no case is read here.
     const counts: JobCounts = { ...jobCounts(groups, job), cases: await this.repo.jobCaseCounts(jobId) };
-    const flags = (await this.repo.listJobFlags(jobId, MAX_SHOWN_FLAGS)).map((f) => ({ task_id: f.taskId, attempt: f.attempt, kind: f.kind, text: f.text, created_at: f.createdAt }));
-    const entry = { version, job, counts, distTest: distTestJobStatus(groups, job), flags, lastChangeAt };
+    const entry = { version, job, counts, distTest: distTestJobStatus(groups, job), flags: await readJobFlags(this.repo, jobId), lastChangeAt: lastChangeAt(job, attempts) };
     this.entries.delete(jobId);
     this.entries.set(jobId, entry);
     if (this.entries.size > KEPT_JOBS) this.entries.delete(this.entries.keys().next().value!);

@@ -30,7 +30,7 @@ import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/f
 import { binaryCaseDurationsOn, caseHistoryOn, jobCaseCountsOn, listJobCasesOn, mysqlCaseStoreOps, mysqlFlakyOps, taskCaseRunsOn } from "./mysql-cases.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { AttemptPatch, CaseRunKey, JobCaseQuery, JobFilter, QuarantineQuery, Repo, ReusableResult, TaskCaseRun } from "./repo.ts";
+import type { AttemptPatch, CaseRunKey, JobCaseQuery, JobFilter, QuarantineQuery, Repo, ReusableResult, TaskCaseRun, TaskHeadRow } from "./repo.ts";
 import type { CaseLink } from "../reuse/linked-cases.ts";
 import { findReusableOn, forgetReusableOn, linkReusedCasesOn, recordReusableOn } from "./mysql-reuse.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
@@ -42,6 +42,8 @@ import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
 /** dist_test's EWMA: new = OLD_WEIGHT · old + (1 − OLD_WEIGHT) · measured. */
 const OLD_WEIGHT = 0.7;
+/** The columns getTaskHeads reads. */
+const TASK_HEAD_COLUMNS = { index: tasks.index, taskId: tasks.taskId, description: tasks.description, shardIndex: tasks.shardIndex, shardCount: tasks.shardCount };
 const OPEN_STATES = ATTEMPT_STATES.filter((s) => !TERMINAL_STATES.has(s));
 /** Keys per IN (…) list: a statement of a few hundred KiB, well under max_allowed_packet. */
 const KEYS_PER_QUERY = 1000;
@@ -133,6 +135,11 @@ export class MysqlRepo implements Repo {
   getTasks(jobId: string, slice?: { from: number; to: number }): Promise<Task[]> {
     const inSlice = slice ? and(gte(tasks.index, slice.from), lt(tasks.index, slice.to)) : undefined;
     return this.read("getTasks", (db) => db.select().from(tasks).where(and(eq(tasks.jobId, jobId), inSlice)).orderBy(asc(tasks.index)));
+  }
+
+  getTaskHeads(jobId: string, slice?: { from: number; to: number }): Promise<TaskHeadRow[]> {
+    const inSlice = slice ? and(gte(tasks.index, slice.from), lt(tasks.index, slice.to)) : undefined;
+    return this.read("getTaskHeads", (db) => db.select(TASK_HEAD_COLUMNS).from(tasks).where(and(eq(tasks.jobId, jobId), inSlice)).orderBy(asc(tasks.index)));
   }
 
   getTask(jobId: string, taskId: string): Promise<Task | null> {

@@ -33,6 +33,9 @@ export interface JobCaseQuery {
   limit: number;
 }
 
+/** What getTaskHeads reads of a task. */
+export type TaskHeadRow = Pick<Task, "index" | "taskId" | "description" | "shardIndex" | "shardCount">;
+
 /** One run of a case by one attempt of a task: what a retry's choice of cases reads (scheduler/retry-filter.ts). */
 export interface TaskCaseRun {
   attempt: number;
@@ -78,6 +81,8 @@ export interface Repo {
   /** In index order; with `slice`, only those whose index is in [from, to) (see getAttempts). */
   getTasks(jobId: string, slice?: { from: number; to: number }): Promise<Task[]>;
   getTask(jobId: string, taskId: string): Promise<Task | null>;
+  /** getTasks' order and slices, with only what names a task and places it: a job page's rows read every task's, so the rest is left in the database. */
+  getTaskHeads(jobId: string, slice?: { from: number; to: number }): Promise<TaskHeadRow[]>;
   /**
    * All attempts of a job, by task index then attempt; with `tasks`, only
    * those of the tasks whose index is in [from, to). A job's tasks are

@@ -22,7 +22,7 @@ import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/f
 import { binaryCaseDurationsOn, caseHistoryOn, jobCaseCountsOn, listJobCasesOn, sqliteCaseStoreOps, sqliteFlakyOps, taskCaseRunsOn } from "./sqlite-cases.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts } from "../protocol.ts";
-import type { AttemptPatch, CaseRunKey, JobCaseQuery, JobFilter, QuarantineQuery, Repo, ReusableResult, TaskCaseRun } from "./repo.ts";
+import type { AttemptPatch, CaseRunKey, JobCaseQuery, JobFilter, QuarantineQuery, Repo, ReusableResult, TaskCaseRun, TaskHeadRow } from "./repo.ts";
 import type { CaseLink } from "../reuse/linked-cases.ts";
 import { findReusableOn, forgetReusableOn, linkReusedCasesOn, recordReusableOn } from "./sqlite-reuse.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
@@ -34,6 +34,8 @@ import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
 /** dist_test's EWMA: new = OLD_WEIGHT · old + (1 − OLD_WEIGHT) · measured. */
 const OLD_WEIGHT = 0.7;
+/** The columns getTaskHeads reads. */
+const TASK_HEAD_COLUMNS = { index: tasks.index, taskId: tasks.taskId, description: tasks.description, shardIndex: tasks.shardIndex, shardCount: tasks.shardCount };
 const OPEN_STATES = ATTEMPT_STATES.filter((s) => !TERMINAL_STATES.has(s));
 /** Keys per duration lookup: ~30 ms of SQLite's time, so a huge job's lookup lets other requests in between. */
 const KEYS_PER_QUERY = 5_000;
@@ -111,6 +113,11 @@ export class SqliteRepo implements Repo {
   getTasks(jobId: string, slice?: { from: number; to: number }): Promise<Task[]> {
     const inSlice = slice ? and(gte(tasks.index, slice.from), lt(tasks.index, slice.to)) : undefined;
     return this.exec((db) => db.select().from(tasks).where(and(eq(tasks.jobId, jobId), inSlice)).orderBy(asc(tasks.index)).all());
+  }
+
+  getTaskHeads(jobId: string, slice?: { from: number; to: number }): Promise<TaskHeadRow[]> {
+    const inSlice = slice ? and(gte(tasks.index, slice.from), lt(tasks.index, slice.to)) : undefined;
+    return this.exec((db) => db.select(TASK_HEAD_COLUMNS).from(tasks).where(and(eq(tasks.jobId, jobId), inSlice)).orderBy(asc(tasks.index)).all());
   }
 
   getTask(jobId: string, taskId: string): Promise<Task | null> {

@@ -1,0 +1,135 @@
+/**
+ * What a job page shows, read as cheaply as a 10,000-task job allows: the
+ * rows of every task (rows.ts), kept while nothing of the job changes; the
+ * full tasks and attempts of only the rows one page shows.
+ *
+ * A view reads the job's attempts once per change of the job (one sliced
+ * read, as the summary's), and its task names once per job: tasks never
+ * change after submit. The header's counts come from the same rows as the
+ * filters' (row-query.ts), the reuse line from the API's rule (jobCounts)
+ * over the same attempts.
+ */
+import { yieldToEventLoop } from "../../common/concurrency.ts";
+import { lastChangeAt, readAllAttempts, readAllTaskHeads, readJobFlags } from "../../master/jobs/status-cache.ts";
+import { groupAttempts, jobCounts } from "../../master/jobs/status.ts";
+import { taskView } from "../../master/jobs/task-views.ts";
+import type { Master } from "../../master/master.ts";
+import type { Attempt, Job, Task } from "../../master/model.ts";
+import type { JobCaseCounts, JobCounts, JobFlagView, TaskView } from "../../master/protocol.ts";
+import { type RowCounts, countRows } from "./row-query.ts";
+import { type JobRow, type TaskHead, buildRows, taskHead } from "./rows.ts";
+
+/** A job's rows and header as of one change version. */
+export interface JobPageState {
+  version: string;
+  job: Job;
+  rows: JobRow[];
+  rowCounts: RowCounts;
+  /** The API's counts over the same attempts: retries, requeues and the reuse line. */
+  counts: JobCounts;
+  cases: JobCaseCounts;
+  flags: JobFlagView[];
+  /** Its last report (or cancel): the job's end once finished. */
+  lastChangeAt: number;
+  tasks: number;
+  attempts: number;
+  /** Every row is in a final state: the page will change no more. */
+  finished: boolean;
+}
+
+/** Jobs whose rows are kept: the pages people have open. */
+const KEPT_JOBS = 20;
+/** Task names kept, over all jobs: about 100 bytes each. */
+const KEPT_HEADS = 400_000;
+/** Tasks whose index gap still reads as one range: fewer, larger reads beat one read per row. */
+const RANGE_GAP = 32;
+
+export class JobPageCache {
+  private readonly states = new Map<string, JobPageState>();
+  private readonly heads = new Map<string, TaskHead[]>();
+  private headCount = 0;
+  private readonly reading = new Map<string, Promise<JobPageState | null>>();
+
+  constructor(private readonly master: Master) {}
+
+  /** The job's rows as of now, or null for a job the master does not know. */
+  async get(jobId: string): Promise<JobPageState | null> {
+    const version = this.master.changeVersion(jobId);
+    const kept = this.states.get(jobId);
+    if (kept && kept.version === version) return touch(this.states, jobId, kept);
+    const key = `${jobId}\u0000${version}`;
+    const pending = this.reading.get(key);
+    if (pending) return pending;
+    const read = this.read(jobId, version).finally(() => this.reading.delete(key));
+    this.reading.set(key, read);
+    return read;
+  }
+
+  private async read(jobId: string, version: string): Promise<JobPageState | null> {
+    const { repo } = this.master.deps;
+    const job = await repo.getJob(jobId);
+    if (!job) return null;
+    const heads = await this.taskHeads(jobId);
+    const attempts = await readAllAttempts(repo, jobId);
+    await yieldToEventLoop();
+    const groups = groupAttempts(attempts);
+    const rows = buildRows(heads, groups, job);
+    const rowCounts = countRows(rows);
+    const state: JobPageState = {
+      version, job, rows, rowCounts, counts: jobCounts(groups, job), cases: await repo.jobCaseCounts(jobId), flags: await readJobFlags(repo, jobId),
+      lastChangeAt: lastChangeAt(job, attempts), tasks: heads.length, attempts: attempts.length, finished: rowCounts.finished === rowCounts.total,
+    };
+    this.states.delete(jobId);
+    this.states.set(jobId, state);
+    if (this.states.size > KEPT_JOBS) this.states.delete(this.states.keys().next().value!);
+    return state;
+  }
+
+  private async taskHeads(jobId: string): Promise<TaskHead[]> {
+    const kept = this.heads.get(jobId);
+    if (kept) return touch(this.heads, jobId, kept);
+    const heads = (await readAllTaskHeads(this.master.deps.repo, jobId)).map(taskHead);
+    this.heads.set(jobId, heads);
+    this.headCount += heads.length;
+    while (this.headCount > KEPT_HEADS && this.heads.size > 1) {
+      const [oldest, list] = this.heads.entries().next().value!;
+      this.heads.delete(oldest);
+      this.headCount -= list.length;
+    }
+    return heads;
+  }
+}
+
+function touch<T>(map: Map<string, T>, key: string, value: T): T {
+  map.delete(key);
+  map.set(key, value);
+  return value;
+}
+
+/** Sorted indexes as [from, to) ranges, near ones merged. */
+export function indexRanges(indexes: readonly number[]): { from: number; to: number }[] {
+  const sorted = [...indexes].sort((a, b) => a - b);
+  const ranges: { from: number; to: number }[] = [];
+  for (const i of sorted) {
+    const last = ranges[ranges.length - 1];
+    if (last && i - last.to <= RANGE_GAP) last.to = Math.max(last.to, i + 1);
+    else ranges.push({ from: i, to: i + 1 });
+  }
+  return ranges;
+}
+
+/** The full tasks (with attempts and links) of the rows a page shows, by task index. */
+export async function readRowTasks(master: Master, job: Job, rows: readonly JobRow[]): Promise<Map<number, TaskView>> {
+  const { repo } = master.deps;
+  const wanted = new Set(rows.flatMap((r) => r.indexes));
+  const tasks: Task[] = [];
+  const attempts: Attempt[] = [];
+  for (const range of indexRanges([...wanted])) {
+    const [t, a] = await Promise.all([repo.getTasks(job.id, range), repo.getAttempts(job.id, range)]);
+    tasks.push(...t.filter((x) => wanted.has(x.index)));
+    attempts.push(...a);
+  }
+  const groups = groupAttempts(attempts);
+  const views = await Promise.all(tasks.map(async (t) => [t.index, await taskView(t, groups.get(t.taskId) ?? [], job, (a) => master.attemptView(a))] as const));
+  return new Map(views);
+}
