@@ -59,7 +59,7 @@ describe("a case's link into its log", () => {
   });
 
   test("without a place, or with one the log never prints, lands on the line that starts the case", async () => {
-    for (const extra of [{ case: "Suite.Fails" }, { case: "Suite.Fails", at: "nowhere.cc:99" }]) {
+    for (const extra of [{ case: "Suite.Fails" }, { case: "Suite.Fails", at: "nowhere.cc:99" }] as Record<string, string>[]) {
       const res = await fetch(link(extra), { redirect: "manual" });
       expect(res.headers.get("location")).toBe(`${plain()}&line=${CASE_LINE}#L${CASE_LINE}`);
     }
