@@ -29,6 +29,13 @@ export const ACTIVE_STATES: ReadonlySet<AttemptState> = new Set(["LEASED", "FETC
 /** Outcomes a slave may report for an attempt it ran. */
 export type ReportedState = "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "CANCELED" | "INFRA_FAILED";
 
+/**
+ * What a job's counts and its page's rows read of each attempt
+ * (Repo.getAttemptHeads): a read of every attempt of a big job leaves the
+ * rest in the database.
+ */
+export type AttemptHead = Pick<Attempt, "taskId" | "attempt" | "retry" | "state" | "quarantined" | "leasedAt" | "reportedAt" | "reusedFrom">;
+
 export interface Job {
   /** dist_test's job_id: `[NAME.]<user>.<unix_ts>.<pid>`; at most 100 characters of [A-Za-z0-9._-]. */
   id: string;

@@ -148,6 +148,27 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
       expect((await repo.getAttempts(job.id)).filter((a) => a.taskId === tasks[3]!.taskId).map((a) => a.attempt)).toEqual([0, 1, 2]);
     });
 
+    test("task and attempt heads are the tasks' and attempts' fields they name, in the same order and slices", async () => {
+      const job = makeJob("heads.alice.1700000000.1");
+      const tasks = [2, 0, 1, 3].map((i) => makeTask(job.id, i, { description: `bin.${i}`, shardIndex: i, shardCount: 4 }));
+      const origin = { jobId: "other.1", taskId: "t.0", attempt: 0, savedMs: 1_500, inFlight: true };
+      const attempts = tasks.flatMap((t) => [
+        makeAttempt(t, { attempt: 0, state: "FAILED", retry: 0, quarantined: t.index === 1, leasedAt: 10, reportedAt: 20 }),
+        makeAttempt(t, { attempt: 1, state: "QUEUED", retry: 1, ...(t.index === 3 ? { reusedFrom: origin } : {}) }),
+      ]);
+      await repo.createJob(job, tasks, attempts);
+      const pick = <T extends object, K extends keyof T>(o: T, keys: readonly K[]) => Object.fromEntries(keys.map((k) => [k, o[k]]));
+      const taskKeys = ["index", "taskId", "description", "shardIndex", "shardCount"] as const;
+      const attemptKeys = ["taskId", "attempt", "retry", "state", "quarantined", "leasedAt", "reportedAt", "reusedFrom"] as const;
+      for (const slice of [undefined, { from: 1, to: 3 }, { from: 4, to: 9 }]) {
+        expect(await repo.getTaskHeads(job.id, slice)).toEqual((await repo.getTasks(job.id, slice)).map((t) => pick(t, taskKeys)) as never);
+        expect(await repo.getAttemptHeads(job.id, slice)).toEqual((await repo.getAttempts(job.id, slice)).map((a) => pick(a, attemptKeys)) as never);
+      }
+      expect((await repo.getAttemptHeads(job.id, { from: 1, to: 3 })).map((a) => `${a.taskId.split(".")[1]}/${a.attempt}`)).toEqual(["1/0", "1/1", "2/0", "2/1"]);
+      expect((await repo.getAttemptHeads(job.id)).find((a) => a.reusedFrom)?.reusedFrom).toEqual(origin);
+      expect(await repo.getTaskHeads("no.such.job")).toEqual([]);
+    });
+
     test("a job id that exists is refused, naming it, and nothing of the second job is stored", async () => {
       const first = makeJobWithTasks("dup.alice.1700000000.1", 2);
       await repo.createJob(first.job, first.tasks, first.attempts);

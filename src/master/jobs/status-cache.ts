@@ -3,7 +3,7 @@
  * changes, and the sliced reads of a whole job that computing them takes.
  */
 import { yieldToEventLoop } from "../../common/concurrency.ts";
-import type { Attempt, Job, Task } from "../model.ts";
+import type { Attempt, AttemptHead, Job, Task } from "../model.ts";
 import type { JobCounts, JobFlagView } from "../protocol.ts";
 import { MAX_SHOWN_FLAGS } from "../protocol.ts";
 import type { ChangeTracker } from "../repo/change-tracking.ts";
@@ -34,11 +34,21 @@ export interface JobStatusEntry {
  * holds it for a second or more (SQLite reads, mysql2 decodes, drizzle
  * maps rows synchronously).
  */
-export async function readAllAttempts(repo: Repo, jobId: string): Promise<Attempt[]> {
-  const all: Attempt[] = [];
+export function readAllAttempts(repo: Repo, jobId: string): Promise<Attempt[]> {
+  return readAttemptSlices((slice) => repo.getAttempts(jobId, slice));
+}
+
+/** What counting every attempt of a job takes of each (Repo.getAttemptHeads), read as readAllAttempts reads the attempts. */
+export function readAllAttemptHeads(repo: Repo, jobId: string): Promise<AttemptHead[]> {
+  return readAttemptSlices((slice) => repo.getAttemptHeads(jobId, slice));
+}
+
+/** A job's tasks' attempts, SUMMARY_SLICE_TASKS tasks at a time; every task has an attempt, so the first empty slice is the end. */
+async function readAttemptSlices<T>(read: (slice: { from: number; to: number }) => Promise<T[]>): Promise<T[]> {
+  const all: T[] = [];
   for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
     if (from > 0) await yieldToEventLoop();
-    const slice = await repo.getAttempts(jobId, { from, to: from + SUMMARY_SLICE_TASKS });
+    const slice = await read({ from, to: from + SUMMARY_SLICE_TASKS });
     if (slice.length === 0) return all;
     for (const a of slice) all.push(a);
   }
@@ -66,7 +76,7 @@ async function readTaskSlices<T>(read: (slice: { from: number; to: number }) => 
 }
 
 /** The latest report of any of the job's attempts, or its cancel, or its submit: when it finished, once it has. */
-export function lastChangeAt(job: Job, attempts: readonly Attempt[]): number {
+export function lastChangeAt(job: Job, attempts: readonly AttemptHead[]): number {
   let at = job.canceledAt ?? job.createdAt;
   for (const a of attempts) if (a.reportedAt !== null && a.reportedAt > at) at = a.reportedAt;
   return at;
@@ -112,7 +122,7 @@ export class JobStatusCache {
   private async read(jobId: string, version: number): Promise<JobStatusEntry | null> {
     const job = await this.repo.getJob(jobId);
     if (!job) return null;
-    const attempts = await readAllAttempts(this.repo, jobId);
+    const attempts = await readAllAttemptHeads(this.repo, jobId);
     const groups = groupAttempts(attempts);
     // Counted in the database over the job's per-case rows, which each report keeps merged: no case is read here.
     const counts: JobCounts = { ...jobCounts(groups, job), cases: await this.repo.jobCaseCounts(jobId) };

@@ -1,12 +1,12 @@
-import { ACTIVE_STATES, type Attempt, type Job, TERMINAL_STATES } from "../model.ts";
+import { ACTIVE_STATES, type Attempt, type AttemptHead, type Job, TERMINAL_STATES } from "../model.ts";
 import type { GroupState, JobCounts } from "../protocol.ts";
 
 /** All attempts of one task id, oldest first: dist_test's "group". */
-export type Group = readonly Attempt[];
+export type Group = readonly AttemptHead[];
 
 /** Attempts of a job grouped by task id, each group ordered by attempt. */
-export function groupAttempts(attempts: readonly Attempt[]): Map<string, Attempt[]> {
-  const groups = new Map<string, Attempt[]>();
+export function groupAttempts<A extends Pick<Attempt, "taskId" | "attempt">>(attempts: readonly A[]): Map<string, A[]> {
+  const groups = new Map<string, A[]>();
   for (const a of attempts) (groups.get(a.taskId) ?? groups.set(a.taskId, []).get(a.taskId)!).push(a);
   for (const g of groups.values()) g.sort((x, y) => x.attempt - y.attempt);
   return groups;
@@ -17,10 +17,10 @@ export function groupAttempts(attempts: readonly Attempt[]): Map<string, Attempt
  * failure, no slave able to run it) are not: a task they hit and that then
  * passes is not flaky.
  */
-const isFailure = (a: Attempt) => (a.state === "FAILED" || a.state === "TIMED_OUT") && !a.quarantined;
+const isFailure = (a: AttemptHead) => (a.state === "FAILED" || a.state === "TIMED_OUT") && !a.quarantined;
 
 /** A failure whose failing cases were all quarantined when reported (Attempt.quarantined): the operator's decision that it fails nothing. */
-const isQuarantinedFailure = (a: Attempt) => (a.state === "FAILED" || a.state === "TIMED_OUT") && a.quarantined;
+const isQuarantinedFailure = (a: AttemptHead) => (a.state === "FAILED" || a.state === "TIMED_OUT") && a.quarantined;
 
 /**
  * Where a group stands. A canceled job's unfinished groups read canceled at
@@ -54,12 +54,12 @@ export function groupFinished(state: GroupState): boolean {
  * after the first are requeues after an infrastructure loss (SLAVE_LOST,
  * INFRA_FAILED), which keep their predecessor's retry count.
  */
-export function isTestRetry(attempt: Attempt, previous: Attempt | undefined): boolean {
+export function isTestRetry(attempt: AttemptHead, previous: AttemptHead | undefined): boolean {
   return previous !== undefined && attempt.retry > previous.retry;
 }
 
 /** The native API's counts. Queued and running apart, which dist_test could not tell; test retries and infrastructure requeues apart. */
-export function jobCounts(groups: Map<string, Attempt[]>, job: Pick<Job, "canceledAt">): JobCounts {
+export function jobCounts(groups: ReadonlyMap<string, Group>, job: Pick<Job, "canceledAt">): JobCounts {
   const counts: JobCounts = { total_tasks: groups.size, queued: 0, running: 0, succeeded: 0, failed: 0, flaky: 0, quarantined: 0, canceled: 0, finished: 0, retries: 0, requeues: 0, reused: 0, coalesced: 0, waiting: 0, saved_ms: 0 };
   for (const group of groups.values()) {
     const first = group[0]!;
@@ -114,7 +114,7 @@ export interface DistTestJobStatus {
  * (no success and nothing more coming, canceled included, so a canceled job
  * exits 88 and finishes), finished = succeeded or failed.
  */
-export function distTestJobStatus(groups: Map<string, Attempt[]>, job: Pick<Job, "canceledAt">): DistTestJobStatus {
+export function distTestJobStatus(groups: ReadonlyMap<string, Group>, job: Pick<Job, "canceledAt">): DistTestJobStatus {
   const s: DistTestJobStatus = {
     total_tasks: 0, finished_tasks: 0, running_tasks: 0, retried_tasks: 0, timedout_tasks: 0, failed_tasks: 0, succeeded_tasks: 0,
     total_groups: groups.size, finished_groups: 0, failed_groups: 0, succeeded_groups: 0, flaky_groups: 0, flaky_tasks: 0, status: "running",

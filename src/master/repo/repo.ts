@@ -1,7 +1,7 @@
 import type { CaseResult, CaseStatus } from "../../results/model.ts";
 import type { CaseAttempt } from "../cases/case-store.ts";
 import type { FlakyCaseStats, FlakyQuery } from "../cases/flaky-cases.ts";
-import type { Attempt, AttemptState, Job, JobFlag, ReusedResultFields, SlaveInfo, Task } from "../model.ts";
+import type { Attempt, AttemptHead, AttemptState, Job, JobFlag, ReusedResultFields, SlaveInfo, Task } from "../model.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
 import type { JobCaseCounts, JobCaseStatus } from "../protocol.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
@@ -90,6 +90,8 @@ export interface Repo {
    * in slices (yielding between them) is done at the first empty slice.
    */
   getAttempts(jobId: string, tasks?: { from: number; to: number }): Promise<Attempt[]>;
+  /** getAttempts' order and slices, with only the AttemptHead fields: what counting a job or drawing its rows reads. */
+  getAttemptHeads(jobId: string, tasks?: { from: number; to: number }): Promise<AttemptHead[]>;
   getAttempt(jobId: string, taskId: string, attempt: number): Promise<Attempt | null>;
   findAttemptByLease(leaseId: string): Promise<Attempt | null>;
   /** Attempts of every job that are not in a terminal state: what a restarted master rebuilds its queue and leases from. */

@@ -15,7 +15,7 @@ import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { type Clock, systemClock } from "../../common/clock.ts";
 import { yieldToEventLoop } from "../../common/concurrency.ts";
 import { DtError } from "../../common/errors.ts";
-import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type Job, type JobFlag, type SlaveInfo, type Task } from "../model.ts";
+import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type AttemptHead, type Job, type JobFlag, type SlaveInfo, type Task } from "../model.ts";
 import type { CaseResult } from "../../results/model.ts";
 import { type CaseAttempt, storeCasesWith } from "../cases/case-store.ts";
 import { type FlakyCaseStats, type FlakyQuery, findFlakyCases } from "../cases/flaky-cases.ts";
@@ -34,6 +34,12 @@ import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
 /** dist_test's EWMA: new = OLD_WEIGHT · old + (1 − OLD_WEIGHT) · measured. */
 const OLD_WEIGHT = 0.7;
+/** The columns getAttemptHeads reads. */
+const ATTEMPT_HEAD_COLUMNS = {
+  taskId: attempts.taskId, attempt: attempts.attempt, retry: attempts.retry, state: attempts.state, quarantined: attempts.quarantined,
+  leasedAt: attempts.leasedAt, reportedAt: attempts.reportedAt, reusedFrom: attempts.reusedFrom,
+};
+
 /** The columns getTaskHeads reads. */
 const TASK_HEAD_COLUMNS = { index: tasks.index, taskId: tasks.taskId, description: tasks.description, shardIndex: tasks.shardIndex, shardCount: tasks.shardCount };
 const OPEN_STATES = ATTEMPT_STATES.filter((s) => !TERMINAL_STATES.has(s));
@@ -125,16 +131,11 @@ export class SqliteRepo implements Repo {
   }
 
   getAttempts(jobId: string, slice?: { from: number; to: number }): Promise<Attempt[]> {
-    const inSlice = slice ? and(gte(tasks.index, slice.from), lt(tasks.index, slice.to)) : undefined;
-    return this.exec((db) =>
-      db
-        .select(getTableColumns(attempts))
-        .from(attempts)
-        .innerJoin(tasks, and(eq(tasks.jobId, attempts.jobId), eq(tasks.taskId, attempts.taskId)))
-        .where(and(eq(attempts.jobId, jobId), inSlice))
-        .orderBy(asc(tasks.index), asc(attempts.attempt))
-        .all(),
-    );
+    return this.exec((db) => db.select(getTableColumns(attempts)).from(attempts).innerJoin(tasks, ATTEMPT_TASK).where(attemptsOfJob(jobId, slice)).orderBy(...ATTEMPT_ORDER).all());
+  }
+
+  getAttemptHeads(jobId: string, slice?: { from: number; to: number }): Promise<AttemptHead[]> {
+    return this.exec((db) => db.select(ATTEMPT_HEAD_COLUMNS).from(attempts).innerJoin(tasks, ATTEMPT_TASK).where(attemptsOfJob(jobId, slice)).orderBy(...ATTEMPT_ORDER).all());
   }
 
   getAttempt(jobId: string, taskId: string, attempt: number): Promise<Attempt | null> {
@@ -377,3 +378,9 @@ function attemptKey(jobId: string, taskId: string, attempt: number): SQL {
   return and(eq(attempts.jobId, jobId), eq(attempts.taskId, taskId), eq(attempts.attempt, attempt))!;
 }
 
+/** A job's attempts, of the tasks whose index is in [from, to) with `slice`: the where of getAttempts and getAttemptHeads, which join tasks on ATTEMPT_TASK and order by ATTEMPT_ORDER. */
+function attemptsOfJob(jobId: string, slice?: { from: number; to: number }): SQL | undefined {
+  return and(eq(attempts.jobId, jobId), slice ? and(gte(tasks.index, slice.from), lt(tasks.index, slice.to)) : undefined);
+}
+const ATTEMPT_TASK = and(eq(tasks.jobId, attempts.jobId), eq(tasks.taskId, attempts.taskId));
+const ATTEMPT_ORDER = [asc(tasks.index), asc(attempts.attempt)];

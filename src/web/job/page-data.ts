@@ -10,7 +10,7 @@
  * over the same attempts.
  */
 import { yieldToEventLoop } from "../../common/concurrency.ts";
-import { lastChangeAt, readAllAttempts, readAllTaskHeads, readJobFlags } from "../../master/jobs/status-cache.ts";
+import { lastChangeAt, readAllAttemptHeads, readAllTaskHeads, readJobFlags } from "../../master/jobs/status-cache.ts";
 import { groupAttempts, jobCounts } from "../../master/jobs/status.ts";
 import { taskView } from "../../master/jobs/task-views.ts";
 import type { Master } from "../../master/master.ts";
@@ -70,7 +70,7 @@ export class JobPageCache {
     const job = await repo.getJob(jobId);
     if (!job) return null;
     const heads = await this.taskHeads(jobId);
-    const attempts = await readAllAttempts(repo, jobId);
+    const attempts = await readAllAttemptHeads(repo, jobId);
     await yieldToEventLoop();
     const groups = groupAttempts(attempts);
     const rows = buildRows(heads, groups, job);

@@ -4,7 +4,7 @@
  * kept small (a 100,000-task job's rows stay a few MB); the attempts and
  * links of the rows a page shows are read apart (page-data.ts).
  */
-import type { Attempt, AttemptState, Job } from "../../master/model.ts";
+import type { AttemptHead, AttemptState, Job } from "../../master/model.ts";
 import type { TaskHeadRow } from "../../master/repo/repo.ts";
 import { taskBinary } from "../../master/model.ts";
 import { groupState } from "../../master/jobs/status.ts";
@@ -64,7 +64,7 @@ export interface JobRow {
 }
 
 /** The time a task's latest attempt spent on a slave: ended, or running since. */
-function latestRun(group: readonly Attempt[]): { ms: number | null; since: number | null } {
+function latestRun(group: readonly AttemptHead[]): { ms: number | null; since: number | null } {
   const last = group[group.length - 1];
   if (!last || last.leasedAt === null) return { ms: null, since: null };
   return last.reportedAt === null ? { ms: null, since: last.leasedAt } : { ms: last.reportedAt - last.leasedAt, since: null };
@@ -75,7 +75,7 @@ function latestRun(group: readonly Attempt[]): { ms: number | null; since: numbe
  * are shards of one, each row's state, duration and counts from its
  * tasks' attempts (`groups`, by task id, oldest first).
  */
-export function buildRows(heads: readonly TaskHead[], groups: ReadonlyMap<string, readonly Attempt[]>, job: Pick<Job, "canceledAt">): JobRow[] {
+export function buildRows(heads: readonly TaskHead[], groups: ReadonlyMap<string, readonly AttemptHead[]>, job: Pick<Job, "canceledAt">): JobRow[] {
   const rows: JobRow[] = [];
   const sharded = new Map<string, JobRow>();
   for (const head of heads) {
