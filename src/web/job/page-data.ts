@@ -35,12 +35,19 @@ export interface JobPageState {
   attempts: number;
   /** Every row is in a final state: the page will change no more. */
   finished: boolean;
+  /** When it was read and what the read took, in this process's monotonic ms: a cost, not a moment of the job's, so not the injected clock. */
+  readAt: number;
+  readMs: number;
 }
 
 /** Jobs whose rows are kept: the pages people have open. */
 const KEPT_JOBS = 20;
 /** Task names kept, over all jobs: about 100 bytes each. */
 const KEPT_HEADS = 400_000;
+/** A job's rows are read again at most once per this many times what their last read took: a page costs the master at most ~1/READ_SPACING of a core per job. */
+const READ_SPACING = 5;
+/** Reads cheaper than this are not spaced: a small job's page is always current. */
+const SPACED_READ_MS = 50;
 /** Tasks whose index gap still reads as one range: fewer, larger reads beat one read per row. */
 const RANGE_GAP = 32;
 
@@ -52,11 +59,19 @@ export class JobPageCache {
 
   constructor(private readonly master: Master) {}
 
-  /** The job's rows as of now, or null for a job the master does not know. */
+  /**
+   * The job's rows as of now, or null for a job the master does not know.
+   * Rows whose read took SPACED_READ_MS or more, read less than
+   * READ_SPACING times that ago, stand for now even when the job changed:
+   * a 100,000-task job's read takes a second or two, and a page open on it
+   * while it runs must not keep the master reading it back to back. So a
+   * big job's rows lag by up to a few seconds; a small job's are current.
+   */
   async get(jobId: string): Promise<JobPageState | null> {
     const version = this.master.changeVersion(jobId);
     const kept = this.states.get(jobId);
-    if (kept && kept.version === version) return touch(this.states, jobId, kept);
+    const fresh = kept && (kept.version === version || (kept.readMs >= SPACED_READ_MS && performance.now() - kept.readAt < READ_SPACING * kept.readMs));
+    if (kept && fresh) return touch(this.states, jobId, kept);
     const key = `${jobId}\u0000${version}`;
     const pending = this.reading.get(key);
     if (pending) return pending;
@@ -67,6 +82,7 @@ export class JobPageCache {
 
   private async read(jobId: string, version: string): Promise<JobPageState | null> {
     const { repo } = this.master.deps;
+    const started = performance.now();
     const job = await repo.getJob(jobId);
     if (!job) return null;
     const heads = await this.taskHeads(jobId);
@@ -78,6 +94,7 @@ export class JobPageCache {
     const state: JobPageState = {
       version, job, rows, rowCounts, counts: jobCounts(groups, job), cases: await repo.jobCaseCounts(jobId), flags: await readJobFlags(repo, jobId),
       lastChangeAt: lastChangeAt(job, attempts), tasks: heads.length, attempts: attempts.length, finished: rowCounts.finished === rowCounts.total,
+      readAt: performance.now(), readMs: performance.now() - started,
     };
     this.states.delete(jobId);
     this.states.set(jobId, state);

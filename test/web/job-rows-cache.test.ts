@@ -1,0 +1,63 @@
+/**
+ * JobPageCache (src/web/job/page-data.ts): a job's rows are kept while it
+ * does not change, read again when it does, except that an expensive read
+ * is spaced: rows that took 50 ms or more to read stand for five times that
+ * after a change. Over a real SQLite repo whose attempt read is slowed.
+ */
+import { afterEach, expect, test } from "bun:test";
+import type { Master } from "../../src/master/master.ts";
+import type { Repo } from "../../src/master/repo/repo.ts";
+import { JobPageCache } from "../../src/web/job/page-data.ts";
+import { type MasterFixture, drive, makeMaster, submit } from "./fixture.ts";
+
+let fx: MasterFixture | undefined;
+afterEach(() => fx?.close());
+
+/** The master as the cache sees it, its attempt reads slowed by `delayMs`; `reads` counts them. */
+function slowed(master: Master, delayMs: number) {
+  const counter = { reads: 0 };
+  const repo = new Proxy(master.deps.repo, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop !== "getAttemptHeads") return typeof value === "function" ? value.bind(target) : value;
+      return async (...args: unknown[]) => {
+        // A read of the job is its slices from the first; the empty one that ends it is not another.
+        if ((args[1] as { from: number } | undefined)?.from === 0) counter.reads++;
+        await Bun.sleep(delayMs);
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  }) as Repo;
+  const view = { deps: { ...master.deps, repo }, changeVersion: (jobId: string) => master.changeVersion(jobId) } as unknown as Master;
+  return { view, counter };
+}
+
+test("a cheap read is redone at every change; an expensive one stands for five times its cost after a change, then is redone", async () => {
+  fx = await makeMaster();
+  await submit(fx, "cheap.1", [{ description: "a" }, { description: "b" }]);
+  await submit(fx, "dear.1", [{ description: "c" }, { description: "d" }]);
+  const cheap = slowed(fx.master, 0);
+  const cheapCache = new JobPageCache(cheap.view);
+  expect((await cheapCache.get("cheap.1"))!.rowCounts.queued).toBe(2);
+  await cheapCache.get("cheap.1");
+  expect(cheap.counter.reads).toBe(1);
+  // Both of its tasks, so the queue then holds only the other job's.
+  expect((await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 2 })).map((l) => l.job_id)).toEqual(["cheap.1", "cheap.1"]);
+  expect((await cheapCache.get("cheap.1"))!.rowCounts.passed).toBe(2);
+  expect(cheap.counter.reads).toBe(2);
+
+  const dear = slowed(fx.master, 80);
+  const dearCache = new JobPageCache(dear.view);
+  const first = (await dearCache.get("dear.1"))!;
+  expect(first.readMs).toBeGreaterThanOrEqual(80);
+  expect((await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 1 }))[0]!.job_id).toBe("dear.1");
+  // Changed, but read a moment ago at a cost: the same rows, no read.
+  expect(await dearCache.get("dear.1")).toBe(first);
+  expect(dear.counter.reads).toBe(1);
+  await Bun.sleep(first.readMs * 5 + 20);
+  const later = (await dearCache.get("dear.1"))!;
+  expect(dear.counter.reads).toBe(2);
+  expect(later.rowCounts.passed).toBe(1);
+  expect(later.version).not.toBe(first.version);
+  expect(await dearCache.get("nobody.1")).toBeNull();
+});
