@@ -1,14 +1,19 @@
 /**
- * `bun run screenshots [DIR]`: starts a real master and slave, runs the
- * browser tests' sample job (a passing and a failing task), and writes a
- * full-page PNG of each page (index, job, log, trace, slaves) into DIR
- * (default screenshots/, ignored by git), for reviewers. Needs a chromium
- * (DT_TEST_CHROMIUM or `chromium` on the PATH). Not run in CI.
+ * `bun run screenshots [DIR]`: starts real masters and slaves and writes a
+ * full-page PNG of each page into DIR (default screenshots/, ignored by
+ * git), for reviewers: the browser tests' sample job (a passing and a
+ * failing task: index, job, log, trace, slaves), then their scenario job (a
+ * failed, a flaky, a sharded, a lost and a chatty task; scenario-*.png)
+ * while its chatty task runs and again once the job finished. Needs a
+ * chromium (DT_TEST_CHROMIUM or `chromium` on the PATH); the scenario's
+ * sharded task runs dt's sample gtest binary when DT_TEST_GTEST_BIN names
+ * it. Not run in CI.
  */
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { TestBrowser, chromiumMissing } from "../test/browser/browser.ts";
 import { startSampleJob } from "../test/browser/sample-job.ts";
+import { startScenarioJob } from "../test/browser/scenario-job.ts";
 
 const missing = chromiumMissing();
 if (missing) {
@@ -18,26 +23,49 @@ if (missing) {
 const dir = resolve(process.argv[2] ?? join(import.meta.dir, "..", "screenshots"));
 mkdirSync(dir, { recursive: true });
 
-const sample = await startSampleJob();
-const browser = await TestBrowser.launch().catch(async (error) => {
-  await sample.close();
-  throw error;
-});
+const browser = await TestBrowser.launch();
 let problems = 0;
+
+/** One full-page PNG, written even when the page had problems: a reviewer wants to see the broken page too. */
+async function shoot(name: string, url: string): Promise<void> {
+  const visit = await browser.visit(url);
+  const file = join(dir, `${name}.png`);
+  await visit.page.screenshot({ path: file, fullPage: true });
+  for (const problem of visit.problems()) console.error(`${name}: ${problem}`);
+  problems += visit.problems().length;
+  await visit.close();
+  console.log(`${file}  ${url}`);
+}
+
 try {
-  for (const [name, url] of Object.entries(sample.pages)) {
-    const visit = await browser.visit(url);
-    const file = join(dir, `${name}.png`);
-    await visit.page.screenshot({ path: file, fullPage: true });
-    // Written either way: a reviewer wants to see the broken page too.
-    for (const problem of visit.problems()) console.error(`${name}: ${problem}`);
-    problems += visit.problems().length;
-    await visit.close();
-    console.log(`${file}  ${url}`);
+  const sample = await startSampleJob();
+  try {
+    for (const [name, url] of Object.entries(sample.pages)) await shoot(name, url);
+    console.log(`sample job ${sample.jobId}`);
+  } finally {
+    await sample.close();
+  }
+
+  const scenario = await startScenarioJob();
+  try {
+    if (scenario.gtestFallback) console.warn(`scenario: the sharded task runs a shell stand-in: ${scenario.gtestFallback}`);
+    const { pages } = scenario;
+    await shoot("scenario-job-running", pages.job);
+    await shoot("scenario-log-live", pages.chattyLog);
+    await shoot("scenario-log-failed", pages.failedLog);
+    await shoot("scenario-trace-running", pages.trace);
+    await shoot("scenario-index", pages.index);
+    await shoot("scenario-slaves", pages.slaves);
+    scenario.finishChatty();
+    await scenario.waitFinished();
+    await shoot("scenario-job-finished", pages.job);
+    await shoot("scenario-trace-finished", pages.trace);
+    console.log(`scenario job ${scenario.jobId}`);
+  } finally {
+    await scenario.close();
   }
 } finally {
   await browser.close();
-  await sample.close();
 }
-console.log(`screenshots of job ${sample.jobId} in ${dir}${problems ? ` (${problems} page problems above)` : ""}`);
+console.log(`screenshots in ${dir}${problems ? ` (${problems} page problems above)` : ""}`);
 process.exit(problems ? 1 : 0);

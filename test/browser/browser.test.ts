@@ -4,13 +4,14 @@
  * exception and a missing subresource, or its checks could not fail.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { TestBrowser, chromiumMissing, linksOn } from "./browser.ts";
+import { TestBrowser, chromiumMissing, linksOn, pageFaults } from "./browser.ts";
 
 const missing = chromiumMissing();
 if (missing) console.warn(`SKIP test/browser/browser.test.ts: ${missing}`);
 
 const BAD_PAGE = `<!doctype html><title>bad</title><h1>Bad</h1>
 <a href="/ok#top">ok</a> <a href="ok">same, relative</a> <a href="/gone">gone</a> <a href="mailto:x@example.com">mail</a>
+<a href="/moved">moved</a> <a href="/moved-away">moved away</a>
 <img src="/missing.png"><script>console.error("logged on purpose")</script><script>throw new Error("thrown on purpose")</script>`;
 
 describe.skipIf(!!missing)("TestBrowser", () => {
@@ -20,7 +21,16 @@ describe.skipIf(!!missing)("TestBrowser", () => {
     server = Bun.serve({
       port: 0,
       hostname: "127.0.0.1",
-      fetch: (req) => (new URL(req.url).pathname === "/" ? new Response(BAD_PAGE, { headers: { "Content-Type": "text/html" } }) : new Response("no", { status: 404 })),
+      fetch: (req) => {
+        const path = new URL(req.url).pathname;
+        if (path === "/") return new Response(BAD_PAGE, { headers: { "Content-Type": "text/html" } });
+        if (path === "/bare") return new Response("<!doctype html><p>no title, no heading, no links</p>", { headers: { "Content-Type": "text/html" } });
+        if (path === "/ok") return new Response("ok");
+        // A link may go through a redirect (a case's log link does); where it lands is what counts.
+        if (path === "/moved") return Response.redirect(`http://127.0.0.1:${server.port}/ok#L3`, 302);
+        if (path === "/moved-away") return Response.redirect(`http://127.0.0.1:${server.port}/gone`, 302);
+        return new Response("no", { status: 404 });
+      },
     });
     browser = await TestBrowser.launch();
   });
@@ -40,6 +50,18 @@ describe.skipIf(!!missing)("TestBrowser", () => {
   test("lists each http link once, resolved, without its fragment", async () => {
     const visit = await browser.visit(`http://127.0.0.1:${server.port}/`);
     const base = `http://127.0.0.1:${server.port}`;
-    expect(await linksOn(visit.page)).toEqual([`${base}/ok`, `${base}/gone`]);
+    expect(await linksOn(visit.page)).toEqual([`${base}/ok`, `${base}/gone`, `${base}/moved`, `${base}/moved-away`]);
+  });
+
+  test("pageFaults names each fault: errors, failed requests, links that do not land on a 200, and a page without title, heading or links", async () => {
+    const base = `http://127.0.0.1:${server.port}`;
+    const faults = await pageFaults(await browser.visit(`${base}/`));
+    expect(faults).toContain("uncaught: thrown on purpose");
+    expect(faults).toContain(`404 ${base}/missing.png`);
+    expect(faults).toContain(`404 ${base}/gone`);
+    expect(faults).toContain(`404 (redirected to ${base}/gone) ${base}/moved-away`);
+    // The page itself, /ok and /moved (which lands on /ok) are fine.
+    expect(faults.filter((f) => f.endsWith(`${base}/ok`) || f.endsWith(`${base}/moved`) || f.startsWith("the page answered") || f.startsWith("no "))).toEqual([]);
+    expect(await pageFaults(await browser.visit(`${base}/bare`))).toEqual(["no <title>", "no <h1> with text", "no links on the page"]);
   });
 });

@@ -123,3 +123,46 @@ export async function linksOn(page: Page): Promise<string[]> {
   for (const u of urls) u.hash = "";
   return [...new Set(urls.map((u) => u.href))];
 }
+
+/** What `pageFaults` checks beyond the load: a main heading unless `heading` is false. */
+export interface PageFaultOptions {
+  heading?: boolean;
+}
+
+/**
+ * Everything wrong with a loaded page, as a reader would meet it: its
+ * status, its console errors and failed requests so far, a missing title or
+ * main heading, and each link that does not answer 200 (redirects followed:
+ * a link may go through one, as a case's log link does, but must land). A
+ * page must have links: a check that fetched none would pass whatever the
+ * links were. Empty when the page is clean; free of bun:test, so a test
+ * asserts `toEqual([])` and sees every fault at once.
+ *
+ * @example
+ *   const visit = await browser.visit(url);
+ *   expect(await pageFaults(visit)).toEqual([]);
+ */
+export async function pageFaults(visit: PageVisit, options: PageFaultOptions = {}): Promise<string[]> {
+  const { page } = visit;
+  const faults: string[] = [];
+  if (visit.status !== 200) faults.push(`the page answered ${visit.status}`);
+  faults.push(...visit.problems());
+  if ((await page.title()).trim() === "") faults.push("no <title>");
+  // count() first: a locator's innerText would wait out the navigation timeout for a heading that is not there.
+  if (options.heading !== false && ((await page.locator("h1").count()) === 0 || (await page.locator("h1").first().innerText()).trim() === "")) faults.push("no <h1> with text");
+  const links = await linksOn(page);
+  if (links.length === 0) faults.push("no links on the page");
+  const answers = await Promise.all(
+    links.map(async (link) => {
+      try {
+        const res = await fetch(link);
+        await res.arrayBuffer();
+        return res.status === 200 ? null : `${res.status}${res.redirected ? ` (redirected to ${res.url})` : ""} ${link}`;
+      } catch (error) {
+        return `failed ${link}: ${(error as Error).message}`;
+      }
+    }),
+  );
+  faults.push(...answers.filter((a): a is string => a !== null));
+  return faults;
+}
