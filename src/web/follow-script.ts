@@ -47,7 +47,8 @@ export const FOLLOW_SCRIPT = `
           pause.hidden = true;
           return;
         }
-        status.textContent = "Following the log: " + (nextLine - 1) + " lines so far.";
+        // A poll in flight when Pause was pressed still lands its lines, but must not say the log is followed.
+        status.textContent = paused ? "Paused at line " + (nextLine - 1) + "." : "Following the log: " + (nextLine - 1) + " lines so far.";
         schedule(end < size ? 0 : 1000);
       });
     }).catch(function (err) {
