@@ -190,6 +190,20 @@ describe("the job page over jobs in every state", () => {
     expect(rows(await page(own, { job_id: jobId, status: "lost" })).map((r) => r.name)).toEqual(["unlucky"]);
   });
 
+  test("a binary split fifty ways is one row showing twenty shards, the failed one among them, and how many more there are", async () => {
+    await using own = await ownMaster();
+    const jobId = "wide.1700000000.1";
+    await own.master.submitJob({ job_id: jobId, tasks: [{ isolate_hash: "a".repeat(64), description: "wide_test", shards: 50 }] });
+    await drive(own, "s-wide", (d) => (d === "wide_test.37" ? "FAILED" : "SUCCEEDED"));
+    const html = await page(own, { job_id: jobId });
+    expect(rows(html).map((r) => [r.state, r.shards])).toEqual([["failed", "50"]]);
+    const shards = [...html.matchAll(/<h3>shard (\d+) of 50: (\w+)<\/h3>/g)].map((m) => [Number(m[1]), m[2]]);
+    expect(shards).toHaveLength(20);
+    expect(shards).toContainEqual([38, "failed"]);
+    expect(html).toContain("30 more shards, not shown");
+    expect(headerCounts(html)).toMatchObject({ total: 1, failed: 1 });
+  });
+
   test("a big job's page shows one page of rows, with links to the others; a page past the last says so", async () => {
     const jobId = "big.1700000000.1";
     const n = PAGE_ROWS * 2 + 50;

@@ -17,7 +17,7 @@ import type { Master } from "../../master/master.ts";
 import type { Attempt, Job, Task } from "../../master/model.ts";
 import type { JobCaseCounts, JobCounts, JobFlagView, TaskView } from "../../master/protocol.ts";
 import { type RowCounts, countRows } from "./row-query.ts";
-import { type JobRow, type TaskHead, buildRows, taskHead } from "./rows.ts";
+import { type JobRow, type TaskHead, buildRows, shownIndexes, taskHead } from "./rows.ts";
 
 /** A job's rows and header as of one change version. */
 export interface JobPageState {
@@ -138,7 +138,7 @@ export function indexRanges(indexes: readonly number[]): { from: number; to: num
 /** The full tasks (with attempts and links) of the rows a page shows, by task index. */
 export async function readRowTasks(master: Master, job: Job, rows: readonly JobRow[]): Promise<Map<number, TaskView>> {
   const { repo } = master.deps;
-  const wanted = new Set(rows.flatMap((r) => r.indexes));
+  const wanted = new Set(rows.flatMap(shownIndexes));
   const tasks: Task[] = [];
   const attempts: Attempt[] = [];
   for (const range of indexRanges([...wanted])) {

@@ -49,6 +49,8 @@ export interface JobRow {
   name: string;
   /** The row's tasks' indexes: its shards by shard index, or its one task. */
   indexes: number[];
+  /** Each shard's state, beside `indexes`; one entry for a task that is not sharded. */
+  states: RowState[];
   /** A sharded binary's shard count; null for a task that is not sharded. */
   shards: number | null;
   state: RowState;
@@ -83,7 +85,7 @@ export function buildRows(heads: readonly TaskHead[], groups: ReadonlyMap<string
     const state = group.length === 0 ? "queued" : ROW_STATE[groupState(group, job)];
     const run = latestRun(group);
     const part: JobRow = {
-      key: head.taskId, name: head.binary, indexes: [head.index], shards: null, state, runningSince: run.since, durationMs: run.ms,
+      key: head.taskId, name: head.binary, indexes: [head.index], states: [state], shards: null, state, runningSince: run.since, durationMs: run.ms,
       attempts: group.length, lost: group.filter((a) => LOST_STATES.has(a.state)).length, timedOut: group.some((a) => a.state === "TIMED_OUT"),
     };
     if (head.shardCount === null) {
@@ -105,6 +107,7 @@ export function buildRows(heads: readonly TaskHead[], groups: ReadonlyMap<string
 /** Adds one shard to its binary's row: the most pressing state, the longest run, the sums. */
 function mergeShard(row: JobRow, shard: JobRow): void {
   row.indexes.push(...shard.indexes);
+  row.states.push(...shard.states);
   if (stateRank(shard.state) < stateRank(row.state)) row.state = shard.state;
   if (shard.durationMs !== null && (row.durationMs === null || shard.durationMs > row.durationMs)) row.durationMs = shard.durationMs;
   if (shard.runningSince !== null && (row.runningSince === null || shard.runningSince < row.runningSince)) row.runningSince = shard.runningSince;
@@ -118,4 +121,15 @@ export function rowDurationMs(row: JobRow, now: number): number | null {
   const running = row.runningSince === null ? null : Math.max(0, now - row.runningSince);
   if (running === null) return row.durationMs;
   return row.durationMs === null ? running : Math.max(running, row.durationMs);
+}
+
+/** Shards a row shows at most: a binary split a thousand ways stays one row of a page under a megabyte. */
+export const MAX_SHOWN_SHARDS = 20;
+
+/** The tasks a row shows: its one task, or its first MAX_SHOWN_SHARDS shards by what needs a reader first (failed before passed), in shard order. */
+export function shownIndexes(row: JobRow): number[] {
+  if (row.indexes.length <= MAX_SHOWN_SHARDS) return row.indexes;
+  const order = row.indexes.map((index, i) => ({ index, rank: stateRank(row.states[i]!) }));
+  order.sort((a, b) => a.rank - b.rank || a.index - b.index);
+  return order.slice(0, MAX_SHOWN_SHARDS).map((o) => o.index).sort((a, b) => a - b);
 }

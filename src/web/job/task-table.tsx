@@ -11,7 +11,7 @@ import { formatCount, formatDuration, pageLink } from "../layout.tsx";
 import { CaseReuseMark, ReuseMark } from "../reuse-marks.tsx";
 import { AttemptTable, FileLinks, LogLinks } from "./attempts.tsx";
 import { DEFAULT_ORDER, type RowQuery, STATE_WORDS, type SortKey, queryParams } from "./row-query.ts";
-import { type JobRow, rowDurationMs } from "./rows.ts";
+import { type JobRow, MAX_SHOWN_SHARDS, rowDurationMs, shownIndexes } from "./rows.ts";
 
 export interface TableData {
   jobId: string;
@@ -54,7 +54,7 @@ export function TaskTable({ jobId, rows, tasks, cases, query, now }: TableData) 
       </thead>
       <tbody>
         {rows.map((row) => (
-          <TaskRow jobId={jobId} row={row} tasks={row.indexes.flatMap((i) => tasks.get(i) ?? [])} cases={cases} now={now} />
+          <TaskRow jobId={jobId} row={row} tasks={shownIndexes(row).flatMap((i) => tasks.get(i) ?? [])} cases={cases} now={now} />
         ))}
       </tbody>
     </table>
@@ -82,6 +82,12 @@ function TaskRow({ jobId, row, tasks, cases, now }: { jobId: string; row: JobRow
               <AttemptTable jobId={jobId} task={t} now={now} />
             </div>
           ))}
+          {row.indexes.length > tasks.length ? (
+            <p class="note">
+              {`${formatCount(row.indexes.length - tasks.length)} more shards, not shown: the ${MAX_SHOWN_SHARDS} above are the first by state (failed first). All of them: `}
+              <a href={`api/v1/jobs/${encodeURIComponent(jobId)}/tasks`}>tasks (JSON)</a>
+            </p>
+          ) : null}
         </details>
       </td>
       <td class="state">
