@@ -39,7 +39,7 @@ export function flakyPageRoutes(master: Master): Hono {
       history = await caseHistory(master.deps.repo, query);
     } catch (err) {
       if (!isDtError(err, "invalid_input")) throw err;
-      return sendPage(c, <Page title="dt: test history"><p id="error">{err.message}</p></Page>, 400);
+      return sendPage(c, <Page title="dt: test history" up="../"><p id="error">{err.message}</p></Page>, 400);
     }
     return sendPage(c, <HistoryPage history={history} query={query} />);
   });

@@ -13,7 +13,7 @@ const UP = "../";
 export function HistoryPage({ history, query }: { history: CaseHistory; query: Record<string, string> }) {
   const title = `${history.binary} › ${history.suite ? `${history.suite}.` : ""}${history.case}`;
   return (
-    <Page title={`dt: ${title}`}>
+    <Page title={`dt: ${title}`} up={UP}>
       <p>
         <a href={UP}>jobs</a> <a href={`${UP}flaky`}>flaky tests</a>
       </p>

@@ -48,6 +48,10 @@ describe.skipIf(!!missing)("dt's pages in headless Chromium", () => {
     expect(links.length).toBeGreaterThan(0);
     const statuses = await Promise.all(links.map(async (link) => `${(await fetch(link, { redirect: "manual" })).status} ${link}`));
     expect(statuses.filter((s) => !s.startsWith("200 "))).toEqual([]);
+    // The icon the page links, fetched as Chromium would (it may ask after `load`, past problems()).
+    const icon = await visit.page.locator('link[rel="icon"]').getAttribute("href");
+    const iconRes = await fetch(new URL(icon ?? "missing", visit.page.url()));
+    expect([iconRes.status, iconRes.headers.get("content-type")]).toEqual([200, "image/svg+xml"]);
     return visit;
   }
 
