@@ -89,6 +89,14 @@ describe.skipIf(!!missing)("dt's pages in headless Chromium", () => {
     expect(widths.filter((w) => w > 0).length).toBeGreaterThanOrEqual(sample.tasks.length);
   });
 
+  test("binary history page shows the failing task's run, a letter in its strip, and links that answer", async () => {
+    const visit = await openClean(sample.pages.binary);
+    expect(await heading(visit)).toBe(FAIL_TASK);
+    expect(await visit.page.locator("#strip span").allInnerTexts()).toEqual(["F"]);
+    expect(await visit.page.locator("#runs tbody tr").count()).toBe(1);
+    expect(await visit.page.locator("#runs").innerText()).toContain(sample.jobId);
+  });
+
   test("slaves page lists the slave", async () => {
     const visit = await openClean(sample.pages.slaves);
     expect(await visit.page.locator("body").innerText()).toContain(SLAVE_NAME);
