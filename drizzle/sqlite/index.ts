@@ -16,6 +16,7 @@ import m0002 from "./0002_task_result_globs.sql" with { type: "text" };
 import m0003 from "./0003_case_scheduling.sql" with { type: "text" };
 import m0004 from "./0004_quarantine.sql" with { type: "text" };
 import m0005 from "./0005_reuse.sql" with { type: "text" };
+import m0006 from "./0006_binary_tasks.sql" with { type: "text" };
 
 const SQL_BY_TAG: Readonly<Record<string, string>> = {
   "0000_init": m0000,
@@ -24,6 +25,7 @@ const SQL_BY_TAG: Readonly<Record<string, string>> = {
   "0003_case_scheduling": m0003,
   "0004_quarantine": m0004,
   "0005_reuse": m0005,
+  "0006_binary_tasks": m0006,
 };
 
 /** Every migration in the journal's order, with its SQL. */

@@ -261,7 +261,18 @@ export class Master {
     return `${this.bootId}.${this.changes.version(jobId)}`;
   }
 
-  async jobSummary(jobId: string): Promise<JobSummary> {
+  /**
+   * An opaque token that changes whenever any job or attempt is written (and
+   * differs across restarts), read from memory: what a view of many jobs (the
+   * index page's live region) compares to learn that nothing changed without
+   * reading the database.
+   */
+  changesVersion(): string {
+    return `${this.bootId}.${this.changes.total}`;
+  }
+
+  /** `estimate: false` leaves the ETA out (null): it walks the queue, and a page that does not show it need not pay for it. */
+  async jobSummary(jobId: string, options: { estimate?: boolean } = {}): Promise<JobSummary> {
     const version = this.changeVersion(jobId);
     const found = await this.statuses.get(jobId);
     if (!found) throw new DtError("not_found", `no job ${JSON.stringify(jobId)}; check the id (dt jobs lists recent ones)`);
@@ -270,7 +281,7 @@ export class Master {
       change_version: version,
       job_id: job.id, user: job.user, name: job.name, priority: job.priority, created_at: job.createdAt, canceled_at: job.canceledAt,
       status: counts.finished === counts.total_tasks ? "finished" : "running", counts,
-      estimated_remaining_sec: counts.finished === counts.total_tasks ? 0 : this.estimateOf(jobId, found),
+      estimated_remaining_sec: counts.finished === counts.total_tasks ? 0 : options.estimate === false ? null : this.estimateOf(jobId, found),
       finished_at: counts.finished === counts.total_tasks ? found.lastChangeAt : null,
       url: this.jobUrl(jobId),
       flags,
@@ -290,9 +301,9 @@ export class Master {
     return sec;
   }
 
-  async listJobs(filter: JobFilter): Promise<JobSummary[]> {
+  async listJobs(filter: JobFilter, options: { estimate?: boolean } = {}): Promise<JobSummary[]> {
     const jobs = await this.deps.repo.listJobs(filter);
-    return Promise.all(jobs.map((j) => this.jobSummary(j.id)));
+    return Promise.all(jobs.map((j) => this.jobSummary(j.id, options)));
   }
 
   /** The job's flags as its summary lists them (none for an unknown job). */

@@ -23,6 +23,7 @@
  *   GET  jobs/:job/cases?status=failed|flaky|passed|skipped|crashed|all&limit=&cursor=
  *        → JobCasesPage: the job's test cases (one per binary/suite/name), with their final status
  *   GET  tests/history?binary=&suite=&case=&limit=  → CaseHistory: a case's latest results over all jobs
+ *   GET  tests/binary_history?binary=&limit=  → BinaryHistory: a binary's latest runs over jobs (its task or shards, attempts, times)
  *   GET  tests/flaky?since=7d|MS|ISO-DATE&min_runs=N&limit=N&binary=  → FlakyCases: over the jobs created
  *        since then, the cases with the highest flake rate (jobs flaky ÷ jobs that ran them), each with its
  *        latest failure (defaults: 7d, min_runs 1, limit 50 of at most 1,000)
@@ -286,6 +287,56 @@ export interface TaskView {
   timeout: number;
   dimensions: Record<string, string>;
   attempts: AttemptView[];
+}
+
+/** A binary's run in a word: failed when any task failed (so while others still run), else running or queued while any is, else canceled, flaky, quarantined or succeeded. */
+export type BinaryRunState = "failed" | "running" | "queued" | "canceled" | "flaky" | "quarantined" | "succeeded";
+
+/** One attempt of a binary's task (GET tests/binary_history). */
+export interface BinaryRunAttempt {
+  attempt: number;
+  state: AttemptState;
+  slave: string | null;
+  exit_code: number | null;
+  /** Time on a slave, lease to report (to the answer's time while it runs); null before a slave took it, or for a result reused from another job. */
+  duration_ms: number | null;
+  reported_at: number | null;
+}
+
+/** One task of a binary's run: the binary's task, or one of its shards. */
+export interface BinaryRunTask {
+  task_id: string;
+  description: string;
+  shard_index: number | null;
+  shard_count: number | null;
+  group: GroupState;
+  /** Oldest first. */
+  attempts: BinaryRunAttempt[];
+}
+
+/** One job's run of a binary: its tasks of the binary (one, or its shards) with their attempts. */
+export interface BinaryRun {
+  job_id: string;
+  user: string;
+  job_name: string | null;
+  created_at: number;
+  state: BinaryRunState;
+  /** From the run's first lease to its last report (to the answer's time while one runs); null before a slave took any. */
+  duration_ms: number | null;
+  /** Attempts over the run's tasks: more than its tasks when some were retried or requeued. */
+  attempts: number;
+  /** By task index. */
+  tasks: BinaryRunTask[];
+  /** False when the run has more tasks than the answer's bound: only its first are listed. */
+  complete: boolean;
+}
+
+/** GET tests/binary_history: a binary's latest runs over jobs, newest first. */
+export interface BinaryHistory {
+  binary: string;
+  runs: BinaryRun[];
+  /** True when older runs were left out because the runs listed reached the answer's bound on tasks (BINARY_HISTORY_MAX_TASKS); ask for fewer, or read a job's tasks. */
+  truncated: boolean;
 }
 
 /** What a slave is doing, as the master sees it. */

@@ -7,6 +7,8 @@ import { flakyCases, readFlakyQuery } from "../master/http/flaky-api.ts";
 import type { Master } from "../master/master.ts";
 import type { FlakyCase, FlakyCases } from "../master/protocol.ts";
 import { HistoryPage } from "./history-page.tsx";
+import { BinaryHistoryPage } from "./binary-history-page.tsx";
+import { binaryHistory } from "../master/http/binary-history-api.ts";
 import { Page, formatTime, pageLink, sendPage } from "./layout.tsx";
 
 /** The windows the page offers one click away; any other is `?since=` (as the API takes it). */
@@ -15,8 +17,8 @@ const WINDOWS = ["1d", "7d", "30d"] as const;
 /**
  * `/flaky`: GET tests/flaky for people, with the same parameters (since,
  * min_runs, limit, binary). Each case links to its history (the
- * `/tests/history` page, GET tests/history for people) and its latest
- * failure's log. Links are relative, so the page works behind a path
+ * `/tests/history` page, GET tests/history for people), its binary to the
+ * binary's (`/tests/binary_history`), and its latest failure's log. Links are relative, so the page works behind a path
  * prefix; every name is escaped by the JSX.
  */
 export function flakyPageRoutes(master: Master): Hono {
@@ -39,9 +41,20 @@ export function flakyPageRoutes(master: Master): Hono {
       history = await caseHistory(master.deps.repo, query);
     } catch (err) {
       if (!isDtError(err, "invalid_input")) throw err;
-      return sendPage(c, <Page title="dt: test history"><p id="error">{err.message}</p></Page>, 400);
+      return sendPage(c, <Page title="dt: test history" up="../"><p id="error">{err.message}</p></Page>, 400);
     }
     return sendPage(c, <HistoryPage history={history} query={query} />);
+  });
+  app.get("/tests/binary_history", noCache, async (c) => {
+    const query = c.req.query();
+    let history;
+    try {
+      history = await binaryHistory(master.deps.repo, query, master.deps.clock.now());
+    } catch (err) {
+      if (!isDtError(err, "invalid_input")) throw err;
+      return sendPage(c, <Page title="dt: binary history" up="../"><p id="error">{err.message}</p></Page>, 400);
+    }
+    return sendPage(c, <BinaryHistoryPage history={history} query={query} />);
   });
   return app;
 }
@@ -97,7 +110,7 @@ function FlakyRow({ c }: { c: FlakyCase }) {
   return (
     <tr class="flaky">
       <td class="mono">
-        {c.binary} › {c.suite ? `${c.suite}.` : ""}
+        <a href={pageLink("tests/binary_history", { binary: c.binary })}>{c.binary}</a> › {c.suite ? `${c.suite}.` : ""}
         {c.name}
       </td>
       <td>{c.jobs}</td>

@@ -8,16 +8,20 @@ const UP = "../";
 /**
  * `/tests/history?binary=&suite=&case=[&limit=]`: GET tests/history for
  * people: one case's latest runs over all jobs, newest first, each with its
- * job and that attempt's log, and the flake rate among them.
+ * job and that attempt's log, and the flake rate among them. Its binary
+ * links to the binary's runs (`/tests/binary_history`, beside it).
  */
 export function HistoryPage({ history, query }: { history: CaseHistory; query: Record<string, string> }) {
   const title = `${history.binary} › ${history.suite ? `${history.suite}.` : ""}${history.case}`;
   return (
-    <Page title={`dt: ${title}`}>
+    <Page title={`dt: ${title}`} up={UP}>
       <p>
         <a href={UP}>jobs</a> <a href={`${UP}flaky`}>flaky tests</a>
       </p>
-      <h1 class="mono">{title}</h1>
+      <h1 class="mono">
+        <a href={pageLink("binary_history", { binary: history.binary })}>{history.binary}</a>
+        {` › ${history.suite ? `${history.suite}.` : ""}${history.case}`}
+      </h1>
       <p id="summary">
         {`The latest ${history.results.length} runs, newest first; flaky in ${history.flake_rate === null ? "—" : `${(history.flake_rate * 100).toFixed(1)}%`} of their tasks. `}
         <a href={pageLink(`${UP}api/v1/tests/history`, query)}>JSON</a>

@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { AutoscaleDecision, JobSummary } from "../master/protocol.ts";
-import { Page, formatDuration, formatTime, pageLink } from "./layout.tsx";
+import { Page, formatCount, formatDuration, formatTime, pageLink } from "./layout.tsx";
+import { LiveRegion } from "./live.tsx";
 
 /** Decisions the index lists: the last few minutes of a busy autoscaler; GET /api/v1/autoscaler/decisions has the rest. */
 const DECISIONS_SHOWN = 20;
@@ -23,29 +24,29 @@ export function jobState(j: Pick<JobSummary, "status" | "canceled_at"> & { count
   return { word: j.counts.flaky > 0 ? "passed (flaky)" : "passed", row: j.counts.flaky > 0 ? "flaky" : "succeeded" };
 }
 
+/** The URL the live region polls: the page itself with its filter, as a fragment (relative, for a master behind a path prefix). */
+export function indexFragmentLink(filter: IndexData["filter"] = {}): string {
+  return pageLink("./", { ...(filter.user ? { user: filter.user } : {}), ...(filter.name ? { name: filter.name } : {}), format: "fragment" });
+}
+
 /**
- * The master's front page: dist_test's headline numbers, the autoscalers'
- * latest decisions (when one reports) and the jobs of the last day, by user
- * and name if asked (a GET form: it works without scripts), each with its
- * state in words and colour, its tasks and test cases passed and failed,
- * and how long it ran. The headline stays one line of text with nothing
- * between the label and its number: gce-autoscale.py scraped it with
- * `Queue length: (\d+).*Running: (\d+)`, where `.` does not cross a newline.
+ * The master's front page: links to the other pages, a filter of the jobs
+ * by user and name (a GET form: it works without scripts), and a live
+ * region (live.tsx) with dist_test's headline numbers, the autoscalers'
+ * latest decisions (when one reports) and the jobs of the last day, which
+ * keeps itself current while the page is open: new jobs appear, running
+ * ones move on. The form stays outside the region, so a poll never drops
+ * what the reader is typing. `etag` names what the region shows
+ * (index-route.tsx).
  */
-export function IndexPage({ stats, decisions = [], jobs, filter = {}, now }: IndexData) {
-  const tasks = jobs.reduce((n, j) => n + j.counts.total_tasks, 0);
+export function IndexPage(props: IndexData & { etag: string }) {
+  const { filter = {} } = props;
   return (
     <Page title="dt: distributed tests">
       <p id="nav">
         <a href="flaky">flaky tests</a> <a href="slaves">slaves</a> <a href="metrics">metrics</a>
       </p>
-      <h1>Stats</h1>
-      <p>
-        <code id="stats">{`Queue length: ${stats.queued} Running: ${stats.running} Idle slaves: ${stats.idleSlaves}`}</code>
-      </p>
-      {decisions.length > 0 && <AutoscalerSection decisions={decisions} />}
-      <h1>Recent jobs (last 1 day)</h1>
-      <form method="get" action="./" id="job-filter">
+      <form method="get" action="./" id="job-filter" aria-label="Filter the jobs">
         <label>
           User <input name="user" value={filter.user ?? ""} size={12} />
         </label>{" "}
@@ -54,6 +55,33 @@ export function IndexPage({ stats, decisions = [], jobs, filter = {}, now }: Ind
         </label>{" "}
         <button type="submit">Filter</button> {(filter.user || filter.name) && <a href="./">all jobs</a>}
       </form>
+      <LiveRegion id="index-live" src={indexFragmentLink(filter)} etag={props.etag} live={true}>
+        <IndexLive {...props} />
+      </LiveRegion>
+    </Page>
+  );
+}
+
+/**
+ * The index's live region, as the page shows it and its polls answer it.
+ * The headline stays one line of text with nothing between the label and
+ * its number: gce-autoscale.py scraped it with
+ * `Queue length: (\d+).*Running: (\d+)`, where `.` does not cross a newline.
+ */
+export function IndexLive({ stats, decisions = [], jobs, filter = {}, now }: IndexData) {
+  const tasks = jobs.reduce((n, j) => n + j.counts.total_tasks, 0);
+  const states = new Map<string, number>();
+  for (const j of jobs) states.set(jobState(j).word, (states.get(jobState(j).word) ?? 0) + 1);
+  const by = [filter.user ? `user ${filter.user}` : "", filter.name ? `name ${filter.name}` : ""].filter((s) => s !== "").join(", ");
+  return (
+    <>
+      <h1>Stats</h1>
+      <p>
+        <code id="stats">{`Queue length: ${stats.queued} Running: ${stats.running} Idle slaves: ${stats.idleSlaves}`}</code>
+      </p>
+      {decisions.length > 0 && <AutoscalerSection decisions={decisions} />}
+      <h1>Recent jobs (last 1 day{by ? `; ${by}` : ""})</h1>
+      <p id="job-counts">{`${formatCount(jobs.length)} job${jobs.length === 1 ? "" : "s"}${states.size > 0 ? ": " : ""}${[...states].map(([word, n]) => `${formatCount(n)} ${word}`).join("; ")}`}</p>
       <table id="jobs">
         <thead>
           <tr>
@@ -96,7 +124,7 @@ export function IndexPage({ stats, decisions = [], jobs, filter = {}, now }: Ind
           })}
         </tbody>
       </table>
-    </Page>
+    </>
   );
 }
 

@@ -28,8 +28,13 @@ tr.failed td { background: #faa; } tr.flaky td { background: #fc9; } tr.quaranti
 .note { color: #555; }
 `;
 
-/** The page shell every view renders into; `css`, a constant, adds a page's own rules. */
-export function Page(props: { title: string; css?: string; children?: Child }) {
+/**
+ * The page shell every view renders into; `css`, a constant, adds a page's
+ * own rules. `up` is the way back to the master's root from a page below it
+ * (`../` from `/tests/history`): links stay relative, for a master behind a
+ * path prefix, and the icon (favicon.ts) is at the root.
+ */
+export function Page(props: { title: string; css?: string; up?: string; children?: Child }) {
   return (
     <>
       {raw("<!DOCTYPE html>\n")}
@@ -37,6 +42,7 @@ export function Page(props: { title: string; css?: string; children?: Child }) {
       <head>
         <meta charset="utf-8" />
         <title>{props.title}</title>
+        <link rel="icon" type="image/svg+xml" href={`${props.up ?? ""}favicon.svg`} />
         <style dangerouslySetInnerHTML={{ __html: CSS + (props.css ?? "") }} />
       </head>
       <body>{props.children}</body>

@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { DtError, isDtError } from "../common/errors.ts";
 import { SMALL_FORM_BYTES, attemptParam, noCache, requestParams, requireParam } from "../master/http/cherrypy.ts";
 import type { Master } from "../master/master.ts";
-import { IndexPage } from "./index-page.tsx";
+import { indexPage } from "./index-route.tsx";
 import { NoTasksPage } from "./job/job-page.tsx";
 import { jobRoute } from "./job/job-route.tsx";
 import { JobPageCache } from "./job/page-data.ts";
@@ -17,10 +17,6 @@ import { type IsolatedEntry, parseIsolated } from "../isolate/manifest.ts";
 import type { OutputsRef } from "../isolate/outputs/outputs-ref.ts";
 import { DEFAULT_MAX_OUTPUTS_FILES } from "../isolate/outputs/upload-outputs.ts";
 
-/** dist_test's index listed the jobs of the last day. */
-const RECENT_JOBS_MS = 86_400_000;
-/** Each listed job costs a read of its attempts; a day of a busy master's jobs stays well under this. */
-const RECENT_JOBS_LIMIT = 500;
 /** Both of dist_test's methods: CherryPy's handlers answered either. */
 const METHODS = ["GET", "POST"];
 
@@ -32,15 +28,7 @@ const METHODS = ["GET", "POST"];
 export function webRoutes(master: Master): Hono {
   const app = new Hono();
 
-  app.on(METHODS, "/", noCache, async (c) => {
-    const now = master.deps.clock.now();
-    const params = await requestParams(c, SMALL_FORM_BYTES);
-    // Empty fields (the form sends them) filter nothing; anything else is matched exactly, as `dt jobs --user/--name` does.
-    const user = params.get("user")?.trim() || undefined;
-    const name = params.get("name")?.trim() || undefined;
-    const jobs = await master.listJobs({ since: now - RECENT_JOBS_MS, limit: RECENT_JOBS_LIMIT, user, name });
-    return sendPage(c, <IndexPage stats={master.queueStats()} decisions={master.decisions.list()} jobs={jobs} filter={{ user, name }} now={now} />);
-  });
+  app.on(METHODS, "/", noCache, (c) => indexPage(c, master));
 
   const jobPages = new JobPageCache(master);
   app.on(METHODS, "/job", noCache, (c) => jobRoute(c, master, jobPages));

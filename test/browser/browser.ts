@@ -4,7 +4,9 @@
  * executable: DT_TEST_CHROMIUM, else `chromium` on the PATH (Debian's
  * package; `.ci/run` installs it and sets DT_TEST_CHROMIUM). Every page
  * opened through `visit` records its console errors, uncaught exceptions and
- * failed requests, so a test can assert there were none.
+ * failed requests, so a test can assert there were none: the icon's too (a
+ * missing `favicon.svg`, or the `/favicon.ico` Chromium asks for by itself,
+ * is a console error like any other).
  *
  * @example
  *   const missing = chromiumMissing(); // a reason to skip, or undefined
@@ -61,19 +63,6 @@ export interface PageVisit {
   close(): Promise<void>;
 }
 
-/**
- * Chromium asks for /favicon.ico on its own, sometimes after `load`, and dt
- * serves none (a 404): left in, that would fail a test now and then for
- * nothing the page did. A page that links an icon gets it checked with its links.
- */
-function isFavicon(url: string): boolean {
-  try {
-    return new URL(url).pathname === "/favicon.ico";
-  } catch {
-    return false;
-  }
-}
-
 export class TestBrowser {
   private constructor(private readonly browser: Browser) {}
 
@@ -95,7 +84,7 @@ export class TestBrowser {
     const consoleErrors: string[] = [];
     const failedRequests: string[] = [];
     page.on("console", (message) => {
-      if (message.type() === "error" && !isFavicon(message.location().url)) consoleErrors.push(`${message.text()} (${message.location().url || url})`);
+      if (message.type() === "error") consoleErrors.push(`${message.text()} (${message.location().url || url})`);
     });
     page.on("pageerror", (error) => consoleErrors.push(`uncaught: ${error.message}`));
     page.on("requestfailed", (request) => {
@@ -103,7 +92,7 @@ export class TestBrowser {
       if (!page.isClosed()) failedRequests.push(`failed ${request.url()}: ${request.failure()?.errorText ?? "unknown"}`);
     });
     page.on("response", (response) => {
-      if (response.status() >= 400 && !isFavicon(response.url())) failedRequests.push(`${response.status()} ${response.url()}`);
+      if (response.status() >= 400) failedRequests.push(`${response.status()} ${response.url()}`);
     });
     const response = await page.goto(url, { waitUntil: "load" });
     if (!response) throw new Error(`${url}: no response (a same-document navigation?)`);

@@ -36,6 +36,10 @@ describe.skipIf(!!missing)("dt's pages in headless Chromium", () => {
     const visit = await browser.visit(url);
     visits.push(visit);
     expect(await pageFaults(visit)).toEqual([]);
+    // The icon the page links, fetched as Chromium would (it may ask after `load`, past what pageFaults saw).
+    const icon = await visit.page.locator('link[rel="icon"]').getAttribute("href");
+    const iconRes = await fetch(new URL(icon ?? "missing", visit.page.url()));
+    expect([iconRes.status, iconRes.headers.get("content-type")]).toEqual([200, "image/svg+xml"]);
     return visit;
   }
 
@@ -71,6 +75,14 @@ describe.skipIf(!!missing)("dt's pages in headless Chromium", () => {
     // Drawn, not only in the markup: each of the two attempts is a bar the browser laid out with a width.
     const widths = await visit.page.locator("svg rect").evaluateAll((bars) => bars.map((bar) => bar.getBoundingClientRect().width));
     expect(widths.filter((w) => w > 0).length).toBeGreaterThanOrEqual(sample.tasks.length);
+  });
+
+  test("binary history page shows the failing task's run, a letter in its strip, and links that answer", async () => {
+    const visit = await openClean(sample.pages.binary);
+    expect(await heading(visit)).toBe(FAIL_TASK);
+    expect(await visit.page.locator("#strip span").allInnerTexts()).toEqual(["F"]);
+    expect(await visit.page.locator("#runs tbody tr").count()).toBe(1);
+    expect(await visit.page.locator("#runs").innerText()).toContain(sample.jobId);
   });
 
   test("slaves page lists the slave", async () => {

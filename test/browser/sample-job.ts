@@ -36,7 +36,7 @@ export interface SampleJob {
   jobId: string;
   tasks: TaskView[];
   /** The page URLs a reviewer looks at, by name. */
-  pages: Record<"index" | "job" | "log" | "trace" | "slaves", string>;
+  pages: Record<"index" | "job" | "log" | "trace" | "binary" | "slaves", string>;
   /** Kills the master and the slave (their process groups) and removes the temp dir. */
   close: () => Promise<void>;
 }
@@ -104,6 +104,7 @@ export async function startSampleJob(): Promise<SampleJob> {
         job: `${url}/job?${query({ job_id: jobId })}`,
         log: `${url}/view_log?${query({ job_id: jobId, task_id: failed.task_id, attempt: 0, log: "stdout" })}`,
         trace: `${url}/trace?${query({ job_id: jobId })}`,
+        binary: `${url}/tests/binary_history?${query({ binary: FAIL_TASK })}`,
         slaves: `${url}/slaves`,
       },
     };

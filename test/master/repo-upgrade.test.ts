@@ -6,6 +6,8 @@
  * next attempt stores cases. SQLite always; MySQL with DT_TEST_MYSQL_URL.
  * Checked by hand too: the ff753ab tree's own repo made both databases,
  * and this master served them (API, pages, leases, reports with cases).
+ * And a database of the release before binary_tasks (0005_reuse), with
+ * shards: 0006 copies each task under its binary, derived as taskBinary does.
  */
 import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
@@ -59,6 +61,37 @@ async function checkUpgraded(repo: Repo): Promise<void> {
     ]),
   );
   expect(await repo.jobCaseCounts("old")).toEqual({ total: 1, passed: 0, failed: 1, flaky: 0, skipped: 0 });
+  // Each old task is in its binary's history (0006_binary_tasks copied them), an old shard under its own description.
+  for (const [binary, task] of [["plain", 0], ["gtest_bin.1", 1]] as const) {
+    const { runs } = await repo.binaryHistory(binary, { limit: 10, maxTasks: 100 });
+    expect(runs.map((r) => [r.job.id, r.tasks.map((t) => [t.task.taskId, t.attempts.map((a) => a.state)])])).toEqual([["old", [[tasks[task]!.taskId, [task === 0 ? "SUCCEEDED" : "QUEUED"]]]]]);
+  }
+}
+
+/** Tasks of the release before binary_tasks (0005_reuse), shards with their fields: 0006 must derive each binary as taskBinary does. */
+const SHARD_ROWS = [
+  "INSERT INTO jobs (id, user, name, priority, created_at, canceled_at) VALUES ('sharded', 'bob', NULL, 0, 1700000001000, NULL)",
+  `INSERT INTO tasks (job_id, task_id, task_index, isolate_hash, description, timeout_sec, max_retries, artifact_globs, env, dimensions, priority, shard_index, shard_count) VALUES
+     ('sharded', '${HASH}.0', 0, '${HASH}', 'gtest_bin.0', 0, 0, '[]', '{}', '{}', 0, 0, 2),
+     ('sharded', '${HASH}.1', 1, '${HASH}', 'gtest_bin.1', 0, 0, '[]', '{}', '{}', 0, 1, 2),
+     ('sharded', '${HASH}.2', 2, '${HASH}', 'named its own way', 0, 0, '[]', '{}', '{}', 0, 1, 2),
+     ('sharded', '${HASH}.3', 3, '${HASH}', 'plain.12', 0, 0, '[]', '{}', '{}', 0, NULL, NULL),
+     ('sharded', '${HASH}.4', 4, '${HASH}', 'ünï ✓.12', 0, 0, '[]', '{}', '{}', 0, 12, 13),
+     ('sharded', '${HASH}.5', 5, '${HASH}', '.3', 0, 0, '[]', '{}', '{}', 0, 3, 4)`,
+  `INSERT INTO attempts (job_id, task_id, attempt, retry, state, artifact_missing, queued_at) VALUES
+     ${[0, 1, 2, 3, 4, 5].map((i) => `('sharded', '${HASH}.${i}', 0, 0, 'QUEUED', 0, ${T0})`).join(", ")}`,
+];
+
+async function checkBinariesCopied(repo: Repo): Promise<void> {
+  const tasks = await repo.getTasks("sharded");
+  const binaries = [...new Set(tasks.map(taskBinary))];
+  expect(binaries).toEqual(["gtest_bin", "named its own way", "plain.12", "ünï ✓", ""]);
+  for (const binary of binaries) {
+    const { runs } = await repo.binaryHistory(binary, { limit: 10, maxTasks: 100 });
+    expect({ binary, runs: runs.map((r) => [r.job.id, r.job.createdAt, r.tasks.map((t) => t.task.taskId)]) }).toEqual({
+      binary, runs: [["sharded", 1700000001000, tasks.filter((t) => taskBinary(t) === binary).map((t) => t.taskId)]],
+    });
+  }
 }
 
 describe("a database of the release before test cases, upgraded", () => {
@@ -99,6 +132,52 @@ describe("a database of the release before test cases, upgraded", () => {
     const repo = await MysqlRepo.open(url);
     try {
       await checkUpgraded(repo);
+    } finally {
+      await repo.close();
+    }
+  });
+});
+
+describe("a database of the release before binary_tasks, upgraded", () => {
+  const before = (tag: string) => tag < "0006";
+
+  test("SQLite", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dt-upgrade-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, "dt.sqlite");
+    const old = new Database(path);
+    applySqliteMigrations(old, sqliteMigrations().filter((m) => before(m.tag)), path, T0);
+    for (const statement of SHARD_ROWS) old.run(statement);
+    old.close();
+    const repo = await SqliteRepo.open(path);
+    try {
+      await checkBinariesCopied(repo);
+    } finally {
+      await repo.close();
+    }
+  });
+
+  test.skipIf(!mysqlUrl)("MySQL", async () => {
+    const name = `dt_upgrade_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const admin = await mysql.createConnection(mysqlUrl!);
+    cleanups.push(async () => {
+      await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+      await admin.end();
+    });
+    await admin.query(`CREATE DATABASE ${name}`);
+    const url = mysqlUrl!.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
+    const pool = mysql.createPool(url);
+    const conn = await pool.getConnection();
+    try {
+      await applyMysqlMigrations(conn, mysqlMigrations().filter((m) => before(m.tag)), name, T0);
+      for (const statement of SHARD_ROWS) await conn.query(statement.replace(/\buser\b/, "`user`"));
+    } finally {
+      conn.release();
+      await pool.end();
+    }
+    const repo = await MysqlRepo.open(url);
+    try {
+      await checkBinariesCopied(repo);
     } finally {
       await repo.close();
     }

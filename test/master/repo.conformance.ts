@@ -6,6 +6,7 @@ import { ATTEMPT_STATES, TERMINAL_STATES, type Attempt, type AttemptState, type 
 import type { Repo } from "../../src/master/repo/repo.ts";
 import { repoCaseConformance, repoTaskCaseRunsConformance } from "./repo-cases.conformance.ts";
 import { repoFlakyConformance } from "./repo-flaky.conformance.ts";
+import { repoBinaryHistoryConformance } from "./repo-binaries.conformance.ts";
 
 /** A fresh, empty repo; `reopen` opens the same store again after `repo.close()`, where the store outlives its connection. */
 export type RepoOpener = () => Promise<{ repo: Repo; reopen?: () => Promise<Repo>; cleanup: () => Promise<void> }>;
@@ -106,6 +107,8 @@ export function repoConformance(name: string, open: RepoOpener, skips: RepoSkips
     });
 
     repoReuseConformance(() => repo);
+
+    repoBinaryHistoryConformance(() => repo, { job: makeJob, task: makeTask, attempt: makeAttempt });
 
     repoFlakyConformance(() => repo, async (id, createdAt) => {
       const { job, tasks, attempts } = makeJobWithTasks(id, 1, { createdAt });

@@ -2,7 +2,8 @@
  * `/flaky`: the flaky cases for people, over HTTP on a master whose history
  * was stored through Repo.storeCases (the master's storage path) with
  * markup in every name and message: everything is escaped, the links (the
- * failing attempt's log, the case's history page and its JSON) lead where they say, a
+ * failing attempt's log, the case's history page and its JSON, the binary's
+ * runs) lead where they say, a
  * malformed parameter is a 400 page naming it, and the index links here.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -58,7 +59,8 @@ test("lists the flaky case with every name, id and message escaped, under the pa
   const html = await res.text();
   for (const raw of [SCRIPT, "<img", "<b>", "<job>", "onmouseover='"]) expect(html).not.toContain(raw);
   expect(html).toContain("Flaky test cases (1)");
-  expect(html).toContain(`<td class="mono">${escape(BINARY)} › ${escape(`${SUITE}.`)}${escape(NAME)}</td>`);
+  const binaryLink = `tests/binary_history?${new URLSearchParams({ binary: BINARY })}`;
+  expect(html).toContain(`<td class="mono"><a href="${escape(binaryLink)}">${escape(BINARY)}</a> › ${escape(`${SUITE}.`)}${escape(NAME)}</td>`);
   // Jobs 2, runs 3, failures 1, flaky 1, rate 50%.
   expect(html).toContain("<td>2</td><td>3</td><td>1</td><td>1</td><td>50.0%</td>");
   // The failure's first line only, escaped.
@@ -81,7 +83,7 @@ test("the log and history links lead to the failing attempt's log and the case's
   expect(page.headers.get("content-security-policy")).toContain("default-src 'none'");
   const text = await page.text();
   for (const raw of [SCRIPT, "<img", "<b>", "<job>"]) expect(text).not.toContain(raw);
-  expect(text).toContain(`<h1 class="mono">${escape(`${BINARY} › ${SUITE}.${NAME}`)}</h1>`);
+  expect(text).toContain(`<h1 class="mono"><a href="${escape(`binary_history?${new URLSearchParams({ binary: BINARY })}`)}">${escape(BINARY)}</a>${escape(` › ${SUITE}.${NAME}`)}</h1>`);
   expect(text).toContain("The latest 3 runs, newest first; flaky in 50.0% of their tasks.");
   // The strip reads oldest to newest, a letter per run beside its colour; then the durations.
   expect([...text.matchAll(/<span title="(\w+) in job [^"]*"[^>]*>(\w)<\/span>/g)].map((m) => `${m[1]}:${m[2]}`)).toEqual(["failed:F", "passed:P", "passed:P"]);
@@ -90,6 +92,13 @@ test("the log and history links lead to the failing attempt's log and the case's
   const links = [...text.matchAll(/href="([^"]*)"/g)].map((m) => new URL(m[1]!.replaceAll("&amp;", "&"), page.url));
   expect(links.filter((l) => l.pathname === "/view_log").map((l) => [l.searchParams.get("job_id"), l.searchParams.get("attempt")])).toEqual([["calm.2", "0"], [JOB, "1"], [JOB, "0"]]);
   expect(links.filter((l) => l.pathname === "/job").map((l) => l.searchParams.get("job_id"))).toEqual(["calm.2", JOB, JOB]);
+  // The binary links to its runs over jobs, both from here and from the flaky page.
+  const binaryPage = links.find((l) => l.pathname === "/tests/binary_history")!;
+  expect(binaryPage.searchParams.get("binary")).toBe(BINARY);
+  expect(hrefs.map((h) => new URL(h, `${base}/`).href)).toContain(binaryPage.href);
+  const runs = await (await fetch(binaryPage)).text();
+  expect(runs).toContain(`<h1 class="mono">${escape(BINARY)}</h1>`);
+  expect([...runs.matchAll(/<a href="\.\.\/job\?job_id=[^"]+">([^<]+)<\/a>/g)].map((m) => m[1])).toEqual(["calm.2", escape(JOB)]);
   const json = links.find((l) => l.pathname === "/api/v1/tests/history")!;
   const body = (await (await fetch(json)).json()) as CaseHistory;
   expect([body.binary, body.suite, body.case]).toEqual([BINARY, SUITE, NAME]);

@@ -110,7 +110,8 @@ describe("every page over a hostile job", () => {
   test("index, job, trace, view_log and log show the values escaped, and nothing else runs", async () => {
     const q = (path: string, lease: Lease, log: string) => withQuery(path, { job_id: lease.job_id, task_id: lease.task_id, attempt: lease.attempt, log });
     const pages: [string, number, number][] = [
-      ["/", 200, 0],
+      // The index's live region.
+      ["/", 200, 1],
       // Jobs still running: their pages' live region is the one script.
       [withQuery("/job", { job_id: NATIVE_JOB }), 200, 1],
       [withQuery("/job", { job_id: NATIVE_JOB, status: "failed" }), 200, 1],
@@ -152,9 +153,10 @@ describe("every page over a hostile job", () => {
     for (const text of Object.values(html)) expect(text).not.toContain("X_Y");
   });
 
-  test("the live log's and the live job page's scripts are exactly the ones the policy allows by hash", async () => {
+  test("the live log's, the index's and the live job page's scripts are exactly the ones the policy allows by hash", async () => {
     const pages: [string, string][] = [
       [withQuery("/log", { job_id: running.job_id, task_id: running.task_id, attempt: running.attempt, log: "stdout" }), FOLLOW_SCRIPT],
+      ["/", LIVE_SCRIPT],
       [withQuery("/job", { job_id: NATIVE_JOB }), LIVE_SCRIPT],
     ];
     for (const [path, script] of pages) {

@@ -13,10 +13,17 @@ const ACTIONS = new Set<AutoscaleDecision["action"]>(["grow", "shrink", "drain",
  */
 export class DecisionLog {
   private readonly decisions: AutoscaleDecision[] = [];
+  private added = 0;
 
   constructor(private readonly kept = DECISIONS_KEPT) {}
 
+  /** Decisions added since start: changes with each, so a live page knows when to show them again. */
+  get version(): number {
+    return this.added;
+  }
+
   add(decision: AutoscaleDecision): void {
+    this.added++;
     this.decisions.unshift(decision);
     if (this.decisions.length > this.kept) this.decisions.length = this.kept;
   }

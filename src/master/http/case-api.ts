@@ -45,7 +45,8 @@ export function limitOf(value: string | undefined, bounds: { default: number; ma
   return n;
 }
 
-function required(value: string | undefined, name: string, max: number): string {
+/** A required parameter, at most `max` characters; the message names it and, for a test's identity, what it is. */
+export function required(value: string | undefined, name: string, max: number): string {
   if (value === undefined || value === "") throw new DtError("invalid_input", `${name}: is required (the test's ${name === "case" ? "case name" : name})`);
   if (value.length > max) throw new DtError("invalid_input", `${name}: is ${value.length} characters; at most ${max}`);
   return value;

@@ -6,6 +6,7 @@ import { API_ROW_FILTERS, ROW_FILTERS, type RowFilter, isRowFilter, taskRows } f
 import { webRoutes } from "../../web/routes.tsx";
 import { slavesPageRoutes } from "../../web/slaves-page.tsx";
 import { flakyPageRoutes } from "../../web/flaky-page.tsx";
+import { faviconRoutes } from "../../web/favicon.ts";
 import { type ValidJob, validateJobRequest } from "../jobs/job-request.ts";
 import type { Master } from "../master.ts";
 import { SMALL_FORM_BYTES, noCache, requestParams, requireParam } from "./cherrypy.ts";
@@ -86,7 +87,7 @@ async function taskRecords(master: Master, jobId: string, filter: RowFilter | nu
  * client, its slaves' calls and scripts that scrape its pages keep working:
  * `/submit_job`, `/cancel_job`, `/retry_task`, `/job_status`, `/tasks`,
  * `/failed_tasks`, and through webRoutes `/`, `/job`, `/trace`, `/view_log`
- * (and dt's `/log`), and dt's `/slaves` and `/flaky`. Mounted at "/". Query parameters and form fields are
+ * (and dt's `/log`), and dt's `/slaves`, `/flaky` and icon. Mounted at "/". Query parameters and form fields are
  * interchangeable, as in CherryPy. Errors are dt's JSON `{error, code}` with
  * a 4xx status, except where dist_test's client expects its own shapes.
  *
@@ -161,5 +162,6 @@ export function distTestRoutes(master: Master): Hono {
   app.route("/", webRoutes(master));
   app.route("/", slavesPageRoutes(master));
   app.route("/", flakyPageRoutes(master));
+  app.route("/", faviconRoutes());
   return app;
 }

@@ -4,6 +4,7 @@ import { readBodyLimited } from "../../common/http.ts";
 import { parseStrictJson } from "../../common/strict-json.ts";
 import { type Master, MAX_TROUBLES } from "../master.ts";
 import { caseRoutes } from "./case-api.ts";
+import { binaryHistoryRoutes } from "./binary-history-api.ts";
 import { quarantineRoutes } from "./quarantine-api.ts";
 import { flakyRoutes } from "./flaky-api.ts";
 import type { JobFilter } from "../repo/repo.ts";
@@ -104,6 +105,7 @@ export function nativeRoutes(master: Master): Hono {
     return c.json(await master.jobTroubles(c.req.param("job"), ms, n));
   });
   app.route("/", caseRoutes(master));
+  app.route("/", binaryHistoryRoutes(master));
   app.route("/", quarantineRoutes(master));
   app.route("/", flakyRoutes(master));
   app.post("/jobs/:job/cancel", async (c) => c.json(await master.cancelJob(c.req.param("job"))));

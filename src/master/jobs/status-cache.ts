@@ -13,8 +13,14 @@ import { type DistTestJobStatus, distTestJobStatus, groupAttempts, jobCounts } f
 /** Tasks whose attempts one read of a job's summary takes: 5,000 rows cost SQLite ~30 ms, so a poll of a huge job lets other requests in between. */
 export const SUMMARY_SLICE_TASKS = 5_000;
 
-/** Jobs whose counts are kept: the most recently used. */
-const KEPT_JOBS = 100;
+/**
+ * Jobs whose counts are kept: the most recently used. More than the index
+ * page lists (its last day, 500 jobs at most): with 100 kept, each view of a
+ * busy day's index, and each poll of its live region, read most of the
+ * listed jobs' attempts again. An entry is a job's counts and its flags
+ * (rare), about a kilobyte.
+ */
+const KEPT_JOBS = 1_000;
 
 /** A job's counts as last read, under the change version they were read at, with the ETA last computed for them. */
 export interface JobStatusEntry {

@@ -42,6 +42,11 @@ export class ChangeTracker {
     for (const listener of this.listeners) listener(jobId);
   }
 
+  /** Changes of all jobs counted since start: grows with every write of any job, for a view of many jobs (the index page). */
+  get total(): number {
+    return this.changes;
+  }
+
   /** Jobs whose version is kept now. */
   get size(): number {
     return this.versions.size;

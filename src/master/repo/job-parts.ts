@@ -1,5 +1,6 @@
 import { DtError } from "../../common/errors.ts";
-import type { Attempt, Job, Task } from "../model.ts";
+import { type Attempt, type Job, type Task, taskBinary } from "../model.ts";
+import type { BinaryTaskRow } from "./schema-sqlite.ts";
 
 /** Refuses a job whose tasks or attempts belong elsewhere or repeat, before anything is written. */
 export function checkJobParts(job: Job, taskList: readonly Task[], attemptList: readonly Attempt[]): void {
@@ -12,4 +13,9 @@ export function checkJobParts(job: Job, taskList: readonly Task[], attemptList: 
   for (const a of attemptList) {
     if (a.jobId !== job.id || !taskIds.has(a.taskId)) throw new DtError("invalid_input", `attempt ${a.attempt} of ${a.jobId}/${a.taskId} is not for a task of job ${job.id}`);
   }
+}
+
+/** The job's rows of binary_tasks: each task's binary, under the job's time (Repo.binaryHistory reads them). */
+export function binaryTaskRows(job: Job, taskList: readonly Task[]): BinaryTaskRow[] {
+  return taskList.map((t) => ({ binary: taskBinary(t), jobId: job.id, taskId: t.taskId, index: t.index, createdAt: job.createdAt }));
 }

@@ -35,9 +35,11 @@ import type { CaseLink } from "../reuse/linked-cases.ts";
 import { findReusableOn, forgetReusableOn, linkReusedCasesOn, recordReusableOn } from "./mysql-reuse.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
 import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./mysql-quarantine.ts";
-import { attempts, durations, jobFlags, jobs, slaves, tasks } from "./schema-mysql.ts";
+import { attempts, binaryTasks, durations, jobFlags, jobs, slaves, tasks } from "./schema-mysql.ts";
 import type { CaseRow, JobCaseRow, QuarantinedCaseRow, ReusableResultRow } from "./schema-sqlite.ts";
-import { checkJobParts } from "./job-parts.ts";
+import { binaryTaskRows, checkJobParts } from "./job-parts.ts";
+import { type BinaryHistoryRows, readBinaryHistory } from "../jobs/binary-history.ts";
+import { mysqlBinaryHistoryOps } from "./mysql-binaries.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
 /** dist_test's EWMA: new = OLD_WEIGHT · old + (1 − OLD_WEIGHT) · measured. */
@@ -110,6 +112,7 @@ export class MysqlRepo implements Repo {
       }
       try {
         await insertChunked(conn, tasks, taskList, this.shared.pool.maxPacket);
+        await insertChunked(conn, binaryTasks, binaryTaskRows(job, taskList), this.shared.pool.maxPacket);
         await insertChunked(conn, attempts, attemptList, this.shared.pool.maxPacket);
       } catch (err) {
         if (isConnectionLost(err)) throw err;
@@ -326,6 +329,10 @@ export class MysqlRepo implements Repo {
 
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]> {
     return this.read("caseHistory", (db) => caseHistoryOn(db, caseKey, limit));
+  }
+
+  binaryHistory(binary: string, query: { limit: number; maxTasks: number }): Promise<BinaryHistoryRows> {
+    return readBinaryHistory(mysqlBinaryHistoryOps((what, body) => this.read(what, body)), binary, query);
   }
 
   taskCaseRuns(jobId: string, taskId: string): Promise<TaskCaseRun[]> {

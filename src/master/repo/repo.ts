@@ -1,5 +1,6 @@
 import type { CaseResult, CaseStatus } from "../../results/model.ts";
 import type { CaseAttempt } from "../cases/case-store.ts";
+import type { BinaryHistoryRows } from "../jobs/binary-history.ts";
 import type { FlakyCaseStats, FlakyQuery } from "../cases/flaky-cases.ts";
 import type { Attempt, AttemptHead, AttemptState, Job, JobFlag, ReusedResultFields, SlaveInfo, Task } from "../model.ts";
 import type { KnownCase } from "../scheduler/shard-planner.ts";
@@ -138,6 +139,13 @@ export interface Repo {
   taskCaseRuns(jobId: string, taskId: string): Promise<TaskCaseRun[]>;
   /** The latest `limit` runs of one case (by case key, cases/case-key.ts) over all jobs, newest first. */
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]>;
+  /**
+   * The binary's latest `query.limit` runs over jobs (a run: one job's
+   * tasks of the binary, with their attempts), newest first, reading at most
+   * `query.maxTasks` tasks (jobs/binary-history.ts). Indexed reads of the
+   * runs shown only (binary_tasks_history_idx).
+   */
+  binaryHistory(binary: string, query: { limit: number; maxTasks: number }): Promise<BinaryHistoryRows>;
   /** Stores a quarantine entry; returns it with its id. */
   addQuarantine(entry: NewQuarantineEntry): Promise<QuarantineEntry>;
   /**

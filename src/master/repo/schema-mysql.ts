@@ -263,6 +263,22 @@ export const reusableResults = mysqlTable(
   ],
 );
 
+export const binaryTasks = mysqlTable(
+  "binary_tasks",
+  {
+    binary: varchar("test_binary", { length: 255 }).notNull(),
+    jobId: varchar("job_id", { length: 100 }).notNull(),
+    taskId: varchar("task_id", { length: 200 }).notNull(),
+    index: int("task_index").notNull(),
+    createdAt: epochMs("created_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "binary_tasks_pk", columns: [t.jobId, t.taskId] }),
+    foreignKey({ name: "binary_tasks_task_fk", columns: [t.jobId, t.taskId], foreignColumns: [tasks.jobId, tasks.taskId] }).onDelete("cascade"),
+    index("binary_tasks_history_idx").on(t.binary, t.createdAt, t.jobId, t.index, t.taskId),
+  ],
+);
+
 /** True when A and B are the same type, property modifiers included (plain mutual assignability would let `readonly` or `any` through). */
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
@@ -282,4 +298,5 @@ export type RowsMatchSqlite = [
   Assert<SameRows<typeof quarantine, typeof sqlite.quarantine>>,
   Assert<SameRows<typeof quarantinedCases, typeof sqlite.quarantinedCases>>,
   Assert<SameRows<typeof reusableResults, typeof sqlite.reusableResults>>,
+  Assert<SameRows<typeof binaryTasks, typeof sqlite.binaryTasks>>,
 ];

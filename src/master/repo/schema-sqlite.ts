@@ -374,6 +374,36 @@ export const reusableResults = sqliteTable(
   ],
 );
 
+/**
+ * Which binary each task runs (its description without the shard suffix,
+ * model.ts taskBinary) with its job's creation time, written with the job's
+ * tasks and never changed: a binary's latest runs over jobs are one walk
+ * back along binary_tasks_history_idx, without reading any other binary's
+ * tasks. tasks.description cannot serve: it is TEXT on MySQL, which indexes
+ * no TEXT whole, and a job's time is not on its tasks.
+ */
+export const binaryTasks = sqliteTable(
+  "binary_tasks",
+  {
+    /** varchar(255): a task's description is at most 255 characters. `binary` is reserved in MySQL. */
+    binary: text("test_binary").notNull(),
+    /** varchar(100) */
+    jobId: text("job_id").notNull(),
+    /** varchar(200) */
+    taskId: text("task_id").notNull(),
+    /** The task's index in its job: a run's tasks in order. */
+    index: integer("task_index").notNull(),
+    /** The job's created_at: the history's order. */
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "binary_tasks_pk", columns: [t.jobId, t.taskId] }),
+    foreignKey({ name: "binary_tasks_task_fk", columns: [t.jobId, t.taskId], foreignColumns: [tasks.jobId, tasks.taskId] }).onDelete("cascade"),
+    // A binary's runs, newest first, and each run's task ids in order, from the index alone (Repo.binaryHistory).
+    index("binary_tasks_history_idx").on(t.binary, t.createdAt, t.jobId, t.index, t.taskId),
+  ],
+);
+
 export type JobRow = typeof jobs.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type AttemptRow = typeof attempts.$inferSelect;
@@ -386,6 +416,7 @@ export type JobFlagRow = typeof jobFlags.$inferSelect;
 export type QuarantineRow = typeof quarantine.$inferSelect;
 export type QuarantinedCaseRow = typeof quarantinedCases.$inferSelect;
 export type ReusableResultRow = typeof reusableResults.$inferSelect;
+export type BinaryTaskRow = typeof binaryTasks.$inferSelect;
 
 /** Compile-time proof that a row is its model type, so rows need no mapping. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

@@ -27,9 +27,11 @@ import type { CaseLink } from "../reuse/linked-cases.ts";
 import { findReusableOn, forgetReusableOn, linkReusedCasesOn, recordReusableOn } from "./sqlite-reuse.ts";
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
 import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./sqlite-quarantine.ts";
-import { attempts, type CaseRow, type QuarantinedCaseRow, type ReusableResultRow, durations, type JobCaseRow, jobFlags, jobs, slaves, tasks } from "./schema-sqlite.ts";
+import { attempts, binaryTasks, type CaseRow, type QuarantinedCaseRow, type ReusableResultRow, durations, type JobCaseRow, jobFlags, jobs, slaves, tasks } from "./schema-sqlite.ts";
 import { type Connection, insertSliced, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
-import { checkJobParts } from "./job-parts.ts";
+import { binaryTaskRows, checkJobParts } from "./job-parts.ts";
+import { type BinaryHistoryRows, readBinaryHistory } from "../jobs/binary-history.ts";
+import { sqliteBinaryHistoryOps } from "./sqlite-binaries.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
 /** dist_test's EWMA: new = OLD_WEIGHT · old + (1 − OLD_WEIGHT) · measured. */
@@ -82,6 +84,7 @@ export class SqliteRepo implements Repo {
         db.insert(jobs).values(job).run();
         // bun:sqlite blocks the event loop while it writes: a huge job goes in statements of a few thousand rows, with other requests answered between them.
         await insertSliced(this.conn, tasks, taskList, yieldToEventLoop);
+        await insertSliced(this.conn, binaryTasks, binaryTaskRows(job, taskList), yieldToEventLoop);
         await insertSliced(this.conn, attempts, attemptList, yieldToEventLoop);
       } catch (err) {
         throw new DtError("internal", `storing job ${job.id} failed: ${sqliteMessage(err)}`, { cause: err });
@@ -263,6 +266,10 @@ export class SqliteRepo implements Repo {
 
   caseHistory(caseKey: string, limit: number): Promise<CaseRow[]> {
     return this.exec((db) => caseHistoryOn(db, caseKey, limit));
+  }
+
+  binaryHistory(binary: string, query: { limit: number; maxTasks: number }): Promise<BinaryHistoryRows> {
+    return readBinaryHistory(sqliteBinaryHistoryOps((body) => this.exec(body)), binary, query);
   }
 
   taskCaseRuns(jobId: string, taskId: string): Promise<TaskCaseRun[]> {
