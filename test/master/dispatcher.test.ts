@@ -202,11 +202,11 @@ test("a job's summary is served from memory until one of its attempts changes", 
   const { master, clock } = await setup();
   await master.submitJob({ job_id: "j", tasks: [task("a"), task("b")] });
   const reads = { n: 0 };
-  const getAttempts = master.deps.repo.getAttempts.bind(master.deps.repo);
-  (master.deps.repo as { getAttempts: typeof getAttempts }).getAttempts = async (jobId, slice) => {
-    // A summary reads a job in slices of tasks: count each read of a job once, at its first slice.
+  const getAttemptHeads = master.deps.repo.getAttemptHeads.bind(master.deps.repo);
+  (master.deps.repo as { getAttemptHeads: typeof getAttemptHeads }).getAttemptHeads = async (jobId, slice) => {
+    // A summary reads a job's attempts' counted fields in slices of tasks: count each read of a job once, at its first slice.
     if (!slice || slice.from === 0) reads.n++;
-    return getAttempts(jobId, slice);
+    return getAttemptHeads(jobId, slice);
   };
   await master.jobSummary("j");
   await master.jobSummary("j");

@@ -61,12 +61,12 @@ test("twenty watchers woken by one change share one read of the job and one esti
   const held = Array.from({ length: 20 }, () => get(`?wait_version=${first.body.change_version}&wait_ms=20000`));
   await until(() => master.changeWaiters.size === 20);
   const repo = master.deps.repo;
-  const getAttempts = repo.getAttempts.bind(repo);
+  const getAttemptHeads = repo.getAttemptHeads.bind(repo);
   let reads = 0;
-  // A read of the job's status takes its attempts in slices of tasks: count the reads, not the slices.
-  repo.getAttempts = (jobId, range) => {
+  // A read of the job's status takes its attempts' counted fields in slices of tasks: count the reads, not the slices.
+  repo.getAttemptHeads = (jobId, range) => {
     if (!range || range.from === 0) reads++;
-    return getAttempts(jobId, range);
+    return getAttemptHeads(jobId, range);
   };
   // The ETA walks the whole queue (~10 ms at 100,000 queued attempts): computed per answer, a crowd of watchers multiplied it.
   const estimate = master.dispatcher.estimateRemainingSec.bind(master.dispatcher);
