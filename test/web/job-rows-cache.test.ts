@@ -61,3 +61,38 @@ test("a cheap read is redone at every change; an expensive one stands for five t
   expect(later.version).not.toBe(first.version);
   expect(await dearCache.get("nobody.1")).toBeNull();
 });
+
+test("a slow read of an older version that ends after a newer one's does not replace it", async () => {
+  fx = await makeMaster();
+  await submit(fx, "race.1", [{ description: "a" }, { description: "b" }]);
+  let delayMs = 300;
+  const counter = { reads: 0 };
+  const master = fx.master;
+  const repo = new Proxy(master.deps.repo, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop !== "getAttemptHeads") return typeof value === "function" ? value.bind(target) : value;
+      return async (...args: unknown[]) => {
+        // The delay is taken when the read starts: the first read stays slow after the second is made quick.
+        const wait = delayMs;
+        counter.reads++;
+        const rows = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        await Bun.sleep(wait);
+        return rows;
+      };
+    },
+  }) as Repo;
+  const cache = new JobPageCache({ deps: { ...master.deps, repo }, changeVersion: (jobId: string) => master.changeVersion(jobId) } as unknown as Master);
+  const older = cache.get("race.1");
+  // Let the slow read take its rows (both queued) before the job changes.
+  while (counter.reads === 0) await Bun.sleep(1);
+  await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 1 });
+  delayMs = 0;
+  const newer = (await cache.get("race.1"))!;
+  expect(newer.rowCounts.passed).toBe(1);
+  // The older read ends now, after the newer: it answers with the newer rows, and they stay; a reader who saw a task pass must not see it queued again.
+  expect((await older)!.version).toBe(newer.version);
+  const after = (await cache.get("race.1"))!;
+  expect(after.version).toBe(newer.version);
+  expect(after.rowCounts.passed).toBe(1);
+});

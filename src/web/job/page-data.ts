@@ -96,6 +96,9 @@ export class JobPageCache {
       lastChangeAt: lastChangeAt(job, attempts), tasks: heads.length, attempts: attempts.length, finished: rowCounts.finished === rowCounts.total,
       readAt: performance.now(), readMs: performance.now() - started,
     };
+    // A read of an older version can end after a newer one's (a big job's read takes seconds, a change can start another): the newer rows stay, or a page would go back in time.
+    const kept = this.states.get(jobId);
+    if (kept && kept.readAt - kept.readMs > started) return kept;
     this.states.delete(jobId);
     this.states.set(jobId, state);
     if (this.states.size > KEPT_JOBS) this.states.delete(this.states.keys().next().value!);
