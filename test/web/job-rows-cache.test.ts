@@ -96,3 +96,29 @@ test("a slow read of an older version that ends after a newer one's does not rep
   expect(after.version).toBe(newer.version);
   expect(after.rowCounts.passed).toBe(1);
 });
+
+test("two reads of a new job at once count its task names once", async () => {
+  fx = await makeMaster();
+  await submit(fx, "heads.1", [{ description: "a" }, { description: "b" }, { description: "c" }]);
+  const master = fx.master;
+  const repo = new Proxy(master.deps.repo, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop !== "getTaskHeads") return typeof value === "function" ? value.bind(target) : value;
+      return async (...args: unknown[]) => {
+        await Bun.sleep(50);
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  }) as Repo;
+  const cache = new JobPageCache({ deps: { ...master.deps, repo }, changeVersion: (jobId: string) => master.changeVersion(jobId) } as unknown as Master);
+  const first = cache.get("heads.1");
+  // A change between them: the second is a read of another version, not a wait for the first.
+  await Bun.sleep(10);
+  await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 1 });
+  const second = cache.get("heads.1");
+  expect((await first)!.tasks).toBe(3);
+  expect((await second)!.tasks).toBe(3);
+  // The names kept are counted as many as there are: an overcount would evict other jobs' names early, and never heal.
+  expect(cache["headCount"]).toBe(3);
+});

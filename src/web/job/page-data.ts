@@ -109,6 +109,9 @@ export class JobPageCache {
     const kept = this.heads.get(jobId);
     if (kept) return touch(this.heads, jobId, kept);
     const heads = (await readAllTaskHeads(this.master.deps.repo, jobId)).map(taskHead);
+    // Another read of the job (at another version) may have kept them meanwhile: counted twice, the names would evict others early, for good.
+    const meanwhile = this.heads.get(jobId);
+    if (meanwhile) return touch(this.heads, jobId, meanwhile);
     this.heads.set(jobId, heads);
     this.headCount += heads.length;
     while (this.headCount > KEPT_HEADS && this.heads.size > 1) {
