@@ -7,7 +7,7 @@
 import { afterEach, expect, test } from "bun:test";
 import type { Master } from "../../src/master/master.ts";
 import type { Repo } from "../../src/master/repo/repo.ts";
-import { JobPageCache } from "../../src/web/job/page-data.ts";
+import { DEFAULT_JOB_PAGE_LIMITS, JobPageCache } from "../../src/web/job/page-data.ts";
 import { type MasterFixture, drive, makeMaster, submit } from "./fixture.ts";
 
 let fx: MasterFixture | undefined;
@@ -121,4 +121,30 @@ test("two reads of a new job at once count its task names once", async () => {
   expect((await second)!.tasks).toBe(3);
   // The names kept are counted as many as there are: an overcount would evict other jobs' names early, and never heal.
   expect(cache["headCount"]).toBe(3);
+});
+
+test("rows are kept up to a bound over all jobs, the least recently viewed dropped first; the newest job's always", async () => {
+  fx = await makeMaster();
+  await submit(fx, "small.1", [{ description: "a" }, { description: "b" }, { description: "c" }]);
+  await submit(fx, "small.2", [{ description: "a" }, { description: "b" }, { description: "c" }]);
+  await submit(fx, "big.1", Array.from({ length: 7 }, (_, i) => ({ description: `t${i}` })));
+  const { view, counter } = slowed(fx.master, 0);
+  const cache = new JobPageCache(view, { ...DEFAULT_JOB_PAGE_LIMITS, rows: 6 });
+  await cache.get("small.1");
+  await cache.get("small.2");
+  // Six rows: both kept.
+  await cache.get("small.1");
+  await cache.get("small.2");
+  expect(counter.reads).toBe(2);
+  // Seven more: both dropped, the big job kept though it alone passes the bound.
+  await cache.get("big.1");
+  await cache.get("big.1");
+  expect(counter.reads).toBe(3);
+  await cache.get("small.1");
+  expect(counter.reads).toBe(4);
+  // small.1 pushed the big job out, and is kept itself.
+  await cache.get("small.1");
+  expect(counter.reads).toBe(4);
+  await cache.get("big.1");
+  expect(counter.reads).toBe(5);
 });

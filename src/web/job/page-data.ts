@@ -40,10 +40,17 @@ export interface JobPageState {
   readMs: number;
 }
 
-/** Jobs whose rows are kept: the pages people have open. */
-const KEPT_JOBS = 20;
-/** Task names kept, over all jobs: about 100 bytes each. */
-const KEPT_HEADS = 400_000;
+/** What the cache keeps at most, of the least recently viewed jobs first; the newest job's is always kept, however big. */
+export interface JobPageLimits {
+  /** Jobs whose rows are kept: the pages people have open. */
+  jobs: number;
+  /** Rows kept, over all jobs: about 200 bytes each (a 100,000-task job's are ~20 MB), so 20 huge jobs' pages do not hold 400 MB. */
+  rows: number;
+  /** Task names kept, over all jobs: about 100 bytes each. */
+  heads: number;
+}
+
+export const DEFAULT_JOB_PAGE_LIMITS: JobPageLimits = { jobs: 20, rows: 400_000, heads: 400_000 };
 /** A job's rows are read again at most once per this many times what their last read took: a page costs the master at most ~1/READ_SPACING of a core per job. */
 const READ_SPACING = 5;
 /** Reads cheaper than this are not spaced: a small job's page is always current. */
@@ -55,9 +62,13 @@ export class JobPageCache {
   private readonly states = new Map<string, JobPageState>();
   private readonly heads = new Map<string, TaskHead[]>();
   private headCount = 0;
+  private rowCount = 0;
   private readonly reading = new Map<string, Promise<JobPageState | null>>();
 
-  constructor(private readonly master: Master) {}
+  constructor(
+    private readonly master: Master,
+    private readonly limits: JobPageLimits = DEFAULT_JOB_PAGE_LIMITS,
+  ) {}
 
   /**
    * The job's rows as of now, or null for a job the master does not know.
@@ -99,9 +110,15 @@ export class JobPageCache {
     // A read of an older version can end after a newer one's (a big job's read takes seconds, a change can start another): the newer rows stay, or a page would go back in time.
     const kept = this.states.get(jobId);
     if (kept && kept.readAt - kept.readMs > started) return kept;
+    if (kept) this.rowCount -= kept.rows.length;
     this.states.delete(jobId);
     this.states.set(jobId, state);
-    if (this.states.size > KEPT_JOBS) this.states.delete(this.states.keys().next().value!);
+    this.rowCount += rows.length;
+    while ((this.states.size > this.limits.jobs || this.rowCount > this.limits.rows) && this.states.size > 1) {
+      const [oldest, dropped] = this.states.entries().next().value!;
+      this.states.delete(oldest);
+      this.rowCount -= dropped.rows.length;
+    }
     return state;
   }
 
@@ -114,7 +131,7 @@ export class JobPageCache {
     if (meanwhile) return touch(this.heads, jobId, meanwhile);
     this.heads.set(jobId, heads);
     this.headCount += heads.length;
-    while (this.headCount > KEPT_HEADS && this.heads.size > 1) {
+    while (this.headCount > this.limits.heads && this.heads.size > 1) {
       const [oldest, list] = this.heads.entries().next().value!;
       this.heads.delete(oldest);
       this.headCount -= list.length;
