@@ -63,7 +63,8 @@ export class JobPageCache {
   private readonly heads = new Map<string, TaskHead[]>();
   private headCount = 0;
   private rowCount = 0;
-  private readonly reading = new Map<string, Promise<JobPageState | null>>();
+  /** Each job's read in progress, and the version it reads. */
+  private readonly reading = new Map<string, { version: string; state: Promise<JobPageState | null> }>();
 
   constructor(
     private readonly master: Master,
@@ -77,18 +78,23 @@ export class JobPageCache {
    * a 100,000-task job's read takes a second or two, and a page open on it
    * while it runs must not keep the master reading it back to back. So a
    * big job's rows lag by up to a few seconds; a small job's are current.
+   * For the same reason a view of an expensive job (or of one not read
+   * yet) while its read runs waits for that read, whatever version it
+   * reads: each open page's poll would otherwise start one more.
    */
   async get(jobId: string): Promise<JobPageState | null> {
     const version = this.master.changeVersion(jobId);
     const kept = this.states.get(jobId);
-    const fresh = kept && (kept.version === version || (kept.readMs >= SPACED_READ_MS && performance.now() - kept.readAt < READ_SPACING * kept.readMs));
+    const expensive = kept !== undefined && kept.readMs >= SPACED_READ_MS;
+    const fresh = kept && (kept.version === version || (expensive && performance.now() - kept.readAt < READ_SPACING * kept.readMs));
     if (kept && fresh) return touch(this.states, jobId, kept);
-    const key = `${jobId}\u0000${version}`;
-    const pending = this.reading.get(key);
-    if (pending) return pending;
-    const read = this.read(jobId, version).finally(() => this.reading.delete(key));
-    this.reading.set(key, read);
-    return read;
+    const pending = this.reading.get(jobId);
+    if (pending && (pending.version === version || expensive || !kept)) return pending.state;
+    const entry = { version, state: this.read(jobId, version) };
+    this.reading.set(jobId, entry);
+    // A cheap job's newer read may have replaced this one in the map: only its own entry is removed.
+    void entry.state.finally(() => this.reading.get(jobId) === entry && this.reading.delete(jobId)).catch(() => {});
+    return entry.state;
   }
 
   private async read(jobId: string, version: string): Promise<JobPageState | null> {
