@@ -190,6 +190,24 @@ describe("the job page over jobs in every state", () => {
     expect(rows(await page(own, { job_id: jobId, status: "lost" })).map((r) => r.name)).toEqual(["unlucky"]);
   });
 
+  test("a sharded binary with a failed shard while another still runs is failed but not finished: the page stays live and says running", async () => {
+    await using own = await ownMaster();
+    const jobId = "halfway.1700000000.1";
+    await own.master.submitJob({ job_id: jobId, tasks: [{ isolate_hash: "c".repeat(64), description: "split_test", shards: 2 }] });
+    // Shard 0 fails; shard 1 is leased and held: running.
+    await drive(own, "s-half", (d) => (d === "split_test.0" ? "FAILED" : "hold"));
+    const html = await page(own, { job_id: jobId });
+    expect(rows(html).map((r) => [r.state, r.shards])).toEqual([["failed", "2"]]);
+    expect(html).toContain(`<strong class="job-state failed">running, failing</strong>`);
+    expect(html).toContain("running for");
+    expect(html).toContain("data-live-src");
+    expectCountsAgree(html);
+    const fragment = await call(own, withQuery("/job", { job_id: jobId, format: "fragment" }));
+    expect(fragment.headers.get("X-Live-Done")).toBe("false");
+    // dist_test's finished filter picks rows whose every shard ended.
+    expect(rows(await page(own, { job_id: jobId, status: "finished" }))).toEqual([]);
+  });
+
   test("a binary split fifty ways is one row showing twenty shards, the failed one among them, and how many more there are", async () => {
     await using own = await ownMaster();
     const jobId = "wide.1700000000.1";

@@ -7,7 +7,7 @@
 import { afterEach, expect, test } from "bun:test";
 import type { Master } from "../../src/master/master.ts";
 import type { Repo } from "../../src/master/repo/repo.ts";
-import { JobPageCache } from "../../src/web/job/page-data.ts";
+import { DEFAULT_JOB_PAGE_LIMITS, JobPageCache } from "../../src/web/job/page-data.ts";
 import { type MasterFixture, drive, makeMaster, submit } from "./fixture.ts";
 
 let fx: MasterFixture | undefined;
@@ -60,4 +60,127 @@ test("a cheap read is redone at every change; an expensive one stands for five t
   expect(later.rowCounts.passed).toBe(1);
   expect(later.version).not.toBe(first.version);
   expect(await dearCache.get("nobody.1")).toBeNull();
+});
+
+test("a slow read of an older version that ends after a newer one's does not replace it", async () => {
+  fx = await makeMaster();
+  await submit(fx, "race.1", [{ description: "a" }, { description: "b" }, { description: "c" }]);
+  let delayMs = 0;
+  const counter = { reads: 0 };
+  const master = fx.master;
+  const repo = new Proxy(master.deps.repo, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop !== "getAttemptHeads") return typeof value === "function" ? value.bind(target) : value;
+      return async (...args: unknown[]) => {
+        // The delay is taken when the read starts: the slow read stays slow after the next is made quick.
+        const wait = delayMs;
+        counter.reads++;
+        const rows = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        await Bun.sleep(wait);
+        return rows;
+      };
+    },
+  }) as Repo;
+  const cache = new JobPageCache({ deps: { ...master.deps, repo }, changeVersion: (jobId: string) => master.changeVersion(jobId) } as unknown as Master);
+  // A cheap job, read once: a view after a change reads again at once, even while another read of it runs.
+  await cache.get("race.1");
+  await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 1 });
+  delayMs = 300;
+  counter.reads = 0;
+  const older = cache.get("race.1");
+  // Let the slow read take its rows (one passed) before the job changes again.
+  while (counter.reads === 0) await Bun.sleep(1);
+  await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 1 });
+  delayMs = 0;
+  const newer = (await cache.get("race.1"))!;
+  expect(newer.rowCounts.passed).toBe(2);
+  // The older read ends now, after the newer: it answers with the newer rows, and they stay; a reader who saw a task pass must not see it queued again.
+  expect((await older)!.version).toBe(newer.version);
+  const after = (await cache.get("race.1"))!;
+  expect(after.version).toBe(newer.version);
+  expect(after.rowCounts.passed).toBe(2);
+});
+
+test("two reads of a job at once whose names were dropped count its names once", async () => {
+  fx = await makeMaster();
+  await submit(fx, "heads.1", [{ description: "a" }, { description: "b" }, { description: "c" }]);
+  await submit(fx, "heads.2", [{ description: "d" }]);
+  const master = fx.master;
+  let delayMs = 0;
+  const repo = new Proxy(master.deps.repo, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (prop !== "getTaskHeads") return typeof value === "function" ? value.bind(target) : value;
+      return async (...args: unknown[]) => {
+        await Bun.sleep(delayMs);
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  }) as Repo;
+  const view = { deps: { ...master.deps, repo }, changeVersion: (jobId: string) => master.changeVersion(jobId) } as unknown as Master;
+  // Names of three tasks kept at most: reading heads.2 drops heads.1's.
+  const cache = new JobPageCache(view, { ...DEFAULT_JOB_PAGE_LIMITS, heads: 3 });
+  await cache.get("heads.1");
+  await cache.get("heads.2");
+  expect(cache["headCount"]).toBe(1);
+  // heads.1 is cheap, so a view after a change reads again while the first read of its names runs.
+  delayMs = 50;
+  await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 1 });
+  const first = cache.get("heads.1");
+  await Bun.sleep(10);
+  await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 1 });
+  const second = cache.get("heads.1");
+  expect((await first)!.tasks).toBe(3);
+  expect((await second)!.tasks).toBe(3);
+  // The names kept are counted as many as there are: an overcount would evict other jobs' names early, and never heal.
+  expect(cache["headCount"]).toBe(3);
+});
+
+test("rows are kept up to a bound over all jobs, the least recently viewed dropped first; the newest job's always", async () => {
+  fx = await makeMaster();
+  await submit(fx, "small.1", [{ description: "a" }, { description: "b" }, { description: "c" }]);
+  await submit(fx, "small.2", [{ description: "a" }, { description: "b" }, { description: "c" }]);
+  await submit(fx, "big.1", Array.from({ length: 7 }, (_, i) => ({ description: `t${i}` })));
+  const { view, counter } = slowed(fx.master, 0);
+  const cache = new JobPageCache(view, { ...DEFAULT_JOB_PAGE_LIMITS, rows: 6 });
+  await cache.get("small.1");
+  await cache.get("small.2");
+  // Six rows: both kept.
+  await cache.get("small.1");
+  await cache.get("small.2");
+  expect(counter.reads).toBe(2);
+  // Seven more: both dropped, the big job kept though it alone passes the bound.
+  await cache.get("big.1");
+  await cache.get("big.1");
+  expect(counter.reads).toBe(3);
+  await cache.get("small.1");
+  expect(counter.reads).toBe(4);
+  // small.1 pushed the big job out, and is kept itself.
+  await cache.get("small.1");
+  expect(counter.reads).toBe(4);
+  await cache.get("big.1");
+  expect(counter.reads).toBe(5);
+});
+
+test("while an expensive job's read runs, views of it at newer versions wait for that read instead of starting more", async () => {
+  fx = await makeMaster();
+  await submit(fx, "busy.1", [{ description: "a" }, { description: "b" }, { description: "c" }]);
+  const { view, counter } = slowed(fx.master, 60);
+  const cache = new JobPageCache(view);
+  const first = (await cache.get("busy.1"))!;
+  expect(counter.reads).toBe(1);
+  await Bun.sleep(first.readMs * 5 + 20);
+  // Past its spacing: the next view after a change reads again, and takes as long.
+  await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 1 });
+  const reading = cache.get("busy.1");
+  // Polls of other pages open on the job come in at later versions while that read runs.
+  await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 1 });
+  const joined = cache.get("busy.1");
+  await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 1 });
+  const joinedToo = cache.get("busy.1");
+  const states = await Promise.all([reading, joined, joinedToo]);
+  expect(counter.reads).toBe(2);
+  expect(states[1]).toBe(states[0]);
+  expect(states[2]).toBe(states[0]);
 });

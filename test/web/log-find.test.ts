@@ -104,4 +104,31 @@ describe("findCaseLine", () => {
     expect(await findCaseLine(chunked("only T.x", 3), ref, 8, "T.x", null)).toEqual({ caseLine: 1, line: 1 });
     expect(await findCaseLine(chunked("", 3), ref, 0, "T.x", null)).toBeNull();
   });
+
+  test("a case is not found inside a longer name, nor a place inside a longer file name or line number", async () => {
+    // Suite.ParseEmpty runs first and fails at line 70 of the same file: neither is Suite.Parse's.
+    const text = [
+      "[ RUN      ] Suite.ParseEmpty", "/src/suite_test.cc:70: Failure", "[  FAILED  ] Suite.ParseEmpty",
+      "[ RUN      ] MySuite.Parse", "/src/other_suite_test.cc:7: Failure", "[  FAILED  ] MySuite.Parse",
+      "[ RUN      ] Suite.Parse", "/src/suite_test.cc:7: Failure", "[  FAILED  ] Suite.Parse", "",
+    ].join("\n");
+    for (const size of [1, 5, 64, 4096]) {
+      expect({ size, found: await findCaseLine(chunked(text, size), ref, text.length, "Suite.Parse", "suite_test.cc:7") }).toEqual({ size, found: { caseLine: 7, line: 8 } });
+      expect({ size, found: await findCaseLine(chunked(text, size), ref, text.length, "Suite.Parse", null) }).toEqual({ size, found: { caseLine: 7, line: 7 } });
+    }
+    // A name that ends in punctuation (pytest's parameters) still matches whatever follows it; one at the log's very end too.
+    const py = "t.py::test_y[1]x\nlast Suite.Parse";
+    expect(await findCaseLine(chunked(py, 3), ref, py.length, "t.py::test_y[1]", null)).toEqual({ caseLine: 1, line: 1 });
+    expect(await findCaseLine(chunked(py, 3), ref, py.length, "Suite.Parse", null)).toEqual({ caseLine: 2, line: 2 });
+  });
+
+  test("a case named only inside a line longer than what is carried between chunks is still found, on the right line", async () => {
+    const text = `first\n[ RUN ] T.y ${"z".repeat(200_000)}\nnoise\n/x/foo.cc:3: Failure\n`;
+    for (const size of [4096, 65_536, 1 << 20]) {
+      expect({ size, found: await findCaseLine(chunked(text, size), ref, text.length, "T.y", "foo.cc:3") }).toEqual({ size, found: { caseLine: 2, line: 4 } });
+    }
+    // The place inside a huge line after the case's, too.
+    const place = `[ RUN ] T.y\n${"z".repeat(200_000)} foo.cc:3: Failure ${"z".repeat(200_000)}\n`;
+    expect(await findCaseLine(chunked(place, 4096), ref, place.length, "T.y", "foo.cc:3")).toEqual({ caseLine: 1, line: 2 });
+  });
 });

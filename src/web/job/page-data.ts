@@ -40,10 +40,17 @@ export interface JobPageState {
   readMs: number;
 }
 
-/** Jobs whose rows are kept: the pages people have open. */
-const KEPT_JOBS = 20;
-/** Task names kept, over all jobs: about 100 bytes each. */
-const KEPT_HEADS = 400_000;
+/** What the cache keeps at most, of the least recently viewed jobs first; the newest job's is always kept, however big. */
+export interface JobPageLimits {
+  /** Jobs whose rows are kept: the pages people have open. */
+  jobs: number;
+  /** Rows kept, over all jobs: about 200 bytes each (a 100,000-task job's are ~20 MB), so 20 huge jobs' pages do not hold 400 MB. */
+  rows: number;
+  /** Task names kept, over all jobs: about 100 bytes each. */
+  heads: number;
+}
+
+export const DEFAULT_JOB_PAGE_LIMITS: JobPageLimits = { jobs: 20, rows: 400_000, heads: 400_000 };
 /** A job's rows are read again at most once per this many times what their last read took: a page costs the master at most ~1/READ_SPACING of a core per job. */
 const READ_SPACING = 5;
 /** Reads cheaper than this are not spaced: a small job's page is always current. */
@@ -55,9 +62,14 @@ export class JobPageCache {
   private readonly states = new Map<string, JobPageState>();
   private readonly heads = new Map<string, TaskHead[]>();
   private headCount = 0;
-  private readonly reading = new Map<string, Promise<JobPageState | null>>();
+  private rowCount = 0;
+  /** Each job's read in progress, and the version it reads. */
+  private readonly reading = new Map<string, { version: string; state: Promise<JobPageState | null> }>();
 
-  constructor(private readonly master: Master) {}
+  constructor(
+    private readonly master: Master,
+    private readonly limits: JobPageLimits = DEFAULT_JOB_PAGE_LIMITS,
+  ) {}
 
   /**
    * The job's rows as of now, or null for a job the master does not know.
@@ -66,18 +78,23 @@ export class JobPageCache {
    * a 100,000-task job's read takes a second or two, and a page open on it
    * while it runs must not keep the master reading it back to back. So a
    * big job's rows lag by up to a few seconds; a small job's are current.
+   * For the same reason a view of an expensive job (or of one not read
+   * yet) while its read runs waits for that read, whatever version it
+   * reads: each open page's poll would otherwise start one more.
    */
   async get(jobId: string): Promise<JobPageState | null> {
     const version = this.master.changeVersion(jobId);
     const kept = this.states.get(jobId);
-    const fresh = kept && (kept.version === version || (kept.readMs >= SPACED_READ_MS && performance.now() - kept.readAt < READ_SPACING * kept.readMs));
+    const expensive = kept !== undefined && kept.readMs >= SPACED_READ_MS;
+    const fresh = kept && (kept.version === version || (expensive && performance.now() - kept.readAt < READ_SPACING * kept.readMs));
     if (kept && fresh) return touch(this.states, jobId, kept);
-    const key = `${jobId}\u0000${version}`;
-    const pending = this.reading.get(key);
-    if (pending) return pending;
-    const read = this.read(jobId, version).finally(() => this.reading.delete(key));
-    this.reading.set(key, read);
-    return read;
+    const pending = this.reading.get(jobId);
+    if (pending && (pending.version === version || expensive || !kept)) return pending.state;
+    const entry = { version, state: this.read(jobId, version) };
+    this.reading.set(jobId, entry);
+    // A cheap job's newer read may have replaced this one in the map: only its own entry is removed.
+    void entry.state.finally(() => this.reading.get(jobId) === entry && this.reading.delete(jobId)).catch(() => {});
+    return entry.state;
   }
 
   private async read(jobId: string, version: string): Promise<JobPageState | null> {
@@ -96,9 +113,18 @@ export class JobPageCache {
       lastChangeAt: lastChangeAt(job, attempts), tasks: heads.length, attempts: attempts.length, finished: rowCounts.finished === rowCounts.total,
       readAt: performance.now(), readMs: performance.now() - started,
     };
+    // A read of an older version can end after a newer one's (a big job's read takes seconds, a change can start another): the newer rows stay, or a page would go back in time.
+    const kept = this.states.get(jobId);
+    if (kept && kept.readAt - kept.readMs > started) return kept;
+    if (kept) this.rowCount -= kept.rows.length;
     this.states.delete(jobId);
     this.states.set(jobId, state);
-    if (this.states.size > KEPT_JOBS) this.states.delete(this.states.keys().next().value!);
+    this.rowCount += rows.length;
+    while ((this.states.size > this.limits.jobs || this.rowCount > this.limits.rows) && this.states.size > 1) {
+      const [oldest, dropped] = this.states.entries().next().value!;
+      this.states.delete(oldest);
+      this.rowCount -= dropped.rows.length;
+    }
     return state;
   }
 
@@ -106,9 +132,12 @@ export class JobPageCache {
     const kept = this.heads.get(jobId);
     if (kept) return touch(this.heads, jobId, kept);
     const heads = (await readAllTaskHeads(this.master.deps.repo, jobId)).map(taskHead);
+    // Another read of the job (at another version) may have kept them meanwhile: counted twice, the names would evict others early, for good.
+    const meanwhile = this.heads.get(jobId);
+    if (meanwhile) return touch(this.heads, jobId, meanwhile);
     this.heads.set(jobId, heads);
     this.headCount += heads.length;
-    while (this.headCount > KEPT_HEADS && this.heads.size > 1) {
+    while (this.headCount > this.limits.heads && this.heads.size > 1) {
       const [oldest, list] = this.heads.entries().next().value!;
       this.heads.delete(oldest);
       this.headCount -= list.length;

@@ -24,7 +24,7 @@ export const PAGE_FILTERS = {
   quarantined: (r: JobRow) => r.state === "quarantined",
   succeeded: (r: JobRow) => r.state === "passed" || r.state === "quarantined" || r.state === "flaky",
   timedout: (r: JobRow) => r.timedOut,
-  finished: (r: JobRow) => !["running", "retrying", "queued"].includes(r.state),
+  finished: (r: JobRow) => r.done,
 } as const satisfies Record<string, (r: JobRow) => boolean>;
 
 export type PageFilter = keyof typeof PAGE_FILTERS;

@@ -63,7 +63,15 @@ export interface JobRow {
   lost: number;
   /** An attempt timed out: dist_test's `timedout` filter. */
   timedOut: boolean;
+  /**
+   * Every one of its tasks is in a final state. Not the same as `state`
+   * being final: a sharded row with a failed shard is failed while its
+   * other shards still run, and the job is not finished.
+   */
+  done: boolean;
 }
+
+const UNFINISHED: ReadonlySet<RowState> = new Set(["running", "retrying", "queued"]);
 
 /** The time a task's latest attempt spent on a slave: ended, or running since. */
 function latestRun(group: readonly AttemptHead[]): { ms: number | null; since: number | null } {
@@ -87,6 +95,7 @@ export function buildRows(heads: readonly TaskHead[], groups: ReadonlyMap<string
     const part: JobRow = {
       key: head.taskId, name: head.binary, indexes: [head.index], states: [state], shards: null, state, runningSince: run.since, durationMs: run.ms,
       attempts: group.length, lost: group.filter((a) => LOST_STATES.has(a.state)).length, timedOut: group.some((a) => a.state === "TIMED_OUT"),
+      done: !UNFINISHED.has(state),
     };
     if (head.shardCount === null) {
       rows.push(part);
@@ -114,6 +123,7 @@ function mergeShard(row: JobRow, shard: JobRow): void {
   row.attempts += shard.attempts;
   row.lost += shard.lost;
   row.timedOut ||= shard.timedOut;
+  row.done &&= shard.done;
 }
 
 /** A row's time on slaves as of `now`: its longest ended run, or its oldest running one, whichever is longer. */
