@@ -74,6 +74,9 @@ export async function logPage(c: Context, master: Master, page: "view_log" | "lo
   return sendPage(c, <LogViewerPage page={page} ctx={ctx} win={shown} lines={kept} />);
 }
 
+/** How gtest announces a case it starts. */
+const GTEST_RUN = "[ RUN      ] ";
+
 /** Lines of a case's output a failure link shows above the failing line, at most. */
 const CONTEXT_LINES = 200;
 
@@ -89,7 +92,8 @@ const MAX_CASE_NAME = 1_000;
 async function redirectToCase(c: Context, master: Master, page: "view_log" | "log", log: LogRef, caseName: string, place: string | null): Promise<Response> {
   if (caseName.length > MAX_CASE_NAME || (place?.length ?? 0) > MAX_CASE_NAME) throw new DtError("invalid_input", `case and at must be at most ${MAX_CASE_NAME} characters`);
   const { size } = await master.readLog(log.jobId, log.taskId, log.attempt, log.stream, Number.MAX_SAFE_INTEGER);
-  const found = await findCaseLine(master, log, size, caseName, place);
+  // gtest's `[ RUN      ] Suite.Name` first: the plain name may come earlier, in its `Note: Google Test filter = …` line.
+  const found = (await findCaseLine(master, log, size, `${GTEST_RUN}${caseName}`, place)) ?? (await findCaseLine(master, log, size, caseName, place));
   const query = { job_id: log.jobId, task_id: log.taskId, attempt: log.attempt, log: log.stream };
   if (!found) return c.redirect(pageLink(page, query), 302);
   // The page starts where the case's output does, so the reader sees what led to the failure above it, unless that is too far up for one page.

@@ -103,6 +103,8 @@ describe("the job page over jobs in every state", () => {
     const bad = await page(fx, { job_id: JOBS.mixed, status: "<b>" }, 400);
     expect(bad).toContain("Unknown status &quot;&lt;b&gt;&quot;");
     expect(bad).not.toContain("<b>");
+    const badFormat = await page(fx, { job_id: JOBS.mixed, format: "<json>" }, 400);
+    expect(badFormat).toContain("format must be html or fragment, got &quot;&lt;json&gt;&quot;");
     for (const [name, value] of [["sort", "size"], ["order", "up"], ["page", "0"], ["page", "-1"], ["page", "1e3"], ["page", "x".repeat(5000)]]) {
       expect(await page(fx, { job_id: JOBS.mixed, [name!]: value! }, 400)).toContain(name === "page" ? "page must be a whole number" : `Unknown ${name}`);
     }

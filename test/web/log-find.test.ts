@@ -13,6 +13,7 @@ import { type MasterFixture, drive, makeMaster, submit, withQuery } from "./fixt
 const JOB = "find.alice.1700000000.1";
 /** gtest's output for two cases, the second failing at line 7; 300 lines of chatter before it. */
 const LOG = [
+  "Note: Google Test filter = Suite.Fails:Suite.Passes",
   "[==========] Running 2 tests from 1 test suite.",
   "[ RUN      ] Suite.Passes",
   "[       OK ] Suite.Passes (0 ms)",
@@ -23,8 +24,9 @@ const LOG = [
   "[  FAILED  ] Suite.Fails (1 ms)",
   "",
 ].join("\n");
-const FAILURE_LINE = 305;
-const CASE_LINE = 4;
+const FAILURE_LINE = 306;
+/** gtest's `[ RUN ]` line of the case, not the filter's note above it that names it first. */
+const CASE_LINE = 5;
 
 let fx: MasterFixture;
 let server: ReturnType<typeof Bun.serve>;
@@ -94,7 +96,7 @@ describe("findCaseLine", () => {
   test("finds the same lines whatever the chunks, lines straddling them included", async () => {
     for (const size of [1, 2, 7, 64, 4096, 1 << 20]) {
       const logs = chunked(LOG, size);
-      expect({ size, found: await findCaseLine(logs, ref, LOG.length, "Suite.Fails", "suite_test.cc:7") }).toEqual({ size, found: { caseLine: CASE_LINE, line: FAILURE_LINE } });
+      expect({ size, found: await findCaseLine(logs, ref, LOG.length, "[ RUN      ] Suite.Fails", "suite_test.cc:7") }).toEqual({ size, found: { caseLine: CASE_LINE, line: FAILURE_LINE } });
     }
   });
 

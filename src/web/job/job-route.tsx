@@ -24,10 +24,14 @@ export async function jobRoute(c: Context, master: Master, pages: JobPageCache):
     if (!isDtError(err, "invalid_input")) throw err;
     return sendPage(c, <Page title="dt: bad query"><p id="bad-query">{err.message}</p><p><a href="./">Back to home</a></p></Page>, 400);
   }
+  const format = params.get("format") || "html";
+  if (format !== "html" && format !== "fragment") {
+    return sendPage(c, <Page title="dt: bad query"><p id="bad-query">{`format must be html or fragment, got ${JSON.stringify(format.slice(0, 40))}`}</p></Page>, 400);
+  }
   const state = await pages.get(jobId);
   if (!state) return sendPage(c, <NoTasksPage jobId={jobId} />, 404);
   const now = master.deps.clock.now();
-  if (params.get("format") === "fragment") return sendFragment(c, jobPageEtag(state, now), state.finished, async () => <JobLive {...await jobView(master, state, query, now)} />);
+  if (format === "fragment") return sendFragment(c, jobPageEtag(state, now), state.finished, async () => <JobLive {...await jobView(master, state, query, now)} />);
   return sendPage(c, <JobPage {...await jobView(master, state, query, now)} />);
 }
 
