@@ -94,21 +94,29 @@ async function checkBinariesCopied(repo: Repo): Promise<void> {
   }
 }
 
-describe("a database of the release before test cases, upgraded", () => {
+/**
+ * Runs `check` on a repo opened on a database made by the migrations `kept`
+ * picks, holding `rows`: the open applies the later migrations, as a master
+ * upgraded in place does. SQLite in a temp dir; MySQL in a database of its own.
+ */
+function upgradeTests(kept: (tag: string) => boolean, rows: readonly string[], check: (repo: Repo) => Promise<void>): void {
+  const checked = async (repo: Repo) => {
+    try {
+      await check(repo);
+    } finally {
+      await repo.close();
+    }
+  };
+
   test("SQLite", async () => {
     const dir = mkdtempSync(join(tmpdir(), "dt-upgrade-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const path = join(dir, "dt.sqlite");
     const old = new Database(path);
-    applySqliteMigrations(old, sqliteMigrations().filter((m) => m.tag === "0000_init"), path, T0);
-    for (const statement of OLD_ROWS) old.run(statement);
+    applySqliteMigrations(old, sqliteMigrations().filter((m) => kept(m.tag)), path, T0);
+    for (const statement of rows) old.run(statement);
     old.close();
-    const repo = await SqliteRepo.open(path);
-    try {
-      await checkUpgraded(repo);
-    } finally {
-      await repo.close();
-    }
+    await checked(await SqliteRepo.open(path));
   });
 
   test.skipIf(!mysqlUrl)("MySQL", async () => {
@@ -123,63 +131,20 @@ describe("a database of the release before test cases, upgraded", () => {
     const pool = mysql.createPool(url);
     const conn = await pool.getConnection();
     try {
-      await applyMysqlMigrations(conn, mysqlMigrations().filter((m) => m.tag === "0000_init"), name, T0);
-      for (const statement of OLD_ROWS) await conn.query(statement.replace(/\buser\b/, "`user`"));
+      await applyMysqlMigrations(conn, mysqlMigrations().filter((m) => kept(m.tag)), name, T0);
+      for (const statement of rows) await conn.query(statement.replace(/\buser\b/, "`user`"));
     } finally {
       conn.release();
       await pool.end();
     }
-    const repo = await MysqlRepo.open(url);
-    try {
-      await checkUpgraded(repo);
-    } finally {
-      await repo.close();
-    }
+    await checked(await MysqlRepo.open(url));
   });
+}
+
+describe("a database of the release before test cases, upgraded", () => {
+  upgradeTests((tag) => tag === "0000_init", OLD_ROWS, checkUpgraded);
 });
 
 describe("a database of the release before binary_tasks, upgraded", () => {
-  const before = (tag: string) => tag < "0006";
-
-  test("SQLite", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "dt-upgrade-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, "dt.sqlite");
-    const old = new Database(path);
-    applySqliteMigrations(old, sqliteMigrations().filter((m) => before(m.tag)), path, T0);
-    for (const statement of SHARD_ROWS) old.run(statement);
-    old.close();
-    const repo = await SqliteRepo.open(path);
-    try {
-      await checkBinariesCopied(repo);
-    } finally {
-      await repo.close();
-    }
-  });
-
-  test.skipIf(!mysqlUrl)("MySQL", async () => {
-    const name = `dt_upgrade_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    const admin = await mysql.createConnection(mysqlUrl!);
-    cleanups.push(async () => {
-      await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-      await admin.end();
-    });
-    await admin.query(`CREATE DATABASE ${name}`);
-    const url = mysqlUrl!.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
-    const pool = mysql.createPool(url);
-    const conn = await pool.getConnection();
-    try {
-      await applyMysqlMigrations(conn, mysqlMigrations().filter((m) => before(m.tag)), name, T0);
-      for (const statement of SHARD_ROWS) await conn.query(statement.replace(/\buser\b/, "`user`"));
-    } finally {
-      conn.release();
-      await pool.end();
-    }
-    const repo = await MysqlRepo.open(url);
-    try {
-      await checkBinariesCopied(repo);
-    } finally {
-      await repo.close();
-    }
-  });
+  upgradeTests((tag) => tag < "0006", SHARD_ROWS, checkBinariesCopied);
 });

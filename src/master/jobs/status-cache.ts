@@ -41,43 +41,36 @@ export interface JobStatusEntry {
  * maps rows synchronously).
  */
 export function readAllAttempts(repo: Repo, jobId: string): Promise<Attempt[]> {
-  return readAttemptSlices((slice) => repo.getAttempts(jobId, slice));
+  return readBySlices((slice) => repo.getAttempts(jobId, slice));
 }
 
 /** What counting every attempt of a job takes of each (Repo.getAttemptHeads), read as readAllAttempts reads the attempts. */
 export function readAllAttemptHeads(repo: Repo, jobId: string): Promise<AttemptHead[]> {
-  return readAttemptSlices((slice) => repo.getAttemptHeads(jobId, slice));
+  return readBySlices((slice) => repo.getAttemptHeads(jobId, slice));
 }
 
-/** A job's tasks' attempts, SUMMARY_SLICE_TASKS tasks at a time; every task has an attempt, so the first empty slice is the end. */
-async function readAttemptSlices<T>(read: (slice: { from: number; to: number }) => Promise<T[]>): Promise<T[]> {
+/** Every task of a job, read as readAllAttempts reads attempts. */
+export function readAllTasks(repo: Repo, jobId: string): Promise<Task[]> {
+  return readBySlices((slice) => repo.getTasks(jobId, slice));
+}
+
+/** What names every task of a job (Repo.getTaskHeads), read as readAllTasks reads the tasks. */
+export function readAllTaskHeads(repo: Repo, jobId: string): Promise<TaskHeadRow[]> {
+  return readBySlices((slice) => repo.getTaskHeads(jobId, slice));
+}
+
+/**
+ * A job's rows of its tasks (or their attempts), SUMMARY_SLICE_TASKS tasks
+ * at a time with the event loop free between slices. A job's tasks are
+ * indexed 0…n-1, each with an attempt, so the first empty slice is the end.
+ */
+async function readBySlices<T>(read: (slice: { from: number; to: number }) => Promise<T[]>): Promise<T[]> {
   const all: T[] = [];
   for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
     if (from > 0) await yieldToEventLoop();
     const slice = await read({ from, to: from + SUMMARY_SLICE_TASKS });
     if (slice.length === 0) return all;
-    for (const a of slice) all.push(a);
-  }
-}
-
-/** Every task of a job, read as readAllAttempts reads attempts. */
-export function readAllTasks(repo: Repo, jobId: string): Promise<Task[]> {
-  return readTaskSlices((slice) => repo.getTasks(jobId, slice));
-}
-
-/** What names every task of a job (Repo.getTaskHeads), read as readAllTasks reads the tasks. */
-export function readAllTaskHeads(repo: Repo, jobId: string): Promise<TaskHeadRow[]> {
-  return readTaskSlices((slice) => repo.getTaskHeads(jobId, slice));
-}
-
-/** Rows of one per task, read SUMMARY_SLICE_TASKS tasks at a time with the event loop free between slices. */
-async function readTaskSlices<T>(read: (slice: { from: number; to: number }) => Promise<T[]>): Promise<T[]> {
-  const all: T[] = [];
-  for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
-    if (from > 0) await yieldToEventLoop();
-    const slice = await read({ from, to: from + SUMMARY_SLICE_TASKS });
-    for (const t of slice) all.push(t);
-    if (slice.length < SUMMARY_SLICE_TASKS) return all;
+    for (const row of slice) all.push(row);
   }
 }
 
