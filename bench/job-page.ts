@@ -5,7 +5,9 @@
  * source, on embedded defaults unless --db): one job of --tasks tasks, all
  * but a few run to a result through the slave API (every 7th failed), the
  * master restarted --runs times; after each start the page is asked cold
- * (the master's first look at the job), then warm, then again after one
+ * (the master's first look at the job), then warm, then another job's of
+ * the same size for the first time (the master warm, that job not read yet:
+ * what opening a job's page usually is), then again after one
  * more result changed the job (what a live page's poll does, once the
  * spacing of expensive reads has passed), and the live region's 304. Prints, per case, the median time to the first byte and to
  * the whole body and the page's size; the baseline is the same master's
@@ -83,6 +85,14 @@ try {
   // One manifest for every task: their ids differ by index, and the master checks a manifest once.
   await post("/api/v1/jobs", { job_id: jobId, tasks: Array.from({ length: TASKS }, (_, i) => ({ isolate_hash: manifest, description: `suite_${Math.floor(i / 50)}/binary_${i}_test`, max_retries: 0 })) });
   const ran = await runSome(TASKS - SPARE);
+  // One job more per master start, run to the end, whose page is first asked once the master has drawn another's: a job's first view on a warm master.
+  const others: string[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const other = `${jobId}.other${run}`;
+    await post("/api/v1/jobs", { job_id: other, tasks: Array.from({ length: TASKS }, (_, i) => ({ isolate_hash: manifest, description: `suite_${Math.floor(i / 50)}/binary_${i}_test`, max_retries: 0 })) });
+    await runSome(TASKS);
+    others.push(other);
+  }
   console.log(`job of ${TASKS} tasks submitted and ${ran} run in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const page = `/job?job_id=${jobId}`;
   const samples: Record<string, { first: number[]; whole: number[]; bytes: number[] }> = {};
@@ -104,6 +114,7 @@ try {
     const cold = await timed(page);
     add("job page, cold (first view after a master start)", cold);
     add("job page, warm (same version)", await timed(page));
+    add("another job's page, first view (master warm, job not read yet)", await timed(`/job?job_id=${others[run]}`));
     add("job page, 3rd page sorted by duration", await timed(`${page}&sort=duration&page=3`));
     await runSome(1);
     // Rows that cost a read of 50 ms or more stand for five times that after a change (page-data.ts): wait it out, so this poll reads the change.
