@@ -25,7 +25,7 @@ export function SlavesPage({ slaves, now }: { slaves: readonly SlaveView[]; now:
   return (
     <Page title="dt: slaves">
       <p>
-        <a href="/">jobs</a>
+        <a href="./">jobs</a>
       </p>
       <h1>Slaves ({slaves.length})</h1>
       <p id="slave-counts">

@@ -80,6 +80,9 @@ describe("the job page over jobs in every state", () => {
     expect(html).toContain("TIMED_OUT");
     expect(html).toContain("FAILED (exit 1)");
     expect(html).toContain(Bun.escapeHTML(HOSTILE_MESSAGE));
+    // Each task's name links its binary's history over all jobs, which answers.
+    expect(html).toContain(`<span class="task-name">fail</span> <a class="binary-history" href="tests/binary_history?binary=fail"`);
+    expect((await call(fx, "/tests/binary_history?binary=fail")).status).toBe(200);
     // The digest on demand, with the command that runs it.
     expect(html).toContain(`dt run-isolated --hash ${pass.slice(0, pass.lastIndexOf("."))} --leak-temp-dir`);
     // A finished job's page is still: no live region, no script.

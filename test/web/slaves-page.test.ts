@@ -26,6 +26,9 @@ describe("/slaves", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
     const html = await res.text();
+    // Relative, as every page's links: a master behind a path prefix keeps them.
+    expect(html).toContain(`<a href="./">jobs</a>`);
+    expect(html).not.toMatch(/href="\//);
     expect(html).toContain("idle 0, busy 1, draining 0, quarantined 1, lost 0");
     expect(html).toMatch(/<td class="mono">busy-1<\/td><td>busy<\/td>/);
     // Running and failed attempts by their task's name, linked to the log (the hash on hover) and to the job.

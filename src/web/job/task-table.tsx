@@ -68,7 +68,8 @@ function TaskRow({ jobId, row, tasks, cases, now }: { jobId: string; row: JobRow
   return (
     <tr class={`task ${row.state}`} data-key={row.key} data-state={row.state} data-name={row.name} data-shards={row.shards === null ? undefined : String(row.shards)}>
       <td class="name">
-        <span class="task-name">{row.name}</span>
+        <span class="task-name">{row.name}</span>{" "}
+        <a class="binary-history" href={pageLink("tests/binary_history", { binary: row.name })} title="this binary's latest runs over all jobs">history</a>
         {row.shards !== null ? <span class="note">{` · ${row.shards} shards`}</span> : null}
         {rowCases.length > 0 ? <FailedCaseList jobId={jobId} cases={rowCases} /> : null}
         <details data-key={`attempts:${row.key}`}>
