@@ -1,0 +1,165 @@
+/**
+ * `bun bench/fleet.ts [--slaves 100,1000] [--slots 8] [--rate 2000] [--idle-seconds 20] [--busy-seconds 40] [--db sqlite|mysql://…] [--queue memory|beanstalk://…]`
+ *
+ * One real `dt master` (a child process from source, fresh data dir per
+ * fleet size) and a fleet of simulated slaves in this process
+ * (bench/fleet/sim-slaves.ts) speaking the slave protocol over HTTP with
+ * the slave's defaults (20 s long-polls, a heartbeat every 5 s). Per fleet
+ * size: an idle phase (the fleet connected, nothing queued), then a busy one
+ * (a job of --rate tasks submitted every second, attempts lasting
+ * 0.8 × slots ÷ rate on average, so about 80% of the slots are busy when
+ * the master keeps up). Measured from /proc: the master's CPU (user + system)
+ * and RSS; from the fleet: completions and heartbeat round trips; from the
+ * master's records: dispatch latency (queued → leased) of the attempts
+ * queued in the busy phase. Each row is also given against the first
+ * fleet size's, so the table shows how cost grows.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { putManifest } from "../test/master/helpers.ts";
+import { Fleet, durationDraw, seeded } from "./fleet/sim-slaves.ts";
+
+const args = process.argv.slice(2);
+const flag = (name: string, def: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1]! : def; };
+const SIZES = flag("--slaves", "100,1000").split(",").map(Number);
+const SLOTS = Number(flag("--slots", "8"));
+const RATE = Number(flag("--rate", "2000"));
+const IDLE_S = Number(flag("--idle-seconds", "20"));
+const BUSY_S = Number(flag("--busy-seconds", "40"));
+const DB = flag("--db", "sqlite");
+const QUEUE = flag("--queue", "memory");
+const repo = resolve(import.meta.dir, "..");
+const TICKS_PER_S = 100;
+
+/** The master's CPU seconds so far (user + system) and its RSS and peak RSS in MiB. */
+function procStats(pid: number): { cpuS: number; rssMiB: number; hwmMiB: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)![1]) / 1024;
+  return { cpuS: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S, rssMiB: kb("VmRSS"), hwmMiB: kb("VmHWM") };
+}
+
+const pct = (xs: number[], p: number) => (xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!);
+
+interface Row {
+  slaves: number;
+  idleCpu: number;
+  busyCpu: number;
+  completionsPerS: number;
+  cpuPerTaskMs: number;
+  cpuPerSlaveUs: number;
+  dispatchP50: number;
+  dispatchP99: number;
+  heartbeatP99: number;
+  rssIdle: number;
+  rssBusy: number;
+  errors: number;
+}
+
+async function measure(slaves: number): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), "dt-fleet-"));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const base = `http://127.0.0.1:${port}`;
+  const queueArgs = QUEUE === "memory" ? [] : ["--queue", QUEUE];
+  const master = Bun.spawn(["bun", "src/main.ts", "master", "--port", String(port), "--host", "127.0.0.1", "--db", DB, "--data-dir", dir, ...queueArgs], { cwd: repo, stdout: "ignore", stderr: "ignore" });
+  const post = async (path: string, body: unknown) => {
+    const r = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+    return r.json() as Promise<any>;
+  };
+  const meanMs = (0.8 * slaves * SLOTS * 1000) / RATE;
+  const fleet = new Fleet({ base, slaves, slots: SLOTS, leaseWaitMs: 20_000, heartbeatMs: 5_000, duration: durationDraw(meanMs, seeded(slaves)) });
+  try {
+    for (let i = 0; ; i++) {
+      try { if ((await fetch(`${base}/healthz`)).ok) break; } catch {}
+      if (i > 300) throw new Error("master did not start");
+      await Bun.sleep(100);
+    }
+    const manifest = await putManifest(base, "fleet");
+    fleet.start();
+    // Every slave known (its first lease or heartbeat reached the master), then a heartbeat round for all.
+    for (;;) {
+      const { slaves: known } = (await (await fetch(`${base}/api/v1/slaves`)).json()) as { slaves: unknown[] };
+      if (known.length >= slaves) break;
+      await Bun.sleep(500);
+    }
+    await Bun.sleep(6_000);
+
+    fleet.resetStats();
+    const idle0 = procStats(master.pid);
+    await Bun.sleep(IDLE_S * 1000);
+    const idle1 = procStats(master.pid);
+    const idleStats = fleet.resetStats();
+
+    // Busy: a job of RATE tasks a second; measured after a warm-up of twice the mean attempt (at most 30 s).
+    let feeding = true;
+    const jobs: { id: string; at: number }[] = [];
+    const feeder = (async () => {
+      for (let n = 0; feeding; n++) {
+        const t0 = performance.now();
+        const id = `fleet.${slaves}.${n}`;
+        await post("/api/v1/jobs", { job_id: id, tasks: Array.from({ length: RATE }, (_, i) => ({ isolate_hash: manifest, description: `t${i}`, dimensions: { pool: "sim" } })) });
+        jobs.push({ id, at: performance.now() });
+        await Bun.sleep(Math.max(0, 1000 - (performance.now() - t0)));
+      }
+    })();
+    await Bun.sleep(Math.min(30_000, 2 * meanMs + 5_000));
+    fleet.resetStats();
+    const firstMeasured = jobs.length;
+    const busy0 = procStats(master.pid);
+    const t0 = performance.now();
+    await Bun.sleep(BUSY_S * 1000);
+    const busy1 = procStats(master.pid);
+    const seconds = (performance.now() - t0) / 1000;
+    const busyStats = fleet.resetStats();
+    const measuredJobs = jobs.slice(firstMeasured);
+    feeding = false;
+    await feeder;
+
+    // Dispatch latency from the master's own records: queued → leased, for the attempts leased so far of a sample of the measured jobs.
+    const latencies: number[] = [];
+    for (const job of measuredJobs.filter((_, i) => i % Math.max(1, Math.floor(measuredJobs.length / 8)) === 0)) {
+      const { tasks } = (await (await fetch(`${base}/api/v1/jobs/${job.id}/tasks`)).json()) as { tasks: { attempts: { queued_at: number; leased_at: number | null }[] }[] };
+      for (const t of tasks) for (const a of t.attempts) if (a.leased_at !== null) latencies.push(a.leased_at - a.queued_at);
+    }
+    const completions = busyStats.completions;
+    return {
+      slaves,
+      idleCpu: (idle1.cpuS - idle0.cpuS) / IDLE_S,
+      busyCpu: (busy1.cpuS - busy0.cpuS) / seconds,
+      completionsPerS: completions / seconds,
+      cpuPerTaskMs: completions === 0 ? NaN : ((busy1.cpuS - busy0.cpuS) * 1000) / completions,
+      cpuPerSlaveUs: ((idle1.cpuS - idle0.cpuS) / IDLE_S / slaves) * 1e6,
+      dispatchP50: pct(latencies, 50),
+      dispatchP99: pct(latencies, 99),
+      heartbeatP99: pct([...idleStats.heartbeatMs, ...busyStats.heartbeatMs], 99),
+      rssIdle: idle1.rssMiB,
+      rssBusy: busy1.rssMiB,
+      errors: idleStats.errors + busyStats.errors,
+    };
+  } finally {
+    await fleet.stop();
+    master.kill();
+    await master.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const rows: Row[] = [];
+for (const size of SIZES) {
+  const row = await measure(size);
+  rows.push(row);
+  console.log(`${size} slaves: ${JSON.stringify(row)}`);
+}
+const first = rows[0]!;
+const vs = (x: number, y: number) => (Number.isFinite(x) && Number.isFinite(y) && y !== 0 ? ` (×${(x / y).toFixed(1)})` : "");
+console.log(`\n${DB === "sqlite" ? "embedded SQLite" : DB}, queue ${QUEUE}; ${SLOTS} slots a slave; ${RATE} tasks/s offered; ${IDLE_S} s idle, ${BUSY_S} s busy; (×n): against ${first.slaves} slaves\n`);
+console.log("| slaves | completions/s | master CPU idle | CPU per idle slave | master CPU busy | CPU per task | dispatch p50 / p99 | heartbeat p99 | RSS idle / busy | errors |");
+console.log("|---|---|---|---|---|---|---|---|---|---|");
+for (const r of rows) {
+  console.log(
+    `| ${r.slaves} | ${r.completionsPerS.toFixed(0)}${vs(r.completionsPerS, first.completionsPerS)} | ${(r.idleCpu * 100).toFixed(1)}%${vs(r.idleCpu, first.idleCpu)} | ${r.cpuPerSlaveUs.toFixed(0)} µs/s | ${(r.busyCpu * 100).toFixed(0)}%${vs(r.busyCpu, first.busyCpu)} | ${r.cpuPerTaskMs.toFixed(2)} ms${vs(r.cpuPerTaskMs, first.cpuPerTaskMs)} | ${r.dispatchP50.toFixed(0)} / ${r.dispatchP99.toFixed(0)} ms | ${r.heartbeatP99.toFixed(0)} ms | ${r.rssIdle.toFixed(0)} / ${r.rssBusy.toFixed(0)} MiB | ${r.errors} |`,
+  );
+}

@@ -1,0 +1,148 @@
+/**
+ * Simulated slaves for bench/fleet.ts: each speaks the real slave protocol
+ * over HTTP (lease long-polls, heartbeats, a live-log append and a result
+ * per attempt) without running anything: an attempt "runs" for a duration
+ * drawn from a fixed-seed distribution. One process drives thousands.
+ */
+
+/** A seeded PRNG (mulberry32): the same fleet draws the same durations run after run. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Exponentially distributed around `meanMs`, cut at 5× the mean: most attempts short, a few long. */
+export function durationDraw(meanMs: number, random: () => number): () => number {
+  return () => Math.min(5 * meanMs, -Math.log(1 - random()) * meanMs);
+}
+
+export interface FleetOptions {
+  base: string;
+  slaves: number;
+  slots: number;
+  /** The slave's defaults: long-poll 20 s, a heartbeat every 5 s, busy or idle. */
+  leaseWaitMs: number;
+  heartbeatMs: number;
+  duration: () => number;
+}
+
+/** What the fleet measured, reset at each phase. */
+export interface FleetStats {
+  completions: number;
+  heartbeatMs: number[];
+  errors: number;
+  lastError: string | null;
+}
+
+interface SimLease {
+  lease_id: string;
+  job_id: string;
+  task_id: string;
+  attempt: number;
+}
+
+/** The fleet: start() connects every slave; stop() ends their loops (held long-polls are aborted). */
+export class Fleet {
+  stats: FleetStats = { completions: 0, heartbeatMs: [], errors: 0, lastError: null };
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private readonly loops: Promise<void>[] = [];
+
+  constructor(private readonly o: FleetOptions) {}
+
+  resetStats(): FleetStats {
+    const old = this.stats;
+    this.stats = { completions: 0, heartbeatMs: [], errors: 0, lastError: null };
+    return old;
+  }
+
+  start(): void {
+    for (let i = 0; i < this.o.slaves; i++) this.loops.push(this.slave(`sim-${String(i).padStart(5, "0")}`, i));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    await Promise.allSettled(this.loops);
+  }
+
+  private async post(path: string, body: unknown): Promise<any> {
+    const res = await fetch(`${this.o.base}/api/v1/slave${path}`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: this.abort.signal,
+    });
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${(await res.text()).slice(0, 200)}`);
+    return res.json();
+  }
+
+  private failed(err: unknown): void {
+    if (this.stopped) return;
+    this.stats.errors++;
+    this.stats.lastError = (err as Error).message;
+  }
+
+  /** One slave: a lease loop with at most one long-poll out, a heartbeat loop, and a timer per running attempt. */
+  private async slave(name: string, i: number): Promise<void> {
+    const identity = { name, dimensions: { pool: "sim" }, slots: this.o.slots, version: "fleet-sim" };
+    const running = new Map<string, SimLease>();
+    let freed: (() => void) | null = null;
+    const heartbeats = (async () => {
+      // Spread over the interval, as slaves started over minutes are.
+      await Bun.sleep((i * 7919) % this.o.heartbeatMs);
+      while (!this.stopped) {
+        const t0 = performance.now();
+        try {
+          await this.post("/heartbeat", { slave: identity, leases: [...running.values()].map((l) => ({ lease_id: l.lease_id, phase: "RUNNING" })) });
+          this.stats.heartbeatMs.push(performance.now() - t0);
+        } catch (err) {
+          this.failed(err);
+        }
+        await Bun.sleep(this.o.heartbeatMs);
+      }
+    })();
+    const run = async (lease: SimLease) => {
+      await Bun.sleep(this.o.duration());
+      if (this.stopped) return;
+      try {
+        const query = new URLSearchParams({ lease: lease.lease_id, stream: "stdout", offset: "0", slave: name });
+        await fetch(`${this.o.base}/api/v1/slave/log?${query}`, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: `[ RUN      ] Sim.Case\n[       OK ] Sim.Case\n`, signal: this.abort.signal });
+        const now = Date.now();
+        await this.post("/result", {
+          lease_id: lease.lease_id, job_id: lease.job_id, task_id: lease.task_id, attempt: lease.attempt, state: "SUCCEEDED", exit_code: 0, message: null,
+          times: { fetch_done_at: now, map_done_at: now, command_start_at: now, command_end_at: now, upload_done_at: now },
+          cache: null, stdout_key: null, stderr_key: null, artifact_key: null, artifact_missing: false, slave: name,
+        });
+        this.stats.completions++;
+      } catch (err) {
+        this.failed(err);
+      } finally {
+        running.delete(lease.lease_id);
+        freed?.();
+      }
+    };
+    while (!this.stopped) {
+      const free = this.o.slots - running.size;
+      if (free === 0) {
+        await new Promise<void>((resolve) => (freed = resolve));
+        freed = null;
+        continue;
+      }
+      try {
+        const { leases } = (await this.post("/lease", { slave: identity, free, wait_ms: this.o.leaseWaitMs })) as { leases: SimLease[] };
+        for (const lease of leases) {
+          running.set(lease.lease_id, lease);
+          void run(lease);
+        }
+      } catch (err) {
+        this.failed(err);
+        await Bun.sleep(1_000);
+      }
+    }
+    await heartbeats;
+  }
+}
