@@ -63,7 +63,9 @@ async function measure(slaves: number): Promise<Row> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const base = `http://127.0.0.1:${port}`;
   const queueArgs = QUEUE === "memory" ? [] : ["--queue", QUEUE];
-  const master = Bun.spawn(["bun", "src/main.ts", "master", "--port", String(port), "--host", "127.0.0.1", "--db", DB, "--data-dir", dir, ...queueArgs], { cwd: repo, stdout: "ignore", stderr: "ignore" });
+  // FLEET_MASTER_BUN_FLAGS="--cpu-prof-md --cpu-prof-dir=/tmp/prof": profile the master (written when it exits).
+  const bunFlags = (process.env.FLEET_MASTER_BUN_FLAGS ?? "").split(" ").filter(Boolean);
+  const master = Bun.spawn(["bun", ...bunFlags, "src/main.ts", "master", "--port", String(port), "--host", "127.0.0.1", "--db", DB, "--data-dir", dir, ...queueArgs], { cwd: repo, stdout: "ignore", stderr: "ignore" });
   const post = async (path: string, body: unknown) => {
     const r = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
@@ -141,7 +143,8 @@ async function measure(slaves: number): Promise<Row> {
     };
   } finally {
     await fleet.stop();
-    master.kill();
+    // SIGTERM: a profiled master writes its profile as it exits.
+    master.kill("SIGTERM");
     await master.exited;
     rmSync(dir, { recursive: true, force: true });
   }

@@ -107,8 +107,8 @@ export class Fleet {
     })();
     const run = async (lease: SimLease) => {
       await Bun.sleep(this.o.duration());
-      if (this.stopped) return;
       try {
+        if (this.stopped) return;
         const query = new URLSearchParams({ lease: lease.lease_id, stream: "stdout", offset: "0", slave: name });
         await fetch(`${this.o.base}/api/v1/slave/log?${query}`, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: `[ RUN      ] Sim.Case\n[       OK ] Sim.Case\n`, signal: this.abort.signal });
         const now = Date.now();
