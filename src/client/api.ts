@@ -53,6 +53,9 @@ export interface WaitForChange {
  *   const api = new MasterClient("http://master:8081");
  *   const summary = await api.jobSummary("alice.1700000000.42");
  */
+/** Tasks the client asks for at once: the master's largest page. */
+const TASK_PAGE = 1_000;
+
 export class MasterClient {
   /** The master's URL without a trailing slash. */
   readonly base: string;
@@ -97,9 +100,31 @@ export class MasterClient {
     return (await res.json()) as JobSummary;
   }
 
+  /**
+   * Every task of the job, read TASK_PAGE at a time (`?limit=&cursor=`): no
+   * one answer of a 100,000-task job is tens of MB. A master from before
+   * pages refuses `limit` without `trouble_since` (400): it is then asked
+   * for the whole list at once, as it always answered.
+   */
   async jobTasks(jobId: string): Promise<TaskView[]> {
-    const res = await this.call(`tasks of job ${jobId}`, "GET", `/jobs/${encodeURIComponent(jobId)}/tasks`, undefined, {}, jobId);
-    return ((await res.json()) as { tasks: TaskView[] }).tasks;
+    const path = `/jobs/${encodeURIComponent(jobId)}/tasks`;
+    const tasks: TaskView[] = [];
+    for (let cursor: string | null = null; ; ) {
+      const query = new URLSearchParams({ limit: String(TASK_PAGE), ...(cursor === null ? {} : { cursor }) });
+      let res: Response;
+      try {
+        res = await this.call(`tasks of job ${jobId}`, "GET", `${path}?${query}`, undefined, {}, jobId);
+      } catch (err) {
+        if (cursor !== null || !(err instanceof DtError && err.code === "invalid_input" && err.message.includes("limit is for trouble_since"))) throw err;
+        const whole = await this.call(`tasks of job ${jobId}`, "GET", path, undefined, {}, jobId);
+        return ((await whole.json()) as { tasks: TaskView[] }).tasks;
+      }
+      const page = (await res.json()) as { tasks: TaskView[]; next_cursor?: string | null };
+      for (const t of page.tasks) tasks.push(t);
+      // No next_cursor at all: a master that ignored the limit and sent every task.
+      if (!page.next_cursor) return tasks;
+      cursor = page.next_cursor;
+    }
   }
 
   /**

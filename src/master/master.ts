@@ -335,6 +335,21 @@ export class Master {
   }
 
   /**
+   * One page of a job's tasks with all their attempts: those whose index is
+   * in [from, from + limit), and the index the next page starts at (null
+   * after the last). What a page reads is bounded by `limit`, however big
+   * the job: the paged API, and the whole list streamed a page at a time.
+   */
+  async jobTasksPage(jobId: string, from: number, limit: number): Promise<{ job: Job; tasks: TaskView[]; next: number | null }> {
+    const job = await this.requireJob(jobId);
+    const range = { from, to: from + limit };
+    const tasks = await this.deps.repo.getTasks(jobId, range);
+    const groups = groupAttempts(await this.deps.repo.getAttempts(jobId, range));
+    const views = await Promise.all(tasks.map((t) => taskView(t, groups.get(t.taskId) ?? [], job, (a) => this.attemptView(a))));
+    return { job, tasks: views, next: tasks.length < limit ? null : from + limit };
+  }
+
+  /**
    * The tasks with an attempt that ended in trouble (anything but SUCCEEDED
    * or CANCELED: a failure, a timeout, an infrastructure loss, NO_RESOURCE)
    * at `sinceMs` or later, each with all its attempts: what a watching

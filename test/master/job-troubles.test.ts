@@ -80,5 +80,6 @@ test("a job with more failed tasks than the limit: the earliest first, at most l
     expect([bad, r.status]).toEqual([bad, 400]);
     expect(r.body.error).toContain("limit must be an integer from 1 to 1000");
   }
-  expect((await get("limit=5")).status).toBe(400);
+  // Without trouble_since, limit pages every task (task-pages.test.ts).
+  expect((await get("limit=5")).body.tasks).toHaveLength(5);
 }, 30_000);

@@ -1,4 +1,7 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import type { Job } from "../model.ts";
+import type { TaskView } from "../protocol.ts";
+import { streamTasks } from "./task-pages.ts";
 import { DtError, isDtError } from "../../common/errors.ts";
 import { errorBody, httpStatusOf } from "../../common/http.ts";
 import { parseStrictJson } from "../../common/strict-json.ts";
@@ -67,11 +70,9 @@ function jobRequest(jobId: string, jobJson: string): ValidJob {
   }
 }
 
-async function taskRecords(master: Master, jobId: string, filter: RowFilter | null): Promise<DistTestTaskRecord[]> {
-  const found = await master.jobTasks(jobId).catch((err) => (isDtError(err, "not_found") ? null : Promise.reject(err)));
-  // dist_test selected rows by job id: an unknown job has none.
-  if (!found) return [];
-  const rows = taskRows(found.job, found.tasks);
+/** A page of tasks as dist_test's task records: one per attempt, `filter`ed as its `status=` was. */
+function taskRecords(job: Job, tasks: TaskView[], filter: RowFilter | null): DistTestTaskRecord[] {
+  const rows = taskRows(job, tasks);
   return (filter ? rows.filter(ROW_FILTERS[filter]) : rows).map(({ task, attempt: a }) => ({
     task_id: task.task_id,
     attempt: a.attempt,
@@ -80,6 +81,16 @@ async function taskRecords(master: Master, jobId: string, filter: RowFilter | nu
     ...(a.stderr_link ? { stderr_link: a.stderr_link } : {}),
     ...(a.artifact_archive_link ? { artifact_archive_link: a.artifact_archive_link } : {}),
   }));
+}
+
+/** dist_test's `/tasks` answer: every record, streamed a page of tasks at a time; an unknown job has none, as dist_test selected rows by job id. */
+async function streamTaskRecords(c: Context, master: Master, jobId: string, filter: RowFilter | null): Promise<Response> {
+  try {
+    return await streamTasks(c, master, jobId, "[", "]", (job, tasks) => taskRecords(job, tasks, filter));
+  } catch (err) {
+    if (isDtError(err, "not_found")) return c.json([]);
+    throw err;
+  }
 }
 
 /**
@@ -150,13 +161,13 @@ export function distTestRoutes(master: Master): Hono {
     const status = params.get("status");
     // dist_test's own answer to a bad status, with HTTP 200.
     if (status !== undefined && !isRowFilter(status, API_ROW_FILTERS)) return c.json({ error: `Unknown status type ${status}` });
-    return c.json(await taskRecords(master, jobId, status ?? null));
+    return streamTaskRecords(c, master, jobId, status ?? null);
   });
 
   // Deprecated in dist_test already; its client's `fetch --failed-only` used it.
   app.on(METHODS, "/failed_tasks", noCache, async (c) => {
     const jobId = requireParam(await requestParams(c, SMALL_FORM_BYTES), "job_id");
-    return c.json(await taskRecords(master, jobId, "failed"));
+    return streamTaskRecords(c, master, jobId, "failed");
   });
 
   app.route("/", webRoutes(master));

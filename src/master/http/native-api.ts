@@ -1,3 +1,4 @@
+import { streamTasks, taskPageParams } from "./task-pages.ts";
 import { Hono } from "hono";
 import { DtError } from "../../common/errors.ts";
 import { readBodyLimited } from "../../common/http.ts";
@@ -89,14 +90,17 @@ export function nativeRoutes(master: Master): Hono {
     const wait = waitOf(c.req.query("wait_version"), c.req.query("wait_ms"));
     return c.json(wait ? await master.jobSummaryAfter(jobId, wait.version, wait.ms, c.req.raw.signal) : await master.jobSummary(jobId));
   });
-  // ?trouble_since=MS[&limit=N]: only tasks with an attempt that ended in trouble (not SUCCEEDED or CANCELED) at MS or later,
+  // ?limit=N[&cursor=C]: a page of the tasks, with next_cursor. ?trouble_since=MS[&limit=N]: only tasks with an attempt that ended in trouble (not SUCCEEDED or CANCELED) at MS or later,
   // earliest first, at most N (default and most MAX_TROUBLES); `more` says some were left off.
   app.get("/jobs/:job/tasks", async (c) => {
     const since = c.req.query("trouble_since");
     const limit = c.req.query("limit");
     if (since === undefined) {
-      if (limit !== undefined) throw new DtError("invalid_input", "limit is for trouble_since: GET tasks lists every task");
-      return c.json({ tasks: (await master.jobTasks(c.req.param("job"))).tasks });
+      // ?limit=N[&cursor=C]: a page and where the next starts (dt's client pages); without them every task, streamed a page at a time.
+      const page = taskPageParams(limit, c.req.query("cursor"));
+      if (!page) return streamTasks(c, master, c.req.param("job"), '{"tasks":[', "]}", (_job, tasks) => tasks);
+      const found = await master.jobTasksPage(c.req.param("job"), page.from, page.limit);
+      return c.json({ tasks: found.tasks, next_cursor: found.next === null ? null : String(found.next) });
     }
     const ms = Number(since);
     if (since === "" || !Number.isSafeInteger(ms) || ms < 0) throw new DtError("invalid_input", `trouble_since must be epoch milliseconds (a non-negative integer), got ${JSON.stringify(since)}`);
