@@ -20,6 +20,12 @@ import { join, resolve } from "node:path";
 import { putManifest } from "../test/master/helpers.ts";
 import { Fleet, durationDraw, seeded } from "./fleet/sim-slaves.ts";
 
+// Bun's fetch holds at most 256 requests in flight by default: a fleet's held long-polls would starve its heartbeats and the job feeder. Run again with room.
+if (!process.env.BUN_CONFIG_MAX_HTTP_REQUESTS) {
+  const again = Bun.spawn([process.execPath, ...process.argv.slice(1)], { env: { ...process.env, BUN_CONFIG_MAX_HTTP_REQUESTS: "65000" }, stdio: ["inherit", "inherit", "inherit"] });
+  process.exit(await again.exited);
+}
+
 const args = process.argv.slice(2);
 const flag = (name: string, def: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1]! : def; };
 const SIZES = flag("--slaves", "100,1000").split(",").map(Number);
