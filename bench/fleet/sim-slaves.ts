@@ -4,18 +4,7 @@
  * per attempt) without running anything: an attempt "runs" for a duration
  * drawn from a fixed-seed distribution. One process drives thousands.
  */
-
-/** A seeded PRNG (mulberry32): the same fleet draws the same durations run after run. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as seeded } from "../../test/helpers/prng.ts";
 
 /** Exponentially distributed around `meanMs`, cut at 5× the mean: most attempts short, a few long. */
 export function durationDraw(meanMs: number, random: () => number): () => number {
