@@ -7,19 +7,16 @@ import { indexPage } from "./index-route.tsx";
 import { NoTasksPage } from "./job/job-page.tsx";
 import { jobRoute } from "./job/job-route.tsx";
 import { JobPageCache } from "./job/page-data.ts";
-import { Page, pageLink, sendPage } from "./layout.tsx";
+import { Page, sendPage } from "./layout.tsx";
 import { LOG_MESSAGES } from "./log-pages.tsx";
 import { logPage } from "./log-route.tsx";
-import { catapultTrace, TraceBody, TracePage, traceLive } from "./trace-page.tsx";
-import { sendFragment, unchanged } from "./live.tsx";
+import { catapultTrace, TracePage } from "./trace-page.tsx";
 import { OutputsPage } from "./outputs-page.tsx";
 import { checkBytesMatch } from "../isolate/digest.ts";
 import { type IsolatedEntry, parseIsolated } from "../isolate/manifest.ts";
 import type { OutputsRef } from "../isolate/outputs/outputs-ref.ts";
 import { DEFAULT_MAX_OUTPUTS_FILES } from "../isolate/outputs/upload-outputs.ts";
 
-/** How often a live trace's running bars are drawn again when nothing else changed. */
-const TRACE_TICK_MS = 3_000;
 /** Both of dist_test's methods: CherryPy's handlers answered either. */
 const METHODS = ["GET", "POST"];
 
@@ -40,11 +37,7 @@ export function webRoutes(master: Master): Hono {
     const params = await requestParams(c, SMALL_FORM_BYTES);
     const jobId = requireParam(params, "job_id");
     const format = params.get("format") || "html";
-    if (format !== "html" && format !== "json" && format !== "fragment") throw new DtError("invalid_input", `format must be html, json or fragment, got ${JSON.stringify(format.slice(0, 40))}`);
-    const now = master.deps.clock.now();
-    // Running bars grow with the clock: the live trace's tag moves every TRACE_TICK_MS as well as with the job.
-    const etag = `${master.changeVersion(jobId)}.${Math.floor(now / TRACE_TICK_MS)}`;
-    if (format === "fragment" && unchanged(c, etag)) return sendFragment(c, etag, false, () => <></>);
+    if (format !== "html" && format !== "json") throw new DtError("invalid_input", `format must be html or json, got ${JSON.stringify(format.slice(0, 40))}`);
     const found = await master.jobTasks(jobId).catch((err) => (isDtError(err, "not_found") ? null : Promise.reject(err)));
     if (format === "json") {
       if (!found) throw new DtError("not_found", `no job ${JSON.stringify(jobId)}`);
@@ -58,13 +51,7 @@ export function webRoutes(master: Master): Hono {
       if (!Number.isFinite(value) || value < 0) throw new DtError("invalid_input", `${name} must be a number of seconds since the job's first queued attempt, got ${JSON.stringify(text.slice(0, 40))}`);
       return value;
     };
-    const window = { fromSec: seconds("from"), toSec: seconds("to") };
-    const props = { jobId, tasks: found.tasks, now, window };
-    if (format === "fragment") return sendFragment(c, etag, !traceLive(found.tasks), () => <TraceBody {...props} />);
-    const query: Record<string, string | number> = { job_id: jobId, format: "fragment" };
-    if (window.fromSec !== undefined) query.from = window.fromSec;
-    if (window.toSec !== undefined) query.to = window.toSec;
-    return sendPage(c, <TracePage {...props} src={pageLink("trace", query)} etag={etag} />);
+    return sendPage(c, <TracePage jobId={jobId} tasks={found.tasks} now={master.deps.clock.now()} window={{ fromSec: seconds("from"), toSec: seconds("to") }} />);
   });
 
   // dist_test sent view_log without its no_caching tool: a finished attempt's log never changes.

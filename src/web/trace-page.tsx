@@ -1,5 +1,4 @@
 /** @jsxImportSource hono/jsx */
-import { LiveRegion } from "./live.tsx";
 import { TERMINAL_STATES } from "../master/model.ts";
 import type { AttemptView, TaskView } from "../master/protocol.ts";
 import { Page, formatDuration, pageLink } from "./layout.tsx";
@@ -193,21 +192,17 @@ function Timeline({ jobId, bars: all, window }: { jobId: string; bars: readonly 
  * dist_test answered Catapult's trace.html with the trace inlined; dt ships
  * no copy of Catapult and links the same trace as JSON instead.
  */
-/** True while some task of the job may still run: its trace still changes. */
-export function traceLive(tasks: readonly TaskView[]): boolean {
-  return tasks.some((t) => t.group === "queued" || t.group === "running" || t.group === "retrying");
-}
-
-type TraceProps = { jobId: string; tasks: readonly TaskView[]; now: number; window?: { fromSec?: number; toSec?: number } };
-
-/**
- * `/trace?job_id=`: the timeline. While a task may still run, the summary
- * and timeline are a live region (live.tsx): running bars grow, new ones
- * appear, without a reload; `src` is the page's own query with
- * `format=fragment`, `etag` what the route answers it with.
- */
-export function TracePage(props: TraceProps & { src: string; etag: string }) {
-  const { jobId } = props;
+export function TracePage({ jobId, tasks, now, window: asked }: { jobId: string; tasks: readonly TaskView[]; now: number; window?: { fromSec?: number; toSec?: number } }) {
+  const all = bars(tasks, now);
+  const done = all.filter((b) => !b.running);
+  const busy = all.reduce((n, b) => n + b.event.dur, 0);
+  const end = all.reduce((m, b) => Math.max(m, b.event.ts + b.event.dur), 1);
+  const fromUs = Math.min(Math.max(0, (asked?.fromSec ?? 0) * 1e6), end);
+  const toUs = Math.max(Math.min(end, asked?.toSec === undefined ? end : asked.toSec * 1e6), fromUs + 1);
+  const zoomed = fromUs > 0 || toUs < end;
+  const mid = (fromUs + toUs) / 2;
+  const half = (toUs - fromUs) / 2;
+  const link = (from: number, to: number) => pageLink("trace", { job_id: jobId, from: round(Math.max(0, from) / 1e6), to: round(Math.min(end, to) / 1e6) });
   return (
     <Page title={`dt: trace of ${jobId}`}>
       <h1>
@@ -221,42 +216,26 @@ export function TracePage(props: TraceProps & { src: string; etag: string }) {
         dist_test's trace page embedded Catapult's trace viewer, which dt does not ship. The Trace JSON link gives the same trace
         (Trace Event Format) to load into chrome://tracing or https://ui.perfetto.dev.
       </p>
-      <LiveRegion id="trace-live" src={props.src} etag={props.etag} live={traceLive(props.tasks)}>
-        <TraceBody {...props} />
-      </LiveRegion>
+      {all.length === 0 ? (
+        <p id="empty">No attempt has run yet.</p>
+      ) : (
+        <>
+          <p>
+            {done.length} completed attempts{all.length > done.length ? ` and ${all.length - done.length} running` : ""} on {new Set(all.map((b) => b.event.pid)).size} slaves; {formatDuration(busy / 1000)} of slave time.
+          </p>
+          <Legend />
+          <p id="zoom">
+            {`Showing ${formatDuration(fromUs / 1000)} to ${formatDuration(toUs / 1000)} of ${formatDuration(end / 1000)}: `}
+            <a href={link(mid - half / 2, mid + half / 2)}>zoom in</a>{" "}
+            {zoomed && <a href={link(mid - half * 2, mid + half * 2)}>zoom out</a>}{" "}
+            {zoomed && <a href={link(fromUs - half, toUs - half)}>earlier</a>}{" "}
+            {zoomed && <a href={link(fromUs + half, toUs + half)}>later</a>}{" "}
+            {zoomed && <a href={pageLink("trace", { job_id: jobId })}>whole job</a>}
+          </p>
+          <Timeline jobId={jobId} bars={all} window={{ fromUs, toUs }} />
+        </>
+      )}
     </Page>
-  );
-}
-
-/** The trace's summary, legend, zoom links and timeline: what the live region's polls answer. */
-export function TraceBody({ jobId, tasks, now, window: asked }: TraceProps) {
-  const all = bars(tasks, now);
-  const done = all.filter((b) => !b.running);
-  const busy = all.reduce((n, b) => n + b.event.dur, 0);
-  const end = all.reduce((m, b) => Math.max(m, b.event.ts + b.event.dur), 1);
-  const fromUs = Math.min(Math.max(0, (asked?.fromSec ?? 0) * 1e6), end);
-  const toUs = Math.max(Math.min(end, asked?.toSec === undefined ? end : asked.toSec * 1e6), fromUs + 1);
-  const zoomed = fromUs > 0 || toUs < end;
-  const mid = (fromUs + toUs) / 2;
-  const half = (toUs - fromUs) / 2;
-  const link = (from: number, to: number) => pageLink("trace", { job_id: jobId, from: round(Math.max(0, from) / 1e6), to: round(Math.min(end, to) / 1e6) });
-  if (all.length === 0) return <p id="empty">No attempt has run yet.</p>;
-  return (
-    <>
-      <p>
-        {done.length} completed attempts{all.length > done.length ? ` and ${all.length - done.length} running` : ""} on {new Set(all.map((b) => b.event.pid)).size} slaves; {formatDuration(busy / 1000)} of slave time.
-      </p>
-      <Legend />
-      <p id="zoom">
-        {`Showing ${formatDuration(fromUs / 1000)} to ${formatDuration(toUs / 1000)} of ${formatDuration(end / 1000)}: `}
-        <a href={link(mid - half / 2, mid + half / 2)}>zoom in</a>{" "}
-        {zoomed && <a href={link(mid - half * 2, mid + half * 2)}>zoom out</a>}{" "}
-        {zoomed && <a href={link(fromUs - half, toUs - half)}>earlier</a>}{" "}
-        {zoomed && <a href={link(fromUs + half, toUs + half)}>later</a>}{" "}
-        {zoomed && <a href={pageLink("trace", { job_id: jobId })}>whole job</a>}
-      </p>
-      <Timeline jobId={jobId} bars={all} window={{ fromUs, toUs }} />
-    </>
   );
 }
 

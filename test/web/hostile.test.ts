@@ -118,8 +118,7 @@ describe("every page over a hostile job", () => {
       [withQuery("/job", { job_id: FORM_JOB }), 200, 1],
       [withQuery("/job", { job_id: HOSTILE }), 404, 0],
       [withQuery("/job", { job_id: NATIVE_JOB, status: HOSTILE }), 400, 0],
-      // A running job's trace: its live region.
-      [withQuery("/trace", { job_id: NATIVE_JOB }), 200, 1],
+      [withQuery("/trace", { job_id: NATIVE_JOB }), 200, 0],
       [withQuery("/trace", { job_id: HOSTILE }), 404, 0],
       [q("/view_log", finished, "stdout"), 200, 0],
       [q("/view_log", finished, "stderr"), 200, 0],

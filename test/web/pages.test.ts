@@ -126,42 +126,6 @@ describe("pages over jobs in every state", () => {
     expect(await page(fx, withQuery("/trace", { job_id: "nobody.1.2" }), 404)).toContain("No tasks found for specified job_id nobody.1.2");
   });
 
-  test("a running job's trace is a live region: 304 while nothing changed, then the bar grown, and done once the job ends", async () => {
-    const own = await makeMaster();
-    try {
-      const jobId = "livetrace.1700000000.1";
-      await submit(own, jobId, [{ description: "slow" }]);
-      const [lease] = await drive(own, "s1", () => "hold");
-      const html = await page(own, withQuery("/trace", { job_id: jobId, from: "0" }));
-      const src = /data-live-src="([^"]+)"/.exec(html)![1]!.replaceAll("&amp;", "&");
-      expect(src).toBe(`trace?job_id=${jobId}&format=fragment&from=0`);
-      expect(count(html, "<script")).toBe(1);
-      const etag = /data-live-etag="([^"]+)"/.exec(html)![1]!.replaceAll("&quot;", '"');
-      const poll = (tag: string) => call(own, `/${src}`, { headers: { "If-None-Match": tag } });
-      expect((await poll(etag)).status).toBe(304);
-      // Time passes: the running bar is drawn again, longer.
-      own.clock.advance(10_000);
-      const grown = await poll(etag);
-      expect(grown.status).toBe(200);
-      expect(grown.headers.get("X-Live-Done")).toBe("false");
-      const fragment = await grown.text();
-      expect(fragment).not.toContain("<html");
-      expect(fragment).toMatch(/<title>slow — 10\.0 s so far \(running/);
-      await own.master.dispatcher.report({
-        lease_id: lease!.lease_id, job_id: jobId, task_id: lease!.task_id, attempt: 0, state: "SUCCEEDED", exit_code: 0, message: null,
-        times: { fetch_done_at: null, map_done_at: null, command_start_at: null, command_end_at: null, upload_done_at: null },
-        cache: null, stdout_key: null, stderr_key: null, artifact_key: null, artifact_missing: false,
-      });
-      const ended = await poll(grown.headers.get("ETag")!);
-      expect([ended.status, ended.headers.get("X-Live-Done")]).toEqual([200, "true"]);
-      expect(await ended.text()).toContain("1 completed attempts");
-      expect(count(await page(own, withQuery("/trace", { job_id: jobId })), "<script")).toBe(0);
-      expect((await call(own, withQuery("/trace", { job_id: jobId, format: "<x>" }))).status).toBe(400);
-    } finally {
-      await own.close();
-    }
-  });
-
   test("live log page: the log so far, escaped, and where the script takes over", async () => {
     const html = await page(fx, withQuery("/log", { job_id: JOBS.live, task_id: s.taskIds.live[0]!, attempt: 0, log: "stdout" }));
     expect(preText(html)).toBe(LIVE_LOG);
