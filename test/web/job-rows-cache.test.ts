@@ -123,7 +123,7 @@ test("two reads of a job at once whose names were dropped count its names once",
   const cache = new JobPageCache(view, { ...DEFAULT_JOB_PAGE_LIMITS, heads: 3 });
   await cache.get("heads.1");
   await cache.get("heads.2");
-  expect(cache["headCount"]).toBe(1);
+  expect(cache["heads"].size).toBe(1);
   // heads.1 is cheap, so a view after a change reads again while the first read of its names runs.
   delayMs = 50;
   await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 1 });
@@ -134,7 +134,7 @@ test("two reads of a job at once whose names were dropped count its names once",
   expect((await first)!.tasks).toBe(3);
   expect((await second)!.tasks).toBe(3);
   // The names kept are counted as many as there are: an overcount would evict other jobs' names early, and never heal.
-  expect(cache["headCount"]).toBe(3);
+  expect(cache["heads"].size).toBe(3);
 });
 
 test("rows are kept up to a bound over all jobs, the least recently viewed dropped first; the newest job's always", async () => {

@@ -18,6 +18,7 @@ import type { Attempt, Job, Task } from "../../master/model.ts";
 import type { JobCaseCounts, JobCounts, JobFlagView, TaskView } from "../../master/protocol.ts";
 import { type RowCounts, countRows } from "./row-query.ts";
 import { type JobRow, type TaskHead, buildRows, shownIndexes, taskHead } from "./rows.ts";
+import { SizedLru } from "./sized-lru.ts";
 
 /** A job's rows and header as of one change version. */
 export interface JobPageState {
@@ -59,17 +60,18 @@ const SPACED_READ_MS = 50;
 const RANGE_GAP = 32;
 
 export class JobPageCache {
-  private readonly states = new Map<string, JobPageState>();
-  private readonly heads = new Map<string, TaskHead[]>();
-  private headCount = 0;
-  private rowCount = 0;
+  private readonly states: SizedLru<JobPageState>;
+  private readonly heads: SizedLru<TaskHead[]>;
   /** Each job's read in progress, and the version it reads. */
   private readonly reading = new Map<string, { version: string; state: Promise<JobPageState | null> }>();
 
   constructor(
     private readonly master: Master,
-    private readonly limits: JobPageLimits = DEFAULT_JOB_PAGE_LIMITS,
-  ) {}
+    limits: JobPageLimits = DEFAULT_JOB_PAGE_LIMITS,
+  ) {
+    this.states = new SizedLru({ entries: limits.jobs, size: limits.rows });
+    this.heads = new SizedLru({ entries: Number.POSITIVE_INFINITY, size: limits.heads });
+  }
 
   /**
    * The job's rows as of now, or null for a job the master does not know.
@@ -87,7 +89,7 @@ export class JobPageCache {
     const kept = this.states.get(jobId);
     const expensive = kept !== undefined && kept.readMs >= SPACED_READ_MS;
     const fresh = kept && (kept.version === version || (expensive && performance.now() - kept.readAt < READ_SPACING * kept.readMs));
-    if (kept && fresh) return touch(this.states, jobId, kept);
+    if (kept && fresh) return kept;
     const pending = this.reading.get(jobId);
     if (pending && (pending.version === version || expensive || !kept)) return pending.state;
     const entry = { version, state: this.read(jobId, version) };
@@ -116,40 +118,20 @@ export class JobPageCache {
     // A read of an older version can end after a newer one's (a big job's read takes seconds, a change can start another): the newer rows stay, or a page would go back in time.
     const kept = this.states.get(jobId);
     if (kept && kept.readAt - kept.readMs > started) return kept;
-    if (kept) this.rowCount -= kept.rows.length;
-    this.states.delete(jobId);
-    this.states.set(jobId, state);
-    this.rowCount += rows.length;
-    while ((this.states.size > this.limits.jobs || this.rowCount > this.limits.rows) && this.states.size > 1) {
-      const [oldest, dropped] = this.states.entries().next().value!;
-      this.states.delete(oldest);
-      this.rowCount -= dropped.rows.length;
-    }
+    this.states.set(jobId, state, rows.length);
     return state;
   }
 
   private async taskHeads(jobId: string): Promise<TaskHead[]> {
     const kept = this.heads.get(jobId);
-    if (kept) return touch(this.heads, jobId, kept);
+    if (kept) return kept;
     const heads = (await readAllTaskHeads(this.master.deps.repo, jobId)).map(taskHead);
     // Another read of the job (at another version) may have kept them meanwhile: counted twice, the names would evict others early, for good.
     const meanwhile = this.heads.get(jobId);
-    if (meanwhile) return touch(this.heads, jobId, meanwhile);
-    this.heads.set(jobId, heads);
-    this.headCount += heads.length;
-    while (this.headCount > this.limits.heads && this.heads.size > 1) {
-      const [oldest, list] = this.heads.entries().next().value!;
-      this.heads.delete(oldest);
-      this.headCount -= list.length;
-    }
+    if (meanwhile) return meanwhile;
+    this.heads.set(jobId, heads, heads.length);
     return heads;
   }
-}
-
-function touch<T>(map: Map<string, T>, key: string, value: T): T {
-  map.delete(key);
-  map.set(key, value);
-  return value;
 }
 
 /** Sorted indexes as [from, to) ranges, near ones merged. */
