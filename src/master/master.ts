@@ -342,11 +342,21 @@ export class Master {
    */
   async jobTasksPage(jobId: string, from: number, limit: number): Promise<{ job: Job; tasks: TaskView[]; next: number | null }> {
     const job = await this.requireJob(jobId);
-    const range = { from, to: from + limit };
-    const tasks = await this.deps.repo.getTasks(jobId, range);
-    const groups = groupAttempts(await this.deps.repo.getAttempts(jobId, range));
-    const views = await Promise.all(tasks.map((t) => taskView(t, groups.get(t.taskId) ?? [], job, (a) => this.attemptView(a))));
-    return { job, tasks: views, next: tasks.length < limit ? null : from + limit };
+    const views = await this.taskViewsIn(job, { from, to: from + limit });
+    return { job, tasks: [...views.values()], next: views.size < limit ? null : from + limit };
+  }
+
+  /**
+   * The tasks of `job` whose index is in [from, to), with all their
+   * attempts, by index (in index order); with `keep`, only the tasks it
+   * keeps are made views. Two reads, however many tasks.
+   */
+  async taskViewsIn(job: Job, range: { from: number; to: number }, keep: (index: number) => boolean = () => true): Promise<Map<number, TaskView>> {
+    const [tasks, attempts] = await Promise.all([this.deps.repo.getTasks(job.id, range), this.deps.repo.getAttempts(job.id, range)]);
+    const groups = groupAttempts(attempts);
+    const kept = tasks.filter((t) => keep(t.index));
+    const views = await Promise.all(kept.map((t) => taskView(t, groups.get(t.taskId) ?? [], job, (a) => this.attemptView(a))));
+    return new Map(kept.map((t, i) => [t.index, views[i]!]));
   }
 
   /**

@@ -12,9 +12,8 @@
 import { yieldToEventLoop } from "../../common/concurrency.ts";
 import { lastChangeAt, readAllAttemptHeads, readAllTaskHeads, readJobFlags } from "../../master/jobs/status-cache.ts";
 import { groupAttempts, jobCounts } from "../../master/jobs/status.ts";
-import { taskView } from "../../master/jobs/task-views.ts";
 import type { Master } from "../../master/master.ts";
-import type { Attempt, Job, Task } from "../../master/model.ts";
+import type { Job } from "../../master/model.ts";
 import type { JobCaseCounts, JobCounts, JobFlagView, TaskView } from "../../master/protocol.ts";
 import { type RowCounts, countRows } from "./row-query.ts";
 import { type JobRow, type TaskHead, buildRows, shownIndexes, taskHead } from "./rows.ts";
@@ -146,18 +145,12 @@ export function indexRanges(indexes: readonly number[]): { from: number; to: num
   return ranges;
 }
 
-/** The full tasks (with attempts and links) of the rows a page shows, by task index. */
+/** The full tasks (with attempts and links) of the rows a page shows, by task index: one pair of reads per range of near indexes. */
 export async function readRowTasks(master: Master, job: Job, rows: readonly JobRow[]): Promise<Map<number, TaskView>> {
-  const { repo } = master.deps;
   const wanted = new Set(rows.flatMap(shownIndexes));
-  const tasks: Task[] = [];
-  const attempts: Attempt[] = [];
+  const views = new Map<number, TaskView>();
   for (const range of indexRanges([...wanted])) {
-    const [t, a] = await Promise.all([repo.getTasks(job.id, range), repo.getAttempts(job.id, range)]);
-    tasks.push(...t.filter((x) => wanted.has(x.index)));
-    attempts.push(...a);
+    for (const [index, view] of await master.taskViewsIn(job, range, (i) => wanted.has(i))) views.set(index, view);
   }
-  const groups = groupAttempts(attempts);
-  const views = await Promise.all(tasks.map(async (t) => [t.index, await taskView(t, groups.get(t.taskId) ?? [], job, (a) => master.attemptView(a))] as const));
-  return new Map(views);
+  return views;
 }
