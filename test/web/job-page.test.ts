@@ -67,6 +67,9 @@ describe("the job page over jobs in every state", () => {
     expect(rows(html).map((r) => [r.state, r.name])).toEqual([["failed", "fail"], ["failed", "slow"], ["flaky", "flaky"], ["passed", HOSTILE_DESCRIPTION], ["passed", "pass"]]);
     expect(headerCounts(html)).toMatchObject({ total: 5, failed: 2, flaky: 1, running: 0, queued: 0, passed: 2, lost: 0 });
     expectCountsAgree(html);
+    // The progress bar's parts, in the order a job fills it, sized by rows; the label says the same in words.
+    expect([...html.matchAll(/<div class="(\w+)" style="width: ([\d.]+)%"><\/div>/g)].map((m) => [m[1], m[2]])).toEqual([["passed", "40.00"], ["flaky", "20.00"], ["failed", "40.00"]]);
+    expect(html).toContain('aria-label="2 passed, 1 flaky, 2 failed, 0 running, 0 queued of 5"');
     expect(html).toContain(`<h1>Job <span class="mono">${JOBS.mixed}</span></h1>`);
     expect(html).toContain(`<strong class="job-state failed">failed</strong>`);
     // The flaky task's two attempts, in its row's details, oldest first.

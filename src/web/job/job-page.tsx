@@ -168,17 +168,14 @@ function HeaderCounts({ state }: { state: JobPageState }) {
 /** The rows' states as a bar, in the order a job fills it; the counts beside it say the same in words. */
 function Progress({ state }: { state: JobPageState }) {
   const c = state.rowCounts;
-  const by = new Map<string, number>();
-  for (const row of state.rows) {
-    const part = row.state === "quarantined" ? "passed" : row.state === "retrying" ? "running" : row.state;
-    by.set(part, (by.get(part) ?? 0) + 1);
-  }
+  const s = state.stateCounts;
+  const parts: Record<string, number> = { passed: s.passed + s.quarantined, flaky: s.flaky, failed: s.failed, canceled: s.canceled, running: s.running + s.retrying };
   const total = Math.max(1, c.total);
   const label = `${c.passed} passed${c.quarantined > 0 ? ` (and ${c.quarantined} quarantined)` : ""}, ${c.flaky} flaky, ${c.failed} failed${c.canceled > 0 ? `, ${c.canceled} canceled` : ""}, ${c.running} running, ${c.queued} queued of ${c.total}`;
   return (
     <div class="progress" role="img" aria-label={label} title={label}>
       {["passed", "flaky", "failed", "canceled", "running"].map((part) => {
-        const count = by.get(part) ?? 0;
+        const count = parts[part]!;
         return count > 0 ? <div class={part} style={`width: ${((count * 100) / total).toFixed(2)}%`} /> : null;
       })}
     </div>

@@ -16,7 +16,7 @@ import type { Master } from "../../master/master.ts";
 import type { Job } from "../../master/model.ts";
 import type { JobCaseCounts, JobCounts, JobFlagView, TaskView } from "../../master/protocol.ts";
 import { type RowCounts, countRows } from "./row-query.ts";
-import { type JobRow, type TaskHead, buildRows, shownIndexes, taskHead } from "./rows.ts";
+import { type JobRow, type RowState, type TaskHead, buildRows, countStates, shownIndexes, taskHead } from "./rows.ts";
 import { SizedLru } from "./sized-lru.ts";
 
 /** A job's rows and header as of one change version. */
@@ -25,6 +25,8 @@ export interface JobPageState {
   job: Job;
   rows: JobRow[];
   rowCounts: RowCounts;
+  /** Rows by state, for the progress bar. */
+  stateCounts: Record<RowState, number>;
   /** The API's counts over the same attempts: retries, requeues and the reuse line. */
   counts: JobCounts;
   cases: JobCaseCounts;
@@ -110,7 +112,7 @@ export class JobPageCache {
     const rows = buildRows(heads, groups, job);
     const rowCounts = countRows(rows);
     const state: JobPageState = {
-      version, job, rows, rowCounts, counts: jobCounts(groups, job), cases: await repo.jobCaseCounts(jobId), flags: await readJobFlags(repo, jobId),
+      version, job, rows, rowCounts, stateCounts: countStates(rows), counts: jobCounts(groups, job), cases: await repo.jobCaseCounts(jobId), flags: await readJobFlags(repo, jobId),
       lastChangeAt: lastChangeAt(job, attempts), tasks: heads.length, attempts: attempts.length, finished: rowCounts.finished === rowCounts.total,
       readAt: performance.now(), readMs: performance.now() - started,
     };

@@ -143,3 +143,10 @@ export function shownIndexes(row: JobRow): number[] {
   order.sort((a, b) => a.rank - b.rank || a.index - b.index);
   return order.slice(0, MAX_SHOWN_SHARDS).map((o) => o.index).sort((a, b) => a - b);
 }
+
+/** How many rows are in each state: the progress bar's parts. */
+export function countStates(rows: readonly JobRow[]): Record<RowState, number> {
+  const counts = Object.fromEntries(ROW_STATE_ORDER.map((s) => [s, 0])) as Record<RowState, number>;
+  for (const row of rows) counts[row.state]++;
+  return counts;
+}
