@@ -9,7 +9,7 @@ import type { FlakyCase, FlakyCases } from "../master/protocol.ts";
 import { HistoryPage } from "./history-page.tsx";
 import { BinaryHistoryPage } from "./binary-history-page.tsx";
 import { binaryHistory } from "../master/http/binary-history-api.ts";
-import { Page, formatTime, pageLink, sendPage } from "./layout.tsx";
+import { Page, formatTime, pageLink, sendBadQuery, sendPage } from "./layout.tsx";
 
 /** The windows the page offers one click away; any other is `?since=` (as the API takes it). */
 const WINDOWS = ["1d", "7d", "30d"] as const;
@@ -30,7 +30,7 @@ export function flakyPageRoutes(master: Master): Hono {
       query = readFlakyQuery(c.req.query(), master.deps.clock.now());
     } catch (err) {
       if (!isDtError(err, "invalid_input")) throw err;
-      return sendPage(c, <Page title="dt: flaky test cases"><p id="error">{err.message}</p></Page>, 400);
+      return sendBadQuery(c, "dt: flaky test cases", err.message);
     }
     return sendPage(c, <FlakyPage answer={await flakyCases(master, query)} window={c.req.query("since") ?? null} />);
   });
@@ -41,7 +41,7 @@ export function flakyPageRoutes(master: Master): Hono {
       history = await caseHistory(master.deps.repo, query);
     } catch (err) {
       if (!isDtError(err, "invalid_input")) throw err;
-      return sendPage(c, <Page title="dt: test history" up="../"><p id="error">{err.message}</p></Page>, 400);
+      return sendBadQuery(c, "dt: test history", err.message, "../");
     }
     return sendPage(c, <HistoryPage history={history} query={query} />);
   });
@@ -52,7 +52,7 @@ export function flakyPageRoutes(master: Master): Hono {
       history = await binaryHistory(master.deps.repo, query, master.deps.clock.now());
     } catch (err) {
       if (!isDtError(err, "invalid_input")) throw err;
-      return sendPage(c, <Page title="dt: binary history" up="../"><p id="error">{err.message}</p></Page>, 400);
+      return sendBadQuery(c, "dt: binary history", err.message, "../");
     }
     return sendPage(c, <BinaryHistoryPage history={history} query={query} />);
   });

@@ -12,8 +12,8 @@ import { SMALL_FORM_BYTES, requestParams } from "../master/http/cherrypy.ts";
 import type { Master } from "../master/master.ts";
 import type { JobSummary } from "../master/protocol.ts";
 import { IndexLive, IndexPage } from "./index-page.tsx";
-import { Page, sendPage } from "./layout.tsx";
-import { sendFragment } from "./live.tsx";
+import { sendBadQuery, sendPage } from "./layout.tsx";
+import { notModified, sendFragment } from "./live.tsx";
 
 /** dist_test's index listed the jobs of the last day. */
 export const RECENT_JOBS_MS = 86_400_000;
@@ -83,15 +83,15 @@ export async function indexPage(c: Context, master: Master): Promise<Response> {
   const filter: IndexFilter = { user: params.get("user")?.trim() || undefined, name: params.get("name")?.trim() || undefined };
   const format = params.get("format") || "html";
   if (format !== "html" && format !== "fragment") {
-    return sendPage(c, <Page title="dt: bad format"><p id="error">{`format must be html or fragment, got ${JSON.stringify(format.slice(0, 40))}`}</p></Page>, 400);
+    return sendBadQuery(c, "dt: bad format", `format must be html or fragment, got ${JSON.stringify(format.slice(0, 40))}`);
   }
   const now = master.deps.clock.now();
   const stats = master.queueStats();
   const stateTag = indexStateTag(master, stats, filter);
   const held = c.req.header("If-None-Match");
   if (format === "fragment" && held !== undefined && stillCurrent(held, stateTag, now)) {
-    // The tag the poll holds, answered as it is: sendFragment's 304.
-    return sendFragment(c, held.slice(1, -1), false, () => <></>);
+    // The tag the poll holds, answered as it is.
+    return notModified(c, held.slice(1, -1));
   }
   // No ETA: the index does not show it, and it walks the queue for each running job.
   const jobs = await master.listJobs({ since: now - RECENT_JOBS_MS, limit: RECENT_JOBS_LIMIT, ...filter }, { estimate: false });

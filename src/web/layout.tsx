@@ -78,6 +78,20 @@ export function sendPage(c: Context, page: JSX.Element, status: ContentfulStatus
   return c.html(page, status, { "Content-Security-Policy": PAGE_SECURITY_POLICY });
 }
 
+/** A page's 400 for a query it cannot answer: what is wrong, in words (escaped), and the way home; `up` for a page below the root. */
+export function sendBadQuery(c: Context, title: string, message: string, up?: string): Response | Promise<Response> {
+  return sendPage(
+    c,
+    <Page title={title} up={up}>
+      <p id="error">{message}</p>
+      <p>
+        <a href={up ?? "./"}>Back to home</a>
+      </p>
+    </Page>,
+    400,
+  );
+}
+
 /** A moment as `2023-11-14 22:13:20Z`. */
 export function formatTime(ms: number): string {
   return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");

@@ -19,16 +19,14 @@ export const LIVE_SCRIPT = `
   var every = Number(region.getAttribute("data-live-ms")) || 2000;
   var etag = region.getAttribute("data-live-etag") || "";
   var status = document.getElementById("live-status");
-  var timer = null;
   function say(text) { if (status) status.textContent = text; }
-  function schedule(ms) { timer = setTimeout(poll, ms); }
+  function schedule(ms) { setTimeout(poll, ms); }
   function openKeys() {
     var keys = {};
     region.querySelectorAll("details[data-key]").forEach(function (d) { keys[d.getAttribute("data-key")] = d.open; });
     return keys;
   }
   function poll() {
-    timer = null;
     if (document.hidden) { schedule(every); return; }
     var headers = etag ? { "If-None-Match": etag } : {};
     fetch(src, { cache: "no-store", headers: headers }).then(function (res) {

@@ -29,14 +29,18 @@ export function LiveRegion(props: { id: string; src: string; etag: string; live:
   );
 }
 
-/** True when the poll already shows `etag`: answer 304 without rendering. */
-export function unchanged(c: Context, etag: string): boolean {
-  return c.req.header("If-None-Match") === quoteEtag(etag);
+/** What every answer to a poll carries: the page's CSP, its ETag, no caching, and whether the region is done changing. */
+function fragmentHeaders(etag: string, done: boolean): Record<string, string> {
+  return { "Content-Security-Policy": PAGE_SECURITY_POLICY, ETag: quoteEtag(etag), "Cache-Control": "no-store", "X-Live-Done": String(done) };
 }
 
-/** A live region's poll answered: 304 when unchanged, else the fragment, marked done when it will not change again. */
+/** A poll whose region shows `etag` already: 304, nothing rendered. */
+export function notModified(c: Context, etag: string): Response {
+  return c.body(null, 304, fragmentHeaders(etag, false));
+}
+
+/** A live region's poll answered: 304 when it shows `etag` already, else the fragment, marked done when it will not change again. */
 export function sendFragment(c: Context, etag: string, done: boolean, render: () => JSX.Element | Promise<JSX.Element>): Response | Promise<Response> {
-  const headers = { "Content-Security-Policy": PAGE_SECURITY_POLICY, ETag: quoteEtag(etag), "Cache-Control": "no-store", "X-Live-Done": String(done) };
-  if (unchanged(c, etag)) return c.body(null, 304, headers);
-  return Promise.resolve(render()).then((element) => c.html(element, 200, headers));
+  if (c.req.header("If-None-Match") === quoteEtag(etag)) return notModified(c, etag);
+  return Promise.resolve(render()).then((element) => c.html(element, 200, fragmentHeaders(etag, done)));
 }

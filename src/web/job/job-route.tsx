@@ -8,7 +8,7 @@ import type { Master } from "../../master/master.ts";
 import type { JobCaseStatus, JobCaseView } from "../../master/protocol.ts";
 import { markQuarantined } from "../../master/quarantine/case-views.ts";
 import { MAX_PAGE_CASES } from "../case-list.tsx";
-import { Page, sendPage } from "../layout.tsx";
+import { sendBadQuery, sendPage } from "../layout.tsx";
 import { sendFragment } from "../live.tsx";
 import { JobLive, JobPage, type JobView, NoTasksPage, jobPageEtag } from "./job-page.tsx";
 import { type JobPageCache, type JobPageState, readRowTasks } from "./page-data.ts";
@@ -22,11 +22,11 @@ export async function jobRoute(c: Context, master: Master, pages: JobPageCache):
     query = parseRowQuery(params);
   } catch (err) {
     if (!isDtError(err, "invalid_input")) throw err;
-    return sendPage(c, <Page title="dt: bad query"><p id="bad-query">{err.message}</p><p><a href="./">Back to home</a></p></Page>, 400);
+    return sendBadQuery(c, "dt: bad query", err.message);
   }
   const format = params.get("format") || "html";
   if (format !== "html" && format !== "fragment") {
-    return sendPage(c, <Page title="dt: bad query"><p id="bad-query">{`format must be html or fragment, got ${JSON.stringify(format.slice(0, 40))}`}</p></Page>, 400);
+    return sendBadQuery(c, "dt: bad query", `format must be html or fragment, got ${JSON.stringify(format.slice(0, 40))}`);
   }
   const state = await pages.get(jobId);
   if (!state) return sendPage(c, <NoTasksPage jobId={jobId} />, 404);
