@@ -5,7 +5,7 @@
  * scanned once, in chunks, never held whole.
  */
 import type { LogRef } from "./log-pages.tsx";
-import type { LogReader } from "./log-window.ts";
+import { type LogReader, countNewlines } from "./log-window.ts";
 
 const NEWLINE = 10;
 /**
@@ -66,7 +66,7 @@ export async function findCaseLine(logs: LogReader, log: LogRef, size: number, c
   let linesBefore = 0;
   let carry = Buffer.alloc(0);
   const search = (buffer: Buffer, final: boolean): "done" | "more" => {
-    const lineOf = (offset: number) => linesBefore + 1 + countNewlines(buffer, 0, offset);
+    const lineOf = (offset: number) => linesBefore + 1 + countNewlines(buffer.subarray(0, offset));
     let from = 0;
     if (caseLine === null) {
       const hit = findToken(buffer, name, 0, final);
@@ -89,7 +89,7 @@ export async function findCaseLine(logs: LogReader, log: LogRef, size: number, c
     }
     // Keep the unfinished last line (its end may complete a match); a case found in it is searched for its place again from the line's start, which is harmless.
     const whole = buffer.lastIndexOf(NEWLINE) + 1;
-    linesBefore += countNewlines(buffer, 0, whole);
+    linesBefore += countNewlines(buffer.subarray(0, whole));
     const rest = buffer.subarray(whole);
     const cut = Math.max(0, rest.byteLength - MAX_CARRY);
     carry = Buffer.from(rest.subarray(cut));
@@ -98,10 +98,4 @@ export async function findCaseLine(logs: LogReader, log: LogRef, size: number, c
   // What is left may hold a match that ended where the last chunk did: the log's end decides it.
   if (!ended && carry.byteLength > 0) search(carry, true);
   return caseLine === null ? null : { caseLine, line: found ?? caseLine };
-}
-
-function countNewlines(buffer: Buffer, from: number, to: number): number {
-  let count = 0;
-  for (let i = buffer.indexOf(NEWLINE, from); i !== -1 && i < to; i = buffer.indexOf(NEWLINE, i + 1)) count++;
-  return count;
 }
