@@ -323,15 +323,14 @@ export class Master {
 
   async jobTasks(jobId: string): Promise<{ job: Job; tasks: TaskView[] }> {
     const job = await this.requireJob(jobId);
-    const tasks = await readAllTasks(this.deps.repo, jobId);
-    const groups = groupAttempts(await readAllAttempts(this.deps.repo, jobId));
     const views: TaskView[] = [];
-    // Views are built a slice at a time with the event loop free between: 100,000 tasks in one piece held it for seconds.
-    for (let from = 0; from < tasks.length; from += SUMMARY_SLICE_TASKS) {
+    // Read and made views a slice at a time with the event loop free between: 100,000 tasks in one piece held it for seconds.
+    for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
       if (from > 0) await yieldToEventLoop();
-      views.push(...(await Promise.all(tasks.slice(from, from + SUMMARY_SLICE_TASKS).map((t) => taskView(t, groups.get(t.taskId) ?? [], job, (a) => this.attemptView(a))))));
+      const slice = await this.taskViewsIn(job, { from, to: from + SUMMARY_SLICE_TASKS });
+      for (const view of slice.values()) views.push(view);
+      if (slice.size < SUMMARY_SLICE_TASKS) return { job, tasks: views };
     }
-    return { job, tasks: views };
   }
 
   /**
