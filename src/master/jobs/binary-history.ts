@@ -13,6 +13,7 @@
  * ends the answer early, saying so.
  */
 import type { Attempt, Job, Task } from "../model.ts";
+import { groupAttempts } from "./status.ts";
 
 /** One job that ran the binary, as binary_tasks keys it. */
 export interface BinaryRunRef {
@@ -78,16 +79,13 @@ export async function readBinaryHistory(ops: BinaryHistoryOps, binary: string, q
 /** These tasks of the job with their attempts, by task index then attempt, IDS_PER_STATEMENT tasks a statement. */
 async function readRunTasks(ops: BinaryHistoryOps, jobId: string, ids: readonly string[]): Promise<BinaryRunRows["tasks"]> {
   const tasks: Task[] = [];
-  const byTask = new Map<string, Attempt[]>();
+  const attempts: Attempt[] = [];
   for (let from = 0; from < ids.length; from += IDS_PER_STATEMENT) {
     const chunk = ids.slice(from, from + IDS_PER_STATEMENT);
     tasks.push(...(await ops.tasks(jobId, chunk)));
-    for (const a of await ops.attempts(jobId, chunk)) {
-      const group = byTask.get(a.taskId);
-      if (group) group.push(a);
-      else byTask.set(a.taskId, [a]);
-    }
+    attempts.push(...(await ops.attempts(jobId, chunk)));
   }
   tasks.sort((a, b) => a.index - b.index);
-  return tasks.map((task) => ({ task, attempts: (byTask.get(task.taskId) ?? []).sort((a, b) => a.attempt - b.attempt) }));
+  const groups = groupAttempts(attempts);
+  return tasks.map((task) => ({ task, attempts: groups.get(task.taskId) ?? [] }));
 }
