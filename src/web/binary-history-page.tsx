@@ -1,4 +1,5 @@
 /** @jsxImportSource hono/jsx */
+import { Strip, timeSpread } from "./run-strip.tsx";
 import { BINARY_HISTORY_MAX_TASKS } from "../master/http/binary-history-api.ts";
 import type { BinaryHistory, BinaryRun, BinaryRunState, BinaryRunTask } from "../master/protocol.ts";
 import { Page, formatCount, formatDuration, formatTime, pageLink } from "./layout.tsx";
@@ -69,18 +70,17 @@ function RunStrip({ runs }: { runs: readonly BinaryRun[] }) {
   const timed = runs.filter((r) => r.duration_ms !== null && r.state !== "running" && r.state !== "queued").map((r) => r.duration_ms!).sort((a, b) => a - b);
   return (
     <>
-      <p id="strip" aria-label="runs, oldest to newest">
-        {[...runs].reverse().map((r) => (
-          <span title={`${STATES[r.state].word} in job ${r.job_id} submitted ${formatTime(r.created_at)}${r.duration_ms === null ? "" : `, ${formatDuration(r.duration_ms)}`}`} style={`display: inline-block; width: 1.3em; text-align: center; margin-right: 1px; background: ${STATES[r.state].fill}`}>
-            {STATES[r.state].letter}
-          </span>
-        ))}
-      </p>
+      <Strip
+        cells={runs.map((r) => ({
+          letter: STATES[r.state].letter, fill: STATES[r.state].fill,
+          title: `${STATES[r.state].word} in job ${r.job_id} submitted ${formatTime(r.created_at)}${r.duration_ms === null ? "" : `, ${formatDuration(r.duration_ms)}`}`,
+        }))}
+      />
       <p class="note" id="legend">
         {(["succeeded", "failed", "flaky", "quarantined", "canceled", "running"] as const).map((s) => `${STATES[s].letter} ${STATES[s].word}`).join(" · ")}
       </p>
       {timed.length > 0 && (
-        <p id="durations">{`Times of ${timed.length} finished runs, first lease to last report: fastest ${formatDuration(timed[0]!)}, median ${formatDuration(timed[Math.floor((timed.length - 1) / 2)]!)}, slowest ${formatDuration(timed[timed.length - 1]!)}.`}</p>
+        <p id="durations">{`Times of ${timed.length} finished runs, first lease to last report: ${timeSpread(timed)}.`}</p>
       )}
     </>
   );

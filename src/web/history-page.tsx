@@ -1,4 +1,5 @@
 /** @jsxImportSource hono/jsx */
+import { Strip, timeSpread } from "./run-strip.tsx";
 import type { CaseHistory } from "../master/protocol.ts";
 import { Page, formatDuration, formatTime, pageLink } from "./layout.tsx";
 
@@ -75,16 +76,13 @@ function RunStrip({ results }: { results: CaseHistory["results"] }) {
   const timed = results.map((r) => r.duration_ms).filter((d): d is number => d !== null).sort((a, b) => a - b);
   return (
     <>
-      <p id="strip" aria-label="runs, oldest to newest">
-        {[...results].reverse().map((r) => (
-          <span title={`${r.status} in job ${r.job_id} at ${formatTime(r.reported_at)}${r.duration_ms === null ? "" : `, ${formatDuration(r.duration_ms)}`}`} style={`display: inline-block; width: 1.3em; text-align: center; margin-right: 1px; background: ${FILL[r.status] ?? "#eee"}`}>
-            {LETTER[r.status] ?? "?"}
-          </span>
-        ))}
-      </p>
-      {timed.length > 0 && (
-        <p id="durations">{`Durations of ${timed.length} timed runs: fastest ${formatDuration(timed[0]!)}, median ${formatDuration(timed[Math.floor((timed.length - 1) / 2)]!)}, slowest ${formatDuration(timed[timed.length - 1]!)}.`}</p>
-      )}
+      <Strip
+        cells={results.map((r) => ({
+          letter: LETTER[r.status] ?? "?", fill: FILL[r.status] ?? "#eee",
+          title: `${r.status} in job ${r.job_id} at ${formatTime(r.reported_at)}${r.duration_ms === null ? "" : `, ${formatDuration(r.duration_ms)}`}`,
+        }))}
+      />
+      {timed.length > 0 && <p id="durations">{`Durations of ${timed.length} timed runs: ${timeSpread(timed)}.`}</p>}
     </>
   );
 }
