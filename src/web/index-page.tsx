@@ -71,7 +71,10 @@ export function IndexPage(props: IndexData & { etag: string }) {
 export function IndexLive({ stats, decisions = [], jobs, filter = {}, now }: IndexData) {
   const tasks = jobs.reduce((n, j) => n + j.counts.total_tasks, 0);
   const states = new Map<string, number>();
-  for (const j of jobs) states.set(jobState(j).word, (states.get(jobState(j).word) ?? 0) + 1);
+  for (const j of jobs) {
+    const { word } = jobState(j);
+    states.set(word, (states.get(word) ?? 0) + 1);
+  }
   const by = [filter.user ? `user ${filter.user}` : "", filter.name ? `name ${filter.name}` : ""].filter((s) => s !== "").join(", ");
   return (
     <>
