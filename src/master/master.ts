@@ -324,11 +324,11 @@ export class Master {
   async jobTasks(jobId: string): Promise<{ job: Job; tasks: TaskView[] }> {
     const job = await this.requireJob(jobId);
     const views: TaskView[] = [];
-    // Read and made views a slice at a time with the event loop free between: 100,000 tasks in one piece held it for seconds.
+    // Read and made views a slice at a time with the event loop free after each: 100,000 tasks in one piece held it for seconds.
     for (let from = 0; ; from += SUMMARY_SLICE_TASKS) {
-      if (from > 0) await yieldToEventLoop();
       const slice = await this.taskViewsIn(job, { from, to: from + SUMMARY_SLICE_TASKS });
       for (const view of slice.values()) views.push(view);
+      await yieldToEventLoop();
       if (slice.size < SUMMARY_SLICE_TASKS) return { job, tasks: views };
     }
   }
