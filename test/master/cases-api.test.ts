@@ -14,6 +14,7 @@ import { systemClock } from "../../src/common/clock.ts";
 import { createLogger } from "../../src/common/log.ts";
 import { type CaseHistory, type CaseReport, type JobCasesPage, type JobSummary, type Lease, MAX_REPORTED_CASES, type TaskView } from "../../src/master/protocol.ts";
 import { startMasterServer } from "../../src/master/server.ts";
+import { takeMysqlDatabase } from "../helpers/mysql-databases.ts";
 import { putManifest, slave } from "./helpers.ts";
 import { CASE_PAGE } from "../../src/master/http/case-api.ts";
 import { MAX_CASE_MESSAGE_CHARS } from "../../src/results/model.ts";
@@ -22,10 +23,8 @@ const mysqlUrl = process.env.DT_TEST_MYSQL_URL;
 if (!mysqlUrl) console.warn("SKIP test/master/cases-api.test.ts on MySQL: DT_TEST_MYSQL_URL is not set (e.g. mysql://root@127.0.0.1:3306/dt_test)");
 
 const dirs: string[] = [];
-const databases: string[] = [];
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  for (const db of databases) Bun.spawnSync(["mariadb", "-uroot", "-h127.0.0.1", "-e", `DROP DATABASE IF EXISTS ${db}`]);
 });
 
 const pass = (suite: string, name: string, over: Partial<CaseReport> = {}): CaseReport => ({ suite, name, status: "passed", duration_ms: 5, message: null, file: null, line: null, ...over });
@@ -34,20 +33,16 @@ const fail = (suite: string, name: string, message: string): CaseReport => ({ su
 async function withServer(db: "sqlite" | "mysql", body: (api: Api) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "dt-cases-"));
   dirs.push(dir);
-  let dbArg = "sqlite";
-  if (db === "mysql") {
-    const name = `dt_cases_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    databases.push(name);
-    dbArg = mysqlUrl!.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
-  }
+  const database = db === "mysql" ? await takeMysqlDatabase(mysqlUrl!) : null;
   const server = await startMasterServer({
-    port: 0, host: "127.0.0.1", db: dbArg, dataDir: dir, clock: systemClock, log: createLogger({ level: "silent" }),
+    port: 0, host: "127.0.0.1", db: database?.url ?? "sqlite", dataDir: dir, clock: systemClock, log: createLogger({ level: "silent" }),
     dispatch: { leaseTtlMs: 60_000, heartbeatIntervalMs: 5_000, noResourceTimeoutMs: 600_000, maxWaitMs: 1_000, maxInfraRequeues: 3 },
   });
   try {
     await body(new Api(server.url, await putManifest(server.url)));
   } finally {
     await server.stop(1_000);
+    await database?.release();
   }
 }
 

@@ -18,6 +18,7 @@ import { distTestRoutes } from "../../src/master/http/dist-test-api.ts";
 import { Master } from "../../src/master/master.ts";
 import type { JobSummary, Lease, LeaseResponse } from "../../src/master/protocol.ts";
 import { MysqlRepo } from "../../src/master/repo/mysql.ts";
+import { takeMysqlDatabase } from "../helpers/mysql-databases.ts";
 import { HASH, report, serveTestMasterApp, slave } from "./helpers.ts";
 
 const stops: (() => Promise<void>)[] = [];
@@ -38,10 +39,10 @@ if (!mysqlUrl) console.warn("SKIP job counts on MySQL: DT_TEST_MYSQL_URL is not 
 
 describe.skipIf(!mysqlUrl)("on MySQL/MariaDB", () => {
   test("the same counts as on SQLite, from the same attempts", async () => {
-    const database = `dt_counts_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const database = await takeMysqlDatabase(mysqlUrl!);
     const dir = mkdtempSync(join(tmpdir(), "dt-counts-mysql-"));
     const clock = new ManualClock();
-    const repo = await MysqlRepo.open(mysqlUrl!.replace(/\/[^/?]*(\?|$)/, `/${database}$1`));
+    const repo = await MysqlRepo.open(database.url);
     let ids = 0;
     const master = new Master({
       repo, artifacts: new FsArtifactStore(join(dir, "artifacts")), liveLogs: new LiveLogs(join(dir, "live")), clock, log: createLogger({ level: "silent" }),
@@ -55,7 +56,7 @@ describe.skipIf(!mysqlUrl)("on MySQL/MariaDB", () => {
       await server.stop(true);
       master.dispatcher.close();
       await repo.close();
-      Bun.spawnSync(["mariadb", "-uroot", "-e", `DROP DATABASE IF EXISTS ${database}`]);
+      await database.release();
       rmSync(dir, { recursive: true, force: true });
     });
     await countsScenario({ h: { clock, master }, url: `http://127.0.0.1:${server.port}`, stop: async () => {} });

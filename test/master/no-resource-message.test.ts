@@ -18,11 +18,13 @@ import { Master } from "../../src/master/master.ts";
 import { MysqlRepo } from "../../src/master/repo/mysql.ts";
 import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
 import type { Repo } from "../../src/master/repo/repo.ts";
+import { takeMysqlDatabase } from "../helpers/mysql-databases.ts";
 import { HASH } from "./helpers.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
+  // Last in, first out: the repo closes before its database is released.
+  for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 const mysqlUrl = process.env.DT_TEST_MYSQL_URL;
@@ -73,8 +75,8 @@ test("on SQLite: the hostile task's message is cut short, and both tasks end NO_
 
 describe.skipIf(!mysqlUrl)("on MySQL/MariaDB", () => {
   test("the hostile task's message fits its column, and both tasks end NO_RESOURCE", async () => {
-    const database = `dt_nores_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    cleanups.push(async () => void Bun.spawnSync(["mariadb", "-uroot", "-e", `DROP DATABASE IF EXISTS ${database}`]));
-    await scenario(await MysqlRepo.open(mysqlUrl!.replace(/\/[^/?]*(\?|$)/, `/${database}$1`)));
+    const database = await takeMysqlDatabase(mysqlUrl!);
+    cleanups.push(database.release);
+    await scenario(await MysqlRepo.open(database.url));
   });
 });

@@ -14,6 +14,7 @@ import { Master } from "../../src/master/master.ts";
 import { MysqlRepo } from "../../src/master/repo/mysql.ts";
 import type { Repo } from "../../src/master/repo/repo.ts";
 import { SqliteRepo } from "../../src/master/repo/sqlite.ts";
+import { takeMysqlDatabase } from "../helpers/mysql-databases.ts";
 import { TempDirs } from "../helpers/temp.ts";
 import type { MasterFixture } from "../web/fixture.ts";
 
@@ -33,7 +34,7 @@ export interface FixtureOptions {
   reuseMaxAgeMs?: number;
 }
 
-async function fixture(openRepo: () => Promise<Repo>, dropDatabase: (() => void) | undefined, options: FixtureOptions): Promise<ReuseFixture> {
+async function fixture(openRepo: () => Promise<Repo>, dropDatabase: (() => Promise<void> | void) | undefined, options: FixtureOptions): Promise<ReuseFixture> {
   const temps = new TempDirs();
   const dir = await temps.make("dt-reuse-");
   const clock = new ManualClock(T0);
@@ -63,7 +64,7 @@ async function fixture(openRepo: () => Promise<Repo>, dropDatabase: (() => void)
     async close() {
       f.master.dispatcher.close();
       await f.master.deps.repo.close();
-      dropDatabase?.();
+      await dropDatabase?.();
       await temps.cleanup();
     },
   };
@@ -80,9 +81,8 @@ export function reuseDialects(suite: string): [string, (options?: FixtureOptions
       return fixture(() => SqliteRepo.open(path), () => void temps.cleanup(), options);
     }, false],
     ["MySQL/MariaDB", async (options = {}) => {
-      const database = `dt_reuse_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-      const url = mysqlUrl!.replace(/\/[^/?]*(\?|$)/, `/${database}$1`);
-      return fixture(() => MysqlRepo.open(url), () => void Bun.spawnSync(["mariadb", "-uroot", "-e", `DROP DATABASE IF EXISTS ${database}`]), options);
+      const database = await takeMysqlDatabase(mysqlUrl!);
+      return fixture(() => MysqlRepo.open(database.url), database.release, options);
     }, !mysqlUrl],
   ];
 }
