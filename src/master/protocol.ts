@@ -484,7 +484,7 @@ export interface HeartbeatRequest {
 export interface HeartbeatResponse {
   /** Kill these (the job was canceled); report them as CANCELED. */
   cancel: string[];
-  /** The master no longer knows these (expired and requeued): kill them and drop their results. */
+  /** The master no longer knows these (expired and requeued, or never this slave's): kill them and drop their results. Not a lease whose result from this slave is stored: its report, sent again, is a duplicate. */
   unknown: string[];
   /** An operator's instruction for this slave (see SlaveCommand). */
   command?: SlaveCommand;

@@ -222,6 +222,29 @@ describe.skipIf(!SHARED)(`feeding beanstalkd (DT_TEST_BEANSTALKD=${SHARED})`, ()
     expect((await repo.getAttempts("j")).map((a) => [a.state, a.slave])).toEqual([["SUCCEEDED", "s1"]]);
   });
 
+  test("a heartbeat naming a lease whose result is stored (the master killed before answering the report) is not called unknown; the report sent again is a duplicate", async () => {
+    const { h, source } = await setup();
+    await h.master.submitJob({ job_id: "j", tasks: [task("done"), task("lost")] });
+    await h.master.dispatcher.feeder!.idle();
+    const s1 = source("s1");
+    const [done, lost] = await take(s1, 2);
+    const beat = (name: string, lease: Lease) => h.master.dispatcher.heartbeat({ slave: slave(name), leases: [{ lease_id: lease.lease_id, phase: "UPLOADING" }] });
+    // Stored, then the master killed before its answer left: the slave still holds the run and names it in its next beat.
+    expect(await h.master.dispatcher.report({ ...report(done!, "SUCCEEDED", h.clock.now()), slave: "s1" })).toEqual({ ok: true, duplicate: false, stale: false });
+    // Before the restart too: a beat answered between the report's store and its answer.
+    expect(await beat("s1", done!)).toEqual({ cancel: [], unknown: [] });
+    await h.restart();
+    expect(await beat("s1", done!)).toEqual({ cancel: [], unknown: [] });
+    // Not the holder: unknown, as before.
+    expect((await beat("s2", done!)).unknown).toEqual([done!.lease_id]);
+    expect(await h.master.dispatcher.report({ ...report(done!, "SUCCEEDED", h.clock.now()), slave: "s1" })).toEqual({ ok: true, duplicate: true, stale: false });
+    // A lease the master took back (SLAVE_LOST) is still unknown to its slave: that run is killed and its result dropped.
+    h.clock.advance(30_001);
+    await h.master.dispatcher.sweep();
+    expect((await beat("s1", lost!)).unknown).toEqual([lost!.lease_id]);
+    expect((await h.master.deps.repo.getAttempts("j")).map((a) => [a.taskId === done!.task_id ? "done" : "lost", a.attempt, a.state])).toEqual([["done", 0, "SUCCEEDED"], ["lost", 0, "SLAVE_LOST"], ["lost", 1, "QUEUED"]]);
+  });
+
   test("a master killed between putting an offer and recording its lease offers the attempt again; only one of the two jobs is run", async () => {
     const { h, prefix, bs, source } = await setup();
     await h.master.submitJob({ job_id: "j", tasks: [task("t")] });
