@@ -1,5 +1,5 @@
 /**
- * `bun bench/fleet.ts [--slaves 100,1000] [--slots 8] [--rate 2000] [--idle-seconds 20] [--busy-seconds 40] [--db sqlite|mysql://…] [--queue memory|beanstalk://…]`
+ * `bun bench/fleet.ts [--slaves 100,1000] [--slots 8] [--rate 2000] [--idle-seconds 20] [--busy-seconds 40] [--db sqlite|mysql://…] [--queue memory|beanstalk://…] [--baseline-tree DIR] [--runs N]`
  *
  * One real `dt master` (a child process from source, fresh data dir per
  * fleet size) and a fleet of simulated slaves in this process
@@ -13,6 +13,12 @@
  * master's records: dispatch latency (queued → leased) of the attempts
  * queued in the busy phase. Each row is also given against the first
  * fleet size's, so the table shows how cost grows.
+ *
+ * With --baseline-tree (a checkout of an earlier commit with its
+ * node_modules), each fleet size is measured --runs times against this
+ * tree's master and that one's, alternately, and the table gives the
+ * medians of both and their ratio: a fix measured before and after in the
+ * same run, on the same noisy machine.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,6 +41,8 @@ const IDLE_S = Number(flag("--idle-seconds", "20"));
 const BUSY_S = Number(flag("--busy-seconds", "40"));
 const DB = flag("--db", "sqlite");
 const QUEUE = flag("--queue", "memory");
+const BASELINE = flag("--baseline-tree", "");
+const RUNS = Number(flag("--runs", BASELINE ? "3" : "1"));
 const repo = resolve(import.meta.dir, "..");
 const TICKS_PER_S = 100;
 
@@ -64,14 +72,14 @@ interface Row {
   errors: number;
 }
 
-async function measure(slaves: number): Promise<Row> {
+async function measure(slaves: number, tree: string): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), "dt-fleet-"));
   const port = 20000 + Math.floor(Math.random() * 20000);
   const base = `http://127.0.0.1:${port}`;
   const queueArgs = QUEUE === "memory" ? [] : ["--queue", QUEUE];
   // FLEET_MASTER_BUN_FLAGS="--cpu-prof-md --cpu-prof-dir=/tmp/prof": profile the master (written when it exits).
   const bunFlags = (process.env.FLEET_MASTER_BUN_FLAGS ?? "").split(" ").filter(Boolean);
-  const master = Bun.spawn(["bun", ...bunFlags, "src/main.ts", "master", "--port", String(port), "--host", "127.0.0.1", "--db", DB, "--data-dir", dir, ...queueArgs], { cwd: repo, stdout: "ignore", stderr: "ignore" });
+  const master = Bun.spawn(["bun", ...bunFlags, "src/main.ts", "master", "--port", String(port), "--host", "127.0.0.1", "--db", DB, "--data-dir", dir, ...queueArgs], { cwd: tree, stdout: "ignore", stderr: "ignore" });
   const post = async (path: string, body: unknown) => {
     const r = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
@@ -156,19 +164,46 @@ async function measure(slaves: number): Promise<Row> {
   }
 }
 
-const rows: Row[] = [];
-for (const size of SIZES) {
-  const row = await measure(size);
-  rows.push(row);
-  console.log(`${size} slaves: ${JSON.stringify(row)}`);
+const trees: [string, string][] = [["this tree", repo], ...(BASELINE ? ([["baseline", resolve(BASELINE)]] as [string, string][]) : [])];
+/** Per fleet size and tree, the median of each figure over the runs. */
+function medianRow(rs: Row[]): Row {
+  const med = (f: (r: Row) => number) => [...rs.map(f)].sort((a, b) => a - b)[Math.floor(rs.length / 2)]!;
+  return {
+    slaves: rs[0]!.slaves, idleCpu: med((r) => r.idleCpu), busyCpu: med((r) => r.busyCpu), completionsPerS: med((r) => r.completionsPerS), cpuPerTaskMs: med((r) => r.cpuPerTaskMs),
+    cpuPerSlaveUs: med((r) => r.cpuPerSlaveUs), dispatchP50: med((r) => r.dispatchP50), dispatchP99: med((r) => r.dispatchP99), heartbeatP99: med((r) => r.heartbeatP99),
+    rssIdle: med((r) => r.rssIdle), rssBusy: med((r) => r.rssBusy), errors: Math.max(...rs.map((r) => r.errors)),
+  };
 }
+const byTree = new Map<string, Row[]>(trees.map(([name]) => [name, []]));
+for (const size of SIZES) {
+  const runs = new Map<string, Row[]>(trees.map(([name]) => [name, []]));
+  for (let run = 0; run < RUNS; run++) {
+    for (const [name, tree] of trees) {
+      const row = await measure(size, tree);
+      runs.get(name)!.push(row);
+      console.log(`${size} slaves, ${name}, run ${run + 1}: ${JSON.stringify(row)}`);
+    }
+  }
+  for (const [name] of trees) byTree.get(name)!.push(medianRow(runs.get(name)!));
+}
+const rows = byTree.get("this tree")!;
 const first = rows[0]!;
 const vs = (x: number, y: number) => (Number.isFinite(x) && Number.isFinite(y) && y !== 0 ? ` (×${(x / y).toFixed(1)})` : "");
-console.log(`\n${DB === "sqlite" ? "embedded SQLite" : DB}, queue ${QUEUE}; ${SLOTS} slots a slave; ${RATE} tasks/s offered; ${IDLE_S} s idle, ${BUSY_S} s busy; (×n): against ${first.slaves} slaves\n`);
-console.log("| slaves | completions/s | master CPU idle | CPU per idle slave | master CPU busy | CPU per task | dispatch p50 / p99 | heartbeat p99 | RSS idle / busy | errors |");
-console.log("|---|---|---|---|---|---|---|---|---|---|");
-for (const r of rows) {
-  console.log(
-    `| ${r.slaves} | ${r.completionsPerS.toFixed(0)}${vs(r.completionsPerS, first.completionsPerS)} | ${(r.idleCpu * 100).toFixed(1)}%${vs(r.idleCpu, first.idleCpu)} | ${r.cpuPerSlaveUs.toFixed(0)} µs/s | ${(r.busyCpu * 100).toFixed(0)}%${vs(r.busyCpu, first.busyCpu)} | ${r.cpuPerTaskMs.toFixed(2)} ms${vs(r.cpuPerTaskMs, first.cpuPerTaskMs)} | ${r.dispatchP50.toFixed(0)} / ${r.dispatchP99.toFixed(0)} ms | ${r.heartbeatP99.toFixed(0)} ms | ${r.rssIdle.toFixed(0)} / ${r.rssBusy.toFixed(0)} MiB | ${r.errors} |`,
-  );
+const header = "| slaves | completions/s | master CPU idle | CPU per idle slave | master CPU busy | CPU per task | dispatch p50 / p99 | heartbeat p99 | RSS idle / busy | errors |";
+const line = (r: Row, against: Row) =>
+  `| ${r.slaves} | ${r.completionsPerS.toFixed(0)}${vs(r.completionsPerS, against.completionsPerS)} | ${(r.idleCpu * 100).toFixed(1)}%${vs(r.idleCpu, against.idleCpu)} | ${r.cpuPerSlaveUs.toFixed(0)} µs/s | ${(r.busyCpu * 100).toFixed(0)}%${vs(r.busyCpu, against.busyCpu)} | ${r.cpuPerTaskMs.toFixed(2)} ms${vs(r.cpuPerTaskMs, against.cpuPerTaskMs)} | ${r.dispatchP50.toFixed(0)} / ${r.dispatchP99.toFixed(0)} ms | ${r.heartbeatP99.toFixed(0)} ms | ${r.rssIdle.toFixed(0)} / ${r.rssBusy.toFixed(0)} MiB | ${r.errors} |`;
+const setting = `${DB === "sqlite" ? "embedded SQLite" : DB}, queue ${QUEUE}; ${SLOTS} slots a slave; ${RATE} tasks/s offered; ${IDLE_S} s idle, ${BUSY_S} s busy${RUNS > 1 ? `; medians of ${RUNS} runs` : ""}`;
+console.log(`\n${setting}; (×n): against ${first.slaves} slaves\n`);
+console.log(header);
+console.log(header.replace(/[^|]+/g, "---"));
+for (const r of rows) console.log(line(r, first));
+if (BASELINE) {
+  const base = byTree.get("baseline")!;
+  console.log(`\nAgainst the baseline (${resolve(BASELINE)}), same run; (×n): this tree ÷ baseline\n`);
+  console.log(header.replace("| slaves |", "| slaves | tree |"));
+  console.log(header.replace("| slaves |", "| slaves | tree |").replace(/[^|]+/g, "---"));
+  rows.forEach((r, i) => {
+    console.log(line(base[i]!, base[i]!).replace(/^\| (\d+) \|/, "| $1 | baseline |"));
+    console.log(line(r, base[i]!).replace(/^\| (\d+) \|/, "| $1 | this tree |"));
+  });
 }
