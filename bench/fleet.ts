@@ -20,7 +20,8 @@
  * medians of both and their ratio: a fix measured before and after in the
  * same run, on the same noisy machine.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import mysql from "mysql2/promise";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { putManifest } from "../test/master/helpers.ts";
@@ -55,6 +56,44 @@ function procStats(pid: number): { cpuS: number; rssMiB: number; hwmMiB: number 
   return { cpuS: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S, rssMiB: kb("VmRSS"), hwmMiB: kb("VmHWM") };
 }
 
+/** The processes of the backing services (mariadbd; the beanstalkd on --queue's port), whose CPU the table gives beside the master's. */
+function servicePids(): number[] {
+  const port = QUEUE.startsWith("beanstalk") ? /:(\d+)\/?$/.exec(QUEUE)?.[1] : undefined;
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmd: string[];
+    try {
+      cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
+    } catch {
+      continue;
+    }
+    const exe = cmd[0]?.split("/").at(-1);
+    if (DB.startsWith("mysql") && exe === "mariadbd") pids.push(Number(entry));
+    if (port && exe === "beanstalkd" && cmd.join(" ").includes(port)) pids.push(Number(entry));
+  }
+  return pids;
+}
+const servicesCpuS = (pids: number[]) => pids.reduce((sum, pid) => sum + procStats(pid).cpuS, 0);
+
+/** A database of its own per measurement on a MySQL server (dropped after), so no run reads another's jobs. */
+async function freshDatabase(label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  if (!DB.startsWith("mysql")) return { url: DB, drop: async () => {} };
+  const url = new URL(DB);
+  const name = `${url.pathname.slice(1) || "dt"}_fleet_${label}_${Date.now().toString(36)}`;
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const admin = new URL(DB);
+      admin.pathname = "/";
+      const conn = await mysql.createConnection(admin.toString());
+      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await conn.end();
+    },
+  };
+}
+
 const pct = (xs: number[], p: number) => (xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!);
 
 interface Row {
@@ -69,6 +108,10 @@ interface Row {
   heartbeatP99: number;
   rssIdle: number;
   rssBusy: number;
+  /** The backing services' CPU (mariadbd, beanstalkd) in the busy phase, in cores; NaN on the embedded defaults. */
+  servicesCpu: number;
+  /** The simulator's own CPU (this process) in the busy phase, in cores: near 1, it may be what limits the figures. */
+  simCpu: number;
   errors: number;
 }
 
@@ -79,7 +122,8 @@ async function measure(slaves: number, tree: string): Promise<Row> {
   const queueArgs = QUEUE === "memory" ? [] : ["--queue", QUEUE];
   // FLEET_MASTER_BUN_FLAGS="--cpu-prof-md --cpu-prof-dir=/tmp/prof": profile the master (written when it exits).
   const bunFlags = (process.env.FLEET_MASTER_BUN_FLAGS ?? "").split(" ").filter(Boolean);
-  const master = Bun.spawn(["bun", ...bunFlags, "src/main.ts", "master", "--port", String(port), "--host", "127.0.0.1", "--db", DB, "--data-dir", dir, ...queueArgs], { cwd: tree, stdout: "ignore", stderr: "ignore" });
+  const db = await freshDatabase(String(slaves));
+  const master = Bun.spawn(["bun", ...bunFlags, "src/main.ts", "master", "--port", String(port), "--host", "127.0.0.1", "--db", db.url, "--data-dir", dir, ...queueArgs], { cwd: tree, stdout: "ignore", stderr: "ignore" });
   const post = async (path: string, body: unknown) => {
     const r = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
@@ -94,7 +138,7 @@ async function measure(slaves: number, tree: string): Promise<Row> {
       await Bun.sleep(100);
     }
     const manifest = await putManifest(base, "fleet");
-    fleet.start();
+    await fleet.start();
     // Every slave known (its first lease or heartbeat reached the master), then a heartbeat round for all.
     for (;;) {
       const { slaves: known } = (await (await fetch(`${base}/api/v1/slaves`)).json()) as { slaves: unknown[] };
@@ -124,10 +168,15 @@ async function measure(slaves: number, tree: string): Promise<Row> {
     await Bun.sleep(Math.min(30_000, 2 * meanMs + 5_000));
     fleet.resetStats();
     const firstMeasured = jobs.length;
+    const services = servicePids();
+    const services0 = servicesCpuS(services);
+    const sim0 = process.cpuUsage();
     const busy0 = procStats(master.pid);
     const t0 = performance.now();
     await Bun.sleep(BUSY_S * 1000);
     const busy1 = procStats(master.pid);
+    const sim1 = process.cpuUsage(sim0);
+    const services1 = servicesCpuS(services);
     const seconds = (performance.now() - t0) / 1000;
     const busyStats = fleet.resetStats();
     const measuredJobs = jobs.slice(firstMeasured);
@@ -153,6 +202,8 @@ async function measure(slaves: number, tree: string): Promise<Row> {
       heartbeatP99: pct([...idleStats.heartbeatMs, ...busyStats.heartbeatMs], 99),
       rssIdle: idle1.rssMiB,
       rssBusy: busy1.rssMiB,
+      servicesCpu: services.length === 0 ? NaN : (services1 - services0) / seconds,
+      simCpu: (sim1.user + sim1.system) / 1e6 / seconds,
       errors: idleStats.errors + busyStats.errors,
     };
   } finally {
@@ -161,6 +212,7 @@ async function measure(slaves: number, tree: string): Promise<Row> {
     master.kill("SIGTERM");
     await master.exited;
     rmSync(dir, { recursive: true, force: true });
+    await db.drop();
   }
 }
 
@@ -171,7 +223,7 @@ function medianRow(rs: Row[]): Row {
   return {
     slaves: rs[0]!.slaves, idleCpu: med((r) => r.idleCpu), busyCpu: med((r) => r.busyCpu), completionsPerS: med((r) => r.completionsPerS), cpuPerTaskMs: med((r) => r.cpuPerTaskMs),
     cpuPerSlaveUs: med((r) => r.cpuPerSlaveUs), dispatchP50: med((r) => r.dispatchP50), dispatchP99: med((r) => r.dispatchP99), heartbeatP99: med((r) => r.heartbeatP99),
-    rssIdle: med((r) => r.rssIdle), rssBusy: med((r) => r.rssBusy), errors: Math.max(...rs.map((r) => r.errors)),
+    rssIdle: med((r) => r.rssIdle), rssBusy: med((r) => r.rssBusy), servicesCpu: med((r) => r.servicesCpu), simCpu: med((r) => r.simCpu), errors: Math.max(...rs.map((r) => r.errors)),
   };
 }
 const byTree = new Map<string, Row[]>(trees.map(([name]) => [name, []]));
@@ -189,9 +241,9 @@ for (const size of SIZES) {
 const rows = byTree.get("this tree")!;
 const first = rows[0]!;
 const vs = (x: number, y: number) => (Number.isFinite(x) && Number.isFinite(y) && y !== 0 ? ` (×${(x / y).toFixed(1)})` : "");
-const header = "| slaves | completions/s | master CPU idle | CPU per idle slave | master CPU busy | CPU per task | dispatch p50 / p99 | heartbeat p99 | RSS idle / busy | errors |";
+const header = "| slaves | completions/s | master CPU idle | CPU per idle slave | master CPU busy | CPU per task | dispatch p50 / p99 | heartbeat p99 | RSS idle / busy | services CPU busy | simulator CPU busy | errors |";
 const line = (r: Row, against: Row) =>
-  `| ${r.slaves} | ${r.completionsPerS.toFixed(0)}${vs(r.completionsPerS, against.completionsPerS)} | ${(r.idleCpu * 100).toFixed(1)}%${vs(r.idleCpu, against.idleCpu)} | ${r.cpuPerSlaveUs.toFixed(0)} µs/s | ${(r.busyCpu * 100).toFixed(0)}%${vs(r.busyCpu, against.busyCpu)} | ${r.cpuPerTaskMs.toFixed(2)} ms${vs(r.cpuPerTaskMs, against.cpuPerTaskMs)} | ${r.dispatchP50.toFixed(0)} / ${r.dispatchP99.toFixed(0)} ms | ${r.heartbeatP99.toFixed(0)} ms | ${r.rssIdle.toFixed(0)} / ${r.rssBusy.toFixed(0)} MiB | ${r.errors} |`;
+  `| ${r.slaves} | ${r.completionsPerS.toFixed(0)}${vs(r.completionsPerS, against.completionsPerS)} | ${(r.idleCpu * 100).toFixed(1)}%${vs(r.idleCpu, against.idleCpu)} | ${r.cpuPerSlaveUs.toFixed(0)} µs/s | ${(r.busyCpu * 100).toFixed(0)}%${vs(r.busyCpu, against.busyCpu)} | ${r.cpuPerTaskMs.toFixed(2)} ms${vs(r.cpuPerTaskMs, against.cpuPerTaskMs)} | ${r.dispatchP50.toFixed(0)} / ${r.dispatchP99.toFixed(0)} ms | ${r.heartbeatP99.toFixed(0)} ms | ${r.rssIdle.toFixed(0)} / ${r.rssBusy.toFixed(0)} MiB | ${Number.isNaN(r.servicesCpu) ? "–" : `${(r.servicesCpu * 100).toFixed(0)}%`} | ${(r.simCpu * 100).toFixed(0)}% | ${r.errors} |`;
 const setting = `${DB === "sqlite" ? "embedded SQLite" : DB}, queue ${QUEUE}; ${SLOTS} slots a slave; ${RATE} tasks/s offered; ${IDLE_S} s idle, ${BUSY_S} s busy${RUNS > 1 ? `; medians of ${RUNS} runs` : ""}`;
 console.log(`\n${setting}; (×n): against ${first.slaves} slaves\n`);
 console.log(header);

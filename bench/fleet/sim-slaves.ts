@@ -3,7 +3,18 @@
  * over HTTP (lease long-polls, heartbeats, a live-log append and a result
  * per attempt) without running anything: an attempt "runs" for a duration
  * drawn from a fixed-seed distribution. One process drives thousands.
+ *
+ * Against a master on beanstalkd (its GET /api/v1/slave/queue says so) each
+ * simulated slave takes its work as `dt slave` does: the slave's own
+ * BeanstalkLeaseSource (one connection per slave, its tubes watched,
+ * reserved jobs touched, each claimed from the master before it "runs" and
+ * deleted once reported), not the master's long-poll.
  */
+import { createLogger } from "../../src/common/log.ts";
+import type { ClaimResponse, QueueInfo } from "../../src/master/protocol.ts";
+import { parseBeanstalkUrl } from "../../src/master/queue/beanstalk-client.ts";
+import { BeanstalkLeaseSource } from "../../src/slave/beanstalk-lease-source.ts";
+import type { Lease } from "../../src/master/protocol.ts";
 export { seededRandom as seeded } from "../../test/helpers/prng.ts";
 
 /** Exponentially distributed around `meanMs`, cut at 5× the mean: most attempts short, a few long. */
@@ -29,12 +40,7 @@ export interface FleetStats {
   lastError: string | null;
 }
 
-interface SimLease {
-  lease_id: string;
-  job_id: string;
-  task_id: string;
-  attempt: number;
-}
+type SimLease = Pick<Lease, "lease_id" | "job_id" | "task_id" | "attempt">;
 
 /** The fleet: start() connects every slave; stop() ends their loops (held long-polls are aborted). */
 export class Fleet {
@@ -51,8 +57,30 @@ export class Fleet {
     return old;
   }
 
-  start(): void {
+  private queue: QueueInfo = { kind: "master" };
+
+  /** Asks the master where work comes from, then connects every slave. */
+  async start(): Promise<void> {
+    this.queue = (await (await fetch(`${this.o.base}/api/v1/slave/queue`)).json()) as QueueInfo;
     for (let i = 0; i < this.o.slaves; i++) this.loops.push(this.slave(`sim-${String(i).padStart(5, "0")}`, i));
+  }
+
+  /** Where one slave's leases come from: the master's long-poll, or beanstalkd as `dt slave` reserves from it. */
+  private source(identity: { name: string; dimensions: Record<string, string>; slots: number; version: string }): { next: (free: number) => Promise<SimLease[]>; done: (lease: SimLease) => Promise<void>; close: () => Promise<void> } {
+    const q = this.queue;
+    if (q.kind === "beanstalk") {
+      const life = crypto.randomUUID();
+      const bs = new BeanstalkLeaseSource({
+        address: parseBeanstalkUrl(q.address), tubePrefix: q.tube_prefix, ttrSec: q.ttr_sec, dimensions: identity.dimensions, waitMs: this.o.leaseWaitMs, log: createLogger({ level: "silent" }),
+        claim: async (leaseId) => (await this.post("/claim", { slave: identity, lease_id: leaseId, life })) as ClaimResponse,
+      });
+      return { next: (free) => bs.next(free, this.abort.signal), done: (lease) => bs.done(lease as Lease), close: () => bs.close() };
+    }
+    return {
+      next: async (free) => ((await this.post("/lease", { slave: identity, free, wait_ms: this.o.leaseWaitMs })) as { leases: SimLease[] }).leases,
+      done: async () => {},
+      close: async () => {},
+    };
   }
 
   async stop(): Promise<void> {
@@ -79,6 +107,7 @@ export class Fleet {
   private async slave(name: string, i: number): Promise<void> {
     const identity = { name, dimensions: { pool: "sim" }, slots: this.o.slots, version: "fleet-sim" };
     const running = new Map<string, SimLease>();
+    const source = this.source(identity);
     let freed: (() => void) | null = null;
     const heartbeats = (async () => {
       // Spread over the interval, as slaves started over minutes are.
@@ -110,6 +139,7 @@ export class Fleet {
       } catch (err) {
         this.failed(err);
       } finally {
+        await source.done(lease).catch((err) => this.failed(err));
         running.delete(lease.lease_id);
         freed?.();
       }
@@ -122,7 +152,7 @@ export class Fleet {
         continue;
       }
       try {
-        const { leases } = (await this.post("/lease", { slave: identity, free, wait_ms: this.o.leaseWaitMs })) as { leases: SimLease[] };
+        const leases = await source.next(free);
         for (const lease of leases) {
           running.set(lease.lease_id, lease);
           void run(lease);
@@ -133,5 +163,6 @@ export class Fleet {
       }
     }
     await heartbeats;
+    await source.close();
   }
 }
