@@ -1,5 +1,5 @@
 /**
- * `bun bench/fleet.ts [--slaves 100,1000] [--slots 8] [--rate 2000] [--idle-seconds 20] [--busy-seconds 40] [--db sqlite|mysql://…] [--queue memory|beanstalk://…] [--baseline-tree DIR] [--runs N]`
+ * `bun bench/fleet.ts [--slaves 100,1000] [--slots 8] [--rate 2000] [--idle-seconds 20] [--busy-seconds 40] [--db sqlite|mysql://…] [--queue memory|beanstalk://…] [--baseline-tree DIR] [--runs N] [--burst N [--burst-task-ms MS]]`
  *
  * One real `dt master` (a child process from source, fresh data dir per
  * fleet size) and a fleet of simulated slaves in this process
@@ -20,11 +20,10 @@
  * medians of both and their ratio: a fix measured before and after in the
  * same run, on the same noisy machine.
  */
-import mysql from "mysql2/promise";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { putManifest } from "../test/master/helpers.ts";
+import { allKnown, procStats, servicePids, servicesCpuS, startFleetMaster } from "./fleet/proc.ts";
+import { type BurstRow, measureBurst } from "./fleet/burst.ts";
 import { Fleet, durationDraw, seeded } from "./fleet/sim-slaves.ts";
 
 // Bun's fetch holds at most 256 requests in flight by default: a fleet's held long-polls would starve its heartbeats and the job feeder. Run again with room.
@@ -43,56 +42,11 @@ const BUSY_S = Number(flag("--busy-seconds", "40"));
 const DB = flag("--db", "sqlite");
 const QUEUE = flag("--queue", "memory");
 const BASELINE = flag("--baseline-tree", "");
+/** `--burst N`: instead of the idle and busy phases, one job of N tasks of --burst-task-ms each (1 s on average). */
+const BURST = Number(flag("--burst", "0"));
+const BURST_TASK_MS = Number(flag("--burst-task-ms", "1000"));
 const RUNS = Number(flag("--runs", BASELINE ? "3" : "1"));
 const repo = resolve(import.meta.dir, "..");
-const TICKS_PER_S = 100;
-
-/** The master's CPU seconds so far (user + system) and its RSS and peak RSS in MiB. */
-function procStats(pid: number): { cpuS: number; rssMiB: number; hwmMiB: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)![1]) / 1024;
-  return { cpuS: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S, rssMiB: kb("VmRSS"), hwmMiB: kb("VmHWM") };
-}
-
-/** The processes of the backing services (mariadbd; the beanstalkd on --queue's port), whose CPU the table gives beside the master's. */
-function servicePids(): number[] {
-  const port = QUEUE.startsWith("beanstalk") ? /:(\d+)\/?$/.exec(QUEUE)?.[1] : undefined;
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let cmd: string[];
-    try {
-      cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-    } catch {
-      continue;
-    }
-    const exe = cmd[0]?.split("/").at(-1);
-    if (DB.startsWith("mysql") && exe === "mariadbd") pids.push(Number(entry));
-    if (port && exe === "beanstalkd" && cmd.join(" ").includes(port)) pids.push(Number(entry));
-  }
-  return pids;
-}
-const servicesCpuS = (pids: number[]) => pids.reduce((sum, pid) => sum + procStats(pid).cpuS, 0);
-
-/** A database of its own per measurement on a MySQL server (dropped after), so no run reads another's jobs. */
-async function freshDatabase(label: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  if (!DB.startsWith("mysql")) return { url: DB, drop: async () => {} };
-  const url = new URL(DB);
-  const name = `${url.pathname.slice(1) || "dt"}_fleet_${label}_${Date.now().toString(36)}`;
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const admin = new URL(DB);
-      admin.pathname = "/";
-      const conn = await mysql.createConnection(admin.toString());
-      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
-      await conn.end();
-    },
-  };
-}
 
 const pct = (xs: number[], p: number) => (xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!);
 
@@ -116,36 +70,14 @@ interface Row {
 }
 
 async function measure(slaves: number, tree: string): Promise<Row> {
-  const dir = mkdtempSync(join(tmpdir(), "dt-fleet-"));
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const base = `http://127.0.0.1:${port}`;
-  const queueArgs = QUEUE === "memory" ? [] : ["--queue", QUEUE];
-  // FLEET_MASTER_BUN_FLAGS="--cpu-prof-md --cpu-prof-dir=/tmp/prof": profile the master (written when it exits).
-  const bunFlags = (process.env.FLEET_MASTER_BUN_FLAGS ?? "").split(" ").filter(Boolean);
-  const db = await freshDatabase(String(slaves));
-  const master = Bun.spawn(["bun", ...bunFlags, "src/main.ts", "master", "--port", String(port), "--host", "127.0.0.1", "--db", db.url, "--data-dir", dir, ...queueArgs], { cwd: tree, stdout: "ignore", stderr: "ignore" });
-  const post = async (path: string, body: unknown) => {
-    const r = await fetch(`${base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-    if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
-    return r.json() as Promise<any>;
-  };
+  const master = await startFleetMaster({ tree, db: DB, queue: QUEUE, label: String(slaves) });
+  const { base, post } = master;
   const meanMs = (0.8 * slaves * SLOTS * 1000) / RATE;
   const fleet = new Fleet({ base, slaves, slots: SLOTS, leaseWaitMs: 20_000, heartbeatMs: 5_000, duration: durationDraw(meanMs, seeded(slaves)) });
   try {
-    for (let i = 0; ; i++) {
-      try { if ((await fetch(`${base}/healthz`)).ok) break; } catch {}
-      if (i > 300) throw new Error("master did not start");
-      await Bun.sleep(100);
-    }
     const manifest = await putManifest(base, "fleet");
     await fleet.start();
-    // Every slave known (its first lease or heartbeat reached the master), then a heartbeat round for all.
-    for (;;) {
-      const { slaves: known } = (await (await fetch(`${base}/api/v1/slaves`)).json()) as { slaves: unknown[] };
-      if (known.length >= slaves) break;
-      await Bun.sleep(500);
-    }
-    await Bun.sleep(6_000);
+    await allKnown(base, slaves);
 
     fleet.resetStats();
     const idle0 = procStats(master.pid);
@@ -168,7 +100,7 @@ async function measure(slaves: number, tree: string): Promise<Row> {
     await Bun.sleep(Math.min(30_000, 2 * meanMs + 5_000));
     fleet.resetStats();
     const firstMeasured = jobs.length;
-    const services = servicePids();
+    const services = servicePids(DB, QUEUE);
     const services0 = servicesCpuS(services);
     const sim0 = process.cpuUsage();
     const busy0 = procStats(master.pid);
@@ -208,11 +140,7 @@ async function measure(slaves: number, tree: string): Promise<Row> {
     };
   } finally {
     await fleet.stop();
-    // SIGTERM: a profiled master writes its profile as it exits.
-    master.kill("SIGTERM");
-    await master.exited;
-    rmSync(dir, { recursive: true, force: true });
-    await db.drop();
+    await master.stop();
   }
 }
 
@@ -226,6 +154,28 @@ function medianRow(rs: Row[]): Row {
     rssIdle: med((r) => r.rssIdle), rssBusy: med((r) => r.rssBusy), servicesCpu: med((r) => r.servicesCpu), simCpu: med((r) => r.simCpu), errors: Math.max(...rs.map((r) => r.errors)),
   };
 }
+if (BURST > 0) {
+  // The burst instead of the idle and busy phases: a fresh master and fleet per size, one job of BURST tasks.
+  const burstRows: BurstRow[] = [];
+  for (const size of SIZES) {
+    const master = await startFleetMaster({ tree: repo, db: DB, queue: QUEUE, label: `burst${size}` });
+    try {
+      const row = await measureBurst({ master, slaves: size, slots: SLOTS, tasks: BURST, taskMs: BURST_TASK_MS, timeoutS: 1800 });
+      burstRows.push(row);
+      console.log(`${size} slaves, burst: ${JSON.stringify(row)}`);
+    } finally {
+      await master.stop();
+    }
+  }
+  console.log(`\n${DB === "sqlite" ? "embedded SQLite" : DB}, queue ${QUEUE}; ${SLOTS} slots a slave; one job of ${BURST} tasks, attempts of ${BURST_TASK_MS} ms on average\n`);
+  console.log("| slaves | submit answered | first lease | drained in | completions/s | CPU per task | master RSS at end / peak | errors |");
+  console.log("|---|---|---|---|---|---|---|---|");
+  for (const r of burstRows) {
+    console.log(`| ${r.slaves} | ${(r.submitMs / 1000).toFixed(1)} s | ${(r.firstLeaseMs / 1000).toFixed(1)} s | ${r.drainS.toFixed(0)} s | ${r.completionsPerS.toFixed(0)} | ${r.cpuPerTaskMs.toFixed(2)} ms | ${r.rssEndMiB.toFixed(0)} / ${r.hwmMiB.toFixed(0)} MiB | ${r.errors} |`);
+  }
+  process.exit(0);
+}
+
 const byTree = new Map<string, Row[]>(trees.map(([name]) => [name, []]));
 for (const size of SIZES) {
   const runs = new Map<string, Row[]>(trees.map(([name]) => [name, []]));

@@ -35,6 +35,9 @@ export interface FleetOptions {
 /** What the fleet measured, reset at each phase. */
 export interface FleetStats {
   completions: number;
+  /** Leases taken, and when the first was (performance.now()). */
+  leased: number;
+  firstLeaseAt: number | null;
   heartbeatMs: number[];
   errors: number;
   lastError: string | null;
@@ -44,7 +47,7 @@ type SimLease = Pick<Lease, "lease_id" | "job_id" | "task_id" | "attempt">;
 
 /** The fleet: start() connects every slave; stop() ends their loops (held long-polls are aborted). */
 export class Fleet {
-  stats: FleetStats = { completions: 0, heartbeatMs: [], errors: 0, lastError: null };
+  stats: FleetStats = { completions: 0, leased: 0, firstLeaseAt: null, heartbeatMs: [], errors: 0, lastError: null };
   private stopped = false;
   private readonly abort = new AbortController();
   private readonly loops: Promise<void>[] = [];
@@ -53,7 +56,7 @@ export class Fleet {
 
   resetStats(): FleetStats {
     const old = this.stats;
-    this.stats = { completions: 0, heartbeatMs: [], errors: 0, lastError: null };
+    this.stats = { completions: 0, leased: 0, firstLeaseAt: null, heartbeatMs: [], errors: 0, lastError: null };
     return old;
   }
 
@@ -153,6 +156,10 @@ export class Fleet {
       }
       try {
         const leases = await source.next(free);
+        if (leases.length > 0) {
+          this.stats.leased += leases.length;
+          this.stats.firstLeaseAt ??= performance.now();
+        }
         for (const lease of leases) {
           running.set(lease.lease_id, lease);
           void run(lease);
