@@ -121,7 +121,8 @@ function upgradeTests(kept: (tag: string) => boolean, rows: readonly string[], c
 
   test.skipIf(!mysqlUrl)("MySQL", async () => {
     const name = `dt_upgrade_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    const admin = await mysql.createConnection(mysqlUrl!);
+    // Connected to the server, not to DT_TEST_MYSQL_URL's database, which nothing promises exists yet.
+    const admin = await mysql.createConnection(mysqlUrl!.replace(/\/[^/?]*(\?|$)/, "/$1"));
     cleanups.push(async () => {
       await admin.query(`DROP DATABASE IF EXISTS ${name}`);
       await admin.end();
