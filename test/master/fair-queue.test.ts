@@ -93,3 +93,32 @@ describe("FairQueue", () => {
     expect(stats.running).toBe(1);
   });
 });
+
+describe("FairQueue's index of waiting items", () => {
+  test("two attempts of one task waiting at once are each found, counted and removed", () => {
+    const q = new FairQueue();
+    const [first] = items(q, "j", "alice", 1);
+    const [second] = items(q, "j", "alice", 1, { attempt: 1 });
+    const [third] = items(q, "j", "alice", 1, { attempt: 2 });
+    q.put([first!, second!]);
+    expect(q.size).toBe(2);
+    expect(q.remove("j", "t0", 0)).toBe(true);
+    // The second is found under its own key after the first left the task id's.
+    q.put([third!]);
+    expect(q.size).toBe(2);
+    expect(q.remove("j", "t0", 0)).toBe(false);
+    expect(q.remove("j", "t0", 1)).toBe(true);
+    expect([...q.waiting()]).toEqual([third!]);
+    expect(q.removeJob("j")).toEqual([third!]);
+    expect(q.size).toBe(0);
+    expect(q.stats().queuedByDimensions).toEqual({});
+  });
+
+  test("putting the same attempt again counts it once", () => {
+    const q = new FairQueue();
+    const list = items(q, "j", "alice", 3);
+    q.put(list);
+    q.put([list[1]!]);
+    expect(q.size).toBe(3);
+  });
+});

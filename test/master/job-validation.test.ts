@@ -332,3 +332,27 @@ describe('shards: "auto" is checked at submit and left for the planner', () => {
     expect(() => validateJobRequest({ tasks: [...many, task({ shards: "auto", max_shards: 1 })] })).toThrow("expands the job to more than");
   });
 });
+
+describe("a job's equal values are kept once", () => {
+  test("tasks with equal env, dimensions, globs and isolate hash share them; unequal ones do not", () => {
+    // JSON.parse makes a new object and string for each task, as a submitted body does.
+    const body = JSON.parse(JSON.stringify({
+      tasks: [
+        { isolate_hash: HASH, description: "a", env: { A: "1" }, dimensions: { os: "linux" }, artifact_archive_globs: ["*.xml"] },
+        { isolate_hash: HASH, description: "b", env: { A: "1" }, dimensions: { os: "linux" }, artifact_archive_globs: ["*.xml"] },
+        { isolate_hash: HASH, description: "c", env: { A: "2" }, dimensions: { os: "mac" } },
+        { isolate_hash: HASH, description: "d" },
+        { isolate_hash: HASH, description: "e" },
+      ],
+    }));
+    const [a, b, c, d, e] = validateJobRequest(body).tasks;
+    expect(a!.env).toBe(b!.env);
+    expect(a!.dimensions).toBe(b!.dimensions);
+    expect(a!.artifactGlobs).toBe(b!.artifactGlobs);
+    expect(d!.env).toBe(e!.env);
+    expect(d!.artifactGlobs).toBe(e!.artifactGlobs);
+    expect(c!.env).not.toBe(a!.env);
+    expect([c!.env, c!.dimensions, d!.dimensions]).toEqual([{ A: "2" }, { os: "mac" }, {}]);
+    expect(a!.isolateHash).toBe(HASH);
+  });
+});

@@ -197,7 +197,44 @@ function globList(value: unknown, field: string, within: string): string[] {
   return value as string[];
 }
 
-function taskFields(raw: unknown, field: string) {
+/**
+ * A job's equal values, kept once: the tasks of a big job mostly share
+ * their env, dimensions, globs and isolate hash, and the dispatcher holds
+ * every task of a queued job (100,000 copies of `{}`, `[]` and a 64-digit
+ * hash were ~25 MB). Values are never changed once validated, so sharing
+ * them is safe. Keyed by the JSON fitsColumn makes anyway.
+ */
+class SharedValues {
+  private readonly byJson = new Map<string, unknown>();
+  private readonly strings = new Map<string, string>();
+  private readonly jsonOf = new WeakMap<object, string>();
+
+  /** The value's JSON, remembered for `value`. */
+  json(value: unknown): string {
+    const json = JSON.stringify(value);
+    if (typeof value === "object" && value !== null) this.jsonOf.set(value, json);
+    return json;
+  }
+
+  /** The first value of the job equal to `value` (by its JSON, as `json` made it). */
+  value<T>(value: T): T {
+    if (typeof value !== "object" || value === null) return value;
+    const json = this.jsonOf.get(value) ?? JSON.stringify(value);
+    const seen = this.byJson.get(json);
+    if (seen !== undefined) return seen as T;
+    this.byJson.set(json, value);
+    return value;
+  }
+
+  string(s: string): string {
+    const seen = this.strings.get(s);
+    if (seen !== undefined) return seen;
+    this.strings.set(s, s);
+    return s;
+  }
+}
+
+function taskFields(raw: unknown, field: string, shared: SharedValues) {
   if (!isObject(raw)) fail(field, "must be an object");
   checkKnownKeys(raw, TASK_KEYS, field);
   const t = raw as Record<keyof TaskRequest | "docker_image" | "attempt", unknown>;
@@ -232,16 +269,17 @@ function taskFields(raw: unknown, field: string) {
   if (t.idempotent !== undefined && t.idempotent !== null && typeof t.idempotent !== "boolean") {
     fail(`${field}.idempotent`, `must be true (the task's result may be reused by a later identical task) or false, got ${shown(t.idempotent)}`);
   }
-  for (const [key, value] of [["env", env], ["dimensions", dimensions], ["artifact_archive_globs", artifactGlobs], ["result_globs", resultGlobs]] as const) fitsColumn(value, `${field}.${key}`);
+  const columns = { env, dimensions, artifact_archive_globs: artifactGlobs, result_globs: resultGlobs };
+  for (const [key, value] of Object.entries(columns)) fitsColumn(value, `${field}.${key}`, shared);
   return {
-    isolateHash: t.isolate_hash,
+    isolateHash: shared.string(t.isolate_hash),
     description: t.description,
     timeoutSec,
     maxRetries: integer(t.max_retries, `${field}.max_retries`, 0, JOB_LIMITS.maxRetries, 0),
-    artifactGlobs,
-    resultGlobs,
-    env,
-    dimensions,
+    artifactGlobs: shared.value(artifactGlobs),
+    resultGlobs: shared.value(resultGlobs),
+    env: shared.value(env),
+    dimensions: shared.value(dimensions),
     priority: integer(t.priority, `${field}.priority`, -1000, 1000, 0),
     ...shardFields(t, field, caseFilter),
     caseFilter,
@@ -283,8 +321,8 @@ function shardFields(t: Record<string, unknown>, field: string, caseFilter: Retu
  */
 const COLUMN_BYTES = 65_535;
 
-function fitsColumn(value: unknown, field: string): void {
-  const bytes = Buffer.byteLength(JSON.stringify(value), "utf8");
+function fitsColumn(value: unknown, field: string, shared: SharedValues): void {
+  const bytes = Buffer.byteLength(shared.json(value), "utf8");
   if (bytes > COLUMN_BYTES) fail(field, `written as JSON takes ${bytes} bytes, more than the ${COLUMN_BYTES} the database keeps for it; use fewer or shorter entries`);
 }
 
@@ -323,8 +361,9 @@ export function validateJobRequest(raw: unknown): ValidJob {
   const autoShards = new Map<number, AutoShardSpec>();
   let chars = 0;
   let expanded = 0;
+  const shared = new SharedValues();
   for (const [i, rawTask] of r.tasks.entries()) {
-    const { shards, auto, ...fields } = taskFields(rawTask, `tasks[${i}]`);
+    const { shards, auto, ...fields } = taskFields(rawTask, `tasks[${i}]`, shared);
     const t = reuse === true ? { ...fields, idempotent: true } : fields;
     if (shards > 1 && `${t.description}.${shards - 1}`.length > JOB_LIMITS.maxDescription) {
       fail(`tasks[${i}].description`, `with the shard suffix (.${shards - 1}) is longer than ${JOB_LIMITS.maxDescription} characters`);

@@ -6,6 +6,7 @@ import { yieldToEventLoop } from "../../common/concurrency.ts";
 import type { Attempt, AttemptHead, Job, Task } from "../model.ts";
 import type { JobCounts, JobFlagView } from "../protocol.ts";
 import { MAX_SHOWN_FLAGS } from "../protocol.ts";
+import type { MemoryReclaimer } from "../../common/reclaim.ts";
 import type { ChangeTracker } from "../repo/change-tracking.ts";
 import type { Repo, TaskHeadRow } from "../repo/repo.ts";
 import { type DistTestJobStatus, distTestJobStatus, groupAttempts, jobCounts } from "./status.ts";
@@ -99,6 +100,7 @@ export class JobStatusCache {
   constructor(
     private readonly repo: Repo,
     private readonly changes: ChangeTracker,
+    private readonly reclaimer?: MemoryReclaimer,
   ) {}
 
   async get(jobId: string): Promise<JobStatusEntry | null> {
@@ -129,6 +131,8 @@ export class JobStatusCache {
     this.entries.delete(jobId);
     this.entries.set(jobId, entry);
     if (this.entries.size > KEPT_JOBS) this.entries.delete(this.entries.keys().next().value!);
+    // Every attempt was read to count them, and only the counts are kept.
+    this.reclaimer?.after(attempts.length);
     return entry;
   }
 }

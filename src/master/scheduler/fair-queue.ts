@@ -134,10 +134,16 @@ export interface QueueStats {
  */
 export class FairQueue {
   private readonly users = new Map<string, UserShare>();
-  private readonly byKey = new Map<string, { item: QueueItem; job: JobQueue }>();
+  /**
+   * Waiting items by job, then by task id (itemKey): no string made per
+   * item, for a 100,000-task job's items were ~15 MB of keys alone.
+   */
+  private readonly byJob = new Map<string, Map<string, QueueItem>>();
+  private waitingCount = 0;
   /** Waiting items per dimension set, kept as items come and go: sweeps and stats need no pass over every item. */
   private readonly byDimensions = new Map<string, { dimensions: Record<string, string>; count: number }>();
-  private readonly dimensionsKeys = new WeakMap<QueueItem, string>();
+  /** By dimensions object: a job's tasks share theirs (job-request.ts), so a big job's items cost one key. */
+  private readonly dimensionsKeys = new WeakMap<Record<string, string>, string>();
   private nextSeq = 0;
 
   constructor(private readonly weightOf: (user: string) => number = () => 1) {}
@@ -148,14 +154,14 @@ export class FairQueue {
   }
 
   get size(): number {
-    return this.byKey.size;
+    return this.waitingCount;
   }
 
   put(items: readonly QueueItem[]): void {
     const byJob = new Map<JobQueue, QueueItem[]>();
     for (const item of items) {
       const job = this.jobQueue(item.user, item.jobId);
-      this.byKey.set(keyOf(item), { item, job });
+      this.index(item);
       this.countDimensions(item, +1);
       (byJob.get(job) ?? byJob.set(job, []).get(job)!).push(item);
     }
@@ -175,7 +181,7 @@ export class FairQueue {
       for (const job of jobs) {
         const item = job.take(slaveDims, accept);
         if (!item) continue;
-        this.byKey.delete(keyOf(item));
+        this.unindex(item);
         this.countDimensions(item, -1);
         job.running++;
         user.running++;
@@ -187,21 +193,21 @@ export class FairQueue {
 
   /** Removes a waiting item (cancel); true if it was waiting. */
   remove(jobId: string, taskId: string, attempt: number): boolean {
-    const key = `${jobId}\0${taskId}\0${attempt}`;
-    const found = this.byKey.get(key);
-    if (!found) return false;
-    this.byKey.delete(key);
-    this.countDimensions(found.item, -1);
-    const removed = found.job.remove(found.item);
-    this.prune(found.item.user, found.item.jobId);
+    const items = this.byJob.get(jobId);
+    const item = items && ([taskId, itemKey(taskId, attempt)].map((k) => items.get(k)).find((i) => i?.attempt === attempt));
+    if (!item) return false;
+    this.unindex(item);
+    this.countDimensions(item, -1);
+    const removed = this.users.get(item.user)?.jobs.get(jobId)?.remove(item) ?? false;
+    this.prune(item.user, jobId);
     return removed;
   }
 
   /** Removes every waiting item of a job; returns them. */
   removeJob(jobId: string): QueueItem[] {
     const removed: QueueItem[] = [];
-    for (const { item } of [...this.byKey.values()]) {
-      if (item.jobId === jobId && this.remove(item.jobId, item.taskId, item.attempt)) removed.push(item);
+    for (const item of [...(this.byJob.get(jobId)?.values() ?? [])]) {
+      if (this.remove(item.jobId, item.taskId, item.attempt)) removed.push(item);
     }
     return removed;
   }
@@ -225,7 +231,7 @@ export class FairQueue {
 
   /** Waiting items, in no particular order; for NO_RESOURCE sweeps and estimates. */
   *waiting(): Iterable<QueueItem> {
-    for (const { item } of this.byKey.values()) yield item;
+    for (const items of this.byJob.values()) yield* items.values();
   }
 
   stats(): QueueStats {
@@ -233,7 +239,7 @@ export class FairQueue {
     let running = 0;
     for (const u of this.users.values()) running += u.running;
     for (const [key, { count }] of this.byDimensions) queuedByDimensions[key] = count;
-    return { queued: this.byKey.size, running, queuedByDimensions };
+    return { queued: this.waitingCount, running, queuedByDimensions };
   }
 
   /** The dimension sets of waiting items, with how many wait for each. */
@@ -243,9 +249,30 @@ export class FairQueue {
 
   /** The dimension-set key of a waiting item. */
   dimensionsKeyOf(item: QueueItem): string {
-    let key = this.dimensionsKeys.get(item);
-    if (key === undefined) this.dimensionsKeys.set(item, (key = dimensionsKey(item.dimensions)));
+    let key = this.dimensionsKeys.get(item.dimensions);
+    if (key === undefined) this.dimensionsKeys.set(item.dimensions, (key = dimensionsKey(item.dimensions)));
     return key;
+  }
+
+  /**
+   * An item is kept under its task id, or, when another attempt of the
+   * task waits there already (a requeue racing a retry), under itemKey.
+   */
+  private index(item: QueueItem): void {
+    let items = this.byJob.get(item.jobId);
+    if (!items) this.byJob.set(item.jobId, (items = new Map()));
+    const there = items.get(item.taskId);
+    const key = there === undefined || there.attempt === item.attempt ? item.taskId : itemKey(item.taskId, item.attempt);
+    if (!items.has(key)) this.waitingCount++;
+    items.set(key, item);
+  }
+
+  private unindex(item: QueueItem): void {
+    const items = this.byJob.get(item.jobId);
+    if (!items) return;
+    const key = items.get(item.taskId)?.attempt === item.attempt ? item.taskId : itemKey(item.taskId, item.attempt);
+    if (items.delete(key)) this.waitingCount--;
+    if (items.size === 0) this.byJob.delete(item.jobId);
   }
 
   private countDimensions(item: QueueItem, delta: 1 | -1): void {
@@ -276,8 +303,9 @@ export class FairQueue {
   }
 }
 
-function keyOf(item: QueueItem): string {
-  return `${item.jobId}\0${item.taskId}\0${item.attempt}`;
+/** The key of an attempt of a task whose id another waiting attempt holds; task ids have no NUL. */
+function itemKey(taskId: string, attempt: number): string {
+  return `${taskId}\0${attempt}`;
 }
 
 /** A stable name for a set of dimensions: JSON of the sorted pairs. */
