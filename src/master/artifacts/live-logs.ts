@@ -60,8 +60,8 @@ export class LiveLogs {
       if (errnoCode(err) === "ENOENT") return 0;
       throw err;
     }
-    // An empty log is not remembered: nothing was appended, and reads of keys never written must not fill the map.
-    if (size > 0) this.remember(key, size);
+    // A log not started yet too: its first append, just after the route's check, then costs no second stat.
+    this.remember(key, size);
     return size;
   }
 
