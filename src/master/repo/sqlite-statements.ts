@@ -1,9 +1,10 @@
 /**
  * The statements every attempt's life runs (its lease, its phase, its
  * result, its retry, its duration), prepared once per connection with
- * placeholders. Built through drizzle for each call they cost ~0.3 ms of
- * the master's CPU apiece (drizzle assembling the SQL, SQLite preparing
- * it): half of what a completed task cost a busy master.
+ * placeholders. Built through drizzle for each call (drizzle assembling
+ * the SQL, SQLite preparing it), a task's four or five of them were nearly
+ * half of what a completed task cost a busy master: 1.0 ms of CPU per task
+ * then, 0.5 ms with these (bench/README.md, the fleet's busy path).
  */
 import type { SQLQueryBindings, Statement } from "bun:sqlite";
 import { type Column, getTableColumns } from "drizzle-orm";
