@@ -12,7 +12,18 @@ const MAX_READ_BYTES = 4 * 2 ** 20;
  * read back while the attempt runs, then superseded by the uploaded log.
  */
 export class LiveLogs {
-  constructor(private readonly dir: string) {
+  /**
+   * Sizes of the logs appended to lately, so that an append (a busy master
+   * takes one per running attempt every few seconds) costs one write, not
+   * two stats besides. Right because the master is the only writer of its
+   * logs; bounded, the oldest forgotten first (read from the disk again).
+   */
+  private readonly sizes = new Map<string, number>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly maxKnownSizes = 20_000,
+  ) {
     mkdirSync(dir, { recursive: true });
   }
 
@@ -25,17 +36,39 @@ export class LiveLogs {
     const size = this.size(key);
     if (offset > size) throw new DtError("invalid_input", `log ${key}: chunk starts at ${offset} but the log has ${size} bytes; resend from ${size}`);
     const fresh = bytes.subarray(size - offset);
-    if (fresh.byteLength > 0) appendFileSync(this.path(key), fresh);
+    if (fresh.byteLength === 0) return size;
+    try {
+      appendFileSync(this.path(key), fresh);
+    } catch (err) {
+      // Some of it may have been written: the disk says how much.
+      this.sizes.delete(key);
+      throw err;
+    }
+    this.remember(key, size + fresh.byteLength);
     return size + fresh.byteLength;
   }
 
   size(key: string): number {
+    const known = this.sizes.get(key);
+    if (known !== undefined) return known;
+    const path = this.path(key);
+    let size: number;
     try {
-      return statSync(this.path(key)).size;
+      // No exception for a log not started yet, the usual case at a first append.
+      size = statSync(path, { throwIfNoEntry: false })?.size ?? 0;
     } catch (err) {
       if (errnoCode(err) === "ENOENT") return 0;
       throw err;
     }
+    // A log not started yet too: its first append, just after the route's check, then costs no second stat.
+    this.remember(key, size);
+    return size;
+  }
+
+  private remember(key: string, size: number): void {
+    this.sizes.delete(key);
+    this.sizes.set(key, size);
+    if (this.sizes.size > this.maxKnownSizes) this.sizes.delete(this.sizes.keys().next().value!);
   }
 
   /** The log's bytes from `offset` (at most 4 MiB), and its size so far. */

@@ -13,6 +13,7 @@ import { sqliteMigrations } from "../../../drizzle/sqlite/index.ts";
 import type { Clock } from "../../common/clock.ts";
 import { DtError } from "../../common/errors.ts";
 import { applySqliteMigrations } from "./migrate-sqlite.ts";
+import { SqliteStatements } from "./sqlite-statements.ts";
 
 /** Runs one piece of work at a time on the connection, in call order. */
 export class Gate {
@@ -34,6 +35,8 @@ export interface Connection {
   path: string;
   /** Prepared one-row INSERTs by table (insertRows), kept for the connection's life. */
   inserts: Map<string, { statement: Statement; columns: [key: string, column: Column][] }>;
+  /** The hot path's statements (an attempt's lease, phase, result, retry, duration), prepared once. */
+  statements: SqliteStatements;
 }
 
 /** One open transaction; `ended` once it has committed or rolled back. */
@@ -66,7 +69,7 @@ export async function openConnection(path: string, clock: Clock): Promise<Connec
     client.close();
     throw err;
   }
-  return { client, db: drizzle({ client }), gate: new Gate(), context: new AsyncLocalStorage(), path, inserts: new Map() };
+  return { client, db: drizzle({ client }), gate: new Gate(), context: new AsyncLocalStorage(), path, inserts: new Map(), statements: new SqliteStatements(client) };
 }
 
 /**

@@ -34,8 +34,6 @@ import { type BinaryHistoryRows, readBinaryHistory } from "../jobs/binary-histor
 import { sqliteBinaryHistoryOps } from "./sqlite-binaries.ts";
 import { DEFAULT_JOB_LIMIT, jobFilterConditions } from "./job-filter.ts";
 
-/** dist_test's EWMA: new = OLD_WEIGHT · old + (1 − OLD_WEIGHT) · measured. */
-const OLD_WEIGHT = 0.7;
 /** The columns getAttemptHeads reads. */
 const ATTEMPT_HEAD_COLUMNS = {
   taskId: attempts.taskId, attempt: attempts.attempt, retry: attempts.retry, state: attempts.state, quarantined: attempts.quarantined,
@@ -161,9 +159,9 @@ export class SqliteRepo implements Repo {
   }
 
   async insertAttempt(attempt: Attempt): Promise<void> {
-    await this.exec((db) => {
+    await this.exec(() => {
       try {
-        db.insert(attempts).values(attempt).run();
+        this.conn.statements.insertAttemptRow(attempt);
       } catch (err) {
         throw new DtError("internal", `inserting attempt ${attempt.attempt} of task ${attempt.taskId} in job ${attempt.jobId} failed: ${sqliteMessage(err)}`, { cause: err });
       }
@@ -171,13 +169,8 @@ export class SqliteRepo implements Repo {
   }
 
   updateAttempt(jobId: string, taskId: string, attempt: number, patch: AttemptPatch, from?: readonly AttemptState[]): Promise<boolean> {
-    // The key is not patchable, even when a caller spreads a whole Attempt in.
-    const { jobId: _j, taskId: _t, attempt: _a, ...values } = patch as Partial<Attempt>;
-    const where = and(attemptKey(jobId, taskId, attempt), from ? inArray(attempts.state, [...from]) : undefined);
-    return this.exec((db) => {
-      if (Object.values(values).every((v) => v === undefined)) return db.select({ n: sql`1` }).from(attempts).where(where).get() !== undefined;
-      return db.update(attempts).set(values).where(where).returning({ state: attempts.state }).all().length > 0;
-    });
+    // A prepared statement per shape of patch (sqlite-statements.ts): every attempt's lease, phase and result come through here.
+    return this.exec(() => this.conn.statements.updateAttempt(jobId, taskId, attempt, patch, from));
   }
 
   cancelQueuedAttempts(jobId: string, at: number, limit: number): Promise<number> {
@@ -187,24 +180,30 @@ export class SqliteRepo implements Repo {
   }
 
   async transaction<T>(fn: (repo: Repo) => Promise<T>): Promise<T> {
-    const { client, gate, context } = this.conn;
+    const { client, gate, context, statements } = this.conn;
     if (this.scope) {
       // Nested: a savepoint inside the enclosing transaction.
       const name = `dt_sp${++this.scope.savepoints}`;
-      return this.inScope(this.scope, fn, `SAVEPOINT ${name}`, `RELEASE ${name}`, `ROLLBACK TO ${name}; RELEASE ${name}`);
+      return this.inScope(this.scope, fn, () => client.run(`SAVEPOINT ${name}`), () => client.run(`RELEASE ${name}`), () => client.exec(`ROLLBACK TO ${name}; RELEASE ${name}`));
     }
     this.refuseInsideTransaction();
     return gate.run(() => {
       const scope: TxScope = { ended: false, savepoints: 0 };
-      return context.run(scope, () => this.inScope(scope, fn, "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")).finally(() => {
+      return context.run(scope, () => this.inScope(scope, fn, () => statements.beginImmediate(), () => statements.commitTransaction(), () => statements.rollbackTransaction())).finally(() => {
         scope.ended = true;
-        if (client.inTransaction) client.run("ROLLBACK");
+        if (client.inTransaction) statements.rollbackTransaction();
       });
     });
   }
 
   async expectedDurations(keys: readonly string[]): Promise<Map<string, number>> {
     const found = new Map<string, number>();
+    if (keys.length === 1) {
+      // A retry's queueing asks for one key: a prepared statement, not a query built for it.
+      const ms = await this.exec(() => this.conn.statements.expectedDurationOf(keys[0]!));
+      if (ms !== undefined) found.set(keys[0]!, ms);
+      return found;
+    }
     for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
       // A 100,000-task job's lookup would hold the event loop for half a second in one piece.
       if (i > 0) await yieldToEventLoop();
@@ -215,20 +214,7 @@ export class SqliteRepo implements Repo {
   }
 
   async recordDuration(key: string, ms: number, at: number): Promise<void> {
-    await this.exec((db) =>
-      db
-        .insert(durations)
-        .values({ key, expectedMs: ms, samples: 1, updatedAt: at })
-        .onConflictDoUpdate({
-          target: durations.key,
-          set: {
-            expectedMs: sql`${OLD_WEIGHT} * ${durations.expectedMs} + ${1 - OLD_WEIGHT} * excluded.expected_ms`,
-            samples: sql`${durations.samples} + 1`,
-            updatedAt: sql`excluded.updated_at`,
-          },
-        })
-        .run(),
-    );
+    await this.exec(() => this.conn.statements.recordDurationRow(key, ms, at));
   }
 
   async storeCases(at: CaseAttempt, list: readonly CaseResult[]): Promise<void> {
@@ -354,21 +340,20 @@ export class SqliteRepo implements Repo {
     return this.conn.gate.run(() => body(this.conn.db));
   }
 
-  private async inScope<T>(scope: TxScope, fn: (repo: Repo) => Promise<T>, begin: string, commit: string, rollback: string): Promise<T> {
-    const { client } = this.conn;
-    client.run(begin);
+  private async inScope<T>(scope: TxScope, fn: (repo: Repo) => Promise<T>, begin: () => void, commit: () => void, rollback: () => void): Promise<T> {
+    begin();
     let result: T;
     try {
       result = await fn(new SqliteRepo(this.conn, scope));
     } catch (err) {
       try {
-        client.exec(rollback);
+        rollback();
       } catch {
         // SQLite may have rolled back already (e.g. on SQLITE_FULL); fn's error is the one to report.
       }
       throw err;
     }
-    client.run(commit);
+    commit();
     return result;
   }
 

@@ -1,6 +1,6 @@
 import { yieldToEventLoop } from "../../../common/concurrency.ts";
 import { ACTIVE_STATES } from "../../model.ts";
-import { DEFAULT_BULK_BATCH_ROWS, type DispatchState, settle } from "../dispatch-state.ts";
+import { type ActiveLease, DEFAULT_BULK_BATCH_ROWS, type DispatchState, settle } from "../dispatch-state.ts";
 import type { QueueItem } from "../fair-queue.ts";
 import { nextAttempt, requeue } from "./result.ts";
 import { cancelJobFollowers, leaderEnded, releaseStranded } from "./coalesce.ts";
@@ -34,9 +34,12 @@ export async function cancelQueued(state: DispatchState, jobId: string, now: num
  */
 export async function sweep(state: DispatchState): Promise<void> {
   const now = state.clock.now();
-  for (const lease of [...state.leases.values()]) {
-    // A lease whose result is being stored is not lost, however late its heartbeat.
-    if (lease.expiresAt > now || state.reporting.has(lease.leaseId)) continue;
+  // The expired ones first, then each handled with awaits between: a copy of all the leases every second cost a busy master ~7% of its time.
+  const expired: ActiveLease[] = [];
+  for (const lease of state.leases.values()) if (lease.expiresAt <= now) expired.push(lease);
+  for (const lease of expired) {
+    // A lease whose result is being stored is not lost, however late its heartbeat; nor one a heartbeat extended, or a report ended, meanwhile.
+    if (lease.expiresAt > now || state.reporting.has(lease.leaseId) || state.leases.get(lease.leaseId) !== lease) continue;
     state.leases.delete(lease.leaseId);
     state.queue.finished(lease.user, lease.jobId);
     state.slaves.markLost(lease.slave);
