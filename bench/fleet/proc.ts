@@ -73,7 +73,10 @@ export interface FleetMaster {
  */
 export async function startFleetMaster(o: { tree: string; db: string; queue: string; label: string }): Promise<FleetMaster> {
   const dir = mkdtempSync(join(tmpdir(), "dt-fleet-"));
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  // A port the kernel just gave out and took back: a random one collided with the ports of big simulated fleets' connections.
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
   const base = `http://127.0.0.1:${port}`;
   const queueArgs = o.queue === "memory" ? [] : ["--queue", o.queue];
   const bunFlags = (process.env.FLEET_MASTER_BUN_FLAGS ?? "").split(" ").filter(Boolean);
