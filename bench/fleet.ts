@@ -1,10 +1,12 @@
 /**
- * `bun bench/fleet.ts [--slaves 100,1000] [--slots 8] [--rate 2000] [--idle-seconds 20] [--busy-seconds 40] [--db sqlite|mysql://…] [--queue memory|beanstalk://…] [--baseline-tree DIR] [--runs N] [--burst N [--burst-task-ms MS]]`
+ * `bun bench/fleet.ts [--slaves 100,1000] [--slots 8] [--rate 2000] [--idle-seconds 20] [--busy-seconds 40] [--db sqlite|mysql://…] [--queue memory|beanstalk://…] [--baseline-tree DIR] [--runs N] [--burst N [--burst-task-ms MS]] [--idle-heartbeats]`
  *
  * One real `dt master` (a child process from source, fresh data dir per
  * fleet size) and a fleet of simulated slaves in this process
  * (bench/fleet/sim-slaves.ts) speaking the slave protocol over HTTP with
- * the slave's defaults (20 s long-polls, a heartbeat every 5 s). Per fleet
+ * the slave's defaults (20 s long-polls, a heartbeat every 5 s while an
+ * attempt runs; with --idle-heartbeats idle slaves beat too, as beanstalkd
+ * slaves do; --busy-seconds 0: the idle phase only). Per fleet
  * size: an idle phase (the fleet connected, nothing queued), then a busy one
  * (a job of --rate tasks submitted every second, attempts lasting
  * 0.8 × slots ÷ rate on average, so about 80% of the slots are busy when
@@ -46,6 +48,8 @@ const BASELINE = flag("--baseline-tree", "");
 const BURST = Number(flag("--burst", "0"));
 const BURST_TASK_MS = Number(flag("--burst-task-ms", "1000"));
 const RUNS = Number(flag("--runs", BASELINE ? "3" : "1"));
+// As slaves that reserve from beanstalkd (or are held) do: a heartbeat every 5 s while idle too; by default only while holding leases, as an HTTP-leasing dt slave.
+const IDLE_HEARTBEATS = args.includes("--idle-heartbeats");
 const repo = resolve(import.meta.dir, "..");
 
 const pct = (xs: number[], p: number) => (xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!);
@@ -67,13 +71,15 @@ interface Row {
   /** The simulator's own CPU (this process) in the busy phase, in cores: near 1, it may be what limits the figures. */
   simCpu: number;
   errors: number;
+  /** The bench process's own CPU (the simulated fleet) in the idle phase, in cores: it shares the machine with the master. */
+  simIdleCpu: number;
 }
 
 async function measure(slaves: number, tree: string): Promise<Row> {
   const master = await startFleetMaster({ tree, db: DB, queue: QUEUE, label: String(slaves) });
   const { base, post } = master;
   const meanMs = (0.8 * slaves * SLOTS * 1000) / RATE;
-  const fleet = new Fleet({ base, slaves, slots: SLOTS, leaseWaitMs: 20_000, heartbeatMs: 5_000, duration: durationDraw(meanMs, seeded(slaves)) });
+  const fleet = new Fleet({ base, slaves, slots: SLOTS, leaseWaitMs: 20_000, heartbeatMs: 5_000, idleHeartbeats: IDLE_HEARTBEATS, duration: durationDraw(meanMs, seeded(slaves)) });
   try {
     const manifest = await putManifest(base, "fleet");
     await fleet.start();
@@ -81,9 +87,19 @@ async function measure(slaves: number, tree: string): Promise<Row> {
 
     fleet.resetStats();
     const idle0 = procStats(master.pid);
+    const simIdle0 = process.cpuUsage();
     await Bun.sleep(IDLE_S * 1000);
     const idle1 = procStats(master.pid);
+    const simSpent = process.cpuUsage(simIdle0);
+    const simIdleCpu = (simSpent.user + simSpent.system) / 1e6 / IDLE_S;
     const idleStats = fleet.resetStats();
+    // --busy-seconds 0: the idle phase alone (to profile an idle master).
+    if (BUSY_S === 0) {
+      return {
+        slaves, idleCpu: (idle1.cpuS - idle0.cpuS) / IDLE_S, busyCpu: NaN, completionsPerS: NaN, cpuPerTaskMs: NaN, cpuPerSlaveUs: ((idle1.cpuS - idle0.cpuS) / IDLE_S / slaves) * 1e6,
+        dispatchP50: NaN, dispatchP99: NaN, heartbeatP99: pct(idleStats.heartbeatMs, 99), rssIdle: idle1.rssMiB, rssBusy: NaN, servicesCpu: NaN, simCpu: NaN, errors: idleStats.errors, simIdleCpu,
+      };
+    }
 
     // Busy: a job of RATE tasks a second; measured after a warm-up of twice the mean attempt (at most 30 s).
     let feeding = true;
@@ -137,6 +153,7 @@ async function measure(slaves: number, tree: string): Promise<Row> {
       servicesCpu: services.length === 0 ? NaN : (services1 - services0) / seconds,
       simCpu: (sim1.user + sim1.system) / 1e6 / seconds,
       errors: idleStats.errors + busyStats.errors,
+      simIdleCpu,
     };
   } finally {
     await fleet.stop();
@@ -151,7 +168,7 @@ function medianRow(rs: Row[]): Row {
   return {
     slaves: rs[0]!.slaves, idleCpu: med((r) => r.idleCpu), busyCpu: med((r) => r.busyCpu), completionsPerS: med((r) => r.completionsPerS), cpuPerTaskMs: med((r) => r.cpuPerTaskMs),
     cpuPerSlaveUs: med((r) => r.cpuPerSlaveUs), dispatchP50: med((r) => r.dispatchP50), dispatchP99: med((r) => r.dispatchP99), heartbeatP99: med((r) => r.heartbeatP99),
-    rssIdle: med((r) => r.rssIdle), rssBusy: med((r) => r.rssBusy), servicesCpu: med((r) => r.servicesCpu), simCpu: med((r) => r.simCpu), errors: Math.max(...rs.map((r) => r.errors)),
+    rssIdle: med((r) => r.rssIdle), rssBusy: med((r) => r.rssBusy), servicesCpu: med((r) => r.servicesCpu), simCpu: med((r) => r.simCpu), errors: Math.max(...rs.map((r) => r.errors)), simIdleCpu: med((r) => r.simIdleCpu),
   };
 }
 if (BURST > 0) {
@@ -191,10 +208,10 @@ for (const size of SIZES) {
 const rows = byTree.get("this tree")!;
 const first = rows[0]!;
 const vs = (x: number, y: number) => (Number.isFinite(x) && Number.isFinite(y) && y !== 0 ? ` (×${(x / y).toFixed(1)})` : "");
-const header = "| slaves | completions/s | master CPU idle | CPU per idle slave | master CPU busy | CPU per task | dispatch p50 / p99 | heartbeat p99 | RSS idle / busy | services CPU busy | simulator CPU busy | errors |";
+const header = "| slaves | completions/s | master CPU idle | CPU per idle slave | master CPU busy | CPU per task | dispatch p50 / p99 | heartbeat p99 | RSS idle / busy | services CPU busy | simulator CPU idle / busy | errors |";
 const line = (r: Row, against: Row) =>
-  `| ${r.slaves} | ${r.completionsPerS.toFixed(0)}${vs(r.completionsPerS, against.completionsPerS)} | ${(r.idleCpu * 100).toFixed(1)}%${vs(r.idleCpu, against.idleCpu)} | ${r.cpuPerSlaveUs.toFixed(0)} µs/s | ${(r.busyCpu * 100).toFixed(0)}%${vs(r.busyCpu, against.busyCpu)} | ${r.cpuPerTaskMs.toFixed(2)} ms${vs(r.cpuPerTaskMs, against.cpuPerTaskMs)} | ${r.dispatchP50.toFixed(0)} / ${r.dispatchP99.toFixed(0)} ms | ${r.heartbeatP99.toFixed(0)} ms | ${r.rssIdle.toFixed(0)} / ${r.rssBusy.toFixed(0)} MiB | ${Number.isNaN(r.servicesCpu) ? "–" : `${(r.servicesCpu * 100).toFixed(0)}%`} | ${(r.simCpu * 100).toFixed(0)}% | ${r.errors} |`;
-const setting = `${DB === "sqlite" ? "embedded SQLite" : DB}, queue ${QUEUE}; ${SLOTS} slots a slave; ${RATE} tasks/s offered; ${IDLE_S} s idle, ${BUSY_S} s busy${RUNS > 1 ? `; medians of ${RUNS} runs` : ""}`;
+  `| ${r.slaves} | ${r.completionsPerS.toFixed(0)}${vs(r.completionsPerS, against.completionsPerS)} | ${(r.idleCpu * 100).toFixed(1)}%${vs(r.idleCpu, against.idleCpu)} | ${r.cpuPerSlaveUs.toFixed(0)} µs/s | ${(r.busyCpu * 100).toFixed(0)}%${vs(r.busyCpu, against.busyCpu)} | ${r.cpuPerTaskMs.toFixed(2)} ms${vs(r.cpuPerTaskMs, against.cpuPerTaskMs)} | ${r.dispatchP50.toFixed(0)} / ${r.dispatchP99.toFixed(0)} ms | ${r.heartbeatP99.toFixed(0)} ms | ${r.rssIdle.toFixed(0)} / ${r.rssBusy.toFixed(0)} MiB | ${Number.isNaN(r.servicesCpu) ? "–" : `${(r.servicesCpu * 100).toFixed(0)}%`} | ${(r.simIdleCpu * 100).toFixed(0)}% / ${(r.simCpu * 100).toFixed(0)}% | ${r.errors} |`;
+const setting = `${DB === "sqlite" ? "embedded SQLite" : DB}, queue ${QUEUE}; ${SLOTS} slots a slave; ${RATE} tasks/s offered; ${IDLE_S} s idle, ${BUSY_S} s busy; ${IDLE_HEARTBEATS ? "idle slaves heartbeat" : "heartbeats while holding leases"}${RUNS > 1 ? `; medians of ${RUNS} runs` : ""}`;
 console.log(`\n${setting}; (×n): against ${first.slaves} slaves\n`);
 console.log(header);
 console.log(header.replace(/[^|]+/g, "---"));

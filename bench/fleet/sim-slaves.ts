@@ -1,7 +1,7 @@
 /**
  * Simulated slaves for bench/fleet.ts: each speaks the real slave protocol
- * over HTTP (lease long-polls, heartbeats, a live-log append and a result
- * per attempt) without running anything: an attempt "runs" for a duration
+ * over HTTP (lease long-polls, heartbeats while it holds leases, a live-log
+ * append and a result per attempt) without running anything: an attempt "runs" for a duration
  * drawn from a fixed-seed distribution. One process drives thousands.
  *
  * Against a master on beanstalkd (its GET /api/v1/slave/queue says so) each
@@ -30,6 +30,12 @@ export interface FleetOptions {
   leaseWaitMs: number;
   heartbeatMs: number;
   duration: () => number;
+  /**
+   * Heartbeat while idle too. A dt slave leasing over HTTP beats only while
+   * it holds leases (src/slave/heartbeat.ts): its long-poll tells the master
+   * it is there. One reserving from beanstalkd, or held, beats every 5 s idle.
+   */
+  idleHeartbeats?: boolean;
 }
 
 /** What the fleet measured, reset at each phase. */
@@ -116,6 +122,10 @@ export class Fleet {
       // Spread over the interval, as slaves started over minutes are.
       await Bun.sleep((i * 7919) % this.o.heartbeatMs);
       while (!this.stopped) {
+        if (running.size === 0 && !this.o.idleHeartbeats) {
+          await Bun.sleep(this.o.heartbeatMs);
+          continue;
+        }
         const t0 = performance.now();
         try {
           await this.post("/heartbeat", { slave: identity, leases: [...running.values()].map((l) => ({ lease_id: l.lease_id, phase: "RUNNING" })) });

@@ -47,6 +47,10 @@ export async function readBodyLimited(req: Request, limit: number, what: string)
   if (declared !== null && Number(declared) > limit) {
     throw new DtError("too_large", `${what}: body of ${declared} bytes exceeds the limit of ${limit}; split the request`);
   }
+  // A declared length within the limit is what the body holds (the server frames it by that length): read it whole, natively, without
+  // making a stream of it. A stream costs a promise and a pull per chunk, and was a third of an idle master's CPU, whose slaves send a few
+  // hundred bytes at a time.
+  if (declared !== null) return new Uint8Array(await req.arrayBuffer());
   if (!req.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -60,11 +64,13 @@ export async function readBodyLimited(req: Request, limit: number, what: string)
   return Buffer.concat(chunks);
 }
 
+const UTF8 = new TextDecoder();
+
 /** Parses a JSON request body within `limit` bytes; bad JSON is `invalid_input`. */
 export async function readJsonLimited(req: Request, limit: number, what: string): Promise<unknown> {
   const bytes = await readBodyLimited(req, limit, what);
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    return JSON.parse(UTF8.decode(bytes));
   } catch (err) {
     throw new DtError("invalid_input", `${what}: body is not valid JSON (${(err as Error).message})`);
   }

@@ -413,13 +413,14 @@ export class Master {
 
   /** Every slave the master has heard from, with its state now. */
   slaves(): SlaveView[] {
-    return this.dispatcher.slaves.list().map((s) => this.slaveView(s));
+    const leases = this.dispatcher.leasesBySlave();
+    return this.dispatcher.slaves.list().map((s) => this.slaveView(s, leases.get(s.identity.name) ?? []));
   }
 
   slave(name: string): SlaveView {
     const record = this.dispatcher.slaves.get(name);
     if (!record) throw new DtError("not_found", `no slave ${JSON.stringify(name)} has called this master; dt slaves lists the known ones`);
-    return this.slaveView(record);
+    return this.slaveView(record, this.dispatcher.leasesOf(name));
   }
 
   /** An operator's drain, quarantine or resume of a slave; it reaches the slave with the answer to its next call. */
@@ -429,9 +430,8 @@ export class Master {
     return this.slave(name);
   }
 
-  private slaveView(s: SlaveRecord): SlaveView {
+  private slaveView(s: SlaveRecord, running: SlaveView["running"]): SlaveView {
     const { identity } = s;
-    const running = this.dispatcher.leasesOf(identity.name);
     const live = this.dispatcher.slaves.isLive(s, this.deps.clock.now());
     // Busy or idle from the leases held now, not as of the slave's last call.
     const state: SlaveState = !live ? "lost"

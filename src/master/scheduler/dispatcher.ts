@@ -22,6 +22,14 @@ import { report as storeReport, retryTask } from "./transitions/result.ts";
 export { type AttemptEnded, DEFAULT_BULK_BATCH_ROWS, type DispatcherConfig, type DispatcherObserver, newAttempt } from "./dispatch-state.ts";
 export type { RebuildProgress } from "./transitions/rebuild.ts";
 
+/** A lease as the slaves view shows it. */
+export interface LeaseOnSlave {
+  job_id: string;
+  task_id: string;
+  attempt: number;
+  description?: string;
+}
+
 /** An external queue slaves reserve from (beanstalkd), fed by the master. */
 export interface ExternalQueue {
   sink: OfferSink;
@@ -214,21 +222,32 @@ export class Dispatcher {
   /** Live, non-draining slaves with a free slot, counted from the leases they hold now. */
   idleSlaves(): number {
     const now = this.state.clock.now();
-    return this.slaves.list().filter((s) => this.slaves.isLive(s, now) && !this.slaves.holds(s.identity.name) && this.runningOn(s.identity.name) < s.identity.slots).length;
-  }
-
-  private runningOn(slave: string): number {
-    let n = 0;
-    for (const l of this.state.leases.values()) if (l.slave === slave) n++;
-    return n;
+    // Counted in one pass over the leases: a pass per slave was 640 million steps for 10,000 slaves holding 64,000 leases.
+    const running = new Map<string, number>();
+    for (const l of this.state.leases.values()) running.set(l.slave, (running.get(l.slave) ?? 0) + 1);
+    let idle = 0;
+    for (const s of this.slaves.list()) {
+      if (this.slaves.isLive(s, now) && !this.slaves.holds(s.identity.name) && (running.get(s.identity.name) ?? 0) < s.identity.slots) idle++;
+    }
+    return idle;
   }
 
   /** The leases on a slave, for the slaves view. */
-  leasesOf(slave: string): { job_id: string; task_id: string; attempt: number; description?: string }[] {
-    return [...this.state.leases.values()].filter((l) => l.slave === slave).map((l) => {
+  leasesOf(slave: string): LeaseOnSlave[] {
+    return this.leasesBySlave().get(slave) ?? [];
+  }
+
+  /** The leases of every slave holding any, from one pass over the leases (the slaves view of a whole fleet). */
+  leasesBySlave(): Map<string, LeaseOnSlave[]> {
+    const by = new Map<string, LeaseOnSlave[]>();
+    for (const l of this.state.leases.values()) {
       const description = this.state.open.get(l.jobId)?.tasks.get(l.taskId)?.description;
-      return { job_id: l.jobId, task_id: l.taskId, attempt: l.attempt, ...(description === undefined ? {} : { description }) };
-    });
+      const lease = { job_id: l.jobId, task_id: l.taskId, attempt: l.attempt, ...(description === undefined ? {} : { description }) };
+      const list = by.get(l.slave);
+      if (list) list.push(lease);
+      else by.set(l.slave, [lease]);
+    }
+    return by;
   }
 
   /**
