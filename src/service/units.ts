@@ -128,6 +128,9 @@ Restart=on-failure
 RestartSec=5s
 # In-flight requests get 10 s after SIGTERM, then the stores close.
 TimeoutStopSec=${timeSpan(SERVER_STOP_TIMEOUT_SEC)}
+# Every slave holds a connection (its lease long-poll), and one more while it beats: 10,000
+# slaves are about 20,000 sockets (docs/scaling.md). Bun raises its soft limit to the hard one.
+LimitNOFILE=65536
 
 ${SERVER_SANDBOX}
 [Install]
