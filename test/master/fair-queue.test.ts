@@ -121,4 +121,18 @@ describe("FairQueue's index of waiting items", () => {
     q.put([list[1]!]);
     expect(q.size).toBe(3);
   });
+
+  test("putting the same attempt again counts it once, also when it waits under its own key (another attempt of its task held the task id's)", () => {
+    const q = new FairQueue();
+    const [first] = items(q, "j", "alice", 1);
+    const [second] = items(q, "j", "alice", 1, { attempt: 1 });
+    q.put([first!, second!]);
+    expect(q.remove("j", "t0", 0)).toBe(true);
+    q.put([second!]);
+    expect(q.size).toBe(1);
+    expect([...q.waiting()]).toEqual([second!]);
+    expect(q.remove("j", "t0", 1)).toBe(true);
+    expect(q.size).toBe(0);
+    expect([...q.waiting()]).toEqual([]);
+  });
 });

@@ -154,3 +154,26 @@ test("a huge createJob that yields inside its transaction keeps other callers' w
     await reopened.close();
   }
 });
+
+test("a closed repo writes nothing: calls through its prepared statements are refused as any other call is", async () => {
+  const path = join(await temps.make("dt-repo-closed-"), "dt.db");
+  const repo = await SqliteRepo.open(path);
+  const { job, tasks, attempts } = makeJobWithTasks("closed", 1);
+  await repo.createJob(job, tasks, attempts);
+  const { taskId } = tasks[0]!;
+  expect(await repo.updateAttempt("closed", taskId, 0, { message: "before" })).toBe(true);
+  await repo.close();
+  // A heartbeat, a result or a duration arriving while the master stops: refused as any other call is, not stored by a connection left open.
+  const refused = (p: Promise<unknown>) => p.then(() => "stored", () => "refused");
+  expect(await refused(repo.updateAttempt("closed", taskId, 0, { state: "LEASED", slave: "s1", leaseId: "l1", message: "after" }, ["QUEUED"]))).toBe("refused");
+  expect(await refused(repo.insertAttempt({ ...attempts[0]!, attempt: 1 }))).toBe("refused");
+  expect(await refused(repo.recordDuration("k", 100, 1))).toBe("refused");
+  expect(await refused(repo.transaction(async () => 1))).toBe("refused");
+  const db = new Database(path, { readonly: true });
+  try {
+    expect(db.query("SELECT state, message FROM attempts ORDER BY attempt").all()).toEqual([{ state: "QUEUED", message: "before" }]);
+    expect(db.query("SELECT count(*) AS n FROM durations").get()).toEqual({ n: 0 });
+  } finally {
+    db.close();
+  }
+});

@@ -49,6 +49,18 @@ export class SqliteStatements {
     this.rollback = client.prepare("ROLLBACK");
   }
 
+  /**
+   * Ends every statement, before the connection closes: a prepared statement
+   * left alive keeps the database open behind a closed connection, and would
+   * go on writing through it.
+   */
+  finalize(): void {
+    for (const statement of [...this.updates.values(), ...this.exists.values()]) statement.finalize();
+    this.updates.clear();
+    this.exists.clear();
+    for (const statement of [this.insertAttempt, this.recordDuration, this.expectedDuration, this.begin, this.commit, this.rollback]) statement.finalize();
+  }
+
   beginImmediate(): void {
     this.begin.run();
   }

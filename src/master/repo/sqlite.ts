@@ -327,7 +327,13 @@ export class SqliteRepo implements Repo {
   async close(): Promise<void> {
     if (this.scope) throw new DtError("internal", "close() called on the repo of a transaction; close the repo that opened it");
     this.refuseInsideTransaction();
-    await this.conn.gate.run(() => this.conn.client.close());
+    await this.conn.gate.run(() => {
+      // Prepared statements still alive would keep the file open and writable behind the closed connection.
+      this.conn.statements.finalize();
+      for (const { statement } of this.conn.inserts.values()) statement.finalize();
+      this.conn.inserts.clear();
+      this.conn.client.close();
+    });
   }
 
   /** Runs `body` on the connection: at once inside a transaction, else after whatever holds the gate. */

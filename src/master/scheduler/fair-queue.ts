@@ -262,7 +262,9 @@ export class FairQueue {
     let items = this.byJob.get(item.jobId);
     if (!items) this.byJob.set(item.jobId, (items = new Map()));
     const there = items.get(item.taskId);
-    const key = there === undefined || there.attempt === item.attempt ? item.taskId : itemKey(item.taskId, item.attempt);
+    const own = itemKey(item.taskId, item.attempt);
+    // Put again while it waits under its own key: it stays there, counted once.
+    const key = there?.attempt === item.attempt || (there === undefined && !items.has(own)) ? item.taskId : own;
     if (!items.has(key)) this.waitingCount++;
     items.set(key, item);
   }
