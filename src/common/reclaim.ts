@@ -38,7 +38,8 @@ export class MemoryReclaimer {
   /** Work touching `units` tasks' worth of objects just ended; collects once it is over if that is RECLAIM_MIN_UNITS or more. */
   after(units: number): void {
     if (units < RECLAIM_MIN_UNITS) return;
-    clearTimeout(this.timer);
+    // One already asked for stands for this one too: pushing it back at every call, reads coming less than the delay apart (pages polling a big job) would put it off for ever.
+    if (this.timer !== undefined) return;
     const wait = Math.max(this.delayMs, this.lastAt + this.spacingMs - performance.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
