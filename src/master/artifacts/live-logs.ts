@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync, openSync, readSync, closeSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { DtError, errnoCode } from "../../common/errors.ts";
+import { DtError } from "../../common/errors.ts";
 import { isArtifactKey } from "./artifact-store.ts";
 
 /** Largest slice one read returns, so a client following a huge log pages through it. */
@@ -51,15 +51,8 @@ export class LiveLogs {
   size(key: string): number {
     const known = this.sizes.get(key);
     if (known !== undefined) return known;
-    const path = this.path(key);
-    let size: number;
-    try {
-      // No exception for a log not started yet, the usual case at a first append.
-      size = statSync(path, { throwIfNoEntry: false })?.size ?? 0;
-    } catch (err) {
-      if (errnoCode(err) === "ENOENT") return 0;
-      throw err;
-    }
+    // No exception for a log not started yet, the usual case at a first append.
+    const size = statSync(this.path(key), { throwIfNoEntry: false })?.size ?? 0;
     // A log not started yet too: its first append, just after the route's check, then costs no second stat.
     this.remember(key, size);
     return size;
