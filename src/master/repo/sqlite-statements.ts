@@ -1,6 +1,6 @@
 /**
  * The statements every attempt's life runs (its lease, its phase, its
- * result, its retry, its duration), prepared once per connection with
+ * result, its duration; its retry's row goes through insertRows), prepared once per connection with
  * placeholders. Built through drizzle for each call (drizzle assembling
  * the SQL, SQLite preparing it), a task's four or five of them were nearly
  * half of what a completed task cost a busy master: 1.0 ms of CPU per task
@@ -8,7 +8,7 @@
  */
 import type { SQLQueryBindings, Statement } from "bun:sqlite";
 import { type Column, getTableColumns } from "drizzle-orm";
-import type { Attempt, AttemptState } from "../model.ts";
+import type { AttemptState } from "../model.ts";
 import type { AttemptPatch } from "./repo.ts";
 import { attempts } from "./schema-sqlite.ts";
 
@@ -19,16 +19,14 @@ const ATTEMPT_COLUMNS = getTableColumns(attempts) as Record<string, Column>;
 /** The key is not patchable, even when a caller spreads a whole Attempt in. */
 const KEY_FIELDS = new Set(["jobId", "taskId", "attempt"]);
 
-/** What a column stores for `value`, as drizzle would bind it (JSON text, booleans as 0/1); null stays null. */
-function driverValue(column: Column, value: unknown): SQLQueryBindings {
+/** What a column stores for `value`, as drizzle would bind it (JSON text, booleans as 0/1); undefined and null are NULL. Also insertRows'. */
+export function driverValue(column: Column, value: unknown): SQLQueryBindings {
   return value === null || value === undefined ? null : (column.mapToDriverValue(value) as SQLQueryBindings);
 }
 
 export class SqliteStatements {
   private readonly updates = new Map<string, Statement>();
   private readonly exists = new Map<number, Statement>();
-  private readonly insertAttempt: Statement;
-  private readonly insertAttemptColumns: [key: string, column: Column][];
   private readonly recordDuration: Statement;
   private readonly expectedDuration: Statement;
   private readonly begin: Statement;
@@ -36,9 +34,6 @@ export class SqliteStatements {
   private readonly rollback: Statement;
 
   constructor(private readonly client: { prepare(sql: string): Statement }) {
-    this.insertAttemptColumns = Object.entries(ATTEMPT_COLUMNS);
-    const names = this.insertAttemptColumns.map(([, c]) => `"${c.name}"`);
-    this.insertAttempt = client.prepare(`INSERT INTO "attempts" (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`);
     this.recordDuration = client.prepare(
       `INSERT INTO "durations" ("key", "expected_ms", "samples", "updated_at") VALUES (?1, ?2, 1, ?3) ` +
         `ON CONFLICT ("key") DO UPDATE SET "expected_ms" = ${OLD_WEIGHT} * "expected_ms" + ${1 - OLD_WEIGHT} * excluded."expected_ms", "samples" = "samples" + 1, "updated_at" = excluded."updated_at"`,
@@ -58,7 +53,7 @@ export class SqliteStatements {
     for (const statement of [...this.updates.values(), ...this.exists.values()]) statement.finalize();
     this.updates.clear();
     this.exists.clear();
-    for (const statement of [this.insertAttempt, this.recordDuration, this.expectedDuration, this.begin, this.commit, this.rollback]) statement.finalize();
+    for (const statement of [this.recordDuration, this.expectedDuration, this.begin, this.commit, this.rollback]) statement.finalize();
   }
 
   beginImmediate(): void {
@@ -104,17 +99,6 @@ export class SqliteStatements {
       this.updates.set(shape, (statement = this.client.prepare(`UPDATE "attempts" SET ${set} WHERE ${attemptWhere(states)}`)));
     }
     return statement.run(...values).changes > 0;
-  }
-
-  /** One attempt's row; a field left undefined takes its column's default, as drizzle's insert gives it. */
-  insertAttemptRow(row: Attempt): void {
-    const values: SQLQueryBindings[] = new Array(this.insertAttemptColumns.length);
-    for (let i = 0; i < this.insertAttemptColumns.length; i++) {
-      const [key, column] = this.insertAttemptColumns[i]!;
-      const value = (row as unknown as Record<string, unknown>)[key];
-      values[i] = driverValue(column, value === undefined && column.hasDefault ? column.default : value);
-    }
-    this.insertAttempt.run(...values);
   }
 
   recordDurationRow(key: string, ms: number, at: number): void {

@@ -28,7 +28,7 @@ import { findReusableOn, forgetReusableOn, linkReusedCasesOn, recordReusableOn }
 import type { NewQuarantineEntry, QuarantineEntry } from "../quarantine/entry.ts";
 import { addQuarantineOn, jobQuarantinesOn, listQuarantineOn, recordQuarantinedCasesOn, removeQuarantineOn } from "./sqlite-quarantine.ts";
 import { attempts, binaryTasks, type CaseRow, type QuarantinedCaseRow, type ReusableResultRow, durations, type JobCaseRow, jobFlags, jobs, slaves, tasks } from "./schema-sqlite.ts";
-import { type Connection, insertSliced, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
+import { type Connection, insertRows, insertSliced, openConnection, sqliteMessage, type TxScope } from "./sqlite-connection.ts";
 import { binaryTaskRows, checkJobParts } from "./job-parts.ts";
 import { type BinaryHistoryRows, readBinaryHistory } from "../jobs/binary-history.ts";
 import { sqliteBinaryHistoryOps } from "./sqlite-binaries.ts";
@@ -161,7 +161,8 @@ export class SqliteRepo implements Repo {
   async insertAttempt(attempt: Attempt): Promise<void> {
     await this.exec(() => {
       try {
-        this.conn.statements.insertAttemptRow(attempt);
+        // One prepared INSERT kept on the connection, the one createJob's attempts go through.
+        insertRows(this.conn, attempts, [attempt]);
       } catch (err) {
         throw new DtError("internal", `inserting attempt ${attempt.attempt} of task ${attempt.taskId} in job ${attempt.jobId} failed: ${sqliteMessage(err)}`, { cause: err });
       }
