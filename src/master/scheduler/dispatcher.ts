@@ -6,7 +6,7 @@ import type { ClaimRequest, ClaimResponse, HeartbeatRequest, HeartbeatResponse, 
 import type { Repo } from "../repo/repo.ts";
 import { Feeder, type FeederConfig } from "../queue/feeder.ts";
 import type { OfferSink } from "../queue/offer-sink.ts";
-import { type DispatchState, type DispatcherConfig, type DispatcherObserver, type Waiter, dropTaken, queueItem, settle, untake } from "./dispatch-state.ts";
+import { type ActiveLease, type DispatchState, type DispatcherConfig, type DispatcherObserver, type Waiter, dropTaken, queueItem, settle, untake } from "./dispatch-state.ts";
 import { EtaObservations, MAX_REPLAYED, estimateRemainingMs } from "./eta.ts";
 import { FairQueue } from "./fair-queue.ts";
 import { SlaveRegistry } from "./slave-registry.ts";
@@ -234,20 +234,25 @@ export class Dispatcher {
 
   /** The leases on a slave, for the slaves view. */
   leasesOf(slave: string): LeaseOnSlave[] {
-    return this.leasesBySlave().get(slave) ?? [];
+    const on: LeaseOnSlave[] = [];
+    for (const l of this.state.leases.values()) if (l.slave === slave) on.push(this.leaseOnSlave(l));
+    return on;
   }
 
   /** The leases of every slave holding any, from one pass over the leases (the slaves view of a whole fleet). */
   leasesBySlave(): Map<string, LeaseOnSlave[]> {
     const by = new Map<string, LeaseOnSlave[]>();
     for (const l of this.state.leases.values()) {
-      const description = this.state.open.get(l.jobId)?.tasks.get(l.taskId)?.description;
-      const lease = { job_id: l.jobId, task_id: l.taskId, attempt: l.attempt, ...(description === undefined ? {} : { description }) };
       const list = by.get(l.slave);
-      if (list) list.push(lease);
-      else by.set(l.slave, [lease]);
+      if (list) list.push(this.leaseOnSlave(l));
+      else by.set(l.slave, [this.leaseOnSlave(l)]);
     }
     return by;
+  }
+
+  private leaseOnSlave(l: ActiveLease): LeaseOnSlave {
+    const description = this.state.open.get(l.jobId)?.tasks.get(l.taskId)?.description;
+    return { job_id: l.jobId, task_id: l.taskId, attempt: l.attempt, ...(description === undefined ? {} : { description }) };
   }
 
   /**
