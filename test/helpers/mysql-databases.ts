@@ -34,7 +34,8 @@ function admin(baseUrl: string) {
   return mysql.createConnection({ user: base.user, password: base.password, host: base.host, port: base.port, socketPath: base.socketPath, multipleStatements: true });
 }
 
-async function query<T>(baseUrl: string, sql: string, params: unknown[] = []): Promise<T[]> {
+/** One statement (or several, `;`-separated) on a connection of its own to the server of `baseUrl`, whatever database it names; its rows. */
+export async function query<T>(baseUrl: string, sql: string, params: unknown[] = []): Promise<T[]> {
   const conn = await admin(baseUrl);
   try {
     return (await conn.query<RowDataPacket[]>(sql, params))[0] as T[];

@@ -5,7 +5,7 @@
  * and, should one survive a failure, after the file.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import mysql, { type RowDataPacket } from "mysql2/promise";
+import mysql from "mysql2/promise";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { mysqlMigrations } from "../../drizzle/mysql/index.ts";
@@ -14,7 +14,7 @@ import { isDtError } from "../../src/common/errors.ts";
 import { MIGRATIONS_TABLE, splitStatements } from "../../src/master/repo/migrate-sqlite.ts";
 import { MysqlRepo } from "../../src/master/repo/mysql.ts";
 import { parseMysqlUrl } from "../../src/master/repo/mysql-connection.ts";
-import { takeMysqlDatabase } from "../helpers/mysql-databases.ts";
+import { query as serverQuery, takeMysqlDatabase } from "../helpers/mysql-databases.ts";
 import { makeJobWithTasks, repoConformance } from "./repo.conformance.ts";
 
 const BASE_URL = process.env.DT_TEST_MYSQL_URL;
@@ -62,15 +62,7 @@ function mysqlSuite(baseUrl: string): void {
     url.pathname = `/${base.database}_${runId}_${++made}`.slice(0, 65);
     return url.toString();
   };
-  const admin = () => mysql.createConnection({ user: base.user, password: base.password, host: base.host, port: base.port, socketPath: base.socketPath });
-  const query = async <T>(sql: string, params: unknown[] = []): Promise<T[]> => {
-    const conn = await admin();
-    try {
-      return (await conn.query<RowDataPacket[]>(sql, params))[0] as T[];
-    } finally {
-      await conn.end();
-    }
-  };
+  const query = <T>(sql: string, params: unknown[] = []) => serverQuery<T>(baseUrl, sql, params);
   const dropDatabase = (url: string) => query(`DROP DATABASE IF EXISTS ${mysql.escapeId(parseMysqlUrl(url).database)}`);
 
   afterAll(async () => {
