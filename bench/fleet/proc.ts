@@ -4,6 +4,7 @@
  * per measurement.
  */
 import mysql from "mysql2/promise";
+import { query } from "../../test/helpers/mysql-databases.ts";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,16 +48,9 @@ export async function freshDatabase(db: string, label: string): Promise<{ url: s
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
-    drop: async () => {
-      const admin = new URL(db);
-      admin.pathname = "/";
-      const conn = await mysql.createConnection(admin.toString());
-      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
-      await conn.end();
-    },
+    drop: async () => void (await query(db, `DROP DATABASE IF EXISTS ${mysql.escapeId(name)}`)),
   };
 }
-
 
 export interface FleetMaster {
   base: string;
