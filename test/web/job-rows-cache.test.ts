@@ -28,10 +28,15 @@ function slowed(master: Master, delayMs: number) {
       };
     },
   }) as Repo;
-  const view = { deps: { ...master.deps, repo }, changeVersion: (jobId: string) => master.changeVersion(jobId) } as unknown as Master;
+  const view = overRepo(master, repo);
   return { view, counter };
 }
 
+
+/** What JobPageCache uses of `master`, with the repo it reads through replaced by `repo`. */
+function overRepo(master: Master, repo: Repo): Master {
+  return { deps: { ...master.deps, repo }, changeVersion: (jobId: string) => master.changeVersion(jobId), reclaimer: master.reclaimer } as unknown as Master;
+}
 test("a cheap read is redone at every change; an expensive one stands for five times its cost after a change, then is redone", async () => {
   fx = await makeMaster();
   await submit(fx, "cheap.1", [{ description: "a" }, { description: "b" }]);
@@ -82,7 +87,7 @@ test("a slow read of an older version that ends after a newer one's does not rep
       };
     },
   }) as Repo;
-  const cache = new JobPageCache({ deps: { ...master.deps, repo }, changeVersion: (jobId: string) => master.changeVersion(jobId) } as unknown as Master);
+  const cache = new JobPageCache(overRepo(master, repo));
   // A cheap job, read once: a view after a change reads again at once, even while another read of it runs.
   await cache.get("race.1");
   await drive(fx, "s1", () => "SUCCEEDED", { maxLeases: 1 });
@@ -118,7 +123,7 @@ test("two reads of a job at once whose names were dropped count its names once",
       };
     },
   }) as Repo;
-  const view = { deps: { ...master.deps, repo }, changeVersion: (jobId: string) => master.changeVersion(jobId) } as unknown as Master;
+  const view = overRepo(master, repo);
   // Names of three tasks kept at most: reading heads.2 drops heads.1's.
   const cache = new JobPageCache(view, { ...DEFAULT_JOB_PAGE_LIMITS, heads: 3 });
   await cache.get("heads.1");

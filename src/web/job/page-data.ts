@@ -120,8 +120,8 @@ export class JobPageCache {
     const kept = this.states.get(jobId);
     if (kept && kept.readAt - kept.readMs > started) return kept;
     this.states.set(jobId, state, rows.length);
-    // Every attempt was read to make the rows, which are all that is kept (a test's stand-in master may have no reclaimer).
-    this.master.reclaimer?.after(attempts.length);
+    // Every attempt was read to make the rows, which are all that is kept.
+    this.master.reclaimer.after(attempts.length);
     return state;
   }
 
